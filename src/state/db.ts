@@ -1,0 +1,144 @@
+// The state store: PostgreSQL through one small interface, either a server (`pg`, via
+// DATABASE_URL) or PGlite in-process (the embedded default). Migrations run at open.
+// Notifications (LISTEN/NOTIFY) carry catalog and policy changes between replicas.
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { mkdirSync } from 'node:fs';
+import { migrations } from './migrations.js';
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /** Runs fn in one transaction; rolls back when it throws. */
+  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to a notification channel; returns the unsubscribe function. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const CHANNEL = /^[a-z_]+$/;
+
+class PgDb implements Db {
+  readonly kind = 'pg' as const;
+  private listener: pg.Client | undefined;
+  private readonly handlers = new Map<string, Set<(p: string) => void>>();
+
+  constructor(private readonly pool: pg.Pool, private readonly url: string) {}
+
+  async query<T>(sql: string, params?: unknown[]): Promise<T[]> {
+    const r = await this.pool.query(sql, params as unknown[]);
+    return r.rows as T[];
+  }
+
+  async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out = await fn({ query: async <R>(s: string, p?: unknown[]) => (await client.query(s, p as unknown[])).rows as R[] });
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!CHANNEL.test(channel)) throw new Error(`bad channel ${channel}`);
+    if (!this.listener) {
+      this.listener = new pg.Client({ connectionString: this.url });
+      await this.listener.connect();
+      this.listener.on('notification', (n) => {
+        for (const h of this.handlers.get(n.channel) ?? []) h(n.payload ?? '');
+      });
+    }
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      await this.listener.query(`LISTEN ${channel}`);
+    }
+    set.add(onPayload);
+    return async () => {
+      set!.delete(onPayload);
+    };
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async close(): Promise<void> {
+    await this.listener?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
+
+class PgliteDb implements Db {
+  readonly kind = 'pglite' as const;
+  constructor(private readonly db: PGlite) {}
+
+  async query<T>(sql: string, params?: unknown[]): Promise<T[]> {
+    const r = await this.db.query<T>(sql, params);
+    return r.rows;
+  }
+
+  async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (t) => fn({ query: async <R>(s: string, p?: unknown[]) => (await t.query<R>(s, p)).rows }));
+  }
+
+  async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!CHANNEL.test(channel)) throw new Error(`bad channel ${channel}`);
+    return this.db.listen(channel, onPayload);
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+export interface OpenDbOptions {
+  url?: string;
+  pglitePath: string;
+}
+
+export async function openDb(opts: OpenDbOptions): Promise<Db> {
+  let db: Db;
+  if (opts.url) {
+    const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
+    // Surface connection errors as rejected queries, not as an unhandled 'error' event.
+    pool.on('error', () => undefined);
+    db = new PgDb(pool, opts.url);
+  } else if (opts.pglitePath === 'memory://') {
+    db = new PgliteDb(new PGlite());
+  } else {
+    mkdirSync(opts.pglitePath, { recursive: true });
+    db = new PgliteDb(new PGlite(opts.pglitePath));
+  }
+  await migrate(db);
+  return db;
+}
+
+/** Applies pending migrations in order, under an advisory lock so replicas do not race. */
+export async function migrate(db: Db): Promise<void> {
+  await db.tx(async (q) => {
+    await q.query('SELECT pg_advisory_xact_lock(7301001)');
+    await q.query('CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const done = new Set((await q.query<{ id: string }>('SELECT id FROM schema_migrations')).map((r) => r.id));
+    for (const m of migrations) {
+      if (done.has(m.id)) continue;
+      await q.query(m.sql);
+      await q.query('INSERT INTO schema_migrations (id) VALUES ($1)', [m.id]);
+    }
+  });
+}

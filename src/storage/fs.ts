@@ -1,0 +1,96 @@
+// Local-folder BlobStore (the embedded default). Atomic writes: bytes go to a temporary file
+// in the same folder, are fsync'd, then renamed over the key. Never reads or writes outside
+// its root: every key is checked by assertSafeKey before it becomes a path.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, relative, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type ByteRange } from './types.js';
+
+const TMP_PREFIX = '.incoming-';
+
+export class FsBlobStore implements BlobStore {
+  readonly kind = 'fs' as const;
+  constructor(private readonly root: string) {}
+
+  private path(key: string): string {
+    assertSafeKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    const tmp = join(dirname(target), `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      const out = createWriteStream(tmp, { flags: 'wx' });
+      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, out);
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const { size } = await stat(tmp);
+      await rename(tmp, target);
+      return { size };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const p = this.path(key);
+    const fh = await open(p, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'EISDIR') throw new BlobNotFound(key);
+      throw err;
+    });
+    return createReadStream('', { fd: fh.fd, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { size: s.size } : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const start = prefix ? this.path(prefix.replace(/\/$/, '')) : this.root;
+    yield* walk(this.root, start);
+  }
+
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    const probe = join(this.root, `${TMP_PREFIX}probe-${process.pid}`);
+    const fh = await open(probe, 'w');
+    await fh.close();
+    await rm(probe, { force: true });
+  }
+}
+
+async function* walk(root: string, dir: string): AsyncIterable<string> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+    throw err;
+  }
+  for (const e of entries) {
+    if (e.name.startsWith(TMP_PREFIX)) continue;
+    const full = join(dir, e.name);
+    if (e.isDirectory()) yield* walk(root, full);
+    else if (e.isFile()) yield relative(root, full).split(sep).join('/');
+  }
+}

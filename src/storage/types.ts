@@ -1,0 +1,46 @@
+// The BlobStore seam: where artifact bytes live (local folder by default, Azure Blob in
+// production). Callers never learn which. A write is atomic: readers see the whole object
+// or nothing, and an interrupted write leaves nothing visible under its key.
+import type { Readable } from 'node:stream';
+
+export interface BlobInfo {
+  size: number;
+}
+
+export interface ByteRange {
+  /** first byte, inclusive */
+  start: number;
+  /** last byte, inclusive */
+  end: number;
+}
+
+export interface BlobStore {
+  readonly kind: 'fs' | 'azure';
+  /** Stores the stream under key atomically; resolves once it is durable and visible. */
+  put(key: string, body: Readable | Buffer): Promise<BlobInfo>;
+  /** Reads the object (or a byte range of it); rejects with BlobNotFound when absent. */
+  get(key: string, range?: ByteRange): Promise<Readable>;
+  /** Size of the object, or undefined when absent. */
+  stat(key: string): Promise<BlobInfo | undefined>;
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix (for verification and clean-up; not on the hot path). */
+  list(prefix: string): AsyncIterable<string>;
+  /** Proves the store is reachable and writable (used at start and by /readyz). */
+  check(): Promise<void>;
+}
+
+export class BlobNotFound extends Error {
+  readonly code = 'BLOB_NOT_FOUND';
+  constructor(readonly key: string) {
+    super(`no object stored under ${key}`);
+  }
+}
+
+const SAFE_KEY = /^[a-z0-9][a-z0-9._\-]*(\/[a-zA-Z0-9][a-zA-Z0-9._+\-]*)*$/;
+
+/** Keys are produced by Safelist itself; this refuses anything that could escape a prefix. */
+export function assertSafeKey(key: string): void {
+  if (!SAFE_KEY.test(key) || key.includes('..') || key.length > 1024) {
+    throw new Error(`unsafe blob key: ${JSON.stringify(key)}`);
+  }
+}
