@@ -62,8 +62,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       allowlistDir: z.string().default('./allowlists'),
       exceptionsDir: z.string().default('./exceptions'),
-      /** Where a blocked user is told to go; shown in every refusal. */
-      requestHint: z.string().default('request an exception: safelist exceptions request'),
+      /** What a blocked user is told to do; shown in every refusal. {name} and {view} are filled in. */
+      requestHint: z.string().default('run "safelist why {name} --view {view}" to see how to request an exception'),
     })
     .prefault({}),
   views: z.record(viewName, viewSchema).default({}),

@@ -4,10 +4,13 @@
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { migrations } from './migrations.js';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
 }
 
 export interface Db extends Queryable {
@@ -17,7 +20,17 @@ export interface Db extends Queryable {
   /** Subscribes to a notification channel; returns the unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
+  /**
+   * Runs fn only if no other holder (any replica) has the named lock; resolves undefined
+   * when someone else holds it. The lock is released when fn settles or the session dies.
+   */
+  tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined>;
   close(): Promise<void>;
+}
+
+/** A stable 64-bit advisory lock key for a lock name. */
+function lockKey(name: string): string {
+  return BigInt.asIntN(64, BigInt(`0x${createHash('sha256').update(name).digest('hex').slice(0, 16)}`)).toString();
 }
 
 const CHANNEL = /^[a-z_]+$/;
@@ -34,11 +47,18 @@ class PgDb implements Db {
     return r.rows as T[];
   }
 
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const out = await fn({ query: async <R>(s: string, p?: unknown[]) => (await client.query(s, p as unknown[])).rows as R[] });
+      const out = await fn({
+        query: async <R>(s: string, p?: unknown[]) => (await client.query(s, p as unknown[])).rows as R[],
+        exec: async (s: string) => void (await client.query(s)),
+      });
       await client.query('COMMIT');
       return out;
     } catch (err) {
@@ -74,6 +94,23 @@ class PgDb implements Db {
     await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
   }
 
+  async tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+    // A session lock on a dedicated connection: held while fn runs, freed if this process dies.
+    const client = await this.pool.connect();
+    const key = lockKey(name);
+    try {
+      const [row] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
+      if (!row?.ok) return undefined;
+      try {
+        return await fn();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => undefined);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
   async close(): Promise<void> {
     await this.listener?.end().catch(() => undefined);
     await this.pool.end();
@@ -89,8 +126,14 @@ class PgliteDb implements Db {
     return r.rows;
   }
 
+  async exec(sql: string): Promise<void> {
+    await this.db.exec(sql);
+  }
+
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (t) => fn({ query: async <R>(s: string, p?: unknown[]) => (await t.query<R>(s, p)).rows }));
+    return this.db.transaction(async (t) =>
+      fn({ query: async <R>(s: string, p?: unknown[]) => (await t.query<R>(s, p)).rows, exec: async (s: string) => void (await t.exec(s)) }),
+    );
   }
 
   async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
@@ -100,6 +143,19 @@ class PgliteDb implements Db {
 
   async notify(channel: string, payload: string): Promise<void> {
     await this.db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  private readonly held = new Set<string>();
+
+  async tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+    // PGlite is one process with one connection: an in-process lock is the whole story.
+    if (this.held.has(name)) return undefined;
+    this.held.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.held.delete(name);
+    }
   }
 
   async close(): Promise<void> {
@@ -137,7 +193,7 @@ export async function migrate(db: Db): Promise<void> {
     const done = new Set((await q.query<{ id: string }>('SELECT id FROM schema_migrations')).map((r) => r.id));
     for (const m of migrations) {
       if (done.has(m.id)) continue;
-      await q.query(m.sql);
+      await q.exec(m.sql);
       await q.query('INSERT INTO schema_migrations (id) VALUES ($1)', [m.id]);
     }
   });

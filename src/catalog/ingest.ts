@@ -1,0 +1,91 @@
+// Puts bytes into content-addressed storage, verified. A stream whose digest or size does
+// not match what was announced fails before the write commits, so nothing unverified ever
+// becomes visible under a digest. Already-present objects are skipped (idempotent).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import type { BlobStore } from '../storage/types.js';
+import { blobKeyForSha256 } from './blob-keys.js';
+
+export class DigestMismatch extends Error {
+  readonly code = 'DIGEST_MISMATCH';
+  constructor(readonly what: string, readonly expected: string, readonly actual: string) {
+    super(`${what}: sha256 is ${actual}, expected ${expected}; refusing to store it`);
+  }
+}
+
+export class SizeMismatch extends Error {
+  readonly code = 'SIZE_MISMATCH';
+  constructor(readonly what: string, readonly expected: number, readonly actual: number) {
+    super(`${what}: ${actual} bytes, expected ${expected}; refusing to store it`);
+  }
+}
+
+class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  size = 0;
+  constructor(private readonly what: string, private readonly expected: string, private readonly expectedSize: number | undefined, private readonly maxBytes: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) return cb(new SizeMismatch(this.what, this.expectedSize ?? this.maxBytes, this.size));
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expected) return cb(new DigestMismatch(this.what, this.expected, actual));
+    if (this.expectedSize !== undefined && this.size !== this.expectedSize) return cb(new SizeMismatch(this.what, this.expectedSize, this.size));
+    cb();
+  }
+}
+
+export interface StoredObject {
+  sha256: string;
+  size: number;
+  /** false when the object was already present. */
+  written: boolean;
+}
+
+/** Stores a stream under its announced sha256, verifying digest (and size when known). */
+export async function storeVerified(
+  store: BlobStore,
+  body: Readable,
+  expect: { sha256: string; size?: number; what: string; maxBytes?: number },
+): Promise<StoredObject> {
+  const key = blobKeyForSha256(expect.sha256);
+  const present = await store.stat(key);
+  if (present && (expect.size === undefined || present.size === expect.size)) {
+    body.destroy();
+    return { sha256: expect.sha256, size: present.size, written: false };
+  }
+  const verify = new VerifyingStream(expect.what, expect.sha256, expect.size, expect.maxBytes ?? 64 * 1024 ** 3);
+  body.on('error', (err) => verify.destroy(err));
+  const info = await store.put(key, body.pipe(verify));
+  return { sha256: expect.sha256, size: info.size, written: true };
+}
+
+export async function sha256OfFile(path: string): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+export function sha256OfBuffer(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export async function storeBuffer(store: BlobStore, b: Buffer, what: string): Promise<StoredObject> {
+  const sha256 = sha256OfBuffer(b);
+  return storeVerified(store, Readable.from([b]), { sha256, size: b.length, what });
+}
+
+export async function storeFile(store: BlobStore, path: string, what: string): Promise<StoredObject> {
+  const { sha256, size } = await sha256OfFile(path);
+  return storeVerified(store, createReadStream(path, { highWaterMark: 1024 * 1024 }), { sha256, size, what });
+}

@@ -1,0 +1,17 @@
+// The registry of CLI commands: a plain map from name to implementation.
+import type { Config } from '../config/schema.js';
+import { importCommand } from './import.js';
+import { lintCommand } from './lint.js';
+import { serveCommand } from './serve.js';
+import { syncCommand } from './sync.js';
+import { whyCommand } from './why.js';
+
+export type Command = (config: Config, args: string[]) => Promise<number>;
+
+export const commands: Record<string, Command> = {
+  serve: serveCommand,
+  import: importCommand,
+  sync: syncCommand,
+  allowlist: lintCommand,
+  why: whyCommand,
+};

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// The `safelist` command: one file per command under cli/, all built on the same runtime as
+// the server. Exit codes: 0 success, 1 the command ran and found problems, 2 usage or error.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { PolicyError } from '../policy/store.js';
+import { SafelistError } from '../errors.js';
+import { commands } from './commands.js';
+
+const USAGE = `usage: safelist [--config FILE] <command> [options]
+
+commands:
+  serve                         run the server (read paths, API, scheduled sync)
+  import pypi DIR               put wheels and sdists from DIR into storage
+  sync [--dry-run] [--project NAME ...]
+                                seed and update private storage from the upstreams
+  allowlist lint                check allowlists/ and exceptions/, with file and line
+  why NAME [--view V] [--ecosystem pypi]
+                                explain what blocks or allows a package
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [name, ...rest] = positionals;
+  if (values.help || !name) {
+    process.stdout.write(USAGE);
+    return name || values.help ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`safelist: unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  const loaded = loadConfig(typeof values.config === 'string' ? { file: values.config } : {});
+  const args = argv.slice(argv.indexOf(name) + 1);
+  void rest;
+  return command(loaded.config, args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof PolicyError) process.stderr.write(`safelist: ${err.message}\n`);
+    else if (err instanceof SafelistError) process.stderr.write(`safelist: ${err.message}\n`);
+    else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`safelist: ${(err as Error).message}\n\n${USAGE}`);
+    else process.stderr.write(`safelist: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,192 @@
+// The PyPI catalog: what Safelist knows of each allowlisted project's files, stored and
+// upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
+// path, refreshed per project on change notifications, so requests never touch the database.
+import type { Db, Queryable } from '../../state/db.js';
+import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
+
+export interface PypiFile {
+  sha256: string;
+  project: string;
+  displayName: string;
+  version: string;
+  filename: string;
+  size: number;
+  requiresPython: string | null;
+  uploadTime: Date | null;
+  /** Upstream yank: null = not yanked, '' = yanked without reason, else the reason. */
+  yanked: string | null;
+  metadataSha256: string | null;
+  stored: boolean;
+  metadataStored: boolean;
+  source: string;
+  sourceUrl: string | null;
+}
+
+export interface PypiProject {
+  name: string;
+  displayName: string;
+  /** Sorted by version (PEP 440 order), then file name. */
+  files: PypiFile[];
+  /** Increments on every change to this project; part of rendered documents' identity. */
+  serial: number;
+}
+
+interface Row {
+  sha256: string;
+  project: string;
+  display_name: string;
+  version: string;
+  filename: string;
+  size: string | number;
+  requires_python: string | null;
+  upload_time: Date | string | null;
+  yanked: string | null;
+  metadata_sha256: string | null;
+  stored: boolean;
+  metadata_stored: boolean;
+  source: string;
+  source_url: string | null;
+}
+
+function fromRow(r: Row): PypiFile {
+  return {
+    sha256: r.sha256,
+    project: r.project,
+    displayName: r.display_name,
+    version: r.version,
+    filename: r.filename,
+    size: Number(r.size),
+    requiresPython: r.requires_python,
+    uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
+    yanked: r.yanked,
+    metadataSha256: r.metadata_sha256,
+    stored: r.stored,
+    metadataStored: r.metadata_stored,
+    source: r.source,
+    sourceUrl: r.source_url,
+  };
+}
+
+function compareVersions(a: string, b: string): number {
+  const va = validPep440(a) !== null;
+  const vb = validPep440(b) !== null;
+  if (va && vb) return comparePep440(a, b);
+  if (va !== vb) return va ? 1 : -1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const COLUMNS =
+  'sha256, project, display_name, version, filename, size, requires_python, upload_time, yanked, metadata_sha256, stored, metadata_stored, source, source_url';
+
+export class PypiCatalog {
+  private readonly projects = new Map<string, PypiProject>();
+  private readonly bySha = new Map<string, PypiFile>();
+  private serialCounter = 0;
+  private unlisten: (() => Promise<void>) | undefined;
+  private readonly listeners = new Set<(project: string) => void>();
+
+  constructor(private readonly db: Db) {}
+
+  /** Loads everything and subscribes to changes made by other processes. */
+  async open(): Promise<void> {
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM pypi_files`);
+    const grouped = new Map<string, PypiFile[]>();
+    for (const r of rows) {
+      const f = fromRow(r);
+      const list = grouped.get(f.project) ?? [];
+      list.push(f);
+      grouped.set(f.project, list);
+    }
+    for (const [name, files] of grouped) this.install(name, files);
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      if (change?.ecosystem === 'pypi') void this.reload(change.name).catch(() => undefined);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.unlisten?.();
+  }
+
+  /** Called with a project name whenever its entry changes (cache invalidation). */
+  onChange(fn: (project: string) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private install(name: string, files: PypiFile[]): void {
+    const old = this.projects.get(name);
+    for (const f of old?.files ?? []) this.bySha.delete(f.sha256);
+    if (files.length === 0) {
+      this.projects.delete(name);
+    } else {
+      files.sort((a, b) => compareVersions(a.version, b.version) || (a.filename < b.filename ? -1 : 1));
+      // The display name of the newest file wins (projects occasionally change capitalisation).
+      const displayName = files[files.length - 1]!.displayName;
+      this.projects.set(name, { name, displayName, files, serial: ++this.serialCounter });
+      for (const f of files) this.bySha.set(f.sha256, f);
+    }
+    for (const fn of this.listeners) fn(name);
+  }
+
+  /** Re-reads one project from the database (after a local write or a notification). */
+  async reload(project: string): Promise<void> {
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM pypi_files WHERE project = $1`, [project]);
+    this.install(project, rows.map(fromRow));
+  }
+
+  project(name: string): PypiProject | undefined {
+    return this.projects.get(name);
+  }
+
+  file(sha256: string): PypiFile | undefined {
+    return this.bySha.get(sha256);
+  }
+
+  projectNames(): IterableIterator<string> {
+    return this.projects.keys();
+  }
+
+  get size(): number {
+    return this.projects.size;
+  }
+
+  /**
+   * Inserts or updates file records. An existing record keeps its identity (sha256); a stored
+   * file is never downgraded to upstream-only. Publishes the change to every replica.
+   */
+  async upsert(files: PypiFile[], q: Queryable = this.db): Promise<void> {
+    const projects = new Set<string>();
+    for (const f of files) {
+      await q.query(
+        `INSERT INTO pypi_files (${COLUMNS}, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
+         ON CONFLICT (sha256) DO UPDATE SET
+           display_name = EXCLUDED.display_name,
+           requires_python = COALESCE(EXCLUDED.requires_python, pypi_files.requires_python),
+           upload_time = COALESCE(pypi_files.upload_time, EXCLUDED.upload_time),
+           yanked = EXCLUDED.yanked,
+           metadata_sha256 = COALESCE(EXCLUDED.metadata_sha256, pypi_files.metadata_sha256),
+           stored = pypi_files.stored OR EXCLUDED.stored,
+           metadata_stored = pypi_files.metadata_stored OR EXCLUDED.metadata_stored,
+           source_url = COALESCE(EXCLUDED.source_url, pypi_files.source_url),
+           updated_at = now()`,
+        [
+          f.sha256, f.project, f.displayName, f.version, f.filename, f.size, f.requiresPython, f.uploadTime, f.yanked,
+          f.metadataSha256, f.stored, f.metadataStored, f.source, f.sourceUrl,
+        ],
+      );
+      projects.add(f.project);
+    }
+    for (const p of projects) {
+      if (q === this.db) await this.reload(p);
+      await publishCatalogChange(this.db, { ecosystem: 'pypi', name: p });
+    }
+  }
+
+  /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */
+  fileByName(project: string, filename: string): PypiFile | undefined {
+    return this.projects.get(project)?.files.find((f) => f.filename === filename);
+  }
+}

@@ -1,0 +1,80 @@
+// `safelist import pypi DIR`: puts wheels and sdists found in a folder into storage and the
+// catalog (sha256, size, Requires-Python, and the wheel's METADATA kept for PEP 658).
+// Imports everything it can read; policy decides later what each view may see.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { storeBuffer, storeFile } from '../../catalog/ingest.js';
+import type { BlobStore } from '../../storage/types.js';
+import type { PypiCatalog, PypiFile } from './catalog.js';
+import { parseCoreMetadata, readSdistPkgInfo, readWheelMetadata } from './metadata.js';
+import { normalizeProjectName, parseDistFilename } from './names.js';
+
+export interface ImportReport {
+  imported: Array<{ filename: string; sha256: string; written: boolean }>;
+  skipped: Array<{ path: string; reason: string }>;
+}
+
+async function* walk(dir: string): AsyncIterable<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+export async function importPypiDir(
+  dir: string,
+  deps: { store: BlobStore; catalog: PypiCatalog; onProgress?: (line: string) => void },
+): Promise<ImportReport> {
+  const report: ImportReport = { imported: [], skipped: [] };
+  for await (const path of walk(dir)) {
+    const filename = path.slice(path.lastIndexOf('/') + 1);
+    const parsed = parseDistFilename(filename);
+    if (!parsed) {
+      if (/\.(whl|tar\.gz|zip)$/.test(filename)) report.skipped.push({ path, reason: 'file name does not follow the wheel or sdist convention' });
+      continue;
+    }
+    try {
+      let metadata: Buffer | undefined;
+      if (parsed.kind === 'wheel') metadata = await readWheelMetadata(path, parsed.name, parsed.version);
+      else if (filename.endsWith('.tar.gz')) metadata = await readSdistPkgInfo(path);
+      const meta = metadata ? parseCoreMetadata(metadata) : undefined;
+      if (meta?.name && normalizeProjectName(meta.name) !== normalizeProjectName(parsed.name)) {
+        report.skipped.push({ path, reason: `METADATA names ${meta.name}, the file name says ${parsed.name}` });
+        continue;
+      }
+      const stored = await storeFile(deps.store, path, filename);
+      // Only wheels get a PEP 658 metadata file (sdist metadata may be dynamic).
+      const metaStored = parsed.kind === 'wheel' && metadata ? await storeBuffer(deps.store, metadata, `${filename}.metadata`) : undefined;
+      const project = normalizeProjectName(parsed.name);
+      const existing = deps.catalog.fileByName(project, filename);
+      if (existing && existing.sha256 !== stored.sha256) {
+        report.skipped.push({ path, reason: `a different ${filename} (sha256 ${existing.sha256}) is already in the catalog; file names are immutable` });
+        continue;
+      }
+      const mtime = (await stat(path)).mtime;
+      const record: PypiFile = {
+        sha256: stored.sha256,
+        project,
+        displayName: meta?.name ?? parsed.name,
+        version: meta?.version ?? parsed.version,
+        filename,
+        size: stored.size,
+        requiresPython: meta?.requiresPython ?? null,
+        uploadTime: mtime,
+        yanked: null,
+        metadataSha256: metaStored?.sha256 ?? null,
+        stored: true,
+        metadataStored: metaStored !== undefined,
+        source: 'import',
+        sourceUrl: null,
+      };
+      await deps.catalog.upsert([record]);
+      report.imported.push({ filename, sha256: stored.sha256, written: stored.written });
+      deps.onProgress?.(`${stored.written ? 'imported' : 'present '} ${filename}`);
+    } catch (err) {
+      report.skipped.push({ path, reason: (err as Error).message });
+    }
+  }
+  return report;
+}

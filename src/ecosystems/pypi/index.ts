@@ -1,0 +1,163 @@
+// The PyPI read model for every view: answers "what does view V list for project P" with a
+// pre-rendered, cached document, and "may view V fetch file F". Documents are rendered once
+// per (view, project, format) and reused until the catalog entry, the policy, or a time that
+// changes the answer (an expiry, the end of a cool-down) moves on.
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
+import { errors, SafelistError } from '../../errors.js';
+import type { Policy } from '../../policy/decide.js';
+import type { PolicyStore } from '../../policy/store.js';
+import type { Decision } from '../../policy/types.js';
+import type { PypiCatalog, PypiFile } from './catalog.js';
+import { checkProjectName, normalizeProjectName } from './names.js';
+import { listProject, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
+
+export type IndexFormat = 'json' | 'html';
+
+export interface RenderedDocument {
+  body: Buffer;
+  etag: string;
+  /** gzip of body, made on first request that accepts it (only for larger bodies). */
+  gzip?: Buffer;
+  /** epoch ms after which the document must be rendered again (Infinity = never by time). */
+  validUntil: number;
+  policy: string;
+  serial: number;
+}
+
+const GZIP_MIN = 1024;
+
+function etagOf(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+}
+
+export function gzipOf(doc: RenderedDocument): Buffer | undefined {
+  if (doc.body.length < GZIP_MIN) return undefined;
+  doc.gzip ??= gzipSync(doc.body, { level: 6 });
+  return doc.gzip;
+}
+
+export class PypiIndex {
+  private readonly cache: LRUCache<string, RenderedDocument>;
+  private rootSerial = 0;
+
+  constructor(
+    private readonly catalog: PypiCatalog,
+    private readonly policies: PolicyStore,
+    opts: { maxBytes: number },
+  ) {
+    this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
+    catalog.onChange(() => this.rootSerial++);
+    policies.onChange(() => this.cache.clear());
+  }
+
+  private get policy(): Policy {
+    return this.policies.policy;
+  }
+
+  requireView(view: string): void {
+    if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
+  }
+
+  decideFile(file: PypiFile, view: string, now = new Date()): Decision {
+    return this.policy.decide({
+      ecosystem: 'pypi',
+      name: file.project,
+      version: file.version,
+      view,
+      ...(file.uploadTime ? { uploadTime: file.uploadTime } : {}),
+      now,
+    });
+  }
+
+  /** Why a whole project is refused in a view (not listed, exception expired, unknown). */
+  projectRefusal(view: string, name: string): SafelistError {
+    const d = this.policy.decide({ ecosystem: 'pypi', name, version: '0', view });
+    const known = this.catalog.project(name) !== undefined;
+    const e = known || this.policy.rulesFor('pypi', name).length > 0
+      ? errors.blockedByPolicy(d.reason, { project: name, view })
+      : errors.notFound(`${d.reason.replace(' is blocked by Safelist policy', ' is not available')}`);
+    e.extra.project = name;
+    e.extra.view = view;
+    return e;
+  }
+
+  /** The project page for a view, or a SafelistError explaining the refusal. */
+  projectPage(view: string, rawName: string, format: IndexFormat, now = Date.now()): RenderedDocument {
+    const key = `${view}\0${rawName}\0${format}`;
+    const hit = this.cache.get(key);
+    const policy = this.policy;
+    if (hit) {
+      const project = this.catalog.project(rawName);
+      if (project && hit.serial === project.serial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+    }
+    this.requireView(view);
+    const problem = checkProjectName(rawName);
+    if (problem) throw errors.invalidName(problem);
+    const name = normalizeProjectName(rawName);
+    const project = this.catalog.project(name);
+    if (!project || !policy.projectVisible('pypi', name, view, new Date(now))) throw this.projectRefusal(view, name);
+    const at = new Date(now);
+    let validUntil = Infinity;
+    for (const r of policy.activeRules('pypi', name, view, at)) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+    const listing = listProject(project, (f) => {
+      const d = this.decideFile(f, view, at);
+      if (d.code === 'cooldown') {
+        const until = policy.cooldownUntil(view, f.uploadTime ?? undefined);
+        if (until) validUntil = Math.min(validUntil, until.getTime());
+      }
+      return d;
+    });
+    const body = Buffer.from(format === 'json' ? renderProjectJson(listing) : renderProjectHtml(listing));
+    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil, policy: policy.fingerprint, serial: project.serial };
+    // Only cache under the canonical name; other spellings are redirected by the HTTP layer.
+    if (name === rawName) this.cache.set(key, doc);
+    return doc;
+  }
+
+  /** The root page: projects with at least one rule in force for the view. */
+  rootPage(view: string, format: IndexFormat, now = Date.now()): RenderedDocument {
+    const key = `${view}\0/\0${format}`;
+    const policy = this.policy;
+    const hit = this.cache.get(key);
+    if (hit && hit.serial === this.rootSerial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+    this.requireView(view);
+    const at = new Date(now);
+    const names: { name: string; displayName: string }[] = [];
+    let validUntil = Infinity;
+    for (const name of [...this.catalog.projectNames()].sort()) {
+      const rules = policy.activeRules('pypi', name, view, at);
+      if (rules.length === 0) continue;
+      for (const r of rules) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+      names.push({ name, displayName: this.catalog.project(name)!.displayName });
+    }
+    const body = Buffer.from(format === 'json' ? renderRootJson(names) : renderRootHtml(names));
+    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil, policy: policy.fingerprint, serial: this.rootSerial };
+    this.cache.set(key, doc);
+    return doc;
+  }
+
+  /** The file a view may download, or a SafelistError (404 unknown, 403 refused by policy). */
+  authorizeFile(view: string, sha256: string, filename: string): PypiFile {
+    this.requireView(view);
+    const file = this.catalog.file(sha256);
+    if (!file || file.filename !== filename) throw errors.notFound(`no file ${filename} with sha256 ${sha256} in this index`);
+    const d = this.decideFile(file, view);
+    if (!d.allowed) throw errors.blockedByPolicy(d.reason, { project: file.project, version: file.version, view });
+    if (!file.stored) throw errors.notFound(`${filename} is allowed but not mirrored yet; the next sync fetches it`);
+    return file;
+  }
+
+  catalogProject(name: string) {
+    return this.catalog.project(name);
+  }
+
+  nameOfFile(sha256: string): string | undefined {
+    return this.catalog.file(sha256)?.project;
+  }
+
+  cacheStats(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+  }
+}

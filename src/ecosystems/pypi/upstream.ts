@@ -1,0 +1,168 @@
+// Reads an upstream simple index: PEP 691 JSON when it offers it, PEP 503 HTML otherwise.
+// Only the sync job calls this; the read path never contacts an upstream. Every file must
+// come with a sha256 from the upstream, or it is unusable (nothing unverified is stored).
+import { Readable } from 'node:stream';
+import { Parser } from 'htmlparser2';
+import type { UpstreamConfig } from '../../config/schema.js';
+import { parseDistFilename } from './names.js';
+
+export interface UpstreamFile {
+  filename: string;
+  url: string;
+  version: string;
+  sha256: string | undefined;
+  size: number | undefined;
+  requiresPython: string | null;
+  uploadTime: Date | null;
+  yanked: string | null;
+  /** sha256 of the PEP 658 metadata file when the upstream offers one (true = offered, no hash). */
+  coreMetadata: string | true | undefined;
+}
+
+export interface UpstreamProject {
+  name: string;
+  files: UpstreamFile[];
+  format: 'json' | 'html';
+}
+
+export class UpstreamError extends Error {
+  readonly code = 'UPSTREAM_ERROR';
+}
+
+const ACCEPT = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01';
+
+export class PypiUpstream {
+  private readonly base: string;
+  private readonly auth: string | undefined;
+
+  constructor(readonly config: UpstreamConfig, private readonly timeoutMs: number) {
+    this.base = config.url.endsWith('/') ? config.url : `${config.url}/`;
+    this.auth = config.username !== undefined ? `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` : undefined;
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { 'user-agent': 'safelist-sync', ...(this.auth ? { authorization: this.auth } : {}), ...extra };
+  }
+
+  /** The project's files, or undefined when the upstream does not have it (404). */
+  async project(name: string): Promise<UpstreamProject | undefined> {
+    const url = new URL(`${encodeURIComponent(name)}/`, this.base).toString();
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.headers({ accept: ACCEPT }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
+    } catch (err) {
+      throw new UpstreamError(`${this.name}: cannot reach ${url}: ${(err as Error).message}`);
+    }
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
+    const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const text = await res.text();
+    const pageUrl = res.url || url;
+    if (type === 'application/vnd.pypi.simple.v1+json') return { name, files: parseJsonPage(text, pageUrl), format: 'json' };
+    if (type === 'text/html' || type === 'application/vnd.pypi.simple.v1+html' || type === '') return { name, files: parseHtmlPage(text, pageUrl), format: 'html' };
+    throw new UpstreamError(`${this.name}: ${url} answered with unsupported Content-Type ${type}`);
+  }
+
+  async download(url: string): Promise<{ body: Readable; size: number | undefined }> {
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.headers({ 'accept-encoding': 'identity' }), signal: AbortSignal.timeout(this.timeoutMs * 10), redirect: 'follow' });
+    } catch (err) {
+      throw new UpstreamError(`${this.name}: cannot download ${url}: ${(err as Error).message}`);
+    }
+    if (!res.ok || !res.body) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
+    const len = res.headers.get('content-length');
+    return { body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), size: len ? Number(len) : undefined };
+  }
+}
+
+function fileVersion(filename: string): string | undefined {
+  return parseDistFilename(filename)?.version;
+}
+
+function parseJsonPage(text: string, pageUrl: string): UpstreamFile[] {
+  let doc: { files?: unknown };
+  try {
+    doc = JSON.parse(text) as { files?: unknown };
+  } catch {
+    throw new UpstreamError(`${pageUrl}: the JSON page does not parse`);
+  }
+  if (!Array.isArray(doc.files)) throw new UpstreamError(`${pageUrl}: the JSON page has no "files" list`);
+  const out: UpstreamFile[] = [];
+  for (const raw of doc.files as Array<Record<string, unknown>>) {
+    if (typeof raw !== 'object' || raw === null || typeof raw.filename !== 'string' || typeof raw.url !== 'string') continue;
+    const version = fileVersion(raw.filename);
+    if (!version) continue;
+    const hashes = (raw.hashes ?? {}) as Record<string, unknown>;
+    const cm = raw['core-metadata'] ?? raw['dist-info-metadata'];
+    const yanked = raw.yanked;
+    out.push({
+      filename: raw.filename,
+      url: new URL(raw.url, pageUrl).toString(),
+      version,
+      sha256: typeof hashes.sha256 === 'string' ? hashes.sha256.toLowerCase() : undefined,
+      size: typeof raw.size === 'number' ? raw.size : undefined,
+      requiresPython: typeof raw['requires-python'] === 'string' && raw['requires-python'] ? raw['requires-python'] : null,
+      uploadTime: typeof raw['upload-time'] === 'string' && !Number.isNaN(Date.parse(raw['upload-time'])) ? new Date(raw['upload-time']) : null,
+      yanked: yanked === true ? '' : typeof yanked === 'string' && yanked ? yanked : null,
+      coreMetadata:
+        typeof cm === 'object' && cm !== null && typeof (cm as Record<string, unknown>).sha256 === 'string'
+          ? ((cm as Record<string, string>).sha256!).toLowerCase()
+          : cm === true || (typeof cm === 'object' && cm !== null)
+            ? true
+            : undefined,
+    });
+  }
+  return out;
+}
+
+function parseHashAttr(v: string | undefined): string | true | undefined {
+  if (v === undefined || v === 'false') return undefined;
+  const m = /^sha256=([0-9a-fA-F]{64})$/.exec(v);
+  return m ? m[1]!.toLowerCase() : true;
+}
+
+function parseHtmlPage(text: string, pageUrl: string): UpstreamFile[] {
+  const out: UpstreamFile[] = [];
+  let current: { attrs: Record<string, string>; text: string } | undefined;
+  const parser = new Parser(
+    {
+      onopentag(name, attrs) {
+        if (name === 'a' && attrs.href) current = { attrs, text: '' };
+      },
+      ontext(t) {
+        if (current) current.text += t;
+      },
+      onclosetag(name) {
+        if (name !== 'a' || !current) return;
+        const { attrs } = current;
+        current = undefined;
+        const url = new URL(attrs.href!, pageUrl);
+        const frag = /^#sha256=([0-9a-fA-F]{64})$/.exec(url.hash);
+        url.hash = '';
+        const filename = decodeURIComponent(url.pathname.slice(url.pathname.lastIndexOf('/') + 1));
+        const version = fileVersion(filename);
+        if (!version) return;
+        out.push({
+          filename,
+          url: url.toString(),
+          version,
+          sha256: frag ? frag[1]!.toLowerCase() : undefined,
+          size: undefined,
+          requiresPython: attrs['data-requires-python'] || null,
+          uploadTime: null,
+          yanked: attrs['data-yanked'] === undefined ? null : attrs['data-yanked'],
+          coreMetadata: parseHashAttr(attrs['data-core-metadata'] ?? attrs['data-dist-info-metadata']),
+        });
+      },
+    },
+    { decodeEntities: true, lowerCaseAttributeNames: true },
+  );
+  parser.write(text);
+  parser.end();
+  return out;
+}

@@ -1,0 +1,81 @@
+// Assembles the HTTP surface: read paths per ecosystem, the policy API, health. No business
+// logic here. The hot paths (/pypi, later /conda and /v2) get no hooks or middleware.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { errors } from '../errors.js';
+import type { PypiIndex } from '../ecosystems/pypi/index.js';
+import type { PolicyStore } from '../policy/store.js';
+import type { BlobStore } from '../storage/types.js';
+import type { Db } from '../state/db.js';
+import { explainName } from '../policy/explain.js';
+import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
+import { sendProblem, toSafelistError } from './errors.js';
+import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
+import { recordBlocked } from '../policy/demand.js';
+
+export interface AppDeps {
+  db: Db;
+  store: BlobStore;
+  policies: PolicyStore;
+  pypi: PypiIndex;
+  logLevel?: string;
+  onServed?: PypiRouteDeps['onServed'];
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: deps.logLevel ?? 'info' },
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    maxParamLength: 300,
+    requestIdHeader: 'x-request-id',
+    routerOptions: { ignoreDuplicateSlashes: false },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toSafelistError(err);
+    if (e.status >= 500 && e.code !== 'UNAVAILABLE') req.log.error({ err }, 'request failed');
+    return sendProblem(req, reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(req, reply, errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`)));
+
+  registerPypiRoutes(app, {
+    index: deps.pypi,
+    store: deps.store,
+    ...(deps.onServed ? { onServed: deps.onServed } : {}),
+    onBlocked: (e) => recordBlocked(deps.db, 'pypi', e.name, e.view),
+  });
+
+  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string } }>('/api/v1/policy/check', async (req) => {
+    const { ecosystem, name, version, view = 'default' } = req.query;
+    if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
+    if (!name) throw errors.badRequest('name is required');
+    if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
+    const policy = deps.policies.policy;
+    if (!policy.hasView(view)) throw errors.unknownView(view, policy.viewNames());
+    const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view });
+    return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
+  });
+
+  app.get<{ Querystring: { ecosystem?: string; name?: string; view?: string } }>('/api/v1/policy/why', async (req) => {
+    const { ecosystem = 'pypi', name, view = 'default' } = req.query;
+    if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
+    if (!name) throw errors.badRequest('name is required');
+    return explainName({ policy: deps.policies.policy, pypi: deps.pypi }, ecosystem as Ecosystem, name, view);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks: Record<string, string> = {};
+    await deps.db.query('SELECT 1').then(() => (checks.database = 'ok'), (e: Error) => (checks.database = e.message));
+    await deps.store.stat('sha256/00/readiness').then(() => (checks.storage = 'ok'), (e: Error) => (checks.storage = e.message));
+    const ok = Object.values(checks).every((v) => v === 'ok');
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+  });
+
+  return app;
+}
+
+function ruleJson(r: import('../policy/types.js').Rule) {
+  return { kind: r.kind, id: r.id ?? null, range: r.matcher.text || '*', view: r.view, expires: r.expires?.toISOString() ?? null, location: r.location ?? null, reason: r.reason ?? null };
+}
+export { ruleJson };

@@ -1,0 +1,58 @@
+// Streams a stored, content-addressed object to a client: strong ETag (its digest), 304,
+// single byte ranges with If-Range, HEAD, immutable caching, and never a Content-Encoding
+// (installers verify the exact bytes). Shared by every ecosystem's file route.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import parseRange from 'range-parser';
+import { errors } from '../errors.js';
+import { BlobNotFound, type BlobStore } from '../storage/types.js';
+
+export interface BlobResponse {
+  key: string;
+  size: number;
+  etag: string;
+  contentType: string;
+  /** Served as a download name. */
+  filename?: string;
+}
+
+export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: FastifyReply, b: BlobResponse): Promise<FastifyReply> {
+  reply
+    .header('etag', b.etag)
+    .header('accept-ranges', 'bytes')
+    .header('cache-control', 'public, max-age=31536000, immutable')
+    .header('content-type', b.contentType);
+  const inm = req.headers['if-none-match'];
+  if (inm && inm.split(',').some((t) => t.trim() === b.etag || t.trim() === '*')) {
+    return reply.code(304).send();
+  }
+  let start = 0;
+  let end = b.size - 1;
+  let partial = false;
+  const rangeHeader = req.headers.range;
+  const ifRange = req.headers['if-range'];
+  if (rangeHeader && (!ifRange || ifRange === b.etag)) {
+    const r = parseRange(b.size, rangeHeader, { combine: true });
+    if (r === -1) {
+      reply.header('content-range', `bytes */${b.size}`);
+      throw errors.rangeNotSatisfiable(b.size);
+    }
+    // Malformed ranges (-2) and multi-range requests get the whole file, as RFC 9110 allows.
+    if (Array.isArray(r) && r.type === 'bytes' && r.length === 1) {
+      start = r[0]!.start;
+      end = r[0]!.end;
+      partial = true;
+    }
+  }
+  const length = b.size === 0 ? 0 : end - start + 1;
+  reply.header('content-length', String(length));
+  if (partial) reply.code(206).header('content-range', `bytes ${start}-${end}/${b.size}`);
+  if (req.method === 'HEAD' || length === 0) return reply.send();
+  let stream;
+  try {
+    stream = await store.get(b.key, partial ? { start, end } : undefined);
+  } catch (err) {
+    if (err instanceof BlobNotFound) throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
+    throw errors.unavailable(`storage is unreachable: ${(err as Error).message}`);
+  }
+  return reply.send(stream);
+}

@@ -1,0 +1,43 @@
+// Maps errors to HTTP in one place: RFC 9457 problem+json bodies (exactly that content type,
+// which uv requires before it prints title and detail) and a reason phrase carrying the same
+// message (the only thing pip prints). Unknown errors become a 500 without internals.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { SafelistError } from '../errors.js';
+
+/** Node only accepts visible ASCII (and tab/space) in a status message; keep it on one line. */
+export function reasonPhrase(text: string): string {
+  const clean = text.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return clean.length > 400 ? `${clean.slice(0, 397)}...` : clean;
+}
+
+export function problemBody(err: SafelistError, instance: string, requestId: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      type: `https://safelist.dev/problems/${err.code.toLowerCase().replace(/_/g, '-')}`,
+      title: err.title,
+      status: err.status,
+      detail: err.message,
+      instance,
+      code: err.code,
+      requestId,
+      ...err.extra,
+    }),
+  );
+}
+
+export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply {
+  reply.raw.statusMessage = reasonPhrase(`${err.title} - ${err.message}`);
+  reply.code(err.status).header('content-type', 'application/problem+json').header('cache-control', 'no-store');
+  if (err.status === 503) reply.header('retry-after', '30');
+  return reply.send(problemBody(err, req.url, String(req.id)));
+}
+
+/** Fastify's own errors (bad JSON, body too large, bad URL) keep their 4xx status. */
+export function toSafelistError(err: unknown): SafelistError {
+  if (err instanceof SafelistError) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string; validation?: unknown };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new SafelistError(e.code ?? 'BAD_REQUEST', e.statusCode, 'Bad request', e.message ?? 'the request is not valid');
+  }
+  return new SafelistError('INTERNAL', 500, 'Internal error', 'Safelist failed to answer this request; the error is logged with the request id');
+}

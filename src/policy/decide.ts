@@ -1,0 +1,128 @@
+// The one decision function: is (ecosystem, name, version) allowed in a view, and by which
+// rule? A view sees the base allowlist, global exceptions and its own exceptions; expired
+// exceptions count for nothing. Everything not explicitly allowed is refused (fail closed).
+import { createHash } from 'node:crypto';
+import { durationMs, type ViewConfig } from '../config/schema.js';
+import { describeRule, type Decision, type DecisionQuery, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
+
+export const DEFAULT_VIEW = 'default';
+
+export class Policy {
+  private readonly byName = new Map<string, Rule[]>();
+  private readonly cooldowns = new Map<string, number>();
+  /** Changes whenever the rules or views change; part of every rendered document's identity. */
+  readonly fingerprint: string;
+
+  constructor(
+    readonly rules: readonly Rule[],
+    readonly views: ReadonlyMap<string, ViewConfig>,
+    private readonly grammars: Partial<Record<Ecosystem, PolicyGrammar>>,
+    private readonly requestHintTemplate: string,
+  ) {
+    for (const rule of rules) {
+      const key = `${rule.ecosystem}\0${rule.name}`;
+      const list = this.byName.get(key) ?? [];
+      // Allowlist rules first, so the explanation names the base rule when both apply.
+      list.push(rule);
+      list.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'allowlist' ? -1 : 1));
+      this.byName.set(key, list);
+    }
+    for (const [name, v] of views) if (v.cooldown) this.cooldowns.set(name, durationMs(v.cooldown));
+    const h = createHash('sha256');
+    for (const r of rules) h.update(`${r.kind}|${r.ecosystem}|${r.name}|${r.matcher.text}|${r.view}|${r.id ?? ''}|${r.expires?.toISOString() ?? ''}\n`);
+    for (const [name, v] of [...views].sort()) h.update(`view|${name}|${v.cooldown ?? ''}\n`);
+    this.fingerprint = h.digest('base64url').slice(0, 16);
+  }
+
+  requestHint(name: string, view: string): string {
+    return this.requestHintTemplate.replaceAll('{name}', name).replaceAll('{view}', view);
+  }
+
+  hasView(view: string): boolean {
+    return view === DEFAULT_VIEW || this.views.has(view);
+  }
+
+  viewNames(): string[] {
+    return [DEFAULT_VIEW, ...[...this.views.keys()].filter((v) => v !== DEFAULT_VIEW)];
+  }
+
+  normalize(ecosystem: Ecosystem, name: string): string {
+    const g = this.grammars[ecosystem];
+    return g ? g.normalizeName(name) : name;
+  }
+
+  /** Rules that mention a name (any view, expired included) — for explanations and `why`. */
+  rulesFor(ecosystem: Ecosystem, name: string): readonly Rule[] {
+    return this.byName.get(`${ecosystem}\0${this.normalize(ecosystem, name)}`) ?? [];
+  }
+
+  /** Rules in force for a view at a time. */
+  activeRules(ecosystem: Ecosystem, name: string, view: string, now = new Date()): Rule[] {
+    return this.rulesFor(ecosystem, name).filter((r) => (r.view === '*' || r.view === view) && (!r.expires || r.expires > now));
+  }
+
+  /** Every name some view may see (what the sync must look at upstream). */
+  namesInScope(ecosystem: Ecosystem, now = new Date()): Set<string> {
+    const names = new Set<string>();
+    for (const r of this.rules) if (r.ecosystem === ecosystem && (!r.expires || r.expires > now)) names.add(r.name);
+    return names;
+  }
+
+  /** Is the name visible at all in a view (some active rule mentions it)? */
+  projectVisible(ecosystem: Ecosystem, name: string, view: string, now = new Date()): boolean {
+    return this.activeRules(ecosystem, name, view, now).length > 0;
+  }
+
+  /** The earliest time a cool-down releases a version uploaded at uploadTime, if any. */
+  cooldownUntil(view: string, uploadTime: Date | undefined): Date | undefined {
+    const ms = this.cooldowns.get(view);
+    if (!ms || !uploadTime) return undefined;
+    return new Date(uploadTime.getTime() + ms);
+  }
+
+  decide(q: DecisionQuery): Decision {
+    const now = q.now ?? new Date();
+    const name = this.normalize(q.ecosystem, q.name);
+    if (!this.hasView(q.view)) {
+      return { allowed: false, code: 'unknown-view', reason: `view ${q.view} does not exist` };
+    }
+    const active = this.activeRules(q.ecosystem, name, q.view, now);
+    if (active.length === 0) {
+      const expired = this.rulesFor(q.ecosystem, name).find((r) => (r.view === '*' || r.view === q.view) && r.expires && r.expires <= now);
+      const why = expired ? `its exception ${expired.id} expired on ${expired.expires!.toISOString().slice(0, 10)}` : 'it is not on the allowlist';
+      return {
+        allowed: false,
+        code: 'not-listed',
+        ...(expired ? { rule: expired } : {}),
+        reason: `${name} is blocked by Safelist policy in view ${q.view}: ${why}; ${this.requestHint(name, q.view)}`,
+      };
+    }
+    const match = active.find((r) => r.matcher.matches(q.version));
+    if (!match) {
+      const ranges = active.map((r) => r.matcher.text || 'any').join(' | ');
+      return {
+        allowed: false,
+        code: 'version-not-allowed',
+        rule: active[0]!,
+        reason: `${name} ${q.version} is blocked by Safelist policy in view ${q.view}: allowed versions are ${ranges} (${describeRule(active[0]!)}); ${this.requestHint(name, q.view)}`,
+      };
+    }
+    if (!match.bypassCooldown) {
+      const until = this.cooldownUntil(q.view, q.uploadTime);
+      if (until && until > now) {
+        // An exception for this exact version lifts the cool-down.
+        const reviewed = active.find((r) => r.bypassCooldown && r.matcher.matches(q.version));
+        if (!reviewed) {
+          return {
+            allowed: false,
+            code: 'cooldown',
+            rule: match,
+            reason: `${name} ${q.version} is held back by the cool-down of view ${q.view} until ${until.toISOString()}; ${this.requestHint(name, q.view)}`,
+          };
+        }
+        return { allowed: true, code: 'allowed', rule: reviewed, reason: `allowed by ${describeRule(reviewed)}` };
+      }
+    }
+    return { allowed: true, code: 'allowed', rule: match, reason: `allowed by ${describeRule(match)}` };
+  }
+}

@@ -1,0 +1,19 @@
+// Demand insight: counts refused requests per (ecosystem, name, view) so curators see what
+// to allow next. Best effort and off the response path: a failure here never fails a request.
+import type { Db } from '../state/db.js';
+
+export function recordBlocked(db: Db, ecosystem: string, name: string, view: string): void {
+  db.query(
+    `INSERT INTO blocked_demand (ecosystem, name, view, count, last_at) VALUES ($1, $2, $3, 1, now())
+     ON CONFLICT (ecosystem, name, view) DO UPDATE SET count = blocked_demand.count + 1, last_at = now()`,
+    [ecosystem, name.slice(0, 200), view.slice(0, 64)],
+  ).catch(() => undefined);
+}
+
+export async function mostWanted(db: Db, limit = 50): Promise<Array<{ ecosystem: string; name: string; view: string; count: number; lastAt: string }>> {
+  const rows = await db.query<{ ecosystem: string; name: string; view: string; count: string; last_at: Date }>(
+    'SELECT ecosystem, name, view, count, last_at FROM blocked_demand ORDER BY count DESC, last_at DESC LIMIT $1',
+    [limit],
+  );
+  return rows.map((r) => ({ ecosystem: r.ecosystem, name: r.name, view: r.view, count: Number(r.count), lastAt: new Date(r.last_at).toISOString() }));
+}

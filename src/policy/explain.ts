@@ -1,0 +1,48 @@
+// `safelist why NAME`: what the policy says about a name in a view, in words a data
+// scientist can act on. Shared by the CLI and the API.
+import type { Policy } from './decide.js';
+import { describeRule, type Ecosystem } from './types.js';
+import type { PypiIndex } from '../ecosystems/pypi/index.js';
+
+export interface Explanation {
+  ecosystem: Ecosystem;
+  name: string;
+  view: string;
+  status: 'allowed' | 'partly-allowed' | 'blocked' | 'unknown-view';
+  message: string;
+  rules: string[];
+  /** Versions mirrored and offered in this view (PyPI). */
+  available: string[];
+  /** Versions known but refused in this view, with the reason. */
+  refused: Array<{ version: string; reason: string }>;
+  howToRequest: string;
+}
+
+export function explainName(deps: { policy: Policy; pypi?: PypiIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
+  const { policy } = deps;
+  const name = policy.normalize(ecosystem, rawName);
+  const hint = policy.decide({ ecosystem, name, version: '0', view });
+  const base = { ecosystem, name, view, available: [] as string[], refused: [] as Array<{ version: string; reason: string }>, howToRequest: `safelist exceptions request ${ecosystem} ${name} --view ${view}` };
+  if (hint.code === 'unknown-view') return { ...base, status: 'unknown-view', message: `view ${view} does not exist; configured views: ${policy.viewNames().join(', ')}`, rules: [] };
+  const active = policy.activeRules(ecosystem, name, view);
+  const rules = policy.rulesFor(ecosystem, name).map((r) => `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`);
+  if (ecosystem === 'pypi' && deps.pypi) {
+    const project = deps.pypi.catalogProject(name);
+    const seen = new Set<string>();
+    for (const f of project?.files ?? []) {
+      if (seen.has(f.version)) continue;
+      seen.add(f.version);
+      const d = deps.pypi.decideFile(f, view);
+      if (d.allowed && f.stored) base.available.push(f.version);
+      else if (!d.allowed) base.refused.push({ version: f.version, reason: d.reason });
+    }
+  }
+  if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };
+  const ranges = active.map((r) => r.matcher.text || 'any version').join(' | ');
+  return {
+    ...base,
+    status: base.refused.length ? 'partly-allowed' : 'allowed',
+    message: `${name} is allowed in view ${view} for ${ranges}${base.refused.length ? `; ${base.refused.length} known version(s) are refused` : ''}`,
+    rules,
+  };
+}

@@ -1,0 +1,256 @@
+// Reads the Git-reviewed policy files: allowlists/<ecosystem>.yaml and exceptions/*.yaml.
+// Every problem is reported with file and line; a file with problems contributes only its
+// valid entries, and callers decide whether problems are fatal (lint, start) or not.
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
+import { ECOSYSTEMS, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
+
+export interface PolicyProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export interface LoadedPolicyFiles {
+  rules: Rule[];
+  problems: PolicyProblem[];
+  files: string[];
+}
+
+export interface PolicyDirs {
+  allowlistDir: string;
+  exceptionsDir: string;
+}
+
+export interface PolicyContext {
+  grammars: Partial<Record<Ecosystem, PolicyGrammar>>;
+  /** Views that exist; an exception for any other view is a problem. */
+  views: ReadonlySet<string>;
+  now?: Date;
+}
+
+async function yamlFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+class FileReader {
+  readonly problems: PolicyProblem[] = [];
+  private readonly lines = new LineCounter();
+  readonly display: string;
+  constructor(readonly path: string) {
+    this.display = relative(process.cwd(), path) || path;
+  }
+
+  parse(text: string): YamlNode | null {
+    const doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    for (const e of doc.errors) this.problems.push({ file: this.display, line: this.lineOf(e.pos[0]), message: e.message.split('\n')[0]! });
+    return doc.errors.length ? null : (doc.contents as YamlNode | null);
+  }
+
+  lineOf(offset: number | undefined): number {
+    return offset === undefined ? 1 : this.lines.linePos(offset).line;
+  }
+
+  nodeLine(node: YamlNode | null | undefined): number {
+    return this.lineOf(node?.range?.[0]);
+  }
+
+  report(node: YamlNode | null | undefined, message: string): void {
+    this.problems.push({ file: this.display, line: this.nodeLine(node), message });
+  }
+}
+
+function scalarString(node: unknown): string | undefined {
+  if (!isScalar(node)) return undefined;
+  const v = node.value;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  return undefined;
+}
+
+function field(map: YAMLMap, key: string): YamlNode | undefined {
+  return map.get(key, true) as YamlNode | undefined;
+}
+
+const ENTRY_KEYS = new Set(['name', 'versions', 'prereleases', 'reason']);
+const EXCEPTION_KEYS = new Set([
+  'id', 'ecosystem', 'package', 'name', 'versions', 'prereleases', 'view', 'reason', 'requested_by', 'approved_by', 'expires', 'ticket',
+]);
+
+interface Entry {
+  name: string;
+  range: string;
+  prereleases?: boolean;
+  reason?: string;
+}
+
+/** Parses one package entry: either "name<spec>" or { name, versions, prereleases, reason }. */
+function readEntry(r: FileReader, node: YamlNode, grammar: PolicyGrammar, allowed: Set<string>): Entry | undefined {
+  if (isScalar(node)) {
+    const line = scalarString(node);
+    if (line === undefined) return void r.report(node, 'an entry must be a requirement string or a mapping with name and versions');
+    const split = grammar.splitRequirement(line);
+    if ('error' in split) return void r.report(node, split.error);
+    return { name: split.name, range: split.range };
+  }
+  if (!isMap(node)) return void r.report(node, 'an entry must be a requirement string or a mapping with name and versions');
+  for (const pair of node.items) {
+    const k = scalarString(pair.key);
+    if (!k || !allowed.has(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected one of ${[...allowed].join(', ')}`);
+  }
+  const name = scalarString(field(node, 'name'));
+  if (!name) return void r.report(node, 'missing "name"');
+  const versionsNode = field(node, 'versions');
+  const range = versionsNode === undefined ? '' : scalarString(versionsNode);
+  if (range === undefined) return void r.report(versionsNode, '"versions" must be a string such as ">=2.31,<3"');
+  const pre = field(node, 'prereleases');
+  let prereleases: boolean | undefined;
+  if (pre !== undefined) {
+    if (!isScalar(pre) || typeof pre.value !== 'boolean') return void r.report(pre, '"prereleases" must be true or false');
+    prereleases = pre.value;
+  }
+  const reason = scalarString(field(node, 'reason'));
+  return { name, range, ...(prereleases === undefined ? {} : { prereleases }), ...(reason ? { reason } : {}) };
+}
+
+function toRule(
+  r: FileReader,
+  node: YamlNode,
+  entry: Entry,
+  grammar: PolicyGrammar,
+  base: Omit<Rule, 'name' | 'matcher' | 'location'>,
+): Rule | undefined {
+  const nameProblem = grammar.checkName(entry.name);
+  if (nameProblem) return void r.report(node, nameProblem);
+  const matcher = grammar.parseRange(entry.range, entry.prereleases === undefined ? {} : { prereleases: entry.prereleases });
+  if ('error' in matcher) return void r.report(node, matcher.error);
+  return {
+    ...base,
+    name: grammar.normalizeName(entry.name),
+    matcher,
+    location: { file: r.display, line: r.nodeLine(node) },
+    ...(entry.reason ? { reason: entry.reason } : {}),
+  };
+}
+
+async function readAllowlist(path: string, ctx: PolicyContext, out: LoadedPolicyFiles): Promise<void> {
+  const r = new FileReader(path);
+  const eco = basename(path).replace(/\.ya?ml$/, '') as Ecosystem;
+  const grammar = ctx.grammars[eco];
+  if (!ECOSYSTEMS.includes(eco)) {
+    r.report(undefined, `allowlist files are named after an ecosystem (${ECOSYSTEMS.join(', ')}.yaml)`);
+  } else if (!grammar) {
+    r.report(undefined, `the ${eco} ecosystem is not enabled in this build`);
+  } else {
+    const root = r.parse(await readFile(path, 'utf8'));
+    if (root !== null) {
+      const packages = isMap(root) ? field(root, 'packages') : undefined;
+      if (!isMap(root) || !isSeq(packages)) {
+        r.report(root, 'expected a mapping with a "packages" list');
+      } else {
+        for (const pair of root.items) {
+          if (scalarString(pair.key) !== 'packages') r.report(pair.key as YamlNode, `unknown key "${scalarString(pair.key)}"; expected "packages"`);
+        }
+        const seen = new Map<string, number>();
+        for (const item of packages.items as YamlNode[]) {
+          const entry = readEntry(r, item, grammar, ENTRY_KEYS);
+          if (!entry) continue;
+          const rule = toRule(r, item, entry, grammar, { kind: 'allowlist', ecosystem: eco, view: '*', bypassCooldown: false });
+          if (!rule) continue;
+          const dup = seen.get(`${rule.name}\0${rule.matcher.text}`);
+          if (dup !== undefined) r.report(item, `duplicate of the entry on line ${dup}`);
+          seen.set(`${rule.name}\0${rule.matcher.text}`, rule.location!.line);
+          out.rules.push(rule);
+        }
+      }
+    }
+  }
+  out.problems.push(...r.problems);
+}
+
+async function readExceptions(path: string, ctx: PolicyContext, out: LoadedPolicyFiles): Promise<void> {
+  const r = new FileReader(path);
+  const root = r.parse(await readFile(path, 'utf8'));
+  const list = root && isMap(root) ? field(root, 'exceptions') : undefined;
+  if (root !== null && (!isMap(root) || !isSeq(list))) {
+    r.report(root, 'expected a mapping with an "exceptions" list');
+  } else if (isSeq(list)) {
+    const ids = new Set<string>();
+    for (const item of list.items as YamlNode[]) {
+      if (!isMap(item)) {
+        r.report(item, 'each exception is a mapping with id, ecosystem, package, view, reason, expires');
+        continue;
+      }
+      for (const pair of item.items) {
+        const k = scalarString(pair.key);
+        if (!k || !EXCEPTION_KEYS.has(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected one of ${[...EXCEPTION_KEYS].join(', ')}`);
+      }
+      const id = scalarString(field(item, 'id'));
+      if (!id) {
+        r.report(item, 'missing "id"');
+        continue;
+      }
+      if (ids.has(id)) r.report(item, `duplicate exception id "${id}"`);
+      ids.add(id);
+      const eco = scalarString(field(item, 'ecosystem')) as Ecosystem | undefined;
+      const grammar = eco ? ctx.grammars[eco] : undefined;
+      if (!eco || !grammar) {
+        r.report(field(item, 'ecosystem') ?? item, `"ecosystem" must be one of ${Object.keys(ctx.grammars).join(', ')}`);
+        continue;
+      }
+      const view = scalarString(field(item, 'view')) ?? '';
+      if (view !== '*' && !ctx.views.has(view)) {
+        r.report(field(item, 'view') ?? item, `"view" must be "*" (global) or a configured view (${[...ctx.views].join(', ')}); got "${view}"`);
+        continue;
+      }
+      const expiresText = scalarString(field(item, 'expires'));
+      const expires = expiresText ? new Date(expiresText) : undefined;
+      if (!expires || Number.isNaN(expires.getTime())) {
+        r.report(field(item, 'expires') ?? item, 'every exception needs "expires" as a date (YYYY-MM-DD)');
+        continue;
+      }
+      const requestedBy = scalarString(field(item, 'requested_by'));
+      const approvedBy = scalarString(field(item, 'approved_by'));
+      if (requestedBy && approvedBy && requestedBy === approvedBy) r.report(field(item, 'approved_by'), 'the approver must not be the requester');
+      const reason = scalarString(field(item, 'reason'));
+      if (!reason) r.report(item, 'every exception needs a "reason"');
+      let entry: Entry | undefined;
+      const pkg = field(item, 'package');
+      if (pkg !== undefined) entry = readEntry(r, pkg, grammar, ENTRY_KEYS);
+      else entry = readEntry(r, item, grammar, EXCEPTION_KEYS);
+      if (!entry) continue;
+      // A date-only expiry means "through the end of that day" (UTC).
+      const end = /^\d{4}-\d{2}-\d{2}$/.test(expiresText!) ? new Date(expires.getTime() + 86_400_000 - 1) : expires;
+      const rule = toRule(r, item, { ...entry, ...(reason ? { reason } : {}) }, grammar, {
+        kind: 'exception',
+        ecosystem: eco,
+        view,
+        id,
+        expires: end,
+        bypassCooldown: true,
+      });
+      if (rule) out.rules.push(rule);
+    }
+  }
+  out.problems.push(...r.problems);
+}
+
+export async function loadPolicyFiles(dirs: PolicyDirs, ctx: PolicyContext): Promise<LoadedPolicyFiles> {
+  const out: LoadedPolicyFiles = { rules: [], problems: [], files: [] };
+  for (const f of await yamlFiles(dirs.allowlistDir)) {
+    out.files.push(f);
+    await readAllowlist(f, ctx, out);
+  }
+  for (const f of await yamlFiles(dirs.exceptionsDir)) {
+    out.files.push(f);
+    await readExceptions(f, ctx, out);
+  }
+  return out;
+}

@@ -1,0 +1,157 @@
+// Azure Blob Storage BlobStore (production): one container, one block blob per key. Bytes are
+// streamed both ways and never held whole in memory. Never makes a partial object visible:
+// a put either commits its complete block list or leaves the key as it was.
+import { DefaultAzureCredential } from '@azure/identity';
+import { BlobServiceClient, type BlockBlobClient, type ContainerClient } from '@azure/storage-blob';
+import { randomBytes } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type ByteRange } from './types.js';
+
+export interface AzureBlobOptions {
+  /** Account key or SAS connection string (Azurite, development). Wins over accountUrl. */
+  connectionString?: string;
+  /** https://<account>.blob.core.windows.net, authenticated with DefaultAzureCredential. */
+  accountUrl?: string;
+  container: string;
+}
+
+// Streamed puts stage one block per BLOCK_SIZE bytes and keep at most BLOCK_BUFFERS blocks in
+// memory (16 MiB per put in flight, ~3 staged concurrently). 50,000 blocks × 4 MiB caps an
+// object at ~195 GiB, far above any package or image layer we mirror.
+const BLOCK_SIZE = 4 * 1024 * 1024;
+const BLOCK_BUFFERS = 4;
+
+// Written by check() only. Starts with '.', which assertSafeKey never admits, so it cannot
+// collide with a stored key; list() hides it.
+const PROBE_PREFIX = '.safelist-probe-';
+
+export class AzureBlobStore implements BlobStore {
+  readonly kind = 'azure' as const;
+  private readonly container: ContainerClient;
+
+  constructor(options: AzureBlobOptions) {
+    const service = options.connectionString
+      ? BlobServiceClient.fromConnectionString(options.connectionString)
+      : options.accountUrl
+        ? new BlobServiceClient(options.accountUrl, new DefaultAzureCredential())
+        : undefined;
+    if (!service) throw new Error('AzureBlobStore needs a connectionString or an accountUrl');
+    this.container = service.getContainerClient(options.container);
+  }
+
+  private blob(key: string): BlockBlobClient {
+    assertSafeKey(key);
+    return this.container.getBlockBlobClient(key);
+  }
+
+  // Atomicity rests on block blob semantics: staged blocks stay uncommitted (invisible to
+  // reads, properties and listings) until Put Block List. In @azure/storage-blob 12.32,
+  // BlockBlobClient.uploadStream stages blocks through BufferScheduler and calls
+  // commitBlockList only after the scheduler resolves; an 'error' on the source rejects the
+  // scheduler, so the commit never happens and the key keeps its previous version (or stays
+  // absent). Azure discards uncommitted blocks after a week. Checked against Azurite by
+  // test/storage/blob-store.test.ts.
+  async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
+    const blob = this.blob(key);
+    if (Buffer.isBuffer(body)) {
+      // Up to 256 MiB this is one Put Blob, above it staged blocks and one commit: atomic both ways.
+      await blob.uploadData(body, { blockSize: BLOCK_SIZE, concurrency: BLOCK_BUFFERS });
+      return { size: body.length };
+    }
+    let size = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    // uploadStream watches only 'data', 'end' and 'error': a source destroyed without an error
+    // would leave it waiting forever. pipeline() turns that premature close into an error on
+    // `counted`, and destroys the source if the upload fails first.
+    const feeding = pipeline(body, counted);
+    try {
+      await Promise.all([blob.uploadStream(counted, BLOCK_SIZE, BLOCK_BUFFERS), feeding]);
+    } catch (err) {
+      counted.destroy();
+      throw err;
+    }
+    return { size };
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const blob = this.blob(key);
+    let offset = 0;
+    let count: number | undefined;
+    if (range) {
+      // count 0 would mean "to the end" to the SDK, so an empty or inverted range must not pass.
+      if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
+        throw new RangeError(`invalid byte range ${range.start}-${range.end} for ${key}`);
+      }
+      offset = range.start;
+      count = range.end - range.start + 1;
+    }
+    // download() resolves once headers arrive; the body streams, and on a broken connection
+    // the SDK resumes with If-Match on the first ETag, so a concurrent overwrite cannot splice
+    // two versions into one read.
+    const res = await blob.download(offset, count).catch((err: unknown) => {
+      if (isNotFound(err)) throw new BlobNotFound(key);
+      throw err;
+    });
+    const stream = res.readableStreamBody;
+    if (!(stream instanceof Readable)) throw new Error(`download of ${key} returned no Node stream`);
+    return stream;
+  }
+
+  async stat(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const props = await this.blob(key).getProperties();
+      return { size: props.contentLength ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      // deleteIfExists absorbs BlobNotFound only; a missing container means absent too.
+      await this.blob(key).deleteIfExists({ deleteSnapshots: 'include' });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    // Folder semantics, like FsBlobStore: 'pypi' lists 'pypi/…', never 'pypi-old/…'.
+    const folder = prefix.replace(/\/$/, '');
+    if (folder) assertSafeKey(folder);
+    try {
+      for await (const item of this.container.listBlobsFlat(folder ? { prefix: `${folder}/` } : {})) {
+        if (!item.name.startsWith(PROBE_PREFIX)) yield item.name;
+      }
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async check(): Promise<void> {
+    await this.container.createIfNotExists();
+    const probe = this.container.getBlockBlobClient(`${PROBE_PREFIX}${randomBytes(8).toString('hex')}`);
+    const written = randomBytes(16);
+    try {
+      await probe.upload(written, written.length);
+      const read = await probe.downloadToBuffer();
+      if (!read.equals(written)) throw new Error(`container ${this.container.containerName}: probe blob read back different bytes`);
+    } finally {
+      await probe.deleteIfExists().catch(() => undefined);
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { statusCode?: number; code?: string; details?: { errorCode?: string } };
+  const code = e.code ?? e.details?.errorCode;
+  return e.statusCode === 404 || code === 'BlobNotFound' || code === 'ContainerNotFound';
+}

@@ -1,0 +1,38 @@
+// Builds the BlobStore the configuration asks for and proves it reachable and writable before
+// anything relies on it. Never hands back a store whose check() failed; the error names the
+// configuration key to fix.
+import { AzureBlobStore } from './azure-blob.js';
+import { FsBlobStore } from './fs.js';
+import type { BlobStore } from './types.js';
+
+export interface StorageConfig {
+  kind: 'fs' | 'azure';
+  path: string;
+  azure: { connectionString?: string; accountUrl?: string; container: string };
+}
+
+export class StorageUnavailable extends Error {
+  readonly code = 'STORAGE_UNAVAILABLE';
+}
+
+export async function openBlobStore(cfg: StorageConfig): Promise<BlobStore> {
+  const source = describeSource(cfg);
+  try {
+    // Construction is inside: a malformed connection string throws here, not in check().
+    const store = cfg.kind === 'fs' ? new FsBlobStore(cfg.path) : new AzureBlobStore(cfg.azure);
+    await store.check();
+    return store;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new StorageUnavailable(`cannot use blob storage at ${source}: ${reason}`, { cause: err });
+  }
+}
+
+function describeSource(cfg: StorageConfig): string {
+  if (cfg.kind === 'fs') return `storage.path (${cfg.path})`;
+  const { connectionString, accountUrl, container } = cfg.azure;
+  // Never echo a connection string: it carries the account key.
+  if (connectionString) return `storage.azure.connectionString, container storage.azure.container (${container})`;
+  if (accountUrl) return `storage.azure.accountUrl (${accountUrl}), container storage.azure.container (${container})`;
+  throw new StorageUnavailable('storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl');
+}

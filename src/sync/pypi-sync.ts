@@ -1,0 +1,206 @@
+// The PyPI sync: the job that seeds and maintains private storage. For every project some
+// view may see, it reads the upstream index, records every file (so refused versions can be
+// explained), downloads the allowed ones with bounded concurrency, verifies each against the
+// upstream sha256 and stores it atomically. Idempotent (stored files are skipped) and
+// resumable (each file is committed on its own). Never stores a file it could not verify.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/schema.js';
+import { DigestMismatch, sha256OfFile, storeBuffer, storeFile, storeVerified } from '../catalog/ingest.js';
+import type { PypiCatalog, PypiFile } from '../ecosystems/pypi/catalog.js';
+import { readWheelMetadata } from '../ecosystems/pypi/metadata.js';
+import { normalizeProjectName } from '../ecosystems/pypi/names.js';
+import { PypiUpstream, type UpstreamFile } from '../ecosystems/pypi/upstream.js';
+import type { Policy } from '../policy/decide.js';
+import type { BlobStore } from '../storage/types.js';
+import { blobKeyForSha256 } from '../catalog/blob-keys.js';
+
+export type SyncEvent =
+  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number }
+  | { type: 'fetched'; filename: string; size: number; written: boolean }
+  | { type: 'failed'; filename: string; error: string }
+  | { type: 'warning'; message: string };
+
+export interface SyncPlanItem {
+  project: string;
+  upstream: string | null;
+  /** Files to download (allowed in some view, not stored yet). */
+  fetch: UpstreamFile[];
+  /** Files recorded but not downloaded (no view allows them). */
+  recordOnly: number;
+  present: number;
+}
+
+export interface SyncReport {
+  plan: SyncPlanItem[];
+  downloaded: number;
+  bytes: number;
+  failed: Array<{ filename: string; error: string }>;
+  missing: string[];
+}
+
+export interface PypiSyncDeps {
+  config: Config;
+  policy: Policy;
+  catalog: PypiCatalog;
+  store: BlobStore;
+}
+
+/** Allowed in at least one view? (Cool-downs are ignored: the file must be ready when it ends.) */
+function wantedSomewhere(policy: Policy, project: string, version: string): boolean {
+  return policy.viewNames().some((view) => policy.decide({ ecosystem: 'pypi', name: project, version, view }).allowed);
+}
+
+function record(project: string, displayName: string, f: UpstreamFile, upstream: string, stored: boolean, metadataSha256: string | null): PypiFile {
+  return {
+    sha256: f.sha256!,
+    project,
+    displayName,
+    version: f.version,
+    filename: f.filename,
+    size: f.size ?? 0,
+    requiresPython: f.requiresPython,
+    uploadTime: f.uploadTime,
+    yanked: f.yanked,
+    metadataSha256,
+    stored,
+    metadataStored: stored && metadataSha256 !== null,
+    source: upstream,
+    sourceUrl: f.url,
+  };
+}
+
+export async function runPypiSync(
+  deps: PypiSyncDeps,
+  opts: { dryRun?: boolean; onEvent?: (e: SyncEvent) => void; only?: string[] } = {},
+): Promise<SyncReport> {
+  const { config, policy, catalog, store } = deps;
+  const emit = opts.onEvent ?? (() => undefined);
+  const timeout = durationMs(config.sync.timeout);
+  const upstreams = config.pypi.upstreams.map((u) => new PypiUpstream(u, timeout));
+  const names = [...(opts.only?.map(normalizeProjectName) ?? policy.namesInScope('pypi'))].sort();
+  const report: SyncReport = { plan: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
+  if (upstreams.length === 0) {
+    emit({ type: 'warning', message: 'no PyPI upstream is configured (pypi.upstreams); nothing to sync' });
+    return report;
+  }
+  const limit = pLimit(config.sync.concurrency);
+  const work: Array<Promise<void>> = [];
+  let index = 0;
+  // Project pages are read with the same bound as downloads.
+  const pages = await Promise.all(
+    names.map((name) =>
+      limit(async () => {
+        // First upstream that has the project wins; later ones are never mixed in (dependency confusion).
+        for (const u of upstreams) {
+          try {
+            const page = await u.project(name);
+            if (page) return { name, upstream: u, page };
+          } catch (err) {
+            emit({ type: 'warning', message: (err as Error).message });
+            return { name, upstream: u, page: undefined, error: (err as Error).message };
+          }
+        }
+        return { name, upstream: undefined, page: undefined };
+      }),
+    ),
+  );
+  for (const { name, upstream, page, error } of pages as Array<{ name: string; upstream: PypiUpstream | undefined; page: Awaited<ReturnType<PypiUpstream['project']>>; error?: string }>) {
+    index++;
+    if (!upstream || !page) {
+      if (!error) report.missing.push(name);
+      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length });
+      if (error) report.failed.push({ filename: `${name}/`, error });
+      continue;
+    }
+    const item: SyncPlanItem = { project: name, upstream: upstream.name, fetch: [], recordOnly: 0, present: 0 };
+    const records: PypiFile[] = [];
+    const displayName = name;
+    for (const f of page.files) {
+      if (!f.sha256) {
+        emit({ type: 'warning', message: `${upstream.name}: ${f.filename} has no sha256 in the upstream index; skipped (cannot be verified)` });
+        continue;
+      }
+      const known = catalog.fileByName(name, f.filename);
+      if (known && known.sha256 !== f.sha256) {
+        report.failed.push({ filename: f.filename, error: `upstream now announces sha256 ${f.sha256} but ${known.sha256} was recorded; file names are immutable, refusing` });
+        continue;
+      }
+      if (known?.stored && (await store.stat(blobKeyForSha256(known.sha256)))) {
+        item.present++;
+        continue;
+      }
+      if (wantedSomewhere(policy, name, f.version)) item.fetch.push(f);
+      else {
+        item.recordOnly++;
+        if (!known) records.push(record(name, displayName, f, upstream.name, false, typeof f.coreMetadata === 'string' ? f.coreMetadata : null));
+      }
+    }
+    report.plan.push(item);
+    emit({ type: 'project', name, upstream: upstream.name, files: page.files.length, toFetch: item.fetch.length, index, total: names.length });
+    if (opts.dryRun) continue;
+    if (records.length) await catalog.upsert(records);
+    for (const f of item.fetch) {
+      work.push(
+        limit(async () => {
+          try {
+            const r = await fetchFile(upstream, store, name, f);
+            await catalog.upsert([{ ...record(name, displayName, f, upstream.name, true, r.metadataSha256), size: r.size }]);
+            report.downloaded += r.written ? 1 : 0;
+            report.bytes += r.written ? r.size : 0;
+            emit({ type: 'fetched', filename: f.filename, size: r.size, written: r.written });
+          } catch (err) {
+            report.failed.push({ filename: f.filename, error: (err as Error).message });
+            emit({ type: 'failed', filename: f.filename, error: (err as Error).message });
+          }
+        }),
+      );
+    }
+  }
+  await Promise.all(work);
+  return report;
+}
+
+async function fetchFile(
+  upstream: PypiUpstream,
+  store: BlobStore,
+  project: string,
+  f: UpstreamFile,
+): Promise<{ size: number; written: boolean; metadataSha256: string | null }> {
+  const sha256 = f.sha256!;
+  const isWheel = f.filename.endsWith('.whl');
+  let metadataSha256: string | null = null;
+  let stored;
+  if (isWheel && typeof f.coreMetadata !== 'string') {
+    // No (hashed) metadata upstream: download to a temporary file, verify, then take the
+    // METADATA out of the wheel itself so that it is byte-identical to the wheel's.
+    const dir = await mkdtemp(join(tmpdir(), 'safelist-sync-'));
+    try {
+      const path = join(dir, f.filename);
+      const { body } = await upstream.download(f.url);
+      await pipeline(body, createWriteStream(path));
+      const actual = await sha256OfFile(path);
+      if (actual.sha256 !== sha256) throw new DigestMismatch(f.filename, sha256, actual.sha256);
+      stored = await storeFile(store, path, f.filename);
+      const parsedName = f.filename.split('-')[0]!;
+      const meta = await readWheelMetadata(path, parsedName, f.version);
+      metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  } else {
+    const { body } = await upstream.download(f.url);
+    stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
+    if (isWheel && typeof f.coreMetadata === 'string') {
+      const m = await upstream.download(`${f.url}.metadata`);
+      metadataSha256 = (await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 })).sha256;
+    }
+  }
+  void project;
+  return { size: stored.size, written: stored.written, metadataSha256 };
+}
