@@ -51,7 +51,9 @@ export class AzureBlobStore implements BlobStore {
   // commitBlockList only after the scheduler resolves; an 'error' on the source rejects the
   // scheduler, so the commit never happens and the key keeps its previous version (or stays
   // absent). Azure discards uncommitted blocks after a week. Checked against Azurite by
-  // test/storage/blob-store.test.ts.
+  // test/storage/blob-store.test.ts. Two puts racing on one key: the first commit discards
+  // the other's staged blocks, so the later one rejects with InvalidBlockList; the key still
+  // holds one whole object.
   async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
     const blob = this.blob(key);
     if (Buffer.isBuffer(body)) {
@@ -135,12 +137,23 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  // Needs only blob read/write/delete on an existing container; creates the container (which
+  // needs more rights, or an account-wide SAS) only when the probe finds it missing.
   async check(): Promise<void> {
-    await this.container.createIfNotExists();
+    try {
+      await this.probe();
+    } catch (err) {
+      if (errorCode(err) !== 'ContainerNotFound') throw err;
+      await this.container.createIfNotExists();
+      await this.probe();
+    }
+  }
+
+  private async probe(): Promise<void> {
     const probe = this.container.getBlockBlobClient(`${PROBE_PREFIX}${randomBytes(8).toString('hex')}`);
     const written = randomBytes(16);
+    await probe.upload(written, written.length);
     try {
-      await probe.upload(written, written.length);
       const read = await probe.downloadToBuffer();
       if (!read.equals(written)) throw new Error(`container ${this.container.containerName}: probe blob read back different bytes`);
     } finally {
@@ -149,9 +162,15 @@ export class AzureBlobStore implements BlobStore {
   }
 }
 
-function isNotFound(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { statusCode?: number; code?: string; details?: { errorCode?: string } };
+// HEAD responses carry no body, so their code is only in details (x-ms-error-code).
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; details?: { errorCode?: unknown } };
   const code = e.code ?? e.details?.errorCode;
-  return e.statusCode === 404 || code === 'BlobNotFound' || code === 'ContainerNotFound';
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = errorCode(err);
+  return (err as { statusCode?: unknown } | null)?.statusCode === 404 || code === 'BlobNotFound' || code === 'ContainerNotFound';
 }

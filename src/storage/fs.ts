@@ -48,7 +48,7 @@ export class FsBlobStore implements BlobStore {
       if (err.code === 'ENOENT' || err.code === 'EISDIR') throw new BlobNotFound(key);
       throw err;
     });
-    return createReadStream('', { fd: fh.fd, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
+    return createReadStream('', { fd: fh, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024 });
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {

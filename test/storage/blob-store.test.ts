@@ -1,0 +1,272 @@
+// The BlobStore contract, run unchanged against every implementation: the local folder store
+// in a temporary directory and the Azure store against a real Azurite. What it must never
+// allow: a reader seeing part of an object, or a failed write changing what a key holds.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AzureBlobStore } from '../../src/storage/azure-blob.js';
+import { FsBlobStore } from '../../src/storage/fs.js';
+import { BlobNotFound, type BlobStore } from '../../src/storage/types.js';
+import { startAzurite, type Azurite } from '../support/azurite.js';
+
+interface Subject {
+  name: string;
+  open(): Promise<BlobStore>;
+  close(): Promise<void>;
+}
+
+function folderStore(): Subject {
+  let root = '';
+  return {
+    name: 'FsBlobStore',
+    async open() {
+      root = await mkdtemp(join(tmpdir(), 'safelist-blobs-'));
+      return new FsBlobStore(root);
+    },
+    async close() {
+      if (root) await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+function azureStore(): Subject {
+  let azurite: Azurite | undefined;
+  return {
+    name: 'AzureBlobStore',
+    async open() {
+      azurite = await startAzurite();
+      const store = new AzureBlobStore({ connectionString: azurite.connectionString, container: 'contract' });
+      await store.check(); // creates the container
+      return store;
+    },
+    async close() {
+      await azurite?.stop();
+    },
+  };
+}
+
+const MiB = 1024 * 1024;
+
+describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subject) => {
+  let store: BlobStore;
+
+  beforeAll(async () => {
+    store = await subject.open();
+  }, 60_000);
+
+  afterAll(async () => {
+    await subject.close();
+  });
+
+  it('stores a Buffer and reads it back whole', async () => {
+    const body = randomBytes(10_000);
+    expect(await store.put('buffer/one', body)).toEqual({ size: body.length });
+    expect(await readAll(await store.get('buffer/one'))).toEqual(body);
+    expect(await store.stat('buffer/one')).toEqual({ size: body.length });
+  });
+
+  it('stores a stream spanning several blocks and reads it back whole', async () => {
+    const body = randomBytes(9 * MiB + 123);
+    expect(await store.put('stream/one', chunked(body, 64 * 1024))).toEqual({ size: body.length });
+    expect(digest(await readAll(await store.get('stream/one')))).toBe(digest(body));
+    expect(await store.stat('stream/one')).toEqual({ size: body.length });
+  });
+
+  it('stores empty objects', async () => {
+    expect(await store.put('empty/buffer', Buffer.alloc(0))).toEqual({ size: 0 });
+    expect(await store.put('empty/stream', Readable.from([]))).toEqual({ size: 0 });
+    expect(await store.stat('empty/buffer')).toEqual({ size: 0 });
+    expect(await store.stat('empty/stream')).toEqual({ size: 0 });
+    expect((await readAll(await store.get('empty/stream'))).length).toBe(0);
+  });
+
+  describe('byte ranges', () => {
+    const body = randomBytes(5 * MiB + 17);
+    beforeAll(async () => {
+      await store.put('range/object', chunked(body, 100_000));
+    });
+
+    it.each([
+      ['the first byte', 0, 0],
+      ['a middle slice', 1_000, 1_999],
+      ['a slice across a 4 MiB block boundary', 4 * MiB - 10, 4 * MiB + 9],
+      ['the last byte', body.length - 1, body.length - 1],
+      ['everything', 0, body.length - 1],
+    ])('reads %s', async (_what, start, end) => {
+      const got = await readAll(await store.get('range/object', { start, end }));
+      expect(got.length).toBe(end - start + 1);
+      expect(got.equals(body.subarray(start, end + 1))).toBe(true);
+    });
+  });
+
+  it('reports an absent key as undefined from stat and BlobNotFound from get', async () => {
+    expect(await store.stat('absent/key')).toBeUndefined();
+    const failure = await store.get('absent/key').catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(BlobNotFound);
+    expect((failure as BlobNotFound).key).toBe('absent/key');
+    await expect(store.get('absent/key', { start: 0, end: 9 })).rejects.toBeInstanceOf(BlobNotFound);
+  });
+
+  it('deletes idempotently', async () => {
+    await store.put('delete/me', Buffer.from('bye'));
+    await store.delete('delete/me');
+    expect(await store.stat('delete/me')).toBeUndefined();
+    await expect(store.delete('delete/me')).resolves.toBeUndefined();
+    await expect(store.delete('delete/never-was')).resolves.toBeUndefined();
+  });
+
+  it('lists keys under a prefix as a folder', async () => {
+    for (const key of ['list/a/one', 'list/a/sub/two', 'list/ab/three', 'list/b/four']) {
+      await store.put(key, Buffer.from(key));
+    }
+    expect(await collect(store.list('list/a'))).toEqual(['list/a/one', 'list/a/sub/two']);
+    expect(await collect(store.list('list/a/'))).toEqual(['list/a/one', 'list/a/sub/two']);
+    expect(await collect(store.list('list/none'))).toEqual([]);
+    const everything = await collect(store.list(''));
+    expect(everything).toEqual(expect.arrayContaining(['list/a/one', 'list/ab/three', 'list/b/four']));
+    expect(everything.every((key) => !key.startsWith('.'))).toBe(true);
+  });
+
+  it('replaces an object on overwrite', async () => {
+    await store.put('overwrite/key', randomBytes(3 * MiB));
+    const second = randomBytes(1_000);
+    expect(await store.put('overwrite/key', chunked(second, 100))).toEqual({ size: second.length });
+    expect(await store.stat('overwrite/key')).toEqual({ size: second.length });
+    expect(await readAll(await store.get('overwrite/key'))).toEqual(second);
+  });
+
+  it.each(['../x', 'a/../../b', '/abs', ''])('refuses the unsafe key %j', async (key) => {
+    const unsafe = /unsafe blob key/;
+    await expect(store.put(key, Buffer.from('x'))).rejects.toThrow(unsafe);
+    await expect(store.get(key)).rejects.toThrow(unsafe);
+    await expect(store.stat(key)).rejects.toThrow(unsafe);
+    await expect(store.delete(key)).rejects.toThrow(unsafe);
+  });
+
+  describe('atomicity', () => {
+    it('leaves nothing visible when the source fails midway', async () => {
+      const failure = await store.put('atomic/new', failingSource(9 * MiB)).catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(Error);
+      expect((failure as Error).message).toBe('upstream connection reset');
+      expect(await store.stat('atomic/new')).toBeUndefined();
+      await expect(store.get('atomic/new')).rejects.toBeInstanceOf(BlobNotFound);
+      expect(await collect(store.list('atomic'))).not.toContain('atomic/new');
+    });
+
+    it('keeps the previous version intact when a replacing source fails midway', async () => {
+      const previous = randomBytes(2 * MiB + 5);
+      await store.put('atomic/existing', previous);
+      await expect(store.put('atomic/existing', failingSource(9 * MiB))).rejects.toThrow('upstream connection reset');
+      expect(await store.stat('atomic/existing')).toEqual({ size: previous.length });
+      expect(digest(await readAll(await store.get('atomic/existing')))).toBe(digest(previous));
+    });
+
+    it('rejects, and stores nothing, when the source is destroyed without an error', async () => {
+      let sent = 0;
+      const source = new Readable({
+        read() {
+          if (sent >= 5 * MiB) {
+            this.destroy();
+            return;
+          }
+          sent += 256 * 1024;
+          this.push(randomBytes(256 * 1024));
+        },
+      });
+      await expect(store.put('atomic/cut', source)).rejects.toThrow();
+      expect(await store.stat('atomic/cut')).toBeUndefined();
+    }, 30_000);
+
+    it.each([
+      ['an absent key', undefined],
+      ['a key holding a previous version', randomBytes(1 * MiB)],
+    ])('never shows readers a partial object while a 20 MiB put runs on %s', async (_what, previous) => {
+      const key = `atomic/concurrent-${previous ? 'replace' : 'new'}`;
+      if (previous) await store.put(key, previous);
+      const next = randomBytes(20 * MiB);
+      const complete = new Map<number, string>([[next.length, digest(next)]]);
+      if (previous) complete.set(previous.length, digest(previous));
+
+      let done = false;
+      const writing = store.put(key, chunked(next, 256 * 1024, 5)).finally(() => {
+        done = true;
+      });
+      const seen = { stat: 0, get: 0, absent: 0 };
+      while (!done) {
+        const info = await store.stat(key);
+        seen.stat++;
+        if (info === undefined) seen.absent++;
+        else expect(complete.has(info.size), `stat saw ${info.size} bytes`).toBe(true);
+
+        const body = await store.get(key).then(readAll, (err: unknown) => {
+          if (err instanceof BlobNotFound) return undefined;
+          throw err;
+        });
+        seen.get++;
+        if (body !== undefined) expect(complete.get(body.length), `get saw ${body.length} bytes`).toBe(digest(body));
+      }
+      await writing;
+      expect(await store.stat(key)).toEqual({ size: next.length });
+      expect(digest(await readAll(await store.get(key)))).toBe(digest(next));
+      // The put must have been observed in flight for this test to mean anything.
+      expect(seen.stat).toBeGreaterThan(2);
+      if (!previous) expect(seen.absent).toBeGreaterThan(0);
+    }, 60_000);
+  });
+});
+
+/** Emits body in chunks; with delayMs, waits between chunks so a put stays in flight. */
+function chunked(body: Buffer, size: number, delayMs = 0): Readable {
+  let offset = 0;
+  return new Readable({
+    highWaterMark: size,
+    read() {
+      const push = (): void => {
+        if (offset >= body.length) {
+          this.push(null);
+          return;
+        }
+        const end = Math.min(offset + size, body.length);
+        this.push(body.subarray(offset, end));
+        offset = end;
+      };
+      if (delayMs > 0) setTimeout(push, delayMs);
+      else push();
+    },
+  });
+}
+
+/** A download that dies like a reset connection after `failAfter` bytes. */
+function failingSource(failAfter: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= failAfter) {
+        this.destroy(new Error('upstream connection reset'));
+        return;
+      }
+      const chunk = randomBytes(Math.min(256 * 1024, failAfter - sent));
+      sent += chunk.length;
+      this.push(chunk);
+    },
+  });
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function collect(keys: AsyncIterable<string>): Promise<string[]> {
+  const all: string[] = [];
+  for await (const key of keys) all.push(key);
+  return all.sort();
+}
+
+function digest(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}

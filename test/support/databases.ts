@@ -1,0 +1,40 @@
+// Both database modes for tests: PGlite in memory, and a throw-away database on the local
+// PostgreSQL server (127.0.0.1:5432, trust auth; TEST_PG_URL overrides). Each call to
+// createPgDatabase makes a fresh database and returns its URL and a drop function.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export type DbMode = 'pglite' | 'pg';
+export const DB_MODES: DbMode[] = ['pglite', 'pg'];
+
+const ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `safelist_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(`PostgreSQL is not reachable at ${ADMIN_URL} (${(err as Error).message}); start it or set TEST_PG_URL`);
+  }
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** The database part of a Safelist config for a mode (and a cleanup for pg). */
+export async function databaseConfig(mode: DbMode): Promise<{ database: { url?: string; pglitePath: string }; cleanup(): Promise<void> }> {
+  if (mode === 'pglite') return { database: { pglitePath: 'memory://' }, cleanup: async () => undefined };
+  const d = await createPgDatabase();
+  return { database: { url: d.url, pglitePath: 'memory://' }, cleanup: d.drop };
+}

@@ -1,0 +1,76 @@
+// Starts a real Safelist server in this process for tests: its own temp folder for policy
+// files and blobs, the chosen database mode and storage back end, a free port.
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { databaseConfig, type DbMode } from './databases.js';
+
+export interface TestSafelistOptions {
+  db?: DbMode;
+  /** 'fs' (default) or an Azurite connection string. */
+  azure?: { connectionString: string; container: string };
+  allowlist?: string;
+  exceptions?: Record<string, string>;
+  views?: Config['views'];
+  upstreams?: Config['pypi']['upstreams'];
+  extra?: Record<string, unknown>;
+}
+
+export interface TestSafelist extends RunningServer {
+  dir: string;
+  config: Config;
+  served: Array<{ view: string; sha256: string; filename: string; metadata: boolean }>;
+  setAllowlist(yaml: string): Promise<void>;
+  setExceptions(file: string, yaml: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise<TestSafelist> {
+  const dir = await mkdtemp(join(tmpdir(), 'safelist-test-'));
+  await mkdir(join(dir, 'allowlists'));
+  await mkdir(join(dir, 'exceptions'));
+  if (opts.allowlist !== undefined) await writeFile(join(dir, 'allowlists', 'pypi.yaml'), opts.allowlist);
+  for (const [f, y] of Object.entries(opts.exceptions ?? {})) await writeFile(join(dir, 'exceptions', f), y);
+  const db = await databaseConfig(opts.db ?? 'pglite');
+  const config = configSchema.parse({
+    server: { host: '127.0.0.1', port: 0, logLevel: 'warn' },
+    storage: opts.azure
+      ? { kind: 'azure', azure: { connectionString: opts.azure.connectionString, container: opts.azure.container } }
+      : { kind: 'fs', path: join(dir, 'blobs') },
+    database: db.database,
+    policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') },
+    views: opts.views ?? {},
+    pypi: { upstreams: opts.upstreams ?? [] },
+    sync: { schedule: '', concurrency: 4, timeout: '30s' },
+    ...opts.extra,
+  });
+  const served: TestSafelist['served'] = [];
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { onServed: (e) => served.push(e) });
+  } catch (err) {
+    await db.cleanup();
+    throw err;
+  }
+  return {
+    ...server,
+    dir,
+    config,
+    served,
+    async setAllowlist(yaml) {
+      await writeFile(join(dir, 'allowlists', 'pypi.yaml'), yaml);
+      await server.runtime.policies.reload();
+    },
+    async setExceptions(file, yaml) {
+      await writeFile(join(dir, 'exceptions', file), yaml);
+      await server.runtime.policies.reload();
+    },
+    async stop() {
+      await server.close();
+      await db.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
