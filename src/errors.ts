@@ -27,5 +27,7 @@ export const errors = {
     new SafelistError('NOT_ACCEPTABLE', 406, 'Not acceptable', `this resource is available as ${offered.join(', ')}; adjust the Accept header`),
   rangeNotSatisfiable: (size: number) =>
     new SafelistError('RANGE_NOT_SATISFIABLE', 416, 'Range not satisfiable', `the requested range is outside the file (size ${size} bytes)`, { size }),
+  uriTooLong: () =>
+    new SafelistError('URI_TOO_LONG', 414, 'URI too long', 'a path segment is longer than 300 characters; project names and file names are never that long'),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
 };

@@ -55,13 +55,25 @@ export async function storeVerified(
   expect: { sha256: string; size?: number; what: string; maxBytes?: number },
 ): Promise<StoredObject> {
   const key = blobKeyForSha256(expect.sha256);
+  // Hold any early body error until it is piped below (or dropped with the body).
+  let early: Error | undefined;
+  const hold = (err: Error) => {
+    early ??= err;
+  };
+  body.on('error', hold);
   const present = await store.stat(key);
   if (present && (expect.size === undefined || present.size === expect.size)) {
     body.destroy();
     return { sha256: expect.sha256, size: present.size, written: false };
   }
   const verify = new VerifyingStream(expect.what, expect.sha256, expect.size, expect.maxBytes ?? 64 * 1024 ** 3);
+  body.off('error', hold);
   body.on('error', (err) => verify.destroy(err));
+  // The store may not attach to the stream at once (it first prepares a temp file); an error
+  // in between must not go unhandled. store.put still rejects with it: a destroyed stream
+  // keeps its error and pipeline() reports it.
+  verify.on('error', () => {});
+  if (early) verify.destroy(early);
   const info = await store.put(key, body.pipe(verify));
   return { sha256: expect.sha256, size: info.size, written: true };
 }

@@ -101,7 +101,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       const key = issue.path.join('.') || '(top level)';
       if (issue.code === 'unrecognized_keys') {
         const names = issue.keys.map((k) => (key === '(top level)' ? k : `${key}.${k}`));
-        const from = names.map((n) => sources.get(n)).find(Boolean) ?? (file ? `file ${file}` : 'defaults');
+        const from =
+          [...sources].find(([k]) => names.some((n) => k === n || k.startsWith(`${n}.`)))?.[1] ?? (file ? `file ${file}` : 'defaults');
         return `  ${names.join(', ')}: not a setting Safelist knows (from ${from})`;
       }
       const from = sources.get(key) ?? (file ? `file ${file}` : 'defaults');

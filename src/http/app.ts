@@ -1,6 +1,6 @@
 // Assembles the HTTP surface: read paths per ecosystem, the policy API, health. No business
 // logic here. The hot paths (/pypi, later /conda and /v2) get no hooks or middleware.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { errors } from '../errors.js';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -24,11 +24,16 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: deps.logLevel ?? 'info' },
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
-    maxParamLength: 300,
     requestIdHeader: 'x-request-id',
-    routerOptions: { ignoreDuplicateSlashes: false },
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
+    // Bad URLs and over-long path segments are refused by the router before any route runs:
+    // they still get a problem+json body that says what is wrong.
+    frameworkErrors: (err, req, reply) => {
+      const e = toSafelistError(err);
+      return sendProblem(req, reply, e.status === 414 ? errors.uriTooLong() : e);
+    },
   });
 
   app.setErrorHandler((err, req, reply) => {

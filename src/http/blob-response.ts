@@ -1,6 +1,7 @@
 // Streams a stored, content-addressed object to a client: strong ETag (its digest), 304,
 // single byte ranges with If-Range, HEAD, immutable caching, and never a Content-Encoding
 // (installers verify the exact bytes). Shared by every ecosystem's file route.
+import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import { errors } from '../errors.js';
@@ -54,5 +55,34 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
     if (err instanceof BlobNotFound) throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
     throw errors.unavailable(`storage is unreachable: ${(err as Error).message}`);
   }
-  return reply.send(stream);
+  return reply.send(stream.pipe(new ExactLength(length, () => {
+    req.log.error({ key: b.key, expected: length }, 'stored object does not have its recorded size; the response was cut off');
+  })));
+}
+
+/**
+ * Passes bytes through and fails the response when the stored object is shorter or longer
+ * than recorded: a client then sees a broken download at once, instead of waiting for bytes
+ * that never come (Content-Length was already sent) or receiving a silently wrong file.
+ */
+class ExactLength extends Transform {
+  private seen = 0;
+  constructor(private readonly expected: number, private readonly onMismatch: () => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.expected) {
+      this.onMismatch();
+      return cb(new Error('stored object is longer than recorded'));
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.seen !== this.expected) {
+      this.onMismatch();
+      return cb(new Error('stored object is shorter than recorded'));
+    }
+    cb();
+  }
 }

@@ -75,7 +75,9 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
   app.get<{ Params: Params }>('/pypi/:view/simple/:project/', (req, reply) => projectPage(req, reply, true));
   app.get<{ Params: Params }>('/pypi/:view/simple/:project', (req, reply) => projectPage(req, reply, false));
 
-  app.get<{ Params: Params }>('/pypi/:view/files/:sha256/:filename', async (req, reply) => {
+  // GET and HEAD declared together: fastify's automatic HEAD route would replace the
+  // Content-Length of an empty HEAD reply with 0.
+  app.route<{ Params: Params }>({ method: ['GET', 'HEAD'], url: '/pypi/:view/files/:sha256/:filename', handler: async (req, reply) => {
     const { view, sha256 } = req.params;
     let filename = req.params.filename!;
     const metadata = filename.endsWith('.metadata');
@@ -91,7 +93,7 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
     }
     if (metadata) {
       if (!file.metadataSha256 || !file.metadataStored) throw errors.notFound(`${filename} has no core metadata file in this index`);
-      deps.onServed?.({ view, sha256: sha256!, filename, metadata: true });
+      if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: true });
       return sendBlob(store, req, reply, {
         key: blobKeyForSha256(file.metadataSha256),
         size: await metadataSize(store, file.metadataSha256),
@@ -100,7 +102,7 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
         filename: `${filename}.metadata`,
       });
     }
-    deps.onServed?.({ view, sha256: sha256!, filename, metadata: false });
+    if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: false });
     return sendBlob(store, req, reply, {
       key: blobKeyForSha256(file.sha256),
       size: file.size,
@@ -108,7 +110,7 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
       contentType: 'application/octet-stream',
       filename,
     });
-  });
+  } });
 }
 
 const metadataSizes = new Map<string, number>();

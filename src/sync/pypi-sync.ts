@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
 import { DigestMismatch, sha256OfFile, storeBuffer, storeFile, storeVerified } from '../catalog/ingest.js';
 import type { PypiCatalog, PypiFile } from '../ecosystems/pypi/catalog.js';
-import { readWheelMetadata } from '../ecosystems/pypi/metadata.js';
+import { parseCoreMetadata, readWheelMetadata } from '../ecosystems/pypi/metadata.js';
 import { normalizeProjectName } from '../ecosystems/pypi/names.js';
 import { PypiUpstream, type UpstreamFile } from '../ecosystems/pypi/upstream.js';
 import type { Policy } from '../policy/decide.js';
@@ -150,7 +150,8 @@ export async function runPypiSync(
         limit(async () => {
           try {
             const r = await fetchFile(upstream, store, name, f);
-            await catalog.upsert([{ ...record(name, displayName, f, upstream.name, true, r.metadataSha256), size: r.size }]);
+            const rec = record(name, displayName, f, upstream.name, true, r.metadataSha256);
+            await catalog.upsert([{ ...rec, size: r.size, requiresPython: rec.requiresPython ?? r.requiresPython }]);
             report.downloaded += r.written ? 1 : 0;
             report.bytes += r.written ? r.size : 0;
             emit({ type: 'fetched', filename: f.filename, size: r.size, written: r.written });
@@ -171,8 +172,9 @@ async function fetchFile(
   store: BlobStore,
   project: string,
   f: UpstreamFile,
-): Promise<{ size: number; written: boolean; metadataSha256: string | null }> {
+): Promise<{ size: number; written: boolean; metadataSha256: string | null; requiresPython: string | null }> {
   const sha256 = f.sha256!;
+  let requiresPython: string | null = null;
   const isWheel = f.filename.endsWith('.whl');
   let metadataSha256: string | null = null;
   let stored;
@@ -190,6 +192,8 @@ async function fetchFile(
       const parsedName = f.filename.split('-')[0]!;
       const meta = await readWheelMetadata(path, parsedName, f.version);
       metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
+      // An HTML upstream (pypiserver) may not announce Requires-Python; the wheel does.
+      requiresPython = parseCoreMetadata(meta).requiresPython ?? null;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -202,5 +206,5 @@ async function fetchFile(
     }
   }
   void project;
-  return { size: stored.size, written: stored.written, metadataSha256 };
+  return { size: stored.size, written: stored.written, metadataSha256, requiresPython };
 }

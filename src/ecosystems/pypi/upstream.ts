@@ -1,7 +1,7 @@
 // Reads an upstream simple index: PEP 691 JSON when it offers it, PEP 503 HTML otherwise.
 // Only the sync job calls this; the read path never contacts an upstream. Every file must
 // come with a sha256 from the upstream, or it is unusable (nothing unverified is stored).
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { Parser } from 'htmlparser2';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { parseDistFilename } from './names.js';
@@ -76,7 +76,20 @@ export class PypiUpstream {
     }
     if (!res.ok || !res.body) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
     const len = res.headers.get('content-length');
-    return { body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), size: len ? Number(len) : undefined };
+    const size = len ? Number(len) : undefined;
+    // A body that breaks off says where and after how much, not just "terminated".
+    let received = 0;
+    const raw = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+    const body = new PassThrough();
+    raw.on('data', (c: Buffer) => {
+      received += c.length;
+    });
+    raw.on('error', (err) => {
+      body.destroy(new UpstreamError(`${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes (${err.message})`));
+    });
+    body.on('close', () => raw.destroy());
+    raw.pipe(body);
+    return { body, size };
   }
 }
 
