@@ -1,14 +1,18 @@
 // Change notifications for the read path's caches. A change is published through
 // PostgreSQL NOTIFY so that every replica (and this process) invalidates what it rendered.
-import type { Db } from '../state/db.js';
+import type { Queryable } from '../state/db.js';
 
 export const CATALOG_CHANNEL = 'safelist_catalog';
 export const POLICY_CHANNEL = 'safelist_policy';
 
 export type CatalogChange = { ecosystem: string; name: string };
 
-export async function publishCatalogChange(db: Db, change: CatalogChange): Promise<void> {
-  await db.notify(CATALOG_CHANNEL, JSON.stringify(change));
+/**
+ * Publishes on q: inside a transaction the notification is delivered at COMMIT (and dropped
+ * on ROLLBACK), and PGlite's single connection is not asked for a second query mid-transaction.
+ */
+export async function publishCatalogChange(q: Queryable, change: CatalogChange): Promise<void> {
+  await q.query('SELECT pg_notify($1, $2)', [CATALOG_CHANNEL, JSON.stringify(change)]);
 }
 
 export function parseCatalogChange(payload: string): CatalogChange | undefined {

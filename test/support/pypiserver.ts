@@ -41,13 +41,18 @@ export function pypiserverSource(): string {
   return dir;
 }
 
-export async function startPypiserver(opts: { packagesDir: string; port?: number }): Promise<Pypiserver> {
+/**
+ * backend: 'simple-dir' (default) reads the folder on every request, so a test that changes a
+ * file sees the change at once; 'cached-dir' (needs python3-watchdog) caches listings and
+ * digests and is pypiserver at its fastest, for benchmarks.
+ */
+export async function startPypiserver(opts: { packagesDir: string; port?: number; backend?: 'simple-dir' | 'cached-dir' }): Promise<Pypiserver> {
   const src = pypiserverSource();
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     '/usr/bin/python3',
     ['-m', 'pypiserver', 'run', '-i', '127.0.0.1', '-p', String(port), '--disable-fallback', '-a', '.', '-P', '.',
-      '--hash-algo', 'sha256', '--welcome', join(src, 'pypiserver', 'welcome.html'), opts.packagesDir],
+      '--hash-algo', 'sha256', '--backend', opts.backend ?? 'simple-dir', '--welcome', join(src, 'pypiserver', 'welcome.html'), opts.packagesDir],
     { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONPATH: src, PYTHONDONTWRITEBYTECODE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

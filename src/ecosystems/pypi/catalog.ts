@@ -21,6 +21,17 @@ export interface PypiFile {
   metadataStored: boolean;
   source: string;
   sourceUrl: string | null;
+  /** When Safelist first recorded the file (set by the database; ignored on upsert). */
+  firstSeen?: Date;
+}
+
+/**
+ * The clock a view's cool-down runs on: the upstream upload time, or, when the upstream did
+ * not say (PEP 503 HTML without upload times, a local import), when Safelist first saw the
+ * file. Publication is never later than that, so the hold is never shorter: fail closed.
+ */
+export function publishedAt(f: PypiFile): Date | undefined {
+  return f.uploadTime ?? f.firstSeen;
 }
 
 export interface PypiProject {
@@ -47,6 +58,7 @@ interface Row {
   metadata_stored: boolean;
   source: string;
   source_url: string | null;
+  created_at: Date | string;
 }
 
 function fromRow(r: Row): PypiFile {
@@ -65,6 +77,7 @@ function fromRow(r: Row): PypiFile {
     metadataStored: r.metadata_stored,
     source: r.source,
     sourceUrl: r.source_url,
+    firstSeen: new Date(r.created_at),
   };
 }
 
@@ -90,7 +103,7 @@ export class PypiCatalog {
 
   /** Loads everything and subscribes to changes made by other processes. */
   async open(): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM pypi_files`);
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files`);
     const grouped = new Map<string, PypiFile[]>();
     for (const r of rows) {
       const f = fromRow(r);
@@ -132,7 +145,7 @@ export class PypiCatalog {
 
   /** Re-reads one project from the database (after a local write or a notification). */
   async reload(project: string): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM pypi_files WHERE project = $1`, [project]);
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = $1`, [project]);
     this.install(project, rows.map(fromRow));
   }
 
@@ -181,7 +194,7 @@ export class PypiCatalog {
     }
     for (const p of projects) {
       if (q === this.db) await this.reload(p);
-      await publishCatalogChange(this.db, { ecosystem: 'pypi', name: p });
+      await publishCatalogChange(q, { ecosystem: 'pypi', name: p });
     }
   }
 

@@ -9,7 +9,7 @@ import { errors, SafelistError } from '../../errors.js';
 import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
-import type { PypiCatalog, PypiFile } from './catalog.js';
+import { publishedAt, type PypiCatalog, type PypiFile } from './catalog.js';
 import { checkProjectName, normalizeProjectName } from './names.js';
 import { listProject, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
 
@@ -66,7 +66,7 @@ export class PypiIndex {
       name: file.project,
       version: file.version,
       view,
-      ...(file.uploadTime ? { uploadTime: file.uploadTime } : {}),
+      ...(publishedAt(file) ? { uploadTime: publishedAt(file)! } : {}),
       now,
     });
   }
@@ -104,7 +104,7 @@ export class PypiIndex {
     const listing = listProject(project, (f) => {
       const d = this.decideFile(f, view, at);
       if (d.code === 'cooldown') {
-        const until = policy.cooldownUntil(view, f.uploadTime ?? undefined);
+        const until = policy.cooldownUntil(view, publishedAt(f));
         if (until) validUntil = Math.min(validUntil, until.getTime());
       }
       return d;

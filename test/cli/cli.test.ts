@@ -1,0 +1,135 @@
+// The `safelist` command as a user runs it, in a child process on one configuration file:
+// config errors, allowlist lint with file and line, import, sync --dry-run and sync with
+// progress against a real upstream (pypiserver), and why. Plus the server's cron schedule.
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPypiserver, type Pypiserver } from '../support/pypiserver.js';
+import { startTestSafelist } from '../support/safelist.js';
+import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** Runs the CLI from source (tsx), so the test never runs a stale build. */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe('safelist CLI', () => {
+  let dir: string;
+  let config: string;
+  let upstream: Pypiserver;
+  const built: Record<string, BuiltWheel> = {};
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'safelist-cli-'));
+    const packages = join(dir, 'upstream');
+    for (const v of ['1.0', '2.0']) built[v] = await buildWheel(packages, { name: 'cli-pkg', version: v });
+    upstream = await startPypiserver({ packagesDir: packages });
+    await mkdir(join(dir, 'allowlists'));
+    await mkdir(join(dir, 'exceptions'));
+    await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - "cli-pkg<2"\n  - local-pkg\n');
+    config = join(dir, 'safelist.yaml');
+    await writeFile(config, [
+      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+      `database: { pglitePath: ${join(dir, 'state')} }`,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      `pypi: { upstreams: [ { name: local, url: "${upstream.url}" } ] }`,
+      '',
+    ].join('\n'));
+  });
+  afterAll(async () => {
+    await upstream?.stop();
+  });
+
+  it('stops on a bad configuration value, naming the key, what is expected and where it came from', async () => {
+    const r = await cli(['--config', config, 'allowlist', 'lint'], { SAFELIST_SERVER__PORT: 'eighty' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('server.port: a TCP port number from 0 to 65535 (from environment SAFELIST_SERVER__PORT)');
+  });
+
+  it('lints the policy files, reporting every bad entry with file and line', async () => {
+    const bad = join(dir, 'bad-policy');
+    await mkdir(join(bad, 'allowlists'), { recursive: true });
+    await mkdir(join(bad, 'exceptions'));
+    await writeFile(join(bad, 'allowlists', 'pypi.yaml'), 'packages:\n  - requests>=2\n  - "bad name!"\n  - numpy>=1,<<2\n');
+    await writeFile(join(bad, 'exceptions', 'x.yaml'), 'exceptions:\n  - { id: E1, ecosystem: pypi, package: "numpy==2.0", view: "*", reason: r }\n');
+    const r = await cli(['--config', config, 'allowlist', 'lint'], { SAFELIST_POLICY__ALLOWLIST_DIR: join(bad, 'allowlists'), SAFELIST_POLICY__EXCEPTIONS_DIR: join(bad, 'exceptions') });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/allowlists\/pypi\.yaml:3: "bad name!"/);
+    expect(r.stdout).toMatch(/allowlists\/pypi\.yaml:4: ">=1,<<2" is not a PEP 440 version specifier/);
+    expect(r.stdout).toMatch(/exceptions\/x\.yaml:2: .*expires/);
+    const good = await cli(['--config', config, 'allowlist', 'lint']);
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+  });
+
+  it('imports wheels from a folder into storage', async () => {
+    const local = join(dir, 'local');
+    await buildWheel(local, { name: 'local-pkg', version: '0.3' });
+    const r = await cli(['--config', config, 'import', 'pypi', local]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ imported: 1, skipped: 0 });
+  });
+
+  it('prints the sync plan on --dry-run, then syncs with progress', async () => {
+    const plan = await cli(['--config', config, 'sync', '--dry-run']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`+ ${built['1.0']!.filename}`);
+    expect(plan.stdout).not.toContain(built['2.0']!.filename);
+    const run = await cli(['--config', config, 'sync']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/\[\d\/\d\] cli-pkg: 2 upstream file\(s\) on local, 1 to fetch/);
+    expect(run.stderr).toContain(`stored  ${built['1.0']!.filename}`);
+    expect(JSON.parse(run.stdout)).toMatchObject({ downloaded: 1, failed: 0 });
+    const again = await cli(['--config', config, 'sync']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ downloaded: 0, failed: 0 });
+  });
+
+  it('explains what blocks a package and how to ask for it', async () => {
+    const r = await cli(['--config', config, 'why', 'cli-pkg']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('pypi cli-pkg in view default: partly-allowed');
+    expect(r.stdout).toMatch(/refused 2\.0: .*allowed versions are <2/);
+    expect(r.stdout).toMatch(/to ask for it: /);
+    const none = await cli(['--config', config, 'why', 'numpy']);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toMatch(/not on the allowlist/);
+  });
+});
+
+describe('scheduled sync in the server', () => {
+  it('runs the sync on its node-cron schedule', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'safelist-cron-'));
+    const w = await buildWheel(dir, { name: 'cron-pkg', version: '1.0' });
+    const upstream = await startPypiserver({ packagesDir: dir });
+    const sl = await startTestSafelist({
+      allowlist: 'packages:\n  - cron-pkg\n',
+      upstreams: [{ name: 'local', url: upstream.url }],
+      extra: { sync: { schedule: '*/1 * * * * *', concurrency: 2, timeout: '30s' } },
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!sl.runtime.pypiCatalog.file(w.sha256)?.stored && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(sl.runtime.pypiCatalog.file(w.sha256)?.stored).toBe(true);
+      const res = await fetch(`${sl.url}/pypi/default/files/${w.sha256}/${w.filename}`);
+      expect(res.status).toBe(200);
+    } finally {
+      await sl.stop();
+      await upstream.stop();
+    }
+  });
+});
