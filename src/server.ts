@@ -8,6 +8,8 @@ import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
 
+const SHUTDOWN_GRACE_MS = 5_000;
+
 export interface RunningServer {
   app: FastifyInstance;
   runtime: Runtime;
@@ -57,7 +59,18 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     syncNow,
     async close() {
       await task?.stop();
-      await app.close();
+      // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
+      // (fastify's keepAliveTimeout is 72 s): after the grace period, connections are cut.
+      let timer: NodeJS.Timeout | undefined;
+      const forced = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          app.log.warn('shutdown: closing connections that did not finish within the grace period');
+          app.server.closeAllConnections();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+      });
+      await Promise.race([app.close(), forced]);
+      clearTimeout(timer);
       await running;
       await runtime.close();
     },

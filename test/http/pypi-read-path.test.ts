@@ -36,7 +36,7 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
       db: mode.db,
       ...(azurite ? { azure: { connectionString: azurite.connectionString, container: 'safelist-test' } } : {}),
       views: { 'team-a': {} },
-      allowlist: 'packages:\n  - "demo-pkg>=1.0,<2"\n  - other_thing\n',
+      allowlist: 'packages:\n  - "demo-pkg>=1.0,<2"\n  - other_thing\n  - "not-synced-yet>=3"\n',
       exceptions: {
         'a.yaml': 'exceptions:\n  - { id: EXC-7, ecosystem: pypi, package: "demo-pkg==2.0", view: team-a, reason: needs 2.0 API, expires: 2099-12-31 }\n',
       },
@@ -122,12 +122,12 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     // In team-a the exception makes 2.0 available.
     const doc = (await first.json()) as { files: Array<{ filename: string; yanked: unknown }> };
     expect(doc.files.find((f) => f.filename === wheels.v20!.filename)!.yanked).toBe(false);
-    await sl.setAllowlist('packages:\n  - "demo-pkg>=1.1,<2"\n  - other_thing\n');
+    await sl.setAllowlist('packages:\n  - "demo-pkg>=1.1,<2"\n  - other_thing\n  - "not-synced-yet>=3"\n');
     const changed = await get('/pypi/team-a/simple/demo-pkg/', { accept: JSON_TYPE, 'if-none-match': etag });
     expect(changed.status).toBe(200);
     const d2 = (await changed.json()) as { files: Array<{ filename: string; yanked: unknown }> };
     expect(d2.files.find((f) => f.filename === wheels.v10!.filename)!.yanked).toMatch(/blocked/);
-    await sl.setAllowlist('packages:\n  - "demo-pkg>=1.0,<2"\n  - other_thing\n');
+    await sl.setAllowlist('packages:\n  - "demo-pkg>=1.0,<2"\n  - other_thing\n  - "not-synced-yet>=3"\n');
   });
 
   it('serves gzip to clients that accept it, identical once decoded', async () => {
@@ -206,6 +206,10 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     const unknown = await get('/pypi/default/simple/never-heard-of/');
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { detail: string }).detail).toContain('never-heard-of is not available in view default');
+    // Allowlisted but not fetched by the sync yet: a 404 that says so, not a policy refusal.
+    const pending = await get('/pypi/default/simple/not-synced-yet/');
+    expect(pending.status).toBe(404);
+    expect(((await pending.json()) as { detail: string }).detail).toContain('not-synced-yet is allowed in view default but not mirrored yet');
   });
 
   it('answers bad input with a clear 4xx and never reads outside storage', async () => {

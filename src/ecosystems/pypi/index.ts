@@ -73,8 +73,14 @@ export class PypiIndex {
 
   /** Why a whole project is refused in a view (not listed, exception expired, unknown). */
   projectRefusal(view: string, name: string): SafelistError {
-    const d = this.policy.decide({ ecosystem: 'pypi', name, version: '0', view });
     const known = this.catalog.project(name) !== undefined;
+    if (!known && this.policy.projectVisible('pypi', name, view, new Date())) {
+      const e = errors.notFound(`${name} is allowed in view ${view} but not mirrored yet: the next sync fetches it (an operator can run "safelist sync --project ${name}")`);
+      e.extra.project = name;
+      e.extra.view = view;
+      return e;
+    }
+    const d = this.policy.decide({ ecosystem: 'pypi', name, version: '0', view });
     const e = known || this.policy.rulesFor('pypi', name).length > 0
       ? errors.blockedByPolicy(d.reason, { project: name, view })
       : errors.notFound(`${d.reason.replace(' is blocked by Safelist policy', ' is not available')}`);
