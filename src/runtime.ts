@@ -8,6 +8,7 @@ import type { BlobStore } from './storage/types.js';
 import { PolicyStore } from './policy/store.js';
 import { PypiCatalog } from './ecosystems/pypi/catalog.js';
 import { PypiIndex } from './ecosystems/pypi/index.js';
+import { AuditLog } from './audit/log.js';
 
 export interface Runtime {
   config: Config;
@@ -16,6 +17,7 @@ export interface Runtime {
   policies: PolicyStore;
   pypiCatalog: PypiCatalog;
   pypi: PypiIndex;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -34,8 +36,9 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);
     }
+    const audit = new AuditLog(db, store);
     return {
-      config, db, store, policies, pypiCatalog, pypi,
+      config, db, store, policies, pypiCatalog, pypi, audit,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

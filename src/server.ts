@@ -1,6 +1,7 @@
 // Starts the server process: runtime, HTTP app, and the scheduled sync (node-cron). The sync
 // never runs twice at once in one process; across replicas a PostgreSQL advisory lock elects
 // the one that runs it.
+import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
@@ -33,8 +34,16 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
           },
         }),
       )
-      .then((r: SyncReport | undefined) => {
-        if (r) app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'sync finished');
+      .then(async (r: SyncReport | undefined) => {
+        if (r) {
+          app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'sync finished');
+          await runtime.audit.append({
+            actor: 'system',
+            action: 'sync.finished',
+            subject: 'pypi',
+            detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename), missing: r.missing },
+          });
+        }
         return r;
       })
       .catch((err: unknown) => {
@@ -47,6 +56,18 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     return running;
   };
   const task = config.sync.schedule ? cron.schedule(config.sync.schedule, () => void syncNow()) : undefined;
+  // Anchor the audit chain head in append-only storage; only one replica needs to.
+  const anchorTask = config.audit.anchorSchedule
+    ? cron.schedule(config.audit.anchorSchedule, () => {
+        void runtime.db.tryWithLock('audit:anchor', () => runtime.audit.anchor()).catch((err: unknown) => app.log.error({ err }, 'audit anchor failed'));
+      })
+    : undefined;
+  // Every policy change this replica loads is on the record (reloads that change nothing are not).
+  const stopAuditingPolicy = runtime.policies.onChange((p) => {
+    void runtime.audit
+      .append({ actor: 'system', action: 'policy.reloaded', subject: p.fingerprint, detail: { rules: p.rules.length, replica: hostname() } })
+      .catch((err: unknown) => app.log.error({ err }, 'audit of policy reload failed'));
+  });
   await app.listen({ host: config.server.host, port: config.server.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
@@ -59,6 +80,8 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     syncNow,
     async close() {
       await task?.stop();
+      await anchorTask?.stop();
+      stopAuditingPolicy();
       // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
       // (fastify's keepAliveTimeout is 72 s): after the grace period, connections are cut.
       let timer: NodeJS.Timeout | undefined;

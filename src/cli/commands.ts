@@ -1,5 +1,6 @@
 // The registry of CLI commands: a plain map from name to implementation.
 import type { Config } from '../config/schema.js';
+import { auditCommand } from './audit.js';
 import { importCommand } from './import.js';
 import { lintCommand } from './lint.js';
 import { serveCommand } from './serve.js';
@@ -14,4 +15,5 @@ export const commands: Record<string, Command> = {
   sync: syncCommand,
   allowlist: lintCommand,
   why: whyCommand,
+  audit: auditCommand,
 };

@@ -82,6 +82,12 @@ export const configSchema = z.strictObject({
       runOnStart: z.union([z.boolean(), z.stringbool()]).default(false),
     })
     .prefault({}),
+  audit: z
+    .strictObject({
+      /** node-cron expression for anchoring the audit chain head in storage; empty disables. */
+      anchorSchedule: z.string().default('*/10 * * * *'),
+    })
+    .prefault({}),
   cache: z
     .strictObject({
       /** Upper bound for rendered index documents held in memory. */

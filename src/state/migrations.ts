@@ -60,4 +60,21 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '0050_audit_append_only',
+    sql: `
+      -- The audit log is append-only at the database too: UPDATE, DELETE and TRUNCATE fail.
+      -- (Someone who can disable the trigger can still tamper; audit verify detects that.)
+      CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'audit_log is append-only: % is not allowed', TG_OP;
+      END $$;
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+      CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+      CREATE INDEX audit_log_subject ON audit_log (subject, seq);
+      CREATE INDEX audit_log_at ON audit_log (at);
+    `,
+  },
 ];

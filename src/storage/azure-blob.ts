@@ -124,6 +124,14 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
+  async append(key: string, data: Buffer): Promise<void> {
+    assertSafeKey(key);
+    const blob = this.container.getAppendBlobClient(key);
+    await blob.createIfNotExists();
+    // One Append Block is atomic and capped at 100 MiB; anchors are a line each.
+    await blob.appendBlock(data, data.length);
+  }
+
   async *list(prefix: string): AsyncIterable<string> {
     // Folder semantics, like FsBlobStore: 'pypi' lists 'pypi/…', never 'pypi-old/…'.
     const folder = prefix.replace(/\/$/, '');

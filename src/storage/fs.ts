@@ -65,6 +65,19 @@ export class FsBlobStore implements BlobStore {
     await rm(this.path(key), { force: true });
   }
 
+  async append(key: string, data: Buffer): Promise<void> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    // O_APPEND: each write lands at the end, whole (one write call per append), then fsync.
+    const fh = await open(target, 'a');
+    try {
+      await fh.write(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
   async *list(prefix: string): AsyncIterable<string> {
     const start = prefix ? this.path(prefix.replace(/\/$/, '')) : this.root;
     yield* walk(this.root, start);

@@ -23,6 +23,12 @@ export interface BlobStore {
   /** Size of the object, or undefined when absent. */
   stat(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;
+  /**
+   * Appends bytes to an append-only object, creating it when absent: an append blob on Azure
+   * (which immutability policies can lock), an O_APPEND file locally. Existing bytes are never
+   * rewritten. Only for logs such as the audit anchors; never mixed with put() on one key.
+   */
+  append(key: string, data: Buffer): Promise<void>;
   /** Keys under a prefix (for verification and clean-up; not on the hot path). */
   list(prefix: string): AsyncIterable<string>;
   /** Proves the store is reachable and writable (used at start and by /readyz). */

@@ -111,6 +111,45 @@ describe('safelist CLI', () => {
   });
 });
 
+describe('safelist audit', () => {
+  it('verifies the chain, exports JSON Lines, and exits 1 naming a tampered record', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'safelist-cli-audit-'));
+    const config = join(dir, 'safelist.yaml');
+    await mkdir(join(dir, 'allowlists'));
+    await mkdir(join(dir, 'exceptions'));
+    await writeFile(config, [
+      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+      `database: { pglitePath: ${join(dir, 'state')} }`,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      '',
+    ].join('\n'));
+    const { openDb } = await import('../../src/state/db.js');
+    const { AuditLog } = await import('../../src/audit/log.js');
+    const { FsBlobStore } = await import('../../src/storage/fs.js');
+    const db = await openDb({ pglitePath: join(dir, 'state') });
+    const log = new AuditLog(db, new FsBlobStore(join(dir, 'blobs')));
+    for (const s of ['EXC-1', 'EXC-2', 'EXC-3']) await log.append({ actor: 'oid-alice', action: 'exception.requested', subject: s, detail: { reason: 'paper' } });
+    await db.close();
+
+    const ok = await cli(['--config', config, 'audit', 'verify']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('3 record(s)');
+    expect(ok.stdout).toContain('audit log verified: intact');
+    expect((await cli(['--config', config, 'audit', 'anchor'])).stdout).toMatch(/^anchored record 3 [0-9a-f]{64}/);
+    const exported = await cli(['--config', config, 'audit', 'export', '--subject', 'EXC-2']);
+    expect(exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number })).toEqual([expect.objectContaining({ seq: 2, actor: 'oid-alice' })]);
+
+    const again = await openDb({ pglitePath: join(dir, 'state') });
+    await again.exec('ALTER TABLE audit_log DISABLE TRIGGER USER');
+    await again.query("UPDATE audit_log SET actor = 'oid-mallory' WHERE seq = 2");
+    await again.close();
+    const bad = await cli(['--config', config, 'audit', 'verify']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/BROKEN changed at record 2: record 2 \(exception\.requested EXC-2 by oid-mallory\) was changed/);
+    expect(bad.stdout).toContain('audit log verification FAILED');
+  });
+});
+
 describe('scheduled sync in the server', () => {
   it('runs the sync on its node-cron schedule', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'safelist-cron-'));

@@ -75,6 +75,16 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
     expect(await store.stat('stream/one')).toEqual({ size: body.length });
   });
 
+  it('appends to an append-only object, creating it on first use and keeping earlier bytes', async () => {
+    await store.append('anchors/log', Buffer.from('one\n'));
+    await store.append('anchors/log', Buffer.from('two\n'));
+    await Promise.all(['a', 'b', 'c'].map((x) => store.append('anchors/log', Buffer.from(`${x}\n`))));
+    const text = (await readAll(await store.get('anchors/log'))).toString();
+    expect(text.startsWith('one\ntwo\n')).toBe(true);
+    expect(text.split('\n').slice(2, 5).sort()).toEqual(['a', 'b', 'c']);
+    expect(await store.stat('anchors/log')).toEqual({ size: 14 });
+  });
+
   it('stores empty objects', async () => {
     expect(await store.put('empty/buffer', Buffer.alloc(0))).toEqual({ size: 0 });
     expect(await store.put('empty/stream', Readable.from([]))).toEqual({ size: 0 });
