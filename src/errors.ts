@@ -20,6 +20,9 @@ export const errors = {
   invalidName: (message: string) => new SafelistError('INVALID_NAME', 400, 'Invalid name', message),
   unknownView: (view: string, views: string[]) =>
     new SafelistError('UNKNOWN_VIEW', 404, 'Unknown view', `view "${view}" does not exist; configured views: ${views.join(', ')}`),
+  unauthenticated: (message: string) => new SafelistError('UNAUTHENTICATED', 401, 'Authentication required', message),
+  forbidden: (message: string) => new SafelistError('FORBIDDEN', 403, 'Forbidden', message),
+  conflict: (message: string) => new SafelistError('CONFLICT', 409, 'Conflict', message),
   notFound: (what: string) => new SafelistError('NOT_FOUND', 404, 'Not found', what),
   blockedByPolicy: (message: string, extra: Record<string, unknown> = {}) =>
     new SafelistError('BLOCKED_BY_POLICY', 403, 'Blocked by Safelist policy', message, extra),

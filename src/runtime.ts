@@ -9,6 +9,9 @@ import { PolicyStore } from './policy/store.js';
 import { PypiCatalog } from './ecosystems/pypi/catalog.js';
 import { PypiIndex } from './ecosystems/pypi/index.js';
 import { AuditLog } from './audit/log.js';
+import { Authenticator } from './auth/identity.js';
+import { ExceptionService } from './exceptions/service.js';
+import { makeTriage } from './exceptions/triage.js';
 
 export interface Runtime {
   config: Config;
@@ -18,6 +21,8 @@ export interface Runtime {
   pypiCatalog: PypiCatalog;
   pypi: PypiIndex;
   audit: AuditLog;
+  exceptions: ExceptionService;
+  auth: Authenticator;
   close(): Promise<void>;
 }
 
@@ -27,18 +32,22 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
   try {
     const store = await openBlobStore(config.storage);
     const policies = PolicyStore.empty(config);
-    await policies.reload();
     const pypiCatalog = new PypiCatalog(db);
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
+    const exceptions = new ExceptionService(db, config, policies, makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store }));
+    // Exceptions approved through the API join the file rules on every reload.
+    policies.addRuleSource(() => exceptions.activeRules());
+    await policies.reload();
     const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);
     }
     const audit = new AuditLog(db, store);
+    const auth = new Authenticator(config.auth);
     return {
-      config, db, store, policies, pypiCatalog, pypi, audit,
+      config, db, store, policies, pypiCatalog, pypi, audit, exceptions, auth,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

@@ -22,7 +22,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db
@@ -62,6 +62,18 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
         void runtime.db.tryWithLock('audit:anchor', () => runtime.audit.anchor()).catch((err: unknown) => app.log.error({ err }, 'audit anchor failed'));
       })
     : undefined;
+  // Exceptions past their end leave the policy at once (rules carry their expiry); this job
+  // records the state change, tells every replica, and warns of those about to expire.
+  const expiryTask = config.exceptions.expirySchedule
+    ? cron.schedule(config.exceptions.expirySchedule, () => {
+        void runtime.db
+          .tryWithLock('exceptions:expiry', () => runtime.exceptions.expireDue())
+          .then((expired) => {
+            for (const e of expired ?? []) app.log.info({ exception: e.id }, 'exception expired');
+          })
+          .catch((err: unknown) => app.log.error({ err }, 'exception expiry failed'));
+      })
+    : undefined;
   // Every policy change this replica loads is on the record (reloads that change nothing are not).
   const stopAuditingPolicy = runtime.policies.onChange((p) => {
     void runtime.audit
@@ -81,6 +93,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     async close() {
       await task?.stop();
       await anchorTask?.stop();
+      await expiryTask?.stop();
       stopAuditingPolicy();
       // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
       // (fastify's keepAliveTimeout is 72 s): after the grace period, connections are cut.

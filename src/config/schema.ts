@@ -23,6 +23,46 @@ export const upstreamSchema = z.strictObject({
   password: z.string().optional(),
 });
 
+const roleName = z.enum(['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor']);
+
+export const staticTokenSchema = z
+  .strictObject({
+    /** Stable id recorded as the actor (plays the part of Entra's oid). */
+    id: z.string().min(1),
+    name: z.string().optional(),
+    /** The token itself (use an environment override), or its sha256 in hex. */
+    token: z.string().min(16, 'at least 16 characters').optional(),
+    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex characters').optional(),
+    roles: z.array(roleName).min(1),
+    /** Views an approver may approve for; '*' for all (admins always may). */
+    views: z.array(z.string()).default([]),
+  })
+  .refine((t) => Boolean(t.token) !== Boolean(t.tokenSha256), { message: 'set exactly one of token or tokenSha256' });
+
+export const authSchema = z
+  .strictObject({
+    /** Microsoft Entra ID: bearer tokens for this app registration. */
+    entra: z
+      .strictObject({
+        tenantId: z.string().regex(/^[0-9a-f-]{36}$/, 'the tenant GUID'),
+        /** The token audience: the app's client id or Application ID URI. */
+        audience: z.string().min(1),
+        /** 2 (default) pins https://login.microsoftonline.com/{tid}/v2.0; 1 pins https://sts.windows.net/{tid}/. */
+        tokenVersion: z.union([z.literal(1), z.literal(2)]).default(2),
+        /** Overrides for sovereign clouds and tests; derived from tenantId otherwise. */
+        issuer: z.string().optional(),
+        jwksUri: z.url().optional(),
+        roleClaim: z.string().default('roles'),
+        /** App role values look like Safelist.Requester, Safelist.Approver.<view>, Safelist.Admin. */
+        rolePrefix: z.string().default('Safelist.'),
+      })
+      .optional(),
+    tokens: z.array(staticTokenSchema).default([]),
+    /** Who may read packages: anyone who reaches the server, or token holders only. */
+    packageRead: z.enum(['anonymous', 'token']).default('anonymous'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -82,6 +122,18 @@ export const configSchema = z.strictObject({
       runOnStart: z.union([z.boolean(), z.stringbool()]).default(false),
     })
     .prefault({}),
+  auth: authSchema,
+  exceptions: z
+    .strictObject({
+      /** Validity of an exception when the request names none, and the most it may ask for. */
+      defaultDuration: duration.default('30d'),
+      maxDuration: duration.default('90d'),
+      /** Warn (notifications) this long before an active exception expires. */
+      warnBefore: duration.default('7d'),
+      /** node-cron expression for the expiry job; empty disables. */
+      expirySchedule: z.string().default('* * * * *'),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** node-cron expression for anchoring the audit chain head in storage; empty disables. */
@@ -99,6 +151,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ViewConfig = z.infer<typeof viewSchema>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type AuthConfig = z.infer<typeof authSchema>;
 
 export function durationMs(d: string): number {
   const m = /^(\d+)(s|m|h|d|w)$/.exec(d);

@@ -11,6 +11,7 @@ import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
 import { recordBlocked } from '../policy/demand.js';
+import { registerApiRoutes, type ApiDeps } from './api.js';
 
 export interface AppDeps {
   db: Db;
@@ -19,6 +20,8 @@ export interface AppDeps {
   pypi: PypiIndex;
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
+  /** The management API (exceptions, audit); absent in read-only embeddings. */
+  api?: Omit<ApiDeps, 'db' | 'policies'>;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -67,6 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!name) throw errors.badRequest('name is required');
     return explainName({ policy: deps.policies.policy, pypi: deps.pypi }, ecosystem as Ecosystem, name, view);
   });
+
+  if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -77,4 +77,34 @@ export const migrations: Migration[] = [
       CREATE INDEX audit_log_at ON audit_log (at);
     `,
   },
+  {
+    id: '0051_exceptions',
+    sql: `
+      -- Exceptions requested and decided through the API (the Git-reviewed ones stay in
+      -- exceptions/*.yaml). state: requested → active (approved) | rejected; active → expired | revoked.
+      CREATE SEQUENCE exception_number START 1000;
+      CREATE TABLE exceptions (
+        id                text PRIMARY KEY,
+        ecosystem         text NOT NULL,
+        name              text NOT NULL,
+        versions          text NOT NULL,
+        view              text NOT NULL,
+        reason            text NOT NULL,
+        state             text NOT NULL CHECK (state IN ('requested', 'active', 'rejected', 'expired', 'revoked')),
+        requested_by      text NOT NULL,
+        requested_by_name text NOT NULL,
+        requested_at      timestamptz NOT NULL DEFAULT now(),
+        expires_at        timestamptz NOT NULL,
+        decided_by        text,
+        decided_by_name   text,
+        decided_at        timestamptz,
+        decision_note     text,
+        triage            jsonb NOT NULL DEFAULT '{}'::jsonb,
+        updated_at        timestamptz NOT NULL DEFAULT now(),
+        CHECK (decided_by IS NULL OR decided_by <> requested_by OR state IN ('revoked', 'expired'))
+      );
+      CREATE INDEX exceptions_state ON exceptions (state, expires_at);
+      CREATE INDEX exceptions_name ON exceptions (ecosystem, name);
+    `,
+  },
 ];

@@ -9,6 +9,8 @@ import { databaseConfig, type DbMode } from './databases.js';
 
 export interface TestSafelistOptions {
   db?: DbMode;
+  /** Share an existing PostgreSQL database (a second replica); the caller drops it. */
+  databaseUrl?: string;
   /** 'fs' (default) or an Azurite connection string. */
   azure?: { connectionString: string; container: string };
   allowlist?: string;
@@ -33,7 +35,9 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   await mkdir(join(dir, 'exceptions'));
   if (opts.allowlist !== undefined) await writeFile(join(dir, 'allowlists', 'pypi.yaml'), opts.allowlist);
   for (const [f, y] of Object.entries(opts.exceptions ?? {})) await writeFile(join(dir, 'exceptions', f), y);
-  const db = await databaseConfig(opts.db ?? 'pglite');
+  const db = opts.databaseUrl
+    ? { database: { url: opts.databaseUrl, pglitePath: 'memory://' }, cleanup: async () => undefined }
+    : await databaseConfig(opts.db ?? 'pglite');
   const config = configSchema.parse({
     server: { host: '127.0.0.1', port: 0, logLevel: 'warn' },
     storage: opts.azure

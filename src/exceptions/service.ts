@@ -1,0 +1,249 @@
+// The exception workflow: request → triage → approve/reject by someone else → active until it
+// expires or is revoked. Every transition is one transaction that updates the row, appends
+// the audit record and notifies every replica to reload policy, so an approval is in force
+// everywhere within the notification round trip, or not at all.
+import { appendAudit } from '../audit/log.js';
+import { POLICY_CHANNEL } from '../catalog/changes.js';
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/schema.js';
+import { errors } from '../errors.js';
+import { grammars } from '../ecosystems/grammars.js';
+import type { PolicyStore } from '../policy/store.js';
+import type { Ecosystem, Rule } from '../policy/types.js';
+import type { Db, Queryable } from '../state/db.js';
+import { canApprove, type Identity } from '../auth/identity.js';
+import type { TriageReport } from './triage.js';
+
+export type ExceptionState = 'requested' | 'active' | 'rejected' | 'expired' | 'revoked';
+
+export interface ExceptionRecord {
+  id: string;
+  ecosystem: Ecosystem;
+  name: string;
+  versions: string;
+  view: string;
+  reason: string;
+  state: ExceptionState;
+  requestedBy: string;
+  requestedByName: string;
+  requestedAt: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  decidedByName: string | null;
+  decidedAt: string | null;
+  decisionNote: string | null;
+  triage: TriageReport | Record<string, never>;
+}
+
+export interface ExceptionRequest {
+  ecosystem: Ecosystem;
+  name: string;
+  versions: string;
+  view: string;
+  reason: string;
+  /** Requested validity; defaults to exceptions.defaultDuration, capped at maxDuration. */
+  expires?: Date;
+}
+
+interface Row {
+  id: string;
+  ecosystem: Ecosystem;
+  name: string;
+  versions: string;
+  view: string;
+  reason: string;
+  state: ExceptionState;
+  requested_by: string;
+  requested_by_name: string;
+  requested_at: Date | string;
+  expires_at: Date | string;
+  decided_by: string | null;
+  decided_by_name: string | null;
+  decided_at: Date | string | null;
+  decision_note: string | null;
+  triage: Record<string, unknown> | string;
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+function fromRow(r: Row): ExceptionRecord {
+  return {
+    id: r.id,
+    ecosystem: r.ecosystem,
+    name: r.name,
+    versions: r.versions,
+    view: r.view,
+    reason: r.reason,
+    state: r.state,
+    requestedBy: r.requested_by,
+    requestedByName: r.requested_by_name,
+    requestedAt: iso(r.requested_at),
+    expiresAt: iso(r.expires_at),
+    decidedBy: r.decided_by,
+    decidedByName: r.decided_by_name,
+    decidedAt: r.decided_at ? iso(r.decided_at) : null,
+    decisionNote: r.decision_note,
+    triage: (typeof r.triage === 'string' ? JSON.parse(r.triage) : r.triage) as ExceptionRecord['triage'],
+  };
+}
+
+export interface ExceptionFilter {
+  state?: ExceptionState;
+  view?: string;
+  ecosystem?: Ecosystem;
+  name?: string;
+  requestedBy?: string;
+  limit?: number;
+}
+
+export class ExceptionService {
+  constructor(
+    private readonly db: Db,
+    private readonly config: Config,
+    private readonly policies: PolicyStore,
+    private readonly triage: (req: ExceptionRequest) => Promise<TriageReport>,
+  ) {}
+
+  /** Active exceptions as policy rules (registered as a PolicyStore rule source). */
+  async activeRules(now = new Date()): Promise<Rule[]> {
+    const rows = await this.db.query<Row>("SELECT * FROM exceptions WHERE state = 'active' AND expires_at > $1", [now]);
+    const rules: Rule[] = [];
+    for (const r of rows) {
+      const grammar = grammars[r.ecosystem];
+      const matcher = grammar?.parseRange(r.versions, {});
+      if (!grammar || !matcher || 'error' in matcher) continue; // validated on request; a grammar change must not widen access
+      rules.push({
+        kind: 'exception',
+        ecosystem: r.ecosystem,
+        name: grammar.normalizeName(r.name),
+        matcher,
+        view: r.view,
+        id: r.id,
+        expires: new Date(r.expires_at),
+        reason: r.reason,
+        bypassCooldown: true,
+      });
+    }
+    return rules;
+  }
+
+  async create(who: Identity, req: ExceptionRequest): Promise<ExceptionRecord> {
+    if (!who.roles.has('requester') && !who.roles.has('admin')) throw errors.forbidden('requesting an exception needs the requester role');
+    const grammar = grammars[req.ecosystem];
+    if (!grammar) throw errors.badRequest(`ecosystem "${req.ecosystem}" is not supported`);
+    const nameProblem = grammar.checkName(req.name);
+    if (nameProblem) throw errors.invalidName(nameProblem);
+    const matcher = grammar.parseRange(req.versions, {});
+    if ('error' in matcher) throw errors.badRequest(`versions: ${matcher.error}`);
+    if (req.view !== '*' && !this.policies.policy.hasView(req.view)) throw errors.unknownView(req.view, this.policies.policy.viewNames());
+    const now = Date.now();
+    const max = durationMs(this.config.exceptions.maxDuration);
+    const expires = req.expires ?? new Date(now + durationMs(this.config.exceptions.defaultDuration));
+    if (Number.isNaN(expires.getTime()) || expires.getTime() <= now) throw errors.badRequest('expires must be a date in the future');
+    if (expires.getTime() > now + max) throw errors.badRequest(`expires may be at most ${this.config.exceptions.maxDuration} from now (${new Date(now + max).toISOString().slice(0, 10)})`);
+    const name = grammar.normalizeName(req.name);
+    const report = await this.triage({ ...req, name, expires });
+    return this.db.tx(async (q) => {
+      const [n] = await q.query<{ n: string }>("SELECT nextval('exception_number') AS n");
+      const id = `EXC-${n!.n}`;
+      const [row] = await q.query<Row>(
+        `INSERT INTO exceptions (id, ecosystem, name, versions, view, reason, state, requested_by, requested_by_name, expires_at, triage)
+         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $10::jsonb) RETURNING *`,
+        [id, req.ecosystem, name, req.versions, req.view, req.reason, who.oid, who.name, expires, JSON.stringify(report)],
+      );
+      await appendAudit(q, { actor: who.oid, action: 'exception.requested', subject: id, detail: { ecosystem: req.ecosystem, name, versions: req.versions, view: req.view, reason: req.reason, expires: expires.toISOString() } });
+      return fromRow(row!);
+    });
+  }
+
+  async get(id: string): Promise<ExceptionRecord> {
+    const [row] = await this.db.query<Row>('SELECT * FROM exceptions WHERE id = $1', [id]);
+    if (!row) throw errors.notFound(`no exception ${id}`);
+    return fromRow(row);
+  }
+
+  async list(f: ExceptionFilter = {}): Promise<ExceptionRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (col: string, v: unknown) => {
+      params.push(v);
+      where.push(`${col} = $${params.length}`);
+    };
+    if (f.state) add('state', f.state);
+    if (f.view) add('view', f.view);
+    if (f.ecosystem) add('ecosystem', f.ecosystem);
+    if (f.name) add('name', f.name);
+    if (f.requestedBy) add('requested_by', f.requestedBy);
+    const limit = Math.min(Math.max(f.limit ?? 100, 1), 500);
+    const rows = await this.db.query<Row>(`SELECT * FROM exceptions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY requested_at DESC, id DESC LIMIT ${limit}`, params);
+    return rows.map(fromRow);
+  }
+
+  approve(who: Identity, id: string, note?: string): Promise<ExceptionRecord> {
+    return this.decide(who, id, 'active', note);
+  }
+
+  reject(who: Identity, id: string, note?: string): Promise<ExceptionRecord> {
+    return this.decide(who, id, 'rejected', note);
+  }
+
+  /** Ends an active exception (approvers of its view, admins) or withdraws a pending request (also its requester). */
+  async revoke(who: Identity, id: string, note?: string): Promise<ExceptionRecord> {
+    return this.transition(id, async (q, cur) => {
+      const own = cur.requestedBy === who.oid && cur.state === 'requested';
+      if (!own && !canApprove(who, cur.view)) throw errors.forbidden(`revoking ${id} needs approver rights for view ${cur.view}${cur.view === '*' ? ' (global: admins only)' : ''}`);
+      if (cur.state !== 'active' && cur.state !== 'requested') throw errors.conflict(`${id} is ${cur.state}; only requested or active exceptions can be revoked`);
+      return this.update(q, who, cur, 'revoked', note, 'exception.revoked');
+    });
+  }
+
+  /** Marks active exceptions past their expiry as expired; returns them (for notifications). */
+  async expireDue(now = new Date()): Promise<ExceptionRecord[]> {
+    return this.db.tx(async (q) => {
+      const rows = await q.query<Row>("UPDATE exceptions SET state = 'expired', updated_at = now() WHERE state = 'active' AND expires_at <= $1 RETURNING *", [now]);
+      for (const r of rows) await appendAudit(q, { actor: 'system', action: 'exception.expired', subject: r.id, detail: { expiresAt: iso(r.expires_at) } });
+      if (rows.length) await q.query('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, 'exceptions']);
+      return rows.map(fromRow);
+    });
+  }
+
+  /** Active exceptions that expire within `within` ms (for warnings). */
+  async expiringWithin(withinMs: number, now = new Date()): Promise<ExceptionRecord[]> {
+    const rows = await this.db.query<Row>("SELECT * FROM exceptions WHERE state = 'active' AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at", [now, new Date(now.getTime() + withinMs)]);
+    return rows.map(fromRow);
+  }
+
+  private decide(who: Identity, id: string, to: 'active' | 'rejected', note?: string): Promise<ExceptionRecord> {
+    return this.transition(id, async (q, cur) => {
+      if (cur.requestedBy === who.oid) throw errors.forbidden('the approver must not be the requester: ask another approver of this workspace');
+      if (!canApprove(who, cur.view)) {
+        throw errors.forbidden(cur.view === '*' ? 'a global exception can only be decided by an admin' : `deciding ${id} needs the approver role for view ${cur.view}`);
+      }
+      if (cur.state !== 'requested') throw errors.conflict(`${id} is already ${cur.state}`);
+      if (to === 'active' && new Date(cur.expiresAt).getTime() <= Date.now()) throw errors.conflict(`${id} expired before it was approved; request it again`);
+      return this.update(q, who, cur, to, note, to === 'active' ? 'exception.approved' : 'exception.rejected');
+    });
+  }
+
+  private async transition(id: string, fn: (q: Queryable, cur: ExceptionRecord) => Promise<ExceptionRecord>): Promise<ExceptionRecord> {
+    const out = await this.db.tx(async (q) => {
+      const [row] = await q.query<Row>('SELECT * FROM exceptions WHERE id = $1 FOR UPDATE', [id]);
+      if (!row) throw errors.notFound(`no exception ${id}`);
+      return fn(q, fromRow(row));
+    });
+    // This replica applies the change now; the others follow the NOTIFY sent at commit.
+    await this.policies.reload().catch(() => undefined);
+    return out;
+  }
+
+  private async update(q: Queryable, who: Identity, cur: ExceptionRecord, to: ExceptionState, note: string | undefined, action: string): Promise<ExceptionRecord> {
+    const [row] = await q.query<Row>(
+      `UPDATE exceptions SET state = $2, decided_by = $3, decided_by_name = $4, decided_at = now(), decision_note = $5, updated_at = now()
+       WHERE id = $1 RETURNING *`,
+      [cur.id, to, who.oid, who.name, note ?? null],
+    );
+    await appendAudit(q, { actor: who.oid, action, subject: cur.id, detail: { from: cur.state, to, note: note ?? null, view: cur.view, name: cur.name, versions: cur.versions, requestedBy: cur.requestedBy } });
+    await q.query('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, cur.id]);
+    return fromRow(row!);
+  }
+}

@@ -1,0 +1,205 @@
+// The management API under /api/v1: exceptions (request, list, show, approve, reject,
+// revoke), audit (query, JSON Lines export, verify), demand insight and policy reload. Every
+// route names the roles it admits; request bodies and queries are validated with zod and
+// answered with problem+json that says what to fix. The OpenAPI document is generated from
+// the same schemas (/api/v1/openapi.json).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AuthError, type Authenticator, type Identity, type Role } from '../auth/identity.js';
+import type { AuditLog } from '../audit/log.js';
+import { errors } from '../errors.js';
+import type { ExceptionService } from '../exceptions/service.js';
+import { mostWanted } from '../policy/demand.js';
+import type { PolicyStore } from '../policy/store.js';
+import { ECOSYSTEMS } from '../policy/types.js';
+import type { Db } from '../state/db.js';
+
+export interface ApiDeps {
+  db: Db;
+  auth: Authenticator;
+  exceptions: ExceptionService;
+  audit: AuditLog;
+  policies: PolicyStore;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    identity?: Identity;
+  }
+}
+
+const ecosystem = z.enum(ECOSYSTEMS as unknown as [string, ...string[]]);
+const exceptionId = z.string().regex(/^EXC-\d{1,12}$/, 'an exception id such as EXC-1001');
+const states = z.enum(['requested', 'active', 'rejected', 'expired', 'revoked']);
+
+export const schemas = {
+  createException: z.strictObject({
+    ecosystem,
+    name: z.string().min(1).max(200),
+    versions: z.string().max(200).default('').describe('a version range in the ecosystem\'s grammar ("==2.1.0", ">=1.4,<2"); empty = every version'),
+    view: z.string().min(1).max(64).describe('the workspace view, or "*" for every view (admins approve those)'),
+    reason: z.string().trim().min(10, 'say why you need it, in at least 10 characters').max(2000),
+    expires: z.iso.date().or(z.iso.datetime()).optional().describe('end of validity; default and maximum are configured'),
+  }),
+  decision: z.strictObject({ note: z.string().max(2000).optional() }),
+  listExceptions: z.strictObject({
+    state: states.optional(),
+    view: z.string().max(64).optional(),
+    ecosystem: ecosystem.optional(),
+    name: z.string().max(200).optional(),
+    requestedBy: z.string().max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+  }),
+  auditQuery: z.strictObject({
+    afterSeq: z.coerce.number().int().min(0).optional(),
+    since: z.iso.datetime().or(z.iso.date()).optional(),
+    until: z.iso.datetime().or(z.iso.date()).optional(),
+    actor: z.string().max(200).optional(),
+    action: z.string().max(100).optional(),
+    subject: z.string().max(300).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  }),
+};
+
+/** Validates input against a schema, or answers 400 naming each bad field. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
+  const r = schema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const detail = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : where}: ${i.message}`).join('; ');
+  throw errors.badRequest(`invalid ${where}: ${detail}`);
+}
+
+/** A preHandler that admits identities holding any of the roles. */
+function requireRole(auth: Authenticator, roles: Role[]) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    let who: Identity | undefined;
+    try {
+      who = await auth.authenticate(req.headers.authorization);
+    } catch (err) {
+      if (err instanceof AuthError) {
+        reply.header('www-authenticate', 'Bearer realm="safelist", error="invalid_token"');
+        throw errors.unauthenticated(err.message);
+      }
+      throw err;
+    }
+    if (!who) {
+      reply.header('www-authenticate', 'Bearer realm="safelist"');
+      throw errors.unauthenticated(auth.enabled ? 'send a bearer token (Authorization: Bearer …)' : 'no identities are configured on this Safelist (auth.entra or auth.tokens); the management API is closed');
+    }
+    if (!roles.some((r) => who.roles.has(r))) throw errors.forbidden(`this needs one of the roles ${roles.join(', ')}; you have ${[...who.roles].join(', ') || 'none'}`);
+    req.identity = who;
+  };
+}
+
+export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const as = (...roles: Role[]) => ({ preHandler: requireRole(deps.auth, roles) });
+  const readers: Role[] = ['requester', 'approver', 'admin', 'auditor'];
+
+  app.post('/api/v1/exceptions', as('requester', 'admin'), async (req, reply) => {
+    const body = parse(schemas.createException, req.body, 'request body');
+    const rec = await deps.exceptions.create(req.identity!, {
+      ecosystem: body.ecosystem as never,
+      name: body.name,
+      versions: body.versions,
+      view: body.view,
+      reason: body.reason,
+      ...(body.expires ? { expires: new Date(body.expires.length === 10 ? `${body.expires}T23:59:59.999Z` : body.expires) } : {}),
+    });
+    return reply.code(201).header('location', `/api/v1/exceptions/${rec.id}`).send(rec);
+  });
+
+  app.get('/api/v1/exceptions', as(...readers), async (req) => {
+    const q = parse(schemas.listExceptions, req.query, 'query');
+    return { exceptions: await deps.exceptions.list(q as never) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/exceptions/:id', as(...readers), async (req) => deps.exceptions.get(parse(exceptionId, req.params.id, 'id')));
+
+  for (const [verb, roles] of [['approve', ['approver', 'admin']], ['reject', ['approver', 'admin']], ['revoke', ['requester', 'approver', 'admin']]] as const) {
+    app.post<{ Params: { id: string } }>(`/api/v1/exceptions/:id/${verb}`, as(...roles), async (req) => {
+      const id = parse(exceptionId, req.params.id, 'id');
+      const { note } = parse(schemas.decision, req.body, 'request body');
+      return deps.exceptions[verb](req.identity!, id, note);
+    });
+  }
+
+  app.get('/api/v1/audit', as('auditor', 'admin'), async (req) => {
+    const q = parse(schemas.auditQuery, req.query, 'query');
+    return {
+      records: await deps.audit.query({
+        ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
+        ...(q.since ? { since: new Date(q.since) } : {}),
+        ...(q.until ? { until: new Date(q.until) } : {}),
+        ...(q.actor ? { actor: q.actor } : {}),
+        ...(q.action ? { action: q.action } : {}),
+        ...(q.subject ? { subject: q.subject } : {}),
+        ...(q.limit ? { limit: q.limit } : {}),
+      }),
+    };
+  });
+
+  app.get('/api/v1/audit/export', as('auditor', 'admin'), async (req, reply) => {
+    const q = parse(schemas.auditQuery.omit({ limit: true }), req.query, 'query');
+    const records = deps.audit.records({
+      ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
+      ...(q.since ? { since: new Date(q.since) } : {}),
+      ...(q.until ? { until: new Date(q.until) } : {}),
+      ...(q.action ? { action: q.action } : {}),
+      ...(q.subject ? { subject: q.subject } : {}),
+      ...(q.actor ? { actor: q.actor } : {}),
+    });
+    const { Readable } = await import('node:stream');
+    const lines = Readable.from((async function* () {
+      for await (const r of records) yield `${JSON.stringify(r)}\n`;
+    })());
+    return reply.type('application/jsonl').send(lines);
+  });
+
+  app.get('/api/v1/audit/verify', as('auditor', 'admin'), async () => deps.audit.verify());
+
+  app.get('/api/v1/demand', as('approver', 'admin', 'auditor'), async (req) => {
+    const { limit } = parse(z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }), req.query, 'query');
+    return { mostWanted: await mostWanted(deps.db, limit ?? 50) };
+  });
+
+  app.post('/api/v1/policy/reload', as('admin'), async (req) => {
+    const p = await deps.policies.reload();
+    await deps.db.notify('safelist_policy', 'reload');
+    await deps.audit.append({ actor: req.identity!.oid, action: 'policy.reload-requested', subject: p.fingerprint, detail: { rules: p.rules.length } });
+    return { fingerprint: p.fingerprint, rules: p.rules.length };
+  });
+
+  app.get('/api/v1/openapi.json', async () => openApiDocument());
+}
+
+/** OpenAPI 3.1 for the management API, generated from the validation schemas above. */
+export function openApiDocument(): Record<string, unknown> {
+  const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
+  const problem = { description: 'RFC 9457 problem details', content: { 'application/problem+json': { schema: { type: 'object' } } } };
+  const secured = { security: [{ bearer: [] }], responses: { '401': problem, '403': problem, '400': problem } };
+  const idParam = [{ name: 'id', in: 'path', required: true, schema: json(exceptionId) }];
+  const queryParams = (s: z.ZodObject) => Object.entries(s.shape).map(([name, t]) => ({ name, in: 'query', required: false, schema: json(t as z.ZodType) }));
+  const decision = { requestBody: { content: { 'application/json': { schema: json(schemas.decision) } } } };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Safelist management API', version: '1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Microsoft Entra ID access token, or a static token from auth.tokens' } } },
+    paths: {
+      '/api/v1/exceptions': {
+        post: { summary: 'Request an exception (requester)', ...secured, requestBody: { required: true, content: { 'application/json': { schema: json(schemas.createException) } } } },
+        get: { summary: 'List exceptions', ...secured, parameters: queryParams(schemas.listExceptions) },
+      },
+      '/api/v1/exceptions/{id}': { get: { summary: 'Show one exception with its triage report', ...secured, parameters: idParam } },
+      '/api/v1/exceptions/{id}/approve': { post: { summary: 'Approve (an approver of its view other than the requester; admins for global)', ...secured, parameters: idParam, ...decision } },
+      '/api/v1/exceptions/{id}/reject': { post: { summary: 'Reject', ...secured, parameters: idParam, ...decision } },
+      '/api/v1/exceptions/{id}/revoke': { post: { summary: 'Revoke an active exception, or withdraw your own request', ...secured, parameters: idParam, ...decision } },
+      '/api/v1/audit': { get: { summary: 'Query the audit trail (auditor, admin)', ...secured, parameters: queryParams(schemas.auditQuery) } },
+      '/api/v1/audit/export': { get: { summary: 'Export the audit trail as JSON Lines', ...secured } },
+      '/api/v1/audit/verify': { get: { summary: 'Verify the hash chain and anchors', ...secured } },
+      '/api/v1/demand': { get: { summary: 'Most wanted blocked packages', ...secured } },
+      '/api/v1/policy/reload': { post: { summary: 'Reload policy files on every replica (admin)', ...secured } },
+      '/api/v1/policy/check': { get: { summary: 'Is (ecosystem, name, version) allowed in a view?' } },
+      '/api/v1/policy/why': { get: { summary: 'What allows or blocks a package, and how to request it' } },
+    },
+  };
+}
