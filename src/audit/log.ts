@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import * as canonicalizeModule from 'canonicalize';
 import type { Db, Queryable } from '../state/db.js';
+import { whereClause } from '../state/where.js';
 import { BlobNotFound, type BlobStore } from '../storage/types.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -146,22 +147,18 @@ export class AuditLog {
 
   /** Records in order, filtered; at most `limit` (default 100, max 1000) per call. */
   async query(f: AuditQuery = {}): Promise<AuditRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, v: unknown) => {
-      params.push(v);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (f.afterSeq !== undefined) add('seq > ?', f.afterSeq);
-    if (f.since) add('at >= ?', f.since);
-    if (f.until) add('at < ?', f.until);
-    if (f.actor) add('actor = ?', f.actor);
-    if (f.action) add('action = ?', f.action);
-    if (f.subject) add('subject = ?', f.subject);
+    const where = whereClause([
+      ['seq > ?', f.afterSeq],
+      ['at >= ?', f.since],
+      ['at < ?', f.until],
+      ['actor = ?', f.actor],
+      ['action = ?', f.action],
+      ['subject = ?', f.subject],
+    ]);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
     const rows = await this.db.query<Row>(
-      `SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ${limit}`,
-      params,
+      `SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ${where.sql} ORDER BY seq LIMIT ${limit}`,
+      where.params,
     );
     return rows.map(fromRow);
   }

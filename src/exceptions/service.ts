@@ -11,6 +11,7 @@ import { grammars } from '../ecosystems/grammars.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { Ecosystem, Rule } from '../policy/types.js';
 import type { Db, Queryable } from '../state/db.js';
+import { whereClause } from '../state/where.js';
 import { canApprove, type Identity } from '../auth/identity.js';
 import type { TriageReport } from './triage.js';
 
@@ -163,19 +164,15 @@ export class ExceptionService {
   }
 
   async list(f: ExceptionFilter = {}): Promise<ExceptionRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (col: string, v: unknown) => {
-      params.push(v);
-      where.push(`${col} = $${params.length}`);
-    };
-    if (f.state) add('state', f.state);
-    if (f.view) add('view', f.view);
-    if (f.ecosystem) add('ecosystem', f.ecosystem);
-    if (f.name) add('name', f.name);
-    if (f.requestedBy) add('requested_by', f.requestedBy);
+    const where = whereClause([
+      ['state = ?', f.state],
+      ['view = ?', f.view],
+      ['ecosystem = ?', f.ecosystem],
+      ['name = ?', f.name],
+      ['requested_by = ?', f.requestedBy],
+    ]);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 500);
-    const rows = await this.db.query<Row>(`SELECT * FROM exceptions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY requested_at DESC, id DESC LIMIT ${limit}`, params);
+    const rows = await this.db.query<Row>(`SELECT * FROM exceptions ${where.sql} ORDER BY requested_at DESC, id DESC LIMIT ${limit}`, where.params);
     return rows.map(fromRow);
   }
 

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AuthError, type Authenticator, type Identity, type Role } from '../auth/identity.js';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditLog, AuditQuery } from '../audit/log.js';
 import { errors } from '../errors.js';
 import type { ExceptionService } from '../exceptions/service.js';
 import { mostWanted } from '../policy/demand.js';
@@ -123,31 +123,16 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
     });
   }
 
-  app.get('/api/v1/audit', as('auditor', 'admin'), async (req) => {
-    const q = parse(schemas.auditQuery, req.query, 'query');
-    return {
-      records: await deps.audit.query({
-        ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
-        ...(q.since ? { since: new Date(q.since) } : {}),
-        ...(q.until ? { until: new Date(q.until) } : {}),
-        ...(q.actor ? { actor: q.actor } : {}),
-        ...(q.action ? { action: q.action } : {}),
-        ...(q.subject ? { subject: q.subject } : {}),
-        ...(q.limit ? { limit: q.limit } : {}),
-      }),
-    };
-  });
+  const auditQuery = (input: unknown): AuditQuery => {
+    const { since, until, ...rest } = parse(schemas.auditQuery, input, 'query');
+    return { ...rest, ...(since ? { since: new Date(since) } : {}), ...(until ? { until: new Date(until) } : {}) } as AuditQuery;
+  };
+
+  app.get('/api/v1/audit', as('auditor', 'admin'), async (req) => ({ records: await deps.audit.query(auditQuery(req.query)) }));
 
   app.get('/api/v1/audit/export', as('auditor', 'admin'), async (req, reply) => {
-    const q = parse(schemas.auditQuery.omit({ limit: true }), req.query, 'query');
-    const records = deps.audit.records({
-      ...(q.afterSeq !== undefined ? { afterSeq: q.afterSeq } : {}),
-      ...(q.since ? { since: new Date(q.since) } : {}),
-      ...(q.until ? { until: new Date(q.until) } : {}),
-      ...(q.action ? { action: q.action } : {}),
-      ...(q.subject ? { subject: q.subject } : {}),
-      ...(q.actor ? { actor: q.actor } : {}),
-    });
+    const { limit: _limit, ...q } = auditQuery(req.query);
+    const records = deps.audit.records(q);
     const { Readable } = await import('node:stream');
     const lines = Readable.from((async function* () {
       for await (const r of records) yield `${JSON.stringify(r)}\n`;
