@@ -4,7 +4,8 @@
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config/schema.js';
+import { durationMs, type Config } from './config/schema.js';
+import { Notifier } from './exceptions/notify.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
@@ -55,6 +56,26 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       });
     return running;
   };
+  // An approval schedules the sync of what it allows (PyPI: that project), after any run in
+  // progress, so the approved version is mirrored without waiting for the next schedule.
+  let approvedQueue: Promise<unknown> = Promise.resolve();
+  const syncApproved = (names: string[]): Promise<unknown> => {
+    approvedQueue = approvedQueue
+      .then(() => running)
+      .then(() =>
+        runtime.db.tryWithLock('sync:pypi', () =>
+          runPypiSync({ config, policy: runtime.policies.policy, catalog: runtime.pypiCatalog, store: runtime.store }, { only: names }),
+        ),
+      )
+      .then((r) => r && app.log.info({ projects: names, downloaded: r.downloaded, failed: r.failed.length }, 'sync after approval finished'))
+      .catch((err: unknown) => app.log.error({ err, projects: names }, 'sync after approval failed'));
+    return approvedQueue;
+  };
+  const notifier = new Notifier(config, app.log);
+  const stopListening = runtime.exceptions.on((event, e) => {
+    notifier.notify(event, e);
+    if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
+  });
   const task = config.sync.schedule ? cron.schedule(config.sync.schedule, () => void syncNow()) : undefined;
   // Anchor the audit chain head in append-only storage; only one replica needs to.
   const anchorTask = config.audit.anchorSchedule
@@ -67,7 +88,10 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
   const expiryTask = config.exceptions.expirySchedule
     ? cron.schedule(config.exceptions.expirySchedule, () => {
         void runtime.db
-          .tryWithLock('exceptions:expiry', () => runtime.exceptions.expireDue())
+          .tryWithLock('exceptions:expiry', async () => {
+            await runtime.exceptions.warnExpiring(durationMs(config.exceptions.warnBefore));
+            return runtime.exceptions.expireDue();
+          })
           .then((expired) => {
             for (const e of expired ?? []) app.log.info({ exception: e.id }, 'exception expired');
           })
@@ -94,6 +118,10 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       await task?.stop();
       await anchorTask?.stop();
       await expiryTask?.stop();
+      stopListening();
+      await notifier.drain(2000);
+      notifier.stop();
+      await approvedQueue;
       stopAuditingPolicy();
       // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
       // (fastify's keepAliveTimeout is 72 s): after the grace period, connections are cut.

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 const duration = z
   .string()
-  .regex(/^(\d+)(s|m|h|d|w)$/, 'a duration such as 90s, 30m, 12h, 7d or 2w');
+  .regex(/^(\d+)(ms|s|m|h|d|w)$/, 'a duration such as 500ms, 90s, 30m, 12h, 7d or 2w');
 
 const viewName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 
@@ -123,6 +123,26 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   auth: authSchema,
+  notifications: z
+    .strictObject({
+      webhooks: z
+        .array(
+          z.strictObject({
+            url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }),
+            /** json: Safelist's own event body; teams: an Adaptive Card message for a Teams/Power Automate webhook. */
+            format: z.enum(['json', 'teams']).default('json'),
+            /** Only these events (default: all). */
+            events: z.array(z.enum(['exception.requested', 'exception.approved', 'exception.rejected', 'exception.revoked', 'exception.expiring', 'exception.expired'])).optional(),
+            /** HMAC-SHA256 key: each body is signed in X-Safelist-Signature: sha256=<hex>. */
+            secret: z.string().min(16).optional(),
+          }),
+        )
+        .default([]),
+      /** Delivery attempts per event and the first back-off; later waits double. */
+      attempts: z.coerce.number().int().min(1).max(20).default(6),
+      retryBase: duration.default('2s'),
+    })
+    .prefault({}),
   exceptions: z
     .strictObject({
       /** Validity of an exception when the request names none, and the most it may ask for. */
@@ -154,8 +174,8 @@ export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 
 export function durationMs(d: string): number {
-  const m = /^(\d+)(s|m|h|d|w)$/.exec(d);
+  const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(d);
   if (!m) throw new Error(`not a duration: ${d}`);
-  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's'];
+  const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's'];
   return Number(m[1]) * unit;
 }

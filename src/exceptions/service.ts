@@ -14,8 +14,15 @@ import type { Db, Queryable } from '../state/db.js';
 import { whereClause } from '../state/where.js';
 import { canApprove, type Identity } from '../auth/identity.js';
 import type { TriageReport } from './triage.js';
+import type { ExceptionEvent } from './notify.js';
 
 export type ExceptionState = 'requested' | 'active' | 'rejected' | 'expired' | 'revoked';
+
+const EVENT_OF: Partial<Record<ExceptionState, ExceptionEvent>> = {
+  active: 'exception.approved',
+  rejected: 'exception.rejected',
+  revoked: 'exception.revoked',
+};
 
 export interface ExceptionRecord {
   id: string;
@@ -97,13 +104,33 @@ export interface ExceptionFilter {
   limit?: number;
 }
 
+export type ExceptionListener = (event: ExceptionEvent, e: ExceptionRecord) => void;
+
 export class ExceptionService {
+  private readonly listeners = new Set<ExceptionListener>();
+
   constructor(
     private readonly db: Db,
     private readonly config: Config,
     private readonly policies: PolicyStore,
     private readonly triage: (req: ExceptionRequest) => Promise<TriageReport>,
   ) {}
+
+  /** Called after each committed transition (notifications, sync scheduling). */
+  on(fn: ExceptionListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(event: ExceptionEvent, e: ExceptionRecord): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(event, e);
+      } catch {
+        // a listener never fails the workflow
+      }
+    }
+  }
 
   /** Active exceptions as policy rules (registered as a PolicyStore rule source). */
   async activeRules(now = new Date()): Promise<Rule[]> {
@@ -144,7 +171,7 @@ export class ExceptionService {
     if (expires.getTime() > now + max) throw errors.badRequest(`expires may be at most ${this.config.exceptions.maxDuration} from now (${new Date(now + max).toISOString().slice(0, 10)})`);
     const name = grammar.normalizeName(req.name);
     const report = await this.triage({ ...req, name, expires });
-    return this.db.tx(async (q) => {
+    const created = await this.db.tx(async (q) => {
       const [n] = await q.query<{ n: string }>("SELECT nextval('exception_number') AS n");
       const id = `EXC-${n!.n}`;
       const [row] = await q.query<Row>(
@@ -155,6 +182,8 @@ export class ExceptionService {
       await appendAudit(q, { actor: who.oid, action: 'exception.requested', subject: id, detail: { ecosystem: req.ecosystem, name, versions: req.versions, view: req.view, reason: req.reason, expires: expires.toISOString() } });
       return fromRow(row!);
     });
+    this.emit('exception.requested', created);
+    return created;
   }
 
   async get(id: string): Promise<ExceptionRecord> {
@@ -201,7 +230,21 @@ export class ExceptionService {
       for (const r of rows) await appendAudit(q, { actor: 'system', action: 'exception.expired', subject: r.id, detail: { expiresAt: iso(r.expires_at) } });
       if (rows.length) await q.query('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, 'exceptions']);
       return rows.map(fromRow);
+    }).then((expired) => {
+      for (const e of expired) this.emit('exception.expired', e);
+      return expired;
     });
+  }
+
+  /** Active exceptions ending within `withinMs` not warned about yet: marks and announces them. */
+  async warnExpiring(withinMs: number, now = new Date()): Promise<ExceptionRecord[]> {
+    const rows = await this.db.query<Row>(
+      `UPDATE exceptions SET expiry_warned_at = now() WHERE state = 'active' AND expiry_warned_at IS NULL AND expires_at > $1 AND expires_at <= $2 RETURNING *`,
+      [now, new Date(now.getTime() + withinMs)],
+    );
+    const out = rows.map(fromRow);
+    for (const e of out) this.emit('exception.expiring', e);
+    return out;
   }
 
   /** Active exceptions that expire within `within` ms (for warnings). */
@@ -230,6 +273,7 @@ export class ExceptionService {
     });
     // This replica applies the change now; the others follow the NOTIFY sent at commit.
     await this.policies.reload().catch(() => undefined);
+    this.emit(EVENT_OF[out.state]!, out);
     return out;
   }
 

@@ -100,6 +100,7 @@ export const migrations: Migration[] = [
         decided_at        timestamptz,
         decision_note     text,
         triage            jsonb NOT NULL DEFAULT '{}'::jsonb,
+        expiry_warned_at  timestamptz,
         updated_at        timestamptz NOT NULL DEFAULT now(),
         CHECK (decided_by IS NULL OR decided_by <> requested_by OR state IN ('revoked', 'expired'))
       );

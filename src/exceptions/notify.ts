@@ -1,0 +1,131 @@
+// Outgoing notifications for the exception workflow: each configured webhook gets the events
+// it asked for, as Safelist's own JSON or as an Adaptive Card message (Teams / Power Automate
+// workflow webhooks). Delivery runs in the background with exponential back-off; a webhook
+// that is down or slow never blocks, delays or fails a request, approval or expiry.
+import { createHmac } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/schema.js';
+import type { ExceptionRecord } from './service.js';
+
+export type ExceptionEvent = 'exception.requested' | 'exception.approved' | 'exception.rejected' | 'exception.revoked' | 'exception.expiring' | 'exception.expired';
+
+export interface Delivery {
+  url: string;
+  event: ExceptionEvent;
+  id: string;
+  ok: boolean;
+  attempts: number;
+  status?: number;
+  error?: string;
+}
+
+const TITLES: Record<ExceptionEvent, string> = {
+  'exception.requested': 'Exception requested',
+  'exception.approved': 'Exception approved',
+  'exception.rejected': 'Exception rejected',
+  'exception.revoked': 'Exception revoked',
+  'exception.expiring': 'Exception expiring soon',
+  'exception.expired': 'Exception expired',
+};
+
+export function jsonBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?: string): Record<string, unknown> {
+  return {
+    event,
+    at: new Date().toISOString(),
+    exception: {
+      id: e.id, ecosystem: e.ecosystem, name: e.name, versions: e.versions || '*', view: e.view, state: e.state, reason: e.reason,
+      requestedBy: e.requestedByName, decidedBy: e.decidedByName, decisionNote: e.decisionNote, expiresAt: e.expiresAt,
+    },
+    ...(publicUrl ? { url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}` } : {}),
+  };
+}
+
+/** An Adaptive Card in the message envelope that Teams incoming/workflow webhooks accept. */
+export function teamsBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?: string): Record<string, unknown> {
+  const facts = [
+    { title: 'Package', value: `${e.ecosystem} ${e.name} ${e.versions || '(any version)'}` },
+    { title: 'Workspace', value: e.view === '*' ? 'all (global)' : e.view },
+    { title: 'Requested by', value: e.requestedByName },
+    { title: 'Reason', value: e.reason },
+    ...(e.decidedByName ? [{ title: 'Decided by', value: `${e.decidedByName}${e.decisionNote ? `: ${e.decisionNote}` : ''}` }] : []),
+    { title: 'Expires', value: e.expiresAt.slice(0, 10) },
+  ];
+  return {
+    type: 'message',
+    attachments: [
+      {
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        content: {
+          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+          type: 'AdaptiveCard',
+          version: '1.4',
+          body: [
+            { type: 'TextBlock', size: 'Medium', weight: 'Bolder', text: `${TITLES[event]}: ${e.id}` },
+            { type: 'FactSet', facts },
+          ],
+          ...(publicUrl ? { actions: [{ type: 'Action.OpenUrl', title: 'Open in Safelist', url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}` }] } : {}),
+        },
+      },
+    ],
+  };
+}
+
+export class Notifier {
+  private readonly pending = new Set<Promise<Delivery>>();
+  private stopped = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Pick<Logger, 'warn' | 'info'>,
+    private readonly onDelivery: (d: Delivery) => void = () => undefined,
+  ) {}
+
+  /** Queues the event for every webhook that wants it; returns at once. */
+  notify(event: ExceptionEvent, e: ExceptionRecord): void {
+    for (const hook of this.config.notifications.webhooks) {
+      if (hook.events && !hook.events.includes(event)) continue;
+      const body = JSON.stringify(hook.format === 'teams' ? teamsBody(event, e, this.config.server.publicUrl) : jsonBody(event, e, this.config.server.publicUrl));
+      const p = this.deliver(hook.url, body, hook.secret, event, e.id).then((d) => {
+        this.onDelivery(d);
+        if (!d.ok) this.log.warn({ webhook: d.url, event, exception: e.id, attempts: d.attempts, error: d.error, status: d.status }, 'notification not delivered');
+        return d;
+      });
+      this.pending.add(p);
+      void p.finally(() => this.pending.delete(p));
+    }
+  }
+
+  /** Waits for deliveries in flight (tests, shutdown); stops retrying after `ms`. */
+  async drain(ms = 5000): Promise<void> {
+    const timeout = new Promise<void>((r) => setTimeout(r, ms).unref());
+    await Promise.race([Promise.allSettled([...this.pending]).then(() => undefined), timeout]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async deliver(url: string, body: string, secret: string | undefined, event: ExceptionEvent, id: string): Promise<Delivery> {
+    const attempts = this.config.notifications.attempts;
+    const base = durationMs(this.config.notifications.retryBase);
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'safelist-notifier', 'x-safelist-event': event };
+    if (secret) headers['x-safelist-signature'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+    let last: Pick<Delivery, 'status' | 'error'> = {};
+    for (let n = 1; n <= attempts; n++) {
+      try {
+        const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000), redirect: 'error' });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) return { url, event, id, ok: true, attempts: n, status: res.status };
+        last = { status: res.status, error: `answered ${res.status}` };
+        // A 4xx other than 408/429 will not get better by retrying.
+        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return { url, event, id, ok: false, attempts: n, ...last };
+      } catch (err) {
+        last = { error: (err as Error).message };
+      }
+      if (n < attempts && !this.stopped) await new Promise((r) => setTimeout(r, base * 2 ** (n - 1)).unref());
+      if (this.stopped) return { url, event, id, ok: false, attempts: n, ...last };
+    }
+    return { url, event, id, ok: false, attempts, ...last };
+  }
+}
