@@ -23,7 +23,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db

@@ -22,6 +22,8 @@ export interface AppDeps {
   onServed?: PypiRouteDeps['onServed'];
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
+  /** 'token': package routes need a valid token (pip sends it as Basic auth from the index URL). */
+  packageRead?: 'anonymous' | 'token';
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -45,6 +47,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendProblem(req, reply, e);
   });
   app.setNotFoundHandler((req, reply) => sendProblem(req, reply, errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`)));
+
+  if (deps.packageRead === 'token') {
+    // Fail closed: without an authenticator every package request is refused.
+    const auth = deps.api?.auth;
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/pypi/')) return;
+      reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
+      if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
+      let who;
+      try {
+        who = await auth.authenticate(req.headers.authorization);
+      } catch (err) {
+        throw errors.unauthenticated(`package access needs a valid token: ${(err as Error).message}`);
+      }
+      if (!who) throw errors.unauthenticated('package access needs a token: put it in the index URL (https://user:TOKEN@host/pypi/VIEW/simple/) or a keyring');
+      reply.removeHeader('www-authenticate');
+    });
+  }
 
   registerPypiRoutes(app, {
     index: deps.pypi,
