@@ -1,6 +1,7 @@
 // The registry of CLI commands: a plain map from name to implementation.
 import type { Config } from '../config/schema.js';
 import { auditCommand } from './audit.js';
+import { exceptionsCommand } from './exceptions.js';
 import { importCommand } from './import.js';
 import { lintCommand } from './lint.js';
 import { serveCommand } from './serve.js';
@@ -16,4 +17,5 @@ export const commands: Record<string, Command> = {
   allowlist: lintCommand,
   why: whyCommand,
   audit: auditCommand,
+  exceptions: exceptionsCommand,
 };

@@ -17,6 +17,8 @@ commands:
   allowlist lint                check allowlists/ and exceptions/, with file and line
   why NAME [--view V] [--ecosystem pypi]
                                 explain what blocks or allows a package
+  exceptions request|list|show|approve|reject|revoke|export ...
+                                the exception workflow through the API (SAFELIST_URL, SAFELIST_TOKEN)
   audit verify | anchor | export [--since T] [--action A] [--subject S]
                                 check the hash chain, anchor its head, export JSON Lines
 `;

@@ -18,6 +18,8 @@ const WELL_KNOWN: Record<string, string[]> = {
 };
 
 const PREFIX = 'SAFELIST_';
+/** SAFELIST_* variables that are not settings: the config file, and the API client's server and token. */
+const NOT_SETTINGS = new Set(['SAFELIST_CONFIG', 'SAFELIST_URL', 'SAFELIST_TOKEN']);
 
 function camel(part: string): string {
   return part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -77,7 +79,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     }
   }
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(PREFIX) || name === 'SAFELIST_CONFIG' || value === undefined) continue;
+    if (!name.startsWith(PREFIX) || NOT_SETTINGS.has(name) || value === undefined) continue;
     const path = name.slice(PREFIX.length).split('__').map(camel);
     let parsed: unknown = value;
     // Structured values (lists, maps) can be given as JSON.

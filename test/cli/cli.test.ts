@@ -150,6 +150,50 @@ describe('safelist audit', () => {
   });
 });
 
+describe('safelist exceptions (API client)', () => {
+  it('requests, lists, approves as another identity, and exports YAML that lint accepts', async () => {
+    const sl = await startTestSafelist({
+      views: { 'team-a': {} },
+      allowlist: 'packages:\n  - "demo-pkg<2"\n',
+      extra: {
+        auth: {
+          tokens: [
+            { id: 'oid-alice', name: 'alice', token: 'alice-token-0123456789', roles: ['requester'] },
+            { id: 'oid-bob', name: 'bob', token: 'bob-token-0123456789ab', roles: ['approver'], views: ['team-a'] },
+          ],
+        },
+      },
+    });
+    try {
+      const as = (token: string) => ({ SAFELIST_URL: sl.url, SAFELIST_TOKEN: token });
+      const req = await cli(['exceptions', 'request', 'pypi', 'demo-pkg', '==2.0', '--view', 'team-a', '--reason', 'needs the 2.0 API'], as('alice-token-0123456789'));
+      expect(req.code, req.stderr).toBe(0);
+      const id = /^(EXC-\d+)\s+requested/.exec(req.stdout)?.[1];
+      expect(id, req.stdout).toBeDefined();
+      const self = await cli(['exceptions', 'approve', id!], as('alice-token-0123456789'));
+      expect(self.code).toBe(1);
+      expect(self.stderr).toMatch(/403 Forbidden/);
+      const ok = await cli(['exceptions', 'approve', id!, '--note', 'ok'], as('bob-token-0123456789ab'));
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(new RegExp(`${id}\\s+active`));
+      expect((await cli(['exceptions', 'list', '--state', 'active'], as('bob-token-0123456789ab'))).stdout).toContain(id!);
+      const exported = await cli(['exceptions', 'export'], as('bob-token-0123456789ab'));
+      expect(exported.code).toBe(0);
+      await writeFile(join(sl.dir, 'exceptions', 'from-api.yaml'), exported.stdout);
+      const { loadPolicyFiles } = await import('../../src/policy/load.js');
+      const { grammars } = await import('../../src/ecosystems/grammars.js');
+      const loaded = await loadPolicyFiles(sl.config.policy, { grammars, views: new Set(['default', 'team-a']) });
+      expect(loaded.problems).toEqual([]);
+      expect(loaded.rules.find((r) => r.id === id)).toMatchObject({ kind: 'exception', name: 'demo-pkg', view: 'team-a' });
+      const anon = await cli(['exceptions', 'list'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: '' });
+      expect(anon.code).toBe(1);
+      expect(anon.stderr).toMatch(/401/);
+    } finally {
+      await sl.stop();
+    }
+  });
+});
+
 describe('scheduled sync in the server', () => {
   it('runs the sync on its node-cron schedule', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'safelist-cron-'));
