@@ -12,6 +12,7 @@ import { AuditLog } from './audit/log.js';
 import { Authenticator } from './auth/identity.js';
 import { ExceptionService } from './exceptions/service.js';
 import { makeTriage } from './exceptions/triage.js';
+import { AdvisoryStore } from './exceptions/advisories.js';
 
 export interface Runtime {
   config: Config;
@@ -22,6 +23,7 @@ export interface Runtime {
   pypi: PypiIndex;
   audit: AuditLog;
   exceptions: ExceptionService;
+  advisories: AdvisoryStore;
   auth: Authenticator;
   close(): Promise<void>;
 }
@@ -35,7 +37,8 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     const pypiCatalog = new PypiCatalog(db);
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
-    const exceptions = new ExceptionService(db, config, policies, makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store }));
+    const advisories = new AdvisoryStore(db);
+    const exceptions = new ExceptionService(db, config, policies, makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories }));
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());
     await policies.reload();
@@ -47,7 +50,7 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     const audit = new AuditLog(db, store);
     const auth = new Authenticator(config.auth);
     return {
-      config, db, store, policies, pypiCatalog, pypi, audit, exceptions, auth,
+      config, db, store, policies, pypiCatalog, pypi, audit, exceptions, advisories, auth,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

@@ -98,6 +98,21 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
           .catch((err: unknown) => app.log.error({ err }, 'exception expiry failed'));
       })
     : undefined;
+  // OSV advisories for triage: imported at start and on their schedule, by one replica.
+  const importAdvisories = () =>
+    runtime.db
+      .tryWithLock('advisories:import', async () => {
+        for (const src of config.advisories.sources) {
+          const r = await runtime.advisories.importFrom(src).catch((err: Error) => {
+            app.log.warn({ source: src, error: err.message }, 'advisory import failed');
+            return undefined;
+          });
+          if (r) app.log.info({ source: src, ...r }, 'advisories imported');
+        }
+      })
+      .catch((err: unknown) => app.log.error({ err }, 'advisory import failed'));
+  const advisoryTask = config.advisories.sources.length && config.advisories.schedule ? cron.schedule(config.advisories.schedule, () => void importAdvisories()) : undefined;
+  const advisoriesAtStart = config.advisories.sources.length ? importAdvisories() : Promise.resolve();
   // Every policy change this replica loads is on the record (reloads that change nothing are not).
   const stopAuditingPolicy = runtime.policies.onChange((p) => {
     void runtime.audit
@@ -118,6 +133,8 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       await task?.stop();
       await anchorTask?.stop();
       await expiryTask?.stop();
+      await advisoryTask?.stop();
+      await advisoriesAtStart;
       stopListening();
       await notifier.drain(2000);
       notifier.stop();

@@ -123,6 +123,14 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   auth: authSchema,
+  advisories: z
+    .strictObject({
+      /** OSV sources: folders of .json, .zip dumps, or http(s) URLs (e.g. an OSV PyPI all.zip mirror). */
+      sources: z.array(z.string().min(1)).default([]),
+      /** node-cron expression for re-importing them; empty: only at start. */
+      schedule: z.string().default('23 3 * * *'),
+    })
+    .prefault({}),
   notifications: z
     .strictObject({
       webhooks: z

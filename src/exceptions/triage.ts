@@ -11,6 +11,7 @@ import { grammars } from '../ecosystems/grammars.js';
 import type { Policy } from '../policy/decide.js';
 import type { BlobStore } from '../storage/types.js';
 import type { ExceptionRequest } from './service.js';
+import type { AdvisoryHit, AdvisoryStore } from './advisories.js';
 
 export interface TriageReport {
   checkedAt: string;
@@ -18,7 +19,7 @@ export interface TriageReport {
   dependencies: { checked: boolean; notAllowed: Array<{ requirement: string; name: string }>; note?: string };
   similarNames: Array<{ name: string; distance: number }>;
   licence: string | null;
-  vulnerabilities: { checked: boolean; note: string };
+  vulnerabilities: { checked: boolean; note?: string; advisories: AdvisoryHit[] };
 }
 
 /** Damerau-Levenshtein (optimal string alignment) distance, stopping early above max. */
@@ -54,7 +55,7 @@ function requirementName(req: string): string | undefined {
   return m ? normalizeProjectName(m[1]!) : undefined;
 }
 
-export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; store: BlobStore }) {
+export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; store: BlobStore; advisories: AdvisoryStore }) {
   return async function triage(req: ExceptionRequest): Promise<TriageReport> {
     const policy = deps.policy();
     const grammar = grammars[req.ecosystem]!;
@@ -65,7 +66,16 @@ export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; stor
       dependencies: { checked: false, notAllowed: [] },
       similarNames: [],
       licence: null,
-      vulnerabilities: { checked: false, note: 'no advisory source is configured; check OSV for this package before approving' },
+      vulnerabilities: { checked: false, advisories: [] },
+    };
+    const checkAdvisories = async (versions: string[]) => {
+      if ((await deps.advisories.count()) === 0) {
+        report.vulnerabilities.note = 'no advisories are imported (advisories.sources); check OSV for this package before approving';
+        return;
+      }
+      report.vulnerabilities.checked = true;
+      report.vulnerabilities.advisories = await deps.advisories.hits(req.ecosystem, name, versions);
+      if (!versions.length) report.vulnerabilities.note = 'no known version matches the request; nothing to check';
     };
     // Names within edit distance 2 of allowlisted names (not the name itself): typosquats.
     const allowed = new Set(policy.rules.filter((r) => r.ecosystem === req.ecosystem && r.kind === 'allowlist').map((r) => r.name));
@@ -84,11 +94,14 @@ export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; stor
     const project = deps.pypi.project(name);
     if (!project) {
       report.upstream.note = 'the sync has not seen this project upstream (it syncs only allowlisted names); approval makes the next sync look for it';
+      const exact = /^===?\s*([^,*\s]+)$/.exec(req.versions.trim())?.[1];
+      await checkAdvisories(exact ? [exact] : []);
       return report;
     }
     report.upstream.known = true;
     report.upstream.versions = [...new Set(project.files.map((f) => f.version))];
     report.upstream.matching = 'error' in matcher ? [] : report.upstream.versions.filter((v) => matcher.matches(v));
+    await checkAdvisories(report.upstream.matching);
     // Dependencies of the newest matching version, from its stored core metadata.
     const newest = report.upstream.matching[report.upstream.matching.length - 1];
     const file: PypiFile | undefined = project.files.filter((f) => f.version === newest && f.metadataStored && f.metadataSha256).pop();

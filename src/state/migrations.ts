@@ -108,4 +108,17 @@ export const migrations: Migration[] = [
       CREATE INDEX exceptions_name ON exceptions (ecosystem, name);
     `,
   },
+  {
+    id: '0052_advisories',
+    sql: `
+      -- OSV advisories imported for triage; packages holds 'ecosystem:normalised-name' keys.
+      CREATE TABLE advisories (
+        id        text PRIMARY KEY,
+        packages  text[] NOT NULL,
+        modified  timestamptz,
+        data      jsonb NOT NULL
+      );
+      CREATE INDEX advisories_packages ON advisories USING gin (packages);
+    `,
+  },
 ];
