@@ -8,6 +8,7 @@ import type { BlobStore } from './storage/types.js';
 import { PolicyStore } from './policy/store.js';
 import { PypiCatalog } from './ecosystems/pypi/catalog.js';
 import { PypiIndex } from './ecosystems/pypi/index.js';
+import { OciCatalog } from './ecosystems/oci/catalog.js';
 
 export interface Runtime {
   config: Config;
@@ -16,6 +17,7 @@ export interface Runtime {
   policies: PolicyStore;
   pypiCatalog: PypiCatalog;
   pypi: PypiIndex;
+  ociCatalog: OciCatalog;
   close(): Promise<void>;
 }
 
@@ -29,13 +31,16 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     const pypiCatalog = new PypiCatalog(db);
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
+    const ociCatalog = new OciCatalog(db);
+    await ociCatalog.open();
+    closers.push(() => ociCatalog.close());
     const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);
     }
     return {
-      config, db, store, policies, pypiCatalog, pypi,
+      config, db, store, policies, pypiCatalog, pypi, ociCatalog,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

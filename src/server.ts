@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
+import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -16,12 +17,14 @@ export interface RunningServer {
   url: string;
   /** Runs the sync now (what the schedule does); resolves with its report. */
   syncNow(): Promise<SyncReport | undefined>;
+  /** Runs the OCI sync now (the schedule runs it after the PyPI sync). */
+  syncOciNow(): Promise<OciSyncReport | undefined>;
   close(): Promise<void>;
 }
 
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db
@@ -46,17 +49,46 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       });
     return running;
   };
-  const task = config.sync.schedule ? cron.schedule(config.sync.schedule, () => void syncNow()) : undefined;
+  let runningOci: Promise<OciSyncReport | undefined> | undefined;
+  const syncOciNow = (): Promise<OciSyncReport | undefined> => {
+    runningOci ??= runtime.db
+      .tryWithLock('sync:oci', () =>
+        runOciSync({ config, policy: runtime.policies.policy, catalog: runtime.ociCatalog, store: runtime.store }, {
+          onEvent: (e) => {
+            if (e.type === 'failed') app.log.warn({ ref: e.filename, error: e.error }, 'oci sync: image failed');
+            if (e.type === 'warning') app.log.warn(e.message);
+          },
+        }),
+      )
+      .then((r) => {
+        if (r) app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'oci sync finished');
+        return r;
+      })
+      .catch((err: unknown) => {
+        app.log.error({ err }, 'oci sync failed');
+        return undefined;
+      })
+      .finally(() => {
+        runningOci = undefined;
+      });
+    return runningOci;
+  };
+  const scheduled = async () => {
+    await syncNow();
+    if (config.oci.upstreams.length) await syncOciNow();
+  };
+  const task = config.sync.schedule ? cron.schedule(config.sync.schedule, () => void scheduled()) : undefined;
   await app.listen({ host: config.server.host, port: config.server.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const url = `http://${config.server.host}:${port}`;
-  if (config.sync.runOnStart) void syncNow();
+  if (config.sync.runOnStart) void scheduled();
   return {
     app,
     runtime,
     url,
     syncNow,
+    syncOciNow,
     async close() {
       await task?.stop();
       // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
@@ -72,6 +104,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       await Promise.race([app.close(), forced]);
       clearTimeout(timer);
       await running;
+      await runningOci;
       await runtime.close();
     },
   };

@@ -12,7 +12,7 @@ const USAGE = `usage: safelist [--config FILE] <command> [options]
 commands:
   serve                         run the server (read paths, API, scheduled sync)
   import pypi DIR               put wheels and sdists from DIR into storage
-  sync [--dry-run] [--project NAME ...]
+  sync [--ecosystem pypi|oci|all] [--dry-run] [--project NAME ...]
                                 seed and update private storage from the upstreams
   allowlist lint                check allowlists/ and exceptions/, with file and line
   why NAME [--view V] [--ecosystem pypi]

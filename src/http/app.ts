@@ -11,12 +11,16 @@ import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
 import { recordBlocked } from '../policy/demand.js';
+import type { OciCatalog } from '../ecosystems/oci/catalog.js';
+import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 
 export interface AppDeps {
   db: Db;
   store: BlobStore;
   policies: PolicyStore;
   pypi: PypiIndex;
+  /** The OCI catalog; /v2/ is served when set. */
+  oci?: OciCatalog;
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
 }
@@ -32,6 +36,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // they still get a problem+json body that says what is wrong.
     frameworkErrors: (err, req, reply) => {
       const e = toSafelistError(err);
+      if (isOciPath(req.url)) return sendOciError(req, reply, e);
       return sendProblem(req, reply, e.status === 414 ? errors.uriTooLong() : e);
     },
   });
@@ -39,9 +44,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err, req, reply) => {
     const e = toSafelistError(err);
     if (e.status >= 500 && e.code !== 'UNAVAILABLE') req.log.error({ err }, 'request failed');
+    if (isOciPath(req.url)) return sendOciError(req, reply, e);
     return sendProblem(req, reply, e);
   });
-  app.setNotFoundHandler((req, reply) => sendProblem(req, reply, errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) => {
+    const e = errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`);
+    return isOciPath(req.url) ? sendOciError(req, reply, e) : sendProblem(req, reply, e);
+  });
 
   registerPypiRoutes(app, {
     index: deps.pypi,
@@ -49,6 +58,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.onServed ? { onServed: deps.onServed } : {}),
     onBlocked: (e) => recordBlocked(deps.db, 'pypi', e.name, e.view),
   });
+
+  if (deps.oci) {
+    registerOciRoutes(app, { catalog: deps.oci, policies: deps.policies, store: deps.store, onBlocked: (e) => recordBlocked(deps.db, 'oci', e.name, e.view) });
+  }
 
   app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string } }>('/api/v1/policy/check', async (req) => {
     const { ecosystem, name, version, view = 'default' } = req.query;
