@@ -5,6 +5,7 @@ import { lintCommand } from './lint.js';
 import { serveCommand } from './serve.js';
 import { syncCommand } from './sync.js';
 import { whyCommand } from './why.js';
+import { acrImportCommand } from './acr-import.js';
 
 export type Command = (config: Config, args: string[]) => Promise<number>;
 
@@ -14,4 +15,5 @@ export const commands: Record<string, Command> = {
   sync: syncCommand,
   allowlist: lintCommand,
   why: whyCommand,
+  'acr-import': acrImportCommand,
 };

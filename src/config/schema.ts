@@ -42,7 +42,7 @@ export const acrTargetSchema = z.strictObject({
   view: z.string().default('default'),
   /** ARM endpoint (only changed for sovereign clouds and tests). */
   endpoint: z.url().default('https://management.azure.com'),
-  /** Registry URI that images are imported from, per upstream short name (e.g. mcr: mcr.microsoft.com). */
+  /** Registry URI that ACR imports from, per upstream short name; default: the upstream URL's host. */
   sourceRegistries: z.record(z.string(), z.string().min(1)).default({}),
 });
 
