@@ -71,7 +71,8 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
 class ExactLength extends Transform {
   private seen = 0;
   constructor(private readonly expected: number, private readonly onMismatch: () => void) {
-    super();
+    // Buffers sized like the store's reads, so a large chunk is not held back by backpressure.
+    super({ highWaterMark: 4 * 1024 * 1024 });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.seen += chunk.length;
