@@ -73,6 +73,16 @@ describe('safelist CLI for OCI', () => {
     expect(JSON.parse(again.stdout.trim()) as unknown).toMatchObject({ tags: 0, present: 2, downloaded: 0, failed: 0 });
   });
 
+  it('explains an image name: the mirrored tags it allows, and what blocks another', async () => {
+    const r = await cli(['--config', config, 'why', 'mcr/azureml/cli']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('oci mcr/azureml/cli in view default: allowed');
+    expect(r.stdout).toContain('available: 1.0.0, 1.1.0');
+    const blocked = await cli(['--config', config, 'why', 'mcr/azureml/other']);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stdout).toContain('mcr/azureml/other is blocked by Safelist policy in view default: it is not on the allowlist');
+  });
+
   it('lints OCI entries, including registries that are not configured', async () => {
     await writeFile(join(dir, 'allowlists', 'oci.yaml'), 'packages:\n  - mcr/azureml/cli:1.*\n  - ghcr/some/thing\n  - mcr/azureml/x:^nope\n');
     const r = await cli(['--config', config, 'allowlist', 'lint']);
