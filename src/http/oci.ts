@@ -54,6 +54,8 @@ type Target =
 
 interface Parsed {
   view: string;
+  /** The path prefix the client used before the name ('' or /views/<view>), for Link headers. */
+  prefix: string;
   name: string;
   target: Target;
 }
@@ -66,9 +68,11 @@ function parsePath(rawUrl: string): Parsed {
   }
   const segs = path.slice('/v2/'.length).split('/');
   let view = DEFAULT_VIEW;
+  let prefix = '';
   if (segs[0] === 'views') {
     if (segs.length < 2 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(segs[1]!)) throw ociErrors.nameInvalid('expected /v2/views/<view>/<registry>/<repository>/…');
     view = segs[1]!;
+    prefix = `/views/${view}`;
     segs.splice(0, 2);
   }
   let target: Target;
@@ -99,7 +103,7 @@ function parsePath(rawUrl: string): Parsed {
   if (!splitImageName(name)) {
     throw ociErrors.nameInvalid(`"${name.slice(0, 300)}" is not a repository name here: expected <registry>/<repository> with lower-case letters, digits and . _ - separated by /`);
   }
-  return { view, name, target };
+  return { view, prefix, name, target };
 }
 
 export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): void {
@@ -146,8 +150,7 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
       }
       if (n !== undefined && tags.length > n) {
         tags = tags.slice(0, n);
-        const prefix = p.view === DEFAULT_VIEW ? '' : `/views/${p.view}`;
-        if (n > 0) reply.header('link', `</v2${prefix}/${p.name}/tags/list?n=${n}&last=${encodeURIComponent(tags.at(-1)!)}>; rel="next"`);
+        if (n > 0) reply.header('link', `</v2${p.prefix}/${p.name}/tags/list?n=${n}&last=${encodeURIComponent(tags.at(-1)!)}>; rel="next"`);
       }
       return reply.header('content-type', 'application/json').header('cache-control', 'no-cache').send(JSON.stringify({ name: p.name, tags }));
     }

@@ -200,6 +200,10 @@ describe('OCI mirror against a real docker-registry and skopeo', () => {
     expect(page.headers.get('link')).toBe('</v2/mcr/azureml/app/tags/list?n=1&last=1.0.0>; rel="next"');
     const next = await fetch(`${safelist.url}/v2/mcr/azureml/app/tags/list?n=1&last=1.0.0`);
     expect(await next.json()).toEqual({ name: 'mcr/azureml/app', tags: ['1.1.0'] });
+    const viewed = await fetch(`${safelist.url}/v2/views/default/mcr/azureml/app/tags/list?n=1`);
+    expect(viewed.headers.get('link')).toBe('</v2/views/default/mcr/azureml/app/tags/list?n=1&last=1.0.0>; rel="next"');
+    const viaView = await skopeo(['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${host}/views/default/mcr/azureml/app:1.0.0`]);
+    expect(viaView.out.trim()).toBe(pushed.app100);
     const list = await skopeo(['list-tags', '--tls-verify=false', `docker://${host}/mcr/azureml/app`]);
     expect(JSON.parse(list.out).Tags).toEqual(['1.0.0', '1.1.0']);
   });

@@ -4,7 +4,7 @@
 // token (anonymously, or with the configured credentials) and retrying once; Basic challenges
 // use the configured credentials. Tokens are cached per scope until they expire.
 // Never trusts a manifest it cannot verify: by-digest reads are checked against the digest.
-import { Readable } from 'node:stream';
+import { PassThrough, pipeline, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { OciUpstreamConfig } from '../../config/schema.js';
 import { sha256OfBuffer } from '../../catalog/ingest.js';
@@ -74,14 +74,14 @@ export class OciUpstream {
   }
 
   /** One request with the challenge flow; the caller consumes the body. */
-  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean } = {}): Promise<Response> {
+  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal } = {}): Promise<Response> {
     const url = `${this.base}${path}`;
     const scope = `repository:${repository}:pull`;
     const send = (auth?: string) =>
       fetch(url, {
         method: init.method ?? 'GET',
         headers: { ...init.headers, ...(auth ? { authorization: auth } : {}) },
-        ...(init.timeout === false ? {} : { signal: AbortSignal.timeout(this.timeoutMs) }),
+        ...(init.timeout === false ? (init.signal ? { signal: init.signal } : {}) : { signal: AbortSignal.timeout(this.timeoutMs) }),
       });
     let res = await send(this.cachedAuth(scope));
     if (res.status === 401) {
@@ -153,11 +153,34 @@ export class OciUpstream {
     return { bytes, digest, mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim() };
   }
 
-  /** A blob's bytes as a stream (verified by the caller while storing). */
+  /**
+   * A blob's bytes as a stream (verified by the caller while storing). Large layers take as
+   * long as they take; a download that stalls for the sync timeout is aborted.
+   */
   async blob(repository: string, digest: string): Promise<Readable> {
-    const res = await this.request(`/v2/${repository}/blobs/${digest}`, repository, { timeout: false });
+    const stall = new AbortController();
+    const res = await this.request(`/v2/${repository}/blobs/${digest}`, repository, { timeout: false, signal: stall.signal });
     if (!res.ok) await this.fail(res, `blob ${repository}@${digest}`);
     if (!res.body) throw new UpstreamError(res.status, `${this.name}: blob ${repository}@${digest} has no body`);
-    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+    const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+    // A pass-through that re-arms a stall timer on every chunk (listening for 'data' on the
+    // body itself would start it flowing before the caller pipes it).
+    let timer: NodeJS.Timeout | undefined;
+    const watchdog = new PassThrough({
+      transform(chunk: Buffer, _enc, cb) {
+        arm();
+        cb(null, chunk);
+      },
+    });
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stall.abort();
+        watchdog.destroy(new UpstreamError(undefined, `${this.name}: blob ${repository}@${digest} stalled: no bytes for ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+    };
+    arm();
+    watchdog.once('close', () => clearTimeout(timer));
+    return pipeline(body, watchdog, () => clearTimeout(timer));
   }
 }
