@@ -9,7 +9,7 @@
 // syncs it from the registry (verifying its digest) into its fs store, then both serve it.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,6 +49,12 @@ function download(url: string, n: number, expected: number): Promise<number> {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     return (n * expected) / 1024 / 1024 / seconds;
   });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -98,15 +104,24 @@ async function main(): Promise<void> {
       await download(urls.safelist, 1, layer.size);
       await download(urls.registry, 1, layer.size);
       const results: Record<'safelist' | 'registry', number[]> = { safelist: [], registry: [] };
+      const cpu: Record<'safelist' | 'registry', number> = { safelist: 0, registry: 0 };
+      const pids = { safelist: safelist.pid!, registry: registry.pid };
       for (let r = 0; r < ROUNDS; r++) {
         const order: Array<'safelist' | 'registry'> = r % 2 === 0 ? ['safelist', 'registry'] : ['registry', 'safelist'];
-        for (const who of order) results[who].push(await download(urls[who], n, layer.size));
+        for (const who of order) {
+          const before = cpuSeconds(pids[who]);
+          results[who].push(await download(urls[who], n, layer.size));
+          cpu[who] += cpuSeconds(pids[who]) - before;
+        }
       }
+      // Server CPU per GiB served: less sensitive than throughput to other load on the machine.
+      const gib = (ROUNDS * n * layer.size) / 1024 ** 3;
+      const perGib = { safelist: cpu.safelist / gib, registry: cpu.registry / gib };
       const s = median(results.safelist);
       const g = median(results.registry);
       console.log(`${n} download(s) at a time:`);
-      console.log(`  safelist        ${results.safelist.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${s.toFixed(0)} MB/s`);
-      console.log(`  docker-registry ${results.registry.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${g.toFixed(0)} MB/s`);
+      console.log(`  safelist        ${results.safelist.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${s.toFixed(0)} MB/s  server CPU ${perGib.safelist.toFixed(3)} s/GiB`);
+      console.log(`  docker-registry ${results.registry.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${g.toFixed(0)} MB/s  server CPU ${perGib.registry.toFixed(3)} s/GiB`);
       console.log(`  ratio safelist/docker-registry: ${(s / g).toFixed(2)}x (target >= 1.0x)`);
     }
   } finally {

@@ -18,6 +18,8 @@ export interface TestRegistry {
   host: string;
   /** Root of the filesystem storage (docker/registry/v2/…). */
   storageDir: string;
+  /** The docker-registry process (benchmarks read its CPU time). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function startRegistry(): Promise<TestRegistry> {
     url,
     host: `127.0.0.1:${port}`,
     storageDir,
+    pid: child.pid!,
     async stop() {
       if (!exited) {
         const gone = new Promise((r) => child.once('exit', r));
