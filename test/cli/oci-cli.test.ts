@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLayout, type Layout } from '../support/images.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startTestSafelist } from '../support/safelist.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -81,6 +82,23 @@ describe('safelist CLI for OCI', () => {
     const blocked = await cli(['--config', config, 'why', 'mcr/azureml/other']);
     expect(blocked.code).toBe(1);
     expect(blocked.stdout).toContain('mcr/azureml/other is blocked by Safelist policy in view default: it is not on the allowlist');
+  });
+
+  it('runs the OCI sync in the server on its node-cron schedule', async () => {
+    const sl = await startTestSafelist({
+      ociAllowlist: 'packages:\n  - mcr/azureml/cli:1.0.0\n',
+      ociUpstreams: [{ name: 'mcr', url: registry.url }],
+      extra: { sync: { schedule: '*/1 * * * * *', concurrency: 2, timeout: '30s' } },
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0')).toMatch(/^sha256:/);
+      const res = await fetch(`${sl.url}/v2/mcr/azureml/cli/manifests/1.0.0`, { method: 'HEAD' });
+      expect(res.status).toBe(200);
+    } finally {
+      await sl.stop();
+    }
   });
 
   it('lints OCI entries, including registries that are not configured', async () => {
