@@ -11,6 +11,7 @@ import { createLayout, sh, type Layout } from '../support/images.js';
 import { registryBlobPath, startRegistry, startTokenGate, type TestRegistry, type TokenGate } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import type { OciSyncReport } from '../../src/sync/oci-sync.js';
+import { DB_MODES } from '../support/databases.js';
 
 const ALLOWLIST = `packages:
   - mcr/azureml/app:^1.0.0
@@ -80,7 +81,7 @@ async function skopeo(args: string[]): Promise<{ ok: boolean; out: string }> {
   }
 }
 
-describe('OCI mirror against a real docker-registry and skopeo', () => {
+describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%s)', (db) => {
   let registry: TestRegistry;
   let layout: Layout;
   let safelist: TestSafelist;
@@ -100,7 +101,7 @@ describe('OCI mirror against a real docker-registry and skopeo', () => {
     const bytes = await readFile(path);
     bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
     await writeFile(path, bytes);
-    safelist = await startTestSafelist({ ociAllowlist: ALLOWLIST, ociUpstreams: [{ name: 'mcr', url: registry.url }] });
+    safelist = await startTestSafelist({ db, ociAllowlist: ALLOWLIST, ociUpstreams: [{ name: 'mcr', url: registry.url }] });
     host = new URL(safelist.url).host;
     report = (await safelist.syncOciNow())!;
   });
