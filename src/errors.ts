@@ -34,3 +34,18 @@ export const errors = {
     new SafelistError('URI_TOO_LONG', 414, 'URI too long', 'a path segment is longer than 300 characters; project names and file names are never that long'),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
 };
+
+/**
+ * Errors of the distribution API (/v2/), with the OCI spec's codes. Their message is what
+ * docker and skopeo print after the code ("denied: <message>"), so it carries the whole story.
+ */
+export const ociErrors = {
+  nameInvalid: (message: string) => new SafelistError('NAME_INVALID', 400, 'Invalid repository name', message),
+  digestInvalid: (message: string) => new SafelistError('DIGEST_INVALID', 400, 'Invalid digest', message),
+  tagInvalid: (message: string) => new SafelistError('TAG_INVALID', 400, 'Invalid tag', message),
+  nameUnknown: (message: string) => new SafelistError('NAME_UNKNOWN', 404, 'Unknown repository', message),
+  manifestUnknown: (message: string) => new SafelistError('MANIFEST_UNKNOWN', 404, 'Unknown manifest', message),
+  blobUnknown: (message: string) => new SafelistError('BLOB_UNKNOWN', 404, 'Unknown blob', message),
+  denied: (message: string, extra: Record<string, unknown> = {}) => new SafelistError('DENIED', 403, 'Blocked by Safelist policy', message, extra),
+  unsupported: (message: string) => new SafelistError('UNSUPPORTED', 405, 'Unsupported operation', message),
+};

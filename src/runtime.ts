@@ -13,6 +13,7 @@ import { Authenticator } from './auth/identity.js';
 import { ExceptionService } from './exceptions/service.js';
 import { makeTriage } from './exceptions/triage.js';
 import { AdvisoryStore } from './exceptions/advisories.js';
+import { OciCatalog } from './ecosystems/oci/catalog.js';
 
 export interface Runtime {
   config: Config;
@@ -25,6 +26,7 @@ export interface Runtime {
   exceptions: ExceptionService;
   advisories: AdvisoryStore;
   auth: Authenticator;
+  ociCatalog: OciCatalog;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,9 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());
     await policies.reload();
+    const ociCatalog = new OciCatalog(db);
+    await ociCatalog.open();
+    closers.push(() => ociCatalog.close());
     const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);
@@ -50,7 +55,7 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     const audit = new AuditLog(db, store);
     const auth = new Authenticator(config.auth);
     return {
-      config, db, store, policies, pypiCatalog, pypi, audit, exceptions, advisories, auth,
+      config, db, store, policies, pypiCatalog, pypi, ociCatalog, audit, exceptions, advisories, auth,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

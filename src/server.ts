@@ -9,6 +9,7 @@ import { Notifier } from './exceptions/notify.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
+import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -18,12 +19,14 @@ export interface RunningServer {
   url: string;
   /** Runs the sync now (what the schedule does); resolves with its report. */
   syncNow(): Promise<SyncReport | undefined>;
+  /** Runs the OCI sync now (the schedule runs it after the PyPI sync). */
+  syncOciNow(): Promise<OciSyncReport | undefined>;
   close(): Promise<void>;
 }
 
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db
@@ -56,6 +59,35 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       });
     return running;
   };
+  let runningOci: Promise<OciSyncReport | undefined> | undefined;
+  const syncOciNow = (): Promise<OciSyncReport | undefined> => {
+    runningOci ??= runtime.db
+      .tryWithLock('sync:oci', () =>
+        runOciSync({ config, policy: runtime.policies.policy, catalog: runtime.ociCatalog, store: runtime.store }, {
+          onEvent: (e) => {
+            if (e.type === 'failed') app.log.warn({ ref: e.filename, error: e.error }, 'oci sync: image failed');
+            if (e.type === 'warning') app.log.warn(e.message);
+          },
+        }),
+      )
+      .then((r) => {
+        if (r) app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'oci sync finished');
+        return r;
+      })
+      .catch((err: unknown) => {
+        app.log.error({ err }, 'oci sync failed');
+        return undefined;
+      })
+      .finally(() => {
+        runningOci = undefined;
+      });
+    return runningOci;
+  };
+  const scheduled = async () => {
+    await syncNow();
+    if (config.oci.upstreams.length) await syncOciNow();
+  };
+  const task = config.sync.schedule ? cron.schedule(config.sync.schedule, () => void scheduled()) : undefined;
   // An approval schedules the sync of what it allows (PyPI: that project), after any run in
   // progress, so the approved version is mirrored without waiting for the next schedule.
   let approvedQueue: Promise<unknown> = Promise.resolve();
@@ -76,7 +108,6 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     notifier.notify(event, e);
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
   });
-  const task = config.sync.schedule ? cron.schedule(config.sync.schedule, () => void syncNow()) : undefined;
   // Anchor the audit chain head in append-only storage; only one replica needs to.
   const anchorTask = config.audit.anchorSchedule
     ? cron.schedule(config.audit.anchorSchedule, () => {
@@ -123,12 +154,13 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const url = `http://${config.server.host}:${port}`;
-  if (config.sync.runOnStart) void syncNow();
+  if (config.sync.runOnStart) void scheduled();
   return {
     app,
     runtime,
     url,
     syncNow,
+    syncOciNow,
     async close() {
       await task?.stop();
       await anchorTask?.stop();
@@ -153,6 +185,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       await Promise.race([app.close(), forced]);
       clearTimeout(timer);
       await running;
+      await runningOci;
       await runtime.close();
     },
   };

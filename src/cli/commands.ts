@@ -7,6 +7,7 @@ import { lintCommand } from './lint.js';
 import { serveCommand } from './serve.js';
 import { syncCommand } from './sync.js';
 import { whyCommand } from './why.js';
+import { acrImportCommand } from './acr-import.js';
 
 export type Command = (config: Config, args: string[]) => Promise<number>;
 
@@ -18,4 +19,5 @@ export const commands: Record<string, Command> = {
   why: whyCommand,
   audit: auditCommand,
   exceptions: exceptionsCommand,
+  'acr-import': acrImportCommand,
 };

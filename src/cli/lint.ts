@@ -11,6 +11,14 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
   }
   const views = new Set([DEFAULT_VIEW, ...Object.keys(config.views)]);
   const loaded = await loadPolicyFiles(config.policy, { grammars, views });
+  // OCI names start with a configured upstream's short name; anything else could never sync.
+  const registries = new Set(config.oci.upstreams.map((u) => u.name));
+  for (const r of loaded.rules) {
+    const registry = r.ecosystem === 'oci' ? r.name.split('/')[0]! : undefined;
+    if (registry !== undefined && !registries.has(registry) && r.location) {
+      loaded.problems.push({ ...r.location, message: `"${registry}" is not a configured oci upstream (oci.upstreams: ${[...registries].join(', ') || 'none'})` });
+    }
+  }
   for (const p of loaded.problems) process.stdout.write(`${p.file}:${p.line}: ${p.message}\n`);
   process.stderr.write(`${loaded.files.length} file(s), ${loaded.rules.length} rule(s), ${loaded.problems.length} problem(s)\n`);
   return loaded.problems.length ? 1 : 0;

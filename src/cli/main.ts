@@ -12,8 +12,9 @@ const USAGE = `usage: safelist [--config FILE] <command> [options]
 commands:
   serve                         run the server (read paths, API, scheduled sync)
   import pypi DIR               put wheels and sdists from DIR into storage
-  sync [--dry-run] [--project NAME ...]
+  sync [--ecosystem pypi|oci|all] [--dry-run] [--project NAME ...]
                                 seed and update private storage from the upstreams
+  acr-import [--dry-run]        import the allowed images into oci.acrTarget (ARM importImage)
   allowlist lint                check allowlists/ and exceptions/, with file and line
   why NAME [--view V] [--ecosystem pypi]
                                 explain what blocks or allows a package

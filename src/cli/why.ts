@@ -1,4 +1,5 @@
-// `safelist why NAME [--view V] [--ecosystem pypi] [--json]`
+// `safelist why NAME [--view V] [--ecosystem pypi|oci] [--json]`
+// Without --ecosystem, a name with a slash (mcr/azureml/x) is an image, anything else PyPI.
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { explainName } from '../policy/explain.js';
@@ -9,16 +10,17 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { view: { type: 'string', default: 'default' }, ecosystem: { type: 'string', default: 'pypi' }, json: { type: 'boolean' } },
+    options: { view: { type: 'string', default: 'default' }, ecosystem: { type: 'string' }, json: { type: 'boolean' } },
   });
   const name = positionals[0];
+  values.ecosystem ??= name?.includes('/') ? 'oci' : 'pypi';
   if (!name || !ECOSYSTEMS.includes(values.ecosystem as Ecosystem)) {
     process.stderr.write(`usage: safelist why NAME [--view V] [--ecosystem ${ECOSYSTEMS.join('|')}]\n`);
     return 2;
   }
   const rt = await openRuntime(config);
   try {
-    const e = explainName({ policy: rt.policies.policy, pypi: rt.pypi }, values.ecosystem as Ecosystem, name, values.view!);
+    const e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog }, values.ecosystem as Ecosystem, name, values.view!);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {

@@ -12,12 +12,16 @@ import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
 import { recordBlocked } from '../policy/demand.js';
 import { registerApiRoutes, type ApiDeps } from './api.js';
+import type { OciCatalog } from '../ecosystems/oci/catalog.js';
+import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 
 export interface AppDeps {
   db: Db;
   store: BlobStore;
   policies: PolicyStore;
   pypi: PypiIndex;
+  /** The OCI catalog; /v2/ is served when set. */
+  oci?: OciCatalog;
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
   /** The management API (exceptions, audit); absent in read-only embeddings. */
@@ -32,11 +36,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     requestIdHeader: 'x-request-id',
+    // Larger socket buffers let a multi-GB layer stream in few large writes (measured by
+    // bench/oci-blob.ts: the default 16 KiB paces every 1 MiB chunk through 'drain').
+    http: { highWaterMark: 4 * 1024 * 1024 },
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
     // Bad URLs and over-long path segments are refused by the router before any route runs:
     // they still get a problem+json body that says what is wrong.
     frameworkErrors: (err, req, reply) => {
       const e = toSafelistError(err);
+      if (isOciPath(req.url)) return sendOciError(req, reply, e);
       return sendProblem(req, reply, e.status === 414 ? errors.uriTooLong() : e);
     },
   });
@@ -44,9 +52,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err, req, reply) => {
     const e = toSafelistError(err);
     if (e.status >= 500 && e.code !== 'UNAVAILABLE') req.log.error({ err }, 'request failed');
+    if (isOciPath(req.url)) return sendOciError(req, reply, e);
     return sendProblem(req, reply, e);
   });
-  app.setNotFoundHandler((req, reply) => sendProblem(req, reply, errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) => {
+    const e = errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`);
+    return isOciPath(req.url) ? sendOciError(req, reply, e) : sendProblem(req, reply, e);
+  });
 
   if (deps.packageRead === 'token') {
     // Fail closed: without an authenticator every package request is refused.
@@ -73,6 +85,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onBlocked: (e) => recordBlocked(deps.db, 'pypi', e.name, e.view),
   });
 
+  if (deps.oci) {
+    registerOciRoutes(app, { catalog: deps.oci, policies: deps.policies, store: deps.store, onBlocked: (e) => recordBlocked(deps.db, 'oci', e.name, e.view) });
+  }
+
   app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string } }>('/api/v1/policy/check', async (req) => {
     const { ecosystem, name, version, view = 'default' } = req.query;
     if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
@@ -88,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const { ecosystem = 'pypi', name, view = 'default' } = req.query;
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
-    return explainName({ policy: deps.policies.policy, pypi: deps.pypi }, ecosystem as Ecosystem, name, view);
+    return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.oci ? { oci: deps.oci } : {}) }, ecosystem as Ecosystem, name, view);
   });
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });

@@ -1,7 +1,7 @@
 // Streams a stored, content-addressed object to a client: strong ETag (its digest), 304,
 // single byte ranges with If-Range, HEAD, immutable caching, and never a Content-Encoding
 // (installers verify the exact bytes). Shared by every ecosystem's file route.
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import { errors } from '../errors.js';
@@ -55,9 +55,12 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
     if (err instanceof BlobNotFound) throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
     throw errors.unavailable(`storage is unreachable: ${(err as Error).message}`);
   }
-  return reply.send(stream.pipe(new ExactLength(length, () => {
+  // pipeline (not pipe): a client that goes away destroys the stored object's stream too,
+  // so its file descriptor or storage connection is released at once, not at GC.
+  const checked = new ExactLength(length, () => {
     req.log.error({ key: b.key, expected: length }, 'stored object does not have its recorded size; the response was cut off');
-  })));
+  });
+  return reply.send(pipeline(stream, checked, () => undefined));
 }
 
 /**
@@ -68,7 +71,8 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
 class ExactLength extends Transform {
   private seen = 0;
   constructor(private readonly expected: number, private readonly onMismatch: () => void) {
-    super();
+    // Buffers sized like the store's reads, so a large chunk is not held back by backpressure.
+    super({ highWaterMark: 4 * 1024 * 1024 });
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.seen += chunk.length;

@@ -7,6 +7,16 @@ import { describeRule, type Decision, type DecisionQuery, type Ecosystem, type P
 
 export const DEFAULT_VIEW = 'default';
 
+/**
+ * OCI pins. A rule with pinned digests matches only a query that names one of them (no digest
+ * means no match: fail closed). Pinned platforms apply to platform manifests only.
+ */
+function pinsMatch(r: Rule, q: DecisionQuery): boolean {
+  if (r.digests && (q.digest === undefined || !r.digests.includes(q.digest))) return false;
+  if (r.platforms && q.platform !== undefined && !r.platforms.includes(q.platform)) return false;
+  return true;
+}
+
 export class Policy {
   private readonly byName = new Map<string, Rule[]>();
   private readonly cooldowns = new Map<string, number>();
@@ -30,6 +40,7 @@ export class Policy {
     for (const [name, v] of views) if (v.cooldown) this.cooldowns.set(name, durationMs(v.cooldown));
     const h = createHash('sha256');
     for (const r of rules) h.update(`${r.kind}|${r.ecosystem}|${r.name}|${r.matcher.text}|${r.view}|${r.id ?? ''}|${r.expires?.toISOString() ?? ''}\n`);
+    for (const r of rules) if (r.digests || r.platforms) h.update(`pins|${r.name}|${r.digests?.join(',') ?? ''}|${r.platforms?.join(',') ?? ''}\n`);
     for (const [name, v] of [...views].sort()) h.update(`view|${name}|${v.cooldown ?? ''}\n`);
     this.fingerprint = h.digest('base64url').slice(0, 16);
   }
@@ -97,8 +108,20 @@ export class Policy {
         reason: `${name} is blocked by Safelist policy in view ${q.view}: ${why}; ${this.requestHint(name, q.view)}`,
       };
     }
-    const match = active.find((r) => r.matcher.matches(q.version));
+    const match = active.find((r) => r.matcher.matches(q.version) && pinsMatch(r, q));
     if (!match) {
+      const pinned = active.find((r) => r.matcher.matches(q.version));
+      if (pinned) {
+        const what = q.platform !== undefined && pinned.platforms && !pinned.platforms.includes(q.platform)
+          ? `platform ${q.platform} is not among the allowed platforms ${pinned.platforms.join(', ')}`
+          : `digest ${q.digest ?? '(unknown)'} is not among the pinned digests`;
+        return {
+          allowed: false,
+          code: 'version-not-allowed',
+          rule: pinned,
+          reason: `${name} ${q.version} is blocked by Safelist policy in view ${q.view}: ${what} (${describeRule(pinned)}); ${this.requestHint(name, q.view)}`,
+        };
+      }
       const ranges = active.map((r) => r.matcher.text || 'any').join(' | ');
       return {
         allowed: false,

@@ -3,6 +3,7 @@
 import type { Policy } from './decide.js';
 import { describeRule, type Ecosystem } from './types.js';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
+import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 
 export interface Explanation {
   ecosystem: Ecosystem;
@@ -18,7 +19,7 @@ export interface Explanation {
   howToRequest: string;
 }
 
-export function explainName(deps: { policy: Policy; pypi?: PypiIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
+export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
   const { policy } = deps;
   const name = policy.normalize(ecosystem, rawName);
   const hint = policy.decide({ ecosystem, name, version: '0', view });
@@ -35,6 +36,14 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex }, ecosyste
       const d = deps.pypi.decideFile(f, view);
       if (d.allowed && f.stored) base.available.push(f.version);
       else if (!d.allowed) base.refused.push({ version: f.version, reason: d.reason });
+    }
+  }
+  if (ecosystem === 'oci' && deps.oci) {
+    // Mirrored tags, each decided with the digest it points at (pins included).
+    for (const [tag, digest] of [...(deps.oci.image(name)?.tags ?? [])].sort()) {
+      const d = policy.decide({ ecosystem, name, version: tag, view, digest });
+      if (d.allowed) base.available.push(tag);
+      else base.refused.push({ version: tag, reason: d.reason });
     }
   }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };

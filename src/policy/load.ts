@@ -79,9 +79,9 @@ function field(map: YAMLMap, key: string): YamlNode | undefined {
   return map.get(key, true) as YamlNode | undefined;
 }
 
-const ENTRY_KEYS = new Set(['name', 'versions', 'prereleases', 'reason']);
+const ENTRY_KEYS = new Set(['name', 'versions', 'prereleases', 'reason', 'digests', 'platforms']);
 const EXCEPTION_KEYS = new Set([
-  'id', 'ecosystem', 'package', 'name', 'versions', 'prereleases', 'view', 'reason', 'requested_by', 'approved_by', 'expires', 'ticket',
+  'id', 'ecosystem', 'package', 'name', 'versions', 'prereleases', 'view', 'reason', 'requested_by', 'approved_by', 'expires', 'ticket', 'digests', 'platforms',
 ]);
 
 interface Entry {
@@ -89,6 +89,24 @@ interface Entry {
   range: string;
   prereleases?: boolean;
   reason?: string;
+  digests?: string[];
+  platforms?: string[];
+}
+
+/** Reads `digests:` / `platforms:` (OCI pins): a list of strings the grammar accepts. */
+function readPins(r: FileReader, node: YAMLMap, grammar: PolicyGrammar, kind: 'digests' | 'platforms'): string[] | undefined | false {
+  const n = field(node, kind);
+  if (n === undefined) return undefined;
+  if (!grammar.checkPin) return void r.report(n, `"${kind}" is only supported for container images (oci)`), false;
+  if (!isSeq(n) || n.items.length === 0) return void r.report(n, `"${kind}" must be a non-empty list`), false;
+  const out: string[] = [];
+  for (const item of n.items as YamlNode[]) {
+    const v = scalarString(item);
+    const problem = v === undefined ? `each entry of "${kind}" must be a string` : grammar.checkPin(kind, v);
+    if (problem) return void r.report(item, problem), false;
+    out.push(v!);
+  }
+  return out;
 }
 
 /** Parses one package entry: either "name<spec>" or { name, versions, prereleases, reason }. */
@@ -117,7 +135,13 @@ function readEntry(r: FileReader, node: YamlNode, grammar: PolicyGrammar, allowe
     prereleases = pre.value;
   }
   const reason = scalarString(field(node, 'reason'));
-  return { name, range, ...(prereleases === undefined ? {} : { prereleases }), ...(reason ? { reason } : {}) };
+  const digests = readPins(r, node, grammar, 'digests');
+  const platforms = readPins(r, node, grammar, 'platforms');
+  if (digests === false || platforms === false) return undefined;
+  return {
+    name, range, ...(prereleases === undefined ? {} : { prereleases }), ...(reason ? { reason } : {}),
+    ...(digests ? { digests } : {}), ...(platforms ? { platforms } : {}),
+  };
 }
 
 function toRule(
@@ -137,6 +161,8 @@ function toRule(
     matcher,
     location: { file: r.display, line: r.nodeLine(node) },
     ...(entry.reason ? { reason: entry.reason } : {}),
+    ...(entry.digests ? { digests: entry.digests } : {}),
+    ...(entry.platforms ? { platforms: entry.platforms } : {}),
   };
 }
 

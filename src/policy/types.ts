@@ -24,6 +24,11 @@ export interface PolicyGrammar {
   splitRequirement(line: string): { name: string; range: string } | { error: string };
   /** Parses a version range; '' or '*' means every version. Returns an error string when invalid. */
   parseRange(range: string, opts: { prereleases?: boolean }): VersionMatcher | { error: string };
+  /**
+   * Grammars whose rules may pin exact digests or platforms (OCI) check each pinned value;
+   * a grammar without it refuses `digests:` and `platforms:` in its entries.
+   */
+  checkPin?(kind: 'digests' | 'platforms', value: string): string | undefined;
 }
 
 export interface SourceLocation {
@@ -48,6 +53,10 @@ export interface Rule {
   location?: SourceLocation;
   /** Exceptions bypass a view's cool-down: someone reviewed this exact version. */
   bypassCooldown: boolean;
+  /** OCI: when set, only these manifest digests (sha256:…) of a matching tag are allowed. */
+  digests?: readonly string[];
+  /** OCI: when set, only these platforms (os/arch[/variant]) of a multi-platform image. */
+  platforms?: readonly string[];
 }
 
 export interface DecisionQuery {
@@ -58,6 +67,10 @@ export interface DecisionQuery {
   /** Upstream publication time, for the view's cool-down. */
   uploadTime?: Date;
   now?: Date;
+  /** OCI: the manifest digest the tag points at; a rule with pinned digests needs it to match. */
+  digest?: string;
+  /** OCI: a platform manifest's platform; checked against a rule's pinned platforms. */
+  platform?: string;
 }
 
 export interface Decision {

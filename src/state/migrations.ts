@@ -121,4 +121,42 @@ export const migrations: Migration[] = [
       CREATE INDEX advisories_packages ON advisories USING gin (packages);
     `,
   },
+  {
+    id: '0100_oci_catalog',
+    sql: `
+      -- Mirrored container images. name is <registry>/<repository>; manifests and blobs are
+      -- bytes in the blob store under their sha256. A repository's rows say which digests
+      -- belong to it, so a digest is only ever served through a repository that holds it.
+      CREATE TABLE oci_manifests (
+        name        text NOT NULL,
+        digest      text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+        media_type  text NOT NULL,
+        size        bigint NOT NULL CHECK (size >= 0),
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, digest)
+      );
+      -- What a manifest references: platform manifests of an index, config and layers of an image.
+      CREATE TABLE oci_refs (
+        name        text NOT NULL,
+        parent      text NOT NULL,
+        child       text NOT NULL CHECK (child ~ '^sha256:[0-9a-f]{64}$'),
+        kind        text NOT NULL CHECK (kind IN ('manifest', 'blob')),
+        media_type  text NOT NULL,
+        size        bigint NOT NULL CHECK (size >= 0),
+        platform    text,
+        PRIMARY KEY (name, parent, child),
+        FOREIGN KEY (name, parent) REFERENCES oci_manifests (name, digest) ON DELETE CASCADE
+      );
+      -- Tags as last synced; a tag is written only once everything it reaches is stored.
+      CREATE TABLE oci_tags (
+        name       text NOT NULL,
+        tag        text NOT NULL,
+        digest     text NOT NULL,
+        source     text NOT NULL,
+        synced_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, tag),
+        FOREIGN KEY (name, digest) REFERENCES oci_manifests (name, digest)
+      );
+    `,
+  },
 ];

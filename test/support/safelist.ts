@@ -17,6 +17,9 @@ export interface TestSafelistOptions {
   exceptions?: Record<string, string>;
   views?: Config['views'];
   upstreams?: Config['pypi']['upstreams'];
+  /** Written to allowlists/oci.yaml. */
+  ociAllowlist?: string;
+  ociUpstreams?: Config['oci']['upstreams'];
   extra?: Record<string, unknown>;
 }
 
@@ -26,6 +29,7 @@ export interface TestSafelist extends RunningServer {
   served: Array<{ view: string; sha256: string; filename: string; metadata: boolean }>;
   setAllowlist(yaml: string): Promise<void>;
   setExceptions(file: string, yaml: string): Promise<void>;
+  setOciAllowlist(yaml: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +38,7 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   await mkdir(join(dir, 'allowlists'));
   await mkdir(join(dir, 'exceptions'));
   if (opts.allowlist !== undefined) await writeFile(join(dir, 'allowlists', 'pypi.yaml'), opts.allowlist);
+  if (opts.ociAllowlist !== undefined) await writeFile(join(dir, 'allowlists', 'oci.yaml'), opts.ociAllowlist);
   for (const [f, y] of Object.entries(opts.exceptions ?? {})) await writeFile(join(dir, 'exceptions', f), y);
   const db = opts.databaseUrl
     ? { database: { url: opts.databaseUrl, pglitePath: 'memory://' }, cleanup: async () => undefined }
@@ -47,6 +52,7 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
     policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') },
     views: opts.views ?? {},
     pypi: { upstreams: opts.upstreams ?? [] },
+    oci: { upstreams: opts.ociUpstreams ?? [] },
     sync: { schedule: '', concurrency: 4, timeout: '30s' },
     ...opts.extra,
   });
@@ -69,6 +75,10 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
     },
     async setExceptions(file, yaml) {
       await writeFile(join(dir, 'exceptions', file), yaml);
+      await server.runtime.policies.reload();
+    },
+    async setOciAllowlist(yaml) {
+      await writeFile(join(dir, 'allowlists', 'oci.yaml'), yaml);
       await server.runtime.policies.reload();
     },
     async stop() {

@@ -1,0 +1,159 @@
+// The OCI catalog: which manifests, references and tags are mirrored per image name.
+// PostgreSQL is the truth; an in-memory copy serves the read path, refreshed per image on
+// change notifications. It also answers "which digests may a view see in this repository":
+// exactly those reachable from a tag the view's policy allows (fail closed otherwise).
+import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import type { Policy } from '../../policy/decide.js';
+import type { Db, Queryable } from '../../state/db.js';
+
+export interface OciManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface OciRef {
+  parent: string;
+  child: string;
+  kind: 'manifest' | 'blob';
+  mediaType: string;
+  size: number;
+  platform: string | null;
+}
+
+export interface OciImage {
+  name: string;
+  tags: Map<string, string>;
+  manifests: Map<string, OciManifestRecord>;
+  refs: Map<string, OciRef[]>;
+  serial: number;
+}
+
+/** What one view may read in one repository. */
+export interface ViewAccess {
+  /** Allowed tags and their manifest digests, sorted by tag. */
+  tags: Array<[string, string]>;
+  manifests: Set<string>;
+  /** Allowed blob digests with their size. */
+  blobs: Map<string, number>;
+}
+
+/** Everything one tag needs, written in one transaction once all bytes are stored. */
+export interface OciTagWrite {
+  name: string;
+  tag: string;
+  digest: string;
+  source: string;
+  manifests: OciManifestRecord[];
+  refs: OciRef[];
+}
+
+export class OciCatalog {
+  private readonly images = new Map<string, OciImage>();
+  private readonly access = new Map<string, { key: string; value: ViewAccess }>();
+  private serialCounter = 0;
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(private readonly db: Db) {}
+
+  async open(): Promise<void> {
+    const names = await this.db.query<{ name: string }>('SELECT DISTINCT name FROM oci_manifests');
+    for (const { name } of names) await this.reload(name);
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      if (change?.ecosystem === 'oci') void this.reload(change.name).catch(() => undefined);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.unlisten?.();
+  }
+
+  async reload(name: string): Promise<void> {
+    const [manifests, refs, tags] = await Promise.all([
+      this.db.query<{ digest: string; media_type: string; size: string | number }>('SELECT digest, media_type, size FROM oci_manifests WHERE name = $1', [name]),
+      this.db.query<{ parent: string; child: string; kind: 'manifest' | 'blob'; media_type: string; size: string | number; platform: string | null }>(
+        'SELECT parent, child, kind, media_type, size, platform FROM oci_refs WHERE name = $1', [name]),
+      this.db.query<{ tag: string; digest: string }>('SELECT tag, digest FROM oci_tags WHERE name = $1', [name]),
+    ]);
+    if (manifests.length === 0) {
+      this.images.delete(name);
+      return;
+    }
+    const image: OciImage = { name, tags: new Map(), manifests: new Map(), refs: new Map(), serial: ++this.serialCounter };
+    for (const m of manifests) image.manifests.set(m.digest, { digest: m.digest, mediaType: m.media_type, size: Number(m.size) });
+    for (const r of refs) {
+      const list = image.refs.get(r.parent) ?? [];
+      list.push({ parent: r.parent, child: r.child, kind: r.kind, mediaType: r.media_type, size: Number(r.size), platform: r.platform });
+      image.refs.set(r.parent, list);
+    }
+    for (const t of tags) image.tags.set(t.tag, t.digest);
+    this.images.set(name, image);
+  }
+
+  image(name: string): OciImage | undefined {
+    return this.images.get(name);
+  }
+
+  imageNames(): string[] {
+    return [...this.images.keys()].sort();
+  }
+
+  /** The tag's digest as last synced, if any. */
+  tagDigest(name: string, tag: string): string | undefined {
+    return this.images.get(name)?.tags.get(tag);
+  }
+
+  /**
+   * Digests a view may read through a repository: each allowed tag's manifest, then for an
+   * index the platform manifests whose platform is allowed, then configs and layers.
+   * Cached per (policy, image version, view).
+   */
+  viewAccess(policy: Policy, name: string, view: string): ViewAccess {
+    const image = this.images.get(name);
+    const empty: ViewAccess = { tags: [], manifests: new Set(), blobs: new Map() };
+    if (!image) return empty;
+    const cacheKey = `${view}\0${name}`;
+    const key = `${policy.fingerprint}|${image.serial}`;
+    const hit = this.access.get(cacheKey);
+    if (hit && hit.key === key) return hit.value;
+    const value = empty;
+    for (const [tag, digest] of [...image.tags].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (!policy.decide({ ecosystem: 'oci', name, version: tag, view, digest }).allowed) continue;
+      value.tags.push([tag, digest]);
+      const walk = (digest: string): void => {
+        if (value.manifests.has(digest) || !image.manifests.has(digest)) return;
+        value.manifests.add(digest);
+        for (const ref of image.refs.get(digest) ?? []) {
+          if (ref.kind === 'blob') value.blobs.set(ref.child, ref.size);
+          else if (ref.platform === null || policy.decide({ ecosystem: 'oci', name, version: tag, view, digest, platform: ref.platform }).allowed) walk(ref.child);
+        }
+      };
+      walk(digest);
+    }
+    this.access.set(cacheKey, { key, value });
+    return value;
+  }
+
+  /** Records a fully stored tag (manifests, references, tag) and tells every replica. */
+  async commitTag(w: OciTagWrite): Promise<void> {
+    await this.db.tx(async (q: Queryable) => {
+      for (const m of w.manifests) {
+        await q.query('INSERT INTO oci_manifests (name, digest, media_type, size) VALUES ($1,$2,$3,$4) ON CONFLICT (name, digest) DO NOTHING', [w.name, m.digest, m.mediaType, m.size]);
+      }
+      for (const r of w.refs) {
+        await q.query(
+          'INSERT INTO oci_refs (name, parent, child, kind, media_type, size, platform) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (name, parent, child) DO NOTHING',
+          [w.name, r.parent, r.child, r.kind, r.mediaType, r.size, r.platform],
+        );
+      }
+      await q.query(
+        `INSERT INTO oci_tags (name, tag, digest, source) VALUES ($1,$2,$3,$4)
+         ON CONFLICT (name, tag) DO UPDATE SET digest = EXCLUDED.digest, source = EXCLUDED.source, synced_at = now()`,
+        [w.name, w.tag, w.digest, w.source],
+      );
+      await publishCatalogChange(q, { ecosystem: 'oci', name: w.name });
+    });
+    await this.reload(w.name);
+  }
+}
