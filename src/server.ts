@@ -70,8 +70,11 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
           },
         }),
       )
-      .then((r) => {
-        if (r) app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'oci sync finished');
+      .then(async (r) => {
+        if (r) {
+          app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'oci sync finished');
+          await runtime.audit.append({ actor: 'system', action: 'sync.finished', subject: 'oci', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename) } });
+        }
         return r;
       })
       .catch((err: unknown) => {
@@ -107,6 +110,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
   const stopListening = runtime.exceptions.on((event, e) => {
     notifier.notify(event, e);
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
+    if (event === 'exception.approved' && e.ecosystem === 'oci' && config.oci.upstreams.length) void syncOciNow();
   });
   // Anchor the audit chain head in append-only storage; only one replica needs to.
   const anchorTask = config.audit.anchorSchedule

@@ -64,7 +64,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Fail closed: without an authenticator every package request is refused.
     const auth = deps.api?.auth;
     app.addHook('onRequest', async (req, reply) => {
-      if (!req.url.startsWith('/pypi/')) return;
+      // pip and docker both answer a Basic challenge with the credentials they were given.
+      if (!req.url.startsWith('/pypi/') && !isOciPath(req.url)) return;
       reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
       let who;

@@ -36,6 +36,7 @@ export function sendOciError(req: FastifyRequest, reply: FastifyReply, err: Safe
       : err.status === 404 ? 'NAME_UNKNOWN'
         : err.status === 416 ? 'RANGE_INVALID'
           : err.status === 503 ? 'UNAVAILABLE'
+            : err.status === 401 ? 'UNAUTHORIZED'
             : err.status >= 500 ? 'UNKNOWN' : 'UNSUPPORTED';
   reply.raw.statusMessage = reasonPhrase(`${err.title} - ${err.message}`);
   reply
