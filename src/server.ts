@@ -6,6 +6,7 @@ import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import { durationMs, type Config } from './config/schema.js';
 import { Notifier } from './exceptions/notify.js';
+import { Metrics } from './http/metrics.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
@@ -26,7 +27,8 @@ export interface RunningServer {
 
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });
+  const app = await buildApp({ metrics, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db
@@ -41,6 +43,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       .then(async (r: SyncReport | undefined) => {
         if (r) {
           app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'sync finished');
+          metrics.recordSync('pypi', r);
           await runtime.audit.append({
             actor: 'system',
             action: 'sync.finished',
@@ -52,6 +55,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       })
       .catch((err: unknown) => {
         app.log.error({ err }, 'sync failed');
+        metrics.recordSync('pypi', undefined, true);
         return undefined;
       })
       .finally(() => {
@@ -73,12 +77,14 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       .then(async (r) => {
         if (r) {
           app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'oci sync finished');
+          metrics.recordSync('oci', r);
           await runtime.audit.append({ actor: 'system', action: 'sync.finished', subject: 'oci', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename) } });
         }
         return r;
       })
       .catch((err: unknown) => {
         app.log.error({ err }, 'oci sync failed');
+        metrics.recordSync('oci', undefined, true);
         return undefined;
       })
       .finally(() => {

@@ -12,6 +12,7 @@ import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
 import { recordBlocked } from '../policy/demand.js';
 import { registerApiRoutes, type ApiDeps } from './api.js';
+import type { Metrics } from './metrics.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 
@@ -26,6 +27,7 @@ export interface AppDeps {
   onServed?: PypiRouteDeps['onServed'];
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
+  metrics?: Metrics;
   /** 'token': package routes need a valid token (pip sends it as Basic auth from the index URL). */
   packageRead?: 'anonymous' | 'token';
 }
@@ -83,11 +85,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     index: deps.pypi,
     store: deps.store,
     ...(deps.onServed ? { onServed: deps.onServed } : {}),
-    onBlocked: (e) => recordBlocked(deps.db, 'pypi', e.name, e.view),
+    onBlocked: (e) => {
+      deps.metrics?.blocked.inc({ ecosystem: 'pypi' });
+      recordBlocked(deps.db, 'pypi', e.name, e.view);
+    },
   });
 
   if (deps.oci) {
-    registerOciRoutes(app, { catalog: deps.oci, policies: deps.policies, store: deps.store, onBlocked: (e) => recordBlocked(deps.db, 'oci', e.name, e.view) });
+    registerOciRoutes(app, { catalog: deps.oci, policies: deps.policies, store: deps.store, onBlocked: (e) => {
+      deps.metrics?.blocked.inc({ ecosystem: 'oci' });
+      recordBlocked(deps.db, 'oci', e.name, e.view);
+    } });
   }
 
   app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string } }>('/api/v1/policy/check', async (req) => {
@@ -110,11 +118,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
 
+  deps.metrics?.install(app);
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const checks: Record<string, string> = {};
-    await deps.db.query('SELECT 1').then(() => (checks.database = 'ok'), (e: Error) => (checks.database = e.message));
-    await deps.store.stat('sha256/00/readiness').then(() => (checks.storage = 'ok'), (e: Error) => (checks.storage = e.message));
+    // Each dependency gets 2 s: a hung store or database is "not ready", not a hung probe
+    // (the Azure SDK alone retries for ~16 s before it gives up).
+    const within = <T>(p: Promise<T>) =>
+      Promise.race([p.then(() => 'ok'), new Promise<string>((r) => setTimeout(() => r('no answer within 2 s'), 2000).unref())]).catch((e: Error) => e.message);
+    const [database, storage] = await Promise.all([within(deps.db.query('SELECT 1')), within(deps.store.stat('sha256/00/readiness'))]);
+    const checks: Record<string, string> = { database, storage };
     const ok = Object.values(checks).every((v) => v === 'ok');
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
   });

@@ -96,8 +96,12 @@ export class PypiIndex {
     const policy = this.policy;
     if (hit) {
       const project = this.catalog.project(rawName);
-      if (project && hit.serial === project.serial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+      if (project && hit.serial === project.serial && hit.policy === policy.fingerprint && now < hit.validUntil) {
+        this.hits++;
+        return hit;
+      }
     }
+    this.misses++;
     this.requireView(view);
     const problem = checkProjectName(rawName);
     if (problem) throw errors.invalidName(problem);
@@ -127,7 +131,11 @@ export class PypiIndex {
     const key = `${view}\0/\0${format}`;
     const policy = this.policy;
     const hit = this.cache.get(key);
-    if (hit && hit.serial === this.rootSerial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+    if (hit && hit.serial === this.rootSerial && hit.policy === policy.fingerprint && now < hit.validUntil) {
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
     this.requireView(view);
     const at = new Date(now);
     const names: { name: string; displayName: string }[] = [];
@@ -163,7 +171,11 @@ export class PypiIndex {
     return this.catalog.file(sha256)?.project;
   }
 
-  cacheStats(): { entries: number; bytes: number } {
-    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+  /** Rendered-document cache lookups that were served from memory, and those that rendered. */
+  private hits = 0;
+  private misses = 0;
+
+  cacheStats(): { entries: number; bytes: number; hits: number; misses: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize, hits: this.hits, misses: this.misses };
   }
 }

@@ -1,0 +1,96 @@
+// Prometheus metrics (prom-client) for /metrics: requests by surface and status, bytes served,
+// blocked requests by ecosystem, index cache hits, sync runs and file outcomes, exception
+// states, audit chain length, plus the process's own metrics. One registry per server, so
+// several servers in one process (tests) never share counters.
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { PypiIndex } from '../ecosystems/pypi/index.js';
+import type { Db } from '../state/db.js';
+
+export type Surface = 'pypi' | 'conda' | 'oci' | 'api' | 'health' | 'other';
+
+export function surfaceOf(url: string): Surface {
+  if (url.startsWith('/pypi/')) return 'pypi';
+  if (url.startsWith('/conda/')) return 'conda';
+  if (url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')) return 'oci';
+  if (url.startsWith('/api/')) return 'api';
+  if (url.startsWith('/healthz') || url.startsWith('/readyz') || url.startsWith('/metrics')) return 'health';
+  return 'other';
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'safelist_http_requests_total', help: 'HTTP requests by surface, method and status', labelNames: ['surface', 'method', 'status'] as const, registers: [this.registry] });
+  readonly bytes = new Counter({ name: 'safelist_http_response_bytes_total', help: 'Response body bytes by surface (from Content-Length)', labelNames: ['surface'] as const, registers: [this.registry] });
+  readonly blocked = new Counter({ name: 'safelist_blocked_requests_total', help: 'Requests refused by policy, by ecosystem', labelNames: ['ecosystem'] as const, registers: [this.registry] });
+  readonly syncRuns = new Counter({ name: 'safelist_sync_runs_total', help: 'Sync runs by ecosystem and result', labelNames: ['ecosystem', 'result'] as const, registers: [this.registry] });
+  readonly syncFiles = new Counter({ name: 'safelist_sync_files_total', help: 'Files handled by the sync, by ecosystem and outcome (downloaded, failed)', labelNames: ['ecosystem', 'outcome'] as const, registers: [this.registry] });
+  readonly syncBytes = new Counter({ name: 'safelist_sync_bytes_total', help: 'Bytes downloaded and stored by the sync', labelNames: ['ecosystem'] as const, registers: [this.registry] });
+
+  constructor(deps: { pypi: PypiIndex; db: Db }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
+    const pypi = deps.pypi;
+    new Gauge({
+      name: 'safelist_index_cache_lookups',
+      help: 'Rendered index document lookups since start, by result (hit = served from memory)',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        const s = pypi.cacheStats();
+        this.set({ result: 'hit' }, s.hits);
+        this.set({ result: 'miss' }, s.misses);
+      },
+    });
+    new Gauge({
+      name: 'safelist_index_cache_bytes',
+      help: 'Bytes of rendered index documents held in memory',
+      registers: [this.registry],
+      collect() {
+        this.set(pypi.cacheStats().bytes);
+      },
+    });
+    const db = deps.db;
+    new Gauge({
+      name: 'safelist_exceptions',
+      help: 'Exceptions by state',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows = await db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM exceptions GROUP BY state').catch(() => []);
+        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'safelist_audit_records',
+      help: 'Records in the audit chain',
+      registers: [this.registry],
+      async collect() {
+        const [r] = await db.query<{ n: string | null }>('SELECT max(seq) AS n FROM audit_log').catch(() => []);
+        this.set(Number(r?.n ?? 0));
+      },
+    });
+  }
+
+  /** Counts every response (hook) and serves /metrics. */
+  install(app: FastifyInstance): void {
+    app.addHook('onResponse', async (req, reply) => {
+      const surface = surfaceOf(req.url);
+      this.requests.inc({ surface, method: req.method, status: String(reply.statusCode) });
+      const len = Number(reply.getHeader('content-length'));
+      if (Number.isFinite(len) && len > 0 && req.method !== 'HEAD') this.bytes.inc({ surface }, len);
+    });
+    app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
+  }
+
+  recordSync(ecosystem: string, r: { downloaded: number; bytes: number; failed: unknown[] } | undefined, error?: boolean): void {
+    if (error || !r) {
+      this.syncRuns.inc({ ecosystem, result: error ? 'error' : 'skipped' });
+      return;
+    }
+    this.syncRuns.inc({ ecosystem, result: r.failed.length ? 'partial' : 'ok' });
+    this.syncFiles.inc({ ecosystem, outcome: 'downloaded' }, r.downloaded);
+    this.syncFiles.inc({ ecosystem, outcome: 'failed' }, r.failed.length);
+    this.syncBytes.inc({ ecosystem }, r.bytes);
+  }
+}
