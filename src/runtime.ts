@@ -8,6 +8,8 @@ import type { BlobStore } from './storage/types.js';
 import { PolicyStore } from './policy/store.js';
 import { PypiCatalog } from './ecosystems/pypi/catalog.js';
 import { PypiIndex } from './ecosystems/pypi/index.js';
+import { CondaCatalog } from './ecosystems/conda/catalog.js';
+import { CondaIndex } from './ecosystems/conda/index.js';
 
 export interface Runtime {
   config: Config;
@@ -16,6 +18,8 @@ export interface Runtime {
   policies: PolicyStore;
   pypiCatalog: PypiCatalog;
   pypi: PypiIndex;
+  condaCatalog: CondaCatalog;
+  conda: CondaIndex;
   close(): Promise<void>;
 }
 
@@ -30,12 +34,16 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
     const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
+    const condaCatalog = new CondaCatalog(db);
+    await condaCatalog.open();
+    closers.push(() => condaCatalog.close());
+    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);
     }
     return {
-      config, db, store, policies, pypiCatalog, pypi,
+      config, db, store, policies, pypiCatalog, pypi, condaCatalog, conda,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

@@ -17,9 +17,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed']; onCondaServed?: AppDeps['onCondaServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, logLevel: config.server.logLevel, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const app = await buildApp({
+    db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, conda: runtime.conda, logLevel: config.server.logLevel,
+    ...(opts.onServed ? { onServed: opts.onServed } : {}),
+    ...(opts.onCondaServed ? { onCondaServed: opts.onCondaServed } : {}),
+  });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db

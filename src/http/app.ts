@@ -10,6 +10,8 @@ import { explainName } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
+import { registerCondaRoutes, type CondaRouteDeps } from './conda.js';
+import type { CondaIndex } from '../ecosystems/conda/index.js';
 import { recordBlocked } from '../policy/demand.js';
 
 export interface AppDeps {
@@ -17,8 +19,10 @@ export interface AppDeps {
   store: BlobStore;
   policies: PolicyStore;
   pypi: PypiIndex;
+  conda?: CondaIndex;
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
+  onCondaServed?: CondaRouteDeps['onServed'];
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -50,15 +54,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onBlocked: (e) => recordBlocked(deps.db, 'pypi', e.name, e.view),
   });
 
-  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string } }>('/api/v1/policy/check', async (req) => {
-    const { ecosystem, name, version, view = 'default' } = req.query;
+  if (deps.conda) {
+    registerCondaRoutes(app, {
+      index: deps.conda,
+      store: deps.store,
+      ...(deps.onCondaServed ? { onServed: deps.onCondaServed } : {}),
+      onBlocked: (e) => recordBlocked(deps.db, 'conda', e.name, e.view),
+    });
+  }
+
+  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string; channel?: string; build?: string; subdir?: string } }>('/api/v1/policy/check', async (req) => {
+    const { ecosystem, name, version, view = 'default', channel, build, subdir } = req.query;
     if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
     const policy = deps.policies.policy;
     if (!policy.hasView(view)) throw errors.unknownView(view, policy.viewNames());
-    const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view });
-    return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
+    // conda records are also identified by channel, build string and subdir; each is checked when given.
+    const condaParts = ecosystem === 'conda' ? { ...(channel ? { channel } : {}), ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) } : {};
+    const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view, ...condaParts });
+    return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, ...condaParts, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
   });
 
   app.get<{ Querystring: { ecosystem?: string; name?: string; view?: string } }>('/api/v1/policy/why', async (req) => {
@@ -81,6 +96,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 }
 
 function ruleJson(r: import('../policy/types.js').Rule) {
-  return { kind: r.kind, id: r.id ?? null, range: r.matcher.text || '*', view: r.view, expires: r.expires?.toISOString() ?? null, location: r.location ?? null, reason: r.reason ?? null };
+  return {
+    kind: r.kind, id: r.id ?? null, range: r.matcher.text || '*', view: r.view, expires: r.expires?.toISOString() ?? null, location: r.location ?? null, reason: r.reason ?? null,
+    ...(r.ecosystem === 'conda' ? { channel: r.channel ?? null, build: r.build?.text ?? null, subdirs: r.subdirs ?? null } : {}),
+  };
 }
 export { ruleJson };
