@@ -20,7 +20,7 @@ export interface RunningServer {
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed']; onCondaServed?: AppDeps['onCondaServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
   const app = await buildApp({
-    db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, conda: runtime.conda, logLevel: config.server.logLevel,
+    db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
     ...(opts.onServed ? { onServed: opts.onServed } : {}),
     ...(opts.onCondaServed ? { onCondaServed: opts.onCondaServed } : {}),
   });

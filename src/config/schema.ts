@@ -101,6 +101,12 @@ export const configSchema = z.strictObject({
         .refine((cs) => new Set(cs.flatMap((c) => [c.name, ...c.alias])).size === cs.reduce((n, c) => n + 1 + c.alias.length, 0), {
           message: 'channel names and aliases must be unique',
         }),
+      /**
+       * Send repodata.json and channeldata.json gzip-encoded to clients that accept it (conda,
+       * mamba and pixi all do). Off only for clients that mishandle it: @conda-org/rattler 0.3.x
+       * (WASM) panics on a gzip-encoded repodata response.
+       */
+      gzip: z.union([z.boolean(), z.stringbool()]).default(true),
       /** Largest single upstream repodata record accepted by the streaming filter. */
       maxRecordBytes: z.coerce.number().int().min(4096).default(4 * 1024 * 1024),
     })

@@ -20,6 +20,7 @@ export interface AppDeps {
   policies: PolicyStore;
   pypi: PypiIndex;
   conda?: CondaIndex;
+  condaGzip?: boolean;
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
   onCondaServed?: CondaRouteDeps['onServed'];
@@ -58,6 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerCondaRoutes(app, {
       index: deps.conda,
       store: deps.store,
+      gzip: deps.condaGzip ?? true,
       ...(deps.onCondaServed ? { onServed: deps.onCondaServed } : {}),
       onBlocked: (e) => recordBlocked(deps.db, 'conda', e.name, e.view),
     });

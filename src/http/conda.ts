@@ -21,6 +21,8 @@ export interface CondaRouteDeps {
   store: BlobStore;
   onServed?: (e: { view: string; sha256: string; filename: string }) => void;
   onBlocked?: (e: { view: string; name: string }) => void;
+  /** Offer gzip Content-Encoding for documents (conda.gzip). */
+  gzip?: boolean;
 }
 
 type Params = { view: string; channel: string; subdir?: string; filename?: string };
@@ -39,11 +41,11 @@ const NOT_OFFERED = new Set([
 
 const PACKAGE_FILE = /^[A-Za-z0-9_.+-]+-[^-/\\]+-[^-/\\]+\.(conda|tar\.bz2)$/;
 
-function sendDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocument): FastifyReply {
+function sendDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocument, offerGzip: boolean): FastifyReply {
   reply.header('content-type', 'application/json').header('cache-control', 'no-cache').header('vary', 'Accept-Encoding');
   const inm = req.headers['if-none-match'];
   const ae = req.headers['accept-encoding'];
-  const gz = ae !== undefined && /\bgzip\b/.test(ae) ? gzipOfDocument(doc) : undefined;
+  const gz = offerGzip && ae !== undefined && /\bgzip\b/.test(ae) ? gzipOfDocument(doc) : undefined;
   reply.header('etag', gz ? doc.gzipEtag : doc.etag);
   // Either representation's tag proves the client holds the current document.
   if (inm !== undefined && inm.split(',').some((t) => { const s = t.trim().replace(/^W\//, ''); return s === doc.etag || s === doc.gzipEtag || s === '*'; })) {
@@ -59,11 +61,12 @@ function sendDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocume
 
 export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps): void {
   const { index, store } = deps;
+  const gzip = deps.gzip ?? true;
 
   app.route<{ Params: Params }>({
     method: ['GET', 'HEAD'],
     url: '/conda/:view/:channel/channeldata.json',
-    handler: async (req, reply) => sendDocument(req, reply, index.channeldata(req.params.view, req.params.channel)),
+    handler: async (req, reply) => sendDocument(req, reply, index.channeldata(req.params.view, req.params.channel), gzip),
   });
 
   app.route<{ Params: Params }>({
@@ -71,7 +74,7 @@ export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps):
     url: '/conda/:view/:channel/:subdir/:filename',
     handler: async (req, reply) => {
       const { view, channel, subdir, filename } = req.params as Required<Params>;
-      if (filename === 'repodata.json') return sendDocument(req, reply, index.repodata(view, channel, subdir));
+      if (filename === 'repodata.json') return sendDocument(req, reply, index.repodata(view, channel, subdir), gzip);
       index.requireView(view);
       index.channel(channel);
       if (!isCondaSubdir(subdir)) throw errors.notFound(`"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`);
