@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
+import { runCondaSync } from './sync/conda-sync.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -35,8 +36,18 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
           },
         }),
       )
-      .then((r: SyncReport | undefined) => {
+      .then(async (r: SyncReport | undefined) => {
         if (r) app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'sync finished');
+        // conda channels next, under their own lock (another replica may hold it).
+        const c = await runtime.db.tryWithLock('sync:conda', () =>
+          runCondaSync({ config, policy: runtime.policies.policy, catalog: runtime.condaCatalog, store: runtime.store, db: runtime.db }, {
+            onEvent: (e) => {
+              if (e.type === 'failed') app.log.warn({ file: e.filename, error: e.error }, 'conda sync: failed');
+              if (e.type === 'warning') app.log.warn(e.message);
+            },
+          }),
+        );
+        if (c) app.log.info({ downloaded: c.downloaded, bytes: c.bytes, failed: c.failed.length }, 'conda sync finished');
         return r;
       })
       .catch((err: unknown) => {
