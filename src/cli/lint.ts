@@ -1,12 +1,18 @@
 // `safelist allowlist lint`: every problem in allowlists/ and exceptions/, with file and line.
+// `safelist allowlist check`: allowed packages whose dependencies have no allowed candidate
+// in the curated channel (conda), per view.
+import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { grammars } from '../ecosystems/grammars.js';
 import { DEFAULT_VIEW } from '../policy/decide.js';
 import { loadPolicyFiles } from '../policy/load.js';
+import { checkCondaInstallability } from '../ecosystems/conda/installability.js';
+import { openRuntime } from '../runtime.js';
 
 export async function lintCommand(config: Config, argv: string[]): Promise<number> {
+  if (argv[0] === 'check') return checkCommand(config, argv.slice(1));
   if (argv[0] !== 'lint') {
-    process.stderr.write('usage: safelist allowlist lint\n');
+    process.stderr.write('usage: safelist allowlist lint | safelist allowlist check [--view V] [--json]\n');
     return 2;
   }
   const views = new Set([DEFAULT_VIEW, ...Object.keys(config.views)]);
@@ -14,4 +20,22 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
   for (const p of loaded.problems) process.stdout.write(`${p.file}:${p.line}: ${p.message}\n`);
   process.stderr.write(`${loaded.files.length} file(s), ${loaded.rules.length} rule(s), ${loaded.problems.length} problem(s)\n`);
   return loaded.problems.length ? 1 : 0;
+}
+
+async function checkCommand(config: Config, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { view: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
+  const rt = await openRuntime(config);
+  try {
+    const problems = checkCondaInstallability(rt.conda, rt.policies.policy, values.view ?? rt.policies.policy.viewNames());
+    if (values.json) process.stdout.write(`${JSON.stringify(problems, null, 2)}\n`);
+    else {
+      for (const p of problems) {
+        process.stdout.write(`view ${p.view}: ${p.channel}/${p.platform}: ${p.filename} depends on "${p.dependency}": ${p.reason}\n`);
+      }
+    }
+    process.stderr.write(`conda: ${problems.length} dependency problem(s)\n`);
+    return problems.length ? 1 : 0;
+  } finally {
+    await rt.close();
+  }
 }

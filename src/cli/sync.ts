@@ -1,14 +1,33 @@
-// `safelist sync [--dry-run] [--project NAME ...]`
+// `safelist sync [--dry-run] [--ecosystem pypi|conda] [--project NAME ...] [--channel NAME ...]`
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { openRuntime } from '../runtime.js';
 import { runPypiSync } from '../sync/pypi-sync.js';
-import { printSyncEvent } from './progress.js';
+import { runCondaSync } from '../sync/conda-sync.js';
+import { printCondaSyncEvent, printSyncEvent } from './progress.js';
 
 export async function syncCommand(config: Config, argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'dry-run': { type: 'boolean' }, project: { type: 'string', multiple: true } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'dry-run': { type: 'boolean' }, project: { type: 'string', multiple: true }, ecosystem: { type: 'string' }, channel: { type: 'string', multiple: true } },
+  });
+  if (values.ecosystem !== undefined && values.ecosystem !== 'pypi' && values.ecosystem !== 'conda') {
+    process.stderr.write('safelist sync: --ecosystem is pypi or conda (default: both)\n');
+    return 2;
+  }
   const rt = await openRuntime(config);
   try {
+    let failed = 0;
+    if (values.ecosystem !== 'pypi') {
+      const c = await runCondaSync(
+        { config, policy: rt.policies.policy, catalog: rt.condaCatalog, store: rt.store, db: rt.db },
+        { dryRun: values['dry-run'] ?? false, onEvent: (e) => printCondaSyncEvent(e), ...(values.channel ? { channels: values.channel } : {}) },
+      );
+      process.stdout.write(`${JSON.stringify({ conda: { downloaded: c.downloaded, bytes: c.bytes, failed: c.failed.length, subdirs: c.subdirs } })}\n`);
+      for (const f of c.failed) process.stderr.write(`failed: ${f.filename}: ${f.error}\n`);
+      failed += c.failed.length;
+      if (values.ecosystem === 'conda') return failed ? 1 : 0;
+    }
     const report = await runPypiSync(
       { config, policy: rt.policies.policy, catalog: rt.pypiCatalog, store: rt.store },
       { dryRun: values['dry-run'] ?? false, onEvent: (e) => printSyncEvent(e), ...(values.project ? { only: values.project } : {}) },
@@ -24,7 +43,7 @@ export async function syncCommand(config: Config, argv: string[]): Promise<numbe
       process.stdout.write(`${JSON.stringify({ downloaded: report.downloaded, bytes: report.bytes, failed: report.failed.length, missing: report.missing })}\n`);
     }
     for (const f of report.failed) process.stderr.write(`failed: ${f.filename}: ${f.error}\n`);
-    return report.failed.length ? 1 : 0;
+    return report.failed.length + failed ? 1 : 0;
   } finally {
     await rt.close();
   }

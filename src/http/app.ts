@@ -82,7 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const { ecosystem = 'pypi', name, view = 'default' } = req.query;
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
-    return explainName({ policy: deps.policies.policy, pypi: deps.pypi }, ecosystem as Ecosystem, name, view);
+    return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.conda ? { conda: deps.conda } : {}) }, ecosystem as Ecosystem, name, view);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -123,6 +123,11 @@ export class CondaIndex {
     return { packages: out, validUntil };
   }
 
+  /** The stored records of a subdir that a view may install (for installability checks). */
+  allowedPackages(view: string, channel: string, subdir: string, now = Date.now()): CondaPackage[] {
+    return this.visible(view, this.channel(channel).name, subdir, now).packages;
+  }
+
   /** repodata.json for (view, channel, subdir): only allowed, stored records; an empty one for a subdir without any. */
   repodata(view: string, channelName: string, subdir: string, now = Date.now()): CondaDocument {
     const cacheKey = `r\0${view}\0${channelName}\0${subdir}`;
