@@ -8,7 +8,7 @@
 // Why a focused scanner instead of a general streaming JSON tokenizer (@streamparser/json and
 // the like): those build a token and a JS value for every string and number of every record,
 // which runs at tens of MB/s; here 99% of the bytes belong to records that are skipped, and a
-// skip is a byte loop that only tracks strings and nesting depth (hundreds of MB/s). Only the
+// skip only tracks strings and nesting depth, four bytes at a time inside strings. Only the
 // top level and each record's key are tokenized; kept records go through JSON.parse.
 
 export class RepodataFormatError extends Error {
@@ -120,12 +120,29 @@ function scalarEnd(buf: Buffer, i: number): number {
 }
 
 /**
+ * A 32-bit view of a buffer's memory, for scanning string contents four bytes at a time:
+ * most repodata bytes are inside strings, and a word without '"' or '\\' is skipped whole
+ * (a classic has-zero-byte test), about three times faster than a byte loop in V8.
+ */
+export interface WordView {
+  words: Int32Array;
+  /** buf.byteOffset */
+  off: number;
+}
+
+export function wordView(buf: Buffer): WordView {
+  return { words: new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2), off: buf.byteOffset };
+}
+
+/**
  * Scans an object or array from i with `depth` levels already open. Returns the end
  * (exclusive) when it closes, or ~resume when the buffer ends first: resume is where to carry
  * from (the start of an unfinished string, else the buffer end); depthOut[0] gets the depth.
  */
-function compositeEnd(buf: Buffer, i: number, depth: number, depthOut: number[]): number {
+function compositeEnd(buf: Buffer, wv: WordView, i: number, depth: number, depthOut: number[]): number {
   const n = buf.length;
+  const { words, off } = wv;
+  const lastWord = (off + n) >> 2;
   while (i < n) {
     const c = buf[i]!;
     if (c === QUOTE) {
@@ -133,6 +150,17 @@ function compositeEnd(buf: Buffer, i: number, depth: number, depthOut: number[])
       i++;
       // Inner loop: the bulk of repodata bytes are inside strings.
       for (;;) {
+        if (((off + i) & 3) === 0) {
+          let j = (off + i) >> 2;
+          while (j < lastWord) {
+            const x = words[j]!;
+            const q = x ^ 0x22222222;
+            const b = x ^ 0x5c5c5c5c;
+            if ((((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080) break;
+            j++;
+          }
+          i = (j << 2) - off;
+        }
         if (i >= n) {
           depthOut[0] = depth;
           return ~start;
@@ -237,6 +265,7 @@ export class RepodataFilter {
   /** Processes buf from 0; returns where the unprocessed (incomplete) part starts. */
   private run(buf: Buffer): number {
     const n = buf.length;
+    const wv = wordView(buf);
     let i = 0;
     for (;;) {
       // Whitespace between tokens (not inside values being skipped).
@@ -283,7 +312,7 @@ export class RepodataFilter {
             break;
           }
           if (k === 'info' || k === 'repodata_version') {
-            const e = c === LBRACE || c === LBRACKET ? compositeEnd(buf, i, 0, this.depthOut) : c === QUOTE ? stringEnd(buf, i) : scalarEnd(buf, i);
+            const e = c === LBRACE || c === LBRACKET ? compositeEnd(buf, wv, i, 0, this.depthOut) : c === QUOTE ? stringEnd(buf, i) : scalarEnd(buf, i);
             if (e < 0) return i;
             let v: unknown;
             try {
@@ -362,7 +391,7 @@ export class RepodataFilter {
             this.state = S.SkipValue;
             break;
           }
-          const e = compositeEnd(buf, i, 0, this.depthOut);
+          const e = compositeEnd(buf, wv, i, 0, this.depthOut);
           if (e < 0) return i;
           this.keepRecord(buf, i, e);
           i = e;
@@ -379,7 +408,7 @@ export class RepodataFilter {
           } else this.fail(`expected "," or "}" after the record of "${this.pkgKey}"`, i);
           break;
         case S.SkipValue: {
-          const e = compositeEnd(buf, i, this.skipDepth, this.depthOut);
+          const e = compositeEnd(buf, wv, i, this.skipDepth, this.depthOut);
           if (e < 0) {
             this.skipDepth = this.depthOut[0]!;
             return ~e;
