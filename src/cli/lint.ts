@@ -1,18 +1,19 @@
 // `safelist allowlist lint`: every problem in allowlists/ and exceptions/, with file and line.
-// `safelist allowlist check`: allowed packages whose dependencies have no allowed candidate
-// in the curated channel (conda), per view.
+// `safelist allowlist check`: allowed packages whose dependencies have no allowed candidate,
+// per view: conda records' depends in the curated channel, PyPI files' Requires-Dist.
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { grammars } from '../ecosystems/grammars.js';
 import { DEFAULT_VIEW } from '../policy/decide.js';
 import { loadPolicyFiles } from '../policy/load.js';
 import { checkCondaInstallability } from '../ecosystems/conda/installability.js';
+import { checkPypiInstallability } from '../ecosystems/pypi/installability.js';
 import { openRuntime } from '../runtime.js';
 
 export async function lintCommand(config: Config, argv: string[]): Promise<number> {
   if (argv[0] === 'check') return checkCommand(config, argv.slice(1));
   if (argv[0] !== 'lint') {
-    process.stderr.write('usage: safelist allowlist lint | safelist allowlist check [--view V] [--json]\n');
+    process.stderr.write('usage: safelist allowlist lint | safelist allowlist check [--view V ...] [--json]\n');
     return 2;
   }
   const views = new Set([DEFAULT_VIEW, ...Object.keys(config.views)]);
@@ -26,15 +27,18 @@ async function checkCommand(config: Config, argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { view: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
   const rt = await openRuntime(config);
   try {
-    const problems = checkCondaInstallability(rt.conda, rt.policies.policy, values.view ?? rt.policies.policy.viewNames());
-    if (values.json) process.stdout.write(`${JSON.stringify(problems, null, 2)}\n`);
+    const views = values.view ?? rt.policies.policy.viewNames();
+    const problems = checkCondaInstallability(rt.conda, rt.policies.policy, views);
+    const pypi = await checkPypiInstallability(rt.pypi, rt.pypiCatalog, rt.store, rt.policies.policy, views);
+    if (values.json) process.stdout.write(`${JSON.stringify({ conda: problems, pypi }, null, 2)}\n`);
     else {
       for (const p of problems) {
         process.stdout.write(`view ${p.view}: ${p.channel}/${p.platform}: ${p.filename} depends on "${p.dependency}": ${p.reason}\n`);
       }
+      for (const p of pypi) process.stdout.write(`view ${p.view}: pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}\n`);
     }
-    process.stderr.write(`conda: ${problems.length} dependency problem(s)\n`);
-    return problems.length ? 1 : 0;
+    process.stderr.write(`conda: ${problems.length} dependency problem(s); pypi: ${pypi.length} requirement problem(s)\n`);
+    return problems.length + pypi.length ? 1 : 0;
   } finally {
     await rt.close();
   }

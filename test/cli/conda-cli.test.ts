@@ -68,8 +68,9 @@ describe('safelist CLI for conda', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^view default: conda-forge\/linux-64: app-1\.0-\S+\.conda depends on "missing-lib": missing-lib is blocked by Safelist policy in view default: it is not on the allowlist/);
     expect(lines[1]).toMatch(/depends on "pinned 2\.\*": no allowed and mirrored pinned matches "pinned 2\.\*" in conda-forge\/linux-64 or noarch/);
-    const json = JSON.parse((await safelist(config, 'allowlist', 'check', '--json')).stdout) as unknown[];
-    expect(json).toHaveLength(2);
+    const json = JSON.parse((await safelist(config, 'allowlist', 'check', '--json')).stdout) as { conda: unknown[]; pypi: unknown[] };
+    expect(json.conda).toHaveLength(2);
+    expect(json.pypi).toEqual([]);
   });
 
   it('explains a refused version with why', async () => {
