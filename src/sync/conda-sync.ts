@@ -4,7 +4,8 @@
 // name some view may see (so refusals can be explained), downloads the records some view
 // allows, verifies each file against the upstream sha256 and size, and stores it atomically.
 // A subdir whose repodata is unreachable or malformed changes nothing: the last good copy
-// keeps being served. Idempotent and resumable (each file is committed on its own).
+// keeps being served. Records the upstream lists as "removed" stop being served. Idempotent
+// and resumable (each file is committed on its own); unchanged records are not rewritten.
 import pLimit from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
@@ -24,7 +25,7 @@ export type CondaSyncEvent =
   | { type: 'warning'; message: string };
 
 export interface CondaSyncReport {
-  subdirs: Array<{ channel: string; subdir: string; seen: number; kept: number; toFetch: number; present: number; error?: string }>;
+  subdirs: Array<{ channel: string; subdir: string; seen: number; kept: number; toFetch: number; present: number; withdrawn: number; error?: string }>;
   downloaded: number;
   bytes: number;
   failed: Array<{ filename: string; error: string }>;
@@ -64,9 +65,10 @@ export async function runCondaSync(
     }
     const upstream = new CondaUpstream(channel, timeout);
     for (const subdir of [...new Set(['noarch', ...channel.subdirs])]) {
-      const item: CondaSyncReport['subdirs'][number] = { channel: channel.name, subdir, seen: 0, kept: 0, toFetch: 0, present: 0 };
+      const item: CondaSyncReport['subdirs'][number] = { channel: channel.name, subdir, seen: 0, kept: 0, toFetch: 0, present: 0, withdrawn: 0 };
       report.subdirs.push(item);
       let packages: CondaPackage[];
+      let removed: string[];
       try {
         const { body } = await upstream.repodata(subdir);
         const result = await filterRepodata(body, {
@@ -77,9 +79,12 @@ export async function runCondaSync(
         });
         for (const d of result.dropped) emit({ type: 'warning', message: `${channel.name}/${subdir}: ${d.filename} skipped: ${d.reason}` });
         item.seen = result.seen;
+        removed = result.removed;
+        const withdrawn = new Set(removed);
         packages = [];
         const known = catalog.subdir(channel.name, subdir)?.packages;
         for (const r of result.records) {
+          if (withdrawn.has(r.filename)) continue;
           const p = packageFromRecord(channel.name, subdir, r.filename, r.record, { stored: false, source: channel.name, sourceUrl: upstream.urlOf(subdir, r.filename) });
           const old = known?.get(r.filename);
           if (old && old.sha256 !== p.sha256) {
@@ -111,15 +116,19 @@ export async function runCondaSync(
       item.toFetch = fetch.length;
       emit({ type: 'subdir', channel: channel.name, subdir, seen: item.seen, kept: item.kept, toFetch: item.toFetch });
       if (opts.dryRun) continue;
+      const known = catalog.subdir(channel.name, subdir)?.packages;
+      const changed = packages.filter((p) => known?.get(p.filename)?.record !== p.record);
       await db.tx(async (q) => {
-        await catalog.upsert(packages, q);
+        await catalog.upsert(changed, q);
         await catalog.forgetUnstored(channel.name, subdir, new Set(packages.map((p) => p.filename)), q);
+        item.withdrawn = await catalog.forget(channel.name, subdir, removed, q);
         await q.query(
           `INSERT INTO conda_subdirs (channel, subdir, source, synced_at, records) VALUES ($1, $2, $3, now(), $4)
            ON CONFLICT (channel, subdir) DO UPDATE SET synced_at = now(), records = EXCLUDED.records, source = EXCLUDED.source`,
           [channel.name, subdir, channel.url, packages.length],
         );
       });
+      if (item.withdrawn) emit({ type: 'warning', message: `${channel.name}/${subdir}: ${item.withdrawn} record(s) withdrawn upstream (listed as removed) are no longer served` });
       await catalog.changed([`${channel.name}/${subdir}`]);
       for (const p of fetch) {
         work.push(

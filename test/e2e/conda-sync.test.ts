@@ -118,6 +118,25 @@ describe('conda sync from an HTTP upstream channel', () => {
     }
   });
 
+  it('stops serving a record the upstream withdraws (its "removed" list)', async () => {
+    const path = join(channelDir, 'linux-64', 'repodata.json');
+    const good = await readFile(path, 'utf8');
+    const doc = JSON.parse(good) as { 'packages.conda': Record<string, unknown>; removed: string[] };
+    delete doc['packages.conda'][pk.lib10!.filename];
+    doc.removed.push(pk.lib10!.filename);
+    try {
+      await writeFile(path, JSON.stringify(doc));
+      const { report } = await sync();
+      expect(report.subdirs.find((s) => s.subdir === 'linux-64')?.withdrawn).toBe(1);
+      expect(await served('linux-64')).not.toContain(pk.lib10!.filename);
+      expect((await fetch(`${sl.url}/conda/default/conda-forge/linux-64/${pk.lib10!.filename}`)).status).toBe(404);
+    } finally {
+      await writeFile(path, good);
+      await sync();
+    }
+    expect(await served('linux-64')).toContain(pk.lib10!.filename);
+  });
+
   it('refuses a file whose bytes do not match the upstream sha256', async () => {
     const fresh = await buildCondaPackage(join(channelDir, '..', 'build2'), { name: 'safelib', version: '1.1' });
     const all = [...Object.values(pk), { ...fresh, record: { ...fresh.record, sha256: 'f'.repeat(64) } }];

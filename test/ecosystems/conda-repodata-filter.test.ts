@@ -38,6 +38,7 @@ describe('streaming repodata filter', () => {
       expect(sp.record.depends[1]).toBe('python >=3.11,<3.12.0a0 "quoted" }{ ][');
       expect(r.seen).toBe(Object.keys(full.packages).length + Object.keys(full['packages.conda']).length);
       expect(r.info).toEqual({ subdir: 'linux-64' });
+      expect(r.removed).toEqual(['numpy-1.0-py27_0.tar.bz2', 'scipy-0.1-py27_0.tar.bz2']);
       expect(r.repodataVersion).toBe(1);
     }
   });
@@ -85,6 +86,8 @@ describe('streaming repodata filter', () => {
       ['{"info": {"subdir": "osx-64"}}', /repodata of subdir osx-64, expected linux-64/],
       ['{"info": 3}', /"info" must be an object/],
       ['{"repodata_version": "x"}', /"repodata_version" must be an integer/],
+      ['{"removed": {"a": 1}}', /"removed" must be a list of file names/],
+      ['{"removed": ["a-1-0.conda", 3]}', /"removed" must be a list of file names/],
       ['{"packages": {} "removed": []}', /expected "," or "}"/],
       ['{"packages": {}} trailing', /unexpected data after the end/],
       ['{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "sha256": "' + 'a'.repeat(64) + '"}, "numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0"}}}', /appears twice/],

@@ -187,6 +187,14 @@ export class CondaCatalog {
     return gone.length;
   }
 
+  /** Forgets records whatever their state: the upstream withdrew them (its "removed" list). */
+  async forget(channel: string, subdir: string, filenames: readonly string[], q: Queryable = this.db): Promise<number> {
+    const current = this.subdir(channel, subdir);
+    const gone = filenames.filter((f) => current?.packages.has(f));
+    if (gone.length) await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename = ANY($3::text[])', [channel, subdir, gone]);
+    return gone.length;
+  }
+
   /** Reloads and tells every replica that these subdirs changed. */
   async changed(keys: Iterable<string>): Promise<void> {
     for (const k of keys) {

@@ -44,6 +44,8 @@ export interface KeptRecord {
 
 export interface FilterResult {
   info: Record<string, unknown> | undefined;
+  /** File names in the upstream's "removed" list whose package name is wanted. */
+  removed: string[];
   repodataVersion: number | undefined;
   records: KeptRecord[];
   /** Records of wanted names that were dropped, with the reason (no sha256, inconsistent name). */
@@ -92,6 +94,9 @@ const enum S {
   PkgValue,
   PkgAfterValue,
   SkipValue,
+  RemovedItemOrEnd,
+  RemovedItem,
+  RemovedAfterItem,
   End,
 }
 
@@ -228,7 +233,7 @@ export class RepodataFilter {
   private readonly depthOut = [0];
   private readonly maxRecord: number;
   private readonly seenKeys = new Set<string>();
-  readonly result: FilterResult = { info: undefined, repodataVersion: undefined, records: [], dropped: [], seen: 0, bytes: 0 };
+  readonly result: FilterResult = { info: undefined, removed: [], repodataVersion: undefined, records: [], dropped: [], seen: 0, bytes: 0 };
 
   constructor(private readonly opts: FilterOptions) {
     this.maxRecord = opts.maxRecordBytes ?? 4 * 1024 * 1024;
@@ -336,7 +341,14 @@ export class RepodataFilter {
             this.state = S.RootAfterValue;
             break;
           }
-          // Anything else ("removed", "signatures", future keys) is skipped.
+          if (k === 'removed') {
+            // Read one file name at a time: the list can be long, and only wanted names matter.
+            if (c !== LBRACKET) this.fail('"removed" must be a list of file names', i);
+            i++;
+            this.state = S.RemovedItemOrEnd;
+            break;
+          }
+          // Anything else ("signatures", future keys) is skipped.
           if (c === LBRACE || c === LBRACKET) {
             this.skipDepth = 0;
             this.skipReturn = S.RootAfterValue;
@@ -406,6 +418,34 @@ export class RepodataFilter {
             i++;
             this.state = S.RootAfterValue;
           } else this.fail(`expected "," or "}" after the record of "${this.pkgKey}"`, i);
+          break;
+        case S.RemovedItemOrEnd:
+          if (c === RBRACKET) {
+            i++;
+            this.state = S.RootAfterValue;
+            break;
+          }
+          this.state = S.RemovedItem;
+          break;
+        case S.RemovedItem: {
+          if (c !== QUOTE) this.fail('"removed" must be a list of file names', i);
+          const e = stringEnd(buf, i);
+          if (e < 0) return i;
+          const fn = this.keyText(buf, i, e);
+          const name = nameOfFilename(fn);
+          if (name !== undefined && (this.opts.wantName(name) || this.opts.wantName(name.toLowerCase()))) this.result.removed.push(fn);
+          i = e;
+          this.state = S.RemovedAfterItem;
+          break;
+        }
+        case S.RemovedAfterItem:
+          if (c === COMMA) {
+            i++;
+            this.state = S.RemovedItem;
+          } else if (c === RBRACKET) {
+            i++;
+            this.state = S.RootAfterValue;
+          } else this.fail('expected "," or "]" in "removed"', i);
           break;
         case S.SkipValue: {
           const e = compositeEnd(buf, wv, i, this.skipDepth, this.depthOut);
