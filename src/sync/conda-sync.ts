@@ -85,7 +85,7 @@ export async function runCondaSync(
         const known = catalog.subdir(channel.name, subdir)?.packages;
         for (const r of result.records) {
           if (withdrawn.has(r.filename)) continue;
-          const p = packageFromRecord(channel.name, subdir, r.filename, r.record, { stored: false, source: channel.name, sourceUrl: upstream.urlOf(subdir, r.filename) });
+          const p = packageFromRecord(channel.name, subdir, r.filename, r.record, { stored: false, source: channel.name, sourceUrl: upstream.fileUrl(subdir, r.filename, result.info?.base_url) });
           const old = known?.get(r.filename);
           if (old && old.sha256 !== p.sha256) {
             report.failed.push({ filename: r.filename, error: `upstream now announces sha256 ${p.sha256} but ${old.sha256} was recorded; file names are immutable, refusing` });
@@ -134,7 +134,7 @@ export async function runCondaSync(
         work.push(
           limit(async () => {
             try {
-              const { body } = await upstream.download(subdir, p.filename);
+              const { body } = await upstream.download(p.sourceUrl ?? upstream.urlOf(subdir, p.filename), p.filename);
               const stored = await storeVerified(store, body, { sha256: p.sha256, size: p.size, what: `${channel.name}/${subdir}/${p.filename}` });
               await catalog.upsert([{ ...p, stored: true }]);
               report.downloaded += stored.written ? 1 : 0;

@@ -97,6 +97,37 @@ describe('streaming repodata filter', () => {
     }
   });
 
+  it('holds at most about one record between chunks, however large the input', async () => {
+    function* generate(records: number): Generator<Buffer> {
+      yield Buffer.from('{"info": {"subdir": "linux-64"}, "packages.conda": {');
+      for (let i = 0; i < records; i++) {
+        const name = i % 1000 === 0 ? 'wanted' : `pkg${i}`;
+        const rec = { build: 'h0_0', build_number: 0, depends: [`python >=3.${i % 13}`, 'libgcc-ng >=12'], md5: 'a'.repeat(32), name, sha256: 'b'.repeat(64), size: i, subdir: 'linux-64', version: `1.${i}` };
+        yield Buffer.from(`${i ? ',' : ''}\n "${name}-1.${i}-h0_0.conda": ${JSON.stringify(rec, null, 1)}`);
+      }
+      yield Buffer.from('}, "removed": [], "repodata_version": 1}');
+    }
+    // Re-chunk into odd sizes so records straddle chunk boundaries.
+    async function* rechunk(src: Iterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+      let pending = Buffer.alloc(0);
+      for (const b of src) {
+        pending = Buffer.concat([pending, b]);
+        while (pending.length >= size) {
+          yield pending.subarray(0, size);
+          pending = pending.subarray(size);
+        }
+      }
+      if (pending.length) yield pending;
+    }
+    const small = await filterRepodata(rechunk(generate(2_000), 4093), { wantName: (n) => n === 'wanted' });
+    const large = await filterRepodata(rechunk(generate(100_000), 4093), { wantName: (n) => n === 'wanted' });
+    expect(small.records).toHaveLength(2);
+    expect(large.records).toHaveLength(100);
+    expect(large.bytes).toBeGreaterThan(20 * small.bytes);
+    expect(large.maxCarry).toBeLessThan(1024);
+    expect(small.maxCarry).toBeLessThan(1024);
+  });
+
   it('refuses a single value larger than the record limit instead of growing without bound', () => {
     const f = new RepodataFilter({ wantName: () => true, maxRecordBytes: 4096 });
     f.push(Buffer.from('{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "depends": ["'));

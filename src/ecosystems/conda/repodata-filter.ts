@@ -52,6 +52,8 @@ export interface FilterResult {
   dropped: Array<{ filename: string; reason: string }>;
   seen: number;
   bytes: number;
+  /** The most bytes ever held over between chunks: bounded by the largest record, not the input. */
+  maxCarry: number;
 }
 
 export interface FilterOptions {
@@ -233,7 +235,7 @@ export class RepodataFilter {
   private readonly depthOut = [0];
   private readonly maxRecord: number;
   private readonly seenKeys = new Set<string>();
-  readonly result: FilterResult = { info: undefined, removed: [], repodataVersion: undefined, records: [], dropped: [], seen: 0, bytes: 0 };
+  readonly result: FilterResult = { info: undefined, removed: [], repodataVersion: undefined, records: [], dropped: [], seen: 0, bytes: 0, maxCarry: 0 };
 
   constructor(private readonly opts: FilterOptions) {
     this.maxRecord = opts.maxRecordBytes ?? 4 * 1024 * 1024;
@@ -263,6 +265,7 @@ export class RepodataFilter {
       if (buf.length - stop > this.maxRecord) this.fail(`a single value is larger than ${this.maxRecord} bytes (conda.maxRecordBytes)`, stop);
       // Copy: the carry must not pin the whole chunk it came from.
       this.carry = Buffer.from(buf.subarray(stop));
+      if (this.carry.length > this.result.maxCarry) this.result.maxCarry = this.carry.length;
     }
     this.base += stop;
   }

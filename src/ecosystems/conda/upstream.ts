@@ -24,6 +24,13 @@ export class CondaUpstream {
     return new URL(`${subdir}/${encodeURIComponent(filename)}`, this.base).toString();
   }
 
+  /** Where a package file lives: beside the repodata, or under info.base_url when the channel sets one (CEP 15). */
+  fileUrl(subdir: string, filename: string, baseUrl?: unknown): string {
+    if (typeof baseUrl !== 'string' || baseUrl === '') return this.urlOf(subdir, filename);
+    const b = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`, new URL(`${subdir}/`, this.base));
+    return new URL(encodeURIComponent(filename), b).toString();
+  }
+
   /** GETs a URL and returns its body as a stream that fails when no byte arrives for the idle timeout. */
   private async get(url: string, what: string): Promise<{ body: Readable; size: number | undefined }> {
     const ctl = new AbortController();
@@ -70,7 +77,7 @@ export class CondaUpstream {
     return this.get(this.urlOf(subdir, 'repodata.json'), `repodata of ${subdir}`);
   }
 
-  download(subdir: string, filename: string): Promise<{ body: Readable; size: number | undefined }> {
-    return this.get(this.urlOf(subdir, filename), filename);
+  download(url: string, filename: string): Promise<{ body: Readable; size: number | undefined }> {
+    return this.get(url, filename);
   }
 }
