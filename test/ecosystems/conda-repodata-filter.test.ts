@@ -128,6 +128,15 @@ describe('streaming repodata filter', () => {
     expect(small.maxCarry).toBeLessThan(1024);
   });
 
+  it('locates errors by absolute byte offset whatever the chunking', async () => {
+    const text = `{"packages": {"a-1-0.conda": {"name": "a", "version": "1", "build": "0", "depends": ["x"]}}, "info": ${'['.repeat(3)}`;
+    const bad = Buffer.from(`{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0"}}, "removed": [] x`);
+    for (const size of [1, 3, 7, 64, 100000]) {
+      await expect(run(bad, { names: ['numpy'] }, size)).rejects.toThrow(`(at byte ${bad.indexOf(' x') + 1})`);
+      await expect(run(Buffer.from(text), { names: ['a'] }, size)).rejects.toThrow(/truncated/);
+    }
+  });
+
   it('refuses a single value larger than the record limit instead of growing without bound', () => {
     const f = new RepodataFilter({ wantName: () => true, maxRecordBytes: 4096 });
     f.push(Buffer.from('{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "depends": ["'));

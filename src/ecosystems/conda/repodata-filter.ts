@@ -69,6 +69,8 @@ export interface FilterOptions {
   source?: string;
 }
 
+/** How much of the next chunk is joined to a carried token to finish it. */
+const HEAD_BYTES = 64 * 1024;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const LBRACE = 0x7b;
@@ -253,14 +255,31 @@ export class RepodataFilter {
 
   push(chunk: Buffer): void {
     this.result.bytes += chunk.length;
-    let buf: Buffer;
-    if (this.carry && this.carry.length) {
-      buf = Buffer.concat([this.carry, chunk]);
-    } else {
-      buf = chunk;
-    }
+    let buf = chunk;
+    let stop: number;
+    const carry = this.carry;
     this.carry = undefined;
-    const stop = this.run(buf);
+    if (carry && carry.length) {
+      // Finish the carried token on the carry plus the head of the chunk, then go on in the
+      // chunk itself: copying every chunk behind the carry would cost a full copy of the input.
+      const headLen = Math.min(chunk.length, HEAD_BYTES);
+      const head = Buffer.concat([carry, chunk.subarray(0, headLen)]);
+      const headStop = this.run(head, 0);
+      if (headStop >= carry.length) {
+        this.base += carry.length;
+        stop = this.run(chunk, headStop - carry.length);
+      } else if (headLen === chunk.length) {
+        buf = head;
+        stop = headStop;
+      } else {
+        // A token longer than the head: join what is left of it with the whole chunk.
+        this.base += headStop;
+        buf = Buffer.concat([head.subarray(headStop, carry.length), chunk]);
+        stop = this.run(buf, 0);
+      }
+    } else {
+      stop = this.run(chunk, 0);
+    }
     if (stop < buf.length) {
       if (buf.length - stop > this.maxRecord) this.fail(`a single value is larger than ${this.maxRecord} bytes (conda.maxRecordBytes)`, stop);
       // Copy: the carry must not pin the whole chunk it came from.
@@ -270,11 +289,11 @@ export class RepodataFilter {
     this.base += stop;
   }
 
-  /** Processes buf from 0; returns where the unprocessed (incomplete) part starts. */
-  private run(buf: Buffer): number {
+  /** Processes buf from `start`; returns where the unprocessed (incomplete) part starts. */
+  private run(buf: Buffer, start: number): number {
     const n = buf.length;
     const wv = wordView(buf);
-    let i = 0;
+    let i = start;
     for (;;) {
       // Whitespace between tokens (not inside values being skipped).
       if (this.state !== S.SkipValue) {
