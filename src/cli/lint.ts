@@ -18,6 +18,13 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
   }
   const views = new Set([DEFAULT_VIEW, ...Object.keys(config.views)]);
   const loaded = await loadPolicyFiles(config.policy, { grammars, views });
+  // A conda rule for a channel Safelist does not mirror allows nothing: almost always a typo.
+  const channels = new Set(config.conda.channels.flatMap((c) => [c.name, ...c.alias]));
+  for (const r of loaded.rules) {
+    if (r.ecosystem === 'conda' && r.channel !== undefined && !channels.has(r.channel) && r.location) {
+      loaded.problems.push({ ...r.location, message: `channel "${r.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing` });
+    }
+  }
   for (const p of loaded.problems) process.stdout.write(`${p.file}:${p.line}: ${p.message}\n`);
   process.stderr.write(`${loaded.files.length} file(s), ${loaded.rules.length} rule(s), ${loaded.problems.length} problem(s)\n`);
   return loaded.problems.length ? 1 : 0;

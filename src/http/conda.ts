@@ -6,8 +6,9 @@
 // repodata.json.zst and falls back to repodata.json on any 4xx but 416 (conda/gateways/repodata/
 // zstd.py); rattler/pixi probe .zst, .bz2 and .jlap with HEAD and use plain repodata.json when
 // none answers 2xx (rattler_repodata_gateway fetch::check_variant_availability), and take
-// sharded repodata only where repodata_shards.msgpack.zst exists; mamba likewise checks .zst
-// first. Plain repodata.json is served with gzip Content-Encoding to every client that accepts
+// sharded repodata only where repodata_shards.msgpack.zst exists (js-rattler asks for it first);
+// mamba sends HEAD repodata.json.zst and uses .zst only on a 200, ignoring failures
+// (libmamba subdirdata.cpp, check_targets / finalize_check). Plain repodata.json is served with gzip Content-Encoding to every client that accepts
 // it (all of them), which is what keeps the transfer small without a zstd encoder in Node 20.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { blobKeyForSha256 } from '../catalog/blob-keys.js';

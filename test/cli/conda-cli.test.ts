@@ -80,9 +80,10 @@ describe('safelist CLI for conda', () => {
   });
 
   it('lints the conda allowlist with file and line', async () => {
-    await writeFile(join(dir, 'allowlists', 'conda.yaml'), 'channels:\n  conda-forge:\n    - app\n    - numpy >=>1\n');
+    await writeFile(join(dir, 'allowlists', 'conda.yaml'), 'channels:\n  conda-forge:\n    - app\n    - numpy >=>1\n  conda-froge:\n    - scipy\n');
     const r = await safelist(config, 'allowlist', 'lint');
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/conda\.yaml:4: "numpy" is not|conda\.yaml:4: ">=>1" is not a conda version spec/);
+    expect(r.stdout).toMatch(/conda\.yaml:4: ">=>1" is not a conda version spec/);
+    expect(r.stdout).toMatch(/conda\.yaml:6: channel "conda-froge" is not configured \(conda\.channels: conda-forge\); this entry allows nothing/);
   });
 });
