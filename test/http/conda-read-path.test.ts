@@ -38,7 +38,7 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     sl = await startTestSafelist({
       db: mode.db,
       ...(azurite ? { azure: { connectionString: azurite.connectionString, container: 'safelist-conda' } } : {}),
-      views: { 'team-a': {} },
+      views: { 'team-a': {}, careful: { cooldown: '7d' } },
       condaAllowlist: ALLOWLIST,
       condaChannels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', alias: ['cf'], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
       exceptions: {
@@ -52,9 +52,10 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     pk.pydep = await buildCondaPackage(dir, { name: 'pydep', version: '1.0', subdir: 'noarch' });
     pk.app = await buildCondaPackage(dir, { name: 'app', version: '1.0', depends: ['safelib >=1', 'pydep'] });
     pk.blocked = await buildCondaPackage(dir, { name: 'blocked', version: '1.0' });
+    pk.fresh = await buildCondaPackage(dir, { name: 'safelib', version: '1.9', timestamp: Date.now() });
     const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
     expect(report.skipped).toEqual([]);
-    expect(report.imported).toHaveLength(6);
+    expect(report.imported).toHaveLength(7);
   });
 
   afterAll(async () => {
@@ -74,7 +75,7 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     const r = await repodata('/conda/default/conda-forge/linux-64/repodata.json');
     expect(r.info).toEqual({ subdir: 'linux-64' });
     expect(Object.keys(r.packages)).toEqual([pk.lib15!.filename]);
-    expect(Object.keys(r['packages.conda']).sort()).toEqual([pk.app!.filename, pk.lib10!.filename].sort());
+    expect(Object.keys(r['packages.conda']).sort()).toEqual([pk.app!.filename, pk.fresh!.filename, pk.lib10!.filename].sort());
     expect(r.removed).toEqual([]);
     expect(r.repodata_version).toBe(1);
     for (const p of [pk.lib15!, pk.lib10!, pk.app!]) {
@@ -87,6 +88,15 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     // The team-a view sees its exception.
     const a = await repodata('/conda/team-a/conda-forge/linux-64/repodata.json');
     expect(Object.keys(a['packages.conda'])).toContain(pk.lib20!.filename);
+  });
+
+  it("holds back versions younger than a view's cool-down, in repodata and on file requests", async () => {
+    const r = await repodata('/conda/careful/conda-forge/linux-64/repodata.json');
+    expect(Object.keys(r['packages.conda'])).not.toContain(pk.fresh!.filename);
+    expect(Object.keys(r['packages.conda'])).toContain(pk.lib10!.filename);
+    const res = await get(`/conda/careful/conda-forge/linux-64/${pk.fresh!.filename}`);
+    expect(res.status).toBe(403);
+    expect(res.statusText).toMatch(/safelib 1\.9 is held back by the cool-down of view careful until/);
   });
 
   it('always serves noarch, and an empty repodata for a platform without packages', async () => {
@@ -172,7 +182,7 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   it('refuses unknown views and channels with a message that lists what exists', async () => {
     const v = await get('/conda/nope/conda-forge/linux-64/repodata.json');
     expect(v.status).toBe(404);
-    expect(((await v.json()) as { detail: string }).detail).toContain('configured views: default, team-a');
+    expect(((await v.json()) as { detail: string }).detail).toContain('configured views: default, team-a, careful');
     const c = await get('/conda/default/bioconda/linux-64/repodata.json');
     expect(c.status).toBe(404);
     expect(((await c.json()) as { detail: string }).detail).toContain('channels: conda-forge, cf');
@@ -191,7 +201,7 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     const cd = (await res.json()) as { channeldata_version: number; packages: Record<string, { subdirs: string[]; version: string }>; subdirs: string[] };
     expect(cd.channeldata_version).toBe(1);
     expect(Object.keys(cd.packages).sort()).toEqual(['app', 'pydep', 'safelib']);
-    expect(cd.packages.safelib).toMatchObject({ subdirs: ['linux-64'], version: '1.5' });
+    expect(cd.packages.safelib).toMatchObject({ subdirs: ['linux-64'], version: '1.9' });
     expect(cd.packages.pydep).toMatchObject({ subdirs: ['noarch'] });
     expect(cd.subdirs).toEqual(['linux-64', 'noarch']);
   });

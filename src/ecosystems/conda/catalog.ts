@@ -71,6 +71,12 @@ function fromRow(r: Row): CondaPackage {
   };
 }
 
+/**
+ * Record fields that would point a client somewhere else than Safelist (an upstream URL or
+ * channel): dropped, so that every download goes through the policy check. Hashes stay.
+ */
+const ELSEWHERE_FIELDS = ['url', 'channel'];
+
 /** A catalog entry for a parsed repodata record. */
 export function packageFromRecord(
   channel: string,
@@ -89,7 +95,7 @@ export function packageFromRecord(
     sha256: record.sha256!,
     md5: record.md5 ?? null,
     size: record.size ?? 0,
-    record: JSON.stringify(record),
+    record: JSON.stringify(record, (k, v: unknown) => (ELSEWHERE_FIELDS.includes(k) ? undefined : v)),
     uploadTime: typeof record.timestamp === 'number' ? new Date(record.timestamp > 1e11 ? record.timestamp : record.timestamp * 1000) : null,
     ...extra,
   };
