@@ -9,7 +9,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import Bunzip from 'seek-bzip';
 import { Parser } from 'tar';
 import yauzl from 'yauzl';
-import { checkRecord, type CondaRecordFields } from './repodata-filter.js';
+import { checkRecord, type CondaRecordFields } from './record.js';
 
 export class PackageFileError extends Error {
   readonly code = 'CONDA_PACKAGE_INVALID';

@@ -10,36 +10,17 @@
 // which runs at tens of MB/s; here 99% of the bytes belong to records that are skipped, and a
 // skip only tracks strings and nesting depth, four bytes at a time inside strings. Only the
 // top level and each record's key are tokenized; kept records go through JSON.parse.
+import { checkRecord, type CondaRecordFields, type KeptRecord, type RecordKind } from './record.js';
+import { BACKSLASH, COLON, COMMA, compositeEnd, isSpace, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET, scalarEnd, stringEnd, wordView } from './json-scan.js';
+
+export type { CondaRecordFields, KeptRecord, RecordKind } from './record.js';
+export { checkRecord } from './record.js';
 
 export class RepodataFormatError extends Error {
   readonly code = 'REPODATA_INVALID';
   constructor(message: string, readonly offset: number) {
     super(`${message} (at byte ${offset})`);
   }
-}
-
-export type RecordKind = 'packages' | 'packages.conda';
-
-/** The fields of a repodata record that Safelist relies on, type-checked. The rest is kept as is. */
-export interface CondaRecordFields {
-  name: string;
-  version: string;
-  build: string;
-  build_number: number;
-  subdir?: string;
-  depends: string[];
-  constrains?: string[];
-  sha256?: string;
-  md5?: string;
-  size?: number;
-  timestamp?: number;
-  [key: string]: unknown;
-}
-
-export interface KeptRecord {
-  filename: string;
-  kind: RecordKind;
-  record: CondaRecordFields;
 }
 
 export interface FilterResult {
@@ -71,18 +52,6 @@ export interface FilterOptions {
 
 /** How much of the next chunk is joined to a carried token to finish it. */
 const HEAD_BYTES = 64 * 1024;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
 
 const enum S {
   RootOpen,
@@ -104,93 +73,6 @@ const enum S {
   End,
 }
 
-/** End (exclusive) of the string starting at buf[i] === '"', or -1 when it is not complete. */
-function stringEnd(buf: Buffer, i: number): number {
-  const n = buf.length;
-  let j = i + 1;
-  while (j < n) {
-    const c = buf[j]!;
-    if (c === QUOTE) return j + 1;
-    j += c === BACKSLASH ? 2 : 1;
-  }
-  return -1;
-}
-
-/** End (exclusive) of a scalar (number, true/false/null) starting at i, or -1 when the buffer ends first. */
-function scalarEnd(buf: Buffer, i: number): number {
-  const n = buf.length;
-  let j = i;
-  while (j < n) {
-    const c = buf[j]!;
-    if (c === COMMA || c === RBRACE || c === RBRACKET || isSpace(c)) return j;
-    j++;
-  }
-  return -1;
-}
-
-/**
- * A 32-bit view of a buffer's memory, for scanning string contents four bytes at a time:
- * most repodata bytes are inside strings, and a word without '"' or '\\' is skipped whole
- * (a classic has-zero-byte test), about three times faster than a byte loop in V8.
- */
-export interface WordView {
-  words: Int32Array;
-  /** buf.byteOffset */
-  off: number;
-}
-
-export function wordView(buf: Buffer): WordView {
-  return { words: new Int32Array(buf.buffer, 0, buf.buffer.byteLength >> 2), off: buf.byteOffset };
-}
-
-/**
- * Scans an object or array from i with `depth` levels already open. Returns the end
- * (exclusive) when it closes, or ~resume when the buffer ends first: resume is where to carry
- * from (the start of an unfinished string, else the buffer end); depthOut[0] gets the depth.
- */
-function compositeEnd(buf: Buffer, wv: WordView, i: number, depth: number, depthOut: number[]): number {
-  const n = buf.length;
-  const { words, off } = wv;
-  const lastWord = (off + n) >> 2;
-  while (i < n) {
-    const c = buf[i]!;
-    if (c === QUOTE) {
-      const start = i;
-      i++;
-      // Inner loop: the bulk of repodata bytes are inside strings.
-      for (;;) {
-        if (((off + i) & 3) === 0) {
-          let j = (off + i) >> 2;
-          while (j < lastWord) {
-            const x = words[j]!;
-            const q = x ^ 0x22222222;
-            const b = x ^ 0x5c5c5c5c;
-            if ((((q - 0x01010101) & ~q) | ((b - 0x01010101) & ~b)) & 0x80808080) break;
-            j++;
-          }
-          i = (j << 2) - off;
-        }
-        if (i >= n) {
-          depthOut[0] = depth;
-          return ~start;
-        }
-        const d = buf[i]!;
-        if (d === QUOTE) break;
-        i += d === BACKSLASH ? 2 : 1;
-      }
-      i++;
-      continue;
-    }
-    if (c === LBRACE || c === LBRACKET) depth++;
-    else if (c === RBRACE || c === RBRACKET) {
-      depth--;
-      if (depth === 0) return i + 1;
-    }
-    i++;
-  }
-  depthOut[0] = depth;
-  return ~n;
-}
 
 /** The package name part of a conda file name: name-version-build.ext. */
 function nameOfFilename(fn: string): string | undefined {
@@ -201,27 +83,6 @@ function nameOfFilename(fn: string): string | undefined {
   return fn.slice(0, v);
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
-}
-
-/** Type-checks a parsed record; returns an error message or undefined. */
-export function checkRecord(r: Record<string, unknown>): string | undefined {
-  if (typeof r.name !== 'string' || r.name === '') return '"name" must be a non-empty string';
-  if (typeof r.version !== 'string' || r.version === '') return '"version" must be a non-empty string';
-  if (typeof r.build !== 'string') return '"build" must be a string';
-  if (r.build_number !== undefined && (typeof r.build_number !== 'number' || !Number.isInteger(r.build_number) || r.build_number < 0)) {
-    return '"build_number" must be a non-negative integer';
-  }
-  if (r.depends !== undefined && !isStringArray(r.depends)) return '"depends" must be a list of strings';
-  if (r.constrains !== undefined && !isStringArray(r.constrains)) return '"constrains" must be a list of strings';
-  if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256))) return '"sha256" must be 64 lower-case hex digits';
-  if (r.md5 !== undefined && (typeof r.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(r.md5))) return '"md5" must be 32 lower-case hex digits';
-  if (r.size !== undefined && (typeof r.size !== 'number' || !Number.isInteger(r.size) || r.size < 0)) return '"size" must be a non-negative integer';
-  if (r.subdir !== undefined && typeof r.subdir !== 'string') return '"subdir" must be a string';
-  if (r.timestamp !== undefined && typeof r.timestamp !== 'number') return '"timestamp" must be a number';
-  return undefined;
-}
 
 export class RepodataFilter {
   private state = S.RootOpen;
