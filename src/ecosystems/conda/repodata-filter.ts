@@ -11,7 +11,7 @@
 // skip only tracks strings and nesting depth, four bytes at a time inside strings. Only the
 // top level and each record's key are tokenized; kept records go through JSON.parse.
 import { checkRecord, type CondaRecordFields, type KeptRecord, type RecordKind } from './record.js';
-import { BACKSLASH, COLON, COMMA, compositeEnd, isSpace, LBRACE, LBRACKET, QUOTE, RBRACE, RBRACKET, scalarEnd, stringEnd, wordView } from './json-scan.js';
+import { compositeEnd, scalarEnd, stringEnd, wordView } from './json-scan.js';
 
 export type { CondaRecordFields, KeptRecord, RecordKind } from './record.js';
 export { checkRecord } from './record.js';
@@ -52,6 +52,21 @@ export interface FilterOptions {
 
 /** How much of the next chunk is joined to a carried token to finish it. */
 const HEAD_BYTES = 64 * 1024;
+
+// Local copies, not imports: V8 reads an imported binding through a module cell with a
+// hole check on every use, which costs a third of the filter's speed in its byte loops.
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
 
 const enum S {
   RootOpen,
