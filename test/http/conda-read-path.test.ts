@@ -218,6 +218,16 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     expect(yes.rule?.channel).toBe('conda-forge');
   });
 
+  it('explains through the why API which versions a view gets and which it refuses', async () => {
+    const res = await get('/api/v1/policy/why?ecosystem=conda&name=safelib&view=default');
+    expect(res.status).toBe(200);
+    const e = (await res.json()) as { status: string; available: string[]; refused: Array<{ version: string; reason: string }> };
+    expect(e.status).toBe('partly-allowed');
+    expect(e.available.some((v) => v.startsWith('1.5 ') && v.endsWith('(conda-forge/linux-64)'))).toBe(true);
+    const refused = e.refused.find((r) => r.version.startsWith('2.0 '));
+    expect(refused?.reason).toMatch(/safelib 2\.0 \S+ \(linux-64\) is blocked by Safelist policy in view default: allowed versions are >=1,<2/);
+  });
+
   it('follows policy changes: a new allowlist changes the document and its ETag', async () => {
     const path = '/conda/default/conda-forge/linux-64/repodata.json';
     const before = await get(path, { 'accept-encoding': 'identity' });
