@@ -14,6 +14,8 @@ import { ExceptionService } from './exceptions/service.js';
 import { makeTriage } from './exceptions/triage.js';
 import { AdvisoryStore } from './exceptions/advisories.js';
 import { OciCatalog } from './ecosystems/oci/catalog.js';
+import { CondaCatalog } from './ecosystems/conda/catalog.js';
+import { CondaIndex } from './ecosystems/conda/index.js';
 
 export interface Runtime {
   config: Config;
@@ -27,6 +29,8 @@ export interface Runtime {
   advisories: AdvisoryStore;
   auth: Authenticator;
   ociCatalog: OciCatalog;
+  condaCatalog: CondaCatalog;
+  conda: CondaIndex;
   close(): Promise<void>;
 }
 
@@ -48,6 +52,10 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     await ociCatalog.open();
     closers.push(() => ociCatalog.close());
     const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
+    const condaCatalog = new CondaCatalog(db);
+    await condaCatalog.open();
+    closers.push(() => condaCatalog.close());
+    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);
@@ -55,7 +63,7 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     const audit = new AuditLog(db, store);
     const auth = new Authenticator(config.auth);
     return {
-      config, db, store, policies, pypiCatalog, pypi, ociCatalog, audit, exceptions, advisories, auth,
+      config, db, store, policies, pypiCatalog, pypi, condaCatalog, conda, ociCatalog, audit, exceptions, advisories, auth,
       async close() {
         for (const c of closers.reverse()) await c().catch(() => undefined);
       },

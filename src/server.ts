@@ -10,6 +10,7 @@ import { Metrics } from './http/metrics.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
+import { runCondaSync } from './sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -25,10 +26,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed']; onCondaServed?: AppDeps['onCondaServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
   const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });
-  const app = await buildApp({ metrics, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  const app = await buildApp({
+    metrics, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
+    conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
+    api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead,
+    ...(opts.onServed ? { onServed: opts.onServed } : {}),
+    ...(opts.onCondaServed ? { onCondaServed: opts.onCondaServed } : {}),
+  });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db
@@ -50,6 +57,20 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
             subject: 'pypi',
             detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename), missing: r.missing },
           });
+        }
+        // conda channels next, under their own lock (another replica may hold it).
+        const c = await runtime.db.tryWithLock('sync:conda', () =>
+          runCondaSync({ config, policy: runtime.policies.policy, catalog: runtime.condaCatalog, store: runtime.store, db: runtime.db }, {
+            onEvent: (e) => {
+              if (e.type === 'failed') app.log.warn({ file: e.filename, error: e.error }, 'conda sync: failed');
+              if (e.type === 'warning') app.log.warn(e.message);
+            },
+          }),
+        );
+        if (c) {
+          app.log.info({ downloaded: c.downloaded, bytes: c.bytes, failed: c.failed.length }, 'conda sync finished');
+          metrics.recordSync('conda', c);
+          await runtime.audit.append({ actor: 'system', action: 'sync.finished', subject: 'conda', detail: { downloaded: c.downloaded, bytes: c.bytes, failed: c.failed.map((f) => f.filename) } });
         }
         return r;
       })

@@ -1,12 +1,19 @@
 // `safelist allowlist lint`: every problem in allowlists/ and exceptions/, with file and line.
+// `safelist allowlist check`: allowed packages whose dependencies have no allowed candidate,
+// per view: conda records' depends in the curated channel, PyPI files' Requires-Dist.
+import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { grammars } from '../ecosystems/grammars.js';
 import { DEFAULT_VIEW } from '../policy/decide.js';
 import { loadPolicyFiles } from '../policy/load.js';
+import { checkCondaInstallability } from '../ecosystems/conda/installability.js';
+import { checkPypiInstallability } from '../ecosystems/pypi/installability.js';
+import { openRuntime } from '../runtime.js';
 
 export async function lintCommand(config: Config, argv: string[]): Promise<number> {
+  if (argv[0] === 'check') return checkCommand(config, argv.slice(1));
   if (argv[0] !== 'lint') {
-    process.stderr.write('usage: safelist allowlist lint\n');
+    process.stderr.write('usage: safelist allowlist lint | safelist allowlist check [--view V ...] [--json]\n');
     return 2;
   }
   const views = new Set([DEFAULT_VIEW, ...Object.keys(config.views)]);
@@ -19,7 +26,35 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
       loaded.problems.push({ ...r.location, message: `"${registry}" is not a configured oci upstream (oci.upstreams: ${[...registries].join(', ') || 'none'})` });
     }
   }
+  // A conda rule for a channel Safelist does not mirror allows nothing: almost always a typo.
+  const channels = new Set(config.conda.channels.flatMap((c) => [c.name, ...c.alias]));
+  for (const r of loaded.rules) {
+    if (r.ecosystem === 'conda' && r.channel !== undefined && !channels.has(r.channel) && r.location) {
+      loaded.problems.push({ ...r.location, message: `channel "${r.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing` });
+    }
+  }
   for (const p of loaded.problems) process.stdout.write(`${p.file}:${p.line}: ${p.message}\n`);
   process.stderr.write(`${loaded.files.length} file(s), ${loaded.rules.length} rule(s), ${loaded.problems.length} problem(s)\n`);
   return loaded.problems.length ? 1 : 0;
+}
+
+async function checkCommand(config: Config, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { view: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
+  const rt = await openRuntime(config);
+  try {
+    const views = values.view ?? rt.policies.policy.viewNames();
+    const problems = checkCondaInstallability(rt.conda, rt.policies.policy, views);
+    const pypi = await checkPypiInstallability(rt.pypi, rt.pypiCatalog, rt.store, rt.policies.policy, views);
+    if (values.json) process.stdout.write(`${JSON.stringify({ conda: problems, pypi }, null, 2)}\n`);
+    else {
+      for (const p of problems) {
+        process.stdout.write(`view ${p.view}: ${p.channel}/${p.platform}: ${p.filename} depends on "${p.dependency}": ${p.reason}\n`);
+      }
+      for (const p of pypi) process.stdout.write(`view ${p.view}: pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}\n`);
+    }
+    process.stderr.write(`conda: ${problems.length} dependency problem(s); pypi: ${pypi.length} requirement problem(s)\n`);
+    return problems.length + pypi.length ? 1 : 0;
+  } finally {
+    await rt.close();
+  }
 }

@@ -12,11 +12,14 @@ const USAGE = `usage: safelist [--config FILE] <command> [options]
 commands:
   serve                         run the server (read paths, API, scheduled sync)
   import pypi DIR               put wheels and sdists from DIR into storage
-  sync [--ecosystem pypi|oci|all] [--dry-run] [--project NAME ...]
+  import conda DIR [--channel NAME]
+                                put .conda and .tar.bz2 packages from DIR into a channel
+  sync [--ecosystem pypi|conda|oci|all] [--dry-run] [--project NAME ...] [--channel NAME ...]
                                 seed and update private storage from the upstreams
   acr-import [--dry-run]        import the allowed images into oci.acrTarget (ARM importImage)
   allowlist lint                check allowlists/ and exceptions/, with file and line
-  why NAME [--view V] [--ecosystem pypi]
+  allowlist check [--view V]    allowed conda packages whose dependencies have no allowed candidate
+  why NAME [--view V] [--ecosystem pypi|conda]
                                 explain what blocks or allows a package
   exceptions request|list|show|approve|reject|revoke|export ...
                                 the exception workflow through the API (SAFELIST_URL, SAFELIST_TOKEN)

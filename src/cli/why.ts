@@ -20,7 +20,7 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   }
   const rt = await openRuntime(config);
   try {
-    const e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog }, values.ecosystem as Ecosystem, name, values.view!);
+    const e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda }, values.ecosystem as Ecosystem, name, values.view!);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {

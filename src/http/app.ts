@@ -10,6 +10,8 @@ import { explainName } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
+import { registerCondaRoutes, type CondaRouteDeps } from './conda.js';
+import type { CondaIndex } from '../ecosystems/conda/index.js';
 import { recordBlocked } from '../policy/demand.js';
 import { registerApiRoutes, type ApiDeps } from './api.js';
 import type { Metrics } from './metrics.js';
@@ -23,8 +25,11 @@ export interface AppDeps {
   pypi: PypiIndex;
   /** The OCI catalog; /v2/ is served when set. */
   oci?: OciCatalog;
+  conda?: CondaIndex;
+  condaGzip?: boolean;
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
+  onCondaServed?: CondaRouteDeps['onServed'];
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
   metrics?: Metrics;
@@ -98,22 +103,37 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     } });
   }
 
-  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string } }>('/api/v1/policy/check', async (req) => {
-    const { ecosystem, name, version, view = 'default' } = req.query;
+  if (deps.conda) {
+    registerCondaRoutes(app, {
+      index: deps.conda,
+      store: deps.store,
+      gzip: deps.condaGzip ?? true,
+      ...(deps.onCondaServed ? { onServed: deps.onCondaServed } : {}),
+      onBlocked: (e) => {
+        deps.metrics?.blocked.inc({ ecosystem: 'conda' });
+        recordBlocked(deps.db, 'conda', e.name, e.view);
+      },
+    });
+  }
+
+  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string; channel?: string; build?: string; subdir?: string } }>('/api/v1/policy/check', async (req) => {
+    const { ecosystem, name, version, view = 'default', channel, build, subdir } = req.query;
     if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
     const policy = deps.policies.policy;
     if (!policy.hasView(view)) throw errors.unknownView(view, policy.viewNames());
-    const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view });
-    return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
+    // conda records are also identified by channel, build string and subdir; each is checked when given.
+    const condaParts = ecosystem === 'conda' ? { ...(channel ? { channel } : {}), ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) } : {};
+    const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view, ...condaParts });
+    return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, ...condaParts, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
   });
 
   app.get<{ Querystring: { ecosystem?: string; name?: string; view?: string } }>('/api/v1/policy/why', async (req) => {
     const { ecosystem = 'pypi', name, view = 'default' } = req.query;
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
-    return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.oci ? { oci: deps.oci } : {}) }, ecosystem as Ecosystem, name, view);
+    return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.oci ? { oci: deps.oci } : {}), ...(deps.conda ? { conda: deps.conda } : {}) }, ecosystem as Ecosystem, name, view);
   });
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
@@ -136,6 +156,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 }
 
 function ruleJson(r: import('../policy/types.js').Rule) {
-  return { kind: r.kind, id: r.id ?? null, range: r.matcher.text || '*', view: r.view, expires: r.expires?.toISOString() ?? null, location: r.location ?? null, reason: r.reason ?? null };
+  return {
+    kind: r.kind, id: r.id ?? null, range: r.matcher.text || '*', view: r.view, expires: r.expires?.toISOString() ?? null, location: r.location ?? null, reason: r.reason ?? null,
+    ...(r.ecosystem === 'conda' ? { channel: r.channel ?? null, build: r.build?.text ?? null, subdirs: r.subdirs ?? null } : {}),
+  };
 }
 export { ruleJson };

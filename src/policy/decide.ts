@@ -3,7 +3,7 @@
 // exceptions count for nothing. Everything not explicitly allowed is refused (fail closed).
 import { createHash } from 'node:crypto';
 import { durationMs, type ViewConfig } from '../config/schema.js';
-import { describeRule, type Decision, type DecisionQuery, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
+import { describeRule, ruleAdmits, ruleConstraint, type Decision, type DecisionQuery, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
 
 export const DEFAULT_VIEW = 'default';
 
@@ -39,7 +39,10 @@ export class Policy {
     }
     for (const [name, v] of views) if (v.cooldown) this.cooldowns.set(name, durationMs(v.cooldown));
     const h = createHash('sha256');
-    for (const r of rules) h.update(`${r.kind}|${r.ecosystem}|${r.name}|${r.matcher.text}|${r.view}|${r.id ?? ''}|${r.expires?.toISOString() ?? ''}\n`);
+    for (const r of rules) {
+      h.update(`${r.kind}|${r.ecosystem}|${r.name}|${r.matcher.text}|${r.view}|${r.id ?? ''}|${r.expires?.toISOString() ?? ''}`);
+      h.update(r.channel === undefined && !r.build && !r.subdirs ? '\n' : `|${r.channel ?? ''}|${r.build?.text ?? ''}|${r.subdirs?.join(',') ?? ''}\n`);
+    }
     for (const r of rules) if (r.digests || r.platforms) h.update(`pins|${r.name}|${r.digests?.join(',') ?? ''}|${r.platforms?.join(',') ?? ''}\n`);
     for (const [name, v] of [...views].sort()) h.update(`view|${name}|${v.cooldown ?? ''}\n`);
     this.fingerprint = h.digest('base64url').slice(0, 16);
@@ -67,15 +70,21 @@ export class Policy {
     return this.byName.get(`${ecosystem}\0${this.normalize(ecosystem, name)}`) ?? [];
   }
 
-  /** Rules in force for a view at a time. */
-  activeRules(ecosystem: Ecosystem, name: string, view: string, now = new Date()): Rule[] {
-    return this.rulesFor(ecosystem, name).filter((r) => (r.view === '*' || r.view === view) && (!r.expires || r.expires > now));
+  /** Rules in force for a view at a time (and, for conda, a channel when given). */
+  activeRules(ecosystem: Ecosystem, name: string, view: string, now = new Date(), channel?: string): Rule[] {
+    return this.rulesFor(ecosystem, name).filter(
+      (r) => (r.view === '*' || r.view === view) && (!r.expires || r.expires > now) && (channel === undefined || r.channel === undefined || r.channel === channel),
+    );
   }
 
   /** Every name some view may see (what the sync must look at upstream). */
-  namesInScope(ecosystem: Ecosystem, now = new Date()): Set<string> {
+  namesInScope(ecosystem: Ecosystem, now = new Date(), channel?: string): Set<string> {
     const names = new Set<string>();
-    for (const r of this.rules) if (r.ecosystem === ecosystem && (!r.expires || r.expires > now)) names.add(r.name);
+    for (const r of this.rules) {
+      if (r.ecosystem !== ecosystem || (r.expires && r.expires <= now)) continue;
+      if (channel !== undefined && r.channel !== undefined && r.channel !== channel) continue;
+      names.add(r.name);
+    }
     return names;
   }
 
@@ -97,7 +106,7 @@ export class Policy {
     if (!this.hasView(q.view)) {
       return { allowed: false, code: 'unknown-view', reason: `view ${q.view} does not exist` };
     }
-    const active = this.activeRules(q.ecosystem, name, q.view, now);
+    const active = this.activeRules(q.ecosystem, name, q.view, now, q.channel);
     if (active.length === 0) {
       const expired = this.rulesFor(q.ecosystem, name).find((r) => (r.view === '*' || r.view === q.view) && r.expires && r.expires <= now);
       const why = expired ? `its exception ${expired.id} expired on ${expired.expires!.toISOString().slice(0, 10)}` : 'it is not on the allowlist';
@@ -108,9 +117,9 @@ export class Policy {
         reason: `${name} is blocked by Safelist policy in view ${q.view}: ${why}; ${this.requestHint(name, q.view)}`,
       };
     }
-    const match = active.find((r) => r.matcher.matches(q.version) && pinsMatch(r, q));
+    const match = active.find((r) => r.matcher.matches(q.version) && ruleAdmits(r, q) && pinsMatch(r, q));
     if (!match) {
-      const pinned = active.find((r) => r.matcher.matches(q.version));
+      const pinned = active.find((r) => r.matcher.matches(q.version) && ruleAdmits(r, q));
       if (pinned) {
         const what = q.platform !== undefined && pinned.platforms && !pinned.platforms.includes(q.platform)
           ? `platform ${q.platform} is not among the allowed platforms ${pinned.platforms.join(', ')}`
@@ -122,19 +131,20 @@ export class Policy {
           reason: `${name} ${q.version} is blocked by Safelist policy in view ${q.view}: ${what} (${describeRule(pinned)}); ${this.requestHint(name, q.view)}`,
         };
       }
-      const ranges = active.map((r) => r.matcher.text || 'any').join(' | ');
+      const ranges = active.map((r) => (r.build || r.subdirs || r.channel ? ruleConstraint(r) : r.matcher.text || 'any')).join(' | ');
+      const what = [q.version, q.build].filter((x) => x !== undefined && x !== '').join(' ') + (q.subdir ? ` (${q.subdir})` : '');
       return {
         allowed: false,
         code: 'version-not-allowed',
         rule: active[0]!,
-        reason: `${name} ${q.version} is blocked by Safelist policy in view ${q.view}: allowed versions are ${ranges} (${describeRule(active[0]!)}); ${this.requestHint(name, q.view)}`,
+        reason: `${name} ${what} is blocked by Safelist policy in view ${q.view}: allowed versions are ${ranges} (${describeRule(active[0]!)}); ${this.requestHint(name, q.view)}`,
       };
     }
     if (!match.bypassCooldown) {
       const until = this.cooldownUntil(q.view, q.uploadTime);
       if (until && until > now) {
         // An exception for this exact version lifts the cool-down.
-        const reviewed = active.find((r) => r.bypassCooldown && r.matcher.matches(q.version));
+        const reviewed = active.find((r) => r.bypassCooldown && r.matcher.matches(q.version) && ruleAdmits(r, q) && pinsMatch(r, q));
         if (!reviewed) {
           return {
             allowed: false,

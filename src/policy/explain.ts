@@ -4,6 +4,7 @@ import type { Policy } from './decide.js';
 import { describeRule, type Ecosystem } from './types.js';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
+import type { CondaIndex } from '../ecosystems/conda/index.js';
 
 export interface Explanation {
   ecosystem: Ecosystem;
@@ -12,14 +13,14 @@ export interface Explanation {
   status: 'allowed' | 'partly-allowed' | 'blocked' | 'unknown-view';
   message: string;
   rules: string[];
-  /** Versions mirrored and offered in this view (PyPI). */
+  /** Versions mirrored and offered in this view (PyPI; conda as "version build (channel/subdir)"). */
   available: string[];
   /** Versions known but refused in this view, with the reason. */
   refused: Array<{ version: string; reason: string }>;
   howToRequest: string;
 }
 
-export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
+export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog; conda?: CondaIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
   const { policy } = deps;
   const name = policy.normalize(ecosystem, rawName);
   const hint = policy.decide({ ecosystem, name, version: '0', view });
@@ -44,6 +45,16 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciC
       const d = policy.decide({ ecosystem, name, version: tag, view, digest });
       if (d.allowed) base.available.push(tag);
       else base.refused.push({ version: tag, reason: d.reason });
+    }
+  }
+  if (ecosystem === 'conda' && deps.conda) {
+    for (const channel of deps.conda.channels) {
+      for (const p of deps.conda.packagesNamed(channel.name, name)) {
+        const label = `${p.version} ${p.build} (${channel.name}/${p.subdir})`;
+        const d = deps.conda.decidePackage(p, view);
+        if (d.allowed && p.stored) base.available.push(label);
+        else if (!d.allowed) base.refused.push({ version: label, reason: d.reason });
+      }
     }
   }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };

@@ -80,9 +80,12 @@ function field(map: YAMLMap, key: string): YamlNode | undefined {
 }
 
 const ENTRY_KEYS = new Set(['name', 'versions', 'prereleases', 'reason', 'digests', 'platforms']);
+/** conda entries also name a build-string pattern and platform subdirs. */
+const CONDA_ENTRY_KEYS = new Set(['name', 'versions', 'build', 'subdirs', 'reason']);
 const EXCEPTION_KEYS = new Set([
   'id', 'ecosystem', 'package', 'name', 'versions', 'prereleases', 'view', 'reason', 'requested_by', 'approved_by', 'expires', 'ticket', 'digests', 'platforms',
 ]);
+const CONDA_EXCEPTION_KEYS = new Set([...EXCEPTION_KEYS, 'channel', 'build', 'subdirs']);
 
 interface Entry {
   name: string;
@@ -91,6 +94,9 @@ interface Entry {
   reason?: string;
   digests?: string[];
   platforms?: string[];
+  build?: string;
+  subdirs?: string[];
+  channel?: string;
 }
 
 /** Reads `digests:` / `platforms:` (OCI pins): a list of strings the grammar accepts. */
@@ -116,7 +122,7 @@ function readEntry(r: FileReader, node: YamlNode, grammar: PolicyGrammar, allowe
     if (line === undefined) return void r.report(node, 'an entry must be a requirement string or a mapping with name and versions');
     const split = grammar.splitRequirement(line);
     if ('error' in split) return void r.report(node, split.error);
-    return { name: split.name, range: split.range };
+    return { name: split.name, range: split.range, ...(split.build !== undefined ? { build: split.build } : {}), ...(split.channel !== undefined ? { channel: split.channel } : {}) };
   }
   if (!isMap(node)) return void r.report(node, 'an entry must be a requirement string or a mapping with name and versions');
   for (const pair of node.items) {
@@ -135,12 +141,32 @@ function readEntry(r: FileReader, node: YamlNode, grammar: PolicyGrammar, allowe
     prereleases = pre.value;
   }
   const reason = scalarString(field(node, 'reason'));
+  const extra: Pick<Entry, 'build' | 'subdirs' | 'channel'> = {};
+  const buildNode = field(node, 'build');
+  if (buildNode !== undefined) {
+    const b = scalarString(buildNode);
+    if (b === undefined) return void r.report(buildNode, '"build" must be a build-string pattern such as "*_cpython" or "py311*"');
+    extra.build = b;
+  }
+  const subdirsNode = field(node, 'subdirs');
+  if (subdirsNode !== undefined) {
+    const list = isSeq(subdirsNode) ? (subdirsNode.items as YamlNode[]).map(scalarString) : [scalarString(subdirsNode)];
+    if (list.some((x) => x === undefined)) return void r.report(subdirsNode, '"subdirs" must be a list such as [linux-64, noarch]');
+    extra.subdirs = list as string[];
+  }
+  const channelNode = field(node, 'channel');
+  if (channelNode !== undefined) {
+    const c = scalarString(channelNode);
+    if (!c || !/^[a-z0-9][a-z0-9._-]*$/.test(c)) return void r.report(channelNode, '"channel" must be a channel name such as conda-forge');
+    extra.channel = c;
+  }
   const digests = readPins(r, node, grammar, 'digests');
   const platforms = readPins(r, node, grammar, 'platforms');
   if (digests === false || platforms === false) return undefined;
+  // A name written as a match spec in a mapping ("numpy >=1" under name:) is refused: one place per part.
   return {
     name, range, ...(prereleases === undefined ? {} : { prereleases }), ...(reason ? { reason } : {}),
-    ...(digests ? { digests } : {}), ...(platforms ? { platforms } : {}),
+    ...(digests ? { digests } : {}), ...(platforms ? { platforms } : {}), ...extra,
   };
 }
 
@@ -155,6 +181,26 @@ function toRule(
   if (nameProblem) return void r.report(node, nameProblem);
   const matcher = grammar.parseRange(entry.range, entry.prereleases === undefined ? {} : { prereleases: entry.prereleases });
   if ('error' in matcher) return void r.report(node, matcher.error);
+  const extra: Pick<Rule, 'build' | 'subdirs' | 'channel'> = {};
+  if (entry.build !== undefined) {
+    if (!grammar.parseBuild) return void r.report(node, `build-string patterns exist only for conda, not ${base.ecosystem}`);
+    const build = grammar.parseBuild(entry.build);
+    if ('error' in build) return void r.report(node, build.error);
+    if (build.text !== '*') extra.build = build;
+  }
+  if (entry.subdirs !== undefined) {
+    if (!grammar.checkSubdir) return void r.report(node, `subdirs exist only for conda, not ${base.ecosystem}`);
+    for (const sd of entry.subdirs) {
+      const problem = grammar.checkSubdir(sd);
+      if (problem) return void r.report(node, problem);
+    }
+    extra.subdirs = [...entry.subdirs].sort();
+  }
+  const channel = entry.channel ?? base.channel;
+  if (entry.channel !== undefined && base.channel !== undefined && entry.channel !== base.channel) {
+    return void r.report(node, `"${entry.channel}::" names another channel than the "${base.channel}" section it is written in`);
+  }
+  if (channel !== undefined) extra.channel = channel;
   return {
     ...base,
     name: grammar.normalizeName(entry.name),
@@ -163,7 +209,25 @@ function toRule(
     ...(entry.reason ? { reason: entry.reason } : {}),
     ...(entry.digests ? { digests: entry.digests } : {}),
     ...(entry.platforms ? { platforms: entry.platforms } : {}),
+    ...extra,
   };
+}
+
+/** Reads a list of package entries into rules (allowlist files). */
+function readPackageList(r: FileReader, list: YamlNode, grammar: PolicyGrammar, eco: Ecosystem, out: LoadedPolicyFiles, channel?: string): void {
+  if (!isSeq(list)) return void r.report(list, 'expected a list of packages');
+  const seen = new Map<string, number>();
+  for (const item of list.items as YamlNode[]) {
+    const entry = readEntry(r, item, grammar, eco === 'conda' ? CONDA_ENTRY_KEYS : ENTRY_KEYS);
+    if (!entry) continue;
+    const rule = toRule(r, item, entry, grammar, { kind: 'allowlist', ecosystem: eco, view: '*', bypassCooldown: false, ...(channel ? { channel } : {}) });
+    if (!rule) continue;
+    const key = `${rule.name}\0${rule.matcher.text}\0${rule.build?.text ?? ''}\0${rule.subdirs?.join(',') ?? ''}\0${rule.channel ?? ''}`;
+    const dup = seen.get(key);
+    if (dup !== undefined) r.report(item, `duplicate of the entry on line ${dup}`);
+    seen.set(key, rule.location!.line);
+    out.rules.push(rule);
+  }
 }
 
 async function readAllowlist(path: string, ctx: PolicyContext, out: LoadedPolicyFiles): Promise<void> {
@@ -177,23 +241,31 @@ async function readAllowlist(path: string, ctx: PolicyContext, out: LoadedPolicy
   } else {
     const root = r.parse(await readFile(path, 'utf8'));
     if (root !== null) {
-      const packages = isMap(root) ? field(root, 'packages') : undefined;
-      if (!isMap(root) || !isSeq(packages)) {
-        r.report(root, 'expected a mapping with a "packages" list');
+      // conda allowlists may group entries per upstream channel (channels: {conda-forge: [...]});
+      // entries under packages: apply to every channel.
+      const rootKeys = eco === 'conda' ? ['packages', 'channels'] : ['packages'];
+      if (!isMap(root) || !rootKeys.some((k) => field(root, k) !== undefined)) {
+        r.report(root, eco === 'conda' ? 'expected a mapping with a "channels" mapping (channel: [match specs]) and/or a "packages" list' : 'expected a mapping with a "packages" list');
       } else {
         for (const pair of root.items) {
-          if (scalarString(pair.key) !== 'packages') r.report(pair.key as YamlNode, `unknown key "${scalarString(pair.key)}"; expected "packages"`);
+          const k = scalarString(pair.key);
+          if (!k || !rootKeys.includes(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected ${rootKeys.map((x) => `"${x}"`).join(' or ')}`);
         }
-        const seen = new Map<string, number>();
-        for (const item of packages.items as YamlNode[]) {
-          const entry = readEntry(r, item, grammar, ENTRY_KEYS);
-          if (!entry) continue;
-          const rule = toRule(r, item, entry, grammar, { kind: 'allowlist', ecosystem: eco, view: '*', bypassCooldown: false });
-          if (!rule) continue;
-          const dup = seen.get(`${rule.name}\0${rule.matcher.text}`);
-          if (dup !== undefined) r.report(item, `duplicate of the entry on line ${dup}`);
-          seen.set(`${rule.name}\0${rule.matcher.text}`, rule.location!.line);
-          out.rules.push(rule);
+        const packages = field(root, 'packages');
+        if (packages !== undefined) readPackageList(r, packages, grammar, eco, out);
+        const channels = field(root, 'channels');
+        if (channels !== undefined) {
+          if (!isMap(channels)) r.report(channels, '"channels" must map channel names to lists of match specs');
+          else {
+            for (const pair of channels.items) {
+              const ch = scalarString(pair.key);
+              if (!ch || !/^[a-z0-9][a-z0-9._-]*$/.test(ch)) {
+                r.report(pair.key as YamlNode, `"${ch}" is not a channel name such as conda-forge`);
+                continue;
+              }
+              readPackageList(r, pair.value as YamlNode, grammar, eco, out, ch);
+            }
+          }
         }
       }
     }
@@ -216,7 +288,8 @@ async function readExceptions(path: string, ctx: PolicyContext, out: LoadedPolic
       }
       for (const pair of item.items) {
         const k = scalarString(pair.key);
-        if (!k || !EXCEPTION_KEYS.has(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected one of ${[...EXCEPTION_KEYS].join(', ')}`);
+        const keys = scalarString(field(item, 'ecosystem')) === 'conda' ? CONDA_EXCEPTION_KEYS : EXCEPTION_KEYS;
+        if (!k || !keys.has(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected one of ${[...keys].join(', ')}`);
       }
       const id = scalarString(field(item, 'id'));
       if (!id) {
@@ -249,9 +322,17 @@ async function readExceptions(path: string, ctx: PolicyContext, out: LoadedPolic
       if (!reason) r.report(item, 'every exception needs a "reason"');
       let entry: Entry | undefined;
       const pkg = field(item, 'package');
-      if (pkg !== undefined) entry = readEntry(r, pkg, grammar, ENTRY_KEYS);
-      else entry = readEntry(r, item, grammar, EXCEPTION_KEYS);
+      if (pkg !== undefined) entry = readEntry(r, pkg, grammar, eco === 'conda' ? CONDA_ENTRY_KEYS : ENTRY_KEYS);
+      else entry = readEntry(r, item, grammar, eco === 'conda' ? CONDA_EXCEPTION_KEYS : EXCEPTION_KEYS);
       if (!entry) continue;
+      const channelOfItem = scalarString(field(item, 'channel'));
+      if (pkg !== undefined && channelOfItem) {
+        if (entry.channel && entry.channel !== channelOfItem) {
+          r.report(item, `"channel: ${channelOfItem}" and "${entry.channel}::" disagree`);
+          continue;
+        }
+        entry.channel = channelOfItem;
+      }
       // A date-only expiry means "through the end of that day" (UTC).
       const end = /^\d{4}-\d{2}-\d{2}$/.test(expiresText!) ? new Date(expires.getTime() + 86_400_000 - 1) : expires;
       const rule = toRule(r, item, { ...entry, ...(reason ? { reason } : {}) }, grammar, {

@@ -12,6 +12,15 @@ export interface VersionMatcher {
   matches(version: string): boolean;
 }
 
+/** A build-string pattern (conda), as the ecosystem's own grammar understands it. */
+export interface BuildMatcher {
+  readonly text: string;
+  matches(build: string): boolean;
+}
+
+/** A one-line requirement split into its parts; build and channel exist only in grammars that have them (conda). */
+export type SplitRequirement = { name: string; range: string; build?: string; channel?: string };
+
 export interface PolicyGrammar {
   /** Canonical form used for every comparison (PEP 503 normalisation for PyPI). */
   normalizeName(name: string): string;
@@ -21,7 +30,7 @@ export interface PolicyGrammar {
    * Splits a one-line requirement ("requests>=2,<3") into name and range, or returns an error.
    * Grammars without a one-line form return an error for anything but a bare name.
    */
-  splitRequirement(line: string): { name: string; range: string } | { error: string };
+  splitRequirement(line: string): SplitRequirement | { error: string };
   /** Parses a version range; '' or '*' means every version. Returns an error string when invalid. */
   parseRange(range: string, opts: { prereleases?: boolean }): VersionMatcher | { error: string };
   /**
@@ -29,6 +38,10 @@ export interface PolicyGrammar {
    * a grammar without it refuses `digests:` and `platforms:` in its entries.
    */
   checkPin?(kind: 'digests' | 'platforms', value: string): string | undefined;
+  /** Parses a build-string pattern; absent in grammars without build strings. */
+  parseBuild?(pattern: string): BuildMatcher | { error: string };
+  /** Checks a platform subdir name; absent in grammars without subdirs. */
+  checkSubdir?(subdir: string): string | undefined;
 }
 
 export interface SourceLocation {
@@ -57,6 +70,12 @@ export interface Rule {
   digests?: readonly string[];
   /** OCI: when set, only these platforms (os/arch[/variant]) of a multi-platform image. */
   platforms?: readonly string[];
+  /** conda: the upstream channel the rule is about; undefined means every channel. */
+  channel?: string;
+  /** conda: build-string pattern; undefined means every build. */
+  build?: BuildMatcher;
+  /** conda: platform subdirs the rule admits; undefined means every subdir. */
+  subdirs?: readonly string[];
 }
 
 export interface DecisionQuery {
@@ -71,6 +90,10 @@ export interface DecisionQuery {
   digest?: string;
   /** OCI: a platform manifest's platform; checked against a rule's pinned platforms. */
   platform?: string;
+  /** conda: channel, build string and subdir of the record; rules that constrain them are checked only when given. */
+  channel?: string;
+  build?: string;
+  subdir?: string;
 }
 
 export interface Decision {
@@ -83,8 +106,25 @@ export interface Decision {
   reason: string;
 }
 
+/** The version range plus any build, subdir and channel constraints, for messages. */
+export function ruleConstraint(rule: Rule): string {
+  const parts = [rule.matcher.text || 'any version'];
+  if (rule.build) parts.push(`build ${rule.build.text}`);
+  if (rule.subdirs) parts.push(`subdirs ${rule.subdirs.join(',')}`);
+  if (rule.channel) parts.push(`channel ${rule.channel}`);
+  return parts.join(' ');
+}
+
+/** Does a rule's build, subdir and channel constraints admit the query (parts not given are not checked)? */
+export function ruleAdmits(rule: Rule, q: Pick<DecisionQuery, 'channel' | 'build' | 'subdir'>): boolean {
+  if (rule.channel !== undefined && q.channel !== undefined && rule.channel !== q.channel) return false;
+  if (rule.build && q.build !== undefined && !rule.build.matches(q.build)) return false;
+  if (rule.subdirs && q.subdir !== undefined && !rule.subdirs.includes(q.subdir)) return false;
+  return true;
+}
+
 export function describeRule(rule: Rule): string {
   const where = rule.location ? `${rule.location.file}:${rule.location.line}` : rule.id ? `exception ${rule.id}` : 'api';
-  const range = rule.matcher.text || 'any version';
+  const range = ruleConstraint(rule);
   return rule.kind === 'exception' ? `exception ${rule.id ?? ''} (${range}, ${where})`.replace('  ', ' ') : `allowlist ${where} (${range})`;
 }

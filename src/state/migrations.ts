@@ -61,6 +61,45 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: '0002_conda_catalog',
+    sql: `
+      -- One row per conda package record Safelist knows of, per channel and subdir: stored
+      -- ones (bytes in the blob store) and upstream-only ones (known, not served). record is
+      -- the upstream repodata record as compact JSON, served unchanged (hashes included).
+      CREATE TABLE conda_packages (
+        channel      text NOT NULL,
+        subdir       text NOT NULL,
+        filename     text NOT NULL,
+        name         text NOT NULL,
+        version      text NOT NULL,
+        build        text NOT NULL,
+        sha256       text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        md5          text CHECK (md5 IS NULL OR md5 ~ '^[0-9a-f]{32}$'),
+        size         bigint NOT NULL CHECK (size >= 0),
+        record       text NOT NULL,
+        stored       boolean NOT NULL DEFAULT false,
+        source       text NOT NULL,
+        source_url   text,
+        upload_time  timestamptz,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        updated_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (channel, subdir, filename)
+      );
+      CREATE INDEX conda_packages_name ON conda_packages (channel, name);
+      -- The last sync of each upstream channel subdir: when it last succeeded, and the last error.
+      CREATE TABLE conda_subdirs (
+        channel      text NOT NULL,
+        subdir       text NOT NULL,
+        source       text NOT NULL,
+        synced_at    timestamptz,
+        records      integer NOT NULL DEFAULT 0,
+        last_error   text,
+        error_at     timestamptz,
+        PRIMARY KEY (channel, subdir)
+      );
+    `,
+  },
+  {
     id: '0050_audit_append_only',
     sql: `
       -- The audit log is append-only at the database too: UPDATE, DELETE and TRUNCATE fail.

@@ -14,6 +14,9 @@ export interface TestSafelistOptions {
   /** 'fs' (default) or an Azurite connection string. */
   azure?: { connectionString: string; container: string };
   allowlist?: string;
+  /** allowlists/conda.yaml */
+  condaAllowlist?: string;
+  condaChannels?: Config['conda']['channels'];
   exceptions?: Record<string, string>;
   views?: Config['views'];
   upstreams?: Config['pypi']['upstreams'];
@@ -27,7 +30,9 @@ export interface TestSafelist extends RunningServer {
   dir: string;
   config: Config;
   served: Array<{ view: string; sha256: string; filename: string; metadata: boolean }>;
+  condaServed: Array<{ view: string; sha256: string; filename: string }>;
   setAllowlist(yaml: string): Promise<void>;
+  setCondaAllowlist(yaml: string): Promise<void>;
   setExceptions(file: string, yaml: string): Promise<void>;
   setOciAllowlist(yaml: string): Promise<void>;
   stop(): Promise<void>;
@@ -39,6 +44,7 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   await mkdir(join(dir, 'exceptions'));
   if (opts.allowlist !== undefined) await writeFile(join(dir, 'allowlists', 'pypi.yaml'), opts.allowlist);
   if (opts.ociAllowlist !== undefined) await writeFile(join(dir, 'allowlists', 'oci.yaml'), opts.ociAllowlist);
+  if (opts.condaAllowlist !== undefined) await writeFile(join(dir, 'allowlists', 'conda.yaml'), opts.condaAllowlist);
   for (const [f, y] of Object.entries(opts.exceptions ?? {})) await writeFile(join(dir, 'exceptions', f), y);
   const db = opts.databaseUrl
     ? { database: { url: opts.databaseUrl, pglitePath: 'memory://' }, cleanup: async () => undefined }
@@ -53,13 +59,15 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
     views: opts.views ?? {},
     pypi: { upstreams: opts.upstreams ?? [] },
     oci: { upstreams: opts.ociUpstreams ?? [] },
+    ...(opts.condaChannels ? { conda: { channels: opts.condaChannels } } : {}),
     sync: { schedule: '', concurrency: 4, timeout: '30s' },
     ...opts.extra,
   });
   const served: TestSafelist['served'] = [];
+  const condaServed: TestSafelist['condaServed'] = [];
   let server: RunningServer;
   try {
-    server = await startServer(config, { onServed: (e) => served.push(e) });
+    server = await startServer(config, { onServed: (e) => served.push(e), onCondaServed: (e) => condaServed.push(e) });
   } catch (err) {
     await db.cleanup();
     throw err;
@@ -69,6 +77,11 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
     dir,
     config,
     served,
+    condaServed,
+    async setCondaAllowlist(yaml) {
+      await writeFile(join(dir, 'allowlists', 'conda.yaml'), yaml);
+      await server.runtime.policies.reload();
+    },
     async setAllowlist(yaml) {
       await writeFile(join(dir, 'allowlists', 'pypi.yaml'), yaml);
       await server.runtime.policies.reload();

@@ -1,0 +1,212 @@
+// The conda catalog: every package record Safelist knows of, per channel and subdir, stored
+// or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
+// path, refreshed per (channel, subdir) on change notifications, so requests never touch the
+// database. Records keep the upstream JSON text, so served repodata carries the same hashes.
+import type { Db, Queryable } from '../../state/db.js';
+import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import type { CondaRecordFields } from './repodata-filter.js';
+
+export interface CondaPackage {
+  channel: string;
+  subdir: string;
+  filename: string;
+  name: string;
+  version: string;
+  build: string;
+  sha256: string;
+  md5: string | null;
+  size: number;
+  /** The repodata record as compact JSON. */
+  record: string;
+  stored: boolean;
+  source: string;
+  sourceUrl: string | null;
+  uploadTime: Date | null;
+}
+
+export interface CondaSubdir {
+  channel: string;
+  subdir: string;
+  /** By file name. */
+  packages: Map<string, CondaPackage>;
+  /** Increments on every change; part of rendered documents' identity. */
+  serial: number;
+}
+
+interface Row {
+  channel: string;
+  subdir: string;
+  filename: string;
+  name: string;
+  version: string;
+  build: string;
+  sha256: string;
+  md5: string | null;
+  size: string | number;
+  record: string;
+  stored: boolean;
+  source: string;
+  source_url: string | null;
+  upload_time: Date | string | null;
+}
+
+const COLUMNS = 'channel, subdir, filename, name, version, build, sha256, md5, size, record, stored, source, source_url, upload_time';
+
+function fromRow(r: Row): CondaPackage {
+  return {
+    channel: r.channel,
+    subdir: r.subdir,
+    filename: r.filename,
+    name: r.name,
+    version: r.version,
+    build: r.build,
+    sha256: r.sha256,
+    md5: r.md5,
+    size: Number(r.size),
+    record: r.record,
+    stored: r.stored,
+    source: r.source,
+    sourceUrl: r.source_url,
+    uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
+  };
+}
+
+/**
+ * Record fields that would point a client somewhere else than Safelist (an upstream URL or
+ * channel): dropped, so that every download goes through the policy check. Hashes stay.
+ */
+const ELSEWHERE_FIELDS = ['url', 'channel'];
+
+/** A catalog entry for a parsed repodata record. */
+export function packageFromRecord(
+  channel: string,
+  subdir: string,
+  filename: string,
+  record: CondaRecordFields,
+  extra: { stored: boolean; source: string; sourceUrl: string | null },
+): CondaPackage {
+  return {
+    channel,
+    subdir,
+    filename,
+    name: record.name.toLowerCase(),
+    version: record.version,
+    build: record.build,
+    sha256: record.sha256!,
+    md5: record.md5 ?? null,
+    size: record.size ?? 0,
+    record: JSON.stringify(record, (k, v: unknown) => (ELSEWHERE_FIELDS.includes(k) ? undefined : v)),
+    uploadTime: typeof record.timestamp === 'number' ? new Date(record.timestamp > 1e11 ? record.timestamp : record.timestamp * 1000) : null,
+    ...extra,
+  };
+}
+
+const key = (channel: string, subdir: string) => `${channel}/${subdir}`;
+
+export class CondaCatalog {
+  private readonly subdirs = new Map<string, CondaSubdir>();
+  private serialCounter = 0;
+  private unlisten: (() => Promise<void>) | undefined;
+  private readonly listeners = new Set<(channel: string, subdir: string) => void>();
+
+  constructor(private readonly db: Db) {}
+
+  async open(): Promise<void> {
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM conda_packages`);
+    const grouped = new Map<string, CondaPackage[]>();
+    for (const r of rows) {
+      const p = fromRow(r);
+      const k = key(p.channel, p.subdir);
+      const list = grouped.get(k) ?? [];
+      list.push(p);
+      grouped.set(k, list);
+    }
+    for (const list of grouped.values()) this.install(list[0]!.channel, list[0]!.subdir, list);
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      if (change?.ecosystem !== 'conda') return;
+      const slash = change.name.indexOf('/');
+      if (slash > 0) void this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)).catch(() => undefined);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.unlisten?.();
+  }
+
+  onChange(fn: (channel: string, subdir: string) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private install(channel: string, subdir: string, list: CondaPackage[]): void {
+    const packages = new Map<string, CondaPackage>();
+    for (const p of list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))) packages.set(p.filename, p);
+    this.subdirs.set(key(channel, subdir), { channel, subdir, packages, serial: ++this.serialCounter });
+    for (const fn of this.listeners) fn(channel, subdir);
+  }
+
+  async reload(channel: string, subdir: string): Promise<void> {
+    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [channel, subdir]);
+    this.install(channel, subdir, rows.map(fromRow));
+  }
+
+  subdir(channel: string, subdir: string): CondaSubdir | undefined {
+    return this.subdirs.get(key(channel, subdir));
+  }
+
+  /** Every (channel, subdir) with at least one record. */
+  all(): IterableIterator<CondaSubdir> {
+    return this.subdirs.values();
+  }
+
+  /**
+   * Inserts or updates records. A stored record is never downgraded to upstream-only, and a
+   * file name keeps its sha256 (callers check; the database refuses a silent change).
+   */
+  async upsert(packages: CondaPackage[], q: Queryable = this.db): Promise<void> {
+    const touched = new Set<string>();
+    for (const p of packages) {
+      await q.query(
+        `INSERT INTO conda_packages (${COLUMNS}, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
+         ON CONFLICT (channel, subdir, filename) DO UPDATE SET
+           record = EXCLUDED.record,
+           md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
+           stored = conda_packages.stored OR EXCLUDED.stored,
+           source_url = COALESCE(EXCLUDED.source_url, conda_packages.source_url),
+           upload_time = COALESCE(conda_packages.upload_time, EXCLUDED.upload_time),
+           updated_at = now()
+         WHERE conda_packages.sha256 = EXCLUDED.sha256`,
+        [p.channel, p.subdir, p.filename, p.name, p.version, p.build, p.sha256, p.md5, p.size, p.record, p.stored, p.source, p.sourceUrl, p.uploadTime],
+      );
+      touched.add(key(p.channel, p.subdir));
+    }
+    if (q === this.db) await this.changed(touched);
+  }
+
+  /** Forgets upstream-only records of a subdir that its upstream no longer lists. */
+  async forgetUnstored(channel: string, subdir: string, keep: ReadonlySet<string>, q: Queryable = this.db): Promise<number> {
+    const current = this.subdir(channel, subdir);
+    const gone = [...(current?.packages.values() ?? [])].filter((p) => !p.stored && !keep.has(p.filename)).map((p) => p.filename);
+    if (gone.length) await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND NOT stored AND filename = ANY($3::text[])', [channel, subdir, gone]);
+    return gone.length;
+  }
+
+  /** Forgets records whatever their state: the upstream withdrew them (its "removed" list). */
+  async forget(channel: string, subdir: string, filenames: readonly string[], q: Queryable = this.db): Promise<number> {
+    const current = this.subdir(channel, subdir);
+    const gone = filenames.filter((f) => current?.packages.has(f));
+    if (gone.length) await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename = ANY($3::text[])', [channel, subdir, gone]);
+    return gone.length;
+  }
+
+  /** Reloads and tells every replica that these subdirs changed. */
+  async changed(keys: Iterable<string>): Promise<void> {
+    for (const k of keys) {
+      const slash = k.indexOf('/');
+      await this.reload(k.slice(0, slash), k.slice(slash + 1));
+      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k });
+    }
+  }
+}

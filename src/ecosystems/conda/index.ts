@@ -1,0 +1,213 @@
+// The conda read model for every view: "what does view V's copy of channel C list in subdir S"
+// as a pre-rendered, cached repodata.json (and channeldata.json), and "may view V fetch file
+// F". A document is rendered once per (view, channel, subdir) and reused until the catalog
+// subdir, the policy, or a time that changes the answer (an expiry, a cool-down) moves on.
+// Never lists a record the view's policy refuses or whose bytes are not stored.
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { isPlatform } from '@conda-org/rattler';
+import { LRUCache } from 'lru-cache';
+import type { CondaChannelConfig } from '../../config/schema.js';
+import { errors, SafelistError } from '../../errors.js';
+import type { Policy } from '../../policy/decide.js';
+import type { PolicyStore } from '../../policy/store.js';
+import type { Decision } from '../../policy/types.js';
+import type { CondaCatalog, CondaPackage } from './catalog.js';
+import { parseCondaVersion } from './grammar.js';
+
+export interface CondaDocument {
+  body: Buffer;
+  etag: string;
+  gzip?: Buffer;
+  gzipEtag: string;
+  validUntil: number;
+  policy: string;
+  serial: number;
+}
+
+const GZIP_MIN = 1024;
+
+export function gzipOfDocument(doc: CondaDocument): Buffer | undefined {
+  if (doc.body.length < GZIP_MIN) return undefined;
+  doc.gzip ??= gzipSync(doc.body, { level: 6 });
+  return doc.gzip;
+}
+
+function documentOf(body: Buffer, validUntil: number, policy: string, serial: number): CondaDocument {
+  const h = createHash('sha256').update(body).digest('base64url').slice(0, 32);
+  return { body, etag: `"${h}"`, gzipEtag: `"${h}-gz"`, validUntil, policy, serial };
+}
+
+export function isCondaSubdir(subdir: string): boolean {
+  return isPlatform(subdir) && subdir !== 'unknown';
+}
+
+export class CondaIndex {
+  private readonly cache: LRUCache<string, CondaDocument>;
+  private readonly byName = new Map<string, CondaChannelConfig>();
+  private channeldataSerial = 0;
+
+  constructor(
+    private readonly catalog: CondaCatalog,
+    private readonly policies: PolicyStore,
+    readonly channels: readonly CondaChannelConfig[],
+    opts: { maxBytes: number },
+  ) {
+    this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
+    for (const c of channels) for (const n of [c.name, ...c.alias]) this.byName.set(n, c);
+    catalog.onChange(() => this.channeldataSerial++);
+    policies.onChange(() => this.cache.clear());
+  }
+
+  private get policy(): Policy {
+    return this.policies.policy;
+  }
+
+  requireView(view: string): void {
+    if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
+  }
+
+  /** The configured channel for a name or alias, or a 404 that lists what exists. */
+  channel(name: string): CondaChannelConfig {
+    const c = this.byName.get(name);
+    if (!c) throw errors.notFound(`no conda channel "${name}" here; channels: ${[...this.byName.keys()].join(', ') || 'none configured'}`);
+    return c;
+  }
+
+  /** Subdirs a channel serves: noarch always, plus the configured ones and any with records. */
+  subdirsOf(channel: CondaChannelConfig): string[] {
+    const set = new Set(['noarch', ...channel.subdirs]);
+    for (const s of this.catalog.all()) if (s.channel === channel.name && s.packages.size) set.add(s.subdir);
+    return [...set].sort();
+  }
+
+  decidePackage(p: CondaPackage, view: string, now = new Date()): Decision {
+    return this.policy.decide({
+      ecosystem: 'conda',
+      name: p.name,
+      version: p.version,
+      build: p.build,
+      subdir: p.subdir,
+      channel: p.channel,
+      view,
+      ...(p.uploadTime ? { uploadTime: p.uploadTime } : {}),
+      now,
+    });
+  }
+
+  /** The packages of one subdir that a view may see, with the time the answer next changes. */
+  private visible(view: string, channel: string, subdir: string, now: number): { packages: CondaPackage[]; validUntil: number } {
+    const policy = this.policy;
+    const at = new Date(now);
+    let validUntil = Infinity;
+    const out: CondaPackage[] = [];
+    const entry = this.catalog.subdir(channel, subdir);
+    const names = new Map<string, boolean>();
+    for (const p of entry?.packages.values() ?? []) {
+      if (!p.stored) continue;
+      let visible = names.get(p.name);
+      if (visible === undefined) {
+        const rules = policy.activeRules('conda', p.name, view, at, channel);
+        visible = rules.length > 0;
+        for (const r of rules) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+        names.set(p.name, visible);
+      }
+      if (!visible) continue;
+      const d = this.decidePackage(p, view, at);
+      if (d.code === 'cooldown') {
+        const until = policy.cooldownUntil(view, p.uploadTime ?? undefined);
+        if (until) validUntil = Math.min(validUntil, until.getTime());
+      }
+      if (d.allowed) out.push(p);
+    }
+    return { packages: out, validUntil };
+  }
+
+  /** The stored records of a subdir that a view may install (for installability checks). */
+  allowedPackages(view: string, channel: string, subdir: string, now = Date.now()): CondaPackage[] {
+    return this.visible(view, this.channel(channel).name, subdir, now).packages;
+  }
+
+  /** repodata.json for (view, channel, subdir): only allowed, stored records; an empty one for a subdir without any. */
+  repodata(view: string, channelName: string, subdir: string, now = Date.now()): CondaDocument {
+    const cacheKey = `r\0${view}\0${channelName}\0${subdir}`;
+    const policy = this.policy;
+    const channel = this.channel(channelName);
+    const entry = this.catalog.subdir(channel.name, subdir);
+    const serial = entry?.serial ?? 0;
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.serial === serial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+    this.requireView(view);
+    if (!isCondaSubdir(subdir)) throw errors.notFound(`"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`);
+    const { packages, validUntil } = this.visible(view, channel.name, subdir, now);
+    const tarBz2: string[] = [];
+    const conda: string[] = [];
+    for (const p of packages) (p.filename.endsWith('.conda') ? conda : tarBz2).push(`${JSON.stringify(p.filename)}:${p.record}`);
+    const body = Buffer.from(
+      `{"info":{"subdir":${JSON.stringify(subdir)}},"packages":{${tarBz2.join(',')}},"packages.conda":{${conda.join(',')}},"removed":[],"repodata_version":1}`,
+    );
+    const doc = documentOf(body, validUntil, policy.fingerprint, serial);
+    this.cache.set(cacheKey, doc);
+    return doc;
+  }
+
+  /** channeldata.json: each visible package's subdirs and newest allowed version. */
+  channeldata(view: string, channelName: string, now = Date.now()): CondaDocument {
+    const cacheKey = `c\0${view}\0${channelName}`;
+    const policy = this.policy;
+    const channel = this.channel(channelName);
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.serial === this.channeldataSerial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+    this.requireView(view);
+    const subdirs = this.subdirsOf(channel);
+    const packages = new Map<string, { subdirs: Set<string>; version: string; timestamp: number }>();
+    let validUntil = Infinity;
+    for (const subdir of subdirs) {
+      const v = this.visible(view, channel.name, subdir, now);
+      validUntil = Math.min(validUntil, v.validUntil);
+      for (const p of v.packages) {
+        const e = packages.get(p.name) ?? { subdirs: new Set<string>(), version: p.version, timestamp: 0 };
+        e.subdirs.add(subdir);
+        const a = parseCondaVersion(p.version);
+        const b = parseCondaVersion(e.version);
+        if (a && b && a.compare(b) > 0) e.version = p.version;
+        e.timestamp = Math.max(e.timestamp, p.uploadTime ? Math.floor(p.uploadTime.getTime() / 1000) : 0);
+        packages.set(p.name, e);
+      }
+    }
+    const out: Record<string, unknown> = {};
+    for (const [name, e] of [...packages].sort(([a], [b]) => (a < b ? -1 : 1))) out[name] = { subdirs: [...e.subdirs].sort(), version: e.version, timestamp: e.timestamp };
+    const body = Buffer.from(JSON.stringify({ channeldata_version: 1, packages: out, subdirs }));
+    const doc = documentOf(body, validUntil, policy.fingerprint, this.channeldataSerial);
+    this.cache.set(cacheKey, doc);
+    return doc;
+  }
+
+  /** The package file a view may download, or a SafelistError (404 unknown, 403 refused by policy). */
+  authorizeFile(view: string, channelName: string, subdir: string, filename: string): CondaPackage {
+    this.requireView(view);
+    const channel = this.channel(channelName);
+    const p = this.catalog.subdir(channel.name, subdir)?.packages.get(filename);
+    if (!p) throw errors.notFound(`no package ${filename} in ${channel.name}/${subdir} here`);
+    const d = this.decidePackage(p, view);
+    if (!d.allowed) throw errors.blockedByPolicy(d.reason, { package: p.name, version: p.version, build: p.build, channel: channel.name, subdir, view });
+    if (!p.stored) throw errors.notFound(`${filename} is allowed but not mirrored yet; the next sync fetches it`);
+    return p;
+  }
+
+  /** Every record of a name in a channel (all subdirs), for explanations. */
+  packagesNamed(channelName: string, name: string): CondaPackage[] {
+    const out: CondaPackage[] = [];
+    for (const s of this.catalog.all()) if (s.channel === channelName) for (const p of s.packages.values()) if (p.name === name) out.push(p);
+    return out;
+  }
+
+  refusal(view: string, channelName: string, name: string): SafelistError {
+    const d = this.policy.decide({ ecosystem: 'conda', name, version: '0', view, channel: channelName });
+    return errors.blockedByPolicy(d.reason, { package: name, view, channel: channelName });
+  }
+
+  cacheStats(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+  }
+}

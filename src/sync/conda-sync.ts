@@ -1,0 +1,154 @@
+// The conda sync: seeds and maintains curated copies of upstream channels. For every channel
+// and subdir (noarch always), it streams the upstream repodata.json through the filter —
+// memory bounded by what is kept, never by the upstream's size — records every record of a
+// name some view may see (so refusals can be explained), downloads the records some view
+// allows, verifies each file against the upstream sha256 and size, and stores it atomically.
+// A subdir whose repodata is unreachable or malformed changes nothing: the last good copy
+// keeps being served. Records the upstream lists as "removed" stop being served. Idempotent
+// and resumable (each file is committed on its own); unchanged records are not rewritten.
+import pLimit from 'p-limit';
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/schema.js';
+import { blobKeyForSha256 } from '../catalog/blob-keys.js';
+import { storeVerified } from '../catalog/ingest.js';
+import { packageFromRecord, type CondaCatalog, type CondaPackage } from '../ecosystems/conda/catalog.js';
+import { filterRepodata } from '../ecosystems/conda/repodata-filter.js';
+import { CondaUpstream } from '../ecosystems/conda/upstream.js';
+import type { Policy } from '../policy/decide.js';
+import type { Db } from '../state/db.js';
+import type { BlobStore } from '../storage/types.js';
+
+export type CondaSyncEvent =
+  | { type: 'subdir'; channel: string; subdir: string; seen: number; kept: number; toFetch: number }
+  | { type: 'fetched'; filename: string; size: number; written: boolean }
+  | { type: 'failed'; filename: string; error: string }
+  | { type: 'warning'; message: string };
+
+export interface CondaSyncReport {
+  subdirs: Array<{ channel: string; subdir: string; seen: number; kept: number; toFetch: number; present: number; withdrawn: number; error?: string }>;
+  downloaded: number;
+  bytes: number;
+  failed: Array<{ filename: string; error: string }>;
+}
+
+export interface CondaSyncDeps {
+  config: Config;
+  policy: Policy;
+  catalog: CondaCatalog;
+  store: BlobStore;
+  db: Db;
+}
+
+/** Allowed in at least one view? (Cool-downs are not applied: the file must be ready when one ends.) */
+function wantedSomewhere(policy: Policy, p: CondaPackage): boolean {
+  return policy.viewNames().some(
+    (view) => policy.decide({ ecosystem: 'conda', name: p.name, version: p.version, build: p.build, subdir: p.subdir, channel: p.channel, view }).allowed,
+  );
+}
+
+export async function runCondaSync(
+  deps: CondaSyncDeps,
+  opts: { dryRun?: boolean; onEvent?: (e: CondaSyncEvent) => void; channels?: string[] } = {},
+): Promise<CondaSyncReport> {
+  const { config, policy, catalog, store, db } = deps;
+  const emit = opts.onEvent ?? (() => undefined);
+  const timeout = durationMs(config.sync.timeout);
+  const limit = pLimit(config.sync.concurrency);
+  const report: CondaSyncReport = { subdirs: [], downloaded: 0, bytes: 0, failed: [] };
+  const work: Array<Promise<void>> = [];
+  for (const channel of config.conda.channels) {
+    if (opts.channels && !opts.channels.includes(channel.name)) continue;
+    const names = policy.namesInScope('conda', new Date(), channel.name);
+    if (names.size === 0) {
+      emit({ type: 'warning', message: `${channel.name}: no package of this channel is on any allowlist; nothing to sync` });
+      continue;
+    }
+    const upstream = new CondaUpstream(channel, timeout);
+    for (const subdir of [...new Set(['noarch', ...channel.subdirs])]) {
+      const item: CondaSyncReport['subdirs'][number] = { channel: channel.name, subdir, seen: 0, kept: 0, toFetch: 0, present: 0, withdrawn: 0 };
+      report.subdirs.push(item);
+      let packages: CondaPackage[];
+      let removed: string[];
+      try {
+        const { body } = await upstream.repodata(subdir);
+        const result = await filterRepodata(body, {
+          wantName: (n) => names.has(n),
+          subdir,
+          maxRecordBytes: config.conda.maxRecordBytes,
+          source: `${channel.name}/${subdir}/repodata.json`,
+        });
+        for (const d of result.dropped) emit({ type: 'warning', message: `${channel.name}/${subdir}: ${d.filename} skipped: ${d.reason}` });
+        item.seen = result.seen;
+        removed = result.removed;
+        const withdrawn = new Set(removed);
+        packages = [];
+        const known = catalog.subdir(channel.name, subdir)?.packages;
+        for (const r of result.records) {
+          if (withdrawn.has(r.filename)) continue;
+          const p = packageFromRecord(channel.name, subdir, r.filename, r.record, { stored: false, source: channel.name, sourceUrl: upstream.fileUrl(subdir, r.filename, result.info?.base_url) });
+          const old = known?.get(r.filename);
+          if (old && old.sha256 !== p.sha256) {
+            report.failed.push({ filename: r.filename, error: `upstream now announces sha256 ${p.sha256} but ${old.sha256} was recorded; file names are immutable, refusing` });
+            continue;
+          }
+          packages.push(old?.stored ? { ...p, stored: true } : p);
+        }
+      } catch (err) {
+        item.error = (err as Error).message;
+        report.failed.push({ filename: `${channel.name}/${subdir}/repodata.json`, error: item.error });
+        emit({ type: 'failed', filename: `${channel.name}/${subdir}/repodata.json`, error: item.error });
+        if (!opts.dryRun) {
+          await db.query(
+            `INSERT INTO conda_subdirs (channel, subdir, source, last_error, error_at) VALUES ($1, $2, $3, $4, now())
+             ON CONFLICT (channel, subdir) DO UPDATE SET last_error = EXCLUDED.last_error, error_at = now()`,
+            [channel.name, subdir, channel.url, item.error.slice(0, 2000)],
+          );
+        }
+        continue;
+      }
+      item.kept = packages.length;
+      const fetch: CondaPackage[] = [];
+      for (const p of packages) {
+        if (!wantedSomewhere(policy, p)) continue;
+        if (p.stored && (await store.stat(blobKeyForSha256(p.sha256)))) item.present++;
+        else fetch.push(p);
+      }
+      item.toFetch = fetch.length;
+      emit({ type: 'subdir', channel: channel.name, subdir, seen: item.seen, kept: item.kept, toFetch: item.toFetch });
+      if (opts.dryRun) continue;
+      const known = catalog.subdir(channel.name, subdir)?.packages;
+      const changed = packages.filter((p) => known?.get(p.filename)?.record !== p.record);
+      await db.tx(async (q) => {
+        await catalog.upsert(changed, q);
+        await catalog.forgetUnstored(channel.name, subdir, new Set(packages.map((p) => p.filename)), q);
+        item.withdrawn = await catalog.forget(channel.name, subdir, removed, q);
+        await q.query(
+          `INSERT INTO conda_subdirs (channel, subdir, source, synced_at, records) VALUES ($1, $2, $3, now(), $4)
+           ON CONFLICT (channel, subdir) DO UPDATE SET synced_at = now(), records = EXCLUDED.records, source = EXCLUDED.source`,
+          [channel.name, subdir, channel.url, packages.length],
+        );
+      });
+      if (item.withdrawn) emit({ type: 'warning', message: `${channel.name}/${subdir}: ${item.withdrawn} record(s) withdrawn upstream (listed as removed) are no longer served` });
+      await catalog.changed([`${channel.name}/${subdir}`]);
+      for (const p of fetch) {
+        work.push(
+          limit(async () => {
+            try {
+              const { body } = await upstream.download(p.sourceUrl ?? upstream.urlOf(subdir, p.filename), p.filename);
+              const stored = await storeVerified(store, body, { sha256: p.sha256, size: p.size, what: `${channel.name}/${subdir}/${p.filename}` });
+              await catalog.upsert([{ ...p, stored: true }]);
+              report.downloaded += stored.written ? 1 : 0;
+              report.bytes += stored.written ? stored.size : 0;
+              emit({ type: 'fetched', filename: p.filename, size: stored.size, written: stored.written });
+            } catch (err) {
+              report.failed.push({ filename: p.filename, error: (err as Error).message });
+              emit({ type: 'failed', filename: p.filename, error: (err as Error).message });
+            }
+          }),
+        );
+      }
+    }
+  }
+  await Promise.all(work);
+  return report;
+}

@@ -1,0 +1,79 @@
+// End to end with a real conda solver: @conda-org/rattler's simpleSolve resolves environments
+// against Safelist's channel URL, gets only allowed versions, fails for a disallowed one with
+// a message naming the package, and every solved file downloaded from Safelist has the sha256
+// that the repodata states.
+import { createHash } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { simpleSolve } from '@conda-org/rattler';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
+import { buildCondaPackage } from '../support/conda-channel.js';
+import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+
+describe('rattler solves against a curated Safelist channel', () => {
+  let sl: TestSafelist;
+
+  beforeAll(async () => {
+    sl = await startTestSafelist({
+      views: { 'team-a': {} },
+      condaAllowlist: [
+        'channels:',
+        '  conda-forge:',
+        '    - python 3.11.* *_cpython',
+        '    - numpy >=1.26,<2',
+        '    - tzdata',
+        '    - mlapp',
+      ].join('\n'),
+      exceptions: { 'e.yaml': 'exceptions:\n  - { id: C-2, ecosystem: conda, package: "numpy 2.*", channel: conda-forge, view: team-a, reason: trial of numpy 2, expires: 2099-12-31 }\n' },
+      // js-rattler 0.3.x (WASM) panics on gzip-encoded repodata; real conda/mamba/pixi get gzip.
+      extra: { conda: { gzip: false, channels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', subdirs: ['linux-64'] }] } },
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'safelist-solve-'));
+    const specs = [
+      { name: 'python', version: '3.11.9', build: 'h1_0_cpython' },
+      { name: 'python', version: '3.12.4', build: 'h1_0_cpython' },
+      { name: 'python', version: '3.11.9', build: 'h1_0_pypy' },
+      { name: 'numpy', version: '1.26.4', build: 'py311h1_0', depends: ['python >=3.11,<3.12.0a0'] },
+      { name: 'numpy', version: '2.0.0', build: 'py311h1_0', depends: ['python >=3.11,<3.12.0a0'] },
+      { name: 'tzdata', version: '2024a', build: 'h0_0', subdir: 'noarch' },
+      { name: 'mlapp', version: '0.1', build: 'h0_0', depends: ['numpy >=1.20', 'python 3.11.*', 'tzdata'], format: 'tar.bz2' as const },
+      { name: 'requests-lite', version: '1.0', build: 'h0_0', subdir: 'noarch' },
+    ];
+    for (const s of specs) await buildCondaPackage(dir, s);
+    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    expect(report.skipped).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await sl?.stop();
+  });
+
+  const channel = (view: string) => `${sl.url}/conda/${view}/conda-forge`;
+
+  it('solves with only allowed versions and builds, and every solved file matches its sha256', async () => {
+    const solved = await simpleSolve(['mlapp'], [channel('default')], ['linux-64', 'noarch'], []);
+    const got = Object.fromEntries(solved.map((s) => [s.packageName, `${s.version} ${s.build}`]));
+    expect(got).toEqual({ mlapp: '0.1 h0_0', numpy: '1.26.4 py311h1_0', python: '3.11.9 h1_0_cpython', tzdata: '2024a h0_0' });
+    for (const s of solved) {
+      expect(s.url.startsWith(`${channel('default')}/`)).toBe(true);
+      const res = await fetch(s.url);
+      expect(res.status).toBe(200);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(s.sha256);
+    }
+    expect(sl.condaServed.map((e) => e.filename).sort()).toEqual(solved.map((s) => s.filename).sort());
+  });
+
+  it('fails to solve for a disallowed version or package, naming it', async () => {
+    await expect(simpleSolve(['numpy >=2'], [channel('default')], ['linux-64', 'noarch'], [])).rejects.toThrow(/numpy >=2/);
+    await expect(simpleSolve(['python 3.12.*'], [channel('default')], ['linux-64', 'noarch'], [])).rejects.toThrow(/python 3\.12\.\*/);
+    await expect(simpleSolve(['requests-lite'], [channel('default')], ['linux-64', 'noarch'], [])).rejects.toThrow(/requests-lite/);
+  });
+
+  it('solves a view with an exception to the version it allows', async () => {
+    const solved = await simpleSolve(['numpy >=2'], [channel('team-a')], ['linux-64', 'noarch'], []);
+    expect(solved.find((s) => s.packageName === 'numpy')?.version).toBe('2.0.0');
+  });
+});
