@@ -138,6 +138,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     notifier.notify(event, e);
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
     if (event === 'exception.approved' && e.ecosystem === 'oci' && config.oci.upstreams.length) void syncOciNow();
+    if (event === 'exception.approved' && e.ecosystem === 'conda') void syncNow(); // the conda channels sync after PyPI, in the same run
   });
   // Anchor the audit chain head in append-only storage; only one replica needs to.
   const anchorTask = config.audit.anchorSchedule

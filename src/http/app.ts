@@ -47,6 +47,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // bench/oci-blob.ts: the default 16 KiB paces every 1 MiB chunk through 'drain').
     http: { highWaterMark: 4 * 1024 * 1024 },
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
+    // conda clients carry a token in the path (channel URL https://host/t/<token>/conda/…):
+    // take it out before routing and keep it for the access check.
+    rewriteUrl: (req) => {
+      const m = /^\/t\/([^/]{1,512})(\/.*)$/.exec(req.url ?? '');
+      if (!m) return req.url ?? '/';
+      (req as { safelistPathToken?: string }).safelistPathToken = decodeURIComponent(m[1]!);
+      return m[2]!;
+    },
     // Bad URLs and over-long path segments are refused by the router before any route runs:
     // they still get a problem+json body that says what is wrong.
     frameworkErrors: (err, req, reply) => {
@@ -72,16 +80,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const auth = deps.api?.auth;
     app.addHook('onRequest', async (req, reply) => {
       // pip and docker both answer a Basic challenge with the credentials they were given.
-      if (!req.url.startsWith('/pypi/') && !isOciPath(req.url)) return;
+      if (!req.url.startsWith('/pypi/') && !req.url.startsWith('/conda/') && !isOciPath(req.url)) return;
+      const pathToken = (req.raw as { safelistPathToken?: string }).safelistPathToken;
       reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
       let who;
       try {
-        who = await auth.authenticate(req.headers.authorization);
+        who = pathToken !== undefined ? await auth.fromToken(pathToken) : await auth.authenticate(req.headers.authorization);
       } catch (err) {
         throw errors.unauthenticated(`package access needs a valid token: ${(err as Error).message}`);
       }
-      if (!who) throw errors.unauthenticated('package access needs a token: put it in the index URL (https://user:TOKEN@host/pypi/VIEW/simple/) or a keyring');
+      if (!who) throw errors.unauthenticated('package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password');
       reply.removeHeader('www-authenticate');
     });
   }

@@ -1,5 +1,6 @@
 // Package read access by token: with auth.packageRead = token, pip installs only with a valid
-// token in its index URL (sent as Basic auth), and is refused with 401 otherwise.
+// token in its index URL (sent as Basic auth), conda with it in the /t/<token>/ path prefix, and
+// both are refused with 401 otherwise.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ describe('pip with package read tokens', () => {
     await buildWheel(join(work, 'dist'), { name: 'tok-pkg', version: '1.0' });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - tok-pkg\n',
+      condaChannels: [{ name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
       extra: { auth: { packageRead: 'token', tokens: [{ id: 'ws-team-a', token: TOKEN, roles: ['pipeline'] }] } },
     });
     await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
@@ -44,5 +46,14 @@ describe('pip with package read tokens', () => {
     expect(((await res.json()) as { detail: string }).detail).toMatch(/needs a token/);
     expect(sl.served).toEqual([]);
     expect((await fetch(`${sl.url}/healthz`)).status).toBe(200);
+  });
+
+  it('takes a conda token from the /t/<token>/ path prefix, as conda sends it', async () => {
+    const path = '/conda/default/conda-forge/noarch/repodata.json';
+    const ok = await fetch(`${sl.url}/t/${TOKEN}${path}`);
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { info: { subdir: string } }).info.subdir).toBe('noarch');
+    expect((await fetch(`${sl.url}${path}`)).status).toBe(401);
+    expect((await fetch(`${sl.url}/t/not-the-token-0123456789${path}`)).status).toBe(401);
   });
 });
