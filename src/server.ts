@@ -30,7 +30,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
   const runtime = await openRuntime(config, { followChanges: true });
   const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });
   const app = await buildApp({
-    metrics, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
+    metrics, config, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
     conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead,
     ...(opts.onServed ? { onServed: opts.onServed } : {}),

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { auditCommand } from './audit.js';
 import { exceptionsCommand } from './exceptions.js';
 import { importCommand } from './import.js';
+import { workspaceCommand } from './workspace.js';
 import { lintCommand } from './lint.js';
 import { serveCommand } from './serve.js';
 import { syncCommand } from './sync.js';
@@ -19,5 +20,6 @@ export const commands: Record<string, Command> = {
   why: whyCommand,
   audit: auditCommand,
   exceptions: exceptionsCommand,
+  workspace: workspaceCommand,
   'acr-import': acrImportCommand,
 };

@@ -15,6 +15,8 @@ import type { CondaIndex } from '../ecosystems/conda/index.js';
 import { recordBlocked } from '../policy/demand.js';
 import { registerApiRoutes, type ApiDeps } from './api.js';
 import type { Metrics } from './metrics.js';
+import type { Config } from '../config/schema.js';
+import { workspaceConfig } from '../onboarding/workspace.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 
@@ -33,6 +35,8 @@ export interface AppDeps {
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
   metrics?: Metrics;
+  /** The configuration (for onboarding snippets). */
+  config?: Config;
   /** 'token': package routes need a valid token (pip sends it as Basic auth from the index URL). */
   packageRead?: 'anonymous' | 'token';
 }
@@ -148,6 +152,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
 
   deps.metrics?.install(app);
+
+  // Workspace onboarding: client configuration for a view (no secrets; tokens are added by the CLI).
+  if (deps.config) {
+    const config = deps.config;
+    app.get<{ Params: { view: string } }>('/api/v1/workspaces/:view/config', async (req) => {
+      const { view } = req.params;
+      if (!deps.policies.policy.hasView(view)) throw errors.unknownView(view, deps.policies.policy.viewNames());
+      const base = config.server.publicUrl ?? `${req.protocol}://${req.host}`;
+      return workspaceConfig(config, view, base);
+    });
+  }
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

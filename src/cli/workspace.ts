@@ -1,0 +1,37 @@
+// `safelist workspace config VIEW [--url BASE] [--with-token] [--format text|json]`: prints the
+// pip.conf, .condarc, container settings and Azure ML environment that point a workspace at
+// Safelist. --with-token embeds SAFELIST_TOKEN (for token-protected package reads).
+import { parseArgs } from 'node:util';
+import type { Config } from '../config/schema.js';
+import { DEFAULT_VIEW } from '../policy/decide.js';
+import { workspaceConfig } from '../onboarding/workspace.js';
+
+export async function workspaceCommand(config: Config, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { url: { type: 'string' }, 'with-token': { type: 'boolean' }, format: { type: 'string', default: 'text' } },
+  });
+  const [sub, view] = positionals;
+  if (sub !== 'config' || !view || !['text', 'json'].includes(values.format!)) {
+    process.stderr.write('usage: safelist workspace config VIEW [--url https://safelist.example] [--with-token] [--format text|json]\n');
+    return 2;
+  }
+  const views = [DEFAULT_VIEW, ...Object.keys(config.views)];
+  if (!views.includes(view)) {
+    process.stderr.write(`safelist workspace: view "${view}" does not exist; configured views: ${views.join(', ')}\n`);
+    return 2;
+  }
+  const token = values['with-token'] ? process.env.SAFELIST_TOKEN : undefined;
+  if (values['with-token'] && !token) {
+    process.stderr.write('safelist workspace: --with-token needs SAFELIST_TOKEN\n');
+    return 2;
+  }
+  const base = values.url ?? process.env.SAFELIST_URL ?? config.server.publicUrl ?? `http://${config.server.host}:${config.server.port}`;
+  const o = workspaceConfig(config, view, base, token);
+  if (values.format === 'json') process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
+  else {
+    process.stdout.write(`## pip.conf\n${o.pipConf}\n## .condarc\n${o.condarc}\n## containers\n${o.containers}\n## Azure ML environment (env.yml)\n${o.azureMlEnvironment}`);
+  }
+  return 0;
+}

@@ -1,0 +1,99 @@
+// Workspace onboarding: the client configuration that points a workspace (a view) at Safelist
+// and nowhere else. pip gets `index-url` only, never `extra-index-url` (an extra index lets a
+// public name shadow a private one: dependency confusion). conda gets `channel_alias` so every
+// named channel (`-c conda-forge`) resolves through Safelist, `default_channels` so `defaults`
+// does too, `allowlist_channels` so an explicit URL to another server fails in the client, and
+// `#!final` so a user's own .condarc cannot override them. Containers get the registry host
+// and image names to use; Azure ML gets an environment definition that carries the same.
+import type { Config } from '../config/schema.js';
+
+export interface Onboarding {
+  view: string;
+  base: string;
+  pipConf: string;
+  condarc: string;
+  containers: string;
+  azureMlEnvironment: string;
+  environment: Record<string, string>;
+}
+
+export function workspaceConfig(config: Config, view: string, baseUrl: string, token?: string): Onboarding {
+  const base = baseUrl.replace(/\/$/, '');
+  const url = new URL(base);
+  const withCreds = (u: string) => {
+    if (!token) return u;
+    const x = new URL(u);
+    x.username = 'token';
+    x.password = token;
+    return x.toString();
+  };
+  const pipIndex = withCreds(`${base}/pypi/${view}/simple/`);
+  const condaAlias = token ? `${base}/t/${token}/conda/${view}` : `${base}/conda/${view}`;
+  const channels = config.conda.channels.map((c) => c.name);
+  const registries = config.oci.upstreams.map((u) => u.name);
+  const imagePrefix = view === 'default' ? `${url.host}` : `${url.host}/views/${view}`;
+
+  const pipConf = [
+    '# /etc/pip.conf (or $VIRTUAL_ENV/pip.conf): Safelist is the only index.',
+    '# Never add extra-index-url: a public package with a private name would win (dependency confusion).',
+    '[global]',
+    `index-url = ${pipIndex}`,
+    ...(url.protocol === 'http:' ? [`trusted-host = ${url.hostname}`] : []),
+    '',
+  ].join('\n');
+
+  const condarc = [
+    '# /opt/miniconda/.condarc (Azure ML base images) or /anaconda/.condarc (compute instances).',
+    '# #!final keeps user .condarc files from overriding these keys.',
+    `channel_alias: ${condaAlias}  #!final`,
+    'default_channels:  #!final',
+    ...channels.map((c) => `  - ${condaAlias}/${c}`),
+    'channels:  #!final',
+    ...channels.map((c) => `  - ${c}`),
+    'allowlist_channels:  #!final',
+    ...channels.map((c) => `  - ${condaAlias}/${c}`),
+    'channel_priority: strict',
+    '',
+  ].join('\n');
+
+  const containers = [
+    `# Pull curated base images through Safelist (read-only OCI distribution API at ${url.host}).`,
+    ...(registries.length
+      ? registries.map((r) => `#   docker pull ${imagePrefix}/${r}/<repository>:<tag>     e.g. ${imagePrefix}/${r}/azureml/openmpi4.1.0-ubuntu22.04:latest`)
+      : ['#   (no OCI upstreams are configured on this Safelist)']),
+    ...(token ? [`#   docker login ${url.host} -u token -p <your token>`] : []),
+    ...(url.protocol === 'http:' ? [`# /etc/docker/daemon.json: { "insecure-registries": ["${url.host}"] }   (use TLS in production)`] : []),
+    '',
+  ].join('\n');
+
+  const firstRegistry = registries[0];
+  const azureMlEnvironment = [
+    '# Azure ML environment (az ml environment create --file env.yml): the image comes through',
+    '# Safelist and the conda/pip dependencies resolve only against this workspace\'s view.',
+    '$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json',
+    `name: safelist-${view}`,
+    firstRegistry ? `image: ${imagePrefix}/${firstRegistry}/azureml/openmpi4.1.0-ubuntu22.04:latest` : 'image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest',
+    'conda_file:',
+    `  name: safelist-${view}`,
+    '  channels:',
+    ...channels.map((c) => `    - ${condaAlias}/${c}`),
+    '    - nodefaults',
+    '  dependencies:',
+    '    - python=3.11',
+    '    - pip',
+    '    - pip:',
+    `      - --index-url ${pipIndex}`,
+    '      # your packages here, e.g. - scikit-learn==1.5.*',
+    '',
+  ].join('\n');
+
+  return {
+    view,
+    base,
+    pipConf,
+    condarc,
+    containers,
+    azureMlEnvironment,
+    environment: { PIP_INDEX_URL: pipIndex, CONDA_CHANNEL_ALIAS: condaAlias },
+  };
+}

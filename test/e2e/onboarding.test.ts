@@ -1,0 +1,72 @@
+// Workspace onboarding: the generated pip.conf is used by real pip, with no other index
+// option, and installs from Safelist; the .condarc points every named channel (and defaults)
+// at Safelist with #!final; the endpoint, the CLI and unknown views behave.
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
+import { workspaceConfig } from '../../src/onboarding/workspace.js';
+import { isolatedPipEnv, PYTHON } from '../support/pip.js';
+import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { buildWheel } from '../support/wheels.js';
+
+describe('workspace onboarding', () => {
+  let sl: TestSafelist;
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'safelist-onboard-'));
+    await buildWheel(join(work, 'dist'), { name: 'onb-pkg', version: '1.0' });
+    sl = await startTestSafelist({
+      views: { 'team-a': {} },
+      allowlist: 'packages:\n  - onb-pkg\n',
+      condaChannels: [{ name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+    });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+  });
+  afterAll(async () => {
+    await sl?.stop();
+  });
+
+  it('serves the snippets for a view, and 404 for an unknown one', async () => {
+    const res = await fetch(`${sl.url}/api/v1/workspaces/team-a/config`);
+    expect(res.status).toBe(200);
+    const o = (await res.json()) as { pipConf: string; condarc: string; azureMlEnvironment: string };
+    expect(o.pipConf).toContain(`index-url = ${sl.url}/pypi/team-a/simple/`);
+    expect(o.pipConf).not.toMatch(/^extra-index-url/m);
+    expect((await fetch(`${sl.url}/api/v1/workspaces/nope/config`)).status).toBe(404);
+  });
+
+  it('gives a pip.conf that real pip uses to install from Safelist alone', async () => {
+    const o = workspaceConfig(sl.config, 'team-a', sl.url);
+    const conf = join(work, 'pip.conf');
+    await writeFile(conf, o.pipConf);
+    const target = await mkdtemp(join(work, 't-'));
+    sl.served.length = 0;
+    const code = await new Promise<number>((resolve) => {
+      // Not --isolated: the point is that pip reads this file. Every other PIP_* is removed.
+      const child = spawn(PYTHON, ['-m', 'pip', 'install', '--no-cache-dir', '--target', target, 'onb-pkg'], { env: { ...isolatedPipEnv(), PIP_CONFIG_FILE: conf }, stdio: 'ignore' });
+      child.on('close', (c) => resolve(c ?? -1));
+    });
+    expect(code).toBe(0);
+    expect(sl.served.map((s) => [s.view, s.filename])).toContainEqual(['team-a', 'onb_pkg-1.0-py3-none-any.whl']);
+  });
+
+  it('gives a .condarc that sends every named channel and defaults through Safelist, locked with #!final', async () => {
+    const o = workspaceConfig(sl.config, 'team-a', sl.url, 'tok-0123456789abcdef');
+    expect(o.condarc).toMatch(/^channel_alias: .* #!final$/m);
+    const rc = parse(o.condarc) as { channel_alias: string; default_channels: string[]; allowlist_channels: string[]; channels: string[] };
+    expect(rc.channel_alias).toBe(`${sl.url}/t/tok-0123456789abcdef/conda/team-a`);
+    expect(rc.channels).toEqual(['conda-forge']);
+    expect(rc.default_channels).toEqual([`${rc.channel_alias}/conda-forge`]);
+    expect(rc.allowlist_channels).toEqual(rc.default_channels);
+    // What conda would fetch for `-c conda-forge` is a channel Safelist serves.
+    const plain = workspaceConfig(sl.config, 'team-a', sl.url);
+    const alias = (parse(plain.condarc) as { channel_alias: string }).channel_alias;
+    expect((await fetch(`${alias}/conda-forge/noarch/repodata.json`)).status).toBe(200);
+    expect(o.pipConf).toContain(`index-url = http://token:tok-0123456789abcdef@${new URL(sl.url).host}/pypi/team-a/simple/`);
+    expect(parse(o.azureMlEnvironment.split('\n').filter((l) => !l.startsWith('#')).join('\n'))).toMatchObject({ name: 'safelist-team-a' });
+  });
+});
