@@ -56,6 +56,11 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     await condaCatalog.open();
     closers.push(() => condaCatalog.close());
     const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes });
+    // After the notification connection comes back, reload what notifications keep fresh.
+    db.onReconnect(() => {
+      void policies.reload().catch(() => undefined);
+      void pypiCatalog.reloadAll().catch(() => undefined);
+    });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);

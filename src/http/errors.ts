@@ -39,5 +39,14 @@ export function toSafelistError(err: unknown): SafelistError {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new SafelistError(e.code ?? 'BAD_REQUEST', e.statusCode, 'Bad request', e.message ?? 'the request is not valid');
   }
+  if (isUnavailable(err)) return new SafelistError('UNAVAILABLE', 503, 'Service unavailable', 'the database is unreachable; Safelist keeps serving packages from memory, retry this shortly');
   return new SafelistError('INTERNAL', 500, 'Internal error', 'Safelist failed to answer this request; the error is logged with the request id');
+}
+
+/** A dependency that is down rather than a bug: connection refused/reset, PostgreSQL shutting down. */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300'].includes(e.code ?? '')) return true;
+  if (typeof e.code === 'string' && e.code.startsWith('08')) return true; // connection exceptions
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '');
 }

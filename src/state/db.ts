@@ -20,6 +20,8 @@ export interface Db extends Queryable {
   /** Subscribes to a notification channel; returns the unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
+  /** Called after a lost notification connection is back (missed notifications: reload caches). */
+  onReconnect(fn: () => void): void;
   /**
    * Runs fn only if no other holder (any replica) has the named lock; resolves undefined
    * when someone else holds it. The lock is released when fn settles or the session dies.
@@ -71,23 +73,62 @@ class PgDb implements Db {
 
   async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
     if (!CHANNEL.test(channel)) throw new Error(`bad channel ${channel}`);
-    if (!this.listener) {
-      this.listener = new pg.Client({ connectionString: this.url });
-      await this.listener.connect();
-      this.listener.on('notification', (n) => {
-        for (const h of this.handlers.get(n.channel) ?? []) h(n.payload ?? '');
-      });
-    }
     let set = this.handlers.get(channel);
     if (!set) {
       set = new Set();
       this.handlers.set(channel, set);
-      await this.listener.query(`LISTEN ${channel}`);
+      if (this.listener) await this.listener.query(`LISTEN ${channel}`);
     }
     set.add(onPayload);
+    if (!this.listener && !this.reconnecting) await this.connectListener();
     return async () => {
       set!.delete(onPayload);
     };
+  }
+
+  onReconnect(fn: () => void): void {
+    this.reconnectHandlers.add(fn);
+  }
+
+  /**
+   * One connection LISTENs on every channel. When it drops (server restart, network), it is
+   * re-established with back-off and every channel is LISTENed again; notifications sent in
+   * between are lost, so the onReconnect handlers reload what they cache.
+   */
+  private async connectListener(): Promise<void> {
+    const c = new pg.Client({ connectionString: this.url });
+    c.on('error', () => undefined); // followed by 'end', handled there
+    c.on('notification', (n) => {
+      for (const h of this.handlers.get(n.channel) ?? []) h(n.payload ?? '');
+    });
+    c.on('end', () => {
+      if (this.listener === c) this.listener = undefined;
+      if (!this.closed) this.scheduleReconnect(250);
+    });
+    await c.connect();
+    for (const ch of this.handlers.keys()) await c.query(`LISTEN ${ch}`);
+    this.listener = c;
+  }
+
+  private reconnecting = false;
+  private closed = false;
+  private readonly reconnectHandlers = new Set<() => void>();
+
+  private scheduleReconnect(delayMs: number): void {
+    if (this.reconnecting || this.closed) return;
+    this.reconnecting = true;
+    setTimeout(() => {
+      this.connectListener().then(
+        () => {
+          this.reconnecting = false;
+          for (const fn of this.reconnectHandlers) fn();
+        },
+        () => {
+          this.reconnecting = false;
+          this.scheduleReconnect(Math.min(delayMs * 2, 5000));
+        },
+      );
+    }, delayMs).unref();
   }
 
   async notify(channel: string, payload: string): Promise<void> {
@@ -112,6 +153,7 @@ class PgDb implements Db {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.listener?.end().catch(() => undefined);
     await this.pool.end();
   }
@@ -139,6 +181,10 @@ class PgliteDb implements Db {
   async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
     if (!CHANNEL.test(channel)) throw new Error(`bad channel ${channel}`);
     return this.db.listen(channel, onPayload);
+  }
+
+  onReconnect(): void {
+    // In-process: the connection never drops.
   }
 
   async notify(channel: string, payload: string): Promise<void> {

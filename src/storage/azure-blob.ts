@@ -22,6 +22,11 @@ export interface AzureBlobOptions {
 const BLOCK_SIZE = 4 * 1024 * 1024;
 const BLOCK_BUFFERS = 4;
 
+// Requests fail within seconds when the account is unreachable, instead of the SDK's default
+// minutes of retries: the read path answers 503 + Retry-After and keeps serving index pages
+// from memory. Each try may still take as long as a large block upload needs.
+const RETRY = { maxTries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 1000, tryTimeoutInMs: 120_000 };
+
 // Written by check() only. Starts with '.', which assertSafeKey never admits, so it cannot
 // collide with a stored key; list() hides it.
 const PROBE_PREFIX = '.safelist-probe-';
@@ -32,9 +37,9 @@ export class AzureBlobStore implements BlobStore {
 
   constructor(options: AzureBlobOptions) {
     const service = options.connectionString
-      ? BlobServiceClient.fromConnectionString(options.connectionString)
+      ? BlobServiceClient.fromConnectionString(options.connectionString, { retryOptions: RETRY })
       : options.accountUrl
-        ? new BlobServiceClient(options.accountUrl, new DefaultAzureCredential())
+        ? new BlobServiceClient(options.accountUrl, new DefaultAzureCredential(), { retryOptions: RETRY })
         : undefined;
     if (!service) throw new Error('AzureBlobStore needs a connectionString or an accountUrl');
     this.container = service.getContainerClient(options.container);

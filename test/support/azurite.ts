@@ -27,13 +27,14 @@ const START_ATTEMPTS = 3;
 // which happens however that process ends (including SIGKILL), so no Azurite is ever orphaned.
 const WATCHDOG = "process.on('disconnect', () => process.exit(0)); require(process.argv[1]);";
 
-export async function startAzurite(): Promise<Azurite> {
+/** location: a folder to persist blobs in (survives restart()); in memory otherwise. */
+export async function startAzurite(opts: { location?: string } = {}): Promise<Azurite> {
   let lastError: unknown;
   // A free port can be taken by someone else between our probe and Azurite's listen; retry then.
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
     const port = await freePort();
     try {
-      return await runOn(port);
+      return await runOn(port, opts.location);
     } catch (err) {
       lastError = err;
       if (!(err instanceof AzuriteStartError) || !err.portTaken) throw err;
@@ -51,10 +52,10 @@ class AzuriteStartError extends Error {
   }
 }
 
-async function runOn(port: number): Promise<Azurite> {
-  let child = await launch(port);
+async function runOn(port: number, location?: string): Promise<Azurite> {
+  let child = await launch(port, location);
   const stop = async (): Promise<void> => {
-    await kill(child);
+    await kill(child, location !== undefined);
   };
   return {
     connectionString:
@@ -63,15 +64,15 @@ async function runOn(port: number): Promise<Azurite> {
     port,
     stop,
     async restart() {
-      await kill(child);
-      child = await launch(port);
+      await kill(child, location !== undefined);
+      child = await launch(port, location);
     },
   };
 }
 
-async function launch(port: number): Promise<ChildProcess> {
+async function launch(port: number, location?: string): Promise<ChildProcess> {
   const args = [
-    '--inMemoryPersistence',
+    ...(location ? ['--location', location] : ['--inMemoryPersistence']),
     '--blobHost', '127.0.0.1',
     '--blobPort', String(port),
     '--skipApiVersionCheck',
@@ -161,10 +162,18 @@ function freePort(): Promise<number> {
   });
 }
 
-async function kill(child: ChildProcess): Promise<void> {
+async function kill(child: ChildProcess, graceful = false): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // Everything lives in Azurite's memory, so there is nothing to flush: no graceful shutdown.
+  // In memory there is nothing to flush: no graceful shutdown. Persisted to a folder, SIGTERM
+  // lets Azurite save its metadata (it autosaves only every few seconds), bounded at 10 s.
+  if (graceful) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+    return;
+  }
   child.kill('SIGKILL');
   await exited;
 }

@@ -103,6 +103,15 @@ export class PypiCatalog {
 
   /** Loads everything and subscribes to changes made by other processes. */
   async open(): Promise<void> {
+    await this.reloadAll();
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      if (change?.ecosystem === 'pypi') void this.reload(change.name).catch(() => undefined);
+    });
+  }
+
+  /** Reads every project again (after notifications may have been missed). */
+  async reloadAll(): Promise<void> {
     const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files`);
     const grouped = new Map<string, PypiFile[]>();
     for (const r of rows) {
@@ -112,10 +121,6 @@ export class PypiCatalog {
       grouped.set(f.project, list);
     }
     for (const [name, files] of grouped) this.install(name, files);
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      if (change?.ecosystem === 'pypi') void this.reload(change.name).catch(() => undefined);
-    });
   }
 
   async close(): Promise<void> {
