@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     /** Run Safelist on a PostgreSQL server instead of the embedded PGlite. */
     'database-url': { type: 'string' },
+    /** Also run a replica-mode Safelist (PostgreSQL server + Azure Blob on Azurite) on the same pages. */
+    replica: { type: 'boolean', default: false },
   },
 });
 const DURATION = Number(args.duration);
@@ -50,8 +52,8 @@ function need(cmd: string, pkg: string): void {
   if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} not found: run scripts/test-deps (Debian package ${pkg})`);
 }
 
-async function wrk(url: string, accept: string): Promise<WrkResult> {
-  const out = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-H', `Accept: ${accept}`, url], { encoding: 'utf8' });
+async function wrk(url: string, accept: string, seconds = DURATION): Promise<WrkResult> {
+  const out = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Accept: ${accept}`, url], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
   const text = out.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
@@ -204,12 +206,56 @@ http {
     for (const r of ratios) {
       process.stdout.write(`${r.scenario.padEnd(34)} safelist/nginx ${r.vsNginx.toFixed(2)}x (target >= 0.5)${r.vsPypiserver !== undefined ? `   safelist/pypiserver ${r.vsPypiserver.toFixed(0)}x (target >= 50)` : ''}\n`);
     }
+    if (args.replica) await replicaMode(work, catalog, base, pages, children);
     process.stdout.write(`\nSafelist on ${args['database-url'] ? 'PostgreSQL server' : 'embedded PGlite'}; resident memory: ${idle.rssMiB.toFixed(0)} MiB after start with ${catalog.length} files; ${loaded.rssMiB.toFixed(0)} MiB after the load (peak ${loaded.peakMiB.toFixed(0)} MiB)\n`);
   } finally {
     await pypiserver?.stop();
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     if (!args.keep) await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The same catalog and pages on a Safelist in replica mode (PostgreSQL server, Azure Blob on
+ * Azurite): cached index pages never touch either, so the target is >= 0.9x the embedded mode.
+ */
+async function replicaMode(work: string, catalog: PypiFile[], embeddedBase: string, pages: Record<string, { path: string; accept: string; bytes: number }>, children: ChildProcess[]): Promise<void> {
+  const { startAzurite } = await import('../test/support/azurite.js');
+  const { createPgDatabase } = await import('../test/support/databases.js');
+  const azurite = await startAzurite();
+  const pgdb = await createPgDatabase();
+  try {
+    const port = await freePort();
+    const configFile = join(work, 'replica.yaml');
+    await writeFile(configFile, [
+      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+      `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: bench } }`,
+      `database: { url: "${pgdb.url}" }`,
+      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+      "sync: { schedule: '' }",
+      '',
+    ].join('\n'));
+    const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
+    const rt = await openRuntime(config);
+    for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => rt.pypiCatalog.upsert(catalog.slice(i, i + 1000), q));
+    await rt.close();
+    const replica = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(replica);
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => replica.exitCode === null);
+    // Warm up the new process (JIT, rendered-document cache) as the embedded one already is.
+    for (const page of Object.values(pages)) await wrk(`http://127.0.0.1:${port}/pypi/default/simple${page.path}`, page.accept, 2);
+    process.stdout.write(`\nreplica mode (PostgreSQL server + Azure Blob on Azurite) vs embedded (PGlite + folder), same pages:\n`);
+    for (const [key, page] of Object.entries(pages)) {
+      // Back to back, embedded then replica, so both see the same machine load.
+      const e = await wrk(`${embeddedBase}${page.path}`, page.accept);
+      const r = await wrk(`http://127.0.0.1:${port}/pypi/default/simple${page.path}`, page.accept);
+      process.stdout.write(`  ${key.padEnd(11)} replica ${r.rps.toFixed(0).padStart(7)} req/s  embedded ${e.rps.toFixed(0).padStart(7)} req/s  ratio ${(r.rps / e.rps).toFixed(2)}x (target >= 0.9)${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
+    }
+    replica.kill('SIGTERM');
+  } finally {
+    await pgdb.drop();
+    await azurite.stop();
   }
 }
 
