@@ -123,6 +123,14 @@ export const configSchema = z.strictObject({
           connectionString: z.string().optional(),
           accountUrl: z.url().optional(),
           container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a valid blob container name').default('safelist'),
+          /**
+           * Files at least this large are answered with a redirect to a short-lived, read-only
+           * SAS URL of the blob (user delegation SAS with a managed identity), so the bytes flow
+           * from Blob Storage directly. 0 (default) streams everything through Safelist.
+           */
+          redirectAbove: z.coerce.number().int().min(0).default(0),
+          /** Lifetime of those SAS URLs. */
+          redirectTtl: duration.default('10m'),
         })
         .prefault({}),
     })

@@ -44,7 +44,12 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
       partial = true;
     }
   }
-  const length = b.size === 0 ? 0 : end - start + 1;
+  // Large whole-file GETs can go straight to the blob store (a short-lived SAS URL).
+  if (!partial && req.method === 'GET' && store.directUrl) {
+    const url = await store.directUrl(b.key, b.size).catch(() => undefined);
+    if (url) return reply.code(302).header('location', url).header('cache-control', 'private, no-store').send();
+  }
+    const length = b.size === 0 ? 0 : end - start + 1;
   reply.header('content-length', String(length));
   if (partial) reply.code(206).header('content-range', `bytes ${start}-${end}/${b.size}`);
   if (req.method === 'HEAD' || length === 0) return reply.send();

@@ -2,7 +2,17 @@
 // streamed both ways and never held whole in memory. Never makes a partial object visible:
 // a put either commits its complete block list or leaves the key as it was.
 import { DefaultAzureCredential } from '@azure/identity';
-import { BlobServiceClient, type BlockBlobClient, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+  type BlockBlobClient,
+  type ContainerClient,
+  type UserDelegationKey,
+} from '@azure/storage-blob';
+import { durationMs } from '../config/schema.js';
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +24,9 @@ export interface AzureBlobOptions {
   /** https://<account>.blob.core.windows.net, authenticated with DefaultAzureCredential. */
   accountUrl?: string;
   container: string;
+  /** Redirect files of at least this many bytes to SAS URLs (0: never). */
+  redirectAbove?: number;
+  redirectTtl?: string;
 }
 
 // Streamed puts stage one block per BLOCK_SIZE bytes and keep at most BLOCK_BUFFERS blocks in
@@ -34,6 +47,10 @@ const PROBE_PREFIX = '.safelist-probe-';
 export class AzureBlobStore implements BlobStore {
   readonly kind = 'azure' as const;
   private readonly container: ContainerClient;
+  private readonly service: BlobServiceClient;
+  private readonly redirectAbove: number;
+  private readonly redirectTtlMs: number;
+  private delegationKey: { key: UserDelegationKey; until: number } | undefined;
 
   constructor(options: AzureBlobOptions) {
     const service = options.connectionString
@@ -42,7 +59,37 @@ export class AzureBlobStore implements BlobStore {
         ? new BlobServiceClient(options.accountUrl, new DefaultAzureCredential(), { retryOptions: RETRY })
         : undefined;
     if (!service) throw new Error('AzureBlobStore needs a connectionString or an accountUrl');
+    this.service = service;
     this.container = service.getContainerClient(options.container);
+    this.redirectAbove = options.redirectAbove ?? 0;
+    this.redirectTtlMs = durationMs(options.redirectTtl ?? '10m');
+  }
+
+  /**
+   * A read-only SAS URL for one blob, valid for redirectTtl (from a minute ago, for clock skew).
+   * Shared-key accounts (connection strings, Azurite) sign with the key; managed identities
+   * sign with a user delegation key, fetched once an hour.
+   */
+  async directUrl(key: string, size: number): Promise<string | undefined> {
+    if (!this.redirectAbove || size < this.redirectAbove) return undefined;
+    const blob = this.blob(key);
+    const startsOn = new Date(Date.now() - 60_000);
+    const expiresOn = new Date(Date.now() + this.redirectTtlMs);
+    const permissions = BlobSASPermissions.parse('r');
+    if (blob.credential instanceof StorageSharedKeyCredential) {
+      return blob.generateSasUrl({ permissions, startsOn, expiresOn });
+    }
+    const now = Date.now();
+    if (!this.delegationKey || this.delegationKey.until - now < this.redirectTtlMs + 300_000) {
+      const until = now + 3600_000 + this.redirectTtlMs;
+      this.delegationKey = { key: await this.service.getUserDelegationKey(startsOn, new Date(until)), until };
+    }
+    const sas = generateBlobSASQueryParameters(
+      { containerName: this.container.containerName, blobName: key, permissions, startsOn, expiresOn, protocol: SASProtocol.Https },
+      this.delegationKey.key,
+      this.service.accountName,
+    );
+    return `${blob.url}?${sas.toString()}`;
   }
 
   private blob(key: string): BlockBlobClient {

@@ -31,6 +31,11 @@ export interface BlobStore {
   append(key: string, data: Buffer): Promise<void>;
   /** Keys under a prefix (for verification and clean-up; not on the hot path). */
   list(prefix: string): AsyncIterable<string>;
+  /**
+   * A short-lived, read-only URL of the object that clients may fetch directly, or undefined
+   * when the store does not offer one (local folder) or redirects are off.
+   */
+  directUrl?(key: string, size: number): Promise<string | undefined>;
   /** Proves the store is reachable and writable (used at start and by /readyz). */
   check(): Promise<void>;
 }
