@@ -60,6 +60,8 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     db.onReconnect(() => {
       void policies.reload().catch(() => undefined);
       void pypiCatalog.reloadAll().catch(() => undefined);
+      void condaCatalog.reloadAll().catch(() => undefined);
+      void ociCatalog.reloadAll().catch(() => undefined);
     });
     if (opts.followChanges) {
       const stop = await policies.follow(db, () => undefined);

@@ -112,6 +112,17 @@ export class CondaCatalog {
   constructor(private readonly db: Db) {}
 
   async open(): Promise<void> {
+    await this.reloadAll();
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      if (change?.ecosystem !== 'conda') return;
+      const slash = change.name.indexOf('/');
+      if (slash > 0) void this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)).catch(() => undefined);
+    });
+  }
+
+  /** Reads every channel and subdir again (after notifications may have been missed). */
+  async reloadAll(): Promise<void> {
     const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM conda_packages`);
     const grouped = new Map<string, CondaPackage[]>();
     for (const r of rows) {
@@ -122,12 +133,6 @@ export class CondaCatalog {
       grouped.set(k, list);
     }
     for (const list of grouped.values()) this.install(list[0]!.channel, list[0]!.subdir, list);
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      if (change?.ecosystem !== 'conda') return;
-      const slash = change.name.indexOf('/');
-      if (slash > 0) void this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)).catch(() => undefined);
-    });
   }
 
   async close(): Promise<void> {

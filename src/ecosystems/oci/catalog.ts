@@ -57,8 +57,7 @@ export class OciCatalog {
   constructor(private readonly db: Db) {}
 
   async open(): Promise<void> {
-    const names = await this.db.query<{ name: string }>('SELECT DISTINCT name FROM oci_manifests');
-    for (const { name } of names) await this.reload(name);
+    await this.reloadAll();
     this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
       const change = parseCatalogChange(payload);
       if (change?.ecosystem === 'oci') void this.reload(change.name).catch(() => undefined);
@@ -67,6 +66,12 @@ export class OciCatalog {
 
   async close(): Promise<void> {
     await this.unlisten?.();
+  }
+
+  /** Reads every image again (after notifications may have been missed). */
+  async reloadAll(): Promise<void> {
+    const names = await this.db.query<{ name: string }>('SELECT DISTINCT name FROM oci_manifests');
+    for (const { name } of names) await this.reload(name);
   }
 
   async reload(name: string): Promise<void> {
