@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { durationMs, type Config } from './config/schema.js';
 import { Notifier } from './exceptions/notify.js';
 import { Metrics } from './http/metrics.js';
+import { publishStatic } from './publish/static.js';
+import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
@@ -176,6 +178,25 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       .catch((err: unknown) => app.log.error({ err }, 'advisory import failed'));
   const advisoryTask = config.advisories.sources.length && config.advisories.schedule ? cron.schedule(config.advisories.schedule, () => void importAdvisories()) : undefined;
   const advisoriesAtStart = config.advisories.sources.length ? importAdvisories() : Promise.resolve();
+  // Static publish mode: re-render the static tree after policy or catalog changes (debounced;
+  // one replica at a time).
+  let publishTimer: NodeJS.Timeout | undefined;
+  let publishing: Promise<unknown> = Promise.resolve();
+  const publishTarget = config.publish.target ? await openBlobStore(config.publish.target) : undefined;
+  const schedulePublish = () => {
+    if (!publishTarget) return;
+    clearTimeout(publishTimer);
+    publishTimer = setTimeout(() => {
+      publishing = publishing
+        .then(() => runtime.db.tryWithLock('publish', () => publishStatic({ policy: runtime.policies.policy, pypi: runtime.pypi, catalog: runtime.pypiCatalog, source: runtime.store, target: publishTarget }, config.publish.views ? { views: config.publish.views } : {})))
+        .then((r) => r && app.log.info(r, 'static tree published'))
+        .catch((err: unknown) => app.log.error({ err }, 'static publish failed'));
+    }, durationMs(config.publish.debounce));
+    publishTimer.unref();
+  };
+  const stopPublishOnPolicy = runtime.policies.onChange(() => schedulePublish());
+  const stopPublishOnCatalog = runtime.pypiCatalog.onChange(() => schedulePublish());
+  schedulePublish();
   // Every policy change this replica loads is on the record (reloads that change nothing are not).
   const stopAuditingPolicy = runtime.policies.onChange((p) => {
     void runtime.audit
@@ -200,6 +221,10 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       await advisoryTask?.stop();
       await advisoriesAtStart;
       stopListening();
+      stopPublishOnPolicy();
+      stopPublishOnCatalog();
+      clearTimeout(publishTimer);
+      await publishing;
       await notifier.drain(2000);
       notifier.stop();
       await approvedQueue;

@@ -4,6 +4,7 @@ import { auditCommand } from './audit.js';
 import { exceptionsCommand } from './exceptions.js';
 import { importCommand } from './import.js';
 import { workspaceCommand } from './workspace.js';
+import { publishCommand } from './publish.js';
 import { lintCommand } from './lint.js';
 import { serveCommand } from './serve.js';
 import { syncCommand } from './sync.js';
@@ -21,5 +22,6 @@ export const commands: Record<string, Command> = {
   audit: auditCommand,
   exceptions: exceptionsCommand,
   workspace: workspaceCommand,
+  publish: publishCommand,
   'acr-import': acrImportCommand,
 };

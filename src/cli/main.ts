@@ -23,6 +23,8 @@ commands:
                                 explain what blocks or allows a package
   exceptions request|list|show|approve|reject|revoke|export ...
                                 the exception workflow through the API (SAFELIST_URL, SAFELIST_TOKEN)
+  publish [--path DIR] [--view V ...]
+                                render each view's simple tree as static files (publish.target)
   workspace config VIEW [--url BASE] [--with-token]
                                 pip.conf, .condarc, container and Azure ML settings for a workspace
   audit verify | anchor | export [--since T] [--action A] [--subject S]

@@ -104,6 +104,33 @@ export const condaChannelSchema = z
     path: ['anacondaTermsAccepted'],
   });
 
+/** Where bytes live: the main store, and the target of static publishing. */
+export const storageSchema = z
+  .strictObject({
+    kind: z.enum(['fs', 'azure']).default('fs'),
+    path: z.string().default('./data/blobs'),
+    azure: z
+      .strictObject({
+        connectionString: z.string().optional(),
+        accountUrl: z.url().optional(),
+        container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a valid blob container name').default('safelist'),
+        /**
+         * Files at least this large are answered with a redirect to a short-lived, read-only
+         * SAS URL of the blob (user delegation SAS with a managed identity), so the bytes flow
+         * from Blob Storage directly. 0 (default) streams everything through Safelist.
+         */
+        redirectAbove: z.coerce.number().int().min(0).default(0),
+        /** Lifetime of those SAS URLs. */
+        redirectTtl: duration.default('10m'),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+  .refine((s) => s.kind !== 'azure' || s.azure.connectionString || s.azure.accountUrl, {
+    message: 'storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl',
+    path: ['azure'],
+  });
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -114,31 +141,19 @@ export const configSchema = z.strictObject({
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
-  storage: z
+  storage: storageSchema,
+  /**
+   * Static publish mode: each view's simple tree rendered into this store (e.g. the `$web`
+   * container of a static website), refreshed after policy and catalog changes.
+   */
+  publish: z
     .strictObject({
-      kind: z.enum(['fs', 'azure']).default('fs'),
-      path: z.string().default('./data/blobs'),
-      azure: z
-        .strictObject({
-          connectionString: z.string().optional(),
-          accountUrl: z.url().optional(),
-          container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a valid blob container name').default('safelist'),
-          /**
-           * Files at least this large are answered with a redirect to a short-lived, read-only
-           * SAS URL of the blob (user delegation SAS with a managed identity), so the bytes flow
-           * from Blob Storage directly. 0 (default) streams everything through Safelist.
-           */
-          redirectAbove: z.coerce.number().int().min(0).default(0),
-          /** Lifetime of those SAS URLs. */
-          redirectTtl: duration.default('10m'),
-        })
-        .prefault({}),
+      target: storageSchema.optional(),
+      views: z.array(z.string()).optional(),
+      /** Re-publish this long after the last change (changes come in bursts). */
+      debounce: duration.default('5s'),
     })
-    .prefault({})
-    .refine((s) => s.kind !== 'azure' || s.azure.connectionString || s.azure.accountUrl, {
-      message: 'storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl',
-      path: ['azure'],
-    }),
+    .prefault({}),
   database: z
     .strictObject({
       /** postgres://… selects a PostgreSQL server; otherwise PGlite runs in-process. */

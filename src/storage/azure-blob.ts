@@ -16,7 +16,7 @@ import { durationMs } from '../config/schema.js';
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type ByteRange } from './types.js';
+import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from './types.js';
 
 export interface AzureBlobOptions {
   /** Account key or SAS connection string (Azurite, development). Wins over accountUrl. */
@@ -106,11 +106,12 @@ export class AzureBlobStore implements BlobStore {
   // test/storage/blob-store.test.ts. Two puts racing on one key: the first commit discards
   // the other's staged blocks, so the later one rejects with InvalidBlockList; the key still
   // holds one whole object.
-  async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
+  async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<BlobInfo> {
     const blob = this.blob(key);
+    const blobHTTPHeaders = opts.contentType ? { blobContentType: opts.contentType } : undefined;
     if (Buffer.isBuffer(body)) {
       // Up to 256 MiB this is one Put Blob, above it staged blocks and one commit: atomic both ways.
-      await blob.uploadData(body, { blockSize: BLOCK_SIZE, concurrency: BLOCK_BUFFERS });
+      await blob.uploadData(body, { blockSize: BLOCK_SIZE, concurrency: BLOCK_BUFFERS, ...(blobHTTPHeaders ? { blobHTTPHeaders } : {}) });
       return { size: body.length };
     }
     let size = 0;
@@ -125,7 +126,7 @@ export class AzureBlobStore implements BlobStore {
     // `counted`, and destroys the source if the upload fails first.
     const feeding = pipeline(body, counted);
     try {
-      await Promise.all([blob.uploadStream(counted, BLOCK_SIZE, BLOCK_BUFFERS), feeding]);
+      await Promise.all([blob.uploadStream(counted, BLOCK_SIZE, BLOCK_BUFFERS, blobHTTPHeaders ? { blobHTTPHeaders } : {}), feeding]);
     } catch (err) {
       counted.destroy();
       throw err;

@@ -14,10 +14,15 @@ export interface ByteRange {
   end: number;
 }
 
+export interface PutOptions {
+  /** Content-Type recorded with the object (Azure); a static website serves it as is. */
+  contentType?: string;
+}
+
 export interface BlobStore {
   readonly kind: 'fs' | 'azure';
   /** Stores the stream under key atomically; resolves once it is durable and visible. */
-  put(key: string, body: Readable | Buffer): Promise<BlobInfo>;
+  put(key: string, body: Readable | Buffer, opts?: PutOptions): Promise<BlobInfo>;
   /** Reads the object (or a byte range of it); rejects with BlobNotFound when absent. */
   get(key: string, range?: ByteRange): Promise<Readable>;
   /** Size of the object, or undefined when absent. */

@@ -1,0 +1,71 @@
+// Static publish mode: the server renders each view's simple tree into a target store after
+// policy changes; a plain static file server (Python's http.server, standing in for an Azure
+// Blob static website) serves it, and real pip installs from it; what a view no longer allows
+// disappears from the tree on the next publish.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
+import { pipInstall } from '../support/pip.js';
+import { freePort, waitForHttp } from '../support/ports.js';
+import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+
+async function until(fn: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+describe('static publish mode', () => {
+  let sl: TestSafelist;
+  let site: string;
+  let web: ChildProcess;
+  let webUrl: string;
+  let work: string;
+  const w: Record<string, BuiltWheel> = {};
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'safelist-publish-'));
+    site = join(work, 'site');
+    w.v1 = await buildWheel(join(work, 'dist'), { name: 'pub-pkg', version: '1.0' });
+    w.v2 = await buildWheel(join(work, 'dist'), { name: 'pub-pkg', version: '2.0' });
+    sl = await startTestSafelist({
+      views: { 'team-a': {} },
+      allowlist: 'packages:\n  - pub-pkg\n',
+      extra: { publish: { target: { kind: 'fs', path: site }, debounce: '100ms' } },
+    });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    const port = await freePort();
+    web = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', site], { stdio: 'ignore' });
+    webUrl = `http://127.0.0.1:${port}`;
+    await until(() => exists(join(site, 'pypi/team-a/simple/pub-pkg/index.html')), 'the first publish');
+    await waitForHttp(`${webUrl}/pypi/team-a/simple/`, 20_000, () => web.exitCode === null);
+  });
+  afterAll(async () => {
+    web?.kill();
+    await sl?.stop();
+  });
+
+  it('serves a static tree that real pip installs from, and drops what policy no longer allows', async () => {
+    const target = await mkdtemp(join(work, 't-'));
+    const r = await pipInstall({ indexUrl: `${webUrl}/pypi/team-a/simple/`, requirements: ['pub-pkg==2.0'], target });
+    expect(r.code, r.output).toBe(0);
+    const v2file = join(site, 'pypi/team-a/files', w.v2!.sha256, w.v2!.filename);
+    expect(await exists(v2file)).toBe(true);
+    expect(await exists(`${v2file}.metadata`)).toBe(true);
+
+    await sl.setAllowlist('packages:\n  - "pub-pkg<2"\n');
+    await until(async () => !(await exists(v2file)), 'the blocked file to leave the site');
+    const blocked = await pipInstall({ indexUrl: `${webUrl}/pypi/team-a/simple/`, requirements: ['pub-pkg==2.0'], target: await mkdtemp(join(work, 't-')) });
+    expect(blocked.code).not.toBe(0);
+    const ok = await pipInstall({ indexUrl: `${webUrl}/pypi/team-a/simple/`, requirements: ['pub-pkg'], target: await mkdtemp(join(work, 't-')) });
+    expect(ok.code, ok.output).toBe(0);
+    expect(ok.output).toMatch(/pub[-_]pkg-1\.0/);
+  });
+});
