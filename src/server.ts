@@ -10,6 +10,10 @@ import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
+import { join } from 'node:path';
+import { GateStore } from './gate/store.js';
+import { GateWorker, gateRegistries } from './gate/worker.js';
+import { ReportProvider } from './gate/providers/reports.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -26,7 +30,12 @@ export interface RunningServer {
 
 export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
-  const app = await buildApp({ db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
+  // The container gate: webhooks queue pushes, the worker judges them (started below).
+  const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
+  const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout));
+  let gateWorker: GateWorker | undefined;
+  const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
+  const app = await buildApp({ gate, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog, logLevel: config.server.logLevel, api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead, ...(opts.onServed ? { onServed: opts.onServed } : {}) });
   let running: Promise<SyncReport | undefined> | undefined;
   const syncNow = (): Promise<SyncReport | undefined> => {
     running ??= runtime.db
@@ -107,6 +116,11 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     return approvedQueue;
   };
   const notifier = new Notifier(config, app.log);
+  gateWorker = new GateWorker({
+    config: config.gate, store: gateStore, registries: gateRegs, providers: [new ReportProvider(runtime.db)],
+    policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl,
+  });
+  gateWorker.start();
   const stopListening = runtime.exceptions.on((event, e) => {
     notifier.notify(event, e);
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
@@ -172,6 +186,7 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       await advisoryTask?.stop();
       await advisoriesAtStart;
       stopListening();
+      await gateWorker.stop();
       await notifier.drain(2000);
       notifier.stop();
       await approvedQueue;

@@ -85,6 +85,45 @@ export const acrTargetSchema = z.strictObject({
   sourceRegistries: z.record(z.string(), z.string().min(1)).default({}),
 });
 
+/** A registry whose pushes the container gate judges (reads manifests, purges failures). */
+export const gateRegistrySchema = z.strictObject({
+  /** Short name used in verdicts and the audit trail. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+  /** Base URL of its distribution API, e.g. https://myacr.azurecr.io */
+  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
+  /** The request.host its webhook events carry; default: the URL's host. */
+  host: z.string().min(1).optional(),
+  /** Credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
+  username: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const gateSchema = z
+  .strictObject({
+    registries: z.array(gateRegistrySchema).default([]),
+    /** ACR native webhooks carry no signature: the custom header configured on the webhook, and its secret. */
+    acrWebhook: z
+      .strictObject({
+        header: z.string().regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name').default('X-Safelist-Webhook-Secret'),
+        secret: z.string().min(24, 'at least 24 characters (use an environment override)'),
+      })
+      .optional(),
+    /** The container policy file (severity, counts, exceptions); relative to policy.allowlistDir. */
+    policyFile: z.string().default('containers.yaml'),
+    /** How long to wait for a scan result before answering "no verdict" (never a pass). */
+    scanDeadline: duration.default('6h'),
+    /** First wait before asking a provider again; later waits double up to pollMax. */
+    pollBase: duration.default('30s'),
+    pollMax: duration.default('15m'),
+    /** Delete a failing image from its registry (block first where the registry can). */
+    purge: z.union([z.boolean(), z.stringbool()]).default(true),
+    /** Outgoing webhooks for verdicts that fail (and purges). */
+    notify: z
+      .array(z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }), secret: z.string().min(16).optional(), passes: z.boolean().default(false) }))
+      .default([]),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -196,6 +235,7 @@ export const configSchema = z.strictObject({
       anchorSchedule: z.string().default('*/10 * * * *'),
     })
     .prefault({}),
+  gate: gateSchema,
   cache: z
     .strictObject({
       /** Upper bound for rendered index documents held in memory. */
@@ -210,6 +250,8 @@ export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type OciUpstreamConfig = z.infer<typeof ociUpstreamSchema>;
 export type AcrTargetConfig = z.infer<typeof acrTargetSchema>;
+export type GateConfig = z.infer<typeof gateSchema>;
+export type GateRegistryConfig = z.infer<typeof gateRegistrySchema>;
 
 export function durationMs(d: string): number {
   const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(d);

@@ -69,8 +69,8 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, where: str
   throw errors.badRequest(`invalid ${where}: ${detail}`);
 }
 
-/** A preHandler that admits identities holding any of the roles. */
-function requireRole(auth: Authenticator, roles: Role[]) {
+/** A preHandler (or onRequest hook) that admits identities holding any of the roles. */
+export function requireRole(auth: Authenticator, roles: Role[]) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     let who: Identity | undefined;
     try {

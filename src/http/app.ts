@@ -14,6 +14,7 @@ import { recordBlocked } from '../policy/demand.js';
 import { registerApiRoutes, type ApiDeps } from './api.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
+import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 
 export interface AppDeps {
   db: Db;
@@ -28,6 +29,8 @@ export interface AppDeps {
   api?: Omit<ApiDeps, 'db' | 'policies'>;
   /** 'token': package routes need a valid token (pip sends it as Basic auth from the index URL). */
   packageRead?: 'anonymous' | 'token';
+  /** The container gate's webhooks, reports and verdicts (/api/v1/gate). */
+  gate?: GateRouteDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -109,6 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
+  if (deps.gate) registerGateRoutes(app, deps.gate);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

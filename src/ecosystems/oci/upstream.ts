@@ -74,9 +74,9 @@ export class OciUpstream {
   }
 
   /** One request with the challenge flow; the caller consumes the body. */
-  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal } = {}): Promise<Response> {
+  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal; actions?: string } = {}): Promise<Response> {
     const url = `${this.base}${path}`;
-    const scope = `repository:${repository}:pull`;
+    const scope = `repository:${repository}:${init.actions ?? 'pull'}`;
     const send = (auth?: string) =>
       fetch(url, {
         method: init.method ?? 'GET',
@@ -151,6 +151,22 @@ export class OciUpstream {
       throw new UpstreamError(undefined, `${this.name}: manifest ${repository}:${reference} announced digest ${announced} but its bytes hash to ${digest}; refusing it`);
     }
     return { bytes, digest, mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim() };
+  }
+
+  /**
+   * Deletes a manifest by digest (DELETE /v2/<name>/manifests/<digest>; the registry must allow
+   * deletes). Resolves 'deleted', or 'absent' when the registry no longer has it.
+   */
+  async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UpstreamError(undefined, `${this.name}: manifests are deleted by digest only, not ${digest}`);
+    const res = await this.request(`/v2/${repository}/manifests/${digest}`, repository, { method: 'DELETE', actions: 'delete' });
+    if (res.status === 404) {
+      await res.arrayBuffer().catch(() => undefined);
+      return 'absent';
+    }
+    if (!res.ok) await this.fail(res, `DELETE manifest ${repository}@${digest}`);
+    await res.arrayBuffer().catch(() => undefined);
+    return 'deleted';
   }
 
   /**
