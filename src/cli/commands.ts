@@ -8,6 +8,7 @@ import { serveCommand } from './serve.js';
 import { syncCommand } from './sync.js';
 import { whyCommand } from './why.js';
 import { acrImportCommand } from './acr-import.js';
+import { gateCommand } from './gate.js';
 
 export type Command = (config: Config, args: string[]) => Promise<number>;
 
@@ -20,4 +21,5 @@ export const commands: Record<string, Command> = {
   audit: auditCommand,
   exceptions: exceptionsCommand,
   'acr-import': acrImportCommand,
+  gate: gateCommand,
 };

@@ -20,6 +20,8 @@ commands:
                                 explain what blocks or allows a package
   exceptions request|list|show|approve|reject|revoke|export ...
                                 the exception workflow through the API (SAFELIST_URL, SAFELIST_TOKEN)
+  gate check IMAGE [--wait 10m]  a pipeline's container gate verdict: exit 0 pass, 1 fail, 2 none
+                                (SAFELIST_URL, SAFELIST_TOKEN)
   audit verify | anchor | export [--since T] [--action A] [--subject S]
                                 check the hash chain, anchor its head, export JSON Lines
 `;
