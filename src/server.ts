@@ -14,6 +14,11 @@ import { join } from 'node:path';
 import { GateStore } from './gate/store.js';
 import { GateWorker, gateRegistries } from './gate/worker.js';
 import { ReportProvider } from './gate/providers/reports.js';
+import { DefenderProvider } from './gate/providers/defender.js';
+import type { ScanProvider } from './gate/types.js';
+import { ResourceGraphClient } from '@azure/arm-resourcegraph';
+import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -28,7 +33,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed'] } = {}): Promise<RunningServer> {
+export interface ServerOptions {
+  onServed?: AppDeps['onServed'];
+  /** Azure identity for the Defender provider (default DefaultAzureCredential). */
+  azureCredential?: TokenCredential;
+  /** Extra Azure SDK client options (e.g. tlsOptions for a private CA). */
+  azureClientOptions?: { tlsOptions?: { ca?: string } };
+}
+
+export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
   // The container gate: webhooks queue pushes, the worker judges them (started below).
   const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
@@ -116,8 +129,17 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     return approvedQueue;
   };
   const notifier = new Notifier(config, app.log);
+  const providers: ScanProvider[] = config.gate.providers.map((name) =>
+    name === 'reports'
+      ? new ReportProvider(runtime.db)
+      : new DefenderProvider(
+          // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
+          new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), { endpoint: config.gate.defender.endpoint, retryOptions: { maxRetries: 0 }, ...opts.azureClientOptions }),
+          { subscriptions: config.gate.defender.subscriptions },
+        ),
+  );
   gateWorker = new GateWorker({
-    config: config.gate, store: gateStore, registries: gateRegs, providers: [new ReportProvider(runtime.db)],
+    config: config.gate, store: gateStore, registries: gateRegs, providers,
     policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl,
   });
   gateWorker.start();

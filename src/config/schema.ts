@@ -108,6 +108,17 @@ export const gateSchema = z
         secret: z.string().min(24, 'at least 24 characters (use an environment override)'),
       })
       .optional(),
+    /** Where scan results come from; every provider listed must have a result for a verdict. */
+    providers: z.array(z.enum(['reports', 'defender'])).min(1, 'at least one scan provider').default(['reports']),
+    /** Microsoft Defender for Containers results through Azure Resource Graph (DefaultAzureCredential). */
+    defender: z
+      .strictObject({
+        /** Subscriptions to query; empty: all the identity can read. */
+        subscriptions: z.array(z.string().min(1)).default([]),
+        /** ARM endpoint (only changed for sovereign clouds and tests). */
+        endpoint: z.url({ protocol: /^https$/, error: 'an https URL (the Azure SDK sends tokens over TLS only)' }).default('https://management.azure.com'),
+      })
+      .prefault({}),
     /** The container policy file (severity, counts, exceptions); relative to policy.allowlistDir. */
     policyFile: z.string().default('containers.yaml'),
     /** How long to wait for a scan result before answering "no verdict" (never a pass). */

@@ -21,6 +21,8 @@ export interface TestSafelistOptions {
   ociAllowlist?: string;
   ociUpstreams?: Config['oci']['upstreams'];
   extra?: Record<string, unknown>;
+  /** Passed to startServer (Azure identity and client options for the Defender provider). */
+  server?: Omit<import('../../src/server.js').ServerOptions, 'onServed'>;
 }
 
 export interface TestSafelist extends RunningServer {
@@ -59,7 +61,7 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   const served: TestSafelist['served'] = [];
   let server: RunningServer;
   try {
-    server = await startServer(config, { onServed: (e) => served.push(e) });
+    server = await startServer(config, { ...opts.server, onServed: (e) => served.push(e) });
   } catch (err) {
     await db.cleanup();
     throw err;
