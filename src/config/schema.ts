@@ -120,7 +120,7 @@ export const gateSchema = z
       })
       .prefault({}),
     /** The container policy file (severity, counts, exceptions); relative to policy.allowlistDir. */
-    policyFile: z.string().default('containers.yaml'),
+    policyFile: z.string().default('containers.yaml').refine((f) => !/^[^/]+\.ya?ml$/.test(f) || /^containers\.ya?ml$/.test(f), 'containers.yaml, or a path outside allowlists/ (other YAML files there are package allowlists)'),
     /** How long to wait for a scan result before answering "no verdict" (never a pass). */
     scanDeadline: duration.default('6h'),
     /** First wait before asking a provider again; later waits double up to pollMax. */

@@ -144,6 +144,8 @@ describe('container gate against a real docker-registry', () => {
       '    expires: 2099-12-31',
       '',
     ].join('\n'));
+    // containers.yaml sits beside the package allowlists, and the package policy ignores it.
+    await sl.runtime.policies.reload();
     layout = await createLayout();
     await layout.image('clean', { 'app/hello.txt': 'hello\n' });
     await layout.image('bad', { 'app/bad.txt': 'vulnerable\n' });
