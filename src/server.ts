@@ -13,6 +13,7 @@ import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
 import { join } from 'node:path';
 import { GateStore } from './gate/store.js';
 import { GateWorker, gateRegistries } from './gate/worker.js';
+import { reconcileRegistries, type ReconcileReport } from './gate/reconcile.js';
 import { ReportProvider } from './gate/providers/reports.js';
 import { DefenderProvider } from './gate/providers/defender.js';
 import type { ScanProvider } from './gate/types.js';
@@ -30,6 +31,8 @@ export interface RunningServer {
   syncNow(): Promise<SyncReport | undefined>;
   /** Runs the OCI sync now (the schedule runs it after the PyPI sync). */
   syncOciNow(): Promise<OciSyncReport | undefined>;
+  /** Runs the gate's reconcile now (what its schedule does). */
+  reconcileGateNow(): Promise<ReconcileReport[] | undefined>;
   close(): Promise<void>;
 }
 
@@ -143,6 +146,22 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl,
   });
   gateWorker.start();
+  // A dropped webhook (ACR never retries) still gets a verdict: list the registries on a schedule.
+  const reconcileGateNow = () =>
+    runtime.db
+      .tryWithLock('gate:reconcile', () => reconcileRegistries(gateRegs, gateStore))
+      .then((reports) => {
+        for (const r of reports ?? []) {
+          if (r.queued.length || r.errors.length) app.log.info({ registry: r.registry, queued: r.queued.length, errors: r.errors }, 'gate: reconcile');
+        }
+        if (reports?.some((r) => r.queued.length)) gateWorker?.kick();
+        return reports;
+      })
+      .catch((err: unknown) => {
+        app.log.error({ err }, 'gate: reconcile failed');
+        return undefined;
+      });
+  const reconcileTask = config.gate.reconcileSchedule && gateRegs.length ? cron.schedule(config.gate.reconcileSchedule, () => void reconcileGateNow()) : undefined;
   const stopListening = runtime.exceptions.on((event, e) => {
     notifier.notify(event, e);
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
@@ -201,8 +220,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     url,
     syncNow,
     syncOciNow,
+    reconcileGateNow,
     async close() {
       await task?.stop();
+      await reconcileTask?.stop();
       await anchorTask?.stop();
       await expiryTask?.stop();
       await advisoryTask?.stop();

@@ -128,6 +128,8 @@ export const gateSchema = z
     pollMax: duration.default('15m'),
     /** Delete a failing image from its registry (block first where the registry can). */
     purge: z.union([z.boolean(), z.stringbool()]).default(true),
+    /** node-cron expression for listing the registries and queueing images no webhook announced; empty disables. */
+    reconcileSchedule: z.string().default('*/15 * * * *'),
     /** Outgoing webhooks for verdicts that fail (and purges). */
     notify: z
       .array(z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }), secret: z.string().min(16).optional(), passes: z.boolean().default(false) }))

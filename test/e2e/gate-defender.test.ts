@@ -33,7 +33,7 @@ async function gateSetup(stub: DefenderStub, scanDeadline: string) {
     extra: {
       server: { host: '127.0.0.1', port, logLevel: 'warn' },
       auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] }] },
-      gate: { registries: [{ name: 'local', url: registry.url }], providers: ['defender'], defender: { endpoint: stub.url, subscriptions: ['0000'] }, pollBase: '200ms', pollMax: '1s', scanDeadline },
+      gate: { registries: [{ name: 'local', url: registry.url }], providers: ['defender'], defender: { endpoint: stub.url, subscriptions: ['0000'] }, pollBase: '200ms', pollMax: '1s', scanDeadline, reconcileSchedule: '' },
     },
     server: { azureCredential: credential, azureClientOptions: { tlsOptions: { ca: stub.ca } } },
   });

@@ -126,6 +126,7 @@ describe('container gate against a real docker-registry', () => {
           registries: [{ name: 'local', url: registry.url }],
           acrWebhook: { header: 'X-Gate-Secret', secret: ACR_SECRET },
           pollBase: '200ms',
+          reconcileSchedule: '',
           pollMax: '1s',
           scanDeadline: '10m',
           notify: [{ url: hooks.url, passes: true }],

@@ -76,7 +76,8 @@ export class OciUpstream {
   /** One request with the challenge flow; the caller consumes the body. */
   private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal; actions?: string } = {}): Promise<Response> {
     const url = `${this.base}${path}`;
-    const scope = `repository:${repository}:${init.actions ?? 'pull'}`;
+    // The catalog has its own scope (registry:catalog:*); everything else is per repository.
+    const scope = init.actions === 'catalog' ? 'registry:catalog:*' : `repository:${repository}:${init.actions ?? 'pull'}`;
     const send = (auth?: string) =>
       fetch(url, {
         method: init.method ?? 'GET',
@@ -115,6 +116,22 @@ export class OciUpstream {
       /* not an error body */
     }
     throw new UpstreamError(res.status, `${this.name}: ${what} answered ${res.status}${detail}`);
+  }
+
+  /** Repository names from /v2/_catalog (following Link pagination), up to `max`. */
+  async repositories(max = 10_000): Promise<string[]> {
+    const out: string[] = [];
+    let path: string | undefined = `/v2/_catalog?n=${Math.min(max, 1000)}`;
+    while (path && out.length < max) {
+      const res = await this.request(path, '', { actions: 'catalog' });
+      if (!res.ok) await this.fail(res, '_catalog');
+      const body = (await res.json()) as { repositories?: string[] | null };
+      out.push(...(body.repositories ?? []));
+      const link = res.headers.get('link');
+      const next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+      path = next ? (next.startsWith('/') ? next : new URL(next).pathname + new URL(next).search) : undefined;
+    }
+    return out.slice(0, max);
   }
 
   /** Every tag of a repository (following Link pagination); undefined when the repository does not exist. */
