@@ -16,6 +16,7 @@ import { GateWorker, gateRegistries } from './gate/worker.js';
 import { reconcileRegistries, type ReconcileReport } from './gate/reconcile.js';
 import { ReportProvider } from './gate/providers/reports.js';
 import { DefenderProvider } from './gate/providers/defender.js';
+import { ContentsProvider } from './gate/providers/contents.js';
 import type { ScanProvider } from './gate/types.js';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { DefaultAzureCredential } from '@azure/identity';
@@ -135,7 +136,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const providers: ScanProvider[] = config.gate.providers.map((name) =>
     name === 'reports'
       ? new ReportProvider(runtime.db)
-      : new DefenderProvider(
+      : name === 'contents'
+        ? new ContentsProvider(gateRegs, () => runtime.policies.policy, { views: config.gate.contents.views })
+        : new DefenderProvider(
           // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
           new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), { endpoint: config.gate.defender.endpoint, retryOptions: { maxRetries: 0 }, ...opts.azureClientOptions }),
           { subscriptions: config.gate.defender.subscriptions },

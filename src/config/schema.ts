@@ -109,7 +109,7 @@ export const gateSchema = z
       })
       .optional(),
     /** Where scan results come from; every provider listed must have a result for a verdict. */
-    providers: z.array(z.enum(['reports', 'defender'])).min(1, 'at least one scan provider').default(['reports']),
+    providers: z.array(z.enum(['reports', 'defender', 'contents'])).min(1, 'at least one scan provider').default(['reports']),
     /** Microsoft Defender for Containers results through Azure Resource Graph (DefaultAzureCredential). */
     defender: z
       .strictObject({
@@ -117,6 +117,12 @@ export const gateSchema = z
         subscriptions: z.array(z.string().min(1)).default([]),
         /** ARM endpoint (only changed for sovereign clouds and tests). */
         endpoint: z.url({ protocol: /^https$/, error: 'an https URL (the Azure SDK sends tokens over TLS only)' }).default('https://management.azure.com'),
+      })
+      .prefault({}),
+    /** Curated contents: which workspace view judges the packages inside a repository's images (first match). */
+    contents: z
+      .strictObject({
+        views: z.array(z.strictObject({ match: z.string().min(1), view: viewName })).default([]),
       })
       .prefault({}),
     /** The container policy file (severity, counts, exceptions); relative to policy.allowlistDir. */

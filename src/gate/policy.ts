@@ -133,6 +133,10 @@ export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Fin
       verdict.exempted.push({ finding: f, exception: { cve: exc.cve, owner: exc.owner, expires: exc.expires } });
       continue;
     }
+    if (f.breach) {
+      verdict.failures.push({ finding: f, rule: f.breach });
+      continue;
+    }
     if (r.fixableOnly && !f.fixable) {
       verdict.reported.push({ finding: f, note: 'no fix available (fixableOnly)' });
       continue;

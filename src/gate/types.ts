@@ -22,6 +22,11 @@ export interface Finding {
   publishedAt?: string;
   /** Which provider reported it. */
   source: string;
+  /**
+   * Not a vulnerability but a policy breach found in the image (curated contents): it fails
+   * with this rule whatever the thresholds say, unless an exception names its id.
+   */
+  breach?: string;
 }
 
 export interface ImageRef {
