@@ -4,6 +4,7 @@
 // image passes; a failing one is purged (skopeo can no longer fetch it), a local receiver
 // gets the notification with the failing findings, and the audit trail shows each step.
 // Unauthenticated or malformed webhooks change nothing; a repeated event id is processed once.
+// On PGlite and on a PostgreSQL server (the queue claims with FOR UPDATE SKIP LOCKED).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -11,6 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLayout, sh, type Layout } from '../support/images.js';
+import { DB_MODES } from '../support/databases.js';
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
@@ -86,7 +88,7 @@ function trivyReport(repoRef: string, digest: string, vulns: Array<{ id: string;
   };
 }
 
-describe('container gate against a real docker-registry', () => {
+describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (db) => {
   let registry: TestRegistry;
   let sl: TestSafelist;
   let layout: Layout;
@@ -113,6 +115,7 @@ describe('container gate against a real docker-registry', () => {
     const safelistUrl = `http://127.0.0.1:${port}`;
     registry = await startRegistry({ notify: [{ name: 'safelist', url: `${safelistUrl}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
     sl = await startTestSafelist({
+      db,
       extra: {
         server: { host: '127.0.0.1', port, logLevel: 'warn' },
         auth: {
