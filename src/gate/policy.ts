@@ -29,12 +29,16 @@ const rules = {
 
 export const containerPolicySchema = z.strictObject({
   ...rules,
+  /** The longest an exception may run (created → expires) for a finding of each severity. */
+  exceptionMaxDays: counts.optional(),
   exceptions: z
     .array(
       z.strictObject({
-        cve: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{2,80}$/, 'an advisory id such as CVE-2024-3094 or GHSA-…'),
+        cve: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:=-]{2,120}$/, 'an advisory id such as CVE-2024-3094 or GHSA-…'),
         owner: z.string().min(3, 'who answers for it (an e-mail or team)'),
         justification: z.string().trim().min(10, 'say why, in at least 10 characters'),
+        /** When it was granted; needed where exceptionMaxDays caps its length. */
+        created: z.iso.date({ error: 'a date YYYY-MM-DD' }).optional(),
         expires: z.iso.date({ error: 'a date YYYY-MM-DD' }),
         /** Only these repositories (patterns); default: every repository. */
         repositories: z.array(repoPattern).optional(),
@@ -103,7 +107,7 @@ export function repositoryMatches(pattern: string, repository: string): boolean 
 
 /** The rules in force for a repository: defaults, the file's top level, then matching overrides in order. */
 export function rulesFor(policy: ContainerPolicy, repository: string) {
-  const { exceptions: _e, repositories, ...top } = policy.spec;
+  const { exceptions: _e, exceptionMaxDays: _m, repositories, ...top } = policy.spec;
   const out = { ...DEFAULTS, ...stripUndefined(top) };
   const applied: string[] = [];
   for (const o of repositories) {
@@ -119,6 +123,16 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Why an exception may not cover a finding of this severity (its length is capped), if so. */
+function exceptionTooLong(policy: ContainerPolicy, e: ContainerPolicyFile['exceptions'][number], severity: Severity): string | undefined {
+  const max = policy.spec.exceptionMaxDays?.[severity];
+  if (max === undefined) return undefined;
+  const who = `the exception for ${e.cve} (owner ${e.owner})`;
+  if (!e.created) return `${who} has no "created" date, and exceptions for ${severity} findings may last at most ${max} days (exceptionMaxDays.${severity})`;
+  const days = (Date.parse(e.expires) - Date.parse(e.created)) / 86_400_000;
+  return days > max ? `${who} runs ${days} days, longer than the ${max} days allowed for ${severity} findings (exceptionMaxDays.${severity})` : undefined;
+}
+
 /** Applies the policy to an image's findings. */
 export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Finding[], now = new Date()): Verdict {
   const r = rulesFor(policy, image.repository);
@@ -129,10 +143,13 @@ export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Fin
   const counted: Partial<Record<Severity, Finding[]>> = {};
   for (const f of findings) {
     const exc = policy.spec.exceptions.find((e) => e.cve.toUpperCase() === f.id.toUpperCase() && e.expires >= today && (!e.repositories || e.repositories.some((p) => repositoryMatches(p, image.repository))));
-    if (exc) {
+    const tooLong = exc ? exceptionTooLong(policy, exc, f.severity) : undefined;
+    if (exc && !tooLong) {
       verdict.exempted.push({ finding: f, exception: { cve: exc.cve, owner: exc.owner, expires: exc.expires } });
       continue;
     }
+    // An over-long exception does not apply; the finding meets the rules, and the verdict says why.
+    const unexempted = tooLong ? `; not exempted: ${tooLong}` : '';
     if (f.breach) {
       verdict.failures.push({ finding: f, rule: f.breach });
       continue;
@@ -149,7 +166,7 @@ export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Fin
     }
     (counted[f.severity] ??= []).push(f);
     if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK[r.severity]) {
-      verdict.failures.push({ finding: f, rule: `severity ${f.severity} is at or above the threshold ${r.severity}${where}` });
+      verdict.failures.push({ finding: f, rule: `severity ${f.severity} is at or above the threshold ${r.severity}${where}${unexempted}` });
     } else verdict.reported.push({ finding: f, note: `severity ${f.severity} is below the threshold ${r.severity}` });
   }
   for (const [sev, max] of Object.entries(r.maxCounts) as Array<[Severity, number]>) {

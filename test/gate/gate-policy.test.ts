@@ -91,6 +91,23 @@ describe('container verdicts', () => {
     expect(v.failures.map((x) => x.finding.id)).toEqual(['CVE-2', 'CVE-3']);
   });
 
+  it('caps the length of exceptions by severity (exceptionMaxDays)', () => {
+    const p = policy([
+      'exceptionMaxDays: { critical: 7, high: 30 }',
+      'exceptions:',
+      '  - { cve: CVE-1, owner: a@example.com, justification: waiting for the vendor fix, created: 2026-11-20, expires: 2026-12-15 }',
+      '  - { cve: CVE-2, owner: a@example.com, justification: waiting for the vendor fix, created: 2026-11-20, expires: 2026-12-15 }',
+      '  - { cve: CVE-3, owner: a@example.com, justification: no creation date recorded, expires: 2026-12-01 }',
+      '',
+    ].join('\n'));
+    const v = evaluate(p, image, [f('CVE-1', 'high'), f('CVE-2', 'critical'), f('CVE-3', 'high'), f('CVE-4', 'medium')], now);
+    expect(v.exempted.map((x) => x.finding.id)).toEqual(['CVE-1']);
+    expect(v.failures.map((x) => [x.finding.id, x.rule])).toEqual([
+      ['CVE-2', 'severity critical is at or above the threshold high; not exempted: the exception for CVE-2 (owner a@example.com) runs 25 days, longer than the 7 days allowed for critical findings (exceptionMaxDays.critical)'],
+      ['CVE-3', 'severity high is at or above the threshold high; not exempted: the exception for CVE-3 (owner a@example.com) has no "created" date, and exceptions for high findings may last at most 30 days (exceptionMaxDays.high)'],
+    ]);
+  });
+
   it('lets repository overrides change rules, including report-only', () => {
     const p = policy(['severity: medium', 'repositories:', '  - match: "team/*"', '    severity: critical', '  - match: "team/app"', '    reportOnly: true', ''].join('\n'));
     const v = evaluate(p, image, [f('CVE-1', 'high'), f('CVE-2', 'critical')], now);
