@@ -148,10 +148,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     config: config.gate, store: gateStore, registries: gateRegs, providers,
     policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl,
   });
-  gateWorker.start();
   // A dropped webhook (ACR never retries) still gets a verdict: list the registries on a schedule.
-  const reconcileGateNow = () =>
-    runtime.db
+  let reconciling: Promise<ReconcileReport[] | undefined> | undefined;
+  const reconcileGateNow = (): Promise<ReconcileReport[] | undefined> =>
+    (reconciling ??= runtime.db
       .tryWithLock('gate:reconcile', () => reconcileRegistries(gateRegs, gateStore))
       .then((reports) => {
         for (const r of reports ?? []) {
@@ -163,7 +163,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       .catch((err: unknown) => {
         app.log.error({ err }, 'gate: reconcile failed');
         return undefined;
-      });
+      })
+      .finally(() => {
+        reconciling = undefined;
+      }));
   const reconcileTask = config.gate.reconcileSchedule && gateRegs.length ? cron.schedule(config.gate.reconcileSchedule, () => void reconcileGateNow()) : undefined;
   const stopListening = runtime.exceptions.on((event, e) => {
     notifier.notify(event, e);
@@ -216,6 +219,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const url = `http://${config.server.host}:${port}`;
+  // The gate works its queue once the server is up (webhooks may already have queued work).
+  gateWorker.start();
   if (config.sync.runOnStart) void scheduled();
   return {
     app,
@@ -233,6 +238,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await advisoriesAtStart;
       stopListening();
       await gateWorker.stop();
+      await reconciling;
       await notifier.drain(2000);
       notifier.stop();
       await approvedQueue;
