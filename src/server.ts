@@ -14,6 +14,17 @@ import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
 import { runCondaSync } from './sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
+import { join } from 'node:path';
+import { GateStore } from './gate/store.js';
+import { GateWorker, gateRegistries } from './gate/worker.js';
+import { reconcileRegistries, type ReconcileReport } from './gate/reconcile.js';
+import { ReportProvider } from './gate/providers/reports.js';
+import { DefenderProvider } from './gate/providers/defender.js';
+import { ContentsProvider } from './gate/providers/contents.js';
+import type { ScanProvider } from './gate/types.js';
+import { ResourceGraphClient } from '@azure/arm-resourcegraph';
+import { DefaultAzureCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -25,14 +36,30 @@ export interface RunningServer {
   syncNow(): Promise<SyncReport | undefined>;
   /** Runs the OCI sync now (the schedule runs it after the PyPI sync). */
   syncOciNow(): Promise<OciSyncReport | undefined>;
+  /** Runs the gate's reconcile now (what its schedule does). */
+  reconcileGateNow(): Promise<ReconcileReport[] | undefined>;
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, opts: { onServed?: AppDeps['onServed']; onCondaServed?: AppDeps['onCondaServed'] } = {}): Promise<RunningServer> {
+export interface ServerOptions {
+  onServed?: AppDeps['onServed'];
+  onCondaServed?: AppDeps['onCondaServed'];
+  /** Azure identity for the Defender provider (default DefaultAzureCredential). */
+  azureCredential?: TokenCredential;
+  /** Extra Azure SDK client options (e.g. tlsOptions for a private CA). */
+  azureClientOptions?: { tlsOptions?: { ca?: string } };
+}
+
+export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   const runtime = await openRuntime(config, { followChanges: true });
+  // The container gate: webhooks queue pushes, the worker judges them (started below).
+  const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
+  const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout));
+  let gateWorker: GateWorker | undefined;
+  const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
   const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });
   const app = await buildApp({
-    metrics, config, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
+    gate, metrics, config, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
     conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead,
     ...(opts.onServed ? { onServed: opts.onServed } : {}),
@@ -136,6 +163,41 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     return approvedQueue;
   };
   const notifier = new Notifier(config, app.log);
+  const providers: ScanProvider[] = config.gate.providers.map((name) =>
+    name === 'reports'
+      ? new ReportProvider(runtime.db)
+      : name === 'contents'
+        ? new ContentsProvider(gateRegs, () => runtime.policies.policy, { views: config.gate.contents.views })
+        : new DefenderProvider(
+          // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
+          new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), { endpoint: config.gate.defender.endpoint, retryOptions: { maxRetries: 0 }, ...opts.azureClientOptions }),
+          { subscriptions: config.gate.defender.subscriptions },
+        ),
+  );
+  gateWorker = new GateWorker({
+    config: config.gate, store: gateStore, registries: gateRegs, providers,
+    policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl,
+  });
+  // A dropped webhook (ACR never retries) still gets a verdict: list the registries on a schedule.
+  let reconciling: Promise<ReconcileReport[] | undefined> | undefined;
+  const reconcileGateNow = (): Promise<ReconcileReport[] | undefined> =>
+    (reconciling ??= runtime.db
+      .tryWithLock('gate:reconcile', () => reconcileRegistries(gateRegs, gateStore))
+      .then((reports) => {
+        for (const r of reports ?? []) {
+          if (r.queued.length || r.errors.length) app.log.info({ registry: r.registry, queued: r.queued.length, errors: r.errors }, 'gate: reconcile');
+        }
+        if (reports?.some((r) => r.queued.length)) gateWorker?.kick();
+        return reports;
+      })
+      .catch((err: unknown) => {
+        app.log.error({ err }, 'gate: reconcile failed');
+        return undefined;
+      })
+      .finally(() => {
+        reconciling = undefined;
+      }));
+  const reconcileTask = config.gate.reconcileSchedule && gateRegs.length ? cron.schedule(config.gate.reconcileSchedule, () => void reconcileGateNow()) : undefined;
   const stopListening = runtime.exceptions.on((event, e) => {
     notifier.notify(event, e);
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
@@ -207,6 +269,8 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const url = `http://${config.server.host}:${port}`;
+  // The gate works its queue once the server is up (webhooks may already have queued work).
+  gateWorker.start();
   if (config.sync.runOnStart) void scheduled();
   return {
     app,
@@ -214,8 +278,10 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
     url,
     syncNow,
     syncOciNow,
+    reconcileGateNow,
     async close() {
       await task?.stop();
+      await reconcileTask?.stop();
       await anchorTask?.stop();
       await expiryTask?.stop();
       await advisoryTask?.stop();
@@ -225,6 +291,8 @@ export async function startServer(config: Config, opts: { onServed?: AppDeps['on
       stopPublishOnCatalog();
       clearTimeout(publishTimer);
       await publishing;
+      await gateWorker.stop();
+      await reconciling;
       await notifier.drain(2000);
       notifier.stop();
       await approvedQueue;

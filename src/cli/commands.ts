@@ -10,6 +10,7 @@ import { serveCommand } from './serve.js';
 import { syncCommand } from './sync.js';
 import { whyCommand } from './why.js';
 import { acrImportCommand } from './acr-import.js';
+import { gateCommand } from './gate.js';
 
 export type Command = (config: Config, args: string[]) => Promise<number>;
 
@@ -24,4 +25,5 @@ export const commands: Record<string, Command> = {
   workspace: workspaceCommand,
   publish: publishCommand,
   'acr-import': acrImportCommand,
+  gate: gateCommand,
 };

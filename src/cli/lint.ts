@@ -1,4 +1,5 @@
-// `safelist allowlist lint`: every problem in allowlists/ and exceptions/, with file and line.
+// `safelist allowlist lint`: every problem in allowlists/ and exceptions/ (the container gate's
+// containers.yaml included), with file and line.
 // `safelist allowlist check`: allowed packages whose dependencies have no allowed candidate,
 // per view: conda records' depends in the curated channel, PyPI files' Requires-Dist.
 import { parseArgs } from 'node:util';
@@ -9,6 +10,8 @@ import { loadPolicyFiles } from '../policy/load.js';
 import { checkCondaInstallability } from '../ecosystems/conda/installability.js';
 import { checkPypiInstallability } from '../ecosystems/pypi/installability.js';
 import { openRuntime } from '../runtime.js';
+import { join } from 'node:path';
+import { loadContainerPolicy } from '../gate/policy.js';
 
 export async function lintCommand(config: Config, argv: string[]): Promise<number> {
   if (argv[0] === 'check') return checkCommand(config, argv.slice(1));
@@ -33,6 +36,8 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
       loaded.problems.push({ ...r.location, message: `channel "${r.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing` });
     }
   }
+  const containers = await loadContainerPolicy(join(config.policy.allowlistDir, config.gate.policyFile));
+  if (!containers.ok) loaded.problems.push(...containers.problems);
   for (const p of loaded.problems) process.stdout.write(`${p.file}:${p.line}: ${p.message}\n`);
   process.stderr.write(`${loaded.files.length} file(s), ${loaded.rules.length} rule(s), ${loaded.problems.length} problem(s)\n`);
   return loaded.problems.length ? 1 : 0;

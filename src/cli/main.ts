@@ -27,6 +27,8 @@ commands:
                                 render each view's simple tree as static files (publish.target)
   workspace config VIEW [--url BASE] [--with-token]
                                 pip.conf, .condarc, container and Azure ML settings for a workspace
+  gate check IMAGE [--wait 10m]  a pipeline's container gate verdict: exit 0 pass, 1 fail, 2 none
+                                (SAFELIST_URL, SAFELIST_TOKEN)
   audit verify | anchor | export [--since T] [--action A] [--subject S]
                                 check the hash chain, anchor its head, export JSON Lines
 `;

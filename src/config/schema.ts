@@ -131,6 +131,64 @@ export const storageSchema = z
     path: ['azure'],
   });
 
+/** A registry whose pushes the container gate judges (reads manifests, purges failures). */
+export const gateRegistrySchema = z.strictObject({
+  /** Short name used in verdicts and the audit trail. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+  /** Base URL of its distribution API, e.g. https://myacr.azurecr.io */
+  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
+  /** The request.host its webhook events carry; default: the URL's host. */
+  host: z.string().min(1).optional(),
+  /** Credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
+  username: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const gateSchema = z
+  .strictObject({
+    registries: z.array(gateRegistrySchema).default([]),
+    /** ACR native webhooks carry no signature: the custom header configured on the webhook, and its secret. */
+    acrWebhook: z
+      .strictObject({
+        header: z.string().regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name').default('X-Safelist-Webhook-Secret'),
+        secret: z.string().min(24, 'at least 24 characters (use an environment override)'),
+      })
+      .optional(),
+    /** Where scan results come from; every provider listed must have a result for a verdict. */
+    providers: z.array(z.enum(['reports', 'defender', 'contents'])).min(1, 'at least one scan provider').default(['reports']),
+    /** Microsoft Defender for Containers results through Azure Resource Graph (DefaultAzureCredential). */
+    defender: z
+      .strictObject({
+        /** Subscriptions to query; empty: all the identity can read. */
+        subscriptions: z.array(z.string().min(1)).default([]),
+        /** ARM endpoint (only changed for sovereign clouds and tests). */
+        endpoint: z.url({ protocol: /^https$/, error: 'an https URL (the Azure SDK sends tokens over TLS only)' }).default('https://management.azure.com'),
+      })
+      .prefault({}),
+    /** Curated contents: which workspace view judges the packages inside a repository's images (first match). */
+    contents: z
+      .strictObject({
+        views: z.array(z.strictObject({ match: z.string().min(1), view: viewName })).default([]),
+      })
+      .prefault({}),
+    /** The container policy file (severity, counts, exceptions); relative to policy.allowlistDir. */
+    policyFile: z.string().default('containers.yaml').refine((f) => !/^[^/]+\.ya?ml$/.test(f) || /^containers\.ya?ml$/.test(f), 'containers.yaml, or a path outside allowlists/ (other YAML files there are package allowlists)'),
+    /** How long to wait for a scan result before answering "no verdict" (never a pass). */
+    scanDeadline: duration.default('6h'),
+    /** First wait before asking a provider again; later waits double up to pollMax. */
+    pollBase: duration.default('30s'),
+    pollMax: duration.default('15m'),
+    /** Delete a failing image from its registry (block first where the registry can). */
+    purge: z.union([z.boolean(), z.stringbool()]).default(true),
+    /** node-cron expression for listing the registries and queueing images no webhook announced; empty disables. */
+    reconcileSchedule: z.string().default('*/15 * * * *'),
+    /** Outgoing webhooks for verdicts that fail (and purges). */
+    notify: z
+      .array(z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }), secret: z.string().min(16).optional(), passes: z.boolean().default(false) }))
+      .default([]),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -257,6 +315,7 @@ export const configSchema = z.strictObject({
       anchorSchedule: z.string().default('*/10 * * * *'),
     })
     .prefault({}),
+  gate: gateSchema,
   cache: z
     .strictObject({
       /** Upper bound for rendered index documents held in memory. */
@@ -272,6 +331,8 @@ export type AuthConfig = z.infer<typeof authSchema>;
 export type OciUpstreamConfig = z.infer<typeof ociUpstreamSchema>;
 export type AcrTargetConfig = z.infer<typeof acrTargetSchema>;
 export type CondaChannelConfig = z.infer<typeof condaChannelSchema>;
+export type GateConfig = z.infer<typeof gateSchema>;
+export type GateRegistryConfig = z.infer<typeof gateRegistrySchema>;
 
 export function durationMs(d: string): number {
   const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(d);

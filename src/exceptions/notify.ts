@@ -12,7 +12,8 @@ export type ExceptionEvent = 'exception.requested' | 'exception.approved' | 'exc
 
 export interface Delivery {
   url: string;
-  event: ExceptionEvent;
+  /** An exception event, or another component's event (gate.verdict …). */
+  event: string;
   id: string;
   ok: boolean;
   attempts: number;
@@ -96,6 +97,20 @@ export class Notifier {
     }
   }
 
+  /**
+   * Queues any JSON body for one webhook with the same signing and back-off (other components'
+   * events, e.g. the container gate's verdicts); returns at once.
+   */
+  post(hook: { url: string; secret?: string | undefined }, event: string, id: string, body: unknown): void {
+    const p = this.deliver(hook.url, JSON.stringify(body), hook.secret, event, id).then((d) => {
+      this.onDelivery(d);
+      if (!d.ok) this.log.warn({ webhook: d.url, event, id, attempts: d.attempts, error: d.error, status: d.status }, 'notification not delivered');
+      return d;
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
   /** Waits for deliveries in flight (tests, shutdown); stops retrying after `ms`. */
   async drain(ms = 5000): Promise<void> {
     const timeout = new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -106,7 +121,7 @@ export class Notifier {
     this.stopped = true;
   }
 
-  private async deliver(url: string, body: string, secret: string | undefined, event: ExceptionEvent, id: string): Promise<Delivery> {
+  private async deliver(url: string, body: string, secret: string | undefined, event: string, id: string): Promise<Delivery> {
     const attempts = this.config.notifications.attempts;
     const base = durationMs(this.config.notifications.retryBase);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'safelist-notifier', 'x-safelist-event': event };

@@ -69,8 +69,8 @@ export function parse<T extends z.ZodType>(schema: T, input: unknown, where: str
   throw errors.badRequest(`invalid ${where}: ${detail}`);
 }
 
-/** A preHandler that admits identities holding any of the roles. */
-function requireRole(auth: Authenticator, roles: Role[]) {
+/** A preHandler (or onRequest hook) that admits identities holding any of the roles. */
+export function requireRole(auth: Authenticator, roles: Role[]) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     let who: Identity | undefined;
     try {
@@ -183,6 +183,11 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/audit/verify': { get: { summary: 'Verify the hash chain and anchors', ...secured } },
       '/api/v1/demand': { get: { summary: 'Most wanted blocked packages', ...secured } },
       '/api/v1/policy/reload': { post: { summary: 'Reload policy files on every replica (admin)', ...secured } },
+      '/api/v1/gate/webhooks/distribution': { post: { summary: 'Registry notification envelope (docker-registry; webhook role); acknowledged at once, judged asynchronously', ...secured } },
+      '/api/v1/gate/webhooks/acr': { post: { summary: 'ACR native webhook (push, ping, delete); authenticated by the configured shared-secret header' } },
+      '/api/v1/gate/reports/{digest}': { post: { summary: 'A Trivy JSON report for an image digest (pipeline, admin)', ...secured } },
+      '/api/v1/gate/verdicts/{digest}': { get: { summary: 'The gate verdict of an image digest (pipeline, admin, auditor)', ...secured } },
+      '/api/v1/gate/verdicts': { get: { summary: 'The gate verdict of ?image=[host/]repository:tag|@digest', ...secured } },
       '/api/v1/policy/check': { get: { summary: 'Is (ecosystem, name, version) allowed in a view?' } },
       '/api/v1/policy/why': { get: { summary: 'What allows or blocks a package, and how to request it' } },
     },

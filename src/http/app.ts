@@ -19,6 +19,7 @@ import type { Config } from '../config/schema.js';
 import { workspaceConfig } from '../onboarding/workspace.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
+import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 
 export interface AppDeps {
   db: Db;
@@ -39,6 +40,8 @@ export interface AppDeps {
   config?: Config;
   /** 'token': package routes need a valid token (pip sends it as Basic auth from the index URL). */
   packageRead?: 'anonymous' | 'token';
+  /** The container gate's webhooks, reports and verdicts (/api/v1/gate). */
+  gate?: GateRouteDeps;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -150,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
+  if (deps.gate) registerGateRoutes(app, deps.gate);
 
   deps.metrics?.install(app);
 

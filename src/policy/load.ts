@@ -349,9 +349,14 @@ async function readExceptions(path: string, ctx: PolicyContext, out: LoadedPolic
   out.problems.push(...r.problems);
 }
 
+/** Files in allowlists/ that are not package allowlists (src/gate/policy.ts reads them). */
+export const GATE_POLICY_FILES = new Set(['containers.yaml', 'containers.yml']);
+
 export async function loadPolicyFiles(dirs: PolicyDirs, ctx: PolicyContext): Promise<LoadedPolicyFiles> {
   const out: LoadedPolicyFiles = { rules: [], problems: [], files: [] };
   for (const f of await yamlFiles(dirs.allowlistDir)) {
+    // The container gate's policy lives beside the package allowlists; the gate reads it.
+    if (GATE_POLICY_FILES.has(basename(f))) continue;
     out.files.push(f);
     await readAllowlist(f, ctx, out);
   }

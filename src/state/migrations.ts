@@ -198,4 +198,59 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '0200_gate_queue',
+    sql: `
+      -- Registry events accepted by the gate's webhooks, once per event id (registries retry
+      -- with the same id): the dedupe key and what the event claimed (never trusted as such).
+      CREATE TABLE gate_events (
+        event_id     text PRIMARY KEY,
+        source       text NOT NULL CHECK (source IN ('distribution', 'acr', 'reconcile')),
+        registry     text NOT NULL,
+        repository   text NOT NULL,
+        tag          text,
+        digest       text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+        received_at  timestamptz NOT NULL DEFAULT now()
+      );
+      -- One row per pushed image (registry, repository, digest): the work queue and its verdict.
+      -- state: queued → (waiting for a scan) → pass | fail | no-verdict.
+      CREATE TABLE gate_images (
+        registry     text NOT NULL,
+        repository   text NOT NULL,
+        digest       text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+        state        text NOT NULL CHECK (state IN ('queued', 'waiting', 'pass', 'fail', 'no-verdict')),
+        attempts     integer NOT NULL DEFAULT 0,
+        next_at      timestamptz NOT NULL DEFAULT now(),
+        lease_until  timestamptz,
+        deadline     timestamptz NOT NULL,
+        reason       text,
+        verdict      jsonb,
+        purged       text CHECK (purged IS NULL OR purged IN ('purged', 'failed', 'report-only', 'disabled')),
+        first_seen   timestamptz NOT NULL DEFAULT now(),
+        updated_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (registry, repository, digest)
+      );
+      CREATE INDEX gate_images_due ON gate_images (next_at) WHERE state IN ('queued', 'waiting');
+      CREATE INDEX gate_images_digest ON gate_images (digest);
+      -- Tags as the webhooks reported them, for "the verdict of repo:tag".
+      CREATE TABLE gate_tags (
+        registry    text NOT NULL,
+        repository  text NOT NULL,
+        tag         text NOT NULL,
+        digest      text NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (registry, repository, tag)
+      );
+      -- Scan reports posted by pipelines (Trivy JSON), per digest; the newest one counts.
+      CREATE TABLE gate_reports (
+        id           bigserial PRIMARY KEY,
+        digest       text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+        format       text NOT NULL,
+        findings     jsonb NOT NULL,
+        posted_by    text NOT NULL,
+        received_at  timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX gate_reports_digest ON gate_reports (digest, id DESC);
+    `,
+  },
 ];

@@ -23,9 +23,35 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(): Promise<TestRegistry> {
+export interface RegistryOptions {
+  /** Notification endpoints (the registry POSTs event envelopes to each; header values are lists). */
+  notify?: Array<{ name: string; url: string; headers?: Record<string, string> }>;
+  /** storage.delete.enabled (default true): DELETE /v2/<name>/manifests/<digest> works. */
+  deleteEnabled?: boolean;
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'safelist-registry-'));
   const port = await freePort();
+  // Only manifest pushes are wanted: in 2.8 ignore.actions works only when a media type is
+  // ignored too, and blob events carry application/octet-stream.
+  const notifications = opts.notify?.length
+    ? [
+        'notifications:',
+        '  endpoints:',
+        ...opts.notify.flatMap((e) => [
+          `    - name: ${e.name}`,
+          `      url: ${e.url}`,
+          ...(e.headers ? ['      headers:', ...Object.entries(e.headers).map(([k, v]) => `        ${k}: [${JSON.stringify(v)}]`)] : []),
+          '      timeout: 2s',
+          '      threshold: 3',
+          '      backoff: 1s',
+          '      ignore:',
+          '        mediatypes: [application/octet-stream]',
+          '        actions: [pull]',
+        ]),
+      ]
+    : [];
   const storageDir = join(dir, 'storage');
   const configPath = join(dir, 'config.yml');
   await writeFile(
@@ -40,9 +66,10 @@ export async function startRegistry(): Promise<TestRegistry> {
       '  filesystem:',
       `    rootdirectory: ${storageDir}`,
       '  delete:',
-      '    enabled: true',
+      `    enabled: ${opts.deleteEnabled ?? true}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...notifications,
       '',
     ].join('\n'),
   );

@@ -24,6 +24,8 @@ export interface TestSafelistOptions {
   ociAllowlist?: string;
   ociUpstreams?: Config['oci']['upstreams'];
   extra?: Record<string, unknown>;
+  /** Passed to startServer (Azure identity and client options for the Defender provider). */
+  server?: Omit<import('../../src/server.js').ServerOptions, 'onServed'>;
 }
 
 export interface TestSafelist extends RunningServer {
@@ -67,7 +69,7 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   const condaServed: TestSafelist['condaServed'] = [];
   let server: RunningServer;
   try {
-    server = await startServer(config, { onServed: (e) => served.push(e), onCondaServed: (e) => condaServed.push(e) });
+    server = await startServer(config, { ...opts.server, onServed: (e) => served.push(e), onCondaServed: (e) => condaServed.push(e) });
   } catch (err) {
     await db.cleanup();
     throw err;

@@ -74,9 +74,10 @@ export class OciUpstream {
   }
 
   /** One request with the challenge flow; the caller consumes the body. */
-  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal } = {}): Promise<Response> {
+  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal; actions?: string } = {}): Promise<Response> {
     const url = `${this.base}${path}`;
-    const scope = `repository:${repository}:pull`;
+    // The catalog has its own scope (registry:catalog:*); everything else is per repository.
+    const scope = init.actions === 'catalog' ? 'registry:catalog:*' : `repository:${repository}:${init.actions ?? 'pull'}`;
     const send = (auth?: string) =>
       fetch(url, {
         method: init.method ?? 'GET',
@@ -117,6 +118,22 @@ export class OciUpstream {
     throw new UpstreamError(res.status, `${this.name}: ${what} answered ${res.status}${detail}`);
   }
 
+  /** Repository names from /v2/_catalog (following Link pagination), up to `max`. */
+  async repositories(max = 10_000): Promise<string[]> {
+    const out: string[] = [];
+    let path: string | undefined = `/v2/_catalog?n=${Math.min(max, 1000)}`;
+    while (path && out.length < max) {
+      const res = await this.request(path, '', { actions: 'catalog' });
+      if (!res.ok) await this.fail(res, '_catalog');
+      const body = (await res.json()) as { repositories?: string[] | null };
+      out.push(...(body.repositories ?? []));
+      const link = res.headers.get('link');
+      const next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+      path = next ? (next.startsWith('/') ? next : new URL(next).pathname + new URL(next).search) : undefined;
+    }
+    return out.slice(0, max);
+  }
+
   /** Every tag of a repository (following Link pagination); undefined when the repository does not exist. */
   async tags(repository: string): Promise<string[] | undefined> {
     const out: string[] = [];
@@ -151,6 +168,22 @@ export class OciUpstream {
       throw new UpstreamError(undefined, `${this.name}: manifest ${repository}:${reference} announced digest ${announced} but its bytes hash to ${digest}; refusing it`);
     }
     return { bytes, digest, mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim() };
+  }
+
+  /**
+   * Deletes a manifest by digest (DELETE /v2/<name>/manifests/<digest>; the registry must allow
+   * deletes). Resolves 'deleted', or 'absent' when the registry no longer has it.
+   */
+  async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UpstreamError(undefined, `${this.name}: manifests are deleted by digest only, not ${digest}`);
+    const res = await this.request(`/v2/${repository}/manifests/${digest}`, repository, { method: 'DELETE', actions: 'delete' });
+    if (res.status === 404) {
+      await res.arrayBuffer().catch(() => undefined);
+      return 'absent';
+    }
+    if (!res.ok) await this.fail(res, `DELETE manifest ${repository}@${digest}`);
+    await res.arrayBuffer().catch(() => undefined);
+    return 'deleted';
   }
 
   /**

@@ -1,0 +1,165 @@
+// The gate's HTTP surface under /api/v1/gate: registry webhooks (distribution: a bearer token
+// with the webhook role; ACR: the configured shared-secret header, compared in constant time),
+// scan reports posted by pipelines, and verdicts for pipelines. Webhooks are acknowledged at
+// once and worked on asynchronously; a malformed or unauthenticated call gets a 4xx and
+// records nothing.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Authenticator } from '../auth/identity.js';
+import type { GateConfig } from '../config/schema.js';
+import { isDigest, isRepositoryName, isTag } from '../ecosystems/oci/names.js';
+import { errors } from '../errors.js';
+import { parse, requireRole } from '../http/api.js';
+import { trivyFindings, trivyReportSchema } from './providers/trivy.js';
+import type { GateStore, ImageRow } from './store.js';
+import { acrEvent, acrPush, distributionEnvelope, distributionPushes, type PushEvent } from './webhooks.js';
+import type { GateRegistry } from './worker.js';
+
+export interface GateRouteDeps {
+  config: GateConfig;
+  auth: Authenticator;
+  store: GateStore;
+  registries: GateRegistry[];
+  /** Wakes the worker after new work arrived. */
+  kick(): void;
+}
+
+export const DISTRIBUTION_EVENTS_TYPE = 'application/vnd.docker.distribution.events.v1+json';
+
+/** Equal strings, compared in time independent of where they differ (and of their length). */
+export function secretsEqual(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+const digestParam = z.string().refine((d) => isDigest(d) && d.startsWith('sha256:'), 'a sha256 digest such as sha256:0123…(64 hex digits)');
+
+/** `[host/]repository[:tag|@digest]` as pipelines name images. */
+export function parseImageRef(image: string): { host?: string; repository: string; tag?: string; digest?: string } | undefined {
+  let rest = image.trim();
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!isDigest(digest)) return undefined;
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!isTag(tag)) return undefined;
+  }
+  let host: string | undefined;
+  const slash = rest.indexOf('/');
+  const first = slash >= 0 ? rest.slice(0, slash) : '';
+  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    host = first.toLowerCase();
+    rest = rest.slice(slash + 1);
+  }
+  if (!isRepositoryName(rest)) return undefined;
+  return { repository: rest, ...(host ? { host } : {}), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
+}
+
+function verdictJson(row: ImageRow) {
+  const decided = row.state === 'pass' || row.state === 'fail' || row.state === 'no-verdict';
+  return {
+    image: { registry: row.registry, repository: row.repository, digest: row.digest },
+    state: decided ? row.state : 'pending',
+    reason: row.reason,
+    purged: row.purged,
+    firstSeen: row.firstSeen.toISOString(),
+    verdict: decided ? row.verdict : null,
+  };
+}
+
+export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): void {
+  app.addContentTypeParser(DISTRIBUTION_EVENTS_TYPE, { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(errors.badRequest('the body is not JSON'), undefined);
+    }
+  });
+  const registryOf = (host: string): GateRegistry => {
+    const r = deps.registries.find((x) => x.host === host);
+    if (!r) throw errors.badRequest(`request.host ${host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none (set gate.registries)'}`);
+    return r;
+  };
+  const record = async (source: 'distribution' | 'acr', pushes: PushEvent[], actor: string) => {
+    // Every push must name a known registry before anything is recorded.
+    const byRegistry = new Map<GateRegistry, PushEvent[]>();
+    for (const p of pushes) {
+      const r = registryOf(p.host);
+      byRegistry.set(r, [...(byRegistry.get(r) ?? []), p]);
+    }
+    let fresh = 0;
+    for (const [r, list] of byRegistry) fresh += (await deps.store.recordPushes(source, r.name, list, actor)).length;
+    if (fresh) deps.kick();
+    return fresh;
+  };
+
+  app.post('/api/v1/gate/webhooks/distribution', { onRequest: requireRole(deps.auth, ['webhook']) }, async (req, reply) => {
+    if (!(req.headers['content-type'] ?? '').startsWith(DISTRIBUTION_EVENTS_TYPE)) throw errors.badRequest(`send Content-Type: ${DISTRIBUTION_EVENTS_TYPE} (the distribution registry's notification envelope)`);
+    const body = parse(distributionEnvelope, req.body, 'notification envelope');
+    const r = distributionPushes(body);
+    if ('problem' in r) throw errors.badRequest(`invalid notification envelope: ${r.problem}`);
+    const fresh = await record('distribution', r.pushes, req.identity!.oid);
+    return reply.code(202).send({ accepted: fresh, duplicates: r.pushes.length - fresh, ignored: r.ignored });
+  });
+
+  const acrAuth = async (req: FastifyRequest) => {
+    const cfg = deps.config.acrWebhook;
+    if (!cfg) throw errors.unauthenticated('the ACR webhook is not enabled: set gate.acrWebhook (header and secret) and the same custom header on the ACR webhook');
+    const given = req.headers[cfg.header.toLowerCase()];
+    if (typeof given !== 'string' || !secretsEqual(given, cfg.secret)) throw errors.unauthenticated(`send the shared secret in the ${cfg.header} header (a custom header of the ACR webhook)`);
+  };
+  app.post('/api/v1/gate/webhooks/acr', { onRequest: acrAuth }, async (req, reply) => {
+    const body = parse(acrEvent, req.body, 'ACR webhook payload');
+    const r = acrPush(body);
+    if ('problem' in r) throw errors.badRequest(`invalid ACR webhook payload: ${r.problem}`);
+    if ('ignored' in r) return reply.code(200).send({ accepted: 0, ignored: r.ignored });
+    const fresh = await record('acr', [r.push], 'acr-webhook');
+    return reply.code(202).send({ accepted: fresh, duplicates: 1 - fresh, ignored: 0 });
+  });
+
+  app.post<{ Params: { digest: string } }>('/api/v1/gate/reports/:digest', { onRequest: requireRole(deps.auth, ['pipeline', 'admin']), bodyLimit: 64 * 1024 * 1024 }, async (req, reply) => {
+    const digest = parse(digestParam, req.params.digest, 'digest');
+    const report = parse(trivyReportSchema, req.body, 'Trivy report');
+    const r = trivyFindings(report, digest);
+    if ('problem' in r) throw errors.badRequest(`this report does not belong to ${digest}: ${r.problem}`);
+    const id = await deps.store.addReport(digest, 'trivy', r.findings, req.identity!.oid);
+    deps.kick();
+    return reply.code(201).send({ id, digest, findings: r.findings.length });
+  });
+
+  const readers = { onRequest: requireRole(deps.auth, ['pipeline', 'admin', 'auditor']) };
+  const notSeen = (what: string) => errors.notFound(`the gate has not received a push of ${what}; check that the registry's webhook points at /api/v1/gate/webhooks/…, or wait for the reconcile`);
+
+  app.get<{ Params: { digest: string } }>('/api/v1/gate/verdicts/:digest', readers, async (req) => {
+    const digest = parse(digestParam, req.params.digest, 'digest');
+    const row = await deps.store.byDigest(digest);
+    if (!row) throw notSeen(digest);
+    return verdictJson(row);
+  });
+
+  app.get('/api/v1/gate/verdicts', readers, async (req) => {
+    const { image } = parse(z.strictObject({ image: z.string().min(1).max(500) }), req.query, 'query');
+    const ref = parseImageRef(image);
+    if (!ref) throw errors.badRequest(`image must be [registry-host/]repository:tag or …@sha256:…, not ${image}`);
+    const registry = ref.host ? deps.registries.find((r) => r.host === ref.host)?.name : undefined;
+    if (ref.host && !registry) throw errors.badRequest(`${ref.host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none'}`);
+    let digest = ref.digest;
+    if (!digest) {
+      const t = await deps.store.digestOfTag(ref.repository, ref.tag ?? 'latest', registry);
+      if (!t) throw notSeen(`${ref.repository}:${ref.tag ?? 'latest'}`);
+      digest = t.digest;
+    }
+    const row = await deps.store.byDigest(digest, ref.repository, registry);
+    if (!row) throw notSeen(`${ref.repository}@${digest}`);
+    return verdictJson(row);
+  });
+}

@@ -1,0 +1,101 @@
+// The curated-contents check end to end: images whose layers carry real Debian-shipped wheels
+// (pip, wheel from /usr/share/python-wheels) unpacked into site-packages, pushed to a real
+// docker-registry that notifies Safelist. The gate reads the layers back from the registry,
+// finds each *.dist-info/METADATA and judges it against the workspace view: an image with only
+// allowed distributions passes, one carrying a distribution the view does not allow fails
+// (and is purged) with a rule that names the package, the file and the reason.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLayout, sh, type Layout } from '../support/images.js';
+import { freePort } from '../support/ports.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+
+const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
+const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
+const WHEELS = '/usr/share/python-wheels';
+
+async function until<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, ms = 60_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Unpacks a real wheel as pip would into site-packages; returns its files for a layer. */
+async function sitePackagesOf(wheel: string, work: string): Promise<Record<string, Buffer>> {
+  const dir = await mkdtemp(join(work, 'wheel-'));
+  await promisify(execFile)('python3', ['-m', 'zipfile', '-e', wheel, dir]);
+  const files: Record<string, Buffer> = {};
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else files[`usr/lib/python3/dist-packages/${relative(dir, p)}`] = await readFile(p);
+    }
+  };
+  await walk(dir);
+  return files;
+}
+
+describe('gate: curated contents of an image', () => {
+  let registry: TestRegistry;
+  let sl: TestSafelist;
+  let layout: Layout;
+  let work: string;
+  const verdict = async (digest: string) => {
+    const res = await fetch(`${sl.url}/api/v1/gate/verdicts/${digest}`, { headers: { authorization: `Bearer ${PIPELINE_TOKEN}` } });
+    const body = (await res.json()) as Record<string, any>;
+    return res.status === 200 && body.state !== 'pending' ? body : undefined;
+  };
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'safelist-gate-contents-'));
+    const port = await freePort();
+    registry = await startRegistry({ notify: [{ name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
+    sl = await startTestSafelist({
+      allowlist: 'packages:\n  - pip\n',
+      extra: {
+        server: { host: '127.0.0.1', port, logLevel: 'warn' },
+        auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline'] }] },
+        gate: { registries: [{ name: 'local', url: registry.url }], providers: ['contents'], pollBase: '200ms', pollMax: '1s', reconcileSchedule: '', contents: { views: [{ match: 'team/**', view: 'default' }] } },
+      },
+    });
+    const wheels = await readdir(WHEELS);
+    const pip = join(WHEELS, wheels.find((w) => w.startsWith('pip-'))!);
+    const wheel = join(WHEELS, wheels.find((w) => w.startsWith('wheel-'))!);
+    layout = await createLayout();
+    await layout.image('allowed', await sitePackagesOf(pip, work));
+    await layout.image('smuggled', await sitePackagesOf(wheel, work), { from: 'allowed' });
+  });
+  afterAll(async () => {
+    await sl?.stop();
+    await registry?.stop();
+    await layout?.remove();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('passes an image whose Python distributions the view allows', async () => {
+    const digest = await layout.push('allowed', registry.host, 'team/py:allowed');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state, JSON.stringify(v)).toBe('pass');
+  });
+
+  it('fails and purges an image carrying a distribution the view does not allow, naming it', async () => {
+    const digest = await layout.push('smuggled', registry.host, 'team/py:smuggled');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state).toBe('fail');
+    expect(v.verdict.failures).toHaveLength(1);
+    expect(v.verdict.failures[0].finding).toMatchObject({ id: expect.stringMatching(/^not-allowed:pypi:wheel==0\./), package: 'wheel', source: 'contents' });
+    expect(v.verdict.failures[0].rule).toMatch(/^pypi wheel 0\.\S+ \(usr\/lib\/python3\/dist-packages\/wheel-0\.\S+\.dist-info\/METADATA\) is not allowed in view default: /);
+    await until(async () => (await verdict(digest))?.purged === 'purged', 'the purge');
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/py@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
+  });
+});
