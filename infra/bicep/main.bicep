@@ -184,6 +184,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'SAFELIST_STORAGE__KIND', value: 'azure' }
             { name: 'SAFELIST_STORAGE__AZURE__ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
             { name: 'SAFELIST_STORAGE__AZURE__CONTAINER', value: 'safelist' }
+            { name: 'SAFELIST_GATE__ACR_WEBHOOK__SECRET', secretRef: 'webhook-secret' }
           ]
           probes: [
             { type: 'Liveness', httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 20 }

@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client) for /metrics: requests by surface and status, bytes served,
 // blocked requests by ecosystem, index cache hits, sync runs and file outcomes, exception
-// states, audit chain length, plus the process's own metrics. One registry per server, so
+// states, gate verdicts by state, audit chain length, plus the process's own metrics. One registry per server, so
 // several servers in one process (tests) never share counters.
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
@@ -58,6 +58,17 @@ export class Metrics {
       async collect() {
         this.reset();
         const rows = await db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM exceptions GROUP BY state').catch(() => []);
+        for (const r of rows) this.set({ state: r.state }, Number(r.n));
+      },
+    });
+    new Gauge({
+      name: 'safelist_gate_images',
+      help: 'Images known to the container gate, by state (queued, waiting, pass, fail, no-verdict)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const rows = await db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM gate_images GROUP BY state').catch(() => []);
         for (const r of rows) this.set({ state: r.state }, Number(r.n));
       },
     });

@@ -55,6 +55,7 @@ describe('metrics and readiness', () => {
     expect(sample(text, 'safelist_sync_runs_total', { ecosystem: 'pypi', result: 'ok' })).toBe(1);
     expect(sample(text, 'safelist_audit_records')).toBeGreaterThanOrEqual(1);
     expect(text).toContain('safelist_process_resident_memory_bytes');
+    expect(text).toContain('# TYPE safelist_gate_images gauge');
   });
 
   it('reports ready with database and storage checks', async () => {

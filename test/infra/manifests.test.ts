@@ -56,8 +56,9 @@ describe('Kubernetes manifests', () => {
     const names = [...bicep.matchAll(/name: '(SAFELIST_[A-Z_]+)'/g)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(2);
     const env: NodeJS.ProcessEnv = { DATABASE_URL: 'postgres://u@h:5432/db' };
-    for (const n of names) env[n] = n.endsWith('ACCOUNT_URL') ? 'https://acct.blob.core.windows.net' : n.endsWith('KIND') ? 'azure' : 'value-0123456789abcdef';
+    for (const n of names) env[n] = n.endsWith('ACCOUNT_URL') ? 'https://acct.blob.core.windows.net' : n.endsWith('KIND') ? 'azure' : 'value-0123456789abcdef0123';
     const { config } = loadConfig({ env, file: undefined } as never);
-    expect(config.storage).toMatchObject({ kind: 'azure', azure: { accountUrl: 'https://acct.blob.core.windows.net', container: 'value-0123456789abcdef' } });
+    expect(config.gate.acrWebhook?.secret).toBe('value-0123456789abcdef0123');
+    expect(config.storage).toMatchObject({ kind: 'azure', azure: { accountUrl: 'https://acct.blob.core.windows.net', container: 'value-0123456789abcdef0123' } });
   });
 });
