@@ -105,7 +105,7 @@ export const condaChannelSchema = z
   });
 
 /** Where bytes live: the main store, and the target of static publishing. */
-export const storageSchema = z
+const storageFields = z
   .strictObject({
     kind: z.enum(['fs', 'azure']).default('fs'),
     path: z.string().default('./data/blobs'),
@@ -124,12 +124,16 @@ export const storageSchema = z
         redirectTtl: duration.default('10m'),
       })
       .prefault({}),
-  })
-  .prefault({})
-  .refine((s) => s.kind !== 'azure' || s.azure.connectionString || s.azure.accountUrl, {
-    message: 'storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl',
-    path: ['azure'],
   });
+
+const azureHasCredentials = (s: { kind: string; azure: { connectionString?: string | undefined; accountUrl?: string | undefined } }) =>
+  s.kind !== 'azure' || Boolean(s.azure.connectionString || s.azure.accountUrl);
+const azureCredentialsMessage = { message: 'storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl', path: ['azure'] };
+
+/** The main store: a local folder by default. */
+export const storageSchema = storageFields.prefault({}).refine(azureHasCredentials, azureCredentialsMessage);
+/** A store named explicitly (publish.target): absent unless configured. */
+const explicitStorageSchema = storageFields.refine(azureHasCredentials, azureCredentialsMessage);
 
 /** A registry whose pushes the container gate judges (reads manifests, purges failures). */
 export const gateRegistrySchema = z.strictObject({
@@ -206,7 +210,7 @@ export const configSchema = z.strictObject({
    */
   publish: z
     .strictObject({
-      target: storageSchema.optional(),
+      target: explicitStorageSchema.optional(),
       views: z.array(z.string()).optional(),
       /** Re-publish this long after the last change (changes come in bursts). */
       debounce: duration.default('5s'),

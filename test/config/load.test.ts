@@ -1,3 +1,4 @@
+import { configSchema } from '../../src/config/schema.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,5 +47,10 @@ describe('configuration', () => {
   it('rejects malformed durations and view names', () => {
     expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"Team A": {}}' } })).toThrow(/views/);
     expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"team-a": {"cooldown": "a week"}}' } })).toThrow(/views\.team-a\.cooldown: a duration/);
+  });
+
+  it('publishes nowhere unless publish.target is set (it must never default to the main store)', () => {
+    expect(configSchema.parse({}).publish.target).toBeUndefined();
+    expect(configSchema.parse({ publish: { target: { kind: 'fs', path: '/srv/site' } } }).publish.target).toMatchObject({ kind: 'fs', path: '/srv/site' });
   });
 });
