@@ -13,6 +13,7 @@ import { pipInstall } from '../support/pip.js';
 import { startPypiserver, type Pypiserver } from '../support/pypiserver.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { until } from '../support/wait.js';
 
 interface Received { path: string; headers: IncomingMessage['headers']; body: string }
 
@@ -40,15 +41,6 @@ async function startReceiver(failFirst: number): Promise<{ url: string; received
   };
 }
 
-async function until<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, ms = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('exception notifications and follow-up sync', () => {
   let entra: EntraStub;

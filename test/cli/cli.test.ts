@@ -1,33 +1,16 @@
 // The `safelist` command as a user runs it, in a child process on one configuration file:
 // config errors, allowlist lint with file and line, import, sync --dry-run and sync with
 // progress against a real upstream (pypiserver), and why. Plus the server's cron schedule.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPypiserver, type Pypiserver } from '../support/pypiserver.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { cli } from '../support/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 
-/** Runs the CLI from source (tsx), so the test never runs a stale build. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('safelist CLI', () => {
   let dir: string;

@@ -1,27 +1,15 @@
 // `safelist sync --ecosystem oci` and `safelist allowlist lint` on an OCI allowlist, as a user
 // runs them in a child process: progress on stderr, a JSON report on stdout, a resumable rerun.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLayout, type Layout } from '../support/images.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist } from '../support/safelist.js';
+import { cli } from '../support/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('safelist CLI for OCI', () => {
   let dir: string;

@@ -13,14 +13,8 @@ import { startAzurite } from '../support/azurite.js';
 import { startPrivatePostgres } from '../support/private-postgres.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { until } from '../support/wait.js';
 
-async function until(fn: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('degraded modes', () => {
   it('keeps serving index pages while Azure Blob is down, 503s files with Retry-After, and recovers', async () => {

@@ -11,20 +11,12 @@ import { FAKE_ARM_TOKEN, startDefenderStub, type DefenderStub } from '../support
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { until } from '../support/wait.js';
 
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
 const credential: TokenCredential = { getToken: async () => ({ token: FAKE_ARM_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
 
-async function until<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, ms = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function gateSetup(stub: DefenderStub, scanDeadline: string) {
   const port = await freePort();

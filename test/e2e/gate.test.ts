@@ -5,19 +5,19 @@
 // gets the notification with the failing findings, and the audit trail shows each step.
 // Unauthenticated or malformed webhooks change nothing; a repeated event id is processed once.
 // On PGlite and on a PostgreSQL server (the queue claims with FOR UPDATE SKIP LOCKED).
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLayout, sh, type Layout } from '../support/images.js';
 import { DB_MODES } from '../support/databases.js';
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { until } from '../support/wait.js';
+import { cli } from '../support/cli.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
 const AUDITOR_TOKEN = 'auditor-token-0123456789abcdef';
@@ -44,27 +44,7 @@ async function startReceiver(): Promise<{ url: string; received: Received[]; sto
   };
 }
 
-async function until<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, ms = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 /** A Trivy JSON report (SchemaVersion 2) for one image digest. */
 function trivyReport(repoRef: string, digest: string, vulns: Array<{ id: string; severity: string; pkg: string; fixed?: string; published?: string }>) {

@@ -12,14 +12,8 @@ import { pipInstall } from '../support/pip.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { until } from '../support/wait.js';
 
-async function until(fn: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const exists = (p: string) => access(p).then(() => true, () => false);
 
 describe('static publish mode', () => {
