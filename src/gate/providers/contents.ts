@@ -2,7 +2,8 @@
 // Python distribution (*.dist-info/METADATA, *.egg-info/PKG-INFO) and conda package
 // (conda-meta/*.json) that the image's workspace view does not allow. Only Safelist knows the
 // curated set, so only this gate can say "this image smuggles in a package nobody approved".
-// Conservative by design: a package deleted by a later layer (whiteout) is still reported, and
+// Layers are applied in order with their OCI whiteouts (`.wh.<name>` deletes a path,
+// `.wh..wh..opq` empties a directory), so a package removed by a later layer is not reported;
 // a layer that cannot be read is an error, never "nothing found".
 import type { Readable } from 'node:stream';
 import { Parser as TarParser, type ReadEntry } from 'tar';
@@ -30,13 +31,33 @@ export interface FoundPackage {
   path: string;
 }
 
-/** The package records inside one layer (a tar stream, compressed or not). */
-export function packagesInLayer(layer: Readable): Promise<FoundPackage[]> {
+/** What one layer adds (package records) and deletes (whiteouts), in tar order. */
+export interface LayerContents {
+  packages: FoundPackage[];
+  /** Paths a `.wh.<name>` entry deletes from the layers below. */
+  removed: string[];
+  /** Directories a `.wh..wh..opq` entry empties (of the layers below). */
+  opaque: string[];
+}
+
+/** Reads one layer (a tar stream, compressed or not). */
+export function readLayer(layer: Readable): Promise<LayerContents> {
   return new Promise((resolve, reject) => {
-    const found: FoundPackage[] = [];
+    const out: LayerContents = { packages: [], removed: [], opaque: [] };
     const parser = new TarParser({
       onReadEntry: (entry: ReadEntry) => {
-        const path = entry.path.replace(/^\.\//, '');
+        const path = entry.path.replace(/^\.\//, '').replace(/\/$/, '');
+        const slash = path.lastIndexOf('/');
+        const dir = slash >= 0 ? path.slice(0, slash) : '';
+        const base = path.slice(slash + 1);
+        if (base === '.wh..wh..opq') {
+          out.opaque.push(dir);
+          return void entry.resume();
+        }
+        if (base.startsWith('.wh.')) {
+          out.removed.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
+          return void entry.resume();
+        }
         const py = PY_METADATA.test(path);
         const conda = !py && CONDA_META.test(path);
         if ((!py && !conda) || entry.type !== 'File' || entry.size > MAX_FILE) return void entry.resume();
@@ -46,11 +67,11 @@ export function packagesInLayer(layer: Readable): Promise<FoundPackage[]> {
           const bytes = Buffer.concat(chunks);
           if (py) {
             const m = parseCoreMetadata(bytes);
-            if (m.name && m.version) found.push({ ecosystem: 'pypi', name: m.name, version: m.version, path });
+            if (m.name && m.version) out.packages.push({ ecosystem: 'pypi', name: m.name, version: m.version, path });
           } else {
             try {
               const j = JSON.parse(bytes.toString('utf8')) as { name?: unknown; version?: unknown };
-              if (typeof j.name === 'string' && typeof j.version === 'string') found.push({ ecosystem: 'conda', name: j.name, version: j.version, path });
+              if (typeof j.name === 'string' && typeof j.version === 'string') out.packages.push({ ecosystem: 'conda', name: j.name, version: j.version, path });
             } catch {
               /* not a conda package record */
             }
@@ -58,11 +79,28 @@ export function packagesInLayer(layer: Readable): Promise<FoundPackage[]> {
         });
       },
     });
-    parser.on('end', () => resolve(found));
+    parser.on('end', () => resolve(out));
     parser.on('error', reject);
     layer.on('error', reject);
     layer.pipe(parser);
   });
+}
+
+/** The package records inside one layer, whiteouts aside. */
+export async function packagesInLayer(layer: Readable): Promise<FoundPackage[]> {
+  return (await readLayer(layer)).packages;
+}
+
+/** The packages present in the image filesystem after applying the layers bottom to top. */
+export function applyLayers(stack: LayerContents[]): FoundPackage[] {
+  const present = new Map<string, FoundPackage>();
+  const under = (path: string, root: string) => root === '' || path === root || path.startsWith(`${root}/`);
+  for (const layer of stack) {
+    for (const dir of layer.opaque) for (const p of [...present.keys()]) if (p !== dir && under(p, dir)) present.delete(p);
+    for (const gone of layer.removed) for (const p of [...present.keys()]) if (under(p, gone)) present.delete(p);
+    for (const pkg of layer.packages) present.set(pkg.path, pkg);
+  }
+  return [...present.values()];
 }
 
 export class ContentsProvider implements ScanProvider {
@@ -93,46 +131,59 @@ export class ContentsProvider implements ScanProvider {
   private async judge(img: ImageRef): Promise<Finding[]> {
     const reg = this.registries.find((r) => r.name === img.registry);
     if (!reg) throw new Error(`registry ${img.registry} is not configured`);
-    const layers = new Set<string>();
+    // One ordered layer stack per platform image; each layer is read once however often shared.
+    const stacks: string[][] = [];
     const visit = async (reference: string, depth: number): Promise<void> => {
       const m = await reg.client.manifest(img.repository, reference);
       const parsed = parseManifest(m.bytes, m.mediaType, `${img.repository}@${reference}`);
       if (parsed.kind === 'index') {
         if (depth > 1) throw new Error('nested image indexes are not supported');
         for (const child of parsed.manifests) await visit(child.digest, depth + 1);
-      } else for (const l of parsed.layers) layers.add(l.digest);
+      } else stacks.push(parsed.layers.map((l) => l.digest));
     };
     await visit(img.digest, 0);
+    const read = new Map<string, LayerContents>();
+    const packages: FoundPackage[] = [];
+    for (const stack of stacks) {
+      const contents: LayerContents[] = [];
+      for (const digest of stack) {
+        let c = read.get(digest);
+        if (!c) {
+          c = await readLayer(await reg.client.blob(img.repository, digest));
+          read.set(digest, c);
+        }
+        contents.push(c);
+      }
+      packages.push(...applyLayers(contents));
+    }
     const view = this.viewOf(img.repository);
     const policy = this.policy();
     const findings: Finding[] = [];
     const seen = new Set<string>();
-    for (const digest of layers) {
-      for (const p of await packagesInLayer(await reg.client.blob(img.repository, digest))) {
-        const key = `${p.ecosystem}:${p.name}==${p.version}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        if (!policy.hasView(view)) throw new Error(`view "${view}" (gate.contents.views) does not exist`);
-        const d = p.ecosystem === 'pypi' || p.ecosystem === 'conda'
-          ? (() => {
-              try {
-                return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
-              } catch (err) {
-                return { allowed: false, reason: (err as Error).message };
-              }
-            })()
-          : { allowed: false, reason: 'unknown ecosystem' };
-        if (d.allowed) continue;
-        findings.push({
-          id: `not-allowed:${key}`,
-          severity: 'unknown',
-          package: p.name,
-          installedVersion: p.version,
-          fixable: true,
-          source: 'contents',
-          breach: `${p.ecosystem} ${p.name} ${p.version} (${p.path}) is not allowed in view ${view}: ${d.reason}`,
-        });
-      }
+    for (const p of packages) {
+      const key = `${p.ecosystem}:${p.name}==${p.version}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (!policy.hasView(view)) throw new Error(`view "${view}" (gate.contents.views) does not exist`);
+      const d = p.ecosystem === 'pypi' || p.ecosystem === 'conda'
+        ? (() => {
+            try {
+              return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
+            } catch (err) {
+              return { allowed: false, reason: (err as Error).message };
+            }
+          })()
+        : { allowed: false, reason: 'unknown ecosystem' };
+      if (d.allowed) continue;
+      findings.push({
+        id: `not-allowed:${key}`,
+        severity: 'unknown',
+        package: p.name,
+        installedVersion: p.version,
+        fixable: true,
+        source: 'contents',
+        breach: `${p.ecosystem} ${p.name} ${p.version} (${p.path}) is not allowed in view ${view}: ${d.reason}`,
+      });
     }
     return findings;
   }
