@@ -250,7 +250,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     clearTimeout(publishTimer);
     publishTimer = setTimeout(() => {
       publishing = publishing
-        .then(() => runtime.db.tryWithLock('publish', () => publishStatic({ policy: runtime.policies.policy, pypi: runtime.pypi, catalog: runtime.pypiCatalog, source: runtime.store, target: publishTarget }, config.publish.views ? { views: config.publish.views } : {})))
+        .then(() => runtime.db.tryWithLock('publish', () => publishStatic({ policy: runtime.policies.policy, pypi: runtime.pypi, catalog: runtime.pypiCatalog, conda: runtime.conda, source: runtime.store, target: publishTarget }, config.publish.views ? { views: config.publish.views } : {})))
         .then((r) => r && app.log.info(r, 'static tree published'))
         .catch((err: unknown) => app.log.error({ err }, 'static publish failed'));
     }, durationMs(config.publish.debounce));
@@ -258,6 +258,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   };
   const stopPublishOnPolicy = runtime.policies.onChange(() => schedulePublish());
   const stopPublishOnCatalog = runtime.pypiCatalog.onChange(() => schedulePublish());
+  const stopPublishOnConda = runtime.condaCatalog.onChange(() => schedulePublish());
   schedulePublish();
   // Every policy change this replica loads is on the record (reloads that change nothing are not).
   const stopAuditingPolicy = runtime.policies.onChange((p) => {
@@ -289,6 +290,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       stopListening();
       stopPublishOnPolicy();
       stopPublishOnCatalog();
+      stopPublishOnConda();
       clearTimeout(publishTimer);
       await publishing;
       await gateWorker.stop();

@@ -23,7 +23,7 @@ export async function publishCommand(config: Config, argv: string[]): Promise<nu
       }
     }
     const target = await openBlobStore(targetConfig);
-    const report = await publishStatic({ policy: rt.policies.policy, pypi: rt.pypi, catalog: rt.pypiCatalog, source: rt.store, target }, views ? { views } : {});
+    const report = await publishStatic({ policy: rt.policies.policy, pypi: rt.pypi, catalog: rt.pypiCatalog, conda: rt.conda, source: rt.store, target }, views ? { views } : {});
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
   } finally {

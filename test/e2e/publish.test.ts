@@ -12,6 +12,9 @@ import { pipInstall } from '../support/pip.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-channel.js';
+import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
+import { createHash } from 'node:crypto';
 import { until } from '../support/wait.js';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -23,6 +26,7 @@ describe('static publish mode', () => {
   let webUrl: string;
   let work: string;
   const w: Record<string, BuiltWheel> = {};
+  const conda: Record<string, BuiltCondaPackage> = {};
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-publish-'));
@@ -32,9 +36,13 @@ describe('static publish mode', () => {
     sl = await startTestSafelist({
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - pub-pkg\n',
+      condaAllowlist: 'channels:\n  conda-forge:\n    - publib >=1,<2\n',
+      condaChannels: [{ name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
       extra: { publish: { target: { kind: 'fs', path: site }, debounce: '100ms' } },
     });
     await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    for (const v of ['1.0', '2.0']) conda[v] = await buildCondaPackage(join(work, 'conda'), { name: 'publib', version: v });
+    await importCondaDir(join(work, 'conda'), { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
     const port = await freePort();
     web = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', site], { stdio: 'ignore' });
     webUrl = `http://127.0.0.1:${port}`;
@@ -61,5 +69,19 @@ describe('static publish mode', () => {
     const ok = await pipInstall({ indexUrl: `${webUrl}/pypi/team-a/simple/`, requirements: ['pub-pkg'], target: await mkdtemp(join(work, 't-')) });
     expect(ok.code, ok.output).toBe(0);
     expect(ok.output).toMatch(/pub[-_]pkg-1\.0/);
+  });
+
+  it('publishes each view\'s conda channel as a standard channel layout with only allowed packages', async () => {
+    const base = `${webUrl}/conda/team-a/conda-forge`;
+    await until(async () => (await fetch(`${base}/linux-64/repodata.json`)).ok, 'the conda channel to be published');
+    const repodata = (await (await fetch(`${base}/linux-64/repodata.json`)).json()) as { 'packages.conda': Record<string, { version: string; sha256: string }> };
+    const entries = Object.entries(repodata['packages.conda']);
+    expect(entries.map(([, r]) => r.version)).toEqual(['1.0']);
+    const [filename, record] = entries[0]!;
+    const file = Buffer.from(await (await fetch(`${base}/linux-64/${filename}`)).arrayBuffer());
+    expect(createHash('sha256').update(file).digest('hex')).toBe(record.sha256);
+    expect((await fetch(`${base}/linux-64/${conda['2.0']!.filename}`)).status).toBe(404);
+    expect((await fetch(`${base}/noarch/repodata.json`)).status).toBe(200);
+    expect((await fetch(`${base}/channeldata.json`)).status).toBe(200);
   });
 });
