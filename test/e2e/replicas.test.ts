@@ -1,7 +1,8 @@
 // Three Safelist processes (`safelist serve`, separate OS processes) on one PostgreSQL database
 // and one Azurite: a policy change through one is served by the others; the scheduled sync
 // (every second on every replica) runs on one replica at a time; killing the replica in the
-// middle of a download lets another take the lock and finish it, with no partial file visible.
+// middle of a download lets another take the lock and finish it, with no partial file visible;
+// an exception approved through one replica is offered by the index of the other at once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -95,6 +96,10 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
         `pypi: { upstreams: [ { name: slow, url: "${upstream.url}" } ] }`,
         "sync: { schedule: '*/1 * * * * *', concurrency: 2, timeout: 30s }",
         "audit: { anchorSchedule: '' }",
+        'auth:',
+        '  tokens:',
+        "    - { id: oid-alice, token: alice-token-0123456789, roles: [requester] }",
+        "    - { id: oid-bob, token: bob-token-0123456789ab, roles: [approver], views: ['*'] }",
         '',
       ].join('\n'));
       const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -157,5 +162,37 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
     } finally {
       await admin.end();
     }
+  });
+
+  it('shows an approval made through one replica in the index of the other two', async () => {
+    const live = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+    expect(live.length).toBe(2);
+    // Hold slow-pkg 1.0 back by policy on every replica, then approve it through one of them.
+    await writeFile(join(work, 'allowlists', 'pypi.yaml'), 'packages:\n  - other-pkg\n  - "slow-pkg>=2"\n');
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query("SELECT pg_notify('safelist_policy', 'test')");
+    await admin.end();
+    const yanked = async (r: (typeof replicas)[number]) => {
+      const res = await fetch(`${r.url}/pypi/default/simple/slow-pkg/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } });
+      const doc = (await res.json()) as { files: Array<{ filename: string; yanked?: unknown }> };
+      return Boolean(doc.files.find((f) => f.filename === wheel.filename)?.yanked);
+    };
+    for (const r of live) {
+      const deadline = Date.now() + 20_000;
+      while (!(await yanked(r)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+      expect(await yanked(r)).toBe(true);
+    }
+    const [via, other] = live as [(typeof replicas)[number], (typeof replicas)[number]];
+    const post = (path: string, token: string, body: unknown) =>
+      fetch(`${via.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const created = (await (await post('/api/v1/exceptions', 'alice-token-0123456789', { ecosystem: 'pypi', name: 'slow-pkg', versions: '==1.0', view: 'default', reason: 'replica approval test' })).json()) as { id: string };
+    const t0 = performance.now();
+    expect((await post(`/api/v1/exceptions/${created.id}/approve`, 'bob-token-0123456789ab', {})).status).toBe(200);
+    const deadline = Date.now() + 20_000;
+    while ((await yanked(other)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    expect(await yanked(other)).toBe(false);
+    expect(await yanked(via)).toBe(false);
+    console.log(`the other replica's index offered the approved version ${(performance.now() - t0).toFixed(0)} ms after the approval was sent`);
   });
 });
