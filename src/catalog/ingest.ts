@@ -3,6 +3,8 @@
 // becomes visible under a digest. Already-present objects are skipped (idempotent).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { BlobStore } from '../storage/types.js';
 import { blobKeyForSha256 } from './blob-keys.js';
@@ -100,4 +102,13 @@ export async function storeBuffer(store: BlobStore, b: Buffer, what: string): Pr
 export async function storeFile(store: BlobStore, path: string, what: string): Promise<StoredObject> {
   const { sha256, size } = await sha256OfFile(path);
   return storeVerified(store, createReadStream(path, { highWaterMark: 1024 * 1024 }), { sha256, size, what });
+}
+
+/** Every regular file below dir, depth first (what `safelist import` reads from a folder). */
+export async function* filesUnder(dir: string): AsyncIterable<string> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* filesUnder(p);
+    else if (e.isFile()) yield p;
+  }
 }

@@ -2,9 +2,7 @@
 // storage and the catalog of one channel, with the repodata record built from the package's
 // own info/index.json plus the file's sha256, md5 and size. Policy decides later what each
 // view may see.
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { storeFile } from '../../catalog/ingest.js';
+import { filesUnder, storeFile } from '../../catalog/ingest.js';
 import type { BlobStore } from '../../storage/types.js';
 import { packageFromRecord, type CondaCatalog, type CondaPackage } from './catalog.js';
 import { isCondaSubdir } from './index.js';
@@ -15,21 +13,13 @@ export interface CondaImportReport {
   skipped: Array<{ path: string; reason: string }>;
 }
 
-async function* walk(dir: string): AsyncIterable<string> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile()) yield p;
-  }
-}
-
 export async function importCondaDir(
   dir: string,
   deps: { store: BlobStore; catalog: CondaCatalog; channel: string; onProgress?: (line: string) => void },
 ): Promise<CondaImportReport> {
   const report: CondaImportReport = { imported: [], skipped: [] };
   const records: CondaPackage[] = [];
-  for await (const path of walk(dir)) {
+  for await (const path of filesUnder(dir)) {
     const filename = path.slice(path.lastIndexOf('/') + 1);
     if (!filename.endsWith('.conda') && !filename.endsWith('.tar.bz2')) continue;
     try {

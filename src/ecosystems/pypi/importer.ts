@@ -1,9 +1,8 @@
 // `safelist import pypi DIR`: puts wheels and sdists found in a folder into storage and the
 // catalog (sha256, size, Requires-Python, and the wheel's METADATA kept for PEP 658).
 // Imports everything it can read; policy decides later what each view may see.
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { storeBuffer, storeFile } from '../../catalog/ingest.js';
+import { stat } from 'node:fs/promises';
+import { filesUnder, storeBuffer, storeFile } from '../../catalog/ingest.js';
 import type { BlobStore } from '../../storage/types.js';
 import type { PypiCatalog, PypiFile } from './catalog.js';
 import { parseCoreMetadata, readSdistPkgInfo, readWheelMetadata } from './metadata.js';
@@ -14,20 +13,12 @@ export interface ImportReport {
   skipped: Array<{ path: string; reason: string }>;
 }
 
-async function* walk(dir: string): AsyncIterable<string> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile()) yield p;
-  }
-}
-
 export async function importPypiDir(
   dir: string,
   deps: { store: BlobStore; catalog: PypiCatalog; onProgress?: (line: string) => void },
 ): Promise<ImportReport> {
   const report: ImportReport = { imported: [], skipped: [] };
-  for await (const path of walk(dir)) {
+  for await (const path of filesUnder(dir)) {
     const filename = path.slice(path.lastIndexOf('/') + 1);
     const parsed = parseDistFilename(filename);
     if (!parsed) {
