@@ -16,7 +16,8 @@ import { runCondaSync } from './sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
 import { join } from 'node:path';
 import { GateStore } from './gate/store.js';
-import { GateWorker, gateRegistries } from './gate/worker.js';
+import { GateWorker } from './gate/worker.js';
+import { gateRegistries } from './gate/registry.js';
 import { reconcileRegistries, type ReconcileReport } from './gate/reconcile.js';
 import { ReportProvider } from './gate/providers/reports.js';
 import { DefenderProvider } from './gate/providers/defender.js';
@@ -44,7 +45,7 @@ export interface RunningServer {
 export interface ServerOptions {
   onServed?: AppDeps['onServed'];
   onCondaServed?: AppDeps['onCondaServed'];
-  /** Azure identity for the Defender provider (default DefaultAzureCredential). */
+  /** Azure identity for the Defender provider and ACR registries (default DefaultAzureCredential). */
   azureCredential?: TokenCredential;
   /** Extra Azure SDK client options (e.g. tlsOptions for a private CA). */
   azureClientOptions?: { tlsOptions?: { ca?: string } };
@@ -54,7 +55,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const runtime = await openRuntime(config, { followChanges: true });
   // The container gate: webhooks queue pushes, the worker judges them (started below).
   const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
-  const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout));
+  const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout), { ...(opts.azureCredential ? { credential: opts.azureCredential } : {}), ...(opts.azureClientOptions ? { clientOptions: opts.azureClientOptions } : {}) });
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
   const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });

@@ -16,6 +16,7 @@ interface VerdictJson {
   image: { registry: string; repository: string; digest: string };
   state: 'pending' | 'pass' | 'fail' | 'no-verdict';
   reason: string | null;
+  blocked?: string | null;
   purged: string | null;
   verdict: null | {
     reportOnly: boolean;
@@ -84,7 +85,7 @@ function report(v: VerdictJson, json: boolean): number {
   if (v.state === 'no-verdict') lines.push(`NO VERDICT ${ref}: ${v.reason ?? ''}`);
   else {
     const head = v.state === 'pass' ? 'PASS' : v.verdict?.reportOnly ? 'FAIL (report-only, not enforced)' : 'FAIL';
-    lines.push(`${head} ${ref}${v.purged === 'purged' ? ' (deleted from the registry)' : v.purged === 'failed' ? ' (the purge failed: delete it by hand)' : ''}`);
+    lines.push(`${head} ${ref}${v.purged === 'purged' ? ' (deleted from the registry)' : v.purged === 'failed' ? `${v.blocked === 'blocked' ? ' (blocked for pulls, but ' : ' ('}the purge failed: delete it by hand)` : ''}`);
     for (const r of v.verdict?.reasons ?? []) lines.push(`  ${r}`);
     for (const f of v.verdict?.failures ?? []) {
       lines.push(`  ${f.finding.id} ${f.finding.severity} in ${f.finding.package} ${f.finding.installedVersion}${f.finding.fixedVersion ? ` (fixed in ${f.finding.fixedVersion})` : ''}: ${f.rule}`);

@@ -143,9 +143,23 @@ export const gateRegistrySchema = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
   /** The request.host its webhook events carry; default: the URL's host. */
   host: z.string().min(1).optional(),
-  /** Credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
+  /**
+   * distribution: the OCI distribution API (CNCF distribution, Harbor …), Basic or anonymous
+   * bearer auth. acr: Azure Container Registry's data plane with an Entra identity
+   * (DefaultAzureCredential), which can also block pulls before the purge. Default: acr for
+   * *.azurecr.io hosts, else distribution.
+   */
+  kind: z.enum(['distribution', 'acr']).optional(),
+  /** acr: the Entra audience of the token exchanged for ACR tokens (ARM by default, as Defender wants). */
+  audience: z.url({ protocol: /^https$/, error: 'an https URL such as https://management.azure.com' }).default('https://management.azure.com'),
+  /** acr: set readEnabled=false on a failing manifest before purging it (reversible; works on locked images). */
+  block: z.union([z.boolean(), z.stringbool()]).default(true),
+  /** distribution: credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
   username: z.string().optional(),
   password: z.string().optional(),
+}).refine((r) => !((r.kind === 'acr' || (!r.kind && /\.azurecr\.(io|us|cn)(:\d+)?$/i.test(new URL(r.url).host))) && (r.username !== undefined || r.password !== undefined)), {
+  message: 'an acr registry authenticates with an Entra identity (DefaultAzureCredential: managed or workload identity, AZURE_* variables); remove username/password, or set kind: distribution to use them',
+  path: ['username'],
 });
 
 export const gateSchema = z

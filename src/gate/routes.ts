@@ -14,7 +14,7 @@ import { parse, requireRole } from '../http/api.js';
 import { trivyFindings, trivyReportSchema } from './providers/trivy.js';
 import type { GateStore, ImageRow } from './store.js';
 import { acrEvent, acrPush, distributionEnvelope, distributionPushes, type PushEvent } from './webhooks.js';
-import type { GateRegistry } from './worker.js';
+import type { GateRegistry } from './registry.js';
 
 export interface GateRouteDeps {
   config: GateConfig;
@@ -70,6 +70,7 @@ function verdictJson(row: ImageRow) {
     image: { registry: row.registry, repository: row.repository, digest: row.digest },
     state: decided ? row.state : 'pending',
     reason: row.reason,
+    blocked: row.blocked,
     purged: row.purged,
     firstSeen: row.firstSeen.toISOString(),
     verdict: decided ? row.verdict : null,

@@ -15,18 +15,20 @@ export interface ImageRow extends ImageRef {
   reason: string | null;
   verdict: Verdict | null;
   purged: string | null;
+  /** ACR: whether pulls of the digest were disabled before the purge. */
+  blocked: string | null;
   firstSeen: Date;
   updatedAt: Date;
 }
 
 interface RawRow {
   registry: string; repository: string; digest: string; state: ImageState; attempts: number; deadline: Date | string;
-  reason: string | null; verdict: Verdict | string | null; purged: string | null; first_seen: Date | string; updated_at: Date | string;
+  reason: string | null; verdict: Verdict | string | null; purged: string | null; blocked?: string | null; first_seen: Date | string; updated_at: Date | string;
 }
 
 const toRow = (r: RawRow): ImageRow => ({
   registry: r.registry, repository: r.repository, digest: r.digest, state: r.state, attempts: Number(r.attempts), deadline: new Date(r.deadline),
-  reason: r.reason, verdict: typeof r.verdict === 'string' ? (JSON.parse(r.verdict) as Verdict) : r.verdict, purged: r.purged,
+  reason: r.reason, verdict: typeof r.verdict === 'string' ? (JSON.parse(r.verdict) as Verdict) : r.verdict, purged: r.purged, blocked: r.blocked ?? null,
   firstSeen: new Date(r.first_seen), updatedAt: new Date(r.updated_at),
 });
 
@@ -124,6 +126,14 @@ export class GateStore {
     await this.db.tx(async (q) => {
       await q.query('UPDATE gate_images SET purged = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [img.registry, img.repository, img.digest, outcome]);
       await appendAudit(q, { actor: 'system', action: outcome === 'purged' ? 'gate.purged' : 'gate.purge-failed', subject: `${img.registry}/${img.repository}@${img.digest}`, detail });
+    });
+  }
+
+  /** Records the block step (ACR readEnabled=false) of a failing image, audited. */
+  async recordBlock(img: ImageRef, outcome: 'blocked' | 'failed', detail: Record<string, unknown>): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.query('UPDATE gate_images SET blocked = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [img.registry, img.repository, img.digest, outcome]);
+      await appendAudit(q, { actor: 'system', action: outcome === 'blocked' ? 'gate.blocked' : 'gate.block-failed', subject: `${img.registry}/${img.repository}@${img.digest}`, detail });
     });
   }
 

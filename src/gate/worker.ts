@@ -5,27 +5,13 @@
 // or has no result yet, an unreadable manifest or a broken policy file is never a pass; after
 // the deadline the image gets "no verdict" with the reason.
 import type { Logger } from 'pino';
-import { durationMs, type GateConfig } from '../config/schema.js';
-import { OciUpstream, UpstreamError } from '../ecosystems/oci/upstream.js';
+import { durationMs, type GateConfig, type GateRegistryConfig } from '../config/schema.js';
+import { UpstreamError } from '../ecosystems/oci/upstream.js';
 import type { Notifier } from '../exceptions/notify.js';
 import { evaluate, loadContainerPolicy } from './policy.js';
+import type { GateRegistry } from './registry.js';
 import type { GateStore, ImageRow } from './store.js';
 import type { Finding, ImageRef, ScanProvider, ScanResult, Verdict } from './types.js';
-
-export interface GateRegistry {
-  name: string;
-  /** The request.host its webhook events carry. */
-  host: string;
-  client: OciUpstream;
-}
-
-export function gateRegistries(cfg: GateConfig, timeoutMs: number): GateRegistry[] {
-  return cfg.registries.map((r) => ({
-    name: r.name,
-    host: (r.host ?? new URL(r.url).host).toLowerCase(),
-    client: new OciUpstream({ name: r.name, url: r.url, ...(r.username !== undefined ? { username: r.username } : {}), ...(r.password !== undefined ? { password: r.password } : {}) }, timeoutMs),
-  }));
-}
 
 export interface GateWorkerDeps {
   config: GateConfig;
@@ -159,26 +145,49 @@ export class GateWorker {
     this.notify('gate.no-verdict', v, undefined);
   }
 
+  /**
+   * Enforces a failing verdict: block pulls first where the registry can (ACR: readEnabled
+   * false, reversible, and possible on a locked image), then purge by digest. Each step is
+   * audited; a step that fails is reported in the verdict, the audit trail and the notification.
+   */
   private async onFail(v: Verdict): Promise<void> {
-    let purge: { outcome: string; detail?: string } = { outcome: v.reportOnly ? 'report-only' : 'disabled' };
+    const steps: { block?: { outcome: string; detail?: string }; purge: { outcome: string; detail?: string } } = { purge: { outcome: v.reportOnly ? 'report-only' : 'disabled' } };
     if (!v.reportOnly && this.deps.config.purge) {
       const reg = this.deps.registries.find((r) => r.name === v.registry)!;
+      const subject = { registry: v.registry, repository: v.repository, digest: v.digest };
+      if (this.blocks(reg)) {
+        try {
+          const r = await reg.client.block(v.repository, v.digest);
+          if (r === 'blocked') await this.deps.store.recordBlock(v, 'blocked', subject);
+          steps.block = { outcome: r };
+        } catch (err) {
+          const message = (err as Error).message;
+          await this.deps.store.recordBlock(v, 'failed', { ...subject, error: message });
+          steps.block = { outcome: 'block-failed', detail: message };
+          this.deps.log.error({ image: `${v.repository}@${v.digest}`, error: message }, 'gate: block failed');
+        }
+      }
       try {
         const r = await reg.client.deleteManifest(v.repository, v.digest);
-        await this.deps.store.recordPurge(v, 'purged', { registry: v.registry, repository: v.repository, digest: v.digest, result: r });
-        purge = { outcome: 'purged', detail: r };
+        await this.deps.store.recordPurge(v, 'purged', { ...subject, result: r });
+        steps.purge = { outcome: 'purged', detail: r };
       } catch (err) {
-        // A locked or undeletable image is reported, never silently kept.
+        // A locked or undeletable image is reported, never silently kept (blocked, where it could be).
         const message = (err as Error).message;
-        await this.deps.store.recordPurge(v, 'failed', { registry: v.registry, repository: v.repository, digest: v.digest, error: message });
-        purge = { outcome: 'purge-failed', detail: message };
+        await this.deps.store.recordPurge(v, 'failed', { ...subject, error: message, ...(steps.block ? { block: steps.block.outcome } : {}) });
+        steps.purge = { outcome: 'purge-failed', detail: message };
         this.deps.log.error({ image: `${v.repository}@${v.digest}`, error: message }, 'gate: purge failed');
       }
     }
-    this.notify('gate.failed', v, purge);
+    this.notify('gate.failed', v, steps.purge, steps.block);
   }
 
-  private notify(event: 'gate.failed' | 'gate.passed' | 'gate.no-verdict', v: Verdict, purge: { outcome: string; detail?: string } | undefined): void {
+  private blocks(reg: GateRegistry): boolean {
+    const cfg: GateRegistryConfig | undefined = this.deps.config.registries.find((r) => r.name === reg.name);
+    return reg.client.kind === 'acr' && (cfg?.block ?? true);
+  }
+
+  private notify(event: 'gate.failed' | 'gate.passed' | 'gate.no-verdict', v: Verdict, purge: { outcome: string; detail?: string } | undefined, block?: { outcome: string; detail?: string }): void {
     const body = {
       event,
       at: new Date().toISOString(),
@@ -187,6 +196,7 @@ export class GateWorker {
       reportOnly: v.reportOnly,
       reasons: v.reasons,
       failures: v.failures.map((f) => ({ id: f.finding.id, severity: f.finding.severity, package: f.finding.package, installedVersion: f.finding.installedVersion, fixedVersion: f.finding.fixedVersion ?? null, rule: f.rule })),
+      ...(block ? { block } : {}),
       ...(purge ? { purge } : {}),
       ...(this.deps.publicUrl ? { url: `${this.deps.publicUrl.replace(/\/$/, '')}/api/v1/gate/verdicts/${v.digest}` } : {}),
     };

@@ -253,4 +253,11 @@ export const migrations: Migration[] = [
       CREATE INDEX gate_reports_digest ON gate_reports (digest, id DESC);
     `,
   },
+  {
+    id: '0210_gate_block',
+    sql: `
+      -- The block step before a purge (ACR: the manifest's readEnabled set to false).
+      ALTER TABLE gate_images ADD COLUMN blocked text CHECK (blocked IS NULL OR blocked IN ('blocked', 'failed'));
+    `,
+  },
 ];

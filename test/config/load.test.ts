@@ -27,6 +27,20 @@ describe('configuration', () => {
     expect(config.sync.runOnStart).toBe(false);
   });
 
+  it('tells ACR gate registries (Entra identity) from distribution ones (Basic credentials)', async () => {
+    const { registryKind } = await import('../../src/gate/registry.js');
+    const regs = (r: unknown) => configSchema.safeParse({ gate: { registries: [r] } });
+    const acr = regs({ name: 'prod', url: 'https://myacr.azurecr.io' });
+    expect(acr.success && registryKind(acr.data.gate.registries[0]!)).toBe('acr');
+    expect(acr.success && acr.data.gate.registries[0]).toMatchObject({ audience: 'https://management.azure.com', block: true });
+    const harbor = regs({ name: 'harbor', url: 'https://harbor.example', username: 'robot', password: 'x' });
+    expect(harbor.success && registryKind(harbor.data.gate.registries[0]!)).toBe('distribution');
+    const wrong = regs({ name: 'prod', url: 'https://myacr.azurecr.io', username: 'admin', password: 'x' });
+    expect(wrong.success).toBe(false);
+    expect(wrong.error?.issues[0]?.message).toMatch(/Entra identity .*set kind: distribution/);
+    expect(regs({ name: 'prod', url: 'https://myacr.azurecr.io', kind: 'distribution', username: 'admin', password: 'x' }).success).toBe(true);
+  });
+
   it('stops with the key, the expectation and the source of a wrong value', () => {
     const attempt = () => loadConfig({ env: { SAFELIST_STORAGE__KIND: 's3', SAFELIST_SERVER__PORT: 'eighty', SAFELIST_SYNCH__X: '1' } });
     expect(attempt).toThrow(ConfigError);

@@ -35,7 +35,7 @@ describe('gate reconcile', () => {
   it('queues an image whose push was never notified, once, and it gets a verdict', async () => {
     const digest = await layout.push('a', registry.host, 'team/quiet:v1');
     const [report] = (await sl.reconcileGateNow())!;
-    expect(report).toEqual({ registry: 'quiet', repositories: 1, tags: 1, queued: [{ repository: 'team/quiet', tag: 'v1', digest }], errors: [] });
+    expect(report).toEqual({ registry: 'quiet', repositories: 1, images: 1, queued: [{ repository: 'team/quiet', tag: 'v1', digest }], errors: [] });
     const again = (await sl.reconcileGateNow())!;
     expect(again[0]!.queued).toEqual([]);
     const res = await fetch(`${sl.url}/api/v1/gate/reports/${digest}`, {

@@ -3,16 +3,15 @@
 // Location; the operation status resource goes InProgress → Succeeded or Failed. The real
 // @azure/arm-containerregistry client talks to it (fake token credential, a self-signed
 // certificate made here for 127.0.0.1).
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import type { TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../support/tls.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { importToAcr, planAcrImport } from '../../src/ecosystems/oci/acr-target.js';
 import { OciCatalog } from '../../src/ecosystems/oci/catalog.js';
@@ -32,14 +31,13 @@ interface ImportCall {
 
 /** The ARM side of importImage, as documented: long-running, polled through Azure-AsyncOperation. */
 async function startArmStub(dir: string) {
-  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
-  const cert = await readFile(join(dir, 'cert.pem'));
+  const tls = await selfSignedCert(dir);
+  const cert = Buffer.from(tls.cert);
   const calls: ImportCall[] = [];
   const polls = new Map<string, number>();
   const outcome = new Map<string, { ok: boolean; message?: string }>();
   const prefix = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.ContainerRegistry`;
-  const server = https.createServer({ key: await readFile(join(dir, 'key.pem')), cert }, (req, res) => {
+  const server = https.createServer({ key: tls.key, cert }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });

@@ -6,13 +6,12 @@
 // vulnerability assessments with the REST API") and the per-finding SoftwareUpdate assessment
 // of a .containerimage (transition doc + field-tested third-party queries). The stub cannot run
 // KQL: it answers for the digests quoted in the query, from the scenario set for each.
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { selfSignedCert } from './tls.js';
 
 export const FAKE_ARM_TOKEN = 'fake-arm-token';
 
@@ -95,12 +94,10 @@ function rowsFor(digest: string, s: DefenderScenario): unknown[] {
 
 export async function startDefenderStub(): Promise<DefenderStub> {
   const dir = await mkdtemp(join(tmpdir(), 'safelist-defender-'));
-  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-addext', 'basicConstraints=critical,CA:TRUE']);
-  const ca = await readFile(join(dir, 'cert.pem'), 'utf8');
+  const { cert: ca, key } = await selfSignedCert(dir);
   const pages = new Map<string, unknown[]>();
   const stub: DefenderStub = { url: '', ca, scenarios: new Map(), forced: [], requests: [], pageSize: 1000, quotaRemaining: 14, stop: async () => undefined };
-  const server = https.createServer({ key: await readFile(join(dir, 'key.pem')), cert: ca }, (req, res) => {
+  const server = https.createServer({ key, cert: ca }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ms-request-id': randomUUID(), ...headers });

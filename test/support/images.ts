@@ -26,7 +26,7 @@ export interface Layout {
   /** Writes an OCI index named `tag` over existing tags, one per platform. */
   index(tag: string, platforms: Array<{ tag: string; os: string; architecture: string; variant?: string }>): Promise<string>;
   /** skopeo copy --all oci:<dir>:<tag> docker://<host>/<ref>; returns the pushed digest. */
-  push(tag: string, host: string, ref: string, opts?: { format?: 'v2s2' }): Promise<string>;
+  push(tag: string, host: string, ref: string, opts?: { format?: 'v2s2'; creds?: string }): Promise<string>;
   remove(): Promise<void>;
 }
 
@@ -77,6 +77,7 @@ export async function createLayout(): Promise<Layout> {
       const digestFile = join(root, `digest-${++n}`);
       const args = ['copy', '--all', '--dest-tls-verify=false', '--digestfile', digestFile];
       if (opts.format) args.push('--format', opts.format);
+      if (opts.creds) args.push('--dest-creds', opts.creds);
       await sh('skopeo', [...args, `oci:${dir}:${tag}`, `docker://${host}/${ref}`]);
       return (await readFile(digestFile, 'utf8')).trim();
     },

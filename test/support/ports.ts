@@ -1,4 +1,5 @@
 // Free TCP ports on 127.0.0.1 for servers started by tests and benchmarks.
+import https from 'node:https';
 import { createServer } from 'node:net';
 
 export async function freePort(): Promise<number> {
@@ -13,14 +14,14 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolves once something accepts HTTP on url (any status), or rejects after timeoutMs. */
-export async function waitForHttp(url: string, timeoutMs = 20_000, isAlive: () => boolean = () => true): Promise<void> {
+export async function waitForHttp(url: string, timeoutMs = 20_000, isAlive: () => boolean = () => true, ca?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     if (!isAlive()) throw new Error(`server for ${url} exited before it answered`);
     try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
+      if (ca) await httpsGet(url, ca);
+      else await (await fetch(url)).arrayBuffer();
       return;
     } catch (err) {
       last = err;
@@ -28,4 +29,14 @@ export async function waitForHttp(url: string, timeoutMs = 20_000, isAlive: () =
     }
   }
   throw new Error(`nothing answered on ${url} within ${timeoutMs} ms: ${String(last)}`);
+}
+
+/** One GET over TLS trusting `ca` (fetch cannot be given a CA). */
+function httpsGet(url: string, ca: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    }).on('error', reject);
+  });
 }

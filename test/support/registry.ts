@@ -10,6 +10,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForHttp } from './ports.js';
+import type { TestCert } from './tls.js';
 
 export interface TestRegistry {
   /** http://127.0.0.1:PORT */
@@ -28,6 +29,8 @@ export interface RegistryOptions {
   notify?: Array<{ name: string; url: string; headers?: Record<string, string> }>;
   /** storage.delete.enabled (default true): DELETE /v2/<name>/manifests/<digest> works. */
   deleteEnabled?: boolean;
+  /** Serve HTTPS with this certificate (as Azure SDK clients insist on). */
+  tls?: TestCert;
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
@@ -69,6 +72,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       `    enabled: ${opts.deleteEnabled ?? true}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(opts.tls ? ['  tls:', `    certificate: ${opts.tls.certFile}`, `    key: ${opts.tls.keyFile}`] : []),
       ...notifications,
       '',
     ].join('\n'),
@@ -82,9 +86,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   child.once('exit', () => {
     exited = true;
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${url}/v2/`, 20_000, () => !exited);
+    await waitForHttp(`${url}/v2/`, 20_000, () => !exited, opts.tls?.cert);
   } catch (err) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import type { Policy } from '../../policy/decide.js';
 import type { Ecosystem } from '../../policy/types.js';
 import { repositoryMatches } from '../policy.js';
 import type { Finding, ImageRef, ScanProvider, ScanResult } from '../types.js';
-import type { GateRegistry } from '../worker.js';
+import type { GateRegistry } from '../registry.js';
 
 const MAX_FILE = 1024 * 1024;
 const PY_METADATA = /(^|\/)[^/]+\.(dist-info\/METADATA|egg-info\/PKG-INFO)$/;
