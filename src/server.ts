@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
-import { durationMs, type Config } from './config/schema.js';
+import { durationMs, type AcrTargetConfig, type Config } from './config/schema.js';
 import { Notifier } from './exceptions/notify.js';
 import { Metrics } from './http/metrics.js';
 import { publishStatic } from './publish/static.js';
@@ -14,6 +14,8 @@ import { openRuntime, type Runtime } from './runtime.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
 import { runCondaSync } from './sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
+import { runAcrTarget } from './ecosystems/oci/acr-target.js';
+import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { join } from 'node:path';
 import { GateStore } from './gate/store.js';
 import { GateWorker } from './gate/worker.js';
@@ -114,6 +116,23 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       });
     return running;
   };
+  /** The ACR target follows the mirror: what is new or moved since the last import, audited. */
+  const importToAcrTarget = async (target: AcrTargetConfig): Promise<void> => {
+    const client = new ContainerRegistryManagementClient(opts.azureCredential ?? new DefaultAzureCredential(), target.subscriptionId, { endpoint: target.endpoint, ...opts.azureClientOptions });
+    const r = await runtime.db.tryWithLock('oci:acr-import', () =>
+      runAcrTarget({ db: runtime.db, catalog: runtime.ociCatalog, policy: runtime.policies.policy, target, upstreams: config.oci.upstreams, client }, {
+        onEvent: (e) => {
+          if (e.type === 'failed') app.log.warn({ image: e.image, error: e.error }, 'acr import: image failed');
+        },
+      }),
+    );
+    if (!r) return;
+    for (const p of r.problems) app.log.warn(`acr import: ${p}`);
+    if (r.imported.length || r.failed.length) {
+      await runtime.audit.append({ actor: 'system', action: 'oci.acr-imported', subject: target.registryName, detail: { imported: r.imported, failed: r.failed, unchanged: r.unchanged } });
+    }
+    app.log.info({ registry: target.registryName, imported: r.imported.length, unchanged: r.unchanged, failed: r.failed.length }, 'acr import finished');
+  };
   let runningOci: Promise<OciSyncReport | undefined> | undefined;
   const syncOciNow = (): Promise<OciSyncReport | undefined> => {
     runningOci ??= runtime.db
@@ -130,6 +149,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
           app.log.info({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length }, 'oci sync finished');
           metrics.recordSync('oci', r);
           await runtime.audit.append({ actor: 'system', action: 'sync.finished', subject: 'oci', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename) } });
+          if (config.oci.acrTarget?.afterSync) await importToAcrTarget(config.oci.acrTarget);
         }
         return r;
       })

@@ -83,6 +83,8 @@ export const acrTargetSchema = z.strictObject({
   endpoint: z.url().default('https://management.azure.com'),
   /** Registry URI that ACR imports from, per upstream short name; default: the upstream URL's host. */
   sourceRegistries: z.record(z.string(), z.string().min(1)).default({}),
+  /** The server imports what is new or moved after every OCI sync (the CLI `safelist acr-import` always can). */
+  afterSync: z.union([z.boolean(), z.stringbool()]).default(false),
 });
 const ANACONDA_HOSTS = /^https?:\/\/(repo\.anaconda\.com|repo\.continuum\.io|conda\.anaconda\.org\/(main|free|r|msys2|anaconda))(\/|$)/;
 

@@ -260,4 +260,19 @@ export const migrations: Migration[] = [
       ALTER TABLE gate_images ADD COLUMN blocked text CHECK (blocked IS NULL OR blocked IN ('blocked', 'failed'));
     `,
   },
+  {
+    id: '0220_oci_acr_imports',
+    sql: `
+      -- What the ACR target holds from Safelist: one row per target registry and tag, with the
+      -- digest imported, so each run imports only what is new or has moved.
+      CREATE TABLE oci_acr_imports (
+        registry     text NOT NULL,
+        name         text NOT NULL,
+        tag          text NOT NULL,
+        digest       text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+        imported_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (registry, name, tag)
+      );
+    `,
+  },
 ];

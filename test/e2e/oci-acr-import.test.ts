@@ -13,7 +13,10 @@ import type { TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../support/tls.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
-import { importToAcr, planAcrImport } from '../../src/ecosystems/oci/acr-target.js';
+import { importToAcr, planAcrImport, runAcrTarget } from '../../src/ecosystems/oci/acr-target.js';
+import { createLayout, type Layout } from '../support/images.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { OciCatalog } from '../../src/ecosystems/oci/catalog.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { openDb, type Db } from '../../src/state/db.js';
@@ -22,6 +25,8 @@ const SUB = '00000000-1111-2222-3333-444444444444';
 const RG = 'ml-platform';
 const ACR = 'curatedbase';
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
+const MANIFEST_ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
+const credential: TokenCredential = { getToken: async () => ({ token: 'fake-arm-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
 
 interface ImportCall {
   apiVersion: string | null;
@@ -54,14 +59,22 @@ async function startArmStub(dir: string) {
         if (!body.source?.sourceImage) return json(400, { error: { code: 'InvalidParameter', message: 'source.sourceImage is required' } });
         const id = randomUUID();
         polls.set(id, 0);
-        outcome.set(id, body.source.sourceImage.startsWith('azureml/broken@')
-          ? { ok: false, message: `Image '${body.source.sourceImage}' not found in source registry` }
-          : { ok: true });
-        return json(202, undefined, {
+        const missing = { ok: false, message: `Image '${body.source.sourceImage}' not found in source registry` };
+        // A local source registry is asked for real (as ACR asks the source); others by name.
+        const local = body.source.registryUri?.startsWith('127.0.0.1:');
+        const [repo, ref] = body.source.sourceImage.split('@') as [string, string];
+        void (local
+          ? fetch(`http://${body.source.registryUri}/v2/${repo}/manifests/${ref}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } }).then((r) => (r.ok ? { ok: true } : missing), () => missing)
+          : Promise.resolve(repo === 'azureml/broken' ? missing : { ok: true })
+        ).then((o) => {
+          outcome.set(id, o);
+          json(202, undefined, {
           'azure-asyncoperation': `${base}${prefix}/locations/westeurope/operationStatuses/${id}?api-version=${url.searchParams.get('api-version')}`,
           location: `${base}${prefix}/locations/westeurope/operationResults/${id}?api-version=${url.searchParams.get('api-version')}`,
           'retry-after': '0',
+          });
         });
+        return;
       }
       const status = /\/operationStatuses\/([0-9a-f-]+)$/.exec(url.pathname);
       if (req.method === 'GET' && status && polls.has(status[1]!)) {
@@ -69,7 +82,7 @@ async function startArmStub(dir: string) {
         const n = polls.get(id)! + 1;
         polls.set(id, n);
         if (n < 2) return json(200, { id, status: 'InProgress' });
-        const o = outcome.get(id)!;
+        const o = outcome.get(id) ?? { ok: false, message: 'unknown operation' };
         return json(200, o.ok ? { id, status: 'Succeeded' } : { id, status: 'Failed', error: { code: 'ImportImageFailed', message: o.message } });
       }
       const result = /\/operationResults\/([0-9a-f-]+)$/.exec(url.pathname);
@@ -133,7 +146,6 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
     expect(plan.problems).toEqual([]);
     expect(plan.items.map((i) => `${i.name}:${i.tag}`)).toEqual(['mcr/azureml/app:1.0.0', 'mcr/azureml/broken:latest']);
 
-    const credential: TokenCredential = { getToken: async () => ({ token: 'fake-arm-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
     const client = new ContainerRegistryManagementClient(credential, SUB, { endpoint: stub.url, tlsOptions: { ca: stub.cert.toString() } });
     const events: string[] = [];
     const report = await importToAcr(client, config.oci.acrTarget!, plan.items, { updateIntervalInMs: 1, onEvent: (e) => events.push(`${e.type} ${e.image}`) });
@@ -153,5 +165,68 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
     });
     // Each operation was polled until it finished.
     for (const n of stub.polls.values()) expect(n).toBeGreaterThanOrEqual(2);
+  });
+
+  it('imports only what is new or moved on the next run; failures are retried', async () => {
+    const client = new ContainerRegistryManagementClient(credential, SUB, { endpoint: stub.url, tlsOptions: { ca: stub.cert.toString() } });
+    const deps = { db, catalog, policy: policies.policy, target: config.oci.acrTarget!, upstreams: config.oci.upstreams, client };
+    const first = await runAcrTarget(deps, { updateIntervalInMs: 1 });
+    expect(first.imported.map((i) => i.image)).toEqual(['mcr/azureml/app:1.0.0']);
+    const before = stub.calls.length;
+    const again = await runAcrTarget(deps, { updateIntervalInMs: 1 });
+    expect(again).toMatchObject({ imported: [], unchanged: 1, failed: [{ image: 'mcr/azureml/broken:latest' }] });
+    expect(stub.calls.slice(before).map((c) => c.body.source.sourceImage)).toEqual([`azureml/broken@${digest('c')}`]);
+    // The tag moved upstream (and the mirror followed): imported again at its new digest.
+    await catalog.commitTag({ name: 'mcr/azureml/app', tag: '1.0.0', digest: digest('d'), source: 'mcr', manifests: [{ digest: digest('d'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 400 }], refs: [] });
+    const moved = await runAcrTarget(deps, { updateIntervalInMs: 1 });
+    expect(moved.imported).toEqual([{ image: 'mcr/azureml/app:1.0.0', digest: digest('d') }]);
+  });
+});
+
+describe('ACR target following the mirror: the server imports after every OCI sync', () => {
+  let dir: string;
+  let stub: Awaited<ReturnType<typeof startArmStub>>;
+  let registry: TestRegistry;
+  let layout: Layout;
+  let sl: TestSafelist;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'safelist-acr-follow-'));
+    stub = await startArmStub(dir);
+    registry = await startRegistry();
+    layout = await createLayout();
+    await layout.image('one', { 'app/one.txt': 'one\n' });
+    await layout.image('two', { 'app/two.txt': 'two\n' });
+    sl = await startTestSafelist({
+      ociAllowlist: 'packages:\n  - mcr/azureml/app:^1\n',
+      extra: {
+        oci: {
+          upstreams: [{ name: 'mcr', url: registry.url }],
+          acrTarget: { subscriptionId: SUB, resourceGroup: RG, registryName: ACR, endpoint: stub.url, afterSync: true, sourceRegistries: { mcr: registry.host } },
+        },
+      },
+      server: { azureCredential: credential, azureClientOptions: { tlsOptions: { ca: stub.cert.toString() } } },
+    });
+  });
+  afterAll(async () => {
+    await sl?.stop();
+    await registry?.stop();
+    await layout?.remove();
+    await stub?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('imports newly mirrored allowed tags by digest, once, and audits it', async () => {
+    const d1 = await layout.push('one', registry.host, 'azureml/app:1.0.0');
+    await layout.push('two', registry.host, 'azureml/app:2.0.0'); // not allowed: never imported
+    await sl.syncOciNow();
+    expect(stub.calls.map((c) => c.body)).toEqual([{ source: { registryUri: registry.host, sourceImage: `azureml/app@${d1}` }, targetTags: ['azureml/app:1.0.0'], mode: 'Force' }]);
+    await sl.syncOciNow();
+    expect(stub.calls).toHaveLength(1);
+    const d2 = await layout.push('two', registry.host, 'azureml/app:1.1.0');
+    await sl.syncOciNow();
+    expect(stub.calls.map((c) => c.body.source.sourceImage)).toEqual([`azureml/app@${d1}`, `azureml/app@${d2}`]);
+    const audit = (await sl.runtime.audit.query({ action: 'oci.acr-imported' })) as unknown as Array<{ detail: { imported: Array<{ image: string }> } }>;
+    expect(audit.map((r) => r.detail.imported.map((i) => i.image))).toEqual([['mcr/azureml/app:1.0.0'], ['mcr/azureml/app:1.1.0']]);
   });
 });

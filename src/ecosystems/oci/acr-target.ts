@@ -6,6 +6,7 @@
 import type { ContainerRegistryManagementClient, ImportImageParameters } from '@azure/arm-containerregistry';
 import type { AcrTargetConfig, OciUpstreamConfig } from '../../config/schema.js';
 import type { Policy } from '../../policy/decide.js';
+import type { Db } from '../../state/db.js';
 import type { OciCatalog } from './catalog.js';
 import { splitImageName } from './names.js';
 
@@ -25,6 +26,8 @@ export interface AcrImportPlan {
 export interface AcrImportReport {
   imported: Array<{ image: string; digest: string }>;
   failed: Array<{ image: string; error: string }>;
+  /** Already in the target at the same digest (from an earlier run). */
+  unchanged?: number;
 }
 
 export type AcrImportEvent =
@@ -97,4 +100,44 @@ export async function importToAcr(
     }
   }
   return report;
+}
+
+/**
+ * What has been imported into each target registry, per tag and digest: a run imports only
+ * tags that are new or whose allowed digest moved, so the target can follow every sync.
+ */
+export class AcrImportLedger {
+  constructor(private readonly db: Db) {}
+
+  /** The items the target does not hold yet at their digest. */
+  async pending(registry: string, items: readonly AcrImportItem[]): Promise<AcrImportItem[]> {
+    const rows = await this.db.query<{ name: string; tag: string; digest: string }>('SELECT name, tag, digest FROM oci_acr_imports WHERE registry = $1', [registry]);
+    const have = new Set(rows.map((r) => `${r.name}:${r.tag}@${r.digest}`));
+    return items.filter((i) => !have.has(`${i.name}:${i.tag}@${i.digest}`));
+  }
+
+  async record(registry: string, item: Pick<AcrImportItem, 'name' | 'tag' | 'digest'>): Promise<void> {
+    await this.db.query(
+      `INSERT INTO oci_acr_imports (registry, name, tag, digest) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (registry, name, tag) DO UPDATE SET digest = EXCLUDED.digest, imported_at = now()`,
+      [registry, item.name, item.tag, item.digest],
+    );
+  }
+}
+
+/** Plans, skips what the ledger says the target holds (unless all), imports the rest and records each success. */
+export async function runAcrTarget(
+  deps: { db: Db; catalog: OciCatalog; policy: Policy; target: AcrTargetConfig; upstreams: readonly OciUpstreamConfig[]; client: Pick<ContainerRegistryManagementClient, 'registries'> },
+  opts: { all?: boolean; onEvent?: (e: AcrImportEvent) => void; updateIntervalInMs?: number } = {},
+): Promise<AcrImportReport & { problems: string[] }> {
+  const plan = planAcrImport(deps.catalog, deps.policy, deps.target, deps.upstreams);
+  const ledger = new AcrImportLedger(deps.db);
+  const todo = opts.all ? plan.items : await ledger.pending(deps.target.registryName, plan.items);
+  const byImage = new Map(todo.map((i) => [`${i.name}:${i.tag}`, i]));
+  const report = await importToAcr(deps.client, deps.target, todo, {
+    ...(opts.updateIntervalInMs !== undefined ? { updateIntervalInMs: opts.updateIntervalInMs } : {}),
+    onEvent: (e) => opts.onEvent?.(e),
+  });
+  for (const done of report.imported) await ledger.record(deps.target.registryName, byImage.get(done.image)!);
+  return { ...report, unchanged: plan.items.length - todo.length, problems: plan.problems };
 }
