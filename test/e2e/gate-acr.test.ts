@@ -140,7 +140,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     await expect(inspect(`team/locked@${digest}`)).rejects.toThrow(/disallowed/);
     const failed = (await api(`/api/v1/audit?action=gate.purge-failed&subject=${encodeURIComponent(`acr/team/locked@${digest}`)}`)).json.records;
     expect(failed).toHaveLength(1);
-    expect(failed[0].detail).toMatchObject({ block: 'blocked', error: expect.stringMatching(/answered 403 DENIED/) });
+    expect(failed[0].detail).toMatchObject({ block: 'blocked', error: expect.stringMatching(/answered 405 REGISTRY_DISALLOWED_OPERATION: The operation is disallowed/) });
     const note = await until(() => received.find((n) => n.image?.digest === digest), 'the notification');
     expect(note.purge.outcome).toBe('purge-failed');
   });

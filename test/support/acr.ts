@@ -7,8 +7,8 @@
 //   token + scope → access token), as @azure/container-registry drives them; GET /oauth2/token
 //   with Basic credentials, as docker and skopeo log in (admin user / repository token).
 // - Manifest attributes (GET/PATCH /acr/v1/<repo>/_manifests/<digest>): readEnabled=false makes
-//   the manifest unreadable (403 DENIED "The operation is disallowed…"), deleteEnabled=false
-//   refuses its DELETE (a locked image). /acr/v1/_catalog and /acr/v1/<repo>/_manifests
+//   the manifest unreadable (405 REGISTRY_DISALLOWED_OPERATION "The operation is disallowed…"),
+//   deleteEnabled=false or writeEnabled=false refuses its DELETE (a locked image). /acr/v1/_catalog and /acr/v1/<repo>/_manifests
 //   (newest first) list what the registry's storage holds.
 // - The native webhook: after a manifest PUT the registry accepted, one POST of ACR's push
 //   payload with the configured custom headers, a 5 s timeout and no retry.
@@ -50,7 +50,8 @@ export interface AcrFront {
   stop(): Promise<void>;
 }
 
-const DENIED = { errors: [{ code: 'DENIED', message: 'The operation is disallowed on this registry, repository or image.' }] };
+// What ACR answers a locked or read-disabled manifest (405, as quoted in Azure/azure-sdk-for-net#22827).
+const DISALLOWED = { errors: [{ code: 'REGISTRY_DISALLOWED_OPERATION', message: 'The operation is disallowed on this registry, repository or image. View troubleshooting steps at https://aka.ms/acr/faq/#why-does-my-pull-or-push-request-fail-with-disallowed-operation', detail: {} }] };
 const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
@@ -198,12 +199,13 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
 
       // The distribution API, served by the real registry.
       const manifest = /^\/v2\/(.+?)\/manifests\/([^/]+)$/.exec(u.pathname);
-      if (manifest && method === 'DELETE' && front.attributes.get(manifest[2]!)?.deleteEnabled === false) return json(403, DENIED);
+      const lock = manifest ? front.attributes.get(manifest[2]!) : undefined;
+      if (method === 'DELETE' && lock && (!lock.deleteEnabled || !lock.writeEnabled)) return json(405, DISALLOWED);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['authorization', 'host', 'connection'].includes(k)) headers[k] = v;
       const r = await upstream(method, u.pathname + u.search, headers, body);
       const digest = String(r.headers['docker-content-digest'] ?? '');
-      if (manifest && (method === 'GET' || method === 'HEAD') && r.status === 200 && front.attributes.get(digest)?.readEnabled === false) return json(403, DENIED);
+      if (manifest && (method === 'GET' || method === 'HEAD') && r.status === 200 && front.attributes.get(digest)?.readEnabled === false) return json(405, DISALLOWED);
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(r.headers)) {
         if (v === undefined || k === 'connection' || k === 'transfer-encoding') continue;
