@@ -6,12 +6,12 @@
 // failing image is first blocked (readEnabled=false) and then deleted by digest. A locked
 // image (deleteEnabled=false) that only the reconcile finds stays blocked and is reported.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAcrFront, type AcrFront } from '../support/acr.js';
+import { startHookReceiver, type HookReceiver } from '../support/hook.js';
 import { createLayout, sh, type Layout } from '../support/images.js';
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -33,8 +33,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
   let front: AcrFront;
   let sl: TestSafelist;
   let layout: Layout;
-  let hook: Server;
-  const received: Array<Record<string, any>> = [];
+  let hook: HookReceiver;
   const api = async (path: string) => {
     const res = await fetch(`${sl.url}${path}`, { headers: { authorization: `Bearer ${PIPELINE_TOKEN}` } });
     return { status: res.status, json: (await res.json()) as Record<string, any> };
@@ -50,15 +49,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     dir = await mkdtemp(join(tmpdir(), 'safelist-gate-acr-'));
     tls = await selfSignedCert(dir);
     await writeFile(join(dir, 'ca.crt'), tls.cert); // skopeo's --cert-dir trusts *.crt as CAs
-    hook = createServer((req, res) => {
-      let b = '';
-      req.on('data', (d: Buffer) => (b += d));
-      req.on('end', () => {
-        received.push(JSON.parse(b) as Record<string, any>);
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    hook = await startHookReceiver();
     const port = await freePort();
     registry = await startRegistry({ tls });
     front = await startAcrFront(registry, tls, { aadToken: AAD_TOKEN, user: USER, webhook: { url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/acr`, headers: { 'X-Safelist-Webhook-Secret': SECRET } } });
@@ -70,7 +61,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
         gate: {
           registries: [{ name: 'acr', url: front.url, kind: 'acr' }], acrWebhook: { secret: SECRET }, providers: ['contents'],
           contents: { views: [{ match: '**', view: 'default' }] }, pollBase: '200ms', pollMax: '1s', reconcileSchedule: '',
-          notify: [{ url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/` }],
+          notify: [{ url: hook.url }],
         },
       },
       server: { azureCredential: credential, azureClientOptions: { tlsOptions: { ca: tls.cert } } },
@@ -85,7 +76,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     await front?.stop();
     await registry?.stop();
     await layout?.remove();
-    await new Promise<void>((r) => { hook?.closeAllConnections(); hook?.close(() => r()); });
+    await hook?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -119,7 +110,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     const subject = encodeURIComponent(`acr/team/app@${digest}`);
     const actions = (await api(`/api/v1/audit?subject=${subject}`)).json.records.map((r: { action: string }) => r.action);
     expect(actions).toEqual(expect.arrayContaining(['gate.received', 'gate.verdict', 'gate.blocked', 'gate.purged']));
-    const note = await until(() => received.find((n) => n.image?.digest === digest), 'the notification');
+    const note = await until(() => hook.received.find((n) => n.image?.digest === digest), 'the notification');
     expect(note.block).toEqual({ outcome: 'blocked' });
     expect(note.purge.outcome).toBe('purged');
   });
@@ -141,7 +132,7 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     const failed = (await api(`/api/v1/audit?action=gate.purge-failed&subject=${encodeURIComponent(`acr/team/locked@${digest}`)}`)).json.records;
     expect(failed).toHaveLength(1);
     expect(failed[0].detail).toMatchObject({ block: 'blocked', error: expect.stringMatching(/answered 405 REGISTRY_DISALLOWED_OPERATION: The operation is disallowed/) });
-    const note = await until(() => received.find((n) => n.image?.digest === digest), 'the notification');
+    const note = await until(() => hook.received.find((n) => n.image?.digest === digest), 'the notification');
     expect(note.purge.outcome).toBe('purge-failed');
   });
 });

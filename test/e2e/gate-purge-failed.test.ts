@@ -3,10 +3,10 @@
 // reported — gate.purge-failed in the audit trail, purge "failed" in the verdict, the failure
 // notification carries the registry's answer — never silently kept. Report-only repositories
 // are judged but not purged.
-import { createServer, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHookReceiver, type HookReceiver } from '../support/hook.js';
 import { createLayout, sh, type Layout } from '../support/images.js';
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -21,8 +21,7 @@ describe('gate: a purge the registry refuses', () => {
   let registry: TestRegistry;
   let sl: TestSafelist;
   let layout: Layout;
-  let hook: Server;
-  const received: Array<Record<string, any>> = [];
+  let hook: HookReceiver;
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${sl.url}${path}`, { method, headers: { authorization: `Bearer ${PIPELINE_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
     return { status: res.status, json: (await res.json()) as Record<string, any> };
@@ -30,22 +29,14 @@ describe('gate: a purge the registry refuses', () => {
   const report = (digest: string) => ({ SchemaVersion: 2, Results: [{ Target: 'x', Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-6387', PkgName: 'openssh-server', InstalledVersion: '1:9.2p1-2', FixedVersion: '1:9.2p1-2+deb12u3', Severity: 'CRITICAL' }] }], Metadata: { RepoDigests: [`x@${digest}`] } });
 
   beforeAll(async () => {
-    hook = createServer((req, res) => {
-      let b = '';
-      req.on('data', (d: Buffer) => (b += d));
-      req.on('end', () => {
-        received.push(JSON.parse(b) as Record<string, any>);
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    hook = await startHookReceiver();
     const port = await freePort();
     registry = await startRegistry({ deleteEnabled: false, notify: [{ name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
     sl = await startTestSafelist({
       extra: {
         server: { host: '127.0.0.1', port, logLevel: 'silent' },
         auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] }] },
-        gate: { registries: [{ name: 'locked', url: registry.url }], pollBase: '200ms', pollMax: '1s', reconcileSchedule: '', notify: [{ url: `http://127.0.0.1:${(hook.address() as { port: number }).port}/` }] },
+        gate: { registries: [{ name: 'locked', url: registry.url }], pollBase: '200ms', pollMax: '1s', reconcileSchedule: '', notify: [{ url: hook.url }] },
       },
     });
     await writeFile(join(sl.dir, 'allowlists', 'containers.yaml'), 'severity: critical\nrepositories:\n  - match: "trial/**"\n    reportOnly: true\n');
@@ -57,7 +48,7 @@ describe('gate: a purge the registry refuses', () => {
     await sl?.stop();
     await registry?.stop();
     await layout?.remove();
-    await new Promise<void>((r) => { hook?.closeAllConnections(); hook?.close(() => r()); });
+    await hook?.stop();
   });
 
   it('records gate.purge-failed with the registry answer and notifies it', async () => {
@@ -72,7 +63,7 @@ describe('gate: a purge the registry refuses', () => {
     const audit = await api('GET', `/api/v1/audit?action=gate.purge-failed&subject=${encodeURIComponent(`locked/team/locked@${digest}`)}`);
     expect(audit.json.records).toHaveLength(1);
     expect(audit.json.records[0].detail.error).toMatch(/DELETE manifest team\/locked@sha256:[0-9a-f]{64} answered 405/);
-    const note = await until(() => received.find((n) => n.image?.digest === digest), 'the notification');
+    const note = await until(() => hook.received.find((n) => n.image?.digest === digest), 'the notification');
     expect(note.purge.outcome).toBe('purge-failed');
     await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/locked@${digest}`]); // still there, and reported
   });
@@ -87,7 +78,7 @@ describe('gate: a purge the registry refuses', () => {
     expect(v.state).toBe('fail');
     expect(v.verdict.reportOnly).toBe(true);
     expect(v.purged).toBeNull();
-    const note = await until(() => received.find((n) => n.image?.digest === digest), 'the notification');
+    const note = await until(() => hook.received.find((n) => n.image?.digest === digest), 'the notification');
     expect(note.purge).toEqual({ outcome: 'report-only' });
     const audit = await api('GET', `/api/v1/audit?subject=${encodeURIComponent(`locked/trial/app@${digest}`)}`);
     expect(audit.json.records.map((r: { action: string }) => r.action)).toEqual(['gate.received', 'gate.verdict']);
