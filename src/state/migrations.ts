@@ -253,4 +253,20 @@ export const migrations: Migration[] = [
       CREATE INDEX gate_reports_digest ON gate_reports (digest, id DESC);
     `,
   },
+  {
+    id: '0210_gate_fix_first_seen',
+    sql: `
+      -- When the gate first saw each finding (advisory id, package, fixed version; '' when the
+      -- scanner names no version) as fixable, in any image: the clock of containers.yaml
+      -- fixDeadline when the scanner does not date the fix. Written once and never updated, so
+      -- neither another image nor a restart restarts the clock.
+      CREATE TABLE gate_fix_seen (
+        vuln_id        text NOT NULL,
+        package        text NOT NULL,
+        fixed_version  text NOT NULL,
+        first_seen     timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (vuln_id, package, fixed_version)
+      );
+    `,
+  },
 ];
