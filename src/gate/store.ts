@@ -39,7 +39,7 @@ export class GateStore {
    * tag, and the image queued for a verdict (again, if it was decided before). Resolves with
    * the events that were new.
    */
-  async recordPushes(source: 'distribution' | 'acr' | 'reconcile', registry: string, pushes: PushEvent[], actor: string): Promise<PushEvent[]> {
+  async recordPushes(source: 'distribution' | 'acr' | 'eventgrid' | 'reconcile', registry: string, pushes: PushEvent[], actor: string): Promise<PushEvent[]> {
     if (!pushes.length) return [];
     return this.db.tx(async (q) => {
       const fresh: PushEvent[] = [];

@@ -269,4 +269,12 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '0211_gate_events_eventgrid',
+    sql: `
+      -- Pushes delivered by Azure Event Grid (which retries, unlike ACR's native webhooks).
+      ALTER TABLE gate_events DROP CONSTRAINT gate_events_source_check;
+      ALTER TABLE gate_events ADD CONSTRAINT gate_events_source_check CHECK (source IN ('distribution', 'acr', 'eventgrid', 'reconcile'));
+    `,
+  },
 ];
