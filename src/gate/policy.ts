@@ -23,6 +23,11 @@ const rules = {
   fixableOnly: z.boolean().optional(),
   /** Findings published less than this ago do not fail yet (critical ones always do). */
   gracePeriod: duration.optional(),
+  /**
+   * A fixable finding that would not fail otherwise (below the threshold, in the grace period)
+   * fails once its fix has been available for longer than this (Anchore's max_days_since_fix).
+   */
+  fixDeadline: duration.optional(),
   /** Record verdicts, never purge. */
   reportOnly: z.boolean().optional(),
 };
@@ -64,7 +69,7 @@ export interface ContainerPolicy {
 export type LoadedPolicy = { ok: true; policy: ContainerPolicy } | { ok: false; problems: PolicyProblem[] };
 
 /** The defaults when the file does not set a rule. */
-const DEFAULTS = { severity: 'high' as Severity, maxCounts: {}, fixableOnly: false, gracePeriod: '0s', reportOnly: false };
+const DEFAULTS = { severity: 'high' as Severity, maxCounts: {}, fixableOnly: false, gracePeriod: '0s', fixDeadline: '0s', reportOnly: false };
 
 /** Parses and validates policy text; every problem carries the line it is on. */
 export function parseContainerPolicy(text: string, file: string): LoadedPolicy {
@@ -133,6 +138,33 @@ function exceptionTooLong(policy: ContainerPolicy, e: ContainerPolicyFile['excep
   return days > max ? `${who} runs ${days} days, longer than the ${max} days allowed for ${severity} findings (exceptionMaxDays.${severity})` : undefined;
 }
 
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * Since when a finding's fix has been available, and on what evidence: the scanner's release
+ * date when it gives one, else the first time the gate saw the finding as fixable (any image).
+ */
+export function fixAvailableSince(f: Finding): { at: number; basis: string } | undefined {
+  const released = f.fixReleasedAt ? Date.parse(f.fixReleasedAt) : NaN;
+  if (Number.isFinite(released)) return { at: released, basis: `released, per ${f.source}` };
+  const seen = f.fixSeenAt ? Date.parse(f.fixSeenAt) : NaN;
+  if (Number.isFinite(seen)) return { at: seen, basis: 'first seen by the gate' };
+  return undefined;
+}
+
+/**
+ * The fix deadline for a fixable finding: passed (the rule it fails, in words) or due (a date,
+ * for the report). A fix with no date at all counts as past the deadline: fail closed.
+ */
+function fixDeadlineOf(f: Finding, deadline: string, deadlineMs: number, now: Date): { passed: string } | { due: string } | undefined {
+  if (deadlineMs <= 0 || !f.fixable || f.breach) return undefined;
+  const fix = f.fixedVersion ? `fix ${f.fixedVersion}` : 'a fix';
+  const since = fixAvailableSince(f);
+  if (!since) return { passed: `${fix} is available since an unknown date (neither the scanner nor the gate dates it), treated as more than fixDeadline ${deadline} ago` };
+  if (now.getTime() - since.at > deadlineMs) return { passed: `${fix} available since ${day(since.at)} (${since.basis}), more than fixDeadline ${deadline} ago` };
+  return { due: `${fix} available since ${day(since.at)} (${since.basis}); fails after ${day(since.at + deadlineMs)} (fixDeadline ${deadline})` };
+}
+
 /** Applies the policy to an image's findings. */
 export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Finding[], now = new Date()): Verdict {
   const r = rulesFor(policy, image.repository);
@@ -140,6 +172,7 @@ export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Fin
   const verdict: Verdict = { outcome: 'pass', ...image, reportOnly: r.reportOnly, failures: [], exempted: [], reported: [], reasons: [], policy: policy.file, decidedAt: now.toISOString() };
   const today = now.toISOString().slice(0, 10);
   const grace = durationMs(r.gracePeriod);
+  const fixDeadlineMs = durationMs(r.fixDeadline);
   const counted: Partial<Record<Severity, Finding[]>> = {};
   for (const f of findings) {
     const exc = policy.spec.exceptions.find((e) => e.cve.toUpperCase() === f.id.toUpperCase() && e.expires >= today && (!e.repositories || e.repositories.some((p) => repositoryMatches(p, image.repository))));
@@ -158,16 +191,22 @@ export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Fin
       verdict.reported.push({ finding: f, note: 'no fix available (fixableOnly)' });
       continue;
     }
+    // What would not fail (in grace, below the threshold) still fails once its fix is too old.
+    const deadline = fixDeadlineOf(f, r.fixDeadline, fixDeadlineMs, now);
+    const spare = (note: string) => {
+      if (deadline && 'passed' in deadline) verdict.failures.push({ finding: f, rule: `${deadline.passed}${where}${unexempted}` });
+      else verdict.reported.push({ finding: f, note: deadline ? `${note}; ${deadline.due}` : note });
+    };
     // Grace for newly published findings; an unknown publication date gets none (fail closed).
     const published = f.publishedAt ? Date.parse(f.publishedAt) : NaN;
     if (grace > 0 && f.severity !== 'critical' && Number.isFinite(published) && now.getTime() - published < grace) {
-      verdict.reported.push({ finding: f, note: `published ${f.publishedAt!.slice(0, 10)}, within the grace period of ${r.gracePeriod}` });
+      spare(`published ${f.publishedAt!.slice(0, 10)}, within the grace period of ${r.gracePeriod}`);
       continue;
     }
     (counted[f.severity] ??= []).push(f);
     if (SEVERITY_RANK[f.severity] >= SEVERITY_RANK[r.severity]) {
       verdict.failures.push({ finding: f, rule: `severity ${f.severity} is at or above the threshold ${r.severity}${where}${unexempted}` });
-    } else verdict.reported.push({ finding: f, note: `severity ${f.severity} is below the threshold ${r.severity}` });
+    } else spare(`severity ${f.severity} is below the threshold ${r.severity}`);
   }
   for (const [sev, max] of Object.entries(r.maxCounts) as Array<[Severity, number]>) {
     const list = counted[sev] ?? [];

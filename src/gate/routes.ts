@@ -1,5 +1,6 @@
 // The gate's HTTP surface under /api/v1/gate: registry webhooks (distribution: a bearer token
-// with the webhook role; ACR: the configured shared-secret header, compared in constant time),
+// with the webhook role; ACR, natively or through Event Grid: the configured shared-secret
+// header, compared in constant time),
 // scan reports posted by pipelines, and verdicts for pipelines. Webhooks are acknowledged at
 // once and worked on asynchronously; a malformed or unauthenticated call gets a 4xx and
 // records nothing.
@@ -13,7 +14,7 @@ import { errors } from '../errors.js';
 import { parse, requireRole } from '../http/api.js';
 import { trivyFindings, trivyReportSchema } from './providers/trivy.js';
 import type { GateStore, ImageRow } from './store.js';
-import { acrEvent, acrPush, distributionEnvelope, distributionPushes, type PushEvent } from './webhooks.js';
+import { acrEvent, acrPush, cloudEvents, distributionEnvelope, distributionPushes, eventGridEvents, eventGridPushes, type PushEvent } from './webhooks.js';
 import type { GateRegistry } from './registry.js';
 
 export interface GateRouteDeps {
@@ -26,6 +27,8 @@ export interface GateRouteDeps {
 }
 
 export const DISTRIBUTION_EVENTS_TYPE = 'application/vnd.docker.distribution.events.v1+json';
+export const CLOUDEVENTS_TYPE = 'application/cloudevents+json';
+export const CLOUDEVENTS_BATCH_TYPE = 'application/cloudevents-batch+json';
 
 /** Equal strings, compared in time independent of where they differ (and of their length). */
 export function secretsEqual(given: string, expected: string): boolean {
@@ -78,19 +81,21 @@ function verdictJson(row: ImageRow) {
 }
 
 export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): void {
-  app.addContentTypeParser(DISTRIBUTION_EVENTS_TYPE, { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(errors.badRequest('the body is not JSON'), undefined);
-    }
-  });
+  for (const type of [DISTRIBUTION_EVENTS_TYPE, CLOUDEVENTS_TYPE, CLOUDEVENTS_BATCH_TYPE]) {
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(errors.badRequest('the body is not JSON'), undefined);
+      }
+    });
+  }
   const registryOf = (host: string): GateRegistry => {
     const r = deps.registries.find((x) => x.host === host);
     if (!r) throw errors.badRequest(`request.host ${host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none (set gate.registries)'}`);
     return r;
   };
-  const record = async (source: 'distribution' | 'acr', pushes: PushEvent[], actor: string) => {
+  const record = async (source: 'distribution' | 'acr' | 'eventgrid', pushes: PushEvent[], actor: string) => {
     // Every push must name a known registry before anything is recorded.
     const byRegistry = new Map<GateRegistry, PushEvent[]>();
     for (const p of pushes) {
@@ -116,7 +121,7 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     const cfg = deps.config.acrWebhook;
     if (!cfg) throw errors.unauthenticated('the ACR webhook is not enabled: set gate.acrWebhook (header and secret) and the same custom header on the ACR webhook');
     const given = req.headers[cfg.header.toLowerCase()];
-    if (typeof given !== 'string' || !secretsEqual(given, cfg.secret)) throw errors.unauthenticated(`send the shared secret in the ${cfg.header} header (a custom header of the ACR webhook)`);
+    if (typeof given !== 'string' || !secretsEqual(given, cfg.secret)) throw errors.unauthenticated(`send the shared secret in the ${cfg.header} header (a custom header of the ACR webhook, or a static delivery header of the Event Grid subscription)`);
   };
   app.post('/api/v1/gate/webhooks/acr', { onRequest: acrAuth }, async (req, reply) => {
     const body = parse(acrEvent, req.body, 'ACR webhook payload');
@@ -125,6 +130,39 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     if ('ignored' in r) return reply.code(200).send({ accepted: 0, ignored: r.ignored });
     const fresh = await record('acr', [r.push], 'acr-webhook');
     return reply.code(202).send({ accepted: fresh, duplicates: 1 - fresh, ignored: 0 });
+  });
+
+  // ACR through Event Grid, which retries where native webhooks try once. Its own route rather
+  // than /webhooks/acr: the bodies are arrays of envelopes (Event Grid schema) or CloudEvents,
+  // not one payload; Event Grid needs its validation handshakes answered; and the trail says
+  // which channel delivered. The same shared secret, as a static delivery header (marked
+  // secret) of the event subscription; Event Grid sends it with the validation event too.
+  const EVENTGRID = '/api/v1/gate/webhooks/eventgrid';
+  // CloudEvents abuse protection (OPTIONS with WebHook-Request-Origin): consent, not
+  // authentication (the spec says so, and delivery headers may not come with it); it records
+  // nothing, and every delivery is still authenticated.
+  app.options(EVENTGRID, async (req, reply) => {
+    if (!deps.config.acrWebhook) throw errors.unauthenticated('the Event Grid receiver is not enabled: set gate.acrWebhook (header and secret) and the same header as a delivery property of the event subscription');
+    const origin = req.headers['webhook-request-origin'];
+    if (typeof origin !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(origin)) throw errors.badRequest('an abuse-protection request needs WebHook-Request-Origin: <DNS name of the sender>');
+    return reply.code(200).header('WebHook-Allowed-Origin', origin).header('WebHook-Allowed-Rate', '*').header('Allow', 'POST, OPTIONS').send();
+  });
+  app.post(EVENTGRID, { onRequest: acrAuth }, async (req, reply) => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const events =
+      type === 'application/json'
+        ? parse(eventGridEvents, req.body, 'Event Grid events').map((e) => ({ id: e.id, type: e.eventType, data: e.data }))
+        : type === CLOUDEVENTS_TYPE || type === CLOUDEVENTS_BATCH_TYPE
+          ? parse(cloudEvents, req.body, 'CloudEvents').map((e) => ({ id: e.id, type: e.type, data: e.data }))
+          : undefined;
+    if (!events) throw errors.badRequest(`send the Event Grid schema (application/json) or CloudEvents 1.0 (${CLOUDEVENTS_TYPE}, ${CLOUDEVENTS_BATCH_TYPE})`);
+    const r = eventGridPushes(events);
+    if ('problem' in r) throw errors.badRequest(`invalid Event Grid delivery: ${r.problem}`);
+    // Event Grid wants 200 (not 202) with the code echoed to validate the subscription.
+    if ('validationCode' in r) return reply.code(200).send({ validationResponse: r.validationCode });
+    if (!r.pushes.length) return reply.code(200).send({ accepted: 0, duplicates: 0, ignored: r.ignored.length });
+    const fresh = await record('eventgrid', r.pushes, 'eventgrid-webhook');
+    return reply.code(202).send({ accepted: fresh, duplicates: r.pushes.length - fresh, ignored: r.ignored.length });
   });
 
   app.post<{ Params: { digest: string } }>('/api/v1/gate/reports/:digest', { onRequest: requireRole(deps.auth, ['pipeline', 'admin']), bodyLimit: 64 * 1024 * 1024 }, async (req, reply) => {

@@ -1,5 +1,6 @@
 // The gate's state in PostgreSQL: accepted events (deduplicated by event id), the image queue
-// with its verdicts, tags as reported, and posted scan reports. Every state change that
+// with its verdicts, tags as reported, posted scan reports, and when each fixable finding was
+// first seen (the fixDeadline clock). Every state change that
 // matters is audited in the same transaction as the change itself.
 import { appendAudit } from '../audit/log.js';
 import type { Db } from '../state/db.js';
@@ -40,7 +41,7 @@ export class GateStore {
    * tag, and the image queued for a verdict (again, if it was decided before). Resolves with
    * the events that were new.
    */
-  async recordPushes(source: 'distribution' | 'acr' | 'reconcile', registry: string, pushes: PushEvent[], actor: string): Promise<PushEvent[]> {
+  async recordPushes(source: 'distribution' | 'acr' | 'eventgrid' | 'reconcile', registry: string, pushes: PushEvent[], actor: string): Promise<PushEvent[]> {
     if (!pushes.length) return [];
     return this.db.tx(async (q) => {
       const fresh: PushEvent[] = [];
@@ -76,6 +77,30 @@ export class GateStore {
       await q.query("UPDATE gate_images SET next_at = now() WHERE digest = $1 AND state IN ('queued', 'waiting')", [digest]);
       await appendAudit(q, { actor, action: 'gate.report-received', subject: digest, detail: { format, findings: findings.length } });
       return Number(row!.id);
+    });
+  }
+
+  /**
+   * The findings with fixSeenAt: when the gate first saw each (id, package, fixed version) as
+   * fixable, in any image. The first sighting is recorded here, once; later ones read it back.
+   */
+  async withFixSeen(findings: Finding[]): Promise<Finding[]> {
+    const keyOf = (f: Finding) => [f.id.toUpperCase(), f.package, f.fixedVersion ?? ''] as const;
+    const keys = new Map<string, readonly [string, string, string]>();
+    for (const f of findings) if (f.fixable && !f.breach) keys.set(JSON.stringify(keyOf(f)), keyOf(f));
+    if (!keys.size) return findings;
+    const cols = [0, 1, 2].map((i) => [...keys.values()].map((k) => k[i]!));
+    const rows = await this.db.tx(async (q) => {
+      await q.query('INSERT INTO gate_fix_seen (vuln_id, package, fixed_version) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', cols);
+      return q.query<{ vuln_id: string; package: string; fixed_version: string; first_seen: Date | string }>(
+        'SELECT s.vuln_id, s.package, s.fixed_version, s.first_seen FROM gate_fix_seen s JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (vuln_id, package, fixed_version) USING (vuln_id, package, fixed_version)',
+        cols,
+      );
+    });
+    const seen = new Map(rows.map((r) => [JSON.stringify([r.vuln_id, r.package, r.fixed_version]), new Date(r.first_seen).toISOString()]));
+    return findings.map((f) => {
+      const at = f.fixable && !f.breach ? seen.get(JSON.stringify(keyOf(f))) : undefined;
+      return at ? { ...f, fixSeenAt: at } : f;
     });
   }
 

@@ -20,6 +20,14 @@ export interface Finding {
   fixable: boolean;
   /** When the vulnerability was published (ISO 8601), if the scanner knows. */
   publishedAt?: string;
+  /** When the fix was released (ISO 8601), if the scanner says (Defender: fixReference.releaseDate). */
+  fixReleasedAt?: string;
+  /**
+   * When the gate first saw this finding (id, package, fixed version) as fixable in any image
+   * (ISO 8601); set by the worker from the database, the fixDeadline clock when the scanner
+   * does not date the fix.
+   */
+  fixSeenAt?: string;
   /** Which provider reported it. */
   source: string;
   /**
@@ -64,7 +72,7 @@ export interface Verdict {
   failures: FailedFinding[];
   /** Findings an exception covers, with its owner and expiry. */
   exempted: Array<{ finding: Finding; exception: { cve: string; owner: string; expires: string } }>;
-  /** Findings reported but not failing (below threshold, unfixed with fixable-only, in grace). */
+  /** Findings reported but not failing (below threshold, unfixed with fixable-only, in grace; with the date a fixDeadline fails them). */
   reported: Array<{ finding: Finding; note: string }>;
   /** Why, in sentences (also for no-verdict). */
   reasons: string[];

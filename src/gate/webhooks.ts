@@ -1,6 +1,8 @@
 // Parses registry webhook bodies into the pushes the gate judges: the CNCF distribution
-// notification envelope ({events:[…]}, retried forever with the same event id) and the ACR
-// native webhook (one event, push/ping/delete/…, tried once). Only manifest pushes count;
+// notification envelope ({events:[…]}, retried forever with the same event id), the ACR
+// native webhook (one event, push/ping/delete/…, tried once) and ACR events delivered by Azure
+// Event Grid (retried), in the Event Grid schema or as CloudEvents 1.0, whose data is the
+// native webhook's payload. Only manifest pushes count;
 // blob, pull, delete and ping events are acknowledged and ignored. A body that is not one of
 // these shapes is refused (4xx) as a whole, so nothing from it is recorded. The payload is a
 // hint: the worker re-reads the manifest by digest before anything is decided.
@@ -77,4 +79,69 @@ export function acrPush(body: z.infer<typeof acrEvent>): { push: PushEvent } | {
   if (body.target?.mediaType && !MANIFEST_MEDIA_TYPES.has(body.target.mediaType)) return { ignored: `push of ${body.target.mediaType}` };
   const p = pushOf(body, 'event');
   return typeof p === 'string' ? { problem: p } : { push: p };
+}
+
+/** Event Grid's event types for ACR; the data of each is the native webhook's payload. */
+export const ACR_EVENT_TYPES = {
+  imagePushed: 'Microsoft.ContainerRegistry.ImagePushed',
+  imageDeleted: 'Microsoft.ContainerRegistry.ImageDeleted',
+  chartPushed: 'Microsoft.ContainerRegistry.ChartPushed',
+  chartDeleted: 'Microsoft.ContainerRegistry.ChartDeleted',
+} as const;
+export const SUBSCRIPTION_VALIDATION = 'Microsoft.EventGrid.SubscriptionValidationEvent';
+
+/** The Event Grid schema: a JSON array of events (application/json). */
+export const eventGridEvents = z
+  .array(z.looseObject({ id: z.string().min(1).max(200), eventType: z.string().min(1), subject: z.string().optional(), topic: z.string().optional(), data: z.unknown() }))
+  .min(1)
+  .max(1000);
+
+/** CloudEvents 1.0 in structured mode, one (application/cloudevents+json) or a batch. */
+const cloudEvent = z.looseObject({
+  specversion: z.literal('1.0', { error: 'a CloudEvents 1.0 event (specversion "1.0")' }),
+  id: z.string().min(1).max(200),
+  type: z.string().min(1),
+  source: z.string().min(1),
+  subject: z.string().optional(),
+  data: z.unknown(),
+});
+export const cloudEvents = z.union([cloudEvent.transform((e) => [e]), z.array(cloudEvent).min(1).max(1000)]);
+
+export type EventGridOutcome =
+  | { validationCode: string }
+  | { pushes: PushEvent[]; ignored: string[] }
+  | { problem: string };
+
+/**
+ * The pushes in a batch of Event Grid deliveries (either schema, normalised to type/id/data),
+ * the subscription validation handshake, or the reason the whole batch is refused. The dedupe
+ * id is the ACR event's own id (data.id, as in the native webhook), so a push delivered both
+ * natively and through Event Grid, or redelivered, is recorded once; the envelope id stands in
+ * when data has none.
+ */
+export function eventGridPushes(events: Array<{ id: string; type: string; data: unknown }>): EventGridOutcome {
+  const validation = events.find((e) => e.type === SUBSCRIPTION_VALIDATION);
+  if (validation) {
+    const code = (validation.data as { validationCode?: unknown } | null)?.validationCode;
+    if (events.length !== 1) return { problem: 'a subscription validation event comes alone' };
+    return typeof code === 'string' && code ? { validationCode: code } : { problem: 'the subscription validation event has no data.validationCode' };
+  }
+  const pushes: PushEvent[] = [];
+  const ignored: string[] = [];
+  for (const [i, e] of events.entries()) {
+    // Deletes and Helm charts are acknowledged; so is any other type routed here by mistake.
+    if (e.type !== ACR_EVENT_TYPES.imagePushed) {
+      ignored.push(e.type);
+      continue;
+    }
+    const data = e.data && typeof e.data === 'object' && !Array.isArray(e.data) ? (e.data as Record<string, unknown>) : undefined;
+    if (!data) return { problem: `events[${i}]: data is not the registry's event object` };
+    const parsed = acrEvent.safeParse({ ...data, id: typeof data.id === 'string' && data.id ? data.id : e.id });
+    if (!parsed.success) return { problem: `events[${i}].data: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'data'}: ${x.message}`).join('; ')}` };
+    const r = acrPush(parsed.data);
+    if ('problem' in r) return { problem: r.problem.replace(/^event/, `events[${i}].data`) };
+    if ('ignored' in r) ignored.push(r.ignored);
+    else pushes.push(r.push);
+  }
+  return { pushes, ignored };
 }

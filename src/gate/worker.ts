@@ -122,7 +122,8 @@ export class GateWorker {
         await this.retry(img, `the container policy has problems: ${loaded.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('; ')}`);
         continue;
       }
-      const verdict = evaluate(loaded.policy, img, findings);
+      // The fixDeadline clock: first sighting of each fixable finding, kept across images and restarts.
+      const verdict = evaluate(loaded.policy, img, await this.deps.store.withFixSeen(findings));
       await this.deps.store.decide(verdict);
       this.deps.log.info({ image: `${img.repository}@${img.digest}`, outcome: verdict.outcome, failures: verdict.failures.length }, 'gate: verdict');
       if (verdict.outcome === 'fail') await this.onFail(verdict);

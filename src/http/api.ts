@@ -185,6 +185,10 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/policy/reload': { post: { summary: 'Reload policy files on every replica (admin)', ...secured } },
       '/api/v1/gate/webhooks/distribution': { post: { summary: 'Registry notification envelope (docker-registry; webhook role); acknowledged at once, judged asynchronously', ...secured } },
       '/api/v1/gate/webhooks/acr': { post: { summary: 'ACR native webhook (push, ping, delete); authenticated by the configured shared-secret header' } },
+      '/api/v1/gate/webhooks/eventgrid': {
+        post: { summary: 'ACR events through Event Grid (Event Grid schema or CloudEvents 1.0; subscription validation answered); authenticated by the ACR shared-secret header' },
+        options: { summary: 'CloudEvents webhook abuse protection: WebHook-Request-Origin → WebHook-Allowed-Origin' },
+      },
       '/api/v1/gate/reports/{digest}': { post: { summary: 'A Trivy JSON report for an image digest (pipeline, admin)', ...secured } },
       '/api/v1/gate/verdicts/{digest}': { get: { summary: 'The gate verdict of an image digest (pipeline, admin, auditor)', ...secured } },
       '/api/v1/gate/verdicts': { get: { summary: 'The gate verdict of ?image=[host/]repository:tag|@digest', ...secured } },

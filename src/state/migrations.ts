@@ -254,7 +254,31 @@ export const migrations: Migration[] = [
     `,
   },
   {
-    id: '0210_gate_block',
+    id: '0210_gate_fix_first_seen',
+    sql: `
+      -- When the gate first saw each finding (advisory id, package, fixed version; '' when the
+      -- scanner names no version) as fixable, in any image: the clock of containers.yaml
+      -- fixDeadline when the scanner does not date the fix. Written once and never updated, so
+      -- neither another image nor a restart restarts the clock.
+      CREATE TABLE gate_fix_seen (
+        vuln_id        text NOT NULL,
+        package        text NOT NULL,
+        fixed_version  text NOT NULL,
+        first_seen     timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (vuln_id, package, fixed_version)
+      );
+    `,
+  },
+  {
+    id: '0211_gate_events_eventgrid',
+    sql: `
+      -- Pushes delivered by Azure Event Grid (which retries, unlike ACR's native webhooks).
+      ALTER TABLE gate_events DROP CONSTRAINT gate_events_source_check;
+      ALTER TABLE gate_events ADD CONSTRAINT gate_events_source_check CHECK (source IN ('distribution', 'acr', 'eventgrid', 'reconcile'));
+    `,
+  },
+  {
+    id: '0212_gate_block',
     sql: `
       -- The block step before a purge (ACR: the manifest's readEnabled set to false).
       ALTER TABLE gate_images ADD COLUMN blocked text CHECK (blocked IS NULL OR blocked IN ('blocked', 'failed'));

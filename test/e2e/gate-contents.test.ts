@@ -1,9 +1,10 @@
 // The curated-contents check end to end: images whose layers carry real Debian-shipped wheels
 // (pip, wheel from /usr/share/python-wheels) unpacked into site-packages, pushed to a real
 // docker-registry that notifies Safelist. The gate reads the layers back from the registry,
-// finds each *.dist-info/METADATA and judges it against the workspace view: an image with only
-// allowed distributions passes, one carrying a distribution the view does not allow fails
-// (and is purged) with a rule that names the package, the file and the reason.
+// finds each *.dist-info/METADATA (and a bare distutils *.egg-info file) and judges it against
+// the workspace view: an image with only allowed distributions passes, one carrying a
+// distribution the view does not allow fails (and is purged) with a rule that names the
+// package, the file and the reason.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,8 @@ describe('gate: curated contents of an image', () => {
     layout = await createLayout();
     await layout.image('allowed', await sitePackagesOf(pip, work));
     await layout.image('smuggled', await sitePackagesOf(wheel, work), { from: 'allowed' });
+    // An old distutils install: one bare *.egg-info FILE of PKG-INFO headers, no wheel at all.
+    await layout.image('distutils', { 'usr/local/lib/python3.11/dist-packages/Legacy_Tool-0.9-py3.11.egg-info': 'Metadata-Version: 1.1\nName: legacy-tool\nVersion: 0.9.1\nSummary: installed by setup.py install\n' }, { from: 'allowed' });
   });
   afterAll(async () => {
     await sl?.stop();
@@ -89,5 +92,12 @@ describe('gate: curated contents of an image', () => {
     expect(v.verdict.failures[0].rule).toMatch(/^pypi wheel 0\.\S+ \(usr\/lib\/python3\/dist-packages\/wheel-0\.\S+\.dist-info\/METADATA\) is not allowed in view default: /);
     await until(async () => (await verdict(digest))?.purged === 'purged', 'the purge');
     await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/py@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
+  });
+
+  it('fails an image whose distribution is only a bare *.egg-info file, named by its headers', async () => {
+    const digest = await layout.push('distutils', registry.host, 'team/py:distutils');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state).toBe('fail');
+    expect(v.verdict.failures.map((f: any) => f.rule)).toEqual([expect.stringMatching(/^pypi legacy-tool 0\.9\.1 \(usr\/local\/lib\/python3\.11\/dist-packages\/Legacy_Tool-0\.9-py3\.11\.egg-info\) is not allowed in view default: /)]);
   });
 });

@@ -51,6 +51,16 @@ describe('Defender for Containers provider (Azure Resource Graph)', () => {
     expect(stub.requests[0]!.body.subscriptions).toEqual(['0000']);
   });
 
+  it('reads the fix release date of grouped OS findings (softwareDetails.fixReference.releaseDate)', async () => {
+    stub.scenarios.set(d('9'), { kind: 'grouped', findings: [
+      { cve: 'CVE-2023-28484', severity: 'Medium', fixedVersion: '2.9.13+dfsg-1ubuntu0.3', package: 'libxml2', fixReference: { id: 'USN-6115-1', releaseDate: '2023-05-30T00:00:00Z' } },
+      { cve: 'CVE-2024-0003', severity: 'Low', fixedVersion: '1.0' },
+    ] });
+    const r = await scanOne(provider(), d('9'));
+    const findings = r.state === 'scanned' ? r.findings : [];
+    expect(findings.map((f) => [f.id, f.fixReleasedAt])).toEqual([['CVE-2023-28484', '2023-05-30T00:00:00Z'], ['CVE-2024-0003', undefined]]);
+  });
+
   it('reads the per-finding SoftwareUpdate shape, with CvesDetails as a JSON string or an array', async () => {
     stub.scenarios.set(d('2'), { kind: 'individual', status: 'Unhealthy', software: 'openssl', cves: [{ id: 'CVE-2024-5535', severity: 'Medium', fixedVersion: '3.0.14' }, { id: 'CVE-2024-9143', severity: 'High', fixStatus: 'NoFix' }] });
     stub.scenarios.set(d('3'), { kind: 'individual', status: 'Unhealthy', cvesAsString: false, cves: [{ id: 'CVE-2023-0001', severity: 'Critical', fixedVersion: '1.1' }] });

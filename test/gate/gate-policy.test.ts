@@ -1,6 +1,6 @@
 // The container policy: validation with file:line, each rule (threshold, counts, fixable-only,
-// grace period, exceptions with expiry and repository scope, per-repository overrides,
-// report-only), and verdicts that name each failing finding with the rule it failed.
+// grace period, fix deadline, exceptions with expiry and repository scope, per-repository
+// overrides, report-only), and verdicts that name each failing finding with the rule it failed.
 import { describe, expect, it } from 'vitest';
 import { evaluate, parseContainerPolicy, repositoryMatches, type ContainerPolicy } from '../../src/gate/policy.js';
 import type { Finding } from '../../src/gate/types.js';
@@ -76,6 +76,67 @@ describe('container verdicts', () => {
     const v = evaluate(p, image, [f('CVE-NEW', 'high', { publishedAt: fresh }), f('CVE-CRIT', 'critical', { publishedAt: fresh }), f('CVE-NODATE', 'high', { publishedAt: undefined as never })], now);
     expect(v.failures.map((x) => x.finding.id)).toEqual(['CVE-CRIT', 'CVE-NODATE']);
     expect(v.reported[0]!.note).toBe('published 2026-11-22, within the grace period of 7d');
+  });
+
+  it('fails a fixable finding that would not fail otherwise once its fix is older than fixDeadline, naming the date', () => {
+    const p = policy('severity: critical\ngracePeriod: 7d\nfixDeadline: 30d\n');
+    const v = evaluate(p, image, [
+      f('CVE-OLD', 'medium', { fixedVersion: '2.3.1', fixSeenAt: '2026-10-01T08:00:00Z' }),
+      f('CVE-RECENT', 'medium', { fixedVersion: '1.2', fixSeenAt: '2026-11-10T00:00:00Z' }),
+      f('CVE-GRACE', 'high', { fixedVersion: '3.1', publishedAt: '2026-11-22T00:00:00Z', fixSeenAt: '2026-10-20T00:00:00Z' }),
+      f('CVE-UNFIXED', 'low', { fixable: false, fixSeenAt: '2026-01-01T00:00:00Z' }),
+    ], now);
+    expect(v.outcome).toBe('fail');
+    expect(v.failures.map((x) => [x.finding.id, x.rule])).toEqual([
+      ['CVE-OLD', 'fix 2.3.1 available since 2026-10-01 (first seen by the gate), more than fixDeadline 30d ago'],
+      ['CVE-GRACE', 'fix 3.1 available since 2026-10-20 (first seen by the gate), more than fixDeadline 30d ago'],
+    ]);
+    expect(v.reported.map((x) => [x.finding.id, x.note])).toEqual([
+      ['CVE-RECENT', 'severity medium is below the threshold critical; fix 1.2 available since 2026-11-10 (first seen by the gate); fails after 2026-12-10 (fixDeadline 30d)'],
+      ['CVE-UNFIXED', 'severity low is below the threshold critical'],
+    ]);
+  });
+
+  it("prefers the scanner's fix release date to the gate's first sighting, and fails closed when neither dates a fix", () => {
+    const p = policy('severity: critical\nfixDeadline: 30d\n');
+    const v = evaluate(p, image, [
+      f('USN-1', 'low', { source: 'defender', fixedVersion: '1.1', fixReleasedAt: '2026-09-01T00:00:00Z', fixSeenAt: '2026-11-20T00:00:00Z' }),
+      f('CVE-NEW-RELEASE', 'low', { source: 'defender', fixedVersion: '1.2', fixReleasedAt: '2026-11-20T00:00:00Z', fixSeenAt: '2026-01-01T00:00:00Z' }),
+      f('CVE-BAD-DATE', 'low', { fixedVersion: '1.3', fixReleasedAt: 'soon', fixSeenAt: '2026-11-01T00:00:00Z' }),
+      f('CVE-NODATE', 'low', { fixedVersion: '1.4' }),
+    ], now);
+    expect(v.failures.map((x) => [x.finding.id, x.rule])).toEqual([
+      ['USN-1', 'fix 1.1 available since 2026-09-01 (released, per defender), more than fixDeadline 30d ago'],
+      ['CVE-NODATE', 'fix 1.4 is available since an unknown date (neither the scanner nor the gate dates it), treated as more than fixDeadline 30d ago'],
+    ]);
+    expect(v.reported.map((x) => x.finding.id)).toEqual(['CVE-NEW-RELEASE', 'CVE-BAD-DATE']);
+    expect(v.reported[1]!.note).toMatch(/since 2026-11-01 \(first seen by the gate\)/);
+  });
+
+  it('lets exceptions cover a finding past its fix deadline, and repositories set or lift the deadline', () => {
+    const p = policy([
+      'severity: critical',
+      'fixDeadline: 30d',
+      'exceptions:',
+      '  - { cve: CVE-EXC, owner: a@example.com, justification: the upgrade breaks the model server, expires: 2026-12-31 }',
+      'repositories:',
+      '  - { match: "team/*", fixDeadline: 90d }',
+      '  - { match: "lab/**", fixDeadline: 0s }',
+      '',
+    ].join('\n'));
+    const old = (id: string) => f(id, 'medium', { fixedVersion: '2', fixSeenAt: '2026-09-01T00:00:00Z' });
+    const v = evaluate(p, image, [old('CVE-EXC'), old('CVE-1')], now);
+    expect(v.exempted.map((x) => x.finding.id)).toEqual(['CVE-EXC']);
+    expect(v.outcome).toBe('pass');
+    expect(v.reported[0]!.note).toMatch(/fails after 2026-11-30 \(fixDeadline 90d\)$/);
+    expect(evaluate(p, { ...image, repository: 'ops/tool' }, [old('CVE-1')], now).failures.map((x) => x.rule)).toEqual(['fix 2 available since 2026-09-01 (first seen by the gate), more than fixDeadline 30d ago']);
+    expect(evaluate(p, { ...image, repository: 'lab/x/y' }, [old('CVE-1')], now).outcome).toBe('pass');
+  });
+
+  it('reports a malformed fixDeadline with file and line', () => {
+    const r = parseContainerPolicy('severity: high\nrepositories:\n  - match: "team/*"\n    fixDeadline: 30 days\n', 'allowlists/containers.yaml');
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.problems.map((x) => `${x.file}:${x.line}: ${x.message}`)).toEqual(['allowlists/containers.yaml:4: repositories.0.fixDeadline: a duration such as 12h, 7d or 2w']);
   });
 
   it('applies exceptions until they expire, and only to the repositories they name', () => {

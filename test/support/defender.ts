@@ -17,7 +17,7 @@ export const FAKE_ARM_TOKEN = 'fake-arm-token';
 
 export type DefenderScenario =
   | { kind: 'not-scanned' }
-  | { kind: 'grouped'; findings: Array<{ cve: string; severity: string; code?: 'Unhealthy' | 'Healthy' | 'NotApplicable'; fixStatus?: string; fixedVersion?: string; package?: string }> }
+  | { kind: 'grouped'; findings: Array<{ cve: string; severity: string; code?: 'Unhealthy' | 'Healthy' | 'NotApplicable'; fixStatus?: string; fixedVersion?: string; package?: string; fixReference?: { id: string; releaseDate: string } }> }
   | { kind: 'individual'; status: 'Healthy' | 'Unhealthy' | 'NotApplicable'; software?: string; cves?: Array<{ id: string; severity: string; fixStatus?: string; fixedVersion?: string }>; cvesAsString?: boolean }
   | { kind: 'unknown-shape' };
 
@@ -54,7 +54,9 @@ function groupedRow(digest: string, repository: string, f: Extract<DefenderScena
         assessedResourceType: 'AzureContainerRegistryVulnerability', cvssV30Score: 7.5,
         vulnerabilityDetails: { cveId: f.cve, severity: f.severity, exploitabilityAssessment: { exploitStepsPublished: false, exploitStepsVerified: false, isInExploitKit: false, exploitUris: [], types: ['Remote'] }, publishedDate: '2022-10-16T06:15:00Z', lastModifiedDate: '2023-09-12T00:00:00Z', workarounds: [], references: [{ title: f.cve, link: `https://nvd.nist.gov/vuln/detail/${f.cve}` }] },
         artifactDetails: { registryHost: REGISTRY, repositoryName: repository, digest, tags: ['v1'], artifactType: 'ContainerImage', mediaType: 'application/vnd.docker.distribution.manifest.v2+json', lastPushedToRegistryUTC: '2026-11-25T08:05:32.8223098Z' },
-        softwareDetails: { category: 'Language', language: 'python', packageName: f.package ?? 'py', vendor: 'py', version: '1.11.0.0', fixedVersion: f.fixedVersion ?? '', fixStatus: f.fixStatus ?? 'FixAvailable', evidence: [], osDetails: { osPlatform: 'linux', osVersion: 'ubuntu_linux_20.04' } },
+        softwareDetails: { category: 'Language', language: 'python', packageName: f.package ?? 'py', vendor: 'py', version: '1.11.0.0', fixedVersion: f.fixedVersion ?? '', fixStatus: f.fixStatus ?? 'FixAvailable', evidence: [], osDetails: { osPlatform: 'linux', osVersion: 'ubuntu_linux_20.04' },
+          // OS findings name the advisory that shipped the fix (documented: fixReference{id, description, releaseDate, url}).
+          ...(f.fixReference ? { category: 'OS', fixReference: { id: f.fixReference.id, description: `${f.fixReference.id}: security update`, releaseDate: f.fixReference.releaseDate, url: `https://ubuntu.com/security/notices/${f.fixReference.id}` } } : {}) },
       },
     },
   };

@@ -1,9 +1,17 @@
 // The curated-contents provider: reads the image's layers from its registry and reports every
-// Python distribution (*.dist-info/METADATA, *.egg-info/PKG-INFO) and conda package
-// (conda-meta/*.json) that the image's workspace view does not allow. Only Safelist knows the
-// curated set, so only this gate can say "this image smuggles in a package nobody approved".
+// Python distribution and conda package (conda-meta/*.json) that the image's workspace view
+// does not allow. Only Safelist knows the curated set, so only this gate can say "this image
+// smuggles in a package nobody approved". Every installed form of a Python distribution counts,
+// wherever it sits (site-packages, dist-packages, a venv, a --target folder): `*.dist-info/
+// METADATA` (wheels), `*.egg-info/PKG-INFO` (setuptools, pip install of an sdist), a bare
+// `*.egg-info` FILE (distutils and old setuptools write PKG-INFO headers into one file),
+// `*.egg/EGG-INFO/PKG-INFO` (unzipped eggs) and zipped `*.egg` files in site-/dist-packages.
+// Name and version come from the Name:/Version: headers; the file name only stands in where
+// they are missing (and for zipped eggs, which are not opened). Only the head of a large
+// record is read, so a long description never hides a distribution.
 // Layers are applied in order with their OCI whiteouts (`.wh.<name>` deletes a path,
-// `.wh..wh..opq` empties a directory), so a package removed by a later layer is not reported;
+// `.wh..wh..opq` empties a directory) and with replacements (a directory where a bare
+// egg-info file was, or the reverse), so a package removed by a later layer is not reported;
 // a layer that cannot be read is an error, never "nothing found".
 import type { Readable } from 'node:stream';
 import { Parser as TarParser, type ReadEntry } from 'tar';
@@ -15,9 +23,30 @@ import { repositoryMatches } from '../policy.js';
 import type { Finding, ImageRef, ScanProvider, ScanResult } from '../types.js';
 import type { GateRegistry } from '../registry.js';
 
-const MAX_FILE = 1024 * 1024;
-const PY_METADATA = /(^|\/)[^/]+\.(dist-info\/METADATA|egg-info\/PKG-INFO)$/;
-const CONDA_META = /(^|\/)conda-meta\/[^/]+\.json$/;
+/** How much of a package record is read: headers come first, and conda's file lists can be long. */
+const MAX_READ = 1024 * 1024;
+/** Python metadata files: the record's own path, and the distribution's folder or file. */
+const PY_METADATA = /(^|\/)([^/]+)\.(dist-info\/METADATA|egg-info\/PKG-INFO|egg\/EGG-INFO\/PKG-INFO|egg-info)$/;
+/** A zipped egg, identified by its file name (the zip is not opened). */
+const ZIPPED_EGG = /(^|\/)(site|dist)-packages\/([^/]+)\.egg$/;
+const CONDA_META = /(^|\/)conda-meta\/([^/]+)\.json$/;
+/** Entries whose replacement by another type (file ↔ directory) removes a package record. */
+const DIST_PATH = /\.(dist-info|egg-info|egg)$/;
+
+/**
+ * Name and version from a distribution's folder or file name (`name-version.dist-info`,
+ * `name-version-py3.11.egg-info`, `name.egg-info`); a stand-in for missing headers.
+ */
+export function distributionFromPath(stem: string): { name: string; version?: string } {
+  const [name, version] = stem.split('-');
+  return { name: name!, ...(version ? { version } : {}) };
+}
+
+/** Name and version from a conda-meta file name `name-version-build.json` (names may hold dashes). */
+function condaFromPath(stem: string): { name: string; version: string } | undefined {
+  const parts = stem.split('-');
+  return parts.length >= 3 ? { name: parts.slice(0, -2).join('-'), version: parts.at(-2)! } : undefined;
+}
 
 export interface ContentsOptions {
   /** Which workspace view judges a repository (first match); default "default". */
@@ -38,12 +67,14 @@ export interface LayerContents {
   removed: string[];
   /** Directories a `.wh..wh..opq` entry empties (of the layers below). */
   opaque: string[];
+  /** Distribution paths this layer writes, and whether as a directory (replacing a lower file) or not. */
+  written: Array<{ path: string; dir: boolean }>;
 }
 
 /** Reads one layer (a tar stream, compressed or not). */
 export function readLayer(layer: Readable): Promise<LayerContents> {
   return new Promise((resolve, reject) => {
-    const out: LayerContents = { packages: [], removed: [], opaque: [] };
+    const out: LayerContents = { packages: [], removed: [], opaque: [], written: [] };
     const parser = new TarParser({
       onReadEntry: (entry: ReadEntry) => {
         const path = entry.path.replace(/^\.\//, '').replace(/\/$/, '');
@@ -58,23 +89,39 @@ export function readLayer(layer: Readable): Promise<LayerContents> {
           out.removed.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
           return void entry.resume();
         }
-        const py = PY_METADATA.test(path);
-        const conda = !py && CONDA_META.test(path);
-        if ((!py && !conda) || entry.type !== 'File' || entry.size > MAX_FILE) return void entry.resume();
+        if (DIST_PATH.test(base)) out.written.push({ path, dir: entry.type === 'Directory' });
+        if (entry.type !== 'File') return void entry.resume();
+        const egg = ZIPPED_EGG.exec(path);
+        if (egg) {
+          const d = distributionFromPath(egg[3]!);
+          out.packages.push({ ecosystem: 'pypi', name: d.name, version: d.version ?? '', path });
+          return void entry.resume();
+        }
+        const py = PY_METADATA.exec(path);
+        const conda = py ? null : CONDA_META.exec(path);
+        if (!py && !conda) return void entry.resume();
         const chunks: Buffer[] = [];
-        entry.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        entry.on('data', (c: Buffer) => {
+          if (size < MAX_READ) chunks.push(c);
+          size += c.length;
+        });
         entry.on('end', () => {
-          const bytes = Buffer.concat(chunks);
+          const bytes = Buffer.concat(chunks).subarray(0, MAX_READ);
           if (py) {
             const m = parseCoreMetadata(bytes);
-            if (m.name && m.version) out.packages.push({ ecosystem: 'pypi', name: m.name, version: m.version, path });
+            const named = distributionFromPath(py[2]!);
+            const name = m.name || named.name;
+            if (name) out.packages.push({ ecosystem: 'pypi', name, version: m.version || named.version || '', path });
           } else {
+            let j: { name?: unknown; version?: unknown } = {};
             try {
-              const j = JSON.parse(bytes.toString('utf8')) as { name?: unknown; version?: unknown };
-              if (typeof j.name === 'string' && typeof j.version === 'string') out.packages.push({ ecosystem: 'conda', name: j.name, version: j.version, path });
+              j = JSON.parse(bytes.toString('utf8')) as typeof j;
             } catch {
-              /* not a conda package record */
+              /* a record longer than MAX_READ, or not JSON: the file name says which package */
             }
+            const p = typeof j.name === 'string' && typeof j.version === 'string' ? { name: j.name, version: j.version } : condaFromPath(conda![2]!);
+            if (p) out.packages.push({ ecosystem: 'conda', ...p, path });
           }
         });
       },
@@ -98,6 +145,8 @@ export function applyLayers(stack: LayerContents[]): FoundPackage[] {
   for (const layer of stack) {
     for (const dir of layer.opaque) for (const p of [...present.keys()]) if (p !== dir && under(p, dir)) present.delete(p);
     for (const gone of layer.removed) for (const p of [...present.keys()]) if (under(p, gone)) present.delete(p);
+    // A directory where a file was replaces the file; a file where anything was replaces all of it.
+    for (const w of layer.written) for (const p of [...present.keys()]) if (w.dir ? p === w.path : under(p, w.path)) present.delete(p);
     for (const pkg of layer.packages) present.set(pkg.path, pkg);
   }
   return [...present.values()];

@@ -5,7 +5,9 @@
 // SoftwareUpdate assessments of a .containerimage (digest in resourceAdditionalData.Digest,
 // CVEs in additionalData.CvesDetails). Fail closed: no row for a digest is "not scanned yet";
 // NotApplicable, an unknown row type or status, or a row without its digest is an error, never
-// clean; 429 and the quota headers are honoured by waiting, not by hammering.
+// clean; 429 and the quota headers are honoured by waiting, not by hammering. Only the grouped
+// shape dates a fix (softwareDetails.fixReference.releaseDate, on OS findings); the per-finding
+// shape has no fix date, so the gate's own first-seen clock serves for fixDeadline there.
 import type { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { SEVERITIES, type Finding, type ImageRef, type ScanProvider, type ScanResult, type Severity } from '../types.js';
 
@@ -93,6 +95,8 @@ export function readDefenderRow(row: unknown): RowOutcome {
     const id = str(vuln?.cveId) ?? str(props.id);
     if (!id) return { digest, error: 'an Unhealthy sub-assessment without a CVE id' };
     const fixed = str(sw?.fixedVersion);
+    // OS findings name the vendor advisory that shipped the fix (e.g. USN-6115-1) and its date.
+    const released = str(obj(sw?.fixReference)?.releaseDate);
     return {
       digest,
       scanned: true,
@@ -104,6 +108,7 @@ export function readDefenderRow(row: unknown): RowOutcome {
         ...(fixed ? { fixedVersion: fixed } : {}),
         fixable: sw?.fixStatus === 'FixAvailable' || Boolean(fixed),
         ...(str(vuln?.publishedDate) ? { publishedAt: str(vuln?.publishedDate)! } : {}),
+        ...(released ? { fixReleasedAt: released } : {}),
         source: 'defender',
       }],
     };

@@ -1,6 +1,8 @@
 // Reads a Trivy JSON report (`trivy image --format json`, SchemaVersion 2) into findings.
 // Only the fields the gate needs are read; anything else in the report is ignored. A report
 // that names image digests (Metadata.RepoDigests) must name the digest it is posted for.
+// Trivy dates the advisory (PublishedDate, LastModifiedDate: NVD/GHSA dates of the CVE), never
+// the fix, so fixDeadline counts Trivy findings from when the gate first saw the fix.
 import { z } from 'zod';
 import { SEVERITIES, type Finding, type Severity } from '../types.js';
 
