@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type ByteRange } from './types.js';
+import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobStore, type ByteRange } from './types.js';
 
 /** Largest read when streaming an object out: large reads cut the per-chunk cost of serving big layers (bench/oci-blob.ts). */
 const READ_CHUNK = 2 * 1024 * 1024;
@@ -58,6 +58,22 @@ export class FsBlobStore implements BlobStore {
     })).size;
     const highWaterMark = Math.min(READ_CHUNK, Math.max(64 * 1024, length));
     return createReadStream('', { fd: fh, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark });
+  }
+
+  async openReader(key: string): Promise<BlobReader> {
+    const fh = await open(this.path(key), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'EISDIR') throw new BlobNotFound(key);
+      throw err;
+    });
+    const { size } = await fh.stat().catch(async (err: unknown) => {
+      await fh.close();
+      throw err;
+    });
+    return {
+      size,
+      read: async (buf, length, position) => (await fh.read(buf, 0, length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   async stat(key: string): Promise<BlobInfo | undefined> {

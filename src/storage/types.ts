@@ -14,6 +14,15 @@ export interface ByteRange {
   end: number;
 }
 
+/** An object opened for reads into the caller's buffers. */
+export interface BlobReader {
+  /** The object's size when it was opened. */
+  readonly size: number;
+  /** Reads up to length bytes at position into buf; resolves with the count, 0 at the end. */
+  read(buf: Buffer, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface PutOptions {
   /** Content-Type recorded with the object (Azure); a static website serves it as is. */
   contentType?: string;
@@ -25,6 +34,13 @@ export interface BlobStore {
   put(key: string, body: Readable | Buffer, opts?: PutOptions): Promise<BlobInfo>;
   /** Reads the object (or a byte range of it); rejects with BlobNotFound when absent. */
   get(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Opens the object for reads into caller-owned buffers (rejects with BlobNotFound when
+   * absent); only stores that read locally offer it. A server then reuses a few buffers per
+   * response instead of allocating one per chunk, which under parallel downloads drives V8
+   * into repeated full garbage collections (bench/oci-blob.ts).
+   */
+  openReader?(key: string): Promise<BlobReader>;
   /** Size of the object, or undefined when absent. */
   stat(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;

@@ -4,6 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
@@ -176,6 +177,26 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     expect(Buffer.from(await tail.arrayBuffer()).equals(w.bytes.subarray(w.size - 5))).toBe(true);
     const bad = await get(url, { range: `bytes=${w.size + 10}-` });
     expect(bad.status).toBe(416);
+  });
+
+  it('never completes a download whose stored bytes are shorter or longer than recorded', async () => {
+    const w = wheels.other!;
+    const key = blobKeyForSha256(w.sha256);
+    const url = `/pypi/default/files/${w.sha256}/${w.filename}`;
+    try {
+      for (const wrong of [w.bytes.subarray(0, w.size - 100), Buffer.concat([w.bytes, Buffer.from('trailing junk')])]) {
+        await sl.runtime.store.put(key, wrong);
+        // The connection is cut (before or after the headers), or the answer is an error: a
+        // client never gets a 200 with a body it could take for the file.
+        const outcome = await get(url)
+          .then(async (res) => (res.status === 200 ? await res.arrayBuffer().then(() => 'complete 200', () => 'cut off') : `HTTP ${res.status}`))
+          .catch(() => 'cut off');
+        expect(outcome).toMatch(/^(cut off|HTTP 5\d\d)$/);
+      }
+    } finally {
+      await sl.runtime.store.put(key, w.bytes);
+    }
+    expect(Buffer.from(await (await get(url)).arrayBuffer()).equals(w.bytes)).toBe(true);
   });
 
   it('serves .metadata byte-identical to the METADATA inside the wheel', async () => {
