@@ -50,8 +50,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     requestIdHeader: 'x-request-id',
-    // Larger socket buffers let a multi-GB layer stream in few large writes (measured by
-    // bench/oci-blob.ts: the default 16 KiB paces every 1 MiB chunk through 'drain').
+    // Larger socket buffers let a multi-GB layer stream in few large writes where a store is
+    // streamed (Azure Blob; the default 16 KiB paced every chunk through 'drain' in
+    // bench/oci-blob.ts). The local-folder store writes 2 MiB buffers itself (blob-response.ts).
     http: { highWaterMark: 4 * 1024 * 1024 },
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
     // conda clients carry a token in the path (channel URL https://host/t/<token>/conda/…):
