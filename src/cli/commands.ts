@@ -1,29 +1,25 @@
-// The registry of CLI commands: a plain map from name to implementation.
+// The registry of CLI commands: a map from name to implementation, each module loaded only when
+// its command runs, so `safelist gate check` in a pipeline does not load the server, the Azure
+// SDKs and every ecosystem first.
 import type { Config } from '../config/schema.js';
-import { auditCommand } from './audit.js';
-import { exceptionsCommand } from './exceptions.js';
-import { importCommand } from './import.js';
-import { workspaceCommand } from './workspace.js';
-import { publishCommand } from './publish.js';
-import { lintCommand } from './lint.js';
-import { serveCommand } from './serve.js';
-import { syncCommand } from './sync.js';
-import { whyCommand } from './why.js';
-import { acrImportCommand } from './acr-import.js';
-import { gateCommand } from './gate.js';
 
 export type Command = (config: Config, args: string[]) => Promise<number>;
 
+const lazy =
+  <M>(load: () => Promise<M>, pick: (m: M) => Command): Command =>
+  async (config, args) =>
+    pick(await load())(config, args);
+
 export const commands: Record<string, Command> = {
-  serve: serveCommand,
-  import: importCommand,
-  sync: syncCommand,
-  allowlist: lintCommand,
-  why: whyCommand,
-  audit: auditCommand,
-  exceptions: exceptionsCommand,
-  workspace: workspaceCommand,
-  publish: publishCommand,
-  'acr-import': acrImportCommand,
-  gate: gateCommand,
+  serve: lazy(() => import('./serve.js'), (m) => m.serveCommand),
+  import: lazy(() => import('./import.js'), (m) => m.importCommand),
+  sync: lazy(() => import('./sync.js'), (m) => m.syncCommand),
+  allowlist: lazy(() => import('./lint.js'), (m) => m.lintCommand),
+  why: lazy(() => import('./why.js'), (m) => m.whyCommand),
+  audit: lazy(() => import('./audit.js'), (m) => m.auditCommand),
+  exceptions: lazy(() => import('./exceptions.js'), (m) => m.exceptionsCommand),
+  workspace: lazy(() => import('./workspace.js'), (m) => m.workspaceCommand),
+  publish: lazy(() => import('./publish.js'), (m) => m.publishCommand),
+  'acr-import': lazy(() => import('./acr-import.js'), (m) => m.acrImportCommand),
+  gate: lazy(() => import('./gate.js'), (m) => m.gateCommand),
 };

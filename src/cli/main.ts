@@ -16,7 +16,7 @@ commands:
                                 put .conda and .tar.bz2 packages from DIR into a channel
   sync [--ecosystem pypi|conda|oci|all] [--dry-run] [--project NAME ...] [--channel NAME ...]
                                 seed and update private storage from the upstreams
-  acr-import [--dry-run]        import the allowed images into oci.acrTarget (ARM importImage)
+  acr-import [--dry-run] [--all] import the allowed images into oci.acrTarget (ARM importImage)
   allowlist lint                check allowlists/ and exceptions/, with file and line
   allowlist check [--view V]    allowed conda packages whose dependencies have no allowed candidate
   why NAME [--view V] [--ecosystem pypi|conda]
