@@ -138,6 +138,11 @@ export const storageSchema = storageFields.prefault({}).refine(azureHasCredentia
 const explicitStorageSchema = storageFields.refine(azureHasCredentials, azureCredentialsMessage);
 
 /** A registry whose pushes the container gate judges (reads manifests, purges failures). */
+/** A gate registry's `kind` when set; otherwise acr for *.azurecr.io (and sovereign-cloud) hosts. */
+export function gateRegistryKind(r: { kind?: 'distribution' | 'acr' | undefined; url: string }): 'distribution' | 'acr' {
+  return r.kind ?? (/\.azurecr\.(io|us|cn)$/i.test(new URL(r.url).hostname) ? 'acr' : 'distribution');
+}
+
 export const gateRegistrySchema = z.strictObject({
   /** Short name used in verdicts and the audit trail. */
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
@@ -159,7 +164,7 @@ export const gateRegistrySchema = z.strictObject({
   /** distribution: credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
   username: z.string().optional(),
   password: z.string().optional(),
-}).refine((r) => !((r.kind === 'acr' || (!r.kind && /\.azurecr\.(io|us|cn)(:\d+)?$/i.test(new URL(r.url).host))) && (r.username !== undefined || r.password !== undefined)), {
+}).refine((r) => !(gateRegistryKind(r) === 'acr' && (r.username !== undefined || r.password !== undefined)), {
   message: 'an acr registry authenticates with an Entra identity (DefaultAzureCredential: managed or workload identity, AZURE_* variables); remove username/password, or set kind: distribution to use them',
   path: ['username'],
 });

@@ -13,8 +13,7 @@ import type { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import { ContainerRegistryClient, ContainerRegistryContentClient, type ContainerRegistryClientOptions, type ContainerRegistryContentClientOptions } from '@azure/container-registry';
 import { DefaultAzureCredential } from '@azure/identity';
-import type { GateConfig, GateRegistryConfig } from '../config/schema.js';
-import { sha256OfBuffer } from '../catalog/ingest.js';
+import { gateRegistryKind, type GateConfig, type GateRegistryConfig } from '../config/schema.js';
 import { OciUpstream, UpstreamError, type FetchedManifest } from '../ecosystems/oci/upstream.js';
 
 /** An image found by listing a registry: its digest and, if tagged, one tag. */
@@ -46,6 +45,8 @@ export interface GateRegistry {
   /** The request.host its webhook events carry. */
   host: string;
   client: RegistryClient;
+  /** Block a failing image before purging it (ACR with gate.registries[].block). */
+  blocks: boolean;
 }
 
 export interface AzureOptions {
@@ -56,16 +57,15 @@ export interface AzureOptions {
 
 export function gateRegistries(cfg: GateConfig, timeoutMs: number, azure: AzureOptions = {}): GateRegistry[] {
   let credential = azure.credential;
-  return cfg.registries.map((r) => ({
-    name: r.name,
-    host: (r.host ?? new URL(r.url).host).toLowerCase(),
-    client: registryKind(r) === 'acr' ? new AcrRegistry(r, (credential ??= new DefaultAzureCredential()), azure.clientOptions ?? {}) : new DistributionRegistry(r, timeoutMs),
-  }));
-}
-
-/** `kind` when set; otherwise ACR for *.azurecr.io (and sovereign-cloud) hosts. */
-export function registryKind(r: GateRegistryConfig): 'distribution' | 'acr' {
-  return r.kind ?? (/\.azurecr\.(io|us|cn)$/i.test(new URL(r.url).hostname) ? 'acr' : 'distribution');
+  return cfg.registries.map((r) => {
+    const acr = gateRegistryKind(r) === 'acr';
+    return {
+      name: r.name,
+      host: (r.host ?? new URL(r.url).host).toLowerCase(),
+      client: acr ? new AcrRegistry(r, (credential ??= new DefaultAzureCredential()), azure.clientOptions ?? {}) : new DistributionRegistry(r, timeoutMs),
+      blocks: acr && r.block,
+    };
+  });
 }
 
 class DistributionRegistry implements RegistryClient {
@@ -133,8 +133,8 @@ class AcrRegistry implements RegistryClient {
 
   async manifest(repository: string, reference: string): Promise<FetchedManifest> {
     const m = await this.call(`manifest ${repository}:${reference}`, () => this.contentClient(repository).getManifest(reference));
-    // The SDK checks the bytes against the digest asked for and against Docker-Content-Digest.
-    return { bytes: m.content, mediaType: m.mediaType, digest: `sha256:${sha256OfBuffer(m.content)}` };
+    // The SDK has hashed the bytes and checked them against the digest asked for and against Docker-Content-Digest.
+    return { bytes: m.content, mediaType: m.mediaType, digest: m.digest };
   }
 
   async blob(repository: string, digest: string): Promise<Readable> {

@@ -5,7 +5,7 @@
 // or has no result yet, an unreadable manifest or a broken policy file is never a pass; after
 // the deadline the image gets "no verdict" with the reason.
 import type { Logger } from 'pino';
-import { durationMs, type GateConfig, type GateRegistryConfig } from '../config/schema.js';
+import { durationMs, type GateConfig } from '../config/schema.js';
 import { UpstreamError } from '../ecosystems/oci/upstream.js';
 import type { Notifier } from '../exceptions/notify.js';
 import { evaluate, loadContainerPolicy } from './policy.js';
@@ -156,7 +156,7 @@ export class GateWorker {
     if (!v.reportOnly && this.deps.config.purge) {
       const reg = this.deps.registries.find((r) => r.name === v.registry)!;
       const subject = { registry: v.registry, repository: v.repository, digest: v.digest };
-      if (this.blocks(reg)) {
+      if (reg.blocks) {
         try {
           const r = await reg.client.block(v.repository, v.digest);
           if (r === 'blocked') await this.deps.store.recordBlock(v, 'blocked', subject);
@@ -181,11 +181,6 @@ export class GateWorker {
       }
     }
     this.notify('gate.failed', v, steps.purge, steps.block);
-  }
-
-  private blocks(reg: GateRegistry): boolean {
-    const cfg: GateRegistryConfig | undefined = this.deps.config.registries.find((r) => r.name === reg.name);
-    return reg.client.kind === 'acr' && (cfg?.block ?? true);
   }
 
   private notify(event: 'gate.failed' | 'gate.passed' | 'gate.no-verdict', v: Verdict, purge: { outcome: string; detail?: string } | undefined, block?: { outcome: string; detail?: string }): void {

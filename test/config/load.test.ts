@@ -1,4 +1,4 @@
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema, gateRegistryKind } from '../../src/config/schema.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,13 +28,12 @@ describe('configuration', () => {
   });
 
   it('tells ACR gate registries (Entra identity) from distribution ones (Basic credentials)', async () => {
-    const { registryKind } = await import('../../src/gate/registry.js');
     const regs = (r: unknown) => configSchema.safeParse({ gate: { registries: [r] } });
     const acr = regs({ name: 'prod', url: 'https://myacr.azurecr.io' });
-    expect(acr.success && registryKind(acr.data.gate.registries[0]!)).toBe('acr');
+    expect(acr.success && gateRegistryKind(acr.data.gate.registries[0]!)).toBe('acr');
     expect(acr.success && acr.data.gate.registries[0]).toMatchObject({ audience: 'https://management.azure.com', block: true });
     const harbor = regs({ name: 'harbor', url: 'https://harbor.example', username: 'robot', password: 'x' });
-    expect(harbor.success && registryKind(harbor.data.gate.registries[0]!)).toBe('distribution');
+    expect(harbor.success && gateRegistryKind(harbor.data.gate.registries[0]!)).toBe('distribution');
     const wrong = regs({ name: 'prod', url: 'https://myacr.azurecr.io', username: 'admin', password: 'x' });
     expect(wrong.success).toBe(false);
     expect(wrong.error?.issues[0]?.message).toMatch(/Entra identity .*set kind: distribution/);

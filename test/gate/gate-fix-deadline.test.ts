@@ -34,7 +34,7 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
   let db: Db;
   const provider = new FixedProvider([finding(), finding({ id: 'CVE-2026-2000', fixedVersion: undefined, fixable: false }), finding({ id: 'not-allowed:pypi:x==1', breach: 'x is not allowed' })]);
   // The registry answers every manifest read: the worker only needs the image to exist.
-  const registry: GateRegistry = { name: 'acr', host: 'acr.example', client: { manifest: async () => ({}) } as unknown as RegistryClient };
+  const registry: GateRegistry = { name: 'acr', host: 'acr.example', client: { manifest: async () => ({}) } as unknown as RegistryClient, blocks: false };
 
   const worker = (store: GateStore) => new GateWorker({
     config: gateSchema.parse({ registries: [{ name: 'acr', url: 'https://acr.example' }], purge: false }),
