@@ -6,7 +6,7 @@
 //
 // usage: npx tsx bench/conda-filter.ts [--input FILE] [--names N] [--duration 10] [--connections 32]
 // The input is generated with `python3 ../shared/tools/gen-repodata.py FILE 30000 20` when absent.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { configSchema } from '../src/config/schema.js';
 import { packageFromRecord } from '../src/ecosystems/conda/catalog.js';
 import type { CondaRecordFields } from '../src/ecosystems/conda/repodata-filter.js';
 import { startServer } from '../src/server.js';
+import { startNginx } from '../test/support/nginx-upstream.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -145,32 +146,16 @@ async function main(): Promise<void> {
       const root = join(work, 'www', 'conda', 'default', 'conda-forge', 'linux-64');
       await mkdir(root, { recursive: true });
       await writeFile(join(root, 'repodata.json'), body);
-      const nginxPort = await freePort();
-      const conf = join(work, 'nginx.conf');
-      await writeFile(
-        conf,
-        `daemon off; worker_processes 1; pid ${join(work, 'nginx.pid')}; error_log ${join(work, 'nginx-error.log')};
-events { worker_connections 1024; }
-http { access_log off; sendfile on; tcp_nopush on; etag on; default_type application/json;
-  client_body_temp_path ${work}/t1; proxy_temp_path ${work}/t2; fastcgi_temp_path ${work}/t3; uwsgi_temp_path ${work}/t4; scgi_temp_path ${work}/t5;
-  server { listen 127.0.0.1:${nginxPort}; root ${join(work, 'www')}; } }
-`,
-      );
-      const nginx = spawn('/usr/sbin/nginx', ['-c', conf, '-p', work], { stdio: 'ignore' });
+      const nginx = await startNginx({ root: join(work, 'www'), types: { json: 'application/json' } });
       try {
-        for (let i = 0; i < 100; i++) {
-          const ok = await fetch(`http://127.0.0.1:${nginxPort}/conda/default/conda-forge/linux-64/repodata.json`).then((r) => r.ok, () => false);
-          if (ok) break;
-          await new Promise((r) => setTimeout(r, 50));
-        }
         // Warm both, then measure one after the other (2 cores: wrk and the server share them).
         await wrk(url, '2', values.connections!, bodyBytes);
         safelistRps = await wrk(url, values.duration!, values.connections!, bodyBytes);
-        const nurl = `http://127.0.0.1:${nginxPort}/conda/default/conda-forge/linux-64/repodata.json`;
+        const nurl = `${nginx.url}conda/default/conda-forge/linux-64/repodata.json`;
         await wrk(nurl, '2', values.connections!, bodyBytes);
         nginxRps = await wrk(nurl, values.duration!, values.connections!, bodyBytes);
       } finally {
-        nginx.kill('SIGTERM');
+        await nginx.stop();
       }
     } finally {
       await server.close();

@@ -1,6 +1,6 @@
 // Benchmark of the PyPI read path: the same project page served by Safelist, by nginx (the
 // identical bytes as a static file: the physical limit of serving a page over HTTP here) and
-// by pypiserver (the common peer), in one run, under the same wrk load. Prints requests/s,
+// by pypiserver (the common peer; optional, see bench/pypiserver.ts), in one run, under the same wrk load. Prints requests/s,
 // latency percentiles, the ratios against both, and Safelist's resident memory.
 //
 //   npm run build && npx tsx bench/pypi-index.ts [--duration 10] [--projects 10000] [--versions 2000]
@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import { openRuntime } from '../src/runtime.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
-import { startPypiserver, type Pypiserver } from '../test/support/pypiserver.js';
+import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver.js';
+import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
 
 const { values: args } = parseArgs({
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const work = await mkdtemp(join(tmpdir(), 'safelist-bench-'));
   const children: ChildProcess[] = [];
+  const stoppers: Array<() => Promise<void>> = [];
   let pypiserver: Pypiserver | undefined;
   try {
     // The same catalog for Safelist and pypiserver: PROJECTS projects with 2 wheels each,
@@ -148,24 +150,9 @@ async function main(): Promise<void> {
       await writeFile(join(www, `${key}.${ext}`), body);
       pages[key] = { path: `/${project}/`, accept, bytes: body.length };
     }
-    const nginxPort = await freePort();
-    await writeFile(join(work, 'nginx.conf'), `worker_processes 1;
-daemon off;
-pid ${join(work, 'nginx.pid')};
-error_log ${join(work, 'nginx-error.log')} warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  types { text/html html; ${JSON_TYPE} json; }
-  client_body_temp_path ${work}/nginx-body; proxy_temp_path ${work}/nginx-proxy;
-  fastcgi_temp_path ${work}/nginx-fcgi; uwsgi_temp_path ${work}/nginx-uwsgi; scgi_temp_path ${work}/nginx-scgi;
-  sendfile on; tcp_nopush on; keepalive_requests 100000; etag on;
-  server { listen 127.0.0.1:${nginxPort}; root ${www}; }
-}
-`);
-    const nginx = spawn('nginx', ['-c', join(work, 'nginx.conf'), '-e', join(work, 'nginx-error.log')], { stdio: 'inherit' });
-    children.push(nginx);
-    await waitForHttp(`http://127.0.0.1:${nginxPort}/small-html.html`, 10_000, () => nginx.exitCode === null);
+    const nginx = await startNginx({ root: www, types: { json: JSON_TYPE } });
+    stoppers.push(nginx.stop);
+    const nginxPort = nginx.port;
     for (const key of Object.keys(pages)) {
       const file = `${key}.${key.endsWith('json') ? 'json' : 'html'}`;
       const res = await fetch(`http://127.0.0.1:${nginxPort}/${file}`, { headers: { accept: pages[key]!.accept } });
@@ -173,8 +160,11 @@ http {
       if (res.status !== 200 || body.length !== pages[key]!.bytes) throw new Error(`nginx does not serve ${file} as Safelist did (status ${res.status}, ${body.length} bytes)`);
     }
 
-    pypiserver = await startPypiserver({ packagesDir: packages, backend: 'cached-dir' });
-    const psBase = pypiserver.url.replace(/\/$/, '');
+    // pypiserver is an optional peer: its source is never part of this repository.
+    const source = pypiserverSource();
+    if ('missing' in source) process.stdout.write(`pypiserver skipped: ${source.missing}\n`);
+    else pypiserver = await startPypiserver({ packagesDir: packages, backend: 'cached-dir' });
+    const psBase = pypiserver?.url.replace(/\/$/, '');
 
     const rows: string[] = [];
     const ratios: Array<{ scenario: string; vsNginx: number; vsPypiserver?: number }> = [];
@@ -192,7 +182,7 @@ http {
       line(`${title} (${(page.bytes / 1024).toFixed(1)} KiB)`, 'safelist', s);
       line('', 'nginx', n);
       const entry: (typeof ratios)[number] = { scenario: title, vsNginx: s.rps / n.rps };
-      if (key.endsWith('html')) {
+      if (psBase && key.endsWith('html')) {
         const p = await wrk(`${psBase}${page.path}`, HTML);
         line('', 'pypiserver', p);
         entry.vsPypiserver = s.rps / p.rps;
@@ -201,7 +191,7 @@ http {
       if (s.errors) throw new Error(`Safelist answered errors under load in "${title}"`);
     }
     const loaded = rss(safelist.pid!);
-    process.stdout.write(`\nwrk -t2 -c${CONNECTIONS} -d${DURATION}s on ${spawnSync('nproc').stdout.toString().trim()} cores; nginx 1 worker; pypiserver ${pypiserver.url}\n\n`);
+    process.stdout.write(`\nwrk -t2 -c${CONNECTIONS} -d${DURATION}s on ${spawnSync('nproc').stdout.toString().trim()} cores; nginx 1 worker; pypiserver ${pypiserver?.url ?? 'skipped'}\n\n`);
     process.stdout.write(rows.join('\n') + '\n\n');
     for (const r of ratios) {
       process.stdout.write(`${r.scenario.padEnd(34)} safelist/nginx ${r.vsNginx.toFixed(2)}x (target >= 0.5)${r.vsPypiserver !== undefined ? `   safelist/pypiserver ${r.vsPypiserver.toFixed(0)}x (target >= 50)` : ''}\n`);
@@ -210,6 +200,7 @@ http {
     process.stdout.write(`\nSafelist on ${args['database-url'] ? 'PostgreSQL server' : 'embedded PGlite'}; resident memory: ${idle.rssMiB.toFixed(0)} MiB after start with ${catalog.length} files; ${loaded.rssMiB.toFixed(0)} MiB after the load (peak ${loaded.peakMiB.toFixed(0)} MiB)\n`);
   } finally {
     await pypiserver?.stop();
+    for (const stop of stoppers) await stop();
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     if (!args.keep) await rm(work, { recursive: true, force: true });

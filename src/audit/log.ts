@@ -6,7 +6,7 @@
 // blob (an append blob under an immutability policy in production): rewriting the whole table
 // into a new, self-consistent chain still fails verification against the anchors.
 import { createHash } from 'node:crypto';
-import * as canonicalizeModule from 'canonicalize';
+import canonicalize from 'canonicalize';
 import type { Db, Queryable } from '../state/db.js';
 import { whereClause } from '../state/where.js';
 import { BlobNotFound, type BlobStore } from '../storage/types.js';
@@ -15,9 +15,6 @@ export const GENESIS = '0'.repeat(64);
 export const ANCHOR_KEY = 'audit/anchors.jsonl';
 /** Advisory lock key that serialises appends (any stable bigint; "safelist audit"). */
 const APPEND_LOCK = '5316973126771811';
-// A CommonJS module (module.exports = fn) whose typings say `export default`: at run time the
-// function is the namespace's `default`; the typings see one level too many, hence the cast.
-const canonicalize = canonicalizeModule.default as unknown as (input: unknown) => string | undefined;
 
 export interface AuditEntry {
   /** Who: a user's object id, a service identity, or 'system' for jobs. */

@@ -1,7 +1,7 @@
 // Notifications and follow-up work of the exception workflow: webhooks (Safelist JSON signed
 // with HMAC, and an Adaptive Card for Teams) delivered with retries while the API answers at
 // once; expiry warnings sent once; and an approval that schedules the sync of the approved
-// project from a real upstream (pypiserver), after which real pip installs it in that view.
+// project from a real upstream (nginx serving PEP 503 pages), after which real pip installs it in that view.
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtemp } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEntraStub, type EntraStub } from '../support/entra.js';
 import { pipInstall } from '../support/pip.js';
-import { startPypiserver, type Pypiserver } from '../support/pypiserver.js';
+import { startNginxUpstream, type NginxUpstream } from '../support/nginx-upstream.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 import { until } from '../support/wait.js';
@@ -45,7 +45,7 @@ async function startReceiver(failFirst: number): Promise<{ url: string; received
 describe('exception notifications and follow-up sync', () => {
   let entra: EntraStub;
   let hooks: Awaited<ReturnType<typeof startReceiver>>;
-  let upstream: Pypiserver;
+  let upstream: NginxUpstream;
   let sl: TestSafelist;
   let work: string;
   const SECRET = 'webhook-secret-0123456789';
@@ -55,7 +55,7 @@ describe('exception notifications and follow-up sync', () => {
     hooks = await startReceiver(2);
     work = await mkdtemp(join(tmpdir(), 'safelist-notify-'));
     await buildWheel(join(work, 'upstream'), { name: 'fresh-pkg', version: '1.0' });
-    upstream = await startPypiserver({ packagesDir: join(work, 'upstream') });
+    upstream = await startNginxUpstream({ packagesDir: join(work, 'upstream') });
     sl = await startTestSafelist({
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - requests\n',

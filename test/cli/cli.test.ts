@@ -1,11 +1,11 @@
 // The `safelist` command as a user runs it, in a child process on one configuration file:
 // config errors, allowlist lint with file and line, import, sync --dry-run and sync with
-// progress against a real upstream (pypiserver), and why. Plus the server's cron schedule.
+// progress against a real upstream (nginx serving PEP 503 pages), and why. Plus the server's cron schedule.
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPypiserver, type Pypiserver } from '../support/pypiserver.js';
+import { startNginxUpstream, type NginxUpstream } from '../support/nginx-upstream.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { cli } from '../support/cli.js';
@@ -15,14 +15,14 @@ import { cli } from '../support/cli.js';
 describe('safelist CLI', () => {
   let dir: string;
   let config: string;
-  let upstream: Pypiserver;
+  let upstream: NginxUpstream;
   const built: Record<string, BuiltWheel> = {};
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'safelist-cli-'));
     const packages = join(dir, 'upstream');
     for (const v of ['1.0', '2.0']) built[v] = await buildWheel(packages, { name: 'cli-pkg', version: v });
-    upstream = await startPypiserver({ packagesDir: packages });
+    upstream = await startNginxUpstream({ packagesDir: packages });
     await mkdir(join(dir, 'allowlists'));
     await mkdir(join(dir, 'exceptions'));
     await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - "cli-pkg<2"\n  - local-pkg\n');
@@ -181,7 +181,7 @@ describe('scheduled sync in the server', () => {
   it('runs the sync on its node-cron schedule', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'safelist-cron-'));
     const w = await buildWheel(dir, { name: 'cron-pkg', version: '1.0' });
-    const upstream = await startPypiserver({ packagesDir: dir });
+    const upstream = await startNginxUpstream({ packagesDir: dir });
     const sl = await startTestSafelist({
       allowlist: 'packages:\n  - cron-pkg\n',
       upstreams: [{ name: 'local', url: upstream.url }],

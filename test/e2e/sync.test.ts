@@ -1,5 +1,5 @@
-// The sync job against real upstream index servers: pypiserver (a third-party PEP 503 HTML
-// server, run from its public source) and a second Safelist (PEP 691 JSON with PEP 658
+// The sync job against real upstream index servers: nginx serving PEP 503 HTML pages the test
+// writes (a static mirror, as many organisations run) and a second Safelist (PEP 691 JSON with PEP 658
 // metadata). Checks planning, verification, idempotence and refusal of corrupted files.
 import { mkdtemp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { runPypiSync, type SyncEvent } from '../../src/sync/pypi-sync.js';
 import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
-import { startPypiserver } from '../support/pypiserver.js';
+import { startNginxUpstream } from '../support/nginx-upstream.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildSdist, buildWheel } from '../support/wheels.js';
 
@@ -23,8 +23,8 @@ async function sync(sl: TestSafelist, opts: { dryRun?: boolean } = {}) {
   return { report, events };
 }
 
-describe('sync from pypiserver (PEP 503 HTML)', () => {
-  let upstream: Awaited<ReturnType<typeof startPypiserver>>;
+describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
+  let upstream: Awaited<ReturnType<typeof startNginxUpstream>>;
   let sl: TestSafelist;
   let packages: string;
   const built: Record<string, Built> = {};
@@ -34,10 +34,12 @@ describe('sync from pypiserver (PEP 503 HTML)', () => {
     for (const v of ['1.0', '1.1', '2.0']) built[v] = await buildWheel(packages, { name: 'demo-pkg', version: v, requiresPython: '>=3.8' });
     await buildSdist(packages, { name: 'demo-pkg', version: '1.1' });
     await buildWheel(packages, { name: 'unlisted', version: '1.0' });
-    upstream = await startPypiserver({ packagesDir: packages });
+    built.nohash = await buildWheel(packages, { name: 'nohash-pkg', version: '1.0' });
+    // The index announces no Requires-Python (the wheel does) and no hash for nohash-pkg.
+    upstream = await startNginxUpstream({ packagesDir: packages, links: (f) => ({ sha256: !f.startsWith('nohash') }) });
     sl = await startTestSafelist({
-      allowlist: 'packages:\n  - "demo-pkg>=1.0,<2"\n  - missing-everywhere\n',
-      upstreams: [{ name: 'pypiserver', url: upstream.url }],
+      allowlist: 'packages:\n  - "demo-pkg>=1.0,<2"\n  - missing-everywhere\n  - nohash-pkg\n',
+      upstreams: [{ name: 'html', url: upstream.url }],
     });
   });
 
@@ -56,12 +58,15 @@ describe('sync from pypiserver (PEP 503 HTML)', () => {
   });
 
   it('downloads the allowed versions, verified, with metadata taken from the wheel, and records the rest', async () => {
-    const { report } = await sync(sl);
+    const { report, events } = await sync(sl);
+    // A file the index gives no sha256 for cannot be verified: skipped, saying why.
+    expect(events).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringContaining(`${built.nohash!.filename} has no sha256`) }));
+    expect(sl.runtime.pypiCatalog.file(built.nohash!.sha256)?.stored).not.toBe(true);
     expect(report.failed).toEqual([]);
     expect(report.downloaded).toBe(3);
     const project = sl.runtime.pypiCatalog.project('demo-pkg')!;
     const f11 = project.files.find((f) => f.filename === built['1.1']!.filename)!;
-    expect(f11).toMatchObject({ stored: true, sha256: built['1.1']!.sha256, source: 'pypiserver', requiresPython: '>=3.8' });
+    expect(f11).toMatchObject({ stored: true, sha256: built['1.1']!.sha256, source: 'html', requiresPython: '>=3.8' });
     const f20 = project.files.find((f) => f.filename === built['2.0']!.filename)!;
     expect(f20.stored).toBe(false);
     // .metadata is byte-identical to the METADATA in the wheel.
@@ -91,6 +96,7 @@ describe('sync from pypiserver (PEP 503 HTML)', () => {
   it('refuses an upstream that replaced the bytes behind a known file name', async () => {
     const tampered = await buildWheel(join(packages, 'x'), { name: 'demo-pkg', version: '1.0', modules: { demo_pkg: 'EVIL = True\n' } });
     await writeFile(built['1.0']!.path, await readFile(tampered.path));
+    await upstream.refresh(); // the upstream republishes its pages with the new bytes' hash
     const { report } = await sync(sl);
     expect(report.failed.map((f) => f.filename)).toContain(built['1.0']!.filename);
     expect(report.failed.find((f) => f.filename === built['1.0']!.filename)!.error).toMatch(/immutable/);

@@ -1,5 +1,6 @@
 // Both database modes for tests: PGlite in memory, and a throw-away database on the local
-// PostgreSQL server (127.0.0.1:5432, trust auth; TEST_PG_URL overrides). Each call to
+// PostgreSQL server (127.0.0.1:5432, trust auth; TEST_PG_URL overrides; when none answers there,
+// test/support/global-setup.ts starts a private one and sets TEST_PG_URL). Each call to
 // createPgDatabase makes a fresh database and returns its URL and a drop function.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';

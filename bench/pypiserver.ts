@@ -1,15 +1,17 @@
-// Runs pypiserver (a real third-party PEP 503 index) from its public source, locally, as the
-// upstream for sync tests and the peer in benchmarks. Its code is never committed: the source
-// comes from a git mirror (PYPISERVER_GIT_DIR, default the tool library's mirror) and is
-// extracted to a cache under the OS temp folder. Dependencies come from Debian
-// (python3-defusedxml, python3-packaging; bottle is vendored by pypiserver itself).
+// Runs pypiserver (a real third-party PEP 503 index) from its public source, locally, as an
+// optional peer in benchmarks; tests never use it (they serve pages with nginx). Its code is
+// never committed nor fetched here: PYPISERVER_SRC names a checkout (the folder holding the
+// pypiserver package) or PYPISERVER_GIT_DIR a git clone, extracted to a cache under the OS temp
+// folder. Without either, pypiserverSource() says so and the benchmark skips the peer.
+// Dependencies come from Debian (python3-defusedxml, python3-packaging; bottle is vendored).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForHttp } from './ports.js';
+import { freePort, waitForHttp } from '../test/support/ports.js';
 
-const GIT_DIR = process.env.PYPISERVER_GIT_DIR ?? '/work/.mirror/pypiserver+pypiserver/repo';
+const SRC = process.env.PYPISERVER_SRC;
+const GIT_DIR = process.env.PYPISERVER_GIT_DIR;
 
 export interface Pypiserver {
   /** The simple index, ending in /simple/. */
@@ -19,15 +21,20 @@ export interface Pypiserver {
   stop(): Promise<void>;
 }
 
-/** Extracts pypiserver's source once per commit; returns the folder to put on PYTHONPATH. */
-export function pypiserverSource(): string {
-  if (!existsSync(GIT_DIR)) {
-    throw new Error(`pypiserver source not found at ${GIT_DIR}: fetch github:pypiserver/pypiserver or set PYPISERVER_GIT_DIR to a bare clone`);
+/**
+ * The folder to put on PYTHONPATH (extracted once per commit from PYPISERVER_GIT_DIR), or a
+ * reason it is not available.
+ */
+export function pypiserverSource(): { dir: string } | { missing: string } {
+  if (SRC) {
+    return existsSync(join(SRC, 'pypiserver', '__main__.py')) ? { dir: SRC } : { missing: `PYPISERVER_SRC=${SRC} holds no pypiserver/__main__.py` };
   }
+  if (!GIT_DIR) return { missing: 'set PYPISERVER_SRC to a pypiserver checkout or PYPISERVER_GIT_DIR to a git clone of github.com/pypiserver/pypiserver' };
+  if (!existsSync(GIT_DIR)) return { missing: `PYPISERVER_GIT_DIR=${GIT_DIR} does not exist` };
   const head = spawnSync('git', ['--git-dir', GIT_DIR, 'rev-parse', 'HEAD'], { encoding: 'utf8' });
-  if (head.status !== 0) throw new Error(`cannot read pypiserver mirror: ${head.stderr}`);
+  if (head.status !== 0) return { missing: `cannot read the git clone at PYPISERVER_GIT_DIR=${GIT_DIR}: ${head.stderr}` };
   const dir = join(tmpdir(), `safelist-pypiserver-${head.stdout.trim().slice(0, 12)}`);
-  if (existsSync(join(dir, 'pypiserver', '__main__.py'))) return dir;
+  if (existsSync(join(dir, 'pypiserver', '__main__.py'))) return { dir };
   const partial = `${dir}.${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
@@ -36,9 +43,9 @@ export function pypiserverSource(): string {
   try {
     renameSync(partial, dir);
   } catch {
-    rmSync(partial, { recursive: true, force: true }); // another worker won the race
+    rmSync(partial, { recursive: true, force: true }); // another process won the race
   }
-  return dir;
+  return { dir };
 }
 
 /**
@@ -47,7 +54,9 @@ export function pypiserverSource(): string {
  * digests and is pypiserver at its fastest, for benchmarks.
  */
 export async function startPypiserver(opts: { packagesDir: string; port?: number; backend?: 'simple-dir' | 'cached-dir' }): Promise<Pypiserver> {
-  const src = pypiserverSource();
+  const found = pypiserverSource();
+  if ('missing' in found) throw new Error(`pypiserver is not available: ${found.missing}`);
+  const src = found.dir;
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     '/usr/bin/python3',
