@@ -1,5 +1,6 @@
 # Safelist container image: build with the full toolchain, run as a non-root user on a slim base.
-FROM node:20-bookworm-slim AS build
+# Node.js 24 LTS (the major scripts/use-node pins for development and CI).
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -7,7 +8,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     SAFELIST_SERVER__HOST=0.0.0.0 \
     SAFELIST_STORAGE__PATH=/var/lib/safelist/blobs \
