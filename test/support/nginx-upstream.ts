@@ -4,7 +4,7 @@
 // removes on stop(); it must never read or serve anything outside them and the given folder.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForHttp } from './ports.js';
@@ -111,8 +111,11 @@ export async function writeSimpleTree(www: string, packagesDir: string, linkOpti
     if (!project) continue;
     projects.set(project, [...(projects.get(project) ?? []), entry.name]);
     const served = join(www, 'packages', entry.name);
-    await unlink(served).catch(() => undefined); // absent on the first write
-    await link(join(packagesDir, entry.name), served).catch(() => copyFile(join(packagesDir, entry.name), served)); // another file system
+    await rm(served, { force: true }); // a refresh links the file the test may have replaced
+    await link(join(packagesDir, entry.name), served).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EXDEV') throw err;
+      return copyFile(join(packagesDir, entry.name), served); // another file system: a copy
+    });
   }
   const page = (title: string, body: string) =>
     `<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.0"><title>${title}</title></head>\n<body><h1>${title}</h1>\n${body}</body></html>\n`;
