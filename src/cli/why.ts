@@ -1,8 +1,9 @@
 // `safelist why NAME [--view V] [--ecosystem pypi|oci] [--json]`
 // Without --ecosystem, a name with a slash (mcr/azureml/x) is an image, anything else PyPI.
+// Exit codes: 0 allowed and served, 1 blocked, partly allowed or not mirrored, 2 usage (an unknown view).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import { explainName } from '../policy/explain.js';
+import { explainName, withSyncFailures } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { openRuntime } from '../runtime.js';
 
@@ -20,7 +21,9 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   }
   const rt = await openRuntime(config);
   try {
-    const e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda }, values.ecosystem as Ecosystem, name, values.view!);
+    let e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda }, values.ecosystem as Ecosystem, name, values.view!);
+    // Allowed but not served: the last sync's audit record may say which file it refused, and why.
+    if (e.status === 'not-mirrored') e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {
