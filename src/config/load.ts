@@ -166,18 +166,21 @@ const YAML_REASONS: Partial<Record<YAMLParseError['code'], string>> = {
 
 /** The object schema at a config path (through defaults, optionals, records and arrays), if any. */
 function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
-  let node = configSchema as unknown as z.ZodType;
-  for (let i = 0; ; ) {
-    const def = (node as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
-    if (['optional', 'default', 'prefault', 'nullable', 'readonly'].includes(def.type)) node = def.innerType as z.ZodType;
-    else if (def.type === 'pipe') node = def.in as z.ZodType;
-    else if (i === path.length) return def.type === 'object' ? (def.shape as Record<string, z.ZodType>) : undefined;
-    else if (def.type === 'object') node = (def.shape as Record<string, z.ZodType>)[String(path[i++])]!;
-    else if (def.type === 'record') (node = def.valueType as z.ZodType), i++;
-    else if (def.type === 'array') (node = def.element as z.ZodType), i++;
+  type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; valueType?: z.ZodType; element?: z.ZodType };
+  let node: z.ZodType | undefined = configSchema;
+  let i = 0;
+  while (node) {
+    const def: Def = (node as unknown as { _zod: { def: Def } })._zod.def;
+    // Wrappers first: they do not consume a path segment.
+    if (def.innerType) node = def.innerType;
+    else if (def.type === 'pipe') node = def.in;
+    else if (i === path.length) return def.type === 'object' ? def.shape : undefined;
+    else if (def.type === 'object') node = def.shape?.[String(path[i++])];
+    else if (def.type === 'record') (node = def.valueType), i++;
+    else if (def.type === 'array') (node = def.element), i++;
     else return undefined;
-    if (!node) return undefined;
   }
+  return undefined;
 }
 
 /** " (did you mean …?)" naming the closest known key, in the form the user wrote it (variable or key). */
