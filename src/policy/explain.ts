@@ -3,7 +3,6 @@
 // scientist can act on. Shared by the CLI and the API. Never says "allowed" for a name the
 // index cannot serve.
 import { errors } from '../errors.js';
-import { normalizeProjectName, parseDistFilename } from '../ecosystems/pypi/names.js';
 import type { Policy } from './decide.js';
 import { describeRule, type Ecosystem } from './types.js';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
@@ -93,29 +92,18 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciC
 /**
  * Adds what the last sync said about a not-mirrored name: the files of it that it refused, and
  * why. `failed` is the `failed` list of the latest `sync.finished` audit record of the ecosystem
- * (file names, or { filename, error }).
+ * (file names, or { filename, error }); `belongs` tells the files of this name (each ecosystem
+ * names its files its own way).
  */
-export function withSyncFailures(e: Explanation, failed: unknown): Explanation {
+export function withSyncFailures(e: Explanation, failed: unknown, belongs: (filename: string) => boolean): Explanation {
   if (e.status !== 'not-mirrored' || !Array.isArray(failed)) return e;
   const mine: SyncFailure[] = [];
   for (const f of failed as unknown[]) {
     const entry = typeof f === 'string' ? { filename: f } : (f as Partial<SyncFailure> | null);
-    if (typeof entry?.filename !== 'string' || !fileOf(e.ecosystem, e.name, entry.filename)) continue;
+    if (typeof entry?.filename !== 'string' || !belongs(entry.filename)) continue;
     mine.push({ filename: entry.filename, ...(typeof entry.error === 'string' ? { error: entry.error } : {}) });
   }
   if (!mine.length) return e;
   const what = mine.map((f) => `${f.filename}${f.error ? ` (${f.error})` : ''}`).join('; ');
   return { ...e, syncFailures: mine, message: `${e.message.replace(/; run `safelist sync` to fetch it$/, '')}: the last sync refused ${what}` };
-}
-
-/** Does a file name (or a sync's "project/" entry) belong to this name? */
-function fileOf(ecosystem: Ecosystem, name: string, filename: string): boolean {
-  if (ecosystem === 'pypi') {
-    if (filename.endsWith('/')) return normalizeProjectName(filename.slice(0, -1)) === name;
-    const parsed = parseDistFilename(filename);
-    return parsed !== undefined && normalizeProjectName(parsed.name) === name;
-  }
-  // conda: name-version-build.ext, where the name may itself hold dashes.
-  if (ecosystem === 'conda') return filename.replace(/\.(conda|tar\.bz2)$/, '').split('-').slice(0, -2).join('-') === name;
-  return filename === name || filename.startsWith(`${name}:`) || filename.startsWith(`${name}@`);
 }

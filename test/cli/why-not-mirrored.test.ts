@@ -74,6 +74,7 @@ describe('safelist why for an allowed name the index cannot serve', () => {
     expect(e.message).toContain(`the last sync refused ${wheel.filename}`);
     const text = await cli(['--config', config, 'why', 'corrupt-pkg']);
     expect(text.stdout).toContain(`the last sync refused ${wheel.filename}`);
+    expect(text.stdout).not.toContain('to ask for it');
   });
 
   it('rejects an unknown view with exit 2 naming the known views (CLI) and 404 (API)', async () => {
