@@ -160,6 +160,15 @@ export class AuditLog {
     return rows.map(fromRow);
   }
 
+  /** The newest record of an action about a subject (e.g. the last `sync.finished` of pypi). */
+  async latest(action: string, subject: string): Promise<AuditRecord | undefined> {
+    const [row] = await this.db.query<Row>(
+      'SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE action = $1 AND subject = $2 ORDER BY seq DESC LIMIT 1',
+      [action, subject],
+    );
+    return row ? fromRow(row) : undefined;
+  }
+
   /** Every matching record, in order, in pages (for JSON Lines export). */
   async *records(f: Omit<AuditQuery, 'limit'> = {}): AsyncIterable<AuditRecord> {
     let after = f.afterSeq ?? 0;

@@ -45,6 +45,13 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
 
 async function checkCommand(config: Config, argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { view: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
+  // A mistyped view must not check nothing and pass: CI would stay green on a typo.
+  const known = [DEFAULT_VIEW, ...Object.keys(config.views).filter((v) => v !== DEFAULT_VIEW)];
+  const unknown = (values.view ?? []).filter((v) => !known.includes(v));
+  if (unknown.length) {
+    process.stderr.write(`safelist allowlist check: no view ${unknown.map((v) => `"${v}"`).join(', ')}; configured views: ${known.join(', ')}\n`);
+    return 2;
+  }
   const rt = await openRuntime(config);
   try {
     const views = values.view ?? rt.policies.policy.viewNames();
@@ -58,8 +65,39 @@ async function checkCommand(config: Config, argv: string[]): Promise<number> {
       for (const p of pypi) process.stdout.write(`view ${p.view}: pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}\n`);
     }
     process.stderr.write(`conda: ${problems.length} dependency problem(s); pypi: ${pypi.length} requirement problem(s)\n`);
-    return problems.length + pypi.length ? 1 : 0;
+    const vacuous = reportVacuous(rt, views);
+    if (problems.length + pypi.length) return 1;
+    return vacuous ? 1 : 0;
   } finally {
     await rt.close();
   }
+}
+
+type CheckRuntime = Awaited<ReturnType<typeof openRuntime>>;
+
+/**
+ * Warns, per ecosystem with allowlist entries, about views in which the catalog offers nothing to
+ * check; returns true when nothing at all was checked. A check that checked nothing is not a pass.
+ */
+function reportVacuous(rt: CheckRuntime, views: string[]): boolean {
+  const policy = rt.policies.policy;
+  const offered = {
+    pypi: (view: string) => [...rt.pypiCatalog.projectNames()].some((name) => rt.pypiCatalog.project(name)!.files.some((f) => f.stored && rt.pypi.decideFile(f, view).allowed)),
+    conda: (view: string) => rt.conda.channels.some((c) => rt.conda.subdirsOf(c).some((s) => rt.conda.allowedPackages(view, c.name, s).length > 0)),
+  };
+  const records = { pypi: rt.pypiCatalog.size > 0, conda: [...rt.condaCatalog.all()].some((s) => s.packages.size > 0) };
+  let considered = false;
+  let checked = false;
+  for (const ecosystem of ['pypi', 'conda'] as const) {
+    // An ecosystem the allowlists do not mention has nothing to check: not worth a warning.
+    if (policy.namesInScope(ecosystem).size === 0) continue;
+    considered = true;
+    const empty = views.filter((v) => !offered[ecosystem](v));
+    checked ||= empty.length < views.length;
+    if (!empty.length) continue;
+    const why = records[ecosystem] ? `no mirrored package is allowed in view(s) ${empty.join(', ')}` : 'the catalog has no records (nothing synced or imported yet)';
+    process.stderr.write(`warning: ${ecosystem}: ${why}: nothing was checked there, so the check is vacuous; run \`safelist sync\` (or import) first\n`);
+  }
+  if (considered && !checked) process.stderr.write('allowlist check: nothing was checked; this is not a pass\n');
+  return considered && !checked;
 }

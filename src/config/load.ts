@@ -3,7 +3,8 @@
 // process with the key's name, what is expected and where the value came from.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -66,7 +67,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     try {
       doc = parseYaml(text) ?? {};
     } catch (err) {
-      throw new ConfigError(`config: ${path} is not valid YAML: ${(err as Error).message}`);
+      throw new ConfigError(`config: ${path} is not valid YAML: ${yamlReason(err)}`);
     }
     if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config: ${path} must hold a mapping at the top level`);
     raw = doc as Record<string, unknown>;
@@ -99,18 +100,123 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
+    const from = (key: string) => sourceOf(sources, key) ?? (file ? `file ${file}` : 'defaults');
+    const lines = result.error.issues.flatMap((issue) => {
       const key = issue.path.join('.') || '(top level)';
       if (issue.code === 'unrecognized_keys') {
-        const names = issue.keys.map((k) => (key === '(top level)' ? k : `${key}.${k}`));
-        const from =
-          [...sources].find(([k]) => names.some((n) => k === n || k.startsWith(`${n}.`)))?.[1] ?? (file ? `file ${file}` : 'defaults');
-        return `  ${names.join(', ')}: not a setting Safelist knows (from ${from})`;
+        // One line per key, each with its own source: two bad variables are two mistakes.
+        return issue.keys.map((k) => {
+          const name = key === '(top level)' ? k : `${key}.${k}`;
+          const source = from(name);
+          return `  ${name}: not a setting Safelist knows (from ${source})${didYouMean(issue.path, k, source)}`;
+        });
       }
-      const from = sources.get(key) ?? (file ? `file ${file}` : 'defaults');
-      return `  ${key}: ${issue.message} (from ${from})`;
+      return [`  ${key}: ${issue.message} (from ${from(key)})`];
     });
     throw new ConfigError(`config: invalid configuration\n${lines.join('\n')}`);
   }
   return { config: result.data, sources, ...(file ? { file } : {}) };
+}
+
+/** The source that set a key: the key itself, the nearest parent set as one JSON value, or a child under it. */
+function sourceOf(sources: Map<string, string>, key: string): string | undefined {
+  let parent: [string, string] | undefined;
+  let child: string | undefined;
+  for (const [k, v] of sources) {
+    if (k === key) return v;
+    if (key.startsWith(`${k}.`) && (!parent || k.length > parent[0].length)) parent = [k, v];
+    if (k.startsWith(`${key}.`)) child ??= v;
+  }
+  return parent?.[1] ?? child;
+}
+
+/** The YAML parser's position and reason, never its code frame: the offending line may hold a secret. */
+function yamlReason(err: unknown): string {
+  if (!(err instanceof YAMLParseError)) return 'the parser failed';
+  const at = err.linePos?.[0];
+  const where = at ? `line ${at.line}, column ${at.col}` : `offset ${err.pos[0]}`;
+  return `${where}: ${YAML_REASONS[err.code] ?? 'syntax error'} (${err.code})`;
+}
+
+// Fixed wording per parser error code: yaml's own messages may quote parts of the line (an escape, a tag).
+const YAML_REASONS: Partial<Record<YAMLParseError['code'], string>> = {
+  ALIAS_PROPS: 'an alias cannot have an anchor or a tag',
+  BAD_ALIAS: 'an alias that names no anchor',
+  BAD_DIRECTIVE: 'a malformed directive',
+  BAD_DQ_ESCAPE: 'an invalid escape sequence in a double-quoted string',
+  BAD_INDENT: 'wrong indentation',
+  BAD_PROP_ORDER: 'anchors and tags must come after the indicator',
+  BAD_SCALAR_START: 'a plain value cannot start with this character (quote the value)',
+  BLOCK_AS_IMPLICIT_KEY: 'a block collection cannot be a key',
+  BLOCK_IN_FLOW: 'a block collection inside a flow collection ({ } or [ ])',
+  DUPLICATE_KEY: 'a key appears twice in the same mapping',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  MISSING_CHAR: 'a missing character (a closing quote or bracket, a comma, a space after ":")',
+  MULTILINE_IMPLICIT_KEY: 'a key must be on a single line',
+  MULTIPLE_ANCHORS: 'a node with more than one anchor',
+  MULTIPLE_DOCS: 'more than one YAML document in the file',
+  MULTIPLE_TAGS: 'a node with more than one tag',
+  NON_STRING_KEY: 'a key that is not a string',
+  RESOURCE_EXHAUSTION: 'too many aliases',
+  TAB_AS_INDENT: 'a tab used for indentation (use spaces)',
+  TAG_RESOLVE_FAILED: 'an unknown tag',
+  UNEXPECTED_TOKEN: 'an unexpected character or token',
+  BAD_COLLECTION_TYPE: 'a tag that does not fit the collection',
+};
+
+/** The object schema at a config path (through defaults, optionals, records and arrays), if any. */
+function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
+  type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; valueType?: z.ZodType; element?: z.ZodType };
+  let node: z.ZodType | undefined = configSchema;
+  let i = 0;
+  while (node) {
+    const def: Def = (node as unknown as { _zod: { def: Def } })._zod.def;
+    // Wrappers first: they do not consume a path segment.
+    if (def.innerType) node = def.innerType;
+    else if (def.type === 'pipe') node = def.in;
+    else if (i === path.length) return def.type === 'object' ? def.shape : undefined;
+    else if (def.type === 'object') node = def.shape?.[String(path[i++])];
+    else if (def.type === 'record') (node = def.valueType), i++;
+    else if (def.type === 'array') (node = def.element), i++;
+    else return undefined;
+  }
+  return undefined;
+}
+
+/** " (did you mean …?)" naming the closest known key, in the form the user wrote it (variable or key). */
+function didYouMean(parent: PropertyKey[], key: string, source: string): string {
+  const known = Object.keys(shapeAt(parent) ?? {});
+  const squash = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const best =
+    known.find((k) => squash(k) === squash(key)) ??
+    known
+      .map((k) => ({ k, d: editDistance(squash(k), squash(key)) }))
+      .filter((c) => c.d <= Math.max(1, Math.floor(c.k.length / 4)))
+      .sort((a, b) => a.d - b.d)[0]?.k;
+  if (!best) return known.length ? `; known keys here: ${known.join(', ')}` : '';
+  const variable = variableFor(source, [...parent.map(String), key]);
+  if (variable) {
+    // The same variable with the one wrong segment replaced, in the variables' snake case.
+    variable[parent.length] = best.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+    return `; did you mean ${PREFIX}${variable.join('__')}?`;
+  }
+  return `; did you mean ${[...parent.map(String), best].join('.')}?`;
+}
+
+/** The segments of the SAFELIST_ variable behind a source, when it names this key or a key under it (not a parent given as JSON). */
+function variableFor(source: string, path: string[]): string[] | undefined {
+  const name = /^environment (SAFELIST_\S+)$/.exec(source)?.[1];
+  if (!name) return undefined;
+  const segments = name.slice(PREFIX.length).split('__');
+  return segments.length >= path.length && path.every((p, i) => camel(segments[i]!) === p) ? segments : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

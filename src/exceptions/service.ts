@@ -223,11 +223,19 @@ export class ExceptionService {
     });
   }
 
-  /** Marks active exceptions past their expiry as expired; returns them (for notifications). */
+  /**
+   * Marks exceptions past their expiry as expired: active ones, and requests nobody decided in
+   * time (they could never be approved any more). Returns them (for notifications).
+   */
   async expireDue(now = new Date()): Promise<ExceptionRecord[]> {
     return this.db.tx(async (q) => {
-      const rows = await q.query<Row>("UPDATE exceptions SET state = 'expired', updated_at = now() WHERE state = 'active' AND expires_at <= $1 RETURNING *", [now]);
-      for (const r of rows) await appendAudit(q, { actor: 'system', action: 'exception.expired', subject: r.id, detail: { expiresAt: iso(r.expires_at) } });
+      const rows = await q.query<Row & { previous: ExceptionState }>(
+        `UPDATE exceptions e SET state = 'expired', updated_at = now()
+         FROM (SELECT id, state AS previous FROM exceptions WHERE state IN ('active', 'requested') AND expires_at <= $1 FOR UPDATE) old
+         WHERE e.id = old.id RETURNING e.*, old.previous`,
+        [now],
+      );
+      for (const r of rows) await appendAudit(q, { actor: 'system', action: 'exception.expired', subject: r.id, detail: { expiresAt: iso(r.expires_at), from: r.previous } });
       if (rows.length) await q.query('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, 'exceptions']);
       return rows.map(fromRow);
     }).then((expired) => {
@@ -259,8 +267,11 @@ export class ExceptionService {
       if (!canApprove(who, cur.view)) {
         throw errors.forbidden(cur.view === '*' ? 'a global exception can only be decided by an admin' : `deciding ${id} needs the approver role for view ${cur.view}`);
       }
+      const lapsed = cur.state === 'expired' && cur.decidedAt === null;
+      if (lapsed || (cur.state === 'requested' && to === 'active' && new Date(cur.expiresAt).getTime() <= Date.now())) {
+        throw errors.conflict(`${id} expired on ${cur.expiresAt} before anyone decided it; it can no longer be approved: request it again`);
+      }
       if (cur.state !== 'requested') throw errors.conflict(`${id} is already ${cur.state}`);
-      if (to === 'active' && new Date(cur.expiresAt).getTime() <= Date.now()) throw errors.conflict(`${id} expired before it was approved; request it again`);
       return this.update(q, who, cur, to, note, to === 'active' ? 'exception.approved' : 'exception.rejected');
     });
   }

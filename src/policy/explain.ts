@@ -1,5 +1,8 @@
-// `safelist why NAME`: what the policy says about a name in a view, in words a data
-// scientist can act on. Shared by the CLI and the API.
+// `safelist why NAME`: what the policy says about a name in a view, and what the index will
+// actually answer (allowed but nothing mirrored is a 404, not "allowed"), in words a data
+// scientist can act on. Shared by the CLI and the API. Never says "allowed" for a name the
+// index cannot serve.
+import { errors } from '../errors.js';
 import type { Policy } from './decide.js';
 import { describeRule, type Ecosystem } from './types.js';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
@@ -10,7 +13,8 @@ export interface Explanation {
   ecosystem: Ecosystem;
   name: string;
   view: string;
-  status: 'allowed' | 'partly-allowed' | 'blocked' | 'unknown-view';
+  /** not-mirrored: the policy allows it but no allowed file is in storage, so the index answers 404. */
+  status: 'allowed' | 'partly-allowed' | 'not-mirrored' | 'blocked';
   message: string;
   rules: string[];
   /** Versions mirrored and offered in this view (PyPI; conda as "version build (channel/subdir)"). */
@@ -18,6 +22,14 @@ export interface Explanation {
   /** Versions known but refused in this view, with the reason. */
   refused: Array<{ version: string; reason: string }>;
   howToRequest: string;
+  /** Files of this name the last sync refused (from its audit record), when nothing is mirrored. */
+  syncFailures?: SyncFailure[];
+}
+
+export interface SyncFailure {
+  filename: string;
+  /** Why, when the audit record kept it (older records name the file only). */
+  error?: string;
 }
 
 export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog; conda?: CondaIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
@@ -25,7 +37,7 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciC
   const name = policy.normalize(ecosystem, rawName);
   const hint = policy.decide({ ecosystem, name, version: '0', view });
   const base = { ecosystem, name, view, available: [] as string[], refused: [] as Array<{ version: string; reason: string }>, howToRequest: `safelist exceptions request ${ecosystem} ${name} --view ${view}` };
-  if (hint.code === 'unknown-view') return { ...base, status: 'unknown-view', message: `view ${view} does not exist; configured views: ${policy.viewNames().join(', ')}`, rules: [] };
+  if (hint.code === 'unknown-view') throw errors.unknownView(view, policy.viewNames());
   const active = policy.activeRules(ecosystem, name, view);
   const rules = policy.rulesFor(ecosystem, name).map((r) => `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`);
   if (ecosystem === 'pypi' && deps.pypi) {
@@ -59,10 +71,39 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciC
   }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };
   const ranges = active.map((r) => r.matcher.text || 'any version').join(' | ');
+  // Only when this ecosystem's catalog was consulted: without it nothing is known about storage.
+  const consulted = { pypi: deps.pypi, oci: deps.oci, conda: deps.conda }[ecosystem as 'pypi' | 'oci' | 'conda'] !== undefined;
+  if (consulted && base.available.length === 0) {
+    return {
+      ...base,
+      status: 'not-mirrored',
+      message: `${name} is allowed by policy in view ${view} for ${ranges}, but no allowed ${ecosystem === 'oci' ? 'tag' : 'file'} of it is mirrored, so the index answers 404 (not found); run \`safelist sync\` to fetch it`,
+      rules,
+    };
+  }
   return {
     ...base,
     status: base.refused.length ? 'partly-allowed' : 'allowed',
     message: `${name} is allowed in view ${view} for ${ranges}${base.refused.length ? `; ${base.refused.length} known version(s) are refused` : ''}`,
     rules,
   };
+}
+
+/**
+ * Adds what the last sync said about a not-mirrored name: the files of it that it refused, and
+ * why. `failed` is the `failed` list of the latest `sync.finished` audit record of the ecosystem
+ * (file names, or { filename, error }); `belongs` tells the files of this name (each ecosystem
+ * names its files its own way).
+ */
+export function withSyncFailures(e: Explanation, failed: unknown, belongs: (filename: string) => boolean): Explanation {
+  if (e.status !== 'not-mirrored' || !Array.isArray(failed)) return e;
+  const mine: SyncFailure[] = [];
+  for (const f of failed as unknown[]) {
+    const entry = typeof f === 'string' ? { filename: f } : (f as Partial<SyncFailure> | null);
+    if (typeof entry?.filename !== 'string' || !belongs(entry.filename)) continue;
+    mine.push({ filename: entry.filename, ...(typeof entry.error === 'string' ? { error: entry.error } : {}) });
+  }
+  if (!mine.length) return e;
+  const what = mine.map((f) => `${f.filename}${f.error ? ` (${f.error})` : ''}`).join('; ');
+  return { ...e, syncFailures: mine, message: `${e.message.replace(/; run `safelist sync` to fetch it$/, '')}: the last sync refused ${what}` };
 }

@@ -11,6 +11,7 @@ export interface PypiFile {
   displayName: string;
   version: string;
   filename: string;
+  /** Bytes: of the stored file, else as the upstream announced it; 0 when not stored and the upstream did not say (see knownSize). */
   size: number;
   requiresPython: string | null;
   uploadTime: Date | null;
@@ -23,6 +24,15 @@ export interface PypiFile {
   sourceUrl: string | null;
   /** When Safelist first recorded the file (set by the database; ignored on upsert). */
   firstSeen?: Date;
+}
+
+/**
+ * The file's size when it is known: a stored file's own, or the size its upstream announced.
+ * undefined for an upstream-only record from an index that gives no sizes (PEP 503 HTML); no
+ * distribution file is empty, so 0 never is a real size.
+ */
+export function knownSize(f: PypiFile): number | undefined {
+  return f.stored || f.size > 0 ? f.size : undefined;
 }
 
 /**
@@ -182,6 +192,8 @@ export class PypiCatalog {
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
          ON CONFLICT (sha256) DO UPDATE SET
            display_name = EXCLUDED.display_name,
+           -- The stored bytes' size wins; an unknown size (0) never hides a known one.
+           size = CASE WHEN EXCLUDED.stored OR pypi_files.size = 0 THEN EXCLUDED.size ELSE pypi_files.size END,
            requires_python = COALESCE(EXCLUDED.requires_python, pypi_files.requires_python),
            upload_time = COALESCE(pypi_files.upload_time, EXCLUDED.upload_time),
            yanked = EXCLUDED.yanked,

@@ -3,8 +3,10 @@
 // catalog entry and policy decisions; the caller caches their output. A version the view
 // does not allow is listed as yanked with the policy reason (so a pinned install explains
 // itself) and never carries metadata; a file that is not stored is never listed as available.
+// Every listed file has its real size (PEP 700 makes `size` mandatory in API 1.1): a refused file
+// whose size nobody knows is left out of both formats rather than listed with a made-up one.
 import type { Decision } from '../../policy/types.js';
-import type { PypiFile, PypiProject } from './catalog.js';
+import { knownSize, type PypiFile, type PypiProject } from './catalog.js';
 
 export const API_VERSION = '1.1';
 
@@ -113,7 +115,7 @@ export function listProject(
     const d = decide(file);
     if (d.allowed) {
       if (file.stored) files.push({ file, blocked: null });
-    } else if (d.code === 'version-not-allowed' || d.code === 'cooldown') {
+    } else if ((d.code === 'version-not-allowed' || d.code === 'cooldown') && knownSize(file) !== undefined) {
       files.push({ file, blocked: d });
     }
   }
