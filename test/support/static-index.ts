@@ -1,12 +1,11 @@
-// A PEP 503 "static" index for tests: nginx (Debian `nginx`) serving a folder the test writes,
-// as an organisation's plain file server would. HTML pages only, no sizes, no upload times:
-// the least an upstream may say. Runs nginx in the foreground as the current user, with all its
-// paths inside its own temp folder; never touches the machine's nginx configuration.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// A PEP 503 "static" index for tests whose upstream changes project by project: nginx
+// (startNginx, test/support/nginx-upstream.ts) over a folder the test writes, as an organisation's
+// plain file server would. HTML pages only, no sizes, no upload times: the least an upstream may
+// say. Never touches the machine's nginx configuration; everything lives in its own temp folder.
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { freePort, waitForHttp } from './ports.js';
+import { startNginx } from './nginx-upstream.js';
 
 export interface StaticIndex {
   /** The simple index URL (…/simple/). */
@@ -17,33 +16,14 @@ export interface StaticIndex {
 }
 
 export async function startStaticIndex(): Promise<StaticIndex> {
-  const dir = await mkdtemp(join(tmpdir(), 'safelist-static-index-'));
-  const root = join(dir, 'root');
+  const root = await mkdtemp(join(tmpdir(), 'safelist-static-index-'));
+  // nginx's worker drops privileges (to nobody when started as root): it must read the tree.
+  await chmod(root, 0o755);
   await mkdir(join(root, 'simple'), { recursive: true });
   await mkdir(join(root, 'files'));
-  const port = await freePort();
-  const temp = (name: string) => `${name}_temp_path ${join(dir, name)};`;
-  await writeFile(join(dir, 'nginx.conf'), [
-    'daemon off;',
-    'master_process off;',
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')};`,
-    'events { worker_connections 64; }',
-    'http {',
-    '  access_log off;',
-    `  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join(' ')}`,
-    '  types { text/html html; application/octet-stream whl gz; }',
-    `  server { listen 127.0.0.1:${port}; root ${root}; index index.html; }`,
-    '}',
-    '',
-  ].join('\n'));
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: 'ignore' });
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  const url = `http://127.0.0.1:${port}/simple/`;
-  await waitForHttp(url, 20_000, () => !exited);
+  const nginx = await startNginx({ root, types: { whl: 'application/octet-stream', gz: 'application/octet-stream' } });
   return {
-    url,
+    url: `${nginx.url}simple/`,
     async publish(project, files) {
       await mkdir(join(root, 'simple', project), { recursive: true });
       const links = [];
@@ -54,12 +34,8 @@ export async function startStaticIndex(): Promise<StaticIndex> {
       await writeFile(join(root, 'simple', project, 'index.html'), `<!DOCTYPE html>\n<html><body>\n${links.join('\n')}\n</body></html>\n`);
     },
     async stop() {
-      if (!exited) {
-        const done = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await done;
-      }
-      await rm(dir, { recursive: true, force: true });
+      await nginx.stop();
+      await rm(root, { recursive: true, force: true });
     },
   };
 }
