@@ -52,6 +52,10 @@ export const authSchema = z
         /** Overrides for sovereign clouds and tests; derived from tenantId otherwise. */
         issuer: z.string().optional(),
         jwksUri: z.url().optional(),
+        /** Fetched signing keys are re-fetched (in the background) once they are this old. */
+        jwksRefresh: duration.default('10m'),
+        /** While the JWKS endpoint is unreachable, the last keys fetched stay in use this long; then tokens get 503. */
+        jwksMaxStale: duration.default('24h'),
         roleClaim: z.string().default('roles'),
         /** App role values look like Safelist.Requester, Safelist.Approver.<view>, Safelist.Admin. */
         rolePrefix: z.string().default('Safelist.'),
