@@ -60,7 +60,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout), { ...(opts.azureCredential ? { credential: opts.azureCredential } : {}), ...(opts.azureClientOptions ? { clientOptions: opts.azureClientOptions } : {}) });
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
-  const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });
+  const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db, reloads: runtime.reloads });
   const app = await buildApp({
     gate, metrics, config, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
     conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
