@@ -226,6 +226,8 @@ export const configSchema = z.strictObject({
       /** Public base URL, used only in messages that tell a user where to go. */
       publicUrl: z.url().optional(),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** SIGTERM/SIGINT: the whole stop (requests, jobs, database) gets this long, then the process exits non-zero. */
+      shutdownGrace: duration.default('10s'),
     })
     .prefault({}),
   storage: storageSchema,
