@@ -109,9 +109,8 @@ export class RemoteKeySet {
     return this.current ? `${Math.round((performance.now() - this.current.fetchedAt) / 1000)} s` : 'never';
   }
 
+  /** Said to clients: no URL and no cause (those are logged through onFetchError). */
   private unavailable(why: string): KeysUnavailable {
-    const e = this.last.error;
-    const cause = e ? `${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}` : 'not fetched yet';
-    return new KeysUnavailable(`the Entra signing keys cannot be fetched from ${this.url.origin}${this.url.pathname} (${cause}) and ${why}; retry shortly`);
+    return new KeysUnavailable(`the Entra signing keys cannot be fetched now and ${why}; retry shortly`);
   }
 }
