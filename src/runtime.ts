@@ -52,7 +52,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     reloads.close(); // first: no retry starts on a closing database
-    for (const c of closers.reverse()) {
+    for (const c of [...closers].reverse()) {
       await c().catch((err: unknown) => log.error({ err }, 'runtime: releasing a resource failed'));
     }
   };
