@@ -33,6 +33,8 @@ export const errors = {
   uriTooLong: () =>
     new SafelistError('URI_TOO_LONG', 414, 'URI too long', 'a path segment is longer than 300 characters; project names and file names are never that long'),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
+  /** Never sent over HTTP: `safelist serve` prints it and exits. */
+  listenFailed: (message: string) => new SafelistError('LISTEN_FAILED', 500, 'Cannot listen', message),
 };
 
 /**

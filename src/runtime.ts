@@ -1,7 +1,9 @@
 // Builds Safelist's core from a configuration: state, storage, policy, catalogs and read
 // models. The server (main.ts) and every CLI command start from here, so nothing is wired
 // twice. close() releases everything in reverse order.
+import pino, { type Logger } from 'pino';
 import type { Config } from './config/schema.js';
+import { CatalogReloads } from './catalog/reload.js';
 import { openDb, type Db } from './state/db.js';
 import { openBlobStore } from './storage/open.js';
 import type { BlobStore } from './storage/types.js';
@@ -31,16 +33,33 @@ export interface Runtime {
   ociCatalog: OciCatalog;
   condaCatalog: CondaCatalog;
   conda: CondaIndex;
+  /** Retries (and counts, for /metrics) catalog and policy reloads that failed. */
+  reloads: CatalogReloads;
+  log: Logger;
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, opts: { followChanges?: boolean } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  followChanges?: boolean;
+  /** Where the core logs (default: JSON lines on stderr, so a command's stdout stays its output). */
+  log?: Logger;
+}
+
+export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const log = opts.log ?? pino({ level: config.server.logLevel }, pino.destination({ dest: 2, sync: true }));
   const db = await openDb({ ...(config.database.url ? { url: config.database.url } : {}), pglitePath: config.database.pglitePath });
+  const reloads = new CatalogReloads(log);
   const closers: Array<() => Promise<void>> = [() => db.close()];
+  const closeAll = async () => {
+    reloads.close(); // first: no retry starts on a closing database
+    for (const c of [...closers].reverse()) {
+      await c().catch((err: unknown) => log.error({ err }, 'runtime: releasing a resource failed'));
+    }
+  };
   try {
     const store = await openBlobStore(config.storage);
     const policies = PolicyStore.empty(config);
-    const pypiCatalog = new PypiCatalog(db);
+    const pypiCatalog = new PypiCatalog(db, reloads);
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
     const advisories = new AdvisoryStore(db);
@@ -48,35 +67,36 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());
     await policies.reload();
-    const ociCatalog = new OciCatalog(db);
+    const ociCatalog = new OciCatalog(db, reloads);
     await ociCatalog.open();
     closers.push(() => ociCatalog.close());
     const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
-    const condaCatalog = new CondaCatalog(db);
+    const condaCatalog = new CondaCatalog(db, reloads);
     await condaCatalog.open();
     closers.push(() => condaCatalog.close());
     const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes });
     // After the notification connection comes back, reload what notifications keep fresh.
+    // Failures are logged, counted and retried by `reloads`.
     db.onReconnect(() => {
-      void policies.reload().catch(() => undefined);
-      void pypiCatalog.reloadAll().catch(() => undefined);
-      void condaCatalog.reloadAll().catch(() => undefined);
-      void ociCatalog.reloadAll().catch(() => undefined);
+      policies.reloadVia(reloads);
+      reloads.reload('pypi', '*', () => pypiCatalog.reloadAll());
+      reloads.reload('conda', '*', () => condaCatalog.reloadAll());
+      reloads.reload('oci', '*', () => ociCatalog.reloadAll());
     });
     if (opts.followChanges) {
-      const stop = await policies.follow(db, () => undefined);
+      const stop = await policies.follow(db, reloads);
       closers.push(stop);
     }
     const audit = new AuditLog(db, store);
-    const auth = new Authenticator(config.auth);
+    const auth = new Authenticator(config.auth, {
+      onKeysFetchError: (err) => log.warn({ err }, 'auth: the Entra signing keys (JWKS) could not be fetched; the last good keys stay in use up to auth.entra.jwksMaxStale'),
+    });
     return {
-      config, db, store, policies, pypiCatalog, pypi, condaCatalog, conda, ociCatalog, audit, exceptions, advisories, auth,
-      async close() {
-        for (const c of closers.reverse()) await c().catch(() => undefined);
-      },
+      config, db, store, policies, pypiCatalog, pypi, condaCatalog, conda, ociCatalog, audit, exceptions, advisories, auth, reloads, log,
+      close: closeAll,
     };
   } catch (err) {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
+    await closeAll();
     throw err;
   }
 }

@@ -28,8 +28,8 @@ import type { ScanProvider } from './gate/types.js';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
-
-const SHUTDOWN_GRACE_MS = 5_000;
+import { errors } from './errors.js';
+import { stopInOrder } from './shutdown.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -41,6 +41,7 @@ export interface RunningServer {
   syncOciNow(): Promise<OciSyncReport | undefined>;
   /** Runs the gate's reconcile now (what its schedule does). */
   reconcileGateNow(): Promise<ReconcileReport[] | undefined>;
+  /** Stops everything in order within server.shutdownGrace; rejects with ShutdownTimeout naming what did not stop. */
   close(): Promise<void>;
 }
 
@@ -60,7 +61,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout), { ...(opts.azureCredential ? { credential: opts.azureCredential } : {}), ...(opts.azureClientOptions ? { clientOptions: opts.azureClientOptions } : {}) });
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
-  const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db });
+  const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db, reloads: runtime.reloads });
   const app = await buildApp({
     gate, metrics, config, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
     conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
@@ -287,7 +288,42 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       .append({ actor: 'system', action: 'policy.reloaded', subject: p.fingerprint, detail: { rules: p.rules.length, replica: hostname() } })
       .catch((err: unknown) => app.log.error({ err }, 'audit of policy reload failed'));
   });
-  await app.listen({ host: config.server.host, port: config.server.port });
+  const graceMs = durationMs(config.server.shutdownGrace);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= stopInOrder([
+      ['the schedules', async () => {
+        for (const t of [task, reconcileTask, anchorTask, expiryTask, advisoryTask]) await t?.stop();
+      }],
+      ['the advisory import started at start', () => advisoriesAtStart],
+      ['the listeners', () => {
+        stopListening();
+        stopPublishOnPolicy();
+        stopPublishOnCatalog();
+        stopPublishOnConda();
+        clearTimeout(publishTimer);
+      }],
+      ['the static publish', () => publishing],
+      ['the gate worker (an image being judged)', () => gateWorker.stop()],
+      ['the gate reconcile', () => reconciling],
+      ['the notifications', async () => {
+        await notifier.drain(2000);
+        notifier.stop();
+      }],
+      ['the sync after an approval', () => approvedQueue],
+      ['the policy audit listener', () => stopAuditingPolicy()],
+      ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
+      ['the PyPI and conda sync', () => running],
+      ['the OCI sync', () => runningOci],
+      ['the runtime (database, storage)', () => runtime.close()],
+    ], graceMs, app.log));
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    // Nothing may stay running behind a server that never listened (it would hold the database).
+    await close().catch((e: unknown) => app.log.error({ err: e }, 'shutdown after the failed listen'));
+    throw listenError(config.server, err);
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const url = `http://${config.server.host}:${port}`;
@@ -301,40 +337,38 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     syncNow,
     syncOciNow,
     reconcileGateNow,
-    async close() {
-      await task?.stop();
-      await reconcileTask?.stop();
-      await anchorTask?.stop();
-      await expiryTask?.stop();
-      await advisoryTask?.stop();
-      await advisoriesAtStart;
-      stopListening();
-      stopPublishOnPolicy();
-      stopPublishOnCatalog();
-      stopPublishOnConda();
-      clearTimeout(publishTimer);
-      await publishing;
-      await gateWorker.stop();
-      await reconciling;
-      await notifier.drain(2000);
-      notifier.stop();
-      await approvedQueue;
-      stopAuditingPolicy();
-      // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
-      // (fastify's keepAliveTimeout is 72 s): after the grace period, connections are cut.
-      let timer: NodeJS.Timeout | undefined;
-      const forced = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          app.log.warn('shutdown: closing connections that did not finish within the grace period');
-          app.server.closeAllConnections();
-          resolve();
-        }, SHUTDOWN_GRACE_MS);
-      });
-      await Promise.race([app.close(), forced]);
-      clearTimeout(timer);
-      await running;
-      await runningOci;
-      await runtime.close();
-    },
+    close,
   };
+}
+
+/**
+ * Drains in-flight requests, but never waits out an idle keep-alive or a stalled client
+ * (fastify's keepAliveTimeout is 72 s): after `ms`, the connections still open are cut.
+ */
+async function closeHttp(app: FastifyInstance, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const forced = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      app.log.warn('shutdown: closing connections that did not finish within half the grace period');
+      app.server.closeAllConnections();
+      resolve();
+    }, ms);
+  });
+  await Promise.race([app.close(), forced]);
+  clearTimeout(timer);
+}
+
+/** What to do about an address the server cannot listen on, in words (and the key to change). */
+function listenError(server: Config['server'], err: unknown): Error {
+  const code = (err as { code?: string }).code;
+  const where = `${server.host}:${server.port}`;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the port is already in use (another Safelist, or another program); stop it, or choose another port with server.port in the config (SAFELIST_SERVER__PORT)'
+      : code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges); choose a port above 1023 with server.port'
+        : code === 'EADDRNOTAVAIL'
+          ? 'this machine has no such address; check server.host'
+          : (err as Error).message;
+  return errors.listenFailed(`cannot listen on ${where}: ${why}`);
 }

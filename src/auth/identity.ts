@@ -3,8 +3,10 @@
 // tokens for the embedded default and for services (pipelines, the registry webhook).
 // Separation of duties compares the token's `oid`, never a display name.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import type { AuthConfig } from '../config/schema.js';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { durationMs, type AuthConfig } from '../config/schema.js';
+import { errors } from '../errors.js';
+import { KeysUnavailable, RemoteKeySet } from './jwks.js';
 
 export const ROLES = ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -56,13 +58,27 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** Only RS256 is accepted (what Entra signs with); anything else is refused before any key is looked up. */
+const ALGORITHMS = ['RS256'];
+
+export interface AuthenticatorOptions {
+  /** Told when the JWKS endpoint cannot be fetched (the last good keys stay in use while they may). */
+  onKeysFetchError?: (err: Error) => void;
+}
+
 export class Authenticator {
-  private readonly jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private readonly jwks: RemoteKeySet | undefined;
   private readonly staticTokens: Array<{ digest: Buffer; identity: Identity }>;
 
-  constructor(private readonly config: AuthConfig) {
+  constructor(private readonly config: AuthConfig, opts: AuthenticatorOptions = {}) {
     const e = config.entra;
-    this.jwks = e ? createRemoteJWKSet(new URL(e.jwksUri ?? `https://login.microsoftonline.com/${e.tenantId}/discovery/v2.0/keys`), { timeoutDuration: 5000, cooldownDuration: 30_000 }) : undefined;
+    this.jwks = e
+      ? new RemoteKeySet(new URL(e.jwksUri ?? `https://login.microsoftonline.com/${e.tenantId}/discovery/v2.0/keys`), {
+          refreshMs: durationMs(e.jwksRefresh),
+          maxStaleMs: durationMs(e.jwksMaxStale),
+          onFetchError: (err) => opts.onKeysFetchError?.(err),
+        })
+      : undefined;
     this.staticTokens = config.tokens.map((t) => {
       const roles = new Set<Role>(t.roles);
       const approverViews: Set<string> | '*' = roles.has('admin') || t.views.includes('*') ? '*' : new Set(t.views);
@@ -100,16 +116,19 @@ export class Authenticator {
 
   private async fromJwt(token: string): Promise<Identity> {
     const e = this.config.entra!;
+    checkJwtShape(token);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.jwks!, {
+      ({ payload } = await jwtVerify(token, this.jwks!.getKey, {
         issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
         audience: e.audience,
-        algorithms: ['RS256'],
+        algorithms: ALGORITHMS,
         clockTolerance: 60,
         requiredClaims: ['exp', 'oid', 'tid'],
       }));
     } catch (err) {
+      // Cannot know whether the token is good: 503 with Retry-After, never a pass and never "invalid".
+      if (err instanceof KeysUnavailable) throw errors.unavailable(err.message);
       if (err instanceof joseErrors.JWTExpired) throw new AuthError('the token has expired; get a new one');
       if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthError(`the token is not for this Safelist: claim "${err.claim}" ${err.reason === 'check_failed' ? 'does not match' : 'is missing'}`);
       if (err instanceof joseErrors.JOSEError) throw new AuthError(`the token is not valid: ${err.code}`);
@@ -120,6 +139,22 @@ export class Authenticator {
     const name = typeof payload.preferred_username === 'string' ? payload.preferred_username : typeof payload.name === 'string' ? payload.name : String(payload.oid);
     return { oid: String(payload.oid), name, roles, approverViews, via: 'entra' };
   }
+}
+
+/**
+ * Refuses what no key could make valid before any key is looked up, so that an unsigned
+ * (alg "none") or malformed token is 401 whatever the state of the JWKS endpoint.
+ */
+function checkJwtShape(token: string): void {
+  let alg: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+    decodeJwt(token);
+  } catch {
+    throw new AuthError('the token is malformed (not a signed JWT)');
+  }
+  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw new AuthError(`the token is not valid: algorithm ${JSON.stringify(alg ?? null)} is not accepted (${ALGORITHMS.join(', ')} only)`);
+  if (!/^[A-Za-z0-9_-]+$/.test(token.slice(token.lastIndexOf('.') + 1))) throw new AuthError('the token is not valid: it carries no signature');
 }
 
 export function canApprove(who: Identity, view: string): boolean {

@@ -52,6 +52,10 @@ export const authSchema = z
         /** Overrides for sovereign clouds and tests; derived from tenantId otherwise. */
         issuer: z.string().optional(),
         jwksUri: z.url().optional(),
+        /** Fetched signing keys are re-fetched (in the background) once they are this old. */
+        jwksRefresh: duration.default('10m'),
+        /** While the JWKS endpoint is unreachable, the last keys fetched stay in use this long; then tokens get 503. */
+        jwksMaxStale: duration.default('24h'),
         roleClaim: z.string().default('roles'),
         /** App role values look like Safelist.Requester, Safelist.Approver.<view>, Safelist.Admin. */
         rolePrefix: z.string().default('Safelist.'),
@@ -222,6 +226,8 @@ export const configSchema = z.strictObject({
       /** Public base URL, used only in messages that tell a user where to go. */
       publicUrl: z.url().optional(),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** SIGTERM/SIGINT: the whole stop (requests, jobs, database) gets this long, then the process exits non-zero. */
+      shutdownGrace: duration.default('10s'),
     })
     .prefault({}),
   storage: storageSchema,

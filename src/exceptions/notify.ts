@@ -130,7 +130,7 @@ export class Notifier {
     for (let n = 1; n <= attempts; n++) {
       try {
         const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000), redirect: 'error' });
-        await res.arrayBuffer().catch(() => undefined);
+        await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
         if (res.ok) return { url, event, id, ok: true, attempts: n, status: res.status };
         last = { status: res.status, error: `answered ${res.status}` };
         // A 4xx other than 408/429 will not get better by retrying.

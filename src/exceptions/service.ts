@@ -282,7 +282,9 @@ export class ExceptionService {
       if (!row) throw errors.notFound(`no exception ${id}`);
       return fn(q, fromRow(row));
     });
-    // This replica applies the change now; the others follow the NOTIFY sent at commit.
+    // This replica applies the change now; the others follow the NOTIFY sent at commit. Safe to
+    // drop a failure here: that NOTIFY reaches this replica too, and its reload is logged,
+    // counted and retried until it succeeds (catalog/reload.ts).
     await this.policies.reload().catch(() => undefined);
     this.emit(EVENT_OF[out.state]!, out);
     return out;

@@ -1,7 +1,7 @@
 // Assembles the HTTP surface: read paths per ecosystem, the policy API, health. No business
 // logic here. The hot paths (/pypi, later /conda and /v2) get no hooks or middleware.
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { errors } from '../errors.js';
+import { errors, SafelistError } from '../errors.js';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
@@ -96,6 +96,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       try {
         who = pathToken !== undefined ? await auth.fromToken(pathToken) : await auth.authenticate(req.headers.authorization);
       } catch (err) {
+        // "Cannot check now" (the Entra keys unreachable: 503) is not "invalid token" (401).
+        if (err instanceof SafelistError) throw err;
         throw errors.unauthenticated(`package access needs a valid token: ${(err as Error).message}`);
       }
       if (!who) throw errors.unauthenticated('package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password');

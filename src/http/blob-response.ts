@@ -49,7 +49,11 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
   }
   // Large whole-file GETs can go straight to the blob store (a short-lived SAS URL).
   if (!partial && req.method === 'GET' && store.directUrl) {
-    const url = await store.directUrl(b.key, b.size).catch(() => undefined);
+    // No direct URL (e.g. the SAS could not be signed): the bytes go through Safelist instead.
+    const url = await store.directUrl(b.key, b.size).catch((err: unknown) => {
+      req.log.warn({ err, key: b.key }, 'direct download URL failed; streaming through Safelist');
+      return undefined;
+    });
     if (url) return reply.code(302).header('location', url).header('cache-control', 'private, no-store').send();
   }
     const length = b.size === 0 ? 0 : end - start + 1;
@@ -131,7 +135,7 @@ async function sendFromReader(open: (key: string) => Promise<BlobReader>, req: F
     res.destroy();
     return reply;
   } finally {
-    await reader.close().catch(() => undefined);
+    await reader.close().catch((err: unknown) => req.log.warn({ err, key: b.key }, 'closing a stored object reader failed'));
     // Buffers the socket might still hold (a response cut off mid-write) are left to the GC.
     if (clean && !small) for (const buf of ring) if (idle.length < IDLE_MAX) idle.push(buf);
   }

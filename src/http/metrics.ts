@@ -1,11 +1,12 @@
 // Prometheus metrics (prom-client) for /metrics: requests by surface and status, bytes served,
-// blocked requests by ecosystem, index cache hits, sync runs and file outcomes, exception
-// states, gate verdicts by state, audit chain length, plus the process's own metrics. One registry per server, so
+// blocked requests by ecosystem, index cache hits, sync runs and file outcomes, failed catalog
+// reloads, exception states, gate verdicts by state, audit chain length, plus the process's own metrics. One registry per server, so
 // several servers in one process (tests) never share counters.
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { Db } from '../state/db.js';
+import type { CatalogReloads } from '../catalog/reload.js';
 
 export type Surface = 'pypi' | 'conda' | 'oci' | 'api' | 'health' | 'other';
 
@@ -27,8 +28,9 @@ export class Metrics {
   readonly syncFiles = new Counter({ name: 'safelist_sync_files_total', help: 'Files handled by the sync, by ecosystem and outcome (downloaded, failed)', labelNames: ['ecosystem', 'outcome'] as const, registers: [this.registry] });
   readonly syncBytes = new Counter({ name: 'safelist_sync_bytes_total', help: 'Bytes downloaded and stored by the sync', labelNames: ['ecosystem'] as const, registers: [this.registry] });
 
-  constructor(deps: { pypi: PypiIndex; db: Db }) {
+  constructor(deps: { pypi: PypiIndex; db: Db; reloads?: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
+    if (deps.reloads) this.catalogReloadMetrics(deps.reloads);
     const pypi = deps.pypi;
     new Gauge({
       name: 'safelist_index_cache_lookups',
@@ -79,6 +81,30 @@ export class Metrics {
       async collect() {
         const [r] = await db.query<{ n: string | null }>('SELECT max(seq) AS n FROM audit_log').catch(() => []);
         this.set(Number(r?.n ?? 0));
+      },
+    });
+  }
+
+  /** Failed catalog/policy reloads (a replica that may serve stale listings), read from the retrier. */
+  private catalogReloadMetrics(reloads: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'>): void {
+    new Counter({
+      name: 'safelist_catalog_reload_failures_total',
+      help: 'Catalog and policy reloads (after a notification or a reconnect) that failed, by catalog; each is retried',
+      labelNames: ['catalog'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [catalog, n] of reloads.failureCounts()) this.inc({ catalog }, n);
+      },
+    });
+    new Gauge({
+      name: 'safelist_catalog_reloads_pending',
+      help: 'Failed reloads waiting for their retry, by catalog (non-zero: this replica may serve stale listings)',
+      labelNames: ['catalog'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [catalog, n] of reloads.pendingCounts()) this.set({ catalog }, n);
       },
     });
   }

@@ -7,6 +7,8 @@ export function recordBlocked(db: Db, ecosystem: string, name: string, view: str
     `INSERT INTO blocked_demand (ecosystem, name, view, count, last_at) VALUES ($1, $2, $3, 1, now())
      ON CONFLICT (ecosystem, name, view) DO UPDATE SET count = blocked_demand.count + 1, last_at = now()`,
     [ecosystem, name.slice(0, 200), view.slice(0, 64)],
+  // Safe to drop: a lost count only makes the curators' "most wanted" list slightly low; the
+  // request was already refused, and a database that is down shows in /readyz and on every API call.
   ).catch(() => undefined);
 }
 

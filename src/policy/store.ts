@@ -3,6 +3,7 @@
 import type { Config } from '../config/schema.js';
 import type { Db } from '../state/db.js';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
+import type { CatalogReloads } from '../catalog/reload.js';
 import { grammars } from '../ecosystems/grammars.js';
 import { DEFAULT_VIEW, Policy } from './decide.js';
 import { loadPolicyFiles, type PolicyProblem } from './load.js';
@@ -59,11 +60,18 @@ export class PolicyStore {
     return this.current;
   }
 
-  /** Reload on notifications from other replicas (an approval, an admin reload). */
-  async follow(db: Db, onError: (err: unknown) => void): Promise<() => Promise<void>> {
-    return db.listen(POLICY_CHANNEL, () => {
-      this.reload().catch(onError);
-    });
+  /**
+   * Reload on notifications from other replicas (an approval, an admin reload). A failed reload
+   * is logged, counted and retried by `reloads`; one refused for problems in the files is not
+   * retried (the files must change first).
+   */
+  async follow(db: Db, reloads: CatalogReloads): Promise<() => Promise<void>> {
+    return db.listen(POLICY_CHANNEL, () => this.reloadVia(reloads));
+  }
+
+  /** A reload through `reloads` (after a notification or a reconnect). */
+  reloadVia(reloads: CatalogReloads): void {
+    reloads.reload('policy', '*', () => this.reload(), { retryIf: (err) => !(err instanceof PolicyError) });
   }
 }
 

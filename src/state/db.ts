@@ -55,6 +55,7 @@ class PgDb implements Db {
 
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const out = await fn({
@@ -64,10 +65,12 @@ class PgDb implements Db {
       await client.query('COMMIT');
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // The caller needs the transaction's own error. A ROLLBACK that fails means a broken
+      // connection: it is destroyed (release(err)), never handed out again mid-transaction.
+      broken = await client.query('ROLLBACK').then(() => undefined, (e: Error) => e);
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -139,21 +142,25 @@ class PgDb implements Db {
     // A session lock on a dedicated connection: held while fn runs, freed if this process dies.
     const client = await this.pool.connect();
     const key = lockKey(name);
+    let broken: Error | undefined;
     try {
       const [row] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
       if (!row?.ok) return undefined;
       try {
         return await fn();
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => undefined);
+        // If the unlock fails, the session must end (release(err) destroys the connection):
+        // back in the pool it would hold the lock for ever.
+        broken = await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).then(() => undefined, (e: Error) => e);
       }
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    // Safe: closing; a listener connection that fails to end cleanly is gone either way.
     await this.listener?.end().catch(() => undefined);
     await this.pool.end();
   }

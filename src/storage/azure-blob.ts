@@ -218,6 +218,8 @@ export class AzureBlobStore implements BlobStore {
       const read = await probe.downloadToBuffer();
       if (!read.equals(written)) throw new Error(`container ${this.container.containerName}: probe blob read back different bytes`);
     } finally {
+      // Safe: a probe blob left behind is harmless (its own prefix, never served or listed as
+      // content), and a failed delete must not hide the probe's own verdict.
       await probe.deleteIfExists().catch(() => undefined);
     }
   }

@@ -1,6 +1,6 @@
 // Runs the `safelist` command as a user does, in a child process, from source (tsx) so a test
 // never runs a stale build.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -15,4 +15,23 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code
     child.once('error', reject);
     child.once('close', (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Everything written so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves with the exit code (or the signal's name) once the process has ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the command and returns at once (for `serve`: signals, exit codes, what it prints). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => child.once('close', (code, signal) => resolveExit({ code, signal })));
+  return { child, output: () => ({ stdout, stderr }), exited };
 }

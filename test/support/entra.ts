@@ -1,6 +1,7 @@
 // A local stand-in for Microsoft Entra ID's token signing: an RSA key pair, its JWKS served
 // over HTTP (what Safelist fetches, as from login.microsoftonline.com/{tid}/discovery/v2.0/keys),
 // and a signer for access tokens shaped like Entra's v2 tokens (iss, aud, tid, oid, roles, exp).
+// The JWKS server can be stopped and started again on the same port (an Entra outage).
 import { createServer, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
@@ -11,7 +12,11 @@ export interface EntraStub {
   jwksUri: string;
   issuerV2: string;
   /** Signs a token; override any claim, or sign with a key the JWKS does not publish. */
-  token(claims: { oid: string; roles?: string[]; name?: string } & Record<string, unknown>, opts?: { expiresIn?: string | number; foreignKey?: boolean }): Promise<string>;
+  token(claims: { oid: string; roles?: string[]; name?: string } & Record<string, unknown>, opts?: { expiresIn?: string | number; foreignKey?: boolean; kid?: string }): Promise<string>;
+  /** Stops answering (connections cut, port closed) until up(). */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -28,6 +33,10 @@ export async function startEntraStub(): Promise<EntraStub> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  const close = () => new Promise<void>((r) => {
+    server.closeAllConnections();
+    server.close(() => r());
+  });
   const issuerV2 = `https://login.microsoftonline.com/${tenantId}/v2.0`;
   return {
     tenantId,
@@ -37,13 +46,21 @@ export async function startEntraStub(): Promise<EntraStub> {
     async token(claims, opts = {}) {
       const { iss, aud, exp, ...rest } = claims as Record<string, unknown>;
       let jwt = new SignJWT({ tid: tenantId, ver: '2.0', ...rest })
-        .setProtectedHeader({ alg: 'RS256', kid: 'test-key-1', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'RS256', kid: opts.kid ?? 'test-key-1', typ: 'JWT' })
         .setIssuer((iss as string) ?? issuerV2)
         .setAudience((aud as string) ?? audience)
         .setIssuedAt();
       jwt = typeof exp === 'number' ? jwt.setExpirationTime(exp) : jwt.setExpirationTime(opts.expiresIn ?? '1h');
       return jwt.sign(opts.foreignKey ? foreign.privateKey : privateKey);
     },
-    stop: () => new Promise<void>((r) => server.close(() => r())),
+    down: close,
+    up: () => new Promise<void>((r, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        r();
+      });
+    }),
+    stop: () => (server.listening ? close() : Promise.resolve()),
   };
 }

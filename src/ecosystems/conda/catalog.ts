@@ -4,6 +4,7 @@
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
 import type { Db, Queryable } from '../../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import { CatalogReloads } from '../../catalog/reload.js';
 import type { CondaRecordFields } from './repodata-filter.js';
 
 export interface CondaPackage {
@@ -109,7 +110,14 @@ export class CondaCatalog {
   private unlisten: (() => Promise<void>) | undefined;
   private readonly listeners = new Set<(channel: string, subdir: string) => void>();
 
-  constructor(private readonly db: Db) {}
+  /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
+  private readonly reloads: CatalogReloads;
+  private readonly ownsReloads: boolean;
+
+  constructor(private readonly db: Db, reloads?: CatalogReloads) {
+    this.reloads = reloads ?? CatalogReloads.standalone();
+    this.ownsReloads = !reloads;
+  }
 
   async open(): Promise<void> {
     await this.reloadAll();
@@ -117,7 +125,7 @@ export class CondaCatalog {
       const change = parseCatalogChange(payload);
       if (change?.ecosystem !== 'conda') return;
       const slash = change.name.indexOf('/');
-      if (slash > 0) void this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)).catch(() => undefined);
+      if (slash > 0) this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
     });
   }
 
@@ -136,6 +144,7 @@ export class CondaCatalog {
   }
 
   async close(): Promise<void> {
+    if (this.ownsReloads) this.reloads.close();
     await this.unlisten?.();
   }
 

@@ -45,7 +45,7 @@ export class CondaUpstream {
     }
     if (!res.ok || !res.body) {
       clearTimeout(timer);
-      await res.body?.cancel().catch(() => undefined);
+      await res.body?.cancel().catch(() => undefined); // drop the body; the status is the error reported below
       throw new CondaUpstreamError(`${this.name}: ${what} answered HTTP ${res.status} at ${url}`);
     }
     const source = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);

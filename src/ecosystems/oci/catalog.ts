@@ -3,6 +3,7 @@
 // change notifications. It also answers "which digests may a view see in this repository":
 // exactly those reachable from a tag the view's policy allows (fail closed otherwise).
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import { CatalogReloads } from '../../catalog/reload.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Db, Queryable } from '../../state/db.js';
 
@@ -54,17 +55,25 @@ export class OciCatalog {
   private serialCounter = 0;
   private unlisten: (() => Promise<void>) | undefined;
 
-  constructor(private readonly db: Db) {}
+  /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
+  private readonly reloads: CatalogReloads;
+  private readonly ownsReloads: boolean;
+
+  constructor(private readonly db: Db, reloads?: CatalogReloads) {
+    this.reloads = reloads ?? CatalogReloads.standalone();
+    this.ownsReloads = !reloads;
+  }
 
   async open(): Promise<void> {
     await this.reloadAll();
     this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
       const change = parseCatalogChange(payload);
-      if (change?.ecosystem === 'oci') void this.reload(change.name).catch(() => undefined);
+      if (change?.ecosystem === 'oci') this.reloads.reload('oci', change.name, () => this.reload(change.name));
     });
   }
 
   async close(): Promise<void> {
+    if (this.ownsReloads) this.reloads.close();
     await this.unlisten?.();
   }
 

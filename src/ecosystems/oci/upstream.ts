@@ -61,7 +61,7 @@ export class OciUpstream {
     if (basic) headers.authorization = basic;
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
     if (!res.ok) {
-      await res.arrayBuffer().catch(() => undefined);
+      await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
       throw new UpstreamError(res.status, `${this.name}: the token service ${url.origin}${url.pathname} answered ${res.status} for scope "${scope}"${basic ? ' (check oci.upstreams credentials)' : ''}`);
     }
     const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
@@ -87,14 +87,14 @@ export class OciUpstream {
     let res = await send(this.cachedAuth(scope));
     if (res.status === 401) {
       const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
-      await res.arrayBuffer().catch(() => undefined);
+      await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
       let auth: string | undefined;
       if (challenge?.scheme === 'bearer') auth = `Bearer ${await this.token(challenge.params, scope)}`;
       else if (challenge?.scheme === 'basic') auth = this.basicAuth();
       if (!auth) throw new UpstreamError(401, `${this.name}: ${url} requires authentication; set username and password for this upstream in oci.upstreams`);
       res = await send(auth);
       if (res.status === 401) {
-        await res.arrayBuffer().catch(() => undefined);
+        await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
         throw new UpstreamError(401, `${this.name}: ${url} refused the token it asked for (401); check the upstream's credentials`);
       }
     }
@@ -141,7 +141,7 @@ export class OciUpstream {
     for (let page = 0; path && page < 10_000; page++) {
       const res = await this.request(path, repository);
       if (res.status === 404) {
-        await res.arrayBuffer().catch(() => undefined);
+        await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
         return page === 0 ? undefined : out;
       }
       if (!res.ok) await this.fail(res, `tags/list of ${repository}`);
@@ -178,11 +178,11 @@ export class OciUpstream {
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UpstreamError(undefined, `${this.name}: manifests are deleted by digest only, not ${digest}`);
     const res = await this.request(`/v2/${repository}/manifests/${digest}`, repository, { method: 'DELETE', actions: 'delete' });
     if (res.status === 404) {
-      await res.arrayBuffer().catch(() => undefined);
+      await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
       return 'absent';
     }
     if (!res.ok) await this.fail(res, `DELETE manifest ${repository}@${digest}`);
-    await res.arrayBuffer().catch(() => undefined);
+    await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
     return 'deleted';
   }
 

@@ -3,6 +3,7 @@
 // path, refreshed per project on change notifications, so requests never touch the database.
 import type { Db, Queryable } from '../../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import { CatalogReloads } from '../../catalog/reload.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
 export interface PypiFile {
@@ -109,14 +110,21 @@ export class PypiCatalog {
   private unlisten: (() => Promise<void>) | undefined;
   private readonly listeners = new Set<(project: string) => void>();
 
-  constructor(private readonly db: Db) {}
+  /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
+  private readonly reloads: CatalogReloads;
+  private readonly ownsReloads: boolean;
+
+  constructor(private readonly db: Db, reloads?: CatalogReloads) {
+    this.reloads = reloads ?? CatalogReloads.standalone();
+    this.ownsReloads = !reloads;
+  }
 
   /** Loads everything and subscribes to changes made by other processes. */
   async open(): Promise<void> {
     await this.reloadAll();
     this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
       const change = parseCatalogChange(payload);
-      if (change?.ecosystem === 'pypi') void this.reload(change.name).catch(() => undefined);
+      if (change?.ecosystem === 'pypi') this.reloads.reload('pypi', change.name, () => this.reload(change.name));
     });
   }
 
@@ -134,6 +142,7 @@ export class PypiCatalog {
   }
 
   async close(): Promise<void> {
+    if (this.ownsReloads) this.reloads.close();
     await this.unlisten?.();
   }
 

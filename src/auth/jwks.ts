@@ -1,0 +1,116 @@
+// Entra's token signing keys (a JWKS document), fetched from the configured URL and kept for
+// token validation: re-fetched in the background once they are `refreshMs` old, and, while the
+// endpoint is unreachable, still used for at most `maxStaleMs` after the last good fetch, so a
+// short Entra or network outage does not lock everyone out. Key matching and signature checks
+// are jose's (createLocalJWKSet over the last good document).
+// It must never use a key it did not fetch from that URL, never use keys past the stale bound,
+// and never call a token invalid when it only cannot know (then it throws KeysUnavailable: 503).
+import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+
+/** No usable key set: the endpoint is unreachable and the last good keys are too old (or none). */
+export class KeysUnavailable extends Error {
+  readonly code = 'JWKS_UNAVAILABLE';
+}
+
+export interface RemoteKeySetOptions {
+  /** Keys older than this are re-fetched (in the background while they are still usable). */
+  refreshMs: number;
+  /** How long after the last good fetch the keys stay usable while fetching fails. */
+  maxStaleMs: number;
+  /** Per fetch. */
+  timeoutMs?: number;
+  /** Least time between two fetches caused by failures or unknown key ids (protects Entra and us). */
+  cooldownMs?: number;
+  /** Told about every failed fetch (the old keys stay in use while they may). */
+  onFetchError?: (err: Error) => void;
+}
+
+type LocalSet = ReturnType<typeof createLocalJWKSet>;
+
+export class RemoteKeySet {
+  private current: { keys: LocalSet; fetchedAt: number } | undefined;
+  private last: { at: number; error: Error | undefined } = { at: -Infinity, error: undefined };
+  private inflight: Promise<void> | undefined;
+  private readonly timeoutMs: number;
+  private readonly cooldownMs: number;
+
+  constructor(private readonly url: URL, private readonly opts: RemoteKeySetOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 5_000;
+    this.cooldownMs = opts.cooldownMs ?? 30_000;
+  }
+
+  /** For jose's jwtVerify: the key for a token's header, or KeysUnavailable. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    const keys = await this.usableKeys();
+    try {
+      return await keys(header, token);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      // Maybe a key Entra rotated in since the last fetch: ask again (not more than once per
+      // cooldown, whatever the kids tokens claim). While the endpoint is down a rotated key and
+      // a made-up kid look the same, so the answer is "cannot know" (503), not "invalid" (401).
+      if (this.inflight) await this.inflight;
+      else if (performance.now() - this.last.at >= this.cooldownMs) await this.refresh();
+      if (this.last.error) throw this.unavailable(`the token's key id is not among the keys fetched ${this.ageText()} ago`);
+      return this.current!.keys(header, token);
+    }
+  };
+
+  private async usableKeys(): Promise<LocalSet> {
+    const now = performance.now();
+    const age = this.current ? now - this.current.fetchedAt : Infinity;
+    // After a failure, wait out the cooldown before the next try; after a success, no need.
+    const mayFetch = !this.last.error || now - this.last.at >= this.cooldownMs;
+    if (age > this.opts.maxStaleMs) {
+      if (mayFetch) await this.refresh();
+    } else if (age >= this.opts.refreshMs && mayFetch && !this.inflight) {
+      void this.refresh(); // never rejects; failures are recorded and reported
+    }
+    // Keys are "too old" only when the latest fetch failed: a successful fetch is the truth.
+    if (!this.current) throw this.unavailable('no keys were fetched yet');
+    if (this.last.error && performance.now() - this.current.fetchedAt > this.opts.maxStaleMs) {
+      throw this.unavailable(`the last keys were fetched ${this.ageText()} ago, longer than auth.entra.jwksMaxStale allows`);
+    }
+    return this.current.keys;
+  }
+
+  /** One fetch at a time; resolves when it settled, recording the outcome. */
+  private refresh(): Promise<void> {
+    this.inflight ??= this.fetchKeys()
+      .then(
+        (jwks) => {
+          this.current = { keys: createLocalJWKSet(jwks), fetchedAt: performance.now() };
+          this.last = { at: performance.now(), error: undefined };
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err : new Error(String(err));
+          this.last = { at: performance.now(), error };
+          this.opts.onFetchError?.(error);
+        },
+      )
+      .finally(() => {
+        this.inflight = undefined;
+      });
+    return this.inflight;
+  }
+
+  private async fetchKeys(): Promise<JSONWebKeySet> {
+    const res = await fetch(this.url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`HTTP ${res.status}`);
+    }
+    const jwks = (await res.json()) as JSONWebKeySet;
+    createLocalJWKSet(jwks); // throws JWKSInvalid on a malformed document: the old keys stay
+    return jwks;
+  }
+
+  private ageText(): string {
+    return this.current ? `${Math.round((performance.now() - this.current.fetchedAt) / 1000)} s` : 'never';
+  }
+
+  /** Said to clients: no URL and no cause (those are logged through onFetchError). */
+  private unavailable(why: string): KeysUnavailable {
+    return new KeysUnavailable(`the Entra signing keys cannot be fetched now and ${why}; retry shortly`);
+  }
+}
