@@ -295,10 +295,10 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
       body: trivyReport('team/late:v1', digest, [{ id: 'CVE-2026-1234', severity: 'CRITICAL', pkg: 'zlib', fixed: '1.3.2' }]),
     });
     expect(late.status).toBe(201);
-    expect(late.json.judgedAgain).toEqual([{ registry: 'local', repository: 'team/late', digest }]);
     const again = consistent((await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).json);
     expect(again.state).toBe('pending'); // never "pass" on old information while it is judged again
     expect(again.reason).toMatch(/new scan report arrived after the verdict pass/);
+    expect(late.json.judgedAgain).toEqual([{ registry: 'local', repository: 'team/late', digest }]);
     const v = consistent(await final(digest));
     expect(v.state).toBe('fail');
     expect(v.verdict.failures.map((f: any) => f.finding.id)).toEqual(['CVE-2026-1234']);
