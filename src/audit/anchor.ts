@@ -28,6 +28,7 @@ export class AnchorScheduler {
   private running: Promise<Outcome> | undefined;
   private pending = false;
   private failures = 0;
+  private closed = false;
 
   constructor(private readonly deps: AnchorSchedulerDeps) {}
 
@@ -39,22 +40,35 @@ export class AnchorScheduler {
 
   /**
    * Anchors the head now (after a run in progress) and resolves when it is done, true when
-   * anchored; for shutdown. A busy lock is tried again for about a second; a failure is logged.
+   * anchored; for shutdown, so bounded by `withinMs` (a store that hangs must not hold the
+   * process). A busy lock is tried again meanwhile; a failure or the bound is logged. Nothing
+   * is scheduled after it.
    */
-  async flush(): Promise<boolean> {
+  async flush(withinMs = 5_000): Promise<boolean> {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    let bound: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (bound = setTimeout(() => r('late'), withinMs)));
+    const outcome = await Promise.race([this.flushNow(() => bound === undefined), late]);
+    clearTimeout(bound);
+    bound = undefined;
+    if (outcome === 'late') this.deps.log.warn(`audit anchor at shutdown did not finish within ${withinMs} ms; the tail since the last anchor is not anchored`);
+    else if (outcome === 'busy') this.deps.log.warn('audit anchor at shutdown: the audit:anchor lock stayed busy (another replica is anchoring)');
+    return outcome === 'anchored';
+  }
+
+  private async flushNow(givenUp: () => boolean): Promise<Outcome> {
     await this.running;
-    for (let attempt = 0; attempt < 10; attempt++) {
+    for (;;) {
       const outcome = await this.run();
-      if (outcome !== 'busy') return outcome === 'anchored';
+      if (outcome !== 'busy' || givenUp()) return outcome;
       await new Promise((r) => setTimeout(r, 100));
     }
-    this.deps.log.warn('audit anchor at shutdown: the audit:anchor lock stayed busy (another replica is anchoring)');
-    return false;
   }
 
   private arm(ms: number): void {
+    if (this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run().then((outcome) => {

@@ -310,6 +310,9 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     expect(audit.json.records.map((r: { action: string }) => r.action)).toEqual(['gate.received', 'gate.verdict', 'gate.requeued', 'gate.verdict', 'gate.purged']);
     expect(audit.json.records[2].detail).toMatchObject({ cause: 'report', previous: 'pass', reportId: late.json.id });
     expect(audit.json.records[3].detail).toMatchObject({ outcome: 'fail' });
+    // The verdict is anchored at once (not at the next 10-minute anchor), so it cannot be dropped unnoticed.
+    const verdictSeq = audit.json.records[3].seq as number;
+    await until(async () => (await sl.runtime.audit.anchors()).some((a) => a.seq >= verdictSeq), 'the verdict to be anchored');
     const run = await cli(['gate', 'check', `team/late@${digest}`, '--wait', '5s'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
     expect(run.code, run.stderr).toBe(1);
   });
