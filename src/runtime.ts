@@ -67,7 +67,7 @@ export async function openRuntime(config: Config, opts: { followChanges?: boolea
       const stop = await policies.follow(db, () => undefined);
       closers.push(stop);
     }
-    const audit = new AuditLog(db, store);
+    const audit = new AuditLog(db, config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage) : store);
     const auth = new Authenticator(config.auth);
     return {
       config, db, store, policies, pypiCatalog, pypi, condaCatalog, conda, ociCatalog, audit, exceptions, advisories, auth,

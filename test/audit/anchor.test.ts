@@ -93,30 +93,35 @@ describe('anchoring a running server', () => {
     const r = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     return { status: r.status, json: (await r.json()) as Record<string, any> };
   };
-  const configFile = async (dir: string, database: string, extra = '') => {
+  const configFile = async (dir: string, database: string, extra = '', anchorStorage?: string) => {
     const file = join(dir, 'safelist.yaml');
     await writeFile(file, [
       `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
       `database: ${database}`,
       `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      'audit: { anchorSchedule: "" }', // only decisions and shutdown anchor here
+      `audit: { anchorSchedule: "", ${anchorStorage ? `anchorStorage: { kind: fs, path: ${anchorStorage} }` : ''} }`, // only decisions and shutdown anchor here
       extra,
       '',
     ].join('\n'));
     return file;
   };
 
-  it('anchors an exception decision at once: rewriting or deleting it is found by `safelist audit verify` beside the server (PostgreSQL)', async () => {
+  it('anchors an exception decision at once, in the anchor store: rewriting or deleting it is found by `safelist audit verify` beside the server (PostgreSQL)', async () => {
     const pgdb = await createPgDatabase();
     cleanups.push(() => pgdb.drop());
-    const sl = await startTestSafelist({ databaseUrl: pgdb.url, extra: { auth: { tokens }, audit: { anchorSchedule: '' } } });
+    const anchorDir = await mkdtemp(join(tmpdir(), 'safelist-anchors-'));
+    cleanups.push(() => rm(anchorDir, { recursive: true, force: true }));
+    const sl = await startTestSafelist({ databaseUrl: pgdb.url, extra: { auth: { tokens }, audit: { anchorSchedule: '', anchorStorage: { kind: 'fs', path: anchorDir } } } });
     cleanups.push(() => sl.stop());
-    const config = await configFile(sl.dir, `{ url: "${pgdb.url}" }`);
+    const config = await configFile(sl.dir, `{ url: "${pgdb.url}" }`, '', anchorDir);
     const created = await api(sl.url, REQUESTER, '/api/v1/exceptions', { ecosystem: 'pypi', name: 'demo-pkg', versions: '==2.0', view: 'default', reason: 'needs the 2.0 API' });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     expect((await api(sl.url, APPROVER, `/api/v1/exceptions/${created.json.id}/approve`, { note: 'ok' })).status).toBe(200);
     const [decision] = await sl.runtime.audit.query({ action: 'exception.approved' });
     await until(async () => (await sl.runtime.audit.anchors()).some((a) => a.seq >= decision!.seq), 'the decision to be anchored');
+    // audit.anchorStorage: the anchors are in their own store (immutable in production), not the main one.
+    expect(await new FsBlobStore(anchorDir).stat('audit/anchors.jsonl')).toBeDefined();
+    expect(await sl.runtime.store.stat('audit/anchors.jsonl')).toBeUndefined();
     const ok = await cli(['--config', config, 'audit', 'verify']);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
 
