@@ -229,7 +229,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (event === 'exception.approved' && e.ecosystem === 'oci' && config.oci.upstreams.length) void syncOciNow();
     if (event === 'exception.approved' && e.ecosystem === 'conda') void syncNow(); // the conda channels sync after PyPI, in the same run
   });
-  // Anchor the audit chain head in append-only storage; only one replica needs to.
+  // And on the schedule, for records that are not decisions (replicas take turns under the lock).
   const anchorTask = config.audit.anchorSchedule ? cron.schedule(config.audit.anchorSchedule, () => anchors.soon()) : undefined;
   // Exceptions past their end leave the policy at once (rules carry their expiry); this job
   // records the state change, tells every replica, and warns of those about to expire.

@@ -132,7 +132,7 @@ export class GateWorker {
       this.deps.log.info({ image: `${img.repository}@${img.digest}`, outcome: verdict.outcome, failures: verdict.failures.length }, 'gate: verdict');
       if (verdict.outcome === 'fail') await this.onFail(verdict);
       else if (verdict.outcome === 'pass') this.notify('gate.passed', verdict, undefined);
-      this.deps.anchors?.soon();
+      this.deps.anchors?.soon(); // again, for the block and purge records (coalesced with the first)
     }
     return due.length;
   }
