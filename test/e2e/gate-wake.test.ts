@@ -15,8 +15,8 @@ import { until } from '../support/wait.js';
 
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
-/** Far below the 10-minute poll interval; a functional bound, not a timing measurement. */
-const BOUND_MS = 8_000;
+/** Far below the 10-minute poll interval, generous for a loaded machine: a functional bound, not a timing measurement. */
+const BOUND_MS = 15_000;
 
 describe('gate: a posted report wakes the worker at once (two replicas, pollBase 10m)', () => {
   let registry: TestRegistry;
@@ -31,15 +31,21 @@ describe('gate: a posted report wakes the worker at once (two replicas, pollBase
       headers: { authorization: `Bearer ${PIPELINE_TOKEN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ SchemaVersion: 2, ArtifactName: ref, Results: [] }),
     });
+  let last = 'not seen yet';
   const state = async (via: TestSafelist, digest: string) => {
     const r = await fetch(`${via.url}/api/v1/gate/verdicts/${digest}`, { headers: { authorization: `Bearer ${PIPELINE_TOKEN}` } });
-    return r.status === 200 ? ((await r.json()) as { state: string }).state : undefined;
+    if (r.status !== 200) return undefined;
+    const doc = (await r.json()) as { state: string; reason: string | null };
+    last = `${doc.state}: ${doc.reason ?? ''}`;
+    return doc.state;
   };
   const decided = (via: TestSafelist, digest: string) =>
     until(async () => {
       const s = await state(via, digest);
       return s && s !== 'pending' ? s : undefined;
-    }, `a verdict for ${digest} well before the 10-minute poll interval`, BOUND_MS);
+    }, `a verdict for ${digest} well before the 10-minute poll interval`, BOUND_MS).catch((err: Error) => {
+      throw new Error(`${err.message} (last seen: ${last})`);
+    });
 
   beforeAll(async () => {
     const portA = await freePort();

@@ -21,7 +21,9 @@ export async function startHoldProxy(target: string): Promise<HoldProxy> {
   let held: Array<() => void> = [];
   const server = http.createServer((req, res) => {
     const forward = () => {
-      const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      // A fresh upstream connection per request: a reused socket the registry already closed would
+      // fail a request for reasons that have nothing to do with the test.
+      const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent: false }, (ur) => {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
       });
