@@ -4,7 +4,7 @@
 // scan reports posted by pipelines, and verdicts for pipelines. Webhooks are acknowledged at
 // once and worked on asynchronously; a malformed or unauthenticated call gets a 4xx and
 // records nothing. A posted report wakes the worker at once, and judges again an image that
-// already passed or got no verdict.
+// already passed or got no verdict (201 { id, digest, findings, judgedAgain: [images] }).
 //
 // The verdict document (GET /api/v1/gate/verdicts…), one shape whatever the state:
 //   { image: {registry, repository, digest}, state, reason, blocked, purged, firstSeen, verdict }
