@@ -2,9 +2,9 @@
 // revoked; a gate verdict) and once more at shutdown, so the records that matter most are not
 // left unanchored until the next scheduled anchor. Requests are coalesced: one anchor covers a
 // burst (it reads the head when it runs), runs never overlap in this process, and across
-// replicas they go under the 'audit:anchor' lock. It must never drop a request silently: when
-// the lock is busy (another replica is anchoring, perhaps a head older than ours) or the anchor
-// store fails, it logs and tries again later.
+// replicas they go under the 'audit:anchor' lock. It must never drop a request: when the lock
+// is busy (another replica is anchoring, perhaps a head older than ours) it tries again later;
+// when the anchor store fails it logs the error and tries again with backoff.
 import type { Logger } from 'pino';
 import type { Db } from '../state/db.js';
 import type { AuditLog } from './log.js';
