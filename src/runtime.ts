@@ -87,7 +87,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       const stop = await policies.follow(db, reloads);
       closers.push(stop);
     }
-    const audit = new AuditLog(db, store);
+    const audit = new AuditLog(db, config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage) : store);
     const auth = new Authenticator(config.auth, {
       onKeysFetchError: (err) => log.warn({ err }, 'auth: the Entra signing keys (JWKS) could not be fetched; the last good keys stay in use up to auth.entra.jwksMaxStale'),
     });

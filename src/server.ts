@@ -18,6 +18,7 @@ import { runAcrTarget } from './ecosystems/oci/acr-target.js';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { join } from 'node:path';
 import { GateStore } from './gate/store.js';
+import { AnchorScheduler } from './audit/anchor.js';
 import { GateWorker } from './gate/worker.js';
 import { gateRegistries } from './gate/registry.js';
 import { reconcileRegistries, type ReconcileReport } from './gate/reconcile.js';
@@ -185,6 +186,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     return approvedQueue;
   };
   const notifier = new Notifier(config, app.log);
+  // The audit head is anchored soon after each decision and at shutdown, not only on the schedule.
+  const anchors = new AnchorScheduler({ db: runtime.db, audit: runtime.audit, log: app.log });
   const providers: ScanProvider[] = config.gate.providers.map((name) =>
     name === 'reports'
       ? new ReportProvider(runtime.db)
@@ -198,7 +201,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   );
   gateWorker = new GateWorker({
     config: config.gate, store: gateStore, registries: gateRegs, providers,
-    policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl,
+    policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl, anchors,
   });
   // A dropped webhook (ACR never retries) still gets a verdict: list the registries on a schedule.
   let reconciling: Promise<ReconcileReport[] | undefined> | undefined;
@@ -222,16 +225,13 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const reconcileTask = config.gate.reconcileSchedule && gateRegs.length ? cron.schedule(config.gate.reconcileSchedule, () => void reconcileGateNow()) : undefined;
   const stopListening = runtime.exceptions.on((event, e) => {
     notifier.notify(event, e);
+    if (event === 'exception.approved' || event === 'exception.rejected' || event === 'exception.revoked') anchors.soon();
     if (event === 'exception.approved' && e.ecosystem === 'pypi' && config.pypi.upstreams.length) void syncApproved([e.name]);
     if (event === 'exception.approved' && e.ecosystem === 'oci' && config.oci.upstreams.length) void syncOciNow();
     if (event === 'exception.approved' && e.ecosystem === 'conda') void syncNow(); // the conda channels sync after PyPI, in the same run
   });
-  // Anchor the audit chain head in append-only storage; only one replica needs to.
-  const anchorTask = config.audit.anchorSchedule
-    ? cron.schedule(config.audit.anchorSchedule, () => {
-        void runtime.db.tryWithLock('audit:anchor', () => runtime.audit.anchor()).catch((err: unknown) => app.log.error({ err }, 'audit anchor failed'));
-      })
-    : undefined;
+  // And on the schedule, for records that are not decisions (replicas take turns under the lock).
+  const anchorTask = config.audit.anchorSchedule ? cron.schedule(config.audit.anchorSchedule, () => anchors.soon()) : undefined;
   // Exceptions past their end leave the policy at once (rules carry their expiry); this job
   // records the state change, tells every replica, and warns of those about to expire.
   const expiryTask = config.exceptions.expirySchedule
@@ -315,6 +315,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
       ['the PyPI and conda sync', () => running],
       ['the OCI sync', () => runningOci],
+      ['the audit anchor of the last records', () => anchors.flush()],
       ['the runtime (database, storage)', () => runtime.close()],
     ], graceMs, app.log));
   try {

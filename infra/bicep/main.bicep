@@ -184,6 +184,10 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'SAFELIST_STORAGE__KIND', value: 'azure' }
             { name: 'SAFELIST_STORAGE__AZURE__ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
             { name: 'SAFELIST_STORAGE__AZURE__CONTAINER', value: 'safelist' }
+            // The audit anchors go to the immutable container above, not the main one.
+            { name: 'SAFELIST_AUDIT__ANCHOR_STORAGE__KIND', value: 'azure' }
+            { name: 'SAFELIST_AUDIT__ANCHOR_STORAGE__AZURE__ACCOUNT_URL', value: storage.properties.primaryEndpoints.blob }
+            { name: 'SAFELIST_AUDIT__ANCHOR_STORAGE__AZURE__CONTAINER', value: auditContainer.name }
             { name: 'SAFELIST_GATE__ACR_WEBHOOK__SECRET', secretRef: 'webhook-secret' }
           ]
           probes: [

@@ -344,6 +344,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** node-cron expression for anchoring the audit chain head in storage; empty disables. */
       anchorSchedule: z.string().default('*/10 * * * *'),
+      /**
+       * Where the anchors go (audit/anchors.jsonl, appended to): a store that whoever administers
+       * the database cannot rewrite, e.g. an Azure container under an immutability policy with
+       * protected append writes (infra/bicep: safelist-audit). Default: the main storage.
+       */
+      anchorStorage: explicitStorageSchema.optional(),
     })
     .prefault({}),
   gate: gateSchema,

@@ -3,7 +3,16 @@
 // header, compared in constant time),
 // scan reports posted by pipelines, and verdicts for pipelines. Webhooks are acknowledged at
 // once and worked on asynchronously; a malformed or unauthenticated call gets a 4xx and
-// records nothing.
+// records nothing. A posted report wakes the worker at once, and judges again an image that
+// already passed or got no verdict (201 { id, digest, findings, judgedAgain: [images] }).
+//
+// The verdict document (GET /api/v1/gate/verdicts…), one shape whatever the state:
+//   { image: {registry, repository, digest}, state, reason, blocked, purged, firstSeen, verdict }
+//   state "pending": not decided yet (queued, waiting for a scan, or judged again after a new
+//     report); verdict null; reason says what it waits for.
+//   state "pass" | "fail" | "no-verdict": verdict is the decision, and verdict.outcome === state
+//     always (the top-level state is read from it; the database refuses rows where they differ).
+//   blocked / purged: what enforcement did to a failed image (null otherwise).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -14,6 +23,7 @@ import { errors } from '../errors.js';
 import { parse, requireRole } from '../http/api.js';
 import { trivyFindings, trivyReportSchema } from './providers/trivy.js';
 import type { GateStore, ImageRow } from './store.js';
+import type { Verdict } from './types.js';
 import { acrEvent, acrPush, cloudEvents, distributionEnvelope, distributionPushes, eventGridEvents, eventGridPushes, type PushEvent } from './webhooks.js';
 import type { GateRegistry } from './registry.js';
 
@@ -67,17 +77,22 @@ export function parseImageRef(image: string): { host?: string; repository: strin
   return { repository: rest, ...(host ? { host } : {}), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 
-function verdictJson(row: ImageRow) {
+interface VerdictDocumentBase {
+  image: { registry: string; repository: string; digest: string };
+  reason: string | null;
+  blocked: string | null;
+  purged: string | null;
+  firstSeen: string;
+}
+
+/** See the file header: pending has no verdict; a decision's state is its verdict's outcome. */
+export type VerdictDocument = VerdictDocumentBase & ({ state: 'pending'; verdict: null } | { state: Verdict['outcome']; verdict: Verdict });
+
+export function verdictDocument(row: ImageRow): VerdictDocument {
   const decided = row.state === 'pass' || row.state === 'fail' || row.state === 'no-verdict';
-  return {
-    image: { registry: row.registry, repository: row.repository, digest: row.digest },
-    state: decided ? row.state : 'pending',
-    reason: row.reason,
-    blocked: row.blocked,
-    purged: row.purged,
-    firstSeen: row.firstSeen.toISOString(),
-    verdict: decided ? row.verdict : null,
-  };
+  const base = { image: { registry: row.registry, repository: row.repository, digest: row.digest }, reason: row.reason, firstSeen: row.firstSeen.toISOString() };
+  if (!decided || !row.verdict) return { ...base, blocked: null, purged: null, state: 'pending', verdict: null };
+  return { ...base, blocked: row.blocked, purged: row.purged, state: row.verdict.outcome, verdict: row.verdict };
 }
 
 export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): void {
@@ -170,9 +185,9 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     const report = parse(trivyReportSchema, req.body, 'Trivy report');
     const r = trivyFindings(report, digest);
     if ('problem' in r) throw errors.badRequest(`this report does not belong to ${digest}: ${r.problem}`);
-    const id = await deps.store.addReport(digest, 'trivy', r.findings, req.identity!.oid);
+    const { id, requeued } = await deps.store.addReport(digest, 'trivy', r.findings, req.identity!.oid);
     deps.kick();
-    return reply.code(201).send({ id, digest, findings: r.findings.length });
+    return reply.code(201).send({ id, digest, findings: r.findings.length, judgedAgain: requeued });
   });
 
   const readers = { onRequest: requireRole(deps.auth, ['pipeline', 'admin', 'auditor']) };
@@ -182,7 +197,7 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     const digest = parse(digestParam, req.params.digest, 'digest');
     const row = await deps.store.byDigest(digest);
     if (!row) throw notSeen(digest);
-    return verdictJson(row);
+    return verdictDocument(row);
   });
 
   app.get('/api/v1/gate/verdicts', readers, async (req) => {
@@ -199,6 +214,6 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     }
     const row = await deps.store.byDigest(digest, ref.repository, registry);
     if (!row) throw notSeen(`${ref.repository}@${digest}`);
-    return verdictJson(row);
+    return verdictDocument(row);
   });
 }

@@ -2,6 +2,11 @@
 // with its verdicts, tags as reported, posted scan reports, and when each fixable finding was
 // first seen (the fixDeadline clock). Every state change that
 // matters is audited in the same transaction as the change itself.
+// An image row is either undecided (queued, waiting: no verdict) or decided (pass, fail,
+// no-verdict: the verdict with that outcome); a CHECK constraint keeps it so (migration 0310).
+// A posted report never goes unread: it makes waiting images due now, bumps their generation
+// so a pass already under way does not write back its backoff or a verdict drawn without it,
+// and queues images that passed or got no verdict to be judged again.
 import { appendAudit } from '../audit/log.js';
 import type { Db } from '../state/db.js';
 import type { Finding, ImageRef, Verdict } from './types.js';
@@ -20,17 +25,20 @@ export interface ImageRow extends ImageRef {
   blocked: string | null;
   firstSeen: Date;
   updatedAt: Date;
+  /** Bumped by each posted report; a claim remembers it (see wait and decide). */
+  generation: number;
 }
 
 interface RawRow {
   registry: string; repository: string; digest: string; state: ImageState; attempts: number; deadline: Date | string;
   reason: string | null; verdict: Verdict | string | null; purged: string | null; blocked?: string | null; first_seen: Date | string; updated_at: Date | string;
+  generation?: number;
 }
 
 const toRow = (r: RawRow): ImageRow => ({
   registry: r.registry, repository: r.repository, digest: r.digest, state: r.state, attempts: Number(r.attempts), deadline: new Date(r.deadline),
   reason: r.reason, verdict: typeof r.verdict === 'string' ? (JSON.parse(r.verdict) as Verdict) : r.verdict, purged: r.purged, blocked: r.blocked ?? null,
-  firstSeen: new Date(r.first_seen), updatedAt: new Date(r.updated_at),
+  firstSeen: new Date(r.first_seen), updatedAt: new Date(r.updated_at), generation: Number(r.generation ?? 0),
 });
 
 export class GateStore {
@@ -60,7 +68,7 @@ export class GateStore {
         await q.query(
           `INSERT INTO gate_images (registry, repository, digest, state, deadline) VALUES ($1, $2, $3, 'queued', now() + $4 * interval '1 millisecond')
            ON CONFLICT (registry, repository, digest) DO UPDATE SET state = 'queued', attempts = 0, next_at = now(), lease_until = NULL, reason = NULL,
-             deadline = EXCLUDED.deadline, updated_at = now()
+             verdict = NULL, purged = NULL, blocked = NULL, generation = gate_images.generation + 1, deadline = EXCLUDED.deadline, updated_at = now()
            WHERE gate_images.state NOT IN ('queued', 'waiting')`,
           [registry, p.repository, p.digest, this.deadlineMs],
         );
@@ -70,13 +78,32 @@ export class GateStore {
     });
   }
 
-  /** Stores a scan report's findings for a digest; images waiting for it become due now. */
-  async addReport(digest: string, format: string, findings: Finding[], actor: string): Promise<number> {
+  /**
+   * Stores a scan report's findings for a digest. Images waiting for it become due now (and a
+   * pass already under way learns of it through the generation); images that passed or got no
+   * verdict are queued to be judged again, audited as gate.requeued. A failed image stays failed
+   * (its enforcement already ran; a new push of the digest judges it again).
+   */
+  async addReport(digest: string, format: string, findings: Finding[], actor: string): Promise<{ id: number; requeued: ImageRef[] }> {
     return this.db.tx(async (q) => {
       const [row] = await q.query<{ id: string }>('INSERT INTO gate_reports (digest, format, findings, posted_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING id', [digest, format, JSON.stringify(findings), actor]);
-      await q.query("UPDATE gate_images SET next_at = now() WHERE digest = $1 AND state IN ('queued', 'waiting')", [digest]);
+      const id = Number(row!.id);
+      await q.query("UPDATE gate_images SET next_at = now(), generation = generation + 1 WHERE digest = $1 AND state IN ('queued', 'waiting')", [digest]);
+      const requeued = await q.query<ImageRef & { previous: string; decided_at: string | null }>(
+        `WITH old AS (SELECT registry, repository, digest, state, verdict->>'decidedAt' AS decided_at FROM gate_images
+                      WHERE digest = $1 AND state IN ('pass', 'no-verdict') FOR UPDATE)
+         UPDATE gate_images g SET state = 'queued', verdict = NULL, purged = NULL, blocked = NULL, attempts = 0, next_at = now(), lease_until = NULL,
+           reason = 'a new scan report arrived after the verdict ' || old.state || '; judging again', generation = g.generation + 1,
+           deadline = now() + $2 * interval '1 millisecond', updated_at = now()
+         FROM old WHERE g.registry = old.registry AND g.repository = old.repository AND g.digest = old.digest
+         RETURNING g.registry, g.repository, g.digest, old.state AS previous, old.decided_at`,
+        [digest, this.deadlineMs],
+      );
       await appendAudit(q, { actor, action: 'gate.report-received', subject: digest, detail: { format, findings: findings.length } });
-      return Number(row!.id);
+      for (const r of requeued) {
+        await appendAudit(q, { actor, action: 'gate.requeued', subject: `${r.registry}/${r.repository}@${r.digest}`, detail: { cause: 'report', reportId: id, previous: r.previous, decidedAt: r.decided_at } });
+      }
+      return { id, requeued: requeued.map((r) => ({ registry: r.registry, repository: r.repository, digest: r.digest })) };
     });
   }
 
@@ -118,21 +145,35 @@ export class GateStore {
     return rows.map(toRow);
   }
 
-  /** Not decided yet: ask again after `waitMs`. */
-  async wait(img: ImageRef, waitMs: number, reason: string): Promise<void> {
-    await this.db.query(
-      "UPDATE gate_images SET state = 'waiting', next_at = now() + $4 * interval '1 millisecond', lease_until = NULL, reason = $5, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3",
-      [img.registry, img.repository, img.digest, waitMs, reason],
+  /**
+   * Not decided yet: ask again after `waitMs`, or at once when a report arrived since the claim
+   * (the generation moved). Resolves true when the image is due again now.
+   */
+  async wait(img: ImageRow, waitMs: number, reason: string): Promise<boolean> {
+    const [r] = await this.db.query<{ woken: boolean }>(
+      `UPDATE gate_images SET state = 'waiting', next_at = CASE WHEN generation = $6 THEN now() + $4 * interval '1 millisecond' ELSE now() END,
+         lease_until = NULL, reason = $5, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3
+       RETURNING generation <> $6 AS woken`,
+      [img.registry, img.repository, img.digest, waitMs, reason, img.generation],
     );
+    return r?.woken === true;
   }
 
-  /** Records the verdict (and audits it) in one transaction. */
-  async decide(v: Verdict): Promise<void> {
-    await this.db.tx(async (q) => {
-      await q.query(
-        'UPDATE gate_images SET state = $4, verdict = $5::jsonb, reason = $6, lease_until = NULL, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3',
-        [v.registry, v.repository, v.digest, v.outcome, JSON.stringify(v), v.reasons.join('; ')],
+  /**
+   * Records the verdict (and audits it) in one transaction, unless a report arrived since the
+   * claim (the generation moved): then nothing is recorded, the image is due again at once,
+   * and this resolves false.
+   */
+  async decide(v: Verdict, generation: number): Promise<boolean> {
+    return this.db.tx(async (q) => {
+      const updated = await q.query(
+        'UPDATE gate_images SET state = $4, verdict = $5::jsonb, reason = $6, lease_until = NULL, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3 AND generation = $7 RETURNING digest',
+        [v.registry, v.repository, v.digest, v.outcome, JSON.stringify(v), v.reasons.join('; '), generation],
       );
+      if (!updated.length) {
+        await q.query('UPDATE gate_images SET next_at = now(), lease_until = NULL WHERE registry = $1 AND repository = $2 AND digest = $3', [v.registry, v.repository, v.digest]);
+        return false;
+      }
       await appendAudit(q, {
         actor: 'system',
         action: 'gate.verdict',
@@ -143,6 +184,7 @@ export class GateStore {
           exempted: v.exempted.map((e) => ({ id: e.finding.id, owner: e.exception.owner, expires: e.exception.expires })),
         },
       });
+      return true;
     });
   }
 

@@ -3,7 +3,9 @@
 // applies the container policy and acts on the verdict: a failing image is purged by digest,
 // the verdict is notified, every step is audited. Fail closed: a provider that is down, slow
 // or has no result yet, an unreadable manifest or a broken policy file is never a pass; after
-// the deadline the image gets "no verdict" with the reason.
+// the deadline the image gets "no verdict" with the reason. A report that arrives while a pass
+// is under way is never lost: the store refuses the pass's backoff or verdict (generation) and
+// the worker goes round again at once. Each verdict asks for an audit anchor (coalesced).
 import type { Logger } from 'pino';
 import { durationMs, type GateConfig } from '../config/schema.js';
 import { UpstreamError } from '../ecosystems/oci/upstream.js';
@@ -11,7 +13,7 @@ import type { Notifier } from '../exceptions/notify.js';
 import { evaluate, loadContainerPolicy } from './policy.js';
 import type { GateRegistry } from './registry.js';
 import type { GateStore, ImageRow } from './store.js';
-import type { Finding, ImageRef, ScanProvider, ScanResult, Verdict } from './types.js';
+import type { Finding, ScanProvider, ScanResult, Verdict } from './types.js';
 
 export interface GateWorkerDeps {
   config: GateConfig;
@@ -22,6 +24,8 @@ export interface GateWorkerDeps {
   notifier: Pick<Notifier, 'post'>;
   log: Pick<Logger, 'info' | 'warn' | 'error'>;
   publicUrl?: string | undefined;
+  /** Anchors the audit chain soon after each verdict (src/audit/anchor.ts). */
+  anchors?: { soon(): void };
 }
 
 const BATCH = 50;
@@ -124,26 +128,37 @@ export class GateWorker {
       }
       // The fixDeadline clock: first sighting of each fixable finding, kept across images and restarts.
       const verdict = evaluate(loaded.policy, img, await this.deps.store.withFixSeen(findings));
-      await this.deps.store.decide(verdict);
+      if (!(await this.record(img, verdict))) continue;
       this.deps.log.info({ image: `${img.repository}@${img.digest}`, outcome: verdict.outcome, failures: verdict.failures.length }, 'gate: verdict');
       if (verdict.outcome === 'fail') await this.onFail(verdict);
       else if (verdict.outcome === 'pass') this.notify('gate.passed', verdict, undefined);
+      this.deps.anchors?.soon(); // again, for the block and purge records (coalesced with the first)
     }
     return due.length;
+  }
+
+  /** Records a verdict; false when a report arrived during the pass (then the image is judged again at once). */
+  private async record(img: ImageRow, v: Verdict): Promise<boolean> {
+    if (await this.deps.store.decide(v, img.generation)) {
+      this.deps.anchors?.soon();
+      return true;
+    }
+    this.again = true;
+    return false;
   }
 
   /** Not decided yet: wait with backoff (or as long as the provider asked), until the deadline. */
   private async retry(img: ImageRow, reason: string, retryAfterMs = 0): Promise<void> {
     if (Date.now() >= img.deadline.getTime()) return this.finish(img, [`no scan result by the deadline (gate.scanDeadline ${this.deps.config.scanDeadline}): ${reason}`]);
     const backoff = Math.min(durationMs(this.deps.config.pollBase) * 2 ** Math.max(0, img.attempts - 1), durationMs(this.deps.config.pollMax));
-    await this.deps.store.wait(img, Math.max(backoff, retryAfterMs), reason);
+    // A report that came while this pass ran makes the image due now: go round again at once.
+    if (await this.deps.store.wait(img, Math.max(backoff, retryAfterMs), reason)) this.again = true;
   }
 
   /** Final "no verdict": recorded, audited and notified; never a pass. */
-  private async finish(img: ImageRef, reasons: string[]): Promise<void> {
+  private async finish(img: ImageRow, reasons: string[]): Promise<void> {
     const v: Verdict = { outcome: 'no-verdict', registry: img.registry, repository: img.repository, digest: img.digest, reportOnly: false, failures: [], exempted: [], reported: [], reasons, decidedAt: new Date().toISOString() };
-    await this.deps.store.decide(v);
-    this.notify('gate.no-verdict', v, undefined);
+    if (await this.record(img, v)) this.notify('gate.no-verdict', v, undefined);
   }
 
   /**

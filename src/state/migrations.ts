@@ -299,4 +299,20 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '0310_gate_verdict_consistency',
+    sql: `
+      -- generation: bumped when new scan input (a posted report) arrives for an image, so a
+      -- worker pass that was already under way when it came writes back "due now" instead of
+      -- its backoff, and never records a verdict drawn without it.
+      ALTER TABLE gate_images ADD COLUMN generation integer NOT NULL DEFAULT 0;
+      -- One consistent document: an undecided image has no verdict; a decided one has the
+      -- verdict whose outcome is its state. Rows that break this are judged again (fail closed).
+      UPDATE gate_images SET verdict = NULL WHERE state IN ('queued', 'waiting');
+      UPDATE gate_images SET state = 'queued', verdict = NULL, next_at = now(), lease_until = NULL
+        WHERE state IN ('pass', 'fail', 'no-verdict') AND (verdict IS NULL OR verdict->>'outcome' IS DISTINCT FROM state);
+      ALTER TABLE gate_images ADD CONSTRAINT gate_images_verdict_matches_state CHECK (
+        (state IN ('queued', 'waiting') AND verdict IS NULL) OR (state IN ('pass', 'fail', 'no-verdict') AND verdict->>'outcome' = state));
+    `,
+  },
 ];

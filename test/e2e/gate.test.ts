@@ -4,6 +4,9 @@
 // image passes; a failing one is purged (skopeo can no longer fetch it), a local receiver
 // gets the notification with the failing findings, and the audit trail shows each step.
 // Unauthenticated or malformed webhooks change nothing; a repeated event id is processed once.
+// A report that arrives after a pass judges the image again, and a failure then is enforced
+// like any other. Every verdict document says one thing: pending with no verdict, or the
+// decision with state === verdict.outcome.
 // On PGlite and on a PostgreSQL server (the queue claims with FOR UPDATE SKIP LOCKED).
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -134,7 +137,17 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     await layout.image('clean', { 'app/hello.txt': 'hello\n' });
     await layout.image('bad', { 'app/bad.txt': 'vulnerable\n' });
     await layout.image('other', { 'app/other.txt': 'other\n' });
+    await layout.image('late', { 'app/late.txt': 'scanned again later\n' });
+    await layout.image('unscanned', { 'app/unscanned.txt': 'no report yet\n' });
   });
+
+  /** The document's one rule: pending has no verdict; a decision's state is its verdict's outcome. */
+  const consistent = (doc: Record<string, any>) => {
+    if (doc.state === 'pending') expect(doc.verdict).toBeNull();
+    else expect(doc.verdict.outcome).toBe(doc.state);
+    expect(Object.keys(doc).sort()).toEqual(['blocked', 'firstSeen', 'image', 'purged', 'reason', 'state', 'verdict']);
+    return doc;
+  };
 
   afterAll(async () => {
     await sl?.stop();
@@ -269,5 +282,60 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     const unseen = await cli(['gate', 'check', 'team/never:v9', '--wait', '300ms', '--interval', '100ms'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
     expect(unseen.code).toBe(2);
     expect(unseen.stdout).toMatch(/^NO VERDICT team\/never:v9 within 300ms: the gate has not received a push/);
+  });
+  it('judges a passed image again when a later report fails it: blocked from deploys, purged, notified and audited', async () => {
+    const digest = await layout.push('late', registry.host, 'team/late:v1');
+    const subject = `local/team/late@${digest}`;
+    expect((await api('POST', `/api/v1/gate/reports/${digest}`, { token: PIPELINE_TOKEN, body: trivyReport('team/late:v1', digest, []) })).status).toBe(201);
+    const passed = consistent(await final(digest));
+    expect(passed.state).toBe('pass');
+    // A rescan with a newer vulnerability database finds a critical, fixable CVE.
+    const late = await api('POST', `/api/v1/gate/reports/${digest}`, {
+      token: PIPELINE_TOKEN,
+      body: trivyReport('team/late:v1', digest, [{ id: 'CVE-2026-1234', severity: 'CRITICAL', pkg: 'zlib', fixed: '1.3.2' }]),
+    });
+    expect(late.status).toBe(201);
+    const again = consistent((await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).json);
+    expect(again.state).toBe('pending'); // never "pass" on old information while it is judged again
+    expect(again.reason).toMatch(/new scan report arrived after the verdict pass/);
+    expect(late.json.judgedAgain).toEqual([{ registry: 'local', repository: 'team/late', digest }]);
+    const v = consistent(await final(digest));
+    expect(v.state).toBe('fail');
+    expect(v.verdict.failures.map((f: any) => f.finding.id)).toEqual(['CVE-2026-1234']);
+    await until(async () => (await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).json.purged === 'purged', 'the purge');
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/late@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
+    const note = await until(() => hooks.received.find((r) => r.body.event === 'gate.failed' && (r.body.image as { digest: string }).digest === digest), 'the failure notification');
+    expect(note.body.purge).toEqual({ outcome: 'purged', detail: 'deleted' });
+    const audit = await api('GET', `/api/v1/audit?subject=${encodeURIComponent(subject)}`, { token: AUDITOR_TOKEN });
+    expect(audit.json.records.map((r: { action: string }) => r.action)).toEqual(['gate.received', 'gate.verdict', 'gate.requeued', 'gate.verdict', 'gate.purged']);
+    expect(audit.json.records[2].detail).toMatchObject({ cause: 'report', previous: 'pass', reportId: late.json.id });
+    expect(audit.json.records[3].detail).toMatchObject({ outcome: 'fail' });
+    // The verdict is anchored at once (not at the next 10-minute anchor), so it cannot be dropped unnoticed.
+    const verdictSeq = audit.json.records[3].seq as number;
+    await until(async () => (await sl.runtime.audit.anchors()).some((a) => a.seq >= verdictSeq), 'the verdict to be anchored');
+    const run = await cli(['gate', 'check', `team/late@${digest}`, '--wait', '5s'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
+    expect(run.code, run.stderr).toBe(1);
+  });
+
+  it('keeps a failed image failed when another report arrives (its enforcement already ran)', async () => {
+    const failed = (await sl.runtime.db.query<{ digest: string }>("SELECT digest FROM gate_images WHERE state = 'fail' AND repository = 'team/app'"))[0]!.digest;
+    const r = await api('POST', `/api/v1/gate/reports/${failed}`, { token: PIPELINE_TOKEN, body: trivyReport('team/app:v2', failed, []) });
+    expect(r.status).toBe(201);
+    expect(r.json.judgedAgain).toEqual([]);
+    expect(consistent((await api('GET', `/api/v1/gate/verdicts/${failed}`, { token: PIPELINE_TOKEN })).json).state).toBe('fail');
+  });
+
+  it('answers one consistent verdict document for pending, pass, fail and no-verdict images, and the database refuses a row that is not', async () => {
+    // Without a report an image waits (scanDeadline 10m): its document is pending, with no verdict.
+    const unscanned = await layout.push('unscanned', registry.host, 'team/unscanned:v1');
+    await until(async () => (await sl.runtime.db.query("SELECT 1 FROM gate_images WHERE digest = $1 AND state = 'waiting'", [unscanned])).length > 0, 'the unscanned image to wait');
+    const rows = await sl.runtime.db.query<{ digest: string; state: string }>('SELECT digest, state FROM gate_images');
+    expect([...new Set(rows.map((r) => r.state))]).toEqual(expect.arrayContaining(['waiting', 'pass', 'fail', 'no-verdict']));
+    for (const r of rows) consistent((await api('GET', `/api/v1/gate/verdicts/${r.digest}`, { token: PIPELINE_TOKEN })).json);
+    const pending = consistent((await api('GET', `/api/v1/gate/verdicts/${unscanned}`, { token: PIPELINE_TOKEN })).json);
+    expect(pending).toMatchObject({ state: 'pending', verdict: null, purged: null, blocked: null });
+    const failed = rows.find((r) => r.state === 'fail')!.digest;
+    await expect(sl.runtime.db.query("UPDATE gate_images SET state = 'waiting' WHERE digest = $1", [failed])).rejects.toThrow(/gate_images_verdict_matches_state/);
+    await expect(sl.runtime.db.query("UPDATE gate_images SET state = 'pass' WHERE digest = $1", [failed])).rejects.toThrow(/gate_images_verdict_matches_state/);
   });
 });
