@@ -1,7 +1,6 @@
 // Starts the server process: runtime, HTTP app, and the scheduled sync (node-cron). The sync
 // never runs twice at once in one process; across replicas a PostgreSQL advisory lock elects
 // the one that runs it.
-import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import { durationMs, type AcrTargetConfig, type Config } from './config/schema.js';
@@ -11,6 +10,7 @@ import { publishStatic } from './publish/static.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { startPolicyWatch } from './policy/watch.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
 import { runCondaSync } from './sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
@@ -281,12 +281,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const stopPublishOnCatalog = runtime.pypiCatalog.onChange(() => schedulePublish());
   const stopPublishOnConda = runtime.condaCatalog.onChange(() => schedulePublish());
   schedulePublish();
-  // Every policy change this replica loads is on the record (reloads that change nothing are not).
-  const stopAuditingPolicy = runtime.policies.onChange((p) => {
-    void runtime.audit
-      .append({ actor: 'system', action: 'policy.reloaded', subject: p.fingerprint, detail: { rules: p.rules.length, replica: hostname() } })
-      .catch((err: unknown) => app.log.error({ err }, 'audit of policy reload failed'));
-  });
+  // Policy files follow Git without a restart (watch, SIGHUP); every reload is audited and counted there.
+  const policyWatch = await startPolicyWatch({ store: runtime.policies, config: config.policy, audit: runtime.audit, registry: metrics.registry, log: app.log });
   await app.listen({ host: config.server.host, port: config.server.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
@@ -319,7 +315,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await notifier.drain(2000);
       notifier.stop();
       await approvedQueue;
-      stopAuditingPolicy();
+      await policyWatch.stop();
       // Drain in-flight requests, but never wait out an idle keep-alive or a stalled client
       // (fastify's keepAliveTimeout is 72 s): after the grace period, connections are cut.
       let timer: NodeJS.Timeout | undefined;

@@ -1,27 +1,51 @@
 // Holds the policy in force and replaces it as a whole on reload. A reload with problems
 // keeps serving the last good policy (fail closed on bad input, never on availability).
+// Reloads run one at a time, so an older read never overwrites a newer one, and a policy is
+// applied only from a set of files that did not change while it was read (a `git checkout`
+// rewriting many files, an editor's rename dance): the read path never sees half a policy.
+// Every reload's outcome is told to onReload listeners (audit, metrics, logs live there).
 import type { Config } from '../config/schema.js';
 import type { Db } from '../state/db.js';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
 import { grammars } from '../ecosystems/grammars.js';
+import { PolicyError } from '../errors.js';
 import { DEFAULT_VIEW, Policy } from './decide.js';
-import { loadPolicyFiles, type PolicyProblem } from './load.js';
+import { digestPolicyFiles, filesFingerprint, loadPolicyFiles, type LoadedPolicyFiles, type PolicyFileDigest } from './load.js';
 import type { Rule } from './types.js';
 
-export class PolicyError extends Error {
-  readonly code = 'POLICY_INVALID';
-  constructor(readonly problems: PolicyProblem[]) {
-    super(`policy has ${problems.length} problem(s):\n${problems.map((p) => `  ${p.file}:${p.line}: ${p.message}`).join('\n')}`);
-  }
-}
+export { PolicyError };
 
 /** Additional rules from outside the policy files (exceptions approved through the API). */
 export type RuleSource = () => Promise<Rule[]>;
 
+/**
+ * What asked for a reload: the first load of the server, the file watcher, SIGHUP, a
+ * notification from a replica (an exception decided, an admin reload), or a direct call
+ * (the admin API, this replica's exception decision, a reconnect).
+ */
+export type ReloadTrigger = 'start' | 'watch' | 'signal' | 'notify' | 'request';
+
+/** The policy files behind the policy in force. */
+export interface PolicyFiles {
+  digests: readonly PolicyFileDigest[];
+  fingerprint: string;
+}
+
+export type ReloadOutcome =
+  | { result: 'applied'; trigger: ReloadTrigger; policy: Policy; files: PolicyFiles; filesChanged: boolean; policyChanged: boolean }
+  | { result: 'rejected'; trigger: ReloadTrigger; error: PolicyError; files: PolicyFiles }
+  | { result: 'failed'; trigger: ReloadTrigger; error: unknown };
+
+/** How often a load is repeated when the files changed while it read them, before giving up. */
+const SETTLE_ATTEMPTS = 5;
+
 export class PolicyStore {
   private current: Policy;
+  private currentFiles: PolicyFiles = { digests: [], fingerprint: filesFingerprint([]) };
   private readonly listeners = new Set<(p: Policy) => void>();
+  private readonly reloadListeners = new Set<(o: ReloadOutcome) => void>();
   private readonly extraSources: RuleSource[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly config: Config, initial: Policy) {
     this.current = initial;
@@ -35,6 +59,11 @@ export class PolicyStore {
     return this.current;
   }
 
+  /** The files (digests and their fingerprint) the policy in force was read from. */
+  get files(): PolicyFiles {
+    return this.currentFiles;
+  }
+
   addRuleSource(src: RuleSource): void {
     this.extraSources.push(src);
   }
@@ -44,27 +73,88 @@ export class PolicyStore {
     return () => this.listeners.delete(fn);
   }
 
+  /** Every reload's outcome, whoever asked for it (applied, rejected with the problems, or failed). */
+  onReload(fn: (o: ReloadOutcome) => void): () => void {
+    this.reloadListeners.add(fn);
+    return () => this.reloadListeners.delete(fn);
+  }
+
   /** Reads files (and extra sources); throws PolicyError and keeps the old policy on problems. */
-  async reload(): Promise<Policy> {
+  reload(trigger: ReloadTrigger = 'request'): Promise<Policy> {
+    const run = this.queue.then(() => this.reloadNow(trigger));
+    // The queue only orders reloads; each caller gets its own outcome from `run`, and every
+    // failure is told to the onReload listeners.
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(trigger: ReloadTrigger): Promise<Policy> {
+    let loaded: LoadedPolicyFiles;
+    let rules: Rule[];
     const views = viewMap(this.config);
-    const loaded = await loadPolicyFiles(this.config.policy, { grammars, views: new Set(views.keys()) });
-    if (loaded.problems.length) throw new PolicyError(loaded.problems);
-    const rules = [...loaded.rules];
-    for (const src of this.extraSources) rules.push(...(await src()));
+    try {
+      loaded = await this.loadSettled(views);
+      if (loaded.problems.length) {
+        const error = new PolicyError(loaded.problems);
+        this.tell({ result: 'rejected', trigger, error, files: filesOf(loaded.digests) });
+        throw error;
+      }
+      rules = [...loaded.rules];
+      for (const src of this.extraSources) rules.push(...(await src()));
+    } catch (err) {
+      if (!(err instanceof PolicyError)) this.tell({ result: 'failed', trigger, error: err });
+      throw err;
+    }
     const next = new Policy(rules, views, grammars, this.config.policy.requestHint);
-    if (next.fingerprint !== this.current.fingerprint) {
+    const files = filesOf(loaded.digests);
+    const filesChanged = files.fingerprint !== this.currentFiles.fingerprint;
+    const policyChanged = next.fingerprint !== this.current.fingerprint;
+    // One assignment each: a request reads either the old policy or the new one, never a mix.
+    this.currentFiles = files;
+    if (policyChanged) {
       this.current = next;
       for (const fn of this.listeners) fn(next);
     }
+    this.tell({ result: 'applied', trigger, policy: this.current, files, filesChanged, policyChanged });
     return this.current;
+  }
+
+  /** Loads until the files read are still the files on disk afterwards (bounded). */
+  private async loadSettled(views: Map<string, unknown>): Promise<LoadedPolicyFiles> {
+    for (let attempt = 1; ; attempt++) {
+      const loaded = await loadPolicyFiles(this.config.policy, { grammars, views: new Set(views.keys()) });
+      const now = filesOf(await digestPolicyFiles(this.config.policy));
+      if (now.fingerprint === filesOf(loaded.digests).fingerprint) return loaded;
+      if (attempt >= SETTLE_ATTEMPTS) {
+        const file = changedFile(loaded.digests, now.digests);
+        throw new PolicyError([{ file, line: 1, message: `the policy files kept changing while they were read (${attempt} attempts); the policy in force stays until they settle` }]);
+      }
+    }
+  }
+
+  private tell(o: ReloadOutcome): void {
+    for (const fn of this.reloadListeners) fn(o);
   }
 
   /** Reload on notifications from other replicas (an approval, an admin reload). */
   async follow(db: Db, onError: (err: unknown) => void): Promise<() => Promise<void>> {
     return db.listen(POLICY_CHANNEL, () => {
-      this.reload().catch(onError);
+      this.reload('notify').catch(onError);
     });
   }
+}
+
+function filesOf(digests: readonly PolicyFileDigest[]): PolicyFiles {
+  return { digests, fingerprint: filesFingerprint(digests) };
+}
+
+/** A file that differs between two readings (for the message when files never settle). */
+function changedFile(a: readonly PolicyFileDigest[], b: readonly PolicyFileDigest[]): string {
+  const before = new Map(a.map((d) => [d.file, d.sha256]));
+  const after = new Map(b.map((d) => [d.file, d.sha256]));
+  for (const [file, sha] of after) if (before.get(file) !== sha) return file;
+  for (const file of before.keys()) if (!after.has(file)) return file;
+  return 'policy files';
 }
 
 function viewMap(config: Config): Map<string, Config['views'][string]> {
