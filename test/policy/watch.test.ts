@@ -1,7 +1,9 @@
 // The policy folder watch beyond a file edited in place (test/e2e/policy-reload.test.ts has
 // those, across the process boundary): a folder replaced as a whole by a deploy tool, and a
 // Kubernetes ConfigMap volume, whose kubelet swaps a `..data` symlink to a new folder. Each
-// time, the running server serves the new policy, and keeps following later changes.
+// time, the running server serves the new policy, and keeps following later changes. And the
+// audit story: an exception decided through the API is on the record once, as its decision,
+// not again as a policy reload (its files did not change).
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,5 +78,36 @@ describe('policy folder watch', () => {
     await until(async () => (await lists(sl, 'gamma')) && !(await lists(sl, 'beta')), 'the second ConfigMap update to be served');
     const metrics = await (await fetch(`${sl.url}/metrics`)).text();
     expect(metrics).toMatch(/^safelist_policy_reloads_total\{result="rejected"\} 0$/m);
+  });
+
+  it('records an exception decided through the API once, as the decision, not as a policy reload', async () => {
+    const tokens = [
+      { id: 'oid-alice', token: 'alice-token-0123456789', roles: ['requester'] },
+      { id: 'oid-bob', token: 'bob-token-0123456789ab', roles: ['approver'], views: ['*'] },
+      { id: 'oid-audrey', token: 'audrey-token-0123456789', roles: ['auditor'] },
+    ];
+    const sl = await startTestSafelist({ allowlist: 'packages:\n  - alpha\n', views: { 'team-a': {} }, extra: { auth: { tokens } } });
+    cleanup.push(() => sl.stop());
+    await withPackages(sl);
+    const call = async (method: string, path: string, token: string, body?: unknown) => {
+      const res = await fetch(`${sl.url}${path}`, {
+        method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const actions = async () => ((await call('GET', '/api/v1/audit?limit=1000', tokens[2]!.token)).json.records as Array<{ action: string }>).map((r) => r.action);
+    expect((await actions()).filter((a) => a === 'policy.reloaded')).toHaveLength(1); // the start
+
+    const req = await call('POST', '/api/v1/exceptions', tokens[0]!.token, { ecosystem: 'pypi', name: 'beta', view: 'team-a', reason: 'needed for the paper' });
+    expect(req.status).toBe(201);
+    expect((await call('POST', `/api/v1/exceptions/${String(req.json.id)}/approve`, tokens[1]!.token, {})).status).toBe(200);
+    await until(async () => (await (await fetch(`${sl.url}/pypi/team-a/simple/`)).text()).includes('>beta<'), 'the approved exception to be served');
+    await writeFile(join(sl.dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - alpha\n  - gamma\n');
+    await until(() => lists(sl, 'gamma'), 'the file edit to be served');
+    // The file edit is recorded; waiting for it orders this check after any record of the approval.
+    await until(async () => (await actions()).filter((a) => a === 'policy.reloaded').length === 2, 'the file edit to be audited');
+    const all = await actions();
+    expect(all.filter((a) => a === 'exception.approved')).toHaveLength(1);
+    expect(all.filter((a) => a === 'policy.reloaded')).toHaveLength(2);
   });
 });
