@@ -366,8 +366,15 @@ function readExceptions(path: string, text: string, ctx: PolicyContext, out: Loa
 export const GATE_POLICY_FILES = new Set(['containers.yaml', 'containers.yml']);
 
 /** The policy files of both folders as bytes; a file removed between listing and reading is left out (it is gone). */
-async function readPolicyFiles(dirs: PolicyDirs): Promise<Array<{ path: string; file: string; bytes: Buffer; kind: 'allowlist' | 'exceptions' }>> {
-  const out = [];
+interface PolicyFileBytes {
+  path: string;
+  file: string;
+  bytes: Buffer;
+  kind: 'allowlist' | 'exceptions';
+}
+
+async function readPolicyFiles(dirs: PolicyDirs): Promise<PolicyFileBytes[]> {
+  const out: PolicyFileBytes[] = [];
   const folders = [[dirs.allowlistDir, 'allowlists', 'allowlist'], [dirs.exceptionsDir, 'exceptions', 'exceptions']] as const;
   for (const [dir, role, kind] of folders) {
     for (const path of await yamlFiles(dir)) {

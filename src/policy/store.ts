@@ -127,7 +127,8 @@ export class PolicyStore {
       if (now.fingerprint === filesOf(loaded.digests).fingerprint) return loaded;
       if (attempt >= SETTLE_ATTEMPTS) {
         const file = changedFile(loaded.digests, now.digests);
-        throw new PolicyError([{ file, line: 1, message: `the policy files kept changing while they were read (${attempt} attempts); the policy in force stays until they settle` }]);
+        const message = `the policy files kept changing while they were read (${attempt} attempts); the policy in force stays until they settle`;
+        throw new PolicyError([{ file, line: 1, message }]);
       }
     }
   }

@@ -61,7 +61,8 @@ export async function startPolicyWatch(opts: PolicyWatchOptions): Promise<Policy
     pending.add(p);
     void p.finally(() => pending.delete(p));
   };
-  const folders = opts.config.watch ? new FolderWatch(opts.config, durationMs(opts.config.watchDebounce), opts.log, () => reload('watch')) : undefined;
+  const debounceMs = durationMs(opts.config.watchDebounce);
+  const folders = opts.config.watch ? new FolderWatch(opts.config, debounceMs, opts.log, () => reload('watch')) : undefined;
   folders?.arm();
   const onSignal = () => {
     opts.log.info({}, 'SIGHUP: reloading the policy files');
@@ -98,7 +99,9 @@ class ReloadReporter {
     this.replica = opts.replica ?? hostname();
     this.reloads = new Counter({
       name: 'safelist_policy_reloads_total',
-      help: 'Policy reloads of this replica by result: applied (valid, in force), rejected (problems in the files; the last good policy stays), failed (e.g. database unreachable)',
+      help:
+        'Policy reloads of this replica by result: applied (valid, in force), rejected (problems in the files; ' +
+        'the last good policy stays), failed (e.g. database unreachable)',
       labelNames: ['result'] as const,
       registers: [opts.registry],
     });
@@ -118,7 +121,8 @@ class ReloadReporter {
       if (o.trigger !== 'start' && o.files.fingerprint === this.recorded) return;
       const previous = this.recorded;
       this.recorded = o.files.fingerprint;
-      this.opts.log.info({ trigger: o.trigger, files: o.files.fingerprint, policy: o.policy.fingerprint, rules: o.policy.rules.length }, 'policy files in force');
+      const { fingerprint, rules } = o.policy;
+      this.opts.log.info({ trigger: o.trigger, files: o.files.fingerprint, policy: fingerprint, rules: rules.length }, 'policy files in force');
       this.append('policy.reloaded', o.files.fingerprint, {
         trigger: o.trigger, replica: this.replica, files: digestMap(o.files), policy: o.policy.fingerprint, rules: o.policy.rules.length,
         ...(previous && o.trigger !== 'start' ? { previous } : {}),
@@ -127,7 +131,9 @@ class ReloadReporter {
       if (o.files.fingerprint === this.rejected) return;
       this.rejected = o.files.fingerprint;
       const { problems } = o.error;
-      for (const p of problems) this.opts.log.warn({ trigger: o.trigger, file: p.file, line: p.line }, `policy rejected, the last good policy stays: ${p.file}:${p.line}: ${p.message}`);
+      for (const p of problems) {
+        this.opts.log.warn({ trigger: o.trigger, file: p.file, line: p.line }, `policy rejected, the last good policy stays: ${p.file}:${p.line}: ${p.message}`);
+      }
       this.append('policy.rejected', problems[0]?.file ?? 'policy files', {
         trigger: o.trigger, replica: this.replica, problems: problems.slice(0, MAX_AUDITED_PROBLEMS), problemCount: problems.length,
         files: digestMap(o.files), keeping: this.opts.store.files.fingerprint, policy: this.opts.store.policy.fingerprint,
@@ -171,7 +177,12 @@ class FolderWatch {
   private burstStart: number | undefined;
   private closed = false;
 
-  constructor(config: Config['policy'], private readonly debounceMs: number, private readonly log: WatchLog, private readonly onSettled: () => void) {
+  constructor(
+    config: Config['policy'],
+    private readonly debounceMs: number,
+    private readonly log: WatchLog,
+    private readonly onSettled: () => void,
+  ) {
     this.dirs = [...new Set([resolve(config.allowlistDir), resolve(config.exceptionsDir)])];
   }
 
@@ -230,7 +241,9 @@ class FolderWatch {
       w = watch(path, { persistent: false }, onEvent);
     } catch (err) {
       // A folder that does not exist (yet) is fine: its parent's watcher sees it appear.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err, path }, 'cannot watch a policy folder; edits there take effect on SIGHUP or restart');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log.warn({ err, path }, 'cannot watch a policy folder; edits there take effect on SIGHUP or restart');
+      }
       return undefined;
     }
     w.on('error', (err) => {
