@@ -1,5 +1,6 @@
-// Holds the policy in force and replaces it as a whole on reload. A reload with problems
-// keeps serving the last good policy (fail closed on bad input, never on availability).
+// Holds the policy in force and replaces it as a whole on reload. Policy files with problems
+// leave the last good files' rules in force (fail closed on bad input, never on availability);
+// rules from other sources (exceptions decided through the API) are refreshed all the same.
 // Reloads run one at a time, so an older read never overwrites a newer one, and a policy is
 // applied only from a set of files that did not change while it was read (a `git checkout`
 // rewriting many files, an editor's rename dance): the read path never sees half a policy.
@@ -42,6 +43,8 @@ const SETTLE_ATTEMPTS = 5;
 export class PolicyStore {
   private current: Policy;
   private currentFiles: PolicyFiles = { digests: [], fingerprint: filesFingerprint([]) };
+  /** The rules read from the files in force (the last good set). */
+  private fileRules: readonly Rule[] = [];
   private readonly listeners = new Set<(p: Policy) => void>();
   private readonly reloadListeners = new Set<(o: ReloadOutcome) => void>();
   private readonly extraSources: RuleSource[] = [];
@@ -88,33 +91,40 @@ export class PolicyStore {
     return run;
   }
 
+  /**
+   * Files with problems keep the last good file rules, but the rules from other sources are
+   * still refreshed: an exception revoked through the API leaves the policy even while someone's
+   * broken edit sits in allowlists/ (fail closed), and an approval is not held hostage by it.
+   */
   private async reloadNow(trigger: ReloadTrigger): Promise<Policy> {
-    let loaded: LoadedPolicyFiles;
-    let rules: Rule[];
     const views = viewMap(this.config);
+    let loaded: LoadedPolicyFiles;
+    let rejected: PolicyError | undefined;
+    const rules: Rule[] = [];
     try {
       loaded = await this.loadSettled(views);
       if (loaded.problems.length) {
-        const error = new PolicyError(loaded.problems);
-        this.tell({ result: 'rejected', trigger, error, files: filesOf(loaded.digests) });
-        throw error;
+        rejected = new PolicyError(loaded.problems);
+        this.tell({ result: 'rejected', trigger, error: rejected, files: filesOf(loaded.digests) });
       }
-      rules = [...loaded.rules];
+      rules.push(...(rejected ? this.fileRules : loaded.rules));
       for (const src of this.extraSources) rules.push(...(await src()));
     } catch (err) {
       if (!(err instanceof PolicyError)) this.tell({ result: 'failed', trigger, error: err });
       throw err;
     }
     const next = new Policy(rules, views, grammars, this.config.policy.requestHint);
-    const files = filesOf(loaded.digests);
-    const filesChanged = files.fingerprint !== this.currentFiles.fingerprint;
     const policyChanged = next.fingerprint !== this.current.fingerprint;
     // One assignment each: a request reads either the old policy or the new one, never a mix.
-    this.currentFiles = files;
     if (policyChanged) {
       this.current = next;
       for (const fn of this.listeners) fn(next);
     }
+    if (rejected) throw rejected;
+    const files = filesOf(loaded.digests);
+    const filesChanged = files.fingerprint !== this.currentFiles.fingerprint;
+    this.fileRules = loaded.rules;
+    this.currentFiles = files;
     this.tell({ result: 'applied', trigger, policy: this.current, files, filesChanged, policyChanged });
     return this.current;
   }

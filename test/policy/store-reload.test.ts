@@ -83,6 +83,29 @@ describe('policy store reloads', () => {
     expect(store.files.digests).toEqual(digests);
   });
 
+  it('refreshes API exceptions while the files are invalid: a revocation leaves the policy at once', async () => {
+    const { dir, store, allowlist, names } = await world();
+    // Rules as the API's exceptions give them (read here from a file of their own).
+    await mkdir(join(dir, 'api', 'exceptions'), { recursive: true });
+    await writeFile(join(dir, 'api', 'exceptions', 'api.yaml'), [
+      'exceptions:',
+      '  - { id: EXC-9, ecosystem: pypi, package: revoked-pkg, view: "*", reason: approved, expires: 2099-01-01 }',
+    ].join('\n'));
+    const { loadPolicyFiles } = await import('../../src/policy/load.js');
+    const { grammars } = await import('../../src/ecosystems/grammars.js');
+    const apiRules = (await loadPolicyFiles({ allowlistDir: join(dir, 'api', 'none'), exceptionsDir: join(dir, 'api', 'exceptions') }, { grammars, views: new Set(['default']) })).rules;
+    let active = apiRules;
+    store.addRuleSource(async () => active);
+    await allowlist('packages:\n  - requests\n');
+    await store.reload();
+    expect(names()).toEqual(['requests', 'revoked-pkg']);
+
+    await allowlist('packages:\n  - requests\n  - "numpy>=>1"\n');
+    active = [];
+    await expect(store.reload('notify')).rejects.toBeInstanceOf(PolicyError);
+    expect(names()).toEqual(['requests']);
+  });
+
   it('tells a failure that is not the files (a rule source down) and keeps the policy in force', async () => {
     const { store, outcomes, allowlist, names } = await world();
     let down = false;
