@@ -52,7 +52,7 @@ export const ociErrors = {
 
 /**
  * The policy files (allowlists/, exceptions/) have problems, each with file and line as the
- * lint prints them. The policy in force stays; the admin reload answers 422 with the list.
+ * lint prints them. The last good files stay in force; the admin reload answers 422 with the list.
  */
 export class PolicyError extends SafelistError {
   constructor(readonly problems: Array<{ file: string; line: number; message: string }>) {
