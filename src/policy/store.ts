@@ -33,7 +33,16 @@ export interface PolicyFiles {
 }
 
 export type ReloadOutcome =
-  | { result: 'applied'; trigger: ReloadTrigger; policy: Policy; files: PolicyFiles; filesChanged: boolean; policyChanged: boolean }
+  | {
+      result: 'applied';
+      trigger: ReloadTrigger;
+      policy: Policy;
+      files: PolicyFiles;
+      filesChanged: boolean;
+      policyChanged: boolean;
+      /** The other sources (API exceptions) could not be read: their last known rules were used. */
+      sourcesError?: unknown;
+    }
   | { result: 'rejected'; trigger: ReloadTrigger; error: PolicyError; files: PolicyFiles }
   | { result: 'failed'; trigger: ReloadTrigger; error: unknown };
 
@@ -43,8 +52,10 @@ const SETTLE_ATTEMPTS = 5;
 export class PolicyStore {
   private current: Policy;
   private currentFiles: PolicyFiles = { digests: [], fingerprint: filesFingerprint([]) };
-  /** The rules read from the files in force (the last good set). */
+  /** The rules read from the files in force (the last good set), and the last rules read from the other sources. */
   private fileRules: readonly Rule[] = [];
+  private sourceRules: readonly Rule[] = [];
+  private sourcesRead = false;
   private readonly listeners = new Set<(p: Policy) => void>();
   private readonly reloadListeners = new Set<(o: ReloadOutcome) => void>();
   private readonly extraSources: RuleSource[] = [];
@@ -95,25 +106,26 @@ export class PolicyStore {
    * Files with problems keep the last good file rules, but the rules from other sources are
    * still refreshed: an exception revoked through the API leaves the policy even while someone's
    * broken edit sits in allowlists/ (fail closed), and an approval is not held hostage by it.
+   * Other sources that cannot be read (the database down) keep their last known rules, so a
+   * file edit — a package withdrawn — still takes effect during the outage.
    */
   private async reloadNow(trigger: ReloadTrigger): Promise<Policy> {
     const views = viewMap(this.config);
     let loaded: LoadedPolicyFiles;
-    let rejected: PolicyError | undefined;
-    const rules: Rule[] = [];
     try {
       loaded = await this.loadSettled(views);
-      if (loaded.problems.length) {
-        rejected = new PolicyError(loaded.problems);
-        this.tell({ result: 'rejected', trigger, error: rejected, files: filesOf(loaded.digests) });
-      }
-      rules.push(...(rejected ? this.fileRules : loaded.rules));
-      for (const src of this.extraSources) rules.push(...(await src()));
     } catch (err) {
-      if (!(err instanceof PolicyError)) this.tell({ result: 'failed', trigger, error: err });
+      this.tell({ result: 'failed', trigger, error: err });
       throw err;
     }
-    const next = new Policy(rules, views, grammars, this.config.policy.requestHint);
+    const rejected = loaded.problems.length ? new PolicyError(loaded.problems) : undefined;
+    if (rejected) this.tell({ result: 'rejected', trigger, error: rejected, files: filesOf(loaded.digests) });
+    const extra = await this.readSources();
+    if ('error' in extra && !this.sourcesRead) {
+      this.tell({ result: 'failed', trigger, error: extra.error });
+      throw extra.error;
+    }
+    const next = new Policy([...(rejected ? this.fileRules : loaded.rules), ...extra.rules], views, grammars, this.config.policy.requestHint);
     const policyChanged = next.fingerprint !== this.current.fingerprint;
     // One assignment each: a request reads either the old policy or the new one, never a mix.
     if (policyChanged) {
@@ -125,11 +137,25 @@ export class PolicyStore {
     const filesChanged = files.fingerprint !== this.currentFiles.fingerprint;
     this.fileRules = loaded.rules;
     this.currentFiles = files;
-    this.tell({ result: 'applied', trigger, policy: this.current, files, filesChanged, policyChanged });
+    const stale = 'error' in extra ? { sourcesError: extra.error } : {};
+    this.tell({ result: 'applied', trigger, policy: this.current, files, filesChanged, policyChanged, ...stale });
     return this.current;
   }
 
-  /** Loads until the files read are still the files on disk afterwards (bounded). */
+  /** Rules of the other sources, or their last known rules and the error that kept them from being read. */
+  private async readSources(): Promise<{ rules: readonly Rule[] } | { rules: readonly Rule[]; error: unknown }> {
+    try {
+      const rules: Rule[] = [];
+      for (const src of this.extraSources) rules.push(...(await src()));
+      this.sourceRules = rules;
+      this.sourcesRead = true;
+      return { rules };
+    } catch (error) {
+      return { rules: this.sourceRules, error };
+    }
+  }
+
+  /** Loads until the files read are still the files on disk afterwards (bounded; then a problem). */
   private async loadSettled(views: Map<string, unknown>): Promise<LoadedPolicyFiles> {
     for (let attempt = 1; ; attempt++) {
       const loaded = await loadPolicyFiles(this.config.policy, { grammars, views: new Set(views.keys()) });
@@ -138,7 +164,7 @@ export class PolicyStore {
       if (attempt >= SETTLE_ATTEMPTS) {
         const file = changedFile(loaded.digests, now.digests);
         const message = `the policy files kept changing while they were read (${attempt} attempts); the policy in force stays until they settle`;
-        throw new PolicyError([{ file, line: 1, message }]);
+        return { ...loaded, problems: [...loaded.problems, { file, line: 1, message }] };
       }
     }
   }

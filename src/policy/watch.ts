@@ -101,7 +101,7 @@ class ReloadReporter {
       name: 'safelist_policy_reloads_total',
       help:
         'Policy reloads of this replica by result: applied (valid, in force), rejected (problems in the files; ' +
-        'the last good policy stays), failed (e.g. database unreachable)',
+        'the last good policy stays), failed (the files could not be read)',
       labelNames: ['result'] as const,
       registers: [opts.registry],
     });
@@ -118,6 +118,9 @@ class ReloadReporter {
     if (o.result === 'applied') {
       this.lastApplied.setToCurrentTime();
       this.rejected = undefined;
+      if (o.sourcesError !== undefined) {
+        this.opts.log.warn({ err: o.sourcesError, trigger: o.trigger }, 'policy reloaded with the last known API exceptions: they could not be read');
+      }
       if (o.trigger !== 'start' && o.files.fingerprint === this.recorded) return;
       const previous = this.recorded;
       this.recorded = o.files.fingerprint;

@@ -106,20 +106,43 @@ describe('policy store reloads', () => {
     expect(names()).toEqual(['requests']);
   });
 
-  it('tells a failure that is not the files (a rule source down) and keeps the policy in force', async () => {
+  it('keeps the last known API exceptions when they cannot be read, so a file edit still applies', async () => {
     const { store, outcomes, allowlist, names } = await world();
     let down = false;
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     store.addRuleSource(async () => {
-      if (down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      if (down) throw refused;
       return [];
     });
-    await allowlist('packages:\n  - requests\n');
+    await allowlist('packages:\n  - requests\n  - withdrawn-pkg\n');
     await store.reload();
     down = true;
-    await allowlist('packages:\n  - requests\n  - numpy\n');
-    await expect(store.reload()).rejects.toThrow(/ECONNREFUSED/);
+    await allowlist('packages:\n  - requests\n');
+    await store.reload();
+    expect(names()).toEqual(['requests']);
+    expect(outcomes.at(-1)).toMatchObject({ result: 'applied', filesChanged: true, sourcesError: refused });
+  });
+
+  it('tells a failure to read the files, or a first read of the other sources, and keeps the policy in force', async () => {
+    const { dir, store, outcomes, allowlist, names } = await world();
+    await allowlist('packages:\n  - requests\n');
+    await store.reload();
+    // The exceptions folder replaced by a file: reading it fails (not a problem in a policy file).
+    await rm(join(dir, 'exceptions'), { recursive: true });
+    await writeFile(join(dir, 'exceptions'), 'not a folder');
+    await expect(store.reload()).rejects.toThrow(/ENOTDIR/);
     expect(outcomes.at(-1)).toMatchObject({ result: 'failed', trigger: 'request' });
     expect(names()).toEqual(['requests']);
+
+    const fresh = PolicyStore.empty(configSchema.parse({ policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'none') } }));
+    const told: ReloadOutcome[] = [];
+    fresh.onReload((o) => told.push(o));
+    fresh.addRuleSource(async () => {
+      throw new Error('database unreachable');
+    });
+    await expect(fresh.reload('start')).rejects.toThrow(/database unreachable/);
+    expect(told).toMatchObject([{ result: 'failed', trigger: 'start' }]);
+    expect(fresh.policy.rules).toHaveLength(0);
   });
 
   it('never reads hidden YAML files in the policy folders (editor lock and swap files)', async () => {
