@@ -93,7 +93,7 @@ export class PolicyStore {
     return () => this.reloadListeners.delete(fn);
   }
 
-  /** Reads files (and extra sources); throws PolicyError and keeps the old policy on problems. */
+  /** Reads files and other sources; on problems in the files throws PolicyError, their last good rules staying. */
   reload(trigger: ReloadTrigger = 'request'): Promise<Policy> {
     const run = this.queue.then(() => this.reloadNow(trigger));
     // The queue only orders reloads; each caller gets its own outcome from `run`, and every
