@@ -51,3 +51,19 @@ export const ociErrors = {
   denied: (message: string, extra: Record<string, unknown> = {}) => new SafelistError('DENIED', 403, 'Blocked by Safelist policy', message, extra),
   unsupported: (message: string) => new SafelistError('UNSUPPORTED', 405, 'Unsupported operation', message),
 };
+
+/**
+ * The policy files (allowlists/, exceptions/) have problems, each with file and line as the
+ * lint prints them. The last good files stay in force; the admin reload answers 422 with the list.
+ */
+export class PolicyError extends SafelistError {
+  constructor(readonly problems: Array<{ file: string; line: number; message: string }>) {
+    super(
+      'POLICY_INVALID',
+      422,
+      'Invalid policy files',
+      `policy has ${problems.length} problem(s):\n${problems.map((p) => `  ${p.file}:${p.line}: ${p.message}`).join('\n')}`,
+      { problems },
+    );
+  }
+}

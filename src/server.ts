@@ -1,7 +1,6 @@
 // Starts the server process: runtime, HTTP app, and the scheduled sync (node-cron). The sync
 // never runs twice at once in one process; across replicas a PostgreSQL advisory lock elects
 // the one that runs it.
-import { hostname } from 'node:os';
 import cron from 'node-cron';
 import type { FastifyInstance } from 'fastify';
 import { durationMs, type AcrTargetConfig, type Config } from './config/schema.js';
@@ -11,6 +10,7 @@ import { publishStatic } from './publish/static.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { startPolicyWatch } from './policy/watch.js';
 import { runPypiSync, type SyncReport } from './sync/pypi-sync.js';
 import { runCondaSync } from './sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from './sync/oci-sync.js';
@@ -282,12 +282,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const stopPublishOnCatalog = runtime.pypiCatalog.onChange(() => schedulePublish());
   const stopPublishOnConda = runtime.condaCatalog.onChange(() => schedulePublish());
   schedulePublish();
-  // Every policy change this replica loads is on the record (reloads that change nothing are not).
-  const stopAuditingPolicy = runtime.policies.onChange((p) => {
-    void runtime.audit
-      .append({ actor: 'system', action: 'policy.reloaded', subject: p.fingerprint, detail: { rules: p.rules.length, replica: hostname() } })
-      .catch((err: unknown) => app.log.error({ err }, 'audit of policy reload failed'));
-  });
+  // Policy files follow Git without a restart (watch, SIGHUP); every reload is audited and counted there.
+  const policyWatch = await startPolicyWatch({ store: runtime.policies, config: config.policy, audit: runtime.audit, registry: metrics.registry, log: app.log });
   const graceMs = durationMs(config.server.shutdownGrace);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -311,7 +307,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         notifier.stop();
       }],
       ['the sync after an approval', () => approvedQueue],
-      ['the policy audit listener', () => stopAuditingPolicy()],
+      ['the policy watch', () => policyWatch.stop()],
       ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
       ['the PyPI and conda sync', () => running],
       ['the OCI sync', () => runningOci],

@@ -257,6 +257,10 @@ export const configSchema = z.strictObject({
       exceptionsDir: z.string().default('./exceptions'),
       /** What a blocked user is told to do; shown in every refusal. {name} and {view} are filled in. */
       requestHint: z.string().default('run "safelist why {name} --view {view}" to see how to request an exception'),
+      /** Reload the policy when files in allowlistDir/exceptionsDir change (SIGHUP reloads either way). */
+      watch: z.union([z.boolean(), z.stringbool()]).default(true),
+      /** Quiet time after the last file event before reloading (a `git checkout` writes many files). */
+      watchDebounce: duration.default('300ms'),
     })
     .prefault({}),
   views: z.record(viewName, viewSchema).default({}),

@@ -1,6 +1,10 @@
 // Reads the Git-reviewed policy files: allowlists/<ecosystem>.yaml and exceptions/*.yaml.
 // Every problem is reported with file and line; a file with problems contributes only its
 // valid entries, and callers decide whether problems are fatal (lint, start) or not.
+// Each file is read once: the rules and the file's sha256 come from the same bytes, so the
+// digests a reload reports are those of the policy it validated. Never reads outside the two
+// folders it is given, and never follows anything but their *.yaml / *.yml entries.
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
@@ -12,10 +16,18 @@ export interface PolicyProblem {
   message: string;
 }
 
+/** One policy file as read: `allowlists/<name>` or `exceptions/<name>`, and its sha256 (hex, as sha256sum prints it). */
+export interface PolicyFileDigest {
+  file: string;
+  sha256: string;
+}
+
 export interface LoadedPolicyFiles {
   rules: Rule[];
   problems: PolicyProblem[];
   files: string[];
+  /** Every file read, allowlists first, each folder in name order. */
+  digests: PolicyFileDigest[];
 }
 
 export interface PolicyDirs {
@@ -32,7 +44,8 @@ export interface PolicyContext {
 
 async function yamlFiles(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
+    // Hidden files are editors' and tools' leftovers (emacs lock files ".#pypi.yaml", swap files), never policy.
+    return (await readdir(dir)).filter((f) => /^[^.].*\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -230,7 +243,7 @@ function readPackageList(r: FileReader, list: YamlNode, grammar: PolicyGrammar, 
   }
 }
 
-async function readAllowlist(path: string, ctx: PolicyContext, out: LoadedPolicyFiles): Promise<void> {
+function readAllowlist(path: string, text: string, ctx: PolicyContext, out: LoadedPolicyFiles): void {
   const r = new FileReader(path);
   const eco = basename(path).replace(/\.ya?ml$/, '') as Ecosystem;
   const grammar = ctx.grammars[eco];
@@ -239,7 +252,7 @@ async function readAllowlist(path: string, ctx: PolicyContext, out: LoadedPolicy
   } else if (!grammar) {
     r.report(undefined, `the ${eco} ecosystem is not enabled in this build`);
   } else {
-    const root = r.parse(await readFile(path, 'utf8'));
+    const root = r.parse(text);
     if (root !== null) {
       // conda allowlists may group entries per upstream channel (channels: {conda-forge: [...]});
       // entries under packages: apply to every channel.
@@ -273,9 +286,9 @@ async function readAllowlist(path: string, ctx: PolicyContext, out: LoadedPolicy
   out.problems.push(...r.problems);
 }
 
-async function readExceptions(path: string, ctx: PolicyContext, out: LoadedPolicyFiles): Promise<void> {
+function readExceptions(path: string, text: string, ctx: PolicyContext, out: LoadedPolicyFiles): void {
   const r = new FileReader(path);
-  const root = r.parse(await readFile(path, 'utf8'));
+  const root = r.parse(text);
   const list = root && isMap(root) ? field(root, 'exceptions') : undefined;
   if (root !== null && (!isMap(root) || !isSeq(list))) {
     r.report(root, 'expected a mapping with an "exceptions" list');
@@ -352,17 +365,53 @@ async function readExceptions(path: string, ctx: PolicyContext, out: LoadedPolic
 /** Files in allowlists/ that are not package allowlists (src/gate/policy.ts reads them). */
 export const GATE_POLICY_FILES = new Set(['containers.yaml', 'containers.yml']);
 
-export async function loadPolicyFiles(dirs: PolicyDirs, ctx: PolicyContext): Promise<LoadedPolicyFiles> {
-  const out: LoadedPolicyFiles = { rules: [], problems: [], files: [] };
-  for (const f of await yamlFiles(dirs.allowlistDir)) {
-    // The container gate's policy lives beside the package allowlists; the gate reads it.
-    if (GATE_POLICY_FILES.has(basename(f))) continue;
-    out.files.push(f);
-    await readAllowlist(f, ctx, out);
-  }
-  for (const f of await yamlFiles(dirs.exceptionsDir)) {
-    out.files.push(f);
-    await readExceptions(f, ctx, out);
+/** The policy files of both folders as bytes; a file removed between listing and reading is left out (it is gone). */
+interface PolicyFileBytes {
+  path: string;
+  file: string;
+  bytes: Buffer;
+  kind: 'allowlist' | 'exceptions';
+}
+
+async function readPolicyFiles(dirs: PolicyDirs): Promise<PolicyFileBytes[]> {
+  const out: PolicyFileBytes[] = [];
+  const folders = [[dirs.allowlistDir, 'allowlists', 'allowlist'], [dirs.exceptionsDir, 'exceptions', 'exceptions']] as const;
+  for (const [dir, role, kind] of folders) {
+    for (const path of await yamlFiles(dir)) {
+      // The container gate's policy lives beside the package allowlists; the gate reads it.
+      if (kind === 'allowlist' && GATE_POLICY_FILES.has(basename(path))) continue;
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      out.push({ path, file: `${role}/${basename(path)}`, bytes, kind });
+    }
   }
   return out;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export async function loadPolicyFiles(dirs: PolicyDirs, ctx: PolicyContext): Promise<LoadedPolicyFiles> {
+  const out: LoadedPolicyFiles = { rules: [], problems: [], files: [], digests: [] };
+  for (const f of await readPolicyFiles(dirs)) {
+    out.files.push(f.path);
+    out.digests.push({ file: f.file, sha256: sha256(f.bytes) });
+    if (f.kind === 'allowlist') readAllowlist(f.path, f.bytes.toString('utf8'), ctx, out);
+    else readExceptions(f.path, f.bytes.toString('utf8'), ctx, out);
+  }
+  return out;
+}
+
+/** The digests of the policy files as they are now (to tell whether they changed while a load read them). */
+export async function digestPolicyFiles(dirs: PolicyDirs): Promise<PolicyFileDigest[]> {
+  return (await readPolicyFiles(dirs)).map((f) => ({ file: f.file, sha256: sha256(f.bytes) }));
+}
+
+/** One fingerprint for a set of files: the sha256 of their listing in sha256sum's format ("<hex>  <file>\n"). */
+export function filesFingerprint(digests: readonly PolicyFileDigest[]): string {
+  return createHash('sha256').update(digests.map((d) => `${d.sha256}  ${d.file}\n`).join('')).digest('hex');
 }

@@ -1,28 +1,66 @@
-// Holds the policy in force and replaces it as a whole on reload. A reload with problems
-// keeps serving the last good policy (fail closed on bad input, never on availability).
+// Holds the policy in force and replaces it as a whole on reload. Policy files with problems
+// leave the last good files' rules in force (fail closed on bad input, never on availability);
+// rules from other sources (exceptions decided through the API) are refreshed all the same.
+// Reloads run one at a time, so an older read never overwrites a newer one, and a policy is
+// applied only from a set of files that did not change while it was read (a `git checkout`
+// rewriting many files, an editor's rename dance): the read path never sees half a policy.
+// Every reload's outcome is told to onReload listeners (audit, metrics, logs live there).
 import type { Config } from '../config/schema.js';
 import type { Db } from '../state/db.js';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
 import type { CatalogReloads } from '../catalog/reload.js';
 import { grammars } from '../ecosystems/grammars.js';
+import { PolicyError } from '../errors.js';
 import { DEFAULT_VIEW, Policy } from './decide.js';
-import { loadPolicyFiles, type PolicyProblem } from './load.js';
+import { digestPolicyFiles, filesFingerprint, loadPolicyFiles, type LoadedPolicyFiles, type PolicyFileDigest } from './load.js';
 import type { Rule } from './types.js';
 
-export class PolicyError extends Error {
-  readonly code = 'POLICY_INVALID';
-  constructor(readonly problems: PolicyProblem[]) {
-    super(`policy has ${problems.length} problem(s):\n${problems.map((p) => `  ${p.file}:${p.line}: ${p.message}`).join('\n')}`);
-  }
-}
+export { PolicyError };
 
 /** Additional rules from outside the policy files (exceptions approved through the API). */
 export type RuleSource = () => Promise<Rule[]>;
 
+/**
+ * What asked for a reload: the first load of the server, the file watcher, SIGHUP, a
+ * notification from a replica (an exception decided, an admin reload), or a direct call
+ * (the admin API, this replica's exception decision, a reconnect).
+ */
+export type ReloadTrigger = 'start' | 'watch' | 'signal' | 'notify' | 'request';
+
+/** The policy files behind the policy in force. */
+export interface PolicyFiles {
+  digests: readonly PolicyFileDigest[];
+  fingerprint: string;
+}
+
+export type ReloadOutcome =
+  | {
+      result: 'applied';
+      trigger: ReloadTrigger;
+      policy: Policy;
+      files: PolicyFiles;
+      filesChanged: boolean;
+      policyChanged: boolean;
+      /** The other sources (API exceptions) could not be read: their last known rules were used. */
+      sourcesError?: unknown;
+    }
+  | { result: 'rejected'; trigger: ReloadTrigger; error: PolicyError; files: PolicyFiles }
+  | { result: 'failed'; trigger: ReloadTrigger; error: unknown };
+
+/** How often a load is repeated when the files changed while it read them, before giving up. */
+const SETTLE_ATTEMPTS = 5;
+
 export class PolicyStore {
   private current: Policy;
+  private currentFiles: PolicyFiles = { digests: [], fingerprint: filesFingerprint([]) };
+  /** The rules read from the files in force (the last good set), and the last rules read from the other sources. */
+  private fileRules: readonly Rule[] = [];
+  private sourceRules: readonly Rule[] = [];
+  private sourcesRead = false;
   private readonly listeners = new Set<(p: Policy) => void>();
+  private readonly reloadListeners = new Set<(o: ReloadOutcome) => void>();
   private readonly extraSources: RuleSource[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly config: Config, initial: Policy) {
     this.current = initial;
@@ -36,6 +74,11 @@ export class PolicyStore {
     return this.current;
   }
 
+  /** The files (digests and their fingerprint) the policy in force was read from. */
+  get files(): PolicyFiles {
+    return this.currentFiles;
+  }
+
   addRuleSource(src: RuleSource): void {
     this.extraSources.push(src);
   }
@@ -45,18 +88,58 @@ export class PolicyStore {
     return () => this.listeners.delete(fn);
   }
 
-  /** Reads files (and extra sources); throws PolicyError and keeps the old policy on problems. */
-  async reload(): Promise<Policy> {
+  /** Every reload's outcome, whoever asked for it (applied, rejected with the problems, or failed). */
+  onReload(fn: (o: ReloadOutcome) => void): () => void {
+    this.reloadListeners.add(fn);
+    return () => this.reloadListeners.delete(fn);
+  }
+
+  /** Reads files and other sources; on problems in the files throws PolicyError, their last good rules staying. */
+  reload(trigger: ReloadTrigger = 'request'): Promise<Policy> {
+    const run = this.queue.then(() => this.reloadNow(trigger));
+    // The queue only orders reloads; each caller gets its own outcome from `run`, and every
+    // failure is told to the onReload listeners.
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Files with problems keep the last good file rules, but the rules from other sources are
+   * still refreshed: an exception revoked through the API leaves the policy even while someone's
+   * broken edit sits in allowlists/ (fail closed), and an approval is not held hostage by it.
+   * Other sources that cannot be read (the database down) keep their last known rules, so a
+   * file edit — a package withdrawn — still takes effect during the outage.
+   */
+  private async reloadNow(trigger: ReloadTrigger): Promise<Policy> {
     const views = viewMap(this.config);
-    const loaded = await loadPolicyFiles(this.config.policy, { grammars, views: new Set(views.keys()) });
-    if (loaded.problems.length) throw new PolicyError(loaded.problems);
-    const rules = [...loaded.rules];
-    for (const src of this.extraSources) rules.push(...(await src()));
-    const next = new Policy(rules, views, grammars, this.config.policy.requestHint);
-    if (next.fingerprint !== this.current.fingerprint) {
+    let loaded: LoadedPolicyFiles;
+    try {
+      loaded = await this.loadSettled(views);
+    } catch (err) {
+      this.tell({ result: 'failed', trigger, error: err });
+      throw err;
+    }
+    const rejected = loaded.problems.length ? new PolicyError(loaded.problems) : undefined;
+    if (rejected) this.tell({ result: 'rejected', trigger, error: rejected, files: filesOf(loaded.digests) });
+    const extra = await this.readSources();
+    if ('error' in extra && !this.sourcesRead) {
+      this.tell({ result: 'failed', trigger, error: extra.error });
+      throw extra.error;
+    }
+    const next = new Policy([...(rejected ? this.fileRules : loaded.rules), ...extra.rules], views, grammars, this.config.policy.requestHint);
+    const policyChanged = next.fingerprint !== this.current.fingerprint;
+    // One assignment each: a request reads either the old policy or the new one, never a mix.
+    if (policyChanged) {
       this.current = next;
       for (const fn of this.listeners) fn(next);
     }
+    if (rejected) throw rejected;
+    const files = filesOf(loaded.digests);
+    const filesChanged = files.fingerprint !== this.currentFiles.fingerprint;
+    this.fileRules = loaded.rules;
+    this.currentFiles = files;
+    const stale = 'error' in extra ? { sourcesError: extra.error } : {};
+    this.tell({ result: 'applied', trigger, policy: this.current, files, filesChanged, policyChanged, ...stale });
     return this.current;
   }
 
@@ -71,8 +154,52 @@ export class PolicyStore {
 
   /** A reload through `reloads` (after a notification or a reconnect). */
   reloadVia(reloads: CatalogReloads): void {
-    reloads.reload('policy', '*', () => this.reload(), { retryIf: (err) => !(err instanceof PolicyError) });
+    reloads.reload('policy', '*', () => this.reload('notify'), { retryIf: (err) => !(err instanceof PolicyError) });
   }
+
+  /** Rules of the other sources, or their last known rules and the error that kept them from being read. */
+  private async readSources(): Promise<{ rules: readonly Rule[] } | { rules: readonly Rule[]; error: unknown }> {
+    try {
+      const rules: Rule[] = [];
+      for (const src of this.extraSources) rules.push(...(await src()));
+      this.sourceRules = rules;
+      this.sourcesRead = true;
+      return { rules };
+    } catch (error) {
+      return { rules: this.sourceRules, error };
+    }
+  }
+
+  /** Loads until the files read are still the files on disk afterwards (bounded; then a problem). */
+  private async loadSettled(views: Map<string, unknown>): Promise<LoadedPolicyFiles> {
+    for (let attempt = 1; ; attempt++) {
+      const loaded = await loadPolicyFiles(this.config.policy, { grammars, views: new Set(views.keys()) });
+      const now = filesOf(await digestPolicyFiles(this.config.policy));
+      if (now.fingerprint === filesOf(loaded.digests).fingerprint) return loaded;
+      if (attempt >= SETTLE_ATTEMPTS) {
+        const file = changedFile(loaded.digests, now.digests);
+        const message = `the policy files kept changing while they were read (${attempt} attempts); the policy in force stays until they settle`;
+        return { ...loaded, problems: [...loaded.problems, { file, line: 1, message }] };
+      }
+    }
+  }
+
+  private tell(o: ReloadOutcome): void {
+    for (const fn of this.reloadListeners) fn(o);
+  }
+}
+
+function filesOf(digests: readonly PolicyFileDigest[]): PolicyFiles {
+  return { digests, fingerprint: filesFingerprint(digests) };
+}
+
+/** A file that differs between two readings (for the message when files never settle). */
+function changedFile(a: readonly PolicyFileDigest[], b: readonly PolicyFileDigest[]): string {
+  const before = new Map(a.map((d) => [d.file, d.sha256]));
+  const after = new Map(b.map((d) => [d.file, d.sha256]));
+  for (const [file, sha] of after) if (before.get(file) !== sha) return file;
+  for (const file of before.keys()) if (!after.has(file)) return file;
+  return 'policy files';
 }
 
 function viewMap(config: Config): Map<string, Config['views'][string]> {
