@@ -34,8 +34,8 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, opts: { followChanges?: boolean } = {}): Promise<Runtime> {
-  const db = await openDb({ ...(config.database.url ? { url: config.database.url } : {}), pglitePath: config.database.pglitePath });
+export async function openRuntime(config: Config, opts: { followChanges?: boolean; holder?: string } = {}): Promise<Runtime> {
+  const db = await openDb({ ...(config.database.url ? { url: config.database.url } : {}), pglitePath: config.database.pglitePath, ...(opts.holder ? { holder: opts.holder } : {}) });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   try {
     const store = await openBlobStore(config.storage);
