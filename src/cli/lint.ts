@@ -45,7 +45,7 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
 
 async function checkCommand(config: Config, argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { view: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
-  const rt = await openRuntime(config);
+  const rt = await openRuntime(config, { holder: 'safelist allowlist check' });
   try {
     const views = values.view ?? rt.policies.policy.viewNames();
     const problems = checkCondaInstallability(rt.conda, rt.policies.policy, views);

@@ -90,14 +90,11 @@ function readHolderFile(path: string): LockHolder | 'absent' | 'unreadable' {
 
 function inUse(folder: string, h: LockHolder) {
   const who = h.pid ? `${h.command} (pid ${h.pid}${h.host !== hostname() ? ` on ${h.host}` : ''})` : h.command;
-  const what = h.url
-    ? `a Safelist server at ${h.url} holds it`
-    : `${who} holds it`;
   const e = errors.databaseInUse(
-    `the embedded database ${folder} is in use: ${what}. One process owns a PGlite folder: ` +
+    `the embedded database ${folder} is in use by ${who}${h.url ? ` at ${h.url}` : ''}; one process owns a PGlite folder. ` +
       (h.url
-        ? 'run this command where it can reach that server (it hands its jobs over), or stop the server first'
-        : 'wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)'),
+        ? `Commands that run jobs (sync, import, acr-import, publish, audit anchor) hand them to that server; for the others ask its API (${h.url}/api/v1/policy/why, ${h.url}/api/v1/audit) or stop the server first`
+        : 'Wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)'),
   );
   // The holder (with the hand-off URL and token) travels with the error, never in its message
   // or its problem+json members.
