@@ -59,8 +59,9 @@ export class JobRunner {
     }
     const seconds = (performance.now() - started) / 1000;
     this.metrics?.recordJob(job.name, outcome.status === 'done' ? 'ok' : outcome.status === 'busy' ? 'busy' : 'error', seconds);
-    if (outcome.status !== 'busy') this.metrics && job.record?.(this.metrics, outcome.status === 'done' ? outcome.result : undefined, outcome.status === 'failed');
+    if (this.metrics && outcome.status !== 'busy') job.record?.(this.metrics, outcome.status === 'done' ? outcome.result : undefined, outcome.status === 'failed');
     if (outcome.status === 'done') outcome = await this.audit(job, params, outcome, actor);
+    if (outcome.status === 'done') log.info({ job: job.name, actor, seconds: Math.round(seconds * 10) / 10 }, `${job.name} finished`);
     if (outcome.status === 'busy') log.info({ job: job.name, lock: job.lock }, `${job.name}: another run holds its lock`);
     return outcome;
   }
