@@ -94,7 +94,9 @@ function inUse(folder: string, h: LockHolder) {
     `the embedded database ${folder} is in use by ${who}${h.url ? ` at ${h.url}` : ''}; one process owns a PGlite folder. ` +
       (h.url
         ? `Commands that run jobs (sync, import, acr-import, publish, audit anchor) hand them to that server; for the others ask its API (${h.url}/api/v1/policy/why, ${h.url}/api/v1/audit) or stop the server first`
-        : 'Wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)'),
+        : h.command === 'safelist serve'
+          ? 'The server is starting and takes no jobs yet: run this again in a moment'
+          : 'Wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)'),
   );
   // The holder (with the hand-off URL and token) travels with the error, never in its message
   // or its problem+json members.
