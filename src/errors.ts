@@ -35,8 +35,6 @@ export const errors = {
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
   /** The embedded database folder is held by another process (state/folder-lock.ts). */
   databaseInUse: (message: string) => new SafelistError('DATABASE_IN_USE', 409, 'Database in use', message),
-  /** A job whose lock another run holds (this process or another replica). */
-  jobBusy: (message: string) => new SafelistError('JOB_BUSY', 409, 'Job already running', message),
 };
 
 /**
