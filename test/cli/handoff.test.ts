@@ -162,6 +162,10 @@ describe('the CLI beside a running server on the embedded database', () => {
     expect(verify.stderr).toMatch(/in use by safelist serve/);
     // The server still serves what it had: nobody else opened its folder.
     expect((await fetch(`${url}/pypi/default/simple/hand-pkg/`)).status).toBe(200);
+    // Anchoring is a job: handed over too.
+    const anchor = await cli(['--config', shared.config, 'audit', 'anchor']);
+    expect(anchor.code, anchor.stderr).toBe(0);
+    expect(anchor.stdout).toMatch(/^anchored record \d+ [0-9a-f]{64}\n$/);
   });
 
   it('starts again after the server was killed with SIGKILL (stale lock), with everything handed over kept', async () => {
@@ -183,5 +187,10 @@ describe('the CLI beside a running server on the embedded database', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ downloaded: 0, failed: 0 });
     expect(existsSync(join(shared.dir, 'pglite', 'safelist.lock'))).toBe(false);
+    // Run here, audited here: the handed-over run (by the server) and this one.
+    const exported = await cli(['--config', shared.config, 'audit', 'export', '--action', 'sync.finished', '--subject', 'pypi']);
+    const runs = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { actor: string; detail: { downloaded: number } });
+    expect(runs.map((x) => [x.actor, x.detail.downloaded])).toEqual([[`cli:${userInfo().username}`, 1], [`cli:${userInfo().username}`, 0]]);
+    expect((await cli(['--config', shared.config, 'audit', 'verify'])).code).toBe(0);
   });
 });
