@@ -67,7 +67,12 @@ async function handOff(holder: LockHolder, job: AnyJob, params: Record<string, u
   let buffered = '';
   const decoder = new TextDecoder();
   const take = (text: string) => {
-    const l = JSON.parse(text) as JobStreamLine;
+    let l: JobStreamLine;
+    try {
+      l = JSON.parse(text) as JobStreamLine;
+    } catch {
+      throw new Error(`the server at ${holder.url} sent a line that is not a job event: ${text.slice(0, 200)}`);
+    }
     if ('outcome' in l) outcome = l;
     else printer.event(l.job, l.event);
   };

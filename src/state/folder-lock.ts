@@ -65,14 +65,6 @@ function alive(h: LockHolder): boolean {
   return !(h.procStart && now && now !== h.procStart);
 }
 
-/** The current holder of a folder's lock, or undefined when nobody (alive) holds it. */
-export function readLockHolder(folder: string): LockHolder | undefined {
-  const h = readHolderFile(join(folder, LOCK_FILE));
-  if (h === 'absent') return undefined;
-  if (h === 'unreadable') return { pid: 0, host: hostname(), command: 'unknown (lock file not readable)', nonce: '', since: '' };
-  return alive(h) ? h : undefined;
-}
-
 function readHolderFile(path: string): LockHolder | 'absent' | 'unreadable' {
   let text: string;
   try {
