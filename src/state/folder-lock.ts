@@ -88,7 +88,9 @@ function inUse(folder: string, h: LockHolder) {
         ? `Commands that run jobs (sync, import, acr-import, publish, audit anchor) hand them to that server; for the others ask its API (${h.url}/api/v1/policy/why, ${h.url}/api/v1/audit) or stop the server first`
         : h.command === 'safelist serve'
           ? 'The server is starting and takes no jobs yet: run this again in a moment'
-          : 'Wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)'),
+          : 'Wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)') +
+      // A holder on another machine (a shared volume) cannot be checked from here.
+      (h.host !== hostname() ? `. If that process on ${h.host} is gone, delete ${join(folder, LOCK_FILE)}` : ''),
   );
   // The holder (with the hand-off URL and token) travels with the error, never in its message
   // or its problem+json members.
