@@ -48,8 +48,8 @@ async function world(name: string, upstreamUrl: string, port: number): Promise<W
   return { dir, config };
 }
 
-function serve(w: World): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', w.config, 'serve'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+function serve(w: World, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', w.config, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
@@ -148,8 +148,11 @@ describe('the CLI beside a running server on the embedded database', () => {
   });
 
   it('refuses a second server on the same folder, and commands that cannot hand over, without opening it', async () => {
-    const second = serve({ ...shared });
+    // On a port of its own: what stops it is the folder, not the address.
+    const second = serve(shared, { SAFELIST_SERVER__PORT: String(await freePort()) });
+    const killed = setTimeout(() => second.child.kill('SIGKILL'), 60_000); // started after all: fail, don't hang
     const { code, stderr } = await second.exited;
+    clearTimeout(killed);
     expect(code).toBe(2);
     expect(stderr).toMatch(/in use by safelist serve \(pid \d+\) at http:\/\/127\.0\.0\.1:\d+/);
     expect(alive(server.child)).toBe(true);
