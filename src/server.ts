@@ -118,6 +118,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const url = `http://${config.server.host}:${port}`;
   // The gate works its queue once the server is up (webhooks may already have queued work).
   gateWorker.start();
+  if (config.sync.runOnStart) void runner.shared(syncJob, {});
   // Local CLI commands find this server (and the token to hand it their jobs) in the lock file.
   runtime.db.folderLock?.publish({ url: handoffUrl(config.server.host, port), token: localToken });
   return {

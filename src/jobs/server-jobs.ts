@@ -38,7 +38,6 @@ export function startServerJobs(runner: JobRunner, runtime: Runtime, config: Con
   });
   const publisher = opts.publish ? debouncedPublish(runner, runtime, durationMs(config.publish.debounce)) : undefined;
   const atStart = config.advisories.sources.length ? runner.shared(advisoryImportJob, {}) : Promise.resolve();
-  if (config.sync.runOnStart) void runner.shared(syncJob, {});
   return {
     async stop() {
       await stopSchedules();
