@@ -35,6 +35,8 @@ export const errors = {
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
   /** Never sent over HTTP: `safelist serve` prints it and exits. */
   listenFailed: (message: string) => new SafelistError('LISTEN_FAILED', 500, 'Cannot listen', message),
+  /** The embedded database folder is held by another process (state/folder-lock.ts). */
+  databaseInUse: (message: string) => new SafelistError('DATABASE_IN_USE', 409, 'Database in use', message),
 };
 
 /**

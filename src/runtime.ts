@@ -41,13 +41,15 @@ export interface Runtime {
 
 export interface RuntimeOptions {
   followChanges?: boolean;
+  /** Who opens the embedded database folder (named in the lock file and in refusals). */
+  holder?: string;
   /** Where the core logs (default: JSON lines on stderr, so a command's stdout stays its output). */
   log?: Logger;
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.server.logLevel }, pino.destination({ dest: 2, sync: true }));
-  const db = await openDb({ ...(config.database.url ? { url: config.database.url } : {}), pglitePath: config.database.pglitePath });
+  const db = await openDb({ ...(config.database.url ? { url: config.database.url } : {}), pglitePath: config.database.pglitePath, ...(opts.holder ? { holder: opts.holder } : {}) });
   const reloads = new CatalogReloads(log);
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {

@@ -4,6 +4,8 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { openRuntime } from '../runtime.js';
+import { auditAnchorJob } from '../jobs/maintenance.js';
+import { runJobFromCli } from './run-job.js';
 
 const USAGE = 'usage: safelist audit verify | anchor | export [--since ISO-TIME] [--action A] [--subject S] [--actor ID]\n';
 
@@ -23,7 +25,9 @@ export async function auditCommand(config: Config, argv: string[]): Promise<numb
     process.stderr.write(`safelist audit: --since "${values.since}" is not a date/time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)\n`);
     return 2;
   }
-  const rt = await openRuntime(config);
+  // Anchoring is a job (handed to the server when it owns the embedded database).
+  if (sub === 'anchor') return runJobFromCli(config, auditAnchorJob, {}, 'audit anchor');
+  const rt = await openRuntime(config, { holder: `safelist audit ${sub}` });
   try {
     if (sub === 'verify') {
       const r = await rt.audit.verify();
@@ -34,11 +38,6 @@ export async function auditCommand(config: Config, argv: string[]): Promise<numb
         process.stdout.write(r.ok ? 'audit log verified: intact\n' : `audit log verification FAILED: ${r.problems.length} problem(s)\n`);
       }
       return r.ok ? 0 : 1;
-    }
-    if (sub === 'anchor') {
-      const a = await rt.audit.anchor();
-      process.stdout.write(a ? `anchored record ${a.seq} ${a.hash}\n` : 'nothing new to anchor\n');
-      return 0;
     }
     for await (const r of rt.audit.records({
       ...(since ? { since } : {}),

@@ -52,7 +52,7 @@ async function checkCommand(config: Config, argv: string[]): Promise<number> {
     process.stderr.write(`safelist allowlist check: no view ${unknown.map((v) => `"${v}"`).join(', ')}; configured views: ${known.join(', ')}\n`);
     return 2;
   }
-  const rt = await openRuntime(config);
+  const rt = await openRuntime(config, { holder: 'safelist allowlist check' });
   try {
     const views = values.view ?? rt.policies.policy.viewNames();
     const problems = checkCondaInstallability(rt.conda, rt.policies.policy, views);

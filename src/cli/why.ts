@@ -20,7 +20,7 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
     process.stderr.write(`usage: safelist why NAME [--view V] [--ecosystem ${ECOSYSTEMS.join('|')}]\n`);
     return 2;
   }
-  const rt = await openRuntime(config);
+  const rt = await openRuntime(config, { holder: 'safelist why' });
   try {
     let e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda }, values.ecosystem as Ecosystem, name, values.view!);
     // Allowed but not served: the last sync's audit record may say which file it refused, and why.

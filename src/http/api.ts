@@ -194,6 +194,13 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/gate/verdicts': { get: { summary: 'The gate verdict of ?image=[host/]repository:tag|@digest', ...secured } },
       '/api/v1/policy/check': { get: { summary: 'Is (ecosystem, name, version) allowed in a view?' } },
       '/api/v1/policy/why': { get: { summary: 'What allows or blocks a package, and how to request it' } },
+      '/api/v1/jobs/{name}': {
+        post: {
+          summary: 'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, …) in this server (admin, or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
+          ...secured,
+          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        },
+      },
     },
   };
 }

@@ -3,7 +3,7 @@
 // reloads, exception states, gate verdicts by state, audit chain length, plus the process's own metrics. One registry per server, so
 // several servers in one process (tests) never share counters.
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { Db } from '../state/db.js';
 import type { CatalogReloads } from '../catalog/reload.js';
@@ -27,6 +27,8 @@ export class Metrics {
   readonly syncRuns = new Counter({ name: 'safelist_sync_runs_total', help: 'Sync runs by ecosystem and result', labelNames: ['ecosystem', 'result'] as const, registers: [this.registry] });
   readonly syncFiles = new Counter({ name: 'safelist_sync_files_total', help: 'Files handled by the sync, by ecosystem and outcome (downloaded, failed)', labelNames: ['ecosystem', 'outcome'] as const, registers: [this.registry] });
   readonly syncBytes = new Counter({ name: 'safelist_sync_bytes_total', help: 'Bytes downloaded and stored by the sync', labelNames: ['ecosystem'] as const, registers: [this.registry] });
+  readonly jobRuns = new Counter({ name: 'safelist_job_runs_total', help: 'Job runs (jobs/runner.ts) by job and result (ok, busy: another run held the lock, error)', labelNames: ['job', 'result'] as const, registers: [this.registry] });
+  readonly jobSeconds = new Histogram({ name: 'safelist_job_duration_seconds', help: 'Job run duration by job', labelNames: ['job'] as const, buckets: [0.1, 1, 10, 60, 300, 1800, 7200], registers: [this.registry] });
 
   constructor(deps: { pypi: PypiIndex; db: Db; reloads?: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
@@ -118,6 +120,11 @@ export class Metrics {
       if (Number.isFinite(len) && len > 0 && req.method !== 'HEAD') this.bytes.inc({ surface }, len);
     });
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
+  }
+
+  recordJob(job: string, result: 'ok' | 'busy' | 'error', seconds: number): void {
+    this.jobRuns.inc({ job, result });
+    if (result !== 'busy') this.jobSeconds.observe({ job }, seconds);
   }
 
   recordSync(ecosystem: string, r: { downloaded: number; bytes: number; failed: unknown[] } | undefined, error?: boolean): void {

@@ -6,6 +6,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { migrations } from './migrations.js';
+import { acquireFolderLock, type FolderLock } from './folder-lock.js';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -27,6 +28,8 @@ export interface Db extends Queryable {
    * when someone else holds it. The lock is released when fn settles or the session dies.
    */
   tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined>;
+  /** The PGlite folder's ownership (folder-lock.ts); absent for PostgreSQL and memory://. */
+  readonly folderLock?: FolderLock;
   close(): Promise<void>;
 }
 
@@ -168,7 +171,7 @@ class PgDb implements Db {
 
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
-  constructor(private readonly db: PGlite) {}
+  constructor(private readonly db: PGlite, readonly folderLock?: FolderLock) {}
 
   async query<T>(sql: string, params?: unknown[]): Promise<T[]> {
     const r = await this.db.query<T>(sql, params);
@@ -212,13 +215,19 @@ class PgliteDb implements Db {
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    try {
+      await this.db.close();
+    } finally {
+      this.folderLock?.release();
+    }
   }
 }
 
 export interface OpenDbOptions {
   url?: string;
   pglitePath: string;
+  /** Who opens a PGlite folder (named to whoever finds it held), e.g. "safelist serve". */
+  holder?: string;
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
@@ -232,9 +241,21 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     db = new PgliteDb(new PGlite());
   } else {
     mkdirSync(opts.pglitePath, { recursive: true });
-    db = new PgliteDb(new PGlite(opts.pglitePath));
+    // One process per folder: two PGlite instances on one folder silently lose writes.
+    const lock = acquireFolderLock(opts.pglitePath, opts.holder ?? `safelist (pid ${process.pid})`);
+    try {
+      db = new PgliteDb(new PGlite(opts.pglitePath), lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
-  await migrate(db);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close().catch(() => undefined); // the migration error is the one to report
+    throw err;
+  }
   return db;
 }
 

@@ -1,0 +1,75 @@
+// Ownership of a PGlite folder (safelist.lock): one holder at a time, named to whoever finds it
+// held; a lock left by a dead process (kill -9) or one whose pid now belongs to another process
+// is taken over; a freshly created, not yet filled lock is respected, an old empty one is not;
+// release never removes a lock another process took over.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acquireFolderLock, lockHolderOf, LOCK_FILE } from '../../src/state/folder-lock.js';
+
+describe('the PGlite folder lock', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'safelist-lock-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const holder = (pid: number, extra: object = {}) => JSON.stringify({ pid, host: hostname(), command: 'safelist serve', nonce: 'n1', since: new Date().toISOString(), ...extra });
+  const refused = (command: string) => {
+    try {
+      acquireFolderLock(dir, command);
+    } catch (err) {
+      return err;
+    }
+    throw new Error('the lock was taken');
+  };
+
+  it('admits one holder, names it to the next (with the server URL, never the token), and frees the folder on release', async () => {
+    const a = acquireFolderLock(dir, 'safelist serve');
+    expect((await stat(join(dir, LOCK_FILE))).mode & 0o777).toBe(0o600);
+    a.publish({ url: 'http://127.0.0.1:8080', token: 'secret-token' });
+    const err = refused('safelist sync') as Error;
+    expect(err.message).toMatch(new RegExp(`in use by safelist serve \\(pid ${process.pid}\\) at http://127\\.0\\.0\\.1:8080`));
+    expect(err.message).not.toContain('secret-token');
+    expect(lockHolderOf(err)).toMatchObject({ url: 'http://127.0.0.1:8080', token: 'secret-token' });
+    a.release();
+    acquireFolderLock(dir, 'safelist sync').release();
+  });
+
+  it('takes over the lock of a process that was killed', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    await new Promise((r) => child.once('spawn', r));
+    await writeFile(join(dir, LOCK_FILE), holder(child.pid!));
+    expect(refused('safelist sync')).toBeInstanceOf(Error);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const b = acquireFolderLock(dir, 'safelist sync');
+    expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, command: 'safelist sync' });
+    b.release();
+  });
+
+  it('takes over a lock whose pid now belongs to another process (start time differs)', async () => {
+    await writeFile(join(dir, LOCK_FILE), holder(process.pid, { procStart: '1' }));
+    acquireFolderLock(dir, 'safelist serve').release();
+  });
+
+  it('respects a lock being written, but not an empty one left long ago', async () => {
+    await writeFile(join(dir, LOCK_FILE), '');
+    expect((refused('safelist serve') as Error).message).toMatch(/in use by a process that is starting/);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(dir, LOCK_FILE), old, old);
+    acquireFolderLock(dir, 'safelist serve').release();
+  });
+
+  it('never removes a lock another process took over', async () => {
+    const a = acquireFolderLock(dir, 'safelist serve');
+    // As if this process had been declared dead and another took over.
+    await writeFile(join(dir, LOCK_FILE), holder(process.pid, { nonce: 'someone-else' }));
+    a.release();
+    expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ nonce: 'someone-else' });
+  });
+});
