@@ -128,7 +128,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       }],
       ['the policy watch', () => policyWatch.stop()],
       ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
-      ['the running jobs', () => serverJobs.drain()],
+      [() => `the running jobs (${runner.runningJobs().join(', ') || 'none'})`, () => serverJobs.drain()],
       ['the audit anchor of the last records', () => anchors.flush()],
       ['the runtime (database, storage)', () => runtime.close()],
     ], graceMs, app.log));

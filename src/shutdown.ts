@@ -5,7 +5,8 @@
 // It must never wait past the grace, and never stop silently short of a step.
 import type { Logger } from 'pino';
 
-export type StopStep = readonly [name: string, run: () => unknown];
+/** A step's name may be computed when the grace runs out (e.g. which jobs are still running). */
+export type StopStep = readonly [name: string | (() => string), run: () => unknown];
 
 export class ShutdownTimeout extends Error {
   readonly code = 'SHUTDOWN_TIMEOUT';
@@ -22,7 +23,7 @@ export async function stopInOrder(steps: readonly StopStep[], graceMs: number, l
   let current = 0;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ShutdownTimeout(steps.slice(current).map(([name]) => name), graceMs)), graceMs);
+    timer = setTimeout(() => reject(new ShutdownTimeout(steps.slice(current).map(([name]) => (typeof name === 'string' ? name : name())), graceMs)), graceMs);
   });
   const run = async () => {
     for (; current < steps.length; current++) {
@@ -30,7 +31,7 @@ export async function stopInOrder(steps: readonly StopStep[], graceMs: number, l
       try {
         await fn();
       } catch (err) {
-        log.error({ err }, `shutdown: ${name} failed to stop cleanly`);
+        log.error({ err }, `shutdown: ${typeof name === 'string' ? name : name()} failed to stop cleanly`);
       }
     }
   };

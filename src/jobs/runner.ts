@@ -15,7 +15,7 @@ export interface RunOptions {
 export class JobRunner {
   private readonly inFlight = new Map<string, Promise<JobOutcome>>();
   /** Every run in progress, however started (close() waits for them before the database goes). */
-  private readonly active = new Set<Promise<JobOutcome>>();
+  private readonly active = new Map<Promise<JobOutcome>, string>();
 
   constructor(
     readonly deps: JobDeps,
@@ -25,7 +25,7 @@ export class JobRunner {
   /** Runs the job now; resolves with its outcome (never rejects). */
   run<P, R>(job: Job<P, R>, params: P, opts: RunOptions = {}): Promise<JobOutcome<R>> {
     const p = this.runNow(job, params, opts);
-    this.active.add(p);
+    this.active.set(p, job.name);
     void p.finally(() => this.active.delete(p));
     return p;
   }
@@ -85,7 +85,12 @@ export class JobRunner {
       await this.inFlight.get(name);
       return;
     }
-    while (this.active.size) await Promise.all([...this.active]);
+    while (this.active.size) await Promise.all([...this.active.keys()]);
+  }
+
+  /** The names of the runs in progress (for the shutdown message). */
+  runningJobs(): string[] {
+    return [...new Set(this.active.values())].sort();
   }
 
   private async audit<P, R>(job: Job<P, R>, params: P, outcome: { status: 'done'; result: R }, actor: string): Promise<JobOutcome<R>> {

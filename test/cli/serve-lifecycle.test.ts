@@ -125,7 +125,7 @@ describe('safelist serve lifecycle', () => {
       proc.child.kill('SIGTERM');
       const exit = await proc.exited;
       expect({ exit, stdout: proc.output().stdout }).toMatchObject({ exit: { code: 1 } });
-      expect(proc.output().stdout).toMatch(/did not stop within 3000 ms \(server\.shutdownGrace\): waiting for the PyPI and conda sync/);
+      expect(proc.output().stdout).toMatch(/did not stop within 3000 ms \(server\.shutdownGrace\): waiting for the running jobs \(sync, sync:pypi\)/);
     } finally {
       done();
       if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
