@@ -1,19 +1,15 @@
 // The PyPI sync: the job that seeds and maintains private storage. For every project some
 // view may see, it reads the upstream index, records every file (so refused versions can be
 // explained), downloads the allowed ones with bounded concurrency, verifies each against the
-// upstream sha256 and stores it atomically. Idempotent (stored files are skipped) and
-// resumable (each file is committed on its own). Never stores a file it could not verify.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+// upstream sha256 while it streams into storage, and stores it atomically. Idempotent (stored
+// files are skipped) and resumable (each file is committed on its own). Never stores a file it
+// could not verify, and never writes outside the blob store (no temporary files).
 import pLimit from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
-import { DigestMismatch, sha256OfFile, storeBuffer, storeFile, storeVerified } from '../catalog/ingest.js';
+import { storeBuffer, storeVerified } from '../catalog/ingest.js';
 import type { PypiCatalog, PypiFile } from '../ecosystems/pypi/catalog.js';
-import { parseCoreMetadata, readWheelMetadata } from '../ecosystems/pypi/metadata.js';
+import { parseCoreMetadata, readStoredWheelMetadata } from '../ecosystems/pypi/metadata.js';
 import { normalizeProjectName } from '../ecosystems/pypi/names.js';
 import { PypiUpstream, type UpstreamFile } from '../ecosystems/pypi/upstream.js';
 import type { Policy } from '../policy/decide.js';
@@ -149,7 +145,7 @@ export async function runPypiSync(
       work.push(
         limit(async () => {
           try {
-            const r = await fetchFile(upstream, store, name, f);
+            const r = await fetchFile(upstream, store, f);
             const rec = record(name, displayName, f, upstream.name, true, r.metadataSha256);
             await catalog.upsert([{ ...rec, size: r.size, requiresPython: rec.requiresPython ?? r.requiresPython }]);
             report.downloaded += r.written ? 1 : 0;
@@ -167,44 +163,29 @@ export async function runPypiSync(
   return report;
 }
 
+// One pass over the bytes: they are hashed while they stream into storage (the put commits
+// only if the sha256 matches, so a mismatch leaves nothing visible), with the stream's
+// backpressure bounding what is in flight. A wheel whose upstream offers no hashed PEP 658
+// file gets its METADATA from the stored object by range reads of the zip central directory,
+// byte-identical to the wheel's. No temporary files, so a killed sync leaves none behind.
 async function fetchFile(
   upstream: PypiUpstream,
   store: BlobStore,
-  project: string,
   f: UpstreamFile,
 ): Promise<{ size: number; written: boolean; metadataSha256: string | null; requiresPython: string | null }> {
   const sha256 = f.sha256!;
-  let requiresPython: string | null = null;
   const isWheel = f.filename.endsWith('.whl');
-  let metadataSha256: string | null = null;
-  let stored;
-  if (isWheel && typeof f.coreMetadata !== 'string') {
-    // No (hashed) metadata upstream: download to a temporary file, verify, then take the
-    // METADATA out of the wheel itself so that it is byte-identical to the wheel's.
-    const dir = await mkdtemp(join(tmpdir(), 'safelist-sync-'));
-    try {
-      const path = join(dir, f.filename);
-      const { body } = await upstream.download(f.url);
-      await pipeline(body, createWriteStream(path));
-      const actual = await sha256OfFile(path);
-      if (actual.sha256 !== sha256) throw new DigestMismatch(f.filename, sha256, actual.sha256);
-      stored = await storeFile(store, path, f.filename);
-      const parsedName = f.filename.split('-')[0]!;
-      const meta = await readWheelMetadata(path, parsedName, f.version);
-      metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
-      // An HTML upstream (pypiserver) may not announce Requires-Python; the wheel does.
-      requiresPython = parseCoreMetadata(meta).requiresPython ?? null;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  } else {
-    const { body } = await upstream.download(f.url);
-    stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
-    if (isWheel && typeof f.coreMetadata === 'string') {
-      const m = await upstream.download(`${f.url}.metadata`);
-      metadataSha256 = (await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 })).sha256;
-    }
+  const { body } = await upstream.download(f.url);
+  const stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
+  if (!isWheel) return { size: stored.size, written: stored.written, metadataSha256: null, requiresPython: null };
+  if (typeof f.coreMetadata === 'string') {
+    const m = await upstream.download(`${f.url}.metadata`);
+    const meta = await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 });
+    return { size: stored.size, written: stored.written, metadataSha256: meta.sha256, requiresPython: null };
   }
-  void project;
-  return { size: stored.size, written: stored.written, metadataSha256, requiresPython };
+  const distName = f.filename.split('-')[0]!;
+  const meta = await readStoredWheelMetadata(store, blobKeyForSha256(sha256), stored.size, distName, f.version);
+  const metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
+  // An HTML upstream may not announce Requires-Python; the wheel does.
+  return { size: stored.size, written: stored.written, metadataSha256, requiresPython: parseCoreMetadata(meta).requiresPython ?? null };
 }
