@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import { openRuntime } from '../src/runtime.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { startPypiserver, type Pypiserver } from '../test/support/pypiserver.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
+import { startNginx } from '../test/support/nginx-static.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -134,7 +135,6 @@ async function main(): Promise<void> {
     // nginx: one worker, serving the exact bytes Safelist produced, with the same types.
     const www = join(work, 'www');
     await mkdir(www);
-    await chmod(work, 0o755); // nginx's worker runs as an unprivileged user
     const pages: Record<string, { path: string; accept: string; bytes: number }> = {};
     for (const [key, project, accept, ext] of [
       ['small-html', names[Math.floor(PROJECTS / 2)]!, HTML, 'html'],
@@ -148,24 +148,9 @@ async function main(): Promise<void> {
       await writeFile(join(www, `${key}.${ext}`), body);
       pages[key] = { path: `/${project}/`, accept, bytes: body.length };
     }
-    const nginxPort = await freePort();
-    await writeFile(join(work, 'nginx.conf'), `worker_processes 1;
-daemon off;
-pid ${join(work, 'nginx.pid')};
-error_log ${join(work, 'nginx-error.log')} warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  types { text/html html; ${JSON_TYPE} json; }
-  client_body_temp_path ${work}/nginx-body; proxy_temp_path ${work}/nginx-proxy;
-  fastcgi_temp_path ${work}/nginx-fcgi; uwsgi_temp_path ${work}/nginx-uwsgi; scgi_temp_path ${work}/nginx-scgi;
-  sendfile on; tcp_nopush on; keepalive_requests 100000; etag on;
-  server { listen 127.0.0.1:${nginxPort}; root ${www}; }
-}
-`);
-    const nginx = spawn('nginx', ['-c', join(work, 'nginx.conf'), '-e', join(work, 'nginx-error.log')], { stdio: 'inherit' });
-    children.push(nginx);
-    await waitForHttp(`http://127.0.0.1:${nginxPort}/small-html.html`, 10_000, () => nginx.exitCode === null);
+    const nginx = await startNginx({ work, root: www, types: { html: HTML, json: JSON_TYPE } });
+    children.push(nginx.process);
+    const nginxPort = nginx.port;
     for (const key of Object.keys(pages)) {
       const file = `${key}.${key.endsWith('json') ? 'json' : 'html'}`;
       const res = await fetch(`http://127.0.0.1:${nginxPort}/${file}`, { headers: { accept: pages[key]!.accept } });
