@@ -17,7 +17,8 @@ import type { BlobStore } from '../storage/types.js';
 import { blobKeyForSha256 } from '../catalog/blob-keys.js';
 
 export type SyncEvent =
-  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number }
+  /** upstream null: no upstream has the project, or (with error) the one asked could not answer. */
+  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number; error?: string }
   | { type: 'fetched'; filename: string; size: number; written: boolean }
   | { type: 'failed'; filename: string; error: string }
   | { type: 'warning'; message: string };
@@ -98,7 +99,8 @@ export async function runPypiSync(
             const page = await u.project(name);
             if (page) return { name, upstream: u, page };
           } catch (err) {
-            emit({ type: 'warning', message: (err as Error).message });
+            // Not "missing": an unreachable or failing upstream says so, with its cause, and
+            // later upstreams are not asked (that could serve another project of that name).
             return { name, upstream: u, page: undefined, error: (err as Error).message };
           }
         }
@@ -110,7 +112,7 @@ export async function runPypiSync(
     index++;
     if (!upstream || !page) {
       if (!error) report.missing.push(name);
-      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length });
+      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length, ...(error ? { error } : {}) });
       if (error) report.failed.push({ filename: `${name}/`, error });
       continue;
     }

@@ -5,6 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { Parser } from 'htmlparser2';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { parseDistFilename } from './names.js';
+import { describeFetchFailure } from '../../upstream/fetch-failure.js';
 
 export interface UpstreamFile {
   filename: string;
@@ -55,10 +56,10 @@ export class PypiUpstream {
     try {
       res = await fetch(url, { headers: this.headers({ accept: ACCEPT }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
     } catch (err) {
-      throw new UpstreamError(`${this.name}: cannot reach ${url}: ${(err as Error).message}`);
+      throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
     }
     if (res.status === 404) return undefined;
-    if (!res.ok) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
+    if (!res.ok) throw new UpstreamError(`${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
     const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const text = await res.text();
     const pageUrl = res.url || url;
@@ -72,9 +73,9 @@ export class PypiUpstream {
     try {
       res = await fetch(url, { headers: this.headers({ 'accept-encoding': 'identity' }), signal: AbortSignal.timeout(this.timeoutMs * 10), redirect: 'follow' });
     } catch (err) {
-      throw new UpstreamError(`${this.name}: cannot download ${url}: ${(err as Error).message}`);
+      throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs * 10)}`);
     }
-    if (!res.ok || !res.body) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
+    if (!res.ok || !res.body) throw new UpstreamError(`${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
     const len = res.headers.get('content-length');
     const size = len ? Number(len) : undefined;
     // A body that breaks off says where and after how much, not just "terminated".
@@ -85,7 +86,7 @@ export class PypiUpstream {
       received += c.length;
     });
     raw.on('error', (err) => {
-      body.destroy(new UpstreamError(`${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes (${err.message})`));
+      body.destroy(new UpstreamError(`${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${describeFetchFailure(err, this.timeoutMs * 10)}`));
     });
     body.on('close', () => raw.destroy());
     raw.pipe(body);
