@@ -22,7 +22,6 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import pLimit from 'p-limit';
 import yazl from 'yazl';
 import { startNginx } from '../test/support/nginx-static.js';
 
@@ -43,6 +42,7 @@ const SIZES = args['sizes-mb'] ? args['sizes-mb'].split(',').map(Number) : args.
 const CONCURRENCY = Number(args.concurrency);
 const ROOT = resolve(import.meta.dirname, '..');
 const MiB = 1024 * 1024;
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
 
 interface Wheel {
   project: string;
@@ -103,6 +103,8 @@ async function writeUpstreams(www: string, wheels: Wheel[]): Promise<void> {
 
 interface Run {
   wallS: number;
+  /** user + system CPU seconds of the process (from /proc/<pid>/stat). */
+  cpuS: number;
   peakMiB: number;
   code: number | null;
   stderr: string;
@@ -115,10 +117,14 @@ async function runCli(argv: string[]): Promise<Run> {
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let peakKiB = 0;
+  let ticks = 0;
   const sample = () => {
     try {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       peakKiB = Math.max(peakKiB, Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+      // Fields 14 and 15 (utime, stime) in clock ticks, counted after the ')' that ends the name.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks = Number(fields[11]) + Number(fields[12]);
     } catch {
       // The process has exited between two samples; the last one stands.
     }
@@ -126,27 +132,28 @@ async function runCli(argv: string[]): Promise<Run> {
   const timer = setInterval(sample, 20);
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   clearInterval(timer);
-  return { wallS: Number(process.hrtime.bigint() - started) / 1e9, peakMiB: peakKiB / 1024, code, stderr };
+  return { wallS: Number(process.hrtime.bigint() - started) / 1e9, cpuS: ticks / CLOCK_TICKS, peakMiB: peakKiB / 1024, code, stderr };
 }
 
-/** N parallel `curl -s URL | sha256sum`, checked against the announced digests. */
-async function curlSha(base: string, wheels: Wheel[]): Promise<number> {
-  const limit = pLimit(CONCURRENCY);
+/**
+ * N parallel `curl -s URL | sha256sum` (xargs -P), checked against the announced digests; bash's
+ * `times` gives the CPU seconds of all of them (user + system).
+ */
+function curlSha(base: string, wheels: Wheel[]): { wallS: number; cpuS: number } {
+  const urls = wheels.map((w) => `${base}/files/${w.filename}`).join('\n');
+  const script = `printf '%s\\n' "$URLS" | xargs -P ${CONCURRENCY} -I{} sh -c 'curl -sf "{}" | sha256sum'; times`;
   const started = process.hrtime.bigint();
-  await Promise.all(
-    wheels.map((w) =>
-      limit(
-        () =>
-          new Promise<void>((done, fail) => {
-            const sh = spawn('sh', ['-c', `curl -sf "${base}/files/${w.filename}" | sha256sum`], { stdio: ['ignore', 'pipe', 'inherit'] });
-            let out = '';
-            sh.stdout.on('data', (c: Buffer) => (out += c.toString()));
-            sh.once('exit', (code) => (code === 0 && out.startsWith(w.sha256) ? done() : fail(new Error(`curl | sha256sum of ${w.filename}: ${code} ${out}`))));
-          }),
-      ),
-    ),
-  );
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  const out = spawnSync('bash', ['-c', script], { env: { ...process.env, URLS: urls }, encoding: 'utf8' });
+  const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+  if (out.status !== 0) throw new Error(`curl | sha256sum failed: ${out.stderr}`);
+  for (const w of wheels) if (!out.stdout.includes(w.sha256)) throw new Error(`curl | sha256sum did not see ${w.filename} whole`);
+  // `times` prints the shell's own times, then its children's: "0m1.234s 0m0.567s".
+  const children = out.stdout.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s/g) ?? [];
+  const cpuS = children.reduce((n, t) => {
+    const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!;
+    return n + Number(m) * 60 + Number(s);
+  }, 0);
+  return { wallS, cpuS };
 }
 
 async function writeConfig(work: string, mode: string, upstream: string, storage: string, databaseUrl: string | undefined): Promise<string> {
@@ -189,9 +196,10 @@ async function main(): Promise<void> {
     try {
       const lines: string[] = [];
       // Warm the page cache the same way for both sides: the reference reads first.
-      const curlS = await curlSha(nginx.url, wheels);
-      const curlMBs = bytes / 1e6 / curlS;
-      lines.push(`curl | sha256sum x${CONCURRENCY}: ${curlS.toFixed(2)} s, ${curlMBs.toFixed(0)} MB/s`);
+      const curl = curlSha(nginx.url, wheels);
+      const curlS = curl.wallS;
+      const gb = bytes / 1e9;
+      lines.push(`curl | sha256sum x${CONCURRENCY}: ${curlS.toFixed(2)} s, ${(bytes / 1e6 / curlS).toFixed(0)} MB/s, CPU ${(curl.cpuS / gb).toFixed(2)} s/GB`);
       for (const mode of ['simple-658', 'simple-503']) {
         const storage = azurite
           ? `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: bench-${mode} } }`
@@ -211,9 +219,11 @@ async function main(): Promise<void> {
         // Net of start-up: the no-op run's wall time is the runtime opening and reading the index.
         const net = sync.wallS - noop.wallS;
         const netRatio = net > 0.2 ? `${(curlS / net).toFixed(2)}x` : 'n/a: start-up dominates, use larger --sizes-mb';
+        // CPU per GB is steadier than wall time on a shared machine: net of the no-op run's CPU.
+        const cpuPerGb = (sync.cpuS - noop.cpuS) / gb;
         lines.push(
           `safelist sync, ${mode === 'simple-658' ? 'PEP 658 metadata upstream' : 'no metadata upstream  '}: ${sync.wallS.toFixed(2)} s (no-op ${noop.wallS.toFixed(2)} s), ` +
-            `ratio ${ratio.toFixed(2)}x (net of start-up ${netRatio}; target >= 0.8), ` +
+            `ratio ${ratio.toFixed(2)}x (net of start-up ${netRatio}; target >= 0.8), CPU ${cpuPerGb.toFixed(2)} s/GB (${(curl.cpuS / gb / cpuPerGb).toFixed(2)}x curl's), ` +
             `peak RSS ${sync.peakMiB.toFixed(0)} MiB (no-op ${noop.peakMiB.toFixed(0)} MiB, growth ${(sync.peakMiB - noop.peakMiB).toFixed(0)} MiB; targets <= 256, < 64; ` +
             `first run on a fresh database ${init.peakMiB.toFixed(0)} MiB)`,
         );
