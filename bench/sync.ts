@@ -8,6 +8,7 @@
 //   npx tsx bench/sync.ts --real                                 # issue 13: 9 wheels, 140-270 MB
 //   npx tsx bench/sync.ts --sizes-mb 140,270 --storage azure     # Azure Blob on Azurite
 //   npx tsx bench/sync.ts --postgres                             # PostgreSQL server instead of PGlite
+//   npx tsx bench/sync.ts --cli /path/to/other/dist/cli/main.js  # another build, for before/after
 //
 // Two upstreams over the same files: PEP 503 HTML announcing PEP 658 `.metadata` files
 // (data-core-metadata) and one that does not (Safelist then reads METADATA out of the stored
@@ -34,6 +35,8 @@ const { values: args } = parseArgs({
     /** A PostgreSQL server (test/support/databases.ts: 127.0.0.1:5432 or TEST_PG_URL) instead of PGlite. */
     postgres: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    /** Another build of the CLI (e.g. an older commit's dist/cli/main.js) for before/after figures. */
+    cli: { type: 'string' },
   },
 });
 const REAL_SIZES = [140, 150, 150, 160, 160, 170, 170, 180, 270]; // 1.55 GB, as in issue 13
@@ -42,6 +45,7 @@ const SIZES = args['sizes-mb'] ? args['sizes-mb'].split(',').map(Number) : args.
 const CONCURRENCY = Number(args.concurrency);
 const ROOT = resolve(import.meta.dirname, '..');
 const MiB = 1024 * 1024;
+const CLI = args.cli ? resolve(args.cli) : join(ROOT, 'dist', 'cli', 'main.js');
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
 
 interface Wheel {
@@ -113,7 +117,7 @@ interface Run {
 /** Runs the CLI, sampling VmHWM from /proc every 20 ms (the last sample before exit is the peak). */
 async function runCli(argv: string[]): Promise<Run> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let peakKiB = 0;
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
   for (const cmd of ['nginx', 'curl', 'sha256sum']) {
     if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} not found: run scripts/test-deps`);
   }
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const work = await mkdtemp(join(tmpdir(), 'safelist-bench-sync-'));
   const azurite = args.storage === 'azure' ? await (await import('../test/support/azurite.js')).startAzurite() : undefined;
   const drops: Array<() => Promise<void>> = [];
