@@ -4,6 +4,9 @@
 // upstream sha256 while it streams into storage, and stores it atomically. Idempotent (stored
 // files are skipped) and resumable (each file is committed on its own). Never stores a file it
 // could not verify, and never writes outside the blob store (no temporary files).
+import { readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
@@ -82,6 +85,8 @@ export async function runPypiSync(
   const upstreams = config.pypi.upstreams.map((u) => new PypiUpstream(u, timeout));
   const names = [...(opts.only?.map(normalizeProjectName) ?? policy.namesInScope('pypi'))].sort();
   const report: SyncReport = { plan: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
+  const swept = await removeLegacyTempFolders();
+  if (swept) emit({ type: 'warning', message: `removed ${swept} temporary folder(s) (${tmpdir()}/${LEGACY_TMP_PREFIX}*) left by interrupted syncs of an earlier version` });
   if (upstreams.length === 0) {
     emit({ type: 'warning', message: 'no PyPI upstream is configured (pypi.upstreams); nothing to sync' });
     return report;
@@ -190,4 +195,27 @@ async function fetchFile(
   const metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
   // An HTML upstream may not announce Requires-Python; the wheel does.
   return { size: stored.size, written: stored.written, metadataSha256, requiresPython: parseCoreMetadata(meta).requiresPython ?? null };
+}
+
+// Versions before 2026-11-30 downloaded wheels without upstream metadata into
+// <tmpdir>/safelist-sync-* and left the folder behind when killed. Nothing creates them any
+// more; a day-old one belongs to no live process.
+const LEGACY_TMP_PREFIX = 'safelist-sync-';
+const LEGACY_TMP_AGE_MS = 24 * 3600_000;
+
+async function removeLegacyTempFolders(now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(tmpdir())) {
+    if (!name.startsWith(LEGACY_TMP_PREFIX)) continue;
+    const path = join(tmpdir(), name);
+    const s = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined; // removed meanwhile
+      throw err;
+    });
+    if (s?.isDirectory() && now - s.mtimeMs > LEGACY_TMP_AGE_MS) {
+      await rm(path, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
 }

@@ -27,7 +27,7 @@ describe('safelist sync against upstreams that cannot answer', () => {
   const sockets: Socket[] = [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'safelist-sync-failures-'));
+    dir = await mkdtemp(join(tmpdir(), 'safelist-upstream-failures-'));
     await mkdir(join(dir, 'allowlists'));
     await mkdir(join(dir, 'exceptions'));
     await mkdir(join(dir, 'www'));

@@ -1,7 +1,7 @@
 // `safelist sync` killed with SIGKILL in the middle of a wheel download (a wheel whose upstream
 // offers no PEP 658 metadata, the path that used a temporary folder): nothing is left in the
 // system temp folder, nothing partial is visible in storage, and the store's own temporary
-// file is removed at a later start. Real parts: nginx (rate-limited, so the download is still
+// file (and earlier versions' safelist-sync-* folders) are removed at a later start. Real parts: nginx (rate-limited, so the download is still
 // running when the kill comes) serving a PEP 503 tree, the CLI as a child process.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
@@ -82,11 +82,18 @@ describe('a sync killed mid-download', () => {
     expect(partial).toHaveLength(1);
     expect(await list(join(dir, 'blobs', 'sha256', wheel.sha256.slice(0, 2)))).toEqual([]);
 
-    // A later start (here: the next day's dry run) removes what the killed write left.
-    const yesterday = new Date(Date.now() - 24 * 3600_000);
+    // A later start (here: the next day's dry run) removes what the killed write left, and
+    // what killed syncs of earlier versions left in the system temp folder; nothing fresh.
+    const yesterday = new Date(Date.now() - 25 * 3600_000);
     await utimes(join(dir, 'blobs', '.incoming', partial[0]!), yesterday, yesterday);
+    await mkdir(join(sysTmp, 'safelist-sync-AbC123'));
+    await writeFile(join(sysTmp, 'safelist-sync-AbC123', wheel.filename), 'partial');
+    await utimes(join(sysTmp, 'safelist-sync-AbC123'), yesterday, yesterday);
+    await mkdir(join(sysTmp, 'safelist-sync-fresh1'));
     const next = await cli(['--config', config, 'sync', '--dry-run'], { TMPDIR: sysTmp });
     expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toContain('removed 1 temporary folder(s)');
     expect(await list(join(dir, 'blobs', '.incoming'))).toEqual([]);
+    expect((await list(sysTmp)).filter((n) => n.startsWith('safelist-sync-'))).toEqual(['safelist-sync-fresh1']);
   }, 180_000);
 });
