@@ -3,7 +3,8 @@
 // explained), downloads the allowed ones with bounded concurrency, verifies each against the
 // upstream sha256 while it streams into storage, and stores it atomically. Idempotent (stored
 // files are skipped) and resumable (each file is committed on its own). Never stores a file it
-// could not verify, and never writes outside the blob store (no temporary files).
+// could not verify, and never writes outside the blob store (no temporary files; it only
+// removes what killed syncs of earlier versions left in the temp folder).
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
