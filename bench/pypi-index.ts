@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -136,7 +136,6 @@ async function main(): Promise<void> {
     // nginx: one worker, serving the exact bytes Safelist produced, with the same types.
     const www = join(work, 'www');
     await mkdir(www);
-    await chmod(work, 0o755); // nginx's worker runs as an unprivileged user
     const pages: Record<string, { path: string; accept: string; bytes: number }> = {};
     for (const [key, project, accept, ext] of [
       ['small-html', names[Math.floor(PROJECTS / 2)]!, HTML, 'html'],

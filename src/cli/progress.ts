@@ -7,10 +7,15 @@ function mb(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
 }
 
+function projectLine(e: Extract<SyncEvent, { type: 'project' }>): string {
+  if (e.upstream) return `${e.files} upstream file(s) on ${e.upstream}, ${e.toFetch} to fetch`;
+  return e.error ? `NOT SYNCED: ${e.error}` : 'not found on any upstream';
+}
+
 export function printSyncEvent(e: SyncEvent, out: NodeJS.WritableStream = process.stderr): void {
   switch (e.type) {
     case 'project':
-      out.write(`[${e.index}/${e.total}] ${e.name}: ${e.upstream ? `${e.files} upstream file(s) on ${e.upstream}, ${e.toFetch} to fetch` : 'not found on any upstream'}\n`);
+      out.write(`[${e.index}/${e.total}] ${e.name}: ${projectLine(e)}\n`);
       break;
     case 'fetched':
       out.write(`  ${e.written ? 'stored ' : 'present'} ${e.filename} (${mb(e.size)})\n`);

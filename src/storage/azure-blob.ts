@@ -29,11 +29,15 @@ export interface AzureBlobOptions {
   redirectTtl?: string;
 }
 
-// Streamed puts stage one block per BLOCK_SIZE bytes and keep at most BLOCK_BUFFERS blocks in
-// memory (16 MiB per put in flight, ~3 staged concurrently). 50,000 blocks × 4 MiB caps an
-// object at ~195 GiB, far above any package or image layer we mirror.
+// Streamed puts stage one block per BLOCK_SIZE bytes and keep at most STREAM_BUFFERS blocks in
+// memory: 8 MiB per put in flight, two blocks staged at a time (the SDK stages ceil(3/4 of the
+// buffers) at once). The sync runs sync.concurrency puts at once (8 by default): 64 MiB in all,
+// which keeps a sync of any file size under 256 MiB resident (bench/sync.ts; 16 MiB per put
+// measured 277 MiB). 50,000 blocks × 4 MiB caps an object at ~195 GiB, far above any package or
+// image layer we mirror. Buffers (already in memory) upload with BLOCK_BUFFERS blocks at once.
 const BLOCK_SIZE = 4 * 1024 * 1024;
 const BLOCK_BUFFERS = 4;
+const STREAM_BUFFERS = 2;
 
 // Requests fail within seconds when the account is unreachable, instead of the SDK's default
 // minutes of retries: the read path answers 503 + Retry-After and keeps serving index pages
@@ -126,7 +130,7 @@ export class AzureBlobStore implements BlobStore {
     // `counted`, and destroys the source if the upload fails first.
     const feeding = pipeline(body, counted);
     try {
-      await Promise.all([blob.uploadStream(counted, BLOCK_SIZE, BLOCK_BUFFERS, blobHTTPHeaders ? { blobHTTPHeaders } : {}), feeding]);
+      await Promise.all([blob.uploadStream(counted, BLOCK_SIZE, STREAM_BUFFERS, blobHTTPHeaders ? { blobHTTPHeaders } : {}), feeding]);
     } catch (err) {
       counted.destroy();
       throw err;

@@ -1,6 +1,8 @@
 // Local-folder BlobStore (the embedded default). Atomic writes: bytes go to a temporary file
-// in the same folder, are fsync'd, then renamed over the key. Never reads or writes outside
-// its root: every key is checked by assertSafeKey before it becomes a path.
+// in <root>/.incoming (same file system), are fsync'd, then renamed over the key. A process
+// killed mid-write leaves its temporary file there; check() (run at every start) removes those
+// untouched for STALE_MS. Never reads or writes outside its root: every key is checked by
+// assertSafeKey (which admits no leading '.') before it becomes a path.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +14,11 @@ import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobS
 /** Largest read when streaming an object out: large reads cut the per-chunk cost of serving big layers (bench/oci-blob.ts). */
 const READ_CHUNK = 2 * 1024 * 1024;
 
-const TMP_PREFIX = '.incoming-';
+const INCOMING = '.incoming';
+
+// A live write touches its file at least once per upstream timeout (60 s by default; stalled
+// transfers are aborted), so a temporary file idle for an hour belongs to a dead process.
+const STALE_MS = 3600_000;
 
 export class FsBlobStore implements BlobStore {
   readonly kind = 'fs' as const;
@@ -26,7 +32,8 @@ export class FsBlobStore implements BlobStore {
   async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
-    const tmp = join(dirname(target), `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    await mkdir(join(this.root, INCOMING), { recursive: true });
+    const tmp = join(this.root, INCOMING, randomBytes(8).toString('hex'));
     try {
       const out = createWriteStream(tmp, { flags: 'wx' });
       await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, out);
@@ -109,11 +116,29 @@ export class FsBlobStore implements BlobStore {
   }
 
   async check(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    const probe = join(this.root, `${TMP_PREFIX}probe-${process.pid}`);
+    await mkdir(join(this.root, INCOMING), { recursive: true });
+    const probe = join(this.root, INCOMING, `probe-${process.pid}-${randomBytes(4).toString('hex')}`);
     const fh = await open(probe, 'w');
     await fh.close();
     await rm(probe, { force: true });
+    await this.removeStaleIncoming();
+  }
+
+  /** Removes temporary files of writes that died (kill -9, power loss); returns how many. */
+  async removeStaleIncoming(now = Date.now()): Promise<number> {
+    const dir = join(this.root, INCOMING);
+    let removed = 0;
+    for (const name of await readdir(dir)) {
+      const s = await stat(join(dir, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined; // finished or removed meanwhile
+        throw err;
+      });
+      if (s && now - s.mtimeMs > STALE_MS) {
+        await rm(join(dir, name), { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 }
 
@@ -126,7 +151,8 @@ async function* walk(root: string, dir: string): AsyncIterable<string> {
     throw err;
   }
   for (const e of entries) {
-    if (e.name.startsWith(TMP_PREFIX)) continue;
+    // Keys never start with '.': this skips .incoming and older versions' .incoming-* files.
+    if (e.name.startsWith('.')) continue;
     const full = join(dir, e.name);
     if (e.isDirectory()) yield* walk(root, full);
     else if (e.isFile()) yield relative(root, full).split(sep).join('/');

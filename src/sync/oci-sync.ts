@@ -79,8 +79,9 @@ export async function runOciSync(
     const parts = splitImageName(name);
     const upstream = parts ? upstreams.get(parts.registry) : undefined;
     if (!parts || !upstream) {
-      report.failed.push({ filename: name, error: `no oci upstream named "${parts?.registry ?? name}" is configured (oci.upstreams)` });
-      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length });
+      const error = `no oci upstream named "${parts?.registry ?? name}" is configured (oci.upstreams)`;
+      report.failed.push({ filename: name, error });
+      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length, error });
       continue;
     }
     const { repository } = parts;

@@ -1,19 +1,19 @@
 // The PyPI sync: the job that seeds and maintains private storage. For every project some
 // view may see, it reads the upstream index, records every file (so refused versions can be
 // explained), downloads the allowed ones with bounded concurrency, verifies each against the
-// upstream sha256 and stores it atomically. Idempotent (stored files are skipped) and
-// resumable (each file is committed on its own). Never stores a file it could not verify.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+// upstream sha256 while it streams into storage, and stores it atomically. Idempotent (stored
+// files are skipped) and resumable (each file is committed on its own). Never stores a file it
+// could not verify, and never writes outside the blob store (no temporary files; it only
+// removes what killed syncs of earlier versions left in the temp folder).
+import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
-import { DigestMismatch, sha256OfFile, storeBuffer, storeFile, storeVerified } from '../catalog/ingest.js';
+import { storeBuffer, storeVerified } from '../catalog/ingest.js';
 import type { PypiCatalog, PypiFile } from '../ecosystems/pypi/catalog.js';
-import { parseCoreMetadata, readWheelMetadata } from '../ecosystems/pypi/metadata.js';
+import { parseCoreMetadata, readStoredWheelMetadata } from '../ecosystems/pypi/metadata.js';
 import { normalizeProjectName } from '../ecosystems/pypi/names.js';
 import { PypiUpstream, type UpstreamFile } from '../ecosystems/pypi/upstream.js';
 import type { Policy } from '../policy/decide.js';
@@ -21,7 +21,8 @@ import type { BlobStore } from '../storage/types.js';
 import { blobKeyForSha256 } from '../catalog/blob-keys.js';
 
 export type SyncEvent =
-  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number }
+  /** upstream null: no upstream has the project, or (with error) the one asked could not answer. */
+  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number; error?: string }
   | { type: 'fetched'; filename: string; size: number; written: boolean }
   | { type: 'failed'; filename: string; error: string }
   | { type: 'warning'; message: string };
@@ -85,6 +86,8 @@ export async function runPypiSync(
   const upstreams = config.pypi.upstreams.map((u) => new PypiUpstream(u, timeout));
   const names = [...(opts.only?.map(normalizeProjectName) ?? policy.namesInScope('pypi'))].sort();
   const report: SyncReport = { plan: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
+  const swept = await removeLegacyTempFolders();
+  if (swept) emit({ type: 'warning', message: `removed ${swept} temporary folder(s) (${tmpdir()}/${LEGACY_TMP_PREFIX}*) left by interrupted syncs of an earlier version` });
   if (upstreams.length === 0) {
     emit({ type: 'warning', message: 'no PyPI upstream is configured (pypi.upstreams); nothing to sync' });
     return report;
@@ -102,7 +105,8 @@ export async function runPypiSync(
             const page = await u.project(name);
             if (page) return { name, upstream: u, page };
           } catch (err) {
-            emit({ type: 'warning', message: (err as Error).message });
+            // Not "missing": an unreachable or failing upstream says so, with its cause, and
+            // later upstreams are not asked (that could serve another project of that name).
             return { name, upstream: u, page: undefined, error: (err as Error).message };
           }
         }
@@ -114,7 +118,7 @@ export async function runPypiSync(
     index++;
     if (!upstream || !page) {
       if (!error) report.missing.push(name);
-      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length });
+      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index, total: names.length, ...(error ? { error } : {}) });
       if (error) report.failed.push({ filename: `${name}/`, error });
       continue;
     }
@@ -149,7 +153,7 @@ export async function runPypiSync(
       work.push(
         limit(async () => {
           try {
-            const r = await fetchFile(upstream, store, name, f);
+            const r = await fetchFile(upstream, store, f);
             const rec = record(name, displayName, f, upstream.name, true, r.metadataSha256);
             await catalog.upsert([{ ...rec, size: r.size, requiresPython: rec.requiresPython ?? r.requiresPython }]);
             report.downloaded += r.written ? 1 : 0;
@@ -167,44 +171,52 @@ export async function runPypiSync(
   return report;
 }
 
+// One pass over the bytes: they are hashed while they stream into storage (the put commits
+// only if the sha256 matches, so a mismatch leaves nothing visible), with the stream's
+// backpressure bounding what is in flight. A wheel whose upstream offers no hashed PEP 658
+// file gets its METADATA from the stored object by range reads of the zip central directory,
+// byte-identical to the wheel's. No temporary files, so a killed sync leaves none behind.
 async function fetchFile(
   upstream: PypiUpstream,
   store: BlobStore,
-  project: string,
   f: UpstreamFile,
 ): Promise<{ size: number; written: boolean; metadataSha256: string | null; requiresPython: string | null }> {
   const sha256 = f.sha256!;
-  let requiresPython: string | null = null;
   const isWheel = f.filename.endsWith('.whl');
-  let metadataSha256: string | null = null;
-  let stored;
-  if (isWheel && typeof f.coreMetadata !== 'string') {
-    // No (hashed) metadata upstream: download to a temporary file, verify, then take the
-    // METADATA out of the wheel itself so that it is byte-identical to the wheel's.
-    const dir = await mkdtemp(join(tmpdir(), 'safelist-sync-'));
-    try {
-      const path = join(dir, f.filename);
-      const { body } = await upstream.download(f.url);
-      await pipeline(body, createWriteStream(path));
-      const actual = await sha256OfFile(path);
-      if (actual.sha256 !== sha256) throw new DigestMismatch(f.filename, sha256, actual.sha256);
-      stored = await storeFile(store, path, f.filename);
-      const parsedName = f.filename.split('-')[0]!;
-      const meta = await readWheelMetadata(path, parsedName, f.version);
-      metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
-      // An HTML upstream (pypiserver) may not announce Requires-Python; the wheel does.
-      requiresPython = parseCoreMetadata(meta).requiresPython ?? null;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  } else {
-    const { body } = await upstream.download(f.url);
-    stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
-    if (isWheel && typeof f.coreMetadata === 'string') {
-      const m = await upstream.download(`${f.url}.metadata`);
-      metadataSha256 = (await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 })).sha256;
+  const { body } = await upstream.download(f.url);
+  const stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
+  if (!isWheel) return { size: stored.size, written: stored.written, metadataSha256: null, requiresPython: null };
+  if (typeof f.coreMetadata === 'string') {
+    const m = await upstream.download(`${f.url}.metadata`);
+    const meta = await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 });
+    return { size: stored.size, written: stored.written, metadataSha256: meta.sha256, requiresPython: null };
+  }
+  const distName = f.filename.split('-')[0]!;
+  const meta = await readStoredWheelMetadata(store, blobKeyForSha256(sha256), stored.size, distName, f.version);
+  const metadataSha256 = (await storeBuffer(store, meta, `${f.filename}.metadata`)).sha256;
+  // An HTML upstream may not announce Requires-Python; the wheel does.
+  return { size: stored.size, written: stored.written, metadataSha256, requiresPython: parseCoreMetadata(meta).requiresPython ?? null };
+}
+
+// Versions before 2026-11-30 downloaded wheels without upstream metadata into
+// <tmpdir>/safelist-sync-* and left the folder behind when killed. Nothing creates them any
+// more; a day-old one belongs to no live process.
+const LEGACY_TMP_PREFIX = 'safelist-sync-';
+const LEGACY_TMP_AGE_MS = 24 * 3600_000;
+
+async function removeLegacyTempFolders(now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(tmpdir())) {
+    if (!name.startsWith(LEGACY_TMP_PREFIX)) continue;
+    const path = join(tmpdir(), name);
+    const s = await stat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined; // removed meanwhile
+      throw err;
+    });
+    if (s?.isDirectory() && now - s.mtimeMs > LEGACY_TMP_AGE_MS) {
+      await rm(path, { recursive: true, force: true });
+      removed++;
     }
   }
-  void project;
-  return { size: stored.size, written: stored.written, metadataSha256, requiresPython };
+  return removed;
 }

@@ -1,15 +1,22 @@
 // The BlobStore contract, run unchanged against every implementation: the local folder store
 // in a temporary directory and the Azure store against a real Azurite. What it must never
 // allow: a reader seeing part of an object, or a failed write changing what a key holds.
+// Also what the sync builds on it: verified puts hashed while streaming, and a wheel's METADATA
+// read by range reads; and the folder store's clean-up of writes killed midway.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore } from '../../src/storage/azure-blob.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
-import { BlobNotFound, type BlobStore } from '../../src/storage/types.js';
+import { BlobNotFound, type BlobStore, type ByteRange } from '../../src/storage/types.js';
+import { DigestMismatch, storeVerified } from '../../src/catalog/ingest.js';
+import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
+import { readStoredWheelMetadata } from '../../src/ecosystems/pypi/metadata.js';
+import { buildWheel } from '../support/wheels.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
 
 interface Subject {
@@ -225,6 +232,66 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
       expect(seen.stat).toBeGreaterThan(2);
       if (!previous) expect(seen.absent).toBeGreaterThan(0);
     }, 60_000);
+  });
+
+  describe('verified puts and range reads (the sync of large wheels)', () => {
+    it('hashes while streaming: a stream whose sha256 is not the announced one leaves nothing under its key', async () => {
+      const body = randomBytes(9 * MiB + 7);
+      const wrong = digest(Buffer.from('other bytes'));
+      const failure = await storeVerified(store, chunked(body, 256 * 1024), { sha256: wrong, size: body.length, what: 'big.whl' }).catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(DigestMismatch);
+      expect(await store.stat(blobKeyForSha256(wrong))).toBeUndefined();
+      expect(await collect(store.list('sha256'))).not.toContain(blobKeyForSha256(wrong));
+      const right = await storeVerified(store, chunked(body, 256 * 1024), { sha256: digest(body), size: body.length, what: 'big.whl' });
+      expect(right).toEqual({ sha256: digest(body), size: body.length, written: true });
+      expect(digest(await readAll(await store.get(blobKeyForSha256(digest(body)))))).toBe(digest(body));
+    }, 60_000);
+
+    it("reads a wheel's METADATA from the stored object through its central directory, by range reads only", async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'safelist-wheel-'));
+      try {
+        // ~4 MiB of incompressible module text puts the central directory past one read window.
+        const wheel = await buildWheel(dir, { name: 'Big.Wheel', version: '2.0', requiresPython: '>=3.10', modules: { big_wheel: `DATA = "${randomBytes(3 * MiB).toString('base64')}"\n` } });
+        const key = blobKeyForSha256(wheel.sha256);
+        const { size } = await store.put(key, createReadStream(wheel.path));
+        const reads: Array<ByteRange | undefined> = [];
+        const counting: BlobStore = Object.assign(Object.create(store) as BlobStore, {
+          get: (k: string, range?: ByteRange) => {
+            reads.push(range);
+            return store.get(k, range);
+          },
+        });
+        expect(await readStoredWheelMetadata(counting, key, size, 'big_wheel', '2.0')).toEqual(wheel.metadata);
+        expect(reads.length).toBeGreaterThan(0);
+        expect(reads.every((r) => r !== undefined)).toBe(true);
+        const bytesRead = reads.reduce((n, r) => n + (r!.end - r!.start + 1), 0);
+        expect(bytesRead).toBeLessThan(size / 2);
+        await expect(readStoredWheelMetadata(store, key, size, 'other', '2.0')).rejects.toThrow(/no other-2.0.dist-info\/METADATA/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  });
+});
+
+describe('FsBlobStore temporary files', () => {
+  it('removes the temporary files of writes that died at the next start (check), and keeps live ones', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'safelist-blobs-'));
+    try {
+      const store = new FsBlobStore(root);
+      await store.check();
+      const incoming = join(root, '.incoming');
+      await writeFile(join(incoming, 'killed-yesterday'), randomBytes(1024));
+      const yesterday = new Date(Date.now() - 24 * 3600_000);
+      await utimes(join(incoming, 'killed-yesterday'), yesterday, yesterday);
+      await writeFile(join(incoming, 'being-written'), randomBytes(1024));
+      await store.put('kept/one', randomBytes(10));
+      await new FsBlobStore(root).check();
+      expect((await readdir(incoming)).sort()).toEqual(['being-written']);
+      expect(await collect(store.list(''))).toEqual(['kept/one']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

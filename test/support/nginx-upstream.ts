@@ -21,7 +21,7 @@ export interface NginxServer {
  * Serves `root` read-only with one worker. `types` maps extensions to content types
  * (html is text/html; anything else is application/octet-stream unless named).
  */
-export async function startNginx(opts: { root: string; types?: Record<string, string>; port?: number }): Promise<NginxServer> {
+export async function startNginx(opts: { root: string; types?: Record<string, string>; port?: number; /** Extra directives in the server block (e.g. `limit_rate 64k;`). */ serverExtra?: string }): Promise<NginxServer> {
   const work = await mkdtemp(join(tmpdir(), 'safelist-nginx-'));
   const port = opts.port ?? (await freePort());
   const types = { html: 'text/html', ...opts.types };
@@ -37,7 +37,7 @@ http {
   default_type application/octet-stream;
   sendfile on; tcp_nopush on; keepalive_requests 100000;
   ${temp}
-  server { listen 127.0.0.1:${port}; root ${opts.root}; }
+  server { listen 127.0.0.1:${port}; root ${opts.root}; ${opts.serverExtra ?? ''} }
 }
 `);
   // -e: nginx opens its error log before reading the config; keep even that inside `work`.

@@ -4,6 +4,7 @@
 // aborted after the sync timeout without data, however long the whole transfer takes.
 import { Readable, Transform } from 'node:stream';
 import type { CondaChannelConfig } from '../../config/schema.js';
+import { describeFetchFailure } from '../../upstream/fetch-failure.js';
 
 export class CondaUpstreamError extends Error {
   readonly code = 'UPSTREAM_ERROR';
@@ -41,12 +42,12 @@ export class CondaUpstream {
       res = await fetch(url, { headers: { 'user-agent': 'safelist-sync', 'accept-encoding': 'gzip' }, signal: ctl.signal, redirect: 'follow' });
     } catch (err) {
       clearTimeout(timer);
-      throw new CondaUpstreamError(`${this.name}: cannot reach ${url}: ${(err as Error).message}`);
+      throw new CondaUpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err)}`);
     }
     if (!res.ok || !res.body) {
       clearTimeout(timer);
       await res.body?.cancel().catch(() => undefined); // drop the body; the status is the error reported below
-      throw new CondaUpstreamError(`${this.name}: ${what} answered HTTP ${res.status} at ${url}`);
+      throw new CondaUpstreamError(`${this.name}: upstream error: ${what} answered HTTP ${res.status} at ${url}`);
     }
     const source = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     // A pass-through that re-arms the idle timer on every chunk (a 'data' listener on the
@@ -65,7 +66,7 @@ export class CondaUpstream {
     });
     source.on('error', (err) => {
       clearTimeout(timer);
-      body.destroy(err);
+      body.destroy(new CondaUpstreamError(`${this.name}: ${what} broke off at ${url}: ${describeFetchFailure(err)}`, { cause: err }));
     });
     body.on('close', () => clearTimeout(timer));
     source.pipe(body);

@@ -9,6 +9,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { OciUpstreamConfig } from '../../config/schema.js';
 import { sha256OfBuffer } from '../../catalog/ingest.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
+import { describeFetchFailure } from '../../upstream/fetch-failure.js';
 
 export class UpstreamError extends Error {
   constructor(readonly status: number | undefined, message: string) {
@@ -59,7 +60,9 @@ export class OciUpstream {
     const headers: Record<string, string> = {};
     const basic = this.basicAuth();
     if (basic) headers.authorization = basic;
-    const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) }).catch((err: unknown) => {
+      throw new UpstreamError(undefined, `${this.name}: token service unreachable at ${url.origin}${url.pathname}: ${describeFetchFailure(err, this.timeoutMs)}`);
+    });
     if (!res.ok) {
       await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
       throw new UpstreamError(res.status, `${this.name}: the token service ${url.origin}${url.pathname} answered ${res.status} for scope "${scope}"${basic ? ' (check oci.upstreams credentials)' : ''}`);
@@ -83,6 +86,8 @@ export class OciUpstream {
         method: init.method ?? 'GET',
         headers: { ...init.headers, ...(auth ? { authorization: auth } : {}) },
         ...(init.timeout === false ? (init.signal ? { signal: init.signal } : {}) : { signal: AbortSignal.timeout(this.timeoutMs) }),
+      }).catch((err: unknown) => {
+        throw new UpstreamError(undefined, `${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
       });
     let res = await send(this.cachedAuth(scope));
     if (res.status === 401) {

@@ -5,6 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { Parser } from 'htmlparser2';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { parseDistFilename } from './names.js';
+import { describeFetchFailure } from '../../upstream/fetch-failure.js';
 
 export interface UpstreamFile {
   filename: string;
@@ -55,10 +56,10 @@ export class PypiUpstream {
     try {
       res = await fetch(url, { headers: this.headers({ accept: ACCEPT }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
     } catch (err) {
-      throw new UpstreamError(`${this.name}: cannot reach ${url}: ${(err as Error).message}`);
+      throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
     }
     if (res.status === 404) return undefined;
-    if (!res.ok) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
+    if (!res.ok) throw new UpstreamError(`${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
     const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const text = await res.text();
     const pageUrl = res.url || url;
@@ -67,28 +68,51 @@ export class PypiUpstream {
     throw new UpstreamError(`${this.name}: ${url} answered with unsupported Content-Type ${type}`);
   }
 
+  /**
+   * A file's bytes as a stream. A transfer takes as long as it takes (a 2.5 GB CUDA wheel on a
+   * slow link outlasts any fixed limit); one that brings no byte for the sync timeout is
+   * aborted. Time spent waiting on our own storage (backpressure) is not the upstream's stall.
+   */
   async download(url: string): Promise<{ body: Readable; size: number | undefined }> {
+    const ctl = new AbortController();
+    let raw: Readable | undefined;
+    const timer = setTimeout(() => {
+      if (raw?.isPaused()) timer.refresh();
+      else ctl.abort(new UpstreamError(`no data for ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
     let res: Response;
     try {
-      res = await fetch(url, { headers: this.headers({ 'accept-encoding': 'identity' }), signal: AbortSignal.timeout(this.timeoutMs * 10), redirect: 'follow' });
+      res = await fetch(url, { headers: this.headers({ 'accept-encoding': 'identity' }), signal: ctl.signal, redirect: 'follow' });
     } catch (err) {
-      throw new UpstreamError(`${this.name}: cannot download ${url}: ${(err as Error).message}`);
+      clearTimeout(timer);
+      throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
     }
-    if (!res.ok || !res.body) throw new UpstreamError(`${this.name}: ${url} answered ${res.status} ${res.statusText}`);
+    if (!res.ok || !res.body) {
+      clearTimeout(timer);
+      await res.body?.cancel().catch(() => undefined); // only drains the connection
+      throw new UpstreamError(`${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
+    }
     const len = res.headers.get('content-length');
     const size = len ? Number(len) : undefined;
     // A body that breaks off says where and after how much, not just "terminated".
     let received = 0;
-    const raw = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+    raw = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+    const source = raw;
     const body = new PassThrough();
-    raw.on('data', (c: Buffer) => {
+    source.on('data', (c: Buffer) => {
       received += c.length;
+      timer.refresh();
     });
-    raw.on('error', (err) => {
-      body.destroy(new UpstreamError(`${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes (${err.message})`));
+    source.on('end', () => clearTimeout(timer));
+    source.on('error', (err) => {
+      clearTimeout(timer);
+      body.destroy(new UpstreamError(`${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${describeFetchFailure(err, this.timeoutMs)}`));
     });
-    body.on('close', () => raw.destroy());
-    raw.pipe(body);
+    body.on('close', () => {
+      clearTimeout(timer);
+      source.destroy();
+    });
+    source.pipe(body);
     return { body, size };
   }
 }
