@@ -210,7 +210,7 @@ async function main(): Promise<void> {
           : `storage: { kind: fs, path: ${join(work, mode, 'blobs')} }`;
         const pg = args.postgres ? await (await import('../test/support/databases.js')).createPgDatabase() : undefined;
         if (pg) drops.push(pg.drop);
-        const config = await writeConfig(work, mode, `${nginx.url}/${mode}/`, storage, pg?.url);
+        const config = await writeConfig(work, mode, `${nginx.url}${mode}/`, storage, pg?.url);
         // A fresh embedded database costs ~450 MiB more while it initialises (PGlite's initdb and
         // migrations); a dry run does that first, so the measured sync shows what the files cost.
         const init = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi', '--dry-run']);

@@ -44,7 +44,7 @@ describe('a sync killed mid-download', () => {
       `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
       `database: { pglitePath: ${join(dir, 'pglite')} }`,
       `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `pypi: { upstreams: [ { name: local, url: "${nginx.url}/simple/" } ] }`,
+      `pypi: { upstreams: [ { name: local, url: "${nginx.url}simple/" } ] }`,
       'sync: { schedule: "" }',
       '',
     ].join('\n'));

@@ -46,7 +46,7 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
     nginx = await startNginx({ root: join(dir, 'www'), types: { html: 'text/html' }, serverExtra: 'location /files/ { limit_rate 64k; }' });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - slow-pkg\n  - stalled-pkg\n',
-      upstreams: [{ name: 'slow', url: `${nginx.url}/simple/` }],
+      upstreams: [{ name: 'slow', url: `${nginx.url}simple/` }],
       extra: { sync: { schedule: '', concurrency: 2, timeout: '2s' } },
     });
   });

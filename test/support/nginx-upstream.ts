@@ -26,7 +26,10 @@ export async function startNginx(opts: { root: string; types?: Record<string, st
   const port = opts.port ?? (await freePort());
   const types = { html: 'text/html', ...opts.types };
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${join(work, t)};`).join(' ');
-  await writeFile(join(work, 'nginx.conf'), `worker_processes 1;
+  // As root, nginx's worker would drop to nobody and could not read a caller's private temp
+  // folders: keep it as the user that runs the tests.
+  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
+  await writeFile(join(work, 'nginx.conf'), `${user}worker_processes 1;
 daemon off;
 pid ${join(work, 'nginx.pid')};
 error_log ${join(work, 'error.log')} warn;
