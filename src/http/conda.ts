@@ -1,14 +1,15 @@
-// /conda/{view}/{channel}/…: repodata.json (and repodata.json.zst), channeldata.json and
-// package files of curated channels. Thin: every decision is made by CondaIndex; this file only
-// speaks HTTP. Never serves a file the view's policy refuses, whatever URL was used to reach it.
+// /conda/{view}/{channel}/…: repodata.json (and repodata.json.zst), CEP 16 sharded repodata,
+// channeldata.json and package files of curated channels. Thin: every decision is made by
+// CondaIndex; this file only speaks HTTP. Never serves a file the view's policy refuses, whatever
+// URL was used to reach it.
 //
 // repodata.json.zst is the same document as repodata.json, zstd-compressed (Node 24's zlib):
 // conda asks for it first (conda/gateways/repodata/zstd.py), mamba after a HEAD that answers 200
-// (libmamba subdirdata.cpp), rattler/pixi after a HEAD probe (rattler_repodata_gateway
-// fetch::check_variant_availability). It is its own resource with its own strong ETag.
-// The other variants are answered 404 on purpose, and every client falls back on a 4xx:
-// .bz2 and .jlap (rattler probes them, conda and mamba stop at .zst), current_repodata.json, and
-// repodata_shards.msgpack.zst until a msgpack encoder is wired in (see ecosystems/conda/shards.ts).
+// (libmamba subdirdata.cpp), rattler/pixi after repodata_shards.msgpack.zst (js-rattler GETs it
+// directly, test/e2e/conda-solve.test.ts). It is its own resource with its own strong ETag.
+// repodata_shards.msgpack.zst and shards/<sha256>.msgpack.zst answer only when CondaIndex has a
+// msgpack encoder (ecosystems/conda/shards.ts); until then they are 404 like .bz2, .jlap and
+// current_repodata.json, and every client falls back on that 4xx.
 // Plain repodata.json is also served with gzip Content-Encoding to every client that accepts it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { blobKeyForSha256 } from '../catalog/blob-keys.js';
@@ -69,9 +70,9 @@ function matchesAny(inm: string | undefined, tags: readonly string[]): boolean {
 
 /** repodata.json.zst: the document's bytes zstd-compressed, a resource with its own ETag. */
 function sendZstDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocument): FastifyReply {
-  const zst = zstOfDocument(doc);
   reply.header('content-type', 'application/zstd').header('cache-control', 'no-cache').header('etag', doc.zstEtag);
   if (matchesAny(req.headers['if-none-match'], [doc.zstEtag])) return reply.code(304).send();
+  const zst = zstOfDocument(doc);
   reply.header('content-length', String(zst.length));
   return reply.send(req.method === 'HEAD' ? undefined : zst);
 }
