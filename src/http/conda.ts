@@ -1,19 +1,21 @@
-// /conda/{view}/{channel}/…: repodata.json, channeldata.json and package files of curated
-// channels. Thin: every decision is made by CondaIndex; this file only speaks HTTP. Never
-// serves a file the view's policy refuses, whatever URL was used to reach it.
+// /conda/{view}/{channel}/…: repodata.json (and repodata.json.zst), CEP 16 sharded repodata,
+// channeldata.json and package files of curated channels. Thin: every decision is made by
+// CondaIndex; this file only speaks HTTP. Never serves a file the view's policy refuses, whatever
+// URL was used to reach it.
 //
-// Compressed and incremental repodata variants are answered 404 on purpose: conda tries
-// repodata.json.zst and falls back to repodata.json on any 4xx but 416 (conda/gateways/repodata/
-// zstd.py); rattler/pixi probe .zst, .bz2 and .jlap with HEAD and use plain repodata.json when
-// none answers 2xx (rattler_repodata_gateway fetch::check_variant_availability), and take
-// sharded repodata only where repodata_shards.msgpack.zst exists (js-rattler asks for it first);
-// mamba sends HEAD repodata.json.zst and uses .zst only on a 200, ignoring failures
-// (libmamba subdirdata.cpp, check_targets / finalize_check). Plain repodata.json is served with gzip Content-Encoding to every client that accepts
-// it (all of them), which is what keeps the transfer small without a zstd encoder in Node 20.
+// repodata.json.zst is the same document as repodata.json, zstd-compressed (Node 24's zlib):
+// conda asks for it first (conda/gateways/repodata/zstd.py), mamba after a HEAD that answers 200
+// (libmamba subdirdata.cpp), rattler/pixi after repodata_shards.msgpack.zst (js-rattler GETs it
+// directly, test/e2e/conda-solve.test.ts). It is its own resource with its own strong ETag.
+// repodata_shards.msgpack.zst and shards/<sha256>.msgpack.zst answer only when CondaIndex has a
+// msgpack encoder (ecosystems/conda/shards.ts); until then they are 404 like .bz2, .jlap and
+// current_repodata.json, and every client falls back on that 4xx.
+// Plain repodata.json is also served with gzip Content-Encoding to every client that accepts it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { blobKeyForSha256 } from '../catalog/blob-keys.js';
-import { errors } from '../errors.js';
-import { gzipOfDocument, isCondaSubdir, type CondaDocument, type CondaIndex } from '../ecosystems/conda/index.js';
+import { errors, SafelistError } from '../errors.js';
+import { gzipOfDocument, isCondaSubdir, zstOfDocument, type CondaDocument, type CondaIndex } from '../ecosystems/conda/index.js';
+import type { Shard, ShardSet } from '../ecosystems/conda/shards.js';
 import type { BlobStore } from '../storage/types.js';
 import { sendBlob } from './blob-response.js';
 
@@ -30,7 +32,6 @@ type Params = { view: string; channel: string; subdir?: string; filename?: strin
 
 /** Repodata variants Safelist does not produce; clients fall back to repodata.json on a 404. */
 const NOT_OFFERED = new Set([
-  'repodata.json.zst',
   'repodata.json.bz2',
   'repodata.jlap',
   'repodata_shards.msgpack.zst',
@@ -49,9 +50,7 @@ function sendDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocume
   const gz = offerGzip && ae !== undefined && /\bgzip\b/.test(ae) ? gzipOfDocument(doc) : undefined;
   reply.header('etag', gz ? doc.gzipEtag : doc.etag);
   // Either representation's tag proves the client holds the current document.
-  if (inm !== undefined && inm.split(',').some((t) => { const s = t.trim().replace(/^W\//, ''); return s === doc.etag || s === doc.gzipEtag || s === '*'; })) {
-    return reply.code(304).send();
-  }
+  if (matchesAny(inm, [doc.etag, doc.gzipEtag])) return reply.code(304).send();
   if (gz) {
     reply.header('content-encoding', 'gzip').header('content-length', String(gz.length));
     return reply.send(req.method === 'HEAD' ? undefined : gz);
@@ -60,9 +59,69 @@ function sendDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocume
   return reply.send(req.method === 'HEAD' ? undefined : doc.body);
 }
 
+/** True when one of the If-None-Match tags is one of `tags` (or `*`); weak tags compare by value. */
+function matchesAny(inm: string | undefined, tags: readonly string[]): boolean {
+  if (inm === undefined) return false;
+  return inm.split(',').some((t) => {
+    const s = t.trim().replace(/^W\//, '');
+    return s === '*' || tags.includes(s);
+  });
+}
+
+/** repodata.json.zst: the document's bytes zstd-compressed, a resource with its own ETag. */
+function sendZstDocument(req: FastifyRequest, reply: FastifyReply, doc: CondaDocument): FastifyReply {
+  reply.header('content-type', 'application/zstd').header('cache-control', 'no-cache').header('etag', doc.zstEtag);
+  if (matchesAny(req.headers['if-none-match'], [doc.zstEtag])) return reply.code(304).send();
+  const zst = zstOfDocument(doc);
+  reply.header('content-length', String(zst.length));
+  return reply.send(req.method === 'HEAD' ? undefined : zst);
+}
+
+/** repodata_shards.msgpack.zst: revalidated on every use (no-cache), like repodata.json. */
+function sendShardIndex(req: FastifyRequest, reply: FastifyReply, set: ShardSet): FastifyReply {
+  reply.header('content-type', 'application/octet-stream').header('cache-control', 'no-cache').header('etag', set.etag);
+  if (matchesAny(req.headers['if-none-match'], [set.etag])) return reply.code(304).send();
+  reply.header('content-length', String(set.index.length));
+  return reply.send(req.method === 'HEAD' ? undefined : set.index);
+}
+
+/** shards/<sha256>.msgpack.zst: content-addressed, so immutable (CEP 16); the policy was checked first. */
+function sendShard(req: FastifyRequest, reply: FastifyReply, hex: string, shard: Shard): FastifyReply {
+  const etag = `"${hex}"`;
+  reply.header('content-type', 'application/octet-stream').header('cache-control', 'public, max-age=31536000, immutable').header('etag', etag);
+  if (matchesAny(req.headers['if-none-match'], [etag])) return reply.code(304).send();
+  reply.header('content-length', String(shard.body.length));
+  return reply.send(req.method === 'HEAD' ? undefined : shard.body);
+}
+
+const SHARD_FILE = /^([0-9a-f]{64})\.msgpack\.zst$/;
+
+function registerShardRoutes(app: FastifyInstance, deps: CondaRouteDeps): void {
+  const { index } = deps;
+  app.route<{ Params: Required<Params> }>({
+    method: ['GET', 'HEAD'],
+    url: '/conda/:view/:channel/:subdir/shards/:filename',
+    handler: async (req, reply) => {
+      const { view, channel, subdir, filename } = req.params;
+      const m = SHARD_FILE.exec(filename);
+      if (!m) {
+        index.shardSet(view, channel, subdir); // unknown view, channel or subdir first, as for every URL
+        throw errors.notFound(`"${filename}" is not a shard name (64 lower-case hex digits of its sha256, then .msgpack.zst)`);
+      }
+      try {
+        return sendShard(req, reply, m[1]!, index.authorizeShard(view, channel, subdir, m[1]!));
+      } catch (err) {
+        if (err instanceof SafelistError && err.code === 'BLOCKED_BY_POLICY') deps.onBlocked?.({ view, name: String(err.extra.package) });
+        throw err;
+      }
+    },
+  });
+}
+
 export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps): void {
   const { index, store } = deps;
   const gzip = deps.gzip ?? true;
+  registerShardRoutes(app, deps);
 
   app.route<{ Params: Params }>({
     method: ['GET', 'HEAD'],
@@ -76,6 +135,8 @@ export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps):
     handler: async (req, reply) => {
       const { view, channel, subdir, filename } = req.params as Required<Params>;
       if (filename === 'repodata.json') return sendDocument(req, reply, index.repodata(view, channel, subdir), gzip);
+      if (filename === 'repodata.json.zst') return sendZstDocument(req, reply, index.repodata(view, channel, subdir));
+      if (filename === 'repodata_shards.msgpack.zst' && index.offersShards) return sendShardIndex(req, reply, index.shardSet(view, channel, subdir));
       index.requireView(view);
       index.channel(channel);
       if (!isCondaSubdir(subdir)) throw errors.notFound(`"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`);

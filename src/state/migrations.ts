@@ -315,4 +315,14 @@ export const migrations: Migration[] = [
         (state IN ('queued', 'waiting') AND verdict IS NULL) OR (state IN ('pass', 'fail', 'no-verdict') AND verdict->>'outcome' = state));
     `,
   },
+  {
+    id: '0370_conda_indexed_at',
+    sql: `
+      -- CEP 47 indexed_timestamp: when Safelist first mirrored a record (its bytes stored),
+      -- served in every record and never recomputed. Records stored before this column existed
+      -- get the time their row was created; upstream-only ones get theirs when first stored.
+      ALTER TABLE conda_packages ADD COLUMN indexed_at timestamptz;
+      UPDATE conda_packages SET indexed_at = created_at WHERE stored;
+    `,
+  },
 ];

@@ -1,7 +1,8 @@
 // End to end with a real conda solver: @conda-org/rattler's simpleSolve resolves environments
 // against Safelist's channel URL, gets only allowed versions, fails for a disallowed one with
 // a message naming the package, and every solved file downloaded from Safelist has the sha256
-// that the repodata states.
+// that the repodata states. rattler asks for repodata_shards.msgpack.zst, then repodata.json.zst:
+// a recording proxy shows which one it read.
 import { createHash } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { simpleSolve } from '@conda-org/rattler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { buildCondaPackage } from '../support/conda-channel.js';
+import { startRecordingProxy } from '../support/recording-proxy.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 
 describe('rattler solves against a curated Safelist channel', () => {
@@ -75,5 +77,19 @@ describe('rattler solves against a curated Safelist channel', () => {
   it('solves a view with an exception to the version it allows', async () => {
     const solved = await simpleSolve(['numpy >=2'], [channel('team-a')], ['linux-64', 'noarch'], []);
     expect(solved.find((s) => s.packageName === 'numpy')?.version).toBe('2.0.0');
+  });
+
+  it('reads repodata.json.zst, the filtered repodata zstd-compressed, and solves from it', async () => {
+    const proxy = await startRecordingProxy(sl.url);
+    try {
+      const solved = await simpleSolve(['mlapp'], [`${proxy.url}/conda/default/conda-forge`], ['linux-64', 'noarch'], []);
+      expect(solved.find((s) => s.packageName === 'numpy')?.version).toBe('1.26.4');
+      for (const subdir of ['linux-64', 'noarch']) {
+        expect(proxy.requests).toContain(`GET /conda/default/conda-forge/${subdir}/repodata.json.zst -> 200`);
+        expect(proxy.requests).not.toContain(`GET /conda/default/conda-forge/${subdir}/repodata.json -> 200`);
+      }
+    } finally {
+      await proxy.stop();
+    }
   });
 });

@@ -73,19 +73,32 @@ describe('conda sync from an HTTP upstream channel', () => {
     expect(solved.map((s) => `${s.packageName} ${s.version}`).sort()).toEqual(['app 1.0', 'safelib 1.0', 'utilpkg 0.3']);
   });
 
-  it('is idempotent: a second run downloads nothing', async () => {
+  const indexedTimestamps = async (subdir: string) => {
+    const r = (await (await fetch(`${sl.url}/conda/default/conda-forge/${subdir}/repodata.json`)).json()) as Record<'packages' | 'packages.conda', Record<string, { indexed_timestamp?: number }>>;
+    return Object.fromEntries([...Object.entries(r.packages), ...Object.entries(r['packages.conda'])].map(([fn, rec]) => [fn, rec.indexed_timestamp]));
+  };
+
+  it('is idempotent: a second run downloads nothing, and keeps every CEP 47 indexed_timestamp', async () => {
+    const before = { ...(await indexedTimestamps('linux-64')), ...(await indexedTimestamps('noarch')) };
+    expect(Object.values(before).every((t) => Number.isInteger(t))).toBe(true);
     const { report } = await sync();
     expect(report.failed).toEqual([]);
     expect(report.downloaded).toBe(0);
     expect(report.subdirs.find((s) => s.subdir === 'linux-64')?.present).toBe(2);
+    expect({ ...(await indexedTimestamps('linux-64')), ...(await indexedTimestamps('noarch')) }).toEqual(before);
   });
 
   it('fetches a version once an exception or allowlist change allows it', async () => {
     await sl.setCondaAllowlist('channels:\n  conda-forge:\n    - safelib\n    - utilpkg\n    - app\n');
     try {
+      const before = Date.now();
       const { report } = await sync();
       expect(report.downloaded).toBe(1);
       expect(await served('linux-64')).toContain(pk.lib20!.filename);
+      // Known upstream since the first sync, but mirrored only now: indexed when first stored.
+      const stamps = await indexedTimestamps('linux-64');
+      expect(stamps[pk.lib20!.filename]).toBeGreaterThanOrEqual(before - 1000);
+      expect(stamps[pk.lib20!.filename]).toBeGreaterThan(stamps[pk.lib10!.filename]!);
     } finally {
       await sl.setCondaAllowlist('channels:\n  conda-forge:\n    - safelib <2\n    - utilpkg\n    - app\n');
     }

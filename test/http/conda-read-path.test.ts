@@ -1,12 +1,13 @@
 // The conda read path over real HTTP, on both storage back ends and both database modes:
 // per-view repodata.json (both package kinds, noarch always present), channeldata.json,
-// strong ETags and 304s, gzip, 404s for the variants Safelist does not produce, package files
-// with the hashes the repodata states, policy on file requests, channel aliases, the policy API.
+// strong ETags and 304s, gzip, repodata.json.zst, CEP 47 indexed_timestamp on every record, 404s
+// for the variants Safelist does not produce, package files with the hashes the repodata states,
+// policy on file requests, channel aliases, the policy API.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
@@ -33,6 +34,10 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   let azurite: Azurite | undefined;
   const pk: Record<string, BuiltCondaPackage> = {};
 
+  let importedFrom = 0;
+  let importedTo = 0;
+  let packagesDir = '';
+
   beforeAll(async () => {
     if (mode.azure) azurite = await startAzurite();
     sl = await startTestSafelist({
@@ -53,7 +58,10 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     pk.app = await buildCondaPackage(dir, { name: 'app', version: '1.0', depends: ['safelib >=1', 'pydep'] });
     pk.blocked = await buildCondaPackage(dir, { name: 'blocked', version: '1.0' });
     pk.fresh = await buildCondaPackage(dir, { name: 'safelib', version: '1.9', timestamp: Date.now() });
+    packagesDir = dir;
+    importedFrom = Date.now();
     const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    importedTo = Date.now();
     expect(report.skipped).toEqual([]);
     expect(report.imported).toHaveLength(7);
   });
@@ -136,8 +144,74 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     expect(head.headers.get('content-length')).toBe(String(body.length));
   });
 
+  it('serves repodata.json.zst: the same bytes zstd-compressed, with its own strong ETag, 304 and HEAD', async () => {
+    for (const view of ['default', 'team-a', 'careful']) {
+      const base = `/conda/${view}/conda-forge/linux-64`;
+      const plain = await get(`${base}/repodata.json`, { 'accept-encoding': 'identity' });
+      const json = Buffer.from(await plain.arrayBuffer());
+      const res = await get(`${base}/repodata.json.zst`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/zstd');
+      expect(res.headers.get('content-encoding')).toBeNull();
+      expect(res.headers.get('cache-control')).toBe('no-cache');
+      const zst = Buffer.from(await res.arrayBuffer());
+      expect(zst.subarray(0, 4)).toEqual(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])); // zstd frame magic
+      expect(zstdDecompressSync(zst)).toEqual(json);
+      const etag = res.headers.get('etag')!;
+      expect(etag).toMatch(/^"[A-Za-z0-9_-]{32}-zst"$/);
+      expect(etag).not.toBe(plain.headers.get('etag'));
+      expect((await get(`${base}/repodata.json.zst`, { 'if-none-match': etag })).status).toBe(304);
+      // Another representation's tag does not prove the client holds these bytes.
+      expect((await get(`${base}/repodata.json.zst`, { 'if-none-match': plain.headers.get('etag')! })).status).toBe(200);
+      const head = await fetch(`${sl.url}${base}/repodata.json.zst`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(zst.length));
+    }
+    // Filtered like repodata.json: the view's policy decides, unknown views and subdirs are 404.
+    const a = JSON.parse(zstdDecompressSync(Buffer.from(await (await get('/conda/team-a/conda-forge/linux-64/repodata.json.zst')).arrayBuffer())).toString()) as Repodata;
+    expect(Object.keys(a['packages.conda'])).toContain(pk.lib20!.filename);
+    expect(Object.keys(a['packages.conda'])).not.toContain(pk.blocked!.filename);
+    expect((await get('/conda/nope/conda-forge/linux-64/repodata.json.zst')).status).toBe(404);
+    expect((await get('/conda/default/conda-forge/not-a-platform/repodata.json.zst')).status).toBe(404);
+  });
+
+  it('follows a policy change in repodata.json.zst: new bytes, new ETag', async () => {
+    const path = '/conda/default/conda-forge/linux-64/repodata.json.zst';
+    const before = await get(path);
+    await sl.setCondaAllowlist(`${ALLOWLIST}\n    - blocked\n`);
+    try {
+      const after = await get(path, { 'if-none-match': before.headers.get('etag')! });
+      expect(after.status).toBe(200);
+      const r = JSON.parse(zstdDecompressSync(Buffer.from(await after.arrayBuffer())).toString()) as Repodata;
+      expect(Object.keys(r['packages.conda'])).toContain(pk.blocked!.filename);
+    } finally {
+      await sl.setCondaAllowlist(ALLOWLIST);
+    }
+  });
+
+  it('gives every record CEP 47 indexed_timestamp: Unix ms of when Safelist first stored it, kept on re-import', async () => {
+    const stamps = async () => {
+      const r = await repodata('/conda/team-a/conda-forge/linux-64/repodata.json');
+      return Object.fromEntries([...Object.entries(r.packages), ...Object.entries(r['packages.conda'])].map(([fn, rec]) => [fn, rec.indexed_timestamp]));
+    };
+    const first = await stamps();
+    expect(Object.keys(first).length).toBeGreaterThan(3);
+    for (const [fn, t] of Object.entries(first)) {
+      expect(Number.isInteger(t), fn).toBe(true);
+      // Milliseconds, from the server's clock at import (PostgreSQL may round to the microsecond).
+      expect(t as number, fn).toBeGreaterThanOrEqual(importedFrom - 1000);
+      expect(t as number, fn).toBeLessThanOrEqual(importedTo + 1000);
+    }
+    // The builder's timestamp is left as it was; the fresh package's is its build time, not ours.
+    const r = await repodata('/conda/team-a/conda-forge/linux-64/repodata.json');
+    expect(r['packages.conda'][pk.lib10!.filename]!.timestamp).toBe(pk.lib10!.record.timestamp);
+    const again = await importCondaDir(packagesDir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    expect(again.skipped).toEqual([]);
+    expect(await stamps()).toEqual(first);
+  });
+
   it('answers 404 for the repodata variants it does not produce, so clients fall back to repodata.json', async () => {
-    for (const f of ['repodata.json.zst', 'repodata.json.bz2', 'repodata.jlap', 'repodata_shards.msgpack.zst', 'current_repodata.json']) {
+    for (const f of ['repodata.json.bz2', 'repodata.jlap', 'repodata_shards.msgpack.zst', 'current_repodata.json']) {
       const res = await get(`/conda/default/conda-forge/linux-64/${f}`);
       expect(res.status, f).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/problem+json');

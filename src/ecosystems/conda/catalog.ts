@@ -23,6 +23,8 @@ export interface CondaPackage {
   source: string;
   sourceUrl: string | null;
   uploadTime: Date | null;
+  /** CEP 47: when Safelist first stored the file; set by the database, never by the record. */
+  indexedAt: Date | null;
 }
 
 export interface CondaSubdir {
@@ -49,9 +51,11 @@ interface Row {
   source: string;
   source_url: string | null;
   upload_time: Date | string | null;
+  indexed_at: Date | string | null;
 }
 
 const COLUMNS = 'channel, subdir, filename, name, version, build, sha256, md5, size, record, stored, source, source_url, upload_time';
+const READ_COLUMNS = `${COLUMNS}, indexed_at`;
 
 function fromRow(r: Row): CondaPackage {
   return {
@@ -64,12 +68,19 @@ function fromRow(r: Row): CondaPackage {
     sha256: r.sha256,
     md5: r.md5,
     size: Number(r.size),
-    record: r.record,
+    record: withoutServerFields(r.record),
     stored: r.stored,
     source: r.source,
     sourceUrl: r.source_url,
     uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
+    indexedAt: r.indexed_at === null ? null : new Date(r.indexed_at),
   };
+}
+
+/** Rows written before upstream fields were dropped on the way in may still carry one. */
+function withoutServerFields(record: string): string {
+  if (!SERVER_FIELDS.some((f) => record.includes(`"${f}"`))) return record;
+  return JSON.stringify(JSON.parse(record) as unknown, (k, v: unknown) => (SERVER_FIELDS.includes(k) ? undefined : v));
 }
 
 /**
@@ -77,6 +88,12 @@ function fromRow(r: Row): CondaPackage {
  * channel): dropped, so that every download goes through the policy check. Hashes stay.
  */
 const ELSEWHERE_FIELDS = ['url', 'channel'];
+
+/**
+ * Record fields that only the serving channel may set (CEP 47 indexed_timestamp): an upstream's
+ * value is dropped, Safelist adds its own when it serves the record.
+ */
+const SERVER_FIELDS = ['indexed_timestamp'];
 
 /** A catalog entry for a parsed repodata record. */
 export function packageFromRecord(
@@ -96,8 +113,9 @@ export function packageFromRecord(
     sha256: record.sha256!,
     md5: record.md5 ?? null,
     size: record.size ?? 0,
-    record: JSON.stringify(record, (k, v: unknown) => (ELSEWHERE_FIELDS.includes(k) ? undefined : v)),
+    record: JSON.stringify(record, (k, v: unknown) => (ELSEWHERE_FIELDS.includes(k) || SERVER_FIELDS.includes(k) ? undefined : v)),
     uploadTime: typeof record.timestamp === 'number' ? new Date(record.timestamp > 1e11 ? record.timestamp : record.timestamp * 1000) : null,
+    indexedAt: null,
     ...extra,
   };
 }
@@ -131,7 +149,7 @@ export class CondaCatalog {
 
   /** Reads every channel and subdir again (after notifications may have been missed). */
   async reloadAll(): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM conda_packages`);
+    const rows = await this.db.query<Row>(`SELECT ${READ_COLUMNS} FROM conda_packages`);
     const grouped = new Map<string, CondaPackage[]>();
     for (const r of rows) {
       const p = fromRow(r);
@@ -161,7 +179,7 @@ export class CondaCatalog {
   }
 
   async reload(channel: string, subdir: string): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [channel, subdir]);
+    const rows = await this.db.query<Row>(`SELECT ${READ_COLUMNS} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [channel, subdir]);
     this.install(channel, subdir, rows.map(fromRow));
   }
 
@@ -182,14 +200,15 @@ export class CondaCatalog {
     const touched = new Set<string>();
     for (const p of packages) {
       await q.query(
-        `INSERT INTO conda_packages (${COLUMNS}, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
+        `INSERT INTO conda_packages (${COLUMNS}, indexed_at, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, CASE WHEN $11 THEN now() END, now())
          ON CONFLICT (channel, subdir, filename) DO UPDATE SET
            record = EXCLUDED.record,
            md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
            stored = conda_packages.stored OR EXCLUDED.stored,
            source_url = COALESCE(EXCLUDED.source_url, conda_packages.source_url),
            upload_time = COALESCE(conda_packages.upload_time, EXCLUDED.upload_time),
+           indexed_at = COALESCE(conda_packages.indexed_at, EXCLUDED.indexed_at),
            updated_at = now()
          WHERE conda_packages.sha256 = EXCLUDED.sha256`,
         [p.channel, p.subdir, p.filename, p.name, p.version, p.build, p.sha256, p.md5, p.size, p.record, p.stored, p.source, p.sourceUrl, p.uploadTime],

@@ -14,12 +14,17 @@ import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import type { CondaCatalog, CondaPackage } from './catalog.js';
 import { parseCondaVersion } from './grammar.js';
+import { servedRecord, zstdCompress } from './served.js';
+import { renderShards, type MsgpackEncoder, type Shard, type ShardSet } from './shards.js';
 
 export interface CondaDocument {
   body: Buffer;
   etag: string;
   gzip?: Buffer;
   gzipEtag: string;
+  /** The same bytes zstd-compressed: the body of repodata.json.zst, a resource of its own. */
+  zst?: Buffer;
+  zstEtag: string;
   validUntil: number;
   policy: string;
   serial: number;
@@ -33,9 +38,28 @@ export function gzipOfDocument(doc: CondaDocument): Buffer | undefined {
   return doc.gzip;
 }
 
+/** repodata.json.zst: compressed whatever the size (clients that ask for it expect zstd). */
+export function zstOfDocument(doc: CondaDocument): Buffer {
+  doc.zst ??= zstdCompress(doc.body);
+  return doc.zst;
+}
+
 function documentOf(body: Buffer, validUntil: number, policy: string, serial: number): CondaDocument {
   const h = createHash('sha256').update(body).digest('base64url').slice(0, 32);
-  return { body, etag: `"${h}"`, gzipEtag: `"${h}-gz"`, validUntil, policy, serial };
+  return { body, etag: `"${h}"`, gzipEtag: `"${h}-gz"`, zstEtag: `"${h}-zst"`, validUntil, policy, serial };
+}
+
+interface CachedShards extends ShardSet {
+  validUntil: number;
+  policy: string;
+  serial: number;
+}
+
+/** Bytes a shard set holds in memory, for the cache's budget. */
+function shardSetSize(s: ShardSet): number {
+  let n = s.index.length + 200;
+  for (const [hex, shard] of s.shards) n += shard.body.length + hex.length + shard.name.length + 100;
+  return n;
 }
 
 export function isCondaSubdir(subdir: string): boolean {
@@ -46,17 +70,26 @@ export class CondaIndex {
   private readonly cache: LRUCache<string, CondaDocument>;
   private readonly byName = new Map<string, CondaChannelConfig>();
   private channeldataSerial = 0;
+  private readonly shardCache: LRUCache<string, CachedShards>;
+  /** Which package a shard hash was rendered for, in any view: a 403 with the reason, not a 404. */
+  private readonly shardOwners = new LRUCache<string, { channel: string; subdir: string; name: string }>({ max: 100_000 });
+  private readonly msgpack: MsgpackEncoder | undefined;
 
   constructor(
     private readonly catalog: CondaCatalog,
     private readonly policies: PolicyStore,
     readonly channels: readonly CondaChannelConfig[],
-    opts: { maxBytes: number },
+    opts: { maxBytes: number; msgpack?: MsgpackEncoder },
   ) {
     this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
+    this.shardCache = new LRUCache<string, CachedShards>({ maxSize: opts.maxBytes, sizeCalculation: (s) => shardSetSize(s) });
+    this.msgpack = opts.msgpack;
     for (const c of channels) for (const n of [c.name, ...c.alias]) this.byName.set(n, c);
     catalog.onChange(() => this.channeldataSerial++);
-    policies.onChange(() => this.cache.clear());
+    policies.onChange(() => {
+      this.cache.clear();
+      this.shardCache.clear();
+    });
   }
 
   private get policy(): Policy {
@@ -142,13 +175,59 @@ export class CondaIndex {
     const { packages, validUntil } = this.visible(view, channel.name, subdir, now);
     const tarBz2: string[] = [];
     const conda: string[] = [];
-    for (const p of packages) (p.filename.endsWith('.conda') ? conda : tarBz2).push(`${JSON.stringify(p.filename)}:${p.record}`);
+    for (const p of packages) (p.filename.endsWith('.conda') ? conda : tarBz2).push(`${JSON.stringify(p.filename)}:${servedRecord(p)}`);
     const body = Buffer.from(
       `{"info":{"subdir":${JSON.stringify(subdir)}},"packages":{${tarBz2.join(',')}},"packages.conda":{${conda.join(',')}},"removed":[],"repodata_version":1}`,
     );
     const doc = documentOf(body, validUntil, policy.fingerprint, serial);
     this.cache.set(cacheKey, doc);
     return doc;
+  }
+
+  /** Whether CEP 16 sharded repodata is served (it needs a msgpack encoder). */
+  get offersShards(): boolean {
+    return this.msgpack !== undefined;
+  }
+
+  /** CEP 16 sharded repodata for (view, channel, subdir): the same records as repodata.json, one shard per name. */
+  shardSet(view: string, channelName: string, subdir: string, now = Date.now()): ShardSet {
+    if (!this.msgpack) throw errors.notFound('repodata_shards.msgpack.zst is not offered by Safelist; use repodata.json (conda, mamba and pixi fall back to it)');
+    const cacheKey = `s\0${view}\0${channelName}\0${subdir}`;
+    const policy = this.policy;
+    const channel = this.channel(channelName);
+    const serial = this.catalog.subdir(channel.name, subdir)?.serial ?? 0;
+    const hit = this.shardCache.get(cacheKey);
+    if (hit && hit.serial === serial && hit.policy === policy.fingerprint && now < hit.validUntil) return hit;
+    this.requireView(view);
+    if (!isCondaSubdir(subdir)) throw errors.notFound(`"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`);
+    const { packages, validUntil } = this.visible(view, channel.name, subdir, now);
+    const set: CachedShards = { ...renderShards(subdir, packages, this.msgpack), validUntil, policy: policy.fingerprint, serial };
+    for (const [hex, shard] of set.shards) this.shardOwners.set(hex, { channel: channel.name, subdir, name: shard.name });
+    this.shardCache.set(cacheKey, set);
+    return set;
+  }
+
+  /**
+   * A shard a view may fetch: one its current index lists. A shard of a name the view may not
+   * install is refused with the policy's reason (403); an unknown or superseded hash is a 404.
+   */
+  authorizeShard(view: string, channelName: string, subdir: string, hex: string, now = Date.now()): Shard {
+    const set = this.shardSet(view, channelName, subdir, now);
+    const shard = set.shards.get(hex);
+    if (shard) return shard;
+    const channel = this.channel(channelName);
+    const owner = this.shardOwners.get(hex);
+    if (!owner || owner.channel !== channel.name || owner.subdir !== subdir) throw errors.notFound(`no shard ${hex} in ${channel.name}/${subdir} here`);
+    if (set.byName.has(owner.name)) {
+      throw errors.notFound(`shard ${hex} of ${owner.name} is no longer current in ${channel.name}/${subdir}; fetch repodata_shards.msgpack.zst again`);
+    }
+    if (this.policy.activeRules('conda', owner.name, view, new Date(now), channel.name).length === 0) throw this.refusal(view, channel.name, owner.name);
+    throw errors.blockedByPolicy(`no version of ${owner.name} in ${channel.name}/${subdir} is allowed in view ${view} now; run "safelist why ${owner.name} --view ${view}" to see how to request an exception`, {
+      package: owner.name,
+      view,
+      channel: channel.name,
+      subdir,
+    });
   }
 
   /** channeldata.json: each visible package's subdirs and newest allowed version. */
@@ -208,6 +287,6 @@ export class CondaIndex {
   }
 
   cacheStats(): { entries: number; bytes: number } {
-    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+    return { entries: this.cache.size + this.shardCache.size, bytes: this.cache.calculatedSize + this.shardCache.calculatedSize };
   }
 }
