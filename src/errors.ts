@@ -32,6 +32,8 @@ export const errors = {
     new SafelistError('RANGE_NOT_SATISFIABLE', 416, 'Range not satisfiable', `the requested range is outside the file (size ${size} bytes)`, { size }),
   uriTooLong: () =>
     new SafelistError('URI_TOO_LONG', 414, 'URI too long', 'a path segment is longer than 300 characters; project names and file names are never that long'),
+  /** A request only server.publicUrl can answer (a wildcard listen address names no host). */
+  publicUrlUnset: (message: string) => new SafelistError('PUBLIC_URL_UNSET', 409, 'Public URL not configured', message),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
 };
 
