@@ -16,7 +16,7 @@ import { recordBlocked } from '../policy/demand.js';
 import { registerApiRoutes, type ApiDeps } from './api.js';
 import type { Metrics } from './metrics.js';
 import type { Config } from '../config/schema.js';
-import { workspaceConfig } from '../onboarding/workspace.js';
+import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
@@ -56,11 +56,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     http: { highWaterMark: 4 * 1024 * 1024 },
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
     // conda clients carry a token in the path (channel URL https://host/t/<token>/conda/…):
-    // take it out before routing and keep it for the access check.
+    // take it out before routing and keep it, still encoded, for the access check. Nothing here
+    // may throw: this runs outside every handler, and a throw ends the process. The token is
+    // decoded in the access check, where a bad encoding is a 401 like any other bad token.
     rewriteUrl: (req) => {
       const m = /^\/t\/([^/]{1,512})(\/.*)$/.exec(req.url ?? '');
       if (!m) return req.url ?? '/';
-      (req as { safelistPathToken?: string }).safelistPathToken = decodeURIComponent(m[1]!);
+      (req as { safelistPathToken?: string }).safelistPathToken = m[1]!;
       return m[2]!;
     },
     // Bad URLs and over-long path segments are refused by the router before any route runs:
@@ -94,7 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
       let who;
       try {
-        who = pathToken !== undefined ? await auth.fromToken(pathToken) : await auth.authenticate(req.headers.authorization);
+        who = pathToken !== undefined ? await auth.fromToken(decodeURIComponent(pathToken)) : await auth.authenticate(req.headers.authorization);
       } catch (err) {
         throw errors.unauthenticated(`package access needs a valid token: ${(err as Error).message}`);
       }
@@ -164,8 +166,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.get<{ Params: { view: string } }>('/api/v1/workspaces/:view/config', async (req) => {
       const { view } = req.params;
       if (!deps.policies.policy.hasView(view)) throw errors.unknownView(view, deps.policies.policy.viewNames());
-      const base = config.server.publicUrl ?? `${req.protocol}://${req.host}`;
-      return workspaceConfig(config, view, base);
+      // Never the Host header: the caller chooses it (see onboardingBase).
+      return workspaceConfig(config, view, onboardingBase(config.server.publicUrl, app.server.address()));
     });
   }
 
