@@ -17,6 +17,9 @@ export class SafelistError extends Error {
 
 export const errors = {
   badRequest: (message: string) => new SafelistError('BAD_REQUEST', 400, 'Bad request', message),
+  /** Text no database can store; `field` is its JSON path (or parameter name) within `source`. */
+  unstorableText: (source: 'query' | 'path' | 'body', field: string, problem: string) =>
+    new SafelistError('INVALID_TEXT', 400, 'Invalid text', `${{ query: 'query parameter', path: 'path parameter', body: 'request body field' }[source]} ${field || '(the whole body)'} ${problem}`, { source, field }),
   invalidName: (message: string) => new SafelistError('INVALID_NAME', 400, 'Invalid name', message),
   unknownView: (view: string, views: string[]) =>
     new SafelistError('UNKNOWN_VIEW', 404, 'Unknown view', `view "${view}" does not exist; configured views: ${views.join(', ')}`),

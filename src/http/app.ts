@@ -20,6 +20,7 @@ import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
+import { refuseUnstorableText } from './text-input.js';
 
 export interface AppDeps {
   db: Db;
@@ -83,6 +84,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     const e = errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`);
     return isOciPath(req.url) ? sendOciError(req, reply, e) : sendProblem(req, reply, e);
+  });
+
+  // Every management-API route refuses text a database cannot store (NUL, lone surrogates)
+  // before its handler runs, after its own authentication. Added here, before any route, so
+  // routes added later get it too; the read paths (/pypi, /conda, /v2) stay hook-free.
+  app.addHook('onRoute', (route) => {
+    if (!route.url?.startsWith('/api/')) return;
+    route.preHandler = [...(route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]), refuseUnstorableText];
   });
 
   if (deps.packageRead === 'token') {
