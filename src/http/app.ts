@@ -13,7 +13,7 @@ import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
 import { registerCondaRoutes, type CondaRouteDeps } from './conda.js';
 import type { CondaIndex } from '../ecosystems/conda/index.js';
 import { recordBlocked } from '../policy/demand.js';
-import { registerApiRoutes, type ApiDeps } from './api.js';
+import { parse, registerApiRoutes, schemas, type ApiDeps } from './api.js';
 import type { Metrics } from './metrics.js';
 import type { Config } from '../config/schema.js';
 import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
@@ -144,8 +144,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
-  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string; channel?: string; build?: string; subdir?: string } }>('/api/v1/policy/check', async (req) => {
-    const { ecosystem, name, version, view = 'default', channel, build, subdir } = req.query;
+  // Queries are validated: a parameter given twice arrives as an array, never as a string.
+  app.get('/api/v1/policy/check', async (req) => {
+    const { ecosystem, name, version, view = 'default', channel, build, subdir } = parse(schemas.policyCheck, req.query, 'query');
     if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
@@ -157,8 +158,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, ...condaParts, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
   });
 
-  app.get<{ Querystring: { ecosystem?: string; name?: string; view?: string } }>('/api/v1/policy/why', async (req) => {
-    const { ecosystem = 'pypi', name, view = 'default' } = req.query;
+  app.get('/api/v1/policy/why', async (req) => {
+    const { ecosystem = 'pypi', name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.oci ? { oci: deps.oci } : {}), ...(deps.conda ? { conda: deps.conda } : {}) }, ecosystem as Ecosystem, name, view);
