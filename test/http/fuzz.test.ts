@@ -282,6 +282,7 @@ function regressions(): Array<[FuzzRequest]> {
   const post = (target: string, body: string, type = 'application/json'): [FuzzRequest] => [{ method: 'POST', target: Buffer.from(target), headers: [...auth, ['Content-Type', type]], body: Buffer.from(body), chunked: false }];
   return [
     get('/t/%/x'), // the process exited (URIError in the URL rewrite)
+    get('/t/%zz/pypi/default/simple/'), // the same, on a package route: now a 401 like any bad token
     get('/t/%/api/v1/workspaces/default/config', [['Host', '']]), // an empty Host became the snippets' base URL
     get('/api/v1/policy/why?name=demo-pkg&name=x'), // a parameter given twice is an array
     get('/api/v1/policy/check?ecosystem=pypi&name=a&version=1&version=2'),
@@ -365,6 +366,15 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
     for (const r of world.routes) for (const m of r.methods) expect(sl.app.hasRoute({ method: m as 'GET', url: r.url }), `${m} ${r.url}`).toBe(true);
     const urls = world.routes.map((r) => r.url);
     for (const u of ['/healthz', '/pypi/:view/files/:sha256/:filename', '/conda/:view/:channel/:subdir/:filename', '/v2/*', '/api/v1/exceptions/:id/approve', '/api/v1/gate/reports/:digest']) expect(urls).toContain(u);
+  });
+
+  it('a bad %-escape in the /t/<token>/ prefix is a bad token (401), not the end of the process', async () => {
+    for (const token of ['%', '%zz', '%c0%80', '%ed%a0%80']) {
+      const a = await sendRaw(port, Buffer.from(`GET /t/${token}/conda/default/conda-forge/linux-64/repodata.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      expect(a.status, token).toBe(401);
+    }
+    const ok = await sendRaw(port, Buffer.from(`GET /t/${encodeAll(TOKENS[0]!)}/conda/default/conda-forge/linux-64/repodata.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    expect(ok.status).toBe(200);
   });
 
   it('answers every request with less than a 5xx, serves nothing outside storage and stays up', async () => {
