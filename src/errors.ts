@@ -17,6 +17,9 @@ export class SafelistError extends Error {
 
 export const errors = {
   badRequest: (message: string) => new SafelistError('BAD_REQUEST', 400, 'Bad request', message),
+  /** Text no database can store; `field` is its JSON path (or parameter name) within `source`. */
+  unstorableText: (source: 'query' | 'path' | 'body', field: string, problem: string) =>
+    new SafelistError('INVALID_TEXT', 400, 'Invalid text', `${{ query: 'query parameter', path: 'path parameter', body: 'request body field' }[source]} ${field || '(the whole body)'} ${problem}`, { source, field }),
   invalidName: (message: string) => new SafelistError('INVALID_NAME', 400, 'Invalid name', message),
   unknownView: (view: string, views: string[]) =>
     new SafelistError('UNKNOWN_VIEW', 404, 'Unknown view', `view "${view}" does not exist; configured views: ${views.join(', ')}`),
@@ -32,6 +35,8 @@ export const errors = {
     new SafelistError('RANGE_NOT_SATISFIABLE', 416, 'Range not satisfiable', `the requested range is outside the file (size ${size} bytes)`, { size }),
   uriTooLong: () =>
     new SafelistError('URI_TOO_LONG', 414, 'URI too long', 'a path segment is longer than 300 characters; project names and file names are never that long'),
+  /** A request only server.publicUrl can answer (a wildcard listen address names no host). */
+  publicUrlUnset: (message: string) => new SafelistError('PUBLIC_URL_UNSET', 409, 'Public URL not configured', message),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
   /** Never sent over HTTP: `safelist serve` prints it and exits. */
   listenFailed: (message: string) => new SafelistError('LISTEN_FAILED', 500, 'Cannot listen', message),

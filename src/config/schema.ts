@@ -223,7 +223,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.coerce.number({ error: 'a TCP port number from 0 to 65535' }).int('a TCP port number from 0 to 65535').min(0, 'a TCP port number from 0 to 65535').max(65535, 'a TCP port number from 0 to 65535').default(8080),
-      /** Public base URL, used only in messages that tell a user where to go. */
+      /** Public base URL: in messages that tell a user where to go, and in onboarding snippets (never the Host header). */
       publicUrl: z.url().optional(),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       /** SIGTERM/SIGINT: the whole stop (requests, jobs, database) gets this long, then the process exits non-zero. */

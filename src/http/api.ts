@@ -50,6 +50,17 @@ export const schemas = {
     requestedBy: z.string().max(200).optional(),
     limit: z.coerce.number().int().min(1).max(500).optional(),
   }),
+  // The policy queries take unknown parameters as before (clients add their own); each known one is one string.
+  policyCheck: z.object({
+    ecosystem: z.string().max(20).optional(),
+    name: z.string().max(300).optional(),
+    version: z.string().max(200).optional(),
+    view: z.string().max(64).optional(),
+    channel: z.string().max(200).optional(),
+    build: z.string().max(200).optional(),
+    subdir: z.string().max(64).optional(),
+  }),
+  policyWhy: z.object({ ecosystem: z.string().max(20).optional(), name: z.string().max(300).optional(), view: z.string().max(64).optional() }),
   auditQuery: z.strictObject({
     afterSeq: z.coerce.number().int().min(0).optional(),
     since: z.iso.datetime().or(z.iso.date()).optional(),
@@ -192,8 +203,8 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/gate/reports/{digest}': { post: { summary: 'A Trivy JSON report for an image digest (pipeline, admin)', ...secured } },
       '/api/v1/gate/verdicts/{digest}': { get: { summary: 'The gate verdict of an image digest (pipeline, admin, auditor)', ...secured } },
       '/api/v1/gate/verdicts': { get: { summary: 'The gate verdict of ?image=[host/]repository:tag|@digest', ...secured } },
-      '/api/v1/policy/check': { get: { summary: 'Is (ecosystem, name, version) allowed in a view?' } },
-      '/api/v1/policy/why': { get: { summary: 'What allows or blocks a package, and how to request it' } },
+      '/api/v1/policy/check': { get: { summary: 'Is (ecosystem, name, version) allowed in a view?', parameters: queryParams(schemas.policyCheck) } },
+      '/api/v1/policy/why': { get: { summary: 'What allows or blocks a package, and how to request it', parameters: queryParams(schemas.policyWhy) } },
       '/api/v1/jobs/{name}': {
         post: {
           summary: 'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, …) in this server (admin, or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',

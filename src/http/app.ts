@@ -13,13 +13,14 @@ import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
 import { registerCondaRoutes, type CondaRouteDeps } from './conda.js';
 import type { CondaIndex } from '../ecosystems/conda/index.js';
 import { recordBlocked } from '../policy/demand.js';
-import { registerApiRoutes, type ApiDeps } from './api.js';
+import { parse, registerApiRoutes, schemas, type ApiDeps } from './api.js';
 import type { Metrics } from './metrics.js';
 import type { Config } from '../config/schema.js';
-import { workspaceConfig } from '../onboarding/workspace.js';
+import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
+import { refuseUnstorableText } from './text-input.js';
 
 export interface AppDeps {
   db: Db;
@@ -56,11 +57,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     http: { highWaterMark: 4 * 1024 * 1024 },
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
     // conda clients carry a token in the path (channel URL https://host/t/<token>/conda/…):
-    // take it out before routing and keep it for the access check.
+    // take it out before routing and keep it, still encoded, for the access check. Nothing here
+    // may throw: this runs outside every handler, and a throw ends the process. The token is
+    // decoded in the access check, where a bad encoding is a 401 like any other bad token.
     rewriteUrl: (req) => {
       const m = /^\/t\/([^/]{1,512})(\/.*)$/.exec(req.url ?? '');
       if (!m) return req.url ?? '/';
-      (req as { safelistPathToken?: string }).safelistPathToken = decodeURIComponent(m[1]!);
+      (req as { safelistPathToken?: string }).safelistPathToken = m[1]!;
       return m[2]!;
     },
     // Bad URLs and over-long path segments are refused by the router before any route runs:
@@ -83,6 +86,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return isOciPath(req.url) ? sendOciError(req, reply, e) : sendProblem(req, reply, e);
   });
 
+  // Every management-API route refuses text a database cannot store (NUL, lone surrogates)
+  // before its handler runs, after its own authentication. Added here, before any route, so
+  // routes added later get it too; the read paths (/pypi, /conda, /v2) stay hook-free.
+  app.addHook('onRoute', (route) => {
+    if (!route.url?.startsWith('/api/')) return;
+    route.preHandler = [...(route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]), refuseUnstorableText];
+  });
+
   if (deps.packageRead === 'token') {
     // Fail closed: without an authenticator every package request is refused.
     const auth = deps.api?.auth;
@@ -94,7 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
       let who;
       try {
-        who = pathToken !== undefined ? await auth.fromToken(pathToken) : await auth.authenticate(req.headers.authorization);
+        who = pathToken !== undefined ? await auth.fromToken(decodeURIComponent(pathToken)) : await auth.authenticate(req.headers.authorization);
       } catch (err) {
         // "Cannot check now" (the Entra keys unreachable: 503) is not "invalid token" (401).
         if (err instanceof SafelistError) throw err;
@@ -135,8 +146,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
-  app.get<{ Querystring: { ecosystem?: string; name?: string; version?: string; view?: string; channel?: string; build?: string; subdir?: string } }>('/api/v1/policy/check', async (req) => {
-    const { ecosystem, name, version, view = 'default', channel, build, subdir } = req.query;
+  // Queries are validated: a parameter given twice arrives as an array, never as a string.
+  app.get('/api/v1/policy/check', async (req) => {
+    const { ecosystem, name, version, view = 'default', channel, build, subdir } = parse(schemas.policyCheck, req.query, 'query');
     if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
@@ -148,8 +160,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, ...condaParts, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
   });
 
-  app.get<{ Querystring: { ecosystem?: string; name?: string; view?: string } }>('/api/v1/policy/why', async (req) => {
-    const { ecosystem = 'pypi', name, view = 'default' } = req.query;
+  app.get('/api/v1/policy/why', async (req) => {
+    const { ecosystem = 'pypi', name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.oci ? { oci: deps.oci } : {}), ...(deps.conda ? { conda: deps.conda } : {}) }, ecosystem as Ecosystem, name, view);
@@ -166,8 +178,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.get<{ Params: { view: string } }>('/api/v1/workspaces/:view/config', async (req) => {
       const { view } = req.params;
       if (!deps.policies.policy.hasView(view)) throw errors.unknownView(view, deps.policies.policy.viewNames());
-      const base = config.server.publicUrl ?? `${req.protocol}://${req.host}`;
-      return workspaceConfig(config, view, base);
+      // Never the Host header: the caller chooses it (see onboardingBase).
+      return workspaceConfig(config, view, onboardingBase(config.server.publicUrl, app.server.address()));
     });
   }
 

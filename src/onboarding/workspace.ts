@@ -5,7 +5,11 @@
 // does too, `allowlist_channels` so an explicit URL to another server fails in the client, and
 // `#!final` so a user's own .condarc cannot override them. Containers get the registry host
 // and image names to use; Azure ML gets an environment definition that carries the same.
+// The base URL in it is never taken from a request's Host header: anyone can send any Host,
+// and a snippet pointing pip at their server is the attack this file exists to prevent.
+import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
+import { errors } from '../errors.js';
 
 export interface Onboarding {
   view: string;
@@ -15,6 +19,20 @@ export interface Onboarding {
   containers: string;
   azureMlEnvironment: string;
   environment: Record<string, string>;
+}
+
+/**
+ * The base URL the snippets name: server.publicUrl, else the address the server listens on.
+ * A wildcard address (0.0.0.0, ::) names no host a workspace could use: the admin must say.
+ */
+export function onboardingBase(publicUrl: string | undefined, listening: AddressInfo | string | null): string {
+  if (publicUrl) return publicUrl;
+  if (!listening || typeof listening === 'string' || listening.address === '0.0.0.0' || listening.address === '::') {
+    const where = listening && typeof listening !== 'string' ? `every address (${listening.address})` : 'no TCP address';
+    throw errors.publicUrlUnset(`Safelist listens on ${where} and server.publicUrl is not set, so it cannot tell which URL workspaces reach it at; an administrator sets server.publicUrl (e.g. https://safelist.example.com)`);
+  }
+  const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
+  return `http://${host}:${listening.port}`;
 }
 
 export function workspaceConfig(config: Config, view: string, baseUrl: string, token?: string): Onboarding {
