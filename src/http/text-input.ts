@@ -7,14 +7,7 @@
 // nested thousands of levels deep, and the walk must not overflow the stack doing it.
 import type { FastifyRequest } from 'fastify';
 import { errors } from '../errors.js';
-
-/** What is wrong with a string, or undefined when a database can store it. */
-export function textProblem(s: string): string | undefined {
-  if (s.includes('\u0000')) return 'contains a NUL character (U+0000), which cannot be stored; remove it';
-  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(s);
-  if (lone) return `contains a lone UTF-16 surrogate (U+${lone[0].charCodeAt(0).toString(16).toUpperCase()}), which is not valid Unicode; send UTF-8 text`;
-  return undefined;
-}
+import { textProblem } from '../state/text.js';
 
 /** `a.b`, `a[0]`, or `a["odd key"]` for a member of the value at `path`. */
 function member(path: string, key: string | number): string {

@@ -24,7 +24,7 @@ export const syncPypiJob: Job<z.infer<typeof pypiParams>, SyncReport> = {
   audit: (r, p) =>
     p.dryRun ? undefined : {
       action: 'sync.finished', subject: 'pypi',
-      detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename), missing: r.missing, ...(p.projects ? { projects: p.projects } : {}) },
+      detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })), missing: r.missing, ...(p.projects ? { projects: p.projects } : {}) },
     },
   record: (m, r, error) => m.recordSync('pypi', r, error),
 };
@@ -39,7 +39,7 @@ export const syncCondaJob: Job<z.infer<typeof condaParams>, CondaSyncReport> = {
       dryRun: params.dryRun ?? false, onEvent: emit, ...(params.channels ? { channels: params.channels } : {}),
     }),
   audit: (r, p) =>
-    p.dryRun ? undefined : { action: 'sync.finished', subject: 'conda', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename) } },
+    p.dryRun ? undefined : { action: 'sync.finished', subject: 'conda', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })) } },
   record: (m, r, error) => m.recordSync('conda', r, error),
 };
 
@@ -61,7 +61,7 @@ export const syncOciJob: Job<z.infer<typeof ociParams>, OciSyncResult> = {
     return r;
   },
   audit: (r, p) =>
-    p.dryRun ? undefined : { action: 'sync.finished', subject: 'oci', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => f.filename), missing: r.missing } },
+    p.dryRun ? undefined : { action: 'sync.finished', subject: 'oci', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })), missing: r.missing } },
   record: (m, r, error) => m.recordSync('oci', r, error),
 };
 

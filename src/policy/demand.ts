@@ -1,8 +1,11 @@
 // Demand insight: counts refused requests per (ecosystem, name, view) so curators see what
 // to allow next. Best effort and off the response path: a failure here never fails a request.
 import type { Db } from '../state/db.js';
+import { textProblem } from '../state/text.js';
 
 export function recordBlocked(db: Db, ecosystem: string, name: string, view: string): void {
+  // A name no package can have (a NUL, a lone surrogate) is no demand, and the database would refuse it.
+  if (textProblem(name) || textProblem(view)) return;
   db.query(
     `INSERT INTO blocked_demand (ecosystem, name, view, count, last_at) VALUES ($1, $2, $3, 1, now())
      ON CONFLICT (ecosystem, name, view) DO UPDATE SET count = blocked_demand.count + 1, last_at = now()`,
