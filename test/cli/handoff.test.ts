@@ -129,7 +129,7 @@ describe('the CLI beside a running server on the embedded database', () => {
     const handed = await cli(['--config', shared.config, 'sync']);
     // conda has an allowlist, so the one rule syncs it too; its upstream is unreachable: exit 1, as locally.
     expect(handed.code, handed.stderr).toBe(1);
-    expect(handed.stderr).toMatch(/failed: conda-forge\/linux-64\/repodata\.json: .*cannot reach/);
+    expect(handed.stderr).toMatch(/failed: conda-forge\/linux-64\/repodata\.json: conda-forge: upstream unreachable at /);
     expect(handed.stderr).toMatch(/\[1\/1\] hand-pkg: 1 upstream file\(s\) on up, 1 to fetch/);
     expect(handed.stderr).toContain(`stored  ${wheel.filename}`);
     const lines = handed.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
