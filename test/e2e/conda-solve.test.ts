@@ -1,8 +1,8 @@
 // End to end with a real conda solver: @conda-org/rattler's simpleSolve resolves environments
 // against Safelist's channel URL, gets only allowed versions, fails for a disallowed one with
 // a message naming the package, and every solved file downloaded from Safelist has the sha256
-// that the repodata states. rattler asks for repodata_shards.msgpack.zst, then repodata.json.zst:
-// a recording proxy shows which one it read.
+// that the repodata states. rattler asks for repodata_shards.msgpack.zst (CEP 16) and reads the
+// shards; on a 404 it reads repodata.json.zst: a recording proxy shows which one it read.
 import { createHash } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,9 @@ import { zstdDecompressSync } from 'node:zlib';
 import { simpleSolve } from '@conda-org/rattler';
 import { decode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CondaIndex } from '../../src/ecosystems/conda/index.js';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
+import { buildApp } from '../../src/http/app.js';
 import { buildCondaPackage } from '../support/conda-channel.js';
 import { startRecordingProxy } from '../support/recording-proxy.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
@@ -113,6 +115,26 @@ describe('rattler solves against a curated Safelist channel', () => {
       expect(shardRequests.every((r) => r.endsWith(' -> 200'))).toBe(true);
     } finally {
       await proxy.stop();
+    }
+  });
+
+  it('falls back to repodata.json.zst, the filtered repodata zstd-compressed, when a server offers no shards', async () => {
+    // The same catalog and policy behind a CondaIndex without a msgpack encoder: the index is 404.
+    const rt = sl.runtime;
+    const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const app = await buildApp({ db: rt.db, store: rt.store, policies: rt.policies, pypi: rt.pypi, conda, condaGzip: false, logLevel: 'silent' });
+    const proxy = await startRecordingProxy(await app.listen({ host: '127.0.0.1', port: 0 }));
+    try {
+      const solved = await simpleSolve(['mlapp'], [`${proxy.url}/conda/default/conda-forge`], ['linux-64', 'noarch'], []);
+      expect(solved.find((s) => s.packageName === 'numpy')?.version).toBe('1.26.4');
+      for (const subdir of ['linux-64', 'noarch']) {
+        expect(proxy.requests).toContain(`GET /conda/default/conda-forge/${subdir}/repodata_shards.msgpack.zst -> 404`);
+        expect(proxy.requests).toContain(`GET /conda/default/conda-forge/${subdir}/repodata.json.zst -> 200`);
+        expect(proxy.requests).not.toContain(`GET /conda/default/conda-forge/${subdir}/repodata.json -> 200`);
+      }
+    } finally {
+      await proxy.stop();
+      await app.close();
     }
   });
 });
