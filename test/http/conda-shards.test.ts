@@ -8,17 +8,19 @@
 // with @msgpack/msgpack's decode, checking the types rattler's ShardedRepodata and Shard structs
 // deserialize (rattler_conda_types repo_data/sharded.rs): shard hashes in the index and the
 // records' sha256/md5 are msgpack bin (Uint8Array of 32 and 16 bytes), never hex strings. A
-// CondaIndex given no encoder still answers 404, so clients fall back to repodata.json.
+// CondaIndex given no encoder still answers 404, so clients fall back to repodata.json. A shard's
+// bytes (so its name) depend on its records only, not on the order the catalog holds them in.
 import { createHash } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdDecompressSync } from 'node:zlib';
-import { decode } from '@msgpack/msgpack';
+import { decode, encode } from '@msgpack/msgpack';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CondaIndex } from '../../src/ecosystems/conda/index.js';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
+import { renderShards } from '../../src/ecosystems/conda/shards.js';
 import { buildApp } from '../../src/http/app.js';
 import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-channel.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
@@ -160,6 +162,15 @@ describe('CEP 16 sharded repodata', () => {
     expect((await get('/conda/default/conda-forge/linux-64/shards/not-a-hash.msgpack.zst')).status).toBe(404);
     expect((await get(`/conda/nope/conda-forge/linux-64/shards/${teamA}.msgpack.zst`)).status).toBe(404);
     expect((await get('/conda/nope/conda-forge/linux-64/repodata_shards.msgpack.zst')).status).toBe(404);
+  });
+
+  it('names a shard by its records alone, whatever order the catalog holds them in', () => {
+    const packages = [...sl.runtime.condaCatalog.subdir('conda-forge', 'linux-64')!.packages.values()];
+    expect(packages.filter((p) => p.name === 'safelib').length).toBe(3);
+    const forward = renderShards('linux-64', packages, { encode });
+    const backward = renderShards('linux-64', [...packages].reverse(), { encode });
+    expect([...backward.byName]).toEqual([...forward.byName]);
+    expect(backward.index.equals(forward.index)).toBe(true);
   });
 
   it('is not offered by a CondaIndex without a msgpack encoder: 404, so clients use repodata.json', async () => {
