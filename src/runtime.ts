@@ -18,6 +18,7 @@ import { AdvisoryStore } from './exceptions/advisories.js';
 import { OciCatalog } from './ecosystems/oci/catalog.js';
 import { CondaCatalog } from './ecosystems/conda/catalog.js';
 import { CondaIndex } from './ecosystems/conda/index.js';
+import { encode as msgpackEncode } from '@msgpack/msgpack';
 
 export interface Runtime {
   config: Config;
@@ -76,7 +77,8 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     const condaCatalog = new CondaCatalog(db, reloads);
     await condaCatalog.open();
     closers.push(() => condaCatalog.close());
-    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes });
+    // @msgpack/msgpack turns on CEP 16 sharded repodata (repodata_shards.msgpack.zst), which rattler and pixi ask for first.
+    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes, msgpack: { encode: msgpackEncode } });
     // After the notification connection comes back, reload what notifications keep fresh.
     // Failures are logged, counted and retried by `reloads`.
     db.onReconnect(() => {

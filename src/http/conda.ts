@@ -5,10 +5,11 @@
 //
 // repodata.json.zst is the same document as repodata.json, zstd-compressed (Node 24's zlib):
 // conda asks for it first (conda/gateways/repodata/zstd.py), mamba after a HEAD that answers 200
-// (libmamba subdirdata.cpp), rattler/pixi after repodata_shards.msgpack.zst (js-rattler GETs it
-// directly, test/e2e/conda-solve.test.ts). It is its own resource with its own strong ETag.
-// repodata_shards.msgpack.zst and shards/<sha256>.msgpack.zst answer only when CondaIndex has a
-// msgpack encoder (ecosystems/conda/shards.ts); until then they are 404 like .bz2, .jlap and
+// (libmamba subdirdata.cpp), rattler/pixi when repodata_shards.msgpack.zst is 404 (js-rattler,
+// test/e2e/conda-solve.test.ts). It is its own resource with its own strong ETag.
+// repodata_shards.msgpack.zst and shards/<sha256>.msgpack.zst (CEP 16) answer when CondaIndex has a
+// msgpack encoder (runtime.ts gives it @msgpack/msgpack's); js-rattler then reads them and never
+// falls back (test/e2e/conda-solve.test.ts). Without one they are 404 like .bz2, .jlap and
 // current_repodata.json, and every client falls back on that 4xx.
 // Plain repodata.json is also served with gzip Content-Encoding to every client that accepts it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';

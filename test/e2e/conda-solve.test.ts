@@ -1,15 +1,19 @@
 // End to end with a real conda solver: @conda-org/rattler's simpleSolve resolves environments
 // against Safelist's channel URL, gets only allowed versions, fails for a disallowed one with
 // a message naming the package, and every solved file downloaded from Safelist has the sha256
-// that the repodata states. rattler asks for repodata_shards.msgpack.zst, then repodata.json.zst:
-// a recording proxy shows which one it read.
+// that the repodata states. rattler asks for repodata_shards.msgpack.zst (CEP 16) and reads the
+// shards; on a 404 it reads repodata.json.zst: a recording proxy shows which one it read.
 import { createHash } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { zstdDecompressSync } from 'node:zlib';
 import { simpleSolve } from '@conda-org/rattler';
+import { decode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CondaIndex } from '../../src/ecosystems/conda/index.js';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
+import { buildApp } from '../../src/http/app.js';
 import { buildCondaPackage } from '../support/conda-channel.js';
 import { startRecordingProxy } from '../support/recording-proxy.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
@@ -79,17 +83,58 @@ describe('rattler solves against a curated Safelist channel', () => {
     expect(solved.find((s) => s.packageName === 'numpy')?.version).toBe('2.0.0');
   });
 
-  it('reads repodata.json.zst, the filtered repodata zstd-compressed, and solves from it', async () => {
+  it('reads CEP 16 sharded repodata (the index, then one shard per name it needs) and solves the same as from repodata.json', async () => {
     const proxy = await startRecordingProxy(sl.url);
+    try {
+      const solved = await simpleSolve(['mlapp'], [`${proxy.url}/conda/default/conda-forge`], ['linux-64', 'noarch'], []);
+      const got = Object.fromEntries(solved.map((s) => [s.packageName, `${s.version} ${s.build}`]));
+      expect(got).toEqual({ mlapp: '0.1 h0_0', numpy: '1.26.4 py311h1_0', python: '3.11.9 h1_0_cpython', tzdata: '2024a h0_0' });
+      // Every solved record is the one repodata.json states: hashes, size and dependencies.
+      for (const s of solved) {
+        const r = (await (await fetch(`${channel('default')}/${s.subdir}/repodata.json`)).json()) as Record<string, Record<string, Record<string, unknown>>>;
+        const rec = (r.packages![s.filename] ?? r['packages.conda']![s.filename])!;
+        expect({ sha256: s.sha256, md5: s.md5, size: Number(s.size), depends: s.depends }).toEqual({ sha256: rec.sha256, md5: rec.md5, size: rec.size, depends: rec.depends });
+        expect(s.url).toBe(`${proxy.url}/conda/default/conda-forge/${s.subdir}/${s.filename}`);
+      }
+      const base = '/conda/default/conda-forge';
+      for (const subdir of ['linux-64', 'noarch']) {
+        expect(proxy.requests).toContain(`GET ${base}/${subdir}/repodata_shards.msgpack.zst -> 200`);
+        // No fallback to the monolithic repodata in any form.
+        expect(proxy.requests.filter((r) => r.startsWith(`GET ${base}/${subdir}/repodata.json`))).toEqual([]);
+      }
+      // Each solved package's shard was fetched, under the hash the view's index names for it.
+      const shardRequests = proxy.requests.filter((r) => r.includes('/shards/'));
+      for (const s of solved) {
+        const subdir = s.subdir!;
+        const index = decode(zstdDecompressSync(Buffer.from(await (await fetch(`${sl.url}${base}/${subdir}/repodata_shards.msgpack.zst`)).arrayBuffer()))) as {
+          shards: Record<string, Uint8Array>;
+        };
+        const hex = Buffer.from(index.shards[s.packageName]!).toString('hex');
+        expect(shardRequests).toContain(`GET ${base}/${subdir}/shards/${hex}.msgpack.zst -> 200`);
+      }
+      expect(shardRequests.every((r) => r.endsWith(' -> 200'))).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('falls back to repodata.json.zst, the filtered repodata zstd-compressed, when a server offers no shards', async () => {
+    // The same catalog and policy behind a CondaIndex without a msgpack encoder: the index is 404.
+    const rt = sl.runtime;
+    const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const app = await buildApp({ db: rt.db, store: rt.store, policies: rt.policies, pypi: rt.pypi, conda, condaGzip: false, logLevel: 'silent' });
+    const proxy = await startRecordingProxy(await app.listen({ host: '127.0.0.1', port: 0 }));
     try {
       const solved = await simpleSolve(['mlapp'], [`${proxy.url}/conda/default/conda-forge`], ['linux-64', 'noarch'], []);
       expect(solved.find((s) => s.packageName === 'numpy')?.version).toBe('1.26.4');
       for (const subdir of ['linux-64', 'noarch']) {
+        expect(proxy.requests).toContain(`GET /conda/default/conda-forge/${subdir}/repodata_shards.msgpack.zst -> 404`);
         expect(proxy.requests).toContain(`GET /conda/default/conda-forge/${subdir}/repodata.json.zst -> 200`);
         expect(proxy.requests).not.toContain(`GET /conda/default/conda-forge/${subdir}/repodata.json -> 200`);
       }
     } finally {
       await proxy.stop();
+      await app.close();
     }
   });
 });

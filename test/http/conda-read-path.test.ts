@@ -1,7 +1,7 @@
 // The conda read path over real HTTP, on both storage back ends and both database modes:
 // per-view repodata.json (both package kinds, noarch always present), channeldata.json,
 // strong ETags and 304s, gzip, repodata.json.zst, CEP 47 indexed_timestamp on every record, 404s
-// for the variants Safelist does not produce, package files with the hashes the repodata states,
+// for the variants Safelist does not produce (the CEP 16 shard index is produced), package files with the hashes the repodata states,
 // policy on file requests, channel aliases, the policy API.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -211,12 +211,14 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   });
 
   it('answers 404 for the repodata variants it does not produce, so clients fall back to repodata.json', async () => {
-    for (const f of ['repodata.json.bz2', 'repodata.jlap', 'repodata_shards.msgpack.zst', 'current_repodata.json']) {
+    for (const f of ['repodata.json.bz2', 'repodata.jlap', 'current_repodata.json']) {
       const res = await get(`/conda/default/conda-forge/linux-64/${f}`);
       expect(res.status, f).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       expect(((await res.json()) as { detail: string }).detail).toContain('use repodata.json');
     }
+    // CEP 16 sharded repodata is produced (test/http/conda-shards.test.ts reads it).
+    expect((await get('/conda/default/conda-forge/linux-64/repodata_shards.msgpack.zst')).status).toBe(200);
   });
 
   it('serves package files with the sha256 and md5 that the repodata states, HEAD and ranges', async () => {

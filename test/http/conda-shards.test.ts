@@ -4,47 +4,57 @@
 // every shard URL: a shard of a name the view may not install is 403 with the reason, a
 // superseded or unknown hash 404.
 //
-// No msgpack library is a dependency yet, so this file serves the shards through a second app
-// whose CondaIndex is given TEST_ENCODER: JSON with byte strings as {"$bin": hex}. It checks the
-// routes, the policy and the content, NOT the msgpack byte format; rattler reading real shards
-// (test/e2e/conda-solve.test.ts asks for them first) waits for @msgpack/msgpack.
+// Served by the real server (runtime.ts gives CondaIndex @msgpack/msgpack's encode) and read back
+// with @msgpack/msgpack's decode, checking the types rattler's ShardedRepodata and Shard structs
+// deserialize (rattler_conda_types repo_data/sharded.rs): shard hashes in the index and the
+// records' sha256/md5 are msgpack bin (Uint8Array of 32 and 16 bytes), never hex strings. A
+// CondaIndex given no encoder still answers 404, so clients fall back to repodata.json. A shard's
+// bytes (so its name) depend on its records only, not on the order the catalog holds them in.
 import { createHash } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdDecompressSync } from 'node:zlib';
+import { decode, encode } from '@msgpack/msgpack';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CondaIndex } from '../../src/ecosystems/conda/index.js';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
-import type { MsgpackEncoder } from '../../src/ecosystems/conda/shards.js';
+import { renderShards } from '../../src/ecosystems/conda/shards.js';
 import { buildApp } from '../../src/http/app.js';
 import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-channel.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 
-const TEST_ENCODER: MsgpackEncoder = {
-  encode: (value) => Buffer.from(JSON.stringify(value, (_k, v: unknown) => (isBufferJson(v) ? { $bin: Buffer.from(v.data).toString('hex') } : v))),
-};
-
-function isBufferJson(v: unknown): v is { type: 'Buffer'; data: number[] } {
-  return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data);
+/** Reads a served .msgpack.zst as a msgpack client does: bin comes back as Uint8Array. */
+function decodeZst(zst: Buffer): unknown {
+  return decode(zstdDecompressSync(zst));
 }
 
-/** Reads what TEST_ENCODER wrote, byte strings back as hex (as repodata.json has them). */
-function decode(zst: Buffer): unknown {
-  return JSON.parse(zstdDecompressSync(zst).toString(), (_k, v: unknown) => (typeof v === 'object' && v !== null && '$bin' in v ? (v as { $bin: string }).$bin : v));
+/** 32 bytes for a sha256, 16 for an md5: what rattler's Sha256Hash and Md5Hash deserialize. */
+function expectBin(v: unknown, length: number): string {
+  expect(v).toBeInstanceOf(Uint8Array);
+  expect((v as Uint8Array).length).toBe(length);
+  return Buffer.from(v as Uint8Array).toString('hex');
+}
+
+/** A shard's record with its binary hashes checked and turned back into hex, as repodata.json has them. */
+function asJsonRecord(rec: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...rec, sha256: expectBin(rec.sha256, 32), md5: expectBin(rec.md5, 16) };
+  for (const [k, v] of Object.entries(out)) if (v instanceof Uint8Array) throw new Error(`unexpected bin field ${k}`);
+  return out;
 }
 
 const ALLOWLIST = ['channels:', '  conda-forge:', '    - safelib >=1,<2', '    - app', '    - pydep'].join('\n');
 
 type Records = Record<string, Record<string, unknown>>;
 type Repodata = { packages: Records; 'packages.conda': Records };
-type Index = { version: number; info: { subdir: string; base_url: string; shards_base_url: string }; shards: Record<string, string> };
+type Index = { version: number; info: { subdir: string; base_url: string; shards_base_url: string }; shards: Record<string, Uint8Array> };
+
+/** The index's shards map as name → lower-case hex, each value checked to be bin(32). */
+const hexShards = (index: Index): Record<string, string> => Object.fromEntries(Object.entries(index.shards).map(([n, h]) => [n, expectBin(h, 32)]));
 
 describe('CEP 16 sharded repodata', () => {
   let sl: TestSafelist;
-  let app: FastifyInstance;
-  let url = '';
   const pk: Record<string, BuiltCondaPackage> = {};
 
   beforeAll(async () => {
@@ -65,22 +75,18 @@ describe('CEP 16 sharded repodata', () => {
     pk.blocked = await buildCondaPackage(dir, { name: 'blocked', version: '1.0' });
     const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
     expect(report.skipped).toEqual([]);
-    const rt = sl.runtime;
-    const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000, msgpack: TEST_ENCODER });
-    app = await buildApp({ db: rt.db, store: rt.store, policies: rt.policies, pypi: rt.pypi, conda, condaGzip: false, logLevel: 'silent' });
-    url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
 
   afterAll(async () => {
-    await app?.close();
     await sl?.stop();
   });
 
-  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${url}${path}`, { headers });
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${sl.url}${path}`, { headers });
   const fetchIndex = async (view: string, subdir = 'linux-64') => {
     const res = await get(`/conda/${view}/conda-forge/${subdir}/repodata_shards.msgpack.zst`);
     expect(res.status).toBe(200);
-    return { res, index: decode(Buffer.from(await res.arrayBuffer())) as Index };
+    const index = decodeZst(Buffer.from(await res.arrayBuffer())) as Index;
+    return { res, index, shards: hexShards(index) };
   };
   const repodata = async (view: string, subdir = 'linux-64') => (await (await get(`/conda/${view}/conda-forge/${subdir}/repodata.json`)).json()) as Repodata;
 
@@ -89,8 +95,10 @@ describe('CEP 16 sharded repodata', () => {
     expect(res.headers.get('cache-control')).toBe('no-cache');
     expect(index.version).toBe(1);
     expect(index.info).toEqual({ subdir: 'linux-64', base_url: './', shards_base_url: './shards/' });
+    expect(Object.keys(index).sort()).toEqual(['info', 'shards', 'version']);
     expect(Object.keys(index.shards).sort()).toEqual(['app', 'safelib']);
-    for (const hex of Object.values(index.shards)) expect(hex).toMatch(/^[0-9a-f]{64}$/);
+    // bin(32) each (hexShards checks), never a hex str: rattler reads them as Sha256Hash.
+    for (const hex of Object.values(hexShards(index))) expect(hex).toMatch(/^[0-9a-f]{64}$/);
     const etag = res.headers.get('etag')!;
     expect(etag).toMatch(/^"[A-Za-z0-9_-]{32}"$/);
     expect((await get('/conda/default/conda-forge/linux-64/repodata_shards.msgpack.zst', { 'if-none-match': etag })).status).toBe(304);
@@ -99,34 +107,39 @@ describe('CEP 16 sharded repodata', () => {
 
   it('serves each shard immutable under the sha256 of its bytes, equal to the filtered repodata.json for that name', async () => {
     for (const view of ['default', 'team-a']) {
-      const { index } = await fetchIndex(view);
+      const { shards } = await fetchIndex(view);
       const r = await repodata(view);
-      for (const [name, hex] of Object.entries(index.shards)) {
+      for (const [name, hex] of Object.entries(shards)) {
         const res = await get(`/conda/${view}/conda-forge/linux-64/shards/${hex}.msgpack.zst`);
         expect(res.status).toBe(200);
         expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
         const body = Buffer.from(await res.arrayBuffer());
         expect(createHash('sha256').update(body).digest('hex')).toBe(hex);
-        const shard = decode(body) as Repodata & { removed: string[] };
+        const shard = decodeZst(body) as Repodata & { removed: string[] };
+        expect(Object.keys(shard).sort()).toEqual(['packages', 'packages.conda', 'removed']);
         const only = (recs: Records) => Object.fromEntries(Object.entries(recs).filter(([, rec]) => rec.name === name));
-        expect(shard.packages).toEqual(only(r.packages));
-        expect(shard['packages.conda']).toEqual(only(r['packages.conda']));
+        const asJson = (recs: Records) => Object.fromEntries(Object.entries(recs).map(([f, rec]) => [f, asJsonRecord(rec)]));
+        expect(asJson(shard.packages)).toEqual(only(r.packages));
+        expect(asJson(shard['packages.conda'])).toEqual(only(r['packages.conda']));
+        expect(Object.keys(shard.packages).length + Object.keys(shard['packages.conda']).length).toBeGreaterThan(0);
         expect(shard.removed).toEqual([]);
-        for (const rec of [...Object.values(shard.packages), ...Object.values(shard['packages.conda'])]) expect(Number.isInteger(rec.indexed_timestamp)).toBe(true);
+        for (const rec of [...Object.values(shard.packages), ...Object.values(shard['packages.conda'])]) {
+          for (const k of ['size', 'timestamp', 'build_number', 'indexed_timestamp']) expect(Number.isInteger(rec[k])).toBe(true);
+        }
         expect((await get(`/conda/${view}/conda-forge/linux-64/shards/${hex}.msgpack.zst`, { 'if-none-match': `"${hex}"` })).status).toBe(304);
       }
     }
     // The exception shows: team-a's safelib shard lists 2.0, default's does not.
-    const a = (await fetchIndex('team-a')).index.shards.safelib!;
-    const d = (await fetchIndex('default')).index.shards.safelib!;
+    const a = (await fetchIndex('team-a')).shards.safelib!;
+    const d = (await fetchIndex('default')).shards.safelib!;
     expect(a).not.toBe(d);
-    const shardA = decode(Buffer.from(await (await get(`/conda/team-a/conda-forge/linux-64/shards/${a}.msgpack.zst`)).arrayBuffer())) as Repodata;
+    const shardA = decodeZst(Buffer.from(await (await get(`/conda/team-a/conda-forge/linux-64/shards/${a}.msgpack.zst`)).arrayBuffer())) as Repodata;
     expect(Object.keys(shardA['packages.conda'])).toContain(pk.lib20!.filename);
   });
 
   it('checks the policy on every shard URL: 403 with the reason for a name the view may not install, 404 otherwise', async () => {
     // Another view's safelib shard (it lists 2.0) is not this view's current one.
-    const teamA = (await fetchIndex('team-a')).index.shards.safelib!;
+    const teamA = (await fetchIndex('team-a')).shards.safelib!;
     const stale = await get(`/conda/default/conda-forge/linux-64/shards/${teamA}.msgpack.zst`);
     expect(stale.status).toBe(404);
     expect(((await stale.json()) as { detail: string }).detail).toContain('fetch repodata_shards.msgpack.zst again');
@@ -134,7 +147,7 @@ describe('CEP 16 sharded repodata', () => {
     await sl.setCondaAllowlist(`${ALLOWLIST}\n    - blocked\n`);
     let blockedHex: string;
     try {
-      blockedHex = (await fetchIndex('default')).index.shards.blocked!;
+      blockedHex = (await fetchIndex('default')).shards.blocked!;
       expect(blockedHex).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await sl.setCondaAllowlist(ALLOWLIST);
@@ -151,9 +164,27 @@ describe('CEP 16 sharded repodata', () => {
     expect((await get('/conda/nope/conda-forge/linux-64/repodata_shards.msgpack.zst')).status).toBe(404);
   });
 
-  it('is not offered without a msgpack encoder: 404, so clients use repodata.json', async () => {
-    const res = await fetch(`${sl.url}/conda/default/conda-forge/linux-64/repodata_shards.msgpack.zst`);
-    expect(res.status).toBe(404);
-    expect(((await res.json()) as { detail: string }).detail).toContain('use repodata.json');
+  it('names a shard by its records alone, whatever order the catalog holds them in', () => {
+    const packages = [...sl.runtime.condaCatalog.subdir('conda-forge', 'linux-64')!.packages.values()];
+    expect(packages.filter((p) => p.name === 'safelib').length).toBe(3);
+    const forward = renderShards('linux-64', packages, { encode });
+    const backward = renderShards('linux-64', [...packages].reverse(), { encode });
+    expect([...backward.byName]).toEqual([...forward.byName]);
+    expect(backward.index.equals(forward.index)).toBe(true);
+  });
+
+  it('is not offered by a CondaIndex without a msgpack encoder: 404, so clients use repodata.json', async () => {
+    const rt = sl.runtime;
+    const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const app: FastifyInstance = await buildApp({ db: rt.db, store: rt.store, policies: rt.policies, pypi: rt.pypi, conda, logLevel: 'silent' });
+    try {
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      const res = await fetch(`${url}/conda/default/conda-forge/linux-64/repodata_shards.msgpack.zst`);
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { detail: string }).detail).toContain('use repodata.json');
+      expect((await fetch(`${url}/conda/default/conda-forge/linux-64/repodata.json`)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -2,7 +2,10 @@
 // ({version, info: {subdir, base_url, shards_base_url}, shards: {name: sha256 bytes}}) and one
 // shard per package name, shards/<sha256 hex>.msgpack.zst ({packages, "packages.conda", removed},
 // sha256 and md5 as bytes, as rattler's Shard and PackageRecord read them from msgpack). A shard
-// is named by the sha256 of its served (compressed) bytes, so its URL is its content.
+// is named by the sha256 of its served (compressed) bytes, so its URL is its content: what
+// rattler-index writes (conda-index's experimental shards.py hashes the uncompressed msgpack;
+// no client checks either, they key their caches by it). Records are ordered by file name so the
+// same records always give the same bytes, hence the same name (rattler-index sorts too).
 // Built only from the records the caller passes (the view's allowed, stored ones): never adds a
 // record, and never encodes anything but through the MsgpackEncoder it is given.
 import { createHash } from 'node:crypto';
@@ -48,7 +51,8 @@ function shardRecord(p: CondaPackage): Record<string, unknown> {
 function renderShard(packages: readonly CondaPackage[], encoder: MsgpackEncoder): Buffer {
   const tarBz2: Record<string, unknown> = {};
   const conda: Record<string, unknown> = {};
-  for (const p of packages) (p.filename.endsWith('.conda') ? conda : tarBz2)[p.filename] = shardRecord(p);
+  const sorted = [...packages].sort((x, y) => (x.filename < y.filename ? -1 : x.filename > y.filename ? 1 : 0));
+  for (const p of sorted) (p.filename.endsWith('.conda') ? conda : tarBz2)[p.filename] = shardRecord(p);
   return zstdCompress(encoder.encode({ packages: tarBz2, 'packages.conda': conda, removed: [] }));
 }
 
