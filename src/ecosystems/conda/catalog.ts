@@ -104,6 +104,59 @@ export function packageFromRecord(
 
 const key = (channel: string, subdir: string) => `${channel}/${subdir}`;
 
+/** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
+const UPSERT_BATCH_ROWS = 1000;
+const UPSERT_BATCH_CHARS = 8 << 20;
+
+/**
+ * One statement for a whole batch: the rows travel as one JSON array (json_to_recordset), which
+ * pg and PGlite both pass as a single text parameter, whatever the batch size.
+ */
+const UPSERT_SQL = `INSERT INTO conda_packages (${COLUMNS}, updated_at)
+  SELECT ${COLUMNS}, now() FROM json_to_recordset($1::json) AS r(
+    channel text, subdir text, filename text, name text, version text, build text, sha256 text, md5 text, size bigint,
+    record text, stored boolean, source text, source_url text, upload_time timestamptz)
+  ON CONFLICT (channel, subdir, filename) DO UPDATE SET
+    record = EXCLUDED.record,
+    md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
+    stored = conda_packages.stored OR EXCLUDED.stored,
+    source_url = COALESCE(EXCLUDED.source_url, conda_packages.source_url),
+    upload_time = COALESCE(conda_packages.upload_time, EXCLUDED.upload_time),
+    updated_at = now()
+  WHERE conda_packages.sha256 = EXCLUDED.sha256`;
+
+function toJsonRow(p: CondaPackage): Row {
+  return {
+    channel: p.channel, subdir: p.subdir, filename: p.filename, name: p.name, version: p.version, build: p.build, sha256: p.sha256,
+    md5: p.md5, size: p.size, record: p.record, stored: p.stored, source: p.source, source_url: p.sourceUrl,
+    upload_time: p.uploadTime === null ? null : p.uploadTime.toISOString(),
+  };
+}
+
+/**
+ * Splits records into statement-sized batches. A file name given twice goes to separate
+ * batches (in order), as PostgreSQL refuses to update one row twice in a statement: the later
+ * record applies on top of the earlier one, as it did row by row.
+ */
+export function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPackage[]> {
+  let batch: CondaPackage[] = [];
+  let names = new Set<string>();
+  let chars = 0;
+  for (const p of packages) {
+    const k = `${p.channel}/${p.subdir}/${p.filename}`;
+    if (batch.length && (batch.length >= UPSERT_BATCH_ROWS || chars + p.record.length > UPSERT_BATCH_CHARS || names.has(k))) {
+      yield batch;
+      batch = [];
+      names = new Set();
+      chars = 0;
+    }
+    batch.push(p);
+    names.add(k);
+    chars += p.record.length + 512;
+  }
+  if (batch.length) yield batch;
+}
+
 export class CondaCatalog {
   private readonly subdirs = new Map<string, CondaSubdir>();
   private serialCounter = 0;
@@ -177,24 +230,15 @@ export class CondaCatalog {
   /**
    * Inserts or updates records. A stored record is never downgraded to upstream-only, and a
    * file name keeps its sha256 (callers check; the database refuses a silent change).
+   * Written in batches of multi-row statements (a first sync brings hundreds of thousands of
+   * records); atomic only inside the caller's transaction `q`. With the default `q`, reloads
+   * and notifies once per subdir for the whole call.
    */
   async upsert(packages: CondaPackage[], q: Queryable = this.db): Promise<void> {
     const touched = new Set<string>();
-    for (const p of packages) {
-      await q.query(
-        `INSERT INTO conda_packages (${COLUMNS}, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
-         ON CONFLICT (channel, subdir, filename) DO UPDATE SET
-           record = EXCLUDED.record,
-           md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
-           stored = conda_packages.stored OR EXCLUDED.stored,
-           source_url = COALESCE(EXCLUDED.source_url, conda_packages.source_url),
-           upload_time = COALESCE(conda_packages.upload_time, EXCLUDED.upload_time),
-           updated_at = now()
-         WHERE conda_packages.sha256 = EXCLUDED.sha256`,
-        [p.channel, p.subdir, p.filename, p.name, p.version, p.build, p.sha256, p.md5, p.size, p.record, p.stored, p.source, p.sourceUrl, p.uploadTime],
-      );
-      touched.add(key(p.channel, p.subdir));
+    for (const batch of upsertBatches(packages)) {
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
+      for (const p of batch) touched.add(key(p.channel, p.subdir));
     }
     if (q === this.db) await this.changed(touched);
   }
