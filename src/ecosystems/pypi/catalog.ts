@@ -2,7 +2,7 @@
 // upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per project on change notifications, so requests never touch the database.
 import type { Db, Queryable } from '../../state/db.js';
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from '../../catalog/changes.js';
 import { CatalogReloads } from '../../catalog/reload.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
@@ -103,6 +103,54 @@ function compareVersions(a: string, b: string): number {
 const COLUMNS =
   'sha256, project, display_name, version, filename, size, requires_python, upload_time, yanked, metadata_sha256, stored, metadata_stored, source, source_url';
 
+/** Rows per statement: bounds the JSON text each statement carries. */
+const UPSERT_BATCH_ROWS = 1000;
+
+/** One statement per batch: the rows travel as one JSON array (json_to_recordset), on pg and PGlite alike. */
+const UPSERT_SQL = `INSERT INTO pypi_files (${COLUMNS}, updated_at)
+  SELECT ${COLUMNS}, now() FROM json_to_recordset($1::json) AS r(
+    sha256 text, project text, display_name text, version text, filename text, size bigint, requires_python text,
+    upload_time timestamptz, yanked text, metadata_sha256 text, stored boolean, metadata_stored boolean, source text, source_url text)
+  ON CONFLICT (sha256) DO UPDATE SET
+    display_name = EXCLUDED.display_name,
+    -- The stored bytes' size wins; an unknown size (0) never hides a known one.
+    size = CASE WHEN EXCLUDED.stored OR pypi_files.size = 0 THEN EXCLUDED.size ELSE pypi_files.size END,
+    requires_python = COALESCE(EXCLUDED.requires_python, pypi_files.requires_python),
+    upload_time = COALESCE(pypi_files.upload_time, EXCLUDED.upload_time),
+    yanked = EXCLUDED.yanked,
+    metadata_sha256 = COALESCE(EXCLUDED.metadata_sha256, pypi_files.metadata_sha256),
+    stored = pypi_files.stored OR EXCLUDED.stored,
+    metadata_stored = pypi_files.metadata_stored OR EXCLUDED.metadata_stored,
+    source_url = COALESCE(EXCLUDED.source_url, pypi_files.source_url),
+    updated_at = now()`;
+
+function toJsonRow(f: PypiFile): Omit<Row, 'created_at'> {
+  return {
+    sha256: f.sha256, project: f.project, display_name: f.displayName, version: f.version, filename: f.filename, size: f.size,
+    requires_python: f.requiresPython, upload_time: f.uploadTime === null ? null : f.uploadTime.toISOString(), yanked: f.yanked,
+    metadata_sha256: f.metadataSha256, stored: f.stored, metadata_stored: f.metadataStored, source: f.source, source_url: f.sourceUrl,
+  };
+}
+
+/**
+ * Statement-sized batches. A sha256 given twice goes to separate batches (in order): PostgreSQL
+ * refuses to update one row twice in a statement, and row by row the later one applied on top.
+ */
+function* upsertBatches(files: readonly PypiFile[]): Generator<PypiFile[]> {
+  let batch: PypiFile[] = [];
+  let shas = new Set<string>();
+  for (const f of files) {
+    if (batch.length && (batch.length >= UPSERT_BATCH_ROWS || shas.has(f.sha256))) {
+      yield batch;
+      batch = [];
+      shas = new Set();
+    }
+    batch.push(f);
+    shas.add(f.sha256);
+  }
+  if (batch.length) yield batch;
+}
+
 export class PypiCatalog {
   private readonly projects = new Map<string, PypiProject>();
   private readonly bySha = new Map<string, PypiFile>();
@@ -195,33 +243,12 @@ export class PypiCatalog {
    */
   async upsert(files: PypiFile[], q: Queryable = this.db): Promise<void> {
     const projects = new Set<string>();
-    for (const f of files) {
-      await q.query(
-        `INSERT INTO pypi_files (${COLUMNS}, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
-         ON CONFLICT (sha256) DO UPDATE SET
-           display_name = EXCLUDED.display_name,
-           -- The stored bytes' size wins; an unknown size (0) never hides a known one.
-           size = CASE WHEN EXCLUDED.stored OR pypi_files.size = 0 THEN EXCLUDED.size ELSE pypi_files.size END,
-           requires_python = COALESCE(EXCLUDED.requires_python, pypi_files.requires_python),
-           upload_time = COALESCE(pypi_files.upload_time, EXCLUDED.upload_time),
-           yanked = EXCLUDED.yanked,
-           metadata_sha256 = COALESCE(EXCLUDED.metadata_sha256, pypi_files.metadata_sha256),
-           stored = pypi_files.stored OR EXCLUDED.stored,
-           metadata_stored = pypi_files.metadata_stored OR EXCLUDED.metadata_stored,
-           source_url = COALESCE(EXCLUDED.source_url, pypi_files.source_url),
-           updated_at = now()`,
-        [
-          f.sha256, f.project, f.displayName, f.version, f.filename, f.size, f.requiresPython, f.uploadTime, f.yanked,
-          f.metadataSha256, f.stored, f.metadataStored, f.source, f.sourceUrl,
-        ],
-      );
-      projects.add(f.project);
+    for (const batch of upsertBatches(files)) {
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
+      for (const f of batch) projects.add(f.project);
     }
-    for (const p of projects) {
-      if (q === this.db) await this.reload(p);
-      await publishCatalogChange(q, { ecosystem: 'pypi', name: p });
-    }
+    if (q === this.db) for (const p of projects) await this.reload(p);
+    if (projects.size) await publishCatalogChanges(q, 'pypi', [...projects]);
   }
 
   /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */
