@@ -72,21 +72,38 @@ interface Row {
   created_at: Date | string;
 }
 
-function fromRow(r: Row): PypiFile {
+/** Projects read per query by reloadAll. */
+const RELOAD_CHUNK = 500;
+
+/**
+ * One string for equal values read from many rows (project and display names, versions,
+ * sources, requires-python): the database driver makes a new string per row and column.
+ */
+function interner(): (s: string) => string {
+  const seen = new Map<string, string>();
+  return (s) => {
+    const known = seen.get(s);
+    if (known !== undefined) return known;
+    seen.set(s, s);
+    return s;
+  };
+}
+
+function fromRow(r: Row, intern: (s: string) => string = (s) => s): PypiFile {
   return {
     sha256: r.sha256,
-    project: r.project,
-    displayName: r.display_name,
-    version: r.version,
+    project: intern(r.project),
+    displayName: intern(r.display_name),
+    version: intern(r.version),
     filename: r.filename,
     size: Number(r.size),
-    requiresPython: r.requires_python,
+    requiresPython: r.requires_python === null ? null : intern(r.requires_python),
     uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
     yanked: r.yanked,
     metadataSha256: r.metadata_sha256,
     stored: r.stored,
     metadataStored: r.metadata_stored,
-    source: r.source,
+    source: intern(r.source),
     sourceUrl: r.source_url,
     firstSeen: new Date(r.created_at),
   };
@@ -176,17 +193,25 @@ export class PypiCatalog {
     });
   }
 
-  /** Reads every project again (after notifications may have been missed). */
+  /**
+   * Reads every project again (after notifications may have been missed), RELOAD_CHUNK projects
+   * per query: holding every row of a 300,000-file catalog at once next to the catalog itself
+   * costs several times the catalog's own memory, and the heap keeps that peak as resident.
+   */
   async reloadAll(): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files`);
-    const grouped = new Map<string, PypiFile[]>();
-    for (const r of rows) {
-      const f = fromRow(r);
-      const list = grouped.get(f.project) ?? [];
-      list.push(f);
-      grouped.set(f.project, list);
+    const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map((r) => r.project);
+    for (let i = 0; i < names.length; i += RELOAD_CHUNK) {
+      const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = ANY($1::text[])`, [names.slice(i, i + RELOAD_CHUNK)]);
+      const grouped = new Map<string, PypiFile[]>();
+      const intern = interner();
+      for (const r of rows) {
+        const f = fromRow(r, intern);
+        const list = grouped.get(f.project) ?? [];
+        list.push(f);
+        grouped.set(f.project, list);
+      }
+      for (const [name, files] of grouped) this.install(name, files);
     }
-    for (const [name, files] of grouped) this.install(name, files);
   }
 
   async close(): Promise<void> {
@@ -218,7 +243,8 @@ export class PypiCatalog {
   /** Re-reads one project from the database (after a local write or a notification). */
   async reload(project: string): Promise<void> {
     const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = $1`, [project]);
-    this.install(project, rows.map(fromRow));
+    const intern = interner();
+    this.install(project, rows.map((r) => fromRow(r, intern)));
   }
 
   project(name: string): PypiProject | undefined {
