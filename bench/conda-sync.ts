@@ -7,6 +7,7 @@
 //   npm run build && npx tsx bench/conda-sync.ts                     # 600k records, 5,000 names, PGlite
 //   npx tsx bench/conda-sync.ts --db pg                              # a throw-away database on 127.0.0.1:5432
 //   npx tsx bench/conda-sync.ts --names 6000 --allow 1000            # quick look (120k records)
+//   npx tsx bench/conda-sync.ts --cpu-prof .tmp/prof                 # and a CPU profile of the sync
 //
 // The allowlist entries are `NAME >=5.<want-minor>`: every record of the 5,000 names is recorded
 // (so refusals can be explained); the ~1.6% of versions they allow are downloaded (small files).
@@ -31,6 +32,8 @@ const { values: args } = parseArgs({
     'want-minor': { type: 'string', default: '28' },
     db: { type: 'string', default: 'pglite' },
     keep: { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of the sync (node --cpu-prof) into this folder. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const NAMES = Number(args.names);
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
 
     const load = loadavg();
     const s0 = performance.now();
-    const out = await run('/usr/bin/time', ['-f', '%M', process.execPath, join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'sync', '--ecosystem', 'conda'], {
+    const out = await run('/usr/bin/time', ['-f', '%M', process.execPath, ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : []), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'sync', '--ecosystem', 'conda'], {
       maxBuffer: 1 << 28,
     }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`safelist sync failed: ${err.message}\n${err.stdout?.slice(-2000) ?? ''}\n${err.stderr?.slice(-4000) ?? ''}`);
