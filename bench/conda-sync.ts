@@ -8,6 +8,7 @@
 //   npx tsx bench/conda-sync.ts --db pg                              # a throw-away database on 127.0.0.1:5432
 //   npx tsx bench/conda-sync.ts --names 6000 --allow 1000            # quick look (120k records)
 //   npx tsx bench/conda-sync.ts --cpu-prof .tmp/prof                 # and a CPU profile of the sync
+//   npx tsx bench/conda-sync.ts --cli OTHER/dist/cli/main.js         # another build (e.g. before a change)
 //
 // The allowlist entries are `NAME >=5.<want-minor>`: every record of the 5,000 names is recorded
 // (so refusals can be explained); the ~1.6% of versions they allow are downloaded (small files).
@@ -32,10 +33,13 @@ const { values: args } = parseArgs({
     'want-minor': { type: 'string', default: '28' },
     db: { type: 'string', default: 'pglite' },
     keep: { type: 'boolean', default: false },
+    /** The built CLI to measure (default: this checkout's dist/cli/main.js), e.g. an older build to compare. */
+    cli: { type: 'string' },
     /** Write a V8 CPU profile of the sync (node --cpu-prof) into this folder. */
     'cpu-prof': { type: 'string' },
   },
 });
+const CLI = resolve(args.cli ?? join(ROOT, 'dist', 'cli', 'main.js'));
 const NAMES = Number(args.names);
 const PER_NAME = Number(args['per-name']);
 const ALLOW = Number(args.allow);
@@ -48,7 +52,7 @@ const wanted = (version: string) => {
 };
 
 async function main(): Promise<void> {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   if (args.db !== 'pglite' && args.db !== 'pg') throw new Error('--db is pglite or pg');
   const work = await mkdtemp(join(tmpdir(), 'safelist-bench-conda-'));
   const stoppers: Array<() => Promise<void>> = [];
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
 
     const load = loadavg();
     const s0 = performance.now();
-    const out = await run('/usr/bin/time', ['-f', '%M', process.execPath, ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : []), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'sync', '--ecosystem', 'conda'], {
+    const out = await run('/usr/bin/time', ['-f', '%M', process.execPath, ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : []), CLI, '--config', configFile, 'sync', '--ecosystem', 'conda'], {
       maxBuffer: 1 << 28,
     }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`safelist sync failed: ${err.message}\n${err.stdout?.slice(-2000) ?? ''}\n${err.stderr?.slice(-4000) ?? ''}`);

@@ -9,6 +9,7 @@
 //   npm run build && npx tsx bench/scale.ts                      # 60,000 files / 6,000 projects, both modes
 //   npx tsx bench/scale.ts --files 300000 --projects 30000       # full size
 //   npx tsx bench/scale.ts --db pg --requests 5000 --clients 4
+//   npx tsx bench/scale.ts --serve-node-options=--max-semi-space-size=2   # V8's young generation capped
 //
 // Targets: start <= 20 s, latency unchanged from the 22,000-file catalog; embedded serve <= 250 MiB
 // at 22,000 files, <= 150 MiB on PostgreSQL. Never run by the tests; nothing here asserts on time.
@@ -34,6 +35,8 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '3000' },
     clients: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
+    /** Node.js options for the served process, e.g. "--max-semi-space-size=2" (see bench/README.md). */
+    'serve-node-options': { type: 'string', default: '' },
   },
 });
 const FILES = Number(args.files);
@@ -103,7 +106,7 @@ async function serve(work: string, name: string, dbLine: string, projects: strin
     '',
   ].join('\n'));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...args['serve-node-options'].split(' ').filter(Boolean), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   for (;;) {
     if (child.exitCode !== null) throw new Error(`safelist serve exited with ${child.exitCode}`);
@@ -209,6 +212,7 @@ async function main(): Promise<void> {
       process.stdout.write(out.splice(0).map((l) => `${l}\n`).join(''));
     }
   } finally {
+    if (args['serve-node-options']) process.stdout.write(`serve ran with node ${args['serve-node-options']}\n`);
     process.stdout.write(`load average before ${before.map(f1).join(' ')}, after ${loadavg().map(f1).join(' ')} (2 cores, shared)\n`);
     if (!args.keep) await rm(work, { recursive: true, force: true });
   }
