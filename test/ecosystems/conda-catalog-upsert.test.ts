@@ -1,12 +1,15 @@
 // Writing conda records in bulk, as a first sync of a large channel does: a few thousand records
 // land completely in one transaction, exactly as given (record text byte for byte, nulls, sizes,
 // times), or not at all when one of them is refused; a file name given twice applies in order;
-// a changed sha256 never overwrites a record. On both database modes.
+// a changed sha256 never overwrites a record; the writing catalog reads a written subdir back
+// once (not again on its own notification). On both database modes.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATALOG_CHANNEL } from '../../src/catalog/changes.js';
 import { CondaCatalog, type CondaPackage } from '../../src/ecosystems/conda/catalog.js';
 import { openDb, type Db } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
+import { until } from '../support/wait.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -81,5 +84,38 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
     expect(got).toMatchObject({ stored: true, record: '{"second":true}', md5: a.md5 });
     await catalog.upsert([{ ...a, sha256: sha('other bytes'), record: '{"third":true}' }]);
     expect(catalog.subdir(a.channel, a.subdir)!.packages.get(a.filename)).toMatchObject({ sha256: a.sha256, record: '{"second":true}' });
+  });
+
+  it('reloads a written subdir once in the writing catalog, and in every other catalog too', async () => {
+    let reads = 0;
+    const counting = new Proxy(db, {
+      get(target, prop) {
+        if (prop === 'query') {
+          return (sql: string, params?: unknown[]) => {
+            if (/FROM conda_packages WHERE channel/.test(sql)) reads++;
+            return target.query(sql, params);
+          };
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const writer = new CondaCatalog(counting);
+    await writer.open();
+    try {
+      const p = record(30_001);
+      reads = 0;
+      await writer.upsert([p]);
+      await until(() => catalog.subdir(p.channel, p.subdir)?.packages.get(p.filename), 'the other catalog to reload');
+      // Notifications reach listeners in order: once this one arrives, the writer has seen its own.
+      const seen: string[] = [];
+      const unlisten = await db.listen(CATALOG_CHANNEL, (payload) => seen.push(payload));
+      await db.notify(CATALOG_CHANNEL, JSON.stringify({ ecosystem: 'none', name: 'marker' }));
+      await until(() => seen.some((s) => s.includes('marker')) || undefined, 'the marker notification');
+      await unlisten();
+      expect(reads).toBe(1);
+    } finally {
+      await writer.close();
+    }
   });
 });

@@ -2,6 +2,7 @@
 // or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per (channel, subdir) on change notifications, so requests never touch the
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
+import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
 import { CatalogReloads } from '../../catalog/reload.js';
@@ -162,6 +163,8 @@ export class CondaCatalog {
   private serialCounter = 0;
   private unlisten: (() => Promise<void>) | undefined;
   private readonly listeners = new Set<(channel: string, subdir: string) => void>();
+  /** Tags this instance's notifications (see CatalogChange.origin). */
+  private readonly origin = randomUUID();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   private readonly reloads: CatalogReloads;
@@ -176,7 +179,8 @@ export class CondaCatalog {
     await this.reloadAll();
     this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
       const change = parseCatalogChange(payload);
-      if (change?.ecosystem !== 'conda') return;
+      // Its own change was reloaded by changed() after the commit: a second full read of the subdir is waste.
+      if (change?.ecosystem !== 'conda' || change.origin === this.origin) return;
       const slash = change.name.indexOf('/');
       if (slash > 0) this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
     });
@@ -264,7 +268,7 @@ export class CondaCatalog {
     for (const k of keys) {
       const slash = k.indexOf('/');
       await this.reload(k.slice(0, slash), k.slice(slash + 1));
-      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k });
+      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k, origin: this.origin });
     }
   }
 }
