@@ -139,7 +139,7 @@ function toJsonRow(p: CondaPackage): Row {
  * batches (in order), as PostgreSQL refuses to update one row twice in a statement: the later
  * record applies on top of the earlier one, as it did row by row.
  */
-export function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPackage[]> {
+function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPackage[]> {
   let batch: CondaPackage[] = [];
   let names = new Set<string>();
   let chars = 0;
