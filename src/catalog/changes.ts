@@ -5,7 +5,11 @@ import type { Queryable } from '../state/db.js';
 export const CATALOG_CHANNEL = 'safelist_catalog';
 export const POLICY_CHANNEL = 'safelist_policy';
 
-export type CatalogChange = { ecosystem: string; name: string };
+/**
+ * `origin`: the catalog instance that wrote and already reloaded (it skips its own notification;
+ * every other instance, in this process or another, reloads).
+ */
+export type CatalogChange = { ecosystem: string; name: string; origin?: string };
 
 /**
  * Publishes on q: inside a transaction the notification is delivered at COMMIT (and dropped
@@ -15,10 +19,17 @@ export async function publishCatalogChange(q: Queryable, change: CatalogChange):
   await q.query('SELECT pg_notify($1, $2)', [CATALOG_CHANNEL, JSON.stringify(change)]);
 }
 
+/** Publishes one change per name in one statement (a bulk write touches thousands of projects). */
+export async function publishCatalogChanges(q: Queryable, ecosystem: string, names: readonly string[]): Promise<void> {
+  const payloads = names.map((name) => JSON.stringify({ ecosystem, name } satisfies CatalogChange));
+  await q.query('SELECT pg_notify($1, p) FROM json_array_elements_text($2::json) AS p', [CATALOG_CHANNEL, JSON.stringify(payloads)]);
+}
+
 export function parseCatalogChange(payload: string): CatalogChange | undefined {
   try {
     const v = JSON.parse(payload) as Partial<CatalogChange>;
-    return typeof v.ecosystem === 'string' && typeof v.name === 'string' ? { ecosystem: v.ecosystem, name: v.name } : undefined;
+    if (typeof v.ecosystem !== 'string' || typeof v.name !== 'string') return undefined;
+    return { ecosystem: v.ecosystem, name: v.name, ...(typeof v.origin === 'string' ? { origin: v.origin } : {}) };
   } catch {
     return undefined;
   }

@@ -1,16 +1,19 @@
 // The conda sync against a real HTTP upstream channel (a local server over a folder built with
 // cph): streams and filters the upstream repodata, downloads and verifies only what some view
 // allows, is idempotent, refuses corrupted files, and keeps serving the last good channel
-// when the upstream repodata turns malformed (truncated, wrong types).
+// when the upstream repodata turns malformed (truncated, wrong types). Stored files are announced
+// to the replicas in batches, not one by one.
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleSolve } from '@conda-org/rattler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
+import { CATALOG_CHANNEL, parseCatalogChange } from '../../src/catalog/changes.js';
 import { runCondaSync, type CondaSyncEvent } from '../../src/sync/conda-sync.js';
 import { buildCondaPackage, serveChannel, writeChannel, type BuiltCondaPackage, type ChannelServer } from '../support/conda-channel.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { until } from '../support/wait.js';
 
 describe('conda sync from an HTTP upstream channel', () => {
   let upstream: ChannelServer;
@@ -56,9 +59,21 @@ describe('conda sync from an HTTP upstream channel', () => {
   };
 
   it('downloads and verifies only what some view allows, and serves it', async () => {
+    const announced: string[] = [];
+    const unlisten = await sl.runtime.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      if (change?.ecosystem === 'conda') announced.push(change.name);
+    });
     const { report } = await sync();
+    // Notifications arrive asynchronously; one sent last on the same database comes after them.
+    await sl.runtime.db.notify(CATALOG_CHANNEL, JSON.stringify({ ecosystem: 'conda', name: 'end-of-sync' }));
+    await until(() => announced.includes('end-of-sync') || undefined, 'the marker notification');
+    await unlisten();
     expect(report.failed).toEqual([]);
     expect(report.downloaded).toBe(3);
+    // Each subdir is announced to the replicas once for its records and once for its stored
+    // files, not once per downloaded file (each announcement reloads the whole subdir everywhere).
+    expect(announced.filter((n) => n === 'conda-forge/linux-64')).toHaveLength(2);
     expect(report.subdirs.map((s) => [s.subdir, s.seen, s.kept, s.toFetch])).toEqual([
       ['noarch', 1, 1, 1],
       ['linux-64', 4, 3, 2],

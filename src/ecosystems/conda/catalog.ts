@@ -2,6 +2,7 @@
 // or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per (channel, subdir) on change notifications, so requests never touch the
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
+import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
 import { CatalogReloads } from '../../catalog/reload.js';
@@ -122,11 +123,68 @@ export function packageFromRecord(
 
 const key = (channel: string, subdir: string) => `${channel}/${subdir}`;
 
+/** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
+const UPSERT_BATCH_ROWS = 1000;
+const UPSERT_BATCH_CHARS = 8 << 20;
+
+/**
+ * One statement for a whole batch: the rows travel as one JSON array (json_to_recordset), which
+ * pg and PGlite both pass as a single text parameter, whatever the batch size.
+ */
+// indexed_at (CEP 47): set when a record is first stored, never moved afterwards.
+const UPSERT_SQL = `INSERT INTO conda_packages (${COLUMNS}, indexed_at, updated_at)
+  SELECT ${COLUMNS}, CASE WHEN stored THEN now() END, now() FROM json_to_recordset($1::json) AS r(
+    channel text, subdir text, filename text, name text, version text, build text, sha256 text, md5 text, size bigint,
+    record text, stored boolean, source text, source_url text, upload_time timestamptz)
+  ON CONFLICT (channel, subdir, filename) DO UPDATE SET
+    record = EXCLUDED.record,
+    md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
+    stored = conda_packages.stored OR EXCLUDED.stored,
+    source_url = COALESCE(EXCLUDED.source_url, conda_packages.source_url),
+    upload_time = COALESCE(conda_packages.upload_time, EXCLUDED.upload_time),
+    indexed_at = COALESCE(conda_packages.indexed_at, EXCLUDED.indexed_at),
+    updated_at = now()
+  WHERE conda_packages.sha256 = EXCLUDED.sha256`;
+
+function toJsonRow(p: CondaPackage): Omit<Row, 'indexed_at'> {
+  return {
+    channel: p.channel, subdir: p.subdir, filename: p.filename, name: p.name, version: p.version, build: p.build, sha256: p.sha256,
+    md5: p.md5, size: p.size, record: p.record, stored: p.stored, source: p.source, source_url: p.sourceUrl,
+    upload_time: p.uploadTime === null ? null : p.uploadTime.toISOString(),
+  };
+}
+
+/**
+ * Splits records into statement-sized batches. A file name given twice goes to separate
+ * batches (in order), as PostgreSQL refuses to update one row twice in a statement: the later
+ * record applies on top of the earlier one, as it did row by row.
+ */
+function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPackage[]> {
+  let batch: CondaPackage[] = [];
+  let names = new Set<string>();
+  let chars = 0;
+  for (const p of packages) {
+    const k = `${p.channel}/${p.subdir}/${p.filename}`;
+    if (batch.length && (batch.length >= UPSERT_BATCH_ROWS || chars + p.record.length > UPSERT_BATCH_CHARS || names.has(k))) {
+      yield batch;
+      batch = [];
+      names = new Set();
+      chars = 0;
+    }
+    batch.push(p);
+    names.add(k);
+    chars += p.record.length + 512;
+  }
+  if (batch.length) yield batch;
+}
+
 export class CondaCatalog {
   private readonly subdirs = new Map<string, CondaSubdir>();
   private serialCounter = 0;
   private unlisten: (() => Promise<void>) | undefined;
   private readonly listeners = new Set<(channel: string, subdir: string) => void>();
+  /** Tags this instance's notifications (see CatalogChange.origin). */
+  private readonly origin = randomUUID();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   private readonly reloads: CatalogReloads;
@@ -141,7 +199,8 @@ export class CondaCatalog {
     await this.reloadAll();
     this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
       const change = parseCatalogChange(payload);
-      if (change?.ecosystem !== 'conda') return;
+      // Its own change was reloaded by changed() after the commit: a second full read of the subdir is waste.
+      if (change?.ecosystem !== 'conda' || change.origin === this.origin) return;
       const slash = change.name.indexOf('/');
       if (slash > 0) this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
     });
@@ -195,25 +254,15 @@ export class CondaCatalog {
   /**
    * Inserts or updates records. A stored record is never downgraded to upstream-only, and a
    * file name keeps its sha256 (callers check; the database refuses a silent change).
+   * Written in batches of multi-row statements (a first sync brings hundreds of thousands of
+   * records); atomic only inside the caller's transaction `q`. With the default `q`, reloads
+   * and notifies once per subdir for the whole call.
    */
   async upsert(packages: CondaPackage[], q: Queryable = this.db): Promise<void> {
     const touched = new Set<string>();
-    for (const p of packages) {
-      await q.query(
-        `INSERT INTO conda_packages (${COLUMNS}, indexed_at, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, CASE WHEN $11 THEN now() END, now())
-         ON CONFLICT (channel, subdir, filename) DO UPDATE SET
-           record = EXCLUDED.record,
-           md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
-           stored = conda_packages.stored OR EXCLUDED.stored,
-           source_url = COALESCE(EXCLUDED.source_url, conda_packages.source_url),
-           upload_time = COALESCE(conda_packages.upload_time, EXCLUDED.upload_time),
-           indexed_at = COALESCE(conda_packages.indexed_at, EXCLUDED.indexed_at),
-           updated_at = now()
-         WHERE conda_packages.sha256 = EXCLUDED.sha256`,
-        [p.channel, p.subdir, p.filename, p.name, p.version, p.build, p.sha256, p.md5, p.size, p.record, p.stored, p.source, p.sourceUrl, p.uploadTime],
-      );
-      touched.add(key(p.channel, p.subdir));
+    for (const batch of upsertBatches(packages)) {
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
+      for (const p of batch) touched.add(key(p.channel, p.subdir));
     }
     if (q === this.db) await this.changed(touched);
   }
@@ -239,7 +288,7 @@ export class CondaCatalog {
     for (const k of keys) {
       const slash = k.indexOf('/');
       await this.reload(k.slice(0, slash), k.slice(slash + 1));
-      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k });
+      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k, origin: this.origin });
     }
   }
 }

@@ -2,7 +2,7 @@
 // upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per project on change notifications, so requests never touch the database.
 import type { Db, Queryable } from '../../state/db.js';
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
+import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from '../../catalog/changes.js';
 import { CatalogReloads } from '../../catalog/reload.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
@@ -72,21 +72,38 @@ interface Row {
   created_at: Date | string;
 }
 
-function fromRow(r: Row): PypiFile {
+/** Projects read per query by reloadAll. */
+const RELOAD_CHUNK = 500;
+
+/**
+ * One string for equal values read from many rows (project and display names, versions,
+ * sources, requires-python): the database driver makes a new string per row and column.
+ */
+function interner(): (s: string) => string {
+  const seen = new Map<string, string>();
+  return (s) => {
+    const known = seen.get(s);
+    if (known !== undefined) return known;
+    seen.set(s, s);
+    return s;
+  };
+}
+
+function fromRow(r: Row, intern: (s: string) => string = (s) => s): PypiFile {
   return {
     sha256: r.sha256,
-    project: r.project,
-    displayName: r.display_name,
-    version: r.version,
+    project: intern(r.project),
+    displayName: intern(r.display_name),
+    version: intern(r.version),
     filename: r.filename,
     size: Number(r.size),
-    requiresPython: r.requires_python,
+    requiresPython: r.requires_python === null ? null : intern(r.requires_python),
     uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
     yanked: r.yanked,
     metadataSha256: r.metadata_sha256,
     stored: r.stored,
     metadataStored: r.metadata_stored,
-    source: r.source,
+    source: intern(r.source),
     sourceUrl: r.source_url,
     firstSeen: new Date(r.created_at),
   };
@@ -102,6 +119,54 @@ function compareVersions(a: string, b: string): number {
 
 const COLUMNS =
   'sha256, project, display_name, version, filename, size, requires_python, upload_time, yanked, metadata_sha256, stored, metadata_stored, source, source_url';
+
+/** Rows per statement: bounds the JSON text each statement carries. */
+const UPSERT_BATCH_ROWS = 1000;
+
+/** One statement per batch: the rows travel as one JSON array (json_to_recordset), on pg and PGlite alike. */
+const UPSERT_SQL = `INSERT INTO pypi_files (${COLUMNS}, updated_at)
+  SELECT ${COLUMNS}, now() FROM json_to_recordset($1::json) AS r(
+    sha256 text, project text, display_name text, version text, filename text, size bigint, requires_python text,
+    upload_time timestamptz, yanked text, metadata_sha256 text, stored boolean, metadata_stored boolean, source text, source_url text)
+  ON CONFLICT (sha256) DO UPDATE SET
+    display_name = EXCLUDED.display_name,
+    -- The stored bytes' size wins; an unknown size (0) never hides a known one.
+    size = CASE WHEN EXCLUDED.stored OR pypi_files.size = 0 THEN EXCLUDED.size ELSE pypi_files.size END,
+    requires_python = COALESCE(EXCLUDED.requires_python, pypi_files.requires_python),
+    upload_time = COALESCE(pypi_files.upload_time, EXCLUDED.upload_time),
+    yanked = EXCLUDED.yanked,
+    metadata_sha256 = COALESCE(EXCLUDED.metadata_sha256, pypi_files.metadata_sha256),
+    stored = pypi_files.stored OR EXCLUDED.stored,
+    metadata_stored = pypi_files.metadata_stored OR EXCLUDED.metadata_stored,
+    source_url = COALESCE(EXCLUDED.source_url, pypi_files.source_url),
+    updated_at = now()`;
+
+function toJsonRow(f: PypiFile): Omit<Row, 'created_at'> {
+  return {
+    sha256: f.sha256, project: f.project, display_name: f.displayName, version: f.version, filename: f.filename, size: f.size,
+    requires_python: f.requiresPython, upload_time: f.uploadTime === null ? null : f.uploadTime.toISOString(), yanked: f.yanked,
+    metadata_sha256: f.metadataSha256, stored: f.stored, metadata_stored: f.metadataStored, source: f.source, source_url: f.sourceUrl,
+  };
+}
+
+/**
+ * Statement-sized batches. A sha256 given twice goes to separate batches (in order): PostgreSQL
+ * refuses to update one row twice in a statement, and row by row the later one applied on top.
+ */
+function* upsertBatches(files: readonly PypiFile[]): Generator<PypiFile[]> {
+  let batch: PypiFile[] = [];
+  let shas = new Set<string>();
+  for (const f of files) {
+    if (batch.length && (batch.length >= UPSERT_BATCH_ROWS || shas.has(f.sha256))) {
+      yield batch;
+      batch = [];
+      shas = new Set();
+    }
+    batch.push(f);
+    shas.add(f.sha256);
+  }
+  if (batch.length) yield batch;
+}
 
 export class PypiCatalog {
   private readonly projects = new Map<string, PypiProject>();
@@ -128,17 +193,25 @@ export class PypiCatalog {
     });
   }
 
-  /** Reads every project again (after notifications may have been missed). */
+  /**
+   * Reads every project again (after notifications may have been missed), RELOAD_CHUNK projects
+   * per query: holding every row of a 300,000-file catalog at once next to the catalog itself
+   * costs several times the catalog's own memory, and the heap keeps that peak as resident.
+   */
   async reloadAll(): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files`);
-    const grouped = new Map<string, PypiFile[]>();
-    for (const r of rows) {
-      const f = fromRow(r);
-      const list = grouped.get(f.project) ?? [];
-      list.push(f);
-      grouped.set(f.project, list);
+    const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map((r) => r.project);
+    for (let i = 0; i < names.length; i += RELOAD_CHUNK) {
+      const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = ANY($1::text[])`, [names.slice(i, i + RELOAD_CHUNK)]);
+      const grouped = new Map<string, PypiFile[]>();
+      const intern = interner();
+      for (const r of rows) {
+        const f = fromRow(r, intern);
+        const list = grouped.get(f.project) ?? [];
+        list.push(f);
+        grouped.set(f.project, list);
+      }
+      for (const [name, files] of grouped) this.install(name, files);
     }
-    for (const [name, files] of grouped) this.install(name, files);
   }
 
   async close(): Promise<void> {
@@ -170,7 +243,8 @@ export class PypiCatalog {
   /** Re-reads one project from the database (after a local write or a notification). */
   async reload(project: string): Promise<void> {
     const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = $1`, [project]);
-    this.install(project, rows.map(fromRow));
+    const intern = interner();
+    this.install(project, rows.map((r) => fromRow(r, intern)));
   }
 
   project(name: string): PypiProject | undefined {
@@ -195,33 +269,12 @@ export class PypiCatalog {
    */
   async upsert(files: PypiFile[], q: Queryable = this.db): Promise<void> {
     const projects = new Set<string>();
-    for (const f of files) {
-      await q.query(
-        `INSERT INTO pypi_files (${COLUMNS}, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
-         ON CONFLICT (sha256) DO UPDATE SET
-           display_name = EXCLUDED.display_name,
-           -- The stored bytes' size wins; an unknown size (0) never hides a known one.
-           size = CASE WHEN EXCLUDED.stored OR pypi_files.size = 0 THEN EXCLUDED.size ELSE pypi_files.size END,
-           requires_python = COALESCE(EXCLUDED.requires_python, pypi_files.requires_python),
-           upload_time = COALESCE(pypi_files.upload_time, EXCLUDED.upload_time),
-           yanked = EXCLUDED.yanked,
-           metadata_sha256 = COALESCE(EXCLUDED.metadata_sha256, pypi_files.metadata_sha256),
-           stored = pypi_files.stored OR EXCLUDED.stored,
-           metadata_stored = pypi_files.metadata_stored OR EXCLUDED.metadata_stored,
-           source_url = COALESCE(EXCLUDED.source_url, pypi_files.source_url),
-           updated_at = now()`,
-        [
-          f.sha256, f.project, f.displayName, f.version, f.filename, f.size, f.requiresPython, f.uploadTime, f.yanked,
-          f.metadataSha256, f.stored, f.metadataStored, f.source, f.sourceUrl,
-        ],
-      );
-      projects.add(f.project);
+    for (const batch of upsertBatches(files)) {
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
+      for (const f of batch) projects.add(f.project);
     }
-    for (const p of projects) {
-      if (q === this.db) await this.reload(p);
-      await publishCatalogChange(q, { ecosystem: 'pypi', name: p });
-    }
+    if (q === this.db) for (const p of projects) await this.reload(p);
+    if (projects.size) await publishCatalogChanges(q, 'pypi', [...projects]);
   }
 
   /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */
