@@ -65,10 +65,12 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     const pypiCatalog = new PypiCatalog(db, reloads);
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
-    const advisories = new AdvisoryStore(db);
+    const advisories = new AdvisoryStore(db, config.advisories.maxRecordBytes);
     const exceptions = new ExceptionService(db, config, policies, makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories }));
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());
+    // Imported MAL- advisories: they refuse what they match, whatever the other rules allow.
+    policies.addRuleSource(() => advisories.malwareRules());
     await policies.reload();
     const ociCatalog = new OciCatalog(db, reloads);
     await ociCatalog.open();

@@ -104,7 +104,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   // Every job — scheduled, triggered by an event, handed over by a CLI — runs through one runner.
   const runner = new JobRunner(
-    { runtime, config, log: app.log, gate: { registries: gateRegs, store: gateStore, kick: () => gateWorker?.kick() }, azure, ...(publishTarget ? { publishTarget } : {}) },
+    { runtime, config, log: app.log, gate: { registries: gateRegs, store: gateStore, kick: () => gateWorker?.kick() }, azure, notifier, ...(publishTarget ? { publishTarget } : {}) },
     metrics,
   );
   registerJobRoutes(app, { runner, jobs, auth: runtime.auth, ...(runtime.db.folderLock ? { localToken } : {}) });

@@ -22,4 +22,5 @@ export const commands: Record<string, Command> = {
   publish: lazy(() => import('./publish.js'), (m) => m.publishCommand),
   'acr-import': lazy(() => import('./acr-import.js'), (m) => m.acrImportCommand),
   gate: lazy(() => import('./gate.js'), (m) => m.gateCommand),
+  advisories: lazy(() => import('./advisories.js'), (m) => m.advisoriesCommand),
 };

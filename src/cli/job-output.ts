@@ -114,6 +114,17 @@ const printers: Record<string, Printer> = {
     result: (r, io) => acrImport(r as AcrImportResult, io),
   },
   publish: { result: (r, io) => (json(io, r as PublishReport), 0) },
+  'advisories:import': {
+    event: (e, io) => {
+      if (e.type === 'warning') io.err.write(`${String(e.message)}\n`);
+    },
+    result: (r, io) => {
+      const a = r as { sources: Array<{ source: string; imported?: number; skipped?: number; problems?: unknown[]; error?: string }>; malwareBlocked: string[] };
+      json(io, { sources: a.sources.map((s) => ({ ...s, problems: s.problems?.length ?? 0 })), malwareBlocked: a.malwareBlocked });
+      // The problems themselves were printed as warnings, each with its path.
+      return a.sources.some((s) => s.error || s.problems?.length) ? 1 : 0;
+    },
+  },
   'audit:anchor': {
     result: (r, io) => {
       const a = (r as { anchor: Anchor | null }).anchor;

@@ -17,6 +17,7 @@ commands:
   sync [--ecosystem pypi|conda|oci|all] [--dry-run] [--project NAME ...] [--channel NAME ...]
                                 seed and update private storage from the upstreams
   acr-import [--dry-run] [--all] import the allowed images into oci.acrTarget (ARM importImage)
+  advisories import             import advisories.sources now (MAL- records block at once)
   allowlist lint                check allowlists/ and exceptions/, with file and line
   allowlist check [--view V]    allowed conda packages whose dependencies have no allowed candidate
   why NAME [--view V] [--ecosystem pypi|conda]

@@ -311,6 +311,8 @@ export const configSchema = z.strictObject({
       sources: z.array(z.string().min(1)).default([]),
       /** node-cron expression for re-importing them; empty: only at start. */
       schedule: z.string().default('23 3 * * *'),
+      /** Largest advisory file (or zip entry) imported; larger ones are reported with their path and skipped. */
+      maxRecordBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
     })
     .prefault({}),
   notifications: z
@@ -322,7 +324,7 @@ export const configSchema = z.strictObject({
             /** json: Safelist's own event body; teams: an Adaptive Card message for a Teams/Power Automate webhook. */
             format: z.enum(['json', 'teams']).default('json'),
             /** Only these events (default: all). */
-            events: z.array(z.enum(['exception.requested', 'exception.approved', 'exception.rejected', 'exception.revoked', 'exception.expiring', 'exception.expired'])).optional(),
+            events: z.array(z.enum(['exception.requested', 'exception.approved', 'exception.rejected', 'exception.revoked', 'exception.expiring', 'exception.expired', 'advisory.malware-blocked'])).optional(),
             /** HMAC-SHA256 key: each body is signed in X-Safelist-Signature: sha256=<hex>. */
             secret: z.string().min(16).optional(),
           }),

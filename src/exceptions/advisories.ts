@@ -3,11 +3,19 @@
 // them, or an OSV ecosystem dump (.zip of JSON files), on a schedule. Triage asks which
 // advisories affect the requested versions: explicit `versions` lists and ECOSYSTEM ranges
 // (introduced / fixed / last_affected) evaluated in the ecosystem's own version order.
-import { readdir, readFile } from 'node:fs/promises';
+// Records with MAL- ids (the OpenSSF malicious-packages format) also become malware rules of
+// the policy: importing one notifies every replica to reload, and no exception overrides it.
+// A file that is malformed or larger than the limit is reported with its path and skipped; a
+// source imports in one transaction, so a failure leaves nothing of it half-imported.
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 import yauzl from 'yauzl';
+import { z } from 'zod';
+import { POLICY_CHANNEL } from '../catalog/changes.js';
+import { grammars } from '../ecosystems/grammars.js';
 import { normalizeProjectName } from '../ecosystems/pypi/names.js';
+import type { Ecosystem, Rule } from '../policy/types.js';
 import type { Db } from '../state/db.js';
 
 /** The part of an OSV record triage reads. */
@@ -38,13 +46,70 @@ export interface AdvisoryHit {
 
 const OSV_ECOSYSTEM: Record<string, string> = { pypi: 'PyPI' };
 
-function isOsv(v: unknown): v is OsvRecord {
-  return typeof v === 'object' && v !== null && typeof (v as OsvRecord).id === 'string' && (v as OsvRecord).id.length < 200;
+/** OSV ecosystem names (lower case) imported, and the key prefix each is stored under. */
+const IMPORTED_ECOSYSTEMS: Record<string, string> = { pypi: 'pypi', npm: 'npm', conda: 'conda' };
+/** Those the policy serves (npm is imported, but Safelist has no npm index to block it in yet). */
+const POLICY_ECOSYSTEMS: Record<string, Ecosystem> = { pypi: 'pypi', conda: 'conda' };
+
+/** The name as stored in `packages` keys: each ecosystem's own normalisation (npm: lower case). */
+function packageKey(osvEcosystem: string | undefined, name: string | undefined): string | undefined {
+  const eco = IMPORTED_ECOSYSTEMS[(osvEcosystem ?? '').toLowerCase()];
+  if (!eco || !name) return undefined;
+  const g = grammars[eco as Ecosystem];
+  return `${eco}:${g ? g.normalizeName(name) : name.toLowerCase()}`;
+}
+
+/** An advisory file that was not imported, and why. */
+export interface ImportProblem {
+  path: string;
+  message: string;
+}
+
+export interface ImportReport {
+  imported: number;
+  /** Records read but not about a package Safelist imports advisories for. */
+  skipped: number;
+  /** Files refused (malformed, too large, not an OSV record): each skipped, the rest imported. */
+  problems: ImportProblem[];
+  /** MAL- records new or changed by this import (not withdrawn): what now blocks. */
+  malware: string[];
+  /** Whether malware rules changed at all (withdrawals included): the policy was told to reload. */
+  malwareChanged: boolean;
+}
+
+export const DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024;
+
+type Entry = { path: string; record: unknown };
+
+/** The shape of the parts Safelist reads; anything else in a record is kept as it is. */
+const osvSchema = z.looseObject({
+  id: z.string().min(1).max(200),
+  modified: z.string().optional(),
+  summary: z.string().optional(),
+  withdrawn: z.string().optional(),
+  aliases: z.array(z.string()).optional(),
+  affected: z
+    .array(
+      z.looseObject({
+        package: z.looseObject({ ecosystem: z.string().optional(), name: z.string().optional() }).optional(),
+        versions: z.array(z.string()).optional(),
+        ranges: z.array(z.looseObject({ type: z.string().optional(), events: z.array(z.record(z.string(), z.string())).optional() })).optional(),
+      }),
+    )
+    .optional(),
+});
+
+/** Why a parsed value is not an OSV record Safelist can read. */
+function osvProblem(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  return `not an OSV record: ${issue.path.join('.') || '(record)'}: ${issue.message}`;
 }
 
 /** Whether `version` is affected according to one `affected` entry (PEP 440 order). */
 export function affects(entry: NonNullable<OsvRecord['affected']>[number], version: string): boolean {
   if (entry.versions?.includes(version)) return true;
+  // "Every version" needs no version order (conda versions are not all PEP 440).
+  if (entry.ranges?.some((r) => r.type !== 'GIT' && (r.events ?? []).length > 0 && (r.events ?? []).every((e) => e.introduced === '0'))) return true;
   if (!validPep440(version)) return false;
   for (const range of entry.ranges ?? []) {
     if (range.type !== 'ECOSYSTEM') continue;
@@ -68,55 +133,127 @@ export function affects(entry: NonNullable<OsvRecord['affected']>[number], versi
 }
 
 export class AdvisoryStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Advisory files (or zip entries) larger than this are reported and skipped. */
+    private readonly maxRecordBytes = DEFAULT_MAX_RECORD_BYTES,
+  ) {}
 
   async count(): Promise<number> {
     const [r] = await this.db.query<{ n: string }>('SELECT count(*) AS n FROM advisories');
     return Number(r?.n ?? 0);
   }
 
-  /** Imports (upserts) advisories from a folder, a .zip dump, or an http(s) URL. */
-  async importFrom(source: string): Promise<{ imported: number; skipped: number }> {
-    const records: unknown[] = [];
-    if (/^https?:\/\//.test(source)) {
-      const res = await fetch(source, { signal: AbortSignal.timeout(120_000) });
-      if (!res.ok) throw new Error(`advisories: ${source} answered ${res.status}`);
-      const bytes = Buffer.from(await res.arrayBuffer());
-      if (source.endsWith('.zip')) records.push(...(await jsonEntriesOfZip(bytes)));
-      else records.push(...[JSON.parse(bytes.toString('utf8')) as unknown].flat());
-    } else if (source.endsWith('.zip')) {
-      records.push(...(await jsonEntriesOfZip(await readFile(source))));
-    } else {
-      for (const f of (await readdir(source)).filter((n) => n.endsWith('.json')).sort()) {
-        records.push(...[JSON.parse(await readFile(join(source, f), 'utf8')) as unknown].flat());
-      }
-    }
+  /** Imports (upserts) advisories from a folder (searched recursively), a .zip dump, or an http(s) URL. */
+  async importFrom(source: string): Promise<ImportReport> {
+    const problems: ImportProblem[] = [];
+    const entries = await this.read(source, problems);
     let imported = 0;
     let skipped = 0;
+    const malware: string[] = [];
+    let malwareChanged = false;
     await this.db.tx(async (q) => {
-      for (const rec of records) {
-        if (!isOsv(rec)) {
-          skipped++;
+      for (const { path, record } of entries) {
+        const parsed = osvSchema.safeParse(record);
+        if (!parsed.success) {
+          problems.push({ path, message: osvProblem(parsed.error) });
+          continue;
+        }
+        const rec = parsed.data as OsvRecord;
+        const json = JSON.stringify(rec);
+        if (json.includes('\\u0000')) {
+          // PostgreSQL's jsonb cannot hold NUL: storing it would fail the whole source.
+          problems.push({ path, message: 'contains a NUL character (\\u0000), which cannot be stored' });
           continue;
         }
         const names = new Set<string>();
         for (const a of rec.affected ?? []) {
-          const eco = Object.entries(OSV_ECOSYSTEM).find(([, osv]) => osv === a.package?.ecosystem)?.[0];
-          if (eco === 'pypi' && a.package?.name) names.add(`pypi:${normalizeProjectName(a.package.name)}`);
+          const key = packageKey(a.package?.ecosystem, a.package?.name);
+          if (key) names.add(key);
         }
         if (!names.size) {
           skipped++;
           continue;
         }
-        await q.query(
+        const changed = await q.query<{ id: string }>(
           `INSERT INTO advisories (id, packages, modified, data) VALUES ($1, $2, $3, $4::jsonb)
-           ON CONFLICT (id) DO UPDATE SET packages = EXCLUDED.packages, modified = EXCLUDED.modified, data = EXCLUDED.data`,
-          [rec.id, [...names], rec.modified ?? null, JSON.stringify(rec)],
+           ON CONFLICT (id) DO UPDATE SET packages = EXCLUDED.packages, modified = EXCLUDED.modified, data = EXCLUDED.data
+             WHERE advisories.data IS DISTINCT FROM EXCLUDED.data
+           RETURNING id`,
+          [rec.id, [...names], validDate(rec.modified), json],
         );
         imported++;
+        if (changed.length && isMalware(rec)) {
+          malwareChanged = true;
+          if (!rec.withdrawn) malware.push(rec.id);
+        }
       }
+      // Delivered at COMMIT: every replica (this one included) reloads its policy.
+      if (malwareChanged) await q.query('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, 'malware']);
     });
-    return { imported, skipped };
+    return { imported, skipped, problems, malware, malwareChanged };
+  }
+
+  /** The records of a source, each with the path it came from; unreadable files go to `problems`. */
+  private async read(source: string, problems: ImportProblem[]): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    const add = (path: string, bytes: Buffer) => {
+      if (bytes.length > this.maxRecordBytes) return problems.push({ path, message: tooLarge(bytes.length, this.maxRecordBytes) });
+      try {
+        for (const record of [JSON.parse(bytes.toString('utf8')) as unknown].flat()) entries.push({ path, record });
+      } catch (err) {
+        problems.push({ path, message: `not valid JSON: ${(err as Error).message}` });
+      }
+    };
+    if (/^https?:\/\//.test(source)) {
+      const res = await fetch(source, { signal: AbortSignal.timeout(120_000) });
+      if (!res.ok) throw new Error(`advisories: ${source} answered ${res.status}`);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      if (source.endsWith('.zip')) await jsonEntriesOfZip(bytes, source, this.maxRecordBytes, add, problems);
+      else add(source, bytes);
+    } else if (source.endsWith('.zip')) {
+      await jsonEntriesOfZip(await readFile(source), source, this.maxRecordBytes, add, problems);
+    } else {
+      const files = (await readdir(source, { recursive: true })).filter((n) => n.endsWith('.json')).sort();
+      for (const f of files) {
+        const path = join(source, f);
+        const { size } = await stat(path);
+        if (size > this.maxRecordBytes) problems.push({ path, message: tooLarge(size, this.maxRecordBytes) });
+        else add(path, await readFile(path));
+      }
+    }
+    return entries;
+  }
+
+  /**
+   * The policy's malware rules: one per affected package of every MAL- record that is not
+   * withdrawn, in the ecosystems the policy serves. An entry with neither versions nor ranges
+   * matches every version (fail closed: the package itself was found malicious).
+   */
+  async malwareRules(): Promise<Rule[]> {
+    const rows = await this.db.query<{ data: OsvRecord | string }>("SELECT data FROM advisories WHERE id LIKE 'MAL-%' ORDER BY id");
+    const rules: Rule[] = [];
+    for (const row of rows) {
+      const rec = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord;
+      if (rec.withdrawn) continue;
+      for (const entry of rec.affected ?? []) {
+        const ecosystem = POLICY_ECOSYSTEMS[(entry.package?.ecosystem ?? '').toLowerCase()];
+        const key = packageKey(entry.package?.ecosystem, entry.package?.name);
+        if (!ecosystem || !key) continue;
+        const every = !entry.versions?.length && !entry.ranges?.length;
+        rules.push({
+          kind: 'malware',
+          ecosystem,
+          name: key.slice(key.indexOf(':') + 1),
+          view: '*',
+          id: rec.id,
+          ...(rec.summary ? { reason: rec.summary } : {}),
+          bypassCooldown: false,
+          matcher: { text: affectedText(entry), matches: (v) => every || affects(entry, v) },
+        });
+      }
+    }
+    return rules;
   }
 
   /** Advisories that affect any of `versions` of a package (withdrawn ones excluded). */
@@ -139,31 +276,60 @@ export class AdvisoryStore {
   }
 }
 
-function jsonEntriesOfZip(bytes: Buffer): Promise<unknown[]> {
+/** Reads the .json entries of a zip through `add`; entries over the limit go to `problems` unread. */
+function jsonEntriesOfZip(bytes: Buffer, source: string, max: number, add: (path: string, bytes: Buffer) => void, problems: ImportProblem[]): Promise<void> {
   return new Promise((resolve, reject) => {
     yauzl.fromBuffer(bytes, { lazyEntries: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error('not a zip file'));
-      const out: unknown[] = [];
+      if (err || !zip) return reject(err ?? new Error(`${source}: not a zip file`));
       zip.on('entry', (entry: yauzl.Entry) => {
-        if (!entry.fileName.endsWith('.json') || entry.uncompressedSize > 16 * 1024 * 1024) return zip.readEntry();
+        const path = `${source}!${entry.fileName}`;
+        if (!entry.fileName.endsWith('.json')) return zip.readEntry();
+        if (entry.uncompressedSize > max) {
+          problems.push({ path, message: tooLarge(entry.uncompressedSize, max) });
+          return zip.readEntry();
+        }
         zip.openReadStream(entry, (e2, stream) => {
-          if (e2 || !stream) return reject(e2 ?? new Error(`cannot read ${entry.fileName}`));
+          if (e2 || !stream) return reject(e2 ?? new Error(`cannot read ${path}`));
           const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
+          let size = 0;
+          stream.on('data', (c: Buffer) => {
+            // The declared size can lie; the bytes read cannot.
+            size += c.length;
+            if (size <= max) chunks.push(c);
+          });
           stream.on('error', reject);
           stream.on('end', () => {
-            try {
-              out.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-            } catch {
-              // a malformed entry is skipped, the rest still imports
-            }
+            if (size > max) problems.push({ path, message: tooLarge(size, max) });
+            else add(path, Buffer.concat(chunks));
             zip.readEntry();
           });
         });
       });
-      zip.on('end', () => resolve(out));
+      zip.on('end', () => resolve());
       zip.on('error', reject);
       zip.readEntry();
     });
   });
+}
+
+function tooLarge(size: number, max: number): string {
+  return `${size} bytes, more than the ${max} bytes an advisory may have (advisories.maxRecordBytes)`;
+}
+
+function isMalware(rec: OsvRecord): boolean {
+  return rec.id.startsWith('MAL-');
+}
+
+/** A timestamp PostgreSQL accepts, or null (a malformed `modified` does not fail the whole source). */
+function validDate(s: unknown): string | null {
+  return typeof s === 'string' && !Number.isNaN(Date.parse(s)) ? s : null;
+}
+
+/** The affected versions as written, for messages and the policy's fingerprint. */
+function affectedText(entry: NonNullable<OsvRecord['affected']>[number]): string {
+  const parts = [...(entry.versions ?? []).map((v) => `==${v}`)];
+  for (const r of entry.ranges ?? []) {
+    parts.push((r.events ?? []).map((e) => Object.entries(e).map(([k, v]) => `${k} ${String(v)}`).join(' ')).join(', '));
+  }
+  return parts.length ? parts.join('; ') : 'every version';
 }

@@ -75,6 +75,18 @@ export function teamsBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?:
   };
 }
 
+export const MALWARE_EVENT = 'advisory.malware-blocked';
+
+/** The body of a malware-blocked notification, in the hook's format (JSON, or an Adaptive Card for Teams). */
+export function malwareBody(format: 'json' | 'teams', ids: readonly string[], packages: readonly string[]): Record<string, unknown> {
+  if (format === 'json') return { event: MALWARE_EVENT, at: new Date().toISOString(), advisories: ids, packages };
+  const text = `Malicious packages blocked in every view: ${packages.join(', ')} (${ids.join(', ')})`;
+  return {
+    type: 'message',
+    attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.4', body: [{ type: 'TextBlock', wrap: true, text }] } }],
+  };
+}
+
 /** A webhook URL as it may be logged: origin and path (no query, no user info, no fragment). */
 export function loggableUrl(url: string): string {
   try {

@@ -1,11 +1,14 @@
 // The housekeeping jobs the server runs on their schedules, by one replica at a time: audit
-// anchoring, exception expiry, advisory import and the gate's reconcile. Their bodies live in
+// anchoring, exception expiry, advisory import (malware blocks included) and the gate's reconcile. Their bodies live in
 // audit/, exceptions/ and gate/; these wrap them so the runner locks, counts and records them.
 import { z } from 'zod';
-import { durationMs } from '../config/schema.js';
+import { durationMs, type Config } from '../config/schema.js';
+import type { ImportProblem } from '../exceptions/advisories.js';
+import { MALWARE_EVENT, malwareBody } from '../exceptions/notify.js';
+import type { Rule } from '../policy/types.js';
 import { reconcileRegistries, type ReconcileReport } from '../gate/reconcile.js';
 import type { Anchor } from '../audit/log.js';
-import type { Job } from './types.js';
+import type { Job, JobDeps } from './types.js';
 
 const none = z.strictObject({});
 
@@ -35,26 +38,54 @@ export const exceptionExpiryJob: Job<z.infer<typeof none>, { expired: string[]; 
   },
 };
 
-/** OSV advisories for triage, from every configured source; one source failing does not stop the others. */
-export const advisoryImportJob: Job<z.infer<typeof none>, { sources: Array<{ source: string; imported?: number; skipped?: number; error?: string }> }> = {
+type AdvisorySourceReport = { source: string; imported?: number; skipped?: number; problems?: ImportProblem[]; malware?: string[]; error?: string };
+
+/**
+ * OSV advisories, from every configured source; one source failing does not stop the others.
+ * MAL- records that are new or changed block at once: this replica reloads its policy (the
+ * others were notified at commit), and the run is audited (advisory.malware-blocked) and notified.
+ */
+export const advisoryImportJob: Job<z.infer<typeof none>, { sources: AdvisorySourceReport[]; malwareBlocked: string[] }> = {
   name: 'advisories:import',
   lock: 'advisories:import',
   schedule: (config) => (config.advisories.sources.length ? config.advisories.schedule : undefined),
   params: none,
-  async run({ deps: { config, runtime }, emit }) {
-    const sources = [];
+  async run({ deps: { config, runtime, notifier }, emit }) {
+    const sources: AdvisorySourceReport[] = [];
+    let reload = false;
     for (const source of config.advisories.sources) {
       try {
-        sources.push({ source, ...(await runtime.advisories.importFrom(source)) });
+        const { malwareChanged, ...r } = await runtime.advisories.importFrom(source);
+        reload ||= malwareChanged;
+        for (const p of r.problems) emit({ type: 'warning', message: `advisory file ${p.path} skipped: ${p.message}` });
+        sources.push({ source, ...r });
       } catch (err) {
         emit({ type: 'warning', message: `advisory import from ${source} failed: ${(err as Error).message}` });
         sources.push({ source, error: (err as Error).message });
       }
     }
-    return { sources };
+    if (reload) await runtime.policies.reload();
+    const malwareBlocked = [...new Set(sources.flatMap((s) => s.malware ?? []))];
+    if (malwareBlocked.length) notifyMalware(config, notifier, malwareBlocked, malwarePackages(runtime.policies.policy.rulesOfKind('malware'), malwareBlocked));
+    return { sources, malwareBlocked };
   },
-  audit: (r) => (r.sources.length ? { action: 'advisories.imported', subject: 'osv', detail: { sources: r.sources } } : undefined),
+  audit: (r) => [
+    ...(r.sources.length ? [{ action: 'advisories.imported', subject: 'osv', detail: { sources: r.sources } }] : []),
+    ...(r.malwareBlocked.length ? [{ action: MALWARE_EVENT, subject: r.malwareBlocked.join(','), detail: { ids: r.malwareBlocked } }] : []),
+  ],
 };
+
+/** "ecosystem name (versions)" of the malware rules of the given advisories, for people. */
+function malwarePackages(rules: readonly Rule[], ids: readonly string[]): string[] {
+  return rules.filter((r) => ids.includes(r.id ?? '')).map((r) => `${r.ecosystem} ${r.name} (${r.matcher.text})`);
+}
+
+function notifyMalware(config: Config, notifier: JobDeps['notifier'], ids: string[], packages: string[]): void {
+  for (const hook of config.notifications.webhooks) {
+    if (hook.events && !hook.events.includes(MALWARE_EVENT)) continue;
+    notifier?.post(hook, MALWARE_EVENT, ids.join(','), malwareBody(hook.format, ids, packages));
+  }
+}
 
 /** A dropped webhook (ACR never retries) still gets a verdict: list the registries, queue what is new. */
 export const gateReconcileJob: Job<z.infer<typeof none>, ReconcileReport[]> = {

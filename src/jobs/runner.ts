@@ -94,10 +94,10 @@ export class JobRunner {
   }
 
   private async audit<P, R>(job: Job<P, R>, params: P, outcome: { status: 'done'; result: R }, actor: string): Promise<JobOutcome<R>> {
-    const entry = job.audit?.(outcome.result, params);
-    if (!entry) return outcome;
+    const entries = [job.audit?.(outcome.result, params) ?? []].flat();
+    if (!entries.length) return outcome;
     try {
-      await this.deps.runtime.audit.append({ actor, ...entry });
+      for (const entry of entries) await this.deps.runtime.audit.append({ actor, ...entry });
       return outcome;
     } catch (err) {
       // The work is done but unrecorded: say so (a run the audit trail cannot show is a failure).

@@ -43,6 +43,8 @@ export interface JobDeps {
   log: JobLog;
   azure?: { credential?: TokenCredential; clientOptions?: { tlsOptions?: { ca?: string } } };
   gate?: { registries: GateRegistry[]; store: GateStore; kick(): void };
+  /** Outgoing webhooks (the server's notifier), for jobs whose outcome someone must hear of (malware blocked). */
+  notifier?: { post(hook: { url: string; secret?: string | undefined }, event: string, id: string, body: unknown): void };
   /** The static publish target (publish.target), opened once by whoever runs publish on a schedule. */
   publishTarget?: BlobStore;
 }
@@ -66,8 +68,8 @@ export interface Job<P = unknown, R = unknown> {
   /** What callers may pass (the API validates hand-offs with it). */
   params: z.ZodType<P>;
   run(ctx: JobContext<P>): Promise<R>;
-  /** The run's audit record; undefined = nothing to record (a dry run, a no-op). */
-  audit?(result: R, params: P): AuditEntry | undefined;
+  /** The run's audit record(s); undefined = nothing to record (a dry run, a no-op). */
+  audit?(result: R, params: P): AuditEntry | AuditEntry[] | undefined;
   /** Job-specific metrics beside the runner's generic ones (the sync's file and byte counters). */
   record?(metrics: JobMetrics, result: R | undefined, error: boolean): void;
 }

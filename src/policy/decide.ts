@@ -1,6 +1,8 @@
 // The one decision function: is (ecosystem, name, version) allowed in a view, and by which
 // rule? A view sees the base allowlist, global exceptions and its own exceptions; expired
 // exceptions count for nothing. Everything not explicitly allowed is refused (fail closed).
+// Malware rules (imported MAL- advisories) come first: what they match is refused in every
+// view, whatever allowlist rule or exception allows it.
 import { createHash } from 'node:crypto';
 import { durationMs, type ViewConfig } from '../config/schema.js';
 import { describeRule, ruleAdmits, ruleConstraint, type Decision, type DecisionQuery, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
@@ -18,18 +20,29 @@ function pinsMatch(r: Rule, q: DecisionQuery): boolean {
 }
 
 export class Policy {
+  /** Allowlist and exception rules (what may be served). */
+  readonly rules: readonly Rule[];
+  /** Malware rules by ecosystem and name: they refuse, and outrank every other rule. */
+  private readonly blocks = new Map<string, Rule[]>();
   private readonly byName = new Map<string, Rule[]>();
   private readonly cooldowns = new Map<string, number>();
   /** Changes whenever the rules or views change; part of every rendered document's identity. */
   readonly fingerprint: string;
 
   constructor(
-    readonly rules: readonly Rule[],
+    allRules: readonly Rule[],
     readonly views: ReadonlyMap<string, ViewConfig>,
     private readonly grammars: Partial<Record<Ecosystem, PolicyGrammar>>,
     private readonly requestHintTemplate: string,
   ) {
-    for (const rule of rules) {
+    this.rules = allRules.filter((r) => r.kind !== 'malware');
+    for (const rule of allRules) {
+      if (rule.kind !== 'malware') continue;
+      const key = `${rule.ecosystem}\0${rule.name}`;
+      this.blocks.set(key, [...(this.blocks.get(key) ?? []), rule]);
+    }
+    const rules = allRules;
+    for (const rule of this.rules) {
       const key = `${rule.ecosystem}\0${rule.name}`;
       const list = this.byName.get(key) ?? [];
       // Allowlist rules first, so the explanation names the base rule when both apply.
@@ -70,6 +83,16 @@ export class Policy {
     return this.byName.get(`${ecosystem}\0${this.normalize(ecosystem, name)}`) ?? [];
   }
 
+  /** Every malware rule (kind 'malware'), or the allowlist/exception rules of one kind. */
+  rulesOfKind(kind: Rule['kind']): readonly Rule[] {
+    return kind === 'malware' ? [...this.blocks.values()].flat() : this.rules.filter((r) => r.kind === kind);
+  }
+
+  /** Malware rules that mention a name (every view) — for explanations and `why`. */
+  blocksFor(ecosystem: Ecosystem, name: string): readonly Rule[] {
+    return this.blocks.get(`${ecosystem}\0${this.normalize(ecosystem, name)}`) ?? [];
+  }
+
   /** Rules in force for a view at a time (and, for conda, a channel when given). */
   activeRules(ecosystem: Ecosystem, name: string, view: string, now = new Date(), channel?: string): Rule[] {
     return this.rulesFor(ecosystem, name).filter(
@@ -105,6 +128,15 @@ export class Policy {
     const name = this.normalize(q.ecosystem, q.name);
     if (!this.hasView(q.view)) {
       return { allowed: false, code: 'unknown-view', reason: `view ${q.view} does not exist` };
+    }
+    const malware = this.blocksFor(q.ecosystem, name).find((r) => r.matcher.matches(q.version));
+    if (malware) {
+      return {
+        allowed: false,
+        code: 'malware',
+        rule: malware,
+        reason: `${name} ${q.version} is blocked by Safelist in every view: malicious-package advisory ${malware.id}; no exception can allow it`,
+      };
     }
     const active = this.activeRules(q.ecosystem, name, q.view, now, q.channel);
     if (active.length === 0) {

@@ -33,13 +33,23 @@ export interface SyncFailure {
 }
 
 export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog; conda?: CondaIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
+  const e = explainPolicy(deps, ecosystem, rawName, view);
+  const blocks = deps.policy.blocksFor(ecosystem, e.name);
+  if (!blocks.length) return e;
+  // Malware outranks everything else: say it first, whatever the other rules allow.
+  const which = blocks.map((r) => `${r.id} (${r.matcher.text})`).join(', ');
+  return { ...e, message: `malicious-package advisories block ${e.name} in every view, and no exception can allow it: ${which}. ${e.message}` };
+}
+
+function explainPolicy(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog; conda?: CondaIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
   const { policy } = deps;
   const name = policy.normalize(ecosystem, rawName);
   const hint = policy.decide({ ecosystem, name, version: '0', view });
   const base = { ecosystem, name, view, available: [] as string[], refused: [] as Array<{ version: string; reason: string }>, howToRequest: `safelist exceptions request ${ecosystem} ${name} --view ${view}` };
   if (hint.code === 'unknown-view') throw errors.unknownView(view, policy.viewNames());
   const active = policy.activeRules(ecosystem, name, view);
-  const rules = policy.rulesFor(ecosystem, name).map((r) => `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`);
+  const blocks = policy.blocksFor(ecosystem, name);
+  const rules = [...blocks, ...policy.rulesFor(ecosystem, name)].map((r) => `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`);
   if (ecosystem === 'pypi' && deps.pypi) {
     const project = deps.pypi.catalogProject(name);
     const seen = new Set<string>();

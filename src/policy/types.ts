@@ -50,14 +50,15 @@ export interface SourceLocation {
 }
 
 export interface Rule {
-  kind: 'allowlist' | 'exception';
+  /** malware: an imported MAL- advisory; it refuses what it matches whatever else allows it. */
+  kind: 'allowlist' | 'exception' | 'malware';
   ecosystem: Ecosystem;
   /** Normalised name. */
   name: string;
   matcher: VersionMatcher;
   /** '*' for every view (allowlist rules and global exceptions), else one view. */
   view: string;
-  /** Exception id, when kind is exception. */
+  /** Exception id (kind exception) or advisory id (kind malware). */
   id?: string;
   /** End of validity (exceptions); undefined means no expiry (allowlist rules). */
   expires?: Date;
@@ -100,8 +101,8 @@ export interface Decision {
   allowed: boolean;
   /** The rule that allowed it, or the closest rule that did not (for explanations). */
   rule?: Rule;
-  /** Stable machine code: allowed, not-listed, version-not-allowed, cooldown, unknown-view. */
-  code: 'allowed' | 'not-listed' | 'version-not-allowed' | 'cooldown' | 'unknown-view';
+  /** Stable machine code: allowed, not-listed, version-not-allowed, cooldown, unknown-view, malware. */
+  code: 'allowed' | 'not-listed' | 'version-not-allowed' | 'cooldown' | 'unknown-view' | 'malware';
   /** One-line human explanation, ASCII, suitable for an HTTP reason phrase. */
   reason: string;
 }
@@ -126,5 +127,6 @@ export function ruleAdmits(rule: Rule, q: Pick<DecisionQuery, 'channel' | 'build
 export function describeRule(rule: Rule): string {
   const where = rule.location ? `${rule.location.file}:${rule.location.line}` : rule.id ? `exception ${rule.id}` : 'api';
   const range = ruleConstraint(rule);
+  if (rule.kind === 'malware') return `malicious-package advisory ${rule.id ?? ''} (${range})`;
   return rule.kind === 'exception' ? `exception ${rule.id ?? ''} (${range}, ${where})`.replace('  ', ' ') : `allowlist ${where} (${range})`;
 }
