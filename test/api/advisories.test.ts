@@ -1,11 +1,18 @@
 // OSV advisories in triage: imported from a folder and from a zip dump served over HTTP,
 // matched by explicit versions and ECOSYSTEM ranges (introduced/fixed/last_affected) in PEP 440
 // order, withdrawn ones ignored, and shown in the triage report of an exception request.
+// Malicious-package (MAL-) records: bad files reported by path and skipped, the rest imported;
+// their rules refuse what they match above every allowlist rule and exception; and the CLI
+// a platform team runs says which files it skipped.
 import { createServer } from 'node:http';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Policy } from '../../src/policy/decide.js';
+import { grammars } from '../../src/ecosystems/grammars.js';
+import type { Rule } from '../../src/policy/types.js';
+import { cli } from '../support/cli.js';
 import yazl from 'yazl';
 import { affects, AdvisoryStore, type OsvRecord } from '../../src/exceptions/advisories.js';
 import { openDb } from '../../src/state/db.js';
@@ -44,8 +51,11 @@ describe('OSV advisories', () => {
 
     const db = await openDb({ pglitePath: 'memory://' });
     const store = new AdvisoryStore(db);
-    expect(await store.importFrom(folder)).toEqual({ imported: 2, skipped: 1 });
-    expect(await store.importFrom(zipUrl)).toEqual({ imported: 1, skipped: 0 });
+    // npm records are kept too (MAL- records name npm packages), though no npm index uses them yet.
+    expect(await store.importFrom(folder)).toEqual({ imported: 3, skipped: 0, problems: [], malware: [], malwareChanged: false });
+    const fromZip = await store.importFrom(zipUrl);
+    expect(fromZip).toMatchObject({ imported: 1, skipped: 0, malware: [] });
+    expect(fromZip.problems).toEqual([{ path: `${zipUrl}!broken.json`, message: expect.stringMatching(/^not valid JSON/) }]);
     const hits = await store.hits('pypi', 'demo-pkg', ['1.0', '2.0', '2.1']);
     expect(hits.map((h) => [h.id, h.affects])).toEqual([['PYSEC-1', ['1.0', '2.0']], ['PYSEC-2', ['1.0']]]);
     expect(hits[0]).toMatchObject({ aliases: ['CVE-2026-0001'], fixed: ['2.1'] });
@@ -76,6 +86,96 @@ describe('OSV advisories', () => {
     } finally {
       await sl.stop();
       server.close();
+    }
+  });
+
+  it('reports malformed, oversized and unstorable advisory files by path, skips them and imports the rest', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'safelist-mal-'));
+    await mkdir(join(folder, 'osv', 'malicious', 'pypi', 'evil-pkg'), { recursive: true });
+    const good = join(folder, 'osv', 'malicious', 'pypi', 'evil-pkg', 'MAL-2026-1.json');
+    await writeFile(good, JSON.stringify(osv('MAL-2026-1', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0'] }])));
+    await writeFile(join(folder, 'broken.json'), '{"id": "MAL-2026-2", "affected": [');
+    await writeFile(join(folder, 'big.json'), JSON.stringify(osv('MAL-2026-3', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })));
+    await writeFile(join(folder, 'shape.json'), JSON.stringify({ id: 'MAL-2026-4', affected: [{ package: { ecosystem: 'PyPI', name: 'shape' }, versions: '1.0' }] }));
+    await writeFile(join(folder, 'nul.json'), JSON.stringify(osv('MAL-2026-5', [{ package: { ecosystem: 'PyPI', name: 'nul' }, versions: ['1.0'] }], { summary: 'a\u0000b' })));
+    const zip = new yazl.ZipFile();
+    zip.addBuffer(Buffer.from(JSON.stringify(osv('MAL-2026-6', [{ package: { ecosystem: 'npm', name: 'evil-js' }, ranges: range({ introduced: '0' }) }]))), 'npm/MAL-2026-6.json');
+    zip.addBuffer(Buffer.alloc(5000, 0x20), 'huge.json');
+    zip.end();
+    const zipBytes: Buffer[] = [];
+    for await (const c of zip.outputStream) zipBytes.push(c as Buffer);
+    await writeFile(join(folder, 'dump.zip'), Buffer.concat(zipBytes));
+
+    const db = await openDb({ pglitePath: 'memory://' });
+    const store = new AdvisoryStore(db, 2048);
+    const r = await store.importFrom(folder);
+    expect(r).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-1'], malwareChanged: true });
+    expect(r.problems.map((p) => p.path)).toEqual([join(folder, 'big.json'), join(folder, 'broken.json'), join(folder, 'nul.json'), join(folder, 'shape.json')]);
+    expect(r.problems[0]!.message).toMatch(/more than the 2048 bytes an advisory may have \(advisories\.maxRecordBytes\)/);
+    expect(r.problems[1]!.message).toMatch(/^not valid JSON/);
+    expect(r.problems[2]!.message).toMatch(/NUL character/);
+    expect(r.problems[3]!.message).toMatch(/^not an OSV record: affected\.0\.versions:/);
+    // Re-importing the same record changes nothing: no reload, no second "blocked".
+    expect(await store.importFrom(folder)).toMatchObject({ imported: 1, malware: [], malwareChanged: false });
+    const z = await store.importFrom(join(folder, 'dump.zip'));
+    expect(z).toMatchObject({ imported: 1, malware: ['MAL-2026-6'] });
+    expect(z.problems).toEqual([{ path: `${join(folder, 'dump.zip')}!huge.json`, message: expect.stringMatching(/^5000 bytes, more than/) }]);
+    expect(await store.count()).toBe(2);
+    // Only the PyPI record is a policy rule (Safelist has no npm index yet), for its one version.
+    const rules = await store.malwareRules();
+    expect(rules.map((x) => [x.kind, x.ecosystem, x.name, x.id, x.matcher.matches('1.0'), x.matcher.matches('1.1')])).toEqual([['malware', 'pypi', 'evil-pkg', 'MAL-2026-1', true, false]]);
+    await db.close();
+  });
+
+  it('blocks a matched version above every allowlist rule and exception, in every view', () => {
+    const rule = (r: Partial<Rule> & Pick<Rule, 'kind'>): Rule => ({ ecosystem: 'pypi', name: 'evil-pkg', view: '*', bypassCooldown: r.kind === 'exception', matcher: { text: '', matches: () => true }, ...r });
+    const malware = rule({ kind: 'malware', id: 'MAL-2026-1', matcher: { text: '==1.0', matches: (v) => v === '1.0' } });
+    const policy = new Policy(
+      [rule({ kind: 'allowlist' }), rule({ kind: 'exception', id: 'EXC-1', view: 'team-a' }), malware],
+      new Map([['default', {}], ['team-a', {}]]),
+      grammars,
+      'request it',
+    );
+    for (const view of ['default', 'team-a']) {
+      const d = policy.decide({ ecosystem: 'pypi', name: 'Evil_Pkg', version: '1.0', view });
+      expect(d).toMatchObject({ allowed: false, code: 'malware', rule: malware });
+      expect(d.reason).toBe('evil-pkg 1.0 is blocked by Safelist in every view: malicious-package advisory MAL-2026-1; no exception can allow it');
+      expect(policy.decide({ ecosystem: 'pypi', name: 'evil-pkg', version: '1.1', view }).allowed).toBe(true);
+    }
+    // A malware rule is no reason to mirror or list a name.
+    expect(policy.namesInScope('pypi').has('evil-pkg')).toBe(true);
+    const onlyMalware = new Policy([malware], new Map([['default', {}]]), grammars, 'request it');
+    expect(onlyMalware.namesInScope('pypi').size).toBe(0);
+    expect(onlyMalware.projectVisible('pypi', 'evil-pkg', 'default')).toBe(false);
+    expect(onlyMalware.fingerprint).not.toBe(new Policy([], new Map([['default', {}]]), grammars, 'request it').fingerprint);
+  });
+
+  it('`safelist advisories import` names each skipped file and exits 1, importing the rest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'safelist-mal-cli-'));
+    await mkdir(join(dir, 'osv'));
+    await mkdir(join(dir, 'allowlists'));
+    await mkdir(join(dir, 'exceptions'));
+    await writeFile(join(dir, 'osv', 'MAL-2026-7.json'), JSON.stringify(osv('MAL-2026-7', [{ package: { ecosystem: 'PyPI', name: 'evil-pkg' }, versions: ['1.0'] }])));
+    await writeFile(join(dir, 'osv', 'broken.json'), 'not json');
+    await writeFile(join(dir, 'osv', 'big.json'), JSON.stringify(osv('MAL-2026-8', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })));
+    const config = join(dir, 'safelist.yaml');
+    await writeFile(config, [
+      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+      `database: { pglitePath: ${join(dir, 'state')} }`,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      `advisories: { sources: [${join(dir, 'osv')}], schedule: '', maxRecordBytes: 2048 }`,
+      '',
+    ].join('\n'));
+    const r = await cli(['--config', config, 'advisories', 'import']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'broken.json')} skipped: not valid JSON`);
+    expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'big.json')} skipped:`);
+    expect(JSON.parse(r.stdout)).toMatchObject({ sources: [{ imported: 1, problems: 2 }], malwareBlocked: ['MAL-2026-7'] });
+    const db = await openDb({ pglitePath: join(dir, 'state') });
+    try {
+      expect((await new AdvisoryStore(db).malwareRules()).map((x) => x.id)).toEqual(['MAL-2026-7']);
+    } finally {
+      await db.close();
     }
   });
 });
