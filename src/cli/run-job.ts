@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openRuntime } from '../runtime.js';
 import { lockHolderOf, type LockHolder } from '../state/folder-lock.js';
+import { Notifier } from '../exceptions/notify.js';
 import { JobRunner } from '../jobs/runner.js';
 import type { AnyJob, JobOutcome, JobStreamLine } from '../jobs/types.js';
 import { JobPrinter, type Io } from './job-output.js';
@@ -37,8 +38,12 @@ export async function runJobFromCli(config: Config, job: AnyJob, params: Record<
   }
   try {
     // Progress and failures reach the user through the printer; the runner's log stays quiet.
-    const runner = new JobRunner({ runtime: rt, config, log: pino({ level: 'silent' }) });
+    // Webhooks a job posts to (malware blocked) are sent from here, and waited for before exit.
+    const notifier = new Notifier(config, pino({ level: 'warn' }, process.stderr));
+    const runner = new JobRunner({ runtime: rt, config, log: pino({ level: 'silent' }), notifier });
     const outcome = await runner.run(job, params, { actor: cliActor(), onEvent: (name, e) => printer.event(name, e) });
+    await notifier.drain(10_000);
+    notifier.stop();
     return printer.outcome(job.name, outcome);
   } finally {
     await rt.close();

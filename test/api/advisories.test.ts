@@ -158,15 +158,29 @@ describe('OSV advisories', () => {
     await writeFile(join(dir, 'osv', 'MAL-2026-7.json'), JSON.stringify(osv('MAL-2026-7', [{ package: { ecosystem: 'PyPI', name: 'evil-pkg' }, versions: ['1.0'] }])));
     await writeFile(join(dir, 'osv', 'broken.json'), 'not json');
     await writeFile(join(dir, 'osv', 'big.json'), JSON.stringify(osv('MAL-2026-8', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })));
+    const posted: unknown[] = [];
+    const hook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const config = join(dir, 'safelist.yaml');
     await writeFile(config, [
       `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
       `database: { pglitePath: ${join(dir, 'state')} }`,
       `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
       `advisories: { sources: [${join(dir, 'osv')}], schedule: '', maxRecordBytes: 2048 }`,
+      `notifications: { webhooks: [ { url: "http://127.0.0.1:${(hook.address() as { port: number }).port}/hook" } ] }`,
       '',
     ].join('\n'));
     const r = await cli(['--config', config, 'advisories', 'import']);
+    hook.close();
+    // The CLI waited for the webhook before it exited.
+    expect(posted).toEqual([{ event: 'advisory.malware-blocked', at: expect.any(String), advisories: ['MAL-2026-7'], packages: ['pypi evil-pkg (==1.0)'] }]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'broken.json')} skipped: not valid JSON`);
     expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'big.json')} skipped:`);
