@@ -124,6 +124,10 @@ describe('OSV advisories', () => {
     // Only the PyPI record is a policy rule (Safelist has no npm index yet), for its one version.
     const rules = await store.malwareRules();
     expect(rules.map((x) => [x.kind, x.ecosystem, x.name, x.id, x.matcher.matches('1.0'), x.matcher.matches('1.1')])).toEqual([['malware', 'pypi', 'evil-pkg', 'MAL-2026-1', true, false]]);
+    // A withdrawn record lifts its block (the policy is told to reload), and blocks nothing new.
+    await writeFile(good, JSON.stringify(osv('MAL-2026-1', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0'] }], { withdrawn: '2026-12-01T00:00:00Z' })));
+    expect(await store.importFrom(folder)).toMatchObject({ imported: 1, malware: [], malwareChanged: true });
+    expect(await store.malwareRules()).toEqual([]);
     await db.close();
   });
 
