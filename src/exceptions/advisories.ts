@@ -231,7 +231,13 @@ export class AdvisoryStore {
    * matches every version (fail closed: the package itself was found malicious).
    */
   async malwareRules(): Promise<Rule[]> {
-    const rows = await this.db.query<{ data: OsvRecord | string }>("SELECT data FROM advisories WHERE id LIKE 'MAL-%' ORDER BY id");
+    // Read on every policy reload: only the ecosystems the policy serves (most MAL- records are npm).
+    const rows = await this.db.query<{ data: OsvRecord | string }>(
+      `SELECT data FROM advisories
+        WHERE id LIKE 'MAL-%' AND EXISTS (SELECT 1 FROM unnest(packages) AS p WHERE split_part(p, ':', 1) = ANY($1))
+        ORDER BY id`,
+      [[...new Set(Object.values(POLICY_ECOSYSTEMS))]],
+    );
     const rules: Rule[] = [];
     for (const row of rows) {
       const rec = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord;

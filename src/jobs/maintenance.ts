@@ -64,7 +64,10 @@ export const advisoryImportJob: Job<z.infer<typeof none>, { sources: AdvisorySou
         sources.push({ source, error: (err as Error).message });
       }
     }
-    if (reload) await runtime.policies.reload();
+    if (reload) {
+      // Policy files with problems keep their last good rules, but the malware rules still apply.
+      await runtime.policies.reload().catch((err: unknown) => emit({ type: 'warning', message: `policy reload after the import: ${(err as Error).message}` }));
+    }
     const malwareBlocked = [...new Set(sources.flatMap((s) => s.malware ?? []))];
     if (malwareBlocked.length) notifyMalware(config, notifier, malwareBlocked, malwarePackages(runtime.policies.policy.rulesOfKind('malware'), malwareBlocked));
     return { sources, malwareBlocked };
