@@ -1,6 +1,7 @@
 // The housekeeping jobs the server runs on their schedules, by one replica at a time: audit
-// anchoring, exception expiry, advisory import (malware blocks included) and the gate's reconcile. Their bodies live in
-// audit/, exceptions/ and gate/; these wrap them so the runner locks, counts and records them.
+// anchoring, exception expiry, advisory import (malware blocks included) and the gate's
+// reconcile. Their bodies live in audit/, exceptions/ and gate/; these wrap them so the runner
+// locks, counts and records them.
 import { z } from 'zod';
 import { durationMs, type Config } from '../config/schema.js';
 import type { ImportProblem } from '../exceptions/advisories.js';

@@ -41,7 +41,6 @@ export class Policy {
       const key = `${rule.ecosystem}\0${rule.name}`;
       this.blocks.set(key, [...(this.blocks.get(key) ?? []), rule]);
     }
-    const rules = allRules;
     for (const rule of this.rules) {
       const key = `${rule.ecosystem}\0${rule.name}`;
       const list = this.byName.get(key) ?? [];
@@ -52,11 +51,11 @@ export class Policy {
     }
     for (const [name, v] of views) if (v.cooldown) this.cooldowns.set(name, durationMs(v.cooldown));
     const h = createHash('sha256');
-    for (const r of rules) {
+    for (const r of allRules) {
       h.update(`${r.kind}|${r.ecosystem}|${r.name}|${r.matcher.text}|${r.view}|${r.id ?? ''}|${r.expires?.toISOString() ?? ''}`);
       h.update(r.channel === undefined && !r.build && !r.subdirs ? '\n' : `|${r.channel ?? ''}|${r.build?.text ?? ''}|${r.subdirs?.join(',') ?? ''}\n`);
     }
-    for (const r of rules) if (r.digests || r.platforms) h.update(`pins|${r.name}|${r.digests?.join(',') ?? ''}|${r.platforms?.join(',') ?? ''}\n`);
+    for (const r of allRules) if (r.digests || r.platforms) h.update(`pins|${r.name}|${r.digests?.join(',') ?? ''}|${r.platforms?.join(',') ?? ''}\n`);
     for (const [name, v] of [...views].sort()) h.update(`view|${name}|${v.cooldown ?? ''}\n`);
     this.fingerprint = h.digest('base64url').slice(0, 16);
   }
