@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Authenticator, Role } from '../auth/identity.js';
 import type { AuditLog, AuditQuery } from '../audit/log.js';
-import { errors } from '../errors.js';
 import type { ExceptionService } from '../exceptions/service.js';
 import { mostWanted } from '../policy/demand.js';
 import type { PolicyStore } from '../policy/store.js';
