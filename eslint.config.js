@@ -42,7 +42,14 @@ const SIBLINGS = [
 
 // Folders are elements; the single files of src/'s top level are classified by file descriptors
 // (categories), so each policy below names both kinds.
-const FILES = { errors: 'src/errors.ts', validate: 'src/validate.ts', shutdown: 'src/shutdown.ts', runtime: 'src/runtime.ts', server: 'src/server.ts', main: 'src/main.ts' };
+const FILES = {
+  errors: 'src/errors.ts',
+  validate: 'src/validate.ts',
+  shutdown: 'src/shutdown.ts',
+  runtime: 'src/runtime.ts',
+  server: 'src/server.ts',
+  main: 'src/main.ts',
+};
 const isFile = (name) => name in FILES;
 const elements = LAYERS.flat()
   .filter((type) => !isFile(type))
@@ -76,7 +83,10 @@ export default tseslint.config(
       // A variable read by a closure before its one assignment (a timer, a worker wired later) must stay `let`.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Unused names are an error, except the ones named _… on purpose (ignored arguments, rest siblings).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
     },
   },
   {

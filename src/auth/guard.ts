@@ -28,9 +28,14 @@ export function requireRole(auth: Authenticator, roles: Role[]) {
     }
     if (!who) {
       reply.header('www-authenticate', 'Bearer realm="safelist"');
-      throw errors.unauthenticated(auth.enabled ? 'send a bearer token (Authorization: Bearer …)' : 'no identities are configured on this Safelist (auth.entra or auth.tokens); the management API is closed');
+      throw errors.unauthenticated(
+        auth.enabled
+          ? 'send a bearer token (Authorization: Bearer …)'
+          : 'no identities are configured on this Safelist (auth.entra or auth.tokens); the management API is closed',
+      );
     }
-    if (!roles.some((r) => who.roles.has(r))) throw errors.forbidden(`this needs one of the roles ${roles.join(', ')}; you have ${[...who.roles].join(', ') || 'none'}`);
+    if (!roles.some((r) => who.roles.has(r)))
+      throw errors.forbidden(`this needs one of the roles ${roles.join(', ')}; you have ${[...who.roles].join(', ') || 'none'}`);
     req.identity = who;
   };
 }
