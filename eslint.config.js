@@ -3,6 +3,7 @@
 // typescript-eslint rule set. It must never be loosened to let a higher layer be imported from a
 // lower one: a real exception is an eslint-disable comment on the import naming issue 12.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import boundaries from 'eslint-plugin-boundaries';
 import tseslint from 'typescript-eslint';
 
@@ -72,21 +73,18 @@ const policies = LAYERS.flatMap((layer, i) => {
   });
 });
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tools/**', '.tmp/**', 'data/**'] },
   js.configs.recommended,
-  ...tseslint.configs.recommended,
+  tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
     languageOptions: { ecmaVersion: 2022, sourceType: 'module' },
     rules: {
       // A variable read by a closure before its one assignment (a timer, a worker wired later) must stay `let`.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
-      // Unused names are an error, except the ones named _… on purpose (ignored arguments, rest siblings).
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
-      ],
+      // Unused names are an error, except the ones named _… on purpose and an object rest's siblings.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
   },
   {
