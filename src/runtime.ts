@@ -8,6 +8,7 @@ import { openDb, type Db } from './state/db.js';
 import { openBlobStore } from './storage/open.js';
 import type { BlobStore } from './storage/types.js';
 import { PolicyStore } from './policy/store.js';
+import { grammars } from './ecosystems/grammars.js';
 import { PypiCatalog } from './ecosystems/pypi/catalog.js';
 import { PypiIndex } from './ecosystems/pypi/index.js';
 import { AuditLog } from './audit/log.js';
@@ -61,7 +62,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   };
   try {
     const store = await openBlobStore(config.storage);
-    const policies = PolicyStore.empty(config);
+    const policies = PolicyStore.empty(config, grammars);
     const pypiCatalog = new PypiCatalog(db, reloads);
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());

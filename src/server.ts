@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { durationMs, type Config } from './config/schema.js';
-import { Notifier } from './exceptions/notify.js';
+import { Notifier } from './notify/notifier.js';
+import { notifyException } from './exceptions/notify.js';
 import { Metrics } from './http/metrics.js';
 import { registerJobRoutes } from './http/jobs.js';
 import { openBlobStore } from './storage/open.js';
@@ -110,7 +111,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   registerJobRoutes(app, { runner, jobs, auth: runtime.auth, ...(runtime.db.folderLock ? { localToken } : {}) });
   const serverJobs = startServerJobs(runner, runtime, config, { gate: gateRegs.length > 0, publish: publishTarget !== undefined });
   const stopNotifying = runtime.exceptions.on((event, e) => {
-    notifier.notify(event, e);
+    notifyException(notifier, event, e, config.server.publicUrl);
     if (event === 'exception.approved' || event === 'exception.rejected' || event === 'exception.revoked') anchors.soon();
   });
   // Policy files follow Git without a restart (watch, SIGHUP); every reload is audited and counted there.

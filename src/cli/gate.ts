@@ -49,7 +49,7 @@ export async function gateCommand(config: Config, argv: string[]): Promise<numbe
   const base = (values.url ?? process.env.SAFELIST_URL ?? config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`).replace(/\/$/, '');
   const token = process.env.SAFELIST_TOKEN;
   const deadline = Date.now() + waitMs;
-  let last = 'no answer yet';
+  let last: string;
   for (;;) {
     let res: Response;
     try {

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openRuntime } from '../runtime.js';
 import { lockHolderOf, type LockHolder } from '../state/folder-lock.js';
-import { Notifier } from '../exceptions/notify.js';
+import { Notifier } from '../notify/notifier.js';
 import { JobRunner } from '../jobs/runner.js';
 import type { AnyJob, JobOutcome, JobStreamLine } from '../jobs/types.js';
 import { JobPrinter, type Io } from './job-output.js';

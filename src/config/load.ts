@@ -176,9 +176,13 @@ function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
     else if (def.type === 'pipe') node = def.in;
     else if (i === path.length) return def.type === 'object' ? def.shape : undefined;
     else if (def.type === 'object') node = def.shape?.[String(path[i++])];
-    else if (def.type === 'record') (node = def.valueType), i++;
-    else if (def.type === 'array') (node = def.element), i++;
-    else return undefined;
+    else if (def.type === 'record') {
+      node = def.valueType;
+      i++;
+    } else if (def.type === 'array') {
+      node = def.element;
+      i++;
+    } else return undefined;
   }
   return undefined;
 }

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { durationMs, type GateConfig } from '../config/schema.js';
 import { UpstreamError } from '../ecosystems/oci/upstream.js';
-import type { Notifier } from '../exceptions/notify.js';
+import type { Notifier } from '../notify/notifier.js';
 import { evaluate, loadContainerPolicy } from './policy.js';
 import type { GateRegistry } from './registry.js';
 import type { GateStore, ImageRow } from './store.js';

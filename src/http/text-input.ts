@@ -32,6 +32,7 @@ export function firstBadText(value: unknown, root = ''): { path: string; problem
       for (let i = entries.length - 1; i >= 0; i--) {
         const [k, x] = entries[i]!;
         const problem = textProblem(k);
+        // eslint-disable-next-line no-control-regex -- NUL (and lone surrogates) in a key are what this masks
         if (problem) return { path: `${member(path, k.replace(/[\u0000\uD800-\uDFFF]/g, '?'))} (the key)`, problem };
         todo.push([x, member(path, k)]);
       }

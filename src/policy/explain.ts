@@ -4,10 +4,48 @@
 // index cannot serve.
 import { errors } from '../errors.js';
 import type { Policy } from './decide.js';
-import { describeRule, type Ecosystem } from './types.js';
-import type { PypiIndex } from '../ecosystems/pypi/index.js';
-import type { OciCatalog } from '../ecosystems/oci/catalog.js';
-import type { CondaIndex } from '../ecosystems/conda/index.js';
+import { describeRule, type Decision, type Ecosystem } from './types.js';
+
+// What `why` reads from each ecosystem's index, declared here as the narrowest shapes it needs:
+// policy sits below ecosystems/ and must not import it (the indexes satisfy these structurally).
+// Issue 12's EcosystemModule replaces these three with one per-ecosystem `explain` hook.
+
+/** A PyPI index: the files known for a project, and their decision in a view. */
+export interface ExplainPypi {
+  catalogProject(name: string): { files: readonly ExplainFile[] } | undefined;
+  // Method syntax on purpose: its parameter is checked bivariantly, so an index taking its own
+  // richer file type (which it hands out from catalogProject) still fits.
+  decideFile(file: ExplainFile, view: string): Decision;
+}
+
+export interface ExplainFile {
+  version: string;
+  stored: boolean;
+}
+
+/** An OCI catalog: an image's mirrored tags and the digest each points at. */
+export interface ExplainOci {
+  image(name: string): { tags: ReadonlyMap<string, string> } | undefined;
+}
+
+/** A conda index: its channels, the packages of a name in one, and their decision in a view. */
+export interface ExplainConda {
+  readonly channels: readonly { name: string }[];
+  packagesNamed(channelName: string, name: string): readonly ExplainCondaPackage[];
+  decidePackage(p: ExplainCondaPackage, view: string): Decision;
+}
+
+export interface ExplainCondaPackage extends ExplainFile {
+  build: string;
+  subdir: string;
+}
+
+export interface ExplainDeps {
+  policy: Policy;
+  pypi?: ExplainPypi;
+  oci?: ExplainOci;
+  conda?: ExplainConda;
+}
 
 export interface Explanation {
   ecosystem: Ecosystem;
@@ -32,7 +70,7 @@ export interface SyncFailure {
   error?: string;
 }
 
-export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog; conda?: CondaIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
+export function explainName(deps: ExplainDeps, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
   const e = explainPolicy(deps, ecosystem, rawName, view);
   const blocks = deps.policy.blocksFor(ecosystem, e.name);
   if (!blocks.length) return e;
@@ -41,7 +79,7 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciC
   return { ...e, message: `malicious-package advisories block ${e.name} in every view, and no exception can allow it: ${which}. ${e.message}` };
 }
 
-function explainPolicy(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciCatalog; conda?: CondaIndex }, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
+function explainPolicy(deps: ExplainDeps, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
   const { policy } = deps;
   const name = policy.normalize(ecosystem, rawName);
   const hint = policy.decide({ ecosystem, name, version: '0', view });

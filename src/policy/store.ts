@@ -9,13 +9,15 @@ import type { Config } from '../config/schema.js';
 import type { Db } from '../state/db.js';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
 import type { CatalogReloads } from '../catalog/reload.js';
-import { grammars } from '../ecosystems/grammars.js';
 import { PolicyError } from '../errors.js';
 import { DEFAULT_VIEW, Policy } from './decide.js';
 import { digestPolicyFiles, filesFingerprint, loadPolicyFiles, type LoadedPolicyFiles, type PolicyFileDigest } from './load.js';
-import type { Rule } from './types.js';
+import type { Ecosystem, PolicyGrammar, Rule } from './types.js';
 
 export { PolicyError };
+
+/** Each ecosystem's policy grammar, keyed by ecosystem (the registry lives in ecosystems/grammars.ts). */
+export type PolicyGrammars = Partial<Record<Ecosystem, PolicyGrammar>>;
 
 /** Additional rules from outside the policy files (exceptions approved through the API). */
 export type RuleSource = () => Promise<Rule[]>;
@@ -62,12 +64,21 @@ export class PolicyStore {
   private readonly extraSources: RuleSource[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly config: Config, initial: Policy) {
+  private constructor(
+    private readonly config: Config,
+    private readonly grammars: PolicyGrammars,
+    initial: Policy,
+  ) {
     this.current = initial;
   }
 
-  static empty(config: Config): PolicyStore {
-    return new PolicyStore(config, new Policy([], viewMap(config), grammars, config.policy.requestHint));
+  /**
+   * An empty store for these ecosystems' grammars. The grammars come from the caller (the
+   * runtime, which knows the ecosystems) because policy sits below ecosystems/ and must not
+   * import it.
+   */
+  static empty(config: Config, grammars: PolicyGrammars): PolicyStore {
+    return new PolicyStore(config, grammars, new Policy([], viewMap(config), grammars, config.policy.requestHint));
   }
 
   get policy(): Policy {
@@ -126,7 +137,7 @@ export class PolicyStore {
       this.tell({ result: 'failed', trigger, error: extra.error });
       throw extra.error;
     }
-    const next = new Policy([...(rejected ? this.fileRules : loaded.rules), ...extra.rules], views, grammars, this.config.policy.requestHint);
+    const next = new Policy([...(rejected ? this.fileRules : loaded.rules), ...extra.rules], views, this.grammars, this.config.policy.requestHint);
     const policyChanged = next.fingerprint !== this.current.fingerprint;
     // One assignment each: a request reads either the old policy or the new one, never a mix.
     if (policyChanged) {
@@ -173,7 +184,7 @@ export class PolicyStore {
   /** Loads until the files read are still the files on disk afterwards (bounded; then a problem). */
   private async loadSettled(views: Map<string, unknown>): Promise<LoadedPolicyFiles> {
     for (let attempt = 1; ; attempt++) {
-      const loaded = await loadPolicyFiles(this.config.policy, { grammars, views: new Set(views.keys()) });
+      const loaded = await loadPolicyFiles(this.config.policy, { grammars: this.grammars, views: new Set(views.keys()) });
       const now = filesOf(await digestPolicyFiles(this.config.policy));
       if (now.fingerprint === filesOf(loaded.digests).fingerprint) return loaded;
       if (attempt >= SETTLE_ATTEMPTS) {

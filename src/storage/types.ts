@@ -68,7 +68,7 @@ export class BlobNotFound extends Error {
   }
 }
 
-const SAFE_KEY = /^[a-z0-9][a-z0-9._\-]*(\/[a-zA-Z0-9][a-zA-Z0-9._+\-]*)*$/;
+const SAFE_KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-zA-Z0-9][a-zA-Z0-9._+-]*)*$/;
 
 /** Keys are produced by Safelist itself; this refuses anything that could escape a prefix. */
 export function assertSafeKey(key: string): void {

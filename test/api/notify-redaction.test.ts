@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
-import { deliveryError, Notifier } from '../../src/exceptions/notify.js';
+import { deliveryError, Notifier } from '../../src/notify/notifier.js';
+import { notifyException } from '../../src/exceptions/notify.js';
 import type { ExceptionRecord } from '../../src/exceptions/service.js';
 
 const SIG = 'S3cr3tSigFromPowerAutomate0123456789abcdef';
@@ -57,7 +58,7 @@ describe('notification failures in the log', () => {
   }
 
   it('names origin and path of a webhook that refused, never its sig', async () => {
-    const lines = await logOf([`${base}/refuse${FLOW_PATH}${QUERY}`], (n) => n.notify('exception.requested', RECORD));
+    const lines = await logOf([`${base}/refuse${FLOW_PATH}${QUERY}`], (n) => notifyException(n, 'exception.requested', RECORD));
     expect(lines).toHaveLength(1);
     expect(lines[0]!.webhook).toBe(`${base}/refuse${FLOW_PATH}`);
     expect(lines[0]!.status).toBe(403);
@@ -75,7 +76,7 @@ describe('notification failures in the log', () => {
   });
 
   it('a refused redirect is logged the same way', async () => {
-    const lines = await logOf([`${base}/moved${FLOW_PATH}${QUERY}`], (n) => n.notify('exception.approved', RECORD));
+    const lines = await logOf([`${base}/moved${FLOW_PATH}${QUERY}`], (n) => notifyException(n, 'exception.approved', RECORD));
     expect(lines).toHaveLength(1);
     expect(lines[0]!.webhook).toBe(`${base}/moved${FLOW_PATH}`);
     expect(String(lines[0]!.error)).toMatch(/redirect/i);

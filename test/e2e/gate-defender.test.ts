@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLayout, sh, type Layout } from '../support/images.js';
 import { FAKE_ARM_TOKEN, startDefenderStub, type DefenderStub } from '../support/defender.js';
 import { freePort } from '../support/ports.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { startRegistry } from '../support/registry.js';
+import { startTestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';

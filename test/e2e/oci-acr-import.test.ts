@@ -19,6 +19,7 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { OciCatalog } from '../../src/ecosystems/oci/catalog.js';
 import { PolicyStore } from '../../src/policy/store.js';
+import { grammars } from '../../src/ecosystems/grammars.js';
 import { openDb, type Db } from '../../src/state/db.js';
 
 const SUB = '00000000-1111-2222-3333-444444444444';
@@ -122,7 +123,7 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
         acrTarget: { subscriptionId: SUB, resourceGroup: RG, registryName: ACR, endpoint: stub.url },
       },
     });
-    policies = PolicyStore.empty(config);
+    policies = PolicyStore.empty(config, grammars);
     await policies.reload();
     db = await openDb({ pglitePath: 'memory://' });
     catalog = new OciCatalog(db);

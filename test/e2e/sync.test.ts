@@ -1,7 +1,7 @@
 // The sync job against real upstream index servers: nginx serving PEP 503 HTML pages the test
 // writes (a static mirror, as many organisations run) and a second Safelist (PEP 691 JSON with PEP 658
 // metadata). Checks planning, verification, idempotence and refusal of corrupted files.
-import { mkdtemp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -107,7 +107,10 @@ function replaceLeaf(v: unknown, n: number, s: string): unknown {
   const leaves: Array<[Record<string, unknown> | unknown[], string | number]> = [];
   const walk = (x: unknown) => {
     if (Array.isArray(x)) x.forEach((y, i) => (typeof y === 'string' ? leaves.push([x, i]) : walk(y)));
-    else if (x && typeof x === 'object') for (const [k, y] of Object.entries(x)) typeof y === 'string' ? leaves.push([x as Record<string, unknown>, k]) : walk(y);
+    else if (x && typeof x === 'object') for (const [k, y] of Object.entries(x)) {
+      if (typeof y === 'string') leaves.push([x as Record<string, unknown>, k]);
+      else walk(y);
+    }
   };
   const copy = JSON.parse(JSON.stringify(v)) as unknown;
   walk(copy);

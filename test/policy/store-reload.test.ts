@@ -11,6 +11,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { PolicyError } from '../../src/errors.js';
 import { filesFingerprint } from '../../src/policy/load.js';
 import { PolicyStore, type ReloadOutcome } from '../../src/policy/store.js';
+import { grammars } from '../../src/ecosystems/grammars.js';
 import { until } from '../support/wait.js';
 
 const dirs: string[] = [];
@@ -21,7 +22,7 @@ async function world() {
   await mkdir(join(dir, 'allowlists'));
   await mkdir(join(dir, 'exceptions'));
   const config = configSchema.parse({ policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') } });
-  const store = PolicyStore.empty(config);
+  const store = PolicyStore.empty(config, grammars);
   const outcomes: ReloadOutcome[] = [];
   store.onReload((o) => outcomes.push(o));
   const allowlist = (text: string) => writeFile(join(dir, 'allowlists', 'pypi.yaml'), text);
@@ -134,7 +135,7 @@ describe('policy store reloads', () => {
     expect(outcomes.at(-1)).toMatchObject({ result: 'failed', trigger: 'request' });
     expect(names()).toEqual(['requests']);
 
-    const fresh = PolicyStore.empty(configSchema.parse({ policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'none') } }));
+    const fresh = PolicyStore.empty(configSchema.parse({ policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'none') } }), grammars);
     const told: ReloadOutcome[] = [];
     fresh.onReload((o) => told.push(o));
     fresh.addRuleSource(async () => {

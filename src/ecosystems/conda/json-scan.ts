@@ -8,7 +8,6 @@ const LBRACE = 0x7b;
 const RBRACE = 0x7d;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
-const COLON = 0x3a;
 const COMMA = 0x2c;
 
 function isSpace(c: number): boolean {
