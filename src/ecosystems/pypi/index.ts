@@ -1,7 +1,9 @@
 // The PyPI read model for every view: answers "what does view V list for project P" with a
 // pre-rendered, cached document, and "may view V fetch file F". Documents are rendered once
 // per (view, project, format) and reused until the catalog entry, the policy, or a time that
-// changes the answer (an expiry, the end of a cool-down) moves on.
+// changes the answer (an expiry, the end of a cool-down) moves on. A project the view refuses
+// as a whole (or whose every version it refuses) answers 200 with the PEP 792 status
+// "quarantined", the reason and where to ask, and no file: installers show the reason.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
@@ -11,7 +13,7 @@ import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import { publishedAt, type PypiCatalog, type PypiFile } from './catalog.js';
 import { checkProjectName, normalizeProjectName } from './names.js';
-import { listProject, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
+import { listProject, type ProjectListing, type ProjectStatus, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
 
 export type IndexFormat = 'json' | 'html';
 
@@ -24,6 +26,8 @@ export interface RenderedDocument {
   validUntil: number;
   policy: string;
   serial: number;
+  /** True when the page is a policy refusal (PEP 792 quarantined): counted as a blocked request. */
+  refused?: boolean;
 }
 
 const GZIP_MIN = 1024;
@@ -38,15 +42,26 @@ export function gzipOf(doc: RenderedDocument): Buffer | undefined {
   return doc.gzip;
 }
 
+/**
+ * The refusal when every file of a project is refused because its version is not allowed (the
+ * caller checked that no file is allowed or in a cool-down, which ends by itself): the project
+ * is closed to the view as surely as an unlisted one. undefined when nothing was listed.
+ */
+function noVersionAllowed(listing: ProjectListing): Decision | undefined {
+  return listing.files.find((l) => l.blocked?.code === 'version-not-allowed')?.blocked ?? undefined;
+}
+
 export class PypiIndex {
   private readonly cache: LRUCache<string, RenderedDocument>;
   private rootSerial = 0;
+  private readonly publicUrl: string | undefined;
 
   constructor(
     private readonly catalog: PypiCatalog,
     private readonly policies: PolicyStore,
-    opts: { maxBytes: number },
+    opts: { maxBytes: number; publicUrl?: string | undefined },
   ) {
+    this.publicUrl = opts.publicUrl?.replace(/\/$/, '');
     this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
     catalog.onChange(() => this.rootSerial++);
     policies.onChange(() => this.cache.clear());
@@ -96,7 +111,7 @@ export class PypiIndex {
     const policy = this.policy;
     if (hit) {
       const project = this.catalog.project(rawName);
-      if (project && hit.serial === project.serial && hit.policy === policy.fingerprint && now < hit.validUntil) {
+      if ((project?.serial ?? -1) === hit.serial && hit.policy === policy.fingerprint && now < hit.validUntil) {
         this.hits++;
         return hit;
       }
@@ -107,23 +122,45 @@ export class PypiIndex {
     if (problem) throw errors.invalidName(problem);
     const name = normalizeProjectName(rawName);
     const project = this.catalog.project(name);
-    if (!project || !policy.projectVisible('pypi', name, view, new Date(now))) throw this.projectRefusal(view, name);
     const at = new Date(now);
+    if (!project || !policy.projectVisible('pypi', name, view, at)) {
+      const refusal = this.projectRefusal(view, name);
+      if (refusal.code !== 'BLOCKED_BY_POLICY') throw refusal;
+      const listing = { name, displayName: project?.displayName ?? name, files: [], status: this.quarantine(refusal.message, name, view) };
+      return this.store(key, name === rawName, listing, format, { validUntil: Infinity, serial: project?.serial ?? -1, refused: true });
+    }
     let validUntil = Infinity;
     for (const r of policy.activeRules('pypi', name, view, at)) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+    let offered = false;
     const listing = listProject(project, (f) => {
       const d = this.decideFile(f, view, at);
+      if (d.code !== 'version-not-allowed') offered = true;
       if (d.code === 'cooldown') {
         const until = policy.cooldownUntil(view, publishedAt(f));
         if (until) validUntil = Math.min(validUntil, until.getTime());
       }
       return d;
     });
+    const refused = offered ? undefined : noVersionAllowed(listing);
+    if (refused) listing.status = this.quarantine(`${refused.reason.replace(/\.$/, '')}; no version of ${name} is allowed in view ${view}`, name, view);
+    return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: refused !== undefined });
+  }
+
+  private store(key: string, canonical: boolean, listing: ProjectListing, format: IndexFormat, o: { validUntil: number; serial: number; refused: boolean }): RenderedDocument {
     const body = Buffer.from(format === 'json' ? renderProjectJson(listing) : renderProjectHtml(listing));
-    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil, policy: policy.fingerprint, serial: project.serial };
+    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil: o.validUntil, policy: this.policy.fingerprint, serial: o.serial, ...(o.refused ? { refused: true } : {}) };
     // Only cache under the canonical name; other spellings are redirected by the HTTP layer.
-    if (name === rawName) this.cache.set(key, doc);
+    if (canonical) this.cache.set(key, doc);
     return doc;
+  }
+
+  /** The PEP 792 status of a refused project: the policy's reason and where to ask. */
+  private quarantine(reason: string, name: string, view: string): ProjectStatus {
+    let text = reason.replace(/\.$/, '');
+    const why = `safelist why ${name} --view ${view}`;
+    if (!text.includes(why)) text += `; run "${why}" to see how to request an exception`;
+    if (this.publicUrl) text += `; request an exception: ${this.publicUrl}/api/v1/exceptions`;
+    return { status: 'quarantined', reason: `${text}.` };
   }
 
   /** The root page: projects with at least one rule in force for the view. */
