@@ -3,7 +3,8 @@
 // per (view, project, format) and reused until the catalog entry, the policy, or a time that
 // changes the answer (an expiry, the end of a cool-down) moves on. A project the view refuses
 // as a whole (or whose every version it refuses) answers 200 with the PEP 792 status
-// "quarantined", the reason and where to ask, and no file: installers show the reason.
+// "quarantined", the reason and where to ask, and no file: installers show the reason. An
+// upstream's status is relayed: archived and deprecated are shown, quarantined blocks everything.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
@@ -11,7 +12,7 @@ import { errors, SafelistError } from '../../errors.js';
 import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
-import { publishedAt, type PypiCatalog, type PypiFile } from './catalog.js';
+import { publishedAt, type PypiCatalog, type PypiFile, type RelayedStatus } from './catalog.js';
 import { checkProjectName, normalizeProjectName } from './names.js';
 import { listProject, type ProjectListing, type ProjectStatus, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
 
@@ -49,6 +50,11 @@ export function gzipOf(doc: RenderedDocument): Buffer | undefined {
  */
 function noVersionAllowed(listing: ProjectListing): Decision | undefined {
   return listing.files.find((l) => l.blocked?.code === 'version-not-allowed')?.blocked ?? undefined;
+}
+
+/** Why a project quarantined upstream is closed: no exception or allowlist entry opens it. */
+function upstreamQuarantine(name: string, s: RelayedStatus): string {
+  return `${name} is quarantined upstream (${s.upstream})${s.reason ? `: ${s.reason.replace(/\.$/, '')}` : ''}; Safelist serves none of its files, whatever the allowlist says`;
 }
 
 export class PypiIndex {
@@ -131,6 +137,11 @@ export class PypiIndex {
     }
     let validUntil = Infinity;
     for (const r of policy.activeRules('pypi', name, view, at)) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+    const relayed = project.upstreamStatus;
+    if (relayed?.status === 'quarantined') {
+      const listing = { name, displayName: project.displayName, files: [], status: { status: 'quarantined' as const, reason: `${upstreamQuarantine(name, relayed)}.` } };
+      return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: true });
+    }
     let offered = false;
     const listing = listProject(project, (f) => {
       const d = this.decideFile(f, view, at);
@@ -142,6 +153,7 @@ export class PypiIndex {
       return d;
     });
     const refused = offered ? undefined : noVersionAllowed(listing);
+    if (relayed) listing.status = { status: relayed.status, ...(relayed.reason ? { reason: relayed.reason } : {}) };
     if (refused) listing.status = this.quarantine(`${refused.reason.replace(/\.$/, '')}; no version of ${name} is allowed in view ${view}`, name, view);
     return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: refused !== undefined });
   }
@@ -194,6 +206,8 @@ export class PypiIndex {
     this.requireView(view);
     const file = this.catalog.file(sha256);
     if (!file || file.filename !== filename) throw errors.notFound(`no file ${filename} with sha256 ${sha256} in this index`);
+    const relayed = this.catalog.project(file.project)?.upstreamStatus;
+    if (relayed?.status === 'quarantined') throw errors.blockedByPolicy(upstreamQuarantine(file.project, relayed), { project: file.project, version: file.version, view });
     const d = this.decideFile(file, view);
     if (!d.allowed) throw errors.blockedByPolicy(d.reason, { project: file.project, version: file.version, view });
     if (!file.stored) throw errors.notFound(`${filename} is allowed but not mirrored yet; the next sync fetches it`);
