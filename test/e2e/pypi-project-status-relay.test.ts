@@ -18,7 +18,7 @@ const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 interface JsonPage {
   meta: { 'api-version': string };
   'project-status'?: { status: string; reason?: string };
-  files: Array<{ filename: string; url: string }>;
+  files: Array<{ filename: string; url: string; 'upload-time'?: string }>;
 }
 
 describe('relaying an upstream PEP 792 status', () => {
@@ -86,6 +86,8 @@ describe('relaying an upstream PEP 792 status', () => {
     const arch = await page('arch-pkg');
     expect(arch['project-status']).toEqual({ status: 'archived', reason: 'no longer maintained; use new-pkg' });
     expect(arch.files.map((f) => f.filename)).toEqual([wheels['arch-pkg']!.filename]);
+    // The upstream's original PEP 700 upload time is served as it was given (client-side cool-downs).
+    expect(arch.files[0]!['upload-time']).toBe('2024-03-01T10:00:00.000000Z');
     expect((await get(fileUrl('arch-pkg'))).status).toBe(200);
     const html = await (await get('/pypi/default/simple/arch-pkg/', { accept: 'text/html' })).text();
     expect(html).toContain('<meta name="pypi:project-status" content="archived">');
