@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startNginx, type NginxServer } from '../support/nginx-upstream.js';
 import { pipInstall } from '../support/pip.js';
+import { createPgDatabase } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
@@ -143,6 +145,31 @@ describe('relaying an upstream PEP 792 status', () => {
       expect(p['project-status']).toEqual({ status: 'quarantined', reason: 'mal-pkg is quarantined upstream (static); Safelist serves none of its files, whatever the allowlist says.' });
     } finally {
       await fresh.stop();
+    }
+  });
+
+  it('reaches every replica on PostgreSQL without a restart, both ways', async () => {
+    const db = await createPgDatabase();
+    const opts = { databaseUrl: db.url, allowlist: 'packages:\n  - mal-pkg\n', upstreams: [{ name: 'static', url: `${nginx.url}simple/` }] };
+    const a = await startTestSafelist(opts);
+    const b = await startTestSafelist(opts);
+    const status = async (r: TestSafelist) => ((await (await fetch(`${r.url}/pypi/default/simple/mal-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as JsonPage)['project-status']?.status ?? 'active';
+    try {
+      await jsonPage('mal-pkg');
+      await a.syncNow();
+      await until(async () => ((await status(b)) === 'active' && b.runtime.pypiCatalog.project('mal-pkg') ? true : undefined), 'replica b lists mal-pkg');
+      await jsonPage('mal-pkg', { status: 'quarantined', reason: 'malware reported' });
+      await a.syncNow();
+      await until(async () => ((await status(b)) === 'quarantined' ? true : undefined), 'replica b shows the quarantine');
+      const f = b.runtime.pypiCatalog.project('mal-pkg')!.files[0]!;
+      expect((await fetch(`${b.url}/pypi/default/files/${f.sha256}/${f.filename}`)).status).toBe(403);
+      await jsonPage('mal-pkg');
+      await a.syncNow();
+      await until(async () => ((await status(b)) === 'active' ? true : undefined), 'replica b lifts the quarantine');
+    } finally {
+      await b.stop();
+      await a.stop();
+      await db.drop();
     }
   });
 
