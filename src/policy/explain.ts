@@ -1,7 +1,7 @@
 // `safelist why NAME`: what the policy says about a name in a view, and what the index will
 // actually answer (allowed but nothing mirrored is a 404, not "allowed"), in words a data
 // scientist can act on. Shared by the CLI and the API. Never says "allowed" for a name the
-// index cannot serve.
+// index cannot serve (a PyPI page with a PEP 792 quarantine is "blocked", with its reason).
 import { errors } from '../errors.js';
 import type { Policy } from './decide.js';
 import { describeRule, type Ecosystem } from './types.js';
@@ -70,6 +70,9 @@ export function explainName(deps: { policy: Policy; pypi?: PypiIndex; oci?: OciC
     }
   }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };
+  // Allowed by a rule, yet the page is a PEP 792 quarantine (no version allowed, or quarantined upstream).
+  const quarantine = ecosystem === 'pypi' ? deps.pypi?.pageRefusal(view, name) : undefined;
+  if (quarantine) return { ...base, status: 'blocked', message: quarantine, rules };
   const ranges = active.map((r) => r.matcher.text || 'any version').join(' | ');
   // Only when this ecosystem's catalog was consulted: without it nothing is known about storage.
   const consulted = { pypi: deps.pypi, oci: deps.oci, conda: deps.conda }[ecosystem as 'pypi' | 'oci' | 'conda'] !== undefined;

@@ -117,6 +117,9 @@ describe('relaying an upstream PEP 792 status', () => {
     const file = await get(fileUrl('mal-pkg'));
     expect(file.status).toBe(403);
     expect(((await file.json()) as { detail: string }).detail).toContain('quarantined upstream');
+    const why = (await (await get('/api/v1/policy/why?name=mal-pkg&view=default')).json()) as { status: string; message: string };
+    expect(why.status).toBe('blocked');
+    expect(why.message).toContain('mal-pkg is quarantined upstream (static): malware reported');
     const html = await (await get('/pypi/default/simple/mal-pkg/', { accept: 'text/html' })).text();
     expect(html).toContain('<meta name="pypi:project-status" content="quarantined">');
     expect(html).not.toContain('<a ');

@@ -85,6 +85,10 @@ describe('PEP 792 project status on refused projects', () => {
     expect(html).toContain('<meta name="pypi:project-status" content="quarantined">');
     expect(html).toContain('allowed versions are &gt;=5');
     expect(html).not.toContain('<a ');
+    // `safelist why` (the API behind it) says blocked with the same reason, not "not mirrored".
+    const why = (await (await get('/api/v1/policy/why?name=pinned-pkg&view=default')).json()) as { status: string; message: string };
+    expect(why.status).toBe('blocked');
+    expect(why.message).toBe(page['project-status']?.reason);
   });
 
   it('gives an allowed project no status marker and repository version 1.4 on every page', async () => {

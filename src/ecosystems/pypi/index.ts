@@ -214,6 +214,24 @@ export class PypiIndex {
     return file;
   }
 
+  /**
+   * The PEP 792 quarantine reason the project page gives in this view (refused as a whole, no
+   * version allowed, or quarantined upstream), or undefined when the page lists files or the
+   * project is not served at all (404). For `safelist why`; renders through the page cache.
+   */
+  pageRefusal(view: string, name: string): string | undefined {
+    let doc: RenderedDocument;
+    try {
+      doc = this.projectPage(view, name, 'json');
+    } catch (err) {
+      if (err instanceof SafelistError) return undefined;
+      throw err;
+    }
+    if (!doc.refused) return undefined;
+    const page = JSON.parse(doc.body.toString('utf8')) as { 'project-status'?: { reason?: string } };
+    return page['project-status']?.reason;
+  }
+
   catalogProject(name: string) {
     return this.catalog.project(name);
   }
