@@ -43,15 +43,6 @@ export function gzipOf(doc: RenderedDocument): Buffer | undefined {
   return doc.gzip;
 }
 
-/**
- * The refusal when every file of a project is refused because its version is not allowed (the
- * caller checked that no file is allowed or in a cool-down, which ends by itself): the project
- * is closed to the view as surely as an unlisted one. undefined when nothing was listed.
- */
-function noVersionAllowed(listing: ProjectListing): Decision | undefined {
-  return listing.files.find((l) => l.blocked?.code === 'version-not-allowed')?.blocked ?? undefined;
-}
-
 /** Why a project quarantined upstream is closed: no exception or allowlist entry opens it. */
 function upstreamQuarantine(name: string, s: RelayedStatus): string {
   return `${name} is quarantined upstream (${s.upstream})${s.reason ? `: ${s.reason.replace(/\.$/, '')}` : ''}; Safelist serves none of its files, whatever the allowlist says`;
@@ -142,17 +133,21 @@ export class PypiIndex {
       const listing = { name, displayName: project.displayName, files: [], status: { status: 'quarantined' as const, reason: `${upstreamQuarantine(name, relayed)}.` } };
       return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: true });
     }
+    // Every file refused for its version (none allowed, none merely cooling down): the project
+    // is closed to the view as surely as an unlisted one, whether its sizes are known or not.
     let offered = false;
+    let refusal: Decision | undefined;
     const listing = listProject(project, (f) => {
       const d = this.decideFile(f, view, at);
       if (d.code !== 'version-not-allowed') offered = true;
+      else refusal ??= d;
       if (d.code === 'cooldown') {
         const until = policy.cooldownUntil(view, publishedAt(f));
         if (until) validUntil = Math.min(validUntil, until.getTime());
       }
       return d;
     });
-    const refused = offered ? undefined : noVersionAllowed(listing);
+    const refused = offered ? undefined : refusal;
     if (relayed) listing.status = { status: relayed.status, ...(relayed.reason ? { reason: relayed.reason } : {}) };
     if (refused) listing.status = this.quarantine(`${refused.reason.replace(/\.$/, '')}; no version of ${name} is allowed in view ${view}`, name, view);
     return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: refused !== undefined });
