@@ -72,7 +72,10 @@ export class PypiIndex {
     if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
   }
 
+  /** Policy's decision for one file; a project quarantined upstream refuses every file, whatever the rules say. */
   decideFile(file: PypiFile, view: string, now = new Date()): Decision {
+    const relayed = this.catalog.project(file.project)?.upstreamStatus;
+    if (relayed?.status === 'quarantined') return { allowed: false, code: 'not-listed', reason: upstreamQuarantine(file.project, relayed) };
     return this.policy.decide({
       ecosystem: 'pypi',
       name: file.project,
@@ -201,8 +204,6 @@ export class PypiIndex {
     this.requireView(view);
     const file = this.catalog.file(sha256);
     if (!file || file.filename !== filename) throw errors.notFound(`no file ${filename} with sha256 ${sha256} in this index`);
-    const relayed = this.catalog.project(file.project)?.upstreamStatus;
-    if (relayed?.status === 'quarantined') throw errors.blockedByPolicy(upstreamQuarantine(file.project, relayed), { project: file.project, version: file.version, view });
     const d = this.decideFile(file, view);
     if (!d.allowed) throw errors.blockedByPolicy(d.reason, { project: file.project, version: file.version, view });
     if (!file.stored) throw errors.notFound(`${filename} is allowed but not mirrored yet; the next sync fetches it`);
