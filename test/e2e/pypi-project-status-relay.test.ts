@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
+import { publishStatic } from '../../src/publish/static.js';
+import { FsBlobStore } from '../../src/storage/fs.js';
 import { startNginx, type NginxServer } from '../support/nginx-upstream.js';
 import { pipInstall } from '../support/pip.js';
 import { createPgDatabase } from '../support/databases.js';
@@ -123,6 +125,14 @@ describe('relaying an upstream PEP 792 status', () => {
     const html = await (await get('/pypi/default/simple/mal-pkg/', { accept: 'text/html' })).text();
     expect(html).toContain('<meta name="pypi:project-status" content="quarantined">');
     expect(html).not.toContain('<a ');
+    // A static publish carries the quarantine page and none of the project's files.
+    const site = new FsBlobStore(await mkdtemp(join(work, 'site-')));
+    await publishStatic({ policy: sl.runtime.policies.policy, pypi: sl.runtime.pypi, catalog: sl.runtime.pypiCatalog, source: sl.runtime.store, target: site }, { views: ['default'] });
+    const keys: string[] = [];
+    for await (const k of site.list('pypi/default/')) keys.push(k);
+    expect(keys).toContain('pypi/default/simple/mal-pkg/index.html');
+    expect(keys.filter((k) => k.endsWith(wheels['mal-pkg']!.filename))).toEqual([]);
+    expect(keys.filter((k) => k.endsWith(wheels['arch-pkg']!.filename))).toHaveLength(1);
     sl.served.length = 0;
     const dir = await mkdtemp(join(work, 'target-'));
     const pip = await pipInstall({ indexUrl: `${sl.url}/pypi/default/simple/`, requirements: ['mal-pkg'], target: dir });
