@@ -76,7 +76,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     const ociCatalog = new OciCatalog(db, reloads);
     await ociCatalog.open();
     closers.push(() => ociCatalog.close());
-    const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes });
+    const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes, publicUrl: config.server.publicUrl });
     const condaCatalog = new CondaCatalog(db, reloads);
     await condaCatalog.open();
     closers.push(() => condaCatalog.close());

@@ -64,6 +64,8 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
       if (!slash || canonical !== raw) {
         return reply.redirect(`/pypi/${encodeURIComponent(view)}/simple/${encodeURIComponent(canonical)}/${req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''}`, 301);
       }
+      // A PEP 792 quarantine page is a refusal too (demand insight), though it answers 200.
+      if (doc.refused) deps.onBlocked?.({ view, name: canonical });
       return sendDocument(req, reply, doc, n.contentType);
     } catch (err) {
       if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY' || (err as { code?: string }).code === 'NOT_FOUND') {

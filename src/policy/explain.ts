@@ -1,7 +1,7 @@
 // `safelist why NAME`: what the policy says about a name in a view, and what the index will
 // actually answer (allowed but nothing mirrored is a 404, not "allowed"), in words a data
 // scientist can act on. Shared by the CLI and the API. Never says "allowed" for a name the
-// index cannot serve.
+// index cannot serve (a PyPI page with a PEP 792 quarantine is "blocked", with its reason).
 import { errors } from '../errors.js';
 import type { Policy } from './decide.js';
 import { describeRule, type Decision, type Ecosystem } from './types.js';
@@ -16,6 +16,8 @@ export interface ExplainPypi {
   // Method syntax on purpose: its parameter is checked bivariantly, so an index taking its own
   // richer file type (which it hands out from catalogProject) still fits.
   decideFile(file: ExplainFile, view: string): Decision;
+  /** Why the whole project page is refused in the view (PEP 792 quarantined), if it is. */
+  pageRefusal(view: string, name: string): string | undefined;
 }
 
 export interface ExplainFile {
@@ -118,6 +120,9 @@ function explainPolicy(deps: ExplainDeps, ecosystem: Ecosystem, rawName: string,
     }
   }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };
+  // Allowed by a rule, yet the page is a PEP 792 quarantine (no version allowed, or quarantined upstream).
+  const quarantine = ecosystem === 'pypi' ? deps.pypi?.pageRefusal(view, name) : undefined;
+  if (quarantine) return { ...base, status: 'blocked', message: quarantine, rules };
   const ranges = active.map((r) => r.matcher.text || 'any version').join(' | ');
   // Only when this ecosystem's catalog was consulted: without it nothing is known about storage.
   const consulted = { pypi: deps.pypi, oci: deps.oci, conda: deps.conda }[ecosystem as 'pypi' | 'oci' | 'conda'] !== undefined;

@@ -325,4 +325,18 @@ export const migrations: Migration[] = [
       UPDATE conda_packages SET indexed_at = created_at WHERE stored;
     `,
   },
+  {
+    id: '0380_pypi_project_status',
+    sql: `
+      -- PEP 792 status an upstream gave a project (active is the absence of a row). Relayed by
+      -- the sync: archived and deprecated are shown, quarantined blocks every file.
+      CREATE TABLE pypi_project_status (
+        project text PRIMARY KEY,
+        status text NOT NULL CHECK (status IN ('archived', 'deprecated', 'quarantined')),
+        reason text,
+        upstream text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

@@ -4,7 +4,8 @@
 // upstream sha256 while it streams into storage, and stores it atomically. Idempotent (stored
 // files are skipped) and resumable (each file is committed on its own). Never stores a file it
 // could not verify, and never writes outside the blob store (no temporary files; it only
-// removes what killed syncs of earlier versions left in the temp folder).
+// removes what killed syncs of earlier versions left in the temp folder). Relays the upstream's
+// PEP 792 project status to the catalog, and fetches nothing of a project quarantined upstream.
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,9 @@ export async function runPypiSync(
       if (error) report.failed.push({ filename: `${name}/`, error });
       continue;
     }
+    const quarantined = page.status?.status === 'quarantined';
+    if (quarantined) emit({ type: 'warning', message: `${upstream.name}: ${name} is quarantined upstream${page.status?.reason ? ` (${page.status.reason})` : ''}; none of its files is fetched or served` });
+    if (!opts.dryRun) await catalog.setUpstreamStatus(name, page.status, upstream.name);
     const item: SyncPlanItem = { project: name, upstream: upstream.name, fetch: [], recordOnly: 0, present: 0 };
     const records: PypiFile[] = [];
     const displayName = name;
@@ -139,7 +143,7 @@ export async function runPypiSync(
         item.present++;
         continue;
       }
-      if (wantedSomewhere(policy, name, f.version)) item.fetch.push(f);
+      if (!quarantined && wantedSomewhere(policy, name, f.version)) item.fetch.push(f);
       else {
         item.recordOnly++;
         if (!known) records.push(record(name, displayName, f, upstream.name, false, typeof f.coreMetadata === 'string' ? f.coreMetadata : null));

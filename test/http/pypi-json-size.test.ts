@@ -55,7 +55,7 @@ describe('PEP 700 sizes on the JSON page', () => {
       const report = await sl.syncNow();
       expect(report?.failed).toEqual([]);
       const { json, htmlFiles } = await pages(sl, 'size-pkg');
-      expect(json.meta['api-version']).toBe('1.1');
+      expect(json.meta['api-version']).toBe('1.4');
       expect(json.files.map((f) => [f.filename, f.size])).toEqual([[built['1.0']!.filename, built['1.0']!.size]]);
       expect(htmlFiles).toEqual([built['1.0']!.filename]);
     });

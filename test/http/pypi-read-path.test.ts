@@ -74,13 +74,13 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
       req.end();
     });
 
-  it('serves PEP 691 JSON at API 1.1 with versions, size, upload-time, hashes and core-metadata', async () => {
+  it('serves PEP 691 JSON at API 1.4 with versions, size, upload-time, hashes and core-metadata', async () => {
     const res = await get('/pypi/default/simple/demo-pkg/', { accept: JSON_TYPE });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe(JSON_TYPE);
     expect(res.headers.get('cache-control')).toBe('no-cache');
     const doc = (await res.json()) as { meta: Record<string, string>; versions: string[]; files: Array<Record<string, unknown>> };
-    expect(doc.meta['api-version']).toBe('1.1');
+    expect(doc.meta['api-version']).toBe('1.4');
     expect(doc.versions).toEqual(['1.0', '1.1', '2.0']);
     const f10 = doc.files.find((f) => f.filename === wheels.v10!.filename)!;
     expect(f10).toMatchObject({ hashes: { sha256: wheels.v10!.sha256 }, size: wheels.v10!.size, 'requires-python': '>=3.8', yanked: false });
@@ -97,7 +97,7 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     const res = await get('/pypi/default/simple/demo-pkg/', { accept: 'text/html' });
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
     const html = await res.text();
-    expect(html).toContain('<meta name="pypi:repository-version" content="1.1">');
+    expect(html).toContain('<meta name="pypi:repository-version" content="1.4">');
     expect(html).toContain(`#sha256=${wheels.v10!.sha256}" data-requires-python="&gt;=3.8" data-dist-info-metadata="sha256=${wheels.v10!.metadataSha256}" data-core-metadata="sha256=${wheels.v10!.metadataSha256}"`);
     expect(html).toMatch(/data-yanked="demo-pkg 2\.0 is blocked by Safelist policy/);
     expect(html).toContain('demo_pkg-1.1.tar.gz');
@@ -221,9 +221,13 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     // A project that is not allowed at all.
     const b = wheels.blocked!;
     expect((await get(`/pypi/default/files/${b.sha256}/${b.filename}`)).status).toBe(403);
-    const page = await get('/pypi/default/simple/not-allowed/');
-    expect(page.status).toBe(403);
-    expect(page.statusText).toContain('not-allowed is blocked by Safelist policy in view default: it is not on the allowlist');
+    // Its page answers with the PEP 792 status "quarantined", the reason, and no file.
+    const page = await get('/pypi/default/simple/not-allowed/', { accept: 'application/vnd.pypi.simple.v1+json' });
+    expect(page.status).toBe(200);
+    const status = (await page.json()) as { 'project-status': { status: string; reason: string }; files: unknown[] };
+    expect(status['project-status'].status).toBe('quarantined');
+    expect(status['project-status'].reason).toContain('not-allowed is blocked by Safelist policy in view default: it is not on the allowlist');
+    expect(status.files).toEqual([]);
     const unknown = await get('/pypi/default/simple/never-heard-of/');
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { detail: string }).detail).toContain('never-heard-of is not available in view default');

@@ -1,6 +1,8 @@
 // The PyPI catalog: what Safelist knows of each allowlisted project's files, stored and
 // upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per project on change notifications, so requests never touch the database.
+// It also keeps the PEP 792 status an upstream gave a project (relayed by the sync): a project
+// with such a status is known even when none of its files is.
 import type { Db, Queryable } from '../../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from '../../catalog/changes.js';
 import { CatalogReloads } from '../../catalog/reload.js';
@@ -45,9 +47,18 @@ export function publishedAt(f: PypiFile): Date | undefined {
   return f.uploadTime ?? f.firstSeen;
 }
 
+/** A PEP 792 status relayed from the upstream the sync read the project from. */
+export interface RelayedStatus {
+  status: 'archived' | 'deprecated' | 'quarantined';
+  reason: string | null;
+  upstream: string;
+}
+
 export interface PypiProject {
   name: string;
   displayName: string;
+  /** The upstream's PEP 792 status; absent = active. */
+  upstreamStatus?: RelayedStatus;
   /** Sorted by version (PEP 440 order), then file name. */
   files: PypiFile[];
   /** Increments on every change to this project; part of rendered documents' identity. */
@@ -70,6 +81,19 @@ interface Row {
   source: string;
   source_url: string | null;
   created_at: Date | string;
+}
+
+interface StatusRow {
+  project: string;
+  status: RelayedStatus['status'];
+  reason: string | null;
+  upstream: string;
+}
+
+const STATUS_COLUMNS = 'project, status, reason, upstream';
+
+function fromStatusRow(r: StatusRow): RelayedStatus {
+  return { status: r.status, reason: r.reason, upstream: r.upstream };
 }
 
 /** Projects read per query by reloadAll. */
@@ -170,6 +194,7 @@ function* upsertBatches(files: readonly PypiFile[]): Generator<PypiFile[]> {
 
 export class PypiCatalog {
   private readonly projects = new Map<string, PypiProject>();
+  private readonly statuses = new Map<string, RelayedStatus>();
   private readonly bySha = new Map<string, PypiFile>();
   private serialCounter = 0;
   private unlisten: (() => Promise<void>) | undefined;
@@ -199,7 +224,11 @@ export class PypiCatalog {
    * costs several times the catalog's own memory, and the heap keeps that peak as resident.
    */
   async reloadAll(): Promise<void> {
+    this.statuses.clear();
+    for (const r of await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status`)) this.statuses.set(r.project, fromStatusRow(r));
     const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map((r) => r.project);
+    const withFiles = new Set(names);
+    for (const name of this.statuses.keys()) if (!withFiles.has(name)) this.install(name, []);
     for (let i = 0; i < names.length; i += RELOAD_CHUNK) {
       const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = ANY($1::text[])`, [names.slice(i, i + RELOAD_CHUNK)]);
       const grouped = new Map<string, PypiFile[]>();
@@ -228,13 +257,14 @@ export class PypiCatalog {
   private install(name: string, files: PypiFile[]): void {
     const old = this.projects.get(name);
     for (const f of old?.files ?? []) this.bySha.delete(f.sha256);
-    if (files.length === 0) {
+    const status = this.statuses.get(name);
+    if (files.length === 0 && !status) {
       this.projects.delete(name);
     } else {
       files.sort((a, b) => compareVersions(a.version, b.version) || (a.filename < b.filename ? -1 : 1));
       // The display name of the newest file wins (projects occasionally change capitalisation).
-      const displayName = files[files.length - 1]!.displayName;
-      this.projects.set(name, { name, displayName, files, serial: ++this.serialCounter });
+      const displayName = files[files.length - 1]?.displayName ?? name;
+      this.projects.set(name, { name, displayName, files, serial: ++this.serialCounter, ...(status ? { upstreamStatus: status } : {}) });
       for (const f of files) this.bySha.set(f.sha256, f);
     }
     for (const fn of this.listeners) fn(name);
@@ -243,6 +273,9 @@ export class PypiCatalog {
   /** Re-reads one project from the database (after a local write or a notification). */
   async reload(project: string): Promise<void> {
     const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = $1`, [project]);
+    const status = (await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status WHERE project = $1`, [project]))[0];
+    if (status) this.statuses.set(project, fromStatusRow(status));
+    else this.statuses.delete(project);
     const intern = interner();
     this.install(project, rows.map((r) => fromRow(r, intern)));
   }
@@ -275,6 +308,27 @@ export class PypiCatalog {
     }
     if (q === this.db) for (const p of projects) await this.reload(p);
     if (projects.size) await publishCatalogChanges(q, 'pypi', [...projects]);
+  }
+
+  /**
+   * Records the PEP 792 status the upstream gave a project (undefined = active: the row goes).
+   * Writes and tells every replica only when it changed, so a sync of an unchanged index is quiet.
+   */
+  async setUpstreamStatus(project: string, status: { status: RelayedStatus['status']; reason?: string } | undefined, upstream: string): Promise<void> {
+    const old = this.statuses.get(project);
+    if (!status && !old) return;
+    if (status && old && old.status === status.status && old.reason === (status.reason ?? null) && old.upstream === upstream) return;
+    if (status) {
+      await this.db.query(
+        `INSERT INTO pypi_project_status (project, status, reason, upstream) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (project) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason, upstream = EXCLUDED.upstream, updated_at = now()`,
+        [project, status.status, status.reason ?? null, upstream],
+      );
+    } else {
+      await this.db.query('DELETE FROM pypi_project_status WHERE project = $1', [project]);
+    }
+    await this.reload(project);
+    await publishCatalogChanges(this.db, 'pypi', [project]);
   }
 
   /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */

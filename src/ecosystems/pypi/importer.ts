@@ -1,12 +1,28 @@
 // `safelist import pypi DIR`: puts wheels and sdists found in a folder into storage and the
 // catalog (sha256, size, Requires-Python, and the wheel's METADATA kept for PEP 658).
-// Imports everything it can read; policy decides later what each view may see.
+// Imports everything it can read; policy decides later what each view may see. Each file's
+// PEP 700 upload time is importedAt(): never later than the import, never a made-up epoch.
 import { stat } from 'node:fs/promises';
 import { filesUnder, storeBuffer, storeFile } from '../../catalog/ingest.js';
 import type { BlobStore } from '../../storage/types.js';
 import type { PypiCatalog, PypiFile } from './catalog.js';
 import { parseCoreMetadata, readSdistPkgInfo, readWheelMetadata } from './metadata.js';
 import { normalizeProjectName, parseDistFilename } from './names.js';
+
+/** Before this no wheel or sdist was uploaded anywhere: such an mtime is an archive's epoch (0, SOURCE_DATE_EPOCH). */
+const PLAUSIBLE_SINCE = Date.UTC(2005, 0, 1);
+
+/**
+ * The upload time an imported file carries: the time in its file-system metadata (mtime: what
+ * `pip download`, `curl -R`, `cp -p` and tar keep, none earlier than the file's upload) when
+ * that is plausible, else the import time. Never later than the import: a file cannot have been
+ * published after Safelist received it, and a future time would hold it back for ever.
+ */
+export function importedAt(mtime: Date, now: Date): Date {
+  const t = mtime.getTime();
+  if (Number.isNaN(t) || t < PLAUSIBLE_SINCE || t > now.getTime()) return now;
+  return mtime;
+}
 
 export interface ImportReport {
   imported: Array<{ filename: string; sha256: string; written: boolean }>;
@@ -43,7 +59,8 @@ export async function importPypiDir(
         report.skipped.push({ path, reason: `a different ${filename} (sha256 ${existing.sha256}) is already in the catalog; file names are immutable` });
         continue;
       }
-      const mtime = (await stat(path)).mtime;
+      // A re-import keeps the first time (the catalog never replaces a known upload time).
+      const uploadTime = importedAt((await stat(path)).mtime, new Date());
       const record: PypiFile = {
         sha256: stored.sha256,
         project,
@@ -52,7 +69,7 @@ export async function importPypiDir(
         filename,
         size: stored.size,
         requiresPython: meta?.requiresPython ?? null,
-        uploadTime: mtime,
+        uploadTime,
         yanked: null,
         metadataSha256: metaStored?.sha256 ?? null,
         stored: true,

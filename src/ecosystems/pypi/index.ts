@@ -1,7 +1,10 @@
 // The PyPI read model for every view: answers "what does view V list for project P" with a
 // pre-rendered, cached document, and "may view V fetch file F". Documents are rendered once
 // per (view, project, format) and reused until the catalog entry, the policy, or a time that
-// changes the answer (an expiry, the end of a cool-down) moves on.
+// changes the answer (an expiry, the end of a cool-down) moves on. A project the view refuses
+// as a whole (or whose every version it refuses) answers 200 with the PEP 792 status
+// "quarantined", the reason and where to ask, and no file: installers show the reason. An
+// upstream's status is relayed: archived and deprecated are shown, quarantined blocks everything.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
@@ -9,9 +12,9 @@ import { errors, SafelistError } from '../../errors.js';
 import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
-import { publishedAt, type PypiCatalog, type PypiFile } from './catalog.js';
+import { publishedAt, type PypiCatalog, type PypiFile, type RelayedStatus } from './catalog.js';
 import { checkProjectName, normalizeProjectName } from './names.js';
-import { listProject, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
+import { listProject, type ProjectListing, type ProjectStatus, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
 
 export type IndexFormat = 'json' | 'html';
 
@@ -24,6 +27,8 @@ export interface RenderedDocument {
   validUntil: number;
   policy: string;
   serial: number;
+  /** True when the page is a policy refusal (PEP 792 quarantined): counted as a blocked request. */
+  refused?: boolean;
 }
 
 const GZIP_MIN = 1024;
@@ -38,15 +43,22 @@ export function gzipOf(doc: RenderedDocument): Buffer | undefined {
   return doc.gzip;
 }
 
+/** Why a project quarantined upstream is closed: no exception or allowlist entry opens it. */
+function upstreamQuarantine(name: string, s: RelayedStatus): string {
+  return `${name} is quarantined upstream (${s.upstream})${s.reason ? `: ${s.reason.replace(/\.$/, '')}` : ''}; Safelist serves none of its files, whatever the allowlist says`;
+}
+
 export class PypiIndex {
   private readonly cache: LRUCache<string, RenderedDocument>;
   private rootSerial = 0;
+  private readonly publicUrl: string | undefined;
 
   constructor(
     private readonly catalog: PypiCatalog,
     private readonly policies: PolicyStore,
-    opts: { maxBytes: number },
+    opts: { maxBytes: number; publicUrl?: string | undefined },
   ) {
+    this.publicUrl = opts.publicUrl?.replace(/\/$/, '');
     this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
     catalog.onChange(() => this.rootSerial++);
     policies.onChange(() => this.cache.clear());
@@ -60,7 +72,10 @@ export class PypiIndex {
     if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
   }
 
+  /** Policy's decision for one file; a project quarantined upstream refuses every file, whatever the rules say. */
   decideFile(file: PypiFile, view: string, now = new Date()): Decision {
+    const relayed = this.catalog.project(file.project)?.upstreamStatus;
+    if (relayed?.status === 'quarantined') return { allowed: false, code: 'not-listed', reason: upstreamQuarantine(file.project, relayed) };
     return this.policy.decide({
       ecosystem: 'pypi',
       name: file.project,
@@ -96,7 +111,7 @@ export class PypiIndex {
     const policy = this.policy;
     if (hit) {
       const project = this.catalog.project(rawName);
-      if (project && hit.serial === project.serial && hit.policy === policy.fingerprint && now < hit.validUntil) {
+      if ((project?.serial ?? -1) === hit.serial && hit.policy === policy.fingerprint && now < hit.validUntil) {
         this.hits++;
         return hit;
       }
@@ -107,23 +122,55 @@ export class PypiIndex {
     if (problem) throw errors.invalidName(problem);
     const name = normalizeProjectName(rawName);
     const project = this.catalog.project(name);
-    if (!project || !policy.projectVisible('pypi', name, view, new Date(now))) throw this.projectRefusal(view, name);
     const at = new Date(now);
+    if (!project || !policy.projectVisible('pypi', name, view, at)) {
+      const refusal = this.projectRefusal(view, name);
+      if (refusal.code !== 'BLOCKED_BY_POLICY') throw refusal;
+      const listing = { name, displayName: project?.displayName ?? name, files: [], status: this.quarantine(refusal.message, name, view) };
+      return this.store(key, name === rawName, listing, format, { validUntil: Infinity, serial: project?.serial ?? -1, refused: true });
+    }
     let validUntil = Infinity;
     for (const r of policy.activeRules('pypi', name, view, at)) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+    const relayed = project.upstreamStatus;
+    if (relayed?.status === 'quarantined') {
+      const listing = { name, displayName: project.displayName, files: [], status: { status: 'quarantined' as const, reason: `${upstreamQuarantine(name, relayed)}.` } };
+      return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: true });
+    }
+    // Every file refused for its version (none allowed, none merely cooling down): the project
+    // is closed to the view as surely as an unlisted one, whether its sizes are known or not.
+    let offered = false;
+    let refusal: Decision | undefined;
     const listing = listProject(project, (f) => {
       const d = this.decideFile(f, view, at);
+      if (d.code !== 'version-not-allowed') offered = true;
+      else refusal ??= d;
       if (d.code === 'cooldown') {
         const until = policy.cooldownUntil(view, publishedAt(f));
         if (until) validUntil = Math.min(validUntil, until.getTime());
       }
       return d;
     });
+    const refused = offered ? undefined : refusal;
+    if (relayed) listing.status = { status: relayed.status, ...(relayed.reason ? { reason: relayed.reason } : {}) };
+    if (refused) listing.status = this.quarantine(`${refused.reason.replace(/\.$/, '')}; no version of ${name} is allowed in view ${view}`, name, view);
+    return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: refused !== undefined });
+  }
+
+  private store(key: string, canonical: boolean, listing: ProjectListing, format: IndexFormat, o: { validUntil: number; serial: number; refused: boolean }): RenderedDocument {
     const body = Buffer.from(format === 'json' ? renderProjectJson(listing) : renderProjectHtml(listing));
-    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil, policy: policy.fingerprint, serial: project.serial };
+    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil: o.validUntil, policy: this.policy.fingerprint, serial: o.serial, ...(o.refused ? { refused: true } : {}) };
     // Only cache under the canonical name; other spellings are redirected by the HTTP layer.
-    if (name === rawName) this.cache.set(key, doc);
+    if (canonical) this.cache.set(key, doc);
     return doc;
+  }
+
+  /** The PEP 792 status of a refused project: the policy's reason and where to ask. */
+  private quarantine(reason: string, name: string, view: string): ProjectStatus {
+    let text = reason.replace(/\.$/, '');
+    const why = `safelist why ${name} --view ${view}`;
+    if (!text.includes(why)) text += `; run "${why}" to see how to request an exception`;
+    if (this.publicUrl) text += `; request an exception: ${this.publicUrl}/api/v1/exceptions`;
+    return { status: 'quarantined', reason: `${text}.` };
   }
 
   /** The root page: projects with at least one rule in force for the view. */
@@ -161,6 +208,24 @@ export class PypiIndex {
     if (!d.allowed) throw errors.blockedByPolicy(d.reason, { project: file.project, version: file.version, view });
     if (!file.stored) throw errors.notFound(`${filename} is allowed but not mirrored yet; the next sync fetches it`);
     return file;
+  }
+
+  /**
+   * The PEP 792 quarantine reason the project page gives in this view (refused as a whole, no
+   * version allowed, or quarantined upstream), or undefined when the page lists files or the
+   * project is not served at all (404). For `safelist why`; renders through the page cache.
+   */
+  pageRefusal(view: string, name: string): string | undefined {
+    let doc: RenderedDocument;
+    try {
+      doc = this.projectPage(view, name, 'json');
+    } catch (err) {
+      if (err instanceof SafelistError) return undefined;
+      throw err;
+    }
+    if (!doc.refused) return undefined;
+    const page = JSON.parse(doc.body.toString('utf8')) as { 'project-status'?: { reason?: string } };
+    return page['project-status']?.reason;
   }
 
   catalogProject(name: string) {

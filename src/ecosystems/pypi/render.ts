@@ -1,14 +1,23 @@
 // Renders simple-index documents for one view: PEP 503 HTML (with PEP 592/629/658/714
-// attributes) and PEP 691 JSON at API version 1.1 (PEP 700 fields). Pure functions of the
+// attributes) and PEP 691 JSON at API version 1.4 (PEP 700 fields, PEP 792 project status). Pure functions of the
 // catalog entry and policy decisions; the caller caches their output. A version the view
 // does not allow is listed as yanked with the policy reason (so a pinned install explains
 // itself) and never carries metadata; a file that is not stored is never listed as available.
 // Every listed file has its real size (PEP 700 makes `size` mandatory in API 1.1): a refused file
 // whose size nobody knows is left out of both formats rather than listed with a made-up one.
+// A project with the PEP 792 status "quarantined" never lists a file, whatever the caller passed.
 import type { Decision } from '../../policy/types.js';
 import { knownSize, type PypiFile, type PypiProject } from './catalog.js';
 
-export const API_VERSION = '1.1';
+export const API_VERSION = '1.4';
+
+/** PEP 792 statuses Safelist shows; "active" is the default and never written. */
+export type ProjectStatusName = 'archived' | 'deprecated' | 'quarantined';
+
+export interface ProjectStatus {
+  status: ProjectStatusName;
+  reason?: string;
+}
 
 export interface ListedFile {
   file: PypiFile;
@@ -20,6 +29,19 @@ export interface ProjectListing {
   name: string;
   displayName: string;
   files: ListedFile[];
+  /** PEP 792 marker; absent = active. */
+  status?: ProjectStatus;
+}
+
+function listedFiles(p: ProjectListing): ListedFile[] {
+  return p.status?.status === 'quarantined' ? [] : p.files;
+}
+
+function statusMeta(s: ProjectStatus | undefined): string {
+  if (!s) return '';
+  let out = `    <meta name="pypi:project-status" content="${s.status}">\n`;
+  if (s.reason) out += `    <meta name="pypi:project-status-reason" content="${escapeHtml(s.reason)}">\n`;
+  return out;
 }
 
 function escapeHtml(s: string): string {
@@ -45,10 +67,11 @@ export function renderProjectHtml(p: ProjectListing): string {
   const out: string[] = [
     '<!DOCTYPE html>\n<html>\n  <head>\n',
     `    <meta name="pypi:repository-version" content="${API_VERSION}">\n`,
+    statusMeta(p.status),
     `    <title>Links for ${escapeHtml(p.displayName)}</title>\n  </head>\n  <body>\n`,
     `    <h1>Links for ${escapeHtml(p.displayName)}</h1>\n`,
   ];
-  for (const l of p.files) {
+  for (const l of listedFiles(p)) {
     const f = l.file;
     let attrs = `href="${fileHref(f)}#sha256=${f.sha256}"`;
     if (f.requiresPython) attrs += ` data-requires-python="${escapeHtml(f.requiresPython)}"`;
@@ -67,7 +90,7 @@ export function renderProjectHtml(p: ProjectListing): string {
 export function renderProjectJson(p: ProjectListing): string {
   const versions: string[] = [];
   const seen = new Set<string>();
-  const files = p.files.map((l) => {
+  const files = listedFiles(p).map((l) => {
     const f = l.file;
     if (!seen.has(f.version)) {
       seen.add(f.version);
@@ -87,7 +110,8 @@ export function renderProjectJson(p: ProjectListing): string {
     else o['core-metadata'] = false;
     return o;
   });
-  return JSON.stringify({ meta: { 'api-version': API_VERSION }, name: p.name, versions, files });
+  const status = p.status ? { 'project-status': { status: p.status.status, ...(p.status.reason ? { reason: p.status.reason } : {}) } } : {};
+  return JSON.stringify({ meta: { 'api-version': API_VERSION }, name: p.name, ...status, versions, files });
 }
 
 export function renderRootHtml(names: readonly { name: string; displayName: string }[]): string {

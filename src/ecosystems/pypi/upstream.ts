@@ -1,6 +1,8 @@
 // Reads an upstream simple index: PEP 691 JSON when it offers it, PEP 503 HTML otherwise.
 // Only the sync job calls this; the read path never contacts an upstream. Every file must
 // come with a sha256 from the upstream, or it is unusable (nothing unverified is stored).
+// A PEP 792 project status (JSON "project-status", HTML pypi:project-status meta) is read so
+// the sync can relay it; an unknown status is treated as active, as the standard says.
 import { PassThrough, Readable } from 'node:stream';
 import { Parser } from 'htmlparser2';
 import type { UpstreamConfig } from '../../config/schema.js';
@@ -24,6 +26,23 @@ export interface UpstreamProject {
   name: string;
   files: UpstreamFile[];
   format: 'json' | 'html';
+  /** PEP 792 status other than active, when the upstream gives one. */
+  status?: UpstreamStatus;
+}
+
+export interface UpstreamStatus {
+  status: 'archived' | 'deprecated' | 'quarantined';
+  reason?: string;
+}
+
+const RELAYED = new Set(['archived', 'deprecated', 'quarantined']);
+/** Longest upstream reason kept (it is shown in every page of the project). */
+const MAX_REASON = 1000;
+
+function upstreamStatus(status: unknown, reason: unknown): UpstreamStatus | undefined {
+  if (typeof status !== 'string' || !RELAYED.has(status)) return undefined;
+  const r = typeof reason === 'string' ? reason.trim().slice(0, MAX_REASON) : '';
+  return { status: status as UpstreamStatus['status'], ...(r ? { reason: r } : {}) };
 }
 
 export class UpstreamError extends Error {
@@ -63,8 +82,10 @@ export class PypiUpstream {
     const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const text = await res.text();
     const pageUrl = res.url || url;
-    if (type === 'application/vnd.pypi.simple.v1+json') return { name, files: parseJsonPage(text, pageUrl), format: 'json' };
-    if (type === 'text/html' || type === 'application/vnd.pypi.simple.v1+html' || type === '') return { name, files: parseHtmlPage(text, pageUrl), format: 'html' };
+    const page = type === 'application/vnd.pypi.simple.v1+json' ? { ...parseJsonPage(text, pageUrl), format: 'json' as const }
+      : type === 'text/html' || type === 'application/vnd.pypi.simple.v1+html' || type === '' ? { ...parseHtmlPage(text, pageUrl), format: 'html' as const }
+      : undefined;
+    if (page) return { name, files: page.files, format: page.format, ...(page.status ? { status: page.status } : {}) };
     throw new UpstreamError(`${this.name}: ${url} answered with unsupported Content-Type ${type}`);
   }
 
@@ -121,10 +142,15 @@ function fileVersion(filename: string): string | undefined {
   return parseDistFilename(filename)?.version;
 }
 
-function parseJsonPage(text: string, pageUrl: string): UpstreamFile[] {
-  let doc: { files?: unknown };
+interface ParsedPage {
+  files: UpstreamFile[];
+  status: UpstreamStatus | undefined;
+}
+
+function parseJsonPage(text: string, pageUrl: string): ParsedPage {
+  let doc: { files?: unknown; 'project-status'?: unknown };
   try {
-    doc = JSON.parse(text) as { files?: unknown };
+    doc = JSON.parse(text) as typeof doc;
   } catch {
     throw new UpstreamError(`${pageUrl}: the JSON page does not parse`);
   }
@@ -154,7 +180,9 @@ function parseJsonPage(text: string, pageUrl: string): UpstreamFile[] {
             : undefined,
     });
   }
-  return out;
+  const ps = doc['project-status'];
+  const status = typeof ps === 'object' && ps !== null ? upstreamStatus((ps as Record<string, unknown>).status, (ps as Record<string, unknown>).reason) : undefined;
+  return { files: out, status };
 }
 
 function parseHashAttr(v: string | undefined): string | true | undefined {
@@ -163,12 +191,14 @@ function parseHashAttr(v: string | undefined): string | true | undefined {
   return m ? m[1]!.toLowerCase() : true;
 }
 
-function parseHtmlPage(text: string, pageUrl: string): UpstreamFile[] {
+function parseHtmlPage(text: string, pageUrl: string): ParsedPage {
   const out: UpstreamFile[] = [];
+  const meta: Record<string, string> = {};
   let current: { attrs: Record<string, string>; text: string } | undefined;
   const parser = new Parser(
     {
       onopentag(name, attrs) {
+        if (name === 'meta' && attrs.name?.startsWith('pypi:project-status') && attrs.content !== undefined) meta[attrs.name] ??= attrs.content;
         if (name === 'a' && attrs.href) current = { attrs, text: '' };
       },
       ontext(t) {
@@ -201,5 +231,5 @@ function parseHtmlPage(text: string, pageUrl: string): UpstreamFile[] {
   );
   parser.write(text);
   parser.end();
-  return out;
+  return { files: out, status: upstreamStatus(meta['pypi:project-status'], meta['pypi:project-status-reason']) };
 }
