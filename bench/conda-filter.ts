@@ -65,7 +65,8 @@ async function wrk(url: string, seconds: string, connections: string, bytes: num
   // Every response must be the whole document: a server answering errors fast would win.
   const check = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
   const got = (await check.arrayBuffer()).byteLength;
-  if (check.status !== 200 || got !== bytes) throw new Error(`${url} answered ${check.status} with ${got} bytes, expected 200 with ${bytes}`);
+  if (check.status !== 200 || got !== bytes)
+    throw new Error(`${url} answered ${check.status} with ${got} bytes, expected 200 with ${bytes}`);
   const r = await run('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, url], { maxBuffer: 1 << 20 });
   if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors:\n${r.stdout}`);
   const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
@@ -112,7 +113,8 @@ async function main(): Promise<void> {
     const ours = await timed(process.execPath, ['--input-type=module', '-e', CHILD, input, join(work, 'names'), ourOut]);
     const inner = JSON.parse(ours.stdout) as { ms: number; seen: number; kept: number };
     const filtered = JSON.parse(await readFile(ourOut, 'utf8')) as Filtered;
-    const keys = (d: Filtered) => [...Object.keys(d.packages).map((k) => `p/${k}`), ...Object.keys(d['packages.conda']).map((k) => `c/${k}`)].sort().join('\n');
+    const keys = (d: Filtered) =>
+      [...Object.keys(d.packages).map((k) => `p/${k}`), ...Object.keys(d['packages.conda']).map((k) => `c/${k}`)].sort().join('\n');
     if (keys(filtered) !== keys(baseline)) throw new Error('Safelist kept a different set of records than the baseline');
     for (const [fn, rec] of Object.entries(baseline.packages)) {
       if (JSON.stringify(filtered.packages[fn]) !== JSON.stringify(rec)) throw new Error(`record ${fn} differs from the baseline's`);
@@ -122,7 +124,10 @@ async function main(): Promise<void> {
     const cfgDir = join(work, 'sl');
     await mkdir(join(cfgDir, 'allowlists'), { recursive: true });
     await mkdir(join(cfgDir, 'exceptions'), { recursive: true });
-    await writeFile(join(cfgDir, 'allowlists', 'conda.yaml'), `channels:\n  conda-forge:\n${[...names].map((x) => `    - ${x}`).join('\n')}\n`);
+    await writeFile(
+      join(cfgDir, 'allowlists', 'conda.yaml'),
+      `channels:\n  conda-forge:\n${[...names].map((x) => `    - ${x}`).join('\n')}\n`,
+    );
     const config = configSchema.parse({
       server: { host: '127.0.0.1', port: await freePort(), logLevel: 'silent' },
       storage: { kind: 'fs', path: join(cfgDir, 'blobs') },

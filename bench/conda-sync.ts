@@ -73,8 +73,13 @@ async function main(): Promise<void> {
       if (wanted(r.version)) files.push(r.filename);
     });
     for (const f of files) await writeFile(join(channel, 'linux-64', f), fileBytes(f));
-    await writeFile(join(channel, 'noarch', 'repodata.json'), JSON.stringify({ info: { subdir: 'noarch' }, packages: {}, 'packages.conda': {}, removed: [], repodata_version: 1 }));
-    process.stdout.write(`generated ${gen.records} records (${(gen.bytes / 2 ** 20).toFixed(0)} MiB), ${allowed.size} names allowed: ${kept} records to record, ${files.length} files to fetch (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    await writeFile(
+      join(channel, 'noarch', 'repodata.json'),
+      JSON.stringify({ info: { subdir: 'noarch' }, packages: {}, 'packages.conda': {}, removed: [], repodata_version: 1 }),
+    );
+    process.stdout.write(
+      `generated ${gen.records} records (${(gen.bytes / 2 ** 20).toFixed(0)} MiB), ${allowed.size} names allowed: ${kept} records to record, ${files.length} files to fetch (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+    );
 
     const nginx = await startNginx({ root: join(work, 'www'), types: { json: 'application/json' } });
     stoppers.push(nginx.stop);
@@ -84,7 +89,10 @@ async function main(): Promise<void> {
 
     await mkdir(join(work, 'allowlists'));
     await mkdir(join(work, 'exceptions'));
-    await writeFile(join(work, 'allowlists', 'conda.yaml'), `channels:\n  bench:\n${[...allowed].map((n) => `    - ${n} >=5.${WANT_MINOR}`).join('\n')}\n`);
+    await writeFile(
+      join(work, 'allowlists', 'conda.yaml'),
+      `channels:\n  bench:\n${[...allowed].map((n) => `    - ${n} >=5.${WANT_MINOR}`).join('\n')}\n`,
+    );
     let database = `database: { pglitePath: ${join(work, 'pglite')} }`;
     if (args.db === 'pg') {
       const pgdb = await createPgDatabase();
@@ -92,31 +100,58 @@ async function main(): Promise<void> {
       database = `database: { url: "${pgdb.url}" }`;
     }
     const configFile = join(work, 'safelist.yaml');
-    await writeFile(configFile, [
-      'server: { host: 127.0.0.1, port: 0, logLevel: warn }',
-      `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-      database,
-      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-      "sync: { schedule: '' }",
-      `conda: { channels: [{ name: bench, url: "${nginx.url}bench", subdirs: [linux-64] }] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      configFile,
+      [
+        'server: { host: 127.0.0.1, port: 0, logLevel: warn }',
+        `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
+        database,
+        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+        "sync: { schedule: '' }",
+        `conda: { channels: [{ name: bench, url: "${nginx.url}bench", subdirs: [linux-64] }] }`,
+        '',
+      ].join('\n'),
+    );
 
     const load = loadavg();
     const s0 = performance.now();
-    const out = await run('/usr/bin/time', ['-f', '%M', process.execPath, ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : []), CLI, '--config', configFile, 'sync', '--ecosystem', 'conda'], {
-      maxBuffer: 1 << 28,
-    }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+    const out = await run(
+      '/usr/bin/time',
+      [
+        '-f',
+        '%M',
+        process.execPath,
+        ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : []),
+        CLI,
+        '--config',
+        configFile,
+        'sync',
+        '--ecosystem',
+        'conda',
+      ],
+      {
+        maxBuffer: 1 << 28,
+      },
+    ).catch((err: { stdout?: string; stderr?: string; message: string }) => {
       throw new Error(`safelist sync failed: ${err.message}\n${err.stdout?.slice(-2000) ?? ''}\n${err.stderr?.slice(-4000) ?? ''}`);
     });
     const syncS = (performance.now() - s0) / 1000;
     const peakMiB = Number(out.stderr.trim().split('\n').pop()) / 1024;
-    const summary = out.stdout.split('\n').filter((l) => l.startsWith('{"conda"')).pop();
+    const summary = out.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{"conda"'))
+      .pop();
     if (!summary) throw new Error(`no summary from safelist sync:\n${out.stdout.slice(-2000)}`);
-    const c = (JSON.parse(summary) as { conda: { downloaded: number; failed: number; subdirs: Array<{ subdir: string; seen: number; kept: number; toFetch: number }> } }).conda;
+    const c = (
+      JSON.parse(summary) as {
+        conda: { downloaded: number; failed: number; subdirs: Array<{ subdir: string; seen: number; kept: number; toFetch: number }> };
+      }
+    ).conda;
     const linux = c.subdirs.find((s) => s.subdir === 'linux-64');
     if (c.failed || linux?.seen !== gen.records || linux.kept !== kept || c.downloaded !== files.length) {
-      throw new Error(`the sync did not do the whole job: ${summary} (expected seen ${gen.records}, kept ${kept}, downloaded ${files.length})`);
+      throw new Error(
+        `the sync did not do the whole job: ${summary} (expected seen ${gen.records}, kept ${kept}, downloaded ${files.length})`,
+      );
     }
     process.stdout.write(
       `\nconda first sync, ${gen.records} records / ${allowed.size} names, ${args.db === 'pg' ? 'PostgreSQL server' : 'embedded PGlite'}, load average before ${load.map((l) => l.toFixed(1)).join(' ')}:\n` +

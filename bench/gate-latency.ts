@@ -23,7 +23,11 @@ const TOKEN = 'bench-webhook-token-0123456789';
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 const port = await freePort();
-const registry = await startRegistry({ notify: [{ name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${TOKEN}` } }] });
+const registry = await startRegistry({
+  notify: [
+    { name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${TOKEN}` } },
+  ],
+});
 const sl = await startTestSafelist({
   db: args.db as DbMode,
   allowlist: 'packages:\n  - pip\n',
@@ -36,7 +40,10 @@ const sl = await startTestSafelist({
 const layout = await createLayout();
 try {
   for (let i = 0; i < N; i++) {
-    await layout.image(`img${i}`, { 'app/id.txt': `${randomUUID()}\n`, 'usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA': 'Metadata-Version: 2.1\nName: pip\nVersion: 23.0.1\n\n' });
+    await layout.image(`img${i}`, {
+      'app/id.txt': `${randomUUID()}\n`,
+      'usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA': 'Metadata-Version: 2.1\nName: pip\nVersion: 23.0.1\n\n',
+    });
   }
   const started = Date.now();
   const pushes = await Promise.all(
@@ -49,7 +56,10 @@ try {
   const pushedAll = Date.now() - started;
   const digests = pushes.map((p) => p.digest);
   for (;;) {
-    const [row] = await sl.runtime.db.query<{ n: string }>("SELECT count(*) AS n FROM gate_images WHERE digest = ANY($1::text[]) AND state IN ('pass', 'fail', 'no-verdict')", [digests]);
+    const [row] = await sl.runtime.db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM gate_images WHERE digest = ANY($1::text[]) AND state IN ('pass', 'fail', 'no-verdict')",
+      [digests],
+    );
     if (Number(row!.n) === N) break;
     if (Date.now() - started > 10 * 60_000) throw new Error('not every image got a verdict within 10 minutes');
     await new Promise((r) => setTimeout(r, 50));
@@ -65,7 +75,9 @@ try {
   const pushMs = pushes.map((p) => p.pushMs);
   console.log(`images: ${N} pushed at once (${args.db}); verdicts: ${JSON.stringify(states)}`);
   console.log(`webhook → verdict: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${Math.max(...latencies)} ms`);
-  console.log(`skopeo push (the limit to compare with): p50 ${pct(pushMs, 50)} ms, p99 ${pct(pushMs, 99)} ms; all pushed in ${pushedAll} ms`);
+  console.log(
+    `skopeo push (the limit to compare with): p50 ${pct(pushMs, 50)} ms, p99 ${pct(pushMs, 99)} ms; all pushed in ${pushedAll} ms`,
+  );
   console.log(`ratio p50 gate / p50 push: ${(pct(latencies, 50) / pct(pushMs, 50)).toFixed(2)}×`);
 } finally {
   await sl.stop();

@@ -52,7 +52,11 @@ export function packageNames(spec: RepodataSpec): string[] {
  * twice with the same seed (once per section, packages then packages.conda), so nothing but
  * the current chunk is held in memory.
  */
-export async function writeRepodata(path: string, spec: RepodataSpec, onRecord: (r: GeneratedRecord) => void = () => undefined): Promise<{ records: number; bytes: number }> {
+export async function writeRepodata(
+  path: string,
+  spec: RepodataSpec,
+  onRecord: (r: GeneratedRecord) => void = () => undefined,
+): Promise<{ records: number; bytes: number }> {
   const names = packageNames(spec);
   const out = createWriteStream(path);
   let bytes = 0;
@@ -92,9 +96,19 @@ export async function writeRepodata(path: string, spec: RepodataSpec, onRecord: 
         const bytesOf = fileBytes(filename);
         // Keys sorted, as conda-index writes them.
         const rec = {
-          build, build_number: bn, constrains, depends, license, license_family: 'MIT',
-          md5: createHash('md5').update(bytesOf).digest('hex'), name,
-          sha256: createHash('sha256').update(bytesOf).digest('hex'), size: bytesOf.length, subdir: 'linux-64', timestamp, version,
+          build,
+          build_number: bn,
+          constrains,
+          depends,
+          license,
+          license_family: 'MIT',
+          md5: createHash('md5').update(bytesOf).digest('hex'),
+          name,
+          sha256: createHash('sha256').update(bytesOf).digest('hex'),
+          size: bytesOf.length,
+          subdir: 'linux-64',
+          timestamp,
+          version,
         };
         const body = JSON.stringify(rec, null, 1).replace(/\n/g, '\n   ');
         chunk.push(`${first ? '' : ','}\n  ${JSON.stringify(filename)}: ${body}`);

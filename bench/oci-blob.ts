@@ -33,17 +33,22 @@ const ROOT = resolve(import.meta.dirname, '..');
 /** Downloads url with curl n times in parallel; resolves with the aggregate MB/s. */
 function download(url: string, n: number, expected: number): Promise<number> {
   const started = process.hrtime.bigint();
-  const runs = Array.from({ length: n }, () =>
-    new Promise<void>((ok, fail) => {
-      const c = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      c.stdout.on('data', (d: Buffer) => (out += d));
-      c.once('close', () => {
-        const [status, size] = out.trim().split(' ');
-        if (status !== '200' || Number(size) !== expected) fail(new Error(`${url}: HTTP ${status}, ${size} bytes (expected ${expected})`));
-        else ok();
-      });
-    }),
+  const runs = Array.from(
+    { length: n },
+    () =>
+      new Promise<void>((ok, fail) => {
+        const c = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', url], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d));
+        c.once('close', () => {
+          const [status, size] = out.trim().split(' ');
+          if (status !== '200' || Number(size) !== expected)
+            fail(new Error(`${url}: HTTP ${status}, ${size} bytes (expected ${expected})`));
+          else ok();
+        });
+      }),
   );
   return Promise.all(runs).then(() => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -61,8 +66,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  for (const [cmd, pkg] of [['docker-registry', 'docker-registry'], ['umoci', 'umoci'], ['skopeo', 'skopeo'], ['curl', 'curl']]) {
-    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} not found: run scripts/test-deps (Debian package ${pkg})`);
+  for (const [cmd, pkg] of [
+    ['docker-registry', 'docker-registry'],
+    ['umoci', 'umoci'],
+    ['skopeo', 'skopeo'],
+    ['curl', 'curl'],
+  ]) {
+    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0)
+      throw new Error(`${cmd} not found: run scripts/test-deps (Debian package ${pkg})`);
   }
   const work = await mkdtemp(join(tmpdir(), 'safelist-bench-oci-'));
   const registry = await startRegistry();
@@ -72,25 +83,34 @@ async function main(): Promise<void> {
     process.stderr.write(`building a ${SIZE / 1024 / 1024} MB layer with umoci and pushing it with skopeo...\n`);
     await layout.image('big', { 'data/blob.bin': randomBytes(SIZE) });
     const digest = await layout.push('big', registry.host, 'bench/big:1');
-    const manifest = (await (await fetch(`${registry.url}/v2/bench/big/manifests/${digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { layers: Array<{ digest: string; size: number }> };
+    const manifest = (await (
+      await fetch(`${registry.url}/v2/bench/big/manifests/${digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    ).json()) as { layers: Array<{ digest: string; size: number }> };
     const layer = manifest.layers.reduce((a, b) => (a.size >= b.size ? a : b));
 
     const port = await freePort();
     const configFile = join(work, 'safelist.yaml');
-    await writeFile(configFile, [
-      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-      `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-      `database: { pglitePath: ${join(work, 'state')} }`,
-      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-      `oci: { upstreams: [ { name: mcr, url: "${registry.url}" } ] }`,
-      'sync: { schedule: "" }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      configFile,
+      [
+        `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+        `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
+        `database: { pglitePath: ${join(work, 'state')} }`,
+        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+        `oci: { upstreams: [ { name: mcr, url: "${registry.url}" } ] }`,
+        'sync: { schedule: "" }',
+        '',
+      ].join('\n'),
+    );
     await spawnSync('mkdir', ['-p', join(work, 'allowlists'), join(work, 'exceptions')]);
     await writeFile(join(work, 'allowlists', 'oci.yaml'), 'packages:\n  - mcr/bench/big:1\n');
-    const sync = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'sync', '--ecosystem', 'oci'], { encoding: 'utf8' });
+    const sync = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'sync', '--ecosystem', 'oci'], {
+      encoding: 'utf8',
+    });
     if (sync.status !== 0) throw new Error(`safelist sync failed: ${sync.stderr}`);
-    safelist = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    safelist = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     await waitForHttp(`http://127.0.0.1:${port}/healthz`);
 
     const urls = {
@@ -120,8 +140,12 @@ async function main(): Promise<void> {
       const s = median(results.safelist);
       const g = median(results.registry);
       console.log(`${n} download(s) at a time:`);
-      console.log(`  safelist        ${results.safelist.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${s.toFixed(0)} MB/s  server CPU ${perGib.safelist.toFixed(3)} s/GiB`);
-      console.log(`  docker-registry ${results.registry.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${g.toFixed(0)} MB/s  server CPU ${perGib.registry.toFixed(3)} s/GiB`);
+      console.log(
+        `  safelist        ${results.safelist.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${s.toFixed(0)} MB/s  server CPU ${perGib.safelist.toFixed(3)} s/GiB`,
+      );
+      console.log(
+        `  docker-registry ${results.registry.map((x) => x.toFixed(0)).join(' / ')} MB/s  median ${g.toFixed(0)} MB/s  server CPU ${perGib.registry.toFixed(3)} s/GiB`,
+      );
       console.log(`  ratio safelist/docker-registry: ${(s / g).toFixed(2)}x (target >= 1.0x)`);
     }
   } finally {

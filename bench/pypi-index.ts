@@ -50,11 +50,14 @@ interface WrkResult {
 }
 
 function need(cmd: string, pkg: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} not found: run scripts/test-deps (Debian package ${pkg})`);
+  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0)
+    throw new Error(`${cmd} not found: run scripts/test-deps (Debian package ${pkg})`);
 }
 
 async function wrk(url: string, accept: string, seconds = DURATION): Promise<WrkResult> {
-  const out = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Accept: ${accept}`, url], { encoding: 'utf8' });
+  const out = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Accept: ${accept}`, url], {
+    encoding: 'utf8',
+  });
   if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
   const text = out.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
@@ -74,11 +77,20 @@ function rss(pid: number): { rssMiB: number; peakMiB: number } {
 
 function fileRecord(project: string, version: string, sha256: string, size: number): PypiFile {
   return {
-    sha256, project, displayName: project, version,
+    sha256,
+    project,
+    displayName: project,
+    version,
     filename: `${project.replace(/-/g, '_')}-${version}-py3-none-any.whl`,
-    size, requiresPython: '>=3.8', uploadTime: new Date(Date.UTC(2024, 0, 1) + Number(version.split('.')[0]) * 3600_000),
-    yanked: null, metadataSha256: createHash('sha256').update(`${project}-${version}-meta`).digest('hex'),
-    stored: true, metadataStored: true, source: 'bench', sourceUrl: null,
+    size,
+    requiresPython: '>=3.8',
+    uploadTime: new Date(Date.UTC(2024, 0, 1) + Number(version.split('.')[0]) * 3600_000),
+    yanked: null,
+    metadataSha256: createHash('sha256').update(`${project}-${version}-meta`).digest('hex'),
+    stored: true,
+    metadataStored: true,
+    source: 'bench',
+    sourceUrl: null,
   };
 }
 
@@ -110,14 +122,17 @@ async function main(): Promise<void> {
     await writeFile(join(work, 'allowlists', 'pypi.yaml'), `packages:\n${[...names, 'big-project'].map((n) => `  - ${n}`).join('\n')}\n`);
     const port = await freePort();
     const configFile = join(work, 'safelist.yaml');
-    await writeFile(configFile, [
-      'server: { host: 127.0.0.1, port: ' + port + ', logLevel: warn }',
-      `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-      args['database-url'] ? `database: { url: "${args['database-url']}" }` : `database: { pglitePath: ${join(work, 'pglite')} }`,
-      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-      "sync: { schedule: '' }",
-      '',
-    ].join('\n'));
+    await writeFile(
+      configFile,
+      [
+        'server: { host: 127.0.0.1, port: ' + port + ', logLevel: warn }',
+        `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
+        args['database-url'] ? `database: { url: "${args['database-url']}" }` : `database: { pglitePath: ${join(work, 'pglite')} }`,
+        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+        "sync: { schedule: '' }",
+        '',
+      ].join('\n'),
+    );
     const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
     process.stdout.write(`seeding ${catalog.length} files in ${PROJECTS + 1} projects ... `);
     const rt = await openRuntime(config);
@@ -127,7 +142,9 @@ async function main(): Promise<void> {
     await rt.close();
     process.stdout.write('done\n');
 
-    const safelist = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const safelist = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     children.push(safelist);
     const base = `http://127.0.0.1:${port}/pypi/default/simple`;
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => safelist.exitCode === null);
@@ -156,7 +173,8 @@ async function main(): Promise<void> {
       const file = `${key}.${key.endsWith('json') ? 'json' : 'html'}`;
       const res = await fetch(`http://127.0.0.1:${nginxPort}/${file}`, { headers: { accept: pages[key]!.accept } });
       const body = Buffer.from(await res.arrayBuffer());
-      if (res.status !== 200 || body.length !== pages[key]!.bytes) throw new Error(`nginx does not serve ${file} as Safelist did (status ${res.status}, ${body.length} bytes)`);
+      if (res.status !== 200 || body.length !== pages[key]!.bytes)
+        throw new Error(`nginx does not serve ${file} as Safelist did (status ${res.status}, ${body.length} bytes)`);
     }
 
     // pypiserver is an optional peer: its source is never part of this repository.
@@ -168,7 +186,9 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     const ratios: Array<{ scenario: string; vsNginx: number; vsPypiserver?: number }> = [];
     const line = (s: string, server: string, r: WrkResult) =>
-      rows.push(`${s.padEnd(34)} ${server.padEnd(11)} ${r.rps.toFixed(0).padStart(9)} req/s  p50 ${r.p50.padStart(8)}  p99 ${r.p99.padStart(8)}${r.errors ? `  ERRORS ${r.errors}` : ''}`);
+      rows.push(
+        `${s.padEnd(34)} ${server.padEnd(11)} ${r.rps.toFixed(0).padStart(9)} req/s  p50 ${r.p50.padStart(8)}  p99 ${r.p99.padStart(8)}${r.errors ? `  ERRORS ${r.errors}` : ''}`,
+      );
     for (const [key, title] of [
       ['small-html', `2-file page, ${PROJECTS} projects, HTML`],
       ['small-json', `2-file page, ${PROJECTS} projects, JSON`],
@@ -190,13 +210,19 @@ async function main(): Promise<void> {
       if (s.errors) throw new Error(`Safelist answered errors under load in "${title}"`);
     }
     const loaded = rss(safelist.pid!);
-    process.stdout.write(`\nwrk -t2 -c${CONNECTIONS} -d${DURATION}s on ${spawnSync('nproc').stdout.toString().trim()} cores; nginx 1 worker; pypiserver ${pypiserver?.url ?? 'skipped'}\n\n`);
+    process.stdout.write(
+      `\nwrk -t2 -c${CONNECTIONS} -d${DURATION}s on ${spawnSync('nproc').stdout.toString().trim()} cores; nginx 1 worker; pypiserver ${pypiserver?.url ?? 'skipped'}\n\n`,
+    );
     process.stdout.write(rows.join('\n') + '\n\n');
     for (const r of ratios) {
-      process.stdout.write(`${r.scenario.padEnd(34)} safelist/nginx ${r.vsNginx.toFixed(2)}x (target >= 0.5)${r.vsPypiserver !== undefined ? `   safelist/pypiserver ${r.vsPypiserver.toFixed(0)}x (target >= 50)` : ''}\n`);
+      process.stdout.write(
+        `${r.scenario.padEnd(34)} safelist/nginx ${r.vsNginx.toFixed(2)}x (target >= 0.5)${r.vsPypiserver !== undefined ? `   safelist/pypiserver ${r.vsPypiserver.toFixed(0)}x (target >= 50)` : ''}\n`,
+      );
     }
     if (args.replica) await replicaMode(work, catalog, base, pages, children);
-    process.stdout.write(`\nSafelist on ${args['database-url'] ? 'PostgreSQL server' : 'embedded PGlite'}; resident memory: ${idle.rssMiB.toFixed(0)} MiB after start with ${catalog.length} files; ${loaded.rssMiB.toFixed(0)} MiB after the load (peak ${loaded.peakMiB.toFixed(0)} MiB)\n`);
+    process.stdout.write(
+      `\nSafelist on ${args['database-url'] ? 'PostgreSQL server' : 'embedded PGlite'}; resident memory: ${idle.rssMiB.toFixed(0)} MiB after start with ${catalog.length} files; ${loaded.rssMiB.toFixed(0)} MiB after the load (peak ${loaded.peakMiB.toFixed(0)} MiB)\n`,
+    );
   } finally {
     await pypiserver?.stop();
     for (const stop of stoppers) await stop();
@@ -210,7 +236,13 @@ async function main(): Promise<void> {
  * The same catalog and pages on a Safelist in replica mode (PostgreSQL server, Azure Blob on
  * Azurite): cached index pages never touch either, so the target is >= 0.9x the embedded mode.
  */
-async function replicaMode(work: string, catalog: PypiFile[], embeddedBase: string, pages: Record<string, { path: string; accept: string; bytes: number }>, children: ChildProcess[]): Promise<void> {
+async function replicaMode(
+  work: string,
+  catalog: PypiFile[],
+  embeddedBase: string,
+  pages: Record<string, { path: string; accept: string; bytes: number }>,
+  children: ChildProcess[],
+): Promise<void> {
   const { startAzurite } = await import('../test/support/azurite.js');
   const { createPgDatabase } = await import('../test/support/databases.js');
   const azurite = await startAzurite();
@@ -218,19 +250,24 @@ async function replicaMode(work: string, catalog: PypiFile[], embeddedBase: stri
   try {
     const port = await freePort();
     const configFile = join(work, 'replica.yaml');
-    await writeFile(configFile, [
-      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-      `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: bench } }`,
-      `database: { url: "${pgdb.url}" }`,
-      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-      "sync: { schedule: '' }",
-      '',
-    ].join('\n'));
+    await writeFile(
+      configFile,
+      [
+        `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+        `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: bench } }`,
+        `database: { url: "${pgdb.url}" }`,
+        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+        "sync: { schedule: '' }",
+        '',
+      ].join('\n'),
+    );
     const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
     const rt = await openRuntime(config);
     for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => rt.pypiCatalog.upsert(catalog.slice(i, i + 1000), q));
     await rt.close();
-    const replica = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const replica = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     children.push(replica);
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => replica.exitCode === null);
     // Warm up the new process (JIT, rendered-document cache) as the embedded one already is.
@@ -240,7 +277,9 @@ async function replicaMode(work: string, catalog: PypiFile[], embeddedBase: stri
       // Back to back, embedded then replica, so both see the same machine load.
       const e = await wrk(`${embeddedBase}${page.path}`, page.accept);
       const r = await wrk(`http://127.0.0.1:${port}/pypi/default/simple${page.path}`, page.accept);
-      process.stdout.write(`  ${key.padEnd(11)} replica ${r.rps.toFixed(0).padStart(7)} req/s  embedded ${e.rps.toFixed(0).padStart(7)} req/s  ratio ${(r.rps / e.rps).toFixed(2)}x (target >= 0.9)${r.errors ? `  ERRORS ${r.errors}` : ''}\n`);
+      process.stdout.write(
+        `  ${key.padEnd(11)} replica ${r.rps.toFixed(0).padStart(7)} req/s  embedded ${e.rps.toFixed(0).padStart(7)} req/s  ratio ${(r.rps / e.rps).toFixed(2)}x (target >= 0.9)${r.errors ? `  ERRORS ${r.errors}` : ''}\n`,
+      );
     }
     replica.kill('SIGTERM');
   } finally {

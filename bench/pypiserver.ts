@@ -27,9 +27,14 @@ export interface Pypiserver {
  */
 export function pypiserverSource(): { dir: string } | { missing: string } {
   if (SRC) {
-    return existsSync(join(SRC, 'pypiserver', '__main__.py')) ? { dir: SRC } : { missing: `PYPISERVER_SRC=${SRC} holds no pypiserver/__main__.py` };
+    return existsSync(join(SRC, 'pypiserver', '__main__.py'))
+      ? { dir: SRC }
+      : { missing: `PYPISERVER_SRC=${SRC} holds no pypiserver/__main__.py` };
   }
-  if (!GIT_DIR) return { missing: 'set PYPISERVER_SRC to a pypiserver checkout or PYPISERVER_GIT_DIR to a git clone of github.com/pypiserver/pypiserver' };
+  if (!GIT_DIR)
+    return {
+      missing: 'set PYPISERVER_SRC to a pypiserver checkout or PYPISERVER_GIT_DIR to a git clone of github.com/pypiserver/pypiserver',
+    };
   if (!existsSync(GIT_DIR)) return { missing: `PYPISERVER_GIT_DIR=${GIT_DIR} does not exist` };
   const head = spawnSync('git', ['--git-dir', GIT_DIR, 'rev-parse', 'HEAD'], { encoding: 'utf8' });
   if (head.status !== 0) return { missing: `cannot read the git clone at PYPISERVER_GIT_DIR=${GIT_DIR}: ${head.stderr}` };
@@ -53,16 +58,42 @@ export function pypiserverSource(): { dir: string } | { missing: string } {
  * file sees the change at once; 'cached-dir' (needs python3-watchdog) caches listings and
  * digests and is pypiserver at its fastest, for benchmarks.
  */
-export async function startPypiserver(opts: { packagesDir: string; port?: number; backend?: 'simple-dir' | 'cached-dir' }): Promise<Pypiserver> {
+export async function startPypiserver(opts: {
+  packagesDir: string;
+  port?: number;
+  backend?: 'simple-dir' | 'cached-dir';
+}): Promise<Pypiserver> {
   const found = pypiserverSource();
   if ('missing' in found) throw new Error(`pypiserver is not available: ${found.missing}`);
   const src = found.dir;
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     '/usr/bin/python3',
-    ['-m', 'pypiserver', 'run', '-i', '127.0.0.1', '-p', String(port), '--disable-fallback', '-a', '.', '-P', '.',
-      '--hash-algo', 'sha256', '--backend', opts.backend ?? 'simple-dir', '--welcome', join(src, 'pypiserver', 'welcome.html'), opts.packagesDir],
-    { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONPATH: src, PYTHONDONTWRITEBYTECODE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    [
+      '-m',
+      'pypiserver',
+      'run',
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '--disable-fallback',
+      '-a',
+      '.',
+      '-P',
+      '.',
+      '--hash-algo',
+      'sha256',
+      '--backend',
+      opts.backend ?? 'simple-dir',
+      '--welcome',
+      join(src, 'pypiserver', 'welcome.html'),
+      opts.packagesDir,
+    ],
+    {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONPATH: src, PYTHONDONTWRITEBYTECODE: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {

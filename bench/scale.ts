@@ -55,14 +55,31 @@ function fileAt(prefix: string, i: number, perProject: number): PypiFile {
   const version = `${1 + (i % perProject)}.0.${i % 7}`;
   const filename = `${project.replace(/-/g, '_')}-${version}-py3-none-any.whl`;
   return {
-    sha256: sha(`${prefix}/${i}`), project, displayName: project, version, filename, size: 10_000 + (i % 5000), requiresPython: '>=3.9',
-    uploadTime: new Date(Date.UTC(2024, 0, 1) + i * 60_000), yanked: null, metadataSha256: sha(`${prefix}/${i}/metadata`),
-    stored: true, metadataStored: true, source: 'pypi', sourceUrl: `https://files.example/packages/${filename}`,
+    sha256: sha(`${prefix}/${i}`),
+    project,
+    displayName: project,
+    version,
+    filename,
+    size: 10_000 + (i % 5000),
+    requiresPython: '>=3.9',
+    uploadTime: new Date(Date.UTC(2024, 0, 1) + i * 60_000),
+    yanked: null,
+    metadataSha256: sha(`${prefix}/${i}/metadata`),
+    stored: true,
+    metadataStored: true,
+    source: 'pypi',
+    sourceUrl: `https://files.example/packages/${filename}`,
   };
 }
 
 /** Adds files [from, to) of a catalog, 5,000 per transaction. */
-async function seed(dbOpts: { url?: string; pglitePath: string }, prefix: string, from: number, to: number, perProject: number): Promise<number> {
+async function seed(
+  dbOpts: { url?: string; pglitePath: string },
+  prefix: string,
+  from: number,
+  to: number,
+  perProject: number,
+): Promise<number> {
   const t0 = performance.now();
   const db = await openDb(dbOpts);
   try {
@@ -97,27 +114,39 @@ async function serve(work: string, name: string, dbLine: string, projects: strin
   await mkdir(join(dir, 'exceptions'), { recursive: true });
   await writeFile(join(dir, 'allowlists', 'pypi.yaml'), `packages:\n${projects.map((p) => `  - ${p}`).join('\n')}\n`);
   const configFile = join(dir, 'safelist.yaml');
-  await writeFile(configFile, [
-    `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-    `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-    dbLine,
-    `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-    "sync: { schedule: '' }",
-    '',
-  ].join('\n'));
+  await writeFile(
+    configFile,
+    [
+      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+      dbLine,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      "sync: { schedule: '' }",
+      '',
+    ].join('\n'),
+  );
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...args['serve-node-options'].split(' ').filter(Boolean), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [...args['serve-node-options'].split(' ').filter(Boolean), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   for (;;) {
     if (child.exitCode !== null) throw new Error(`safelist serve exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (performance.now() - t0 > 300_000) throw new Error('safelist serve not ready after 300 s');
     await new Promise((r) => setTimeout(r, 50));
   }
   const startS = (performance.now() - t0) / 1000;
   return {
-    child, port, startS,
+    child,
+    port,
+    startS,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
@@ -134,15 +163,19 @@ async function latency(port: number, projects: string[], clients: number): Promi
       const t0 = performance.now();
       get({ host: '127.0.0.1', port, path: path(k), agent, headers: { accept: 'text/html' } }, (res) => {
         res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${path(k)} answered ${res.statusCode}`))));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${path(k)} answered ${res.statusCode}`)),
+        );
       }).on('error', reject);
     });
   for (let k = 0; k < Math.min(REQUESTS, projects.length); k++) await one(k); // warm: render once
   const times: number[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < REQUESTS) times.push(await one(next++));
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < REQUESTS) times.push(await one(next++));
+    }),
+  );
   agent.destroy();
   times.sort((a, b) => a - b);
   return { p50: times[Math.floor(times.length * 0.5)]!, p95: times[Math.floor(times.length * 0.95)]! };
@@ -153,7 +186,8 @@ const f1 = (n: number) => n.toFixed(1);
 async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Promise<void> {
   const drops: Array<() => Promise<void>> = [];
   const dbFor = async (name: string) => {
-    if (mode === 'pglite') return { opts: { pglitePath: join(work, `${name}-pglite`) }, line: `database: { pglitePath: ${join(work, `${name}-pglite`)} }` };
+    if (mode === 'pglite')
+      return { opts: { pglitePath: join(work, `${name}-pglite`) }, line: `database: { pglitePath: ${join(work, `${name}-pglite`)} }` };
     const d = await createPgDatabase();
     drops.push(d.drop);
     return { opts: { url: d.url, pglitePath: 'memory://' }, line: `database: { url: "${d.url}" }` };
@@ -168,8 +202,10 @@ async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Prom
     const refSeq = await latency(ref.port, refProjects, 1);
     const refConc = await latency(ref.port, refProjects, CLIENTS);
     await ref.stop();
-    out.push(`${mode}: ${REF_FILES} files: seeded in ${f1(refSeedS)} s; start ${f1(ref.startS)} s; RSS ${f1(refMem.rss)} MiB (peak ${f1(refMem.hwm)}); ` +
-      `p50/p95 ${refSeq.p50.toFixed(2)}/${refSeq.p95.toFixed(2)} ms sequential, ${refConc.p50.toFixed(2)}/${refConc.p95.toFixed(2)} ms with ${CLIENTS} clients`);
+    out.push(
+      `${mode}: ${REF_FILES} files: seeded in ${f1(refSeedS)} s; start ${f1(ref.startS)} s; RSS ${f1(refMem.rss)} MiB (peak ${f1(refMem.hwm)}); ` +
+        `p50/p95 ${refSeq.p50.toFixed(2)}/${refSeq.p95.toFixed(2)} ms sequential, ${refConc.p50.toFixed(2)}/${refConc.p95.toFixed(2)} ms with ${CLIENTS} clients`,
+    );
 
     const bigDb = await dbFor('big');
     const projects = Array.from({ length: Math.ceil(FILES / perProject) }, (_, i) => `big-${String(i).padStart(6, '0')}`);
@@ -186,17 +222,22 @@ async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Prom
       if (files === FILES) {
         const seq = await latency(s.port, projects, 1);
         const conc = await latency(s.port, projects, CLIENTS);
-        lat = `; p50/p95 ${seq.p50.toFixed(2)}/${seq.p95.toFixed(2)} ms sequential (${(seq.p50 / refSeq.p50).toFixed(2)}x / ${(seq.p95 / refSeq.p95).toFixed(2)}x the ${REF_FILES}-file catalog), ` +
+        lat =
+          `; p50/p95 ${seq.p50.toFixed(2)}/${seq.p95.toFixed(2)} ms sequential (${(seq.p50 / refSeq.p50).toFixed(2)}x / ${(seq.p95 / refSeq.p95).toFixed(2)}x the ${REF_FILES}-file catalog), ` +
           `${conc.p50.toFixed(2)}/${conc.p95.toFixed(2)} ms with ${CLIENTS} clients (${(conc.p50 / refConc.p50).toFixed(2)}x / ${(conc.p95 / refConc.p95).toFixed(2)}x)`;
       }
       await s.stop();
-      out.push(`${mode}: ${files} files in ${Math.ceil(files / perProject)} projects: seeded +${f1(seedS)} s; start ${f1(s.startS)} s (target <= 20); RSS ${f1(m.rss)} MiB (peak ${f1(m.hwm)})${lat}`);
+      out.push(
+        `${mode}: ${files} files in ${Math.ceil(files / perProject)} projects: seeded +${f1(seedS)} s; start ${f1(s.startS)} s (target <= 20); RSS ${f1(m.rss)} MiB (peak ${f1(m.hwm)})${lat}`,
+      );
     }
     const a = mems[0]!;
     const b = mems[mems.length - 1]!;
     const per100k = (x: number, y: number) => ((y - x) / (b.files - a.files)) * 100_000;
-    out.push(`${mode}: growth per 100,000 files: RSS +${f1(per100k(a.rss, b.rss))} MiB, peak +${f1(per100k(a.hwm, b.hwm))} MiB, start +${f1(per100k(a.startS, b.startS))} s; ` +
-      `target at ${REF_FILES} files: ${mode === 'pg' ? '<= 150' : '<= 250'} MiB`);
+    out.push(
+      `${mode}: growth per 100,000 files: RSS +${f1(per100k(a.rss, b.rss))} MiB, peak +${f1(per100k(a.hwm, b.hwm))} MiB, start +${f1(per100k(a.startS, b.startS))} s; ` +
+        `target at ${REF_FILES} files: ${mode === 'pg' ? '<= 150' : '<= 250'} MiB`,
+    );
   } finally {
     for (const d of drops) await d();
   }
@@ -209,7 +250,12 @@ async function main(): Promise<void> {
   try {
     for (const mode of MODES) {
       await runMode(work, mode, out);
-      process.stdout.write(out.splice(0).map((l) => `${l}\n`).join(''));
+      process.stdout.write(
+        out
+          .splice(0)
+          .map((l) => `${l}\n`)
+          .join(''),
+      );
     }
   } finally {
     if (args['serve-node-options']) process.stdout.write(`serve ran with node ${args['serve-node-options']}\n`);

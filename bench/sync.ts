@@ -61,7 +61,9 @@ async function buildWheel(dir: string, index: number, sizeMb: number): Promise<W
   const project = `bench-wheel-${index}`;
   const base = `bench_wheel_${index}-1.0`;
   const filename = `${base}-py3-none-any.whl`;
-  const metadata = Buffer.from(`Metadata-Version: 2.1\nName: ${project}\nVersion: 1.0\nRequires-Python: >=3.9\nSummary: bench payload of ${sizeMb} MB\n\n`);
+  const metadata = Buffer.from(
+    `Metadata-Version: 2.1\nName: ${project}\nVersion: 1.0\nRequires-Python: >=3.9\nSummary: bench payload of ${sizeMb} MB\n\n`,
+  );
   const payloadHash = createHash('sha256');
   let left = sizeMb * 1_000_000;
   const payload = Readable.from(
@@ -78,7 +80,11 @@ async function buildWheel(dir: string, index: number, sizeMb: number): Promise<W
   const mtime = new Date('2020-02-02T00:00:00Z');
   zip.addReadStream(payload, `bench_wheel_${index}/payload.bin`, { compress: false, mtime });
   zip.addBuffer(metadata, `${base}.dist-info/METADATA`, { mtime });
-  zip.addBuffer(Buffer.from('Wheel-Version: 1.0\nGenerator: safelist-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n'), `${base}.dist-info/WHEEL`, { mtime });
+  zip.addBuffer(
+    Buffer.from('Wheel-Version: 1.0\nGenerator: safelist-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n'),
+    `${base}.dist-info/WHEEL`,
+    { mtime },
+  );
   // RECORD names the payload's hash, known only once yazl has read the stream through.
   payload.once('end', () => {
     const record = `bench_wheel_${index}/payload.bin,sha256=${payloadHash.digest('base64url')},${sizeMb * 1_000_000}\n${base}.dist-info/RECORD,,\n`;
@@ -97,7 +103,10 @@ async function writeUpstreams(www: string, wheels: Wheel[]): Promise<void> {
   for (const w of wheels) {
     await writeFile(join(www, 'files', `${w.filename}.metadata`), w.metadata);
     const metaSha = createHash('sha256').update(w.metadata).digest('hex');
-    for (const [tree, attr] of [['simple-658', ` data-core-metadata="sha256=${metaSha}"`], ['simple-503', '']] as const) {
+    for (const [tree, attr] of [
+      ['simple-658', ` data-core-metadata="sha256=${metaSha}"`],
+      ['simple-503', ''],
+    ] as const) {
       await mkdir(join(www, tree, w.project), { recursive: true });
       const html = `<!DOCTYPE html><html><body><a href="../../files/${w.filename}#sha256=${w.sha256}" data-requires-python="&gt;=3.9"${attr}>${w.filename}</a></body></html>\n`;
       await writeFile(join(www, tree, w.project, 'index.html'), html);
@@ -152,7 +161,12 @@ function curlSha(base: string, wheels: Wheel[]): { wallS: number; cpuS: number }
   if (out.status !== 0) throw new Error(`curl | sha256sum failed: ${out.stderr}`);
   for (const w of wheels) if (!out.stdout.includes(w.sha256)) throw new Error(`curl | sha256sum did not see ${w.filename} whole`);
   // `times` prints the shell's own times, then its children's: "0m1.234s 0m0.567s".
-  const children = out.stdout.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s/g) ?? [];
+  const children =
+    out.stdout
+      .trim()
+      .split('\n')
+      .at(-1)!
+      .match(/(\d+)m([\d.]+)s/g) ?? [];
   const cpuS = children.reduce((n, t) => {
     const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!;
     return n + Number(m) * 60 + Number(s);
@@ -160,21 +174,30 @@ function curlSha(base: string, wheels: Wheel[]): { wallS: number; cpuS: number }
   return { wallS, cpuS };
 }
 
-async function writeConfig(work: string, mode: string, upstream: string, storage: string, databaseUrl: string | undefined): Promise<string> {
+async function writeConfig(
+  work: string,
+  mode: string,
+  upstream: string,
+  storage: string,
+  databaseUrl: string | undefined,
+): Promise<string> {
   const dir = join(work, mode);
   await mkdir(join(dir, 'allowlists'), { recursive: true });
   await mkdir(join(dir, 'exceptions'), { recursive: true });
   await writeFile(join(dir, 'allowlists', 'pypi.yaml'), `packages:\n${SIZES.map((_, i) => `  - bench-wheel-${i}`).join('\n')}\n`);
   const file = join(dir, 'safelist.yaml');
-  await writeFile(file, [
-    'server: { logLevel: warn }',
-    storage,
-    databaseUrl ? `database: { url: "${databaseUrl}" }` : `database: { pglitePath: ${join(dir, 'pglite')} }`,
-    `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-    `pypi: { upstreams: [{ name: bench, url: "${upstream}" }] }`,
-    `sync: { schedule: '', concurrency: ${CONCURRENCY} }`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    file,
+    [
+      'server: { logLevel: warn }',
+      storage,
+      databaseUrl ? `database: { url: "${databaseUrl}" }` : `database: { pglitePath: ${join(dir, 'pglite')} }`,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      `pypi: { upstreams: [{ name: bench, url: "${upstream}" }] }`,
+      `sync: { schedule: '', concurrency: ${CONCURRENCY} }`,
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -186,7 +209,10 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'safelist-bench-sync-'));
   const azurite = args.storage === 'azure' ? await (await import('../test/support/azurite.js')).startAzurite() : undefined;
   const drops: Array<() => Promise<void>> = [];
-  const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = () =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
   try {
     const www = join(work, 'www');
     await mkdir(join(www, 'files'), { recursive: true });
@@ -203,7 +229,9 @@ async function main(): Promise<void> {
       const curl = curlSha(nginx.url, wheels);
       const curlS = curl.wallS;
       const gb = bytes / 1e9;
-      lines.push(`curl | sha256sum x${CONCURRENCY}: ${curlS.toFixed(2)} s, ${(bytes / 1e6 / curlS).toFixed(0)} MB/s, CPU ${(curl.cpuS / gb).toFixed(2)} s/GB`);
+      lines.push(
+        `curl | sha256sum x${CONCURRENCY}: ${curlS.toFixed(2)} s, ${(bytes / 1e6 / curlS).toFixed(0)} MB/s, CPU ${(curl.cpuS / gb).toFixed(2)} s/GB`,
+      );
       for (const mode of ['simple-658', 'simple-503']) {
         const storage = azurite
           ? `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: bench-${mode} } }`
@@ -232,8 +260,10 @@ async function main(): Promise<void> {
             `first run on a fresh database ${init.peakMiB.toFixed(0)} MiB)`,
         );
       }
-      process.stdout.write(`\n${wheels.length} wheels, ${(bytes / 1e6).toFixed(0)} MB, largest ${(Math.max(...wheels.map((w) => w.size)) / 1e6).toFixed(0)} MB; ` +
-        `storage ${args.storage}, database ${args.postgres ? 'PostgreSQL' : 'PGlite'}; ${spawnSync('nproc').stdout.toString().trim()} cores, load average ${load()}\n`);
+      process.stdout.write(
+        `\n${wheels.length} wheels, ${(bytes / 1e6).toFixed(0)} MB, largest ${(Math.max(...wheels.map((w) => w.size)) / 1e6).toFixed(0)} MB; ` +
+          `storage ${args.storage}, database ${args.postgres ? 'PostgreSQL' : 'PGlite'}; ${spawnSync('nproc').stdout.toString().trim()} cores, load average ${load()}\n`,
+      );
       process.stdout.write(lines.join('\n') + '\n');
     } finally {
       await nginx.stop();

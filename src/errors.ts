@@ -19,7 +19,13 @@ export const errors = {
   badRequest: (message: string) => new SafelistError('BAD_REQUEST', 400, 'Bad request', message),
   /** Text no database can store; `field` is its JSON path (or parameter name) within `source`. */
   unstorableText: (source: 'query' | 'path' | 'body', field: string, problem: string) =>
-    new SafelistError('INVALID_TEXT', 400, 'Invalid text', `${{ query: 'query parameter', path: 'path parameter', body: 'request body field' }[source]} ${field || '(the whole body)'} ${problem}`, { source, field }),
+    new SafelistError(
+      'INVALID_TEXT',
+      400,
+      'Invalid text',
+      `${{ query: 'query parameter', path: 'path parameter', body: 'request body field' }[source]} ${field || '(the whole body)'} ${problem}`,
+      { source, field },
+    ),
   invalidName: (message: string) => new SafelistError('INVALID_NAME', 400, 'Invalid name', message),
   unknownView: (view: string, views: string[]) =>
     new SafelistError('UNKNOWN_VIEW', 404, 'Unknown view', `view "${view}" does not exist; configured views: ${views.join(', ')}`),
@@ -30,11 +36,27 @@ export const errors = {
   blockedByPolicy: (message: string, extra: Record<string, unknown> = {}) =>
     new SafelistError('BLOCKED_BY_POLICY', 403, 'Blocked by Safelist policy', message, extra),
   notAcceptable: (offered: string[]) =>
-    new SafelistError('NOT_ACCEPTABLE', 406, 'Not acceptable', `this resource is available as ${offered.join(', ')}; adjust the Accept header`),
+    new SafelistError(
+      'NOT_ACCEPTABLE',
+      406,
+      'Not acceptable',
+      `this resource is available as ${offered.join(', ')}; adjust the Accept header`,
+    ),
   rangeNotSatisfiable: (size: number) =>
-    new SafelistError('RANGE_NOT_SATISFIABLE', 416, 'Range not satisfiable', `the requested range is outside the file (size ${size} bytes)`, { size }),
+    new SafelistError(
+      'RANGE_NOT_SATISFIABLE',
+      416,
+      'Range not satisfiable',
+      `the requested range is outside the file (size ${size} bytes)`,
+      { size },
+    ),
   uriTooLong: () =>
-    new SafelistError('URI_TOO_LONG', 414, 'URI too long', 'a path segment is longer than 300 characters; project names and file names are never that long'),
+    new SafelistError(
+      'URI_TOO_LONG',
+      414,
+      'URI too long',
+      'a path segment is longer than 300 characters; project names and file names are never that long',
+    ),
   /** A request only server.publicUrl can answer (a wildcard listen address names no host). */
   publicUrlUnset: (message: string) => new SafelistError('PUBLIC_URL_UNSET', 409, 'Public URL not configured', message),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
@@ -55,7 +77,8 @@ export const ociErrors = {
   nameUnknown: (message: string) => new SafelistError('NAME_UNKNOWN', 404, 'Unknown repository', message),
   manifestUnknown: (message: string) => new SafelistError('MANIFEST_UNKNOWN', 404, 'Unknown manifest', message),
   blobUnknown: (message: string) => new SafelistError('BLOB_UNKNOWN', 404, 'Unknown blob', message),
-  denied: (message: string, extra: Record<string, unknown> = {}) => new SafelistError('DENIED', 403, 'Blocked by Safelist policy', message, extra),
+  denied: (message: string, extra: Record<string, unknown> = {}) =>
+    new SafelistError('DENIED', 403, 'Blocked by Safelist policy', message, extra),
   unsupported: (message: string) => new SafelistError('UNSUPPORTED', 405, 'Unsupported operation', message),
 };
 

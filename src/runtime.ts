@@ -51,7 +51,11 @@ export interface RuntimeOptions {
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.server.logLevel }, pino.destination({ dest: 2, sync: true }));
-  const db = await openDb({ ...(config.database.url ? { url: config.database.url } : {}), pglitePath: config.database.pglitePath, ...(opts.holder ? { holder: opts.holder } : {}) });
+  const db = await openDb({
+    ...(config.database.url ? { url: config.database.url } : {}),
+    pglitePath: config.database.pglitePath,
+    ...(opts.holder ? { holder: opts.holder } : {}),
+  });
   const reloads = new CatalogReloads(log);
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
@@ -67,7 +71,12 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     await pypiCatalog.open();
     closers.push(() => pypiCatalog.close());
     const advisories = new AdvisoryStore(db, config.advisories.maxRecordBytes);
-    const exceptions = new ExceptionService(db, config, policies, makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories }));
+    const exceptions = new ExceptionService(
+      db,
+      config,
+      policies,
+      makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories }),
+    );
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());
     // Imported MAL- advisories: they refuse what they match, whatever the other rules allow.
@@ -81,7 +90,10 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     await condaCatalog.open();
     closers.push(() => condaCatalog.close());
     // @msgpack/msgpack turns on CEP 16 sharded repodata (repodata_shards.msgpack.zst), which rattler and pixi ask for first.
-    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, { maxBytes: config.cache.maxBytes, msgpack: { encode: msgpackEncode } });
+    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, {
+      maxBytes: config.cache.maxBytes,
+      msgpack: { encode: msgpackEncode },
+    });
     // After the notification connection comes back, reload what notifications keep fresh.
     // Failures are logged, counted and retried by `reloads`.
     db.onReconnect(() => {
@@ -96,10 +108,28 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     }
     const audit = new AuditLog(db, config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage) : store);
     const auth = new Authenticator(config.auth, {
-      onKeysFetchError: (err) => log.warn({ err }, 'auth: the Entra signing keys (JWKS) could not be fetched; the last good keys stay in use up to auth.entra.jwksMaxStale'),
+      onKeysFetchError: (err) =>
+        log.warn(
+          { err },
+          'auth: the Entra signing keys (JWKS) could not be fetched; the last good keys stay in use up to auth.entra.jwksMaxStale',
+        ),
     });
     return {
-      config, db, store, policies, pypiCatalog, pypi, condaCatalog, conda, ociCatalog, audit, exceptions, advisories, auth, reloads, log,
+      config,
+      db,
+      store,
+      policies,
+      pypiCatalog,
+      pypi,
+      condaCatalog,
+      conda,
+      ociCatalog,
+      audit,
+      exceptions,
+      advisories,
+      auth,
+      reloads,
+      log,
       close: closeAll,
     };
   } catch (err) {

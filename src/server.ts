@@ -70,7 +70,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   // Written into the embedded database's lock file once listening: local CLI commands use it
   // to hand their jobs to this server (http/jobs.ts). A new one at every start.
   const localToken = randomBytes(32).toString('base64url');
-  const azure = { ...(opts.azureCredential ? { credential: opts.azureCredential } : {}), ...(opts.azureClientOptions ? { clientOptions: opts.azureClientOptions } : {}) };
+  const azure = {
+    ...(opts.azureCredential ? { credential: opts.azureCredential } : {}),
+    ...(opts.azureClientOptions ? { clientOptions: opts.azureClientOptions } : {}),
+  };
   const publishTarget = config.publish.target ? await openBlobStore(config.publish.target) : undefined;
   // The container gate: webhooks queue pushes, the worker judges them (started below).
   const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
@@ -79,9 +82,19 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
   const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db, reloads: runtime.reloads });
   const app = await buildApp({
-    gate, metrics, config, db: runtime.db, store: runtime.store, policies: runtime.policies, pypi: runtime.pypi, oci: runtime.ociCatalog,
-    conda: runtime.conda, condaGzip: config.conda.gzip, logLevel: config.server.logLevel,
-    api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit }, packageRead: config.auth.packageRead,
+    gate,
+    metrics,
+    config,
+    db: runtime.db,
+    store: runtime.store,
+    policies: runtime.policies,
+    pypi: runtime.pypi,
+    oci: runtime.ociCatalog,
+    conda: runtime.conda,
+    condaGzip: config.conda.gzip,
+    logLevel: config.server.logLevel,
+    api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
+    packageRead: config.auth.packageRead,
     ...(opts.onServed ? { onServed: opts.onServed } : {}),
     ...(opts.onCondaServed ? { onCondaServed: opts.onCondaServed } : {}),
   });
@@ -94,18 +107,37 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       : name === 'contents'
         ? new ContentsProvider(gateRegs, () => runtime.policies.policy, { views: config.gate.contents.views })
         : new DefenderProvider(
-          // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
-          new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), { endpoint: config.gate.defender.endpoint, retryOptions: { maxRetries: 0 }, ...opts.azureClientOptions }),
-          { subscriptions: config.gate.defender.subscriptions },
-        ),
+            // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
+            new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), {
+              endpoint: config.gate.defender.endpoint,
+              retryOptions: { maxRetries: 0 },
+              ...opts.azureClientOptions,
+            }),
+            { subscriptions: config.gate.defender.subscriptions },
+          ),
   );
   gateWorker = new GateWorker({
-    config: config.gate, store: gateStore, registries: gateRegs, providers,
-    policyPath: join(config.policy.allowlistDir, config.gate.policyFile), notifier, log: app.log, publicUrl: config.server.publicUrl, anchors,
+    config: config.gate,
+    store: gateStore,
+    registries: gateRegs,
+    providers,
+    policyPath: join(config.policy.allowlistDir, config.gate.policyFile),
+    notifier,
+    log: app.log,
+    publicUrl: config.server.publicUrl,
+    anchors,
   });
   // Every job — scheduled, triggered by an event, handed over by a CLI — runs through one runner.
   const runner = new JobRunner(
-    { runtime, config, log: app.log, gate: { registries: gateRegs, store: gateStore, kick: () => gateWorker?.kick() }, azure, notifier, ...(publishTarget ? { publishTarget } : {}) },
+    {
+      runtime,
+      config,
+      log: app.log,
+      gate: { registries: gateRegs, store: gateStore, kick: () => gateWorker?.kick() },
+      azure,
+      notifier,
+      ...(publishTarget ? { publishTarget } : {}),
+    },
     metrics,
   );
   registerJobRoutes(app, { runner, jobs, auth: runtime.auth, ...(runtime.db.folderLock ? { localToken } : {}) });
@@ -115,24 +147,37 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (event === 'exception.approved' || event === 'exception.rejected' || event === 'exception.revoked') anchors.soon();
   });
   // Policy files follow Git without a restart (watch, SIGHUP); every reload is audited and counted there.
-  const policyWatch = await startPolicyWatch({ store: runtime.policies, config: config.policy, audit: runtime.audit, registry: metrics.registry, log: app.log });
+  const policyWatch = await startPolicyWatch({
+    store: runtime.policies,
+    config: config.policy,
+    audit: runtime.audit,
+    registry: metrics.registry,
+    log: app.log,
+  });
   const graceMs = durationMs(config.server.shutdownGrace);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
-    (closing ??= stopInOrder([
-      ['the scheduled and triggered jobs', () => serverJobs.stop()],
-      ['the gate worker (an image being judged)', () => gateWorker.stop()],
-      ['the notifications', async () => {
-        await notifier.drain(2000);
-        notifier.stop();
-        stopNotifying();
-      }],
-      ['the policy watch', () => policyWatch.stop()],
-      ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
-      [() => `the running jobs (${runner.runningJobs().join(', ') || 'none'})`, () => serverJobs.drain()],
-      ['the audit anchor of the last records', () => anchors.flush()],
-      ['the runtime (database, storage)', () => runtime.close()],
-    ], graceMs, app.log));
+    (closing ??= stopInOrder(
+      [
+        ['the scheduled and triggered jobs', () => serverJobs.stop()],
+        ['the gate worker (an image being judged)', () => gateWorker.stop()],
+        [
+          'the notifications',
+          async () => {
+            await notifier.drain(2000);
+            notifier.stop();
+            stopNotifying();
+          },
+        ],
+        ['the policy watch', () => policyWatch.stop()],
+        ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
+        [() => `the running jobs (${runner.runningJobs().join(', ') || 'none'})`, () => serverJobs.drain()],
+        ['the audit anchor of the last records', () => anchors.flush()],
+        ['the runtime (database, storage)', () => runtime.close()],
+      ],
+      graceMs,
+      app.log,
+    ));
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {

@@ -15,7 +15,9 @@ export class ShutdownTimeout extends Error {
     readonly pending: string[],
     graceMs: number,
   ) {
-    super(`did not stop within ${graceMs} ms (server.shutdownGrace): waiting for ${pending[0]}${pending.length > 1 ? `; not reached: ${pending.slice(1).join(', ')}` : ''}`);
+    super(
+      `did not stop within ${graceMs} ms (server.shutdownGrace): waiting for ${pending[0]}${pending.length > 1 ? `; not reached: ${pending.slice(1).join(', ')}` : ''}`,
+    );
   }
 }
 
@@ -23,7 +25,16 @@ export async function stopInOrder(steps: readonly StopStep[], graceMs: number, l
   let current = 0;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ShutdownTimeout(steps.slice(current).map(([name]) => (typeof name === 'string' ? name : name())), graceMs)), graceMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new ShutdownTimeout(
+            steps.slice(current).map(([name]) => (typeof name === 'string' ? name : name())),
+            graceMs,
+          ),
+        ),
+      graceMs,
+    );
   });
   const run = async () => {
     for (; current < steps.length; current++) {

@@ -53,8 +53,10 @@ export class AnchorScheduler {
     const outcome = await Promise.race([this.flushNow(() => bound === undefined), late]);
     clearTimeout(bound);
     bound = undefined;
-    if (outcome === 'late') this.deps.log.warn(`audit anchor at shutdown did not finish within ${withinMs} ms; the tail since the last anchor is not anchored`);
-    else if (outcome === 'busy') this.deps.log.warn('audit anchor at shutdown: the audit:anchor lock stayed busy (another replica is anchoring)');
+    if (outcome === 'late')
+      this.deps.log.warn(`audit anchor at shutdown did not finish within ${withinMs} ms; the tail since the last anchor is not anchored`);
+    else if (outcome === 'busy')
+      this.deps.log.warn('audit anchor at shutdown: the audit:anchor lock stayed busy (another replica is anchoring)');
     return outcome === 'anchored';
   }
 

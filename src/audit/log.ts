@@ -66,7 +66,10 @@ export interface VerifyReport {
 }
 
 /** The hash of a record: sha256 over the previous hash and the record's canonical JSON. */
-export function recordHash(prevHash: string, r: { seq: number; at: string; actor: string; action: string; subject: string; detail: Record<string, unknown> }): string {
+export function recordHash(
+  prevHash: string,
+  r: { seq: number; at: string; actor: string; action: string; subject: string; detail: Record<string, unknown> },
+): string {
   const body = canonicalize({ seq: r.seq, at: r.at, actor: r.actor, action: r.action, subject: r.subject, detail: r.detail });
   if (body === undefined) throw new Error('audit record is not serialisable');
   return createHash('sha256').update(`${prevHash}\n${body}`).digest('hex');
@@ -131,7 +134,10 @@ export interface AuditQuery {
 }
 
 export class AuditLog {
-  constructor(private readonly db: Db, private readonly store: BlobStore) {}
+  constructor(
+    private readonly db: Db,
+    private readonly store: BlobStore,
+  ) {}
 
   append(entry: AuditEntry, q?: Queryable): Promise<AuditRecord> {
     return appendAudit(q ?? this.db, entry);
@@ -229,26 +235,45 @@ export class AuditLog {
         problems.push({
           seq: expectedSeq,
           kind: 'missing',
-          message: r.seq - expectedSeq === 1 ? `record ${expectedSeq} is missing (deleted)` : `records ${expectedSeq} to ${r.seq - 1} are missing (deleted)`,
+          message:
+            r.seq - expectedSeq === 1
+              ? `record ${expectedSeq} is missing (deleted)`
+              : `records ${expectedSeq} to ${r.seq - 1} are missing (deleted)`,
         });
       }
       const expectedPrev = prev?.hash ?? GENESIS;
       if (r.prevHash !== expectedPrev) {
-        problems.push({ seq: r.seq, kind: 'broken-link', message: `record ${r.seq} does not follow record ${prev?.seq ?? 0}: its prev_hash is not that record's hash (records removed, replaced or reordered)` });
+        problems.push({
+          seq: r.seq,
+          kind: 'broken-link',
+          message: `record ${r.seq} does not follow record ${prev?.seq ?? 0}: its prev_hash is not that record's hash (records removed, replaced or reordered)`,
+        });
       }
       const actual = recordHash(r.prevHash, r);
       if (actual !== r.hash) {
-        problems.push({ seq: r.seq, kind: 'changed', message: `record ${r.seq} (${r.action} ${r.subject} by ${r.actor}) was changed after it was written: its content no longer matches its hash` });
+        problems.push({
+          seq: r.seq,
+          kind: 'changed',
+          message: `record ${r.seq} (${r.action} ${r.subject} by ${r.actor}) was changed after it was written: its content no longer matches its hash`,
+        });
       }
       const a = anchorAt.get(r.seq);
       if (a && a.hash !== r.hash) {
-        problems.push({ seq: r.seq, kind: 'anchor-mismatch', message: `record ${r.seq} does not match the hash anchored at ${a.at}: the log was rewritten` });
+        problems.push({
+          seq: r.seq,
+          kind: 'anchor-mismatch',
+          message: `record ${r.seq} does not match the hash anchored at ${a.at}: the log was rewritten`,
+        });
       }
       prev = { seq: r.seq, hash: r.hash };
     }
     const lastAnchor = anchors[anchors.length - 1];
     if (lastAnchor && (prev?.seq ?? 0) < lastAnchor.seq) {
-      problems.push({ seq: lastAnchor.seq, kind: 'truncated', message: `the log ends at record ${prev?.seq ?? 0}, but record ${lastAnchor.seq} was anchored at ${lastAnchor.at}: records were removed from the end` });
+      problems.push({
+        seq: lastAnchor.seq,
+        kind: 'truncated',
+        message: `the log ends at record ${prev?.seq ?? 0}, but record ${lastAnchor.seq} was anchored at ${lastAnchor.at}: records were removed from the end`,
+      });
     }
     return { ok: problems.length === 0, records, head: prev, anchors: anchors.length, problems };
   }

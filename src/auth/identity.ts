@@ -70,7 +70,10 @@ export class Authenticator {
   private readonly jwks: RemoteKeySet | undefined;
   private readonly staticTokens: Array<{ digest: Buffer; identity: Identity }>;
 
-  constructor(private readonly config: AuthConfig, opts: AuthenticatorOptions = {}) {
+  constructor(
+    private readonly config: AuthConfig,
+    opts: AuthenticatorOptions = {},
+  ) {
     const e = config.entra;
     this.jwks = e
       ? new RemoteKeySet(new URL(e.jwksUri ?? `https://login.microsoftonline.com/${e.tenantId}/discovery/v2.0/keys`), {
@@ -130,13 +133,21 @@ export class Authenticator {
       // Cannot know whether the token is good: 503 with Retry-After, never a pass and never "invalid".
       if (err instanceof KeysUnavailable) throw errors.unavailable(err.message);
       if (err instanceof joseErrors.JWTExpired) throw new AuthError('the token has expired; get a new one');
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthError(`the token is not for this Safelist: claim "${err.claim}" ${err.reason === 'check_failed' ? 'does not match' : 'is missing'}`);
+      if (err instanceof joseErrors.JWTClaimValidationFailed)
+        throw new AuthError(
+          `the token is not for this Safelist: claim "${err.claim}" ${err.reason === 'check_failed' ? 'does not match' : 'is missing'}`,
+        );
       if (err instanceof joseErrors.JOSEError) throw new AuthError(`the token is not valid: ${err.code}`);
       throw err;
     }
     if (payload.tid !== e.tenantId) throw new AuthError('the token was issued for another tenant');
     const { roles, approverViews } = rolesFromClaims(payload[e.roleClaim], e.rolePrefix);
-    const name = typeof payload.preferred_username === 'string' ? payload.preferred_username : typeof payload.name === 'string' ? payload.name : String(payload.oid);
+    const name =
+      typeof payload.preferred_username === 'string'
+        ? payload.preferred_username
+        : typeof payload.name === 'string'
+          ? payload.name
+          : String(payload.oid);
     return { oid: String(payload.oid), name, roles, approverViews, via: 'entra' };
   }
 }
@@ -153,8 +164,10 @@ function checkJwtShape(token: string): void {
   } catch {
     throw new AuthError('the token is malformed (not a signed JWT)');
   }
-  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw new AuthError(`the token is not valid: algorithm ${JSON.stringify(alg ?? null)} is not accepted (${ALGORITHMS.join(', ')} only)`);
-  if (!/^[A-Za-z0-9_-]+$/.test(token.slice(token.lastIndexOf('.') + 1))) throw new AuthError('the token is not valid: it carries no signature');
+  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg))
+    throw new AuthError(`the token is not valid: algorithm ${JSON.stringify(alg ?? null)} is not accepted (${ALGORITHMS.join(', ')} only)`);
+  if (!/^[A-Za-z0-9_-]+$/.test(token.slice(token.lastIndexOf('.') + 1)))
+    throw new AuthError('the token is not valid: it carries no signature');
 }
 
 export function canApprove(who: Identity, view: string): boolean {

@@ -34,7 +34,10 @@ export class RemoteKeySet {
   private readonly timeoutMs: number;
   private readonly cooldownMs: number;
 
-  constructor(private readonly url: URL, private readonly opts: RemoteKeySetOptions) {
+  constructor(
+    private readonly url: URL,
+    private readonly opts: RemoteKeySetOptions,
+  ) {
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.cooldownMs = opts.cooldownMs ?? 30_000;
   }
@@ -95,7 +98,11 @@ export class RemoteKeySet {
   }
 
   private async fetchKeys(): Promise<JSONWebKeySet> {
-    const res = await fetch(this.url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
+    const res = await fetch(this.url, {
+      signal: AbortSignal.timeout(this.timeoutMs),
+      redirect: 'error',
+      headers: { accept: 'application/json' },
+    });
     if (!res.ok) {
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status}`);

@@ -11,14 +11,22 @@ import { blobKeyForSha256 } from './blob-keys.js';
 
 export class DigestMismatch extends Error {
   readonly code = 'DIGEST_MISMATCH';
-  constructor(readonly what: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly what: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`${what}: sha256 is ${actual}, expected ${expected}; refusing to store it`);
   }
 }
 
 export class SizeMismatch extends Error {
   readonly code = 'SIZE_MISMATCH';
-  constructor(readonly what: string, readonly expected: number, readonly actual: number) {
+  constructor(
+    readonly what: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
     super(`${what}: ${actual} bytes, expected ${expected}; refusing to store it`);
   }
 }
@@ -26,7 +34,12 @@ export class SizeMismatch extends Error {
 class VerifyingStream extends Transform {
   private readonly hash = createHash('sha256');
   size = 0;
-  constructor(private readonly what: string, private readonly expected: string, private readonly expectedSize: number | undefined, private readonly maxBytes: number) {
+  constructor(
+    private readonly what: string,
+    private readonly expected: string,
+    private readonly expectedSize: number | undefined,
+    private readonly maxBytes: number,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -38,7 +51,8 @@ class VerifyingStream extends Transform {
   override _flush(cb: TransformCallback): void {
     const actual = this.hash.digest('hex');
     if (actual !== this.expected) return cb(new DigestMismatch(this.what, this.expected, actual));
-    if (this.expectedSize !== undefined && this.size !== this.expectedSize) return cb(new SizeMismatch(this.what, this.expectedSize, this.size));
+    if (this.expectedSize !== undefined && this.size !== this.expectedSize)
+      return cb(new SizeMismatch(this.what, this.expectedSize, this.size));
     cb();
   }
 }

@@ -27,7 +27,10 @@ export class CatalogReloads {
   private readonly baseMs: number;
   private readonly maxMs: number;
 
-  constructor(private readonly log: ReloadLog, opts: ReloadOptions = {}) {
+  constructor(
+    private readonly log: ReloadLog,
+    opts: ReloadOptions = {},
+  ) {
     this.baseMs = opts.baseMs ?? 250;
     this.maxMs = opts.maxMs ?? 30_000;
   }
@@ -48,7 +51,14 @@ export class CatalogReloads {
     void this.attempt(key, catalog, what, fn, req, 1);
   }
 
-  private async attempt(key: string, catalog: string, what: string, fn: () => Promise<unknown>, req: ReloadRequest, n: number): Promise<void> {
+  private async attempt(
+    key: string,
+    catalog: string,
+    what: string,
+    fn: () => Promise<unknown>,
+    req: ReloadRequest,
+    n: number,
+  ): Promise<void> {
     try {
       await fn();
       if (n > 1) this.log.info({ catalog, what, attempts: n }, 'catalog reload succeeded after failing');
@@ -57,7 +67,10 @@ export class CatalogReloads {
       this.failures.set(catalog, (this.failures.get(catalog) ?? 0) + 1);
       const retry = req.retryIf?.(err) ?? true;
       const delayMs = Math.min(this.baseMs * 2 ** (n - 1), this.maxMs);
-      this.log.warn({ catalog, what, attempt: n, err, ...(retry ? { retryInMs: delayMs } : {}) }, retry ? 'catalog reload failed; this replica may serve stale listings until a retry succeeds' : 'catalog reload failed');
+      this.log.warn(
+        { catalog, what, attempt: n, err, ...(retry ? { retryInMs: delayMs } : {}) },
+        retry ? 'catalog reload failed; this replica may serve stale listings until a retry succeeds' : 'catalog reload failed',
+      );
       if (!retry) return;
       const timer = setTimeout(() => {
         this.pending.delete(key);

@@ -13,7 +13,13 @@ export async function auditCommand(config: Config, argv: string[]): Promise<numb
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { since: { type: 'string' }, action: { type: 'string' }, subject: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      since: { type: 'string' },
+      action: { type: 'string' },
+      subject: { type: 'string' },
+      actor: { type: 'string' },
+      json: { type: 'boolean' },
+    },
   });
   const sub = positionals[0];
   if (sub !== 'verify' && sub !== 'anchor' && sub !== 'export') {

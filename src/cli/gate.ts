@@ -21,7 +21,10 @@ interface VerdictJson {
   verdict: null | {
     reportOnly: boolean;
     reasons: string[];
-    failures: Array<{ finding: { id: string; severity: string; package: string; installedVersion: string; fixedVersion?: string }; rule: string }>;
+    failures: Array<{
+      finding: { id: string; severity: string; package: string; installedVersion: string; fixedVersion?: string };
+      rule: string;
+    }>;
     exempted: Array<{ finding: { id: string }; exception: { owner: string; expires: string } }>;
   };
 }
@@ -30,7 +33,12 @@ export async function gateCommand(config: Config, argv: string[]): Promise<numbe
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { url: { type: 'string' }, wait: { type: 'string', default: '0s' }, interval: { type: 'string', default: '5s' }, json: { type: 'boolean' } },
+    options: {
+      url: { type: 'string' },
+      wait: { type: 'string', default: '0s' },
+      interval: { type: 'string', default: '5s' },
+      json: { type: 'boolean' },
+    },
   });
   const [sub, image] = positionals;
   if (sub !== 'check' || !image) {
@@ -46,14 +54,19 @@ export async function gateCommand(config: Config, argv: string[]): Promise<numbe
     process.stderr.write(`safelist gate: --wait and --interval take durations such as 90s, 10m or 1h\n${USAGE}`);
     return 2;
   }
-  const base = (values.url ?? process.env.SAFELIST_URL ?? config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`).replace(/\/$/, '');
+  const base = (values.url ?? process.env.SAFELIST_URL ?? config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`).replace(
+    /\/$/,
+    '',
+  );
   const token = process.env.SAFELIST_TOKEN;
   const deadline = Date.now() + waitMs;
   let last: string;
   for (;;) {
     let res: Response;
     try {
-      res = await fetch(`${base}/api/v1/gate/verdicts?image=${encodeURIComponent(image)}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      res = await fetch(`${base}/api/v1/gate/verdicts?image=${encodeURIComponent(image)}`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
     } catch (err) {
       process.stderr.write(`safelist gate: cannot reach Safelist at ${base}: ${(err as Error).message} (set --url or SAFELIST_URL)\n`);
       return 2;
@@ -66,7 +79,9 @@ export async function gateCommand(config: Config, argv: string[]): Promise<numbe
     } else if (res.status === 404) {
       last = String(body.detail ?? 'the gate has not seen this image');
     } else {
-      process.stderr.write(`safelist gate: ${res.status} ${String(body.title ?? res.statusText)}: ${String(body.detail ?? '')}${res.status === 401 && !token ? ' (set SAFELIST_TOKEN)' : ''}\n`);
+      process.stderr.write(
+        `safelist gate: ${res.status} ${String(body.title ?? res.statusText)}: ${String(body.detail ?? '')}${res.status === 401 && !token ? ' (set SAFELIST_TOKEN)' : ''}\n`,
+      );
       return 2;
     }
     const left = deadline - Date.now();
@@ -85,12 +100,17 @@ function report(v: VerdictJson, json: boolean): number {
   if (v.state === 'no-verdict') lines.push(`NO VERDICT ${ref}: ${v.reason ?? ''}`);
   else {
     const head = v.state === 'pass' ? 'PASS' : v.verdict?.reportOnly ? 'FAIL (report-only, not enforced)' : 'FAIL';
-    lines.push(`${head} ${ref}${v.purged === 'purged' ? ' (deleted from the registry)' : v.purged === 'failed' ? `${v.blocked === 'blocked' ? ' (blocked for pulls, but ' : ' ('}the purge failed: delete it by hand)` : ''}`);
+    lines.push(
+      `${head} ${ref}${v.purged === 'purged' ? ' (deleted from the registry)' : v.purged === 'failed' ? `${v.blocked === 'blocked' ? ' (blocked for pulls, but ' : ' ('}the purge failed: delete it by hand)` : ''}`,
+    );
     for (const r of v.verdict?.reasons ?? []) lines.push(`  ${r}`);
     for (const f of v.verdict?.failures ?? []) {
-      lines.push(`  ${f.finding.id} ${f.finding.severity} in ${f.finding.package} ${f.finding.installedVersion}${f.finding.fixedVersion ? ` (fixed in ${f.finding.fixedVersion})` : ''}: ${f.rule}`);
+      lines.push(
+        `  ${f.finding.id} ${f.finding.severity} in ${f.finding.package} ${f.finding.installedVersion}${f.finding.fixedVersion ? ` (fixed in ${f.finding.fixedVersion})` : ''}: ${f.rule}`,
+      );
     }
-    for (const e of v.verdict?.exempted ?? []) lines.push(`  exempted: ${e.finding.id} (owner ${e.exception.owner}, until ${e.exception.expires})`);
+    for (const e of v.verdict?.exempted ?? [])
+      lines.push(`  exempted: ${e.finding.id} (owner ${e.exception.owner}, until ${e.exception.expires})`);
   }
   if (!json) process.stdout.write(`${lines.join('\n')}\n`);
   if (v.state === 'pass') return 0;

@@ -14,6 +14,7 @@ export async function importCommand(config: Config, argv: string[]): Promise<num
     process.stderr.write('usage: safelist import pypi DIR | safelist import conda DIR [--channel NAME]\n');
     return 2;
   }
-  if (ecosystem === 'conda') return runJobFromCli(config, importCondaJob, { dir: resolve(dir), ...(values.channel ? { channel: values.channel } : {}) }, 'import');
+  if (ecosystem === 'conda')
+    return runJobFromCli(config, importCondaJob, { dir: resolve(dir), ...(values.channel ? { channel: values.channel } : {}) }, 'import');
   return runJobFromCli(config, importPypiJob, { dir: resolve(dir) }, 'import');
 }

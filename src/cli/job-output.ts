@@ -46,12 +46,21 @@ function pypiSync(r: SyncReport, io: Io, { dryRun }: { dryRun: boolean }): numbe
 function ociSync(r: OciSyncResult, io: Io, { dryRun }: { dryRun: boolean }): number {
   if (dryRun) {
     io.out.write('oci plan:\n');
-    for (const i of r.images) io.out.write(`  ${i.name} (${i.upstream}): ${i.tags} upstream tag(s), allowed: ${i.synced.join(', ') || 'none'}\n`);
+    for (const i of r.images)
+      io.out.write(`  ${i.name} (${i.upstream}): ${i.tags} upstream tag(s), allowed: ${i.synced.join(', ') || 'none'}\n`);
     for (const m of r.missing) io.out.write(`  ${m}: not found upstream\n`);
   } else {
     const synced = r.images.reduce((n, i) => n + i.synced.length, 0);
     const present = r.images.reduce((n, i) => n + i.present.length, 0);
-    json(io, { ecosystem: 'oci', tags: synced, present, downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length, missing: r.missing });
+    json(io, {
+      ecosystem: 'oci',
+      tags: synced,
+      present,
+      downloaded: r.downloaded,
+      bytes: r.bytes,
+      failed: r.failed.length,
+      missing: r.missing,
+    });
   }
   return failedLines(io, r.failed);
 }
@@ -119,7 +128,10 @@ const printers: Record<string, Printer> = {
       if (e.type === 'warning') io.err.write(`${String(e.message)}\n`);
     },
     result: (r, io) => {
-      const a = r as { sources: Array<{ source: string; imported?: number; skipped?: number; problems?: unknown[]; error?: string }>; malwareBlocked: string[] };
+      const a = r as {
+        sources: Array<{ source: string; imported?: number; skipped?: number; problems?: unknown[]; error?: string }>;
+        malwareBlocked: string[];
+      };
       json(io, { sources: a.sources.map((s) => ({ ...s, problems: s.problems?.length ?? 0 })), malwareBlocked: a.malwareBlocked });
       // The problems themselves were printed as warnings, each with its path.
       return a.sources.some((s) => s.error || s.problems?.length) ? 1 : 0;
@@ -137,7 +149,9 @@ const printers: Record<string, Printer> = {
 /** Prints a job's outcome; returns the exit code. */
 export function printOutcome(job: string, o: JobOutcome, io: Io, opts: { dryRun: boolean }): number {
   if (o.status === 'busy') {
-    io.err.write(`safelist: ${job} is already running (lock "${o.lock}" is held by another run, here or on another replica); try again when it has finished\n`);
+    io.err.write(
+      `safelist: ${job} is already running (lock "${o.lock}" is held by another run, here or on another replica); try again when it has finished\n`,
+    );
     return 1;
   }
   if (o.status === 'failed') {

@@ -26,14 +26,20 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
   for (const r of loaded.rules) {
     const registry = r.ecosystem === 'oci' ? r.name.split('/')[0]! : undefined;
     if (registry !== undefined && !registries.has(registry) && r.location) {
-      loaded.problems.push({ ...r.location, message: `"${registry}" is not a configured oci upstream (oci.upstreams: ${[...registries].join(', ') || 'none'})` });
+      loaded.problems.push({
+        ...r.location,
+        message: `"${registry}" is not a configured oci upstream (oci.upstreams: ${[...registries].join(', ') || 'none'})`,
+      });
     }
   }
   // A conda rule for a channel Safelist does not mirror allows nothing: almost always a typo.
   const channels = new Set(config.conda.channels.flatMap((c) => [c.name, ...c.alias]));
   for (const r of loaded.rules) {
     if (r.ecosystem === 'conda' && r.channel !== undefined && !channels.has(r.channel) && r.location) {
-      loaded.problems.push({ ...r.location, message: `channel "${r.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing` });
+      loaded.problems.push({
+        ...r.location,
+        message: `channel "${r.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing`,
+      });
     }
   }
   const containers = await loadContainerPolicy(join(config.policy.allowlistDir, config.gate.policyFile));
@@ -49,7 +55,9 @@ async function checkCommand(config: Config, argv: string[]): Promise<number> {
   const known = [DEFAULT_VIEW, ...Object.keys(config.views).filter((v) => v !== DEFAULT_VIEW)];
   const unknown = (values.view ?? []).filter((v) => !known.includes(v));
   if (unknown.length) {
-    process.stderr.write(`safelist allowlist check: no view ${unknown.map((v) => `"${v}"`).join(', ')}; configured views: ${known.join(', ')}\n`);
+    process.stderr.write(
+      `safelist allowlist check: no view ${unknown.map((v) => `"${v}"`).join(', ')}; configured views: ${known.join(', ')}\n`,
+    );
     return 2;
   }
   const rt = await openRuntime(config, { holder: 'safelist allowlist check' });
@@ -62,7 +70,8 @@ async function checkCommand(config: Config, argv: string[]): Promise<number> {
       for (const p of problems) {
         process.stdout.write(`view ${p.view}: ${p.channel}/${p.platform}: ${p.filename} depends on "${p.dependency}": ${p.reason}\n`);
       }
-      for (const p of pypi) process.stdout.write(`view ${p.view}: pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}\n`);
+      for (const p of pypi)
+        process.stdout.write(`view ${p.view}: pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}\n`);
     }
     process.stderr.write(`conda: ${problems.length} dependency problem(s); pypi: ${pypi.length} requirement problem(s)\n`);
     const vacuous = reportVacuous(rt, views);
@@ -82,8 +91,12 @@ type CheckRuntime = Awaited<ReturnType<typeof openRuntime>>;
 function reportVacuous(rt: CheckRuntime, views: string[]): boolean {
   const policy = rt.policies.policy;
   const offered = {
-    pypi: (view: string) => [...rt.pypiCatalog.projectNames()].some((name) => rt.pypiCatalog.project(name)!.files.some((f) => f.stored && rt.pypi.decideFile(f, view).allowed)),
-    conda: (view: string) => rt.conda.channels.some((c) => rt.conda.subdirsOf(c).some((s) => rt.conda.allowedPackages(view, c.name, s).length > 0)),
+    pypi: (view: string) =>
+      [...rt.pypiCatalog.projectNames()].some((name) =>
+        rt.pypiCatalog.project(name)!.files.some((f) => f.stored && rt.pypi.decideFile(f, view).allowed),
+      ),
+    conda: (view: string) =>
+      rt.conda.channels.some((c) => rt.conda.subdirsOf(c).some((s) => rt.conda.allowedPackages(view, c.name, s).length > 0)),
   };
   const records = { pypi: rt.pypiCatalog.size > 0, conda: [...rt.condaCatalog.all()].some((s) => s.packages.size > 0) };
   let considered = false;
@@ -95,8 +108,12 @@ function reportVacuous(rt: CheckRuntime, views: string[]): boolean {
     const empty = views.filter((v) => !offered[ecosystem](v));
     checked ||= empty.length < views.length;
     if (!empty.length) continue;
-    const why = records[ecosystem] ? `no mirrored package is allowed in view(s) ${empty.join(', ')}` : 'the catalog has no records (nothing synced or imported yet)';
-    process.stderr.write(`warning: ${ecosystem}: ${why}: nothing was checked there, so the check is vacuous; run \`safelist sync\` (or import) first\n`);
+    const why = records[ecosystem]
+      ? `no mirrored package is allowed in view(s) ${empty.join(', ')}`
+      : 'the catalog has no records (nothing synced or imported yet)';
+    process.stderr.write(
+      `warning: ${ecosystem}: ${why}: nothing was checked there, so the check is vacuous; run \`safelist sync\` (or import) first\n`,
+    );
   }
   if (considered && !checked) process.stderr.write('allowlist check: nothing was checked; this is not a pass\n');
   return considered && !checked;

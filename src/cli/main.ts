@@ -64,7 +64,11 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError || err instanceof PolicyError) process.stderr.write(`safelist: ${err.message}\n`);
     else if (err instanceof SafelistError) process.stderr.write(`safelist: ${err.message}\n`);
-    else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`safelist: ${(err as Error).message}\n\n${USAGE}`);
+    else if (
+      (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    )
+      process.stderr.write(`safelist: ${(err as Error).message}\n\n${USAGE}`);
     else process.stderr.write(`safelist: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = 2;
   },

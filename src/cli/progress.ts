@@ -30,6 +30,7 @@ export function printSyncEvent(e: SyncEvent, out: NodeJS.WritableStream = proces
 }
 
 export function printCondaSyncEvent(e: CondaSyncEvent, out: NodeJS.WritableStream = process.stderr): void {
-  if (e.type === 'subdir') out.write(`${e.channel}/${e.subdir}: ${e.seen} upstream record(s), ${e.kept} of allowlisted names, ${e.toFetch} to fetch\n`);
+  if (e.type === 'subdir')
+    out.write(`${e.channel}/${e.subdir}: ${e.seen} upstream record(s), ${e.kept} of allowlisted names, ${e.toFetch} to fetch\n`);
   else printSyncEvent(e, out);
 }

@@ -13,5 +13,10 @@ export async function publishCommand(config: Config, argv: string[]): Promise<nu
     process.stderr.write('safelist publish: set publish.target in the configuration, or give --path DIR\n');
     return 2;
   }
-  return runJobFromCli(config, publishJob, { ...(values.path ? { path: resolve(values.path) } : {}), ...(values.view ? { views: values.view } : {}) }, 'publish');
+  return runJobFromCli(
+    config,
+    publishJob,
+    { ...(values.path ? { path: resolve(values.path) } : {}), ...(values.view ? { views: values.view } : {}) },
+    'publish',
+  );
 }

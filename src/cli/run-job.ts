@@ -26,7 +26,13 @@ export function cliActor(): string {
   }
 }
 
-export async function runJobFromCli(config: Config, job: AnyJob, params: Record<string, unknown>, command: string, io: Io = stdio): Promise<number> {
+export async function runJobFromCli(
+  config: Config,
+  job: AnyJob,
+  params: Record<string, unknown>,
+  command: string,
+  io: Io = stdio,
+): Promise<number> {
   const printer = new JobPrinter(io, { dryRun: params.dryRun === true });
   let rt;
   try {
@@ -60,7 +66,9 @@ async function handOff(holder: LockHolder, job: AnyJob, params: Record<string, u
       body: JSON.stringify(params),
     });
   } catch (err) {
-    io.err.write(`safelist: the Safelist server (pid ${holder.pid}) owns the embedded database but does not answer at ${holder.url} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}); wait until it is up, or stop it and run this again\n`);
+    io.err.write(
+      `safelist: the Safelist server (pid ${holder.pid}) owns the embedded database but does not answer at ${holder.url} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}); wait until it is up, or stop it and run this again\n`,
+    );
     return 2;
   }
   if (!res.ok || !res.body) {
@@ -92,7 +100,9 @@ async function handOff(holder: LockHolder, job: AnyJob, params: Record<string, u
   }
   if (buffered.trim()) take(buffered);
   if (!outcome) {
-    io.err.write(`safelist: the server at ${holder.url} ended the ${job.name} job's stream without its outcome (did it stop?); see its log, and the audit trail for whether it finished\n`);
+    io.err.write(
+      `safelist: the server at ${holder.url} ended the ${job.name} job's stream without its outcome (did it stop?); see its log, and the audit trail for whether it finished\n`,
+    );
     return 2;
   }
   return printer.outcome(outcome.job, outcome.outcome);

@@ -15,7 +15,9 @@ export async function serveCommand(config: Config): Promise<number> {
     process.stderr.write(`safelist: ${err.message}\n`);
     process.exit(2); // at once: what startServer opened is closed, and nothing may linger
   }
-  server.app.log.info(`Safelist listening on ${server.url} (storage ${config.storage.kind}, database ${config.database.url ? 'postgresql' : 'pglite'})`);
+  server.app.log.info(
+    `Safelist listening on ${server.url} (storage ${config.storage.kind}, database ${config.database.url ? 'postgresql' : 'pglite'})`,
+  );
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -32,15 +34,20 @@ export async function serveCommand(config: Config): Promise<number> {
   try {
     await server.close();
   } catch (err) {
-    server.app.log.error(`shutdown: ${err instanceof ShutdownTimeout ? err.message : `failed: ${(err as Error).stack ?? String(err)}`}; exiting`);
+    server.app.log.error(
+      `shutdown: ${err instanceof ShutdownTimeout ? err.message : `failed: ${(err as Error).stack ?? String(err)}`}; exiting`,
+    );
     process.exit(1);
   }
   // Everything is stopped, so the event loop should be empty and the process end now. If
   // something still holds it, exit anyway when the grace is over, naming what it was.
-  setTimeout(() => {
-    server.app.log.error(`shutdown: stopped, but the process is still held by ${process.getActiveResourcesInfo().join(', ')}; exiting`);
-    process.exit(1);
-  }, Math.max(0, deadline - Date.now())).unref();
+  setTimeout(
+    () => {
+      server.app.log.error(`shutdown: stopped, but the process is still held by ${process.getActiveResourcesInfo().join(', ')}; exiting`);
+      process.exit(1);
+    },
+    Math.max(0, deadline - Date.now()),
+  ).unref();
   server.app.log.info('shutdown: stopped');
   return 0;
 }

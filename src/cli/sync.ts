@@ -11,17 +11,27 @@ import { runJobFromCli } from './run-job.js';
 export async function syncCommand(config: Config, argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { 'dry-run': { type: 'boolean' }, project: { type: 'string', multiple: true }, ecosystem: { type: 'string' }, channel: { type: 'string', multiple: true } },
+    options: {
+      'dry-run': { type: 'boolean' },
+      project: { type: 'string', multiple: true },
+      ecosystem: { type: 'string' },
+      channel: { type: 'string', multiple: true },
+    },
   });
   const eco = values.ecosystem ?? 'default';
   if (eco !== 'pypi' && eco !== 'conda' && eco !== 'oci' && eco !== 'all' && eco !== 'default') {
     process.stderr.write(`safelist sync: --ecosystem must be pypi, conda, oci or all, got "${eco}"\n`);
     return 2;
   }
-  return runJobFromCli(config, syncJob, {
-    ecosystem: eco,
-    dryRun: values['dry-run'] ?? false,
-    ...(values.project ? { projects: values.project } : {}),
-    ...(values.channel ? { channels: values.channel } : {}),
-  }, 'sync');
+  return runJobFromCli(
+    config,
+    syncJob,
+    {
+      ecosystem: eco,
+      dryRun: values['dry-run'] ?? false,
+      ...(values.project ? { projects: values.project } : {}),
+      ...(values.channel ? { channels: values.channel } : {}),
+    },
+    'sync',
+  );
 }

@@ -22,9 +22,15 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   }
   const rt = await openRuntime(config, { holder: 'safelist why' });
   try {
-    let e = explainName({ policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda }, values.ecosystem as Ecosystem, name, values.view!);
+    let e = explainName(
+      { policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda },
+      values.ecosystem as Ecosystem,
+      name,
+      values.view!,
+    );
     // Allowed but not served: the last sync's audit record may say which file it refused, and why.
-    if (e.status === 'not-mirrored') e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed, (f) => fileOf(e.ecosystem, e.name, f));
+    if (e.status === 'not-mirrored')
+      e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed, (f) => fileOf(e.ecosystem, e.name, f));
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {
@@ -50,6 +56,13 @@ function fileOf(ecosystem: Ecosystem, name: string, filename: string): boolean {
     return parsed !== undefined && normalizeProjectName(parsed.name) === name;
   }
   // conda: name-version-build.ext, where the name may itself hold dashes.
-  if (ecosystem === 'conda') return filename.replace(/\.(conda|tar\.bz2)$/, '').split('-').slice(0, -2).join('-') === name;
+  if (ecosystem === 'conda')
+    return (
+      filename
+        .replace(/\.(conda|tar\.bz2)$/, '')
+        .split('-')
+        .slice(0, -2)
+        .join('-') === name
+    );
   return filename === name || filename.startsWith(`${name}:`) || filename.startsWith(`${name}@`);
 }

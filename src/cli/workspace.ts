@@ -31,7 +31,9 @@ export async function workspaceCommand(config: Config, argv: string[]): Promise<
   const o = workspaceConfig(config, view, base, token);
   if (values.format === 'json') process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
   else {
-    process.stdout.write(`## pip.conf\n${o.pipConf}\n## .condarc\n${o.condarc}\n## containers\n${o.containers}\n## Azure ML environment (env.yml)\n${o.azureMlEnvironment}`);
+    process.stdout.write(
+      `## pip.conf\n${o.pipConf}\n## .condarc\n${o.condarc}\n## containers\n${o.containers}\n## Azure ML environment (env.yml)\n${o.azureMlEnvironment}`,
+    );
   }
   return 0;
 }

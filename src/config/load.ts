@@ -166,7 +166,14 @@ const YAML_REASONS: Partial<Record<YAMLParseError['code'], string>> = {
 
 /** The object schema at a config path (through defaults, optionals, records and arrays), if any. */
 function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
-  type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; valueType?: z.ZodType; element?: z.ZodType };
+  type Def = {
+    type: string;
+    innerType?: z.ZodType;
+    in?: z.ZodType;
+    shape?: Record<string, z.ZodType>;
+    valueType?: z.ZodType;
+    element?: z.ZodType;
+  };
   let node: z.ZodType | undefined = configSchema;
   let i = 0;
   while (node) {

@@ -2,9 +2,7 @@
 // with its default; the loader validates a file plus environment overrides against it once.
 import { z } from 'zod';
 
-const duration = z
-  .string()
-  .regex(/^(\d+)(ms|s|m|h|d|w)$/, 'a duration such as 500ms, 90s, 30m, 12h, 7d or 2w');
+const duration = z.string().regex(/^(\d+)(ms|s|m|h|d|w)$/, 'a duration such as 500ms, 90s, 30m, 12h, 7d or 2w');
 
 const viewName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
 
@@ -32,7 +30,10 @@ export const staticTokenSchema = z
     name: z.string().optional(),
     /** The token itself (use an environment override), or its sha256 in hex. */
     token: z.string().min(16, 'at least 16 characters').optional(),
-    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex characters').optional(),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, '64 lower-case hex characters')
+      .optional(),
     roles: z.array(roleName).min(1),
     /** Views an approver may approve for; '*' for all (admins always may). */
     views: z.array(z.string()).default([]),
@@ -68,7 +69,10 @@ export const authSchema = z
   .prefault({});
 export const ociUpstreamSchema = z.strictObject({
   /** Short name used in policy names and URLs: /v2/<name>/<repository>/… ("views" is reserved). */
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes').refine((n) => n !== 'views', '"views" is reserved for /v2/views/<view>/…'),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes')
+    .refine((n) => n !== 'views', '"views" is reserved for /v2/views/<view>/…'),
   /** Base URL of a registry speaking the distribution API, e.g. https://mcr.microsoft.com */
   url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
   /** Optional credentials (basic auth, or for the bearer-token exchange); never logged. */
@@ -101,40 +105,48 @@ export const condaChannelSchema = z
     /** Other names that resolve to this channel (e.g. when clients use `-c cf`). */
     alias: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/)).default([]),
     /** Platform subdirs to mirror; noarch is always mirrored and served. */
-    subdirs: z.array(z.string().regex(/^(noarch|[a-z0-9]+-[a-z0-9_]+)$/, 'a conda subdir such as linux-64 or osx-arm64')).default(['linux-64']),
+    subdirs: z
+      .array(z.string().regex(/^(noarch|[a-z0-9]+-[a-z0-9_]+)$/, 'a conda subdir such as linux-64 or osx-arm64'))
+      .default(['linux-64']),
     /** Anaconda's own channels (defaults/main) restrict mirroring by their terms; mirroring them is an explicit opt-in. */
     anacondaTermsAccepted: z.boolean().default(false),
   })
   .refine((c) => c.anacondaTermsAccepted || !ANACONDA_HOSTS.test(c.url), {
-    message: "this is one of Anaconda's channels, whose terms of service restrict mirroring; set anacondaTermsAccepted: true once your organisation holds the licence",
+    message:
+      "this is one of Anaconda's channels, whose terms of service restrict mirroring; set anacondaTermsAccepted: true once your organisation holds the licence",
     path: ['anacondaTermsAccepted'],
   });
 
 /** Where bytes live: the main store, and the target of static publishing. */
-const storageFields = z
-  .strictObject({
-    kind: z.enum(['fs', 'azure']).default('fs'),
-    path: z.string().default('./data/blobs'),
-    azure: z
-      .strictObject({
-        connectionString: z.string().optional(),
-        accountUrl: z.url().optional(),
-        container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a valid blob container name').default('safelist'),
-        /**
-         * Files at least this large are answered with a redirect to a short-lived, read-only
-         * SAS URL of the blob (user delegation SAS with a managed identity), so the bytes flow
-         * from Blob Storage directly. 0 (default) streams everything through Safelist.
-         */
-        redirectAbove: z.coerce.number().int().min(0).default(0),
-        /** Lifetime of those SAS URLs. */
-        redirectTtl: duration.default('10m'),
-      })
-      .prefault({}),
-  });
+const storageFields = z.strictObject({
+  kind: z.enum(['fs', 'azure']).default('fs'),
+  path: z.string().default('./data/blobs'),
+  azure: z
+    .strictObject({
+      connectionString: z.string().optional(),
+      accountUrl: z.url().optional(),
+      container: z
+        .string()
+        .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a valid blob container name')
+        .default('safelist'),
+      /**
+       * Files at least this large are answered with a redirect to a short-lived, read-only
+       * SAS URL of the blob (user delegation SAS with a managed identity), so the bytes flow
+       * from Blob Storage directly. 0 (default) streams everything through Safelist.
+       */
+      redirectAbove: z.coerce.number().int().min(0).default(0),
+      /** Lifetime of those SAS URLs. */
+      redirectTtl: duration.default('10m'),
+    })
+    .prefault({}),
+});
 
 const azureHasCredentials = (s: { kind: string; azure: { connectionString?: string | undefined; accountUrl?: string | undefined } }) =>
   s.kind !== 'azure' || Boolean(s.azure.connectionString || s.azure.accountUrl);
-const azureCredentialsMessage = { message: 'storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl', path: ['azure'] };
+const azureCredentialsMessage = {
+  message: 'storage.kind is azure: set storage.azure.connectionString or storage.azure.accountUrl',
+  path: ['azure'],
+};
 
 /** The main store: a local folder by default. */
 export const storageSchema = storageFields.prefault({}).refine(azureHasCredentials, azureCredentialsMessage);
@@ -147,31 +159,36 @@ export function gateRegistryKind(r: { kind?: 'distribution' | 'acr' | undefined;
   return r.kind ?? (/\.azurecr\.(io|us|cn)$/i.test(new URL(r.url).hostname) ? 'acr' : 'distribution');
 }
 
-export const gateRegistrySchema = z.strictObject({
-  /** Short name used in verdicts and the audit trail. */
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
-  /** Base URL of its distribution API, e.g. https://myacr.azurecr.io */
-  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
-  /** The request.host its webhook events carry; default: the URL's host. */
-  host: z.string().min(1).optional(),
-  /**
-   * distribution: the OCI distribution API (CNCF distribution, Harbor …), Basic or anonymous
-   * bearer auth. acr: Azure Container Registry's data plane with an Entra identity
-   * (DefaultAzureCredential), which can also block pulls before the purge. Default: acr for
-   * *.azurecr.io hosts, else distribution.
-   */
-  kind: z.enum(['distribution', 'acr']).optional(),
-  /** acr: the Entra audience of the token exchanged for ACR tokens (ARM by default, as Defender wants). */
-  audience: z.url({ protocol: /^https$/, error: 'an https URL such as https://management.azure.com' }).default('https://management.azure.com'),
-  /** acr: set readEnabled=false on a failing manifest before purging it (reversible; works on locked images). */
-  block: z.union([z.boolean(), z.stringbool()]).default(true),
-  /** distribution: credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
-  username: z.string().optional(),
-  password: z.string().optional(),
-}).refine((r) => !(gateRegistryKind(r) === 'acr' && (r.username !== undefined || r.password !== undefined)), {
-  message: 'an acr registry authenticates with an Entra identity (DefaultAzureCredential: managed or workload identity, AZURE_* variables); remove username/password, or set kind: distribution to use them',
-  path: ['username'],
-});
+export const gateRegistrySchema = z
+  .strictObject({
+    /** Short name used in verdicts and the audit trail. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+    /** Base URL of its distribution API, e.g. https://myacr.azurecr.io */
+    url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
+    /** The request.host its webhook events carry; default: the URL's host. */
+    host: z.string().min(1).optional(),
+    /**
+     * distribution: the OCI distribution API (CNCF distribution, Harbor …), Basic or anonymous
+     * bearer auth. acr: Azure Container Registry's data plane with an Entra identity
+     * (DefaultAzureCredential), which can also block pulls before the purge. Default: acr for
+     * *.azurecr.io hosts, else distribution.
+     */
+    kind: z.enum(['distribution', 'acr']).optional(),
+    /** acr: the Entra audience of the token exchanged for ACR tokens (ARM by default, as Defender wants). */
+    audience: z
+      .url({ protocol: /^https$/, error: 'an https URL such as https://management.azure.com' })
+      .default('https://management.azure.com'),
+    /** acr: set readEnabled=false on a failing manifest before purging it (reversible; works on locked images). */
+    block: z.union([z.boolean(), z.stringbool()]).default(true),
+    /** distribution: credentials for reading manifests and deleting failed ones (pull + delete); never logged. */
+    username: z.string().optional(),
+    password: z.string().optional(),
+  })
+  .refine((r) => !(gateRegistryKind(r) === 'acr' && (r.username !== undefined || r.password !== undefined)), {
+    message:
+      'an acr registry authenticates with an Entra identity (DefaultAzureCredential: managed or workload identity, AZURE_* variables); remove username/password, or set kind: distribution to use them',
+    path: ['username'],
+  });
 
 export const gateSchema = z
   .strictObject({
@@ -179,19 +196,27 @@ export const gateSchema = z
     /** ACR native webhooks carry no signature: the custom header configured on the webhook, and its secret. */
     acrWebhook: z
       .strictObject({
-        header: z.string().regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name').default('X-Safelist-Webhook-Secret'),
+        header: z
+          .string()
+          .regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name')
+          .default('X-Safelist-Webhook-Secret'),
         secret: z.string().min(24, 'at least 24 characters (use an environment override)'),
       })
       .optional(),
     /** Where scan results come from; every provider listed must have a result for a verdict. */
-    providers: z.array(z.enum(['reports', 'defender', 'contents'])).min(1, 'at least one scan provider').default(['reports']),
+    providers: z
+      .array(z.enum(['reports', 'defender', 'contents']))
+      .min(1, 'at least one scan provider')
+      .default(['reports']),
     /** Microsoft Defender for Containers results through Azure Resource Graph (DefaultAzureCredential). */
     defender: z
       .strictObject({
         /** Subscriptions to query; empty: all the identity can read. */
         subscriptions: z.array(z.string().min(1)).default([]),
         /** ARM endpoint (only changed for sovereign clouds and tests). */
-        endpoint: z.url({ protocol: /^https$/, error: 'an https URL (the Azure SDK sends tokens over TLS only)' }).default('https://management.azure.com'),
+        endpoint: z
+          .url({ protocol: /^https$/, error: 'an https URL (the Azure SDK sends tokens over TLS only)' })
+          .default('https://management.azure.com'),
       })
       .prefault({}),
     /** Curated contents: which workspace view judges the packages inside a repository's images (first match). */
@@ -201,7 +226,13 @@ export const gateSchema = z
       })
       .prefault({}),
     /** The container policy file (severity, counts, exceptions); relative to policy.allowlistDir. */
-    policyFile: z.string().default('containers.yaml').refine((f) => !/^[^/]+\.ya?ml$/.test(f) || /^containers\.ya?ml$/.test(f), 'containers.yaml, or a path outside allowlists/ (other YAML files there are package allowlists)'),
+    policyFile: z
+      .string()
+      .default('containers.yaml')
+      .refine(
+        (f) => !/^[^/]+\.ya?ml$/.test(f) || /^containers\.ya?ml$/.test(f),
+        'containers.yaml, or a path outside allowlists/ (other YAML files there are package allowlists)',
+      ),
     /** How long to wait for a scan result before answering "no verdict" (never a pass). */
     scanDeadline: duration.default('6h'),
     /** First wait before asking a provider again; later waits double up to pollMax. */
@@ -213,7 +244,13 @@ export const gateSchema = z
     reconcileSchedule: z.string().default('*/15 * * * *'),
     /** Outgoing webhooks for verdicts that fail (and purges). */
     notify: z
-      .array(z.strictObject({ url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }), secret: z.string().min(16).optional(), passes: z.boolean().default(false) }))
+      .array(
+        z.strictObject({
+          url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }),
+          secret: z.string().min(16).optional(),
+          passes: z.boolean().default(false),
+        }),
+      )
       .default([]),
   })
   .prefault({});
@@ -222,7 +259,12 @@ export const configSchema = z.strictObject({
   server: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
-      port: z.coerce.number({ error: 'a TCP port number from 0 to 65535' }).int('a TCP port number from 0 to 65535').min(0, 'a TCP port number from 0 to 65535').max(65535, 'a TCP port number from 0 to 65535').default(8080),
+      port: z.coerce
+        .number({ error: 'a TCP port number from 0 to 65535' })
+        .int('a TCP port number from 0 to 65535')
+        .min(0, 'a TCP port number from 0 to 65535')
+        .max(65535, 'a TCP port number from 0 to 65535')
+        .default(8080),
       /** Public base URL: in messages that tell a user where to go, and in onboarding snippets (never the Host header). */
       publicUrl: z.url().optional(),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -246,7 +288,10 @@ export const configSchema = z.strictObject({
   database: z
     .strictObject({
       /** postgres://… selects a PostgreSQL server; otherwise PGlite runs in-process. */
-      url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+        .optional(),
       /** PGlite data folder, or memory:// for a throw-away database. */
       pglitePath: z.string().default('./data/pglite'),
     })
@@ -280,7 +325,15 @@ export const configSchema = z.strictObject({
       /** Upstream channels; conda-forge unless configured. Anaconda's defaults are never implied. */
       channels: z
         .array(condaChannelSchema)
-        .default([{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }])
+        .default([
+          {
+            name: 'conda-forge',
+            url: 'https://conda.anaconda.org/conda-forge',
+            alias: [],
+            subdirs: ['linux-64'],
+            anacondaTermsAccepted: false,
+          },
+        ])
         .refine((cs) => new Set(cs.flatMap((c) => [c.name, ...c.alias])).size === cs.reduce((n, c) => n + 1 + c.alias.length, 0), {
           message: 'channel names and aliases must be unique',
         }),
@@ -291,7 +344,11 @@ export const configSchema = z.strictObject({
        */
       gzip: z.union([z.boolean(), z.stringbool()]).default(true),
       /** Largest single upstream repodata record accepted by the streaming filter. */
-      maxRecordBytes: z.coerce.number().int().min(4096).default(4 * 1024 * 1024),
+      maxRecordBytes: z.coerce
+        .number()
+        .int()
+        .min(4096)
+        .default(4 * 1024 * 1024),
     })
     .prefault({}),
   sync: z
@@ -312,7 +369,11 @@ export const configSchema = z.strictObject({
       /** node-cron expression for re-importing them; empty: only at start. */
       schedule: z.string().default('23 3 * * *'),
       /** Largest advisory file (or zip entry) imported; larger ones are reported with their path and skipped. */
-      maxRecordBytes: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+      maxRecordBytes: z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .default(4 * 1024 * 1024),
     })
     .prefault({}),
   notifications: z
@@ -324,7 +385,19 @@ export const configSchema = z.strictObject({
             /** json: Safelist's own event body; teams: an Adaptive Card message for a Teams/Power Automate webhook. */
             format: z.enum(['json', 'teams']).default('json'),
             /** Only these events (default: all). */
-            events: z.array(z.enum(['exception.requested', 'exception.approved', 'exception.rejected', 'exception.revoked', 'exception.expiring', 'exception.expired', 'advisory.malware-blocked'])).optional(),
+            events: z
+              .array(
+                z.enum([
+                  'exception.requested',
+                  'exception.approved',
+                  'exception.rejected',
+                  'exception.revoked',
+                  'exception.expiring',
+                  'exception.expired',
+                  'advisory.malware-blocked',
+                ]),
+              )
+              .optional(),
             /** HMAC-SHA256 key: each body is signed in X-Safelist-Signature: sha256=<hex>. */
             secret: z.string().min(16).optional(),
           }),
@@ -362,7 +435,11 @@ export const configSchema = z.strictObject({
   cache: z
     .strictObject({
       /** Upper bound for rendered index documents held in memory. */
-      maxBytes: z.coerce.number().int().min(1_000_000).default(256 * 1024 * 1024),
+      maxBytes: z.coerce
+        .number()
+        .int()
+        .min(1_000_000)
+        .default(256 * 1024 * 1024),
     })
     .prefault({}),
 });

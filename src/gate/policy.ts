@@ -69,20 +69,29 @@ export interface ContainerPolicy {
 export type LoadedPolicy = { ok: true; policy: ContainerPolicy } | { ok: false; problems: PolicyProblem[] };
 
 /** The defaults when the file does not set a rule. */
-const DEFAULTS = { severity: 'high' as Severity, maxCounts: {}, fixableOnly: false, gracePeriod: '0s', fixDeadline: '0s', reportOnly: false };
+const DEFAULTS = {
+  severity: 'high' as Severity,
+  maxCounts: {},
+  fixableOnly: false,
+  gracePeriod: '0s',
+  fixDeadline: '0s',
+  reportOnly: false,
+};
 
 /** Parses and validates policy text; every problem carries the line it is on. */
 export function parseContainerPolicy(text: string, file: string): LoadedPolicy {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);
-  if (doc.errors.length) return { ok: false, problems: doc.errors.map((e) => ({ file, line: lineOf(e.pos[0]), message: e.message.split('\n')[0]! })) };
+  if (doc.errors.length)
+    return { ok: false, problems: doc.errors.map((e) => ({ file, line: lineOf(e.pos[0]), message: e.message.split('\n')[0]! })) };
   const r = containerPolicySchema.safeParse(doc.toJS() ?? {});
   if (r.success) return { ok: true, policy: { file, spec: r.data } };
   const problems = r.error.issues.map((i) => {
     // The deepest node that exists on the issue's path gives the line.
     let node: unknown;
-    for (let n = i.path.length; n >= 0 && !node; n--) node = n === 0 ? doc.contents : doc.getIn(i.path.slice(0, n) as Array<string | number>, true);
+    for (let n = i.path.length; n >= 0 && !node; n--)
+      node = n === 0 ? doc.contents : doc.getIn(i.path.slice(0, n) as Array<string | number>, true);
     const range = (node as { range?: [number, number, number] } | undefined)?.range;
     return { file, line: lineOf(range?.[0]), message: `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}` };
   });
@@ -95,7 +104,8 @@ export async function loadContainerPolicy(path: string): Promise<LoadedPolicy> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, policy: { file: path, spec: containerPolicySchema.parse({}) } };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { ok: true, policy: { file: path, spec: containerPolicySchema.parse({}) } };
     throw err;
   }
   return parseContainerPolicy(text, path);
@@ -133,9 +143,12 @@ function exceptionTooLong(policy: ContainerPolicy, e: ContainerPolicyFile['excep
   const max = policy.spec.exceptionMaxDays?.[severity];
   if (max === undefined) return undefined;
   const who = `the exception for ${e.cve} (owner ${e.owner})`;
-  if (!e.created) return `${who} has no "created" date, and exceptions for ${severity} findings may last at most ${max} days (exceptionMaxDays.${severity})`;
+  if (!e.created)
+    return `${who} has no "created" date, and exceptions for ${severity} findings may last at most ${max} days (exceptionMaxDays.${severity})`;
   const days = (Date.parse(e.expires) - Date.parse(e.created)) / 86_400_000;
-  return days > max ? `${who} runs ${days} days, longer than the ${max} days allowed for ${severity} findings (exceptionMaxDays.${severity})` : undefined;
+  return days > max
+    ? `${who} runs ${days} days, longer than the ${max} days allowed for ${severity} findings (exceptionMaxDays.${severity})`
+    : undefined;
 }
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -160,22 +173,43 @@ function fixDeadlineOf(f: Finding, deadline: string, deadlineMs: number, now: Da
   if (deadlineMs <= 0 || !f.fixable || f.breach) return undefined;
   const fix = f.fixedVersion ? `fix ${f.fixedVersion}` : 'a fix';
   const since = fixAvailableSince(f);
-  if (!since) return { passed: `${fix} is available since an unknown date (neither the scanner nor the gate dates it), treated as more than fixDeadline ${deadline} ago` };
-  if (now.getTime() - since.at > deadlineMs) return { passed: `${fix} available since ${day(since.at)} (${since.basis}), more than fixDeadline ${deadline} ago` };
-  return { due: `${fix} available since ${day(since.at)} (${since.basis}); fails after ${day(since.at + deadlineMs)} (fixDeadline ${deadline})` };
+  if (!since)
+    return {
+      passed: `${fix} is available since an unknown date (neither the scanner nor the gate dates it), treated as more than fixDeadline ${deadline} ago`,
+    };
+  if (now.getTime() - since.at > deadlineMs)
+    return { passed: `${fix} available since ${day(since.at)} (${since.basis}), more than fixDeadline ${deadline} ago` };
+  return {
+    due: `${fix} available since ${day(since.at)} (${since.basis}); fails after ${day(since.at + deadlineMs)} (fixDeadline ${deadline})`,
+  };
 }
 
 /** Applies the policy to an image's findings. */
 export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Finding[], now = new Date()): Verdict {
   const r = rulesFor(policy, image.repository);
   const where = r.overrides.length ? ` (repository rules: ${r.overrides.join(', ')})` : '';
-  const verdict: Verdict = { outcome: 'pass', ...image, reportOnly: r.reportOnly, failures: [], exempted: [], reported: [], reasons: [], policy: policy.file, decidedAt: now.toISOString() };
+  const verdict: Verdict = {
+    outcome: 'pass',
+    ...image,
+    reportOnly: r.reportOnly,
+    failures: [],
+    exempted: [],
+    reported: [],
+    reasons: [],
+    policy: policy.file,
+    decidedAt: now.toISOString(),
+  };
   const today = now.toISOString().slice(0, 10);
   const grace = durationMs(r.gracePeriod);
   const fixDeadlineMs = durationMs(r.fixDeadline);
   const counted: Partial<Record<Severity, Finding[]>> = {};
   for (const f of findings) {
-    const exc = policy.spec.exceptions.find((e) => e.cve.toUpperCase() === f.id.toUpperCase() && e.expires >= today && (!e.repositories || e.repositories.some((p) => repositoryMatches(p, image.repository))));
+    const exc = policy.spec.exceptions.find(
+      (e) =>
+        e.cve.toUpperCase() === f.id.toUpperCase() &&
+        e.expires >= today &&
+        (!e.repositories || e.repositories.some((p) => repositoryMatches(p, image.repository))),
+    );
     const tooLong = exc ? exceptionTooLong(policy, exc, f.severity) : undefined;
     if (exc && !tooLong) {
       verdict.exempted.push({ finding: f, exception: { cve: exc.cve, owner: exc.owner, expires: exc.expires } });
@@ -219,7 +253,9 @@ export function evaluate(policy: ContainerPolicy, image: ImageRef, findings: Fin
   }
   if (verdict.failures.length) {
     verdict.outcome = 'fail';
-    verdict.reasons.push(`${verdict.failures.length} finding(s) fail the container policy${r.reportOnly ? ' (report-only: not enforced)' : ''}`);
+    verdict.reasons.push(
+      `${verdict.failures.length} finding(s) fail the container policy${r.reportOnly ? ' (report-only: not enforced)' : ''}`,
+    );
   } else verdict.reasons.push(`no finding fails the container policy (${findings.length} reported, ${verdict.exempted.length} exempted)`);
   return verdict;
 }

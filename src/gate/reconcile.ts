@@ -15,7 +15,11 @@ export interface ReconcileReport {
   errors: string[];
 }
 
-export async function reconcileRegistries(registries: GateRegistry[], store: GateStore, opts: { maxRepositories?: number; maxPerRepository?: number } = {}): Promise<ReconcileReport[]> {
+export async function reconcileRegistries(
+  registries: GateRegistry[],
+  store: GateStore,
+  opts: { maxRepositories?: number; maxPerRepository?: number } = {},
+): Promise<ReconcileReport[]> {
   const reports: ReconcileReport[] = [];
   for (const reg of registries) {
     const report: ReconcileReport = { registry: reg.name, repositories: 0, images: 0, queued: [], errors: [] };
@@ -34,7 +38,12 @@ export async function reconcileRegistries(registries: GateRegistry[], store: Gat
         }
         report.images++;
         if (await store.byDigest(digest, repository, reg.name)) continue;
-        const fresh = await store.recordPushes('reconcile', reg.name, [{ id: `reconcile:${reg.name}/${repository}@${digest}`, host: reg.host, repository, digest, ...(tag ? { tag } : {}) }], 'system');
+        const fresh = await store.recordPushes(
+          'reconcile',
+          reg.name,
+          [{ id: `reconcile:${reg.name}/${repository}@${digest}`, host: reg.host, repository, digest, ...(tag ? { tag } : {}) }],
+          'system',
+        );
         if (fresh.length) report.queued.push({ repository, digest, ...(tag ? { tag } : {}) });
       }
     } catch (err) {

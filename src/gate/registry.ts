@@ -11,7 +11,12 @@
 // registry does not have it" (404) from "the registry could not be asked".
 import type { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
-import { ContainerRegistryClient, ContainerRegistryContentClient, type ContainerRegistryClientOptions, type ContainerRegistryContentClientOptions } from '@azure/container-registry';
+import {
+  ContainerRegistryClient,
+  ContainerRegistryContentClient,
+  type ContainerRegistryClientOptions,
+  type ContainerRegistryContentClientOptions,
+} from '@azure/container-registry';
 import { DefaultAzureCredential } from '@azure/identity';
 import { gateRegistryKind, type GateConfig, type GateRegistryConfig } from '../config/schema.js';
 import { OciUpstream, UpstreamError, type FetchedManifest } from '../ecosystems/oci/upstream.js';
@@ -62,7 +67,9 @@ export function gateRegistries(cfg: GateConfig, timeoutMs: number, azure: AzureO
     return {
       name: r.name,
       host: (r.host ?? new URL(r.url).host).toLowerCase(),
-      client: acr ? new AcrRegistry(r, (credential ??= new DefaultAzureCredential()), azure.clientOptions ?? {}) : new DistributionRegistry(r, timeoutMs),
+      client: acr
+        ? new AcrRegistry(r, (credential ??= new DefaultAzureCredential()), azure.clientOptions ?? {})
+        : new DistributionRegistry(r, timeoutMs),
       blocks: acr && r.block,
     };
   });
@@ -73,7 +80,15 @@ class DistributionRegistry implements RegistryClient {
   private readonly client: OciUpstream;
 
   constructor(r: GateRegistryConfig, timeoutMs: number) {
-    this.client = new OciUpstream({ name: r.name, url: r.url, ...(r.username !== undefined ? { username: r.username } : {}), ...(r.password !== undefined ? { password: r.password } : {}) }, timeoutMs);
+    this.client = new OciUpstream(
+      {
+        name: r.name,
+        url: r.url,
+        ...(r.username !== undefined ? { username: r.username } : {}),
+        ...(r.password !== undefined ? { password: r.password } : {}),
+      },
+      timeoutMs,
+    );
   }
 
   manifest(repository: string, reference: string): Promise<FetchedManifest> {
@@ -112,7 +127,11 @@ class AcrRegistry implements RegistryClient {
   private readonly registry: ContainerRegistryClient;
   private readonly content = new Map<string, ContainerRegistryContentClient>();
 
-  constructor(private readonly cfg: GateRegistryConfig, private readonly credential: TokenCredential, clientOptions: AzureOptions['clientOptions']) {
+  constructor(
+    private readonly cfg: GateRegistryConfig,
+    private readonly credential: TokenCredential,
+    clientOptions: AzureOptions['clientOptions'],
+  ) {
     this.endpoint = cfg.url.replace(/\/+$/, '');
     // The audience of the Entra token exchanged for ACR tokens: ARM by default, since Defender
     // does not scan images pushed with ACR-audience tokens (and it is what ACR accepts unless
@@ -171,12 +190,15 @@ class AcrRegistry implements RegistryClient {
   }
 
   async block(repository: string, digest: string): Promise<'blocked'> {
-    await this.call(`block ${repository}@${digest}`, () => this.registry.getArtifact(repository, digest).updateManifestProperties({ canRead: false }));
+    await this.call(`block ${repository}@${digest}`, () =>
+      this.registry.getArtifact(repository, digest).updateManifestProperties({ canRead: false }),
+    );
     return 'blocked';
   }
 
   async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
-    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UpstreamError(undefined, `${this.cfg.name}: manifests are deleted by digest only, not ${digest}`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+      throw new UpstreamError(undefined, `${this.cfg.name}: manifests are deleted by digest only, not ${digest}`);
     try {
       await this.contentClient(repository).deleteManifest(digest);
       return 'deleted';
@@ -208,7 +230,9 @@ class AcrRegistry implements RegistryClient {
       }
     }
     const first = body?.errors?.[0];
-    const said = first ? `${first.code ?? 'UNKNOWN'}: ${first.message ?? ''}` : `${e.code && e.code !== 'REST_ERROR' ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+    const said = first
+      ? `${first.code ?? 'UNKNOWN'}: ${first.message ?? ''}`
+      : `${e.code && e.code !== 'REST_ERROR' ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
     return new UpstreamError(status, `${this.cfg.name}: ${what} ${status ? `answered ${status}` : 'failed'} ${said}`.trim());
   }
 }

@@ -25,7 +25,16 @@ import { parse } from '../validate.js';
 import { trivyFindings, trivyReportSchema } from './providers/trivy.js';
 import type { GateStore, ImageRow } from './store.js';
 import type { Verdict } from './types.js';
-import { acrEvent, acrPush, cloudEvents, distributionEnvelope, distributionPushes, eventGridEvents, eventGridPushes, type PushEvent } from './webhooks.js';
+import {
+  acrEvent,
+  acrPush,
+  cloudEvents,
+  distributionEnvelope,
+  distributionPushes,
+  eventGridEvents,
+  eventGridPushes,
+  type PushEvent,
+} from './webhooks.js';
 import type { GateRegistry } from './registry.js';
 
 export interface GateRouteDeps {
@@ -91,7 +100,11 @@ export type VerdictDocument = VerdictDocumentBase & ({ state: 'pending'; verdict
 
 export function verdictDocument(row: ImageRow): VerdictDocument {
   const decided = row.state === 'pass' || row.state === 'fail' || row.state === 'no-verdict';
-  const base = { image: { registry: row.registry, repository: row.repository, digest: row.digest }, reason: row.reason, firstSeen: row.firstSeen.toISOString() };
+  const base = {
+    image: { registry: row.registry, repository: row.repository, digest: row.digest },
+    reason: row.reason,
+    firstSeen: row.firstSeen.toISOString(),
+  };
   if (!decided || !row.verdict) return { ...base, blocked: null, purged: null, state: 'pending', verdict: null };
   return { ...base, blocked: row.blocked, purged: row.purged, state: row.verdict.outcome, verdict: row.verdict };
 }
@@ -108,7 +121,10 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
   }
   const registryOf = (host: string): GateRegistry => {
     const r = deps.registries.find((x) => x.host === host);
-    if (!r) throw errors.badRequest(`request.host ${host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none (set gate.registries)'}`);
+    if (!r)
+      throw errors.badRequest(
+        `request.host ${host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none (set gate.registries)'}`,
+      );
     return r;
   };
   const record = async (source: 'distribution' | 'acr' | 'eventgrid', pushes: PushEvent[], actor: string) => {
@@ -125,7 +141,8 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
   };
 
   app.post('/api/v1/gate/webhooks/distribution', { onRequest: requireRole(deps.auth, ['webhook']) }, async (req, reply) => {
-    if (!(req.headers['content-type'] ?? '').startsWith(DISTRIBUTION_EVENTS_TYPE)) throw errors.badRequest(`send Content-Type: ${DISTRIBUTION_EVENTS_TYPE} (the distribution registry's notification envelope)`);
+    if (!(req.headers['content-type'] ?? '').startsWith(DISTRIBUTION_EVENTS_TYPE))
+      throw errors.badRequest(`send Content-Type: ${DISTRIBUTION_EVENTS_TYPE} (the distribution registry's notification envelope)`);
     const body = parse(distributionEnvelope, req.body, 'notification envelope');
     const r = distributionPushes(body);
     if ('problem' in r) throw errors.badRequest(`invalid notification envelope: ${r.problem}`);
@@ -135,9 +152,15 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
 
   const acrAuth = async (req: FastifyRequest) => {
     const cfg = deps.config.acrWebhook;
-    if (!cfg) throw errors.unauthenticated('the ACR webhook is not enabled: set gate.acrWebhook (header and secret) and the same custom header on the ACR webhook');
+    if (!cfg)
+      throw errors.unauthenticated(
+        'the ACR webhook is not enabled: set gate.acrWebhook (header and secret) and the same custom header on the ACR webhook',
+      );
     const given = req.headers[cfg.header.toLowerCase()];
-    if (typeof given !== 'string' || !secretsEqual(given, cfg.secret)) throw errors.unauthenticated(`send the shared secret in the ${cfg.header} header (a custom header of the ACR webhook, or a static delivery header of the Event Grid subscription)`);
+    if (typeof given !== 'string' || !secretsEqual(given, cfg.secret))
+      throw errors.unauthenticated(
+        `send the shared secret in the ${cfg.header} header (a custom header of the ACR webhook, or a static delivery header of the Event Grid subscription)`,
+      );
   };
   app.post('/api/v1/gate/webhooks/acr', { onRequest: acrAuth }, async (req, reply) => {
     const body = parse(acrEvent, req.body, 'ACR webhook payload');
@@ -158,10 +181,19 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
   // authentication (the spec says so, and delivery headers may not come with it); it records
   // nothing, and every delivery is still authenticated.
   app.options(EVENTGRID, async (req, reply) => {
-    if (!deps.config.acrWebhook) throw errors.unauthenticated('the Event Grid receiver is not enabled: set gate.acrWebhook (header and secret) and the same header as a delivery property of the event subscription');
+    if (!deps.config.acrWebhook)
+      throw errors.unauthenticated(
+        'the Event Grid receiver is not enabled: set gate.acrWebhook (header and secret) and the same header as a delivery property of the event subscription',
+      );
     const origin = req.headers['webhook-request-origin'];
-    if (typeof origin !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(origin)) throw errors.badRequest('an abuse-protection request needs WebHook-Request-Origin: <DNS name of the sender>');
-    return reply.code(200).header('WebHook-Allowed-Origin', origin).header('WebHook-Allowed-Rate', '*').header('Allow', 'POST, OPTIONS').send();
+    if (typeof origin !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(origin))
+      throw errors.badRequest('an abuse-protection request needs WebHook-Request-Origin: <DNS name of the sender>');
+    return reply
+      .code(200)
+      .header('WebHook-Allowed-Origin', origin)
+      .header('WebHook-Allowed-Rate', '*')
+      .header('Allow', 'POST, OPTIONS')
+      .send();
   });
   app.post(EVENTGRID, { onRequest: acrAuth }, async (req, reply) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -171,7 +203,10 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
         : type === CLOUDEVENTS_TYPE || type === CLOUDEVENTS_BATCH_TYPE
           ? parse(cloudEvents, req.body, 'CloudEvents').map((e) => ({ id: e.id, type: e.type, data: e.data }))
           : undefined;
-    if (!events) throw errors.badRequest(`send the Event Grid schema (application/json) or CloudEvents 1.0 (${CLOUDEVENTS_TYPE}, ${CLOUDEVENTS_BATCH_TYPE})`);
+    if (!events)
+      throw errors.badRequest(
+        `send the Event Grid schema (application/json) or CloudEvents 1.0 (${CLOUDEVENTS_TYPE}, ${CLOUDEVENTS_BATCH_TYPE})`,
+      );
     const r = eventGridPushes(events);
     if ('problem' in r) throw errors.badRequest(`invalid Event Grid delivery: ${r.problem}`);
     // Event Grid wants 200 (not 202) with the code echoed to validate the subscription.
@@ -181,18 +216,25 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     return reply.code(202).send({ accepted: fresh, duplicates: r.pushes.length - fresh, ignored: r.ignored.length });
   });
 
-  app.post<{ Params: { digest: string } }>('/api/v1/gate/reports/:digest', { onRequest: requireRole(deps.auth, ['pipeline', 'admin']), bodyLimit: 64 * 1024 * 1024 }, async (req, reply) => {
-    const digest = parse(digestParam, req.params.digest, 'digest');
-    const report = parse(trivyReportSchema, req.body, 'Trivy report');
-    const r = trivyFindings(report, digest);
-    if ('problem' in r) throw errors.badRequest(`this report does not belong to ${digest}: ${r.problem}`);
-    const { id, requeued } = await deps.store.addReport(digest, 'trivy', r.findings, req.identity!.oid);
-    deps.kick();
-    return reply.code(201).send({ id, digest, findings: r.findings.length, judgedAgain: requeued });
-  });
+  app.post<{ Params: { digest: string } }>(
+    '/api/v1/gate/reports/:digest',
+    { onRequest: requireRole(deps.auth, ['pipeline', 'admin']), bodyLimit: 64 * 1024 * 1024 },
+    async (req, reply) => {
+      const digest = parse(digestParam, req.params.digest, 'digest');
+      const report = parse(trivyReportSchema, req.body, 'Trivy report');
+      const r = trivyFindings(report, digest);
+      if ('problem' in r) throw errors.badRequest(`this report does not belong to ${digest}: ${r.problem}`);
+      const { id, requeued } = await deps.store.addReport(digest, 'trivy', r.findings, req.identity!.oid);
+      deps.kick();
+      return reply.code(201).send({ id, digest, findings: r.findings.length, judgedAgain: requeued });
+    },
+  );
 
   const readers = { onRequest: requireRole(deps.auth, ['pipeline', 'admin', 'auditor']) };
-  const notSeen = (what: string) => errors.notFound(`the gate has not received a push of ${what}; check that the registry's webhook points at /api/v1/gate/webhooks/…, or wait for the reconcile`);
+  const notSeen = (what: string) =>
+    errors.notFound(
+      `the gate has not received a push of ${what}; check that the registry's webhook points at /api/v1/gate/webhooks/…, or wait for the reconcile`,
+    );
 
   app.get<{ Params: { digest: string } }>('/api/v1/gate/verdicts/:digest', readers, async (req) => {
     const digest = parse(digestParam, req.params.digest, 'digest');
@@ -206,7 +248,10 @@ export function registerGateRoutes(app: FastifyInstance, deps: GateRouteDeps): v
     const ref = parseImageRef(image);
     if (!ref) throw errors.badRequest(`image must be [registry-host/]repository:tag or …@sha256:…, not ${image}`);
     const registry = ref.host ? deps.registries.find((r) => r.host === ref.host)?.name : undefined;
-    if (ref.host && !registry) throw errors.badRequest(`${ref.host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none'}`);
+    if (ref.host && !registry)
+      throw errors.badRequest(
+        `${ref.host} is not a registry the gate knows; configured hosts: ${deps.registries.map((x) => x.host).join(', ') || 'none'}`,
+      );
     let digest = ref.digest;
     if (!digest) {
       const t = await deps.store.digestOfTag(ref.repository, ref.tag ?? 'latest', registry);

@@ -30,33 +30,62 @@ export interface ImageRow extends ImageRef {
 }
 
 interface RawRow {
-  registry: string; repository: string; digest: string; state: ImageState; attempts: number; deadline: Date | string;
-  reason: string | null; verdict: Verdict | string | null; purged: string | null; blocked?: string | null; first_seen: Date | string; updated_at: Date | string;
+  registry: string;
+  repository: string;
+  digest: string;
+  state: ImageState;
+  attempts: number;
+  deadline: Date | string;
+  reason: string | null;
+  verdict: Verdict | string | null;
+  purged: string | null;
+  blocked?: string | null;
+  first_seen: Date | string;
+  updated_at: Date | string;
   generation?: number;
 }
 
 const toRow = (r: RawRow): ImageRow => ({
-  registry: r.registry, repository: r.repository, digest: r.digest, state: r.state, attempts: Number(r.attempts), deadline: new Date(r.deadline),
-  reason: r.reason, verdict: typeof r.verdict === 'string' ? (JSON.parse(r.verdict) as Verdict) : r.verdict, purged: r.purged, blocked: r.blocked ?? null,
-  firstSeen: new Date(r.first_seen), updatedAt: new Date(r.updated_at), generation: Number(r.generation ?? 0),
+  registry: r.registry,
+  repository: r.repository,
+  digest: r.digest,
+  state: r.state,
+  attempts: Number(r.attempts),
+  deadline: new Date(r.deadline),
+  reason: r.reason,
+  verdict: typeof r.verdict === 'string' ? (JSON.parse(r.verdict) as Verdict) : r.verdict,
+  purged: r.purged,
+  blocked: r.blocked ?? null,
+  firstSeen: new Date(r.first_seen),
+  updatedAt: new Date(r.updated_at),
+  generation: Number(r.generation ?? 0),
 });
 
 export class GateStore {
-  constructor(private readonly db: Db, private readonly deadlineMs: number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly deadlineMs: number,
+  ) {}
 
   /**
    * Records pushes from a webhook: each event id once (a retried event changes nothing), its
    * tag, and the image queued for a verdict (again, if it was decided before). Resolves with
    * the events that were new.
    */
-  async recordPushes(source: 'distribution' | 'acr' | 'eventgrid' | 'reconcile', registry: string, pushes: PushEvent[], actor: string): Promise<PushEvent[]> {
+  async recordPushes(
+    source: 'distribution' | 'acr' | 'eventgrid' | 'reconcile',
+    registry: string,
+    pushes: PushEvent[],
+    actor: string,
+  ): Promise<PushEvent[]> {
     if (!pushes.length) return [];
     return this.db.tx(async (q) => {
       const fresh: PushEvent[] = [];
       for (const p of pushes) {
-        const ins = await q.query('INSERT INTO gate_events (event_id, source, registry, repository, tag, digest) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING event_id', [
-          p.id, source, registry, p.repository, p.tag ?? null, p.digest,
-        ]);
+        const ins = await q.query(
+          'INSERT INTO gate_events (event_id, source, registry, repository, tag, digest) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING event_id',
+          [p.id, source, registry, p.repository, p.tag ?? null, p.digest],
+        );
         if (!ins.length) continue;
         fresh.push(p);
         if (p.tag) {
@@ -72,7 +101,12 @@ export class GateStore {
            WHERE gate_images.state NOT IN ('queued', 'waiting')`,
           [registry, p.repository, p.digest, this.deadlineMs],
         );
-        await appendAudit(q, { actor, action: 'gate.received', subject: `${registry}/${p.repository}@${p.digest}`, detail: { source, eventId: p.id, registry, repository: p.repository, tag: p.tag ?? null, digest: p.digest } });
+        await appendAudit(q, {
+          actor,
+          action: 'gate.received',
+          subject: `${registry}/${p.repository}@${p.digest}`,
+          detail: { source, eventId: p.id, registry, repository: p.repository, tag: p.tag ?? null, digest: p.digest },
+        });
       }
       return fresh;
     });
@@ -86,9 +120,15 @@ export class GateStore {
    */
   async addReport(digest: string, format: string, findings: Finding[], actor: string): Promise<{ id: number; requeued: ImageRef[] }> {
     return this.db.tx(async (q) => {
-      const [row] = await q.query<{ id: string }>('INSERT INTO gate_reports (digest, format, findings, posted_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING id', [digest, format, JSON.stringify(findings), actor]);
+      const [row] = await q.query<{ id: string }>(
+        'INSERT INTO gate_reports (digest, format, findings, posted_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING id',
+        [digest, format, JSON.stringify(findings), actor],
+      );
       const id = Number(row!.id);
-      await q.query("UPDATE gate_images SET next_at = now(), generation = generation + 1 WHERE digest = $1 AND state IN ('queued', 'waiting')", [digest]);
+      await q.query(
+        "UPDATE gate_images SET next_at = now(), generation = generation + 1 WHERE digest = $1 AND state IN ('queued', 'waiting')",
+        [digest],
+      );
       const requeued = await q.query<ImageRef & { previous: string; decided_at: string | null }>(
         `WITH old AS (SELECT registry, repository, digest, state, verdict->>'decidedAt' AS decided_at FROM gate_images
                       WHERE digest = $1 AND state IN ('pass', 'no-verdict') FOR UPDATE)
@@ -101,7 +141,12 @@ export class GateStore {
       );
       await appendAudit(q, { actor, action: 'gate.report-received', subject: digest, detail: { format, findings: findings.length } });
       for (const r of requeued) {
-        await appendAudit(q, { actor, action: 'gate.requeued', subject: `${r.registry}/${r.repository}@${r.digest}`, detail: { cause: 'report', reportId: id, previous: r.previous, decidedAt: r.decided_at } });
+        await appendAudit(q, {
+          actor,
+          action: 'gate.requeued',
+          subject: `${r.registry}/${r.repository}@${r.digest}`,
+          detail: { cause: 'report', reportId: id, previous: r.previous, decidedAt: r.decided_at },
+        });
       }
       return { id, requeued: requeued.map((r) => ({ registry: r.registry, repository: r.repository, digest: r.digest })) };
     });
@@ -118,7 +163,10 @@ export class GateStore {
     if (!keys.size) return findings;
     const cols = [0, 1, 2].map((i) => [...keys.values()].map((k) => k[i]!));
     const rows = await this.db.tx(async (q) => {
-      await q.query('INSERT INTO gate_fix_seen (vuln_id, package, fixed_version) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING', cols);
+      await q.query(
+        'INSERT INTO gate_fix_seen (vuln_id, package, fixed_version) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING',
+        cols,
+      );
       return q.query<{ vuln_id: string; package: string; fixed_version: string; first_seen: Date | string }>(
         'SELECT s.vuln_id, s.package, s.fixed_version, s.first_seen FROM gate_fix_seen s JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (vuln_id, package, fixed_version) USING (vuln_id, package, fixed_version)',
         cols,
@@ -171,7 +219,10 @@ export class GateStore {
         [v.registry, v.repository, v.digest, v.outcome, JSON.stringify(v), v.reasons.join('; '), generation],
       );
       if (!updated.length) {
-        await q.query('UPDATE gate_images SET next_at = now(), lease_until = NULL WHERE registry = $1 AND repository = $2 AND digest = $3', [v.registry, v.repository, v.digest]);
+        await q.query(
+          'UPDATE gate_images SET next_at = now(), lease_until = NULL WHERE registry = $1 AND repository = $2 AND digest = $3',
+          [v.registry, v.repository, v.digest],
+        );
         return false;
       }
       await appendAudit(q, {
@@ -179,7 +230,9 @@ export class GateStore {
         action: 'gate.verdict',
         subject: `${v.registry}/${v.repository}@${v.digest}`,
         detail: {
-          outcome: v.outcome, reportOnly: v.reportOnly, reasons: v.reasons,
+          outcome: v.outcome,
+          reportOnly: v.reportOnly,
+          reasons: v.reasons,
           failures: v.failures.map((f) => ({ id: f.finding.id, severity: f.finding.severity, package: f.finding.package, rule: f.rule })),
           exempted: v.exempted.map((e) => ({ id: e.finding.id, owner: e.exception.owner, expires: e.exception.expires })),
         },
@@ -191,16 +244,36 @@ export class GateStore {
   /** Records what happened to a failing image in the registry, audited. */
   async recordPurge(img: ImageRef, outcome: 'purged' | 'failed', detail: Record<string, unknown>): Promise<void> {
     await this.db.tx(async (q) => {
-      await q.query('UPDATE gate_images SET purged = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [img.registry, img.repository, img.digest, outcome]);
-      await appendAudit(q, { actor: 'system', action: outcome === 'purged' ? 'gate.purged' : 'gate.purge-failed', subject: `${img.registry}/${img.repository}@${img.digest}`, detail });
+      await q.query('UPDATE gate_images SET purged = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [
+        img.registry,
+        img.repository,
+        img.digest,
+        outcome,
+      ]);
+      await appendAudit(q, {
+        actor: 'system',
+        action: outcome === 'purged' ? 'gate.purged' : 'gate.purge-failed',
+        subject: `${img.registry}/${img.repository}@${img.digest}`,
+        detail,
+      });
     });
   }
 
   /** Records the block step (ACR readEnabled=false) of a failing image, audited. */
   async recordBlock(img: ImageRef, outcome: 'blocked' | 'failed', detail: Record<string, unknown>): Promise<void> {
     await this.db.tx(async (q) => {
-      await q.query('UPDATE gate_images SET blocked = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [img.registry, img.repository, img.digest, outcome]);
-      await appendAudit(q, { actor: 'system', action: outcome === 'blocked' ? 'gate.blocked' : 'gate.block-failed', subject: `${img.registry}/${img.repository}@${img.digest}`, detail });
+      await q.query('UPDATE gate_images SET blocked = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [
+        img.registry,
+        img.repository,
+        img.digest,
+        outcome,
+      ]);
+      await appendAudit(q, {
+        actor: 'system',
+        action: outcome === 'blocked' ? 'gate.blocked' : 'gate.block-failed',
+        subject: `${img.registry}/${img.repository}@${img.digest}`,
+        detail,
+      });
     });
   }
 

@@ -45,10 +45,14 @@ export const acrEvent = z.looseObject({
 });
 
 /** A manifest push's fields, checked; a string says what is wrong with it. */
-function pushOf(e: { id: string; target?: z.infer<typeof target> | undefined; request?: z.infer<typeof request> | undefined }, where: string): PushEvent | string {
+function pushOf(
+  e: { id: string; target?: z.infer<typeof target> | undefined; request?: z.infer<typeof request> | undefined },
+  where: string,
+): PushEvent | string {
   const t = e.target ?? {};
   if (!t.repository || !isRepositoryName(t.repository)) return `${where}: target.repository is missing or not a repository name`;
-  if (!t.digest || !isDigest(t.digest) || !t.digest.startsWith('sha256:')) return `${where}: target.digest is missing or not a sha256 digest`;
+  if (!t.digest || !isDigest(t.digest) || !t.digest.startsWith('sha256:'))
+    return `${where}: target.digest is missing or not a sha256 digest`;
   if (t.tag !== undefined && t.tag !== '' && !isTag(t.tag)) return `${where}: target.tag is not a tag`;
   const host = e.request?.host;
   if (!host || !/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host)) return `${where}: request.host is missing or not a host[:port]`;
@@ -56,7 +60,9 @@ function pushOf(e: { id: string; target?: z.infer<typeof target> | undefined; re
 }
 
 /** The manifest pushes of a distribution envelope, or the reason it is refused. */
-export function distributionPushes(body: z.infer<typeof distributionEnvelope>): { pushes: PushEvent[]; ignored: number } | { problem: string } {
+export function distributionPushes(
+  body: z.infer<typeof distributionEnvelope>,
+): { pushes: PushEvent[]; ignored: number } | { problem: string } {
   const pushes: PushEvent[] = [];
   let ignored = 0;
   for (const [i, e] of body.events.entries()) {
@@ -92,7 +98,15 @@ export const SUBSCRIPTION_VALIDATION = 'Microsoft.EventGrid.SubscriptionValidati
 
 /** The Event Grid schema: a JSON array of events (application/json). */
 export const eventGridEvents = z
-  .array(z.looseObject({ id: z.string().min(1).max(200), eventType: z.string().min(1), subject: z.string().optional(), topic: z.string().optional(), data: z.unknown() }))
+  .array(
+    z.looseObject({
+      id: z.string().min(1).max(200),
+      eventType: z.string().min(1),
+      subject: z.string().optional(),
+      topic: z.string().optional(),
+      data: z.unknown(),
+    }),
+  )
   .min(1)
   .max(1000);
 
@@ -107,10 +121,7 @@ const cloudEvent = z.looseObject({
 });
 export const cloudEvents = z.union([cloudEvent.transform((e) => [e]), z.array(cloudEvent).min(1).max(1000)]);
 
-export type EventGridOutcome =
-  | { validationCode: string }
-  | { pushes: PushEvent[]; ignored: string[] }
-  | { problem: string };
+export type EventGridOutcome = { validationCode: string } | { pushes: PushEvent[]; ignored: string[] } | { problem: string };
 
 /**
  * The pushes in a batch of Event Grid deliveries (either schema, normalised to type/id/data),
@@ -124,7 +135,9 @@ export function eventGridPushes(events: Array<{ id: string; type: string; data: 
   if (validation) {
     const code = (validation.data as { validationCode?: unknown } | null)?.validationCode;
     if (events.length !== 1) return { problem: 'a subscription validation event comes alone' };
-    return typeof code === 'string' && code ? { validationCode: code } : { problem: 'the subscription validation event has no data.validationCode' };
+    return typeof code === 'string' && code
+      ? { validationCode: code }
+      : { problem: 'the subscription validation event has no data.validationCode' };
   }
   const pushes: PushEvent[] = [];
   const ignored: string[] = [];
@@ -137,7 +150,8 @@ export function eventGridPushes(events: Array<{ id: string; type: string; data: 
     const data = e.data && typeof e.data === 'object' && !Array.isArray(e.data) ? (e.data as Record<string, unknown>) : undefined;
     if (!data) return { problem: `events[${i}]: data is not the registry's event object` };
     const parsed = acrEvent.safeParse({ ...data, id: typeof data.id === 'string' && data.id ? data.id : e.id });
-    if (!parsed.success) return { problem: `events[${i}].data: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'data'}: ${x.message}`).join('; ')}` };
+    if (!parsed.success)
+      return { problem: `events[${i}].data: ${parsed.error.issues.map((x) => `${x.path.join('.') || 'data'}: ${x.message}`).join('; ')}` };
     const r = acrPush(parsed.data);
     if ('problem' in r) return { problem: r.problem.replace(/^event/, `events[${i}].data`) };
     if ('ignored' in r) ignored.push(r.ignored);

@@ -79,7 +79,10 @@ export class GateWorker {
   async pass(): Promise<number> {
     const due = await this.deps.store.claimDue(BATCH, LEASE_MS);
     if (!due.length) return 0;
-    const loaded = await loadContainerPolicy(this.deps.policyPath).catch((err: Error) => ({ ok: false as const, problems: [{ file: this.deps.policyPath, line: 1, message: err.message }] }));
+    const loaded = await loadContainerPolicy(this.deps.policyPath).catch((err: Error) => ({
+      ok: false as const,
+      problems: [{ file: this.deps.policyPath, line: 1, message: err.message }],
+    }));
     const readable: ImageRow[] = [];
     for (const img of due) {
       const reg = this.deps.registries.find((r) => r.name === img.registry);
@@ -91,7 +94,10 @@ export class GateWorker {
         await reg.client.manifest(img.repository, img.digest);
         readable.push(img);
       } catch (err) {
-        if (err instanceof UpstreamError && err.status === 404) await this.finish(img, [`${img.registry} does not have ${img.repository}@${img.digest} (deleted, or the event named a digest that was never pushed)`]);
+        if (err instanceof UpstreamError && err.status === 404)
+          await this.finish(img, [
+            `${img.registry} does not have ${img.repository}@${img.digest} (deleted, or the event named a digest that was never pushed)`,
+          ]);
         else await this.retry(img, `cannot re-read the manifest from ${img.registry}: ${(err as Error).message}`);
       }
     }
@@ -123,13 +129,19 @@ export class GateWorker {
         continue;
       }
       if (!loaded.ok) {
-        await this.retry(img, `the container policy has problems: ${loaded.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('; ')}`);
+        await this.retry(
+          img,
+          `the container policy has problems: ${loaded.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('; ')}`,
+        );
         continue;
       }
       // The fixDeadline clock: first sighting of each fixable finding, kept across images and restarts.
       const verdict = evaluate(loaded.policy, img, await this.deps.store.withFixSeen(findings));
       if (!(await this.record(img, verdict))) continue;
-      this.deps.log.info({ image: `${img.repository}@${img.digest}`, outcome: verdict.outcome, failures: verdict.failures.length }, 'gate: verdict');
+      this.deps.log.info(
+        { image: `${img.repository}@${img.digest}`, outcome: verdict.outcome, failures: verdict.failures.length },
+        'gate: verdict',
+      );
       if (verdict.outcome === 'fail') await this.onFail(verdict);
       else if (verdict.outcome === 'pass') this.notify('gate.passed', verdict, undefined);
       this.deps.anchors?.soon(); // again, for the block and purge records (coalesced with the first)
@@ -149,15 +161,30 @@ export class GateWorker {
 
   /** Not decided yet: wait with backoff (or as long as the provider asked), until the deadline. */
   private async retry(img: ImageRow, reason: string, retryAfterMs = 0): Promise<void> {
-    if (Date.now() >= img.deadline.getTime()) return this.finish(img, [`no scan result by the deadline (gate.scanDeadline ${this.deps.config.scanDeadline}): ${reason}`]);
-    const backoff = Math.min(durationMs(this.deps.config.pollBase) * 2 ** Math.max(0, img.attempts - 1), durationMs(this.deps.config.pollMax));
+    if (Date.now() >= img.deadline.getTime())
+      return this.finish(img, [`no scan result by the deadline (gate.scanDeadline ${this.deps.config.scanDeadline}): ${reason}`]);
+    const backoff = Math.min(
+      durationMs(this.deps.config.pollBase) * 2 ** Math.max(0, img.attempts - 1),
+      durationMs(this.deps.config.pollMax),
+    );
     // A report that came while this pass ran makes the image due now: go round again at once.
     if (await this.deps.store.wait(img, Math.max(backoff, retryAfterMs), reason)) this.again = true;
   }
 
   /** Final "no verdict": recorded, audited and notified; never a pass. */
   private async finish(img: ImageRow, reasons: string[]): Promise<void> {
-    const v: Verdict = { outcome: 'no-verdict', registry: img.registry, repository: img.repository, digest: img.digest, reportOnly: false, failures: [], exempted: [], reported: [], reasons, decidedAt: new Date().toISOString() };
+    const v: Verdict = {
+      outcome: 'no-verdict',
+      registry: img.registry,
+      repository: img.repository,
+      digest: img.digest,
+      reportOnly: false,
+      failures: [],
+      exempted: [],
+      reported: [],
+      reasons,
+      decidedAt: new Date().toISOString(),
+    };
     if (await this.record(img, v)) this.notify('gate.no-verdict', v, undefined);
   }
 
@@ -167,7 +194,9 @@ export class GateWorker {
    * audited; a step that fails is reported in the verdict, the audit trail and the notification.
    */
   private async onFail(v: Verdict): Promise<void> {
-    const steps: { block?: { outcome: string; detail?: string }; purge: { outcome: string; detail?: string } } = { purge: { outcome: v.reportOnly ? 'report-only' : 'disabled' } };
+    const steps: { block?: { outcome: string; detail?: string }; purge: { outcome: string; detail?: string } } = {
+      purge: { outcome: v.reportOnly ? 'report-only' : 'disabled' },
+    };
     if (!v.reportOnly && this.deps.config.purge) {
       const reg = this.deps.registries.find((r) => r.name === v.registry)!;
       const subject = { registry: v.registry, repository: v.repository, digest: v.digest };
@@ -190,7 +219,11 @@ export class GateWorker {
       } catch (err) {
         // A locked or undeletable image is reported, never silently kept (blocked, where it could be).
         const message = (err as Error).message;
-        await this.deps.store.recordPurge(v, 'failed', { ...subject, error: message, ...(steps.block ? { block: steps.block.outcome } : {}) });
+        await this.deps.store.recordPurge(v, 'failed', {
+          ...subject,
+          error: message,
+          ...(steps.block ? { block: steps.block.outcome } : {}),
+        });
         steps.purge = { outcome: 'purge-failed', detail: message };
         this.deps.log.error({ image: `${v.repository}@${v.digest}`, error: message }, 'gate: purge failed');
       }
@@ -198,7 +231,12 @@ export class GateWorker {
     this.notify('gate.failed', v, steps.purge, steps.block);
   }
 
-  private notify(event: 'gate.failed' | 'gate.passed' | 'gate.no-verdict', v: Verdict, purge: { outcome: string; detail?: string } | undefined, block?: { outcome: string; detail?: string }): void {
+  private notify(
+    event: 'gate.failed' | 'gate.passed' | 'gate.no-verdict',
+    v: Verdict,
+    purge: { outcome: string; detail?: string } | undefined,
+    block?: { outcome: string; detail?: string },
+  ): void {
     const body = {
       event,
       at: new Date().toISOString(),
@@ -206,7 +244,14 @@ export class GateWorker {
       outcome: v.outcome,
       reportOnly: v.reportOnly,
       reasons: v.reasons,
-      failures: v.failures.map((f) => ({ id: f.finding.id, severity: f.finding.severity, package: f.finding.package, installedVersion: f.finding.installedVersion, fixedVersion: f.finding.fixedVersion ?? null, rule: f.rule })),
+      failures: v.failures.map((f) => ({
+        id: f.finding.id,
+        severity: f.finding.severity,
+        package: f.finding.package,
+        installedVersion: f.finding.installedVersion,
+        fixedVersion: f.finding.fixedVersion ?? null,
+        rule: f.rule,
+      })),
       ...(block ? { block } : {}),
       ...(purge ? { purge } : {}),
       ...(this.deps.publicUrl ? { url: `${this.deps.publicUrl.replace(/\/$/, '')}/api/v1/gate/verdicts/${v.digest}` } : {}),

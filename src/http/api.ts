@@ -31,7 +31,11 @@ export const schemas = {
   createException: z.strictObject({
     ecosystem,
     name: z.string().min(1).max(200),
-    versions: z.string().max(200).default('').describe('a version range in the ecosystem\'s grammar ("==2.1.0", ">=1.4,<2"); empty = every version'),
+    versions: z
+      .string()
+      .max(200)
+      .default('')
+      .describe('a version range in the ecosystem\'s grammar ("==2.1.0", ">=1.4,<2"); empty = every version'),
     view: z.string().min(1).max(64).describe('the workspace view, or "*" for every view (admins approve those)'),
     reason: z.string().trim().min(10, 'say why you need it, in at least 10 characters').max(2000),
     expires: z.iso.date().or(z.iso.datetime()).optional().describe('end of validity; default and maximum are configured'),
@@ -55,7 +59,11 @@ export const schemas = {
     build: z.string().max(200).optional(),
     subdir: z.string().max(64).optional(),
   }),
-  policyWhy: z.object({ ecosystem: z.string().max(20).optional(), name: z.string().max(300).optional(), view: z.string().max(64).optional() }),
+  policyWhy: z.object({
+    ecosystem: z.string().max(20).optional(),
+    name: z.string().max(300).optional(),
+    view: z.string().max(64).optional(),
+  }),
   auditQuery: z.strictObject({
     afterSeq: z.coerce.number().int().min(0).optional(),
     since: z.iso.datetime().or(z.iso.date()).optional(),
@@ -93,9 +101,15 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { exceptions: await deps.exceptions.list(q as never) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/exceptions/:id', as(...readers), async (req) => deps.exceptions.get(parse(exceptionId, req.params.id, 'id')));
+  app.get<{ Params: { id: string } }>('/api/v1/exceptions/:id', as(...readers), async (req) =>
+    deps.exceptions.get(parse(exceptionId, req.params.id, 'id')),
+  );
 
-  for (const [verb, roles] of [['approve', ['approver', 'admin']], ['reject', ['approver', 'admin']], ['revoke', ['requester', 'approver', 'admin']]] as const) {
+  for (const [verb, roles] of [
+    ['approve', ['approver', 'admin']],
+    ['reject', ['approver', 'admin']],
+    ['revoke', ['requester', 'approver', 'admin']],
+  ] as const) {
     app.post<{ Params: { id: string } }>(`/api/v1/exceptions/:id/${verb}`, as(...roles), async (req) => {
       const id = parse(exceptionId, req.params.id, 'id');
       const { note } = parse(schemas.decision, req.body, 'request body');
@@ -114,9 +128,11 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const { limit: _limit, ...q } = auditQuery(req.query);
     const records = deps.audit.records(q);
     const { Readable } = await import('node:stream');
-    const lines = Readable.from((async function* () {
-      for await (const r of records) yield `${JSON.stringify(r)}\n`;
-    })());
+    const lines = Readable.from(
+      (async function* () {
+        for await (const r of records) yield `${JSON.stringify(r)}\n`;
+      })(),
+    );
     return reply.type('application/jsonl').send(lines);
   });
 
@@ -130,7 +146,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/api/v1/policy/reload', as('admin'), async (req) => {
     const p = await deps.policies.reload();
     await deps.db.notify('safelist_policy', 'reload');
-    await deps.audit.append({ actor: req.identity!.oid, action: 'policy.reload-requested', subject: p.fingerprint, detail: { rules: p.rules.length } });
+    await deps.audit.append({
+      actor: req.identity!.oid,
+      action: 'policy.reload-requested',
+      subject: p.fingerprint,
+      detail: { rules: p.rules.length },
+    });
     return { fingerprint: p.fingerprint, rules: p.rules.length };
   });
 
@@ -143,40 +164,75 @@ export function openApiDocument(): Record<string, unknown> {
   const problem = { description: 'RFC 9457 problem details', content: { 'application/problem+json': { schema: { type: 'object' } } } };
   const secured = { security: [{ bearer: [] }], responses: { '401': problem, '403': problem, '400': problem } };
   const idParam = [{ name: 'id', in: 'path', required: true, schema: json(exceptionId) }];
-  const queryParams = (s: z.ZodObject) => Object.entries(s.shape).map(([name, t]) => ({ name, in: 'query', required: false, schema: json(t as z.ZodType) }));
+  const queryParams = (s: z.ZodObject) =>
+    Object.entries(s.shape).map(([name, t]) => ({ name, in: 'query', required: false, schema: json(t as z.ZodType) }));
   const decision = { requestBody: { content: { 'application/json': { schema: json(schemas.decision) } } } };
   return {
     openapi: '3.1.0',
     info: { title: 'Safelist management API', version: '1' },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Microsoft Entra ID access token, or a static token from auth.tokens' } } },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Microsoft Entra ID access token, or a static token from auth.tokens' },
+      },
+    },
     paths: {
       '/api/v1/exceptions': {
-        post: { summary: 'Request an exception (requester)', ...secured, requestBody: { required: true, content: { 'application/json': { schema: json(schemas.createException) } } } },
+        post: {
+          summary: 'Request an exception (requester)',
+          ...secured,
+          requestBody: { required: true, content: { 'application/json': { schema: json(schemas.createException) } } },
+        },
         get: { summary: 'List exceptions', ...secured, parameters: queryParams(schemas.listExceptions) },
       },
       '/api/v1/exceptions/{id}': { get: { summary: 'Show one exception with its triage report', ...secured, parameters: idParam } },
-      '/api/v1/exceptions/{id}/approve': { post: { summary: 'Approve (an approver of its view other than the requester; admins for global)', ...secured, parameters: idParam, ...decision } },
+      '/api/v1/exceptions/{id}/approve': {
+        post: {
+          summary: 'Approve (an approver of its view other than the requester; admins for global)',
+          ...secured,
+          parameters: idParam,
+          ...decision,
+        },
+      },
       '/api/v1/exceptions/{id}/reject': { post: { summary: 'Reject', ...secured, parameters: idParam, ...decision } },
-      '/api/v1/exceptions/{id}/revoke': { post: { summary: 'Revoke an active exception, or withdraw your own request', ...secured, parameters: idParam, ...decision } },
-      '/api/v1/audit': { get: { summary: 'Query the audit trail (auditor, admin)', ...secured, parameters: queryParams(schemas.auditQuery) } },
+      '/api/v1/exceptions/{id}/revoke': {
+        post: { summary: 'Revoke an active exception, or withdraw your own request', ...secured, parameters: idParam, ...decision },
+      },
+      '/api/v1/audit': {
+        get: { summary: 'Query the audit trail (auditor, admin)', ...secured, parameters: queryParams(schemas.auditQuery) },
+      },
       '/api/v1/audit/export': { get: { summary: 'Export the audit trail as JSON Lines', ...secured } },
       '/api/v1/audit/verify': { get: { summary: 'Verify the hash chain and anchors', ...secured } },
       '/api/v1/demand': { get: { summary: 'Most wanted blocked packages', ...secured } },
       '/api/v1/policy/reload': { post: { summary: 'Reload policy files on every replica (admin)', ...secured } },
-      '/api/v1/gate/webhooks/distribution': { post: { summary: 'Registry notification envelope (docker-registry; webhook role); acknowledged at once, judged asynchronously', ...secured } },
-      '/api/v1/gate/webhooks/acr': { post: { summary: 'ACR native webhook (push, ping, delete); authenticated by the configured shared-secret header' } },
+      '/api/v1/gate/webhooks/distribution': {
+        post: {
+          summary: 'Registry notification envelope (docker-registry; webhook role); acknowledged at once, judged asynchronously',
+          ...secured,
+        },
+      },
+      '/api/v1/gate/webhooks/acr': {
+        post: { summary: 'ACR native webhook (push, ping, delete); authenticated by the configured shared-secret header' },
+      },
       '/api/v1/gate/webhooks/eventgrid': {
-        post: { summary: 'ACR events through Event Grid (Event Grid schema or CloudEvents 1.0; subscription validation answered); authenticated by the ACR shared-secret header' },
+        post: {
+          summary:
+            'ACR events through Event Grid (Event Grid schema or CloudEvents 1.0; subscription validation answered); authenticated by the ACR shared-secret header',
+        },
         options: { summary: 'CloudEvents webhook abuse protection: WebHook-Request-Origin → WebHook-Allowed-Origin' },
       },
       '/api/v1/gate/reports/{digest}': { post: { summary: 'A Trivy JSON report for an image digest (pipeline, admin)', ...secured } },
       '/api/v1/gate/verdicts/{digest}': { get: { summary: 'The gate verdict of an image digest (pipeline, admin, auditor)', ...secured } },
       '/api/v1/gate/verdicts': { get: { summary: 'The gate verdict of ?image=[host/]repository:tag|@digest', ...secured } },
-      '/api/v1/policy/check': { get: { summary: 'Is (ecosystem, name, version) allowed in a view?', parameters: queryParams(schemas.policyCheck) } },
-      '/api/v1/policy/why': { get: { summary: 'What allows or blocks a package, and how to request it', parameters: queryParams(schemas.policyWhy) } },
+      '/api/v1/policy/check': {
+        get: { summary: 'Is (ecosystem, name, version) allowed in a view?', parameters: queryParams(schemas.policyCheck) },
+      },
+      '/api/v1/policy/why': {
+        get: { summary: 'What allows or blocks a package, and how to request it', parameters: queryParams(schemas.policyWhy) },
+      },
       '/api/v1/jobs/{name}': {
         post: {
-          summary: 'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, …) in this server (admin, or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
+          summary:
+            'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, …) in this server (admin, or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
           ...secured,
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
         },

@@ -91,7 +91,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // routes added later get it too; the read paths (/pypi, /conda, /v2) stay hook-free.
   app.addHook('onRoute', (route) => {
     if (!route.url?.startsWith('/api/')) return;
-    route.preHandler = [...(route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]), refuseUnstorableText];
+    route.preHandler = [
+      ...(route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]),
+      refuseUnstorableText,
+    ];
   });
 
   if (deps.packageRead === 'token') {
@@ -105,13 +108,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
       let who;
       try {
-        who = pathToken !== undefined ? await auth.fromToken(decodeURIComponent(pathToken)) : await auth.authenticate(req.headers.authorization);
+        who =
+          pathToken !== undefined
+            ? await auth.fromToken(decodeURIComponent(pathToken))
+            : await auth.authenticate(req.headers.authorization);
       } catch (err) {
         // "Cannot check now" (the Entra keys unreachable: 503) is not "invalid token" (401).
         if (err instanceof SafelistError) throw err;
         throw errors.unauthenticated(`package access needs a valid token: ${(err as Error).message}`);
       }
-      if (!who) throw errors.unauthenticated('package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password');
+      if (!who)
+        throw errors.unauthenticated(
+          'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password',
+        );
       reply.removeHeader('www-authenticate');
     });
   }
@@ -127,10 +136,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   if (deps.oci) {
-    registerOciRoutes(app, { catalog: deps.oci, policies: deps.policies, store: deps.store, onBlocked: (e) => {
-      deps.metrics?.blocked.inc({ ecosystem: 'oci' });
-      recordBlocked(deps.db, 'oci', e.name, e.view);
-    } });
+    registerOciRoutes(app, {
+      catalog: deps.oci,
+      policies: deps.policies,
+      store: deps.store,
+      onBlocked: (e) => {
+        deps.metrics?.blocked.inc({ ecosystem: 'oci' });
+        recordBlocked(deps.db, 'oci', e.name, e.view);
+      },
+    });
   }
 
   if (deps.conda) {
@@ -149,22 +163,44 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Queries are validated: a parameter given twice arrives as an array, never as a string.
   app.get('/api/v1/policy/check', async (req) => {
     const { ecosystem, name, version, view = 'default', channel, build, subdir } = parse(schemas.policyCheck, req.query, 'query');
-    if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
+    if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem))
+      throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
     const policy = deps.policies.policy;
     if (!policy.hasView(view)) throw errors.unknownView(view, policy.viewNames());
     // conda records are also identified by channel, build string and subdir; each is checked when given.
-    const condaParts = ecosystem === 'conda' ? { ...(channel ? { channel } : {}), ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) } : {};
+    const condaParts =
+      ecosystem === 'conda' ? { ...(channel ? { channel } : {}), ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) } : {};
     const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view, ...condaParts });
-    return { ecosystem, name: policy.normalize(ecosystem as Ecosystem, name), version, view, ...condaParts, allowed: d.allowed, code: d.code, reason: d.reason, rule: d.rule ? ruleJson(d.rule) : null };
+    return {
+      ecosystem,
+      name: policy.normalize(ecosystem as Ecosystem, name),
+      version,
+      view,
+      ...condaParts,
+      allowed: d.allowed,
+      code: d.code,
+      reason: d.reason,
+      rule: d.rule ? ruleJson(d.rule) : null,
+    };
   });
 
   app.get('/api/v1/policy/why', async (req) => {
     const { ecosystem = 'pypi', name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
-    return explainName({ policy: deps.policies.policy, pypi: deps.pypi, ...(deps.oci ? { oci: deps.oci } : {}), ...(deps.conda ? { conda: deps.conda } : {}) }, ecosystem as Ecosystem, name, view);
+    return explainName(
+      {
+        policy: deps.policies.policy,
+        pypi: deps.pypi,
+        ...(deps.oci ? { oci: deps.oci } : {}),
+        ...(deps.conda ? { conda: deps.conda } : {}),
+      },
+      ecosystem as Ecosystem,
+      name,
+      view,
+    );
   });
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
@@ -188,7 +224,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Each dependency gets 2 s: a hung store or database is "not ready", not a hung probe
     // (the Azure SDK alone retries for ~16 s before it gives up).
     const within = <T>(p: Promise<T>) =>
-      Promise.race([p.then(() => 'ok'), new Promise<string>((r) => setTimeout(() => r('no answer within 2 s'), 2000).unref())]).catch((e: Error) => e.message);
+      Promise.race([p.then(() => 'ok'), new Promise<string>((r) => setTimeout(() => r('no answer within 2 s'), 2000).unref())]).catch(
+        (e: Error) => e.message,
+      );
     const [database, storage] = await Promise.all([within(deps.db.query('SELECT 1')), within(deps.store.stat('sha256/00/readiness'))]);
     const checks: Record<string, string> = { database, storage };
     const ok = Object.values(checks).every((v) => v === 'ok');
@@ -200,7 +238,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
 function ruleJson(r: import('../policy/types.js').Rule) {
   return {
-    kind: r.kind, id: r.id ?? null, range: r.matcher.text || '*', view: r.view, expires: r.expires?.toISOString() ?? null, location: r.location ?? null, reason: r.reason ?? null,
+    kind: r.kind,
+    id: r.id ?? null,
+    range: r.matcher.text || '*',
+    view: r.view,
+    expires: r.expires?.toISOString() ?? null,
+    location: r.location ?? null,
+    reason: r.reason ?? null,
     ...(r.ecosystem === 'conda' ? { channel: r.channel ?? null, build: r.build?.text ?? null, subdirs: r.subdirs ?? null } : {}),
   };
 }

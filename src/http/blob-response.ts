@@ -56,7 +56,7 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
     });
     if (url) return reply.code(302).header('location', url).header('cache-control', 'private, no-store').send();
   }
-    const length = b.size === 0 ? 0 : end - start + 1;
+  const length = b.size === 0 ? 0 : end - start + 1;
   reply.header('content-length', String(length));
   if (partial) reply.code(206).header('content-range', `bytes ${start}-${end}/${b.size}`);
   if (req.method === 'HEAD' || length === 0) return reply.send();
@@ -65,7 +65,8 @@ export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: Fas
   try {
     stream = await store.get(b.key, partial ? { start, end } : undefined);
   } catch (err) {
-    if (err instanceof BlobNotFound) throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
+    if (err instanceof BlobNotFound)
+      throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
     throw errors.unavailable(`storage is unreachable: ${(err as Error).message}`);
   }
   // pipeline (not pipe): a client that goes away destroys the stored object's stream too,
@@ -93,12 +94,20 @@ const idle: Buffer[] = [];
  * previous bytes (the write callback), so memory per response stays at RING × CHUNK. Cuts the
  * response off, like ExactLength, when the object is shorter or longer than recorded.
  */
-async function sendFromReader(open: (key: string) => Promise<BlobReader>, req: FastifyRequest, reply: FastifyReply, b: BlobResponse, start: number, length: number): Promise<FastifyReply> {
+async function sendFromReader(
+  open: (key: string) => Promise<BlobReader>,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  b: BlobResponse,
+  start: number,
+  length: number,
+): Promise<FastifyReply> {
   let reader;
   try {
     reader = await open(b.key);
   } catch (err) {
-    if (err instanceof BlobNotFound) throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
+    if (err instanceof BlobNotFound)
+      throw errors.unavailable(`${b.filename ?? b.key} is recorded but its bytes are missing from storage; an operator must re-sync it`);
     throw errors.unavailable(`storage is unreachable: ${(err as Error).message}`);
   }
   const res = reply.raw;
@@ -106,7 +115,9 @@ async function sendFromReader(open: (key: string) => Promise<BlobReader>, req: F
   res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
   const gone = new Promise<void>((ok) => res.once('close', ok));
   const small = length < CHUNK;
-  const ring = Array.from({ length: small ? 1 : RING }, () => (small ? Buffer.allocUnsafeSlow(length) : idle.pop() ?? Buffer.allocUnsafeSlow(CHUNK)));
+  const ring = Array.from({ length: small ? 1 : RING }, () =>
+    small ? Buffer.allocUnsafeSlow(length) : (idle.pop() ?? Buffer.allocUnsafeSlow(CHUNK)),
+  );
   const written: Array<Promise<void> | undefined> = [];
   const stop = start + length;
   let clean = false;
@@ -119,7 +130,10 @@ async function sendFromReader(open: (key: string) => Promise<BlobReader>, req: F
       // A longer object fails before the chunk that would complete the response.
       const n = reader.size > b.size && pos + want >= stop ? -1 : await reader.read(buf, want, pos);
       if (n <= 0) {
-        req.log.error({ key: b.key, expected: b.size, stored: reader.size }, 'stored object does not have its recorded size; the response was cut off');
+        req.log.error(
+          { key: b.key, expected: b.size, stored: reader.size },
+          'stored object does not have its recorded size; the response was cut off',
+        );
         res.destroy();
         return reply;
       }
@@ -148,7 +162,10 @@ async function sendFromReader(open: (key: string) => Promise<BlobReader>, req: F
  */
 class ExactLength extends Transform {
   private seen = 0;
-  constructor(private readonly expected: number, private readonly onMismatch: () => void) {
+  constructor(
+    private readonly expected: number,
+    private readonly onMismatch: () => void,
+  ) {
     // Buffers sized like the store's reads, so a large chunk is not held back by backpressure.
     super({ highWaterMark: 4 * 1024 * 1024 });
   }

@@ -89,7 +89,10 @@ function sendShardIndex(req: FastifyRequest, reply: FastifyReply, set: ShardSet)
 /** shards/<sha256>.msgpack.zst: content-addressed, so immutable (CEP 16); the policy was checked first. */
 function sendShard(req: FastifyRequest, reply: FastifyReply, hex: string, shard: Shard): FastifyReply {
   const etag = `"${hex}"`;
-  reply.header('content-type', 'application/octet-stream').header('cache-control', 'public, max-age=31536000, immutable').header('etag', etag);
+  reply
+    .header('content-type', 'application/octet-stream')
+    .header('cache-control', 'public, max-age=31536000, immutable')
+    .header('etag', etag);
   if (matchesAny(req.headers['if-none-match'], [etag])) return reply.code(304).send();
   reply.header('content-length', String(shard.body.length));
   return reply.send(req.method === 'HEAD' ? undefined : shard.body);
@@ -137,17 +140,21 @@ export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps):
       const { view, channel, subdir, filename } = req.params as Required<Params>;
       if (filename === 'repodata.json') return sendDocument(req, reply, index.repodata(view, channel, subdir), gzip);
       if (filename === 'repodata.json.zst') return sendZstDocument(req, reply, index.repodata(view, channel, subdir));
-      if (filename === 'repodata_shards.msgpack.zst' && index.offersShards) return sendShardIndex(req, reply, index.shardSet(view, channel, subdir));
+      if (filename === 'repodata_shards.msgpack.zst' && index.offersShards)
+        return sendShardIndex(req, reply, index.shardSet(view, channel, subdir));
       index.requireView(view);
       index.channel(channel);
       if (!isCondaSubdir(subdir)) throw errors.notFound(`"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`);
-      if (NOT_OFFERED.has(filename)) throw errors.notFound(`${filename} is not offered by Safelist; use repodata.json (conda, mamba and pixi fall back to it)`);
-      if (!PACKAGE_FILE.test(filename)) throw errors.notFound(`"${filename}" is not a conda package file name (name-version-build.conda or .tar.bz2)`);
+      if (NOT_OFFERED.has(filename))
+        throw errors.notFound(`${filename} is not offered by Safelist; use repodata.json (conda, mamba and pixi fall back to it)`);
+      if (!PACKAGE_FILE.test(filename))
+        throw errors.notFound(`"${filename}" is not a conda package file name (name-version-build.conda or .tar.bz2)`);
       let p;
       try {
         p = index.authorizeFile(view, channel, subdir, filename);
       } catch (err) {
-        if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY') deps.onBlocked?.({ view, name: filename.slice(0, filename.lastIndexOf('-', filename.lastIndexOf('-') - 1)) });
+        if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY')
+          deps.onBlocked?.({ view, name: filename.slice(0, filename.lastIndexOf('-', filename.lastIndexOf('-') - 1)) });
         throw err;
       }
       if (req.method === 'GET') deps.onServed?.({ view, sha256: p.sha256, filename });

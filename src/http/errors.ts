@@ -6,7 +6,10 @@ import { SafelistError } from '../errors.js';
 
 /** Node only accepts visible ASCII (and tab/space) in a status message; keep it on one line. */
 export function reasonPhrase(text: string): string {
-  const clean = text.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const clean = text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return clean.length > 400 ? `${clean.slice(0, 397)}...` : clean;
 }
 
@@ -39,8 +42,19 @@ export function toSafelistError(err: unknown): SafelistError {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new SafelistError(e.code ?? 'BAD_REQUEST', e.statusCode, 'Bad request', e.message ?? 'the request is not valid');
   }
-  if (isUnavailable(err)) return new SafelistError('UNAVAILABLE', 503, 'Service unavailable', 'the database is unreachable; Safelist keeps serving packages from memory, retry this shortly');
-  return new SafelistError('INTERNAL', 500, 'Internal error', 'Safelist failed to answer this request; the error is logged with the request id');
+  if (isUnavailable(err))
+    return new SafelistError(
+      'UNAVAILABLE',
+      503,
+      'Service unavailable',
+      'the database is unreachable; Safelist keeps serving packages from memory, retry this shortly',
+    );
+  return new SafelistError(
+    'INTERNAL',
+    500,
+    'Internal error',
+    'Safelist failed to answer this request; the error is logged with the request id',
+  );
 }
 
 /** A dependency that is down rather than a bug: connection refused/reset, PostgreSQL shutting down. */

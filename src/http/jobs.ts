@@ -29,7 +29,13 @@ function admit(deps: JobRouteDeps) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization?.trim() ?? '');
     if (local && m && timingSafeEqual(digest(m[1]!), local)) {
-      req.identity = { oid: 'local-cli', name: 'local CLI (lock file token)', roles: new Set(['admin']), approverViews: '*', via: 'static' };
+      req.identity = {
+        oid: 'local-cli',
+        name: 'local CLI (lock file token)',
+        roles: new Set(['admin']),
+        approverViews: '*',
+        via: 'static',
+      };
       return;
     }
     await admins(req, reply);
@@ -37,23 +43,27 @@ function admit(deps: JobRouteDeps) {
 }
 
 export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
-  app.post<{ Params: { name: string }; Headers: { 'x-safelist-actor'?: string } }>('/api/v1/jobs/:name', { preHandler: admit(deps) }, async (req, reply) => {
-    const job = deps.jobs.get(req.params.name);
-    if (!job) throw errors.notFound(`no job "${req.params.name}"; jobs: ${[...deps.jobs.keys()].join(', ')}`);
-    const params = parse(job.params, req.body ?? {}, 'job parameters');
-    // The local CLI names its user (the OS account that could read the lock file) for the audit trail.
-    const who = req.identity!;
-    const cliUser = /^[\w.@-]{1,64}$/.test(req.headers['x-safelist-actor'] ?? '') ? req.headers['x-safelist-actor'] : undefined;
-    const actor = who.oid === 'local-cli' ? `cli:${cliUser ?? 'unknown'}` : who.oid;
-    const out = new PassThrough();
-    const write = (line: JobStreamLine) => {
-      // The caller may have gone; the job still runs to its end and is recorded.
-      if (!out.destroyed && !out.writableEnded) out.write(`${JSON.stringify(line)}\n`);
-    };
-    void deps.runner
-      .run(job, params, { actor, onEvent: (name, event) => write({ job: name, event }) })
-      .then((outcome) => write({ job: job.name, outcome }))
-      .finally(() => out.end());
-    return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(out);
-  });
+  app.post<{ Params: { name: string }; Headers: { 'x-safelist-actor'?: string } }>(
+    '/api/v1/jobs/:name',
+    { preHandler: admit(deps) },
+    async (req, reply) => {
+      const job = deps.jobs.get(req.params.name);
+      if (!job) throw errors.notFound(`no job "${req.params.name}"; jobs: ${[...deps.jobs.keys()].join(', ')}`);
+      const params = parse(job.params, req.body ?? {}, 'job parameters');
+      // The local CLI names its user (the OS account that could read the lock file) for the audit trail.
+      const who = req.identity!;
+      const cliUser = /^[\w.@-]{1,64}$/.test(req.headers['x-safelist-actor'] ?? '') ? req.headers['x-safelist-actor'] : undefined;
+      const actor = who.oid === 'local-cli' ? `cli:${cliUser ?? 'unknown'}` : who.oid;
+      const out = new PassThrough();
+      const write = (line: JobStreamLine) => {
+        // The caller may have gone; the job still runs to its end and is recorded.
+        if (!out.destroyed && !out.writableEnded) out.write(`${JSON.stringify(line)}\n`);
+      };
+      void deps.runner
+        .run(job, params, { actor, onEvent: (name, event) => write({ job: name, event }) })
+        .then((outcome) => write({ job: job.name, outcome }))
+        .finally(() => out.end());
+      return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(out);
+    },
+  );
 }

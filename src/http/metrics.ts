@@ -21,14 +21,55 @@ export function surfaceOf(url: string): Surface {
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'safelist_http_requests_total', help: 'HTTP requests by surface, method and status', labelNames: ['surface', 'method', 'status'] as const, registers: [this.registry] });
-  readonly bytes = new Counter({ name: 'safelist_http_response_bytes_total', help: 'Response body bytes by surface (from Content-Length)', labelNames: ['surface'] as const, registers: [this.registry] });
-  readonly blocked = new Counter({ name: 'safelist_blocked_requests_total', help: 'Requests refused by policy, by ecosystem', labelNames: ['ecosystem'] as const, registers: [this.registry] });
-  readonly syncRuns = new Counter({ name: 'safelist_sync_runs_total', help: 'Sync runs by ecosystem and result', labelNames: ['ecosystem', 'result'] as const, registers: [this.registry] });
-  readonly syncFiles = new Counter({ name: 'safelist_sync_files_total', help: 'Files handled by the sync, by ecosystem and outcome (downloaded, failed)', labelNames: ['ecosystem', 'outcome'] as const, registers: [this.registry] });
-  readonly syncBytes = new Counter({ name: 'safelist_sync_bytes_total', help: 'Bytes downloaded and stored by the sync', labelNames: ['ecosystem'] as const, registers: [this.registry] });
-  readonly jobRuns = new Counter({ name: 'safelist_job_runs_total', help: 'Job runs (jobs/runner.ts) by job and result (ok, busy: another run held the lock, error)', labelNames: ['job', 'result'] as const, registers: [this.registry] });
-  readonly jobSeconds = new Histogram({ name: 'safelist_job_duration_seconds', help: 'Job run duration by job', labelNames: ['job'] as const, buckets: [0.1, 1, 10, 60, 300, 1800, 7200], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'safelist_http_requests_total',
+    help: 'HTTP requests by surface, method and status',
+    labelNames: ['surface', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly bytes = new Counter({
+    name: 'safelist_http_response_bytes_total',
+    help: 'Response body bytes by surface (from Content-Length)',
+    labelNames: ['surface'] as const,
+    registers: [this.registry],
+  });
+  readonly blocked = new Counter({
+    name: 'safelist_blocked_requests_total',
+    help: 'Requests refused by policy, by ecosystem',
+    labelNames: ['ecosystem'] as const,
+    registers: [this.registry],
+  });
+  readonly syncRuns = new Counter({
+    name: 'safelist_sync_runs_total',
+    help: 'Sync runs by ecosystem and result',
+    labelNames: ['ecosystem', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly syncFiles = new Counter({
+    name: 'safelist_sync_files_total',
+    help: 'Files handled by the sync, by ecosystem and outcome (downloaded, failed)',
+    labelNames: ['ecosystem', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly syncBytes = new Counter({
+    name: 'safelist_sync_bytes_total',
+    help: 'Bytes downloaded and stored by the sync',
+    labelNames: ['ecosystem'] as const,
+    registers: [this.registry],
+  });
+  readonly jobRuns = new Counter({
+    name: 'safelist_job_runs_total',
+    help: 'Job runs (jobs/runner.ts) by job and result (ok, busy: another run held the lock, error)',
+    labelNames: ['job', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly jobSeconds = new Histogram({
+    name: 'safelist_job_duration_seconds',
+    help: 'Job run duration by job',
+    labelNames: ['job'] as const,
+    buckets: [0.1, 1, 10, 60, 300, 1800, 7200],
+    registers: [this.registry],
+  });
 
   constructor(deps: { pypi: PypiIndex; db: Db; reloads?: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
@@ -61,7 +102,9 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.reset();
-        const rows = await db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM exceptions GROUP BY state').catch(() => []);
+        const rows = await db
+          .query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM exceptions GROUP BY state')
+          .catch(() => []);
         for (const r of rows) this.set({ state: r.state }, Number(r.n));
       },
     });
@@ -72,7 +115,9 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.reset();
-        const rows = await db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM gate_images GROUP BY state').catch(() => []);
+        const rows = await db
+          .query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM gate_images GROUP BY state')
+          .catch(() => []);
         for (const r of rows) this.set({ state: r.state }, Number(r.n));
       },
     });

@@ -22,7 +22,18 @@ export interface OciRouteDeps {
 }
 
 const API_VERSION = 'registry/2.0';
-const OCI_CODES = new Set(['NAME_INVALID', 'DIGEST_INVALID', 'TAG_INVALID', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'DENIED', 'UNSUPPORTED', 'UNAUTHORIZED', 'TOOMANYREQUESTS']);
+const OCI_CODES = new Set([
+  'NAME_INVALID',
+  'DIGEST_INVALID',
+  'TAG_INVALID',
+  'NAME_UNKNOWN',
+  'MANIFEST_UNKNOWN',
+  'BLOB_UNKNOWN',
+  'DENIED',
+  'UNSUPPORTED',
+  'UNAUTHORIZED',
+  'TOOMANYREQUESTS',
+]);
 
 export function isOciPath(url: string): boolean {
   return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
@@ -32,12 +43,19 @@ export function isOciPath(url: string): boolean {
 export function sendOciError(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply {
   const code = OCI_CODES.has(err.code)
     ? err.code
-    : err.code === 'BLOCKED_BY_POLICY' ? 'DENIED'
-      : err.status === 404 ? 'NAME_UNKNOWN'
-        : err.status === 416 ? 'RANGE_INVALID'
-          : err.status === 503 ? 'UNAVAILABLE'
-            : err.status === 401 ? 'UNAUTHORIZED'
-            : err.status >= 500 ? 'UNKNOWN' : 'UNSUPPORTED';
+    : err.code === 'BLOCKED_BY_POLICY'
+      ? 'DENIED'
+      : err.status === 404
+        ? 'NAME_UNKNOWN'
+        : err.status === 416
+          ? 'RANGE_INVALID'
+          : err.status === 503
+            ? 'UNAVAILABLE'
+            : err.status === 401
+              ? 'UNAUTHORIZED'
+              : err.status >= 500
+                ? 'UNKNOWN'
+                : 'UNSUPPORTED';
   reply.raw.statusMessage = reasonPhrase(`${err.title} - ${err.message}`);
   reply
     .code(err.status)
@@ -48,10 +66,7 @@ export function sendOciError(req: FastifyRequest, reply: FastifyReply, err: Safe
   return reply.send(JSON.stringify({ errors: [{ code, message: err.message, detail: { requestId: String(req.id), ...err.extra } }] }));
 }
 
-type Target =
-  | { kind: 'manifests'; reference: string }
-  | { kind: 'blobs'; digest: string }
-  | { kind: 'tags' };
+type Target = { kind: 'manifests'; reference: string } | { kind: 'blobs'; digest: string } | { kind: 'tags' };
 
 interface Parsed {
   view: string;
@@ -65,13 +80,16 @@ interface Parsed {
 function parsePath(rawUrl: string): Parsed {
   const path = rawUrl.split('?')[0]!;
   if (path.includes('%') || path.includes('//') || path.includes('\\')) {
-    throw ociErrors.nameInvalid('the path contains percent-encoding, an empty segment or a backslash; repository names are plain lower-case path segments');
+    throw ociErrors.nameInvalid(
+      'the path contains percent-encoding, an empty segment or a backslash; repository names are plain lower-case path segments',
+    );
   }
   const segs = path.slice('/v2/'.length).split('/');
   let view = DEFAULT_VIEW;
   let prefix = '';
   if (segs[0] === 'views') {
-    if (segs.length < 2 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(segs[1]!)) throw ociErrors.nameInvalid('expected /v2/views/<view>/<registry>/<repository>/…');
+    if (segs.length < 2 || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(segs[1]!))
+      throw ociErrors.nameInvalid('expected /v2/views/<view>/<registry>/<repository>/…');
     view = segs[1]!;
     prefix = `/views/${view}`;
     segs.splice(0, 2);
@@ -98,11 +116,15 @@ function parsePath(rawUrl: string): Parsed {
     target = { kind: 'blobs', digest };
     nameSegs = segs.slice(0, -2);
   } else {
-    throw ociErrors.nameUnknown(`no such endpoint: ${path.slice(0, 300)}; Safelist serves /v2/<registry>/<repository>/manifests/<reference>, /blobs/<digest> and /tags/list`);
+    throw ociErrors.nameUnknown(
+      `no such endpoint: ${path.slice(0, 300)}; Safelist serves /v2/<registry>/<repository>/manifests/<reference>, /blobs/<digest> and /tags/list`,
+    );
   }
   const name = nameSegs.join('/');
   if (!splitImageName(name)) {
-    throw ociErrors.nameInvalid(`"${name.slice(0, 300)}" is not a repository name here: expected <registry>/<repository> with lower-case letters, digits and . _ - separated by /`);
+    throw ociErrors.nameInvalid(
+      `"${name.slice(0, 300)}" is not a repository name here: expected <registry>/<repository> with lower-case letters, digits and . _ - separated by /`,
+    );
   }
   return { view, prefix, name, target };
 }
@@ -119,7 +141,8 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
   /** Refuses the request when the view does not exist or does not see the repository at all. */
   const checkRepository = (p: Parsed) => {
     const policy = policies.policy;
-    if (!policy.hasView(p.view)) throw ociErrors.nameUnknown(`view "${p.view}" does not exist; configured views: ${policy.viewNames().join(', ')}`);
+    if (!policy.hasView(p.view))
+      throw ociErrors.nameUnknown(`view "${p.view}" does not exist; configured views: ${policy.viewNames().join(', ')}`);
     if (!policy.projectVisible('oci', p.name, p.view)) {
       deps.onBlocked?.({ view: p.view, name: p.name });
       const d = policy.decide({ ecosystem: 'oci', name: p.name, version: 'latest', view: p.view });
@@ -153,7 +176,10 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
         tags = tags.slice(0, n);
         if (n > 0) reply.header('link', `</v2${p.prefix}/${p.name}/tags/list?n=${n}&last=${encodeURIComponent(tags.at(-1)!)}>; rel="next"`);
       }
-      return reply.header('content-type', 'application/json').header('cache-control', 'no-cache').send(JSON.stringify({ name: p.name, tags }));
+      return reply
+        .header('content-type', 'application/json')
+        .header('cache-control', 'no-cache')
+        .send(JSON.stringify({ name: p.name, tags }));
     }
 
     if (p.target.kind === 'manifests') {
@@ -163,18 +189,33 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
         digest = ref;
         if (!access.manifests.has(digest)) {
           if (catalog.image(p.name)?.manifests.has(digest)) {
-            throw blocked(p, `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: it does not belong to an allowed tag of this repository; ${hint}`);
+            throw blocked(
+              p,
+              `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: it does not belong to an allowed tag of this repository; ${hint}`,
+            );
           }
           if (access.blobs.has(digest)) throw ociErrors.manifestUnknown(`${digest} is a blob of ${p.name}, not a manifest`);
-          throw blocked(p, `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: no allowed tag of this repository has that digest; ${hint}`);
+          throw blocked(
+            p,
+            `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: no allowed tag of this repository has that digest; ${hint}`,
+          );
         }
       } else {
         const tagDigest = catalog.tagDigest(p.name, ref);
-        const d = policy.decide({ ecosystem: 'oci', name: p.name, version: ref, view: p.view, ...(tagDigest ? { digest: tagDigest } : {}) });
+        const d = policy.decide({
+          ecosystem: 'oci',
+          name: p.name,
+          version: ref,
+          view: p.view,
+          ...(tagDigest ? { digest: tagDigest } : {}),
+        });
         if (!tagDigest) {
           // An allowed tag without a digest is allowed unless its rule pins digests.
           const wouldAllow = policy.activeRules('oci', p.name, p.view).some((r) => r.matcher.matches(ref));
-          if (wouldAllow) throw ociErrors.manifestUnknown(`${p.name}:${ref} is allowed in view ${p.view} but not mirrored yet (it may not exist upstream, or the next sync will fetch it)`);
+          if (wouldAllow)
+            throw ociErrors.manifestUnknown(
+              `${p.name}:${ref} is allowed in view ${p.view} but not mirrored yet (it may not exist upstream, or the next sync will fetch it)`,
+            );
           throw blocked(p, d.reason);
         }
         if (!d.allowed) throw blocked(p, d.reason);
@@ -196,10 +237,15 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
         try {
           for await (const c of await store.get(blobKeyForSha256(digestHex(digest)))) chunks.push(c as Buffer);
         } catch (err) {
-          throw errors.unavailable(`manifest ${digest} of ${p.name} is recorded but could not be read from storage (${(err as Error).message}); an operator must re-sync it`);
+          throw errors.unavailable(
+            `manifest ${digest} of ${p.name} is recorded but could not be read from storage (${(err as Error).message}); an operator must re-sync it`,
+          );
         }
         bytes = Buffer.concat(chunks);
-        if (bytes.length !== record.size) throw errors.unavailable(`manifest ${digest} of ${p.name} does not have its recorded size in storage; an operator must re-sync it`);
+        if (bytes.length !== record.size)
+          throw errors.unavailable(
+            `manifest ${digest} of ${p.name} does not have its recorded size in storage; an operator must re-sync it`,
+          );
         manifestCache.set(digest, bytes);
       }
       return reply.send(bytes);
@@ -210,13 +256,24 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
     if (size === undefined) {
       const known = [...(catalog.image(p.name)?.refs.values() ?? [])].some((refs) => refs.some((r) => r.child === digest));
       if (!known && !access.manifests.has(digest)) {
-        throw blocked(p, `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: it is not part of an allowed image of this repository; ${hint}`);
+        throw blocked(
+          p,
+          `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: it is not part of an allowed image of this repository; ${hint}`,
+        );
       }
       if (access.manifests.has(digest)) throw ociErrors.blobUnknown(`${digest} is a manifest of ${p.name}; fetch it from /manifests/`);
-      throw blocked(p, `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: it belongs only to images that are not allowed; ${hint}`);
+      throw blocked(
+        p,
+        `${p.name}@${digest} is blocked by Safelist policy in view ${p.view}: it belongs only to images that are not allowed; ${hint}`,
+      );
     }
     reply.header('docker-content-digest', digest);
-    return sendBlob(store, req, reply, { key: blobKeyForSha256(digestHex(digest)), size, etag: `"${digest}"`, contentType: 'application/octet-stream' });
+    return sendBlob(store, req, reply, {
+      key: blobKeyForSha256(digestHex(digest)),
+      size,
+      etag: `"${digest}"`,
+      contentType: 'application/octet-stream',
+    });
   };
 
   app.route({ method: ['GET', 'HEAD'], url: '/v2/*', handler });
@@ -224,7 +281,9 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
     method: ['POST', 'PUT', 'PATCH', 'DELETE'],
     url: '/v2/*',
     handler: async () => {
-      throw ociErrors.unsupported('Safelist is a read-only mirror; push images to your own registry, and ask for new base images through an exception');
+      throw ociErrors.unsupported(
+        'Safelist is a read-only mirror; push images to your own registry, and ask for new base images through an exception',
+      );
     },
   });
 }

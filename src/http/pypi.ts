@@ -52,7 +52,9 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
     return sendDocument(req, reply, index.rootPage(req.params.view, n.format), n.contentType);
   });
 
-  app.get<{ Params: Params }>('/pypi/:view/simple', async (req, reply) => reply.redirect(`/pypi/${encodeURIComponent(req.params.view)}/simple/`, 301));
+  app.get<{ Params: Params }>('/pypi/:view/simple', async (req, reply) =>
+    reply.redirect(`/pypi/${encodeURIComponent(req.params.view)}/simple/`, 301),
+  );
 
   const projectPage = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, slash: boolean) => {
     const { view } = req.params;
@@ -62,7 +64,10 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
       const doc = index.projectPage(view, raw, n.format);
       const canonical = normalizeProjectName(raw);
       if (!slash || canonical !== raw) {
-        return reply.redirect(`/pypi/${encodeURIComponent(view)}/simple/${encodeURIComponent(canonical)}/${req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''}`, 301);
+        return reply.redirect(
+          `/pypi/${encodeURIComponent(view)}/simple/${encodeURIComponent(canonical)}/${req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''}`,
+          301,
+        );
       }
       // A PEP 792 quarantine page is a refusal too (demand insight), though it answers 200.
       if (doc.refused) deps.onBlocked?.({ view, name: canonical });
@@ -79,40 +84,45 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
 
   // GET and HEAD declared together: fastify's automatic HEAD route would replace the
   // Content-Length of an empty HEAD reply with 0.
-  app.route<{ Params: Params }>({ method: ['GET', 'HEAD'], url: '/pypi/:view/files/:sha256/:filename', handler: async (req, reply) => {
-    const { view, sha256 } = req.params;
-    let filename = req.params.filename!;
-    const metadata = filename.endsWith('.metadata');
-    if (metadata) filename = filename.slice(0, -'.metadata'.length);
-    if (!isSha256(sha256!)) throw errors.badRequest('file URLs are /pypi/{view}/files/{sha256 as 64 lower-case hex}/{filename}');
-    if (!isSafeFilename(filename)) throw errors.badRequest(`"${filename}" is not a distribution file name`);
-    let file;
-    try {
-      file = index.authorizeFile(view, sha256!, filename);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY') deps.onBlocked?.({ view, name: index.nameOfFile(sha256!) ?? filename });
-      throw err;
-    }
-    if (metadata) {
-      if (!file.metadataSha256 || !file.metadataStored) throw errors.notFound(`${filename} has no core metadata file in this index`);
-      if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: true });
+  app.route<{ Params: Params }>({
+    method: ['GET', 'HEAD'],
+    url: '/pypi/:view/files/:sha256/:filename',
+    handler: async (req, reply) => {
+      const { view, sha256 } = req.params;
+      let filename = req.params.filename!;
+      const metadata = filename.endsWith('.metadata');
+      if (metadata) filename = filename.slice(0, -'.metadata'.length);
+      if (!isSha256(sha256!)) throw errors.badRequest('file URLs are /pypi/{view}/files/{sha256 as 64 lower-case hex}/{filename}');
+      if (!isSafeFilename(filename)) throw errors.badRequest(`"${filename}" is not a distribution file name`);
+      let file;
+      try {
+        file = index.authorizeFile(view, sha256!, filename);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY')
+          deps.onBlocked?.({ view, name: index.nameOfFile(sha256!) ?? filename });
+        throw err;
+      }
+      if (metadata) {
+        if (!file.metadataSha256 || !file.metadataStored) throw errors.notFound(`${filename} has no core metadata file in this index`);
+        if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: true });
+        return sendBlob(store, req, reply, {
+          key: blobKeyForSha256(file.metadataSha256),
+          size: await metadataSize(store, file.metadataSha256),
+          etag: `"${file.metadataSha256}"`,
+          contentType: 'application/octet-stream',
+          filename: `${filename}.metadata`,
+        });
+      }
+      if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: false });
       return sendBlob(store, req, reply, {
-        key: blobKeyForSha256(file.metadataSha256),
-        size: await metadataSize(store, file.metadataSha256),
-        etag: `"${file.metadataSha256}"`,
+        key: blobKeyForSha256(file.sha256),
+        size: file.size,
+        etag: `"${file.sha256}"`,
         contentType: 'application/octet-stream',
-        filename: `${filename}.metadata`,
+        filename,
       });
-    }
-    if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: false });
-    return sendBlob(store, req, reply, {
-      key: blobKeyForSha256(file.sha256),
-      size: file.size,
-      etag: `"${file.sha256}"`,
-      contentType: 'application/octet-stream',
-      filename,
-    });
-  } });
+    },
+  });
 }
 
 const metadataSizes = new Map<string, number>();

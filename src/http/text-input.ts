@@ -43,7 +43,11 @@ export function firstBadText(value: unknown, root = ''): { path: string; problem
 
 /** A preHandler: 400 naming the first query parameter, path parameter or body field that cannot be stored. */
 export async function refuseUnstorableText(req: FastifyRequest): Promise<void> {
-  const parts = [['query', req.query], ['path', req.params], ['body', req.body]] as const;
+  const parts = [
+    ['query', req.query],
+    ['path', req.params],
+    ['body', req.body],
+  ] as const;
   for (const [source, value] of parts) {
     const bad = firstBadText(value);
     if (bad) throw errors.unstorableText(source, bad.path, bad.problem);

@@ -26,12 +26,21 @@ export const acrImportJob: Job<z.infer<typeof params>, AcrImportResult> = {
     if (p.dryRun) {
       const plan = planAcrImport(rt.ociCatalog, rt.policies.policy, target, config.oci.upstreams);
       const todo = p.all ? plan.items : await new AcrImportLedger(rt.db).pending(target.registryName, plan.items);
-      const lines = todo.map((i) => ({ source: `${i.parameters.source.registryUri}/${i.parameters.source.sourceImage}`, target: `${target.registryName}/${i.parameters.targetTags![0]}` }));
+      const lines = todo.map((i) => ({
+        source: `${i.parameters.source.registryUri}/${i.parameters.source.sourceImage}`,
+        target: `${target.registryName}/${i.parameters.targetTags![0]}`,
+      }));
       return { dryRun: true, registry: target.registryName, todo: lines, total: plan.items.length, problems: plan.problems };
     }
     const credential = deps.azure?.credential ?? new DefaultAzureCredential();
-    const client = new ContainerRegistryManagementClient(credential, target.subscriptionId, { endpoint: target.endpoint, ...deps.azure?.clientOptions });
-    const r = await runAcrTarget({ db: rt.db, catalog: rt.ociCatalog, policy: rt.policies.policy, target, upstreams: config.oci.upstreams, client }, { all: p.all === true, onEvent: emit });
+    const client = new ContainerRegistryManagementClient(credential, target.subscriptionId, {
+      endpoint: target.endpoint,
+      ...deps.azure?.clientOptions,
+    });
+    const r = await runAcrTarget(
+      { db: rt.db, catalog: rt.ociCatalog, policy: rt.policies.policy, target, upstreams: config.oci.upstreams, client },
+      { all: p.all === true, onEvent: emit },
+    );
     for (const problem of r.problems) emit({ type: 'warning', message: problem });
     return { ...r, registry: target.registryName };
   },

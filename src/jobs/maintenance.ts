@@ -39,7 +39,14 @@ export const exceptionExpiryJob: Job<z.infer<typeof none>, { expired: string[]; 
   },
 };
 
-type AdvisorySourceReport = { source: string; imported?: number; skipped?: number; problems?: ImportProblem[]; malware?: string[]; error?: string };
+type AdvisorySourceReport = {
+  source: string;
+  imported?: number;
+  skipped?: number;
+  problems?: ImportProblem[];
+  malware?: string[];
+  error?: string;
+};
 
 /**
  * OSV advisories, from every configured source; one source failing does not stop the others.
@@ -67,10 +74,13 @@ export const advisoryImportJob: Job<z.infer<typeof none>, { sources: AdvisorySou
     }
     if (reload) {
       // Policy files with problems keep their last good rules, but the malware rules still apply.
-      await runtime.policies.reload().catch((err: unknown) => emit({ type: 'warning', message: `policy reload after the import: ${(err as Error).message}` }));
+      await runtime.policies
+        .reload()
+        .catch((err: unknown) => emit({ type: 'warning', message: `policy reload after the import: ${(err as Error).message}` }));
     }
     const malwareBlocked = [...new Set(sources.flatMap((s) => s.malware ?? []))];
-    if (malwareBlocked.length) notifyMalware(config, notifier, malwareBlocked, malwarePackages(runtime.policies.policy.rulesOfKind('malware'), malwareBlocked));
+    if (malwareBlocked.length)
+      notifyMalware(config, notifier, malwareBlocked, malwarePackages(runtime.policies.policy.rulesOfKind('malware'), malwareBlocked));
     return { sources, malwareBlocked };
   },
   audit: (r) => [
@@ -95,13 +105,15 @@ function notifyMalware(config: Config, notifier: JobDeps['notifier'], ids: strin
 export const gateReconcileJob: Job<z.infer<typeof none>, ReconcileReport[]> = {
   name: 'gate:reconcile',
   lock: 'gate:reconcile',
-  schedule: (config) => (config.gate.reconcileSchedule && (config.gate.registries?.length ?? 0) > 0 ? config.gate.reconcileSchedule : undefined),
+  schedule: (config) =>
+    config.gate.reconcileSchedule && (config.gate.registries?.length ?? 0) > 0 ? config.gate.reconcileSchedule : undefined,
   params: none,
   async run({ deps: { gate, log } }) {
     if (!gate) return [];
     const reports = await reconcileRegistries(gate.registries, gate.store);
     for (const r of reports) {
-      if (r.queued.length || r.errors.length) log.info({ registry: r.registry, queued: r.queued.length, errors: r.errors }, 'gate: reconcile');
+      if (r.queued.length || r.errors.length)
+        log.info({ registry: r.registry, queued: r.queued.length, errors: r.errors }, 'gate: reconcile');
     }
     if (reports.some((r) => r.queued.length)) gate.kick();
     return reports;
@@ -109,6 +121,8 @@ export const gateReconcileJob: Job<z.infer<typeof none>, ReconcileReport[]> = {
   audit: (reports) => {
     const queued = reports.reduce((n, r) => n + r.queued.length, 0);
     const errors = reports.flatMap((r) => r.errors);
-    return queued || errors.length ? { action: 'gate.reconciled', subject: reports.map((r) => r.registry).join(','), detail: { queued, errors } } : undefined;
+    return queued || errors.length
+      ? { action: 'gate.reconciled', subject: reports.map((r) => r.registry).join(','), detail: { queued, errors } }
+      : undefined;
   },
 };

@@ -8,5 +8,18 @@ import { syncCondaJob, syncJob, syncOciJob, syncPypiJob } from './sync.js';
 import type { AnyJob } from './types.js';
 
 export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
-  [syncJob, syncPypiJob, syncCondaJob, syncOciJob, importPypiJob, importCondaJob, acrImportJob, publishJob, auditAnchorJob, exceptionExpiryJob, advisoryImportJob, gateReconcileJob].map((j) => [j.name, j]),
+  [
+    syncJob,
+    syncPypiJob,
+    syncCondaJob,
+    syncOciJob,
+    importPypiJob,
+    importCondaJob,
+    acrImportJob,
+    publishJob,
+    auditAnchorJob,
+    exceptionExpiryJob,
+    advisoryImportJob,
+    gateReconcileJob,
+  ].map((j) => [j.name, j]),
 );

@@ -42,7 +42,9 @@ export class JobRunner {
     try {
       const result = await runtime.db.tryWithLock(job.lock, () =>
         job.run({
-          params, deps: this.deps, actor,
+          params,
+          deps: this.deps,
+          actor,
           emit: (e) => emit(job.name, e),
           run: async (child, childParams) => {
             // The child's runner logs its own events; here they are only passed on.
@@ -59,7 +61,8 @@ export class JobRunner {
     }
     const seconds = (performance.now() - started) / 1000;
     this.metrics?.recordJob(job.name, outcome.status === 'done' ? 'ok' : outcome.status === 'busy' ? 'busy' : 'error', seconds);
-    if (this.metrics && outcome.status !== 'busy') job.record?.(this.metrics, outcome.status === 'done' ? outcome.result : undefined, outcome.status === 'failed');
+    if (this.metrics && outcome.status !== 'busy')
+      job.record?.(this.metrics, outcome.status === 'done' ? outcome.result : undefined, outcome.status === 'failed');
     if (outcome.status === 'done') outcome = await this.audit(job, params, outcome, actor);
     if (outcome.status === 'done') log.info({ job: job.name, actor, seconds: Math.round(seconds * 10) / 10 }, `${job.name} finished`);
     if (outcome.status === 'busy') log.info({ job: job.name, lock: job.lock }, `${job.name}: another run holds its lock`);

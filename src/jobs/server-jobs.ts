@@ -18,7 +18,12 @@ export interface ServerJobs {
   drain(): Promise<void>;
 }
 
-export function startServerJobs(runner: JobRunner, runtime: Runtime, config: Config, opts: { gate: boolean; publish: boolean }): ServerJobs {
+export function startServerJobs(
+  runner: JobRunner,
+  runtime: Runtime,
+  config: Config,
+  opts: { gate: boolean; publish: boolean },
+): ServerJobs {
   const scheduled: Array<{ job: AnyJob; params: unknown }> = [
     { job: syncJob, params: {} },
     { job: auditAnchorJob, params: {} },

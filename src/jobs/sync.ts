@@ -18,14 +18,28 @@ export const syncPypiJob: Job<z.infer<typeof pypiParams>, SyncReport> = {
   lock: 'sync:pypi',
   params: pypiParams,
   run: ({ params, deps: { config, runtime: rt }, emit }) =>
-    runPypiSync({ config, policy: rt.policies.policy, catalog: rt.pypiCatalog, store: rt.store }, {
-      dryRun: params.dryRun ?? false, onEvent: emit, ...(params.projects ? { only: params.projects } : {}),
-    }),
+    runPypiSync(
+      { config, policy: rt.policies.policy, catalog: rt.pypiCatalog, store: rt.store },
+      {
+        dryRun: params.dryRun ?? false,
+        onEvent: emit,
+        ...(params.projects ? { only: params.projects } : {}),
+      },
+    ),
   audit: (r, p) =>
-    p.dryRun ? undefined : {
-      action: 'sync.finished', subject: 'pypi',
-      detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })), missing: r.missing, ...(p.projects ? { projects: p.projects } : {}) },
-    },
+    p.dryRun
+      ? undefined
+      : {
+          action: 'sync.finished',
+          subject: 'pypi',
+          detail: {
+            downloaded: r.downloaded,
+            bytes: r.bytes,
+            failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
+            missing: r.missing,
+            ...(p.projects ? { projects: p.projects } : {}),
+          },
+        },
   record: (m, r, error) => m.recordSync('pypi', r, error),
 };
 
@@ -35,11 +49,22 @@ export const syncCondaJob: Job<z.infer<typeof condaParams>, CondaSyncReport> = {
   lock: 'sync:conda',
   params: condaParams,
   run: ({ params, deps: { config, runtime: rt }, emit }) =>
-    runCondaSync({ config, policy: rt.policies.policy, catalog: rt.condaCatalog, store: rt.store, db: rt.db }, {
-      dryRun: params.dryRun ?? false, onEvent: emit, ...(params.channels ? { channels: params.channels } : {}),
-    }),
+    runCondaSync(
+      { config, policy: rt.policies.policy, catalog: rt.condaCatalog, store: rt.store, db: rt.db },
+      {
+        dryRun: params.dryRun ?? false,
+        onEvent: emit,
+        ...(params.channels ? { channels: params.channels } : {}),
+      },
+    ),
   audit: (r, p) =>
-    p.dryRun ? undefined : { action: 'sync.finished', subject: 'conda', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })) } },
+    p.dryRun
+      ? undefined
+      : {
+          action: 'sync.finished',
+          subject: 'conda',
+          detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })) },
+        },
   record: (m, r, error) => m.recordSync('conda', r, error),
 };
 
@@ -53,15 +78,31 @@ export const syncOciJob: Job<z.infer<typeof ociParams>, OciSyncResult> = {
   lock: 'sync:oci',
   params: ociParams,
   async run({ params, deps: { config, runtime: rt }, emit, run }) {
-    const r: OciSyncResult = await runOciSync({ config, policy: rt.policies.policy, catalog: rt.ociCatalog, store: rt.store }, {
-      dryRun: params.dryRun ?? false, onEvent: emit, ...(params.images ? { only: params.images } : {}),
-    });
+    const r: OciSyncResult = await runOciSync(
+      { config, policy: rt.policies.policy, catalog: rt.ociCatalog, store: rt.store },
+      {
+        dryRun: params.dryRun ?? false,
+        onEvent: emit,
+        ...(params.images ? { only: params.images } : {}),
+      },
+    );
     // The ACR target follows the mirror: what is new or moved since the last import.
     if (!params.dryRun && config.oci.acrTarget?.afterSync) r.acrImport = await run(acrImportJob, {});
     return r;
   },
   audit: (r, p) =>
-    p.dryRun ? undefined : { action: 'sync.finished', subject: 'oci', detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })), missing: r.missing } },
+    p.dryRun
+      ? undefined
+      : {
+          action: 'sync.finished',
+          subject: 'oci',
+          detail: {
+            downloaded: r.downloaded,
+            bytes: r.bytes,
+            failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
+            missing: r.missing,
+          },
+        },
   record: (m, r, error) => m.recordSync('oci', r, error),
 };
 

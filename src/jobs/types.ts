@@ -21,9 +21,7 @@ export interface JobEvent {
 
 /** How a run ended. `busy`: another run (here or on another replica) holds the lock. */
 export type JobOutcome<R = unknown> =
-  | { status: 'done'; result: R }
-  | { status: 'busy'; lock: string }
-  | { status: 'failed'; error: string; code?: string };
+  { status: 'done'; result: R } | { status: 'busy'; lock: string } | { status: 'failed'; error: string; code?: string };
 
 /** One line of a job's stream: an event of some job (a composite job streams its parts'), or the end. */
 export type JobStreamLine = { job: string; event: JobEvent } | { job: string; outcome: JobOutcome };

@@ -91,7 +91,11 @@ export class Notifier {
   post(hook: { url: string; secret?: string | undefined }, event: string, id: string, body: unknown): void {
     const p = this.deliver(hook.url, JSON.stringify(body), hook.secret, event, id).then((d) => {
       this.onDelivery(d);
-      if (!d.ok) this.log.warn({ webhook: loggableUrl(d.url), event, id, attempts: d.attempts, error: d.error, status: d.status }, 'notification not delivered');
+      if (!d.ok)
+        this.log.warn(
+          { webhook: loggableUrl(d.url), event, id, attempts: d.attempts, error: d.error, status: d.status },
+          'notification not delivered',
+        );
       return d;
     });
     this.pending.add(p);
@@ -111,7 +115,11 @@ export class Notifier {
   private async deliver(url: string, body: string, secret: string | undefined, event: string, id: string): Promise<Delivery> {
     const attempts = this.config.notifications.attempts;
     const base = durationMs(this.config.notifications.retryBase);
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'safelist-notifier', 'x-safelist-event': event };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'safelist-notifier',
+      'x-safelist-event': event,
+    };
     if (secret) headers['x-safelist-signature'] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
     let last: Pick<Delivery, 'status' | 'error'> = {};
     for (let n = 1; n <= attempts; n++) {
@@ -121,7 +129,8 @@ export class Notifier {
         if (res.ok) return { url, event, id, ok: true, attempts: n, status: res.status };
         last = { status: res.status, error: `answered ${res.status}` };
         // A 4xx other than 408/429 will not get better by retrying.
-        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return { url, event, id, ok: false, attempts: n, ...last };
+        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
+          return { url, event, id, ok: false, attempts: n, ...last };
       } catch (err) {
         last = { error: deliveryError(err, url) };
       }

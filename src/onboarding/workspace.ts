@@ -29,7 +29,9 @@ export function onboardingBase(publicUrl: string | undefined, listening: Address
   if (publicUrl) return publicUrl;
   if (!listening || typeof listening === 'string' || listening.address === '0.0.0.0' || listening.address === '::') {
     const where = listening && typeof listening !== 'string' ? `every address (${listening.address})` : 'no TCP address';
-    throw errors.publicUrlUnset(`Safelist listens on ${where} and server.publicUrl is not set, so it cannot tell which URL workspaces reach it at; an administrator sets server.publicUrl (e.g. https://safelist.example.com)`);
+    throw errors.publicUrlUnset(
+      `Safelist listens on ${where} and server.publicUrl is not set, so it cannot tell which URL workspaces reach it at; an administrator sets server.publicUrl (e.g. https://safelist.example.com)`,
+    );
   }
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   return `http://${host}:${listening.port}`;
@@ -77,20 +79,27 @@ export function workspaceConfig(config: Config, view: string, baseUrl: string, t
   const containers = [
     `# Pull curated base images through Safelist (read-only OCI distribution API at ${url.host}).`,
     ...(registries.length
-      ? registries.map((r) => `#   docker pull ${imagePrefix}/${r}/<repository>:<tag>     e.g. ${imagePrefix}/${r}/azureml/openmpi4.1.0-ubuntu22.04:latest`)
+      ? registries.map(
+          (r) =>
+            `#   docker pull ${imagePrefix}/${r}/<repository>:<tag>     e.g. ${imagePrefix}/${r}/azureml/openmpi4.1.0-ubuntu22.04:latest`,
+        )
       : ['#   (no OCI upstreams are configured on this Safelist)']),
     ...(token ? [`#   docker login ${url.host} -u token -p <your token>`] : []),
-    ...(url.protocol === 'http:' ? [`# /etc/docker/daemon.json: { "insecure-registries": ["${url.host}"] }   (use TLS in production)`] : []),
+    ...(url.protocol === 'http:'
+      ? [`# /etc/docker/daemon.json: { "insecure-registries": ["${url.host}"] }   (use TLS in production)`]
+      : []),
     '',
   ].join('\n');
 
   const firstRegistry = registries[0];
   const azureMlEnvironment = [
     '# Azure ML environment (az ml environment create --file env.yml): the image comes through',
-    '# Safelist and the conda/pip dependencies resolve only against this workspace\'s view.',
+    "# Safelist and the conda/pip dependencies resolve only against this workspace's view.",
     '$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json',
     `name: safelist-${view}`,
-    firstRegistry ? `image: ${imagePrefix}/${firstRegistry}/azureml/openmpi4.1.0-ubuntu22.04:latest` : 'image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest',
+    firstRegistry
+      ? `image: ${imagePrefix}/${firstRegistry}/azureml/openmpi4.1.0-ubuntu22.04:latest`
+      : 'image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest',
     'conda_file:',
     `  name: safelist-${view}`,
     '  channels:',

@@ -5,7 +5,16 @@
 // view, whatever allowlist rule or exception allows it.
 import { createHash } from 'node:crypto';
 import { durationMs, type ViewConfig } from '../config/schema.js';
-import { describeRule, ruleAdmits, ruleConstraint, type Decision, type DecisionQuery, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
+import {
+  describeRule,
+  ruleAdmits,
+  ruleConstraint,
+  type Decision,
+  type DecisionQuery,
+  type Ecosystem,
+  type PolicyGrammar,
+  type Rule,
+} from './types.js';
 
 export const DEFAULT_VIEW = 'default';
 
@@ -53,9 +62,14 @@ export class Policy {
     const h = createHash('sha256');
     for (const r of allRules) {
       h.update(`${r.kind}|${r.ecosystem}|${r.name}|${r.matcher.text}|${r.view}|${r.id ?? ''}|${r.expires?.toISOString() ?? ''}`);
-      h.update(r.channel === undefined && !r.build && !r.subdirs ? '\n' : `|${r.channel ?? ''}|${r.build?.text ?? ''}|${r.subdirs?.join(',') ?? ''}\n`);
+      h.update(
+        r.channel === undefined && !r.build && !r.subdirs
+          ? '\n'
+          : `|${r.channel ?? ''}|${r.build?.text ?? ''}|${r.subdirs?.join(',') ?? ''}\n`,
+      );
     }
-    for (const r of allRules) if (r.digests || r.platforms) h.update(`pins|${r.name}|${r.digests?.join(',') ?? ''}|${r.platforms?.join(',') ?? ''}\n`);
+    for (const r of allRules)
+      if (r.digests || r.platforms) h.update(`pins|${r.name}|${r.digests?.join(',') ?? ''}|${r.platforms?.join(',') ?? ''}\n`);
     for (const [name, v] of [...views].sort()) h.update(`view|${name}|${v.cooldown ?? ''}\n`);
     this.fingerprint = h.digest('base64url').slice(0, 16);
   }
@@ -95,7 +109,10 @@ export class Policy {
   /** Rules in force for a view at a time (and, for conda, a channel when given). */
   activeRules(ecosystem: Ecosystem, name: string, view: string, now = new Date(), channel?: string): Rule[] {
     return this.rulesFor(ecosystem, name).filter(
-      (r) => (r.view === '*' || r.view === view) && (!r.expires || r.expires > now) && (channel === undefined || r.channel === undefined || r.channel === channel),
+      (r) =>
+        (r.view === '*' || r.view === view) &&
+        (!r.expires || r.expires > now) &&
+        (channel === undefined || r.channel === undefined || r.channel === channel),
     );
   }
 
@@ -140,7 +157,9 @@ export class Policy {
     const active = this.activeRules(q.ecosystem, name, q.view, now, q.channel);
     if (active.length === 0) {
       const expired = this.rulesFor(q.ecosystem, name).find((r) => (r.view === '*' || r.view === q.view) && r.expires && r.expires <= now);
-      const why = expired ? `its exception ${expired.id} expired on ${expired.expires!.toISOString().slice(0, 10)}` : 'it is not on the allowlist';
+      const why = expired
+        ? `its exception ${expired.id} expired on ${expired.expires!.toISOString().slice(0, 10)}`
+        : 'it is not on the allowlist';
       return {
         allowed: false,
         code: 'not-listed',
@@ -152,9 +171,10 @@ export class Policy {
     if (!match) {
       const pinned = active.find((r) => r.matcher.matches(q.version) && ruleAdmits(r, q));
       if (pinned) {
-        const what = q.platform !== undefined && pinned.platforms && !pinned.platforms.includes(q.platform)
-          ? `platform ${q.platform} is not among the allowed platforms ${pinned.platforms.join(', ')}`
-          : `digest ${q.digest ?? '(unknown)'} is not among the pinned digests`;
+        const what =
+          q.platform !== undefined && pinned.platforms && !pinned.platforms.includes(q.platform)
+            ? `platform ${q.platform} is not among the allowed platforms ${pinned.platforms.join(', ')}`
+            : `digest ${q.digest ?? '(unknown)'} is not among the pinned digests`;
         return {
           allowed: false,
           code: 'version-not-allowed',

@@ -10,15 +10,24 @@ export function recordBlocked(db: Db, ecosystem: string, name: string, view: str
     `INSERT INTO blocked_demand (ecosystem, name, view, count, last_at) VALUES ($1, $2, $3, 1, now())
      ON CONFLICT (ecosystem, name, view) DO UPDATE SET count = blocked_demand.count + 1, last_at = now()`,
     [ecosystem, name.slice(0, 200), view.slice(0, 64)],
-  // Safe to drop: a lost count only makes the curators' "most wanted" list slightly low; the
-  // request was already refused, and a database that is down shows in /readyz and on every API call.
+    // Safe to drop: a lost count only makes the curators' "most wanted" list slightly low; the
+    // request was already refused, and a database that is down shows in /readyz and on every API call.
   ).catch(() => undefined);
 }
 
-export async function mostWanted(db: Db, limit = 50): Promise<Array<{ ecosystem: string; name: string; view: string; count: number; lastAt: string }>> {
+export async function mostWanted(
+  db: Db,
+  limit = 50,
+): Promise<Array<{ ecosystem: string; name: string; view: string; count: number; lastAt: string }>> {
   const rows = await db.query<{ ecosystem: string; name: string; view: string; count: string; last_at: Date }>(
     'SELECT ecosystem, name, view, count, last_at FROM blocked_demand ORDER BY count DESC, last_at DESC LIMIT $1',
     [limit],
   );
-  return rows.map((r) => ({ ecosystem: r.ecosystem, name: r.name, view: r.view, count: Number(r.count), lastAt: new Date(r.last_at).toISOString() }));
+  return rows.map((r) => ({
+    ecosystem: r.ecosystem,
+    name: r.name,
+    view: r.view,
+    count: Number(r.count),
+    lastAt: new Date(r.last_at).toISOString(),
+  }));
 }

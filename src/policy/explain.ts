@@ -78,18 +78,31 @@ export function explainName(deps: ExplainDeps, ecosystem: Ecosystem, rawName: st
   if (!blocks.length) return e;
   // Malware outranks everything else: say it first, whatever the other rules allow.
   const which = blocks.map((r) => `${r.id} (${r.matcher.text})`).join(', ');
-  return { ...e, message: `malicious-package advisories block ${e.name} in every view, and no exception can allow it: ${which}. ${e.message}` };
+  return {
+    ...e,
+    message: `malicious-package advisories block ${e.name} in every view, and no exception can allow it: ${which}. ${e.message}`,
+  };
 }
 
 function explainPolicy(deps: ExplainDeps, ecosystem: Ecosystem, rawName: string, view: string): Explanation {
   const { policy } = deps;
   const name = policy.normalize(ecosystem, rawName);
   const hint = policy.decide({ ecosystem, name, version: '0', view });
-  const base = { ecosystem, name, view, available: [] as string[], refused: [] as Array<{ version: string; reason: string }>, howToRequest: `safelist exceptions request ${ecosystem} ${name} --view ${view}` };
+  const base = {
+    ecosystem,
+    name,
+    view,
+    available: [] as string[],
+    refused: [] as Array<{ version: string; reason: string }>,
+    howToRequest: `safelist exceptions request ${ecosystem} ${name} --view ${view}`,
+  };
   if (hint.code === 'unknown-view') throw errors.unknownView(view, policy.viewNames());
   const active = policy.activeRules(ecosystem, name, view);
   const blocks = policy.blocksFor(ecosystem, name);
-  const rules = [...blocks, ...policy.rulesFor(ecosystem, name)].map((r) => `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`);
+  const rules = [...blocks, ...policy.rulesFor(ecosystem, name)].map(
+    (r) =>
+      `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`,
+  );
   if (ecosystem === 'pypi' && deps.pypi) {
     const project = deps.pypi.catalogProject(name);
     const seen = new Set<string>();
@@ -158,5 +171,9 @@ export function withSyncFailures(e: Explanation, failed: unknown, belongs: (file
   }
   if (!mine.length) return e;
   const what = mine.map((f) => `${f.filename}${f.error ? ` (${f.error})` : ''}`).join('; ');
-  return { ...e, syncFailures: mine, message: `${e.message.replace(/; run `safelist sync` to fetch it$/, '')}: the last sync refused ${what}` };
+  return {
+    ...e,
+    syncFailures: mine,
+    message: `${e.message.replace(/; run `safelist sync` to fetch it$/, '')}: the last sync refused ${what}`,
+  };
 }

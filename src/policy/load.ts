@@ -45,7 +45,10 @@ export interface PolicyContext {
 async function yamlFiles(dir: string): Promise<string[]> {
   try {
     // Hidden files are editors' and tools' leftovers (emacs lock files ".#pypi.yaml", swap files), never policy.
-    return (await readdir(dir)).filter((f) => /^[^.].*\.ya?ml$/.test(f)).sort().map((f) => join(dir, f));
+    return (await readdir(dir))
+      .filter((f) => /^[^.].*\.ya?ml$/.test(f))
+      .sort()
+      .map((f) => join(dir, f));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -96,7 +99,20 @@ const ENTRY_KEYS = new Set(['name', 'versions', 'prereleases', 'reason', 'digest
 /** conda entries also name a build-string pattern and platform subdirs. */
 const CONDA_ENTRY_KEYS = new Set(['name', 'versions', 'build', 'subdirs', 'reason']);
 const EXCEPTION_KEYS = new Set([
-  'id', 'ecosystem', 'package', 'name', 'versions', 'prereleases', 'view', 'reason', 'requested_by', 'approved_by', 'expires', 'ticket', 'digests', 'platforms',
+  'id',
+  'ecosystem',
+  'package',
+  'name',
+  'versions',
+  'prereleases',
+  'view',
+  'reason',
+  'requested_by',
+  'approved_by',
+  'expires',
+  'ticket',
+  'digests',
+  'platforms',
 ]);
 const CONDA_EXCEPTION_KEYS = new Set([...EXCEPTION_KEYS, 'channel', 'build', 'subdirs']);
 
@@ -116,13 +132,13 @@ interface Entry {
 function readPins(r: FileReader, node: YAMLMap, grammar: PolicyGrammar, kind: 'digests' | 'platforms'): string[] | undefined | false {
   const n = field(node, kind);
   if (n === undefined) return undefined;
-  if (!grammar.checkPin) return void r.report(n, `"${kind}" is only supported for container images (oci)`), false;
-  if (!isSeq(n) || n.items.length === 0) return void r.report(n, `"${kind}" must be a non-empty list`), false;
+  if (!grammar.checkPin) return (void r.report(n, `"${kind}" is only supported for container images (oci)`), false);
+  if (!isSeq(n) || n.items.length === 0) return (void r.report(n, `"${kind}" must be a non-empty list`), false);
   const out: string[] = [];
   for (const item of n.items as YamlNode[]) {
     const v = scalarString(item);
     const problem = v === undefined ? `each entry of "${kind}" must be a string` : grammar.checkPin(kind, v);
-    if (problem) return void r.report(item, problem), false;
+    if (problem) return (void r.report(item, problem), false);
     out.push(v!);
   }
   return out;
@@ -135,7 +151,12 @@ function readEntry(r: FileReader, node: YamlNode, grammar: PolicyGrammar, allowe
     if (line === undefined) return void r.report(node, 'an entry must be a requirement string or a mapping with name and versions');
     const split = grammar.splitRequirement(line);
     if ('error' in split) return void r.report(node, split.error);
-    return { name: split.name, range: split.range, ...(split.build !== undefined ? { build: split.build } : {}), ...(split.channel !== undefined ? { channel: split.channel } : {}) };
+    return {
+      name: split.name,
+      range: split.range,
+      ...(split.build !== undefined ? { build: split.build } : {}),
+      ...(split.channel !== undefined ? { channel: split.channel } : {}),
+    };
   }
   if (!isMap(node)) return void r.report(node, 'an entry must be a requirement string or a mapping with name and versions');
   for (const pair of node.items) {
@@ -178,8 +199,13 @@ function readEntry(r: FileReader, node: YamlNode, grammar: PolicyGrammar, allowe
   if (digests === false || platforms === false) return undefined;
   // A name written as a match spec in a mapping ("numpy >=1" under name:) is refused: one place per part.
   return {
-    name, range, ...(prereleases === undefined ? {} : { prereleases }), ...(reason ? { reason } : {}),
-    ...(digests ? { digests } : {}), ...(platforms ? { platforms } : {}), ...extra,
+    name,
+    range,
+    ...(prereleases === undefined ? {} : { prereleases }),
+    ...(reason ? { reason } : {}),
+    ...(digests ? { digests } : {}),
+    ...(platforms ? { platforms } : {}),
+    ...extra,
   };
 }
 
@@ -227,13 +253,26 @@ function toRule(
 }
 
 /** Reads a list of package entries into rules (allowlist files). */
-function readPackageList(r: FileReader, list: YamlNode, grammar: PolicyGrammar, eco: Ecosystem, out: LoadedPolicyFiles, channel?: string): void {
+function readPackageList(
+  r: FileReader,
+  list: YamlNode,
+  grammar: PolicyGrammar,
+  eco: Ecosystem,
+  out: LoadedPolicyFiles,
+  channel?: string,
+): void {
   if (!isSeq(list)) return void r.report(list, 'expected a list of packages');
   const seen = new Map<string, number>();
   for (const item of list.items as YamlNode[]) {
     const entry = readEntry(r, item, grammar, eco === 'conda' ? CONDA_ENTRY_KEYS : ENTRY_KEYS);
     if (!entry) continue;
-    const rule = toRule(r, item, entry, grammar, { kind: 'allowlist', ecosystem: eco, view: '*', bypassCooldown: false, ...(channel ? { channel } : {}) });
+    const rule = toRule(r, item, entry, grammar, {
+      kind: 'allowlist',
+      ecosystem: eco,
+      view: '*',
+      bypassCooldown: false,
+      ...(channel ? { channel } : {}),
+    });
     if (!rule) continue;
     const key = `${rule.name}\0${rule.matcher.text}\0${rule.build?.text ?? ''}\0${rule.subdirs?.join(',') ?? ''}\0${rule.channel ?? ''}`;
     const dup = seen.get(key);
@@ -258,11 +297,17 @@ function readAllowlist(path: string, text: string, ctx: PolicyContext, out: Load
       // entries under packages: apply to every channel.
       const rootKeys = eco === 'conda' ? ['packages', 'channels'] : ['packages'];
       if (!isMap(root) || !rootKeys.some((k) => field(root, k) !== undefined)) {
-        r.report(root, eco === 'conda' ? 'expected a mapping with a "channels" mapping (channel: [match specs]) and/or a "packages" list' : 'expected a mapping with a "packages" list');
+        r.report(
+          root,
+          eco === 'conda'
+            ? 'expected a mapping with a "channels" mapping (channel: [match specs]) and/or a "packages" list'
+            : 'expected a mapping with a "packages" list',
+        );
       } else {
         for (const pair of root.items) {
           const k = scalarString(pair.key);
-          if (!k || !rootKeys.includes(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected ${rootKeys.map((x) => `"${x}"`).join(' or ')}`);
+          if (!k || !rootKeys.includes(k))
+            r.report(pair.key as YamlNode, `unknown key "${k}"; expected ${rootKeys.map((x) => `"${x}"`).join(' or ')}`);
         }
         const packages = field(root, 'packages');
         if (packages !== undefined) readPackageList(r, packages, grammar, eco, out);
@@ -319,7 +364,10 @@ function readExceptions(path: string, text: string, ctx: PolicyContext, out: Loa
       }
       const view = scalarString(field(item, 'view')) ?? '';
       if (view !== '*' && !ctx.views.has(view)) {
-        r.report(field(item, 'view') ?? item, `"view" must be "*" (global) or a configured view (${[...ctx.views].join(', ')}); got "${view}"`);
+        r.report(
+          field(item, 'view') ?? item,
+          `"view" must be "*" (global) or a configured view (${[...ctx.views].join(', ')}); got "${view}"`,
+        );
         continue;
       }
       const expiresText = scalarString(field(item, 'expires'));
@@ -330,7 +378,8 @@ function readExceptions(path: string, text: string, ctx: PolicyContext, out: Loa
       }
       const requestedBy = scalarString(field(item, 'requested_by'));
       const approvedBy = scalarString(field(item, 'approved_by'));
-      if (requestedBy && approvedBy && requestedBy === approvedBy) r.report(field(item, 'approved_by'), 'the approver must not be the requester');
+      if (requestedBy && approvedBy && requestedBy === approvedBy)
+        r.report(field(item, 'approved_by'), 'the approver must not be the requester');
       const reason = scalarString(field(item, 'reason'));
       if (!reason) r.report(item, 'every exception needs a "reason"');
       let entry: Entry | undefined;
@@ -375,7 +424,10 @@ interface PolicyFileBytes {
 
 async function readPolicyFiles(dirs: PolicyDirs): Promise<PolicyFileBytes[]> {
   const out: PolicyFileBytes[] = [];
-  const folders = [[dirs.allowlistDir, 'allowlists', 'allowlist'], [dirs.exceptionsDir, 'exceptions', 'exceptions']] as const;
+  const folders = [
+    [dirs.allowlistDir, 'allowlists', 'allowlist'],
+    [dirs.exceptionsDir, 'exceptions', 'exceptions'],
+  ] as const;
   for (const [dir, role, kind] of folders) {
     for (const path of await yamlFiles(dir)) {
       // The container gate's policy lives beside the package allowlists; the gate reads it.
@@ -413,5 +465,7 @@ export async function digestPolicyFiles(dirs: PolicyDirs): Promise<PolicyFileDig
 
 /** One fingerprint for a set of files: the sha256 of their listing in sha256sum's format ("<hex>  <file>\n"). */
 export function filesFingerprint(digests: readonly PolicyFileDigest[]): string {
-  return createHash('sha256').update(digests.map((d) => `${d.sha256}  ${d.file}\n`).join('')).digest('hex');
+  return createHash('sha256')
+    .update(digests.map((d) => `${d.sha256}  ${d.file}\n`).join(''))
+    .digest('hex');
 }

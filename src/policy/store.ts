@@ -137,7 +137,12 @@ export class PolicyStore {
       this.tell({ result: 'failed', trigger, error: extra.error });
       throw extra.error;
     }
-    const next = new Policy([...(rejected ? this.fileRules : loaded.rules), ...extra.rules], views, this.grammars, this.config.policy.requestHint);
+    const next = new Policy(
+      [...(rejected ? this.fileRules : loaded.rules), ...extra.rules],
+      views,
+      this.grammars,
+      this.config.policy.requestHint,
+    );
     const policyChanged = next.fingerprint !== this.current.fingerprint;
     // One assignment each: a request reads either the old policy or the new one, never a mix.
     if (policyChanged) {

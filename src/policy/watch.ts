@@ -119,15 +119,25 @@ class ReloadReporter {
       this.lastApplied.setToCurrentTime();
       this.rejected = undefined;
       if (o.sourcesError !== undefined) {
-        this.opts.log.warn({ err: o.sourcesError, trigger: o.trigger }, 'policy reloaded with the last known API exceptions: they could not be read');
+        this.opts.log.warn(
+          { err: o.sourcesError, trigger: o.trigger },
+          'policy reloaded with the last known API exceptions: they could not be read',
+        );
       }
       if (o.trigger !== 'start' && o.files.fingerprint === this.recorded) return;
       const previous = this.recorded;
       this.recorded = o.files.fingerprint;
       const { fingerprint, rules } = o.policy;
-      this.opts.log.info({ trigger: o.trigger, files: o.files.fingerprint, policy: fingerprint, rules: rules.length }, 'policy files in force');
+      this.opts.log.info(
+        { trigger: o.trigger, files: o.files.fingerprint, policy: fingerprint, rules: rules.length },
+        'policy files in force',
+      );
       this.append('policy.reloaded', o.files.fingerprint, {
-        trigger: o.trigger, replica: this.replica, files: digestMap(o.files), policy: o.policy.fingerprint, rules: o.policy.rules.length,
+        trigger: o.trigger,
+        replica: this.replica,
+        files: digestMap(o.files),
+        policy: o.policy.fingerprint,
+        rules: o.policy.rules.length,
         ...(previous && o.trigger !== 'start' ? { previous } : {}),
       });
     } else if (o.result === 'rejected') {
@@ -135,11 +145,19 @@ class ReloadReporter {
       this.rejected = o.files.fingerprint;
       const { problems } = o.error;
       for (const p of problems) {
-        this.opts.log.warn({ trigger: o.trigger, file: p.file, line: p.line }, `policy rejected, the last good policy stays: ${p.file}:${p.line}: ${p.message}`);
+        this.opts.log.warn(
+          { trigger: o.trigger, file: p.file, line: p.line },
+          `policy rejected, the last good policy stays: ${p.file}:${p.line}: ${p.message}`,
+        );
       }
       this.append('policy.rejected', problems[0]?.file ?? 'policy files', {
-        trigger: o.trigger, replica: this.replica, problems: problems.slice(0, MAX_AUDITED_PROBLEMS), problemCount: problems.length,
-        files: digestMap(o.files), keeping: this.opts.store.files.fingerprint, policy: this.opts.store.policy.fingerprint,
+        trigger: o.trigger,
+        replica: this.replica,
+        problems: problems.slice(0, MAX_AUDITED_PROBLEMS),
+        problemCount: problems.length,
+        files: digestMap(o.files),
+        keeping: this.opts.store.files.fingerprint,
+        policy: this.opts.store.policy.fingerprint,
       });
     } else {
       this.opts.log.error({ err: o.error, trigger: o.trigger }, 'policy reload failed; the last good policy stays');

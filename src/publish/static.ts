@@ -66,7 +66,8 @@ export async function publishStatic(
       for (const f of catalog.project(name)!.files) {
         if (!f.stored || !pypi.decideFile(f, view).allowed) continue;
         await copy(`${prefix}/files/${f.sha256}/${f.filename}`, f.sha256, f.size);
-        if (f.metadataStored && f.metadataSha256) await copy(`${prefix}/files/${f.sha256}/${f.filename}.metadata`, f.metadataSha256, undefined);
+        if (f.metadataStored && f.metadataSha256)
+          await copy(`${prefix}/files/${f.sha256}/${f.filename}.metadata`, f.metadataSha256, undefined);
       }
     }
     await removeUnwanted(prefix);
@@ -78,7 +79,8 @@ export async function publishStatic(
         await put(`${base}/channeldata.json`, deps.conda.channeldata(view, channel.name).body, 'application/json');
         for (const subdir of deps.conda.subdirsOf(channel)) {
           await put(`${base}/${subdir}/repodata.json`, deps.conda.repodata(view, channel.name, subdir).body, 'application/json');
-          for (const p of deps.conda.allowedPackages(view, channel.name, subdir)) await copy(`${base}/${subdir}/${p.filename}`, p.sha256, p.size);
+          for (const p of deps.conda.allowedPackages(view, channel.name, subdir))
+            await copy(`${base}/${subdir}/${p.filename}`, p.sha256, p.size);
         }
       }
       await removeUnwanted(condaPrefix);

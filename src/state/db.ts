@@ -45,7 +45,10 @@ class PgDb implements Db {
   private listener: pg.Client | undefined;
   private readonly handlers = new Map<string, Set<(p: string) => void>>();
 
-  constructor(private readonly pool: pg.Pool, private readonly url: string) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
 
   async query<T>(sql: string, params?: unknown[]): Promise<T[]> {
     const r = await this.pool.query(sql, params as unknown[]);
@@ -70,7 +73,10 @@ class PgDb implements Db {
     } catch (err) {
       // The caller needs the transaction's own error. A ROLLBACK that fails means a broken
       // connection: it is destroyed (release(err)), never handed out again mid-transaction.
-      broken = await client.query('ROLLBACK').then(() => undefined, (e: Error) => e);
+      broken = await client.query('ROLLBACK').then(
+        () => undefined,
+        (e: Error) => e,
+      );
       throw err;
     } finally {
       client.release(broken);
@@ -154,7 +160,10 @@ class PgDb implements Db {
       } finally {
         // If the unlock fails, the session must end (release(err) destroys the connection):
         // back in the pool it would hold the lock for ever.
-        broken = await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).then(() => undefined, (e: Error) => e);
+        broken = await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).then(
+          () => undefined,
+          (e: Error) => e,
+        );
       }
     } finally {
       client.release(broken);
@@ -171,7 +180,10 @@ class PgDb implements Db {
 
 class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
-  constructor(private readonly db: PGlite, readonly folderLock?: FolderLock) {}
+  constructor(
+    private readonly db: PGlite,
+    readonly folderLock?: FolderLock,
+  ) {}
 
   async query<T>(sql: string, params?: unknown[]): Promise<T[]> {
     const r = await this.db.query<T>(sql, params);
@@ -184,7 +196,10 @@ class PgliteDb implements Db {
 
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     return this.db.transaction(async (t) =>
-      fn({ query: async <R>(s: string, p?: unknown[]) => (await t.query<R>(s, p)).rows, exec: async (s: string) => void (await t.exec(s)) }),
+      fn({
+        query: async <R>(s: string, p?: unknown[]) => (await t.query<R>(s, p)).rows,
+        exec: async (s: string) => void (await t.exec(s)),
+      }),
     );
   }
 

@@ -100,14 +100,20 @@ function inUse(folder: string, h: LockHolder) {
 
 /** The holder named by a DATABASE_IN_USE error (undefined for any other error). */
 export function lockHolderOf(err: unknown): LockHolder | undefined {
-  return err instanceof SafelistError && err.code === 'DATABASE_IN_USE' ? (err as SafelistError & { holder?: LockHolder }).holder : undefined;
+  return err instanceof SafelistError && err.code === 'DATABASE_IN_USE'
+    ? (err as SafelistError & { holder?: LockHolder }).holder
+    : undefined;
 }
 
 /** Takes the folder's lock, taking over a stale one; throws DATABASE_IN_USE naming the holder. */
 export function acquireFolderLock(folder: string, command: string): FolderLock {
   const path = join(folder, LOCK_FILE);
   const holder: LockHolder = {
-    pid: process.pid, host: hostname(), command, nonce: randomBytes(8).toString('hex'), since: new Date().toISOString(),
+    pid: process.pid,
+    host: hostname(),
+    command,
+    nonce: randomBytes(8).toString('hex'),
+    since: new Date().toISOString(),
     ...(procStart(process.pid) ? { procStart: procStart(process.pid)! } : {}),
   };
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -124,7 +130,8 @@ export function acquireFolderLock(folder: string, command: string): FolderLock {
     }
     const current = readHolderFile(path);
     if (current === 'absent') continue;
-    if (current === 'unreadable') throw inUse(folder, { pid: 0, host: hostname(), command: 'unknown (lock file not readable)', nonce: '', since: '' });
+    if (current === 'unreadable')
+      throw inUse(folder, { pid: 0, host: hostname(), command: 'unknown (lock file not readable)', nonce: '', since: '' });
     // An empty or half-written file is a holder starting — unless it is older than any start
     // takes (a process killed between creating and filling it).
     const starting = current.pid === 0 && Date.now() - mtimeMs(path) < PARTIAL_STALE_MS;

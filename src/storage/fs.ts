@@ -59,10 +59,14 @@ export class FsBlobStore implements BlobStore {
       throw err;
     });
     // Read buffers sized to the object (at most READ_CHUNK), so small objects cost little memory.
-    const length = range ? range.end - range.start + 1 : (await fh.stat().catch(async (err: unknown) => {
-      await fh.close();
-      throw err;
-    })).size;
+    const length = range
+      ? range.end - range.start + 1
+      : (
+          await fh.stat().catch(async (err: unknown) => {
+            await fh.close();
+            throw err;
+          })
+        ).size;
     const highWaterMark = Math.min(READ_CHUNK, Math.max(64 * 1024, length));
     return createReadStream('', { fd: fh, autoClose: true, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark });
   }

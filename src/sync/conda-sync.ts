@@ -27,7 +27,16 @@ export type CondaSyncEvent =
   | { type: 'warning'; message: string };
 
 export interface CondaSyncReport {
-  subdirs: Array<{ channel: string; subdir: string; seen: number; kept: number; toFetch: number; present: number; withdrawn: number; error?: string }>;
+  subdirs: Array<{
+    channel: string;
+    subdir: string;
+    seen: number;
+    kept: number;
+    toFetch: number;
+    present: number;
+    withdrawn: number;
+    error?: string;
+  }>;
   downloaded: number;
   bytes: number;
   failed: Array<{ filename: string; error: string }>;
@@ -58,7 +67,10 @@ class StoredMarks {
   private chain: Promise<void> = Promise.resolve();
   private lastFlush = Date.now();
 
-  constructor(private readonly catalog: CondaCatalog, private readonly onFailed: (p: CondaPackage, error: string) => void) {}
+  constructor(
+    private readonly catalog: CondaCatalog,
+    private readonly onFailed: (p: CondaPackage, error: string) => void,
+  ) {}
 
   add(p: CondaPackage): void {
     this.pending.push({ ...p, stored: true });
@@ -83,9 +95,13 @@ class StoredMarks {
 
 /** Allowed in at least one view? (Cool-downs are not applied: the file must be ready when one ends.) */
 function wantedSomewhere(policy: Policy, p: CondaPackage): boolean {
-  return policy.viewNames().some(
-    (view) => policy.decide({ ecosystem: 'conda', name: p.name, version: p.version, build: p.build, subdir: p.subdir, channel: p.channel, view }).allowed,
-  );
+  return policy
+    .viewNames()
+    .some(
+      (view) =>
+        policy.decide({ ecosystem: 'conda', name: p.name, version: p.version, build: p.build, subdir: p.subdir, channel: p.channel, view })
+          .allowed,
+    );
 }
 
 export async function runCondaSync(
@@ -111,7 +127,15 @@ export async function runCondaSync(
     }
     const upstream = new CondaUpstream(channel, timeout);
     for (const subdir of [...new Set(['noarch', ...channel.subdirs])]) {
-      const item: CondaSyncReport['subdirs'][number] = { channel: channel.name, subdir, seen: 0, kept: 0, toFetch: 0, present: 0, withdrawn: 0 };
+      const item: CondaSyncReport['subdirs'][number] = {
+        channel: channel.name,
+        subdir,
+        seen: 0,
+        kept: 0,
+        toFetch: 0,
+        present: 0,
+        withdrawn: 0,
+      };
       report.subdirs.push(item);
       let packages: CondaPackage[];
       let removed: string[];
@@ -131,10 +155,17 @@ export async function runCondaSync(
         const known = catalog.subdir(channel.name, subdir)?.packages;
         for (const r of result.records) {
           if (withdrawn.has(r.filename)) continue;
-          const p = packageFromRecord(channel.name, subdir, r.filename, r.record, { stored: false, source: channel.name, sourceUrl: upstream.fileUrl(subdir, r.filename, result.info?.base_url) });
+          const p = packageFromRecord(channel.name, subdir, r.filename, r.record, {
+            stored: false,
+            source: channel.name,
+            sourceUrl: upstream.fileUrl(subdir, r.filename, result.info?.base_url),
+          });
           const old = known?.get(r.filename);
           if (old && old.sha256 !== p.sha256) {
-            report.failed.push({ filename: r.filename, error: `upstream now announces sha256 ${p.sha256} but ${old.sha256} was recorded; file names are immutable, refusing` });
+            report.failed.push({
+              filename: r.filename,
+              error: `upstream now announces sha256 ${p.sha256} but ${old.sha256} was recorded; file names are immutable, refusing`,
+            });
             continue;
           }
           packages.push(old?.stored ? { ...p, stored: true } : p);
@@ -174,14 +205,22 @@ export async function runCondaSync(
           [channel.name, subdir, channel.url, packages.length],
         );
       });
-      if (item.withdrawn) emit({ type: 'warning', message: `${channel.name}/${subdir}: ${item.withdrawn} record(s) withdrawn upstream (listed as removed) are no longer served` });
+      if (item.withdrawn)
+        emit({
+          type: 'warning',
+          message: `${channel.name}/${subdir}: ${item.withdrawn} record(s) withdrawn upstream (listed as removed) are no longer served`,
+        });
       await catalog.changed([`${channel.name}/${subdir}`]);
       for (const p of fetch) {
         work.push(
           limit(async () => {
             try {
               const { body } = await upstream.download(p.sourceUrl ?? upstream.urlOf(subdir, p.filename), p.filename);
-              const stored = await storeVerified(store, body, { sha256: p.sha256, size: p.size, what: `${channel.name}/${subdir}/${p.filename}` });
+              const stored = await storeVerified(store, body, {
+                sha256: p.sha256,
+                size: p.size,
+                what: `${channel.name}/${subdir}/${p.filename}`,
+              });
               marks.add(p);
               report.downloaded += stored.written ? 1 : 0;
               report.bytes += stored.written ? stored.size : 0;

@@ -38,7 +38,9 @@ function tagWanted(policy: Policy, name: string, tag: string): boolean {
 }
 
 function allowedSomewhere(policy: Policy, name: string, tag: string, digest: string, platform?: string): boolean {
-  return policy.viewNames().some((view) => policy.decide({ ecosystem: 'oci', name, version: tag, view, digest, ...(platform ? { platform } : {}) }).allowed);
+  return policy
+    .viewNames()
+    .some((view) => policy.decide({ ecosystem: 'oci', name, version: tag, view, digest, ...(platform ? { platform } : {}) }).allowed);
 }
 
 export async function runOciSync(
@@ -141,8 +143,16 @@ export async function runOciSync(
             // A child without a platform (attestations, artifacts) is kept only if every platform is.
             if (!allowedSomewhere(policy, name, tag, top.digest, child.platform ?? 'unknown/unknown')) continue;
             const m = await upstream.manifest(repository, child.digest);
-            if (m.bytes.length !== child.size) throw new Error(`${ref}: platform manifest ${child.digest} is ${m.bytes.length} bytes, the index says ${child.size}`);
-            refs.push({ parent: top.digest, child: child.digest, kind: 'manifest', mediaType: child.mediaType, size: child.size, platform: child.platform ?? 'unknown/unknown' });
+            if (m.bytes.length !== child.size)
+              throw new Error(`${ref}: platform manifest ${child.digest} is ${m.bytes.length} bytes, the index says ${child.size}`);
+            refs.push({
+              parent: top.digest,
+              child: child.digest,
+              kind: 'manifest',
+              mediaType: child.mediaType,
+              size: child.size,
+              platform: child.platform ?? 'unknown/unknown',
+            });
             manifestBytes.push(m.bytes);
             walkImage(child.digest, addImage(child.digest, m.bytes, child.mediaType, `${ref} ${child.platform ?? child.digest}`));
           }

@@ -58,7 +58,14 @@ function wantedSomewhere(policy: Policy, project: string, version: string): bool
   return policy.viewNames().some((view) => policy.decide({ ecosystem: 'pypi', name: project, version, view }).allowed);
 }
 
-function record(project: string, displayName: string, f: UpstreamFile, upstream: string, stored: boolean, metadataSha256: string | null): PypiFile {
+function record(
+  project: string,
+  displayName: string,
+  f: UpstreamFile,
+  upstream: string,
+  stored: boolean,
+  metadataSha256: string | null,
+): PypiFile {
   return {
     sha256: f.sha256!,
     project,
@@ -88,7 +95,11 @@ export async function runPypiSync(
   const names = [...(opts.only?.map(normalizeProjectName) ?? policy.namesInScope('pypi'))].sort();
   const report: SyncReport = { plan: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
   const swept = await removeLegacyTempFolders();
-  if (swept) emit({ type: 'warning', message: `removed ${swept} temporary folder(s) (${tmpdir()}/${LEGACY_TMP_PREFIX}*) left by interrupted syncs of an earlier version` });
+  if (swept)
+    emit({
+      type: 'warning',
+      message: `removed ${swept} temporary folder(s) (${tmpdir()}/${LEGACY_TMP_PREFIX}*) left by interrupted syncs of an earlier version`,
+    });
   if (upstreams.length === 0) {
     emit({ type: 'warning', message: 'no PyPI upstream is configured (pypi.upstreams); nothing to sync' });
     return report;
@@ -115,7 +126,12 @@ export async function runPypiSync(
       }),
     ),
   );
-  for (const { name, upstream, page, error } of pages as Array<{ name: string; upstream: PypiUpstream | undefined; page: Awaited<ReturnType<PypiUpstream['project']>>; error?: string }>) {
+  for (const { name, upstream, page, error } of pages as Array<{
+    name: string;
+    upstream: PypiUpstream | undefined;
+    page: Awaited<ReturnType<PypiUpstream['project']>>;
+    error?: string;
+  }>) {
     index++;
     if (!upstream || !page) {
       if (!error) report.missing.push(name);
@@ -124,19 +140,29 @@ export async function runPypiSync(
       continue;
     }
     const quarantined = page.status?.status === 'quarantined';
-    if (quarantined) emit({ type: 'warning', message: `${upstream.name}: ${name} is quarantined upstream${page.status?.reason ? ` (${page.status.reason})` : ''}; none of its files is fetched or served` });
+    if (quarantined)
+      emit({
+        type: 'warning',
+        message: `${upstream.name}: ${name} is quarantined upstream${page.status?.reason ? ` (${page.status.reason})` : ''}; none of its files is fetched or served`,
+      });
     if (!opts.dryRun) await catalog.setUpstreamStatus(name, page.status, upstream.name);
     const item: SyncPlanItem = { project: name, upstream: upstream.name, fetch: [], recordOnly: 0, present: 0 };
     const records: PypiFile[] = [];
     const displayName = name;
     for (const f of page.files) {
       if (!f.sha256) {
-        emit({ type: 'warning', message: `${upstream.name}: ${f.filename} has no sha256 in the upstream index; skipped (cannot be verified)` });
+        emit({
+          type: 'warning',
+          message: `${upstream.name}: ${f.filename} has no sha256 in the upstream index; skipped (cannot be verified)`,
+        });
         continue;
       }
       const known = catalog.fileByName(name, f.filename);
       if (known && known.sha256 !== f.sha256) {
-        report.failed.push({ filename: f.filename, error: `upstream now announces sha256 ${f.sha256} but ${known.sha256} was recorded; file names are immutable, refusing` });
+        report.failed.push({
+          filename: f.filename,
+          error: `upstream now announces sha256 ${f.sha256} but ${known.sha256} was recorded; file names are immutable, refusing`,
+        });
         continue;
       }
       if (known?.stored && (await store.stat(blobKeyForSha256(known.sha256)))) {
@@ -146,11 +172,20 @@ export async function runPypiSync(
       if (!quarantined && wantedSomewhere(policy, name, f.version)) item.fetch.push(f);
       else {
         item.recordOnly++;
-        if (!known) records.push(record(name, displayName, f, upstream.name, false, typeof f.coreMetadata === 'string' ? f.coreMetadata : null));
+        if (!known)
+          records.push(record(name, displayName, f, upstream.name, false, typeof f.coreMetadata === 'string' ? f.coreMetadata : null));
       }
     }
     report.plan.push(item);
-    emit({ type: 'project', name, upstream: upstream.name, files: page.files.length, toFetch: item.fetch.length, index, total: names.length });
+    emit({
+      type: 'project',
+      name,
+      upstream: upstream.name,
+      files: page.files.length,
+      toFetch: item.fetch.length,
+      index,
+      total: names.length,
+    });
     if (opts.dryRun) continue;
     if (records.length) await catalog.upsert(records);
     for (const f of item.fetch) {

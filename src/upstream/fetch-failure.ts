@@ -28,7 +28,8 @@ export function describeFetchFailure(err: unknown, timeoutMs?: number): string {
   if (code === 'ECONNREFUSED') return `connection refused (ECONNREFUSED${where})`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `host name not resolved (${code}${root.hostname ? ` ${root.hostname}` : ''})`;
   if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return `connect timed out (${code}${where})`;
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return `connection closed by the upstream (${code}${where}: ${root.message ?? ''})`;
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE')
+    return `connection closed by the upstream (${code}${where}: ${root.message ?? ''})`;
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `no route to host (${code}${where})`;
   if (code && TLS_CODE.test(code)) return `TLS error: ${root.message ?? code} (${code})`;
   const message = root.message || e.message || String(err);

@@ -20,13 +20,27 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 
-const osv = (id: string, affected: OsvRecord['affected'], extra: Partial<OsvRecord> = {}): OsvRecord => ({ id, modified: '2026-01-01T00:00:00Z', summary: `${id} summary`, affected, ...extra });
+const osv = (id: string, affected: OsvRecord['affected'], extra: Partial<OsvRecord> = {}): OsvRecord => ({
+  id,
+  modified: '2026-01-01T00:00:00Z',
+  summary: `${id} summary`,
+  affected,
+  ...extra,
+});
 const range = (...events: Array<Record<string, string>>) => [{ type: 'ECOSYSTEM', events }];
 
 describe('OSV advisories', () => {
   it('matches versions by explicit lists and ECOSYSTEM ranges in PEP 440 order', () => {
-    const entry = { package: { ecosystem: 'PyPI', name: 'x' }, ranges: range({ introduced: '1.2' }, { fixed: '1.10' }, { introduced: '2.0rc1' }, { last_affected: '2.1' }) };
-    expect(['1.1', '1.2', '1.9', '1.10', '1.11', '2.0', '2.1', '2.1.1'].filter((v) => affects(entry, v))).toEqual(['1.2', '1.9', '2.0', '2.1']);
+    const entry = {
+      package: { ecosystem: 'PyPI', name: 'x' },
+      ranges: range({ introduced: '1.2' }, { fixed: '1.10' }, { introduced: '2.0rc1' }, { last_affected: '2.1' }),
+    };
+    expect(['1.1', '1.2', '1.9', '1.10', '1.11', '2.0', '2.1', '2.1.1'].filter((v) => affects(entry, v))).toEqual([
+      '1.2',
+      '1.9',
+      '2.0',
+      '2.1',
+    ]);
     expect(affects({ ranges: range({ introduced: '0' }) }, '0.0.1')).toBe(true);
     expect(affects({ versions: ['3.0'] }, '3.0')).toBe(true);
   });
@@ -35,12 +49,30 @@ describe('OSV advisories', () => {
     const work = await mkdtemp(join(tmpdir(), 'safelist-osv-'));
     const folder = join(work, 'osv');
     await mkdir(folder);
-    await writeFile(join(folder, 'PYSEC-1.json'), JSON.stringify(osv('PYSEC-1', [{ package: { ecosystem: 'PyPI', name: 'Demo_Pkg' }, ranges: range({ introduced: '0' }, { fixed: '2.1' }) }], { aliases: ['CVE-2026-0001'] })));
-    await writeFile(join(folder, 'GHSA-old.json'), JSON.stringify(osv('GHSA-old', [{ package: { ecosystem: 'PyPI', name: 'demo-pkg' }, versions: ['2.0'] }], { withdrawn: '2026-02-01T00:00:00Z' })));
-    await writeFile(join(folder, 'npm.json'), JSON.stringify(osv('GHSA-npm', [{ package: { ecosystem: 'npm', name: 'demo-pkg' }, versions: ['2.0'] }])));
+    await writeFile(
+      join(folder, 'PYSEC-1.json'),
+      JSON.stringify(
+        osv('PYSEC-1', [{ package: { ecosystem: 'PyPI', name: 'Demo_Pkg' }, ranges: range({ introduced: '0' }, { fixed: '2.1' }) }], {
+          aliases: ['CVE-2026-0001'],
+        }),
+      ),
+    );
+    await writeFile(
+      join(folder, 'GHSA-old.json'),
+      JSON.stringify(
+        osv('GHSA-old', [{ package: { ecosystem: 'PyPI', name: 'demo-pkg' }, versions: ['2.0'] }], { withdrawn: '2026-02-01T00:00:00Z' }),
+      ),
+    );
+    await writeFile(
+      join(folder, 'npm.json'),
+      JSON.stringify(osv('GHSA-npm', [{ package: { ecosystem: 'npm', name: 'demo-pkg' }, versions: ['2.0'] }])),
+    );
     await writeFile(join(folder, 'README.md'), 'not an advisory');
     const zip = new yazl.ZipFile();
-    zip.addBuffer(Buffer.from(JSON.stringify(osv('PYSEC-2', [{ package: { ecosystem: 'PyPI', name: 'demo-pkg' }, versions: ['1.0'] }]))), 'PYSEC-2.json');
+    zip.addBuffer(
+      Buffer.from(JSON.stringify(osv('PYSEC-2', [{ package: { ecosystem: 'PyPI', name: 'demo-pkg' }, versions: ['1.0'] }]))),
+      'PYSEC-2.json',
+    );
     zip.addBuffer(Buffer.from('{broken'), 'broken.json');
     zip.end();
     const zipBytes: Buffer[] = [];
@@ -57,7 +89,10 @@ describe('OSV advisories', () => {
     expect(fromZip).toMatchObject({ imported: 1, skipped: 0, malware: [] });
     expect(fromZip.problems).toEqual([{ path: `${zipUrl}!broken.json`, message: expect.stringMatching(/^not valid JSON/) }]);
     const hits = await store.hits('pypi', 'demo-pkg', ['1.0', '2.0', '2.1']);
-    expect(hits.map((h) => [h.id, h.affects])).toEqual([['PYSEC-1', ['1.0', '2.0']], ['PYSEC-2', ['1.0']]]);
+    expect(hits.map((h) => [h.id, h.affects])).toEqual([
+      ['PYSEC-1', ['1.0', '2.0']],
+      ['PYSEC-2', ['1.0']],
+    ]);
     expect(hits[0]).toMatchObject({ aliases: ['CVE-2026-0001'], fixed: ['2.1'] });
     await db.close();
 
@@ -79,7 +114,9 @@ describe('OSV advisories', () => {
         headers: { authorization: 'Bearer alice-token-0123456789', 'content-type': 'application/json' },
         body: JSON.stringify({ ecosystem: 'pypi', name: 'demo-pkg', versions: '==2.0', view: 'default', reason: 'needs the 2.0 API' }),
       });
-      const body = (await res.json()) as { triage: { vulnerabilities: { checked: boolean; advisories: Array<{ id: string; affects: string[] }> } } };
+      const body = (await res.json()) as {
+        triage: { vulnerabilities: { checked: boolean; advisories: Array<{ id: string; affects: string[] }> } };
+      };
       expect(res.status).toBe(201);
       expect(body.triage.vulnerabilities.checked).toBe(true);
       expect(body.triage.vulnerabilities.advisories.map((a) => [a.id, a.affects])).toEqual([['PYSEC-1', ['2.0']]]);
@@ -95,11 +132,25 @@ describe('OSV advisories', () => {
     const good = join(folder, 'osv', 'malicious', 'pypi', 'evil-pkg', 'MAL-2026-1.json');
     await writeFile(good, JSON.stringify(osv('MAL-2026-1', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0'] }])));
     await writeFile(join(folder, 'broken.json'), '{"id": "MAL-2026-2", "affected": [');
-    await writeFile(join(folder, 'big.json'), JSON.stringify(osv('MAL-2026-3', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })));
-    await writeFile(join(folder, 'shape.json'), JSON.stringify({ id: 'MAL-2026-4', affected: [{ package: { ecosystem: 'PyPI', name: 'shape' }, versions: '1.0' }] }));
-    await writeFile(join(folder, 'nul.json'), JSON.stringify(osv('MAL-2026-5', [{ package: { ecosystem: 'PyPI', name: 'nul' }, versions: ['1.0'] }], { summary: 'a\u0000b' })));
+    await writeFile(
+      join(folder, 'big.json'),
+      JSON.stringify(osv('MAL-2026-3', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })),
+    );
+    await writeFile(
+      join(folder, 'shape.json'),
+      JSON.stringify({ id: 'MAL-2026-4', affected: [{ package: { ecosystem: 'PyPI', name: 'shape' }, versions: '1.0' }] }),
+    );
+    await writeFile(
+      join(folder, 'nul.json'),
+      JSON.stringify(osv('MAL-2026-5', [{ package: { ecosystem: 'PyPI', name: 'nul' }, versions: ['1.0'] }], { summary: 'a\u0000b' })),
+    );
     const zip = new yazl.ZipFile();
-    zip.addBuffer(Buffer.from(JSON.stringify(osv('MAL-2026-6', [{ package: { ecosystem: 'npm', name: 'evil-js' }, ranges: range({ introduced: '0' }) }]))), 'npm/MAL-2026-6.json');
+    zip.addBuffer(
+      Buffer.from(
+        JSON.stringify(osv('MAL-2026-6', [{ package: { ecosystem: 'npm', name: 'evil-js' }, ranges: range({ introduced: '0' }) }])),
+      ),
+      'npm/MAL-2026-6.json',
+    );
     zip.addBuffer(Buffer.alloc(5000, 0x20), 'huge.json');
     zip.end();
     const zipBytes: Buffer[] = [];
@@ -110,7 +161,12 @@ describe('OSV advisories', () => {
     const store = new AdvisoryStore(db, 2048);
     const r = await store.importFrom(folder);
     expect(r).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-1'], malwareChanged: true });
-    expect(r.problems.map((p) => p.path)).toEqual([join(folder, 'big.json'), join(folder, 'broken.json'), join(folder, 'nul.json'), join(folder, 'shape.json')]);
+    expect(r.problems.map((p) => p.path)).toEqual([
+      join(folder, 'big.json'),
+      join(folder, 'broken.json'),
+      join(folder, 'nul.json'),
+      join(folder, 'shape.json'),
+    ]);
     expect(r.problems[0]!.message).toMatch(/more than the 2048 bytes an advisory may have \(advisories\.maxRecordBytes\)/);
     expect(r.problems[1]!.message).toMatch(/^not valid JSON/);
     expect(r.problems[2]!.message).toMatch(/NUL character/);
@@ -119,31 +175,52 @@ describe('OSV advisories', () => {
     expect(await store.importFrom(folder)).toMatchObject({ imported: 1, malware: [], malwareChanged: false });
     const z = await store.importFrom(join(folder, 'dump.zip'));
     expect(z).toMatchObject({ imported: 1, malware: ['MAL-2026-6'] });
-    expect(z.problems).toEqual([{ path: `${join(folder, 'dump.zip')}!huge.json`, message: expect.stringMatching(/^5000 bytes, more than/) }]);
+    expect(z.problems).toEqual([
+      { path: `${join(folder, 'dump.zip')}!huge.json`, message: expect.stringMatching(/^5000 bytes, more than/) },
+    ]);
     expect(await store.count()).toBe(2);
     // Only the PyPI record is a policy rule (Safelist has no npm index yet), for its one version.
     const rules = await store.malwareRules();
-    expect(rules.map((x) => [x.kind, x.ecosystem, x.name, x.id, x.matcher.matches('1.0'), x.matcher.matches('1.1')])).toEqual([['malware', 'pypi', 'evil-pkg', 'MAL-2026-1', true, false]]);
+    expect(rules.map((x) => [x.kind, x.ecosystem, x.name, x.id, x.matcher.matches('1.0'), x.matcher.matches('1.1')])).toEqual([
+      ['malware', 'pypi', 'evil-pkg', 'MAL-2026-1', true, false],
+    ]);
     // A withdrawn record lifts its block (the policy is told to reload), and blocks nothing new.
-    await writeFile(good, JSON.stringify(osv('MAL-2026-1', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0'] }], { withdrawn: '2026-12-01T00:00:00Z' })));
+    await writeFile(
+      good,
+      JSON.stringify(
+        osv('MAL-2026-1', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0'] }], { withdrawn: '2026-12-01T00:00:00Z' }),
+      ),
+    );
     expect(await store.importFrom(folder)).toMatchObject({ imported: 1, malware: [], malwareChanged: true });
     expect(await store.malwareRules()).toEqual([]);
     await db.close();
   });
 
   it('blocks a matched version above every allowlist rule and exception, in every view', () => {
-    const rule = (r: Partial<Rule> & Pick<Rule, 'kind'>): Rule => ({ ecosystem: 'pypi', name: 'evil-pkg', view: '*', bypassCooldown: r.kind === 'exception', matcher: { text: '', matches: () => true }, ...r });
+    const rule = (r: Partial<Rule> & Pick<Rule, 'kind'>): Rule => ({
+      ecosystem: 'pypi',
+      name: 'evil-pkg',
+      view: '*',
+      bypassCooldown: r.kind === 'exception',
+      matcher: { text: '', matches: () => true },
+      ...r,
+    });
     const malware = rule({ kind: 'malware', id: 'MAL-2026-1', matcher: { text: '==1.0', matches: (v) => v === '1.0' } });
     const policy = new Policy(
       [rule({ kind: 'allowlist' }), rule({ kind: 'exception', id: 'EXC-1', view: 'team-a' }), malware],
-      new Map([['default', {}], ['team-a', {}]]),
+      new Map([
+        ['default', {}],
+        ['team-a', {}],
+      ]),
       grammars,
       'request it',
     );
     for (const view of ['default', 'team-a']) {
       const d = policy.decide({ ecosystem: 'pypi', name: 'Evil_Pkg', version: '1.0', view });
       expect(d).toMatchObject({ allowed: false, code: 'malware', rule: malware });
-      expect(d.reason).toBe('evil-pkg 1.0 is blocked by Safelist in every view: malicious-package advisory MAL-2026-1; no exception can allow it');
+      expect(d.reason).toBe(
+        'evil-pkg 1.0 is blocked by Safelist in every view: malicious-package advisory MAL-2026-1; no exception can allow it',
+      );
       expect(policy.decide({ ecosystem: 'pypi', name: 'evil-pkg', version: '1.1', view }).allowed).toBe(true);
     }
     // A malware rule is no reason to mirror or list a name.
@@ -159,9 +236,15 @@ describe('OSV advisories', () => {
     await mkdir(join(dir, 'osv'));
     await mkdir(join(dir, 'allowlists'));
     await mkdir(join(dir, 'exceptions'));
-    await writeFile(join(dir, 'osv', 'MAL-2026-7.json'), JSON.stringify(osv('MAL-2026-7', [{ package: { ecosystem: 'PyPI', name: 'evil-pkg' }, versions: ['1.0'] }])));
+    await writeFile(
+      join(dir, 'osv', 'MAL-2026-7.json'),
+      JSON.stringify(osv('MAL-2026-7', [{ package: { ecosystem: 'PyPI', name: 'evil-pkg' }, versions: ['1.0'] }])),
+    );
     await writeFile(join(dir, 'osv', 'broken.json'), 'not json');
-    await writeFile(join(dir, 'osv', 'big.json'), JSON.stringify(osv('MAL-2026-8', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })));
+    await writeFile(
+      join(dir, 'osv', 'big.json'),
+      JSON.stringify(osv('MAL-2026-8', [{ package: { ecosystem: 'PyPI', name: 'big' } }], { details: 'x'.repeat(3000) })),
+    );
     const posted: unknown[] = [];
     const hook = createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -173,18 +256,23 @@ describe('OSV advisories', () => {
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const config = join(dir, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'state')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `advisories: { sources: [${join(dir, 'osv')}], schedule: '', maxRecordBytes: 2048 }`,
-      `notifications: { webhooks: [ { url: "http://127.0.0.1:${(hook.address() as { port: number }).port}/hook" } ] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        `advisories: { sources: [${join(dir, 'osv')}], schedule: '', maxRecordBytes: 2048 }`,
+        `notifications: { webhooks: [ { url: "http://127.0.0.1:${(hook.address() as { port: number }).port}/hook" } ] }`,
+        '',
+      ].join('\n'),
+    );
     const r = await cli(['--config', config, 'advisories', 'import']);
     hook.close();
     // The CLI waited for the webhook before it exited.
-    expect(posted).toEqual([{ event: 'advisory.malware-blocked', at: expect.any(String), advisories: ['MAL-2026-7'], packages: ['pypi evil-pkg (==1.0)'] }]);
+    expect(posted).toEqual([
+      { event: 'advisory.malware-blocked', at: expect.any(String), advisories: ['MAL-2026-7'], packages: ['pypi evil-pkg (==1.0)'] },
+    ]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'broken.json')} skipped: not valid JSON`);
     expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'big.json')} skipped:`);

@@ -38,7 +38,10 @@ const PAGE = '/pypi/default/simple/';
 async function badTokens(entra: EntraStub): Promise<Record<string, string>> {
   const valid = await entra.token({ oid: 'oid-audrey', roles: ['Safelist.Auditor'] });
   const unsigned = new UnsecuredJWT({ oid: 'oid-mallory', tid: entra.tenantId, roles: ['Safelist.Admin'] })
-    .setIssuer(entra.issuerV2).setAudience(entra.audience).setExpirationTime('1h').encode();
+    .setIssuer(entra.issuerV2)
+    .setAudience(entra.audience)
+    .setExpirationTime('1h')
+    .encode();
   return {
     unsigned,
     malformed: 'not.a.jwt',

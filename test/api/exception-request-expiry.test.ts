@@ -41,10 +41,22 @@ describe.each(DB_MODES)('an undecided exception request past its expiry (%s)', (
   };
 
   it('becomes expired by the expiry job and can no longer be approved', async () => {
-    const created = await call('POST', '/api/v1/exceptions', REQUESTER, { ecosystem: 'pypi', name: 'demo-pkg', versions: '==1.0', view: 'team-a', reason: 'reproduce the paper' });
+    const created = await call('POST', '/api/v1/exceptions', REQUESTER, {
+      ecosystem: 'pypi',
+      name: 'demo-pkg',
+      versions: '==1.0',
+      view: 'team-a',
+      reason: 'reproduce the paper',
+    });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     const id = created.json.id as string;
-    const other = await call('POST', '/api/v1/exceptions', REQUESTER, { ecosystem: 'pypi', name: 'other-pkg', view: 'team-a', reason: 'needed next quarter', expires: new Date(Date.now() + 60 * 86_400_000).toISOString() });
+    const other = await call('POST', '/api/v1/exceptions', REQUESTER, {
+      ecosystem: 'pypi',
+      name: 'other-pkg',
+      view: 'team-a',
+      reason: 'needed next quarter',
+      expires: new Date(Date.now() + 60 * 86_400_000).toISOString(),
+    });
     expect(other.status, JSON.stringify(other.json)).toBe(201);
 
     // The expiry job, run as if the request's last day (30d default) had passed.

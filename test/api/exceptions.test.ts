@@ -36,7 +36,12 @@ describe('exceptions API', () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-exc-'));
     const dist = join(work, 'dist');
     for (const v of ['1.0', '2.0']) {
-      await buildWheel(dist, { name: 'demo-pkg', version: v, requiresDist: ['helper-lib>=1', 'pytest; extra == "test"'], modules: { demo_pkg: `V = "${v}"\n` } });
+      await buildWheel(dist, {
+        name: 'demo-pkg',
+        version: v,
+        requiresDist: ['helper-lib>=1', 'pytest; extra == "test"'],
+        modules: { demo_pkg: `V = "${v}"\n` },
+      });
     }
     sl = await startTestSafelist({
       views: { 'team-a': {}, 'team-b': {} },
@@ -53,7 +58,12 @@ describe('exceptions API', () => {
     tok.pipeline = await t('oid-pipe', ['Safelist.Pipeline']);
     tok.webhook = await t('oid-hook', ['Safelist.Webhook']);
     tok.static = STATIC_TOKEN;
-    tok.otherTenant = await entra.token({ oid: 'oid-x', roles: ['Safelist.Admin'], tid: '00000000-0000-0000-0000-000000000000', iss: 'https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0' });
+    tok.otherTenant = await entra.token({
+      oid: 'oid-x',
+      roles: ['Safelist.Admin'],
+      tid: '00000000-0000-0000-0000-000000000000',
+      iss: 'https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0',
+    });
     tok.expired = await entra.token({ oid: 'oid-ada', roles: ['Safelist.Admin'], exp: Math.floor(Date.now() / 1000) - 3600 });
     tok.wrongAudience = await entra.token({ oid: 'oid-ada', roles: ['Safelist.Admin'], aud: 'api://something-else' });
     tok.v1Issuer = await entra.token({ oid: 'oid-ada', roles: ['Safelist.Admin'], iss: `https://sts.windows.net/${entra.tenantId}/` });
@@ -69,7 +79,11 @@ describe('exceptions API', () => {
     const headers: Record<string, string> = {};
     if (who) headers.authorization = `Bearer ${tok[who] ?? who}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${sl.url}${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+    const res = await fetch(`${sl.url}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     let json: any;
     try {
@@ -81,7 +95,14 @@ describe('exceptions API', () => {
   };
   const request = async (who = 'static', body: Record<string, unknown> = {}) => {
     // ==1.0 is allowed anyway: approving these in other tests changes nothing pip sees.
-    const r = await call('POST', '/api/v1/exceptions', who, { ecosystem: 'pypi', name: 'demo-pkg', versions: '==1.0', view: 'team-a', reason: 'reproduce the paper results', ...body });
+    const r = await call('POST', '/api/v1/exceptions', who, {
+      ecosystem: 'pypi',
+      name: 'demo-pkg',
+      versions: '==1.0',
+      view: 'team-a',
+      reason: 'reproduce the paper results',
+      ...body,
+    });
     expect(r.status, JSON.stringify(r.json)).toBe(201);
     return r.json.id as string;
   };
@@ -93,44 +114,133 @@ describe('exceptions API', () => {
     const matrix: Array<{ route: string; run: (w: string | undefined) => Promise<number>; expect: Record<string, number> }> = [
       {
         route: 'POST /api/v1/exceptions',
-        run: async (w) => (await call('POST', '/api/v1/exceptions', w, { ecosystem: 'pypi', name: 'demo-pkg', versions: '==1.0', view: 'team-a', reason: 'matrix test request' })).status,
-        expect: { requester: 201, static: 201, admin: 201, approverA: 403, approverB: 403, auditor: 403, pipeline: 403, webhook: 403, ...BAD },
+        run: async (w) =>
+          (
+            await call('POST', '/api/v1/exceptions', w, {
+              ecosystem: 'pypi',
+              name: 'demo-pkg',
+              versions: '==1.0',
+              view: 'team-a',
+              reason: 'matrix test request',
+            })
+          ).status,
+        expect: {
+          requester: 201,
+          static: 201,
+          admin: 201,
+          approverA: 403,
+          approverB: 403,
+          auditor: 403,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       },
       {
         route: 'GET /api/v1/exceptions',
         run: async (w) => (await call('GET', '/api/v1/exceptions', w)).status,
-        expect: { requester: 200, static: 200, admin: 200, approverA: 200, approverB: 200, auditor: 200, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 200,
+          static: 200,
+          admin: 200,
+          approverA: 200,
+          approverB: 200,
+          auditor: 200,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       },
       {
         route: 'GET /api/v1/exceptions/:id',
         run: async (w) => (await call('GET', `/api/v1/exceptions/${await request()}`, w)).status,
-        expect: { requester: 200, static: 200, admin: 200, approverA: 200, approverB: 200, auditor: 200, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 200,
+          static: 200,
+          admin: 200,
+          approverA: 200,
+          approverB: 200,
+          auditor: 200,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       },
       ...(['approve', 'reject'] as const).map((verb) => ({
         route: `POST /api/v1/exceptions/:id/${verb}`,
         run: async (w: string | undefined) => (await call('POST', `/api/v1/exceptions/${await request()}/${verb}`, w, {})).status,
-        expect: { requester: 403, static: 403, admin: 200, approverA: 200, approverB: 403, auditor: 403, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 403,
+          static: 403,
+          admin: 200,
+          approverA: 200,
+          approverB: 403,
+          auditor: 403,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       })),
       {
         route: 'POST /api/v1/exceptions/:id/revoke',
         run: async (w) => (await call('POST', `/api/v1/exceptions/${await request()}/revoke`, w, {})).status,
         // the static requester withdraws its own request; another requester may not
-        expect: { requester: 403, static: 200, admin: 200, approverA: 200, approverB: 403, auditor: 403, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 403,
+          static: 200,
+          admin: 200,
+          approverA: 200,
+          approverB: 403,
+          auditor: 403,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       },
       ...['/api/v1/audit', '/api/v1/audit/export', '/api/v1/audit/verify'].map((path) => ({
         route: `GET ${path}`,
         run: async (w: string | undefined) => (await call('GET', path, w)).status,
-        expect: { requester: 403, static: 403, admin: 200, approverA: 403, approverB: 403, auditor: 200, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 403,
+          static: 403,
+          admin: 200,
+          approverA: 403,
+          approverB: 403,
+          auditor: 200,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       })),
       {
         route: 'GET /api/v1/demand',
         run: async (w) => (await call('GET', '/api/v1/demand', w)).status,
-        expect: { requester: 403, static: 403, admin: 200, approverA: 200, approverB: 200, auditor: 200, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 403,
+          static: 403,
+          admin: 200,
+          approverA: 200,
+          approverB: 200,
+          auditor: 200,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       },
       {
         route: 'POST /api/v1/policy/reload',
         run: async (w) => (await call('POST', '/api/v1/policy/reload', w)).status,
-        expect: { requester: 403, static: 403, admin: 200, approverA: 403, approverB: 403, auditor: 403, pipeline: 403, webhook: 403, ...BAD },
+        expect: {
+          requester: 403,
+          static: 403,
+          admin: 200,
+          approverA: 403,
+          approverB: 403,
+          auditor: 403,
+          pipeline: 403,
+          webhook: 403,
+          ...BAD,
+        },
       },
     ];
     const got: Record<string, Record<string, number>> = {};
@@ -155,9 +265,18 @@ describe('exceptions API', () => {
   it('takes a request through triage, approval by another identity, real pip in that view only, and expiry', async () => {
     const index = (view: string) => `${sl.url}/pypi/${view}/simple/`;
     const target = () => mkdtemp(join(work, 'target-'));
-    expect((await pipInstall({ indexUrl: index('team-a'), requirements: ['demo-pkg==2.0'], target: await target(), extraArgs: ['--no-deps'] })).code).not.toBe(0);
+    expect(
+      (await pipInstall({ indexUrl: index('team-a'), requirements: ['demo-pkg==2.0'], target: await target(), extraArgs: ['--no-deps'] }))
+        .code,
+    ).not.toBe(0);
 
-    const created = await call('POST', '/api/v1/exceptions', 'requester', { ecosystem: 'pypi', name: 'Demo_Pkg', versions: '==2.0', view: 'team-a', reason: 'needs the 2.0 API for the paper' });
+    const created = await call('POST', '/api/v1/exceptions', 'requester', {
+      ecosystem: 'pypi',
+      name: 'Demo_Pkg',
+      versions: '==2.0',
+      view: 'team-a',
+      reason: 'needs the 2.0 API for the paper',
+    });
     expect(created.status).toBe(201);
     const id = created.json.id as string;
     expect(created.json).toMatchObject({ state: 'requested', name: 'demo-pkg', requestedBy: 'oid-alice' });
@@ -177,7 +296,12 @@ describe('exceptions API', () => {
     const r = await pipInstall({ indexUrl: index('team-a'), requirements: ['demo-pkg==2.0'], target: inTeam, extraArgs: ['--no-deps'] });
     expect(r.code, r.output).toBe(0);
     expect(sl.served.some((s) => s.view === 'team-a' && s.filename.startsWith('demo_pkg-2.0'))).toBe(true);
-    const other = await pipInstall({ indexUrl: index('default'), requirements: ['demo-pkg==2.0'], target: await target(), extraArgs: ['--no-deps'] });
+    const other = await pipInstall({
+      indexUrl: index('default'),
+      requirements: ['demo-pkg==2.0'],
+      target: await target(),
+      extraArgs: ['--no-deps'],
+    });
     expect(other.code).not.toBe(0);
     expect(other.output).toMatch(/Blocked by Safelist policy/);
 
@@ -185,7 +309,10 @@ describe('exceptions API', () => {
     const expired = await sl.runtime.exceptions.expireDue(new Date(Date.now() + 31 * 86_400_000));
     expect(expired.map((e) => e.id)).toContain(again);
     await sl.runtime.policies.reload();
-    expect((await pipInstall({ indexUrl: index('team-a'), requirements: ['demo-pkg==2.0'], target: await target(), extraArgs: ['--no-deps'] })).code).not.toBe(0);
+    expect(
+      (await pipInstall({ indexUrl: index('team-a'), requirements: ['demo-pkg==2.0'], target: await target(), extraArgs: ['--no-deps'] }))
+        .code,
+    ).not.toBe(0);
     expect((await call('GET', `/api/v1/exceptions/${again}`, 'auditor')).json.state).toBe('expired');
 
     // Every step is on the audit trail with the acting oid, and the chain verifies.
@@ -242,7 +369,9 @@ describe('exceptions API', () => {
     const doc = (await call('GET', '/api/v1/openapi.json')).json;
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toContain('/api/v1/exceptions/{id}/approve');
-    expect(doc.paths['/api/v1/exceptions'].post.requestBody.content['application/json'].schema.required).toEqual(expect.arrayContaining(['ecosystem', 'name', 'view', 'reason']));
+    expect(doc.paths['/api/v1/exceptions'].post.requestBody.content['application/json'].schema.required).toEqual(
+      expect.arrayContaining(['ecosystem', 'name', 'view', 'reason']),
+    );
   });
 });
 
@@ -254,12 +383,30 @@ describe('approval seen by a second replica on the same PostgreSQL', () => {
     const a = await startTestSafelist(opts);
     const b = await startTestSafelist(opts);
     try {
-      const bearer = async (oid: string, role: string) => ({ authorization: `Bearer ${await entra.token({ oid, roles: [role] })}`, 'content-type': 'application/json' });
-      const created = await (await fetch(`${a.url}/api/v1/exceptions`, { method: 'POST', headers: await bearer('oid-alice', 'Safelist.Requester'), body: JSON.stringify({ ecosystem: 'pypi', name: 'demo-pkg', versions: '==2.0', view: 'team-a', reason: 'replica test request' }) })).json() as { id: string };
-      const check = async () => ((await (await fetch(`${b.url}/api/v1/policy/check?ecosystem=pypi&name=demo-pkg&version=2.0&view=team-a`)).json()) as { allowed: boolean }).allowed;
+      const bearer = async (oid: string, role: string) => ({
+        authorization: `Bearer ${await entra.token({ oid, roles: [role] })}`,
+        'content-type': 'application/json',
+      });
+      const created = (await (
+        await fetch(`${a.url}/api/v1/exceptions`, {
+          method: 'POST',
+          headers: await bearer('oid-alice', 'Safelist.Requester'),
+          body: JSON.stringify({ ecosystem: 'pypi', name: 'demo-pkg', versions: '==2.0', view: 'team-a', reason: 'replica test request' }),
+        })
+      ).json()) as { id: string };
+      const check = async () =>
+        (
+          (await (await fetch(`${b.url}/api/v1/policy/check?ecosystem=pypi&name=demo-pkg&version=2.0&view=team-a`)).json()) as {
+            allowed: boolean;
+          }
+        ).allowed;
       expect(await check()).toBe(false);
       const t0 = performance.now();
-      const res = await fetch(`${a.url}/api/v1/exceptions/${created.id}/approve`, { method: 'POST', headers: await bearer('oid-bob', 'Safelist.Approver.team-a'), body: '{}' });
+      const res = await fetch(`${a.url}/api/v1/exceptions/${created.id}/approve`, {
+        method: 'POST',
+        headers: await bearer('oid-bob', 'Safelist.Approver.team-a'),
+        body: '{}',
+      });
       expect(res.status).toBe(200);
       let seen = false;
       while (!seen && performance.now() - t0 < 10_000) {

@@ -15,7 +15,11 @@ import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 import { until } from '../support/wait.js';
 
-interface Received { path: string; headers: IncomingMessage['headers']; body: string }
+interface Received {
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
 
 /** A webhook receiver that fails the first `failFirst` deliveries on each path with 503. */
 async function startReceiver(failFirst: number): Promise<{ url: string; received: Received[]; stop(): Promise<void> }> {
@@ -37,10 +41,13 @@ async function startReceiver(failFirst: number): Promise<{ url: string; received
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     received,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
-
 
 describe('exception notifications and follow-up sync', () => {
   let entra: EntraStub;
@@ -93,14 +100,28 @@ describe('exception notifications and follow-up sync', () => {
   };
 
   it('notifies with retries and signatures, and an approval syncs the project so pip can install it', async () => {
-    const created = await api('/api/v1/exceptions', 'oid-alice', 'Safelist.Requester', { ecosystem: 'pypi', name: 'fresh-pkg', versions: '==1.0', view: 'team-a', reason: 'new library for the project' });
+    const created = await api('/api/v1/exceptions', 'oid-alice', 'Safelist.Requester', {
+      ecosystem: 'pypi',
+      name: 'fresh-pkg',
+      versions: '==1.0',
+      view: 'team-a',
+      reason: 'new library for the project',
+    });
     expect(created.status).toBe(201);
     expect(created.json.triage.upstream.known).toBe(false);
 
     // Delivered on the third attempt (two 503s), signed over the exact body.
-    const requested = await until(() => hooks.received.find((r) => r.path === '/json' && JSON.parse(r.body).event === 'exception.requested'), 'the requested event');
+    const requested = await until(
+      () => hooks.received.find((r) => r.path === '/json' && JSON.parse(r.body).event === 'exception.requested'),
+      'the requested event',
+    );
     expect(requested.headers['x-safelist-signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(requested.body).digest('hex')}`);
-    expect(JSON.parse(requested.body).exception).toMatchObject({ id: created.json.id, name: 'fresh-pkg', view: 'team-a', requestedBy: 'oid-alice' });
+    expect(JSON.parse(requested.body).exception).toMatchObject({
+      id: created.json.id,
+      name: 'fresh-pkg',
+      view: 'team-a',
+      requestedBy: 'oid-alice',
+    });
 
     const approved = await api(`/api/v1/exceptions/${created.json.id}/approve`, 'oid-bob', 'Safelist.Approver.team-a', { note: 'fine' });
     expect(approved.status).toBe(200);
@@ -112,18 +133,39 @@ describe('exception notifications and follow-up sync', () => {
 
     // The approval scheduled the sync of fresh-pkg from the upstream; pip in team-a gets it.
     await until(() => sl.runtime.pypiCatalog.project('fresh-pkg')?.files.some((f) => f.stored), 'the sync after approval');
-    const r = await pipInstall({ indexUrl: `${sl.url}/pypi/team-a/simple/`, requirements: ['fresh-pkg==1.0'], target: await mkdtemp(join(work, 't-')) });
+    const r = await pipInstall({
+      indexUrl: `${sl.url}/pypi/team-a/simple/`,
+      requirements: ['fresh-pkg==1.0'],
+      target: await mkdtemp(join(work, 't-')),
+    });
     expect(r.code, r.output).toBe(0);
   });
 
   it('warns once before an exception expires and announces the expiry', async () => {
-    const created = await api('/api/v1/exceptions', 'oid-alice', 'Safelist.Requester', { ecosystem: 'pypi', name: 'requests', versions: '==0.1', view: 'team-a', reason: 'short lived exception', expires: new Date(Date.now() + 3 * 86_400_000).toISOString() });
+    const created = await api('/api/v1/exceptions', 'oid-alice', 'Safelist.Requester', {
+      ecosystem: 'pypi',
+      name: 'requests',
+      versions: '==0.1',
+      view: 'team-a',
+      reason: 'short lived exception',
+      expires: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+    });
     await api(`/api/v1/exceptions/${created.json.id}/approve`, 'oid-bob', 'Safelist.Approver.team-a', {});
     const week = 7 * 86_400_000;
     expect((await sl.runtime.exceptions.warnExpiring(week)).map((e) => e.id)).toEqual([created.json.id]);
     expect(await sl.runtime.exceptions.warnExpiring(week)).toEqual([]); // once
-    await until(() => hooks.received.find((r) => r.path === '/json' && JSON.parse(r.body).event === 'exception.expiring'), 'the expiring event');
+    await until(
+      () => hooks.received.find((r) => r.path === '/json' && JSON.parse(r.body).event === 'exception.expiring'),
+      'the expiring event',
+    );
     await sl.runtime.exceptions.expireDue(new Date(Date.now() + 4 * 86_400_000));
-    await until(() => hooks.received.find((r) => r.path === '/json' && JSON.parse(r.body).event === 'exception.expired' && JSON.parse(r.body).exception.id === created.json.id), 'the expired event');
+    await until(
+      () =>
+        hooks.received.find(
+          (r) =>
+            r.path === '/json' && JSON.parse(r.body).event === 'exception.expired' && JSON.parse(r.body).exception.id === created.json.id,
+        ),
+      'the expired event',
+    );
   });
 });

@@ -15,9 +15,22 @@ const FLOW_PATH = '/workflows/4f2c0d9e/triggers/manual/paths/invoke';
 const QUERY = `?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${SIG}`;
 
 const RECORD: ExceptionRecord = {
-  id: 'EXC-1001', ecosystem: 'pypi', name: 'numpy', versions: '', view: 'team-a', reason: 'needed for the forecast', state: 'requested',
-  requestedBy: 'alice', requestedByName: 'Alice', requestedAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-02-01T00:00:00.000Z',
-  decidedBy: null, decidedByName: null, decidedAt: null, decisionNote: null, triage: {},
+  id: 'EXC-1001',
+  ecosystem: 'pypi',
+  name: 'numpy',
+  versions: '',
+  view: 'team-a',
+  reason: 'needed for the forecast',
+  state: 'requested',
+  requestedBy: 'alice',
+  requestedByName: 'Alice',
+  requestedAt: '2026-01-01T00:00:00.000Z',
+  expiresAt: '2026-02-01T00:00:00.000Z',
+  decidedBy: null,
+  decidedByName: null,
+  decidedAt: null,
+  decisionNote: null,
+  triage: {},
 };
 
 describe('notification failures in the log', () => {
@@ -66,7 +79,7 @@ describe('notification failures in the log', () => {
     expect(JSON.stringify(lines)).not.toContain('sig=');
   });
 
-  it('says why a connection failed, without the URL\'s query', async () => {
+  it("says why a connection failed, without the URL's query", async () => {
     const url = `http://127.0.0.1:${closedPort}${FLOW_PATH}${QUERY}`;
     const lines = await logOf([url], (n) => n.post({ url }, 'gate.verdict', 'app@sha256:00', { hello: 1 }));
     expect(lines).toHaveLength(1);
@@ -85,7 +98,10 @@ describe('notification failures in the log', () => {
 
   it('an error message that embeds the URL (as undici\'s "Failed to parse URL from …" does) loses its query', () => {
     const url = `https://prod-00.westus.logic.azure.com:443${FLOW_PATH}${QUERY}`;
-    const text = deliveryError(new TypeError(`Failed to parse URL from ${url}`, { cause: new Error(`bad ${decodeURIComponent(QUERY)}`) }), url);
+    const text = deliveryError(
+      new TypeError(`Failed to parse URL from ${url}`, { cause: new Error(`bad ${decodeURIComponent(QUERY)}`) }),
+      url,
+    );
     expect(text).toContain(`https://prod-00.westus.logic.azure.com${FLOW_PATH}`);
     expect(text).not.toContain(SIG);
   });

@@ -10,7 +10,13 @@ import { firstBadText } from '../../src/http/text-input.js';
 import { DB_MODES } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 
-const TOKENS = { requester: 'text-requester-token-0123456789', approver: 'text-approver-token-0123456789', admin: 'text-admin-token-0123456789ab', pipeline: 'text-pipeline-token-0123456789', webhook: 'text-webhook-token-0123456789a' };
+const TOKENS = {
+  requester: 'text-requester-token-0123456789',
+  approver: 'text-approver-token-0123456789',
+  admin: 'text-admin-token-0123456789ab',
+  pipeline: 'text-pipeline-token-0123456789',
+  webhook: 'text-webhook-token-0123456789a',
+};
 const ACR_SECRET = 'text-acr-shared-secret-0123456789';
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
 const NUL = '\u0000';
@@ -56,11 +62,20 @@ describe.each(DB_MODES)('text a database cannot store (%s)', (db) => {
             { id: 'hook', token: TOKENS.webhook, roles: ['webhook'] },
           ],
         },
-        gate: { registries: [{ name: 'local', url: 'http://registry.test:5000' }], acrWebhook: { secret: ACR_SECRET }, reconcileSchedule: '' },
+        gate: {
+          registries: [{ name: 'local', url: 'http://registry.test:5000' }],
+          acrWebhook: { secret: ACR_SECRET },
+          reconcileSchedule: '',
+        },
         exceptions: { expirySchedule: '' },
       },
     });
-    const created = await call('POST', '/api/v1/exceptions', 'requester', { ecosystem: 'pypi', name: 'numpy', view: 'team-a', reason: 'needed for the demand forecast' });
+    const created = await call('POST', '/api/v1/exceptions', 'requester', {
+      ecosystem: 'pypi',
+      name: 'numpy',
+      view: 'team-a',
+      reason: 'needed for the demand forecast',
+    });
     expect(created.status).toBe(201);
     excId = created.json.id;
     watched = watchDb(sl.runtime.db);
@@ -70,12 +85,22 @@ describe.each(DB_MODES)('text a database cannot store (%s)', (db) => {
     await sl?.stop();
   });
 
-  async function call(method: string, path: string, who: keyof typeof TOKENS | undefined, body?: unknown, headers: Record<string, string> = {}) {
+  async function call(
+    method: string,
+    path: string,
+    who: keyof typeof TOKENS | undefined,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) {
     const h: Record<string, string> = { ...headers };
     if (who) h.authorization = `Bearer ${TOKENS[who]}`;
     if (body !== undefined) h['content-type'] ??= 'application/json';
     // JSON.stringify writes a lone surrogate as the escape \ud800, which is what clients send.
-    const res = await fetch(`${sl.url}${path}`, { method, headers: h, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
+    const res = await fetch(`${sl.url}${path}`, {
+      method,
+      headers: h,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     let json: any;
     try {
@@ -98,8 +123,16 @@ describe.each(DB_MODES)('text a database cannot store (%s)', (db) => {
 
   it('an exception request with a NUL or a lone surrogate in its reason or name', async () => {
     const base = { ecosystem: 'pypi', name: 'pandas', view: 'team-a', reason: 'needed for the demand forecast' };
-    expectRefused(await call('POST', '/api/v1/exceptions', 'requester', { ...base, reason: `needed for ${NUL} the forecast` }), 'body', 'reason');
-    expectRefused(await call('POST', '/api/v1/exceptions', 'requester', { ...base, reason: `needed for ${LONE} the forecast` }), 'body', 'reason');
+    expectRefused(
+      await call('POST', '/api/v1/exceptions', 'requester', { ...base, reason: `needed for ${NUL} the forecast` }),
+      'body',
+      'reason',
+    );
+    expectRefused(
+      await call('POST', '/api/v1/exceptions', 'requester', { ...base, reason: `needed for ${LONE} the forecast` }),
+      'body',
+      'reason',
+    );
     expectRefused(await call('POST', '/api/v1/exceptions', 'requester', { ...base, name: `pan${NUL}das` }), 'body', 'name');
     expect((await call('GET', '/api/v1/exceptions?name=pandas', 'admin')).json.exceptions).toEqual([]);
   });
@@ -128,10 +161,23 @@ describe.each(DB_MODES)('text a database cannot store (%s)', (db) => {
     const report = (vuln: Record<string, string>) => ({
       SchemaVersion: 2,
       ArtifactName: `registry.test:5000/app@${DIGEST}`,
-      Results: [{ Target: 'app (debian 12)', Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-0001', PkgName: 'openssl', InstalledVersion: '3.0.0', Severity: 'HIGH', ...vuln }] }],
+      Results: [
+        {
+          Target: 'app (debian 12)',
+          Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-0001', PkgName: 'openssl', InstalledVersion: '3.0.0', Severity: 'HIGH', ...vuln }],
+        },
+      ],
     });
-    expectRefused(await call('POST', `/api/v1/gate/reports/${DIGEST}`, 'pipeline', report({ PkgName: `open${NUL}ssl` })), 'body', 'Results[0].Vulnerabilities[0].PkgName');
-    expectRefused(await call('POST', `/api/v1/gate/reports/${DIGEST}`, 'pipeline', report({ Title: `a ${LONE} title` })), 'body', 'Results[0].Vulnerabilities[0].Title');
+    expectRefused(
+      await call('POST', `/api/v1/gate/reports/${DIGEST}`, 'pipeline', report({ PkgName: `open${NUL}ssl` })),
+      'body',
+      'Results[0].Vulnerabilities[0].PkgName',
+    );
+    expectRefused(
+      await call('POST', `/api/v1/gate/reports/${DIGEST}`, 'pipeline', report({ Title: `a ${LONE} title` })),
+      'body',
+      'Results[0].Vulnerabilities[0].Title',
+    );
     // A key can be bad too (Trivy reports are loose objects, and stored findings are JSON).
     const r = await call('POST', `/api/v1/gate/reports/${DIGEST}`, 'pipeline', { ...report({}), [`x${NUL}`]: 1 });
     expect(r.status).toBe(400);
@@ -140,18 +186,47 @@ describe.each(DB_MODES)('text a database cannot store (%s)', (db) => {
   });
 
   it('gate webhooks with a bad event id', async () => {
-    const push = (id: string) => ({ id, action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, repository: 'app', tag: '1' }, request: { host: 'registry.test:5000' } });
+    const push = (id: string) => ({
+      id,
+      action: 'push',
+      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: DIGEST, repository: 'app', tag: '1' },
+      request: { host: 'registry.test:5000' },
+    });
     expectRefused(
-      await call('POST', '/api/v1/gate/webhooks/distribution', 'webhook', { events: [push(`evt${NUL}1`)] }, { 'content-type': 'application/vnd.docker.distribution.events.v1+json' }),
-      'body', 'events[0].id',
+      await call(
+        'POST',
+        '/api/v1/gate/webhooks/distribution',
+        'webhook',
+        { events: [push(`evt${NUL}1`)] },
+        { 'content-type': 'application/vnd.docker.distribution.events.v1+json' },
+      ),
+      'body',
+      'events[0].id',
     );
-    expectRefused(await call('POST', '/api/v1/gate/webhooks/acr', undefined, push(`evt-${LONE}`), { 'x-safelist-webhook-secret': ACR_SECRET }), 'body', 'id');
     expectRefused(
-      await call('POST', '/api/v1/gate/webhooks/eventgrid', undefined, [{ id: `eg${NUL}`, eventType: 'Microsoft.ContainerRegistry.ImagePushed', data: push('evt-2') }], { 'x-safelist-webhook-secret': ACR_SECRET }),
-      'body', '[0].id',
+      await call('POST', '/api/v1/gate/webhooks/acr', undefined, push(`evt-${LONE}`), { 'x-safelist-webhook-secret': ACR_SECRET }),
+      'body',
+      'id',
+    );
+    expectRefused(
+      await call(
+        'POST',
+        '/api/v1/gate/webhooks/eventgrid',
+        undefined,
+        [{ id: `eg${NUL}`, eventType: 'Microsoft.ContainerRegistry.ImagePushed', data: push('evt-2') }],
+        { 'x-safelist-webhook-secret': ACR_SECRET },
+      ),
+      'body',
+      '[0].id',
     );
     // Nothing was recorded: the same push with a good id is new.
-    const ok = await call('POST', '/api/v1/gate/webhooks/distribution', 'webhook', { events: [push('evt-1')] }, { 'content-type': 'application/vnd.docker.distribution.events.v1+json' });
+    const ok = await call(
+      'POST',
+      '/api/v1/gate/webhooks/distribution',
+      'webhook',
+      { events: [push('evt-1')] },
+      { 'content-type': 'application/vnd.docker.distribution.events.v1+json' },
+    );
     expect(ok.status).toBe(202);
     expect(ok.json.accepted).toBe(1);
   });

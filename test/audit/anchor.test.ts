@@ -48,7 +48,11 @@ describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
     const cfg = await databaseConfig(mode);
     const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-anchor-'));
-    cleanups.push(cfg.cleanup, () => db.close(), () => rm(dir, { recursive: true, force: true }));
+    cleanups.push(
+      cfg.cleanup,
+      () => db.close(),
+      () => rm(dir, { recursive: true, force: true }),
+    );
     const audit = new AuditLog(db, new FsBlobStore(dir));
     let calls = 0;
     const counted = { anchor: () => (calls++, audit.anchor()) };
@@ -59,7 +63,9 @@ describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
     const { db, audit, counted, calls } = await open();
     const anchors = new AnchorScheduler({ db, audit: counted, log, delayMs: 50 });
     // Ten decisions committed, each asking for an anchor, before the first anchor runs.
-    await Promise.all(Array.from({ length: 10 }, (_, i) => audit.append({ actor: 'oid-bob', action: 'exception.approved', subject: `EXC-${i}` })));
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => audit.append({ actor: 'oid-bob', action: 'exception.approved', subject: `EXC-${i}` })),
+    );
     for (let i = 0; i < 10; i++) anchors.soon();
     const [a] = await until(async () => ((await audit.anchors()).length ? audit.anchors() : undefined), 'the anchor');
     expect(a).toMatchObject({ seq: 10, hash: (await audit.head())!.hash });
@@ -71,7 +77,10 @@ describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
   it('waits while another replica holds the anchor lock, then anchors its own head', async () => {
     const { db, audit, counted, calls } = await open();
     const tried: string[] = [];
-    const lockSeen = { tryWithLock: <T>(name: string, fn: () => Promise<T>) => db.tryWithLock(name, fn).then((r) => (tried.push(r === undefined ? 'busy' : 'ran'), r)) };
+    const lockSeen = {
+      tryWithLock: <T>(name: string, fn: () => Promise<T>) =>
+        db.tryWithLock(name, fn).then((r) => (tried.push(r === undefined ? 'busy' : 'ran'), r)),
+    };
     const anchors = new AnchorScheduler({ db: lockSeen, audit: counted, log, delayMs: 10, retryMs: 20 });
     let release: (() => void) | undefined;
     const other = db.tryWithLock(ANCHOR_LOCK, () => new Promise<void>((r) => (release = r)));
@@ -83,26 +92,36 @@ describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
     expect(calls()).toBe(0);
     release!();
     await other;
-    const [a] = await until(async () => ((await audit.anchors()).length ? audit.anchors() : undefined), 'the anchor after the lock was released');
+    const [a] = await until(
+      async () => ((await audit.anchors()).length ? audit.anchors() : undefined),
+      'the anchor after the lock was released',
+    );
     expect(a!.seq).toBe(1);
   });
 });
 
 describe('anchoring a running server', () => {
   const api = async (url: string, token: string, path: string, body: unknown) => {
-    const r = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: r.status, json: (await r.json()) as Record<string, any> };
   };
   const configFile = async (dir: string, database: string, extra = '', anchorStorage?: string) => {
     const file = join(dir, 'safelist.yaml');
-    await writeFile(file, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: ${database}`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `audit: { anchorSchedule: "", ${anchorStorage ? `anchorStorage: { kind: fs, path: ${anchorStorage} }` : ''} }`, // only decisions and shutdown anchor here
-      extra,
-      '',
-    ].join('\n'));
+    await writeFile(
+      file,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: ${database}`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        `audit: { anchorSchedule: "", ${anchorStorage ? `anchorStorage: { kind: fs, path: ${anchorStorage} }` : ''} }`, // only decisions and shutdown anchor here
+        extra,
+        '',
+      ].join('\n'),
+    );
     return file;
   };
 
@@ -111,10 +130,19 @@ describe('anchoring a running server', () => {
     cleanups.push(() => pgdb.drop());
     const anchorDir = await mkdtemp(join(tmpdir(), 'safelist-anchors-'));
     cleanups.push(() => rm(anchorDir, { recursive: true, force: true }));
-    const sl = await startTestSafelist({ databaseUrl: pgdb.url, extra: { auth: { tokens }, audit: { anchorSchedule: '', anchorStorage: { kind: 'fs', path: anchorDir } } } });
+    const sl = await startTestSafelist({
+      databaseUrl: pgdb.url,
+      extra: { auth: { tokens }, audit: { anchorSchedule: '', anchorStorage: { kind: 'fs', path: anchorDir } } },
+    });
     cleanups.push(() => sl.stop());
     const config = await configFile(sl.dir, `{ url: "${pgdb.url}" }`, '', anchorDir);
-    const created = await api(sl.url, REQUESTER, '/api/v1/exceptions', { ecosystem: 'pypi', name: 'demo-pkg', versions: '==2.0', view: 'default', reason: 'needs the 2.0 API' });
+    const created = await api(sl.url, REQUESTER, '/api/v1/exceptions', {
+      ecosystem: 'pypi',
+      name: 'demo-pkg',
+      versions: '==2.0',
+      view: 'default',
+      reason: 'needs the 2.0 API',
+    });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     expect((await api(sl.url, APPROVER, `/api/v1/exceptions/${created.json.id}/approve`, { note: 'ok' })).status).toBe(200);
     const [decision] = await sl.runtime.audit.query({ action: 'exception.approved' });
@@ -155,8 +183,15 @@ describe('anchoring a running server', () => {
     await mkdir(join(dir, 'exceptions'));
     const port = await freePort();
     const tokenYaml = `auth: { tokens: [ ${tokens.map((t) => `{ id: ${t.id}, token: ${t.token}, roles: [${t.roles.join(', ')}]${t.views ? `, views: ["*"]` : ''} }`).join(', ')} ] }`;
-    const config = await configFile(dir, `{ pglitePath: ${join(dir, 'state')} }`, `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }\n${tokenYaml}`);
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const config = await configFile(
+      dir,
+      `{ pglitePath: ${join(dir, 'state')} }`,
+      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }\n${tokenYaml}`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -165,7 +200,13 @@ describe('anchoring a running server', () => {
     });
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => child.exitCode === null);
     // A request is not a decision: nothing anchors it until the shutdown does.
-    const created = await api(`http://127.0.0.1:${port}`, REQUESTER, '/api/v1/exceptions', { ecosystem: 'pypi', name: 'demo-pkg', versions: '==2.0', view: 'default', reason: 'needs the 2.0 API' });
+    const created = await api(`http://127.0.0.1:${port}`, REQUESTER, '/api/v1/exceptions', {
+      ecosystem: 'pypi',
+      name: 'demo-pkg',
+      versions: '==2.0',
+      view: 'default',
+      reason: 'needs the 2.0 API',
+    });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     child.kill('SIGTERM');
     expect(await exited, stderr).toBe(0);

@@ -26,7 +26,13 @@ describe.each(DB_MODES)('audit log on %s', (mode) => {
   }
 
   async function seed(log: AuditLog, n: number) {
-    for (let i = 1; i <= n; i++) await log.append({ actor: `user-${i % 3}`, action: 'exception.requested', subject: `EXC-${i}`, detail: { package: `pkg-${i}`, n: i, nested: { b: 1, a: [i, 'x'] } } });
+    for (let i = 1; i <= n; i++)
+      await log.append({
+        actor: `user-${i % 3}`,
+        action: 'exception.requested',
+        subject: `EXC-${i}`,
+        detail: { package: `pkg-${i}`, n: i, nested: { b: 1, a: [i, 'x'] } },
+      });
   }
 
   /** Runs SQL that the append-only triggers would refuse, as a tampering administrator could. */
@@ -38,7 +44,9 @@ describe.each(DB_MODES)('audit log on %s', (mode) => {
 
   it('chains concurrent appends into one gap-free log that verifies', async () => {
     const { log } = await open();
-    await Promise.all(Array.from({ length: 25 }, (_, i) => log.append({ actor: 'svc', action: 'sync.finished', subject: `run-${i}`, detail: { i } })));
+    await Promise.all(
+      Array.from({ length: 25 }, (_, i) => log.append({ actor: 'svc', action: 'sync.finished', subject: `run-${i}`, detail: { i } })),
+    );
     const all = await log.query({ limit: 1000 });
     expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     expect(all[0]!.prevHash).toBe(GENESIS);
@@ -73,15 +81,21 @@ describe.each(DB_MODES)('audit log on %s', (mode) => {
     await tamper(db, 'DELETE FROM audit_log WHERE seq = 2');
     const r = await log.verify();
     expect(r.ok).toBe(false);
-    expect(r.problems.map((p) => [p.seq, p.kind])).toEqual([[2, 'missing'], [3, 'broken-link']]);
+    expect(r.problems.map((p) => [p.seq, p.kind])).toEqual([
+      [2, 'missing'],
+      [3, 'broken-link'],
+    ]);
   });
 
   it('detects reordered records', async () => {
     const { db, log } = await open();
     await seed(log, 4);
     // Swap everything but the sequence numbers of records 2 and 3.
-    await tamper(db, `UPDATE audit_log a SET at = b.at, actor = b.actor, action = b.action, subject = b.subject, detail = b.detail, prev_hash = b.prev_hash, hash = b.hash
-                      FROM audit_log b WHERE (a.seq, b.seq) IN ((2, 3), (3, 2))`);
+    await tamper(
+      db,
+      `UPDATE audit_log a SET at = b.at, actor = b.actor, action = b.action, subject = b.subject, detail = b.detail, prev_hash = b.prev_hash, hash = b.hash
+                      FROM audit_log b WHERE (a.seq, b.seq) IN ((2, 3), (3, 2))`,
+    );
     const r = await log.verify();
     expect(r.ok).toBe(false);
     expect(r.problems.map((p) => p.seq)).toContain(2);
@@ -100,7 +114,12 @@ describe.each(DB_MODES)('audit log on %s', (mode) => {
     for (const r of rows) {
       const detail = r.seq === 2 ? { ...r.detail, package: 'evil' } : r.detail;
       const hash = recordHash(prev, { ...r, detail });
-      await db.query('UPDATE audit_log SET detail = $1::jsonb, prev_hash = $2, hash = $3 WHERE seq = $4', [JSON.stringify(detail), prev, hash, r.seq]);
+      await db.query('UPDATE audit_log SET detail = $1::jsonb, prev_hash = $2, hash = $3 WHERE seq = $4', [
+        JSON.stringify(detail),
+        prev,
+        hash,
+        r.seq,
+      ]);
       prev = hash;
     }
     await db.exec('ALTER TABLE audit_log ENABLE TRIGGER USER');

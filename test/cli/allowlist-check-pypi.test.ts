@@ -16,10 +16,16 @@ describe('PyPI installability from Requires-Dist', () => {
     sl = await startTestSafelist({
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - app\n  - "lib<2"\n',
-      exceptions: { 'e.yaml': 'exceptions:\n  - { id: P-1, ecosystem: pypi, package: "lib==2.0", view: team-a, reason: x, expires: 2099-12-31 }\n' },
+      exceptions: {
+        'e.yaml': 'exceptions:\n  - { id: P-1, ecosystem: pypi, package: "lib==2.0", view: team-a, reason: x, expires: 2099-12-31 }\n',
+      },
     });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-reqs-'));
-    await buildWheel(dir, { name: 'app', version: '1.0', requiresDist: ['lib>=2', 'missing-dep', 'docs-tool; extra == "docs"', 'tomli>=1; python_version < "3.11"'] });
+    await buildWheel(dir, {
+      name: 'app',
+      version: '1.0',
+      requiresDist: ['lib>=2', 'missing-dep', 'docs-tool; extra == "docs"', 'tomli>=1; python_version < "3.11"'],
+    });
     await buildWheel(dir, { name: 'lib', version: '1.0' });
     await buildWheel(dir, { name: 'lib', version: '2.0' });
     const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
@@ -35,8 +41,12 @@ describe('PyPI installability from Requires-Dist', () => {
     const lines = problems.map((p) => `${p.view} ${p.project} ${p.version} "${p.requirement}": ${p.reason}`);
     expect(lines).toEqual([
       'default app 1.0 "lib>=2": no allowed and mirrored version of lib matches ">=2"',
-      expect.stringMatching(/^default app 1\.0 "missing-dep": missing-dep is blocked by Safelist policy in view default: it is not on the allowlist/),
-      expect.stringMatching(/^default app 1\.0 "tomli>=1; python_version < "3\.11"": tomli is blocked .* \(needed when python_version < "3\.11"\)$/),
+      expect.stringMatching(
+        /^default app 1\.0 "missing-dep": missing-dep is blocked by Safelist policy in view default: it is not on the allowlist/,
+      ),
+      expect.stringMatching(
+        /^default app 1\.0 "tomli>=1; python_version < "3\.11"": tomli is blocked .* \(needed when python_version < "3\.11"\)$/,
+      ),
       expect.stringMatching(/^team-a app 1\.0 "missing-dep": missing-dep is blocked/),
       expect.stringMatching(/^team-a app 1\.0 "tomli>=1/),
     ]);

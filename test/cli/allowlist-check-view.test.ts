@@ -17,13 +17,16 @@ describe('safelist allowlist check', () => {
     await mkdir(join(dir, 'exceptions'));
     await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - app\n');
     config = join(dir, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'state')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      'views: { team-a: {} }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        'views: { team-a: {} }',
+        '',
+      ].join('\n'),
+    );
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -39,7 +42,9 @@ describe('safelist allowlist check', () => {
   it('says the check is vacuous and does not pass before anything is mirrored', async () => {
     const r = await cli(['--config', config, 'allowlist', 'check']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('warning: pypi: the catalog has no records (nothing synced or imported yet): nothing was checked there, so the check is vacuous');
+    expect(r.stderr).toContain(
+      'warning: pypi: the catalog has no records (nothing synced or imported yet): nothing was checked there, so the check is vacuous',
+    );
     expect(r.stderr).toContain('allowlist check: nothing was checked; this is not a pass');
   });
 

@@ -10,8 +10,6 @@ import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { cli } from '../support/cli.js';
 
-
-
 describe('safelist CLI', () => {
   let dir: string;
   let config: string;
@@ -27,13 +25,16 @@ describe('safelist CLI', () => {
     await mkdir(join(dir, 'exceptions'));
     await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - "cli-pkg<2"\n  - local-pkg\n');
     config = join(dir, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'state')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `pypi: { upstreams: [ { name: local, url: "${upstream.url}" } ] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        `pypi: { upstreams: [ { name: local, url: "${upstream.url}" } ] }`,
+        '',
+      ].join('\n'),
+    );
   });
   afterAll(async () => {
     await upstream?.stop();
@@ -50,8 +51,14 @@ describe('safelist CLI', () => {
     await mkdir(join(bad, 'allowlists'), { recursive: true });
     await mkdir(join(bad, 'exceptions'));
     await writeFile(join(bad, 'allowlists', 'pypi.yaml'), 'packages:\n  - requests>=2\n  - "bad name!"\n  - numpy>=1,<<2\n');
-    await writeFile(join(bad, 'exceptions', 'x.yaml'), 'exceptions:\n  - { id: E1, ecosystem: pypi, package: "numpy==2.0", view: "*", reason: r }\n');
-    const r = await cli(['--config', config, 'allowlist', 'lint'], { SAFELIST_POLICY__ALLOWLIST_DIR: join(bad, 'allowlists'), SAFELIST_POLICY__EXCEPTIONS_DIR: join(bad, 'exceptions') });
+    await writeFile(
+      join(bad, 'exceptions', 'x.yaml'),
+      'exceptions:\n  - { id: E1, ecosystem: pypi, package: "numpy==2.0", view: "*", reason: r }\n',
+    );
+    const r = await cli(['--config', config, 'allowlist', 'lint'], {
+      SAFELIST_POLICY__ALLOWLIST_DIR: join(bad, 'allowlists'),
+      SAFELIST_POLICY__EXCEPTIONS_DIR: join(bad, 'exceptions'),
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/allowlists\/pypi\.yaml:3: "bad name!"/);
     expect(r.stdout).toMatch(/allowlists\/pypi\.yaml:4: ">=1,<<2" is not a PEP 440 version specifier/);
@@ -100,18 +107,22 @@ describe('safelist audit', () => {
     const config = join(dir, 'safelist.yaml');
     await mkdir(join(dir, 'allowlists'));
     await mkdir(join(dir, 'exceptions'));
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'state')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        '',
+      ].join('\n'),
+    );
     const { openDb } = await import('../../src/state/db.js');
     const { AuditLog } = await import('../../src/audit/log.js');
     const { FsBlobStore } = await import('../../src/storage/fs.js');
     const db = await openDb({ pglitePath: join(dir, 'state') });
     const log = new AuditLog(db, new FsBlobStore(join(dir, 'blobs')));
-    for (const s of ['EXC-1', 'EXC-2', 'EXC-3']) await log.append({ actor: 'oid-alice', action: 'exception.requested', subject: s, detail: { reason: 'paper' } });
+    for (const s of ['EXC-1', 'EXC-2', 'EXC-3'])
+      await log.append({ actor: 'oid-alice', action: 'exception.requested', subject: s, detail: { reason: 'paper' } });
     await db.close();
 
     const ok = await cli(['--config', config, 'audit', 'verify']);
@@ -120,7 +131,12 @@ describe('safelist audit', () => {
     expect(ok.stdout).toContain('audit log verified: intact');
     expect((await cli(['--config', config, 'audit', 'anchor'])).stdout).toMatch(/^anchored record 3 [0-9a-f]{64}/);
     const exported = await cli(['--config', config, 'audit', 'export', '--subject', 'EXC-2']);
-    expect(exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number })).toEqual([expect.objectContaining({ seq: 2, actor: 'oid-alice' })]);
+    expect(
+      exported.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { seq: number }),
+    ).toEqual([expect.objectContaining({ seq: 2, actor: 'oid-alice' })]);
 
     const again = await openDb({ pglitePath: join(dir, 'state') });
     await again.exec('ALTER TABLE audit_log DISABLE TRIGGER USER');
@@ -149,7 +165,10 @@ describe('safelist exceptions (API client)', () => {
     });
     try {
       const as = (token: string) => ({ SAFELIST_URL: sl.url, SAFELIST_TOKEN: token });
-      const req = await cli(['exceptions', 'request', 'pypi', 'demo-pkg', '==2.0', '--view', 'team-a', '--reason', 'needs the 2.0 API'], as('alice-token-0123456789'));
+      const req = await cli(
+        ['exceptions', 'request', 'pypi', 'demo-pkg', '==2.0', '--view', 'team-a', '--reason', 'needs the 2.0 API'],
+        as('alice-token-0123456789'),
+      );
       expect(req.code, req.stderr).toBe(0);
       const id = /^(EXC-\d+)\s+requested/.exec(req.stdout)?.[1];
       expect(id, req.stdout).toBeDefined();

@@ -46,7 +46,11 @@ describe('safelist CLI for conda', () => {
       ].join('\n'),
     );
     const pkgs = join(dir, 'pkgs');
-    await buildCondaPackage(pkgs, { name: 'app', version: '1.0', depends: ['safelib >=1', 'missing-lib', 'pinned 2.*', 'pydep', '__glibc >=2.17'] });
+    await buildCondaPackage(pkgs, {
+      name: 'app',
+      version: '1.0',
+      depends: ['safelib >=1', 'missing-lib', 'pinned 2.*', 'pydep', '__glibc >=2.17'],
+    });
     await buildCondaPackage(pkgs, { name: 'safelib', version: '1.2', format: 'tar.bz2' });
     await buildCondaPackage(pkgs, { name: 'pinned', version: '1.0' });
     await buildCondaPackage(pkgs, { name: 'pinned', version: '2.0' });
@@ -66,8 +70,12 @@ describe('safelist CLI for conda', () => {
     expect(r.code).toBe(1);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^view default: conda-forge\/linux-64: app-1\.0-\S+\.conda depends on "missing-lib": missing-lib is blocked by Safelist policy in view default: it is not on the allowlist/);
-    expect(lines[1]).toMatch(/depends on "pinned 2\.\*": no allowed and mirrored pinned matches "pinned 2\.\*" in conda-forge\/linux-64 or noarch/);
+    expect(lines[0]).toMatch(
+      /^view default: conda-forge\/linux-64: app-1\.0-\S+\.conda depends on "missing-lib": missing-lib is blocked by Safelist policy in view default: it is not on the allowlist/,
+    );
+    expect(lines[1]).toMatch(
+      /depends on "pinned 2\.\*": no allowed and mirrored pinned matches "pinned 2\.\*" in conda-forge\/linux-64 or noarch/,
+    );
     const json = JSON.parse((await safelist(config, 'allowlist', 'check', '--json')).stdout) as { conda: unknown[]; pypi: unknown[] };
     expect(json.conda).toHaveLength(2);
     expect(json.pypi).toEqual([]);
@@ -80,10 +88,15 @@ describe('safelist CLI for conda', () => {
   });
 
   it('lints the conda allowlist with file and line', async () => {
-    await writeFile(join(dir, 'allowlists', 'conda.yaml'), 'channels:\n  conda-forge:\n    - app\n    - numpy >=>1\n  conda-froge:\n    - scipy\n');
+    await writeFile(
+      join(dir, 'allowlists', 'conda.yaml'),
+      'channels:\n  conda-forge:\n    - app\n    - numpy >=>1\n  conda-froge:\n    - scipy\n',
+    );
     const r = await safelist(config, 'allowlist', 'lint');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/conda\.yaml:4: ">=>1" is not a conda version spec/);
-    expect(r.stdout).toMatch(/conda\.yaml:6: channel "conda-froge" is not configured \(conda\.channels: conda-forge\); this entry allows nothing/);
+    expect(r.stdout).toMatch(
+      /conda\.yaml:6: channel "conda-froge" is not configured \(conda\.channels: conda-forge\); this entry allows nothing/,
+    );
   });
 });

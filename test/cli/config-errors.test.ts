@@ -19,20 +19,35 @@ describe('safelist configuration errors', () => {
   it('names each bad environment variable with its own key and suggests the variable it meant', async () => {
     const config = join(dir, 'ok.yaml');
     await writeFile(config, `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }\n`);
-    const r = await cli(['--config', config, 'allowlist', 'lint'], { SAFELIST_GATE__POLLBASE: '10s', SAFELIST_GATE__POL_MAX: '5m', SAFELIST_SYNCH__RUN_ON_START: 'true' });
+    const r = await cli(['--config', config, 'allowlist', 'lint'], {
+      SAFELIST_GATE__POLLBASE: '10s',
+      SAFELIST_GATE__POL_MAX: '5m',
+      SAFELIST_SYNCH__RUN_ON_START: 'true',
+    });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('gate.pollbase: not a setting Safelist knows (from environment SAFELIST_GATE__POLLBASE); did you mean SAFELIST_GATE__POLL_BASE?');
-    expect(r.stderr).toContain('gate.polMax: not a setting Safelist knows (from environment SAFELIST_GATE__POL_MAX); did you mean SAFELIST_GATE__POLL_MAX?');
-    expect(r.stderr).toContain('synch: not a setting Safelist knows (from environment SAFELIST_SYNCH__RUN_ON_START); did you mean SAFELIST_SYNC__RUN_ON_START?');
+    expect(r.stderr).toContain(
+      'gate.pollbase: not a setting Safelist knows (from environment SAFELIST_GATE__POLLBASE); did you mean SAFELIST_GATE__POLL_BASE?',
+    );
+    expect(r.stderr).toContain(
+      'gate.polMax: not a setting Safelist knows (from environment SAFELIST_GATE__POL_MAX); did you mean SAFELIST_GATE__POLL_MAX?',
+    );
+    expect(r.stderr).toContain(
+      'synch: not a setting Safelist knows (from environment SAFELIST_SYNCH__RUN_ON_START); did you mean SAFELIST_SYNC__RUN_ON_START?',
+    );
   });
 
   it('locates a YAML syntax error by file, line and column and never prints the offending line', async () => {
     const config = join(dir, 'broken.yaml');
     const secret = 'DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0LWtleS1kby1ub3QtbGVhaw==';
-    await writeFile(config, `server: { port: 8080 }\nstorage:\n  kind: azure\n  azure: { connectionString: "${secret}", container: blobs\n    accountUrl: x\n`);
+    await writeFile(
+      config,
+      `server: { port: 8080 }\nstorage:\n  kind: azure\n  azure: { connectionString: "${secret}", container: blobs\n    accountUrl: x\n`,
+    );
     const r = await cli(['--config', config, 'allowlist', 'lint']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`config: ${config.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not valid YAML: line \\d+, column \\d+: .+ \\([A-Z_]+\\)`));
+    expect(r.stderr).toMatch(
+      new RegExp(`config: ${config.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not valid YAML: line \\d+, column \\d+: .+ \\([A-Z_]+\\)`),
+    );
     expect(r.stderr).not.toContain('c2VjcmV0');
     expect(r.stderr).not.toContain('AccountKey');
     expect(r.stderr).not.toContain('connectionString');

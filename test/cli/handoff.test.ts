@@ -33,23 +33,30 @@ async function world(name: string, upstreamUrl: string, port: number): Promise<W
   await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - hand-pkg\n');
   await writeFile(join(dir, 'allowlists', 'conda.yaml'), 'channels:\n  conda-forge:\n    - handlib\n');
   const config = join(dir, 'safelist.yaml');
-  await writeFile(config, [
-    `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-    `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-    `database: { pglitePath: ${join(dir, 'pglite')} }`,
-    `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-    `pypi: { upstreams: [ { name: up, url: "${upstreamUrl}" } ] }`,
-    "conda: { channels: [ { name: conda-forge, url: 'http://127.0.0.1:9/conda-forge', subdirs: [linux-64] } ] }",
-    "sync: { schedule: '' }",
-    "audit: { anchorSchedule: '' }",
-    `auth: { tokens: [ { id: oid-auditor, token: ${AUDITOR}, roles: [auditor] } ] }`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+      `database: { pglitePath: ${join(dir, 'pglite')} }`,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      `pypi: { upstreams: [ { name: up, url: "${upstreamUrl}" } ] }`,
+      "conda: { channels: [ { name: conda-forge, url: 'http://127.0.0.1:9/conda-forge', subdirs: [linux-64] } ] }",
+      "sync: { schedule: '' }",
+      "audit: { anchorSchedule: '' }",
+      `auth: { tokens: [ { id: oid-auditor, token: ${AUDITOR}, roles: [auditor] } ] }`,
+      '',
+    ].join('\n'),
+  );
   return { dir, config };
 }
 
 function serve(w: World, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', w.config, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', w.config, 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
@@ -61,7 +68,12 @@ const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 /** Waits for the server to answer and to have published its hand-off address in the lock file. */
 async function ready(w: World, url: string, child: ChildProcess): Promise<void> {
   await waitForHttp(`${url}/healthz`, 60_000, () => alive(child));
-  await until(async () => existsSync(join(w.dir, 'pglite', 'safelist.lock')) && (JSON.parse(await readFile(join(w.dir, 'pglite', 'safelist.lock'), 'utf8')) as { url?: string }).url, 'the lock file to name the server');
+  await until(
+    async () =>
+      existsSync(join(w.dir, 'pglite', 'safelist.lock')) &&
+      (JSON.parse(await readFile(join(w.dir, 'pglite', 'safelist.lock'), 'utf8')) as { url?: string }).url,
+    'the lock file to name the server',
+  );
 }
 
 async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -118,11 +130,24 @@ describe('the CLI beside a running server on the embedded database', () => {
     expect(handed.stderr).toMatch(/skipped .*broken-1\.0-0\.conda: not a \.conda \(zip\) file/);
 
     // In the server's index as soon as the command returns: the server did the writing.
-    const repodata = (await (await fetch(`${url}/conda/default/conda-forge/linux-64/repodata.json`)).json()) as { packages: object; 'packages.conda': object };
-    expect([...Object.keys(repodata.packages), ...Object.keys(repodata['packages.conda'])].filter((f) => f.startsWith('handlib-'))).toHaveLength(2);
+    const repodata = (await (await fetch(`${url}/conda/default/conda-forge/linux-64/repodata.json`)).json()) as {
+      packages: object;
+      'packages.conda': object;
+    };
+    expect(
+      [...Object.keys(repodata.packages), ...Object.keys(repodata['packages.conda'])].filter((f) => f.startsWith('handlib-')),
+    ).toHaveLength(2);
 
-    const audit = (await (await fetch(`${url}/api/v1/audit?action=import.finished`, { headers: { authorization: `Bearer ${AUDITOR}` } })).json()) as { records: Array<{ actor: string; subject: string; detail: { imported: number; skipped: number } }> };
-    expect(audit.records).toEqual([expect.objectContaining({ actor: `cli:${userInfo().username}`, subject: 'conda', detail: expect.objectContaining({ imported: 2, skipped: 1 }) })]);
+    const audit = (await (
+      await fetch(`${url}/api/v1/audit?action=import.finished`, { headers: { authorization: `Bearer ${AUDITOR}` } })
+    ).json()) as { records: Array<{ actor: string; subject: string; detail: { imported: number; skipped: number } }> };
+    expect(audit.records).toEqual([
+      expect.objectContaining({
+        actor: `cli:${userInfo().username}`,
+        subject: 'conda',
+        detail: expect.objectContaining({ imported: 2, skipped: 1 }),
+      }),
+    ]);
   });
 
   it('hands `sync` to the server, which streams the progress back, and records the run', async () => {
@@ -132,14 +157,21 @@ describe('the CLI beside a running server on the embedded database', () => {
     expect(handed.stderr).toMatch(/failed: conda-forge\/linux-64\/repodata\.json: conda-forge: upstream unreachable at /);
     expect(handed.stderr).toMatch(/\[1\/1\] hand-pkg: 1 upstream file\(s\) on up, 1 to fetch/);
     expect(handed.stderr).toContain(`stored  ${wheel.filename}`);
-    const lines = handed.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = handed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ downloaded: 1, failed: 0 });
     expect(lines[1]).toMatchObject({ conda: { downloaded: 0, failed: 2 } });
 
     const page = await (await fetch(`${url}/pypi/default/simple/hand-pkg/`)).text();
     expect(page).toContain(wheel.filename);
-    const audit = (await (await fetch(`${url}/api/v1/audit?action=sync.finished&subject=pypi`, { headers: { authorization: `Bearer ${AUDITOR}` } })).json()) as { records: Array<{ actor: string; detail: { downloaded: number } }> };
-    expect(audit.records).toEqual([expect.objectContaining({ actor: `cli:${userInfo().username}`, detail: expect.objectContaining({ downloaded: 1 }) })]);
+    const audit = (await (
+      await fetch(`${url}/api/v1/audit?action=sync.finished&subject=pypi`, { headers: { authorization: `Bearer ${AUDITOR}` } })
+    ).json()) as { records: Array<{ actor: string; detail: { downloaded: number } }> };
+    expect(audit.records).toEqual([
+      expect.objectContaining({ actor: `cli:${userInfo().username}`, detail: expect.objectContaining({ downloaded: 1 }) }),
+    ]);
 
     // The dry run is handed over too, and now finds the file present.
     const plan = await cli(['--config', shared.config, 'sync', '--dry-run', '--ecosystem', 'pypi']);
@@ -179,7 +211,9 @@ describe('the CLI beside a running server on the embedded database', () => {
     await ready(shared, url, server.child);
     const page = await (await fetch(`${url}/pypi/default/simple/hand-pkg/`)).text();
     expect(page).toContain(wheel.filename);
-    const repodata = (await (await fetch(`${url}/conda/default/conda-forge/linux-64/repodata.json`)).json()) as { 'packages.conda': object };
+    const repodata = (await (await fetch(`${url}/conda/default/conda-forge/linux-64/repodata.json`)).json()) as {
+      'packages.conda': object;
+    };
     expect(Object.keys(repodata['packages.conda']).some((f) => f.startsWith('handlib-1.0-'))).toBe(true);
   });
 
@@ -192,8 +226,14 @@ describe('the CLI beside a running server on the embedded database', () => {
     expect(existsSync(join(shared.dir, 'pglite', 'safelist.lock'))).toBe(false);
     // Run here, audited here: the handed-over run (by the server) and this one.
     const exported = await cli(['--config', shared.config, 'audit', 'export', '--action', 'sync.finished', '--subject', 'pypi']);
-    const runs = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { actor: string; detail: { downloaded: number } });
-    expect(runs.map((x) => [x.actor, x.detail.downloaded])).toEqual([[`cli:${userInfo().username}`, 1], [`cli:${userInfo().username}`, 0]]);
+    const runs = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { actor: string; detail: { downloaded: number } });
+    expect(runs.map((x) => [x.actor, x.detail.downloaded])).toEqual([
+      [`cli:${userInfo().username}`, 1],
+      [`cli:${userInfo().username}`, 0],
+    ]);
     expect((await cli(['--config', shared.config, 'audit', 'verify'])).code).toBe(0);
   });
 });

@@ -31,13 +31,16 @@ describe('the CLI beside a running server on PostgreSQL', () => {
     });
     // The CLI's configuration: the server's database, storage and policy files.
     config = join(work, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
-      `database: { url: "${sl.config.database.url!}" }`,
-      `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
-      `pypi: { upstreams: [ { name: up, url: "${upstream.url}/pypi/default/simple/" } ] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
+        `database: { url: "${sl.config.database.url!}" }`,
+        `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
+        `pypi: { upstreams: [ { name: up, url: "${upstream.url}/pypi/default/simple/" } ] }`,
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -47,7 +50,11 @@ describe('the CLI beside a running server on PostgreSQL', () => {
   });
 
   const offered = (project: string, filename: string) =>
-    until(async () => (await (await fetch(`${sl.url}/pypi/default/simple/${project}/`)).text()).includes(filename), `the server to offer ${filename}`, 30_000);
+    until(
+      async () => (await (await fetch(`${sl.url}/pypi/default/simple/${project}/`)).text()).includes(filename),
+      `the server to offer ${filename}`,
+      30_000,
+    );
 
   it('imports beside the server, which offers the packages without a restart', async () => {
     const dir = join(work, 'local');
@@ -57,7 +64,13 @@ describe('the CLI beside a running server on PostgreSQL', () => {
     expect(JSON.parse(r.stdout)).toEqual({ imported: 1, skipped: 0 });
     await offered('pg-imported', w.filename);
     const records = await sl.runtime.audit.query({ action: 'import.finished' });
-    expect(records).toEqual([expect.objectContaining({ actor: `cli:${userInfo().username}`, subject: 'pypi', detail: expect.objectContaining({ imported: 1, files: [w.filename] }) })]);
+    expect(records).toEqual([
+      expect.objectContaining({
+        actor: `cli:${userInfo().username}`,
+        subject: 'pypi',
+        detail: expect.objectContaining({ imported: 1, files: [w.filename] }),
+      }),
+    ]);
   });
 
   it('syncs beside the server, under the same lock, and the server offers the file', async () => {
@@ -68,7 +81,9 @@ describe('the CLI beside a running server on PostgreSQL', () => {
     const file = await fetch(`${sl.url}/pypi/default/files/${synced.sha256}/${synced.filename}`);
     expect(file.status).toBe(200);
     const records = await sl.runtime.audit.query({ action: 'sync.finished', subject: 'pypi' });
-    expect(records).toEqual([expect.objectContaining({ actor: `cli:${userInfo().username}`, detail: expect.objectContaining({ downloaded: 1 }) })]);
+    expect(records).toEqual([
+      expect.objectContaining({ actor: `cli:${userInfo().username}`, detail: expect.objectContaining({ downloaded: 1 }) }),
+    ]);
     // The server's own run finds nothing left to do: one store, one catalog.
     expect((await sl.syncNow())?.downloaded).toBe(0);
   });

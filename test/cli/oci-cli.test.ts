@@ -9,8 +9,6 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { cli } from '../support/cli.js';
 
-
-
 describe('safelist CLI for OCI', () => {
   let dir: string;
   let config: string;
@@ -30,13 +28,16 @@ describe('safelist CLI for OCI', () => {
     await mkdir(join(dir, 'exceptions'));
     await writeFile(join(dir, 'allowlists', 'oci.yaml'), 'packages:\n  - mcr/azureml/cli:1.*\n');
     config = join(dir, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'state')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `oci: { upstreams: [ { name: mcr, url: "${registry.url}" } ] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        `oci: { upstreams: [ { name: mcr, url: "${registry.url}" } ] }`,
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -80,7 +81,8 @@ describe('safelist CLI for OCI', () => {
     });
     try {
       const deadline = Date.now() + 30_000;
-      while (!sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      while (!sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
       expect(sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0')).toMatch(/^sha256:/);
       const res = await fetch(`${sl.url}/v2/mcr/azureml/cli/manifests/1.0.0`, { method: 'HEAD' });
       expect(res.status).toBe(200);
@@ -90,7 +92,10 @@ describe('safelist CLI for OCI', () => {
   });
 
   it('lints OCI entries, including registries that are not configured', async () => {
-    await writeFile(join(dir, 'allowlists', 'oci.yaml'), 'packages:\n  - mcr/azureml/cli:1.*\n  - ghcr/some/thing\n  - mcr/azureml/x:^nope\n');
+    await writeFile(
+      join(dir, 'allowlists', 'oci.yaml'),
+      'packages:\n  - mcr/azureml/cli:1.*\n  - ghcr/some/thing\n  - mcr/azureml/x:^nope\n',
+    );
     const r = await cli(['--config', config, 'allowlist', 'lint']);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/oci\.yaml:4: "\^nope" is not a semver range/);

@@ -20,15 +20,18 @@ let wheel: BuiltWheel;
 
 async function writeConfig(name: string, port: number, extra: string[] = []): Promise<string> {
   const file = join(work, `${name}.yaml`);
-  await writeFile(file, [
-    `server: { host: 127.0.0.1, port: ${port}, logLevel: info, shutdownGrace: 3s }`,
-    `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-    `database: { pglitePath: ${join(work, 'db')} }`,
-    `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-    "audit: { anchorSchedule: '' }",
-    ...extra,
-    '',
-  ].join('\n'));
+  await writeFile(
+    file,
+    [
+      `server: { host: 127.0.0.1, port: ${port}, logLevel: info, shutdownGrace: 3s }`,
+      `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
+      `database: { pglitePath: ${join(work, 'db')} }`,
+      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+      "audit: { anchorSchedule: '' }",
+      ...extra,
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
@@ -41,7 +44,8 @@ async function serve(config: string, port: number): Promise<CliProcess> {
 /** Idle keep-alive connections, and a download whose client read one chunk and stopped. */
 async function traffic(port: number): Promise<() => void> {
   const agent = new http.Agent({ keepAlive: true });
-  const get = (path: string) => new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path, agent }, resolve).on('error', reject));
+  const get = (path: string) =>
+    new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path, agent }, resolve).on('error', reject));
   for (const path of ['/healthz', '/pypi/default/simple/big-pkg/']) {
     const res = await get(path);
     expect(res.statusCode).toBe(200);
@@ -66,7 +70,11 @@ describe('safelist serve lifecycle', () => {
     await mkdir(join(work, 'exceptions'));
     await writeFile(join(work, 'allowlists', 'pypi.yaml'), 'packages:\n  - big-pkg\n');
     // Large and incompressible: far more than the socket buffers hold, so the download stays in progress.
-    wheel = await buildWheel(join(work, 'dist'), { name: 'big-pkg', version: '1.0', modules: { big_pkg: `DATA = "${randomBytes(24_000_000).toString('base64')}"\n` } });
+    wheel = await buildWheel(join(work, 'dist'), {
+      name: 'big-pkg',
+      version: '1.0',
+      modules: { big_pkg: `DATA = "${randomBytes(24_000_000).toString('base64')}"\n` },
+    });
     const imported = await cli(['--config', await writeConfig('import', 0), 'import', 'pypi', join(work, 'dist')]);
     expect(imported.code, imported.stderr).toBe(0);
   }, 180_000);
@@ -125,7 +133,9 @@ describe('safelist serve lifecycle', () => {
       proc.child.kill('SIGTERM');
       const exit = await proc.exited;
       expect({ exit, stdout: proc.output().stdout }).toMatchObject({ exit: { code: 1 } });
-      expect(proc.output().stdout).toMatch(/did not stop within 3000 ms \(server\.shutdownGrace\): waiting for the running jobs \(sync, sync:pypi\)/);
+      expect(proc.output().stdout).toMatch(
+        /did not stop within 3000 ms \(server\.shutdownGrace\): waiting for the running jobs \(sync, sync:pypi\)/,
+      );
     } finally {
       done();
       if (proc.child.exitCode === null) proc.child.kill('SIGKILL');

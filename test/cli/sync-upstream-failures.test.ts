@@ -50,16 +50,19 @@ describe('safelist sync against upstreams that cannot answer', () => {
 
   async function syncAll(name: string, urls: { pypi: string; conda: string; oci: string }) {
     const config = join(dir, `${name}.yaml`);
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, name, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, name, 'pglite')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `pypi: { upstreams: [ { name: local, url: "${urls.pypi}" } ] }`,
-      `conda: { channels: [ { name: conda-forge, url: "${urls.conda}", subdirs: [noarch] } ] }`,
-      `oci: { upstreams: [ { name: mcr, url: "${urls.oci}" } ] }`,
-      'sync: { schedule: "", timeout: 1s }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, name, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, name, 'pglite')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        `pypi: { upstreams: [ { name: local, url: "${urls.pypi}" } ] }`,
+        `conda: { channels: [ { name: conda-forge, url: "${urls.conda}", subdirs: [noarch] } ] }`,
+        `oci: { upstreams: [ { name: mcr, url: "${urls.oci}" } ] }`,
+        'sync: { schedule: "", timeout: 1s }',
+        '',
+      ].join('\n'),
+    );
     return cli(['--config', config, 'sync', '--ecosystem', 'all']);
   }
 
@@ -88,9 +91,13 @@ describe('safelist sync against upstreams that cannot answer', () => {
     });
     expect(r.code).toBe(1);
     // Node.js 24 appends a hint of its own to the reason; the code and the URL are what matter.
-    expect(r.stderr).toContain(`demo-pkg: NOT SYNCED: local: upstream unreachable at https://127.0.0.1:${tlsPort}/simple/demo-pkg/: TLS error: self-signed certificate`);
+    expect(r.stderr).toContain(
+      `demo-pkg: NOT SYNCED: local: upstream unreachable at https://127.0.0.1:${tlsPort}/simple/demo-pkg/: TLS error: self-signed certificate`,
+    );
     expect(r.stderr).toContain('(DEPTH_ZERO_SELF_SIGNED_CERT)');
-    expect(r.stderr).toContain(`conda-forge: upstream error: repodata of noarch answered HTTP 503 at ${nginx.url}conda-forge/noarch/repodata.json`);
+    expect(r.stderr).toContain(
+      `conda-forge: upstream error: repodata of noarch answered HTTP 503 at ${nginx.url}conda-forge/noarch/repodata.json`,
+    );
     expect(r.stderr).toContain(`mcr: upstream unreachable at http://127.0.0.1:${silentPort}/v2/azureml/cli/tags/list`);
     expect(r.stderr).toContain('timed out after 1000 ms');
     expect(r.stderr).not.toContain('not found on any upstream');

@@ -37,14 +37,17 @@ describe('safelist why for an allowed name the index cannot serve', () => {
       upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }],
     });
     config = join(work, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
-      `database: { url: "${pg.url}" }`,
-      `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
-      'views: { team-a: {} }',
-      `pypi: { upstreams: [ { name: central, url: "${upstream.url}/pypi/default/simple/" } ] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
+        `database: { url: "${pg.url}" }`,
+        `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
+        'views: { team-a: {} }',
+        `pypi: { upstreams: [ { name: central, url: "${upstream.url}/pypi/default/simple/" } ] }`,
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -58,7 +61,9 @@ describe('safelist why for an allowed name the index cannot serve', () => {
     const r = await cli(['--config', config, 'why', 'corrupt-pkg']);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain('pypi corrupt-pkg in view default: not-mirrored');
-    expect(r.stdout).toMatch(/allowed by policy in view default for any version, but no allowed file of it is mirrored, so the index answers 404 .*run `safelist sync`/);
+    expect(r.stdout).toMatch(
+      /allowed by policy in view default for any version, but no allowed file of it is mirrored, so the index answers 404 .*run `safelist sync`/,
+    );
     expect((await fetch(`${sl.url}/pypi/default/simple/corrupt-pkg/`)).status).toBe(404);
     const api = (await (await fetch(`${sl.url}/api/v1/policy/why?name=corrupt-pkg`)).json()) as { status: string };
     expect(api.status).toBe('not-mirrored');

@@ -6,7 +6,15 @@ import { ConfigError, loadConfig } from '../../src/config/load.js';
 describe('conda configuration', () => {
   it('defaults to conda-forge only', () => {
     const { config } = loadConfig({ env: {} });
-    expect(config.conda.channels).toEqual([{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }]);
+    expect(config.conda.channels).toEqual([
+      {
+        name: 'conda-forge',
+        url: 'https://conda.anaconda.org/conda-forge',
+        alias: [],
+        subdirs: ['linux-64'],
+        anacondaTermsAccepted: false,
+      },
+    ]);
     expect(config.conda.gzip).toBe(true);
   });
 
@@ -14,13 +22,24 @@ describe('conda configuration', () => {
     const env = { SAFELIST_CONDA__CHANNELS: JSON.stringify([{ name: 'main', url: 'https://repo.anaconda.com/pkgs/main' }]) };
     expect(() => loadConfig({ env })).toThrow(ConfigError);
     expect(() => loadConfig({ env })).toThrow(/conda\.channels\.0\.anacondaTermsAccepted: this is one of Anaconda's channels/);
-    const ok = loadConfig({ env: { SAFELIST_CONDA__CHANNELS: JSON.stringify([{ name: 'main', url: 'https://repo.anaconda.com/pkgs/main', anacondaTermsAccepted: true }]) } });
+    const ok = loadConfig({
+      env: {
+        SAFELIST_CONDA__CHANNELS: JSON.stringify([
+          { name: 'main', url: 'https://repo.anaconda.com/pkgs/main', anacondaTermsAccepted: true },
+        ]),
+      },
+    });
     expect(ok.config.conda.channels[0]!.name).toBe('main');
   });
 
   it('refuses duplicate channel names and aliases, and bad subdirs', () => {
-    const dup = [{ name: 'conda-forge', url: 'https://a.example/cf' }, { name: 'mirror', url: 'https://b.example/cf', alias: ['conda-forge'] }];
-    expect(() => loadConfig({ env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(dup) } })).toThrow(/channel names and aliases must be unique/);
+    const dup = [
+      { name: 'conda-forge', url: 'https://a.example/cf' },
+      { name: 'mirror', url: 'https://b.example/cf', alias: ['conda-forge'] },
+    ];
+    expect(() => loadConfig({ env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(dup) } })).toThrow(
+      /channel names and aliases must be unique/,
+    );
     const bad = [{ name: 'conda-forge', url: 'https://a.example/cf', subdirs: ['Linux 64'] }];
     expect(() => loadConfig({ env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(bad) } })).toThrow(/a conda subdir such as linux-64/);
   });

@@ -37,7 +37,9 @@ describe('configuration', () => {
     const wrong = regs({ name: 'prod', url: 'https://myacr.azurecr.io', username: 'admin', password: 'x' });
     expect(wrong.success).toBe(false);
     expect(wrong.error?.issues[0]?.message).toMatch(/Entra identity .*set kind: distribution/);
-    expect(regs({ name: 'prod', url: 'https://myacr.azurecr.io', kind: 'distribution', username: 'admin', password: 'x' }).success).toBe(true);
+    expect(regs({ name: 'prod', url: 'https://myacr.azurecr.io', kind: 'distribution', username: 'admin', password: 'x' }).success).toBe(
+      true,
+    );
   });
 
   it('stops with the key, the expectation and the source of a wrong value', () => {
@@ -54,16 +56,23 @@ describe('configuration', () => {
   });
 
   it('requires Azure settings when storage.kind is azure', () => {
-    expect(() => loadConfig({ env: { SAFELIST_STORAGE__KIND: 'azure' } })).toThrow(/storage\.azure: .*connectionString or storage\.azure\.accountUrl/);
+    expect(() => loadConfig({ env: { SAFELIST_STORAGE__KIND: 'azure' } })).toThrow(
+      /storage\.azure: .*connectionString or storage\.azure\.accountUrl/,
+    );
   });
 
   it('rejects malformed durations and view names', () => {
     expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"Team A": {}}' } })).toThrow(/views/);
-    expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"team-a": {"cooldown": "a week"}}' } })).toThrow(/views\.team-a\.cooldown: a duration/);
+    expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"team-a": {"cooldown": "a week"}}' } })).toThrow(
+      /views\.team-a\.cooldown: a duration/,
+    );
   });
 
   it('publishes nowhere unless publish.target is set (it must never default to the main store)', () => {
     expect(configSchema.parse({}).publish.target).toBeUndefined();
-    expect(configSchema.parse({ publish: { target: { kind: 'fs', path: '/srv/site' } } }).publish.target).toMatchObject({ kind: 'fs', path: '/srv/site' });
+    expect(configSchema.parse({ publish: { target: { kind: 'fs', path: '/srv/site' } } }).publish.target).toMatchObject({
+      kind: 'fs',
+      path: '/srv/site',
+    });
   });
 });

@@ -14,9 +14,10 @@ const ALLOWLIST = 'packages:\n  - late-pkg\n';
 /** A file record written with SQL only: no notification, no reload by this process. */
 async function insertFile(q: Queryable, table: string, version: string): Promise<string> {
   const filename = `late_pkg-${version}-py3-none-any.whl`;
-  await q.query(`INSERT INTO ${table} (sha256, project, display_name, version, filename, size, source, stored) VALUES ($1, 'late-pkg', 'late-pkg', $2, $3, 10, 'test', true)`, [
-    randomBytes(32).toString('hex'), version, filename,
-  ]);
+  await q.query(
+    `INSERT INTO ${table} (sha256, project, display_name, version, filename, size, source, stored) VALUES ($1, 'late-pkg', 'late-pkg', $2, $3, 10, 'test', true)`,
+    [randomBytes(32).toString('hex'), version, filename],
+  );
   return filename;
 }
 

@@ -32,9 +32,14 @@ describe('rattler solves against a curated Safelist channel', () => {
         '    - tzdata',
         '    - mlapp',
       ].join('\n'),
-      exceptions: { 'e.yaml': 'exceptions:\n  - { id: C-2, ecosystem: conda, package: "numpy 2.*", channel: conda-forge, view: team-a, reason: trial of numpy 2, expires: 2099-12-31 }\n' },
+      exceptions: {
+        'e.yaml':
+          'exceptions:\n  - { id: C-2, ecosystem: conda, package: "numpy 2.*", channel: conda-forge, view: team-a, reason: trial of numpy 2, expires: 2099-12-31 }\n',
+      },
       // js-rattler 0.3.x (WASM) panics on gzip-encoded repodata; real conda/mamba/pixi get gzip.
-      extra: { conda: { gzip: false, channels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', subdirs: ['linux-64'] }] } },
+      extra: {
+        conda: { gzip: false, channels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', subdirs: ['linux-64'] }] },
+      },
     });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-solve-'));
     const specs = [
@@ -91,9 +96,17 @@ describe('rattler solves against a curated Safelist channel', () => {
       expect(got).toEqual({ mlapp: '0.1 h0_0', numpy: '1.26.4 py311h1_0', python: '3.11.9 h1_0_cpython', tzdata: '2024a h0_0' });
       // Every solved record is the one repodata.json states: hashes, size and dependencies.
       for (const s of solved) {
-        const r = (await (await fetch(`${channel('default')}/${s.subdir}/repodata.json`)).json()) as Record<string, Record<string, Record<string, unknown>>>;
+        const r = (await (await fetch(`${channel('default')}/${s.subdir}/repodata.json`)).json()) as Record<
+          string,
+          Record<string, Record<string, unknown>>
+        >;
         const rec = (r.packages![s.filename] ?? r['packages.conda']![s.filename])!;
-        expect({ sha256: s.sha256, md5: s.md5, size: Number(s.size), depends: s.depends }).toEqual({ sha256: rec.sha256, md5: rec.md5, size: rec.size, depends: rec.depends });
+        expect({ sha256: s.sha256, md5: s.md5, size: Number(s.size), depends: s.depends }).toEqual({
+          sha256: rec.sha256,
+          md5: rec.md5,
+          size: rec.size,
+          depends: rec.depends,
+        });
         expect(s.url).toBe(`${proxy.url}/conda/default/conda-forge/${s.subdir}/${s.filename}`);
       }
       const base = '/conda/default/conda-forge';
@@ -106,7 +119,9 @@ describe('rattler solves against a curated Safelist channel', () => {
       const shardRequests = proxy.requests.filter((r) => r.includes('/shards/'));
       for (const s of solved) {
         const subdir = s.subdir!;
-        const index = decode(zstdDecompressSync(Buffer.from(await (await fetch(`${sl.url}${base}/${subdir}/repodata_shards.msgpack.zst`)).arrayBuffer()))) as {
+        const index = decode(
+          zstdDecompressSync(Buffer.from(await (await fetch(`${sl.url}${base}/${subdir}/repodata_shards.msgpack.zst`)).arrayBuffer())),
+        ) as {
           shards: Record<string, Uint8Array>;
         };
         const hex = Buffer.from(index.shards[s.packageName]!).toString('hex');
@@ -122,7 +137,15 @@ describe('rattler solves against a curated Safelist channel', () => {
     // The same catalog and policy behind a CondaIndex without a msgpack encoder: the index is 404.
     const rt = sl.runtime;
     const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
-    const app = await buildApp({ db: rt.db, store: rt.store, policies: rt.policies, pypi: rt.pypi, conda, condaGzip: false, logLevel: 'silent' });
+    const app = await buildApp({
+      db: rt.db,
+      store: rt.store,
+      policies: rt.policies,
+      pypi: rt.pypi,
+      conda,
+      condaGzip: false,
+      logLevel: 'silent',
+    });
     const proxy = await startRecordingProxy(await app.listen({ host: '127.0.0.1', port: 0 }));
     try {
       const solved = await simpleSolve(['mlapp'], [`${proxy.url}/conda/default/conda-forge`], ['linux-64', 'noarch'], []);

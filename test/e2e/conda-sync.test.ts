@@ -24,7 +24,13 @@ describe('conda sync from an HTTP upstream channel', () => {
   const sync = async () => {
     const events: CondaSyncEvent[] = [];
     const report = await runCondaSync(
-      { config: sl.config, policy: sl.runtime.policies.policy, catalog: sl.runtime.condaCatalog, store: sl.runtime.store, db: sl.runtime.db },
+      {
+        config: sl.config,
+        policy: sl.runtime.policies.policy,
+        catalog: sl.runtime.condaCatalog,
+        store: sl.runtime.store,
+        db: sl.runtime.db,
+      },
       { onEvent: (e) => events.push(e) },
     );
     return { report, events };
@@ -43,7 +49,9 @@ describe('conda sync from an HTTP upstream channel', () => {
     upstream = await serveChannel(root);
     sl = await startTestSafelist({
       condaAllowlist: 'channels:\n  conda-forge:\n    - safelib <2\n    - utilpkg\n    - app\n',
-      condaChannels: [{ name: 'conda-forge', url: `${upstream.url}/conda-forge`, alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        { name: 'conda-forge', url: `${upstream.url}/conda-forge`, alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false },
+      ],
       extra: { conda: { gzip: false, channels: [{ name: 'conda-forge', url: `${upstream.url}/conda-forge`, subdirs: ['linux-64'] }] } },
     });
   });
@@ -54,7 +62,10 @@ describe('conda sync from an HTTP upstream channel', () => {
   });
 
   const served = async (subdir: string) => {
-    const r = (await (await fetch(`${sl.url}/conda/default/conda-forge/${subdir}/repodata.json`)).json()) as { packages: object; 'packages.conda': object };
+    const r = (await (await fetch(`${sl.url}/conda/default/conda-forge/${subdir}/repodata.json`)).json()) as {
+      packages: object;
+      'packages.conda': object;
+    };
     return [...Object.keys(r.packages), ...Object.keys(r['packages.conda'])].sort();
   };
 
@@ -89,8 +100,13 @@ describe('conda sync from an HTTP upstream channel', () => {
   });
 
   const indexedTimestamps = async (subdir: string) => {
-    const r = (await (await fetch(`${sl.url}/conda/default/conda-forge/${subdir}/repodata.json`)).json()) as Record<'packages' | 'packages.conda', Record<string, { indexed_timestamp?: number }>>;
-    return Object.fromEntries([...Object.entries(r.packages), ...Object.entries(r['packages.conda'])].map(([fn, rec]) => [fn, rec.indexed_timestamp]));
+    const r = (await (await fetch(`${sl.url}/conda/default/conda-forge/${subdir}/repodata.json`)).json()) as Record<
+      'packages' | 'packages.conda',
+      Record<string, { indexed_timestamp?: number }>
+    >;
+    return Object.fromEntries(
+      [...Object.entries(r.packages), ...Object.entries(r['packages.conda'])].map(([fn, rec]) => [fn, rec.indexed_timestamp]),
+    );
   };
 
   it('is idempotent: a second run downloads nothing, and keeps every CEP 47 indexed_timestamp', async () => {
@@ -139,7 +155,9 @@ describe('conda sync from an HTTP upstream channel', () => {
         expect(after.headers.get('etag')).toBe(etag);
         expect(await after.text()).toBe(body);
       }
-      const rows = await sl.runtime.db.query<{ last_error: string }>("SELECT last_error FROM conda_subdirs WHERE channel = 'conda-forge' AND subdir = 'linux-64'");
+      const rows = await sl.runtime.db.query<{ last_error: string }>(
+        "SELECT last_error FROM conda_subdirs WHERE channel = 'conda-forge' AND subdir = 'linux-64'",
+      );
       expect(rows[0]?.last_error).toMatch(/must be an object/);
     } finally {
       await writeFile(path, good);
@@ -170,7 +188,9 @@ describe('conda sync from an HTTP upstream channel', () => {
     const all = [...Object.values(pk), { ...fresh, record: { ...fresh.record, sha256: 'f'.repeat(64) } }];
     await writeChannel(channelDir, all);
     const { report } = await sync();
-    expect(report.failed).toEqual([{ filename: fresh.filename, error: expect.stringMatching(/sha256 is .* expected f{64}; refusing to store it/) }]);
+    expect(report.failed).toEqual([
+      { filename: fresh.filename, error: expect.stringMatching(/sha256 is .* expected f{64}; refusing to store it/) },
+    ]);
     expect(await served('linux-64')).not.toContain(fresh.filename);
   });
 });

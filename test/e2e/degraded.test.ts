@@ -15,11 +15,13 @@ import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 import { until } from '../support/wait.js';
 
-
 describe('degraded modes', () => {
   it('keeps serving index pages while Azure Blob is down, 503s files with Retry-After, and recovers', async () => {
     const azurite = await startAzurite({ location: await mkdtemp(join(tmpdir(), 'safelist-azurite-')) });
-    const sl = await startTestSafelist({ azure: { connectionString: azurite.connectionString, container: 'degraded' }, allowlist: 'packages:\n  - deg-pkg\n' });
+    const sl = await startTestSafelist({
+      azure: { connectionString: azurite.connectionString, container: 'degraded' },
+      allowlist: 'packages:\n  - deg-pkg\n',
+    });
     try {
       const dir = await mkdtemp(join(tmpdir(), 'safelist-deg-'));
       const w = await buildWheel(dir, { name: 'deg-pkg', version: '1.0' });

@@ -41,40 +41,64 @@ describe('gate on ACR from a separate process with a managed identity (DefaultAz
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       tokenRequests.push({ resource: u.searchParams.get('resource'), header: req.headers['x-identity-header'] as string | undefined });
       if (req.headers['x-identity-header'] !== IDENTITY_HEADER) return res.writeHead(401).end();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-        access_token: MSI_TOKEN, expires_on: String(Math.floor(Date.now() / 1000) + 3600), resource: u.searchParams.get('resource'), token_type: 'Bearer', client_id: '00000000-0000-0000-0000-000000000001',
-      }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          access_token: MSI_TOKEN,
+          expires_on: String(Math.floor(Date.now() / 1000) + 3600),
+          resource: u.searchParams.get('resource'),
+          token_type: 'Bearer',
+          client_id: '00000000-0000-0000-0000-000000000001',
+        }),
+      );
     });
     await new Promise<void>((r) => msi.listen(0, '127.0.0.1', r));
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     registry = await startRegistry({ tls });
-    front = await startAcrFront(registry, tls, { aadToken: MSI_TOKEN, user: USER, webhook: { url: `${url}/api/v1/gate/webhooks/acr`, headers: { 'X-Safelist-Webhook-Secret': SECRET } } });
+    front = await startAcrFront(registry, tls, {
+      aadToken: MSI_TOKEN,
+      user: USER,
+      webhook: { url: `${url}/api/v1/gate/webhooks/acr`, headers: { 'X-Safelist-Webhook-Secret': SECRET } },
+    });
     await mkdir(join(dir, 'allowlists'));
     await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - pip\n');
-    await writeFile(join(dir, 'safelist.yaml'), [
-      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'state')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      'sync: { schedule: "" }',
-      `auth: { tokens: [{ id: ci, token: ${PIPELINE_TOKEN}, roles: [pipeline] }] }`,
-      'gate:',
-      `  registries: [{ name: acr, url: "${front.url}", kind: acr }]`,
-      `  acrWebhook: { secret: ${SECRET} }`,
-      '  providers: [contents]',
-      '  contents: { views: [{ match: "**", view: default }] }',
-      '  pollBase: 200ms',
-      '  pollMax: 1s',
-      '  reconcileSchedule: ""',
-      '',
-    ].join('\n'));
-    const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: tls.certFile, IDENTITY_ENDPOINT: `http://127.0.0.1:${(msi.address() as { port: number }).port}/msi/token`, IDENTITY_HEADER };
+    await writeFile(
+      join(dir, 'safelist.yaml'),
+      [
+        `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        'sync: { schedule: "" }',
+        `auth: { tokens: [{ id: ci, token: ${PIPELINE_TOKEN}, roles: [pipeline] }] }`,
+        'gate:',
+        `  registries: [{ name: acr, url: "${front.url}", kind: acr }]`,
+        `  acrWebhook: { secret: ${SECRET} }`,
+        '  providers: [contents]',
+        '  contents: { views: [{ match: "**", view: default }] }',
+        '  pollBase: 200ms',
+        '  pollMax: 1s',
+        '  reconcileSchedule: ""',
+        '',
+      ].join('\n'),
+    );
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_EXTRA_CA_CERTS: tls.certFile,
+      IDENTITY_ENDPOINT: `http://127.0.0.1:${(msi.address() as { port: number }).port}/msi/token`,
+      IDENTITY_HEADER,
+    };
     for (const k of Object.keys(env)) if (/^AZURE_/.test(k)) delete env[k];
-    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', join(dir, 'safelist.yaml'), 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', join(dir, 'safelist.yaml'), 'serve'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     await waitForHttp(`${url}/healthz`, 60_000, () => child.exitCode === null);
     layout = await createLayout();
-    await layout.image('clean', { 'usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA': 'Metadata-Version: 2.1\nName: pip\nVersion: 23.0.1\n' });
+    await layout.image('clean', {
+      'usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA': 'Metadata-Version: 2.1\nName: pip\nVersion: 23.0.1\n',
+    });
   }, 120_000);
   afterAll(async () => {
     if (child && child.exitCode === null) {
@@ -85,7 +109,10 @@ describe('gate on ACR from a separate process with a managed identity (DefaultAz
     await front?.stop();
     await registry?.stop();
     await layout?.remove();
-    await new Promise<void>((r) => { msi?.closeAllConnections(); msi?.close(() => r()); });
+    await new Promise<void>((r) => {
+      msi?.closeAllConnections();
+      msi?.close(() => r());
+    });
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

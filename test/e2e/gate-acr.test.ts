@@ -43,7 +43,8 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
       const r = await api(`/api/v1/gate/verdicts/${digest}`);
       return r.status === 200 && r.json.state !== 'pending' && also(r.json) ? r.json : undefined;
     }, `the verdict of ${digest}`);
-  const inspect = (ref: string) => sh('skopeo', ['inspect', '--raw', '--cert-dir', dir, '--creds', `${USER.username}:${USER.password}`, `docker://${front.host}/${ref}`]);
+  const inspect = (ref: string) =>
+    sh('skopeo', ['inspect', '--raw', '--cert-dir', dir, '--creds', `${USER.username}:${USER.password}`, `docker://${front.host}/${ref}`]);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'safelist-gate-acr-'));
@@ -52,22 +53,34 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     hook = await startHookReceiver();
     const port = await freePort();
     registry = await startRegistry({ tls });
-    front = await startAcrFront(registry, tls, { aadToken: AAD_TOKEN, user: USER, webhook: { url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/acr`, headers: { 'X-Safelist-Webhook-Secret': SECRET } } });
+    front = await startAcrFront(registry, tls, {
+      aadToken: AAD_TOKEN,
+      user: USER,
+      webhook: { url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/acr`, headers: { 'X-Safelist-Webhook-Secret': SECRET } },
+    });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - pip\n',
       extra: {
         server: { host: '127.0.0.1', port, logLevel: 'warn' },
         auth: { tokens: [{ id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] }] },
         gate: {
-          registries: [{ name: 'acr', url: front.url, kind: 'acr' }], acrWebhook: { secret: SECRET }, providers: ['contents'],
-          contents: { views: [{ match: '**', view: 'default' }] }, pollBase: '200ms', pollMax: '1s', reconcileSchedule: '',
+          registries: [{ name: 'acr', url: front.url, kind: 'acr' }],
+          acrWebhook: { secret: SECRET },
+          providers: ['contents'],
+          contents: { views: [{ match: '**', view: 'default' }] },
+          pollBase: '200ms',
+          pollMax: '1s',
+          reconcileSchedule: '',
           notify: [{ url: hook.url }],
         },
       },
       server: { azureCredential: credential, azureClientOptions: { tlsOptions: { ca: tls.cert } } },
     });
     layout = await createLayout();
-    await layout.image('clean', { 'app/readme.txt': 'clean\n', 'usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA': METADATA('pip') });
+    await layout.image('clean', {
+      'app/readme.txt': 'clean\n',
+      'usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA': METADATA('pip'),
+    });
     await layout.image('smuggled', { 'usr/lib/python3/dist-packages/evil-1.0.dist-info/METADATA': METADATA('evil') });
     await layout.image('locked', { 'usr/lib/python3/dist-packages/other-1.0.dist-info/METADATA': METADATA('other') });
   });
@@ -129,9 +142,13 @@ describe('gate: Azure Container Registry (block, then purge, through the ACR SDK
     expect(v.blocked).toBe('blocked');
     expect(v.purged).toBe('failed');
     await expect(inspect(`team/locked@${digest}`)).rejects.toThrow(/disallowed/);
-    const failed = (await api(`/api/v1/audit?action=gate.purge-failed&subject=${encodeURIComponent(`acr/team/locked@${digest}`)}`)).json.records;
+    const failed = (await api(`/api/v1/audit?action=gate.purge-failed&subject=${encodeURIComponent(`acr/team/locked@${digest}`)}`)).json
+      .records;
     expect(failed).toHaveLength(1);
-    expect(failed[0].detail).toMatchObject({ block: 'blocked', error: expect.stringMatching(/answered 405 REGISTRY_DISALLOWED_OPERATION: The operation is disallowed/) });
+    expect(failed[0].detail).toMatchObject({
+      block: 'blocked',
+      error: expect.stringMatching(/answered 405 REGISTRY_DISALLOWED_OPERATION: The operation is disallowed/),
+    });
     const note = await until(() => hook.received.find((n) => n.image?.digest === digest), 'the notification');
     expect(note.purge.outcome).toBe('purge-failed');
   });

@@ -21,7 +21,6 @@ const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
 const WHEELS = '/usr/share/python-wheels';
 
-
 /** Unpacks a real wheel as pip would into site-packages; returns its files for a layer. */
 async function sitePackagesOf(wheel: string, work: string): Promise<Record<string, Buffer>> {
   const dir = await mkdtemp(join(work, 'wheel-'));
@@ -52,23 +51,56 @@ describe('gate: curated contents of an image', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-gate-contents-'));
     const port = await freePort();
-    registry = await startRegistry({ notify: [{ name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
+    registry = await startRegistry({
+      notify: [
+        {
+          name: 'safelist',
+          url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`,
+          headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` },
+        },
+      ],
+    });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - pip\n',
       extra: {
         server: { host: '127.0.0.1', port, logLevel: 'warn' },
-        auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline'] }] },
-        gate: { registries: [{ name: 'local', url: registry.url }], providers: ['contents'], pollBase: '200ms', pollMax: '1s', reconcileSchedule: '', contents: { views: [{ match: 'team/**', view: 'default' }] } },
+        auth: {
+          tokens: [
+            { id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] },
+            { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline'] },
+          ],
+        },
+        gate: {
+          registries: [{ name: 'local', url: registry.url }],
+          providers: ['contents'],
+          pollBase: '200ms',
+          pollMax: '1s',
+          reconcileSchedule: '',
+          contents: { views: [{ match: 'team/**', view: 'default' }] },
+        },
       },
     });
     const wheels = await readdir(WHEELS);
-    const pip = join(WHEELS, wheels.find((w) => w.startsWith('pip-'))!);
-    const wheel = join(WHEELS, wheels.find((w) => w.startsWith('wheel-'))!);
+    const pip = join(
+      WHEELS,
+      wheels.find((w) => w.startsWith('pip-'))!,
+    );
+    const wheel = join(
+      WHEELS,
+      wheels.find((w) => w.startsWith('wheel-'))!,
+    );
     layout = await createLayout();
     await layout.image('allowed', await sitePackagesOf(pip, work));
     await layout.image('smuggled', await sitePackagesOf(wheel, work), { from: 'allowed' });
     // An old distutils install: one bare *.egg-info FILE of PKG-INFO headers, no wheel at all.
-    await layout.image('distutils', { 'usr/local/lib/python3.11/dist-packages/Legacy_Tool-0.9-py3.11.egg-info': 'Metadata-Version: 1.1\nName: legacy-tool\nVersion: 0.9.1\nSummary: installed by setup.py install\n' }, { from: 'allowed' });
+    await layout.image(
+      'distutils',
+      {
+        'usr/local/lib/python3.11/dist-packages/Legacy_Tool-0.9-py3.11.egg-info':
+          'Metadata-Version: 1.1\nName: legacy-tool\nVersion: 0.9.1\nSummary: installed by setup.py install\n',
+      },
+      { from: 'allowed' },
+    );
   });
   afterAll(async () => {
     await sl?.stop();
@@ -88,16 +120,28 @@ describe('gate: curated contents of an image', () => {
     const v = await until(() => verdict(digest), 'the verdict');
     expect(v.state).toBe('fail');
     expect(v.verdict.failures).toHaveLength(1);
-    expect(v.verdict.failures[0].finding).toMatchObject({ id: expect.stringMatching(/^not-allowed:pypi:wheel==0\./), package: 'wheel', source: 'contents' });
-    expect(v.verdict.failures[0].rule).toMatch(/^pypi wheel 0\.\S+ \(usr\/lib\/python3\/dist-packages\/wheel-0\.\S+\.dist-info\/METADATA\) is not allowed in view default: /);
+    expect(v.verdict.failures[0].finding).toMatchObject({
+      id: expect.stringMatching(/^not-allowed:pypi:wheel==0\./),
+      package: 'wheel',
+      source: 'contents',
+    });
+    expect(v.verdict.failures[0].rule).toMatch(
+      /^pypi wheel 0\.\S+ \(usr\/lib\/python3\/dist-packages\/wheel-0\.\S+\.dist-info\/METADATA\) is not allowed in view default: /,
+    );
     await until(async () => (await verdict(digest))?.purged === 'purged', 'the purge');
-    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/py@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/py@${digest}`])).rejects.toThrow(
+      /manifest unknown|not found/i,
+    );
   });
 
   it('fails an image whose distribution is only a bare *.egg-info file, named by its headers', async () => {
     const digest = await layout.push('distutils', registry.host, 'team/py:distutils');
     const v = await until(() => verdict(digest), 'the verdict');
     expect(v.state).toBe('fail');
-    expect(v.verdict.failures.map((f: any) => f.rule)).toEqual([expect.stringMatching(/^pypi legacy-tool 0\.9\.1 \(usr\/local\/lib\/python3\.11\/dist-packages\/Legacy_Tool-0\.9-py3\.11\.egg-info\) is not allowed in view default: /)]);
+    expect(v.verdict.failures.map((f: any) => f.rule)).toEqual([
+      expect.stringMatching(
+        /^pypi legacy-tool 0\.9\.1 \(usr\/local\/lib\/python3\.11\/dist-packages\/Legacy_Tool-0\.9-py3\.11\.egg-info\) is not allowed in view default: /,
+      ),
+    ]);
   });
 });

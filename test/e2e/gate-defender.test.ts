@@ -17,15 +17,35 @@ const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
 const credential: TokenCredential = { getToken: async () => ({ token: FAKE_ARM_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
 
-
 async function gateSetup(stub: DefenderStub, scanDeadline: string) {
   const port = await freePort();
-  const registry = await startRegistry({ notify: [{ name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
+  const registry = await startRegistry({
+    notify: [
+      {
+        name: 'safelist',
+        url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`,
+        headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` },
+      },
+    ],
+  });
   const sl = await startTestSafelist({
     extra: {
       server: { host: '127.0.0.1', port, logLevel: 'warn' },
-      auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] }] },
-      gate: { registries: [{ name: 'local', url: registry.url }], providers: ['defender'], defender: { endpoint: stub.url, subscriptions: ['0000'] }, pollBase: '200ms', pollMax: '1s', scanDeadline, reconcileSchedule: '' },
+      auth: {
+        tokens: [
+          { id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] },
+          { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] },
+        ],
+      },
+      gate: {
+        registries: [{ name: 'local', url: registry.url }],
+        providers: ['defender'],
+        defender: { endpoint: stub.url, subscriptions: ['0000'] },
+        pollBase: '200ms',
+        pollMax: '1s',
+        scanDeadline,
+        reconcileSchedule: '',
+      },
     },
     server: { azureCredential: credential, azureClientOptions: { tlsOptions: { ca: stub.ca } } },
   });
@@ -33,7 +53,15 @@ async function gateSetup(stub: DefenderStub, scanDeadline: string) {
     const res = await fetch(`${sl.url}/api/v1/gate/verdicts/${digest}`, { headers: { authorization: `Bearer ${PIPELINE_TOKEN}` } });
     return res.status === 200 ? ((await res.json()) as Record<string, any>) : undefined;
   };
-  return { registry, sl, verdict, stop: async () => { await sl.stop(); await registry.stop(); } };
+  return {
+    registry,
+    sl,
+    verdict,
+    stop: async () => {
+      await sl.stop();
+      await registry.stop();
+    },
+  };
 }
 
 describe('container gate with Defender for Containers', () => {
@@ -62,7 +90,12 @@ describe('container gate with Defender for Containers', () => {
     }, 'a first poll of Defender');
     expect(pending.state).toBe('pending');
     expect(pending.reason).toMatch(/defender: not scanned yet/);
-    stub.scenarios.set(digest, { kind: 'individual', status: 'Unhealthy', software: 'openssl', cves: [{ id: 'CVE-2024-5535', severity: 'Critical', fixedVersion: '3.0.14' }] });
+    stub.scenarios.set(digest, {
+      kind: 'individual',
+      status: 'Unhealthy',
+      software: 'openssl',
+      cves: [{ id: 'CVE-2024-5535', severity: 'Critical', fixedVersion: '3.0.14' }],
+    });
     const v = await until(async () => {
       const x = await g.verdict(digest);
       return x?.state !== 'pending' && x?.purged ? x : undefined;
@@ -70,7 +103,9 @@ describe('container gate with Defender for Containers', () => {
     expect(v.state).toBe('fail');
     expect(v.purged).toBe('purged');
     expect(v.verdict.failures[0].finding).toMatchObject({ id: 'CVE-2024-5535', severity: 'critical', source: 'defender' });
-    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${g.registry.host}/team/app@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${g.registry.host}/team/app@${digest}`])).rejects.toThrow(
+      /manifest unknown|not found/i,
+    );
   });
 
   it('passes a healthy image after a throttled query was retried', async () => {

@@ -16,30 +16,73 @@ import { until } from '../support/wait.js';
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
 
-
 describe('gate: a purge the registry refuses', () => {
   let registry: TestRegistry;
   let sl: TestSafelist;
   let layout: Layout;
   let hook: HookReceiver;
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${sl.url}${path}`, { method, headers: { authorization: `Bearer ${PIPELINE_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${sl.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${PIPELINE_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     return { status: res.status, json: (await res.json()) as Record<string, any> };
   };
-  const report = (digest: string) => ({ SchemaVersion: 2, Results: [{ Target: 'x', Vulnerabilities: [{ VulnerabilityID: 'CVE-2024-6387', PkgName: 'openssh-server', InstalledVersion: '1:9.2p1-2', FixedVersion: '1:9.2p1-2+deb12u3', Severity: 'CRITICAL' }] }], Metadata: { RepoDigests: [`x@${digest}`] } });
+  const report = (digest: string) => ({
+    SchemaVersion: 2,
+    Results: [
+      {
+        Target: 'x',
+        Vulnerabilities: [
+          {
+            VulnerabilityID: 'CVE-2024-6387',
+            PkgName: 'openssh-server',
+            InstalledVersion: '1:9.2p1-2',
+            FixedVersion: '1:9.2p1-2+deb12u3',
+            Severity: 'CRITICAL',
+          },
+        ],
+      },
+    ],
+    Metadata: { RepoDigests: [`x@${digest}`] },
+  });
 
   beforeAll(async () => {
     hook = await startHookReceiver();
     const port = await freePort();
-    registry = await startRegistry({ deleteEnabled: false, notify: [{ name: 'safelist', url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
+    registry = await startRegistry({
+      deleteEnabled: false,
+      notify: [
+        {
+          name: 'safelist',
+          url: `http://127.0.0.1:${port}/api/v1/gate/webhooks/distribution`,
+          headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` },
+        },
+      ],
+    });
     sl = await startTestSafelist({
       extra: {
         server: { host: '127.0.0.1', port, logLevel: 'silent' },
-        auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] }] },
-        gate: { registries: [{ name: 'locked', url: registry.url }], pollBase: '200ms', pollMax: '1s', reconcileSchedule: '', notify: [{ url: hook.url }] },
+        auth: {
+          tokens: [
+            { id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] },
+            { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline', 'auditor'] },
+          ],
+        },
+        gate: {
+          registries: [{ name: 'locked', url: registry.url }],
+          pollBase: '200ms',
+          pollMax: '1s',
+          reconcileSchedule: '',
+          notify: [{ url: hook.url }],
+        },
       },
     });
-    await writeFile(join(sl.dir, 'allowlists', 'containers.yaml'), 'severity: critical\nrepositories:\n  - match: "trial/**"\n    reportOnly: true\n');
+    await writeFile(
+      join(sl.dir, 'allowlists', 'containers.yaml'),
+      'severity: critical\nrepositories:\n  - match: "trial/**"\n    reportOnly: true\n',
+    );
     layout = await createLayout();
     await layout.image('a', { 'a.txt': 'a\n' });
     await layout.image('b', { 'b.txt': 'b\n' });

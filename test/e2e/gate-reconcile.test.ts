@@ -9,7 +9,6 @@ import { until } from '../support/wait.js';
 
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
 
-
 describe('gate reconcile', () => {
   let registry: TestRegistry;
   let sl: TestSafelist;
@@ -35,7 +34,13 @@ describe('gate reconcile', () => {
   it('queues an image whose push was never notified, once, and it gets a verdict', async () => {
     const digest = await layout.push('a', registry.host, 'team/quiet:v1');
     const [report] = (await sl.reconcileGateNow())!;
-    expect(report).toEqual({ registry: 'quiet', repositories: 1, images: 1, queued: [{ repository: 'team/quiet', tag: 'v1', digest }], errors: [] });
+    expect(report).toEqual({
+      registry: 'quiet',
+      repositories: 1,
+      images: 1,
+      queued: [{ repository: 'team/quiet', tag: 'v1', digest }],
+      errors: [],
+    });
     const again = (await sl.reconcileGateNow())!;
     expect(again[0]!.queued).toEqual([]);
     const res = await fetch(`${sl.url}/api/v1/gate/reports/${digest}`, {
@@ -45,7 +50,9 @@ describe('gate reconcile', () => {
     });
     expect(res.status).toBe(201);
     const v = await until(async () => {
-      const r = await fetch(`${sl.url}/api/v1/gate/verdicts?image=${encodeURIComponent('team/quiet:v1')}`, { headers: { authorization: `Bearer ${PIPELINE_TOKEN}` } });
+      const r = await fetch(`${sl.url}/api/v1/gate/verdicts?image=${encodeURIComponent('team/quiet:v1')}`, {
+        headers: { authorization: `Bearer ${PIPELINE_TOKEN}` },
+      });
       const body = (await r.json()) as { state?: string };
       return r.status === 200 && body.state !== 'pending' ? body : undefined;
     }, 'the verdict');

@@ -47,7 +47,10 @@ describe('gate on two replicas', () => {
   it('receives and judges every image exactly once', async () => {
     // At once: one replica takes the reconcile lock (the other gets undefined, or finds nothing new).
     const runs = (await Promise.all([a.reconcileGateNow(), b.reconcileGateNow()])).filter((r) => r !== undefined);
-    const queued = runs.flatMap((r) => r!.flatMap((x) => x.queued)).map((q) => q.digest).sort();
+    const queued = runs
+      .flatMap((r) => r!.flatMap((x) => x.queued))
+      .map((q) => q.digest)
+      .sort();
     expect(queued).toEqual([...digests].sort()); // each digest queued once
     for (const [i, digest] of digests.entries()) {
       const via = i % 2 ? a : b;

@@ -40,16 +40,28 @@ describe('gate: a posted report wakes the worker at once (two replicas, pollBase
     return doc.state;
   };
   const decided = (via: TestSafelist, digest: string) =>
-    until(async () => {
-      const s = await state(via, digest);
-      return s && s !== 'pending' ? s : undefined;
-    }, `a verdict for ${digest} well before the 10-minute poll interval`, BOUND_MS).catch((err: Error) => {
+    until(
+      async () => {
+        const s = await state(via, digest);
+        return s && s !== 'pending' ? s : undefined;
+      },
+      `a verdict for ${digest} well before the 10-minute poll interval`,
+      BOUND_MS,
+    ).catch((err: Error) => {
       throw new Error(`${err.message} (last seen: ${last})`);
     });
 
   beforeAll(async () => {
     const portA = await freePort();
-    registry = await startRegistry({ notify: [{ name: 'safelist', url: `http://127.0.0.1:${portA}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
+    registry = await startRegistry({
+      notify: [
+        {
+          name: 'safelist',
+          url: `http://127.0.0.1:${portA}/api/v1/gate/webhooks/distribution`,
+          headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` },
+        },
+      ],
+    });
     db = await createPgDatabase();
     for (const port of [portA, 0]) {
       // Each replica reads the registry through its own proxy, so the test sees which one holds an image.
@@ -60,8 +72,19 @@ describe('gate: a posted report wakes the worker at once (two replicas, pollBase
           databaseUrl: db.url,
           extra: {
             server: { host: '127.0.0.1', port, logLevel: 'warn' },
-            auth: { tokens: [{ id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] }, { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline'] }] },
-            gate: { registries: [{ name: 'shared', url: proxy.url, host: registry.host }], providers: ['reports', 'contents'], pollBase: '10m', pollMax: '15m', reconcileSchedule: '' },
+            auth: {
+              tokens: [
+                { id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] },
+                { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline'] },
+              ],
+            },
+            gate: {
+              registries: [{ name: 'shared', url: proxy.url, host: registry.host }],
+              providers: ['reports', 'contents'],
+              pollBase: '10m',
+              pollMax: '15m',
+              reconcileSchedule: '',
+            },
           },
         }),
       );

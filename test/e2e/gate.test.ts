@@ -27,7 +27,9 @@ const AUDITOR_TOKEN = 'auditor-token-0123456789abcdef';
 const ACR_SECRET = 'acr-shared-secret-0123456789abcdef';
 const DIST_TYPE = 'application/vnd.docker.distribution.events.v1+json';
 
-interface Received { body: Record<string, unknown> }
+interface Received {
+  body: Record<string, unknown>;
+}
 
 async function startReceiver(): Promise<{ url: string; received: Received[]; stop(): Promise<void> }> {
   const received: Received[] = [];
@@ -43,14 +45,20 @@ async function startReceiver(): Promise<{ url: string; received: Received[]; sto
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/gate`,
     received,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
-
-
 /** A Trivy JSON report (SchemaVersion 2) for one image digest. */
-function trivyReport(repoRef: string, digest: string, vulns: Array<{ id: string; severity: string; pkg: string; fixed?: string; published?: string }>) {
+function trivyReport(
+  repoRef: string,
+  digest: string,
+  vulns: Array<{ id: string; severity: string; pkg: string; fixed?: string; published?: string }>,
+) {
   return {
     SchemaVersion: 2,
     CreatedAt: '2026-11-25T10:00:00Z',
@@ -63,8 +71,13 @@ function trivyReport(repoRef: string, digest: string, vulns: Array<{ id: string;
         Class: 'os-pkgs',
         Type: 'debian',
         Vulnerabilities: vulns.map((v) => ({
-          VulnerabilityID: v.id, PkgName: v.pkg, InstalledVersion: '1.0.0', ...(v.fixed ? { FixedVersion: v.fixed, Status: 'fixed' } : { Status: 'affected' }),
-          Severity: v.severity, PublishedDate: v.published ?? '2024-01-01T00:00:00Z', Title: `${v.id} in ${v.pkg}`,
+          VulnerabilityID: v.id,
+          PkgName: v.pkg,
+          InstalledVersion: '1.0.0',
+          ...(v.fixed ? { FixedVersion: v.fixed, Status: 'fixed' } : { Status: 'affected' }),
+          Severity: v.severity,
+          PublishedDate: v.published ?? '2024-01-01T00:00:00Z',
+          Title: `${v.id} in ${v.pkg}`,
         })),
       },
     ],
@@ -76,10 +89,18 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
   let sl: TestSafelist;
   let layout: Layout;
   let hooks: Awaited<ReturnType<typeof startReceiver>>;
-  const api = async (method: string, path: string, opts: { token?: string; body?: unknown; type?: string; headers?: Record<string, string> } = {}) => {
+  const api = async (
+    method: string,
+    path: string,
+    opts: { token?: string; body?: unknown; type?: string; headers?: Record<string, string> } = {},
+  ) => {
     const res = await fetch(`${sl.url}${path}`, {
       method,
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': opts.type ?? 'application/json' } : {}), ...opts.headers },
+      headers: {
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...(opts.body !== undefined ? { 'content-type': opts.type ?? 'application/json' } : {}),
+        ...opts.headers,
+      },
       ...(opts.body !== undefined ? { body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) } : {}),
     });
     const text = await res.text();
@@ -96,7 +117,15 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     hooks = await startReceiver();
     const port = await freePort();
     const safelistUrl = `http://127.0.0.1:${port}`;
-    registry = await startRegistry({ notify: [{ name: 'safelist', url: `${safelistUrl}/api/v1/gate/webhooks/distribution`, headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` } }] });
+    registry = await startRegistry({
+      notify: [
+        {
+          name: 'safelist',
+          url: `${safelistUrl}/api/v1/gate/webhooks/distribution`,
+          headers: { Authorization: `Bearer ${WEBHOOK_TOKEN}` },
+        },
+      ],
+    });
     sl = await startTestSafelist({
       db,
       extra: {
@@ -120,17 +149,20 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
         notifications: { attempts: 3, retryBase: '100ms' },
       },
     });
-    await writeFile(join(sl.dir, 'allowlists', 'containers.yaml'), [
-      '# Reviewed container policy for the test registry',
-      'severity: high',
-      'fixableOnly: true',
-      'exceptions:',
-      '  - cve: CVE-2024-0002',
-      '    owner: platform-team@example.com',
-      '    justification: not reachable in our images, fix scheduled',
-      '    expires: 2099-12-31',
-      '',
-    ].join('\n'));
+    await writeFile(
+      join(sl.dir, 'allowlists', 'containers.yaml'),
+      [
+        '# Reviewed container policy for the test registry',
+        'severity: high',
+        'fixableOnly: true',
+        'exceptions:',
+        '  - cve: CVE-2024-0002',
+        '    owner: platform-team@example.com',
+        '    justification: not reachable in our images, fix scheduled',
+        '    expires: 2099-12-31',
+        '',
+      ].join('\n'),
+    );
     // containers.yaml sits beside the package allowlists, and the package policy ignores it.
     await sl.runtime.policies.reload();
     layout = await createLayout();
@@ -180,9 +212,14 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
       ['CVE-2024-0001', 'severity low is below the threshold high'],
       ['CVE-2024-0003', 'no fix available (fixableOnly)'],
     ]);
-    const byTag = await api('GET', `/api/v1/gate/verdicts?image=${encodeURIComponent(`${registry.host}/team/app:v1`)}`, { token: PIPELINE_TOKEN });
+    const byTag = await api('GET', `/api/v1/gate/verdicts?image=${encodeURIComponent(`${registry.host}/team/app:v1`)}`, {
+      token: PIPELINE_TOKEN,
+    });
     expect(byTag.json.image.digest).toBe(digest);
-    const run = await cli(['gate', 'check', `${registry.host}/team/app:v1`, '--wait', '30s'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
+    const run = await cli(['gate', 'check', `${registry.host}/team/app:v1`, '--wait', '30s'], {
+      SAFELIST_URL: sl.url,
+      SAFELIST_TOKEN: PIPELINE_TOKEN,
+    });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^PASS team\/app@sha256:/);
     await sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/app@${digest}`]);
@@ -197,21 +234,36 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     expect(posted.status).toBe(201);
     const v = await final(digest);
     expect(v.state).toBe('fail');
-    expect(v.verdict.failures).toEqual([expect.objectContaining({ finding: expect.objectContaining({ id: 'CVE-2024-9999', severity: 'high', package: 'openssl' }), rule: 'severity high is at or above the threshold high' })]);
+    expect(v.verdict.failures).toEqual([
+      expect.objectContaining({
+        finding: expect.objectContaining({ id: 'CVE-2024-9999', severity: 'high', package: 'openssl' }),
+        rule: 'severity high is at or above the threshold high',
+      }),
+    ]);
     const purged = await until(async () => {
       const r = await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN });
       return r.json.purged ? r.json.purged : undefined;
     }, 'the purge to be recorded');
     expect(purged).toBe('purged');
-    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/app@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
-    const note = await until(() => hooks.received.find((r) => r.body.event === 'gate.failed' && (r.body.image as { digest: string }).digest === digest), 'the failure notification');
-    expect(note.body.failures).toEqual([expect.objectContaining({ id: 'CVE-2024-9999', rule: 'severity high is at or above the threshold high' })]);
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/app@${digest}`])).rejects.toThrow(
+      /manifest unknown|not found/i,
+    );
+    const note = await until(
+      () => hooks.received.find((r) => r.body.event === 'gate.failed' && (r.body.image as { digest: string }).digest === digest),
+      'the failure notification',
+    );
+    expect(note.body.failures).toEqual([
+      expect.objectContaining({ id: 'CVE-2024-9999', rule: 'severity high is at or above the threshold high' }),
+    ]);
     expect(note.body.purge).toEqual({ outcome: 'purged', detail: 'deleted' });
     const audit = await api('GET', `/api/v1/audit?subject=${encodeURIComponent(`local/team/app@${digest}`)}`, { token: AUDITOR_TOKEN });
     expect(audit.json.records.map((r: { action: string }) => r.action)).toEqual(['gate.received', 'gate.verdict', 'gate.purged']);
     const reportAudit = await api('GET', `/api/v1/audit?subject=${digest}&action=gate.report-received`, { token: AUDITOR_TOKEN });
     expect(reportAudit.json.records).toHaveLength(1);
-    const run = await cli(['gate', 'check', `team/app@${digest}`, '--wait', '5s'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
+    const run = await cli(['gate', 'check', `team/app@${digest}`, '--wait', '5s'], {
+      SAFELIST_URL: sl.url,
+      SAFELIST_TOKEN: PIPELINE_TOKEN,
+    });
     expect(run.code, run.stderr).toBe(1);
     expect(run.stdout).toContain('CVE-2024-9999 high in openssl 1.0.0 (fixed in 3.0.15)');
     expect((await api('GET', '/api/v1/audit/verify', { token: AUDITOR_TOKEN })).json.ok).toBe(true);
@@ -219,46 +271,150 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
 
   it('refuses unauthenticated and malformed webhooks with a 4xx and records nothing', async () => {
     const before = { events: await count('gate_events'), images: await count('gate_images'), audit: await count('audit_log') };
-    const envelope = { events: [{ id: randomUUID(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}`, repository: 'team/app', tag: 'x' }, request: { host: registry.host } }] };
+    const envelope = {
+      events: [
+        {
+          id: randomUUID(),
+          action: 'push',
+          target: {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: `sha256:${'a'.repeat(64)}`,
+            repository: 'team/app',
+            tag: 'x',
+          },
+          request: { host: registry.host },
+        },
+      ],
+    };
     expect((await api('POST', '/api/v1/gate/webhooks/distribution', { body: envelope, type: DIST_TYPE })).status).toBe(401);
-    expect((await api('POST', '/api/v1/gate/webhooks/distribution', { token: PIPELINE_TOKEN, body: envelope, type: DIST_TYPE })).status).toBe(403);
-    expect((await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: '{"events": [', type: DIST_TYPE })).status).toBe(400);
-    expect((await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: { events: [{ ...envelope.events[0], target: { ...envelope.events[0]!.target, digest: 'sha256:nothex' } }] }, type: DIST_TYPE })).status).toBe(400);
-    expect((await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: { events: [{ ...envelope.events[0], request: { host: 'evil.example:5000' } }] }, type: DIST_TYPE })).status).toBe(400);
-    expect((await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: { nope: true }, type: DIST_TYPE })).status).toBe(400);
-    const acr = { id: randomUUID(), timestamp: '2026-11-25T10:00:00Z', action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: `sha256:${'b'.repeat(64)}`, repository: 'team/app', tag: 'y', size: 1, length: 1 }, request: { id: randomUUID(), host: registry.host, method: 'PUT', useragent: 'docker' } };
+    expect(
+      (await api('POST', '/api/v1/gate/webhooks/distribution', { token: PIPELINE_TOKEN, body: envelope, type: DIST_TYPE })).status,
+    ).toBe(403);
+    expect(
+      (await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: '{"events": [', type: DIST_TYPE })).status,
+    ).toBe(400);
+    expect(
+      (
+        await api('POST', '/api/v1/gate/webhooks/distribution', {
+          token: WEBHOOK_TOKEN,
+          body: { events: [{ ...envelope.events[0], target: { ...envelope.events[0]!.target, digest: 'sha256:nothex' } }] },
+          type: DIST_TYPE,
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await api('POST', '/api/v1/gate/webhooks/distribution', {
+          token: WEBHOOK_TOKEN,
+          body: { events: [{ ...envelope.events[0], request: { host: 'evil.example:5000' } }] },
+          type: DIST_TYPE,
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: { nope: true }, type: DIST_TYPE })).status,
+    ).toBe(400);
+    const acr = {
+      id: randomUUID(),
+      timestamp: '2026-11-25T10:00:00Z',
+      action: 'push',
+      target: {
+        mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        digest: `sha256:${'b'.repeat(64)}`,
+        repository: 'team/app',
+        tag: 'y',
+        size: 1,
+        length: 1,
+      },
+      request: { id: randomUUID(), host: registry.host, method: 'PUT', useragent: 'docker' },
+    };
     expect((await api('POST', '/api/v1/gate/webhooks/acr', { body: acr })).status).toBe(401);
-    expect((await api('POST', '/api/v1/gate/webhooks/acr', { body: acr, headers: { 'x-gate-secret': `${ACR_SECRET}x` } })).status).toBe(401);
-    expect((await api('POST', '/api/v1/gate/webhooks/acr', { body: { ...acr, target: { ...acr.target, repository: 'Bad Name' } }, headers: { 'x-gate-secret': ACR_SECRET } })).status).toBe(400);
-    expect((await api('POST', `/api/v1/gate/reports/sha256:${'c'.repeat(64)}`, { body: trivyReport('x:1', `sha256:${'c'.repeat(64)}`, []) })).status).toBe(401);
-    expect((await api('POST', `/api/v1/gate/reports/sha256:${'c'.repeat(64)}`, { token: PIPELINE_TOKEN, body: trivyReport('x:1', `sha256:${'d'.repeat(64)}`, []) })).status).toBe(400);
-    expect((await api('POST', `/api/v1/gate/reports/sha256:${'c'.repeat(64)}`, { token: PIPELINE_TOKEN, body: { SchemaVersion: 1 } })).status).toBe(400);
+    expect((await api('POST', '/api/v1/gate/webhooks/acr', { body: acr, headers: { 'x-gate-secret': `${ACR_SECRET}x` } })).status).toBe(
+      401,
+    );
+    expect(
+      (
+        await api('POST', '/api/v1/gate/webhooks/acr', {
+          body: { ...acr, target: { ...acr.target, repository: 'Bad Name' } },
+          headers: { 'x-gate-secret': ACR_SECRET },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await api('POST', `/api/v1/gate/reports/sha256:${'c'.repeat(64)}`, { body: trivyReport('x:1', `sha256:${'c'.repeat(64)}`, []) }))
+        .status,
+    ).toBe(401);
+    expect(
+      (
+        await api('POST', `/api/v1/gate/reports/sha256:${'c'.repeat(64)}`, {
+          token: PIPELINE_TOKEN,
+          body: trivyReport('x:1', `sha256:${'d'.repeat(64)}`, []),
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await api('POST', `/api/v1/gate/reports/sha256:${'c'.repeat(64)}`, { token: PIPELINE_TOKEN, body: { SchemaVersion: 1 } })).status,
+    ).toBe(400);
     expect({ events: await count('gate_events'), images: await count('gate_images'), audit: await count('audit_log') }).toEqual(before);
     // A ping is answered, and records nothing either.
-    const ping = await api('POST', '/api/v1/gate/webhooks/acr', { body: { id: randomUUID(), timestamp: '2026-11-25T10:00:00Z', action: 'ping' }, headers: { 'x-gate-secret': ACR_SECRET } });
+    const ping = await api('POST', '/api/v1/gate/webhooks/acr', {
+      body: { id: randomUUID(), timestamp: '2026-11-25T10:00:00Z', action: 'ping' },
+      headers: { 'x-gate-secret': ACR_SECRET },
+    });
     expect(ping.status).toBe(200);
     expect(await count('gate_events')).toBe(before.events);
   });
 
   it('processes a repeated event id once (the distribution registry retries with the same id)', async () => {
     const digest = await layout.push('other', registry.host, 'team/other:v1');
-    await until(async () => (await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).status === 200, 'the registry notification');
-    const envelope = { events: [{ id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'team/other', tag: 'again' }, request: { host: registry.host, method: 'PUT' } },
-      { id: randomUUID(), action: 'push', target: { mediaType: 'application/octet-stream', digest, repository: 'team/other' }, request: { host: registry.host } },
-      { id: randomUUID(), action: 'pull', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'team/other' }, request: { host: registry.host } }] };
+    await until(
+      async () => (await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).status === 200,
+      'the registry notification',
+    );
+    const envelope = {
+      events: [
+        {
+          id: randomUUID(),
+          timestamp: new Date().toISOString(),
+          action: 'push',
+          target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'team/other', tag: 'again' },
+          request: { host: registry.host, method: 'PUT' },
+        },
+        {
+          id: randomUUID(),
+          action: 'push',
+          target: { mediaType: 'application/octet-stream', digest, repository: 'team/other' },
+          request: { host: registry.host },
+        },
+        {
+          id: randomUUID(),
+          action: 'pull',
+          target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, repository: 'team/other' },
+          request: { host: registry.host },
+        },
+      ],
+    };
     const first = await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: envelope, type: DIST_TYPE });
     const again = await api('POST', '/api/v1/gate/webhooks/distribution', { token: WEBHOOK_TOKEN, body: envelope, type: DIST_TYPE });
     expect(first).toEqual({ status: 202, json: { accepted: 1, duplicates: 0, ignored: 2 } });
     expect(again).toEqual({ status: 202, json: { accepted: 0, duplicates: 1, ignored: 2 } });
     const rows = await sl.runtime.db.query('SELECT event_id FROM gate_events WHERE event_id = $1', [envelope.events[0]!.id]);
     expect(rows).toHaveLength(1);
-    const received = await api('GET', `/api/v1/audit?action=gate.received&subject=${encodeURIComponent(`local/team/other@${digest}`)}`, { token: AUDITOR_TOKEN });
+    const received = await api('GET', `/api/v1/audit?action=gate.received&subject=${encodeURIComponent(`local/team/other@${digest}`)}`, {
+      token: AUDITOR_TOKEN,
+    });
     expect(received.json.records).toHaveLength(2); // the registry's own notification, and ours once
   });
 
   it('queues an ACR push and judges it the same way, after re-reading the manifest', async () => {
     const digest = await layout.push('other', registry.host, 'acr/app:v1');
-    const event = { id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 345, digest, length: 345, repository: 'acr/app', tag: 'v1' }, request: { id: randomUUID(), host: registry.host, method: 'PUT', useragent: 'skopeo' } };
+    const event = {
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      action: 'push',
+      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 345, digest, length: 345, repository: 'acr/app', tag: 'v1' },
+      request: { id: randomUUID(), host: registry.host, method: 'PUT', useragent: 'skopeo' },
+    };
     const r = await api('POST', '/api/v1/gate/webhooks/acr', { body: event, headers: { 'x-gate-secret': ACR_SECRET } });
     expect(r.status).toBe(202);
     await api('POST', `/api/v1/gate/reports/${digest}`, { token: PIPELINE_TOKEN, body: trivyReport('acr/app:v1', digest, []) });
@@ -271,7 +427,13 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
 
   it('answers "no verdict" for a pushed digest the registry does not have; never a pass', async () => {
     const ghost = `sha256:${'e'.repeat(64)}`;
-    const event = { id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: ghost, repository: 'acr/ghost', tag: 'v1' }, request: { host: registry.host } };
+    const event = {
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      action: 'push',
+      target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: ghost, repository: 'acr/ghost', tag: 'v1' },
+      request: { host: registry.host },
+    };
     expect((await api('POST', '/api/v1/gate/webhooks/acr', { body: event, headers: { 'x-gate-secret': ACR_SECRET } })).status).toBe(202);
     await api('POST', `/api/v1/gate/reports/${ghost}`, { token: PIPELINE_TOKEN, body: trivyReport('acr/ghost:v1', ghost, []) });
     const v = await final(ghost);
@@ -279,14 +441,20 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     expect(v.reason).toMatch(/does not have acr\/ghost@sha256:e{64}/);
     const run = await cli(['gate', 'check', 'acr/ghost:v1', '--wait', '1s'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
     expect(run.code).toBe(2);
-    const unseen = await cli(['gate', 'check', 'team/never:v9', '--wait', '300ms', '--interval', '100ms'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
+    const unseen = await cli(['gate', 'check', 'team/never:v9', '--wait', '300ms', '--interval', '100ms'], {
+      SAFELIST_URL: sl.url,
+      SAFELIST_TOKEN: PIPELINE_TOKEN,
+    });
     expect(unseen.code).toBe(2);
     expect(unseen.stdout).toMatch(/^NO VERDICT team\/never:v9 within 300ms: the gate has not received a push/);
   });
   it('judges a passed image again when a later report fails it: blocked from deploys, purged, notified and audited', async () => {
     const digest = await layout.push('late', registry.host, 'team/late:v1');
     const subject = `local/team/late@${digest}`;
-    expect((await api('POST', `/api/v1/gate/reports/${digest}`, { token: PIPELINE_TOKEN, body: trivyReport('team/late:v1', digest, []) })).status).toBe(201);
+    expect(
+      (await api('POST', `/api/v1/gate/reports/${digest}`, { token: PIPELINE_TOKEN, body: trivyReport('team/late:v1', digest, []) }))
+        .status,
+    ).toBe(201);
     const passed = consistent(await final(digest));
     expect(passed.state).toBe('pass');
     // A rescan with a newer vulnerability database finds a critical, fixable CVE.
@@ -302,23 +470,42 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
     const v = consistent(await final(digest));
     expect(v.state).toBe('fail');
     expect(v.verdict.failures.map((f: any) => f.finding.id)).toEqual(['CVE-2026-1234']);
-    await until(async () => (await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).json.purged === 'purged', 'the purge');
-    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/late@${digest}`])).rejects.toThrow(/manifest unknown|not found/i);
-    const note = await until(() => hooks.received.find((r) => r.body.event === 'gate.failed' && (r.body.image as { digest: string }).digest === digest), 'the failure notification');
+    await until(
+      async () => (await api('GET', `/api/v1/gate/verdicts/${digest}`, { token: PIPELINE_TOKEN })).json.purged === 'purged',
+      'the purge',
+    );
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/late@${digest}`])).rejects.toThrow(
+      /manifest unknown|not found/i,
+    );
+    const note = await until(
+      () => hooks.received.find((r) => r.body.event === 'gate.failed' && (r.body.image as { digest: string }).digest === digest),
+      'the failure notification',
+    );
     expect(note.body.purge).toEqual({ outcome: 'purged', detail: 'deleted' });
     const audit = await api('GET', `/api/v1/audit?subject=${encodeURIComponent(subject)}`, { token: AUDITOR_TOKEN });
-    expect(audit.json.records.map((r: { action: string }) => r.action)).toEqual(['gate.received', 'gate.verdict', 'gate.requeued', 'gate.verdict', 'gate.purged']);
+    expect(audit.json.records.map((r: { action: string }) => r.action)).toEqual([
+      'gate.received',
+      'gate.verdict',
+      'gate.requeued',
+      'gate.verdict',
+      'gate.purged',
+    ]);
     expect(audit.json.records[2].detail).toMatchObject({ cause: 'report', previous: 'pass', reportId: late.json.id });
     expect(audit.json.records[3].detail).toMatchObject({ outcome: 'fail' });
     // The verdict is anchored at once (not at the next 10-minute anchor), so it cannot be dropped unnoticed.
     const verdictSeq = audit.json.records[3].seq as number;
     await until(async () => (await sl.runtime.audit.anchors()).some((a) => a.seq >= verdictSeq), 'the verdict to be anchored');
-    const run = await cli(['gate', 'check', `team/late@${digest}`, '--wait', '5s'], { SAFELIST_URL: sl.url, SAFELIST_TOKEN: PIPELINE_TOKEN });
+    const run = await cli(['gate', 'check', `team/late@${digest}`, '--wait', '5s'], {
+      SAFELIST_URL: sl.url,
+      SAFELIST_TOKEN: PIPELINE_TOKEN,
+    });
     expect(run.code, run.stderr).toBe(1);
   });
 
   it('keeps a failed image failed when another report arrives (its enforcement already ran)', async () => {
-    const failed = (await sl.runtime.db.query<{ digest: string }>("SELECT digest FROM gate_images WHERE state = 'fail' AND repository = 'team/app'"))[0]!.digest;
+    const failed = (
+      await sl.runtime.db.query<{ digest: string }>("SELECT digest FROM gate_images WHERE state = 'fail' AND repository = 'team/app'")
+    )[0]!.digest;
     const r = await api('POST', `/api/v1/gate/reports/${failed}`, { token: PIPELINE_TOKEN, body: trivyReport('team/app:v2', failed, []) });
     expect(r.status).toBe(201);
     expect(r.json.judgedAgain).toEqual([]);
@@ -328,14 +515,21 @@ describe.each(DB_MODES)('container gate against a real docker-registry (%s)', (d
   it('answers one consistent verdict document for pending, pass, fail and no-verdict images, and the database refuses a row that is not', async () => {
     // Without a report an image waits (scanDeadline 10m): its document is pending, with no verdict.
     const unscanned = await layout.push('unscanned', registry.host, 'team/unscanned:v1');
-    await until(async () => (await sl.runtime.db.query("SELECT 1 FROM gate_images WHERE digest = $1 AND state = 'waiting'", [unscanned])).length > 0, 'the unscanned image to wait');
+    await until(
+      async () => (await sl.runtime.db.query("SELECT 1 FROM gate_images WHERE digest = $1 AND state = 'waiting'", [unscanned])).length > 0,
+      'the unscanned image to wait',
+    );
     const rows = await sl.runtime.db.query<{ digest: string; state: string }>('SELECT digest, state FROM gate_images');
     expect([...new Set(rows.map((r) => r.state))]).toEqual(expect.arrayContaining(['waiting', 'pass', 'fail', 'no-verdict']));
     for (const r of rows) consistent((await api('GET', `/api/v1/gate/verdicts/${r.digest}`, { token: PIPELINE_TOKEN })).json);
     const pending = consistent((await api('GET', `/api/v1/gate/verdicts/${unscanned}`, { token: PIPELINE_TOKEN })).json);
     expect(pending).toMatchObject({ state: 'pending', verdict: null, purged: null, blocked: null });
     const failed = rows.find((r) => r.state === 'fail')!.digest;
-    await expect(sl.runtime.db.query("UPDATE gate_images SET state = 'waiting' WHERE digest = $1", [failed])).rejects.toThrow(/gate_images_verdict_matches_state/);
-    await expect(sl.runtime.db.query("UPDATE gate_images SET state = 'pass' WHERE digest = $1", [failed])).rejects.toThrow(/gate_images_verdict_matches_state/);
+    await expect(sl.runtime.db.query("UPDATE gate_images SET state = 'waiting' WHERE digest = $1", [failed])).rejects.toThrow(
+      /gate_images_verdict_matches_state/,
+    );
+    await expect(sl.runtime.db.query("UPDATE gate_images SET state = 'pass' WHERE digest = $1", [failed])).rejects.toThrow(
+      /gate_images_verdict_matches_state/,
+    );
   });
 });

@@ -26,7 +26,8 @@ const SUB = '00000000-1111-2222-3333-444444444444';
 const RG = 'ml-platform';
 const ACR = 'curatedbase';
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const MANIFEST_ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
+const MANIFEST_ACCEPT =
+  'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
 const credential: TokenCredential = { getToken: async () => ({ token: 'fake-arm-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
 
 interface ImportCall {
@@ -49,7 +50,8 @@ async function startArmStub(dir: string) {
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(body === undefined ? '' : JSON.stringify(body));
     };
-    if (req.headers.authorization !== 'Bearer fake-arm-token') return json(401, { error: { code: 'AuthenticationFailed', message: 'no token' } });
+    if (req.headers.authorization !== 'Bearer fake-arm-token')
+      return json(401, { error: { code: 'AuthenticationFailed', message: 'no token' } });
     let raw = '';
     req.on('data', (d: Buffer) => (raw += d.toString()));
     req.on('end', () => {
@@ -64,15 +66,22 @@ async function startArmStub(dir: string) {
         // A local source registry is asked for real (as ACR asks the source); others by name.
         const local = body.source.registryUri?.startsWith('127.0.0.1:');
         const [repo, ref] = body.source.sourceImage.split('@') as [string, string];
-        void (local
-          ? fetch(`http://${body.source.registryUri}/v2/${repo}/manifests/${ref}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } }).then((r) => (r.ok ? { ok: true } : missing), () => missing)
-          : Promise.resolve(repo === 'azureml/broken' ? missing : { ok: true })
+        void (
+          local
+            ? fetch(`http://${body.source.registryUri}/v2/${repo}/manifests/${ref}`, {
+                method: 'HEAD',
+                headers: { accept: MANIFEST_ACCEPT },
+              }).then(
+                (r) => (r.ok ? { ok: true } : missing),
+                () => missing,
+              )
+            : Promise.resolve(repo === 'azureml/broken' ? missing : { ok: true })
         ).then((o) => {
           outcome.set(id, o);
           json(202, undefined, {
-          'azure-asyncoperation': `${base}${prefix}/locations/westeurope/operationStatuses/${id}?api-version=${url.searchParams.get('api-version')}`,
-          location: `${base}${prefix}/locations/westeurope/operationResults/${id}?api-version=${url.searchParams.get('api-version')}`,
-          'retry-after': '0',
+            'azure-asyncoperation': `${base}${prefix}/locations/westeurope/operationStatuses/${id}?api-version=${url.searchParams.get('api-version')}`,
+            location: `${base}${prefix}/locations/westeurope/operationResults/${id}?api-version=${url.searchParams.get('api-version')}`,
+            'retry-after': '0',
           });
         });
         return;
@@ -84,7 +93,10 @@ async function startArmStub(dir: string) {
         polls.set(id, n);
         if (n < 2) return json(200, { id, status: 'InProgress' });
         const o = outcome.get(id) ?? { ok: false, message: 'unknown operation' };
-        return json(200, o.ok ? { id, status: 'Succeeded' } : { id, status: 'Failed', error: { code: 'ImportImageFailed', message: o.message } });
+        return json(
+          200,
+          o.ok ? { id, status: 'Succeeded' } : { id, status: 'Failed', error: { code: 'ImportImageFailed', message: o.message } },
+        );
       }
       const result = /\/operationResults\/([0-9a-f-]+)$/.exec(url.pathname);
       // The final GET of a finished import answers like the operation itself: 200 (documented responses: 200, 202).
@@ -95,11 +107,15 @@ async function startArmStub(dir: string) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
-    url, cert, calls, polls,
-    stop: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    url,
+    cert,
+    calls,
+    polls,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -129,7 +145,14 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
     catalog = new OciCatalog(db);
     await catalog.open();
     const tag = async (name: string, t: string, d: string) =>
-      catalog.commitTag({ name, tag: t, digest: d, source: 'mcr', manifests: [{ digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 400 }], refs: [] });
+      catalog.commitTag({
+        name,
+        tag: t,
+        digest: d,
+        source: 'mcr',
+        manifests: [{ digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 400 }],
+        refs: [],
+      });
     await tag('mcr/azureml/app', '1.0.0', digest('a'));
     await tag('mcr/azureml/app', '2.0.0', digest('b'));
     await tag('mcr/azureml/broken', 'latest', digest('c'));
@@ -149,13 +172,21 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
 
     const client = new ContainerRegistryManagementClient(credential, SUB, { endpoint: stub.url, tlsOptions: { ca: stub.cert.toString() } });
     const events: string[] = [];
-    const report = await importToAcr(client, config.oci.acrTarget!, plan.items, { updateIntervalInMs: 1, onEvent: (e) => events.push(`${e.type} ${e.image}`) });
+    const report = await importToAcr(client, config.oci.acrTarget!, plan.items, {
+      updateIntervalInMs: 1,
+      onEvent: (e) => events.push(`${e.type} ${e.image}`),
+    });
 
     expect(report.imported).toEqual([{ image: 'mcr/azureml/app:1.0.0', digest: digest('a') }]);
     expect(report.failed).toHaveLength(1);
     expect(report.failed[0]!.image).toBe('mcr/azureml/broken:latest');
     expect(report.failed[0]!.error).toContain(`Image 'azureml/broken@${digest('c')}' not found in source registry`);
-    expect(events).toEqual(['importing mcr/azureml/app:1.0.0', 'imported mcr/azureml/app:1.0.0', 'importing mcr/azureml/broken:latest', 'failed mcr/azureml/broken:latest']);
+    expect(events).toEqual([
+      'importing mcr/azureml/app:1.0.0',
+      'imported mcr/azureml/app:1.0.0',
+      'importing mcr/azureml/broken:latest',
+      'failed mcr/azureml/broken:latest',
+    ]);
 
     expect(stub.calls).toHaveLength(2);
     expect(stub.calls[0]!.apiVersion).toMatch(/^\d{4}-\d{2}-\d{2}/);
@@ -178,7 +209,14 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
     expect(again).toMatchObject({ imported: [], unchanged: 1, failed: [{ image: 'mcr/azureml/broken:latest' }] });
     expect(stub.calls.slice(before).map((c) => c.body.source.sourceImage)).toEqual([`azureml/broken@${digest('c')}`]);
     // The tag moved upstream (and the mirror followed): imported again at its new digest.
-    await catalog.commitTag({ name: 'mcr/azureml/app', tag: '1.0.0', digest: digest('d'), source: 'mcr', manifests: [{ digest: digest('d'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 400 }], refs: [] });
+    await catalog.commitTag({
+      name: 'mcr/azureml/app',
+      tag: '1.0.0',
+      digest: digest('d'),
+      source: 'mcr',
+      manifests: [{ digest: digest('d'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 400 }],
+      refs: [],
+    });
     const moved = await runAcrTarget(deps, { updateIntervalInMs: 1 });
     expect(moved.imported).toEqual([{ image: 'mcr/azureml/app:1.0.0', digest: digest('d') }]);
   });
@@ -203,7 +241,14 @@ describe('ACR target following the mirror: the server imports after every OCI sy
       extra: {
         oci: {
           upstreams: [{ name: 'mcr', url: registry.url }],
-          acrTarget: { subscriptionId: SUB, resourceGroup: RG, registryName: ACR, endpoint: stub.url, afterSync: true, sourceRegistries: { mcr: registry.host } },
+          acrTarget: {
+            subscriptionId: SUB,
+            resourceGroup: RG,
+            registryName: ACR,
+            endpoint: stub.url,
+            afterSync: true,
+            sourceRegistries: { mcr: registry.host },
+          },
         },
       },
       server: { azureCredential: credential, azureClientOptions: { tlsOptions: { ca: stub.cert.toString() } } },
@@ -221,13 +266,17 @@ describe('ACR target following the mirror: the server imports after every OCI sy
     const d1 = await layout.push('one', registry.host, 'azureml/app:1.0.0');
     await layout.push('two', registry.host, 'azureml/app:2.0.0'); // not allowed: never imported
     await sl.syncOciNow();
-    expect(stub.calls.map((c) => c.body)).toEqual([{ source: { registryUri: registry.host, sourceImage: `azureml/app@${d1}` }, targetTags: ['azureml/app:1.0.0'], mode: 'Force' }]);
+    expect(stub.calls.map((c) => c.body)).toEqual([
+      { source: { registryUri: registry.host, sourceImage: `azureml/app@${d1}` }, targetTags: ['azureml/app:1.0.0'], mode: 'Force' },
+    ]);
     await sl.syncOciNow();
     expect(stub.calls).toHaveLength(1);
     const d2 = await layout.push('two', registry.host, 'azureml/app:1.1.0');
     await sl.syncOciNow();
     expect(stub.calls.map((c) => c.body.source.sourceImage)).toEqual([`azureml/app@${d1}`, `azureml/app@${d2}`]);
-    const audit = (await sl.runtime.audit.query({ action: 'oci.acr-imported' })) as unknown as Array<{ detail: { imported: Array<{ image: string }> } }>;
+    const audit = (await sl.runtime.audit.query({ action: 'oci.acr-imported' })) as unknown as Array<{
+      detail: { imported: Array<{ image: string }> };
+    }>;
     expect(audit.map((r) => r.detail.imported.map((i) => i.image))).toEqual([['mcr/azureml/app:1.0.0'], ['mcr/azureml/app:1.1.0']]);
   });
 });

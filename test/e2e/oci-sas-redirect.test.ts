@@ -27,7 +27,10 @@ describe('skopeo through SAS redirects', () => {
     // Incompressible content, so the layer stays far above the redirect threshold.
     await layout.image('1.0.0', { 'app/data.txt': `${randomBytes(200_000).toString('base64')}\n` });
     digest = await layout.push('1.0.0', registry.host, 'azureml/big:1.0.0');
-    const storage = { kind: 'azure', azure: { connectionString: azurite.connectionString, container: 'oci-sas', redirectAbove: 1024, redirectTtl: '5m' } };
+    const storage = {
+      kind: 'azure',
+      azure: { connectionString: azurite.connectionString, container: 'oci-sas', redirectAbove: 1024, redirectTtl: '5m' },
+    };
     sl = await startTestSafelist({
       azure: { connectionString: azurite.connectionString, container: 'oci-sas' },
       ociAllowlist: 'packages:\n  - mcr/azureml/big:^1.0.0\n',
@@ -46,7 +49,9 @@ describe('skopeo through SAS redirects', () => {
   });
 
   it('redirects layer downloads to Blob Storage and skopeo copies the image intact', async () => {
-    const manifest = (await (await fetch(`${sl.url}/v2/mcr/azureml/big/manifests/1.0.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as { layers: Array<{ digest: string; size: number }> };
+    const manifest = (await (
+      await fetch(`${sl.url}/v2/mcr/azureml/big/manifests/1.0.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    ).json()) as { layers: Array<{ digest: string; size: number }> };
     const layer = manifest.layers.find((l) => l.size >= 1024)!;
     const res = await fetch(`${sl.url}/v2/mcr/azureml/big/blobs/${layer.digest}`, { redirect: 'manual' });
     expect(res.status).toBe(302);

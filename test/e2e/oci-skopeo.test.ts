@@ -50,9 +50,20 @@ async function buildAndPush(layout: Layout, host: string): Promise<Pushed> {
   };
 }
 
-async function manifestJson(base: string, repo: string, ref: string): Promise<{ layers?: Array<{ digest: string }>; manifests?: Array<{ digest: string; platform: { architecture: string } }>; config?: { digest: string } }> {
+async function manifestJson(
+  base: string,
+  repo: string,
+  ref: string,
+): Promise<{
+  layers?: Array<{ digest: string }>;
+  manifests?: Array<{ digest: string; platform: { architecture: string } }>;
+  config?: { digest: string };
+}> {
   const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, {
-    headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    headers: {
+      accept:
+        'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    },
   });
   if (!res.ok) throw new Error(`${repo}:${ref} -> ${res.status}`);
   return (await res.json()) as never;
@@ -127,7 +138,8 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
   it('stores shared layers once and is idempotent on a rerun', async () => {
     const catalog = safelist.runtime.ociCatalog;
     const blobs = new Set<string>();
-    for (const name of catalog.imageNames()) for (const refs of catalog.image(name)!.refs.values()) for (const r of refs) if (r.kind === 'blob') blobs.add(r.child);
+    for (const name of catalog.imageNames())
+      for (const refs of catalog.image(name)!.refs.values()) for (const r of refs) if (r.kind === 'blob') blobs.add(r.child);
     // The base layer is referenced by 1.0.0, 1.1.0 and both platforms, but downloaded once.
     // The tampered image's config was stored (it verified) before its layer was refused: +1.
     expect(report.downloaded).toBe(blobs.size + 1);
@@ -153,7 +165,14 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
     expect(r.ok, r.out).toBe(true);
     const index = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
     expect(index.manifests[0]!.digest).toBe(pushed.multi);
-    const arm = await skopeo(['copy', '--override-arch', 'arm64', '--src-tls-verify=false', `docker://${host}/mcr/azureml/multi:2024.01`, `oci:${join(tmp, 'arm')}:a`]);
+    const arm = await skopeo([
+      'copy',
+      '--override-arch',
+      'arm64',
+      '--src-tls-verify=false',
+      `docker://${host}/mcr/azureml/multi:2024.01`,
+      `oci:${join(tmp, 'arm')}:a`,
+    ]);
     expect(arm.ok, arm.out).toBe(true);
   });
 
@@ -163,7 +182,9 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
     expect(r.out).toContain('denied: mcr/azureml/app 2.0.0 is blocked by Safelist policy in view default: allowed versions are ^1.0.0');
     expect(r.out).toContain('safelist why mcr/azureml/app');
     const repo = await skopeo(['inspect', '--tls-verify=false', `docker://${host}/mcr/other/secret:1`]);
-    expect(repo.out).toContain('denied: repository mcr/other/secret is blocked by Safelist policy in view default: it is not on the allowlist');
+    expect(repo.out).toContain(
+      'denied: repository mcr/other/secret is blocked by Safelist policy in view default: it is not on the allowlist',
+    );
   });
 
   it('answers an allowed tag that failed to sync with manifest unknown, saying so', async () => {
@@ -184,7 +205,13 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
     const byDigest = await fetch(`${safelist.url}/v2/mcr/azureml/app/manifests/${pushed.app110}`);
     const body = Buffer.from(await byDigest.arrayBuffer());
     expect(head.headers.get('content-length')).toBe(String(body.length));
-    const upstreamBody = Buffer.from(await (await fetch(`${registry.url}/v2/azureml/app/manifests/${pushed.app110}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).arrayBuffer());
+    const upstreamBody = Buffer.from(
+      await (
+        await fetch(`${registry.url}/v2/azureml/app/manifests/${pushed.app110}`, {
+          headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+        })
+      ).arrayBuffer(),
+    );
     expect(body.equals(upstreamBody)).toBe(true);
 
     const layer = (JSON.parse(body.toString()) as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
@@ -203,7 +230,13 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
     expect(await next.json()).toEqual({ name: 'mcr/azureml/app', tags: ['1.1.0'] });
     const viewed = await fetch(`${safelist.url}/v2/views/default/mcr/azureml/app/tags/list?n=1`);
     expect(viewed.headers.get('link')).toBe('</v2/views/default/mcr/azureml/app/tags/list?n=1&last=1.0.0>; rel="next"');
-    const viaView = await skopeo(['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${host}/views/default/mcr/azureml/app:1.0.0`]);
+    const viaView = await skopeo([
+      'inspect',
+      '--tls-verify=false',
+      '--format',
+      '{{.Digest}}',
+      `docker://${host}/views/default/mcr/azureml/app:1.0.0`,
+    ]);
     expect(viaView.out.trim()).toBe(pushed.app100);
     const list = await skopeo(['list-tags', '--tls-verify=false', `docker://${host}/mcr/azureml/app`]);
     expect(JSON.parse(list.out).Tags).toEqual(['1.0.0', '1.1.0']);
@@ -269,7 +302,9 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
 `);
       const pinned = await fetch(`${safelist.url}/v2/mcr/azureml/app/manifests/1.1.0`);
       expect(pinned.status).toBe(403);
-      expect(((await pinned.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toContain(`digest ${pushed.app110} is not among the pinned digests`);
+      expect(((await pinned.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toContain(
+        `digest ${pushed.app110} is not among the pinned digests`,
+      );
     } finally {
       await safelist.setOciAllowlist(ALLOWLIST);
     }
@@ -288,7 +323,10 @@ describe('OCI sync through the bearer-token challenge flow', () => {
     layout = await createLayout();
     await layout.image('1.0.0', { 'app/version.txt': 'token flow\n' });
     await layout.push('1.0.0', registry.host, 'azureml/private:1.0.0');
-    safelist = await startTestSafelist({ ociAllowlist: 'packages:\n  - mcr/azureml/private\n', ociUpstreams: [{ name: 'mcr', url: gate.url }] });
+    safelist = await startTestSafelist({
+      ociAllowlist: 'packages:\n  - mcr/azureml/private\n',
+      ociUpstreams: [{ name: 'mcr', url: gate.url }],
+    });
   });
 
   afterAll(async () => {

@@ -41,7 +41,13 @@ describe('skopeo with image read tokens', () => {
 
   const copy = async (creds: string[]) => {
     try {
-      const r = await sh('skopeo', ['copy', '--src-tls-verify=false', ...creds, `docker://${new URL(sl.url).host}/mcr/azureml/app:1.0.0`, `oci:${join(tmp, `out-${Date.now()}`)}:x`]);
+      const r = await sh('skopeo', [
+        'copy',
+        '--src-tls-verify=false',
+        ...creds,
+        `docker://${new URL(sl.url).host}/mcr/azureml/app:1.0.0`,
+        `oci:${join(tmp, `out-${Date.now()}`)}:x`,
+      ]);
       return { ok: true, out: r.stdout + r.stderr };
     } catch (err) {
       return { ok: false, out: (err as { stderr?: string }).stderr ?? (err as Error).message };

@@ -22,7 +22,9 @@ describe('workspace onboarding', () => {
     sl = await startTestSafelist({
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - onb-pkg\n',
-      condaChannels: [{ name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        { name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false },
+      ],
     });
     await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
   });
@@ -47,7 +49,10 @@ describe('workspace onboarding', () => {
     sl.served.length = 0;
     const code = await new Promise<number>((resolve) => {
       // Not --isolated: the point is that pip reads this file. Every other PIP_* is removed.
-      const child = spawn(PYTHON, ['-m', 'pip', 'install', '--no-cache-dir', '--target', target, 'onb-pkg'], { env: { ...isolatedPipEnv(), PIP_CONFIG_FILE: conf }, stdio: 'ignore' });
+      const child = spawn(PYTHON, ['-m', 'pip', 'install', '--no-cache-dir', '--target', target, 'onb-pkg'], {
+        env: { ...isolatedPipEnv(), PIP_CONFIG_FILE: conf },
+        stdio: 'ignore',
+      });
       child.on('close', (c) => resolve(c ?? -1));
     });
     expect(code).toBe(0);
@@ -67,6 +72,13 @@ describe('workspace onboarding', () => {
     const alias = (parse(plain.condarc) as { channel_alias: string }).channel_alias;
     expect((await fetch(`${alias}/conda-forge/noarch/repodata.json`)).status).toBe(200);
     expect(o.pipConf).toContain(`index-url = http://token:tok-0123456789abcdef@${new URL(sl.url).host}/pypi/team-a/simple/`);
-    expect(parse(o.azureMlEnvironment.split('\n').filter((l) => !l.startsWith('#')).join('\n'))).toMatchObject({ name: 'safelist-team-a' });
+    expect(
+      parse(
+        o.azureMlEnvironment
+          .split('\n')
+          .filter((l) => !l.startsWith('#'))
+          .join('\n'),
+      ),
+    ).toMatchObject({ name: 'safelist-team-a' });
   });
 });

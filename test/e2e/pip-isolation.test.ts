@@ -21,11 +21,16 @@ describe('pip test harness isolation', () => {
     expect(r.code, r.output).toBe(0);
     // Only what the harness itself sets; none of the machine's indexes, links or constraints.
     expect(r.stdout).not.toMatch(/index-url|find-links|constraint|extra-index/);
-    for (const line of r.stdout.trim().split('\n').filter(Boolean)) expect(line).toMatch(/^:env:\.(config-file|disable-pip-version-check)=/);
+    for (const line of r.stdout.trim().split('\n').filter(Boolean))
+      expect(line).toMatch(/^:env:\.(config-file|disable-pip-version-check)=/);
   });
 
   it('cannot install an allowlisted project that Safelist has not stored, whatever the machine has locally', async () => {
-    const r = await pipInstall({ indexUrl: `${sl.url}/pypi/default/simple/`, requirements: ['wheel'], target: await mkdtemp(join(tmpdir(), 'safelist-iso-')) });
+    const r = await pipInstall({
+      indexUrl: `${sl.url}/pypi/default/simple/`,
+      requirements: ['wheel'],
+      target: await mkdtemp(join(tmpdir(), 'safelist-iso-')),
+    });
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/No matching distribution found for wheel/);
     expect(r.output).not.toMatch(/Looking in links|file:\/\//);

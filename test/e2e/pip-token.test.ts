@@ -20,7 +20,9 @@ describe('pip with package read tokens', () => {
     await buildWheel(join(work, 'dist'), { name: 'tok-pkg', version: '1.0' });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - tok-pkg\n',
-      condaChannels: [{ name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        { name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false },
+      ],
       extra: { auth: { packageRead: 'token', tokens: [{ id: 'ws-team-a', token: TOKEN, roles: ['pipeline'] }] } },
     });
     await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
@@ -32,11 +34,19 @@ describe('pip with package read tokens', () => {
   it('installs with the token in the index URL and refuses without it', async () => {
     const host = sl.url.replace('http://', '');
     sl.served.length = 0;
-    const ok = await pipInstall({ indexUrl: `http://pip:${TOKEN}@${host}/pypi/default/simple/`, requirements: ['tok-pkg'], target: await mkdtemp(join(work, 't-')) });
+    const ok = await pipInstall({
+      indexUrl: `http://pip:${TOKEN}@${host}/pypi/default/simple/`,
+      requirements: ['tok-pkg'],
+      target: await mkdtemp(join(work, 't-')),
+    });
     expect(ok.code, ok.output).toBe(0);
     expect(sl.served.map((s) => s.filename)).toContain('tok_pkg-1.0-py3-none-any.whl');
     sl.served.length = 0;
-    const bad = await pipInstall({ indexUrl: `http://pip:wrong-token-value-xx@${host}/pypi/default/simple/`, requirements: ['tok-pkg'], target: await mkdtemp(join(work, 't-')) });
+    const bad = await pipInstall({
+      indexUrl: `http://pip:wrong-token-value-xx@${host}/pypi/default/simple/`,
+      requirements: ['tok-pkg'],
+      target: await mkdtemp(join(work, 't-')),
+    });
     expect(bad.code).not.toBe(0);
     // pip does not print the 401 of an index page at default verbosity; it finds nothing.
     expect(bad.output).toMatch(/from versions: none/);

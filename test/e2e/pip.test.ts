@@ -67,11 +67,13 @@ describe('pip against Safelist', () => {
     expect(sl.served.some((s) => s.sha256 === built['1.1']!.sha256 && !s.metadata)).toBe(true);
   });
 
-  it('fails a pinned disallowed version with the policy reason in pip\'s default output', async () => {
+  it("fails a pinned disallowed version with the policy reason in pip's default output", async () => {
     const dir = await target();
     const r = await pipInstall({ indexUrl: index(), requirements: ['demo-pkg==2.0'], target: dir });
     expect(r.code).not.toBe(0);
-    expect(r.output).toMatch(/403 Client Error: Blocked by Safelist policy - demo-pkg 2\.0 is blocked by Safelist policy in view default: allowed versions are >=1\.0,<2/);
+    expect(r.output).toMatch(
+      /403 Client Error: Blocked by Safelist policy - demo-pkg 2\.0 is blocked by Safelist policy in view default: allowed versions are >=1\.0,<2/,
+    );
     expect(r.output).toContain('safelist why demo-pkg --view default');
     expect(sl.served.some((s) => s.sha256 === built['2.0']!.sha256)).toBe(false);
   });
@@ -96,7 +98,10 @@ describe('pip against Safelist', () => {
   });
 
   it('sees an allowlist change on the next run, and a view with an exception gets what others cannot', async () => {
-    await sl.setExceptions('team.yaml', 'exceptions:\n  - { id: EXC-1, ecosystem: pypi, package: "demo-pkg==2.0", view: team-a, reason: needs 2.0, expires: 2099-01-01 }\n');
+    await sl.setExceptions(
+      'team.yaml',
+      'exceptions:\n  - { id: EXC-1, ecosystem: pypi, package: "demo-pkg==2.0", view: team-a, reason: needs 2.0, expires: 2099-01-01 }\n',
+    );
     const inTeam = await target();
     expect((await pipInstall({ indexUrl: index('team-a'), requirements: ['demo-pkg==2.0'], target: inTeam })).code).toBe(0);
     expect(await installedVersion(inTeam, 'demo_pkg')).toBe('2.0');

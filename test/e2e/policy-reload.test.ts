@@ -30,7 +30,11 @@ interface AuditRecord {
   seq: number;
   action: string;
   subject: string;
-  detail: Record<string, unknown> & { trigger?: string; files?: Record<string, string>; problems?: Array<{ file: string; line: number; message: string }> };
+  detail: Record<string, unknown> & {
+    trigger?: string;
+    files?: Record<string, string>;
+    problems?: Array<{ file: string; line: number; message: string }>;
+  };
 }
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -41,11 +45,16 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
   let configPath: string;
   let url: string;
   let server: { child: ChildProcess; output: () => string } | undefined;
-  const git = (...args: string[]) => promisify(execFile)('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', '-c', 'init.defaultBranch=main', ...args], { cwd: policy });
+  const git = (...args: string[]) =>
+    promisify(execFile)('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', '-c', 'init.defaultBranch=main', ...args], {
+      cwd: policy,
+    });
 
   const serve = async (env: NodeJS.ProcessEnv = {}) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', configPath, 'serve'], {
-      cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d));
@@ -80,11 +89,17 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
   const digestsOnDisk = async () => {
     const files: Record<string, string> = {};
     for (const dir of ['allowlists', 'exceptions']) {
-      for (const f of (await readdir(join(policy, dir))).filter((n) => /^[^.].*\.ya?ml$/.test(n)).sort()) files[`${dir}/${f}`] = sha256(await readFile(join(policy, dir, f)));
+      for (const f of (await readdir(join(policy, dir))).filter((n) => /^[^.].*\.ya?ml$/.test(n)).sort())
+        files[`${dir}/${f}`] = sha256(await readFile(join(policy, dir, f)));
     }
     return files;
   };
-  const fingerprintOf = (files: Record<string, string>) => sha256(Object.entries(files).map(([f, h]) => `${h}  ${f}\n`).join(''));
+  const fingerprintOf = (files: Record<string, string>) =>
+    sha256(
+      Object.entries(files)
+        .map(([f, h]) => `${h}  ${f}\n`)
+        .join(''),
+    );
   /** How an editor that writes through a rename saves: a new file, renamed over the old one. */
   const saveByRename = async (path: string, text: string) => {
     await writeFile(`${path}.tmp-save`, text);
@@ -99,24 +114,33 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
     await writeFile(join(policy, 'allowlists', 'pypi.yaml'), 'packages:\n  - alpha\n');
     await writeFile(join(policy, 'exceptions', 'team-a.yaml'), EXCEPTION_TEAM_A);
     const wheels = join(work, 'wheels');
-    for (const [name, version] of [['alpha', '1.0'], ['alpha', '2.0'], ['beta', '1.0'], ['gamma', '1.0']] as const) await buildWheel(wheels, { name, version });
+    for (const [name, version] of [
+      ['alpha', '1.0'],
+      ['alpha', '2.0'],
+      ['beta', '1.0'],
+      ['gamma', '1.0'],
+    ] as const)
+      await buildWheel(wheels, { name, version });
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     configPath = join(work, 'safelist.yaml');
-    await writeFile(configPath, [
-      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-      `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-      `database: { pglitePath: ${join(work, 'pglite')} }`,
-      `policy: { allowlistDir: ${join(policy, 'allowlists')}, exceptionsDir: ${join(policy, 'exceptions')}, watchDebounce: 100ms }`,
-      'views: { team-a: {} }',
-      "sync: { schedule: '' }",
-      "audit: { anchorSchedule: '' }",
-      'auth:',
-      '  tokens:',
-      `    - { id: oid-auditor, token: ${AUDITOR}, roles: [auditor] }`,
-      `    - { id: oid-admin, token: ${ADMIN}, roles: [admin] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      configPath,
+      [
+        `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+        `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
+        `database: { pglitePath: ${join(work, 'pglite')} }`,
+        `policy: { allowlistDir: ${join(policy, 'allowlists')}, exceptionsDir: ${join(policy, 'exceptions')}, watchDebounce: 100ms }`,
+        'views: { team-a: {} }',
+        "sync: { schedule: '' }",
+        "audit: { anchorSchedule: '' }",
+        'auth:',
+        '  tokens:',
+        `    - { id: oid-auditor, token: ${AUDITOR}, roles: [auditor] }`,
+        `    - { id: oid-admin, token: ${ADMIN}, roles: [admin] }`,
+        '',
+      ].join('\n'),
+    );
     // The packages are in the catalog before the server starts (one writer on the PGlite folder).
     const imported = await cli(['--config', configPath, 'import', 'pypi', wheels]);
     expect(imported.code, imported.stderr).toBe(0);
@@ -151,14 +175,20 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
     await until(() => rootLists('default', 'beta'), 'beta to be listed after the edit');
 
     await writeFile(join(policy, 'allowlists', 'pypi.yaml'), 'packages:\n  - "alpha<2"\n  - beta\n');
-    await until(async () => /alpha-2\.0-py3-none-any\.whl[^>]*data-yanked/.test((await page('/pypi/default/simple/alpha/')).body), 'alpha 2.0 to be refused');
+    await until(
+      async () => /alpha-2\.0-py3-none-any\.whl[^>]*data-yanked/.test((await page('/pypi/default/simple/alpha/')).body),
+      'alpha 2.0 to be refused',
+    );
     const alpha = (await page('/pypi/default/simple/alpha/')).body;
     expect(/<a [^>]*>alpha-1\.0-py3-none-any\.whl<\/a>/.exec(alpha)?.[0]).not.toContain('data-yanked');
     expect(server!.child.pid).toBe(pid);
     expect(server!.child.exitCode).toBeNull();
 
     const files = await digestsOnDisk();
-    const records = await until(async () => (await audit('policy.reloaded')).filter((r) => r.subject === fingerprintOf(files)), 'the tightened files to be audited');
+    const records = await until(
+      async () => (await audit('policy.reloaded')).filter((r) => r.subject === fingerprintOf(files)),
+      'the tightened files to be audited',
+    );
     expect(records).toHaveLength(1);
     expect(records[0]!.detail).toMatchObject({ trigger: 'watch', files });
   });
@@ -216,7 +246,10 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
     expect(await rootLists('team-a', 'gamma')).toBe(true);
     const files = await digestsOnDisk();
     expect(Object.keys(files)).toEqual(['allowlists/pypi.yaml', 'exceptions/team-a.yaml']);
-    const last = await until(async () => (await audit('policy.reloaded')).filter((r) => r.subject === fingerprintOf(files)).pop(), 'main to be audited');
+    const last = await until(
+      async () => (await audit('policy.reloaded')).filter((r) => r.subject === fingerprintOf(files)).pop(),
+      'main to be audited',
+    );
     expect(last.detail.files).toEqual(files);
   });
 

@@ -17,7 +17,11 @@ import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { createHash } from 'node:crypto';
 import { until } from '../support/wait.js';
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 describe('static publish mode', () => {
   let sl: TestSafelist;
@@ -37,7 +41,9 @@ describe('static publish mode', () => {
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - pub-pkg\n',
       condaAllowlist: 'channels:\n  conda-forge:\n    - publib >=1,<2\n',
-      condaChannels: [{ name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        { name: 'conda-forge', url: 'http://127.0.0.1:9/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false },
+      ],
       extra: { publish: { target: { kind: 'fs', path: site }, debounce: '100ms' } },
     });
     await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
@@ -64,17 +70,27 @@ describe('static publish mode', () => {
 
     await sl.setAllowlist('packages:\n  - "pub-pkg<2"\n');
     await until(async () => !(await exists(v2file)), 'the blocked file to leave the site');
-    const blocked = await pipInstall({ indexUrl: `${webUrl}/pypi/team-a/simple/`, requirements: ['pub-pkg==2.0'], target: await mkdtemp(join(work, 't-')) });
+    const blocked = await pipInstall({
+      indexUrl: `${webUrl}/pypi/team-a/simple/`,
+      requirements: ['pub-pkg==2.0'],
+      target: await mkdtemp(join(work, 't-')),
+    });
     expect(blocked.code).not.toBe(0);
-    const ok = await pipInstall({ indexUrl: `${webUrl}/pypi/team-a/simple/`, requirements: ['pub-pkg'], target: await mkdtemp(join(work, 't-')) });
+    const ok = await pipInstall({
+      indexUrl: `${webUrl}/pypi/team-a/simple/`,
+      requirements: ['pub-pkg'],
+      target: await mkdtemp(join(work, 't-')),
+    });
     expect(ok.code, ok.output).toBe(0);
     expect(ok.output).toMatch(/pub[-_]pkg-1\.0/);
   });
 
-  it('publishes each view\'s conda channel as a standard channel layout with only allowed packages', async () => {
+  it("publishes each view's conda channel as a standard channel layout with only allowed packages", async () => {
     const base = `${webUrl}/conda/team-a/conda-forge`;
     await until(async () => (await fetch(`${base}/linux-64/repodata.json`)).ok, 'the conda channel to be published');
-    const repodata = (await (await fetch(`${base}/linux-64/repodata.json`)).json()) as { 'packages.conda': Record<string, { version: string; sha256: string }> };
+    const repodata = (await (await fetch(`${base}/linux-64/repodata.json`)).json()) as {
+      'packages.conda': Record<string, { version: string; sha256: string }>;
+    };
     const entries = Object.entries(repodata['packages.conda']);
     expect(entries.map(([, r]) => r.version)).toEqual(['1.0']);
     const [filename, record] = entries[0]!;

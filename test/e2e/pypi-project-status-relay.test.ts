@@ -40,7 +40,15 @@ describe('relaying an upstream PEP 792 status', () => {
       meta: { 'api-version': '1.4' },
       name: project,
       ...(status ? { 'project-status': status } : {}),
-      files: [{ filename: w.filename, url: `../../packages/${w.filename}`, hashes: { sha256: createHash('sha256').update(bytes).digest('hex') }, size: bytes.length, 'upload-time': '2024-03-01T10:00:00.000000Z' }],
+      files: [
+        {
+          filename: w.filename,
+          url: `../../packages/${w.filename}`,
+          hashes: { sha256: createHash('sha256').update(bytes).digest('hex') },
+          size: bytes.length,
+          'upload-time': '2024-03-01T10:00:00.000000Z',
+        },
+      ],
     };
     await mkdir(join(www, 'simple', project), { recursive: true });
     await writeFile(join(www, 'simple', project, 'index.json'), JSON.stringify(page));
@@ -59,11 +67,16 @@ describe('relaying an upstream PEP 792 status', () => {
     await jsonPage('mal-pkg');
     // depr-pkg comes as PEP 503 HTML with the status in meta tags.
     const d = wheels['depr-pkg']!;
-    const sha = createHash('sha256').update(await readFile(d.path)).digest('hex');
+    const sha = createHash('sha256')
+      .update(await readFile(d.path))
+      .digest('hex');
     await mkdir(join(www, 'simple', 'depr-pkg'), { recursive: true });
-    await writeFile(join(www, 'simple', 'depr-pkg', 'index.html'), `<!DOCTYPE html><html><head><meta name="pypi:repository-version" content="1.4">
+    await writeFile(
+      join(www, 'simple', 'depr-pkg', 'index.html'),
+      `<!DOCTYPE html><html><head><meta name="pypi:repository-version" content="1.4">
 <meta name="pypi:project-status" content="deprecated"><meta name="pypi:project-status-reason" content="superseded by &lt;other&gt;"></head>
-<body><a href="../../packages/${d.filename}#sha256=${sha}">${d.filename}</a></body></html>\n`);
+<body><a href="../../packages/${d.filename}#sha256=${sha}">${d.filename}</a></body></html>\n`,
+    );
     nginx = await startNginx({ root: www, types: { json: JSON_TYPE }, serverExtra: 'index index.json index.html;' });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - arch-pkg\n  - depr-pkg\n  - mal-pkg\n',
@@ -127,7 +140,16 @@ describe('relaying an upstream PEP 792 status', () => {
     expect(html).not.toContain('<a ');
     // A static publish carries the quarantine page and none of the project's files.
     const site = new FsBlobStore(await mkdtemp(join(work, 'site-')));
-    await publishStatic({ policy: sl.runtime.policies.policy, pypi: sl.runtime.pypi, catalog: sl.runtime.pypiCatalog, source: sl.runtime.store, target: site }, { views: ['default'] });
+    await publishStatic(
+      {
+        policy: sl.runtime.policies.policy,
+        pypi: sl.runtime.pypi,
+        catalog: sl.runtime.pypiCatalog,
+        source: sl.runtime.store,
+        target: site,
+      },
+      { views: ['default'] },
+    );
     const keys: string[] = [];
     for await (const k of site.list('pypi/default/')) keys.push(k);
     expect(keys).toContain('pypi/default/simple/mal-pkg/index.html');
@@ -147,7 +169,10 @@ describe('relaying an upstream PEP 792 status', () => {
   });
 
   it('never fetches the files of a project quarantined upstream, even if the upstream still lists them', async () => {
-    const fresh = await startTestSafelist({ allowlist: 'packages:\n  - mal-pkg\n', upstreams: [{ name: 'static', url: `${nginx.url}simple/` }] });
+    const fresh = await startTestSafelist({
+      allowlist: 'packages:\n  - mal-pkg\n',
+      upstreams: [{ name: 'static', url: `${nginx.url}simple/` }],
+    });
     try {
       await jsonPage('mal-pkg', { status: 'quarantined' });
       const report = await fresh.syncNow();
@@ -155,7 +180,10 @@ describe('relaying an upstream PEP 792 status', () => {
       expect(report?.plan.find((p) => p.project === 'mal-pkg')?.fetch).toEqual([]);
       expect(fresh.runtime.pypiCatalog.project('mal-pkg')!.files.every((f) => !f.stored)).toBe(true);
       const p = (await (await fetch(`${fresh.url}/pypi/default/simple/mal-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as JsonPage;
-      expect(p['project-status']).toEqual({ status: 'quarantined', reason: 'mal-pkg is quarantined upstream (static); Safelist serves none of its files, whatever the allowlist says.' });
+      expect(p['project-status']).toEqual({
+        status: 'quarantined',
+        reason: 'mal-pkg is quarantined upstream (static); Safelist serves none of its files, whatever the allowlist says.',
+      });
     } finally {
       await fresh.stop();
     }
@@ -163,14 +191,24 @@ describe('relaying an upstream PEP 792 status', () => {
 
   it('reaches every replica on PostgreSQL without a restart, both ways', async () => {
     const db = await createPgDatabase();
-    const opts = { databaseUrl: db.url, allowlist: 'packages:\n  - mal-pkg\n', upstreams: [{ name: 'static', url: `${nginx.url}simple/` }] };
+    const opts = {
+      databaseUrl: db.url,
+      allowlist: 'packages:\n  - mal-pkg\n',
+      upstreams: [{ name: 'static', url: `${nginx.url}simple/` }],
+    };
     const a = await startTestSafelist(opts);
     const b = await startTestSafelist(opts);
-    const status = async (r: TestSafelist) => ((await (await fetch(`${r.url}/pypi/default/simple/mal-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as JsonPage)['project-status']?.status ?? 'active';
+    const status = async (r: TestSafelist) =>
+      ((await (await fetch(`${r.url}/pypi/default/simple/mal-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as JsonPage)[
+        'project-status'
+      ]?.status ?? 'active';
     try {
       await jsonPage('mal-pkg');
       await a.syncNow();
-      await until(async () => ((await status(b)) === 'active' && b.runtime.pypiCatalog.project('mal-pkg') ? true : undefined), 'replica b lists mal-pkg');
+      await until(
+        async () => ((await status(b)) === 'active' && b.runtime.pypiCatalog.project('mal-pkg') ? true : undefined),
+        'replica b lists mal-pkg',
+      );
       await jsonPage('mal-pkg', { status: 'quarantined', reason: 'malware reported' });
       await a.syncNow();
       await until(async () => ((await status(b)) === 'quarantined' ? true : undefined), 'replica b shows the quarantine');
@@ -189,14 +227,19 @@ describe('relaying an upstream PEP 792 status', () => {
   it('relays a quarantine from an upstream Safelist whose policy refuses the project', async () => {
     const upstream = await startTestSafelist({ allowlist: 'packages:\n  - arch-pkg\n' });
     await importPypiDir(join(work, 'dist'), { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
-    const down = await startTestSafelist({ allowlist: 'packages:\n  - depr-pkg\n', upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }] });
+    const down = await startTestSafelist({
+      allowlist: 'packages:\n  - depr-pkg\n',
+      upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }],
+    });
     try {
       const report = await down.syncNow();
       expect(report?.failed).toEqual([]);
       expect(report?.downloaded).toBe(0);
       const p = (await (await fetch(`${down.url}/pypi/default/simple/depr-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as JsonPage;
       expect(p['project-status']?.status).toBe('quarantined');
-      expect(p['project-status']?.reason).toContain('depr-pkg is quarantined upstream (central): depr-pkg is blocked by Safelist policy in view default');
+      expect(p['project-status']?.reason).toContain(
+        'depr-pkg is quarantined upstream (central): depr-pkg is blocked by Safelist policy in view default',
+      );
       expect(p.files).toEqual([]);
     } finally {
       await down.stop();

@@ -99,7 +99,9 @@ describe('PEP 792 project status on refused projects', () => {
     expect(html).not.toContain('pypi:project-status');
     const root = (await (await get('/pypi/default/simple/', { accept: JSON_TYPE })).json()) as JsonPage;
     expect(root.meta['api-version']).toBe('1.4');
-    expect(await (await get('/pypi/default/simple/', { accept: 'text/html' })).text()).toContain('<meta name="pypi:repository-version" content="1.4">');
+    expect(await (await get('/pypi/default/simple/', { accept: 'text/html' })).text()).toContain(
+      '<meta name="pypi:repository-version" content="1.4">',
+    );
   });
 
   it('keeps a strong ETag and answers If-None-Match with 304 for the quarantine page, per format', async () => {
@@ -125,7 +127,8 @@ describe('PEP 792 project status on refused projects', () => {
   });
 
   it('counts a quarantine page as a refused request, and an allowed page not', async () => {
-    const count = async () => Number(/safelist_blocked_requests_total\{ecosystem="pypi"\} (\d+)/.exec(await (await get('/metrics')).text())?.[1] ?? 0);
+    const count = async () =>
+      Number(/safelist_blocked_requests_total\{ecosystem="pypi"\} (\d+)/.exec(await (await get('/metrics')).text())?.[1] ?? 0);
     const before = await count();
     await get('/pypi/default/simple/evil-pkg/', { accept: JSON_TYPE });
     await get('/pypi/default/simple/ok-pkg/', { accept: JSON_TYPE });

@@ -26,7 +26,9 @@ async function slowUpstream(wheel: { filename: string; bytes: Buffer; sha256: st
   let started = 0;
   const server: Server = createServer((req, res) => {
     if (req.url === '/simple/slow-pkg/') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end(`<a href="/files/${wheel.filename}#sha256=${wheel.sha256}">${wheel.filename}</a>`);
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(`<a href="/files/${wheel.filename}#sha256=${wheel.sha256}">${wheel.filename}</a>`);
       return;
     }
     if (req.url === `/files/${wheel.filename}`) {
@@ -59,7 +61,11 @@ async function slowUpstream(wheel: { filename: string; bytes: Buffer; sha256: st
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/simple/`,
     stats: () => ({ started, inFlight, maxInFlight }),
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -71,12 +77,19 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
   let wheel: { filename: string; bytes: Buffer; sha256: string };
   const replicas: Array<{ name: string; url: string; child: ChildProcess; config: string }> = [];
   const launch = (config: string) =>
-    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-replicas-'));
     // ~2.5 MB of incompressible module content: the download takes a few seconds.
-    const built = await buildWheel(join(work, 'dist'), { name: 'slow-pkg', version: '1.0', modules: { slow_pkg: `DATA = "${randomBytes(1_900_000).toString('base64')}"\n` } });
+    const built = await buildWheel(join(work, 'dist'), {
+      name: 'slow-pkg',
+      version: '1.0',
+      modules: { slow_pkg: `DATA = "${randomBytes(1_900_000).toString('base64')}"\n` },
+    });
     const bytes = await readFile(built.path);
     wheel = { filename: built.filename, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
     upstream = await slowUpstream(wheel);
@@ -90,20 +103,23 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
       const url = new URL(db.url);
       url.searchParams.set('application_name', name);
       const config = join(work, `${name}.yaml`);
-      await writeFile(config, [
-        `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-        `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: replicas } }`,
-        `database: { url: "${url.toString()}" }`,
-        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-        `pypi: { upstreams: [ { name: slow, url: "${upstream.url}" } ] }`,
-        "sync: { schedule: '*/1 * * * * *', concurrency: 2, timeout: 30s }",
-        "audit: { anchorSchedule: '' }",
-        'auth:',
-        '  tokens:',
-        "    - { id: oid-alice, token: alice-token-0123456789, roles: [requester] }",
-        "    - { id: oid-bob, token: bob-token-0123456789ab, roles: [approver], views: ['*'] }",
-        '',
-      ].join('\n'));
+      await writeFile(
+        config,
+        [
+          `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+          `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: replicas } }`,
+          `database: { url: "${url.toString()}" }`,
+          `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
+          `pypi: { upstreams: [ { name: slow, url: "${upstream.url}" } ] }`,
+          "sync: { schedule: '*/1 * * * * *', concurrency: 2, timeout: 30s }",
+          "audit: { anchorSchedule: '' }",
+          'auth:',
+          '  tokens:',
+          '    - { id: oid-alice, token: alice-token-0123456789, roles: [requester] }',
+          "    - { id: oid-bob, token: bob-token-0123456789ab, roles: [approver], views: ['*'] }",
+          '',
+        ].join('\n'),
+      );
       replicas.push({ name, url: `http://127.0.0.1:${port}`, child: launch(config), config });
     }
     for (const r of replicas) await waitForHttp(`${r.url}/healthz`, 60_000, () => r.child.exitCode === null);
@@ -111,7 +127,11 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
 
   afterAll(async () => {
     for (const r of replicas) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
-    await Promise.all(replicas.map((r) => (r.child.exitCode === null && r.child.signalCode === null ? new Promise((res) => r.child.once('exit', res)) : undefined)));
+    await Promise.all(
+      replicas.map((r) =>
+        r.child.exitCode === null && r.child.signalCode === null ? new Promise((res) => r.child.once('exit', res)) : undefined,
+      ),
+    );
     await upstream?.stop();
     await db?.drop();
     await azurite?.stop();
@@ -153,12 +173,18 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
         expect(page, `${s.name} lists the synced file`).toContain(wheel.filename);
         const file = await fetch(`${s.url}/pypi/default/files/${wheel.sha256}/${wheel.filename}`);
         expect(file.status).toBe(200);
-        expect(createHash('sha256').update(Buffer.from(await file.arrayBuffer())).digest('hex')).toBe(wheel.sha256);
+        expect(
+          createHash('sha256')
+            .update(Buffer.from(await file.arrayBuffer()))
+            .digest('hex'),
+        ).toBe(wheel.sha256);
       }
       const stats = upstream.stats();
       expect(stats.maxInFlight, 'never two replicas downloading at once').toBe(1);
       expect(stats.started).toBeGreaterThanOrEqual(2); // the killed download, then the finishing one
-      const { rows } = await admin.query<{ n: string }>("SELECT count(*) AS n FROM audit_log WHERE action = 'sync.finished' AND detail->>'downloaded' = '1'");
+      const { rows } = await admin.query<{ n: string }>(
+        "SELECT count(*) AS n FROM audit_log WHERE action = 'sync.finished' AND detail->>'downloaded' = '1'",
+      );
       expect(Number(rows[0]!.n)).toBe(1);
     } finally {
       await admin.end();
@@ -191,8 +217,20 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
     }
     const [via, ...others] = live as [(typeof replicas)[number], ...(typeof replicas)[number][]];
     const post = (path: string, token: string, body: unknown) =>
-      fetch(`${via.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const created = (await (await post('/api/v1/exceptions', 'alice-token-0123456789', { ecosystem: 'pypi', name: 'slow-pkg', versions: '==1.0', view: 'default', reason: 'replica approval test' })).json()) as { id: string };
+      fetch(`${via.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const created = (await (
+      await post('/api/v1/exceptions', 'alice-token-0123456789', {
+        ecosystem: 'pypi',
+        name: 'slow-pkg',
+        versions: '==1.0',
+        view: 'default',
+        reason: 'replica approval test',
+      })
+    ).json()) as { id: string };
     const t0 = performance.now();
     expect((await post(`/api/v1/exceptions/${created.id}/approve`, 'bob-token-0123456789ab', {})).status).toBe(200);
     const deadline = Date.now() + 20_000;
@@ -203,6 +241,8 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
       seenAfter.push(performance.now() - t0);
     }
     expect(await yanked(via)).toBe(false);
-    console.log(`the other replicas' indexes offered the approved version ${seenAfter.map((ms) => `${ms.toFixed(0)} ms`).join(' and ')} after the approval was sent`);
+    console.log(
+      `the other replicas' indexes offered the approved version ${seenAfter.map((ms) => `${ms.toFixed(0)} ms`).join(' and ')} after the approval was sent`,
+    );
   });
 });

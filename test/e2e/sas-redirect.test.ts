@@ -20,13 +20,22 @@ describe('SAS redirects for large files', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-sas-'));
-    big = await buildWheel(join(work, 'dist'), { name: 'big-pkg', version: '1.0', modules: { big_pkg: `DATA = "${'x'.repeat(50_000)}"\n` } });
+    big = await buildWheel(join(work, 'dist'), {
+      name: 'big-pkg',
+      version: '1.0',
+      modules: { big_pkg: `DATA = "${'x'.repeat(50_000)}"\n` },
+    });
     blocked = await buildWheel(join(work, 'dist'), { name: 'big-pkg', version: '2.0' });
     azurite = await startAzurite();
     sl = await startTestSafelist({
       azure: { connectionString: azurite.connectionString, container: 'sas' },
       allowlist: 'packages:\n  - "big-pkg<2"\n',
-      extra: { storage: { kind: 'azure', azure: { connectionString: azurite.connectionString, container: 'sas', redirectAbove: 1000, redirectTtl: '5m' } } },
+      extra: {
+        storage: {
+          kind: 'azure',
+          azure: { connectionString: azurite.connectionString, container: 'sas', redirectAbove: 1000, redirectTtl: '5m' },
+        },
+      },
     });
     await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
   });
@@ -45,7 +54,9 @@ describe('SAS redirects for large files', () => {
     expect(new Date(location.searchParams.get('se')!).getTime()).toBeLessThanOrEqual(Date.now() + 5 * 60_000 + 1000);
     const direct = await fetch(location);
     expect(direct.status).toBe(200);
-    expect(Buffer.from(await direct.arrayBuffer()).length).toBe((await sl.runtime.store.stat(`sha256/${big.sha256.slice(0, 2)}/${big.sha256}`))!.size);
+    expect(Buffer.from(await direct.arrayBuffer()).length).toBe(
+      (await sl.runtime.store.stat(`sha256/${big.sha256.slice(0, 2)}/${big.sha256}`))!.size,
+    );
     // The SAS cannot write.
     expect((await fetch(location, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'evil' })).status).toBe(403);
     expect((await fetch(url, { headers: { range: 'bytes=0-9' } })).status).toBe(206);
@@ -53,7 +64,11 @@ describe('SAS redirects for large files', () => {
   });
 
   it('lets real pip install through the redirect', async () => {
-    const r = await pipInstall({ indexUrl: `${sl.url}/pypi/default/simple/`, requirements: ['big-pkg'], target: await mkdtemp(join(work, 't-')) });
+    const r = await pipInstall({
+      indexUrl: `${sl.url}/pypi/default/simple/`,
+      requirements: ['big-pkg'],
+      target: await mkdtemp(join(work, 't-')),
+    });
     expect(r.code, r.output).toBe(0);
   });
 });

@@ -35,19 +35,29 @@ describe('a sync killed mid-download', () => {
     await mkdir(join(dir, 'exceptions'));
     await writeFile(join(dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - slow-pkg\n');
     // ~3 MB that deflate cannot shrink much, served at 64 KB/s: the download lasts ~45 s.
-    wheel = await buildWheel(join(dir, 'www', 'files'), { name: 'slow-pkg', version: '1.0', modules: { slow_pkg: `DATA = "${randomBytes(3 * 1024 * 1024).toString('base64')}"\n` } });
+    wheel = await buildWheel(join(dir, 'www', 'files'), {
+      name: 'slow-pkg',
+      version: '1.0',
+      modules: { slow_pkg: `DATA = "${randomBytes(3 * 1024 * 1024).toString('base64')}"\n` },
+    });
     await mkdir(join(dir, 'www', 'simple', 'slow-pkg'), { recursive: true });
-    await writeFile(join(dir, 'www', 'simple', 'slow-pkg', 'index.html'), `<a href="../../files/${wheel.filename}#sha256=${wheel.sha256}">${wheel.filename}</a>\n`);
+    await writeFile(
+      join(dir, 'www', 'simple', 'slow-pkg', 'index.html'),
+      `<a href="../../files/${wheel.filename}#sha256=${wheel.sha256}">${wheel.filename}</a>\n`,
+    );
     nginx = await startNginx({ root: join(dir, 'www'), types: { html: 'text/html' }, serverExtra: 'location /files/ { limit_rate 64k; }' });
     config = join(dir, 'safelist.yaml');
-    await writeFile(config, [
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'pglite')} }`,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      `pypi: { upstreams: [ { name: local, url: "${nginx.url}simple/" } ] }`,
-      'sync: { schedule: "" }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+        `database: { pglitePath: ${join(dir, 'pglite')} }`,
+        `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+        `pypi: { upstreams: [ { name: local, url: "${nginx.url}simple/" } ] }`,
+        'sync: { schedule: "" }',
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {

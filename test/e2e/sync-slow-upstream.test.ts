@@ -28,10 +28,16 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
     dir = await mkdtemp(join(tmpdir(), 'safelist-slow-upstream-'));
     // ~2.1 MB (deflate keeps ~3/4 of base64) at 64 KB/s: ~33 s, well past ten sync timeouts (20 s),
     // and never 2 s without a byte.
-    slow = await buildWheel(join(dir, 'www', 'files'), { name: 'slow-pkg', version: '1.0', modules: { slow_pkg: `DATA = "${randomBytes(2 * 1024 * 1024).toString('base64')}"\n` } });
+    slow = await buildWheel(join(dir, 'www', 'files'), {
+      name: 'slow-pkg',
+      version: '1.0',
+      modules: { slow_pkg: `DATA = "${randomBytes(2 * 1024 * 1024).toString('base64')}"\n` },
+    });
     silent = createServer((s) => {
       sockets.push(s);
-      s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000)));
+      s.once('data', () =>
+        s.write('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(1000)),
+      );
     });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     silentPort = (silent.address() as { port: number }).port;
@@ -60,9 +66,16 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
   });
 
   it('completes a download that outlasts ten timeouts while bytes keep coming, and fails one that falls silent, saying where', async () => {
-    const report = await runPypiSync({ config: sl.config, policy: sl.runtime.policies.policy, catalog: sl.runtime.pypiCatalog, store: sl.runtime.store });
+    const report = await runPypiSync({
+      config: sl.config,
+      policy: sl.runtime.policies.policy,
+      catalog: sl.runtime.pypiCatalog,
+      store: sl.runtime.store,
+    });
     expect(report.failed.map((f) => f.filename)).toEqual(['stalled_pkg-1.0-py3-none-any.whl']);
-    expect(report.failed[0]!.error).toContain(`slow: download of http://127.0.0.1:${silentPort}/files/stalled_pkg-1.0-py3-none-any.whl broke off after 1000 of 1000000 bytes: no data for 2000 ms`);
+    expect(report.failed[0]!.error).toContain(
+      `slow: download of http://127.0.0.1:${silentPort}/files/stalled_pkg-1.0-py3-none-any.whl broke off after 1000 of 1000000 bytes: no data for 2000 ms`,
+    );
     expect(report.downloaded).toBe(1);
     expect(sl.runtime.pypiCatalog.file(slow.sha256)).toMatchObject({ stored: true });
     expect(await sl.runtime.store.stat(blobKeyForSha256(slow.sha256))).toBeDefined();

@@ -51,7 +51,9 @@ describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
   it('plans without storing anything on --dry-run', async () => {
     const { report } = await sync(sl, { dryRun: true });
     const item = report.plan.find((p) => p.project === 'demo-pkg')!;
-    expect(item.fetch.map((f) => f.filename).sort()).toEqual([built['1.0']!.filename, built['1.1']!.filename, 'demo_pkg-1.1.tar.gz'].sort());
+    expect(item.fetch.map((f) => f.filename).sort()).toEqual(
+      [built['1.0']!.filename, built['1.1']!.filename, 'demo_pkg-1.1.tar.gz'].sort(),
+    );
     expect(item.recordOnly).toBe(1);
     expect(report.missing).toEqual(['missing-everywhere']);
     expect(sl.runtime.pypiCatalog.project('demo-pkg')).toBeUndefined();
@@ -60,7 +62,9 @@ describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
   it('downloads the allowed versions, verified, with metadata taken from the wheel, and records the rest', async () => {
     const { report, events } = await sync(sl);
     // A file the index gives no sha256 for cannot be verified: skipped, saying why.
-    expect(events).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringContaining(`${built.nohash!.filename} has no sha256`) }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'warning', message: expect.stringContaining(`${built.nohash!.filename} has no sha256`) }),
+    );
     expect(sl.runtime.pypiCatalog.file(built.nohash!.sha256)?.stored).not.toBe(true);
     expect(report.failed).toEqual([]);
     expect(report.downloaded).toBe(3);

@@ -17,11 +17,20 @@ function record(i: number, over: Partial<CondaPackage> = {}): CondaPackage {
   const name = `pkg-${i % 300}`;
   const filename = `${name}-1.${i}-h${i}_0.conda`;
   return {
-    channel: 'conda-forge', subdir: i % 2 ? 'linux-64' : 'noarch', filename, name, version: `1.${i}`, build: `h${i}_0`,
-    sha256: sha(filename), md5: i % 3 ? createHash('md5').update(filename).digest('hex') : null, size: 5_000_000_000 + i,
+    channel: 'conda-forge',
+    subdir: i % 2 ? 'linux-64' : 'noarch',
+    filename,
+    name,
+    version: `1.${i}`,
+    build: `h${i}_0`,
+    sha256: sha(filename),
+    md5: i % 3 ? createHash('md5').update(filename).digest('hex') : null,
+    size: 5_000_000_000 + i,
     // Quotes, backslashes, non-ASCII and a line break: the record must come back byte for byte.
     record: JSON.stringify({ name, version: `1.${i}`, depends: [`python >=3.11`, 'ünïcode "q" \\ x'], note: 'a\nb' }),
-    stored: false, source: 'conda-forge', sourceUrl: i % 5 ? `http://upstream.example/${filename}` : null,
+    stored: false,
+    source: 'conda-forge',
+    sourceUrl: i % 5 ? `http://upstream.example/${filename}` : null,
     uploadTime: i % 7 ? new Date(Date.UTC(2024, 0, 1) + i * 1000) : null,
     indexedAt: null,
     ...over,
@@ -80,7 +89,10 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
 
   it('applies a file name given twice in order, never downgrades stored, and keeps the first sha256', async () => {
     const a = record(20_000);
-    await catalog.upsert([{ ...a, stored: true }, { ...a, stored: false, record: '{"second":true}', md5: null }]);
+    await catalog.upsert([
+      { ...a, stored: true },
+      { ...a, stored: false, record: '{"second":true}', md5: null },
+    ]);
     const got = catalog.subdir(a.channel, a.subdir)!.packages.get(a.filename)!;
     expect(got).toMatchObject({ stored: true, record: '{"second":true}', md5: a.md5 });
     await catalog.upsert([{ ...a, sha256: sha('other bytes'), record: '{"third":true}' }]);

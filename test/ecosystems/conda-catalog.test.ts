@@ -22,18 +22,35 @@ const RECORD: CondaRecordFields = {
 
 describe('conda catalog entries', () => {
   it('keep the record and its hashes, without fields that point elsewhere', () => {
-    const p = packageFromRecord('conda-forge', 'linux-64', 'numpy-1.26.4-py311h64a7726_0.conda', RECORD, { stored: true, source: 'conda-forge', sourceUrl: null });
+    const p = packageFromRecord('conda-forge', 'linux-64', 'numpy-1.26.4-py311h64a7726_0.conda', RECORD, {
+      stored: true,
+      source: 'conda-forge',
+      sourceUrl: null,
+    });
     const rec = JSON.parse(p.record) as Record<string, unknown>;
     expect(rec.url).toBeUndefined();
     expect(rec.channel).toBeUndefined();
     const { url: _u, channel: _c, ...rest } = RECORD;
     expect(rec).toEqual(rest);
-    expect(p).toMatchObject({ name: 'numpy', version: '1.26.4', build: 'py311h64a7726_0', sha256: RECORD.sha256, md5: RECORD.md5, size: RECORD.size });
+    expect(p).toMatchObject({
+      name: 'numpy',
+      version: '1.26.4',
+      build: 'py311h64a7726_0',
+      sha256: RECORD.sha256,
+      md5: RECORD.md5,
+      size: RECORD.size,
+    });
     expect(p.uploadTime?.toISOString()).toBe('2024-02-06T13:16:20.409Z');
   });
 
   it('reads timestamps in seconds too', () => {
-    const p = packageFromRecord('c', 'noarch', 'x-1-0.conda', { ...RECORD, timestamp: 1707225380 }, { stored: false, source: 'c', sourceUrl: null });
+    const p = packageFromRecord(
+      'c',
+      'noarch',
+      'x-1-0.conda',
+      { ...RECORD, timestamp: 1707225380 },
+      { stored: false, source: 'c', sourceUrl: null },
+    );
     expect(p.uploadTime?.toISOString()).toBe('2024-02-06T13:16:20.000Z');
   });
 });

@@ -21,7 +21,11 @@ const record = (name: string, sha: string) => ({
 });
 
 const pkg = (name: string, sha: string, stored: boolean): CondaPackage =>
-  packageFromRecord('conda-forge', 'noarch', `${name}-1.0-h0_0.conda`, record(name, sha), { stored, source: 'conda-forge', sourceUrl: null });
+  packageFromRecord('conda-forge', 'noarch', `${name}-1.0-h0_0.conda`, record(name, sha), {
+    stored,
+    source: 'conda-forge',
+    sourceUrl: null,
+  });
 
 describe.each(DB_MODES)('conda indexed_at on %s', (mode) => {
   let db: Db | undefined;

@@ -71,7 +71,9 @@ describe('streaming repodata filter', () => {
     for (let cut = 0; cut < trimmed.length; cut += 97) {
       await expect(run(Buffer.from(trimmed.slice(0, cut)), { names: ['numpy'] }, 13)).rejects.toThrow(RepodataFormatError);
     }
-    await expect(run(Buffer.from(trimmed.slice(0, trimmed.indexOf('"pandas'))), { names: ['numpy'] })).rejects.toThrow(/truncated: it ended inside "packages.conda"/);
+    await expect(run(Buffer.from(trimmed.slice(0, trimmed.indexOf('"pandas'))), { names: ['numpy'] })).rejects.toThrow(
+      /truncated: it ended inside "packages.conda"/,
+    );
     await expect(run(Buffer.alloc(0), { names: ['numpy'] })).rejects.toThrow(/input is empty/);
   });
 
@@ -81,7 +83,10 @@ describe('streaming repodata filter', () => {
       ['{"packages": []}', /"packages" must be an object/],
       ['{"packages": {"numpy-1-0.tar.bz2": 5}}', /record of "numpy-1-0.tar.bz2" in "packages" must be an object/],
       ['{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": 1, "build": "0"}}}', /"version" must be a non-empty string/],
-      ['{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "depends": "python"}}}', /"depends" must be a list of strings/],
+      [
+        '{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "depends": "python"}}}',
+        /"depends" must be a list of strings/,
+      ],
       ['{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "sha256": "XYZ"}}}', /"sha256" must be 64/],
       ['{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "size": -1}}}', /"size" must be/],
       ['{"info": {"subdir": "osx-64"}}', /repodata of subdir osx-64, expected linux-64/],
@@ -91,7 +96,12 @@ describe('streaming repodata filter', () => {
       ['{"removed": ["a-1-0.conda", 3]}', /"removed" must be a list of file names/],
       ['{"packages": {} "removed": []}', /expected "," or "}"/],
       ['{"packages": {}} trailing', /unexpected data after the end/],
-      ['{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "sha256": "' + 'a'.repeat(64) + '"}, "numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0"}}}', /appears twice/],
+      [
+        '{"packages": {"numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0", "sha256": "' +
+          'a'.repeat(64) +
+          '"}, "numpy-1-0.tar.bz2": {"name": "numpy", "version": "1", "build": "0"}}}',
+        /appears twice/,
+      ],
     ];
     for (const [text, re] of cases) {
       await expect(run(Buffer.from(text), { names: ['numpy'], subdir: 'linux-64' }), text).rejects.toThrow(re);
@@ -103,7 +113,17 @@ describe('streaming repodata filter', () => {
       yield Buffer.from('{"info": {"subdir": "linux-64"}, "packages.conda": {');
       for (let i = 0; i < records; i++) {
         const name = i % 1000 === 0 ? 'wanted' : `pkg${i}`;
-        const rec = { build: 'h0_0', build_number: 0, depends: [`python >=3.${i % 13}`, 'libgcc-ng >=12'], md5: 'a'.repeat(32), name, sha256: 'b'.repeat(64), size: i, subdir: 'linux-64', version: `1.${i}` };
+        const rec = {
+          build: 'h0_0',
+          build_number: 0,
+          depends: [`python >=3.${i % 13}`, 'libgcc-ng >=12'],
+          md5: 'a'.repeat(32),
+          name,
+          sha256: 'b'.repeat(64),
+          size: i,
+          subdir: 'linux-64',
+          version: `1.${i}`,
+        };
         yield Buffer.from(`${i ? ',' : ''}\n "${name}-1.${i}-h0_0.conda": ${JSON.stringify(rec, null, 1)}`);
       }
       yield Buffer.from('}, "removed": [], "repodata_version": 1}');

@@ -15,10 +15,21 @@ function file(i: number, over: Partial<PypiFile> = {}): PypiFile {
   const version = `${Math.floor(i / 700)}.0`;
   const filename = `${project.replace(/-/g, '_')}-${version}-py3-none-any.whl`;
   return {
-    sha256: sha(filename), project, displayName: i % 2 ? project : project.toUpperCase(), version, filename, size: 3_000_000_000 + i,
-    requiresPython: i % 3 ? '>=3.9' : null, uploadTime: i % 4 ? new Date(Date.UTC(2025, 0, 1) + i * 1000) : null, yanked: i % 5 ? null : i % 2 ? '' : 'broken "wheel"',
-    metadataSha256: i % 6 ? sha(`${filename}.metadata`) : null, stored: i % 7 !== 0, metadataStored: i % 7 !== 0, source: 'pypi',
-    sourceUrl: i % 8 ? `https://files.example/${filename}` : null, ...over,
+    sha256: sha(filename),
+    project,
+    displayName: i % 2 ? project : project.toUpperCase(),
+    version,
+    filename,
+    size: 3_000_000_000 + i,
+    requiresPython: i % 3 ? '>=3.9' : null,
+    uploadTime: i % 4 ? new Date(Date.UTC(2025, 0, 1) + i * 1000) : null,
+    yanked: i % 5 ? null : i % 2 ? '' : 'broken "wheel"',
+    metadataSha256: i % 6 ? sha(`${filename}.metadata`) : null,
+    stored: i % 7 !== 0,
+    metadataStored: i % 7 !== 0,
+    source: 'pypi',
+    sourceUrl: i % 8 ? `https://files.example/${filename}` : null,
+    ...over,
   };
 }
 

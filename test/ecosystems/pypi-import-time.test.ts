@@ -39,7 +39,9 @@ describe('upload time of imported files', () => {
   });
 
   const times = async () => {
-    const page = (await (await fetch(`${sl.url}/pypi/default/simple/time-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as { files: Array<{ filename: string; 'upload-time'?: string }> };
+    const page = (await (await fetch(`${sl.url}/pypi/default/simple/time-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as {
+      files: Array<{ filename: string; 'upload-time'?: string }>;
+    };
     return Object.fromEntries(page.files.map((f) => [f.filename, f['upload-time']]));
   };
 

@@ -25,7 +25,8 @@ async function layer(files: Record<string, string | Buffer>, entries = Object.ke
   return Readable.from(tar.create({ gzip: true, cwd: dir, portable: true }, entries) as unknown as AsyncIterable<Buffer>);
 }
 
-const pkgInfo = (name: string, version: string, body = '') => `Metadata-Version: 1.1\nName: ${name}\nVersion: ${version}\nSummary: test\n\n${body}`;
+const pkgInfo = (name: string, version: string, body = '') =>
+  `Metadata-Version: 1.1\nName: ${name}\nVersion: ${version}\nSummary: test\n\n${body}`;
 const found = (pkgs: FoundPackage[]) => pkgs.map((p) => `${p.name}==${p.version} ${p.path}`).sort();
 
 afterAll(async () => {
@@ -34,22 +35,24 @@ afterAll(async () => {
 
 describe('Python distributions in every installed form', () => {
   it('finds dist-info, egg-info folders, bare egg-info files and eggs under any prefix, named by their headers', async () => {
-    const l = await readLayer(await layer({
-      'usr/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA': pkgInfo('requests', '2.31.0'),
-      // A bare egg-info FILE (distutils): the headers name it, not the file name.
-      'usr/lib/python3/dist-packages/Old_Pkg-1.0-py3.11.egg-info': pkgInfo('old-pkg', '1.0.post1'),
-      'usr/local/lib/python3.11/dist-packages/pyyaml-6.0.egg-info/PKG-INFO': pkgInfo('PyYAML', '6.0'),
-      // pip install -e / setup.py develop: a folder without a version in its name.
-      'opt/venv/src/myproj/myproj.egg-info/PKG-INFO': pkgInfo('myproj', '0.3.0'),
-      'opt/venv/lib/python3.12/site-packages/unzipped-3.0-py3.12.egg/EGG-INFO/PKG-INFO': pkgInfo('unzipped', '3.0'),
-      'usr/lib/python2.7/site-packages/zipped_thing-0.5-py2.7.egg': 'PK\u0003\u0004 not opened',
-      // No headers: the file name stands in.
-      'usr/lib/python3/dist-packages/legacy-0.9-py3.11.egg-info': 'garbage without headers\n',
-      // Not distributions: a README beside them, an .egg outside site-packages, a METADATA elsewhere.
-      'usr/lib/python3/dist-packages/README.txt': 'Name: nope\nVersion: 1\n',
-      'srv/data/model.egg': 'not python',
-      'srv/METADATA': pkgInfo('nope', '1'),
-    }));
+    const l = await readLayer(
+      await layer({
+        'usr/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA': pkgInfo('requests', '2.31.0'),
+        // A bare egg-info FILE (distutils): the headers name it, not the file name.
+        'usr/lib/python3/dist-packages/Old_Pkg-1.0-py3.11.egg-info': pkgInfo('old-pkg', '1.0.post1'),
+        'usr/local/lib/python3.11/dist-packages/pyyaml-6.0.egg-info/PKG-INFO': pkgInfo('PyYAML', '6.0'),
+        // pip install -e / setup.py develop: a folder without a version in its name.
+        'opt/venv/src/myproj/myproj.egg-info/PKG-INFO': pkgInfo('myproj', '0.3.0'),
+        'opt/venv/lib/python3.12/site-packages/unzipped-3.0-py3.12.egg/EGG-INFO/PKG-INFO': pkgInfo('unzipped', '3.0'),
+        'usr/lib/python2.7/site-packages/zipped_thing-0.5-py2.7.egg': 'PK\u0003\u0004 not opened',
+        // No headers: the file name stands in.
+        'usr/lib/python3/dist-packages/legacy-0.9-py3.11.egg-info': 'garbage without headers\n',
+        // Not distributions: a README beside them, an .egg outside site-packages, a METADATA elsewhere.
+        'usr/lib/python3/dist-packages/README.txt': 'Name: nope\nVersion: 1\n',
+        'srv/data/model.egg': 'not python',
+        'srv/METADATA': pkgInfo('nope', '1'),
+      }),
+    );
     expect(found(l.packages)).toEqual([
       'PyYAML==6.0 usr/local/lib/python3.11/dist-packages/pyyaml-6.0.egg-info/PKG-INFO',
       'legacy==0.9 usr/lib/python3/dist-packages/legacy-0.9-py3.11.egg-info',
@@ -63,10 +66,12 @@ describe('Python distributions in every installed form', () => {
 
   it('reads the headers of a record longer than the read limit, and a conda record by its file name', async () => {
     const long = 'x'.repeat(3 * 1024 * 1024);
-    const l = await readLayer(await layer({
-      'usr/lib/python3/dist-packages/big-1.0.dist-info/METADATA': pkgInfo('big', '1.0', long),
-      'opt/conda/conda-meta/pytorch-2.5.1-py3.12_cuda12.4_0.json': JSON.stringify({ name: 'pytorch', version: '2.5.1', files: [long] }),
-    }));
+    const l = await readLayer(
+      await layer({
+        'usr/lib/python3/dist-packages/big-1.0.dist-info/METADATA': pkgInfo('big', '1.0', long),
+        'opt/conda/conda-meta/pytorch-2.5.1-py3.12_cuda12.4_0.json': JSON.stringify({ name: 'pytorch', version: '2.5.1', files: [long] }),
+      }),
+    );
     expect(found(l.packages)).toEqual([
       'big==1.0 usr/lib/python3/dist-packages/big-1.0.dist-info/METADATA',
       'pytorch==2.5.1 opt/conda/conda-meta/pytorch-2.5.1-py3.12_cuda12.4_0.json',
@@ -75,22 +80,42 @@ describe('Python distributions in every installed form', () => {
 
   it('removes a bare egg-info file by its whiteout, and honours file ↔ folder replacement across layers', async () => {
     const SITE = 'usr/lib/python3/dist-packages';
-    const base = await readLayer(await layer({
-      [`${SITE}/gone-1.0.egg-info`]: pkgInfo('gone', '1.0'),
-      [`${SITE}/swap-1.0.egg-info`]: pkgInfo('swap', '1.0'),
-      [`${SITE}/back-2.0.egg-info/PKG-INFO`]: pkgInfo('back', '2.0'),
-      [`${SITE}/kept-1.0.dist-info/METADATA`]: pkgInfo('kept', '1.0'),
-    }));
+    const base = await readLayer(
+      await layer({
+        [`${SITE}/gone-1.0.egg-info`]: pkgInfo('gone', '1.0'),
+        [`${SITE}/swap-1.0.egg-info`]: pkgInfo('swap', '1.0'),
+        [`${SITE}/back-2.0.egg-info/PKG-INFO`]: pkgInfo('back', '2.0'),
+        [`${SITE}/kept-1.0.dist-info/METADATA`]: pkgInfo('kept', '1.0'),
+      }),
+    );
     // The bare file is deleted; swap's file becomes a folder; back's folder becomes a bare file.
-    const upper = await readLayer(await layer({
-      [`${SITE}/.wh.gone-1.0.egg-info`]: '',
-      [`${SITE}/swap-1.0.egg-info/PKG-INFO`]: pkgInfo('swap', '1.1'),
-      [`${SITE}/back-2.0.egg-info`]: pkgInfo('back', '2.1'),
-    }, [`${SITE}/.wh.gone-1.0.egg-info`, `${SITE}/swap-1.0.egg-info`, `${SITE}/back-2.0.egg-info`]));
-    expect(upper.written).toEqual(expect.arrayContaining([{ path: `${SITE}/swap-1.0.egg-info`, dir: true }, { path: `${SITE}/back-2.0.egg-info`, dir: false }]));
-    expect(applyLayers([base, upper]).map((p) => `${p.name}==${p.version}`).sort()).toEqual(['back==2.1', 'kept==1.0', 'swap==1.1']);
+    const upper = await readLayer(
+      await layer(
+        {
+          [`${SITE}/.wh.gone-1.0.egg-info`]: '',
+          [`${SITE}/swap-1.0.egg-info/PKG-INFO`]: pkgInfo('swap', '1.1'),
+          [`${SITE}/back-2.0.egg-info`]: pkgInfo('back', '2.1'),
+        },
+        [`${SITE}/.wh.gone-1.0.egg-info`, `${SITE}/swap-1.0.egg-info`, `${SITE}/back-2.0.egg-info`],
+      ),
+    );
+    expect(upper.written).toEqual(
+      expect.arrayContaining([
+        { path: `${SITE}/swap-1.0.egg-info`, dir: true },
+        { path: `${SITE}/back-2.0.egg-info`, dir: false },
+      ]),
+    );
+    expect(
+      applyLayers([base, upper])
+        .map((p) => `${p.name}==${p.version}`)
+        .sort(),
+    ).toEqual(['back==2.1', 'kept==1.0', 'swap==1.1']);
     // A later layer that only touches a dist-info folder (new RECORD) keeps what is in it.
     const touch = await readLayer(await layer({ [`${SITE}/kept-1.0.dist-info/RECORD`]: '' }, [`${SITE}/kept-1.0.dist-info`]));
-    expect(applyLayers([base, upper, touch]).map((p) => p.name).sort()).toEqual(['back', 'kept', 'swap']);
+    expect(
+      applyLayers([base, upper, touch])
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['back', 'kept', 'swap']);
   });
 });

@@ -18,7 +18,11 @@ const credential: TokenCredential = { getToken: async () => ({ token: FAKE_ARM_T
 describe('Defender for Containers provider (Azure Resource Graph)', () => {
   let stub: DefenderStub;
   let clock: number;
-  const provider = () => new DefenderProvider(new ResourceGraphClient(credential, { endpoint: stub.url, tlsOptions: { ca: stub.ca }, retryOptions: { maxRetries: 0 } }), { subscriptions: ['0000'], now: () => clock });
+  const provider = () =>
+    new DefenderProvider(
+      new ResourceGraphClient(credential, { endpoint: stub.url, tlsOptions: { ca: stub.ca }, retryOptions: { maxRetries: 0 } }),
+      { subscriptions: ['0000'], now: () => clock },
+    );
   const scanOne = async (p: DefenderProvider, digest: string): Promise<ScanResult> => (await p.scan([img(digest)])).get(digest)!;
 
   beforeAll(async () => {
@@ -37,33 +41,71 @@ describe('Defender for Containers provider (Azure Resource Graph)', () => {
   });
 
   it('reads the grouped sub-assessment shape: unhealthy findings with their severities and fix state', async () => {
-    stub.scenarios.set(d('1'), { kind: 'grouped', findings: [
-      { cve: 'CVE-2022-42969', severity: 'High', fixStatus: 'NoFixAvailable' },
-      { cve: 'CVE-2024-0001', severity: 'Critical', fixedVersion: '1.12.0', package: 'requests' },
-      { cve: 'CVE-2024-0002', severity: 'Low', fixedVersion: '2.0' },
-    ] });
+    stub.scenarios.set(d('1'), {
+      kind: 'grouped',
+      findings: [
+        { cve: 'CVE-2022-42969', severity: 'High', fixStatus: 'NoFixAvailable' },
+        { cve: 'CVE-2024-0001', severity: 'Critical', fixedVersion: '1.12.0', package: 'requests' },
+        { cve: 'CVE-2024-0002', severity: 'Low', fixedVersion: '2.0' },
+      ],
+    });
     const r = await scanOne(provider(), d('1'));
     expect(r.state).toBe('scanned');
     const findings = r.state === 'scanned' ? r.findings : [];
-    expect(findings.map((f) => [f.id, f.severity, f.fixable])).toEqual([['CVE-2022-42969', 'high', false], ['CVE-2024-0001', 'critical', true], ['CVE-2024-0002', 'low', true]]);
-    expect(findings[1]).toMatchObject({ package: 'requests', installedVersion: '1.11.0.0', fixedVersion: '1.12.0', publishedAt: '2022-10-16T06:15:00Z', source: 'defender' });
+    expect(findings.map((f) => [f.id, f.severity, f.fixable])).toEqual([
+      ['CVE-2022-42969', 'high', false],
+      ['CVE-2024-0001', 'critical', true],
+      ['CVE-2024-0002', 'low', true],
+    ]);
+    expect(findings[1]).toMatchObject({
+      package: 'requests',
+      installedVersion: '1.11.0.0',
+      fixedVersion: '1.12.0',
+      publishedAt: '2022-10-16T06:15:00Z',
+      source: 'defender',
+    });
     expect(stub.requests[0]!.apiVersion).toBe('2024-04-01');
     expect(stub.requests[0]!.body.subscriptions).toEqual(['0000']);
   });
 
   it('reads the fix release date of grouped OS findings (softwareDetails.fixReference.releaseDate)', async () => {
-    stub.scenarios.set(d('9'), { kind: 'grouped', findings: [
-      { cve: 'CVE-2023-28484', severity: 'Medium', fixedVersion: '2.9.13+dfsg-1ubuntu0.3', package: 'libxml2', fixReference: { id: 'USN-6115-1', releaseDate: '2023-05-30T00:00:00Z' } },
-      { cve: 'CVE-2024-0003', severity: 'Low', fixedVersion: '1.0' },
-    ] });
+    stub.scenarios.set(d('9'), {
+      kind: 'grouped',
+      findings: [
+        {
+          cve: 'CVE-2023-28484',
+          severity: 'Medium',
+          fixedVersion: '2.9.13+dfsg-1ubuntu0.3',
+          package: 'libxml2',
+          fixReference: { id: 'USN-6115-1', releaseDate: '2023-05-30T00:00:00Z' },
+        },
+        { cve: 'CVE-2024-0003', severity: 'Low', fixedVersion: '1.0' },
+      ],
+    });
     const r = await scanOne(provider(), d('9'));
     const findings = r.state === 'scanned' ? r.findings : [];
-    expect(findings.map((f) => [f.id, f.fixReleasedAt])).toEqual([['CVE-2023-28484', '2023-05-30T00:00:00Z'], ['CVE-2024-0003', undefined]]);
+    expect(findings.map((f) => [f.id, f.fixReleasedAt])).toEqual([
+      ['CVE-2023-28484', '2023-05-30T00:00:00Z'],
+      ['CVE-2024-0003', undefined],
+    ]);
   });
 
   it('reads the per-finding SoftwareUpdate shape, with CvesDetails as a JSON string or an array', async () => {
-    stub.scenarios.set(d('2'), { kind: 'individual', status: 'Unhealthy', software: 'openssl', cves: [{ id: 'CVE-2024-5535', severity: 'Medium', fixedVersion: '3.0.14' }, { id: 'CVE-2024-9143', severity: 'High', fixStatus: 'NoFix' }] });
-    stub.scenarios.set(d('3'), { kind: 'individual', status: 'Unhealthy', cvesAsString: false, cves: [{ id: 'CVE-2023-0001', severity: 'Critical', fixedVersion: '1.1' }] });
+    stub.scenarios.set(d('2'), {
+      kind: 'individual',
+      status: 'Unhealthy',
+      software: 'openssl',
+      cves: [
+        { id: 'CVE-2024-5535', severity: 'Medium', fixedVersion: '3.0.14' },
+        { id: 'CVE-2024-9143', severity: 'High', fixStatus: 'NoFix' },
+      ],
+    });
+    stub.scenarios.set(d('3'), {
+      kind: 'individual',
+      status: 'Unhealthy',
+      cvesAsString: false,
+      cves: [{ id: 'CVE-2023-0001', severity: 'Critical', fixedVersion: '1.1' }],
+    });
     const res = await provider().scan([img(d('2')), img(d('3'))]);
     expect(stub.requests).toHaveLength(1); // one query for the whole batch
     const two = res.get(d('2'))!;
@@ -93,7 +135,10 @@ describe('Defender for Containers provider (Azure Resource Graph)', () => {
     stub.scenarios.set(d('7'), { kind: 'grouped', findings: [{ cve: 'CVE-2022-42969', severity: 'High', code: 'NotApplicable' }] });
     stub.scenarios.set(d('8'), { kind: 'individual', status: 'NotApplicable' });
     const res = await provider().scan([img(d('7')), img(d('8'))]);
-    expect(res.get(d('7'))).toMatchObject({ state: 'error', reason: expect.stringMatching(/NotApplicable \(Exempt: Disabled parent assessment\).*not a clean result/) });
+    expect(res.get(d('7'))).toMatchObject({
+      state: 'error',
+      reason: expect.stringMatching(/NotApplicable \(Exempt: Disabled parent assessment\).*not a clean result/),
+    });
     expect(res.get(d('8'))).toMatchObject({ state: 'error', reason: expect.stringMatching(/NotApplicable/) });
   });
 
@@ -101,15 +146,25 @@ describe('Defender for Containers provider (Azure Resource Graph)', () => {
     stub.scenarios.set(d('9'), { kind: 'unknown-shape' });
     stub.scenarios.set(d('a'), { kind: 'individual', status: 'Healthy' });
     const res = await provider().scan([img(d('9')), img(d('a'))]);
-    expect(res.get(d('9'))).toMatchObject({ state: 'error', reason: expect.stringMatching(/unknown sub-assessment shape \(assessedResourceType ContainerRegistryVulnerability\)/) });
+    expect(res.get(d('9'))).toMatchObject({
+      state: 'error',
+      reason: expect.stringMatching(/unknown sub-assessment shape \(assessedResourceType ContainerRegistryVulnerability\)/),
+    });
     expect(res.get(d('a'))!.state).toBe('scanned');
   });
 
   it('honours 429 with Retry-After: no query until it has passed', async () => {
-    stub.forced.push({ status: 429, headers: { 'retry-after': '7', 'x-ms-user-quota-remaining': '0', 'x-ms-user-quota-resets-after': '00:00:07' } });
+    stub.forced.push({
+      status: 429,
+      headers: { 'retry-after': '7', 'x-ms-user-quota-remaining': '0', 'x-ms-user-quota-resets-after': '00:00:07' },
+    });
     stub.scenarios.set(d('b'), { kind: 'individual', status: 'Healthy' });
     const p = provider();
-    expect(await scanOne(p, d('b'))).toEqual({ state: 'error', reason: 'Resource Graph throttled the query (429); retrying after 7 s', retryAfterMs: 7000 });
+    expect(await scanOne(p, d('b'))).toEqual({
+      state: 'error',
+      reason: 'Resource Graph throttled the query (429); retrying after 7 s',
+      retryAfterMs: 7000,
+    });
     expect(await scanOne(p, d('b'))).toMatchObject({ state: 'error', retryAfterMs: 7000 });
     expect(stub.requests).toHaveLength(1);
     clock += 7000;
@@ -136,7 +191,10 @@ describe('Defender for Containers provider (Azure Resource Graph)', () => {
 
   it('follows $skipToken paging', async () => {
     stub.pageSize = 2;
-    stub.scenarios.set(d('f'), { kind: 'grouped', findings: ['CVE-1', 'CVE-2', 'CVE-3', 'CVE-4', 'CVE-5'].map((cve) => ({ cve, severity: 'Medium' })) });
+    stub.scenarios.set(d('f'), {
+      kind: 'grouped',
+      findings: ['CVE-1', 'CVE-2', 'CVE-3', 'CVE-4', 'CVE-5'].map((cve) => ({ cve, severity: 'Medium' })),
+    });
     const r = await scanOne(provider(), d('f'));
     expect(r.state === 'scanned' && r.findings.map((f) => f.id)).toEqual(['CVE-1', 'CVE-2', 'CVE-3', 'CVE-4', 'CVE-5']);
     expect(stub.requests.map((q) => typeof q.body.options?.$skipToken)).toEqual(['undefined', 'string', 'string']);

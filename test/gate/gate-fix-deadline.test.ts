@@ -16,7 +16,17 @@ import { openDb, type Db, type OpenDbOptions } from '../../src/state/db.js';
 import { createPgDatabase, DB_MODES } from '../support/databases.js';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
-const finding = (extra: Partial<Finding> = {}): Finding => ({ id: 'CVE-2026-1000', severity: 'medium', package: 'libfoo', installedVersion: '2.3.0', fixedVersion: '2.3.1', fixable: true, source: 'trivy', publishedAt: '2026-01-01T00:00:00Z', ...extra });
+const finding = (extra: Partial<Finding> = {}): Finding => ({
+  id: 'CVE-2026-1000',
+  severity: 'medium',
+  package: 'libfoo',
+  installedVersion: '2.3.0',
+  fixedVersion: '2.3.1',
+  fixable: true,
+  source: 'trivy',
+  publishedAt: '2026-01-01T00:00:00Z',
+  ...extra,
+});
 
 /** A provider that reports the same findings for every image. */
 class FixedProvider implements ScanProvider {
@@ -32,18 +42,37 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
   let opts: OpenDbOptions;
   let drop: (() => Promise<void>) | undefined;
   let db: Db;
-  const provider = new FixedProvider([finding(), finding({ id: 'CVE-2026-2000', fixedVersion: undefined, fixable: false }), finding({ id: 'not-allowed:pypi:x==1', breach: 'x is not allowed' })]);
+  const provider = new FixedProvider([
+    finding(),
+    finding({ id: 'CVE-2026-2000', fixedVersion: undefined, fixable: false }),
+    finding({ id: 'not-allowed:pypi:x==1', breach: 'x is not allowed' }),
+  ]);
   // The registry answers every manifest read: the worker only needs the image to exist.
-  const registry: GateRegistry = { name: 'acr', host: 'acr.example', client: { manifest: async () => ({}) } as unknown as RegistryClient, blocks: false };
+  const registry: GateRegistry = {
+    name: 'acr',
+    host: 'acr.example',
+    client: { manifest: async () => ({}) } as unknown as RegistryClient,
+    blocks: false,
+  };
 
-  const worker = (store: GateStore) => new GateWorker({
-    config: gateSchema.parse({ registries: [{ name: 'acr', url: 'https://acr.example' }], purge: false }),
-    store, registries: [registry], providers: [provider], policyPath: join(dir, 'containers.yaml'),
-    notifier: { post: () => undefined }, log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-  });
+  const worker = (store: GateStore) =>
+    new GateWorker({
+      config: gateSchema.parse({ registries: [{ name: 'acr', url: 'https://acr.example' }], purge: false }),
+      store,
+      registries: [registry],
+      providers: [provider],
+      policyPath: join(dir, 'containers.yaml'),
+      notifier: { post: () => undefined },
+      log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    });
   const judge = async (d: string) => {
     const store = new GateStore(db, 60_000);
-    await store.recordPushes('acr', 'acr', [{ id: `push-${d}-${Math.random()}`, host: 'acr.example', repository: 'team/app', digest: d }], 'test');
+    await store.recordPushes(
+      'acr',
+      'acr',
+      [{ id: `push-${d}-${Math.random()}`, host: 'acr.example', repository: 'team/app', digest: d }],
+      'test',
+    );
     expect(await worker(store).pass()).toBe(1);
     return (await store.byDigest(d))!;
   };
@@ -67,11 +96,16 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
   it('records the first sighting once, and dates later images and a restarted gate from it', async () => {
     const first = await judge(digest('1'));
     expect(first.verdict!.failures.map((f) => f.finding.id)).toEqual(['not-allowed:pypi:x==1']);
-    const seen = await db.query<{ vuln_id: string; package: string; fixed_version: string; first_seen: Date | string }>('SELECT * FROM gate_fix_seen');
+    const seen = await db.query<{ vuln_id: string; package: string; fixed_version: string; first_seen: Date | string }>(
+      'SELECT * FROM gate_fix_seen',
+    );
     // Only the fixable vulnerability: not the unfixed one, nor the curated-contents breach.
     expect(seen.map((r) => [r.vuln_id, r.package, r.fixed_version])).toEqual([['CVE-2026-1000', 'libfoo', '2.3.1']]);
     const firstSeen = new Date(seen[0]!.first_seen).toISOString();
-    expect(first.verdict!.reported.find((r) => r.finding.id === 'CVE-2026-1000')).toMatchObject({ finding: { fixSeenAt: firstSeen }, note: expect.stringMatching(/first seen by the gate\); fails after \d{4}-\d\d-\d\d \(fixDeadline 30d\)$/) });
+    expect(first.verdict!.reported.find((r) => r.finding.id === 'CVE-2026-1000')).toMatchObject({
+      finding: { fixSeenAt: firstSeen },
+      note: expect.stringMatching(/first seen by the gate\); fails after \d{4}-\d\d-\d\d \(fixDeadline 30d\)$/),
+    });
 
     // Another image with the same finding, after a restart: the clock does not start again.
     await db.close();
@@ -85,7 +119,10 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
     const third = await judge(digest('3'));
     expect(third.state).toBe('fail');
     expect(third.verdict!.failures.map((f) => [f.finding.id, f.rule])).toEqual([
-      ['CVE-2026-1000', expect.stringMatching(/^fix 2\.3\.1 available since \d{4}-\d\d-\d\d \(first seen by the gate\), more than fixDeadline 30d ago$/)],
+      [
+        'CVE-2026-1000',
+        expect.stringMatching(/^fix 2\.3\.1 available since \d{4}-\d\d-\d\d \(first seen by the gate\), more than fixDeadline 30d ago$/),
+      ],
       ['not-allowed:pypi:x==1', 'x is not allowed'],
     ]);
 

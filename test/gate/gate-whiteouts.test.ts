@@ -23,18 +23,28 @@ const SITE = 'usr/lib/python3/site-packages';
 
 describe('curated contents across layers', () => {
   it('applies whiteouts and opaque directories in layer order', async () => {
-    const base = await readLayer(await layer({
-      [`${SITE}/requests-2.31.0.dist-info/METADATA`]: metadata('requests', '2.31.0'),
-      [`${SITE}/evil-1.0.dist-info/METADATA`]: metadata('evil', '1.0'),
-      'opt/conda/conda-meta/numpy-1.26.0-py311_0.json': JSON.stringify({ name: 'numpy', version: '1.26.0' }),
-    }));
+    const base = await readLayer(
+      await layer({
+        [`${SITE}/requests-2.31.0.dist-info/METADATA`]: metadata('requests', '2.31.0'),
+        [`${SITE}/evil-1.0.dist-info/METADATA`]: metadata('evil', '1.0'),
+        'opt/conda/conda-meta/numpy-1.26.0-py311_0.json': JSON.stringify({ name: 'numpy', version: '1.26.0' }),
+      }),
+    );
     expect(base.packages.map((p) => p.name).sort()).toEqual(['evil', 'numpy', 'requests']);
     const cleanup = await readLayer(await layer({ [`${SITE}/.wh.evil-1.0.dist-info`]: '', 'opt/conda/conda-meta/.wh..wh..opq': '' }));
     expect(cleanup.removed).toEqual([`${SITE}/evil-1.0.dist-info`]);
     expect(cleanup.opaque).toEqual(['opt/conda/conda-meta']);
     const later = await readLayer(await layer({ [`${SITE}/late-0.1.dist-info/METADATA`]: metadata('late', '0.1') }));
-    expect(applyLayers([base, cleanup, later]).map((p) => p.name).sort()).toEqual(['late', 'requests']);
+    expect(
+      applyLayers([base, cleanup, later])
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['late', 'requests']);
     // Order matters: a whiteout only hides what is below it.
-    expect(applyLayers([cleanup, base]).map((p) => p.name).sort()).toEqual(['evil', 'numpy', 'requests']);
+    expect(
+      applyLayers([cleanup, base])
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['evil', 'numpy', 'requests']);
   });
 });

@@ -19,15 +19,15 @@ const MODES = [
   { name: 'postgresql + azure blob (azurite)', db: 'pg' as const, azure: true },
 ];
 
-const ALLOWLIST = [
-  'channels:',
-  '  conda-forge:',
-  '    - safelib >=1,<2',
-  '    - app',
-  '    - pydep',
-].join('\n');
+const ALLOWLIST = ['channels:', '  conda-forge:', '    - safelib >=1,<2', '    - app', '    - pydep'].join('\n');
 
-type Repodata = { info: { subdir: string }; packages: Record<string, Record<string, unknown>>; 'packages.conda': Record<string, Record<string, unknown>>; removed: string[]; repodata_version: number };
+type Repodata = {
+  info: { subdir: string };
+  packages: Record<string, Record<string, unknown>>;
+  'packages.conda': Record<string, Record<string, unknown>>;
+  removed: string[];
+  repodata_version: number;
+};
 
 describe.each(MODES)('conda read path on $name', (mode) => {
   let sl: TestSafelist;
@@ -45,9 +45,18 @@ describe.each(MODES)('conda read path on $name', (mode) => {
       ...(azurite ? { azure: { connectionString: azurite.connectionString, container: 'safelist-conda' } } : {}),
       views: { 'team-a': {}, careful: { cooldown: '7d' } },
       condaAllowlist: ALLOWLIST,
-      condaChannels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', alias: ['cf'], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        {
+          name: 'conda-forge',
+          url: 'https://conda.anaconda.org/conda-forge',
+          alias: ['cf'],
+          subdirs: ['linux-64'],
+          anacondaTermsAccepted: false,
+        },
+      ],
       exceptions: {
-        'c.yaml': 'exceptions:\n  - { id: C-9, ecosystem: conda, package: "safelib 2.0.*", channel: conda-forge, view: team-a, reason: needs 2.0, expires: 2099-12-31 }\n',
+        'c.yaml':
+          'exceptions:\n  - { id: C-9, ecosystem: conda, package: "safelib 2.0.*", channel: conda-forge, view: team-a, reason: needs 2.0, expires: 2099-12-31 }\n',
       },
     });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-condapkgs-'));
@@ -168,7 +177,9 @@ describe.each(MODES)('conda read path on $name', (mode) => {
       expect(head.headers.get('content-length')).toBe(String(zst.length));
     }
     // Filtered like repodata.json: the view's policy decides, unknown views and subdirs are 404.
-    const a = JSON.parse(zstdDecompressSync(Buffer.from(await (await get('/conda/team-a/conda-forge/linux-64/repodata.json.zst')).arrayBuffer())).toString()) as Repodata;
+    const a = JSON.parse(
+      zstdDecompressSync(Buffer.from(await (await get('/conda/team-a/conda-forge/linux-64/repodata.json.zst')).arrayBuffer())).toString(),
+    ) as Repodata;
     expect(Object.keys(a['packages.conda'])).toContain(pk.lib20!.filename);
     expect(Object.keys(a['packages.conda'])).not.toContain(pk.blocked!.filename);
     expect((await get('/conda/nope/conda-forge/linux-64/repodata.json.zst')).status).toBe(404);
@@ -192,7 +203,9 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   it('gives every record CEP 47 indexed_timestamp: Unix ms of when Safelist first stored it, kept on re-import', async () => {
     const stamps = async () => {
       const r = await repodata('/conda/team-a/conda-forge/linux-64/repodata.json');
-      return Object.fromEntries([...Object.entries(r.packages), ...Object.entries(r['packages.conda'])].map(([fn, rec]) => [fn, rec.indexed_timestamp]));
+      return Object.fromEntries(
+        [...Object.entries(r.packages), ...Object.entries(r['packages.conda'])].map(([fn, rec]) => [fn, rec.indexed_timestamp]),
+      );
     };
     const first = await stamps();
     expect(Object.keys(first).length).toBeGreaterThan(3);
@@ -240,11 +253,17 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   });
 
   it('checks the policy on file requests too: 403 problem+json with a reason phrase', async () => {
-    for (const [view, p] of [['default', pk.lib20!], ['default', pk.blocked!], ['team-a', pk.blocked!]] as const) {
+    for (const [view, p] of [
+      ['default', pk.lib20!],
+      ['default', pk.blocked!],
+      ['team-a', pk.blocked!],
+    ] as const) {
       const res = await get(`/conda/${view}/conda-forge/linux-64/${p.filename}`);
       expect(res.status).toBe(403);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(res.statusText).toMatch(new RegExp(`^Blocked by Safelist policy - ${p.record.name} .*is blocked by Safelist policy in view ${view}`));
+      expect(res.statusText).toMatch(
+        new RegExp(`^Blocked by Safelist policy - ${p.record.name} .*is blocked by Safelist policy in view ${view}`),
+      );
       const body = (await res.json()) as { code: string; package: string };
       expect(body.code).toBe('BLOCKED_BY_POLICY');
       expect(body.package).toBe(p.record.name);
@@ -274,7 +293,11 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   it('serves channeldata.json for the view', async () => {
     const res = await get('/conda/default/conda-forge/channeldata.json');
     expect(res.status).toBe(200);
-    const cd = (await res.json()) as { channeldata_version: number; packages: Record<string, { subdirs: string[]; version: string }>; subdirs: string[] };
+    const cd = (await res.json()) as {
+      channeldata_version: number;
+      packages: Record<string, { subdirs: string[]; version: string }>;
+      subdirs: string[];
+    };
     expect(cd.channeldata_version).toBe(1);
     expect(Object.keys(cd.packages).sort()).toEqual(['app', 'pydep', 'safelib']);
     expect(cd.packages.safelib).toMatchObject({ subdirs: ['linux-64'], version: '1.9' });
@@ -283,12 +306,18 @@ describe.each(MODES)('conda read path on $name', (mode) => {
   });
 
   it('explains decisions through the policy check API for conda name, version and view', async () => {
-    const q = (s: string) => get(`/api/v1/policy/check?${s}`).then((r) => r.json() as Promise<{ allowed: boolean; code: string; reason: string; rule: { channel: string | null } | null }>);
+    const q = (s: string) =>
+      get(`/api/v1/policy/check?${s}`).then(
+        (r) => r.json() as Promise<{ allowed: boolean; code: string; reason: string; rule: { channel: string | null } | null }>,
+      );
     const no = await q('ecosystem=conda&name=safelib&version=2.0&view=default');
     expect(no).toMatchObject({ allowed: false, code: 'version-not-allowed' });
     expect(no.reason).toContain('allowed versions are >=1,<2');
     expect(await q('ecosystem=conda&name=safelib&version=2.0&view=team-a&channel=conda-forge')).toMatchObject({ allowed: true });
-    expect(await q('ecosystem=conda&name=safelib&version=1.5&view=default&channel=bioconda')).toMatchObject({ allowed: false, code: 'not-listed' });
+    expect(await q('ecosystem=conda&name=safelib&version=1.5&view=default&channel=bioconda')).toMatchObject({
+      allowed: false,
+      code: 'not-listed',
+    });
     const yes = await q('ecosystem=conda&name=SafeLib&version=1.5&view=default');
     expect(yes.allowed).toBe(true);
     expect(yes.rule?.channel).toBe('conda-forge');
@@ -301,7 +330,9 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     expect(e.status).toBe('partly-allowed');
     expect(e.available.some((v) => v.startsWith('1.5 ') && v.endsWith('(conda-forge/linux-64)'))).toBe(true);
     const refused = e.refused.find((r) => r.version.startsWith('2.0 '));
-    expect(refused?.reason).toMatch(/safelib 2\.0 \S+ \(linux-64\) is blocked by Safelist policy in view default: allowed versions are >=1,<2/);
+    expect(refused?.reason).toMatch(
+      /safelib 2\.0 \S+ \(linux-64\) is blocked by Safelist policy in view default: allowed versions are >=1,<2/,
+    );
   });
 
   it('follows policy changes: a new allowlist changes the document and its ETag', async () => {

@@ -51,7 +51,8 @@ type Repodata = { packages: Records; 'packages.conda': Records };
 type Index = { version: number; info: { subdir: string; base_url: string; shards_base_url: string }; shards: Record<string, Uint8Array> };
 
 /** The index's shards map as name → lower-case hex, each value checked to be bin(32). */
-const hexShards = (index: Index): Record<string, string> => Object.fromEntries(Object.entries(index.shards).map(([n, h]) => [n, expectBin(h, 32)]));
+const hexShards = (index: Index): Record<string, string> =>
+  Object.fromEntries(Object.entries(index.shards).map(([n, h]) => [n, expectBin(h, 32)]));
 
 describe('CEP 16 sharded repodata', () => {
   let sl: TestSafelist;
@@ -61,9 +62,18 @@ describe('CEP 16 sharded repodata', () => {
     sl = await startTestSafelist({
       views: { 'team-a': {} },
       condaAllowlist: ALLOWLIST,
-      condaChannels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', alias: [], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        {
+          name: 'conda-forge',
+          url: 'https://conda.anaconda.org/conda-forge',
+          alias: [],
+          subdirs: ['linux-64'],
+          anacondaTermsAccepted: false,
+        },
+      ],
       exceptions: {
-        'c.yaml': 'exceptions:\n  - { id: C-9, ecosystem: conda, package: "safelib 2.0.*", channel: conda-forge, view: team-a, reason: needs 2.0, expires: 2099-12-31 }\n',
+        'c.yaml':
+          'exceptions:\n  - { id: C-9, ecosystem: conda, package: "safelib 2.0.*", channel: conda-forge, view: team-a, reason: needs 2.0, expires: 2099-12-31 }\n',
       },
     });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-shards-'));
@@ -88,7 +98,8 @@ describe('CEP 16 sharded repodata', () => {
     const index = decodeZst(Buffer.from(await res.arrayBuffer())) as Index;
     return { res, index, shards: hexShards(index) };
   };
-  const repodata = async (view: string, subdir = 'linux-64') => (await (await get(`/conda/${view}/conda-forge/${subdir}/repodata.json`)).json()) as Repodata;
+  const repodata = async (view: string, subdir = 'linux-64') =>
+    (await (await get(`/conda/${view}/conda-forge/${subdir}/repodata.json`)).json()) as Repodata;
 
   it('indexes every name the view may install, relative to the channel, revalidated by ETag', async () => {
     const { res, index } = await fetchIndex('default');
@@ -126,14 +137,18 @@ describe('CEP 16 sharded repodata', () => {
         for (const rec of [...Object.values(shard.packages), ...Object.values(shard['packages.conda'])]) {
           for (const k of ['size', 'timestamp', 'build_number', 'indexed_timestamp']) expect(Number.isInteger(rec[k])).toBe(true);
         }
-        expect((await get(`/conda/${view}/conda-forge/linux-64/shards/${hex}.msgpack.zst`, { 'if-none-match': `"${hex}"` })).status).toBe(304);
+        expect((await get(`/conda/${view}/conda-forge/linux-64/shards/${hex}.msgpack.zst`, { 'if-none-match': `"${hex}"` })).status).toBe(
+          304,
+        );
       }
     }
     // The exception shows: team-a's safelib shard lists 2.0, default's does not.
     const a = (await fetchIndex('team-a')).shards.safelib!;
     const d = (await fetchIndex('default')).shards.safelib!;
     expect(a).not.toBe(d);
-    const shardA = decodeZst(Buffer.from(await (await get(`/conda/team-a/conda-forge/linux-64/shards/${a}.msgpack.zst`)).arrayBuffer())) as Repodata;
+    const shardA = decodeZst(
+      Buffer.from(await (await get(`/conda/team-a/conda-forge/linux-64/shards/${a}.msgpack.zst`)).arrayBuffer()),
+    ) as Repodata;
     expect(Object.keys(shardA['packages.conda'])).toContain(pk.lib20!.filename);
   });
 
@@ -176,7 +191,14 @@ describe('CEP 16 sharded repodata', () => {
   it('is not offered by a CondaIndex without a msgpack encoder: 404, so clients use repodata.json', async () => {
     const rt = sl.runtime;
     const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
-    const app: FastifyInstance = await buildApp({ db: rt.db, store: rt.store, policies: rt.policies, pypi: rt.pypi, conda, logLevel: 'silent' });
+    const app: FastifyInstance = await buildApp({
+      db: rt.db,
+      store: rt.store,
+      policies: rt.policies,
+      pypi: rt.pypi,
+      conda,
+      logLevel: 'silent',
+    });
     try {
       const url = await app.listen({ host: '127.0.0.1', port: 0 });
       const res = await fetch(`${url}/conda/default/conda-forge/linux-64/repodata_shards.msgpack.zst`);

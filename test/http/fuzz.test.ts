@@ -60,17 +60,95 @@ function routeTable(printed: string): RouteEntry[] {
 
 /** Path and query fragments: invalid escapes, overlong UTF-8, NUL, surrogates, climbs, raw bytes. */
 const NASTY = [
-  '%', '%2', '%zz', '%G0', '%%', '%%32%65', '%u002e', '%00', '%0a', '%0d%0a', '%09', '%7f', '%ff', '%fe%ff', '%c0%80',
-  '%c0%ae', '%c0%af', '%c1%9c', '%e0%80%ae', '%f0%80%80%ae', '%ed%a0%80', '%ed%b0%80', '%ed%a0%80%ed%b0%80', '%f4%90%80%80',
-  '%f8%88%80%80%80', '%2e', '%2e%2e', '%2E%2E%2F', '.', '..', '../', '..%2f', '..%5c', '%2f', '%5c', '\\', '//', ';', '%3b',
-  '%23', '%25', '%3f', '~', '*', '@', ':', '%3a', 'é', '%C3%A9', '💥', '%F0%9F%92%A5', 'con', 'nul', '.git', '.env',
-  'a'.repeat(301), '%41'.repeat(200), '__proto__', 'constructor', 'prototype', 'EXC-0', 'EXC-999999999999', 'sha256:', 'sha256:zz',
+  '%',
+  '%2',
+  '%zz',
+  '%G0',
+  '%%',
+  '%%32%65',
+  '%u002e',
+  '%00',
+  '%0a',
+  '%0d%0a',
+  '%09',
+  '%7f',
+  '%ff',
+  '%fe%ff',
+  '%c0%80',
+  '%c0%ae',
+  '%c0%af',
+  '%c1%9c',
+  '%e0%80%ae',
+  '%f0%80%80%ae',
+  '%ed%a0%80',
+  '%ed%b0%80',
+  '%ed%a0%80%ed%b0%80',
+  '%f4%90%80%80',
+  '%f8%88%80%80%80',
+  '%2e',
+  '%2e%2e',
+  '%2E%2E%2F',
+  '.',
+  '..',
+  '../',
+  '..%2f',
+  '..%5c',
+  '%2f',
+  '%5c',
+  '\\',
+  '//',
+  ';',
+  '%3b',
+  '%23',
+  '%25',
+  '%3f',
+  '~',
+  '*',
+  '@',
+  ':',
+  '%3a',
+  'é',
+  '%C3%A9',
+  '💥',
+  '%F0%9F%92%A5',
+  'con',
+  'nul',
+  '.git',
+  '.env',
+  'a'.repeat(301),
+  '%41'.repeat(200),
+  '__proto__',
+  'constructor',
+  'prototype',
+  'EXC-0',
+  'EXC-999999999999',
+  'sha256:',
+  'sha256:zz',
 ];
 
 /** Ways of climbing out of a folder, each ending at the canary planted beside the store. */
-const CLIMB = ['../', '..%2f', '..%2F', '%2e%2e/', '%2e%2e%2f', '%2E%2E%2F', '..\\', '..%5c', '%c0%ae%c0%ae/', '....//', '.%2e/', '%2e./', '..;/', '%252e%252e%252f'];
+const CLIMB = [
+  '../',
+  '..%2f',
+  '..%2F',
+  '%2e%2e/',
+  '%2e%2e%2f',
+  '%2E%2E%2F',
+  '..\\',
+  '..%5c',
+  '%c0%ae%c0%ae/',
+  '....//',
+  '.%2e/',
+  '%2e./',
+  '..;/',
+  '%252e%252e%252f',
+];
 const traversal = fc
-  .tuple(fc.constantFrom(...CLIMB), fc.integer({ min: 1, max: 8 }), fc.constantFrom('canary.txt', 'blobs/../canary.txt', 'etc/passwd', '/etc/passwd'))
+  .tuple(
+    fc.constantFrom(...CLIMB),
+    fc.integer({ min: 1, max: 8 }),
+    fc.constantFrom('canary.txt', 'blobs/../canary.txt', 'etc/passwd', '/etc/passwd'),
+  )
   .map(([up, n, target]) => up.repeat(n) + target);
 
 /** Percent-encodes every byte of a string's UTF-8. */
@@ -86,15 +164,35 @@ const hostileSegment: fc.Arbitrary<string> = fc.oneof(
 
 /** JSON strings a database cannot hold, long enough to pass length checks, and other oddities. */
 const hostileString: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom('\u0000', '\ud800', '\udc00', '\ud83d', '\u0000\ud800').map((c) => `a perfectly good reason ${c} otherwise`) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom('\u0000', '\ud800', '\udc00', '\ud83d', '\u0000\ud800').map((c) => `a perfectly good reason ${c} otherwise`),
+  },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 30 }) },
-  { weight: 1, arbitrary: fc.constantFrom('\u0000', '\ud800', '\uffff', '', ' '.repeat(20), 'x'.repeat(5000), '../../canary.txt', '%00', 'EXC-1') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('\u0000', '\ud800', '\uffff', '', ' '.repeat(20), 'x'.repeat(5000), '../../canary.txt', '%00', 'EXC-1'),
+  },
 );
 
 const jsonValueArb = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, hostileString, fc.string({ maxLength: 10 }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null), tie('array'), tie('object')),
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    hostileString,
+    fc.string({ maxLength: 10 }),
+    fc.double(),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    tie('array'),
+    tie('object'),
+  ),
   array: fc.array(tie('value'), { maxLength: 4 }),
-  object: fc.dictionary(fc.oneof(hostileString, fc.constantFrom('reason', 'note', 'events', 'id', 'action', 'target', 'Results', 'Vulnerabilities')), tie('value'), { maxKeys: 5 }),
+  object: fc.dictionary(
+    fc.oneof(hostileString, fc.constantFrom('reason', 'note', 'events', 'id', 'action', 'target', 'Results', 'Vulnerabilities')),
+    tie('value'),
+    { maxKeys: 5 },
+  ),
 })).value;
 
 /** `good` most of the time, `hostile` `percent`% of the time. */
@@ -107,10 +205,11 @@ function replaceLeaf(v: unknown, n: number, s: string): unknown {
   const leaves: Array<[Record<string, unknown> | unknown[], string | number]> = [];
   const walk = (x: unknown) => {
     if (Array.isArray(x)) x.forEach((y, i) => (typeof y === 'string' ? leaves.push([x, i]) : walk(y)));
-    else if (x && typeof x === 'object') for (const [k, y] of Object.entries(x)) {
-      if (typeof y === 'string') leaves.push([x as Record<string, unknown>, k]);
-      else walk(y);
-    }
+    else if (x && typeof x === 'object')
+      for (const [k, y] of Object.entries(x)) {
+        if (typeof y === 'string') leaves.push([x as Record<string, unknown>, k]);
+        else walk(y);
+      }
   };
   const copy = JSON.parse(JSON.stringify(v)) as unknown;
   walk(copy);
@@ -135,51 +234,127 @@ const DISTRIBUTION = 'application/vnd.docker.distribution.events.v1+json';
 /** A body the route would accept (values from real-looking sets), and its content type. */
 function goodBody(route: RouteEntry, digest: string): fc.Arbitrary<{ type: string; body: unknown }> {
   const word = (...xs: string[]) => fc.constantFrom(...xs);
-  const push = fc.record({ id: fc.integer({ min: 1, max: 50 }).map((i) => `evt-${i}`), action: word('push'), target: fc.record({ mediaType: word(MANIFEST), digest: word(digest), repository: word('app', 'team/app'), tag: word('1', 'latest') }), request: fc.record({ host: word('registry.test:5000') }) });
+  const push = fc.record({
+    id: fc.integer({ min: 1, max: 50 }).map((i) => `evt-${i}`),
+    action: word('push'),
+    target: fc.record({ mediaType: word(MANIFEST), digest: word(digest), repository: word('app', 'team/app'), tag: word('1', 'latest') }),
+    request: fc.record({ host: word('registry.test:5000') }),
+  });
   const u = route.url;
   const json = (b: fc.Arbitrary<unknown>, type = 'application/json') => b.map((body) => ({ type, body }));
   if (u.endsWith('/exceptions')) {
-    return json(fc.record({ ecosystem: word('pypi', 'conda', 'oci'), name: word('numpy', 'demo-pkg', 'requests'), versions: word('', '==1.0', '>=1,<2'), view: word('team-a', 'default', '*'), reason: word('needed for the demand forecast model', 'the training pipeline imports it') }));
+    return json(
+      fc.record({
+        ecosystem: word('pypi', 'conda', 'oci'),
+        name: word('numpy', 'demo-pkg', 'requests'),
+        versions: word('', '==1.0', '>=1,<2'),
+        view: word('team-a', 'default', '*'),
+        reason: word('needed for the demand forecast model', 'the training pipeline imports it'),
+      }),
+    );
   }
   if (/approve|reject|revoke/.test(u)) return json(fc.record({ note: word('looks fine to me', 'not this one') }, { requiredKeys: [] }));
   if (u.endsWith('/distribution')) return json(fc.record({ events: fc.array(push, { minLength: 1, maxLength: 3 }) }), DISTRIBUTION);
   if (u.endsWith('/acr')) return json(push);
-  if (u.endsWith('/eventgrid')) return json(fc.array(fc.record({ id: word('eg-1', 'eg-2'), eventType: word('Microsoft.ContainerRegistry.ImagePushed'), data: push }), { minLength: 1, maxLength: 2 }));
+  if (u.endsWith('/eventgrid'))
+    return json(
+      fc.array(fc.record({ id: word('eg-1', 'eg-2'), eventType: word('Microsoft.ContainerRegistry.ImagePushed'), data: push }), {
+        minLength: 1,
+        maxLength: 2,
+      }),
+    );
   if (/reports/.test(u)) {
-    const vuln = fc.record({ VulnerabilityID: word('CVE-2024-0001', 'GHSA-xxxx-yyyy'), PkgName: word('openssl', 'zlib'), InstalledVersion: word('3.0.0'), FixedVersion: word('3.0.1', ''), Severity: word('CRITICAL', 'LOW', 'UNKNOWN'), Title: word('a flaw') });
-    return json(fc.record({ SchemaVersion: fc.constant(2), ArtifactName: word(`registry.test:5000/app@${digest}`), Results: fc.array(fc.record({ Target: word('app (debian 12)'), Vulnerabilities: fc.array(vuln, { maxLength: 3 }) }), { maxLength: 2 }) }));
+    const vuln = fc.record({
+      VulnerabilityID: word('CVE-2024-0001', 'GHSA-xxxx-yyyy'),
+      PkgName: word('openssl', 'zlib'),
+      InstalledVersion: word('3.0.0'),
+      FixedVersion: word('3.0.1', ''),
+      Severity: word('CRITICAL', 'LOW', 'UNKNOWN'),
+      Title: word('a flaw'),
+    });
+    return json(
+      fc.record({
+        SchemaVersion: fc.constant(2),
+        ArtifactName: word(`registry.test:5000/app@${digest}`),
+        Results: fc.array(fc.record({ Target: word('app (debian 12)'), Vulnerabilities: fc.array(vuln, { maxLength: 3 }) }), {
+          maxLength: 2,
+        }),
+      }),
+    );
   }
   return fc.constant({ type: '', body: undefined });
 }
 
 function bodyArb(route: RouteEntry, digest: string): fc.Arbitrary<{ type: string; body: Buffer }> {
-  const encode = ({ type, body }: { type: string; body: unknown }) => ({ type, body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)) });
+  const encode = ({ type, body }: { type: string; body: unknown }) => ({
+    type,
+    body: body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body)),
+  });
   const good = goodBody(route, digest);
   // One string of a good body made hostile: the likeliest way past validation to the database.
-  const oneBadField = fc.tuple(good, fc.nat(), hostileString).map(([g, n, s]) => ({ type: g.type || 'application/json', body: replaceLeaf(g.body ?? { note: '' }, n, s) }));
-  const anything = fc.tuple(good, fc.oneof(
-    jsonValueArb.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
-    fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
-    fc.constantFrom('{', '{"note":', '[[[[', '{"a":1}{"b":2}', '\ufeff{}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}', `${'['.repeat(20000)}${']'.repeat(20000)}`, '{"reason":"\\ud800 is lone"}', '{"note":"nul \\u0000 here"}').map((x) => Buffer.from(x)),
-  )).map(([g, body]) => ({ type: g.type || 'application/json', body }));
-  return fc.oneof({ weight: 5, arbitrary: good.map(encode) }, { weight: 4, arbitrary: oneBadField.map(encode) }, { weight: 2, arbitrary: anything });
+  const oneBadField = fc
+    .tuple(good, fc.nat(), hostileString)
+    .map(([g, n, s]) => ({ type: g.type || 'application/json', body: replaceLeaf(g.body ?? { note: '' }, n, s) }));
+  const anything = fc
+    .tuple(
+      good,
+      fc.oneof(
+        jsonValueArb.map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+        fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+        fc
+          .constantFrom(
+            '{',
+            '{"note":',
+            '[[[[',
+            '{"a":1}{"b":2}',
+            '\ufeff{}',
+            '{"__proto__":{"x":1}}',
+            '{"constructor":{"prototype":{"x":1}}}',
+            `${'['.repeat(20000)}${']'.repeat(20000)}`,
+            '{"reason":"\\ud800 is lone"}',
+            '{"note":"nul \\u0000 here"}',
+          )
+          .map((x) => Buffer.from(x)),
+      ),
+    )
+    .map(([g, body]) => ({ type: g.type || 'application/json', body }));
+  return fc.oneof(
+    { weight: 5, arbitrary: good.map(encode) },
+    { weight: 4, arbitrary: oneBadField.map(encode) },
+    { weight: 2, arbitrary: anything },
+  );
 }
 
 /** A route's template with each `:param` and `*` filled in, sometimes with hostile segments. */
 function pathArb(world: World, r: RouteEntry): fc.Arbitrary<string> {
   const parts = r.url.split(/(:[A-Za-z0-9_]+|\*)/).filter((p) => p !== '');
   const filled = parts.map((p) => {
-    if (p === '*') return mostly(fc.constantFrom(...world.goodWildcards), fc.oneof(fc.array(hostileSegment, { maxLength: 6 }).map((s) => s.join('/')), traversal), 40);
+    if (p === '*')
+      return mostly(
+        fc.constantFrom(...world.goodWildcards),
+        fc.oneof(
+          fc.array(hostileSegment, { maxLength: 6 }).map((s) => s.join('/')),
+          traversal,
+        ),
+        40,
+      );
     if (p.startsWith(':')) return mostly(fc.constantFrom(...(world.goodParams[p.slice(1)] ?? ['x'])), hostileSegment, 30);
     // Literal parts: as registered, or percent-encoded, upper-cased, doubled slash, a climb inserted.
-    const variants = [p.replace(/[a-z]/, (c) => `%${c.charCodeAt(0).toString(16)}`), p.toUpperCase(), p.replace(/\/$/, '/%2e%2e/').replace(/^\//, '//')];
+    const variants = [
+      p.replace(/[a-z]/, (c) => `%${c.charCodeAt(0).toString(16)}`),
+      p.toUpperCase(),
+      p.replace(/\/$/, '/%2e%2e/').replace(/^\//, '//'),
+    ];
     return mostly(fc.constant(p), fc.constantFrom(...variants), 8);
   });
   return fc.tuple(...filled).map((xs) => xs.join(''));
 }
 
 const prefixArb = mostly(
-  fc.oneof({ weight: 5, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom(TOKENS[0]!, encodeAll(TOKENS[0]!)).map((t) => `/t/${t}`) }),
+  fc.oneof(
+    { weight: 5, arbitrary: fc.constant('') },
+    { weight: 1, arbitrary: fc.constantFrom(TOKENS[0]!, encodeAll(TOKENS[0]!)).map((t) => `/t/${t}`) },
+  ),
   fc.oneof(hostileSegment, fc.string({ maxLength: 20 }).map(encodeURIComponent)).map((t) => `/t/${t}`),
   15,
 );
@@ -187,44 +362,161 @@ const prefixArb = mostly(
 /** Query parameters the routes know, with values they accept. */
 function queryArb(world: World): fc.Arbitrary<string> {
   const GOOD: Record<string, string[]> = {
-    ecosystem: ['pypi', 'conda', 'oci'], name: ['demo-pkg', 'safelib'], version: ['1.0'], view: ['default', 'team-a'], state: ['requested', 'active'], requestedBy: ['fuzz-alice'],
-    limit: ['5'], afterSeq: ['0'], since: ['2024-01-01'], until: ['2099-01-01T00:00:00Z'], actor: ['fuzz-alice'], action: ['exception.requested'], subject: ['EXC-1000'],
-    image: ['registry.test:5000/app:1', `app@${world.digest}`], format: ['json', 'html'], channel: ['conda-forge'], subdir: ['linux-64'], build: ['h0'],
+    ecosystem: ['pypi', 'conda', 'oci'],
+    name: ['demo-pkg', 'safelib'],
+    version: ['1.0'],
+    view: ['default', 'team-a'],
+    state: ['requested', 'active'],
+    requestedBy: ['fuzz-alice'],
+    limit: ['5'],
+    afterSeq: ['0'],
+    since: ['2024-01-01'],
+    until: ['2099-01-01T00:00:00Z'],
+    actor: ['fuzz-alice'],
+    action: ['exception.requested'],
+    subject: ['EXC-1000'],
+    image: ['registry.test:5000/app:1', `app@${world.digest}`],
+    format: ['json', 'html'],
+    channel: ['conda-forge'],
+    subdir: ['linux-64'],
+    build: ['h0'],
   };
-  const pair = fc.constantFrom(...Object.keys(GOOD)).chain((k) => fc.constantFrom(...GOOD[k]!).map((v) => [k, encodeURIComponent(v)] as const));
-  const badPair = fc.tuple(fc.constantFrom(...Object.keys(GOOD), '__proto__', 'constructor[prototype]', 'a[b]', '%', ''), fc.oneof(hostileSegment, fc.constantFrom('%00', 'a%00b', '%ed%a0%80', '%c0%80'))).map(([k, v]) => [k, v] as const);
-  const build = (pairs: ReadonlyArray<readonly [string, string]>) => (pairs.length ? `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}` : '');
+  const pair = fc
+    .constantFrom(...Object.keys(GOOD))
+    .chain((k) => fc.constantFrom(...GOOD[k]!).map((v) => [k, encodeURIComponent(v)] as const));
+  const badPair = fc
+    .tuple(
+      fc.constantFrom(...Object.keys(GOOD), '__proto__', 'constructor[prototype]', 'a[b]', '%', ''),
+      fc.oneof(hostileSegment, fc.constantFrom('%00', 'a%00b', '%ed%a0%80', '%c0%80')),
+    )
+    .map(([k, v]) => [k, v] as const);
+  const build = (pairs: ReadonlyArray<readonly [string, string]>) =>
+    pairs.length ? `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}` : '';
   const good = fc.array(pair, { maxLength: 3 }).map(build);
   const hostile = fc.oneof(
     fc.tuple(fc.array(pair, { maxLength: 2 }), badPair).map(([ps, b]) => build([...ps, b])),
-    fc.constantFrom('?', '?&&', '?=', '?%', '?a=%', '?name=%00', '?a=1&a=2&a=3', '?limit=1e309', '?limit=-1', '?afterSeq=99999999999999999999'),
+    fc.constantFrom(
+      '?',
+      '?&&',
+      '?=',
+      '?%',
+      '?a=%',
+      '?name=%00',
+      '?a=1&a=2&a=3',
+      '?limit=1e309',
+      '?limit=-1',
+      '?afterSeq=99999999999999999999',
+    ),
   );
   return mostly(good, hostile, 30);
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'SEARCH', 'QUERY', 'get', 'FOO', 'G\u00c9T'];
-const CONTENT_TYPES = [
-  'application/json', 'application/json; charset=utf-8', 'application/json; charset=utf-16', DISTRIBUTION, 'application/cloudevents+json', 'application/cloudevents-batch+json',
-  'text/plain', 'application/octet-stream', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'application/jsonx', ';', 'json',
+const METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'TRACE',
+  'PROPFIND',
+  'SEARCH',
+  'QUERY',
+  'get',
+  'FOO',
+  'G\u00c9T',
 ];
-const ACCEPTS = ['text/html', 'application/vnd.pypi.simple.v1+json', 'application/vnd.pypi.simple.v1+html;q=0.2, application/vnd.pypi.simple.latest+json', 'application/json;q=0', 'a/b;q=x', ',,,', 'application/vnd.oci.image.index.v1+json'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=utf-16',
+  DISTRIBUTION,
+  'application/cloudevents+json',
+  'application/cloudevents-batch+json',
+  'text/plain',
+  'application/octet-stream',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  'application/jsonx',
+  ';',
+  'json',
+];
+const ACCEPTS = [
+  'text/html',
+  'application/vnd.pypi.simple.v1+json',
+  'application/vnd.pypi.simple.v1+html;q=0.2, application/vnd.pypi.simple.latest+json',
+  'application/json;q=0',
+  'a/b;q=x',
+  ',,,',
+  'application/vnd.oci.image.index.v1+json',
+];
 
 type Header = [string, string | Buffer];
 function headersArb(contentType: string): fc.Arbitrary<Header[]> {
   const basic = (x: string) => `Basic ${Buffer.from(x).toString('base64')}`;
   /** The header with probability `presence` (in hundredths), else none. */
   const optional = (name: string, values: fc.Arbitrary<string | Buffer>, presence: number) =>
-    fc.oneof({ weight: presence, arbitrary: values.map((v): Header | undefined => [name, v]) }, { weight: 100 - presence, arbitrary: fc.constant(undefined) });
+    fc.oneof(
+      { weight: presence, arbitrary: values.map((v): Header | undefined => [name, v]) },
+      { weight: 100 - presence, arbitrary: fc.constant(undefined) },
+    );
   const named = fc.tuple(
-    mostly(fc.constant<Header | undefined>(['Host', '127.0.0.1']), fc.constantFrom<Header | undefined>(undefined, ['Host', 'evil.example'], ['Host', ''], ['Host', 'a b'], ['Host', '[::1]:1'], ['Host', 'x'.repeat(300)]), 10),
+    mostly(
+      fc.constant<Header | undefined>(['Host', '127.0.0.1']),
+      fc.constantFrom<Header | undefined>(
+        undefined,
+        ['Host', 'evil.example'],
+        ['Host', ''],
+        ['Host', 'a b'],
+        ['Host', '[::1]:1'],
+        ['Host', 'x'.repeat(300)],
+      ),
+      10,
+    ),
     mostly(
       fc.constantFrom(...TOKENS).map((t): Header | undefined => ['Authorization', `Bearer ${t}`]),
-      fc.oneof(fc.constant(undefined), fc.constantFrom(basic(`token:${TOKENS[0]}`), basic(TOKENS[0]!), 'Bearer', 'Bearer a.b.c', 'Basic %%%', 'Basic ', 'Digest x', basic('\u0000:\ud800')).map((v): Header => ['Authorization', v]), fc.string({ maxLength: 40 }).map((v): Header => ['Authorization', `Bearer ${v}`])),
+      fc.oneof(
+        fc.constant(undefined),
+        fc
+          .constantFrom(
+            basic(`token:${TOKENS[0]}`),
+            basic(TOKENS[0]!),
+            'Bearer',
+            'Bearer a.b.c',
+            'Basic %%%',
+            'Basic ',
+            'Digest x',
+            basic('\u0000:\ud800'),
+          )
+          .map((v): Header => ['Authorization', v]),
+        fc.string({ maxLength: 40 }).map((v): Header => ['Authorization', `Bearer ${v}`]),
+      ),
       20,
     ),
-    mostly(fc.constant<Header | undefined>(contentType ? ['Content-Type', contentType] : undefined), fc.oneof(fc.constant(undefined), fc.constantFrom(...CONTENT_TYPES), fc.string({ maxLength: 30 })).map((v): Header | undefined => (v === undefined ? v : ['Content-Type', v])), 15),
+    mostly(
+      fc.constant<Header | undefined>(contentType ? ['Content-Type', contentType] : undefined),
+      fc
+        .oneof(fc.constant(undefined), fc.constantFrom(...CONTENT_TYPES), fc.string({ maxLength: 30 }))
+        .map((v): Header | undefined => (v === undefined ? v : ['Content-Type', v])),
+      15,
+    ),
     optional('Accept', fc.oneof(fc.constantFrom(...ACCEPTS), fc.string({ maxLength: 30 })), 20),
-    optional('Range', fc.constantFrom('bytes=0-10', 'bytes=-1', 'bytes=5-', 'bytes=0-0,2-3,4-5', 'bytes=99999999999999999999-', 'bytes=a-b', 'items=0-1', 'bytes=-0', 'bytes=10-5'), 15),
+    optional(
+      'Range',
+      fc.constantFrom(
+        'bytes=0-10',
+        'bytes=-1',
+        'bytes=5-',
+        'bytes=0-0,2-3,4-5',
+        'bytes=99999999999999999999-',
+        'bytes=a-b',
+        'items=0-1',
+        'bytes=-0',
+        'bytes=10-5',
+      ),
+      15,
+    ),
     optional('If-None-Match', fc.constantFrom('*', '"x"', 'W/"x"', '""', '"a", "b"'), 10),
     optional('Accept-Encoding', fc.constantFrom('gzip', 'zstd', 'br', 'identity;q=0', '*;q=0', 'gzip;q=x'), 20),
     optional('X-Request-Id', fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('x'.repeat(2000), '%00', '../..')), 10),
@@ -233,9 +525,16 @@ function headersArb(contentType: string): fc.Arbitrary<Header[]> {
     optional('Expect', fc.constantFrom('100-continue', 'x'), 3),
   );
   // Any other header, with any bytes in its value (framing headers stay the test's own).
-  const value = mostly<string | Buffer>(fc.string({ maxLength: 40 }), fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)), 30);
-  const others = mostly(fc.constant([] as Header[]), fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z0-9-]{1,20}$/), value), { minLength: 1, maxLength: 2 }), 15)
-    .map((hs) => hs.filter(([n]) => !/^(connection|content-length|transfer-encoding|expect|host)$/i.test(n)));
+  const value = mostly<string | Buffer>(
+    fc.string({ maxLength: 40 }),
+    fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
+    30,
+  );
+  const others = mostly(
+    fc.constant([] as Header[]),
+    fc.array(fc.tuple(fc.stringMatching(/^[A-Za-z0-9-]{1,20}$/), value), { minLength: 1, maxLength: 2 }),
+    15,
+  ).map((hs) => hs.filter(([n]) => !/^(connection|content-length|transfer-encoding|expect|host)$/i.test(n)));
   return fc.tuple(named, others).map(([n, o]) => [...n.filter((h): h is Header => h !== undefined), ...o]);
 }
 
@@ -250,7 +549,8 @@ interface FuzzRequest {
 /** The request's bytes exactly as they go on the wire. */
 function wire(r: FuzzRequest): Buffer {
   const head: Buffer[] = [Buffer.from(`${r.method} `, 'latin1'), r.target, Buffer.from(' HTTP/1.1\r\n')];
-  for (const [n, v] of r.headers) head.push(Buffer.from(`${n}: `, 'latin1'), typeof v === 'string' ? Buffer.from(v, 'latin1') : v, Buffer.from('\r\n'));
+  for (const [n, v] of r.headers)
+    head.push(Buffer.from(`${n}: `, 'latin1'), typeof v === 'string' ? Buffer.from(v, 'latin1') : v, Buffer.from('\r\n'));
   head.push(Buffer.from('Connection: close\r\n'));
   if (r.chunked) {
     head.push(Buffer.from('Transfer-Encoding: chunked\r\n\r\n'));
@@ -268,29 +568,72 @@ function requestArb(world: World): fc.Arbitrary<FuzzRequest> {
     const target = fc.oneof(
       { weight: 30, arbitrary: fc.tuple(prefixArb, path, queryArb(world)).map(([p, x, q]) => Buffer.from(p + x + q, 'utf8')) },
       // Raw bytes in the request line: what no client encodes, and absolute or asterisk forms.
-      { weight: 1, arbitrary: fc.tuple(path, fc.uint8Array({ minLength: 1, maxLength: 8 })).map(([x, b]) => Buffer.concat([Buffer.from(x), Buffer.from(b)])) },
-      { weight: 1, arbitrary: fc.constantFrom('*', 'http://evil.example/healthz', '//evil.example/x', 'pypi/default/simple/', '/\u00e9', '/%', '/t/', '/t//x', '/t/%/x', '/t/%zz/pypi/default/simple/').map((x) => Buffer.from(x, 'utf8')) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(path, fc.uint8Array({ minLength: 1, maxLength: 8 }))
+          .map(([x, b]) => Buffer.concat([Buffer.from(x), Buffer.from(b)])),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .constantFrom(
+            '*',
+            'http://evil.example/healthz',
+            '//evil.example/x',
+            'pypi/default/simple/',
+            '/\u00e9',
+            '/%',
+            '/t/',
+            '/t//x',
+            '/t/%/x',
+            '/t/%zz/pypi/default/simple/',
+          )
+          .map((x) => Buffer.from(x, 'utf8')),
+      },
     );
-    const method = mostly(fc.constantFrom(...route.methods), fc.constantFrom(...METHODS), 15).map((m) => Buffer.from(m, 'utf8').toString('latin1'));
-    return fc.tuple(method, target, bodyArb(route, world.digest), fc.boolean()).chain(([m, t, b, chunked]) =>
-      headersArb(b.body.length ? b.type : '').map((headers) => ({ method: m, target: t, headers, body: b.body, chunked })),
+    const method = mostly(fc.constantFrom(...route.methods), fc.constantFrom(...METHODS), 15).map((m) =>
+      Buffer.from(m, 'utf8').toString('latin1'),
     );
+    return fc
+      .tuple(method, target, bodyArb(route, world.digest), fc.boolean())
+      .chain(([m, t, b, chunked]) =>
+        headersArb(b.body.length ? b.type : '').map((headers) => ({ method: m, target: t, headers, body: b.body, chunked })),
+      );
   });
 }
 
 /** What this property found once, replayed first on every run (each was a 5xx or a crash). */
 function regressions(): Array<[FuzzRequest]> {
-  const get = (target: string, headers: Header[] = [['Host', '127.0.0.1']]): [FuzzRequest] => [{ method: 'GET', target: Buffer.from(target), headers, body: Buffer.alloc(0), chunked: false }];
-  const auth: Header[] = [['Host', '127.0.0.1'], ['Authorization', `Bearer ${TOKENS[0]}`]];
-  const post = (target: string, body: string, type = 'application/json'): [FuzzRequest] => [{ method: 'POST', target: Buffer.from(target), headers: [...auth, ['Content-Type', type]], body: Buffer.from(body), chunked: false }];
+  const get = (target: string, headers: Header[] = [['Host', '127.0.0.1']]): [FuzzRequest] => [
+    { method: 'GET', target: Buffer.from(target), headers, body: Buffer.alloc(0), chunked: false },
+  ];
+  const auth: Header[] = [
+    ['Host', '127.0.0.1'],
+    ['Authorization', `Bearer ${TOKENS[0]}`],
+  ];
+  const post = (target: string, body: string, type = 'application/json'): [FuzzRequest] => [
+    { method: 'POST', target: Buffer.from(target), headers: [...auth, ['Content-Type', type]], body: Buffer.from(body), chunked: false },
+  ];
   return [
     get('/t/%/x'), // the process exited (URIError in the URL rewrite)
     get('/t/%zz/pypi/default/simple/'), // the same, on a package route: now a 401 like any bad token
     get('/t/%/api/v1/workspaces/default/config', [['Host', '']]), // an empty Host became the snippets' base URL
     get('/api/v1/policy/why?name=demo-pkg&name=x'), // a parameter given twice is an array
     get('/api/v1/policy/check?ecosystem=pypi&name=a&version=1&version=2'),
-    post('/api/v1/exceptions', JSON.stringify({ ecosystem: 'pypi', name: 'numpy', view: 'team-a', reason: 'a perfectly good reason \u0000 otherwise' })),
-    post(`/api/v1/gate/reports/sha256:${'ab'.repeat(32)}`, JSON.stringify({ SchemaVersion: 2, Results: [{ Target: 'x', Vulnerabilities: [{ VulnerabilityID: 'CVE-1', PkgName: '\u0000', InstalledVersion: '1', Severity: 'LOW' }] }] })),
+    post(
+      '/api/v1/exceptions',
+      JSON.stringify({ ecosystem: 'pypi', name: 'numpy', view: 'team-a', reason: 'a perfectly good reason \u0000 otherwise' }),
+    ),
+    post(
+      `/api/v1/gate/reports/sha256:${'ab'.repeat(32)}`,
+      JSON.stringify({
+        SchemaVersion: 2,
+        Results: [
+          { Target: 'x', Vulnerabilities: [{ VulnerabilityID: 'CVE-1', PkgName: '\u0000', InstalledVersion: '1', Severity: 'LOW' }] },
+        ],
+      }),
+    ),
     get('/api/v1/audit?actor=%00', auth),
   ];
 }
@@ -314,13 +657,29 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - demo-pkg\n',
       condaAllowlist: 'channels:\n  conda-forge:\n    - safelib\n',
-      condaChannels: [{ name: 'conda-forge', url: 'https://conda.anaconda.org/conda-forge', alias: ['cf'], subdirs: ['linux-64'], anacondaTermsAccepted: false }],
+      condaChannels: [
+        {
+          name: 'conda-forge',
+          url: 'https://conda.anaconda.org/conda-forge',
+          alias: ['cf'],
+          subdirs: ['linux-64'],
+          anacondaTermsAccepted: false,
+        },
+      ],
       extra: {
         auth: {
           packageRead: 'token',
-          tokens: ['fuzz-alice', 'fuzz-bob'].map((id, i) => ({ id, token: TOKENS[i], roles: ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'] })),
+          tokens: ['fuzz-alice', 'fuzz-bob'].map((id, i) => ({
+            id,
+            token: TOKENS[i],
+            roles: ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'],
+          })),
         },
-        gate: { registries: [{ name: 'local', url: 'http://registry.test:5000' }], acrWebhook: { secret: ACR_SECRET }, reconcileSchedule: '' },
+        gate: {
+          registries: [{ name: 'local', url: 'http://registry.test:5000' }],
+          acrWebhook: { secret: ACR_SECRET },
+          reconcileSchedule: '',
+        },
         exceptions: { expirySchedule: '' },
       },
     });
@@ -348,13 +707,26 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
         view: ['default', 'team-a', 'nope'],
         project: ['demo-pkg', 'Demo_Pkg', 'other-pkg'],
         sha256: [wheel.sha256, 'a'.repeat(64)],
-        filename: [wheel.filename, `${wheel.filename}.metadata`, conda.filename, 'repodata.json', 'repodata.json.zst', 'current_repodata.json', 'repodata.json.bz2'],
+        filename: [
+          wheel.filename,
+          `${wheel.filename}.metadata`,
+          conda.filename,
+          'repodata.json',
+          'repodata.json.zst',
+          'current_repodata.json',
+          'repodata.json.bz2',
+        ],
         channel: ['conda-forge', 'cf'],
         subdir: ['linux-64', 'noarch'],
         id: [excId, 'EXC-1'],
         digest: [digest, 'sha256:zz'],
       },
-      goodWildcards: ['docker.io/library/x/manifests/latest', 'views/team-a/mcr/azureml/base/tags/list', `mcr/azureml/base/blobs/${digest}`, 'views/%2e%2e/mcr/x/manifests/latest'],
+      goodWildcards: [
+        'docker.io/library/x/manifests/latest',
+        'views/team-a/mcr/azureml/base/tags/list',
+        `mcr/azureml/base/blobs/${digest}`,
+        'views/%2e%2e/mcr/x/manifests/latest',
+      ],
       digest,
     };
   });
@@ -364,19 +736,38 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('reads every registered route from fastify\'s route table', () => {
+  it("reads every registered route from fastify's route table", () => {
     // The parser is checked against fastify itself: each route it found is one fastify knows.
-    for (const r of world.routes) for (const m of r.methods) expect(sl.app.hasRoute({ method: m as 'GET', url: r.url }), `${m} ${r.url}`).toBe(true);
+    for (const r of world.routes)
+      for (const m of r.methods) expect(sl.app.hasRoute({ method: m as 'GET', url: r.url }), `${m} ${r.url}`).toBe(true);
     const urls = world.routes.map((r) => r.url);
-    for (const u of ['/healthz', '/pypi/:view/files/:sha256/:filename', '/conda/:view/:channel/:subdir/:filename', '/v2/*', '/api/v1/exceptions/:id/approve', '/api/v1/gate/reports/:digest']) expect(urls).toContain(u);
+    for (const u of [
+      '/healthz',
+      '/pypi/:view/files/:sha256/:filename',
+      '/conda/:view/:channel/:subdir/:filename',
+      '/v2/*',
+      '/api/v1/exceptions/:id/approve',
+      '/api/v1/gate/reports/:digest',
+    ])
+      expect(urls).toContain(u);
   });
 
   it('a bad %-escape in the /t/<token>/ prefix is a bad token (401), not the end of the process', async () => {
     for (const token of ['%', '%zz', '%c0%80', '%ed%a0%80']) {
-      const a = await sendRaw(port, Buffer.from(`GET /t/${token}/conda/default/conda-forge/linux-64/repodata.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+      const a = await sendRaw(
+        port,
+        Buffer.from(
+          `GET /t/${token}/conda/default/conda-forge/linux-64/repodata.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+        ),
+      );
       expect(a.status, token).toBe(401);
     }
-    const ok = await sendRaw(port, Buffer.from(`GET /t/${encodeAll(TOKENS[0]!)}/conda/default/conda-forge/linux-64/repodata.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    const ok = await sendRaw(
+      port,
+      Buffer.from(
+        `GET /t/${encodeAll(TOKENS[0]!)}/conda/default/conda-forge/linux-64/repodata.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+      ),
+    );
     expect(ok.status).toBe(200);
   });
 

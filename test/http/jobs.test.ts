@@ -20,10 +20,12 @@ describe('the job API', () => {
       allowlist: 'packages:\n  - api-pkg\n',
       extra: {
         database: { pglitePath: join(work, 'pglite') },
-        auth: { tokens: [
-          { id: 'oid-admin', token: 'admin-token-0123456789', roles: ['admin'] },
-          { id: 'oid-req', token: 'requester-token-0123456789', roles: ['requester'] },
-        ] },
+        auth: {
+          tokens: [
+            { id: 'oid-admin', token: 'admin-token-0123456789', roles: ['admin'] },
+            { id: 'oid-req', token: 'requester-token-0123456789', roles: ['requester'] },
+          ],
+        },
       },
     });
     localToken = (JSON.parse(await readFile(join(work, 'pglite', 'safelist.lock'), 'utf8')) as { token: string }).token;
@@ -39,7 +41,11 @@ describe('the job API', () => {
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
       body: JSON.stringify(body),
     });
-  const lines = async (res: Response) => (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = async (res: Response) =>
+    (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('admits the admin role and the lock file token, and nobody else', async () => {
     expect((await post('audit:anchor', {})).status).toBe(401);
@@ -70,7 +76,10 @@ describe('the job API', () => {
     const res = await post('import:pypi', { dir }, localToken, { 'x-safelist-actor': 'tester' });
     const stream = await lines(res);
     expect(stream.slice(0, -1).every((l) => l.job === 'import:pypi' && (l.event as { type: string }).type === 'line')).toBe(true);
-    expect(stream.at(-1)).toMatchObject({ job: 'import:pypi', outcome: { status: 'done', result: { imported: [expect.objectContaining({ filename: w.filename })] } } });
+    expect(stream.at(-1)).toMatchObject({
+      job: 'import:pypi',
+      outcome: { status: 'done', result: { imported: [expect.objectContaining({ filename: w.filename })] } },
+    });
     expect((await fetch(`${sl.url}/pypi/default/simple/api-pkg/`)).status).toBe(200);
     expect((await sl.runtime.audit.query({ action: 'import.finished' }))[0]).toMatchObject({ actor: 'cli:tester' });
 

@@ -8,7 +8,10 @@ import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 
 async function configWithHost(sl: TestSafelist, host: string) {
   const port = Number(new URL(sl.url).port);
-  const a = await sendRaw(port, Buffer.from(`GET /api/v1/workspaces/default/config HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+  const a = await sendRaw(
+    port,
+    Buffer.from(`GET /api/v1/workspaces/default/config HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+  );
   return { status: a.status, text: a.body.toString('utf8'), json: JSON.parse(a.body.toString('utf8')) as Record<string, string> };
 }
 
@@ -38,7 +41,9 @@ describe('workspace onboarding base URL', () => {
   });
 
   it('uses server.publicUrl whenever it is set', async () => {
-    sl = await startTestSafelist({ extra: { server: { host: '127.0.0.1', port: 0, logLevel: 'warn', publicUrl: 'https://safelist.corp.example' } } });
+    sl = await startTestSafelist({
+      extra: { server: { host: '127.0.0.1', port: 0, logLevel: 'warn', publicUrl: 'https://safelist.corp.example' } },
+    });
     const r = await configWithHost(sl, 'evil.example');
     expect(r.status).toBe(200);
     expect(r.json.base).toBe('https://safelist.corp.example');

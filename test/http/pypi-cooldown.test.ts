@@ -26,7 +26,10 @@ describe('cool-down views', () => {
     sl = await startTestSafelist({
       views: { cautious: { cooldown: '7d' } },
       allowlist: 'packages:\n  - cool-pkg\n',
-      exceptions: { 'r.yaml': 'exceptions:\n  - { id: EXC-9, ecosystem: pypi, package: "cool-pkg==1.2", view: cautious, reason: reviewed build, expires: 2099-01-01 }\n' },
+      exceptions: {
+        'r.yaml':
+          'exceptions:\n  - { id: EXC-9, ecosystem: pypi, package: "cool-pkg==1.2", view: cautious, reason: reviewed build, expires: 2099-01-01 }\n',
+      },
     });
     await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
   });
@@ -34,7 +37,8 @@ describe('cool-down views', () => {
     await sl?.stop();
   });
 
-  const page = async (view: string) => (await (await fetch(`${sl.url}/pypi/${view}/simple/cool-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as Page;
+  const page = async (view: string) =>
+    (await (await fetch(`${sl.url}/pypi/${view}/simple/cool-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as Page;
 
   it('holds back versions younger than the cool-down in that view only', async () => {
     const cautious = await page('cautious');

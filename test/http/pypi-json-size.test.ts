@@ -78,7 +78,10 @@ describe('PEP 700 sizes on the JSON page', () => {
     beforeAll(async () => {
       upstream = await startTestSafelist({ allowlist: 'packages:\n  - size-pkg\n' });
       await importPypiDir(join(work, 'dist'), { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
-      sl = await startTestSafelist({ allowlist: 'packages:\n  - "size-pkg<2"\n', upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }] });
+      sl = await startTestSafelist({
+        allowlist: 'packages:\n  - "size-pkg<2"\n',
+        upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }],
+      });
     });
     afterAll(async () => {
       await sl?.stop();

@@ -39,7 +39,8 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - "demo-pkg>=1.0,<2"\n  - other_thing\n  - "not-synced-yet>=3"\n',
       exceptions: {
-        'a.yaml': 'exceptions:\n  - { id: EXC-7, ecosystem: pypi, package: "demo-pkg==2.0", view: team-a, reason: needs 2.0 API, expires: 2099-12-31 }\n',
+        'a.yaml':
+          'exceptions:\n  - { id: EXC-7, ecosystem: pypi, package: "demo-pkg==2.0", view: team-a, reason: needs 2.0 API, expires: 2099-12-31 }\n',
       },
     });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-wheels-'));
@@ -83,7 +84,12 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     expect(doc.meta['api-version']).toBe('1.4');
     expect(doc.versions).toEqual(['1.0', '1.1', '2.0']);
     const f10 = doc.files.find((f) => f.filename === wheels.v10!.filename)!;
-    expect(f10).toMatchObject({ hashes: { sha256: wheels.v10!.sha256 }, size: wheels.v10!.size, 'requires-python': '>=3.8', yanked: false });
+    expect(f10).toMatchObject({
+      hashes: { sha256: wheels.v10!.sha256 },
+      size: wheels.v10!.size,
+      'requires-python': '>=3.8',
+      yanked: false,
+    });
     expect(f10['core-metadata']).toEqual({ sha256: wheels.v10!.metadataSha256 });
     expect(f10['upload-time']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(f10).not.toHaveProperty('dist-info-metadata');
@@ -98,7 +104,9 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
     const html = await res.text();
     expect(html).toContain('<meta name="pypi:repository-version" content="1.4">');
-    expect(html).toContain(`#sha256=${wheels.v10!.sha256}" data-requires-python="&gt;=3.8" data-dist-info-metadata="sha256=${wheels.v10!.metadataSha256}" data-core-metadata="sha256=${wheels.v10!.metadataSha256}"`);
+    expect(html).toContain(
+      `#sha256=${wheels.v10!.sha256}" data-requires-python="&gt;=3.8" data-dist-info-metadata="sha256=${wheels.v10!.metadataSha256}" data-core-metadata="sha256=${wheels.v10!.metadataSha256}"`,
+    );
     expect(html).toMatch(/data-yanked="demo-pkg 2\.0 is blocked by Safelist policy/);
     expect(html).toContain('demo_pkg-1.1.tar.gz');
   });
@@ -106,9 +114,15 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
   it('negotiates by q-values, ?format= and answers 406 when nothing fits', async () => {
     const pip = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01';
     expect((await get('/pypi/default/simple/demo-pkg/', { accept: pip })).headers.get('content-type')).toBe(JSON_TYPE);
-    expect((await get('/pypi/default/simple/demo-pkg/', { accept: `${JSON_TYPE};q=0.1, text/html` })).headers.get('content-type')).toMatch(/^text\/html/);
-    expect((await get('/pypi/default/simple/demo-pkg/', { accept: 'application/vnd.pypi.simple.latest+json' })).headers.get('content-type')).toBe(JSON_TYPE);
-    expect((await get(`/pypi/default/simple/demo-pkg/?format=${encodeURIComponent(JSON_TYPE)}`)).headers.get('content-type')).toBe(JSON_TYPE);
+    expect((await get('/pypi/default/simple/demo-pkg/', { accept: `${JSON_TYPE};q=0.1, text/html` })).headers.get('content-type')).toMatch(
+      /^text\/html/,
+    );
+    expect(
+      (await get('/pypi/default/simple/demo-pkg/', { accept: 'application/vnd.pypi.simple.latest+json' })).headers.get('content-type'),
+    ).toBe(JSON_TYPE);
+    expect((await get(`/pypi/default/simple/demo-pkg/?format=${encodeURIComponent(JSON_TYPE)}`)).headers.get('content-type')).toBe(
+      JSON_TYPE,
+    );
     const r406 = await get('/pypi/default/simple/demo-pkg/', { accept: 'image/png' });
     expect(r406.status).toBe(406);
     expect(r406.headers.get('content-type')).toBe('application/problem+json');
@@ -189,7 +203,14 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
         // The connection is cut (before or after the headers), or the answer is an error: a
         // client never gets a 200 with a body it could take for the file.
         const outcome = await get(url)
-          .then(async (res) => (res.status === 200 ? await res.arrayBuffer().then(() => 'complete 200', () => 'cut off') : `HTTP ${res.status}`))
+          .then(async (res) =>
+            res.status === 200
+              ? await res.arrayBuffer().then(
+                  () => 'complete 200',
+                  () => 'cut off',
+                )
+              : `HTTP ${res.status}`,
+          )
           .catch(() => 'cut off');
         expect(outcome).toMatch(/^(cut off|HTTP 5\d\d)$/);
       }
@@ -214,7 +235,13 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       expect(res.statusText).toMatch(/^Blocked by Safelist policy - demo-pkg 2\.0 is blocked by Safelist policy in view default/);
       const body = (await res.json()) as Record<string, unknown>;
-      expect(body).toMatchObject({ status: 403, title: 'Blocked by Safelist policy', code: 'BLOCKED_BY_POLICY', project: 'demo-pkg', version: '2.0' });
+      expect(body).toMatchObject({
+        status: 403,
+        title: 'Blocked by Safelist policy',
+        code: 'BLOCKED_BY_POLICY',
+        project: 'demo-pkg',
+        version: '2.0',
+      });
     }
     // The same file is fine in team-a, whose exception allows it.
     expect((await get(`/pypi/team-a/files/${w.sha256}/${w.filename}`)).status).toBe(200);
@@ -226,7 +253,9 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     expect(page.status).toBe(200);
     const status = (await page.json()) as { 'project-status': { status: string; reason: string }; files: unknown[] };
     expect(status['project-status'].status).toBe('quarantined');
-    expect(status['project-status'].reason).toContain('not-allowed is blocked by Safelist policy in view default: it is not on the allowlist');
+    expect(status['project-status'].reason).toContain(
+      'not-allowed is blocked by Safelist policy in view default: it is not on the allowlist',
+    );
     expect(status.files).toEqual([]);
     const unknown = await get('/pypi/default/simple/never-heard-of/');
     expect(unknown.status).toBe(404);
@@ -234,7 +263,9 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
     // Allowlisted but not fetched by the sync yet: a 404 that says so, not a policy refusal.
     const pending = await get('/pypi/default/simple/not-synced-yet/');
     expect(pending.status).toBe(404);
-    expect(((await pending.json()) as { detail: string }).detail).toContain('not-synced-yet is allowed in view default but not mirrored yet');
+    expect(((await pending.json()) as { detail: string }).detail).toContain(
+      'not-synced-yet is allowed in view default but not mirrored yet',
+    );
   });
 
   it('answers bad input with a clear 4xx and never reads outside storage', async () => {
@@ -263,7 +294,11 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
   it('answers policy checks and explanations through the API', async () => {
     const res = await get('/api/v1/policy/check?ecosystem=pypi&name=Demo_Pkg&version=2.0&view=team-a');
     expect(await res.json()).toMatchObject({ allowed: true, name: 'demo-pkg', rule: { kind: 'exception', id: 'EXC-7' } });
-    const why = (await (await get('/api/v1/policy/why?name=demo-pkg&view=default')).json()) as { status: string; available: string[]; refused: Array<{ version: string }> };
+    const why = (await (await get('/api/v1/policy/why?name=demo-pkg&view=default')).json()) as {
+      status: string;
+      available: string[];
+      refused: Array<{ version: string }>;
+    };
     expect(why.status).toBe('partly-allowed');
     expect(why.available).toEqual(['1.0', '1.1']);
     expect(why.refused.map((r) => r.version)).toEqual(['2.0']);

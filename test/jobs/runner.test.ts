@@ -64,7 +64,9 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
     const slow: Job<object, { n: number }> = {
-      name: 'test:slow', lock: 'test:slow', params: z.strictObject({}),
+      name: 'test:slow',
+      lock: 'test:slow',
+      params: z.strictObject({}),
       run: async () => (started(), await held, { n: 1 }),
       audit: (r) => ({ action: 'test.finished', subject: 'slow', detail: r }),
     };
@@ -78,7 +80,9 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
     expect(await sl.runtime.audit.query({ action: 'test.finished' })).toHaveLength(1);
 
     const broken: Job<object, never> = {
-      name: 'test:broken', lock: 'test:broken', params: z.strictObject({}),
+      name: 'test:broken',
+      lock: 'test:broken',
+      params: z.strictObject({}),
       run: async () => {
         throw new Error('upstream said no');
       },
@@ -93,13 +97,23 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
 
   it('streams the events and outcomes of the jobs a job runs', async () => {
     const child: Job<object, { ok: boolean }> = {
-      name: 'test:child', lock: 'test:child', params: z.strictObject({}),
+      name: 'test:child',
+      lock: 'test:child',
+      params: z.strictObject({}),
       run: async ({ emit }) => (emit({ type: 'warning', message: 'from the child' }), { ok: true }),
     };
-    const parent: Job<object, unknown> = { name: 'test:parent', lock: 'test:parent', params: z.strictObject({}), run: ({ run }) => run(child, {}) };
+    const parent: Job<object, unknown> = {
+      name: 'test:parent',
+      lock: 'test:parent',
+      params: z.strictObject({}),
+      run: ({ run }) => run(child, {}),
+    };
     const events: Array<[string, string]> = [];
     await runner.run(parent, {}, { onEvent: (job, e) => events.push([job, e.type]) });
-    expect(events).toEqual([['test:child', 'warning'], ['test:child', 'finished']]);
+    expect(events).toEqual([
+      ['test:child', 'warning'],
+      ['test:child', 'finished'],
+    ]);
   });
 });
 
@@ -110,7 +124,10 @@ describe('the one rule for which ecosystems a sync covers', () => {
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'default')).toEqual(['pypi']);
       await sl.setCondaAllowlist('channels:\n  conda-forge:\n    - numpy\n');
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda']);
-      const withOci = { ...sl.config, oci: { ...sl.config.oci, upstreams: [{ name: 'mcr', url: 'https://mcr.microsoft.com' }] } } as typeof sl.config;
+      const withOci = {
+        ...sl.config,
+        oci: { ...sl.config.oci, upstreams: [{ name: 'mcr', url: 'https://mcr.microsoft.com' }] },
+      } as typeof sl.config;
       expect(syncPlan(withOci, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda', 'oci']);
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'oci')).toEqual(['oci']);
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'all')).toEqual(['pypi', 'conda', 'oci']);

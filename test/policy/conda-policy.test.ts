@@ -15,7 +15,10 @@ async function load(files: Record<string, string>) {
   await mkdir(join(dir, 'exceptions'));
   for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text);
   const views = new Set(['default', 'team-a']);
-  const loaded = await loadPolicyFiles({ allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') }, { grammars, views });
+  const loaded = await loadPolicyFiles(
+    { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') },
+    { grammars, views },
+  );
   return { loaded, policy: new Policy(loaded.rules, new Map([...views].map((v) => [v, {}])), grammars, 'see safelist why {name}') };
 }
 
@@ -40,7 +43,12 @@ describe('conda policy', () => {
     expect(splitMatchSpec('numpy>=1.26')).toEqual({ name: 'numpy', range: '>=1.26' });
     expect(splitMatchSpec('python 3.11.* *_cpython')).toEqual({ name: 'python', range: '3.11.*', build: '*_cpython' });
     expect(splitMatchSpec('python=3.11=*_cpython')).toEqual({ name: 'python', range: '=3.11', build: '*_cpython' });
-    expect(splitMatchSpec('conda-forge::numpy[version=">=1", build=py*]')).toEqual({ name: 'numpy', range: '>=1', build: 'py*', channel: 'conda-forge' });
+    expect(splitMatchSpec('conda-forge::numpy[version=">=1", build=py*]')).toEqual({
+      name: 'numpy',
+      range: '>=1',
+      build: 'py*',
+      channel: 'conda-forge',
+    });
     expect(splitMatchSpec('numpy >= 1.26')).toEqual({ name: 'numpy', range: '>=1.26' });
     expect('error' in splitMatchSpec('numpy 1 2 3')).toBe(true);
   });
@@ -49,7 +57,15 @@ describe('conda policy', () => {
     const { loaded, policy } = await load({ 'allowlists/conda.yaml': ALLOWLIST });
     expect(loaded.problems).toEqual([]);
     const d = (name: string, version: string, build?: string, subdir?: string, channel = 'conda-forge') =>
-      policy.decide({ ecosystem: 'conda', name, version, view: 'default', channel, ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) });
+      policy.decide({
+        ecosystem: 'conda',
+        name,
+        version,
+        view: 'default',
+        channel,
+        ...(build ? { build } : {}),
+        ...(subdir ? { subdir } : {}),
+      });
     expect(d('numpy', '1.26.4').allowed).toBe(true);
     expect(d('NumPy', '1.26.4').allowed).toBe(true);
     expect(d('numpy', '2.0.0').code).toBe('version-not-allowed');
@@ -66,7 +82,9 @@ describe('conda policy', () => {
     expect(d('numpy', '1.26.4', undefined, undefined, 'bioconda').code).toBe('not-listed');
     expect(d('ca-certificates', '2024.8.30', undefined, undefined, 'bioconda').allowed).toBe(true);
     expect(d('scipy', '1.0').code).toBe('not-listed');
-    expect(policy.namesInScope('conda', new Date(), 'conda-forge')).toEqual(new Set(['numpy', 'python', 'pytorch', 'libblas', 'tzdata', 'ca-certificates']));
+    expect(policy.namesInScope('conda', new Date(), 'conda-forge')).toEqual(
+      new Set(['numpy', 'python', 'pytorch', 'libblas', 'tzdata', 'ca-certificates']),
+    );
     expect(policy.namesInScope('conda', new Date(), 'bioconda')).toEqual(new Set(['ca-certificates']));
   });
 
@@ -80,8 +98,12 @@ describe('conda policy', () => {
       ].join('\n'),
     });
     expect(loaded.problems).toEqual([]);
-    expect(policy.decide({ ecosystem: 'conda', name: 'numpy', version: '2.0.1', view: 'team-a', channel: 'conda-forge' }).allowed).toBe(true);
-    expect(policy.decide({ ecosystem: 'conda', name: 'numpy', version: '2.0.1', view: 'default', channel: 'conda-forge' }).allowed).toBe(false);
+    expect(policy.decide({ ecosystem: 'conda', name: 'numpy', version: '2.0.1', view: 'team-a', channel: 'conda-forge' }).allowed).toBe(
+      true,
+    );
+    expect(policy.decide({ ecosystem: 'conda', name: 'numpy', version: '2.0.1', view: 'default', channel: 'conda-forge' }).allowed).toBe(
+      false,
+    );
     expect(policy.decide({ ecosystem: 'conda', name: 'scipy', version: '1.11.0', build: 'py311h1', view: 'default' }).allowed).toBe(true);
     expect(policy.decide({ ecosystem: 'conda', name: 'scipy', version: '1.11.0', build: 'py310h1', view: 'default' }).allowed).toBe(false);
   });
@@ -100,7 +122,8 @@ describe('conda policy', () => {
         '    - numpy',
         'colour: blue',
       ].join('\n'),
-      'exceptions/b.yaml': 'exceptions:\n  - { id: C-3, ecosystem: pypi, package: requests, build: "py*", view: "*", reason: x, expires: 2099-01-01 }\n',
+      'exceptions/b.yaml':
+        'exceptions:\n  - { id: C-3, ecosystem: pypi, package: requests, build: "py*", view: "*", reason: x, expires: 2099-01-01 }\n',
     });
     const lines = loaded.problems.map((p) => `${p.file.split('/').pop()}:${p.line}: ${p.message}`);
     expect(lines.some((l) => l.startsWith('conda.yaml:3:') && l.includes('not a conda version spec'))).toBe(true);

@@ -22,7 +22,10 @@ async function load(files: Record<string, string>) {
   await mkdir(join(dir, 'exceptions'));
   for (const [f, text] of Object.entries(files)) await writeFile(join(dir, f), text);
   const views = new Set(['default', 'team-a']);
-  const loaded = await loadPolicyFiles({ allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') }, { grammars, views });
+  const loaded = await loadPolicyFiles(
+    { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'exceptions') },
+    { grammars, views },
+  );
   const policy = new Policy(loaded.rules, new Map([...views].map((v) => [v, {}])), grammars, 'run safelist why {name} --view {view}');
   return { loaded, policy };
 }
@@ -43,7 +46,15 @@ describe('OCI grammar', () => {
 
   it('matches semver ranges through semver, ignoring tags that are not versions', () => {
     const m = matcher('^1.2');
-    expect(['1.2.0', '1.9.3', 'v1.4.0', '2.0.0', '1.1.9', 'latest', '1.3.0-rc1'].map(m.matches)).toEqual([true, true, true, false, false, false, false]);
+    expect(['1.2.0', '1.9.3', 'v1.4.0', '2.0.0', '1.1.9', 'latest', '1.3.0-rc1'].map(m.matches)).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(matcher('semver:1.x').matches('1.7.0')).toBe(true);
     expect(ociGrammar.parseRange('^1.3.0-rc1', { prereleases: true })).not.toHaveProperty('error');
     const pre = ociGrammar.parseRange('>=1.3.0-rc0', { prereleases: true });
@@ -57,8 +68,12 @@ describe('OCI grammar', () => {
   });
 
   it('checks image names and digests', () => {
-    expect(splitImageName('mcr/azureml/openmpi4.1.0-ubuntu22.04')).toEqual({ registry: 'mcr', repository: 'azureml/openmpi4.1.0-ubuntu22.04' });
-    for (const bad of ['azureml', 'mcr/Azureml/x', 'mcr/a//b', 'mcr/../x', 'mcr/a/', '/mcr/a', 'mcr/-a']) expect(splitImageName(bad), bad).toBeUndefined();
+    expect(splitImageName('mcr/azureml/openmpi4.1.0-ubuntu22.04')).toEqual({
+      registry: 'mcr',
+      repository: 'azureml/openmpi4.1.0-ubuntu22.04',
+    });
+    for (const bad of ['azureml', 'mcr/Azureml/x', 'mcr/a//b', 'mcr/../x', 'mcr/a/', '/mcr/a', 'mcr/-a'])
+      expect(splitImageName(bad), bad).toBeUndefined();
     expect(checkDigest(`sha256:${'a'.repeat(64)}`)).toBeUndefined();
     expect(checkDigest(`sha512:${'a'.repeat(128)}`)).toContain('not supported');
     expect(checkDigest(`sha256:${'a'.repeat(63)}`)).toContain('64 lower-case hex digits');
@@ -92,7 +107,14 @@ describe('OCI policy files', () => {
     });
     expect(loaded.problems).toEqual([]);
     const q = (name: string, version: string, extra: { view?: string; digest?: string; platform?: string } = {}) =>
-      policy.decide({ ecosystem: 'oci', name, version, view: extra.view ?? 'default', ...(extra.digest ? { digest: extra.digest } : {}), ...(extra.platform ? { platform: extra.platform } : {}) });
+      policy.decide({
+        ecosystem: 'oci',
+        name,
+        version,
+        view: extra.view ?? 'default',
+        ...(extra.digest ? { digest: extra.digest } : {}),
+        ...(extra.platform ? { platform: extra.platform } : {}),
+      });
     expect(q('mcr/azureml/base', '1.4.0').allowed).toBe(true);
     expect(q('mcr/azureml/base', '2.0.0').allowed).toBe(false);
     expect(q('mcr/azureml/base', '2.0.0').reason).toContain('allowed versions are ^1.0.0');
@@ -102,7 +124,9 @@ describe('OCI policy files', () => {
     // A pinned rule never matches without a digest (fail closed).
     expect(q('mcr/azureml/pinned', 'stable').allowed).toBe(false);
     expect(q('mcr/azureml/pinned', 'stable', { digest: D1, platform: 'linux/arm64/v8' }).allowed).toBe(true);
-    expect(q('mcr/azureml/pinned', 'stable', { digest: D1, platform: 'windows/amd64' }).reason).toContain('platform windows/amd64 is not among the allowed platforms');
+    expect(q('mcr/azureml/pinned', 'stable', { digest: D1, platform: 'windows/amd64' }).reason).toContain(
+      'platform windows/amd64 is not among the allowed platforms',
+    );
     expect(q('mcr/other/thing', 'latest').code).toBe('not-listed');
   });
 

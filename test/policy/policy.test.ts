@@ -87,7 +87,8 @@ describe('policy files', () => {
 
 describe('decide', () => {
   const files = {
-    'allowlists/pypi.yaml': 'packages:\n  - Requests_Toolbelt\n  - "numpy>=1.26,<2"\n  - name: torch\n    versions: ">=2.1"\n    prereleases: true\n',
+    'allowlists/pypi.yaml':
+      'packages:\n  - Requests_Toolbelt\n  - "numpy>=1.26,<2"\n  - name: torch\n    versions: ">=2.1"\n    prereleases: true\n',
     'exceptions/x.yaml': [
       'exceptions:',
       '  - { id: E1, ecosystem: pypi, package: "numpy==2.0.0", view: team-a, reason: r, expires: 2099-01-01 }',
@@ -110,25 +111,41 @@ describe('decide', () => {
 
   it('scopes exceptions to their view and ignores expired ones', async () => {
     const { policy } = await load(files);
-    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '2.0.0', view: 'team-a' })).toMatchObject({ allowed: true, rule: { id: 'E1' } });
+    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '2.0.0', view: 'team-a' })).toMatchObject({
+      allowed: true,
+      rule: { id: 'E1' },
+    });
     expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '2.0.0', view: 'team-b' }).allowed).toBe(false);
     const expired = policy.decide({ ecosystem: 'pypi', name: 'scipy', version: '1.0', view: 'default' });
     expect(expired).toMatchObject({ allowed: false, code: 'not-listed' });
     expect(expired.reason).toContain('expired on 2001-01-01');
-    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '2.0.0', view: 'team-a', now: new Date('2099-01-02') }).allowed).toBe(false);
+    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '2.0.0', view: 'team-a', now: new Date('2099-01-02') }).allowed).toBe(
+      false,
+    );
   });
 
   it('holds back young versions in a cool-down view, unless an exception names them', async () => {
     const { policy } = await load(files);
     const now = new Date('2026-11-25T00:00:00Z');
     const young = new Date('2026-11-22T00:00:00Z');
-    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'team-b', uploadTime: young, now })).toMatchObject({ allowed: false, code: 'cooldown' });
-    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'default', uploadTime: young, now }).allowed).toBe(true);
-    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'team-b', uploadTime: new Date('2026-11-01'), now }).allowed).toBe(true);
+    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'team-b', uploadTime: young, now })).toMatchObject({
+      allowed: false,
+      code: 'cooldown',
+    });
+    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'default', uploadTime: young, now }).allowed).toBe(
+      true,
+    );
+    expect(
+      policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'team-b', uploadTime: new Date('2026-11-01'), now })
+        .allowed,
+    ).toBe(true);
   });
 
   it('refuses unknown views', async () => {
     const { policy } = await load(files);
-    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'nope' })).toMatchObject({ allowed: false, code: 'unknown-view' });
+    expect(policy.decide({ ecosystem: 'pypi', name: 'numpy', version: '1.26.4', view: 'nope' })).toMatchObject({
+      allowed: false,
+      code: 'unknown-view',
+    });
   });
 });

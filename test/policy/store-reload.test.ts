@@ -66,7 +66,13 @@ describe('policy store reloads', () => {
     await allowlist(good);
     await store.reload('watch');
     const digests = [{ file: 'allowlists/pypi.yaml', sha256: createHash('sha256').update(good).digest('hex') }];
-    expect(outcomes.at(-1)).toMatchObject({ result: 'applied', trigger: 'watch', filesChanged: true, policyChanged: true, files: { digests, fingerprint: filesFingerprint(digests) } });
+    expect(outcomes.at(-1)).toMatchObject({
+      result: 'applied',
+      trigger: 'watch',
+      filesChanged: true,
+      policyChanged: true,
+      files: { digests, fingerprint: filesFingerprint(digests) },
+    });
     expect(store.files.digests).toEqual(digests);
 
     await store.reload('notify');
@@ -76,7 +82,9 @@ describe('policy store reloads', () => {
     const err = await store.reload('signal').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PolicyError);
     expect((err as PolicyError).status).toBe(422);
-    expect((err as PolicyError).problems).toEqual([expect.objectContaining({ line: 3, file: expect.stringMatching(/allowlists\/pypi\.yaml$/) })]);
+    expect((err as PolicyError).problems).toEqual([
+      expect.objectContaining({ line: 3, file: expect.stringMatching(/allowlists\/pypi\.yaml$/) }),
+    ]);
     const rejected = outcomes.at(-1)!;
     expect(rejected).toMatchObject({ result: 'rejected', trigger: 'signal' });
     expect(rejected.result === 'rejected' && rejected.files.fingerprint).not.toBe(filesFingerprint(digests));
@@ -88,13 +96,20 @@ describe('policy store reloads', () => {
     const { dir, store, allowlist, names } = await world();
     // Rules as the API's exceptions give them (read here from a file of their own).
     await mkdir(join(dir, 'api', 'exceptions'), { recursive: true });
-    await writeFile(join(dir, 'api', 'exceptions', 'api.yaml'), [
-      'exceptions:',
-      '  - { id: EXC-9, ecosystem: pypi, package: revoked-pkg, view: "*", reason: approved, expires: 2099-01-01 }',
-    ].join('\n'));
+    await writeFile(
+      join(dir, 'api', 'exceptions', 'api.yaml'),
+      ['exceptions:', '  - { id: EXC-9, ecosystem: pypi, package: revoked-pkg, view: "*", reason: approved, expires: 2099-01-01 }'].join(
+        '\n',
+      ),
+    );
     const { loadPolicyFiles } = await import('../../src/policy/load.js');
     const { grammars } = await import('../../src/ecosystems/grammars.js');
-    const apiRules = (await loadPolicyFiles({ allowlistDir: join(dir, 'api', 'none'), exceptionsDir: join(dir, 'api', 'exceptions') }, { grammars, views: new Set(['default']) })).rules;
+    const apiRules = (
+      await loadPolicyFiles(
+        { allowlistDir: join(dir, 'api', 'none'), exceptionsDir: join(dir, 'api', 'exceptions') },
+        { grammars, views: new Set(['default']) },
+      )
+    ).rules;
     let active = apiRules;
     store.addRuleSource(async () => active);
     await allowlist('packages:\n  - requests\n');
@@ -135,7 +150,10 @@ describe('policy store reloads', () => {
     expect(outcomes.at(-1)).toMatchObject({ result: 'failed', trigger: 'request' });
     expect(names()).toEqual(['requests']);
 
-    const fresh = PolicyStore.empty(configSchema.parse({ policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'none') } }), grammars);
+    const fresh = PolicyStore.empty(
+      configSchema.parse({ policy: { allowlistDir: join(dir, 'allowlists'), exceptionsDir: join(dir, 'none') } }),
+      grammars,
+    );
     const told: ReloadOutcome[] = [];
     fresh.onReload((o) => told.push(o));
     fresh.addRuleSource(async () => {

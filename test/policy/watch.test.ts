@@ -24,7 +24,8 @@ async function withPackages(sl: TestSafelist): Promise<void> {
   await importPypiDir(wheels, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
 }
 
-const lists = async (sl: TestSafelist, name: string) => (await (await fetch(`${sl.url}/pypi/default/simple/`)).text()).includes(`>${name}<`);
+const lists = async (sl: TestSafelist, name: string) =>
+  (await (await fetch(`${sl.url}/pypi/default/simple/`)).text()).includes(`>${name}<`);
 
 describe('policy folder watch', () => {
   it('follows a folder replaced as a whole, and edits inside the new folder after that', async () => {
@@ -91,17 +92,28 @@ describe('policy folder watch', () => {
     await withPackages(sl);
     const call = async (method: string, path: string, token: string, body?: unknown) => {
       const res = await fetch(`${sl.url}${path}`, {
-        method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}),
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
       });
       return { status: res.status, json: (await res.json()) as Record<string, unknown> };
     };
-    const actions = async () => ((await call('GET', '/api/v1/audit?limit=1000', tokens[2]!.token)).json.records as Array<{ action: string }>).map((r) => r.action);
+    const actions = async () =>
+      ((await call('GET', '/api/v1/audit?limit=1000', tokens[2]!.token)).json.records as Array<{ action: string }>).map((r) => r.action);
     expect((await actions()).filter((a) => a === 'policy.reloaded')).toHaveLength(1); // the start
 
-    const req = await call('POST', '/api/v1/exceptions', tokens[0]!.token, { ecosystem: 'pypi', name: 'beta', view: 'team-a', reason: 'needed for the paper' });
+    const req = await call('POST', '/api/v1/exceptions', tokens[0]!.token, {
+      ecosystem: 'pypi',
+      name: 'beta',
+      view: 'team-a',
+      reason: 'needed for the paper',
+    });
     expect(req.status).toBe(201);
     expect((await call('POST', `/api/v1/exceptions/${String(req.json.id)}/approve`, tokens[1]!.token, {})).status).toBe(200);
-    await until(async () => (await (await fetch(`${sl.url}/pypi/team-a/simple/`)).text()).includes('>beta<'), 'the approved exception to be served');
+    await until(
+      async () => (await (await fetch(`${sl.url}/pypi/team-a/simple/`)).text()).includes('>beta<'),
+      'the approved exception to be served',
+    );
     await writeFile(join(sl.dir, 'allowlists', 'pypi.yaml'), 'packages:\n  - alpha\n  - gamma\n');
     await until(() => lists(sl, 'gamma'), 'the file edit to be served');
     // The file edit is recorded; waiting for it orders this check after any record of the approval.

@@ -18,7 +18,8 @@ describe('the PGlite folder lock', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const holder = (pid: number, extra: object = {}) => JSON.stringify({ pid, host: hostname(), command: 'safelist serve', nonce: 'n1', since: new Date().toISOString(), ...extra });
+  const holder = (pid: number, extra: object = {}) =>
+    JSON.stringify({ pid, host: hostname(), command: 'safelist serve', nonce: 'n1', since: new Date().toISOString(), ...extra });
   const refused = (command: string) => {
     try {
       acquireFolderLock(dir, command);

@@ -200,45 +200,51 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
     it.each([
       ['an absent key', undefined],
       ['a key holding a previous version', randomBytes(1 * MiB)],
-    ])('never shows readers a partial object while a 20 MiB put runs on %s', async (_what, previous) => {
-      const key = `atomic/concurrent-${previous ? 'replace' : 'new'}`;
-      if (previous) await store.put(key, previous);
-      const next = randomBytes(20 * MiB);
-      const complete = new Map<number, string>([[next.length, digest(next)]]);
-      if (previous) complete.set(previous.length, digest(previous));
+    ])(
+      'never shows readers a partial object while a 20 MiB put runs on %s',
+      async (_what, previous) => {
+        const key = `atomic/concurrent-${previous ? 'replace' : 'new'}`;
+        if (previous) await store.put(key, previous);
+        const next = randomBytes(20 * MiB);
+        const complete = new Map<number, string>([[next.length, digest(next)]]);
+        if (previous) complete.set(previous.length, digest(previous));
 
-      let done = false;
-      const writing = store.put(key, chunked(next, 256 * 1024, 5)).finally(() => {
-        done = true;
-      });
-      const seen = { stat: 0, get: 0, absent: 0 };
-      while (!done) {
-        const info = await store.stat(key);
-        seen.stat++;
-        if (info === undefined) seen.absent++;
-        else expect(complete.has(info.size), `stat saw ${info.size} bytes`).toBe(true);
-
-        const body = await store.get(key).then(readAll, (err: unknown) => {
-          if (err instanceof BlobNotFound) return undefined;
-          throw err;
+        let done = false;
+        const writing = store.put(key, chunked(next, 256 * 1024, 5)).finally(() => {
+          done = true;
         });
-        seen.get++;
-        if (body !== undefined) expect(complete.get(body.length), `get saw ${body.length} bytes`).toBe(digest(body));
-      }
-      await writing;
-      expect(await store.stat(key)).toEqual({ size: next.length });
-      expect(digest(await readAll(await store.get(key)))).toBe(digest(next));
-      // The put must have been observed in flight for this test to mean anything.
-      expect(seen.stat).toBeGreaterThan(2);
-      if (!previous) expect(seen.absent).toBeGreaterThan(0);
-    }, 60_000);
+        const seen = { stat: 0, get: 0, absent: 0 };
+        while (!done) {
+          const info = await store.stat(key);
+          seen.stat++;
+          if (info === undefined) seen.absent++;
+          else expect(complete.has(info.size), `stat saw ${info.size} bytes`).toBe(true);
+
+          const body = await store.get(key).then(readAll, (err: unknown) => {
+            if (err instanceof BlobNotFound) return undefined;
+            throw err;
+          });
+          seen.get++;
+          if (body !== undefined) expect(complete.get(body.length), `get saw ${body.length} bytes`).toBe(digest(body));
+        }
+        await writing;
+        expect(await store.stat(key)).toEqual({ size: next.length });
+        expect(digest(await readAll(await store.get(key)))).toBe(digest(next));
+        // The put must have been observed in flight for this test to mean anything.
+        expect(seen.stat).toBeGreaterThan(2);
+        if (!previous) expect(seen.absent).toBeGreaterThan(0);
+      },
+      60_000,
+    );
   });
 
   describe('verified puts and range reads (the sync of large wheels)', () => {
     it('hashes while streaming: a stream whose sha256 is not the announced one leaves nothing under its key', async () => {
       const body = randomBytes(9 * MiB + 7);
       const wrong = digest(Buffer.from('other bytes'));
-      const failure = await storeVerified(store, chunked(body, 256 * 1024), { sha256: wrong, size: body.length, what: 'big.whl' }).catch((err: unknown) => err);
+      const failure = await storeVerified(store, chunked(body, 256 * 1024), { sha256: wrong, size: body.length, what: 'big.whl' }).catch(
+        (err: unknown) => err,
+      );
       expect(failure).toBeInstanceOf(DigestMismatch);
       expect(await store.stat(blobKeyForSha256(wrong))).toBeUndefined();
       expect(await collect(store.list('sha256'))).not.toContain(blobKeyForSha256(wrong));
@@ -251,7 +257,12 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
       const dir = await mkdtemp(join(tmpdir(), 'safelist-wheel-'));
       try {
         // ~4 MiB of incompressible module text puts the central directory past one read window.
-        const wheel = await buildWheel(dir, { name: 'Big.Wheel', version: '2.0', requiresPython: '>=3.10', modules: { big_wheel: `DATA = "${randomBytes(3 * MiB).toString('base64')}"\n` } });
+        const wheel = await buildWheel(dir, {
+          name: 'Big.Wheel',
+          version: '2.0',
+          requiresPython: '>=3.10',
+          modules: { big_wheel: `DATA = "${randomBytes(3 * MiB).toString('base64')}"\n` },
+        });
         const key = blobKeyForSha256(wheel.sha256);
         const { size } = await store.put(key, createReadStream(wheel.path));
         const reads: Array<ByteRange | undefined> = [];

@@ -51,13 +51,25 @@ export interface AcrFront {
 }
 
 // What ACR answers a locked or read-disabled manifest (405, as quoted in Azure/azure-sdk-for-net#22827).
-const DISALLOWED = { errors: [{ code: 'REGISTRY_DISALLOWED_OPERATION', message: 'The operation is disallowed on this registry, repository or image. View troubleshooting steps at https://aka.ms/acr/faq/#why-does-my-pull-or-push-request-fail-with-disallowed-operation', detail: {} }] };
+const DISALLOWED = {
+  errors: [
+    {
+      code: 'REGISTRY_DISALLOWED_OPERATION',
+      message:
+        'The operation is disallowed on this registry, repository or image. View troubleshooting steps at https://aka.ms/acr/faq/#why-does-my-pull-or-push-request-fail-with-disallowed-operation',
+      detail: {},
+    },
+  ],
+};
 const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
-const jwt = (claims: Record<string, unknown>) => [{ alg: 'none', typ: 'JWT' }, claims].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.') + '.sig';
+const jwt = (claims: Record<string, unknown>) =>
+  [{ alg: 'none', typ: 'JWT' }, claims].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.') + '.sig';
 
 export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts: AcrFrontOptions): Promise<AcrFront> {
   const port = await freePort();
@@ -101,11 +113,21 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
       const m = await upstream('GET', `/v2/${name}/manifests/${digest}`, { accept: MANIFEST_ACCEPT });
       if (m.status !== 200) continue;
       const when = (await stat(join(dir, hex))).mtime.toISOString();
-      const body = JSON.parse(m.body.toString()) as { mediaType?: string; manifests?: Array<{ digest: string; platform?: { architecture?: string; os?: string } }>; config?: { mediaType?: string } };
+      const body = JSON.parse(m.body.toString()) as {
+        mediaType?: string;
+        manifests?: Array<{ digest: string; platform?: { architecture?: string; os?: string } }>;
+        config?: { mediaType?: string };
+      };
       out.push({
-        digest, imageSize: m.body.length, createdTime: when, lastUpdateTime: when, mediaType: String(m.headers['content-type'] ?? body.mediaType),
+        digest,
+        imageSize: m.body.length,
+        createdTime: when,
+        lastUpdateTime: when,
+        mediaType: String(m.headers['content-type'] ?? body.mediaType),
         ...(body.config?.mediaType ? { configMediaType: body.config.mediaType } : {}),
-        ...(body.manifests ? { references: body.manifests.map((c) => ({ digest: c.digest, architecture: c.platform?.architecture, os: c.platform?.os })) } : {}),
+        ...(body.manifests
+          ? { references: body.manifests.map((c) => ({ digest: c.digest, architecture: c.platform?.architecture, os: c.platform?.os })) }
+          : {}),
         tags: tags.get(digest) ?? [],
         changeableAttributes: attrs(digest),
       });
@@ -115,7 +137,7 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
 
   /** The scope a request needs, from its method and path (undefined: no such endpoint). */
   const scopeOf = (method: string, path: string): string | undefined => {
-    if (path === '/v2/' ) return '';
+    if (path === '/v2/') return '';
     if (path === '/v2/_catalog' || path === '/acr/v1/_catalog') return 'registry:catalog:*';
     let m = /^\/v2\/(.+?)\/(manifests|blobs|tags)\//.exec(path);
     if (m) return `repository:${m[1]}:${method === 'DELETE' ? 'delete' : method === 'GET' || method === 'HEAD' ? 'pull' : 'push'}`;
@@ -142,8 +164,14 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
     const handle = async (body: Buffer) => {
       if (u.pathname === '/oauth2/exchange' && method === 'POST') {
         const form = new URLSearchParams(body.toString());
-        if (form.get('grant_type') !== 'access_token' || form.get('access_token') !== opts.aadToken || form.get('service') !== host) return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'the Entra token was not accepted' }] });
-        const refresh = jwt({ exp: Math.floor(Date.now() / 1000) + 3 * 3600, iss: 'Azure Container Registry', aud: host, grant_type: 'refresh_token' });
+        if (form.get('grant_type') !== 'access_token' || form.get('access_token') !== opts.aadToken || form.get('service') !== host)
+          return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'the Entra token was not accepted' }] });
+        const refresh = jwt({
+          exp: Math.floor(Date.now() / 1000) + 3 * 3600,
+          iss: 'Azure Container Registry',
+          aud: host,
+          grant_type: 'refresh_token',
+        });
         refreshTokens.add(refresh);
         return json(200, { refresh_token: refresh });
       }
@@ -151,16 +179,26 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
         let scope: string;
         if (method === 'POST') {
           const form = new URLSearchParams(body.toString());
-          if (form.get('grant_type') !== 'refresh_token' || !refreshTokens.has(form.get('refresh_token') ?? '')) return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'the refresh token was not accepted' }] });
+          if (form.get('grant_type') !== 'refresh_token' || !refreshTokens.has(form.get('refresh_token') ?? ''))
+            return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'the refresh token was not accepted' }] });
           scope = form.get('scope') ?? '';
         } else {
           const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString();
-          if (basic !== `${opts.user.username}:${opts.user.password}`) return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, { 'www-authenticate': `Basic realm="${base}/oauth2/token"` });
+          if (basic !== `${opts.user.username}:${opts.user.password}`)
+            return json(
+              401,
+              { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+              { 'www-authenticate': `Basic realm="${base}/oauth2/token"` },
+            );
           scope = u.searchParams.getAll('scope').join(' ');
         }
         const granted = new Set<string>();
         for (const s of scope.split(' ').filter(Boolean)) {
-          const [type, name, actions] = [s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1, s.lastIndexOf(':')), s.slice(s.lastIndexOf(':') + 1)];
+          const [type, name, actions] = [
+            s.slice(0, s.indexOf(':')),
+            s.slice(s.indexOf(':') + 1, s.lastIndexOf(':')),
+            s.slice(s.lastIndexOf(':') + 1),
+          ];
           for (const a of actions.split(',')) granted.add(`${type}:${name}:${a}`);
         }
         front.grants.push(...granted);
@@ -174,9 +212,13 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
       const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
       const granted = accessTokens.get(token);
       if (!granted || (scope !== '' && !granted.has(scope))) {
-        return json(401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }, {
-          'www-authenticate': `Bearer realm="${base}/oauth2/token",service="${host}"${scope ? `,scope="${scope}"` : ''}`,
-        });
+        return json(
+          401,
+          { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+          {
+            'www-authenticate': `Bearer realm="${base}/oauth2/token",service="${host}"${scope ? `,scope="${scope}"` : ''}`,
+          },
+        );
       }
       front.log.push(`${method} ${u.pathname}`);
 
@@ -192,7 +234,8 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
         if (!found) return json(404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] });
         if (method === 'PATCH') {
           const patch = JSON.parse(body.toString() || '{}') as Partial<ManifestAttributes>;
-          for (const k of ['readEnabled', 'writeEnabled', 'deleteEnabled', 'listEnabled'] as const) if (typeof patch[k] === 'boolean') attrs(found.digest)[k] = patch[k];
+          for (const k of ['readEnabled', 'writeEnabled', 'deleteEnabled', 'listEnabled'] as const)
+            if (typeof patch[k] === 'boolean') attrs(found.digest)[k] = patch[k];
         } else if (method !== 'GET') return json(405, { errors: [{ code: 'UNSUPPORTED', message: 'method not allowed' }] });
         return json(200, { registry: host, imageName: m[1], manifest: { ...found, changeableAttributes: attrs(found.digest) } });
       }
@@ -202,10 +245,12 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
       const lock = manifest ? front.attributes.get(manifest[2]!) : undefined;
       if (method === 'DELETE' && lock && (!lock.deleteEnabled || !lock.writeEnabled)) return json(405, DISALLOWED);
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['authorization', 'host', 'connection'].includes(k)) headers[k] = v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === 'string' && !['authorization', 'host', 'connection'].includes(k)) headers[k] = v;
       const r = await upstream(method, u.pathname + u.search, headers, body);
       const digest = String(r.headers['docker-content-digest'] ?? '');
-      if (manifest && (method === 'GET' || method === 'HEAD') && r.status === 200 && front.attributes.get(digest)?.readEnabled === false) return json(405, DISALLOWED);
+      if (manifest && (method === 'GET' || method === 'HEAD') && r.status === 200 && front.attributes.get(digest)?.readEnabled === false)
+        return json(405, DISALLOWED);
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(r.headers)) {
         if (v === undefined || k === 'connection' || k === 'transfer-encoding') continue;
@@ -214,19 +259,27 @@ export async function startAcrFront(registry: TestRegistry, tls: TestCert, opts:
       }
       res.writeHead(r.status, out);
       res.end(method === 'HEAD' ? undefined : r.body);
-      if (manifest && method === 'PUT' && r.status === 201 && opts.webhook) void deliver(manifest[1]!, manifest[2]!, digest, req.headers['content-type'] ?? '', body.length, req.headers['user-agent'] ?? '');
+      if (manifest && method === 'PUT' && r.status === 201 && opts.webhook)
+        void deliver(manifest[1]!, manifest[2]!, digest, req.headers['content-type'] ?? '', body.length, req.headers['user-agent'] ?? '');
     };
   });
 
   /** ACR's native webhook: once, 5 s timeout, never retried. */
   const deliver = async (repository: string, reference: string, digest: string, mediaType: string, size: number, useragent: string) => {
     const payload = {
-      id: randomUUID(), timestamp: new Date().toISOString(), action: 'push',
+      id: randomUUID(),
+      timestamp: new Date().toISOString(),
+      action: 'push',
       target: { mediaType, size, digest, length: size, repository, ...(reference.startsWith('sha256:') ? {} : { tag: reference }) },
       request: { id: randomUUID(), host, method: 'PUT', useragent },
     };
     try {
-      const res = await fetch(opts.webhook!.url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'AzureContainerRegistry/1.0', ...opts.webhook!.headers }, body: JSON.stringify(payload), signal: AbortSignal.timeout(5000) });
+      const res = await fetch(opts.webhook!.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'AzureContainerRegistry/1.0', ...opts.webhook!.headers },
+        body: JSON.stringify(payload),
+        signal: AbortSignal.timeout(5000),
+      });
       await res.arrayBuffer();
       front.deliveries.push({ digest, status: res.status });
     } catch (err) {

@@ -73,8 +73,10 @@ async function runOn(port: number, location?: string): Promise<Azurite> {
 async function launch(port: number, location?: string): Promise<ChildProcess> {
   const args = [
     ...(location ? ['--location', location] : ['--inMemoryPersistence']),
-    '--blobHost', '127.0.0.1',
-    '--blobPort', String(port),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(port),
     '--skipApiVersionCheck',
     '--loose',
     '--silent',
@@ -122,7 +124,10 @@ async function waitUntilListening(child: ChildProcess, port: number, output: () 
       }
       if (await accepts(port)) return;
       if (Date.now() > deadline) {
-        throw new AzuriteStartError(`Azurite did not accept connections on 127.0.0.1:${port} within ${READY_WITHIN_MS} ms:\n${output()}`, false);
+        throw new AzuriteStartError(
+          `Azurite did not accept connections on 127.0.0.1:${port} within ${READY_WITHIN_MS} ms:\n${output()}`,
+          false,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -34,7 +34,8 @@ export interface BuiltCondaPackage {
 
 export async function buildCondaPackage(outDir: string, spec: CondaPackageSpec): Promise<BuiltCondaPackage> {
   const subdir = spec.subdir ?? 'linux-64';
-  const build = spec.build ?? `h${createHash('md5').update(`${spec.name}${spec.version}`).digest('hex').slice(0, 7)}_${spec.buildNumber ?? 0}`;
+  const build =
+    spec.build ?? `h${createHash('md5').update(`${spec.name}${spec.version}`).digest('hex').slice(0, 7)}_${spec.buildNumber ?? 0}`;
   const index: Record<string, unknown> = {
     arch: subdir === 'noarch' ? null : 'x86_64',
     build,
@@ -59,7 +60,10 @@ export async function buildCondaPackage(outDir: string, spec: CondaPackageSpec):
     const sha = createHash('sha256').update(payload).digest('hex');
     await writeFile(
       join(prefix, 'info', 'paths.json'),
-      JSON.stringify({ paths: [{ _path: `share/${spec.name}/README`, path_type: 'hardlink', sha256: sha, size_in_bytes: payload.length }], paths_version: 1 }),
+      JSON.stringify({
+        paths: [{ _path: `share/${spec.name}/README`, path_type: 'hardlink', sha256: sha, size_in_bytes: payload.length }],
+        paths_version: 1,
+      }),
     );
     const filename = `${spec.name}-${spec.version}-${build}.${spec.format ?? 'conda'}`;
     await mkdir(outDir, { recursive: true });
@@ -87,7 +91,13 @@ export async function writeChannel(channelDir: string, packages: BuiltCondaPacka
   const all = new Set(['noarch', ...subdirs, ...packages.map((p) => p.subdir)]);
   for (const subdir of all) {
     await mkdir(join(channelDir, subdir), { recursive: true });
-    const repodata = { info: { subdir }, packages: {} as Record<string, unknown>, 'packages.conda': {} as Record<string, unknown>, removed: [] as string[], repodata_version: 1 };
+    const repodata = {
+      info: { subdir },
+      packages: {} as Record<string, unknown>,
+      'packages.conda': {} as Record<string, unknown>,
+      removed: [] as string[],
+      repodata_version: 1,
+    };
     for (const p of packages.filter((x) => x.subdir === subdir)) {
       (p.filename.endsWith('.conda') ? repodata['packages.conda'] : repodata.packages)[p.filename] = p.record;
       await writeFile(join(channelDir, subdir, p.filename), await readFile(p.path));

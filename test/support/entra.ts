@@ -12,7 +12,10 @@ export interface EntraStub {
   jwksUri: string;
   issuerV2: string;
   /** Signs a token; override any claim, or sign with a key the JWKS does not publish. */
-  token(claims: { oid: string; roles?: string[]; name?: string } & Record<string, unknown>, opts?: { expiresIn?: string | number; foreignKey?: boolean; kid?: string }): Promise<string>;
+  token(
+    claims: { oid: string; roles?: string[]; name?: string } & Record<string, unknown>,
+    opts?: { expiresIn?: string | number; foreignKey?: boolean; kid?: string },
+  ): Promise<string>;
   /** Stops answering (connections cut, port closed) until up(). */
   down(): Promise<void>;
   /** Listens again on the same port. */
@@ -33,10 +36,11 @@ export async function startEntraStub(): Promise<EntraStub> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const close = () => new Promise<void>((r) => {
-    server.closeAllConnections();
-    server.close(() => r());
-  });
+  const close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
   const issuerV2 = `https://login.microsoftonline.com/${tenantId}/v2.0`;
   return {
     tenantId,
@@ -54,13 +58,14 @@ export async function startEntraStub(): Promise<EntraStub> {
       return jwt.sign(opts.foreignKey ? foreign.privateKey : privateKey);
     },
     down: close,
-    up: () => new Promise<void>((r, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        r();
-      });
-    }),
+    up: () =>
+      new Promise<void>((r, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          r();
+        });
+      }),
     stop: () => (server.listening ? close() : Promise.resolve()),
   };
 }

@@ -23,10 +23,13 @@ export async function startHoldProxy(target: string): Promise<HoldProxy> {
     const forward = () => {
       // A fresh upstream connection per request: a reused socket the registry already closed would
       // fail a request for reasons that have nothing to do with the test.
-      const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent: false }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
+      const up = http.request(
+        { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers, agent: false },
+        (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        },
+      );
       up.on('error', (err) => res.destroy(err));
       req.pipe(up);
     };

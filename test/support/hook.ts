@@ -21,6 +21,10 @@ export async function startHookReceiver(): Promise<HookReceiver> {
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`,
     received,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

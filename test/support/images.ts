@@ -15,7 +15,10 @@ export async function sh(cmd: string, args: string[]): Promise<{ stdout: string;
     return await run(cmd, args, { maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
-    throw Object.assign(new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr || e.message}`), { stdout: e.stdout ?? '', stderr: e.stderr ?? '' });
+    throw Object.assign(new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr || e.message}`), {
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    });
   }
 }
 
@@ -33,7 +36,13 @@ export interface Layout {
 interface OciIndex {
   schemaVersion: 2;
   mediaType?: string;
-  manifests: Array<{ mediaType: string; digest: string; size: number; platform?: Record<string, string>; annotations?: Record<string, string> }>;
+  manifests: Array<{
+    mediaType: string;
+    digest: string;
+    size: number;
+    platform?: Record<string, string>;
+    annotations?: Record<string, string>;
+  }>;
 }
 
 export async function createLayout(): Promise<Layout> {
@@ -63,13 +72,23 @@ export async function createLayout(): Promise<Layout> {
       const manifests = platforms.map((p) => {
         const d = idx.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === p.tag);
         if (!d) throw new Error(`no tag ${p.tag} in the layout`);
-        return { mediaType: d.mediaType, digest: d.digest, size: d.size, platform: { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) } };
+        return {
+          mediaType: d.mediaType,
+          digest: d.digest,
+          size: d.size,
+          platform: { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) },
+        };
       });
       const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
       const hex = createHash('sha256').update(body).digest('hex');
       await writeFile(join(dir, 'blobs', 'sha256', hex), body);
       idx.manifests = idx.manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] !== tag);
-      idx.manifests.push({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${hex}`, size: body.length, annotations: { 'org.opencontainers.image.ref.name': tag } });
+      idx.manifests.push({
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        digest: `sha256:${hex}`,
+        size: body.length,
+        annotations: { 'org.opencontainers.image.ref.name': tag },
+      });
       await writeFile(join(dir, 'index.json'), JSON.stringify(idx));
       return `sha256:${hex}`;
     },

@@ -21,7 +21,12 @@ export interface NginxServer {
  * Serves `root` read-only with one worker. `types` maps extensions to content types
  * (html is text/html; anything else is application/octet-stream unless named).
  */
-export async function startNginx(opts: { root: string; types?: Record<string, string>; port?: number; /** Extra directives in the server block (e.g. `limit_rate 64k;`). */ serverExtra?: string }): Promise<NginxServer> {
+export async function startNginx(opts: {
+  root: string;
+  types?: Record<string, string>;
+  port?: number;
+  /** Extra directives in the server block (e.g. `limit_rate 64k;`). */ serverExtra?: string;
+}): Promise<NginxServer> {
   const work = await mkdtemp(join(tmpdir(), 'safelist-nginx-'));
   const port = opts.port ?? (await freePort());
   const types = { html: 'text/html', ...opts.types };
@@ -29,20 +34,25 @@ export async function startNginx(opts: { root: string; types?: Record<string, st
   // As root, nginx's worker would drop to nobody and could not read a caller's private temp
   // folders: keep it as the user that runs the tests.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  await writeFile(join(work, 'nginx.conf'), `${user}worker_processes 1;
+  await writeFile(
+    join(work, 'nginx.conf'),
+    `${user}worker_processes 1;
 daemon off;
 pid ${join(work, 'nginx.pid')};
 error_log ${join(work, 'error.log')} warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  types { ${Object.entries(types).map(([ext, type]) => `${type} ${ext};`).join(' ')} }
+  types { ${Object.entries(types)
+    .map(([ext, type]) => `${type} ${ext};`)
+    .join(' ')} }
   default_type application/octet-stream;
   sendfile on; tcp_nopush on; keepalive_requests 100000;
   ${temp}
   server { listen 127.0.0.1:${port}; root ${opts.root}; ${opts.serverExtra ?? ''} }
 }
-`);
+`,
+  );
   // -e: nginx opens its error log before reading the config; keep even that inside `work`.
   const child = spawn('nginx', ['-c', join(work, 'nginx.conf'), '-e', join(work, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -105,7 +115,11 @@ async function writeAtomic(path: string, body: string): Promise<void> {
  * hard-linked so a test that rewrites a file in place changes what is served) from the
  * distributions at the top of `packagesDir`. Hashes are those of the bytes at writing time.
  */
-export async function writeSimpleTree(www: string, packagesDir: string, linkOptions: (filename: string) => LinkOptions = () => ({})): Promise<void> {
+export async function writeSimpleTree(
+  www: string,
+  packagesDir: string,
+  linkOptions: (filename: string) => LinkOptions = () => ({}),
+): Promise<void> {
   await mkdir(join(www, 'packages'), { recursive: true });
   await mkdir(join(www, 'simple'), { recursive: true });
   const projects = new Map<string, string[]>();
@@ -128,7 +142,10 @@ export async function writeSimpleTree(www: string, packagesDir: string, linkOpti
     for (const filename of files.sort()) {
       const o = linkOptions(filename);
       let href = `../../packages/${encodeURIComponent(filename)}`;
-      if (o.sha256 !== false) href += `#sha256=${createHash('sha256').update(await readFile(join(packagesDir, filename))).digest('hex')}`;
+      if (o.sha256 !== false)
+        href += `#sha256=${createHash('sha256')
+          .update(await readFile(join(packagesDir, filename)))
+          .digest('hex')}`;
       let attrs = `href="${escapeHtml(href)}"`;
       if (o.requiresPython !== undefined) attrs += ` data-requires-python="${escapeHtml(o.requiresPython)}"`;
       if (o.yanked !== undefined) attrs += ` data-yanked="${escapeHtml(o.yanked)}"`;
@@ -136,7 +153,10 @@ export async function writeSimpleTree(www: string, packagesDir: string, linkOpti
     }
     await writeAtomic(join(www, 'simple', project, 'index.html'), page(`Links for ${project}`, links.join('')));
   }
-  const index = [...projects.keys()].sort().map((p) => `<a href="${p}/">${p}</a><br>\n`).join('');
+  const index = [...projects.keys()]
+    .sort()
+    .map((p) => `<a href="${p}/">${p}</a><br>\n`)
+    .join('');
   await writeAtomic(join(www, 'simple', 'index.html'), page('Simple index', index));
 }
 

@@ -27,13 +27,30 @@ export function isolatedPipEnv(): NodeJS.ProcessEnv {
 
 export function pipArgs(opts: { indexUrl: string; requirements: string[]; target: string; extraArgs?: string[] }): string[] {
   return [
-    '-m', 'pip', 'install', '--isolated', '--no-cache-dir', '--no-input', '--disable-pip-version-check',
-    '--index-url', opts.indexUrl, '--target', opts.target, '--only-binary', ':all:',
-    ...(opts.extraArgs ?? []), ...opts.requirements,
+    '-m',
+    'pip',
+    'install',
+    '--isolated',
+    '--no-cache-dir',
+    '--no-input',
+    '--disable-pip-version-check',
+    '--index-url',
+    opts.indexUrl,
+    '--target',
+    opts.target,
+    '--only-binary',
+    ':all:',
+    ...(opts.extraArgs ?? []),
+    ...opts.requirements,
   ];
 }
 
-export async function pipInstall(opts: { indexUrl: string; requirements: string[]; target: string; extraArgs?: string[] }): Promise<PipResult> {
+export async function pipInstall(opts: {
+  indexUrl: string;
+  requirements: string[];
+  target: string;
+  extraArgs?: string[];
+}): Promise<PipResult> {
   return runPython(pipArgs(opts));
 }
 

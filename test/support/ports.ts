@@ -34,9 +34,11 @@ export async function waitForHttp(url: string, timeoutMs = 20_000, isAlive: () =
 /** One GET over TLS trusting `ca` (fetch cannot be given a CA). */
 function httpsGet(url: string, ca: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ca }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    }).on('error', reject);
+    https
+      .get(url, { ca }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      })
+      .on('error', reject);
   });
 }

@@ -55,9 +55,16 @@ export async function buildWheel(dir: string, spec: DistSpec): Promise<BuiltWhee
   const modules = spec.modules ?? { [escapeName(spec.name)]: `__version__ = "${spec.version}"\n` };
   const entries: Array<[string, Buffer]> = Object.entries(modules).map(([m, src]) => [`${m}.py`, Buffer.from(src)]);
   entries.push([`${distInfo}/METADATA`, metadata]);
-  entries.push([`${distInfo}/WHEEL`, Buffer.from('Wheel-Version: 1.0\nGenerator: safelist-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n')]);
+  entries.push([
+    `${distInfo}/WHEEL`,
+    Buffer.from('Wheel-Version: 1.0\nGenerator: safelist-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n\n'),
+  ]);
   entries.push([`${distInfo}/top_level.txt`, Buffer.from(Object.keys(modules).join('\n') + '\n')]);
-  const record = entries.map(([p, b]) => `${p},${recordHash(b)},${b.length}`).concat(`${distInfo}/RECORD,,`).join('\n') + '\n';
+  const record =
+    entries
+      .map(([p, b]) => `${p},${recordHash(b)},${b.length}`)
+      .concat(`${distInfo}/RECORD,,`)
+      .join('\n') + '\n';
   entries.push([`${distInfo}/RECORD`, Buffer.from(record)]);
 
   const zip = new yazl.ZipFile();
@@ -65,7 +72,9 @@ export async function buildWheel(dir: string, spec: DistSpec): Promise<BuiltWhee
   zip.end();
   const path = join(dir, filename);
   await pipeline(zip.outputStream, createWriteStream(path));
-  const sha256 = createHash('sha256').update(await readFile(path)).digest('hex');
+  const sha256 = createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
   return { path, filename, sha256, metadata };
 }
 
@@ -80,7 +89,9 @@ export async function buildSdist(dir: string, spec: DistSpec): Promise<{ path: s
     const filename = `${base}.tar.gz`;
     const path = join(dir, filename);
     await tar.create({ gzip: true, cwd: work, file: path, portable: true, mtime: EPOCH }, [base]);
-    const sha256 = createHash('sha256').update(await readFile(path)).digest('hex');
+    const sha256 = createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex');
     return { path, filename, sha256 };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -115,7 +115,8 @@ export function packageFromRecord(
     md5: record.md5 ?? null,
     size: record.size ?? 0,
     record: JSON.stringify(record, (k, v: unknown) => (ELSEWHERE_FIELDS.includes(k) || SERVER_FIELDS.includes(k) ? undefined : v)),
-    uploadTime: typeof record.timestamp === 'number' ? new Date(record.timestamp > 1e11 ? record.timestamp : record.timestamp * 1000) : null,
+    uploadTime:
+      typeof record.timestamp === 'number' ? new Date(record.timestamp > 1e11 ? record.timestamp : record.timestamp * 1000) : null,
     indexedAt: null,
     ...extra,
   };
@@ -148,8 +149,19 @@ const UPSERT_SQL = `INSERT INTO conda_packages (${COLUMNS}, indexed_at, updated_
 
 function toJsonRow(p: CondaPackage): Omit<Row, 'indexed_at'> {
   return {
-    channel: p.channel, subdir: p.subdir, filename: p.filename, name: p.name, version: p.version, build: p.build, sha256: p.sha256,
-    md5: p.md5, size: p.size, record: p.record, stored: p.stored, source: p.source, source_url: p.sourceUrl,
+    channel: p.channel,
+    subdir: p.subdir,
+    filename: p.filename,
+    name: p.name,
+    version: p.version,
+    build: p.build,
+    sha256: p.sha256,
+    md5: p.md5,
+    size: p.size,
+    record: p.record,
+    stored: p.stored,
+    source: p.source,
+    source_url: p.sourceUrl,
     upload_time: p.uploadTime === null ? null : p.uploadTime.toISOString(),
   };
 }
@@ -190,7 +202,10 @@ export class CondaCatalog {
   private readonly reloads: CatalogReloads;
   private readonly ownsReloads: boolean;
 
-  constructor(private readonly db: Db, reloads?: CatalogReloads) {
+  constructor(
+    private readonly db: Db,
+    reloads?: CatalogReloads,
+  ) {
     this.reloads = reloads ?? CatalogReloads.standalone();
     this.ownsReloads = !reloads;
   }
@@ -202,7 +217,8 @@ export class CondaCatalog {
       // Its own change was reloaded by changed() after the commit: a second full read of the subdir is waste.
       if (change?.ecosystem !== 'conda' || change.origin === this.origin) return;
       const slash = change.name.indexOf('/');
-      if (slash > 0) this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
+      if (slash > 0)
+        this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
     });
   }
 
@@ -238,7 +254,10 @@ export class CondaCatalog {
   }
 
   async reload(channel: string, subdir: string): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${READ_COLUMNS} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [channel, subdir]);
+    const rows = await this.db.query<Row>(`SELECT ${READ_COLUMNS} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [
+      channel,
+      subdir,
+    ]);
     this.install(channel, subdir, rows.map(fromRow));
   }
 
@@ -271,7 +290,12 @@ export class CondaCatalog {
   async forgetUnstored(channel: string, subdir: string, keep: ReadonlySet<string>, q: Queryable = this.db): Promise<number> {
     const current = this.subdir(channel, subdir);
     const gone = [...(current?.packages.values() ?? [])].filter((p) => !p.stored && !keep.has(p.filename)).map((p) => p.filename);
-    if (gone.length) await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND NOT stored AND filename = ANY($3::text[])', [channel, subdir, gone]);
+    if (gone.length)
+      await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND NOT stored AND filename = ANY($3::text[])', [
+        channel,
+        subdir,
+        gone,
+      ]);
     return gone.length;
   }
 
@@ -279,7 +303,12 @@ export class CondaCatalog {
   async forget(channel: string, subdir: string, filenames: readonly string[], q: Queryable = this.db): Promise<number> {
     const current = this.subdir(channel, subdir);
     const gone = filenames.filter((f) => current?.packages.has(f));
-    if (gone.length) await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename = ANY($3::text[])', [channel, subdir, gone]);
+    if (gone.length)
+      await q.query('DELETE FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename = ANY($3::text[])', [
+        channel,
+        subdir,
+        gone,
+      ]);
     return gone.length;
   }
 

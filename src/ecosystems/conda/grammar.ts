@@ -47,7 +47,12 @@ export function parseBuildPattern(pattern: string): BuildMatcher | { error: stri
   }
   if (/[\s,[\]]/.test(text)) return { error: `"${text}" is not a build-string pattern (use * as wildcard, e.g. "*_cpython" or "py311*")` };
   if (!text.includes('*')) return { text, matches: (b) => b === text };
-  const re = new RegExp(`^${text.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${text
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return { text, matches: (b) => re.test(b) };
 }
 
@@ -84,7 +89,8 @@ export function splitMatchSpec(line: string): SplitRequirement | { error: string
   if (bracket) {
     const kv = splitBrackets(bracket[1]!);
     if ('error' in kv) return { error: `"${line}": ${kv.error}` };
-    for (const k of Object.keys(kv)) if (k !== 'version' && k !== 'build') return { error: `"${line}": only version and build may be given in brackets, not ${k}` };
+    for (const k of Object.keys(kv))
+      if (k !== 'version' && k !== 'build') return { error: `"${line}": only version and build may be given in brackets, not ${k}` };
     range = kv.version ?? '';
     build = kv.build;
   } else if (/^=[^=]/.test(rest) && !/\s/.test(rest.trim())) {
@@ -94,7 +100,8 @@ export function splitMatchSpec(line: string): SplitRequirement | { error: string
     range = `=${parts[0]}`;
     build = parts[1];
   } else if (rest.trim() !== '') {
-    if (!/^\s|^[<>=!~]/.test(rest)) return { error: `"${line}" is not a match spec: a name (letters, digits, _ . -) then a version spec, e.g. "numpy >=1.26"` };
+    if (!/^\s|^[<>=!~]/.test(rest))
+      return { error: `"${line}" is not a match spec: a name (letters, digits, _ . -) then a version spec, e.g. "numpy >=1.26"` };
     const words = rest.trim().split(/\s+/);
     // "name >= 1.2" style: operators separated from the version by spaces are joined back.
     const joined: string[] = [];
@@ -141,6 +148,8 @@ export const condaGrammar: PolicyGrammar = {
   },
   parseBuild: parseBuildPattern,
   checkSubdir(subdir) {
-    return isPlatform(subdir) && subdir !== 'unknown' ? undefined : `"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`;
+    return isPlatform(subdir) && subdir !== 'unknown'
+      ? undefined
+      : `"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`;
   },
 };

@@ -26,7 +26,10 @@ export async function importCondaDir(
       const index = await readIndexJson(path);
       const ext = filename.endsWith('.conda') ? '.conda' : '.tar.bz2';
       if (filename !== `${index.name}-${index.version}-${index.build}${ext}`) {
-        report.skipped.push({ path, reason: `info/index.json says ${index.name} ${index.version} ${index.build}; the file name must be ${index.name}-${index.version}-${index.build}${ext}` });
+        report.skipped.push({
+          path,
+          reason: `info/index.json says ${index.name} ${index.version} ${index.build}; the file name must be ${index.name}-${index.version}-${index.build}${ext}`,
+        });
         continue;
       }
       const subdir = index.subdir ?? (index.noarch ? 'noarch' : undefined);
@@ -37,7 +40,10 @@ export async function importCondaDir(
       const hashes = await hashFile(path);
       const existing = deps.catalog.subdir(deps.channel, subdir)?.packages.get(filename);
       if (existing && existing.sha256 !== hashes.sha256) {
-        report.skipped.push({ path, reason: `a different ${filename} (sha256 ${existing.sha256}) is already in ${deps.channel}/${subdir}; file names are immutable` });
+        report.skipped.push({
+          path,
+          reason: `a different ${filename} (sha256 ${existing.sha256}) is already in ${deps.channel}/${subdir}; file names are immutable`,
+        });
         continue;
       }
       const stored = await storeFile(deps.store, path, filename);

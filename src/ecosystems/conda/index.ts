@@ -191,7 +191,10 @@ export class CondaIndex {
 
   /** CEP 16 sharded repodata for (view, channel, subdir): the same records as repodata.json, one shard per name. */
   shardSet(view: string, channelName: string, subdir: string, now = Date.now()): ShardSet {
-    if (!this.msgpack) throw errors.notFound('repodata_shards.msgpack.zst is not offered by Safelist; use repodata.json (conda, mamba and pixi fall back to it)');
+    if (!this.msgpack)
+      throw errors.notFound(
+        'repodata_shards.msgpack.zst is not offered by Safelist; use repodata.json (conda, mamba and pixi fall back to it)',
+      );
     const cacheKey = `s\0${view}\0${channelName}\0${subdir}`;
     const policy = this.policy;
     const channel = this.channel(channelName);
@@ -217,17 +220,24 @@ export class CondaIndex {
     if (shard) return shard;
     const channel = this.channel(channelName);
     const owner = this.shardOwners.get(hex);
-    if (!owner || owner.channel !== channel.name || owner.subdir !== subdir) throw errors.notFound(`no shard ${hex} in ${channel.name}/${subdir} here`);
+    if (!owner || owner.channel !== channel.name || owner.subdir !== subdir)
+      throw errors.notFound(`no shard ${hex} in ${channel.name}/${subdir} here`);
     if (set.byName.has(owner.name)) {
-      throw errors.notFound(`shard ${hex} of ${owner.name} is no longer current in ${channel.name}/${subdir}; fetch repodata_shards.msgpack.zst again`);
+      throw errors.notFound(
+        `shard ${hex} of ${owner.name} is no longer current in ${channel.name}/${subdir}; fetch repodata_shards.msgpack.zst again`,
+      );
     }
-    if (this.policy.activeRules('conda', owner.name, view, new Date(now), channel.name).length === 0) throw this.refusal(view, channel.name, owner.name);
-    throw errors.blockedByPolicy(`no version of ${owner.name} in ${channel.name}/${subdir} is allowed in view ${view} now; run "safelist why ${owner.name} --view ${view}" to see how to request an exception`, {
-      package: owner.name,
-      view,
-      channel: channel.name,
-      subdir,
-    });
+    if (this.policy.activeRules('conda', owner.name, view, new Date(now), channel.name).length === 0)
+      throw this.refusal(view, channel.name, owner.name);
+    throw errors.blockedByPolicy(
+      `no version of ${owner.name} in ${channel.name}/${subdir} is allowed in view ${view} now; run "safelist why ${owner.name} --view ${view}" to see how to request an exception`,
+      {
+        package: owner.name,
+        view,
+        channel: channel.name,
+        subdir,
+      },
+    );
   }
 
   /** channeldata.json: each visible package's subdirs and newest allowed version. */
@@ -255,7 +265,8 @@ export class CondaIndex {
       }
     }
     const out: Record<string, unknown> = {};
-    for (const [name, e] of [...packages].sort(([a], [b]) => (a < b ? -1 : 1))) out[name] = { subdirs: [...e.subdirs].sort(), version: e.version, timestamp: e.timestamp };
+    for (const [name, e] of [...packages].sort(([a], [b]) => (a < b ? -1 : 1)))
+      out[name] = { subdirs: [...e.subdirs].sort(), version: e.version, timestamp: e.timestamp };
     const body = Buffer.from(JSON.stringify({ channeldata_version: 1, packages: out, subdirs }));
     const doc = documentOf(body, validUntil, policy.fingerprint, this.channeldataSerial);
     this.cache.set(cacheKey, doc);
@@ -269,7 +280,8 @@ export class CondaIndex {
     const p = this.catalog.subdir(channel.name, subdir)?.packages.get(filename);
     if (!p) throw errors.notFound(`no package ${filename} in ${channel.name}/${subdir} here`);
     const d = this.decidePackage(p, view);
-    if (!d.allowed) throw errors.blockedByPolicy(d.reason, { package: p.name, version: p.version, build: p.build, channel: channel.name, subdir, view });
+    if (!d.allowed)
+      throw errors.blockedByPolicy(d.reason, { package: p.name, version: p.version, build: p.build, channel: channel.name, subdir, view });
     if (!p.stored) throw errors.notFound(`${filename} is allowed but not mirrored yet; the next sync fetches it`);
     return p;
   }
@@ -277,7 +289,8 @@ export class CondaIndex {
   /** Every record of a name in a channel (all subdirs), for explanations. */
   packagesNamed(channelName: string, name: string): CondaPackage[] {
     const out: CondaPackage[] = [];
-    for (const s of this.catalog.all()) if (s.channel === channelName) for (const p of s.packages.values()) if (p.name === name) out.push(p);
+    for (const s of this.catalog.all())
+      if (s.channel === channelName) for (const p of s.packages.values()) if (p.name === name) out.push(p);
     return out;
   }
 

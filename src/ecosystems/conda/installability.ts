@@ -72,13 +72,23 @@ export function checkCondaInstallability(index: CondaIndex, policy: Policy, view
           for (const dep of record.depends ?? []) {
             const parsed = parseDep(dep);
             if ('error' in parsed) {
-              out.push({ view, channel: channel.name, platform, filename: p.filename, dependency: dep, reason: `cannot read the dependency: ${parsed.error}` });
+              out.push({
+                view,
+                channel: channel.name,
+                platform,
+                filename: p.filename,
+                dependency: dep,
+                reason: `cannot read the dependency: ${parsed.error}`,
+              });
               continue;
             }
             // Virtual packages (__glibc, __cuda, ...) come from the machine, not a channel.
             if (parsed.name.startsWith('__') || satisfied(parsed, pool)) continue;
             const d = policy.decide({ ecosystem: 'conda', name: parsed.name, version: '0', view, channel: channel.name });
-            const reason = d.code === 'not-listed' ? d.reason : `no allowed and mirrored ${parsed.name} matches "${dep}" in ${channel.name}/${platform === 'noarch' ? 'noarch' : `${platform} or noarch`}`;
+            const reason =
+              d.code === 'not-listed'
+                ? d.reason
+                : `no allowed and mirrored ${parsed.name} matches "${dep}" in ${channel.name}/${platform === 'noarch' ? 'noarch' : `${platform} or noarch`}`;
             out.push({ view, channel: channel.name, platform, filename: p.filename, dependency: dep, reason });
           }
         }

@@ -85,7 +85,8 @@ export async function readIndexJson(path: string): Promise<CondaRecordFields> {
   } catch (err) {
     throw new PackageFileError(`info/index.json is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new PackageFileError('info/index.json is not an object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new PackageFileError('info/index.json is not an object');
   const problem = checkRecord(parsed as Record<string, unknown>);
   if (problem) throw new PackageFileError(`info/index.json: ${problem}`);
   const rec = parsed as CondaRecordFields;

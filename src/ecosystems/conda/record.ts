@@ -39,9 +39,11 @@ export function checkRecord(r: Record<string, unknown>): string | undefined {
   }
   if (r.depends !== undefined && !isStringArray(r.depends)) return '"depends" must be a list of strings';
   if (r.constrains !== undefined && !isStringArray(r.constrains)) return '"constrains" must be a list of strings';
-  if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256))) return '"sha256" must be 64 lower-case hex digits';
+  if (r.sha256 !== undefined && (typeof r.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(r.sha256)))
+    return '"sha256" must be 64 lower-case hex digits';
   if (r.md5 !== undefined && (typeof r.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(r.md5))) return '"md5" must be 32 lower-case hex digits';
-  if (r.size !== undefined && (typeof r.size !== 'number' || !Number.isInteger(r.size) || r.size < 0)) return '"size" must be a non-negative integer';
+  if (r.size !== undefined && (typeof r.size !== 'number' || !Number.isInteger(r.size) || r.size < 0))
+    return '"size" must be a non-negative integer';
   if (r.subdir !== undefined && typeof r.subdir !== 'string') return '"subdir" must be a string';
   if (r.timestamp !== undefined && typeof r.timestamp !== 'number') return '"timestamp" must be a number';
   return undefined;

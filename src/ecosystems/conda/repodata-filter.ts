@@ -18,7 +18,10 @@ export { checkRecord } from './record.js';
 
 export class RepodataFormatError extends Error {
   readonly code = 'REPODATA_INVALID';
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`${message} (at byte ${offset})`);
   }
 }
@@ -88,7 +91,6 @@ const enum S {
   End,
 }
 
-
 /** The package name part of a conda file name: name-version-build.ext. */
 function nameOfFilename(fn: string): string | undefined {
   const b = fn.lastIndexOf('-');
@@ -97,7 +99,6 @@ function nameOfFilename(fn: string): string | undefined {
   if (v <= 0) return undefined;
   return fn.slice(0, v);
 }
-
 
 export class RepodataFilter {
   private state = S.RootOpen;
@@ -113,7 +114,16 @@ export class RepodataFilter {
   private readonly depthOut = [0];
   private readonly maxRecord: number;
   private readonly seenKeys = new Set<string>();
-  readonly result: FilterResult = { info: undefined, removed: [], repodataVersion: undefined, records: [], dropped: [], seen: 0, bytes: 0, maxCarry: 0 };
+  readonly result: FilterResult = {
+    info: undefined,
+    removed: [],
+    repodataVersion: undefined,
+    records: [],
+    dropped: [],
+    seen: 0,
+    bytes: 0,
+    maxCarry: 0,
+  };
 
   constructor(private readonly opts: FilterOptions) {
     this.maxRecord = opts.maxRecordBytes ?? 4 * 1024 * 1024;
@@ -125,7 +135,8 @@ export class RepodataFilter {
 
   private keyText(buf: Buffer, start: number, end: number): string {
     // Keys are plain ASCII file names in practice; escaped ones are decoded properly.
-    for (let i = start + 1; i < end - 1; i++) if (buf[i] === BACKSLASH || buf[i]! >= 0x80) return JSON.parse(buf.toString('utf8', start, end)) as string;
+    for (let i = start + 1; i < end - 1; i++)
+      if (buf[i] === BACKSLASH || buf[i]! >= 0x80) return JSON.parse(buf.toString('utf8', start, end)) as string;
     return buf.toString('latin1', start + 1, end - 1);
   }
 
@@ -157,7 +168,8 @@ export class RepodataFilter {
       stop = this.run(chunk, 0);
     }
     if (stop < buf.length) {
-      if (buf.length - stop > this.maxRecord) this.fail(`a single value is larger than ${this.maxRecord} bytes (conda.maxRecordBytes)`, stop);
+      if (buf.length - stop > this.maxRecord)
+        this.fail(`a single value is larger than ${this.maxRecord} bytes (conda.maxRecordBytes)`, stop);
       // Copy: the carry must not pin the whole chunk it came from.
       this.carry = Buffer.from(buf.subarray(stop));
       if (this.carry.length > this.result.maxCarry) this.result.maxCarry = this.carry.length;
@@ -215,7 +227,12 @@ export class RepodataFilter {
             break;
           }
           if (k === 'info' || k === 'repodata_version') {
-            const e = c === LBRACE || c === LBRACKET ? compositeEnd(buf, wv, i, 0, this.depthOut) : c === QUOTE ? stringEnd(buf, i) : scalarEnd(buf, i);
+            const e =
+              c === LBRACE || c === LBRACKET
+                ? compositeEnd(buf, wv, i, 0, this.depthOut)
+                : c === QUOTE
+                  ? stringEnd(buf, i)
+                  : scalarEnd(buf, i);
             if (e < 0) return i;
             let v: unknown;
             try {
@@ -380,7 +397,10 @@ export class RepodataFilter {
     this.seenKeys.add(key);
     const ext = this.pkgKind === 'packages.conda' ? '.conda' : '.tar.bz2';
     if (fn !== `${record.name}-${record.version}-${record.build}${ext}`) {
-      this.result.dropped.push({ filename: fn, reason: `the file name does not match its record (${record.name} ${record.version} ${record.build}${ext})` });
+      this.result.dropped.push({
+        filename: fn,
+        reason: `the file name does not match its record (${record.name} ${record.version} ${record.build}${ext})`,
+      });
       return;
     }
     if (!record.sha256) {
@@ -398,8 +418,14 @@ export class RepodataFilter {
     let i = 0;
     while (i < rest.length && isSpace(rest[i]!)) i++;
     if (this.state !== S.End || i < rest.length) {
-      const inPackages = (this.state >= S.PkgOpen && this.state <= S.PkgAfterValue) || (this.state === S.SkipValue && this.skipReturn === S.PkgAfterValue);
-      const where = this.state === S.RootOpen ? 'the input is empty' : inPackages ? `inside "${this.pkgKind}"` : 'before the end of the top-level object';
+      const inPackages =
+        (this.state >= S.PkgOpen && this.state <= S.PkgAfterValue) || (this.state === S.SkipValue && this.skipReturn === S.PkgAfterValue);
+      const where =
+        this.state === S.RootOpen
+          ? 'the input is empty'
+          : inPackages
+            ? `inside "${this.pkgKind}"`
+            : 'before the end of the top-level object';
       this.fail(`the repodata is truncated: it ended ${where}`, rest.length);
     }
     return this.result;
@@ -409,6 +435,13 @@ export class RepodataFilter {
 /** Filters a stream of repodata bytes (file, HTTP body). */
 export async function filterRepodata(source: AsyncIterable<Buffer | Uint8Array | string>, opts: FilterOptions): Promise<FilterResult> {
   const f = new RepodataFilter(opts);
-  for await (const chunk of source) f.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  for await (const chunk of source)
+    f.push(
+      typeof chunk === 'string'
+        ? Buffer.from(chunk)
+        : Buffer.isBuffer(chunk)
+          ? chunk
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+    );
   return f.end();
 }

@@ -75,7 +75,9 @@ export function renderShards(subdir: string, packages: readonly CondaPackage[], 
     byName.set(name, hex);
     hashes[name] = digest;
   }
-  const index = zstdCompress(encoder.encode({ version: 1, info: { subdir, base_url: BASE_URL, shards_base_url: SHARDS_BASE_URL }, shards: hashes }));
+  const index = zstdCompress(
+    encoder.encode({ version: 1, info: { subdir, base_url: BASE_URL, shards_base_url: SHARDS_BASE_URL }, shards: hashes }),
+  );
   const etag = `"${createHash('sha256').update(index).digest('base64url').slice(0, 32)}"`;
   return { index, etag, shards, byName };
 }

@@ -13,7 +13,10 @@ export class CondaUpstreamError extends Error {
 export class CondaUpstream {
   private readonly base: string;
 
-  constructor(readonly config: CondaChannelConfig, private readonly idleTimeoutMs: number) {
+  constructor(
+    readonly config: CondaChannelConfig,
+    private readonly idleTimeoutMs: number,
+  ) {
     this.base = config.url.endsWith('/') ? config.url : `${config.url}/`;
   }
 
@@ -39,7 +42,11 @@ export class CondaUpstream {
     let res: Response;
     try {
       // gzip is accepted (fetch decodes it); the filter sees plain JSON bytes.
-      res = await fetch(url, { headers: { 'user-agent': 'safelist-sync', 'accept-encoding': 'gzip' }, signal: ctl.signal, redirect: 'follow' });
+      res = await fetch(url, {
+        headers: { 'user-agent': 'safelist-sync', 'accept-encoding': 'gzip' },
+        signal: ctl.signal,
+        redirect: 'follow',
+      });
     } catch (err) {
       clearTimeout(timer);
       throw new CondaUpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err)}`);

@@ -36,7 +36,12 @@ export type AcrImportEvent =
   | { type: 'failed'; image: string; error: string };
 
 /** What the target should hold: every tag the view allows, as mirrored, by digest. */
-export function planAcrImport(catalog: OciCatalog, policy: Policy, target: AcrTargetConfig, upstreams: readonly OciUpstreamConfig[]): AcrImportPlan {
+export function planAcrImport(
+  catalog: OciCatalog,
+  policy: Policy,
+  target: AcrTargetConfig,
+  upstreams: readonly OciUpstreamConfig[],
+): AcrImportPlan {
   const plan: AcrImportPlan = { items: [], problems: [] };
   if (!policy.hasView(target.view)) {
     plan.problems.push(`oci.acrTarget.view "${target.view}" is not a configured view (${policy.viewNames().join(', ')})`);
@@ -49,7 +54,9 @@ export function planAcrImport(catalog: OciCatalog, policy: Policy, target: AcrTa
     const registryUri = target.sourceRegistries[parts.registry] ?? (upstream ? new URL(upstream.url).host : undefined);
     const tags = catalog.viewAccess(policy, name, target.view).tags;
     if (tags.length && !registryUri) {
-      plan.problems.push(`${name}: no source registry for "${parts.registry}"; set oci.acrTarget.sourceRegistries.${parts.registry} or configure that upstream`);
+      plan.problems.push(
+        `${name}: no source registry for "${parts.registry}"; set oci.acrTarget.sourceRegistries.${parts.registry} or configure that upstream`,
+      );
       continue;
     }
     for (const [tag, digest] of tags) {
@@ -61,7 +68,9 @@ export function planAcrImport(catalog: OciCatalog, policy: Policy, target: AcrTa
           source: {
             registryUri: registryUri!,
             sourceImage: `${parts.repository}@${digest}`,
-            ...(upstream?.username !== undefined ? { credentials: { username: upstream.username, password: upstream.password ?? '' } } : {}),
+            ...(upstream?.username !== undefined
+              ? { credentials: { username: upstream.username, password: upstream.password ?? '' } }
+              : {}),
           },
           targetTags: [`${parts.repository}:${tag}`],
           // The target follows the allowlist: a tag re-pointed upstream (and synced) moves too.
@@ -111,7 +120,10 @@ export class AcrImportLedger {
 
   /** The items the target does not hold yet at their digest. */
   async pending(registry: string, items: readonly AcrImportItem[]): Promise<AcrImportItem[]> {
-    const rows = await this.db.query<{ name: string; tag: string; digest: string }>('SELECT name, tag, digest FROM oci_acr_imports WHERE registry = $1', [registry]);
+    const rows = await this.db.query<{ name: string; tag: string; digest: string }>(
+      'SELECT name, tag, digest FROM oci_acr_imports WHERE registry = $1',
+      [registry],
+    );
     const have = new Set(rows.map((r) => `${r.name}:${r.tag}@${r.digest}`));
     return items.filter((i) => !have.has(`${i.name}:${i.tag}@${i.digest}`));
   }
@@ -127,7 +139,14 @@ export class AcrImportLedger {
 
 /** Plans, skips what the ledger says the target holds (unless all), imports the rest and records each success. */
 export async function runAcrTarget(
-  deps: { db: Db; catalog: OciCatalog; policy: Policy; target: AcrTargetConfig; upstreams: readonly OciUpstreamConfig[]; client: Pick<ContainerRegistryManagementClient, 'registries'> },
+  deps: {
+    db: Db;
+    catalog: OciCatalog;
+    policy: Policy;
+    target: AcrTargetConfig;
+    upstreams: readonly OciUpstreamConfig[];
+    client: Pick<ContainerRegistryManagementClient, 'registries'>;
+  },
   opts: { all?: boolean; onEvent?: (e: AcrImportEvent) => void; updateIntervalInMs?: number } = {},
 ): Promise<AcrImportReport & { problems: string[] }> {
   const plan = planAcrImport(deps.catalog, deps.policy, deps.target, deps.upstreams);

@@ -59,7 +59,10 @@ export class OciCatalog {
   private readonly reloads: CatalogReloads;
   private readonly ownsReloads: boolean;
 
-  constructor(private readonly db: Db, reloads?: CatalogReloads) {
+  constructor(
+    private readonly db: Db,
+    reloads?: CatalogReloads,
+  ) {
     this.reloads = reloads ?? CatalogReloads.standalone();
     this.ownsReloads = !reloads;
   }
@@ -85,9 +88,18 @@ export class OciCatalog {
 
   async reload(name: string): Promise<void> {
     const [manifests, refs, tags] = await Promise.all([
-      this.db.query<{ digest: string; media_type: string; size: string | number }>('SELECT digest, media_type, size FROM oci_manifests WHERE name = $1', [name]),
-      this.db.query<{ parent: string; child: string; kind: 'manifest' | 'blob'; media_type: string; size: string | number; platform: string | null }>(
-        'SELECT parent, child, kind, media_type, size, platform FROM oci_refs WHERE name = $1', [name]),
+      this.db.query<{ digest: string; media_type: string; size: string | number }>(
+        'SELECT digest, media_type, size FROM oci_manifests WHERE name = $1',
+        [name],
+      ),
+      this.db.query<{
+        parent: string;
+        child: string;
+        kind: 'manifest' | 'blob';
+        media_type: string;
+        size: string | number;
+        platform: string | null;
+      }>('SELECT parent, child, kind, media_type, size, platform FROM oci_refs WHERE name = $1', [name]),
       this.db.query<{ tag: string; digest: string }>('SELECT tag, digest FROM oci_tags WHERE name = $1', [name]),
     ]);
     if (manifests.length === 0) {
@@ -140,7 +152,11 @@ export class OciCatalog {
         value.manifests.add(digest);
         for (const ref of image.refs.get(digest) ?? []) {
           if (ref.kind === 'blob') value.blobs.set(ref.child, ref.size);
-          else if (ref.platform === null || policy.decide({ ecosystem: 'oci', name, version: tag, view, digest, platform: ref.platform }).allowed) walk(ref.child);
+          else if (
+            ref.platform === null ||
+            policy.decide({ ecosystem: 'oci', name, version: tag, view, digest, platform: ref.platform }).allowed
+          )
+            walk(ref.child);
         }
       };
       walk(digest);
@@ -153,7 +169,10 @@ export class OciCatalog {
   async commitTag(w: OciTagWrite): Promise<void> {
     await this.db.tx(async (q: Queryable) => {
       for (const m of w.manifests) {
-        await q.query('INSERT INTO oci_manifests (name, digest, media_type, size) VALUES ($1,$2,$3,$4) ON CONFLICT (name, digest) DO NOTHING', [w.name, m.digest, m.mediaType, m.size]);
+        await q.query(
+          'INSERT INTO oci_manifests (name, digest, media_type, size) VALUES ($1,$2,$3,$4) ON CONFLICT (name, digest) DO NOTHING',
+          [w.name, m.digest, m.mediaType, m.size],
+        );
       }
       for (const r of w.refs) {
         await q.query(

@@ -10,7 +10,10 @@ import { checkDigest, checkImageName, checkPlatform } from './names.js';
 const GLOB = /^[A-Za-z0-9_.*?-]{1,128}$/;
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\-]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\-]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -46,7 +49,9 @@ export const ociGrammar: PolicyGrammar = {
     const globs = text.split(/[\s,]+/).filter(Boolean);
     const bad = globs.find((g) => !GLOB.test(g));
     if (bad !== undefined) {
-      return { error: `"${bad}" is not a tag pattern: tags are letters, digits, _ . - (with * and ? as wildcards); for a semver range start with ^ ~ < > = or "semver:"` };
+      return {
+        error: `"${bad}" is not a tag pattern: tags are letters, digits, _ . - (with * and ? as wildcards); for a semver range start with ^ ~ < > = or "semver:"`,
+      };
     }
     const res = globs.map(globToRegExp);
     return { text, matches: (tag) => res.some((re) => re.test(tag)) };

@@ -28,14 +28,24 @@ export type ParsedManifest =
   | { kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[] };
 
 function descriptor(v: unknown, where: string): Descriptor {
-  const d = v as { mediaType?: unknown; digest?: unknown; size?: unknown; platform?: { os?: string; architecture?: string; variant?: string } };
+  const d = v as {
+    mediaType?: unknown;
+    digest?: unknown;
+    size?: unknown;
+    platform?: { os?: string; architecture?: string; variant?: string };
+  };
   if (typeof d?.digest !== 'string' || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
     throw new Error(`${where}: a descriptor without a valid digest and size`);
   }
   const problem = checkDigest(d.digest);
   if (problem) throw new Error(`${where}: ${problem}`);
   const platform = platformString(d.platform);
-  return { mediaType: typeof d.mediaType === 'string' ? d.mediaType : 'application/octet-stream', digest: d.digest, size: d.size, ...(platform ? { platform } : {}) };
+  return {
+    mediaType: typeof d.mediaType === 'string' ? d.mediaType : 'application/octet-stream',
+    digest: d.digest,
+    size: d.size,
+    ...(platform ? { platform } : {}),
+  };
 }
 
 /** Parses manifest bytes; contentType is what the registry announced (used when mediaType is absent). */
@@ -47,10 +57,15 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined, wh
     throw new Error(`${where}: the manifest is not JSON`);
   }
   const mediaType = typeof doc.mediaType === 'string' ? doc.mediaType : (contentType ?? '').split(';')[0]!.trim();
-  if (doc.schemaVersion !== 2) throw new Error(`${where}: schemaVersion ${String(doc.schemaVersion)} is not supported (only schema 2 / OCI manifests are mirrored)`);
+  if (doc.schemaVersion !== 2)
+    throw new Error(`${where}: schemaVersion ${String(doc.schemaVersion)} is not supported (only schema 2 / OCI manifests are mirrored)`);
   if (INDEX_TYPES.has(mediaType) || (mediaType === '' && Array.isArray(doc.manifests))) {
     if (!Array.isArray(doc.manifests)) throw new Error(`${where}: an index without "manifests"`);
-    return { kind: 'index', mediaType: mediaType || MANIFEST_TYPES.ociIndex, manifests: doc.manifests.map((m, i) => descriptor(m, `${where} manifests[${i}]`)) };
+    return {
+      kind: 'index',
+      mediaType: mediaType || MANIFEST_TYPES.ociIndex,
+      manifests: doc.manifests.map((m, i) => descriptor(m, `${where} manifests[${i}]`)),
+    };
   }
   if (IMAGE_TYPES.has(mediaType) || (mediaType === '' && doc.config !== undefined)) {
     if (!Array.isArray(doc.layers)) throw new Error(`${where}: an image manifest without "layers"`);
@@ -61,5 +76,7 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined, wh
       layers: doc.layers.map((l, i) => descriptor(l, `${where} layers[${i}]`)),
     };
   }
-  throw new Error(`${where}: media type "${mediaType}" is not a manifest type Safelist mirrors (${Object.values(MANIFEST_TYPES).join(', ')})`);
+  throw new Error(
+    `${where}: media type "${mediaType}" is not a manifest type Safelist mirrors (${Object.values(MANIFEST_TYPES).join(', ')})`,
+  );
 }

@@ -26,7 +26,8 @@ export function checkDigest(s: string): string | undefined {
   const m = DIGEST.exec(s);
   if (!m) return `"${s}" is not a digest; expected sha256:<64 hex digits>`;
   if (m[1] !== 'sha256') return `digest algorithm "${m[1]}" is not supported; Safelist stores sha256 digests only`;
-  if (!/^[a-f0-9]{64}$/.test(m[2]!)) return `"${s}" is not a sha256 digest: expected 64 lower-case hex digits, got ${m[2]!.length} characters`;
+  if (!/^[a-f0-9]{64}$/.test(m[2]!))
+    return `"${s}" is not a sha256 digest: expected 64 lower-case hex digits, got ${m[2]!.length} characters`;
   return undefined;
 }
 
@@ -60,5 +61,7 @@ export function platformString(p: { os?: string; architecture?: string; variant?
 }
 
 export function checkPlatform(s: string): string | undefined {
-  return /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/.test(s) ? undefined : `"${s}" is not a platform; expected os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8`;
+  return /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/.test(s)
+    ? undefined
+    : `"${s}" is not a platform; expected os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8`;
 }

@@ -12,7 +12,10 @@ import { MANIFEST_ACCEPT } from './manifest.js';
 import { describeFetchFailure } from '../../upstream/fetch-failure.js';
 
 export class UpstreamError extends Error {
-  constructor(readonly status: number | undefined, message: string) {
+  constructor(
+    readonly status: number | undefined,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -29,7 +32,8 @@ export function parseChallenge(header: string): { scheme: string; params: Record
   if (!m) return undefined;
   const params: Record<string, string> = {};
   const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?/g;
-  for (let p = re.exec(m[2]!); p; p = re.exec(m[2]!)) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
+  for (let p = re.exec(m[2]!); p; p = re.exec(m[2]!))
+    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
@@ -38,7 +42,10 @@ export class OciUpstream {
   private readonly base: string;
   private readonly tokens = new Map<string, { token: string; expires: number }>();
 
-  constructor(private readonly cfg: OciUpstreamConfig, private readonly timeoutMs: number) {
+  constructor(
+    private readonly cfg: OciUpstreamConfig,
+    private readonly timeoutMs: number,
+  ) {
     this.name = cfg.name;
     this.base = cfg.url.replace(/\/+$/, '');
   }
@@ -61,11 +68,17 @@ export class OciUpstream {
     const basic = this.basicAuth();
     if (basic) headers.authorization = basic;
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) }).catch((err: unknown) => {
-      throw new UpstreamError(undefined, `${this.name}: token service unreachable at ${url.origin}${url.pathname}: ${describeFetchFailure(err, this.timeoutMs)}`);
+      throw new UpstreamError(
+        undefined,
+        `${this.name}: token service unreachable at ${url.origin}${url.pathname}: ${describeFetchFailure(err, this.timeoutMs)}`,
+      );
     });
     if (!res.ok) {
       await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
-      throw new UpstreamError(res.status, `${this.name}: the token service ${url.origin}${url.pathname} answered ${res.status} for scope "${scope}"${basic ? ' (check oci.upstreams credentials)' : ''}`);
+      throw new UpstreamError(
+        res.status,
+        `${this.name}: the token service ${url.origin}${url.pathname} answered ${res.status} for scope "${scope}"${basic ? ' (check oci.upstreams credentials)' : ''}`,
+      );
     }
     const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
@@ -77,7 +90,11 @@ export class OciUpstream {
   }
 
   /** One request with the challenge flow; the caller consumes the body. */
-  private async request(path: string, repository: string, init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal; actions?: string } = {}): Promise<Response> {
+  private async request(
+    path: string,
+    repository: string,
+    init: { method?: string; headers?: Record<string, string>; timeout?: boolean; signal?: AbortSignal; actions?: string } = {},
+  ): Promise<Response> {
     const url = `${this.base}${path}`;
     // The catalog has its own scope (registry:catalog:*); everything else is per repository.
     const scope = init.actions === 'catalog' ? 'registry:catalog:*' : `repository:${repository}:${init.actions ?? 'pull'}`;
@@ -96,7 +113,11 @@ export class OciUpstream {
       let auth: string | undefined;
       if (challenge?.scheme === 'bearer') auth = `Bearer ${await this.token(challenge.params, scope)}`;
       else if (challenge?.scheme === 'basic') auth = this.basicAuth();
-      if (!auth) throw new UpstreamError(401, `${this.name}: ${url} requires authentication; set username and password for this upstream in oci.upstreams`);
+      if (!auth)
+        throw new UpstreamError(
+          401,
+          `${this.name}: ${url} requires authentication; set username and password for this upstream in oci.upstreams`,
+        );
       res = await send(auth);
       if (res.status === 401) {
         await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
@@ -170,7 +191,10 @@ export class OciUpstream {
     }
     const announced = res.headers.get('docker-content-digest');
     if (announced && announced !== digest) {
-      throw new UpstreamError(undefined, `${this.name}: manifest ${repository}:${reference} announced digest ${announced} but its bytes hash to ${digest}; refusing it`);
+      throw new UpstreamError(
+        undefined,
+        `${this.name}: manifest ${repository}:${reference} announced digest ${announced} but its bytes hash to ${digest}; refusing it`,
+      );
     }
     return { bytes, digest, mediaType: (res.headers.get('content-type') ?? '').split(';')[0]!.trim() };
   }
@@ -180,7 +204,8 @@ export class OciUpstream {
    * deletes). Resolves 'deleted', or 'absent' when the registry no longer has it.
    */
   async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
-    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new UpstreamError(undefined, `${this.name}: manifests are deleted by digest only, not ${digest}`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+      throw new UpstreamError(undefined, `${this.name}: manifests are deleted by digest only, not ${digest}`);
     const res = await this.request(`/v2/${repository}/manifests/${digest}`, repository, { method: 'DELETE', actions: 'delete' });
     if (res.status === 404) {
       await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
@@ -214,7 +239,9 @@ export class OciUpstream {
       clearTimeout(timer);
       timer = setTimeout(() => {
         stall.abort();
-        watchdog.destroy(new UpstreamError(undefined, `${this.name}: blob ${repository}@${digest} stalled: no bytes for ${this.timeoutMs} ms`));
+        watchdog.destroy(
+          new UpstreamError(undefined, `${this.name}: blob ${repository}@${digest} stalled: no bytes for ${this.timeoutMs} ms`),
+        );
       }, this.timeoutMs);
     };
     arm();

@@ -167,9 +167,20 @@ const UPSERT_SQL = `INSERT INTO pypi_files (${COLUMNS}, updated_at)
 
 function toJsonRow(f: PypiFile): Omit<Row, 'created_at'> {
   return {
-    sha256: f.sha256, project: f.project, display_name: f.displayName, version: f.version, filename: f.filename, size: f.size,
-    requires_python: f.requiresPython, upload_time: f.uploadTime === null ? null : f.uploadTime.toISOString(), yanked: f.yanked,
-    metadata_sha256: f.metadataSha256, stored: f.stored, metadata_stored: f.metadataStored, source: f.source, source_url: f.sourceUrl,
+    sha256: f.sha256,
+    project: f.project,
+    display_name: f.displayName,
+    version: f.version,
+    filename: f.filename,
+    size: f.size,
+    requires_python: f.requiresPython,
+    upload_time: f.uploadTime === null ? null : f.uploadTime.toISOString(),
+    yanked: f.yanked,
+    metadata_sha256: f.metadataSha256,
+    stored: f.stored,
+    metadata_stored: f.metadataStored,
+    source: f.source,
+    source_url: f.sourceUrl,
   };
 }
 
@@ -204,7 +215,10 @@ export class PypiCatalog {
   private readonly reloads: CatalogReloads;
   private readonly ownsReloads: boolean;
 
-  constructor(private readonly db: Db, reloads?: CatalogReloads) {
+  constructor(
+    private readonly db: Db,
+    reloads?: CatalogReloads,
+  ) {
     this.reloads = reloads ?? CatalogReloads.standalone();
     this.ownsReloads = !reloads;
   }
@@ -225,12 +239,17 @@ export class PypiCatalog {
    */
   async reloadAll(): Promise<void> {
     this.statuses.clear();
-    for (const r of await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status`)) this.statuses.set(r.project, fromStatusRow(r));
-    const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map((r) => r.project);
+    for (const r of await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status`))
+      this.statuses.set(r.project, fromStatusRow(r));
+    const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map(
+      (r) => r.project,
+    );
     const withFiles = new Set(names);
     for (const name of this.statuses.keys()) if (!withFiles.has(name)) this.install(name, []);
     for (let i = 0; i < names.length; i += RELOAD_CHUNK) {
-      const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = ANY($1::text[])`, [names.slice(i, i + RELOAD_CHUNK)]);
+      const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = ANY($1::text[])`, [
+        names.slice(i, i + RELOAD_CHUNK),
+      ]);
       const grouped = new Map<string, PypiFile[]>();
       const intern = interner();
       for (const r of rows) {
@@ -277,7 +296,10 @@ export class PypiCatalog {
     if (status) this.statuses.set(project, fromStatusRow(status));
     else this.statuses.delete(project);
     const intern = interner();
-    this.install(project, rows.map((r) => fromRow(r, intern)));
+    this.install(
+      project,
+      rows.map((r) => fromRow(r, intern)),
+    );
   }
 
   project(name: string): PypiProject | undefined {
@@ -314,7 +336,11 @@ export class PypiCatalog {
    * Records the PEP 792 status the upstream gave a project (undefined = active: the row goes).
    * Writes and tells every replica only when it changed, so a sync of an unchanged index is quiet.
    */
-  async setUpstreamStatus(project: string, status: { status: RelayedStatus['status']; reason?: string } | undefined, upstream: string): Promise<void> {
+  async setUpstreamStatus(
+    project: string,
+    status: { status: RelayedStatus['status']; reason?: string } | undefined,
+    upstream: string,
+  ): Promise<void> {
     const old = this.statuses.get(project);
     if (!status && !old) return;
     if (status && old && old.status === status.status && old.reason === (status.reason ?? null) && old.upstream === upstream) return;

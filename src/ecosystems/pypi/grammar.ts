@@ -17,7 +17,9 @@ export const pypiGrammar: PolicyGrammar = {
     if (rest.includes(';')) return { error: `"${line}": environment markers are not supported in an allowlist` };
     if (rest.startsWith('@')) return { error: `"${line}": direct URL references are not allowed in an allowlist` };
     if (rest !== '' && !/^[(<>=!~]/.test(rest)) {
-      return { error: `"${line}" is not a requirement: a project name (letters, digits, . _ -) optionally followed by a PEP 440 specifier` };
+      return {
+        error: `"${line}" is not a requirement: a project name (letters, digits, . _ -) optionally followed by a PEP 440 specifier`,
+      };
     }
     return { name: m[1]!, range: rest.replace(/^\(|\)$/g, '').trim() };
   },

@@ -38,7 +38,8 @@ export async function importPypiDir(
     const filename = path.slice(path.lastIndexOf('/') + 1);
     const parsed = parseDistFilename(filename);
     if (!parsed) {
-      if (/\.(whl|tar\.gz|zip)$/.test(filename)) report.skipped.push({ path, reason: 'file name does not follow the wheel or sdist convention' });
+      if (/\.(whl|tar\.gz|zip)$/.test(filename))
+        report.skipped.push({ path, reason: 'file name does not follow the wheel or sdist convention' });
       continue;
     }
     try {
@@ -56,7 +57,10 @@ export async function importPypiDir(
       const project = normalizeProjectName(parsed.name);
       const existing = deps.catalog.fileByName(project, filename);
       if (existing && existing.sha256 !== stored.sha256) {
-        report.skipped.push({ path, reason: `a different ${filename} (sha256 ${existing.sha256}) is already in the catalog; file names are immutable` });
+        report.skipped.push({
+          path,
+          reason: `a different ${filename} (sha256 ${existing.sha256}) is already in the catalog; file names are immutable`,
+        });
         continue;
       }
       // A re-import keeps the first time (the catalog never replaces a known upload time).

@@ -14,7 +14,15 @@ import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import { publishedAt, type PypiCatalog, type PypiFile, type RelayedStatus } from './catalog.js';
 import { checkProjectName, normalizeProjectName } from './names.js';
-import { listProject, type ProjectListing, type ProjectStatus, renderProjectHtml, renderProjectJson, renderRootHtml, renderRootJson } from './render.js';
+import {
+  listProject,
+  type ProjectListing,
+  type ProjectStatus,
+  renderProjectHtml,
+  renderProjectJson,
+  renderRootHtml,
+  renderRootJson,
+} from './render.js';
 
 export type IndexFormat = 'json' | 'html';
 
@@ -90,15 +98,18 @@ export class PypiIndex {
   projectRefusal(view: string, name: string): SafelistError {
     const known = this.catalog.project(name) !== undefined;
     if (!known && this.policy.projectVisible('pypi', name, view, new Date())) {
-      const e = errors.notFound(`${name} is allowed in view ${view} but not mirrored yet: the next sync fetches it (an operator can run "safelist sync --project ${name}")`);
+      const e = errors.notFound(
+        `${name} is allowed in view ${view} but not mirrored yet: the next sync fetches it (an operator can run "safelist sync --project ${name}")`,
+      );
       e.extra.project = name;
       e.extra.view = view;
       return e;
     }
     const d = this.policy.decide({ ecosystem: 'pypi', name, version: '0', view });
-    const e = known || this.policy.rulesFor('pypi', name).length > 0
-      ? errors.blockedByPolicy(d.reason, { project: name, view })
-      : errors.notFound(`${d.reason.replace(' is blocked by Safelist policy', ' is not available')}`);
+    const e =
+      known || this.policy.rulesFor('pypi', name).length > 0
+        ? errors.blockedByPolicy(d.reason, { project: name, view })
+        : errors.notFound(`${d.reason.replace(' is blocked by Safelist policy', ' is not available')}`);
     e.extra.project = name;
     e.extra.view = view;
     return e;
@@ -133,7 +144,12 @@ export class PypiIndex {
     for (const r of policy.activeRules('pypi', name, view, at)) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
     const relayed = project.upstreamStatus;
     if (relayed?.status === 'quarantined') {
-      const listing = { name, displayName: project.displayName, files: [], status: { status: 'quarantined' as const, reason: `${upstreamQuarantine(name, relayed)}.` } };
+      const listing = {
+        name,
+        displayName: project.displayName,
+        files: [],
+        status: { status: 'quarantined' as const, reason: `${upstreamQuarantine(name, relayed)}.` },
+      };
       return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: true });
     }
     // Every file refused for its version (none allowed, none merely cooling down): the project
@@ -152,13 +168,31 @@ export class PypiIndex {
     });
     const refused = offered ? undefined : refusal;
     if (relayed) listing.status = { status: relayed.status, ...(relayed.reason ? { reason: relayed.reason } : {}) };
-    if (refused) listing.status = this.quarantine(`${refused.reason.replace(/\.$/, '')}; no version of ${name} is allowed in view ${view}`, name, view);
+    if (refused)
+      listing.status = this.quarantine(
+        `${refused.reason.replace(/\.$/, '')}; no version of ${name} is allowed in view ${view}`,
+        name,
+        view,
+      );
     return this.store(key, name === rawName, listing, format, { validUntil, serial: project.serial, refused: refused !== undefined });
   }
 
-  private store(key: string, canonical: boolean, listing: ProjectListing, format: IndexFormat, o: { validUntil: number; serial: number; refused: boolean }): RenderedDocument {
+  private store(
+    key: string,
+    canonical: boolean,
+    listing: ProjectListing,
+    format: IndexFormat,
+    o: { validUntil: number; serial: number; refused: boolean },
+  ): RenderedDocument {
     const body = Buffer.from(format === 'json' ? renderProjectJson(listing) : renderProjectHtml(listing));
-    const doc: RenderedDocument = { body, etag: etagOf(body), validUntil: o.validUntil, policy: this.policy.fingerprint, serial: o.serial, ...(o.refused ? { refused: true } : {}) };
+    const doc: RenderedDocument = {
+      body,
+      etag: etagOf(body),
+      validUntil: o.validUntil,
+      policy: this.policy.fingerprint,
+      serial: o.serial,
+      ...(o.refused ? { refused: true } : {}),
+    };
     // Only cache under the canonical name; other spellings are redirected by the HTTP layer.
     if (canonical) this.cache.set(key, doc);
     return doc;

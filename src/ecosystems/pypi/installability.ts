@@ -26,11 +26,18 @@ async function readAll(store: BlobStore, sha256: string): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-export async function checkPypiInstallability(index: PypiIndex, catalog: PypiCatalog, store: BlobStore, policy: Policy, views = policy.viewNames()): Promise<UnmetRequirement[]> {
+export async function checkPypiInstallability(
+  index: PypiIndex,
+  catalog: PypiCatalog,
+  store: BlobStore,
+  policy: Policy,
+  views = policy.viewNames(),
+): Promise<UnmetRequirement[]> {
   const out: UnmetRequirement[] = [];
   const requirementsOf = new Map<string, string[]>();
   for (const view of views) {
-    const offered = (name: string): PypiFile[] => (catalog.project(name)?.files ?? []).filter((f) => f.stored && index.decideFile(f, view).allowed);
+    const offered = (name: string): PypiFile[] =>
+      (catalog.project(name)?.files ?? []).filter((f) => f.stored && index.decideFile(f, view).allowed);
     const seen = new Set<string>();
     for (const name of [...catalog.projectNames()].sort()) {
       for (const f of offered(name)) {
@@ -54,7 +61,13 @@ export async function checkPypiInstallability(index: PypiIndex, catalog: PypiCat
           const dep = normalizeProjectName(split.name);
           const matcher = pypiGrammar.parseRange(split.range, {});
           if ('error' in matcher) {
-            out.push({ view, project: name, version: f.version, requirement: line, reason: `cannot read the requirement: ${matcher.error}` });
+            out.push({
+              view,
+              project: name,
+              version: f.version,
+              requirement: line,
+              reason: `cannot read the requirement: ${matcher.error}`,
+            });
             continue;
           }
           if (offered(dep).some((c) => matcher.matches(c.version))) continue;

@@ -28,12 +28,24 @@ export function parseCoreMetadata(bytes: Buffer): CoreMetadata {
     if (!last) return;
     const v = last.value.trim();
     switch (last.key.toLowerCase()) {
-      case 'name': out.name = v; break;
-      case 'version': out.version = v; break;
-      case 'requires-python': out.requiresPython = v; break;
-      case 'requires-dist': out.requiresDist.push(v); break;
-      case 'license': out.license ??= v; break;
-      case 'license-expression': out.license = v; break;
+      case 'name':
+        out.name = v;
+        break;
+      case 'version':
+        out.version = v;
+        break;
+      case 'requires-python':
+        out.requiresPython = v;
+        break;
+      case 'requires-dist':
+        out.requiresDist.push(v);
+        break;
+      case 'license':
+        out.license ??= v;
+        break;
+      case 'license-expression':
+        out.license = v;
+        break;
     }
   };
   for (const line of head.split(/\r?\n/)) {
@@ -91,7 +103,11 @@ function findMetadata(zip: yauzl.ZipFile, distName: string, version: string, max
     let found = false;
     zip.on('entry', (entry: yauzl.Entry) => {
       const m = /^([^/]+)-([^/-]+)\.dist-info\/METADATA$/.exec(entry.fileName);
-      if (!m || normalizeProjectName(m[1]!) !== want || (m[2] !== version && normalizeProjectName(m[2]!) !== normalizeProjectName(version))) {
+      if (
+        !m ||
+        normalizeProjectName(m[1]!) !== want ||
+        (m[2] !== version && normalizeProjectName(m[2]!) !== normalizeProjectName(version))
+      ) {
         zip.readEntry();
         return;
       }
@@ -125,7 +141,11 @@ const WINDOW = 1024 * 1024;
 class BlobRangeReader extends yauzl.RandomAccessReader {
   private window: { start: number; bytes: Buffer } | undefined;
 
-  constructor(private readonly store: BlobStore, private readonly key: string, private readonly size: number) {
+  constructor(
+    private readonly store: BlobStore,
+    private readonly key: string,
+    private readonly size: number,
+  ) {
     super();
   }
 
@@ -142,7 +162,13 @@ class BlobRangeReader extends yauzl.RandomAccessReader {
     return out;
   }
 
-  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+  override read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: Error | null, bytesRead?: number) => void,
+  ): void {
     const w = this.window;
     if (w && position >= w.start && position + length <= w.start + w.bytes.length) {
       w.bytes.copy(buffer, offset, position - w.start, position - w.start + length);
@@ -157,7 +183,8 @@ class BlobRangeReader extends yauzl.RandomAccessReader {
     s.on('error', (err) => callback(err));
     s.on('end', () => {
       const bytes = Buffer.concat(chunks);
-      if (bytes.length < end - start) return callback(new Error(`${this.key}: range read ended after ${bytes.length} of ${end - start} bytes`));
+      if (bytes.length < end - start)
+        return callback(new Error(`${this.key}: range read ended after ${bytes.length} of ${end - start} bytes`));
       this.window = { start, bytes };
       bytes.copy(buffer, offset, 0, length);
       callback(null, length);

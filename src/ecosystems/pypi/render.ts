@@ -130,10 +130,7 @@ export function renderRootJson(names: readonly { name: string; displayName: stri
 }
 
 /** Which files of a project a view lists, with the refusal for those it does not offer. */
-export function listProject(
-  project: PypiProject,
-  decide: (file: PypiFile) => Decision,
-): ProjectListing {
+export function listProject(project: PypiProject, decide: (file: PypiFile) => Decision): ProjectListing {
   const files: ListedFile[] = [];
   for (const file of project.files) {
     const d = decide(file);

@@ -55,9 +55,13 @@ export class PypiUpstream {
   private readonly base: string;
   private readonly auth: string | undefined;
 
-  constructor(readonly config: UpstreamConfig, private readonly timeoutMs: number) {
+  constructor(
+    readonly config: UpstreamConfig,
+    private readonly timeoutMs: number,
+  ) {
     this.base = config.url.endsWith('/') ? config.url : `${config.url}/`;
-    this.auth = config.username !== undefined ? `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` : undefined;
+    this.auth =
+      config.username !== undefined ? `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` : undefined;
   }
 
   get name(): string {
@@ -73,7 +77,11 @@ export class PypiUpstream {
     const url = new URL(`${encodeURIComponent(name)}/`, this.base).toString();
     let res: Response;
     try {
-      res = await fetch(url, { headers: this.headers({ accept: ACCEPT }), signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
+      res = await fetch(url, {
+        headers: this.headers({ accept: ACCEPT }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: 'follow',
+      });
     } catch (err) {
       throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
     }
@@ -82,9 +90,12 @@ export class PypiUpstream {
     const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const text = await res.text();
     const pageUrl = res.url || url;
-    const page = type === 'application/vnd.pypi.simple.v1+json' ? { ...parseJsonPage(text, pageUrl), format: 'json' as const }
-      : type === 'text/html' || type === 'application/vnd.pypi.simple.v1+html' || type === '' ? { ...parseHtmlPage(text, pageUrl), format: 'html' as const }
-      : undefined;
+    const page =
+      type === 'application/vnd.pypi.simple.v1+json'
+        ? { ...parseJsonPage(text, pageUrl), format: 'json' as const }
+        : type === 'text/html' || type === 'application/vnd.pypi.simple.v1+html' || type === ''
+          ? { ...parseHtmlPage(text, pageUrl), format: 'html' as const }
+          : undefined;
     if (page) return { name, files: page.files, format: page.format, ...(page.status ? { status: page.status } : {}) };
     throw new UpstreamError(`${this.name}: ${url} answered with unsupported Content-Type ${type}`);
   }
@@ -127,7 +138,11 @@ export class PypiUpstream {
     source.on('end', () => clearTimeout(timer));
     source.on('error', (err) => {
       clearTimeout(timer);
-      body.destroy(new UpstreamError(`${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${describeFetchFailure(err, this.timeoutMs)}`));
+      body.destroy(
+        new UpstreamError(
+          `${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${describeFetchFailure(err, this.timeoutMs)}`,
+        ),
+      );
     });
     body.on('close', () => {
       clearTimeout(timer);
@@ -170,18 +185,22 @@ function parseJsonPage(text: string, pageUrl: string): ParsedPage {
       sha256: typeof hashes.sha256 === 'string' ? hashes.sha256.toLowerCase() : undefined,
       size: typeof raw.size === 'number' ? raw.size : undefined,
       requiresPython: typeof raw['requires-python'] === 'string' && raw['requires-python'] ? raw['requires-python'] : null,
-      uploadTime: typeof raw['upload-time'] === 'string' && !Number.isNaN(Date.parse(raw['upload-time'])) ? new Date(raw['upload-time']) : null,
+      uploadTime:
+        typeof raw['upload-time'] === 'string' && !Number.isNaN(Date.parse(raw['upload-time'])) ? new Date(raw['upload-time']) : null,
       yanked: yanked === true ? '' : typeof yanked === 'string' && yanked ? yanked : null,
       coreMetadata:
         typeof cm === 'object' && cm !== null && typeof (cm as Record<string, unknown>).sha256 === 'string'
-          ? ((cm as Record<string, string>).sha256!).toLowerCase()
+          ? (cm as Record<string, string>).sha256!.toLowerCase()
           : cm === true || (typeof cm === 'object' && cm !== null)
             ? true
             : undefined,
     });
   }
   const ps = doc['project-status'];
-  const status = typeof ps === 'object' && ps !== null ? upstreamStatus((ps as Record<string, unknown>).status, (ps as Record<string, unknown>).reason) : undefined;
+  const status =
+    typeof ps === 'object' && ps !== null
+      ? upstreamStatus((ps as Record<string, unknown>).status, (ps as Record<string, unknown>).reason)
+      : undefined;
   return { files: out, status };
 }
 
@@ -198,7 +217,8 @@ function parseHtmlPage(text: string, pageUrl: string): ParsedPage {
   const parser = new Parser(
     {
       onopentag(name, attrs) {
-        if (name === 'meta' && attrs.name?.startsWith('pypi:project-status') && attrs.content !== undefined) meta[attrs.name] ??= attrs.content;
+        if (name === 'meta' && attrs.name?.startsWith('pypi:project-status') && attrs.content !== undefined)
+          meta[attrs.name] ??= attrs.content;
         if (name === 'a' && attrs.href) current = { attrs, text: '' };
       },
       ontext(t) {

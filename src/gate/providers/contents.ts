@@ -120,7 +120,10 @@ export function readLayer(layer: Readable): Promise<LayerContents> {
             } catch {
               /* a record longer than MAX_READ, or not JSON: the file name says which package */
             }
-            const p = typeof j.name === 'string' && typeof j.version === 'string' ? { name: j.name, version: j.version } : condaFromPath(conda![2]!);
+            const p =
+              typeof j.name === 'string' && typeof j.version === 'string'
+                ? { name: j.name, version: j.version }
+                : condaFromPath(conda![2]!);
             if (p) out.packages.push({ ecosystem: 'conda', ...p, path });
           }
         });
@@ -171,7 +174,10 @@ export class ContentsProvider implements ScanProvider {
       try {
         out.set(img.digest, { state: 'scanned', findings: await this.judge(img), source: 'contents' });
       } catch (err) {
-        out.set(img.digest, { state: 'error', reason: `cannot read the layers of ${img.repository}@${img.digest}: ${(err as Error).message}` });
+        out.set(img.digest, {
+          state: 'error',
+          reason: `cannot read the layers of ${img.repository}@${img.digest}: ${(err as Error).message}`,
+        });
       }
     }
     return out;
@@ -214,15 +220,16 @@ export class ContentsProvider implements ScanProvider {
       if (seen.has(key)) continue;
       seen.add(key);
       if (!policy.hasView(view)) throw new Error(`view "${view}" (gate.contents.views) does not exist`);
-      const d = p.ecosystem === 'pypi' || p.ecosystem === 'conda'
-        ? (() => {
-            try {
-              return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
-            } catch (err) {
-              return { allowed: false, reason: (err as Error).message };
-            }
-          })()
-        : { allowed: false, reason: 'unknown ecosystem' };
+      const d =
+        p.ecosystem === 'pypi' || p.ecosystem === 'conda'
+          ? (() => {
+              try {
+                return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
+              } catch (err) {
+                return { allowed: false, reason: (err as Error).message };
+              }
+            })()
+          : { allowed: false, reason: 'unknown ecosystem' };
       if (d.allowed) continue;
       findings.push({
         id: `not-allowed:${key}`,

@@ -70,7 +70,12 @@ export function parseRetryAfter(v: string | undefined | null, now: number): numb
   return Number.isFinite(t) ? Math.max(0, t - now) : undefined;
 }
 
-interface RowOutcome { digest?: string; findings?: Finding[]; scanned?: boolean; error?: string }
+interface RowOutcome {
+  digest?: string;
+  findings?: Finding[];
+  scanned?: boolean;
+  error?: string;
+}
 
 /** Reads one row; anything it does not recognise is an error for the row's digest. */
 export function readDefenderRow(row: unknown): RowOutcome {
@@ -84,10 +89,14 @@ export function readDefenderRow(row: unknown): RowOutcome {
     const ad = obj(props.additionalData);
     const digest = str(obj(ad?.artifactDetails)?.digest);
     if (!digest) return { error: `sub-assessment ${str(r.id) ?? '?'} has no additionalData.artifactDetails.digest` };
-    if (ad?.assessedResourceType !== 'AzureContainerRegistryVulnerability') return { digest, error: `unknown sub-assessment shape (assessedResourceType ${String(ad?.assessedResourceType)})` };
+    if (ad?.assessedResourceType !== 'AzureContainerRegistryVulnerability')
+      return { digest, error: `unknown sub-assessment shape (assessedResourceType ${String(ad?.assessedResourceType)})` };
     if (code === 'Healthy') return { digest, scanned: true, findings: [] };
     if (code === 'NotApplicable') {
-      return { digest, error: `Defender reports ${str(props.id) ?? 'a finding'} as NotApplicable (${[str(status?.cause), str(status?.description)].filter(Boolean).join(': ') || 'not assessed'}); that is not a clean result — exemptions belong in containers.yaml` };
+      return {
+        digest,
+        error: `Defender reports ${str(props.id) ?? 'a finding'} as NotApplicable (${[str(status?.cause), str(status?.description)].filter(Boolean).join(': ') || 'not assessed'}); that is not a clean result — exemptions belong in containers.yaml`,
+      };
     }
     if (code !== 'Unhealthy') return { digest, error: `unknown sub-assessment status ${String(code)}` };
     const vuln = obj(ad.vulnerabilityDetails);
@@ -100,17 +109,19 @@ export function readDefenderRow(row: unknown): RowOutcome {
     return {
       digest,
       scanned: true,
-      findings: [{
-        id,
-        severity: severityOf(status?.severity ?? vuln?.severity),
-        package: str(sw?.packageName) ?? '',
-        installedVersion: str(sw?.version) ?? '',
-        ...(fixed ? { fixedVersion: fixed } : {}),
-        fixable: sw?.fixStatus === 'FixAvailable' || Boolean(fixed),
-        ...(str(vuln?.publishedDate) ? { publishedAt: str(vuln?.publishedDate)! } : {}),
-        ...(released ? { fixReleasedAt: released } : {}),
-        source: 'defender',
-      }],
+      findings: [
+        {
+          id,
+          severity: severityOf(status?.severity ?? vuln?.severity),
+          package: str(sw?.packageName) ?? '',
+          installedVersion: str(sw?.version) ?? '',
+          ...(fixed ? { fixedVersion: fixed } : {}),
+          fixable: sw?.fixStatus === 'FixAvailable' || Boolean(fixed),
+          ...(str(vuln?.publishedDate) ? { publishedAt: str(vuln?.publishedDate)! } : {}),
+          ...(released ? { fixReleasedAt: released } : {}),
+          source: 'defender',
+        },
+      ],
     };
   }
   if (type === ASSESSMENT) {
@@ -118,13 +129,20 @@ export function readDefenderRow(row: unknown): RowOutcome {
     const digest = str(image?.Digest);
     if (!digest) return { error: `assessment ${str(r.id) ?? '?'} has no resourceAdditionalData.Digest` };
     if (code === 'Healthy') return { digest, scanned: true, findings: [] };
-    if (code === 'NotApplicable') return { digest, error: `Defender reports ${str(props.displayName) ?? 'an assessment'} as NotApplicable (${[str(status?.cause), str(status?.description)].filter(Boolean).join(': ') || 'not assessed'}); that is not a clean result` };
+    if (code === 'NotApplicable')
+      return {
+        digest,
+        error: `Defender reports ${str(props.displayName) ?? 'an assessment'} as NotApplicable (${[str(status?.cause), str(status?.description)].filter(Boolean).join(': ') || 'not assessed'}); that is not a clean result`,
+      };
     if (code !== 'Unhealthy') return { digest, error: `unknown assessment status ${String(code)}` };
     const ad = obj(props.additionalData);
     const cves = jsonField(ad?.CvesDetails);
-    if (!Array.isArray(cves) || !cves.length) return { digest, error: 'an Unhealthy SoftwareUpdate assessment without CvesDetails (unknown shape)' };
+    if (!Array.isArray(cves) || !cves.length)
+      return { digest, error: 'an Unhealthy SoftwareUpdate assessment without CvesDetails (unknown shape)' };
     const pkg = str(ad?.SoftwareName) ?? '';
-    const installed = Array.isArray(ad?.DetectedSoftwareVersions) ? (ad.DetectedSoftwareVersions as unknown[]).join(', ') : (str(ad?.DetectedSoftwareVersions) ?? '');
+    const installed = Array.isArray(ad?.DetectedSoftwareVersions)
+      ? (ad.DetectedSoftwareVersions as unknown[]).join(', ')
+      : (str(ad?.DetectedSoftwareVersions) ?? '');
     const findings: Finding[] = [];
     for (const c of cves) {
       const cve = obj(c);
@@ -153,7 +171,10 @@ export class DefenderProvider implements ScanProvider {
   private notBefore = 0;
   private readonly now: () => number;
 
-  constructor(private readonly graph: Graph, private readonly opts: DefenderOptions) {
+  constructor(
+    private readonly graph: Graph,
+    private readonly opts: DefenderOptions,
+  ) {
     this.now = opts.now ?? Date.now;
   }
 
@@ -166,7 +187,8 @@ export class DefenderProvider implements ScanProvider {
       return out;
     };
     const wait = this.notBefore - this.now();
-    if (wait > 0) return all({ state: 'error', reason: `Resource Graph quota used up; next query in ${Math.ceil(wait / 1000)} s`, retryAfterMs: wait });
+    if (wait > 0)
+      return all({ state: 'error', reason: `Resource Graph quota used up; next query in ${Math.ceil(wait / 1000)} s`, retryAfterMs: wait });
     const rows: unknown[] = [];
     let skipToken: string | undefined;
     try {
@@ -174,7 +196,11 @@ export class DefenderProvider implements ScanProvider {
         let remaining: number | undefined;
         let resetsMs: number | undefined;
         const res = await this.graph.resources(
-          { query: defenderQuery(digests), ...(this.opts.subscriptions.length ? { subscriptions: this.opts.subscriptions } : {}), options: { resultFormat: 'objectArray', top: 1000, ...(skipToken ? { skipToken } : {}) } },
+          {
+            query: defenderQuery(digests),
+            ...(this.opts.subscriptions.length ? { subscriptions: this.opts.subscriptions } : {}),
+            options: { resultFormat: 'objectArray', top: 1000, ...(skipToken ? { skipToken } : {}) },
+          },
           {
             onResponse: (raw) => {
               const rem = raw.headers.get('x-ms-user-quota-remaining');
@@ -184,18 +210,31 @@ export class DefenderProvider implements ScanProvider {
           },
         );
         if (remaining === 0) this.notBefore = this.now() + (resetsMs ?? 5_000);
-        if (!Array.isArray(res.data)) return all({ state: 'error', reason: 'Resource Graph answered without an array of rows (unknown shape)' });
+        if (!Array.isArray(res.data))
+          return all({ state: 'error', reason: 'Resource Graph answered without an array of rows (unknown shape)' });
         rows.push(...(res.data as unknown[]));
         skipToken = res.skipToken;
         if (!skipToken) break;
-        if (this.notBefore > this.now()) return all({ state: 'error', reason: 'Resource Graph quota used up in the middle of a paged answer', retryAfterMs: this.notBefore - this.now() });
+        if (this.notBefore > this.now())
+          return all({
+            state: 'error',
+            reason: 'Resource Graph quota used up in the middle of a paged answer',
+            retryAfterMs: this.notBefore - this.now(),
+          });
       }
     } catch (err) {
       const e = err as Error & { statusCode?: number; response?: { headers: { get(n: string): string | undefined } } };
       if (e.statusCode === 429) {
-        const after = parseRetryAfter(e.response?.headers.get('retry-after'), this.now()) ?? parseResetsAfter(e.response?.headers.get('x-ms-user-quota-resets-after')) ?? 5_000;
+        const after =
+          parseRetryAfter(e.response?.headers.get('retry-after'), this.now()) ??
+          parseResetsAfter(e.response?.headers.get('x-ms-user-quota-resets-after')) ??
+          5_000;
         this.notBefore = this.now() + after;
-        return all({ state: 'error', reason: `Resource Graph throttled the query (429); retrying after ${Math.ceil(after / 1000)} s`, retryAfterMs: after });
+        return all({
+          state: 'error',
+          reason: `Resource Graph throttled the query (429); retrying after ${Math.ceil(after / 1000)} s`,
+          retryAfterMs: after,
+        });
       }
       return all({ state: 'error', reason: `Resource Graph query failed${e.statusCode ? ` (${e.statusCode})` : ''}: ${e.message}` });
     }
@@ -216,7 +255,11 @@ export class DefenderProvider implements ScanProvider {
     }
     for (const d of digests) {
       const acc = found.get(d);
-      if (!acc) out.set(d, { state: 'pending', reason: `Defender has no result for ${d} yet (scans of new pushes take up to a few hours; if it never comes, check that Defender for Containers has Registry access enabled and the image type is supported)` });
+      if (!acc)
+        out.set(d, {
+          state: 'pending',
+          reason: `Defender has no result for ${d} yet (scans of new pushes take up to a few hours; if it never comes, check that Defender for Containers has Registry access enabled and the image type is supported)`,
+        });
       else if (acc.errors.length) out.set(d, { state: 'error', reason: [...new Set(acc.errors)].join('; ') });
       else out.set(d, { state: 'scanned', findings: acc.findings, source: 'defender' });
     }

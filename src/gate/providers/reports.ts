@@ -16,7 +16,8 @@ export class ReportProvider implements ScanProvider {
       'SELECT DISTINCT ON (digest) digest, format, findings FROM gate_reports WHERE digest = ANY($1::text[]) ORDER BY digest, id DESC',
       [digests],
     );
-    for (const d of digests) out.set(d, { state: 'pending', reason: `no scan report has been posted for ${d} (POST /api/v1/gate/reports/${d})` });
+    for (const d of digests)
+      out.set(d, { state: 'pending', reason: `no scan report has been posted for ${d} (POST /api/v1/gate/reports/${d})` });
     for (const r of rows) {
       const findings = typeof r.findings === 'string' ? (JSON.parse(r.findings) as Finding[]) : r.findings;
       out.set(r.digest, { state: 'scanned', findings, source: r.format });

@@ -18,7 +18,11 @@ describe('PyPI names', () => {
   });
 
   it('parses wheel and sdist file names and refuses unsafe ones', () => {
-    expect(parseDistFilename('numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl')).toEqual({ kind: 'wheel', name: 'numpy', version: '1.26.4' });
+    expect(parseDistFilename('numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl')).toEqual({
+      kind: 'wheel',
+      name: 'numpy',
+      version: '1.26.4',
+    });
     expect(parseDistFilename('demo_pkg-1.0-1-py3-none-any.whl')).toEqual({ kind: 'wheel', name: 'demo_pkg', version: '1.0' });
     expect(parseDistFilename('scikit-learn-1.4.0.tar.gz')).toEqual({ kind: 'sdist', name: 'scikit-learn', version: '1.4.0' });
     expect(parseDistFilename('../evil-1.0.tar.gz')).toBeUndefined();
@@ -29,7 +33,10 @@ describe('PyPI names', () => {
 
 describe('PEP 691 negotiation', () => {
   it('follows q-values and falls back to HTML for wildcards', () => {
-    expect(negotiateIndexFormat('application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01', undefined)?.format).toBe('json');
+    expect(
+      negotiateIndexFormat('application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01', undefined)
+        ?.format,
+    ).toBe('json');
     expect(negotiateIndexFormat('text/html, application/vnd.pypi.simple.v1+json;q=0.5', undefined)?.format).toBe('html');
     expect(negotiateIndexFormat(undefined, undefined)).toEqual({ format: 'html', contentType: 'text/html; charset=utf-8' });
     expect(negotiateIndexFormat('*/*', undefined)?.format).toBe('html');
