@@ -117,14 +117,19 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
     await writer.open();
     try {
       const p = record(30_001);
+      // Notifications reach listeners in order: once a marker arrives, every notification sent
+      // before it (the earlier tests' writes, the writer's own) has been handled.
+      const seen: string[] = [];
+      const unlisten = await db.listen(CATALOG_CHANNEL, (payload) => seen.push(payload));
+      const drain = async (marker: string) => {
+        await db.notify(CATALOG_CHANNEL, JSON.stringify({ ecosystem: 'none', name: marker }));
+        await until(() => seen.some((s) => s.includes(marker)) || undefined, `the ${marker} notification`);
+      };
+      await drain('before');
       reads = 0;
       await writer.upsert([p]);
       await until(() => catalog.subdir(p.channel, p.subdir)?.packages.get(p.filename), 'the other catalog to reload');
-      // Notifications reach listeners in order: once this one arrives, the writer has seen its own.
-      const seen: string[] = [];
-      const unlisten = await db.listen(CATALOG_CHANNEL, (payload) => seen.push(payload));
-      await db.notify(CATALOG_CHANNEL, JSON.stringify({ ecosystem: 'none', name: 'marker' }));
-      await until(() => seen.some((s) => s.includes('marker')) || undefined, 'the marker notification');
+      await drain('after');
       await unlisten();
       expect(reads).toBe(1);
     } finally {
