@@ -242,38 +242,32 @@ export class GateStore {
   }
 
   /** Records what happened to a failing image in the registry, audited. */
-  async recordPurge(img: ImageRef, outcome: 'purged' | 'failed', detail: Record<string, unknown>): Promise<void> {
-    await this.db.tx(async (q) => {
-      await q.query('UPDATE gate_images SET purged = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [
-        img.registry,
-        img.repository,
-        img.digest,
-        outcome,
-      ]);
-      await appendAudit(q, {
-        actor: 'system',
-        action: outcome === 'purged' ? 'gate.purged' : 'gate.purge-failed',
-        subject: `${img.registry}/${img.repository}@${img.digest}`,
-        detail,
-      });
-    });
+  recordPurge(img: ImageRef, outcome: 'purged' | 'failed', detail: Record<string, unknown>): Promise<void> {
+    return this.recordEnforcement(img, 'purged', outcome, outcome === 'purged' ? 'gate.purged' : 'gate.purge-failed', detail);
   }
 
   /** Records the block step (ACR readEnabled=false) of a failing image, audited. */
-  async recordBlock(img: ImageRef, outcome: 'blocked' | 'failed', detail: Record<string, unknown>): Promise<void> {
+  recordBlock(img: ImageRef, outcome: 'blocked' | 'failed', detail: Record<string, unknown>): Promise<void> {
+    return this.recordEnforcement(img, 'blocked', outcome, outcome === 'blocked' ? 'gate.blocked' : 'gate.block-failed', detail);
+  }
+
+  /** One enforcement step's outcome in its column, and its audit record, in one transaction. */
+  private async recordEnforcement(
+    img: ImageRef,
+    column: 'purged' | 'blocked',
+    outcome: string,
+    action: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
     await this.db.tx(async (q) => {
-      await q.query('UPDATE gate_images SET blocked = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3', [
+      // `column` is one of two literals above, never caller text.
+      await q.query(`UPDATE gate_images SET ${column} = $4, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3`, [
         img.registry,
         img.repository,
         img.digest,
         outcome,
       ]);
-      await appendAudit(q, {
-        actor: 'system',
-        action: outcome === 'blocked' ? 'gate.blocked' : 'gate.block-failed',
-        subject: `${img.registry}/${img.repository}@${img.digest}`,
-        detail,
-      });
+      await appendAudit(q, { actor: 'system', action, subject: `${img.registry}/${img.repository}@${img.digest}`, detail });
     });
   }
 
