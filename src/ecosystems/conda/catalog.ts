@@ -2,10 +2,9 @@
 // or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per (channel, subdir) on change notifications, so requests never touch the
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
-import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../../state/db.js';
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
-import { CatalogReloads } from '../../catalog/reload.js';
+import type { CatalogReloads } from '../../catalog/reload.js';
+import { ReplicatedCatalog } from '../../catalog/replicated.js';
 import type { CondaRecordFields } from './repodata-filter.js';
 
 export interface CondaPackage {
@@ -190,36 +189,21 @@ function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPacka
   if (batch.length) yield batch;
 }
 
-export class CondaCatalog {
+export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: string]> {
   private readonly subdirs = new Map<string, CondaSubdir>();
-  private serialCounter = 0;
-  private unlisten: (() => Promise<void>) | undefined;
-  private readonly listeners = new Set<(channel: string, subdir: string) => void>();
-  /** Tags this instance's notifications (see CatalogChange.origin). */
-  private readonly origin = randomUUID();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
-  private readonly reloads: CatalogReloads;
-  private readonly ownsReloads: boolean;
-
-  constructor(
-    private readonly db: Db,
-    reloads?: CatalogReloads,
-  ) {
-    this.reloads = reloads ?? CatalogReloads.standalone();
-    this.ownsReloads = !reloads;
+  constructor(db: Db, reloads?: CatalogReloads) {
+    super(db, 'conda', reloads);
   }
 
-  async open(): Promise<void> {
-    await this.reloadAll();
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      // Its own change was reloaded by changed() after the commit: a second full read of the subdir is waste.
-      if (change?.ecosystem !== 'conda' || change.origin === this.origin) return;
-      const slash = change.name.indexOf('/');
-      if (slash > 0)
-        this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
-    });
+  protected keyName(channel: string, subdir: string): string {
+    return key(channel, subdir);
+  }
+
+  protected parseKey(name: string): [string, string] | undefined {
+    const slash = name.indexOf('/');
+    return slash > 0 ? [name.slice(0, slash), name.slice(slash + 1)] : undefined;
   }
 
   /** Reads every channel and subdir again (after notifications may have been missed). */
@@ -236,21 +220,11 @@ export class CondaCatalog {
     for (const list of grouped.values()) this.install(list[0]!.channel, list[0]!.subdir, list);
   }
 
-  async close(): Promise<void> {
-    if (this.ownsReloads) this.reloads.close();
-    await this.unlisten?.();
-  }
-
-  onChange(fn: (channel: string, subdir: string) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
   private install(channel: string, subdir: string, list: CondaPackage[]): void {
     const packages = new Map<string, CondaPackage>();
     for (const p of list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))) packages.set(p.filename, p);
-    this.subdirs.set(key(channel, subdir), { channel, subdir, packages, serial: ++this.serialCounter });
-    for (const fn of this.listeners) fn(channel, subdir);
+    this.subdirs.set(key(channel, subdir), { channel, subdir, packages, serial: this.nextSerial() });
+    this.notifyListeners(channel, subdir);
   }
 
   async reload(channel: string, subdir: string): Promise<void> {
@@ -312,12 +286,8 @@ export class CondaCatalog {
     return gone.length;
   }
 
-  /** Reloads and tells every replica that these subdirs changed. */
-  async changed(keys: Iterable<string>): Promise<void> {
-    for (const k of keys) {
-      const slash = k.indexOf('/');
-      await this.reload(k.slice(0, slash), k.slice(slash + 1));
-      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k, origin: this.origin });
-    }
+  /** Reloads and tells every replica that these subdirs (`channel/subdir`) changed. */
+  override async changed(keys: Iterable<string>): Promise<void> {
+    await super.changed(keys);
   }
 }

@@ -4,8 +4,8 @@
 // It also keeps the PEP 792 status an upstream gave a project (relayed by the sync): a project
 // with such a status is known even when none of its files is.
 import type { Db, Queryable } from '../../state/db.js';
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from '../../catalog/changes.js';
-import { CatalogReloads } from '../../catalog/reload.js';
+import type { CatalogReloads } from '../../catalog/reload.js';
+import { ReplicatedCatalog } from '../../catalog/replicated.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
 export interface PypiFile {
@@ -203,33 +203,22 @@ function* upsertBatches(files: readonly PypiFile[]): Generator<PypiFile[]> {
   if (batch.length) yield batch;
 }
 
-export class PypiCatalog {
+export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
   private readonly projects = new Map<string, PypiProject>();
   private readonly statuses = new Map<string, RelayedStatus>();
   private readonly bySha = new Map<string, PypiFile>();
-  private serialCounter = 0;
-  private unlisten: (() => Promise<void>) | undefined;
-  private readonly listeners = new Set<(project: string) => void>();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
-  private readonly reloads: CatalogReloads;
-  private readonly ownsReloads: boolean;
-
-  constructor(
-    private readonly db: Db,
-    reloads?: CatalogReloads,
-  ) {
-    this.reloads = reloads ?? CatalogReloads.standalone();
-    this.ownsReloads = !reloads;
+  constructor(db: Db, reloads?: CatalogReloads) {
+    super(db, 'pypi', reloads);
   }
 
-  /** Loads everything and subscribes to changes made by other processes. */
-  async open(): Promise<void> {
-    await this.reloadAll();
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      if (change?.ecosystem === 'pypi') this.reloads.reload('pypi', change.name, () => this.reload(change.name));
-    });
+  protected keyName(project: string): string {
+    return project;
+  }
+
+  protected parseKey(name: string): [string] {
+    return [name];
   }
 
   /**
@@ -262,17 +251,6 @@ export class PypiCatalog {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.ownsReloads) this.reloads.close();
-    await this.unlisten?.();
-  }
-
-  /** Called with a project name whenever its entry changes (cache invalidation). */
-  onChange(fn: (project: string) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
   private install(name: string, files: PypiFile[]): void {
     const old = this.projects.get(name);
     for (const f of old?.files ?? []) this.bySha.delete(f.sha256);
@@ -283,10 +261,10 @@ export class PypiCatalog {
       files.sort((a, b) => compareVersions(a.version, b.version) || (a.filename < b.filename ? -1 : 1));
       // The display name of the newest file wins (projects occasionally change capitalisation).
       const displayName = files[files.length - 1]?.displayName ?? name;
-      this.projects.set(name, { name, displayName, files, serial: ++this.serialCounter, ...(status ? { upstreamStatus: status } : {}) });
+      this.projects.set(name, { name, displayName, files, serial: this.nextSerial(), ...(status ? { upstreamStatus: status } : {}) });
       for (const f of files) this.bySha.set(f.sha256, f);
     }
-    for (const fn of this.listeners) fn(name);
+    this.notifyListeners(name);
   }
 
   /** Re-reads one project from the database (after a local write or a notification). */
@@ -328,8 +306,7 @@ export class PypiCatalog {
       await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
       for (const f of batch) projects.add(f.project);
     }
-    if (q === this.db) for (const p of projects) await this.reload(p);
-    if (projects.size) await publishCatalogChanges(q, 'pypi', [...projects]);
+    await this.changed(projects, q);
   }
 
   /**
@@ -353,8 +330,7 @@ export class PypiCatalog {
     } else {
       await this.db.query('DELETE FROM pypi_project_status WHERE project = $1', [project]);
     }
-    await this.reload(project);
-    await publishCatalogChanges(this.db, 'pypi', [project]);
+    await this.changed([project]);
   }
 
   /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */
