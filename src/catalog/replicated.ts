@@ -10,10 +10,28 @@ import type { Db, Queryable } from '../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from './changes.js';
 import { CatalogReloads } from './reload.js';
 
+/** How a key maps to a notification's name and back (parse: undefined for a name no key has). */
+export interface KeyNames<K extends unknown[]> {
+  name(...key: K): string;
+  parse(name: string): K | undefined;
+}
+
+/** A key that is one name (a project, an image): the notification names it as it is. */
+export const SINGLE_NAME: KeyNames<[string]> = { name: (n) => n, parse: (n) => [n] };
+
+/** A key of two names (a conda channel and subdir): `first/second`, split at the first slash. */
+export const NAME_PAIR: KeyNames<[string, string]> = {
+  name: (first, second) => `${first}/${second}`,
+  parse(name) {
+    const slash = name.indexOf('/');
+    return slash > 0 ? [name.slice(0, slash), name.slice(slash + 1)] : undefined;
+  },
+};
+
 /**
  * K: the key one reload and one notification is about, as the arguments the subclass's methods
- * take ([project], [channel, subdir], [image name]); `keyName` and `parseKey` map it to the
- * notification's name and back.
+ * take ([project], [channel, subdir], [image name]); `keys` maps it to the notification's name
+ * and back.
  */
 export abstract class ReplicatedCatalog<K extends unknown[]> {
   /** Tags this instance's notifications (see CatalogChange.origin). */
@@ -29,6 +47,7 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
     protected readonly db: Db,
     /** The ecosystem its notifications carry. */
     readonly ecosystem: string,
+    private readonly keys: KeyNames<K>,
     reloads?: CatalogReloads,
   ) {
     this.reloads = reloads ?? CatalogReloads.standalone();
@@ -41,12 +60,6 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
   /** Re-reads one key from the database (after a local write or a notification). */
   abstract reload(...key: K): Promise<void>;
 
-  /** The notification name of a key. */
-  protected abstract keyName(...key: K): string;
-
-  /** The key a notification names; undefined for a name this catalog cannot have written. */
-  protected abstract parseKey(name: string): K | undefined;
-
   /** Loads everything and subscribes to changes made by other instances. */
   async open(): Promise<void> {
     await this.reloadAll();
@@ -54,7 +67,7 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
       const change = parseCatalogChange(payload);
       // Its own change was reloaded by changed() after the commit: a second read of the key is waste.
       if (change?.ecosystem !== this.ecosystem || change.origin === this.origin) return;
-      const key = this.parseKey(change.name);
+      const key = this.keys.parse(change.name);
       if (key) this.reloads.reload(this.ecosystem, change.name, () => this.reload(...key));
     });
   }
@@ -95,7 +108,7 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
     const list = [...names];
     if (q === this.db)
       for (const name of list) {
-        const key = this.parseKey(name);
+        const key = this.keys.parse(name);
         if (!key) throw new Error(`${this.ecosystem} catalog: '${name}' names no key of this catalog`);
         await this.reload(...key);
       }

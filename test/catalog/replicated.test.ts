@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_CHANNEL, publishCatalogChanges } from '../../src/catalog/changes.js';
 import { CatalogReloads } from '../../src/catalog/reload.js';
-import { ReplicatedCatalog } from '../../src/catalog/replicated.js';
+import { ReplicatedCatalog, NAME_PAIR } from '../../src/catalog/replicated.js';
 import { openDb, type Db, type Queryable } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
 import { until } from '../support/wait.js';
@@ -20,16 +20,7 @@ class NotesCatalog extends ReplicatedCatalog<[book: string, page: string]> {
   readonly reads = new Map<string, number>();
 
   constructor(db: Db, reloads?: CatalogReloads) {
-    super(db, ECOSYSTEM, reloads);
-  }
-
-  protected keyName(book: string, page: string): string {
-    return `${book}/${page}`;
-  }
-
-  protected parseKey(name: string): [string, string] | undefined {
-    const slash = name.indexOf('/');
-    return slash > 0 ? [name.slice(0, slash), name.slice(slash + 1)] : undefined;
+    super(db, ECOSYSTEM, NAME_PAIR, reloads);
   }
 
   async reloadAll(): Promise<void> {
@@ -38,7 +29,7 @@ class NotesCatalog extends ReplicatedCatalog<[book: string, page: string]> {
   }
 
   async reload(book: string, page: string): Promise<void> {
-    const name = this.keyName(book, page);
+    const name = NAME_PAIR.name(book, page);
     this.reads.set(name, (this.reads.get(name) ?? 0) + 1);
     const row = (await this.db.query<{ text: string }>('SELECT text FROM contract_notes WHERE book = $1 AND page = $2', [book, page]))[0];
     if (row) this.notes.set(name, { text: row.text, serial: this.nextSerial() });
@@ -51,7 +42,7 @@ class NotesCatalog extends ReplicatedCatalog<[book: string, page: string]> {
       'INSERT INTO contract_notes (book, page, text) VALUES ($1, $2, $3) ON CONFLICT (book, page) DO UPDATE SET text = EXCLUDED.text',
       [book, page, text],
     );
-    await this.changed([this.keyName(book, page)], q);
+    await this.changed([NAME_PAIR.name(book, page)], q);
   }
 }
 

@@ -4,7 +4,7 @@
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
 import type { Db, Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
-import { ReplicatedCatalog } from '../../catalog/replicated.js';
+import { ReplicatedCatalog, NAME_PAIR } from '../../catalog/replicated.js';
 import type { CondaRecordFields } from './repodata-filter.js';
 
 export interface CondaPackage {
@@ -121,7 +121,7 @@ export function packageFromRecord(
   };
 }
 
-const key = (channel: string, subdir: string) => `${channel}/${subdir}`;
+const key = (channel: string, subdir: string) => NAME_PAIR.name(channel, subdir);
 
 /** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
 const UPSERT_BATCH_ROWS = 1000;
@@ -194,16 +194,7 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   constructor(db: Db, reloads?: CatalogReloads) {
-    super(db, 'conda', reloads);
-  }
-
-  protected keyName(channel: string, subdir: string): string {
-    return key(channel, subdir);
-  }
-
-  protected parseKey(name: string): [string, string] | undefined {
-    const slash = name.indexOf('/');
-    return slash > 0 ? [name.slice(0, slash), name.slice(slash + 1)] : undefined;
+    super(db, 'conda', NAME_PAIR, reloads);
   }
 
   /** Reads every channel and subdir again (after notifications may have been missed). */

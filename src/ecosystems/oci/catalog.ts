@@ -3,7 +3,7 @@
 // change notifications. It also answers "which digests may a view see in this repository":
 // exactly those reachable from a tag the view's policy allows (fail closed otherwise).
 import type { CatalogReloads } from '../../catalog/reload.js';
-import { ReplicatedCatalog } from '../../catalog/replicated.js';
+import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Db, Queryable } from '../../state/db.js';
 
@@ -55,15 +55,7 @@ export class OciCatalog extends ReplicatedCatalog<[name: string]> {
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   constructor(db: Db, reloads?: CatalogReloads) {
-    super(db, 'oci', reloads);
-  }
-
-  protected keyName(name: string): string {
-    return name;
-  }
-
-  protected parseKey(name: string): [string] {
-    return [name];
+    super(db, 'oci', SINGLE_NAME, reloads);
   }
 
   /** Reads every image again (after notifications may have been missed). */

@@ -5,7 +5,7 @@
 // with such a status is known even when none of its files is.
 import type { Db, Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
-import { ReplicatedCatalog } from '../../catalog/replicated.js';
+import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
 export interface PypiFile {
@@ -210,15 +210,7 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   constructor(db: Db, reloads?: CatalogReloads) {
-    super(db, 'pypi', reloads);
-  }
-
-  protected keyName(project: string): string {
-    return project;
-  }
-
-  protected parseKey(name: string): [string] {
-    return [name];
+    super(db, 'pypi', SINGLE_NAME, reloads);
   }
 
   /**
