@@ -98,9 +98,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     // Failures are logged, counted and retried by `reloads`.
     db.onReconnect(() => {
       policies.reloadVia(reloads);
-      reloads.reload('pypi', '*', () => pypiCatalog.reloadAll());
-      reloads.reload('conda', '*', () => condaCatalog.reloadAll());
-      reloads.reload('oci', '*', () => ociCatalog.reloadAll());
+      for (const catalog of [pypiCatalog, condaCatalog, ociCatalog]) catalog.reloadAllLater();
     });
     if (opts.followChanges) {
       const stop = await policies.follow(db, reloads);

@@ -19,9 +19,12 @@ export async function publishCatalogChange(q: Queryable, change: CatalogChange):
   await q.query('SELECT pg_notify($1, $2)', [CATALOG_CHANNEL, JSON.stringify(change)]);
 }
 
-/** Publishes one change per name in one statement (a bulk write touches thousands of projects). */
-export async function publishCatalogChanges(q: Queryable, ecosystem: string, names: readonly string[]): Promise<void> {
-  const payloads = names.map((name) => JSON.stringify({ ecosystem, name } satisfies CatalogChange));
+/**
+ * Publishes one change per name in one statement (a bulk write touches thousands of projects),
+ * tagged with `origin` when the writer already reloaded them.
+ */
+export async function publishCatalogChanges(q: Queryable, ecosystem: string, names: readonly string[], origin?: string): Promise<void> {
+  const payloads = names.map((name) => JSON.stringify({ ecosystem, name, ...(origin ? { origin } : {}) } satisfies CatalogChange));
   await q.query('SELECT pg_notify($1, p) FROM json_array_elements_text($2::json) AS p', [CATALOG_CHANNEL, JSON.stringify(payloads)]);
 }
 

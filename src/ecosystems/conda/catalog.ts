@@ -2,10 +2,10 @@
 // or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per (channel, subdir) on change notifications, so requests never touch the
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
-import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../../state/db.js';
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
-import { CatalogReloads } from '../../catalog/reload.js';
+import type { CatalogReloads } from '../../catalog/reload.js';
+import { ReplicatedCatalog, NAME_PAIR } from '../../catalog/replicated.js';
+import { RecordColumns } from '../../catalog/columns.js';
 import type { CondaRecordFields } from './repodata-filter.js';
 
 export interface CondaPackage {
@@ -37,46 +37,25 @@ export interface CondaSubdir {
   serial: number;
 }
 
-interface Row {
-  channel: string;
-  subdir: string;
-  filename: string;
-  name: string;
-  version: string;
-  build: string;
-  sha256: string;
-  md5: string | null;
-  size: string | number;
-  record: string;
-  stored: boolean;
-  source: string;
-  source_url: string | null;
-  upload_time: Date | string | null;
-  indexed_at: Date | string | null;
-}
-
-const COLUMNS = 'channel, subdir, filename, name, version, build, sha256, md5, size, record, stored, source, source_url, upload_time';
-const READ_COLUMNS = `${COLUMNS}, indexed_at`;
-
-function fromRow(r: Row): CondaPackage {
-  return {
-    channel: r.channel,
-    subdir: r.subdir,
-    filename: r.filename,
-    name: r.name,
-    version: r.version,
-    build: r.build,
-    sha256: r.sha256,
-    md5: r.md5,
-    size: Number(r.size),
-    record: withoutServerFields(r.record),
-    stored: r.stored,
-    source: r.source,
-    sourceUrl: r.source_url,
-    uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
-    indexedAt: r.indexed_at === null ? null : new Date(r.indexed_at),
-  };
-}
+/** The columns of conda_packages, declared once. */
+const COLUMNS = new RecordColumns<CondaPackage>({
+  channel: { column: 'channel', type: 'text' },
+  subdir: { column: 'subdir', type: 'text' },
+  filename: { column: 'filename', type: 'text' },
+  name: { column: 'name', type: 'text' },
+  version: { column: 'version', type: 'text' },
+  build: { column: 'build', type: 'text' },
+  sha256: { column: 'sha256', type: 'text' },
+  md5: { column: 'md5', type: 'text' },
+  size: { column: 'size', type: 'bigint' },
+  record: { column: 'record', type: 'text', read: (r) => withoutServerFields(r) },
+  stored: { column: 'stored', type: 'boolean' },
+  source: { column: 'source', type: 'text' },
+  sourceUrl: { column: 'source_url', type: 'text' },
+  uploadTime: { column: 'upload_time', type: 'timestamptz' },
+  // CEP 47: set by the upsert's SQL when a record is first stored.
+  indexedAt: { column: 'indexed_at', type: 'timestamptz', readOnly: true },
+});
 
 /** Rows written before upstream fields were dropped on the way in may still carry one. */
 function withoutServerFields(record: string): string {
@@ -122,7 +101,7 @@ export function packageFromRecord(
   };
 }
 
-const key = (channel: string, subdir: string) => `${channel}/${subdir}`;
+const key = (channel: string, subdir: string) => NAME_PAIR.name(channel, subdir);
 
 /** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
 const UPSERT_BATCH_ROWS = 1000;
@@ -133,10 +112,8 @@ const UPSERT_BATCH_CHARS = 8 << 20;
  * pg and PGlite both pass as a single text parameter, whatever the batch size.
  */
 // indexed_at (CEP 47): set when a record is first stored, never moved afterwards.
-const UPSERT_SQL = `INSERT INTO conda_packages (${COLUMNS}, indexed_at, updated_at)
-  SELECT ${COLUMNS}, CASE WHEN stored THEN now() END, now() FROM json_to_recordset($1::json) AS r(
-    channel text, subdir text, filename text, name text, version text, build text, sha256 text, md5 text, size bigint,
-    record text, stored boolean, source text, source_url text, upload_time timestamptz)
+const UPSERT_SQL = `INSERT INTO conda_packages (${COLUMNS.insertList}, indexed_at, updated_at)
+  SELECT ${COLUMNS.insertList}, CASE WHEN stored THEN now() END, now() FROM json_to_recordset($1::json) AS r(${COLUMNS.recordset})
   ON CONFLICT (channel, subdir, filename) DO UPDATE SET
     record = EXCLUDED.record,
     md5 = COALESCE(EXCLUDED.md5, conda_packages.md5),
@@ -146,25 +123,6 @@ const UPSERT_SQL = `INSERT INTO conda_packages (${COLUMNS}, indexed_at, updated_
     indexed_at = COALESCE(conda_packages.indexed_at, EXCLUDED.indexed_at),
     updated_at = now()
   WHERE conda_packages.sha256 = EXCLUDED.sha256`;
-
-function toJsonRow(p: CondaPackage): Omit<Row, 'indexed_at'> {
-  return {
-    channel: p.channel,
-    subdir: p.subdir,
-    filename: p.filename,
-    name: p.name,
-    version: p.version,
-    build: p.build,
-    sha256: p.sha256,
-    md5: p.md5,
-    size: p.size,
-    record: p.record,
-    stored: p.stored,
-    source: p.source,
-    source_url: p.sourceUrl,
-    upload_time: p.uploadTime === null ? null : p.uploadTime.toISOString(),
-  };
-}
 
 /**
  * Splits records into statement-sized batches. A file name given twice goes to separate
@@ -190,44 +148,20 @@ function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPacka
   if (batch.length) yield batch;
 }
 
-export class CondaCatalog {
+export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: string]> {
   private readonly subdirs = new Map<string, CondaSubdir>();
-  private serialCounter = 0;
-  private unlisten: (() => Promise<void>) | undefined;
-  private readonly listeners = new Set<(channel: string, subdir: string) => void>();
-  /** Tags this instance's notifications (see CatalogChange.origin). */
-  private readonly origin = randomUUID();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
-  private readonly reloads: CatalogReloads;
-  private readonly ownsReloads: boolean;
-
-  constructor(
-    private readonly db: Db,
-    reloads?: CatalogReloads,
-  ) {
-    this.reloads = reloads ?? CatalogReloads.standalone();
-    this.ownsReloads = !reloads;
-  }
-
-  async open(): Promise<void> {
-    await this.reloadAll();
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      // Its own change was reloaded by changed() after the commit: a second full read of the subdir is waste.
-      if (change?.ecosystem !== 'conda' || change.origin === this.origin) return;
-      const slash = change.name.indexOf('/');
-      if (slash > 0)
-        this.reloads.reload('conda', change.name, () => this.reload(change.name.slice(0, slash), change.name.slice(slash + 1)));
-    });
+  constructor(db: Db, reloads?: CatalogReloads) {
+    super(db, 'conda', NAME_PAIR, reloads);
   }
 
   /** Reads every channel and subdir again (after notifications may have been missed). */
   async reloadAll(): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${READ_COLUMNS} FROM conda_packages`);
+    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM conda_packages`);
     const grouped = new Map<string, CondaPackage[]>();
     for (const r of rows) {
-      const p = fromRow(r);
+      const p = COLUMNS.fromRow(r);
       const k = key(p.channel, p.subdir);
       const list = grouped.get(k) ?? [];
       list.push(p);
@@ -236,29 +170,23 @@ export class CondaCatalog {
     for (const list of grouped.values()) this.install(list[0]!.channel, list[0]!.subdir, list);
   }
 
-  async close(): Promise<void> {
-    if (this.ownsReloads) this.reloads.close();
-    await this.unlisten?.();
-  }
-
-  onChange(fn: (channel: string, subdir: string) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
   private install(channel: string, subdir: string, list: CondaPackage[]): void {
     const packages = new Map<string, CondaPackage>();
     for (const p of list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))) packages.set(p.filename, p);
-    this.subdirs.set(key(channel, subdir), { channel, subdir, packages, serial: ++this.serialCounter });
-    for (const fn of this.listeners) fn(channel, subdir);
+    this.subdirs.set(key(channel, subdir), { channel, subdir, packages, serial: this.nextSerial() });
+    this.notifyListeners(channel, subdir);
   }
 
   async reload(channel: string, subdir: string): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${READ_COLUMNS} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [
+    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [
       channel,
       subdir,
     ]);
-    this.install(channel, subdir, rows.map(fromRow));
+    this.install(
+      channel,
+      subdir,
+      rows.map((r) => COLUMNS.fromRow(r)),
+    );
   }
 
   subdir(channel: string, subdir: string): CondaSubdir | undefined {
@@ -280,7 +208,7 @@ export class CondaCatalog {
   async upsert(packages: CondaPackage[], q: Queryable = this.db): Promise<void> {
     const touched = new Set<string>();
     for (const batch of upsertBatches(packages)) {
-      await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map((p) => COLUMNS.toJsonRow(p)))]);
       for (const p of batch) touched.add(key(p.channel, p.subdir));
     }
     if (q === this.db) await this.changed(touched);
@@ -312,12 +240,8 @@ export class CondaCatalog {
     return gone.length;
   }
 
-  /** Reloads and tells every replica that these subdirs changed. */
-  async changed(keys: Iterable<string>): Promise<void> {
-    for (const k of keys) {
-      const slash = k.indexOf('/');
-      await this.reload(k.slice(0, slash), k.slice(slash + 1));
-      await publishCatalogChange(this.db, { ecosystem: 'conda', name: k, origin: this.origin });
-    }
+  /** Reloads and tells every replica that these subdirs (`channel/subdir`) changed. */
+  override async changed(keys: Iterable<string>): Promise<void> {
+    await super.changed(keys);
   }
 }

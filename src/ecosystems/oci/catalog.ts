@@ -2,8 +2,8 @@
 // PostgreSQL is the truth; an in-memory copy serves the read path, refreshed per image on
 // change notifications. It also answers "which digests may a view see in this repository":
 // exactly those reachable from a tag the view's policy allows (fail closed otherwise).
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChange } from '../../catalog/changes.js';
-import { CatalogReloads } from '../../catalog/reload.js';
+import type { CatalogReloads } from '../../catalog/reload.js';
+import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Db, Queryable } from '../../state/db.js';
 
@@ -49,35 +49,13 @@ export interface OciTagWrite {
   refs: OciRef[];
 }
 
-export class OciCatalog {
+export class OciCatalog extends ReplicatedCatalog<[name: string]> {
   private readonly images = new Map<string, OciImage>();
   private readonly access = new Map<string, { key: string; value: ViewAccess }>();
-  private serialCounter = 0;
-  private unlisten: (() => Promise<void>) | undefined;
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
-  private readonly reloads: CatalogReloads;
-  private readonly ownsReloads: boolean;
-
-  constructor(
-    private readonly db: Db,
-    reloads?: CatalogReloads,
-  ) {
-    this.reloads = reloads ?? CatalogReloads.standalone();
-    this.ownsReloads = !reloads;
-  }
-
-  async open(): Promise<void> {
-    await this.reloadAll();
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      if (change?.ecosystem === 'oci') this.reloads.reload('oci', change.name, () => this.reload(change.name));
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsReloads) this.reloads.close();
-    await this.unlisten?.();
+  constructor(db: Db, reloads?: CatalogReloads) {
+    super(db, 'oci', SINGLE_NAME, reloads);
   }
 
   /** Reads every image again (after notifications may have been missed). */
@@ -103,10 +81,10 @@ export class OciCatalog {
       this.db.query<{ tag: string; digest: string }>('SELECT tag, digest FROM oci_tags WHERE name = $1', [name]),
     ]);
     if (manifests.length === 0) {
-      this.images.delete(name);
+      if (this.images.delete(name)) this.notifyListeners(name);
       return;
     }
-    const image: OciImage = { name, tags: new Map(), manifests: new Map(), refs: new Map(), serial: ++this.serialCounter };
+    const image: OciImage = { name, tags: new Map(), manifests: new Map(), refs: new Map(), serial: this.nextSerial() };
     for (const m of manifests) image.manifests.set(m.digest, { digest: m.digest, mediaType: m.media_type, size: Number(m.size) });
     for (const r of refs) {
       const list = image.refs.get(r.parent) ?? [];
@@ -115,6 +93,7 @@ export class OciCatalog {
     }
     for (const t of tags) image.tags.set(t.tag, t.digest);
     this.images.set(name, image);
+    this.notifyListeners(name);
   }
 
   image(name: string): OciImage | undefined {
@@ -185,8 +164,8 @@ export class OciCatalog {
          ON CONFLICT (name, tag) DO UPDATE SET digest = EXCLUDED.digest, source = EXCLUDED.source, synced_at = now()`,
         [w.name, w.tag, w.digest, w.source],
       );
-      await publishCatalogChange(q, { ecosystem: 'oci', name: w.name });
+      await this.changed([w.name], q); // at COMMIT, to every instance
     });
-    await this.reload(w.name);
+    await this.reload(w.name); // read-your-write, before the notification arrives
   }
 }

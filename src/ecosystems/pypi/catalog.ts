@@ -4,8 +4,9 @@
 // It also keeps the PEP 792 status an upstream gave a project (relayed by the sync): a project
 // with such a status is known even when none of its files is.
 import type { Db, Queryable } from '../../state/db.js';
-import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from '../../catalog/changes.js';
-import { CatalogReloads } from '../../catalog/reload.js';
+import type { CatalogReloads } from '../../catalog/reload.js';
+import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
+import { RecordColumns, interner } from '../../catalog/columns.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
 export interface PypiFile {
@@ -65,24 +66,6 @@ export interface PypiProject {
   serial: number;
 }
 
-interface Row {
-  sha256: string;
-  project: string;
-  display_name: string;
-  version: string;
-  filename: string;
-  size: string | number;
-  requires_python: string | null;
-  upload_time: Date | string | null;
-  yanked: string | null;
-  metadata_sha256: string | null;
-  stored: boolean;
-  metadata_stored: boolean;
-  source: string;
-  source_url: string | null;
-  created_at: Date | string;
-}
-
 interface StatusRow {
   project: string;
   status: RelayedStatus['status'];
@@ -99,40 +82,6 @@ function fromStatusRow(r: StatusRow): RelayedStatus {
 /** Projects read per query by reloadAll. */
 const RELOAD_CHUNK = 500;
 
-/**
- * One string for equal values read from many rows (project and display names, versions,
- * sources, requires-python): the database driver makes a new string per row and column.
- */
-function interner(): (s: string) => string {
-  const seen = new Map<string, string>();
-  return (s) => {
-    const known = seen.get(s);
-    if (known !== undefined) return known;
-    seen.set(s, s);
-    return s;
-  };
-}
-
-function fromRow(r: Row, intern: (s: string) => string = (s) => s): PypiFile {
-  return {
-    sha256: r.sha256,
-    project: intern(r.project),
-    displayName: intern(r.display_name),
-    version: intern(r.version),
-    filename: r.filename,
-    size: Number(r.size),
-    requiresPython: r.requires_python === null ? null : intern(r.requires_python),
-    uploadTime: r.upload_time === null ? null : new Date(r.upload_time),
-    yanked: r.yanked,
-    metadataSha256: r.metadata_sha256,
-    stored: r.stored,
-    metadataStored: r.metadata_stored,
-    source: intern(r.source),
-    sourceUrl: r.source_url,
-    firstSeen: new Date(r.created_at),
-  };
-}
-
 function compareVersions(a: string, b: string): number {
   const va = validPep440(a) !== null;
   const vb = validPep440(b) !== null;
@@ -141,17 +90,31 @@ function compareVersions(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-const COLUMNS =
-  'sha256, project, display_name, version, filename, size, requires_python, upload_time, yanked, metadata_sha256, stored, metadata_stored, source, source_url';
+/** The columns of pypi_files, declared once. */
+const COLUMNS = new RecordColumns<PypiFile>({
+  sha256: { column: 'sha256', type: 'text' },
+  project: { column: 'project', type: 'text', intern: true },
+  displayName: { column: 'display_name', type: 'text', intern: true },
+  version: { column: 'version', type: 'text', intern: true },
+  filename: { column: 'filename', type: 'text' },
+  size: { column: 'size', type: 'bigint' },
+  requiresPython: { column: 'requires_python', type: 'text', intern: true },
+  uploadTime: { column: 'upload_time', type: 'timestamptz' },
+  yanked: { column: 'yanked', type: 'text' },
+  metadataSha256: { column: 'metadata_sha256', type: 'text' },
+  stored: { column: 'stored', type: 'boolean' },
+  metadataStored: { column: 'metadata_stored', type: 'boolean' },
+  source: { column: 'source', type: 'text', intern: true },
+  sourceUrl: { column: 'source_url', type: 'text' },
+  firstSeen: { column: 'created_at', type: 'timestamptz', readOnly: true },
+});
 
 /** Rows per statement: bounds the JSON text each statement carries. */
 const UPSERT_BATCH_ROWS = 1000;
 
 /** One statement per batch: the rows travel as one JSON array (json_to_recordset), on pg and PGlite alike. */
-const UPSERT_SQL = `INSERT INTO pypi_files (${COLUMNS}, updated_at)
-  SELECT ${COLUMNS}, now() FROM json_to_recordset($1::json) AS r(
-    sha256 text, project text, display_name text, version text, filename text, size bigint, requires_python text,
-    upload_time timestamptz, yanked text, metadata_sha256 text, stored boolean, metadata_stored boolean, source text, source_url text)
+const UPSERT_SQL = `INSERT INTO pypi_files (${COLUMNS.insertList}, updated_at)
+  SELECT ${COLUMNS.insertList}, now() FROM json_to_recordset($1::json) AS r(${COLUMNS.recordset})
   ON CONFLICT (sha256) DO UPDATE SET
     display_name = EXCLUDED.display_name,
     -- The stored bytes' size wins; an unknown size (0) never hides a known one.
@@ -164,25 +127,6 @@ const UPSERT_SQL = `INSERT INTO pypi_files (${COLUMNS}, updated_at)
     metadata_stored = pypi_files.metadata_stored OR EXCLUDED.metadata_stored,
     source_url = COALESCE(EXCLUDED.source_url, pypi_files.source_url),
     updated_at = now()`;
-
-function toJsonRow(f: PypiFile): Omit<Row, 'created_at'> {
-  return {
-    sha256: f.sha256,
-    project: f.project,
-    display_name: f.displayName,
-    version: f.version,
-    filename: f.filename,
-    size: f.size,
-    requires_python: f.requiresPython,
-    upload_time: f.uploadTime === null ? null : f.uploadTime.toISOString(),
-    yanked: f.yanked,
-    metadata_sha256: f.metadataSha256,
-    stored: f.stored,
-    metadata_stored: f.metadataStored,
-    source: f.source,
-    source_url: f.sourceUrl,
-  };
-}
 
 /**
  * Statement-sized batches. A sha256 given twice goes to separate batches (in order): PostgreSQL
@@ -203,33 +147,14 @@ function* upsertBatches(files: readonly PypiFile[]): Generator<PypiFile[]> {
   if (batch.length) yield batch;
 }
 
-export class PypiCatalog {
+export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
   private readonly projects = new Map<string, PypiProject>();
   private readonly statuses = new Map<string, RelayedStatus>();
   private readonly bySha = new Map<string, PypiFile>();
-  private serialCounter = 0;
-  private unlisten: (() => Promise<void>) | undefined;
-  private readonly listeners = new Set<(project: string) => void>();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
-  private readonly reloads: CatalogReloads;
-  private readonly ownsReloads: boolean;
-
-  constructor(
-    private readonly db: Db,
-    reloads?: CatalogReloads,
-  ) {
-    this.reloads = reloads ?? CatalogReloads.standalone();
-    this.ownsReloads = !reloads;
-  }
-
-  /** Loads everything and subscribes to changes made by other processes. */
-  async open(): Promise<void> {
-    await this.reloadAll();
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      if (change?.ecosystem === 'pypi') this.reloads.reload('pypi', change.name, () => this.reload(change.name));
-    });
+  constructor(db: Db, reloads?: CatalogReloads) {
+    super(db, 'pypi', SINGLE_NAME, reloads);
   }
 
   /**
@@ -247,30 +172,19 @@ export class PypiCatalog {
     const withFiles = new Set(names);
     for (const name of this.statuses.keys()) if (!withFiles.has(name)) this.install(name, []);
     for (let i = 0; i < names.length; i += RELOAD_CHUNK) {
-      const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = ANY($1::text[])`, [
+      const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = ANY($1::text[])`, [
         names.slice(i, i + RELOAD_CHUNK),
       ]);
       const grouped = new Map<string, PypiFile[]>();
       const intern = interner();
       for (const r of rows) {
-        const f = fromRow(r, intern);
+        const f = COLUMNS.fromRow(r, intern);
         const list = grouped.get(f.project) ?? [];
         list.push(f);
         grouped.set(f.project, list);
       }
       for (const [name, files] of grouped) this.install(name, files);
     }
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsReloads) this.reloads.close();
-    await this.unlisten?.();
-  }
-
-  /** Called with a project name whenever its entry changes (cache invalidation). */
-  onChange(fn: (project: string) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
   }
 
   private install(name: string, files: PypiFile[]): void {
@@ -283,22 +197,22 @@ export class PypiCatalog {
       files.sort((a, b) => compareVersions(a.version, b.version) || (a.filename < b.filename ? -1 : 1));
       // The display name of the newest file wins (projects occasionally change capitalisation).
       const displayName = files[files.length - 1]?.displayName ?? name;
-      this.projects.set(name, { name, displayName, files, serial: ++this.serialCounter, ...(status ? { upstreamStatus: status } : {}) });
+      this.projects.set(name, { name, displayName, files, serial: this.nextSerial(), ...(status ? { upstreamStatus: status } : {}) });
       for (const f of files) this.bySha.set(f.sha256, f);
     }
-    for (const fn of this.listeners) fn(name);
+    this.notifyListeners(name);
   }
 
   /** Re-reads one project from the database (after a local write or a notification). */
   async reload(project: string): Promise<void> {
-    const rows = await this.db.query<Row>(`SELECT ${COLUMNS}, created_at FROM pypi_files WHERE project = $1`, [project]);
+    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = $1`, [project]);
     const status = (await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status WHERE project = $1`, [project]))[0];
     if (status) this.statuses.set(project, fromStatusRow(status));
     else this.statuses.delete(project);
     const intern = interner();
     this.install(
       project,
-      rows.map((r) => fromRow(r, intern)),
+      rows.map((r) => COLUMNS.fromRow(r, intern)),
     );
   }
 
@@ -325,11 +239,10 @@ export class PypiCatalog {
   async upsert(files: PypiFile[], q: Queryable = this.db): Promise<void> {
     const projects = new Set<string>();
     for (const batch of upsertBatches(files)) {
-      await q.query(UPSERT_SQL, [JSON.stringify(batch.map(toJsonRow))]);
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map((f) => COLUMNS.toJsonRow(f)))]);
       for (const f of batch) projects.add(f.project);
     }
-    if (q === this.db) for (const p of projects) await this.reload(p);
-    if (projects.size) await publishCatalogChanges(q, 'pypi', [...projects]);
+    await this.changed(projects, q);
   }
 
   /**
@@ -353,8 +266,7 @@ export class PypiCatalog {
     } else {
       await this.db.query('DELETE FROM pypi_project_status WHERE project = $1', [project]);
     }
-    await this.reload(project);
-    await publishCatalogChanges(this.db, 'pypi', [project]);
+    await this.changed([project]);
   }
 
   /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */

@@ -1,0 +1,117 @@
+// The replicated in-memory catalog every ecosystem's read model is built on: PostgreSQL is the
+// truth, each process keeps a copy, and a change is published on CATALOG_CHANNEL so that every
+// other instance (in this process or another replica) reloads the key it names. Written once here
+// so the PyPI, conda and OCI catalogs listen, skip their own notifications, number their versions
+// (serial) and tell their listeners alike.
+// It must never drop a failed reload silently (CatalogReloads logs, counts and retries it), and
+// never skip a notification it did not reload itself.
+import { randomUUID } from 'node:crypto';
+import type { Db, Queryable } from '../state/db.js';
+import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from './changes.js';
+import { CatalogReloads } from './reload.js';
+
+/** How a key maps to a notification's name and back (parse: undefined for a name no key has). */
+export interface KeyNames<K extends unknown[]> {
+  name(...key: K): string;
+  parse(name: string): K | undefined;
+}
+
+/** A key that is one name (a project, an image): the notification names it as it is. */
+export const SINGLE_NAME: KeyNames<[string]> = { name: (n) => n, parse: (n) => [n] };
+
+/** A key of two names (a conda channel and subdir): `first/second`, split at the first slash. */
+export const NAME_PAIR: KeyNames<[string, string]> = {
+  name: (first, second) => `${first}/${second}`,
+  parse(name) {
+    const slash = name.indexOf('/');
+    return slash > 0 ? [name.slice(0, slash), name.slice(slash + 1)] : undefined;
+  },
+};
+
+/**
+ * K: the key one reload and one notification is about, as the arguments the subclass's methods
+ * take ([project], [channel, subdir], [image name]); `keys` maps it to the notification's name
+ * and back.
+ */
+export abstract class ReplicatedCatalog<K extends unknown[]> {
+  /** Tags this instance's notifications (see CatalogChange.origin). */
+  protected readonly origin = randomUUID();
+  private serialCounter = 0;
+  private unlisten: (() => Promise<void>) | undefined;
+  private readonly listeners = new Set<(...key: K) => void>();
+  /** Retries reloads that fail after a notification (shared by the runtime's catalogs). */
+  protected readonly reloads: CatalogReloads;
+  private readonly ownsReloads: boolean;
+
+  constructor(
+    protected readonly db: Db,
+    /** The ecosystem its notifications carry. */
+    readonly ecosystem: string,
+    private readonly keys: KeyNames<K>,
+    reloads?: CatalogReloads,
+  ) {
+    this.reloads = reloads ?? CatalogReloads.standalone();
+    this.ownsReloads = !reloads;
+  }
+
+  /** Reads everything again (at open, and after notifications may have been missed). */
+  abstract reloadAll(): Promise<void>;
+
+  /** Re-reads one key from the database (after a local write or a notification). */
+  abstract reload(...key: K): Promise<void>;
+
+  /** Loads everything and subscribes to changes made by other instances. */
+  async open(): Promise<void> {
+    await this.reloadAll();
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
+      const change = parseCatalogChange(payload);
+      // Its own change was reloaded by changed() after the commit: a second read of the key is waste.
+      if (change?.ecosystem !== this.ecosystem || change.origin === this.origin) return;
+      const key = this.keys.parse(change.name);
+      if (key) this.reloads.reload(this.ecosystem, change.name, () => this.reload(...key));
+    });
+  }
+
+  /** Asks for a full reload through the retrier (after a reconnect): a failure is logged, counted, retried. */
+  reloadAllLater(): void {
+    this.reloads.reload(this.ecosystem, '*', () => this.reloadAll());
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsReloads) this.reloads.close();
+    await this.unlisten?.();
+  }
+
+  /** Called with the key whenever its entry changes (cache invalidation). */
+  onChange(fn: (...key: K) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** The next version number, for a key's entry installed now; part of rendered documents' identity. */
+  protected nextSerial(): number {
+    return ++this.serialCounter;
+  }
+
+  /** Tells the listeners that a key's entry changed. */
+  protected notifyListeners(...key: K): void {
+    for (const fn of this.listeners) fn(...key);
+  }
+
+  /**
+   * Publishes that these keys (by notification name) changed. On the catalog's own connection
+   * (the write is committed) it reloads them first and tags the notification with its origin, so
+   * only the others reload. Inside a caller's transaction `q` nothing is committed yet: the
+   * notification goes out at COMMIT untagged, and this instance reloads on it like every other.
+   */
+  protected async changed(names: Iterable<string>, q: Queryable = this.db): Promise<void> {
+    const list = [...names];
+    if (q === this.db)
+      for (const name of list) {
+        const key = this.keys.parse(name);
+        if (!key) throw new Error(`${this.ecosystem} catalog: '${name}' names no key of this catalog`);
+        await this.reload(...key);
+      }
+    if (list.length) await publishCatalogChanges(q, this.ecosystem, list, q === this.db ? this.origin : undefined);
+  }
+}
