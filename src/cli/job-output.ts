@@ -133,8 +133,13 @@ const printers: Record<string, Printer> = {
       const a = r as {
         sources: Array<{ source: string; imported?: number; skipped?: number; problems?: unknown[]; error?: string }>;
         malwareBlocked: string[];
+        rejudged?: unknown[];
       };
-      json(io, { sources: a.sources.map((s) => ({ ...s, problems: s.problems?.length ?? 0 })), malwareBlocked: a.malwareBlocked });
+      json(io, {
+        sources: a.sources.map((s) => ({ ...s, problems: s.problems?.length ?? 0 })),
+        malwareBlocked: a.malwareBlocked,
+        rejudged: a.rejudged?.length ?? 0,
+      });
       // The problems themselves were printed as warnings, each with its path.
       return a.sources.some((s) => s.error || s.problems?.length) ? 1 : 0;
     },
