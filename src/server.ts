@@ -9,6 +9,8 @@ import { Notifier } from './notify/notifier.js';
 import { notifyException } from './exceptions/notify.js';
 import { Metrics } from './http/metrics.js';
 import { registerJobRoutes } from './http/jobs.js';
+import { openDownloadLog } from './http/download-log.js';
+import { recordImagePackages } from './gate/image-packages.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
@@ -81,6 +83,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
   const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db, reloads: runtime.reloads });
+  // Who pulled what: recorded off the request path, flushed in batches, flushed at shutdown.
+  // (Its failures go to the app's log; a write can only fail once requests came, so after buildApp.)
+  const downloads = openDownloadLog(config, runtime.db, metrics, { error: (o, m) => app.log.error(o, m) }, opts);
   const app = await buildApp({
     gate,
     metrics,
@@ -95,8 +100,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
     packageRead: config.auth.packageRead,
-    ...(opts.onServed ? { onServed: opts.onServed } : {}),
-    ...(opts.onCondaServed ? { onCondaServed: opts.onCondaServed } : {}),
+    ...downloads.hooks,
   });
   const notifier = new Notifier(config, app.log);
   // The audit head is anchored soon after each decision and at shutdown, not only on the schedule.
@@ -105,7 +109,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     name === 'reports'
       ? new ReportProvider(runtime.db)
       : name === 'contents'
-        ? new ContentsProvider(gateRegs, () => runtime.policies.policy, { views: config.gate.contents.views })
+        ? new ContentsProvider(gateRegs, () => runtime.policies.policy, {
+            views: config.gate.contents.views,
+            record: (digest, packages) => recordImagePackages(runtime.db, digest, packages),
+          })
         : new DefenderProvider(
             // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
             new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), {
@@ -172,6 +179,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         ['the policy watch', () => policyWatch.stop()],
         ['the HTTP connections', () => closeHttp(app, graceMs / 2)],
         [() => `the running jobs (${runner.runningJobs().join(', ') || 'none'})`, () => serverJobs.drain()],
+        ['the download log (records still buffered)', () => downloads.log.stop()],
         ['the audit anchor of the last records', () => anchors.flush()],
         ['the runtime (database, storage)', () => runtime.close()],
       ],

@@ -59,4 +59,8 @@ export const commands: Record<string, Command> = {
     () => import('./advisories.js'),
     (m) => m.advisoriesCommand,
   ),
+  incident: lazy(
+    () => import('./incident.js'),
+    (m) => m.incidentCommand,
+  ),
 };

@@ -1,6 +1,7 @@
 // What a CLI command prints for a job: its progress events on stderr and its report on stdout
 // (one JSON line, or a plan for dry runs), and the exit code — the same whether the job ran in
 // this process or was handed to the server (the server streams the same events and outcome).
+import type { IncidentReport } from '../gate/incidents.js';
 import type { SyncEvent, SyncReport } from '../sync/pypi-sync.js';
 import type { CondaSyncEvent, CondaSyncReport } from '../sync/conda-sync.js';
 import type { ImportReport } from '../ecosystems/pypi/importer.js';
@@ -126,17 +127,24 @@ const printers: Record<string, Printer> = {
   'advisories:import': {
     event: (e, io) => {
       if (e.type === 'warning') io.err.write(`${String(e.message)}\n`);
+      if (e.type === 'rejudge') io.err.write(`judging again (contains a malicious package): ${String(e.image)}\n`);
     },
     result: (r, io) => {
       const a = r as {
         sources: Array<{ source: string; imported?: number; skipped?: number; problems?: unknown[]; error?: string }>;
         malwareBlocked: string[];
+        rejudged?: unknown[];
       };
-      json(io, { sources: a.sources.map((s) => ({ ...s, problems: s.problems?.length ?? 0 })), malwareBlocked: a.malwareBlocked });
+      json(io, {
+        sources: a.sources.map((s) => ({ ...s, problems: s.problems?.length ?? 0 })),
+        malwareBlocked: a.malwareBlocked,
+        rejudged: a.rejudged?.length ?? 0,
+      });
       // The problems themselves were printed as warnings, each with its path.
       return a.sources.some((s) => s.error || s.problems?.length) ? 1 : 0;
     },
   },
+  'incident:report': { result: (r, io) => printIncident(r as IncidentReport, io) },
   'audit:anchor': {
     result: (r, io) => {
       const a = (r as { anchor: Anchor | null }).anchor;
@@ -145,6 +153,23 @@ const printers: Record<string, Printer> = {
     },
   },
 };
+
+/** `safelist incident`: who downloaded the version, and which images contain it; exit 0. */
+function printIncident(r: IncidentReport, io: Io): number {
+  const w = (line: string) => io.out.write(`${line}\n`);
+  w(
+    `${r.ecosystem} ${r.name} ${r.version}: ${r.malware.length ? `blocked as malicious (${r.malware.join(', ')})` : 'not blocked as malicious'}`,
+  );
+  w(`downloads: ${r.downloads.length ? '' : 'none recorded'}`);
+  for (const d of r.downloads)
+    w(
+      `  view ${d.view}  identity ${d.identity ? `${d.identity.name} (${d.identity.oid})` : 'anonymous'}  first ${d.first}  last ${d.last}  count ${d.count}`,
+    );
+  w(`images containing it: ${r.images.length ? '' : 'none recorded'}`);
+  for (const i of r.images)
+    w(`  ${i.registry}/${i.repository}@${i.digest}  ${i.state}${i.decidedAt ? ` (decided ${i.decidedAt})` : ''}  ${i.paths.join(' ')}`);
+  return 0;
+}
 
 /** Prints a job's outcome; returns the exit code. */
 export function printOutcome(job: string, o: JobOutcome, io: Io, opts: { dryRun: boolean }): number {

@@ -431,6 +431,19 @@ export const configSchema = z.strictObject({
       anchorStorage: explicitStorageSchema.optional(),
     })
     .prefault({}),
+  downloads: z
+    .strictObject({
+      /** How long download log rows are kept (who pulled what, for incidents); older ones are pruned. */
+      retention: duration.default('90d'),
+      /** node-cron expression for the prune job; empty disables. */
+      pruneSchedule: z.string().default('17 * * * *'),
+      /** Records held in memory before a flush; when full, new records are dropped and counted, never waited for. */
+      bufferSize: z.coerce.number().int().min(1).default(10_000),
+      /** A flush happens every flushInterval, or as soon as this many records wait. */
+      batchSize: z.coerce.number().int().min(1).max(5000).default(500),
+      flushInterval: duration.default('1s'),
+    })
+    .prefault({}),
   gate: gateSchema,
   cache: z
     .strictObject({

@@ -153,6 +153,41 @@ export class GateStore {
   }
 
   /**
+   * Queues images that passed (or got no verdict) to be judged again, e.g. when a package they
+   * contain turned out to be malicious; each is audited as gate.requeued with the cause. A failed
+   * image stays failed. Resolves with the images actually requeued.
+   */
+  async requeue(images: ImageRef[], actor: string, detail: Record<string, unknown>): Promise<ImageRef[]> {
+    if (!images.length) return [];
+    return this.db.tx(async (q) => {
+      const requeued = await q.query<ImageRef & { previous: string; decided_at: string | null }>(
+        `WITH want AS (SELECT * FROM json_to_recordset($1::json) AS w(registry text, repository text, digest text)),
+              old AS (SELECT g.registry, g.repository, g.digest, g.state, g.verdict->>'decidedAt' AS decided_at FROM gate_images g
+                      JOIN want w USING (registry, repository, digest) WHERE g.state IN ('pass', 'no-verdict') FOR UPDATE OF g)
+         UPDATE gate_images g SET state = 'queued', verdict = NULL, purged = NULL, blocked = NULL, attempts = 0, next_at = now(), lease_until = NULL,
+           reason = 'judging again: ' || $3, generation = g.generation + 1,
+           deadline = now() + $2 * interval '1 millisecond', updated_at = now()
+         FROM old WHERE g.registry = old.registry AND g.repository = old.repository AND g.digest = old.digest
+         RETURNING g.registry, g.repository, g.digest, old.state AS previous, old.decided_at`,
+        [
+          JSON.stringify(images.map((i) => ({ registry: i.registry, repository: i.repository, digest: i.digest }))),
+          this.deadlineMs,
+          String(detail.cause ?? 'requeued'),
+        ],
+      );
+      for (const r of requeued) {
+        await appendAudit(q, {
+          actor,
+          action: 'gate.requeued',
+          subject: `${r.registry}/${r.repository}@${r.digest}`,
+          detail: { ...detail, previous: r.previous, decidedAt: r.decided_at },
+        });
+      }
+      return requeued.map((r) => ({ registry: r.registry, repository: r.repository, digest: r.digest }));
+    });
+  }
+
+  /**
    * The findings with fixSeenAt: when the gate first saw each (id, package, fixed version) as
    * fixable, in any image. The first sighting is recorded here, once; later ones read it back.
    */

@@ -14,6 +14,8 @@ import { ECOSYSTEMS } from '../policy/types.js';
 import type { Db } from '../state/db.js';
 import { parse } from '../validate.js';
 import { requireRole } from '../auth/guard.js';
+import { incidentReport } from '../gate/incidents.js';
+import { incidentParams } from '../jobs/downloads.js';
 
 export interface ApiDeps {
   db: Db;
@@ -141,6 +143,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/api/v1/demand', as('approver', 'admin', 'auditor'), async (req) => {
     const { limit } = parse(z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }), req.query, 'query');
     return { mostWanted: await mostWanted(deps.db, limit ?? 50) };
+  });
+
+  // Who downloaded a package version, and which images the gate knows contain it (issue 15).
+  app.get('/api/v1/incidents', as('auditor', 'admin'), async (req) => {
+    const q = parse(incidentParams, req.query, 'query');
+    return incidentReport(deps.db, deps.policies.policy, q.ecosystem, q.name, q.version);
   });
 
   app.post('/api/v1/policy/reload', as('admin'), async (req) => {

@@ -18,7 +18,7 @@ import type { Metrics } from './metrics.js';
 import type { Config } from '../config/schema.js';
 import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import type { OciCatalog } from '../ecosystems/oci/catalog.js';
-import { isOciPath, registerOciRoutes, sendOciError } from './oci.js';
+import { isOciPath, registerOciRoutes, sendOciError, type OciRouteDeps } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
 
@@ -34,6 +34,7 @@ export interface AppDeps {
   logLevel?: string;
   onServed?: PypiRouteDeps['onServed'];
   onCondaServed?: CondaRouteDeps['onServed'];
+  onOciServed?: OciRouteDeps['onServed'];
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
   metrics?: Metrics;
@@ -122,6 +123,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password',
         );
       reply.removeHeader('www-authenticate');
+      // The download log records who pulled each file (blob-response.ts servedBy).
+      req.identity = who;
     });
   }
 
@@ -140,6 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       catalog: deps.oci,
       policies: deps.policies,
       store: deps.store,
+      ...(deps.onOciServed ? { onServed: deps.onOciServed } : {}),
       onBlocked: (e) => {
         deps.metrics?.blocked.inc({ ecosystem: 'oci' });
         recordBlocked(deps.db, 'oci', e.name, e.view);

@@ -19,6 +19,24 @@ export interface BlobResponse {
   filename?: string;
 }
 
+/** What the file routes tell the download log about a file they serve (GET). */
+export interface ServedFile {
+  view: string;
+  name: string;
+  version: string;
+  sha256: string;
+  /** The client's address as the socket (or a trusted proxy) gives it. */
+  client: string;
+  /** The token's identity when package reads are authenticated (app.ts sets req.identity); else null. */
+  identity: { oid: string; name: string } | null;
+}
+
+/** The request's part of a ServedFile: view, client address, identity. */
+export function servedBy(req: FastifyRequest, view: string, name: string, version: string): Omit<ServedFile, 'sha256'> {
+  const who = req.identity;
+  return { view, name, version, client: req.ip, identity: who ? { oid: who.oid, name: who.name } : null };
+}
+
 export async function sendBlob(store: BlobStore, req: FastifyRequest, reply: FastifyReply, b: BlobResponse): Promise<FastifyReply> {
   reply
     .header('etag', b.etag)

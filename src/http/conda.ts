@@ -18,12 +18,13 @@ import { errors, SafelistError } from '../errors.js';
 import { gzipOfDocument, isCondaSubdir, zstOfDocument, type CondaDocument, type CondaIndex } from '../ecosystems/conda/index.js';
 import type { Shard, ShardSet } from '../ecosystems/conda/shards.js';
 import type { BlobStore } from '../storage/types.js';
-import { sendBlob } from './blob-response.js';
+import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
 
 export interface CondaRouteDeps {
   index: CondaIndex;
   store: BlobStore;
-  onServed?: (e: { view: string; sha256: string; filename: string }) => void;
+  /** A package file about to be sent (GET): for the download log; must return at once. */
+  onServed?: (e: ServedFile & { filename: string }) => void;
   onBlocked?: (e: { view: string; name: string }) => void;
   /** Offer gzip Content-Encoding for documents (conda.gzip). */
   gzip?: boolean;
@@ -157,7 +158,7 @@ export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps):
           deps.onBlocked?.({ view, name: filename.slice(0, filename.lastIndexOf('-', filename.lastIndexOf('-') - 1)) });
         throw err;
       }
-      if (req.method === 'GET') deps.onServed?.({ view, sha256: p.sha256, filename });
+      if (req.method === 'GET') deps.onServed?.({ ...servedBy(req, view, p.name, p.version), sha256: p.sha256, filename });
       return sendBlob(store, req, reply, {
         key: blobKeyForSha256(p.sha256),
         size: p.size,

@@ -11,7 +11,7 @@ import { checkDigest, digestHex, isTag, splitImageName } from '../ecosystems/oci
 import { DEFAULT_VIEW } from '../policy/decide.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
-import { sendBlob } from './blob-response.js';
+import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
 import { reasonPhrase } from './errors.js';
 
 export interface OciRouteDeps {
@@ -19,6 +19,8 @@ export interface OciRouteDeps {
   policies: PolicyStore;
   store: BlobStore;
   onBlocked?: (e: { view: string; name: string }) => void;
+  /** A manifest or blob about to be sent (GET): for the download log; must return at once. */
+  onServed?: (e: ServedFile & { kind: 'manifest' | 'blob' }) => void;
 }
 
 const API_VERSION = 'registry/2.0';
@@ -231,6 +233,8 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
       const inm = req.headers['if-none-match'];
       if (inm && inm.split(',').some((t) => t.trim() === `"${digest}"`)) return reply.code(304).send();
       if (req.method === 'HEAD') return reply.send();
+      // version: the tag asked for, or the digest when pulled by digest.
+      deps.onServed?.({ ...servedBy(req, p.view, p.name, ref), sha256: digestHex(digest), kind: 'manifest' });
       let bytes = manifestCache.get(digest);
       if (!bytes) {
         const chunks: Buffer[] = [];
@@ -268,6 +272,7 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
       );
     }
     reply.header('docker-content-digest', digest);
+    if (req.method === 'GET') deps.onServed?.({ ...servedBy(req, p.view, p.name, digest), sha256: digestHex(digest), kind: 'blob' });
     return sendBlob(store, req, reply, {
       key: blobKeyForSha256(digestHex(digest)),
       size,

@@ -7,14 +7,15 @@ import { errors } from '../errors.js';
 import { gzipOf, type PypiIndex, type RenderedDocument } from '../ecosystems/pypi/index.js';
 import { isSafeFilename, normalizeProjectName } from '../ecosystems/pypi/names.js';
 import type { BlobStore } from '../storage/types.js';
-import { sendBlob } from './blob-response.js';
+import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
 import { negotiateIndexFormat, OFFERED_TYPES } from './negotiate.js';
 
 export interface PypiRouteDeps {
   index: PypiIndex;
   store: BlobStore;
   /** Called for every file or metadata response that starts streaming (metrics, tests). */
-  onServed?: (e: { view: string; sha256: string; filename: string; metadata: boolean }) => void;
+  /** A file about to be sent (GET): for the download log; must return at once. */
+  onServed?: (e: ServedFile & { filename: string; metadata: boolean }) => void;
   /** Called for every refusal (demand insight). */
   onBlocked?: (e: { view: string; name: string }) => void;
 }
@@ -104,7 +105,8 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
       }
       if (metadata) {
         if (!file.metadataSha256 || !file.metadataStored) throw errors.notFound(`${filename} has no core metadata file in this index`);
-        if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: true });
+        if (req.method === 'GET')
+          deps.onServed?.({ ...servedBy(req, view, file.project, file.version), sha256: sha256!, filename, metadata: true });
         return sendBlob(store, req, reply, {
           key: blobKeyForSha256(file.metadataSha256),
           size: await metadataSize(store, file.metadataSha256),
@@ -113,7 +115,8 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
           filename: `${filename}.metadata`,
         });
       }
-      if (req.method === 'GET') deps.onServed?.({ view, sha256: sha256!, filename, metadata: false });
+      if (req.method === 'GET')
+        deps.onServed?.({ ...servedBy(req, view, file.project, file.version), sha256: sha256!, filename, metadata: false });
       return sendBlob(store, req, reply, {
         key: blobKeyForSha256(file.sha256),
         size: file.size,

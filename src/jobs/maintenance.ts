@@ -9,6 +9,9 @@ import { MALWARE_EVENT, malwareBody } from '../exceptions/notify.js';
 import type { Rule } from '../policy/types.js';
 import { reconcileRegistries, type ReconcileReport } from '../gate/reconcile.js';
 import type { Anchor } from '../audit/log.js';
+import { rejudgeMalwareImages } from '../gate/incidents.js';
+import { GateStore } from '../gate/store.js';
+import type { ImageRef } from '../gate/types.js';
 import type { Job, JobDeps } from './types.js';
 
 const none = z.strictObject({});
@@ -53,12 +56,16 @@ type AdvisorySourceReport = {
  * MAL- records that are new or changed block at once: this replica reloads its policy (the
  * others were notified at commit), and the run is audited (advisory.malware-blocked) and notified.
  */
-export const advisoryImportJob: Job<z.infer<typeof none>, { sources: AdvisorySourceReport[]; malwareBlocked: string[] }> = {
+export const advisoryImportJob: Job<
+  z.infer<typeof none>,
+  { sources: AdvisorySourceReport[]; malwareBlocked: string[]; rejudged: ImageRef[] }
+> = {
   name: 'advisories:import',
   lock: 'advisories:import',
   schedule: (config) => (config.advisories.sources.length ? config.advisories.schedule : undefined),
   params: none,
-  async run({ deps: { config, runtime, notifier }, emit }) {
+  async run({ deps, actor, emit }) {
+    const { config, runtime, notifier } = deps;
     const sources: AdvisorySourceReport[] = [];
     let reload = false;
     for (const source of config.advisories.sources) {
@@ -81,13 +88,27 @@ export const advisoryImportJob: Job<z.infer<typeof none>, { sources: AdvisorySou
     const malwareBlocked = [...new Set(sources.flatMap((s) => s.malware ?? []))];
     if (malwareBlocked.length)
       notifyMalware(config, notifier, malwareBlocked, malwarePackages(runtime.policies.policy.rulesOfKind('malware'), malwareBlocked));
-    return { sources, malwareBlocked };
+    const rejudged = malwareBlocked.length ? await rejudge(deps, actor) : [];
+    for (const img of rejudged) emit({ type: 'rejudge', image: `${img.registry}/${img.repository}@${img.digest}` });
+    return { sources, malwareBlocked, rejudged };
   },
   audit: (r) => [
     ...(r.sources.length ? [{ action: 'advisories.imported', subject: 'osv', detail: { sources: r.sources } }] : []),
     ...(r.malwareBlocked.length ? [{ action: MALWARE_EVENT, subject: r.malwareBlocked.join(','), detail: { ids: r.malwareBlocked } }] : []),
   ],
 };
+
+/**
+ * Passed images that contain a package now blocked as malware are judged again (the worker
+ * fails, purges and notifies). Run from a CLI the store is opened here; a server's worker finds
+ * the requeued images on its next pass (its own kick when the job runs in the server).
+ */
+async function rejudge(deps: JobDeps, actor: string): Promise<ImageRef[]> {
+  const store = deps.gate?.store ?? new GateStore(deps.runtime.db, durationMs(deps.config.gate.scanDeadline));
+  const images = await rejudgeMalwareImages(deps.runtime.db, store, deps.runtime.policies.policy, actor);
+  if (images.length) deps.gate?.kick();
+  return images;
+}
 
 /** "ecosystem name (versions)" of the malware rules of the given advisories, for people. */
 function malwarePackages(rules: readonly Rule[], ids: readonly string[]): string[] {

@@ -4,6 +4,7 @@ import { acrImportJob } from './acr-import.js';
 import { importCondaJob, importPypiJob } from './import.js';
 import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
+import { downloadsPruneJob, incidentReportJob } from './downloads.js';
 import { syncCondaJob, syncJob, syncOciJob, syncPypiJob } from './sync.js';
 import type { AnyJob } from './types.js';
 
@@ -21,5 +22,7 @@ export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
     exceptionExpiryJob,
     advisoryImportJob,
     gateReconcileJob,
+    downloadsPruneJob,
+    incidentReportJob,
   ].map((j) => [j.name, j]),
 );

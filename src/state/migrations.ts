@@ -339,4 +339,43 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    id: '0400_download_log',
+    sql: `
+      -- Who pulled what (issue 15): one row per file served, written in batches off the request
+      -- path (audit/downloads.ts) and pruned after downloads.retention. identity is the token's
+      -- oid and name when package reads are authenticated, else NULL.
+      CREATE TABLE download_log (
+        id            bigserial PRIMARY KEY,
+        at            timestamptz NOT NULL,
+        view          text NOT NULL,
+        ecosystem     text NOT NULL,
+        name          text NOT NULL,
+        version       text NOT NULL,
+        sha256        text NOT NULL,
+        identity_oid  text,
+        identity_name text,
+        client        text
+      );
+      CREATE INDEX download_log_package ON download_log (ecosystem, name, version);
+      CREATE INDEX download_log_at ON download_log (at);
+    `,
+  },
+  {
+    id: '0401_gate_image_packages',
+    sql: `
+      -- The packages the contents provider found installed in an image (after its layers'
+      -- whiteouts), per image digest: replaced at each scan, read by incidents and by the
+      -- re-judging of passed images when a package turns out to be malicious.
+      CREATE TABLE gate_image_packages (
+        digest    text NOT NULL,
+        ecosystem text NOT NULL,
+        name      text NOT NULL,
+        version   text NOT NULL,
+        path      text NOT NULL,
+        PRIMARY KEY (digest, path)
+      );
+      CREATE INDEX gate_image_packages_package ON gate_image_packages (ecosystem, name, version);
+    `,
+  },
 ];

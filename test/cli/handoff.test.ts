@@ -179,6 +179,23 @@ describe('the CLI beside a running server on the embedded database', () => {
     expect(plan.stdout).toContain('hand-pkg (up): fetch 0, present 1');
   });
 
+  it('hands `incident` to the server: who downloaded the file, from the download log the server writes', async () => {
+    const page = await (
+      await fetch(`${url}/pypi/default/simple/hand-pkg/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } })
+    ).json();
+    const file = (page as { files: Array<{ url: string }> }).files[0]!.url;
+    const res = await fetch(new URL(file, `${url}/pypi/default/simple/hand-pkg/`));
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    // The server writes its log off the request path (every downloads.flushInterval): ask until it is there.
+    const out = await until(async () => {
+      const r = await cli(['--config', shared.config, 'incident', 'hand-pkg==1.0']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.includes('count 1') ? r.stdout : undefined;
+    }, 'the download in the incident report');
+    expect(out).toMatch(/^ {2}view default {2}identity anonymous {2}first \S+ {2}last \S+ {2}count 1$/m);
+  });
+
   it('refuses a second server on the same folder, and commands that cannot hand over, without opening it', async () => {
     // On a port of its own: what stops it is the folder, not the address.
     const second = serve(shared, { SAFELIST_SERVER__PORT: String(await freePort()) });

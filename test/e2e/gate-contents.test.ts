@@ -6,7 +6,7 @@
 // distribution the view does not allow fails (and is purged) with a rule that names the
 // package, the file and the reason.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,9 @@ import { until } from '../support/wait.js';
 
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
+const ADMIN_TOKEN = 'admin-token-0123456789abcdefgh';
+const AUDITOR_TOKEN = 'auditor-token-0123456789abcdef';
+const MAL = 'MAL-2026-7001';
 const WHEELS = '/usr/share/python-wheels';
 
 /** Unpacks a real wheel as pip would into site-packages; returns its files for a layer. */
@@ -50,6 +53,7 @@ describe('gate: curated contents of an image', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-gate-contents-'));
+    await mkdir(join(work, 'osv'));
     const port = await freePort();
     registry = await startRegistry({
       notify: [
@@ -61,13 +65,16 @@ describe('gate: curated contents of an image', () => {
       ],
     });
     sl = await startTestSafelist({
-      allowlist: 'packages:\n  - pip\n',
+      allowlist: 'packages:\n  - pip\n  - demo-pkg\n',
       extra: {
+        advisories: { sources: [join(work, 'osv')], schedule: '' },
         server: { host: '127.0.0.1', port, logLevel: 'warn' },
         auth: {
           tokens: [
             { id: 'registry', token: WEBHOOK_TOKEN, roles: ['webhook'] },
             { id: 'ci', token: PIPELINE_TOKEN, roles: ['pipeline'] },
+            { id: 'secops', token: ADMIN_TOKEN, roles: ['admin'] },
+            { id: 'auditor', token: AUDITOR_TOKEN, roles: ['auditor'] },
           ],
         },
         gate: {
@@ -98,6 +105,15 @@ describe('gate: curated contents of an image', () => {
       {
         'usr/local/lib/python3.11/dist-packages/Legacy_Tool-0.9-py3.11.egg-info':
           'Metadata-Version: 1.1\nName: legacy-tool\nVersion: 0.9.1\nSummary: installed by setup.py install\n',
+      },
+      { from: 'allowed' },
+    );
+    // demo-pkg 1.1, allowed today, installed as pip installs a wheel.
+    await layout.image(
+      'demo',
+      {
+        'usr/local/lib/python3.11/site-packages/demo_pkg-1.1.dist-info/METADATA':
+          'Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.1\nSummary: fine until it was not\n',
       },
       { from: 'allowed' },
     );
@@ -143,5 +159,64 @@ describe('gate: curated contents of an image', () => {
         /^pypi legacy-tool 0\.9\.1 \(usr\/local\/lib\/python3\.11\/dist-packages\/Legacy_Tool-0\.9-py3\.11\.egg-info\) is not allowed in view default: /,
       ),
     ]);
+  });
+
+  it('an image that passed with demo-pkg 1.1 is listed by the incident, then judged again and purged once 1.1 is found malicious', async () => {
+    const digest = await layout.push('demo', registry.host, 'team/py:demo');
+    expect((await until(() => verdict(digest), 'the verdict')).state).toBe('pass');
+    const incident = async () => {
+      const res = await fetch(`${sl.url}/api/v1/incidents?ecosystem=pypi&name=Demo_Pkg&version=1.1`, {
+        headers: { authorization: `Bearer ${AUDITOR_TOKEN}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        name: string;
+        malware: string[];
+        images: Array<{ repository: string; digest: string; state: string }>;
+      };
+    };
+    expect(await incident()).toMatchObject({ name: 'demo-pkg', malware: [], images: [{ repository: 'team/py', digest, state: 'pass' }] });
+    // Only auditors and admins may ask.
+    const refused = await fetch(`${sl.url}/api/v1/incidents?name=demo-pkg&version=1.1`, {
+      headers: { authorization: `Bearer ${PIPELINE_TOKEN}` },
+    });
+    expect(refused.status).toBe(403);
+
+    await writeFile(
+      join(work, 'osv', `${MAL}.json`),
+      JSON.stringify({
+        schema_version: '1.5.0',
+        id: MAL,
+        modified: '2026-11-30T00:00:00Z',
+        summary: 'Malicious code in demo-pkg (PyPI)',
+        affected: [{ package: { ecosystem: 'PyPI', name: 'demo-pkg' }, versions: ['1.1'] }],
+      }),
+    );
+    const res = await fetch(`${sl.url}/api/v1/jobs/advisories:import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!) as {
+      outcome: { status: string; result: Record<string, unknown> };
+    };
+    expect(last.outcome).toMatchObject({
+      status: 'done',
+      result: { malwareBlocked: [MAL], rejudged: [{ registry: 'local', repository: 'team/py', digest }] },
+    });
+    // The worker judges it again: the contents check now finds a package allowed in no view.
+    const v = await until(async () => {
+      const now = await verdict(digest);
+      return now?.state === 'fail' && now.purged === 'purged' ? now : undefined;
+    }, 'the second verdict and the purge');
+    expect(v.verdict.failures[0].rule).toMatch(/pypi demo-pkg 1\.1 .* malicious-package advisory MAL-2026-7001/);
+    await expect(sh('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/team/py@${digest}`])).rejects.toThrow(
+      /manifest unknown|not found/i,
+    );
+    expect(await incident()).toMatchObject({ malware: [MAL], images: [{ digest, state: 'fail' }] });
+    const audit = await fetch(`${sl.url}/api/v1/audit?action=gate.requeued`, { headers: { authorization: `Bearer ${AUDITOR_TOKEN}` } });
+    const records = ((await audit.json()) as { records: Array<{ subject: string; detail: { advisories?: string[] } }> }).records;
+    expect(records.find((r) => r.subject.endsWith(`@${digest}`))?.detail.advisories).toEqual([MAL]);
   });
 });

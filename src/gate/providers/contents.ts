@@ -51,6 +51,11 @@ function condaFromPath(stem: string): { name: string; version: string } | undefi
 export interface ContentsOptions {
   /** Which workspace view judges a repository (first match); default "default". */
   views: Array<{ match: string; view: string }>;
+  /**
+   * Stores what was found in an image (names normalised), for incidents and re-judging
+   * (gate/image-packages.ts). A failure to store fails the scan: the image is not judged blind to it later.
+   */
+  record?: (digest: string, packages: FoundPackage[]) => Promise<void>;
 }
 
 export interface FoundPackage {
@@ -213,6 +218,10 @@ export class ContentsProvider implements ScanProvider {
     }
     const view = this.viewOf(img.repository);
     const policy = this.policy();
+    await this.opts.record?.(
+      img.digest,
+      packages.map((p) => ({ ...p, name: policy.normalize(p.ecosystem, p.name) })),
+    );
     const findings: Finding[] = [];
     const seen = new Set<string>();
     for (const p of packages) {
