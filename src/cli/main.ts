@@ -35,7 +35,17 @@ commands:
                                 check the hash chain, anchor its head, export JSON Lines
 `;
 
+/** The Node.js major Safelist needs (package.json engines; scripts/use-node installs it). */
+const NODE_MAJOR = 24;
+
 async function main(argv: string[]): Promise<number> {
+  // An older Node.js fails later with an obscure missing export (zstd in node:zlib): say so first.
+  if (Number(process.versions.node.split('.')[0]) < NODE_MAJOR) {
+    process.stderr.write(
+      `safelist: needs Node.js ${NODE_MAJOR} or newer, this is ${process.version}; run it through scripts/start (it installs Node.js ${NODE_MAJOR} into .tools/)\n`,
+    );
+    return 2;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
