@@ -66,7 +66,15 @@ export class DownloadLog {
     clearInterval(this.timer);
     await this.flushing;
     this.stopped = true;
+    // Last chance: a failed batch stops a flush, so try the rest once more; what still cannot be
+    // written is counted and logged, never dropped silently.
     await this.flush();
+    await this.flush();
+    if (this.buffer.length) {
+      this.opts.onDropped(this.buffer.length, 'write-failed');
+      this.opts.log.error({ records: this.buffer.length }, 'download log: records not written at shutdown');
+      this.buffer.length = 0;
+    }
   }
 
   private async drain(): Promise<void> {

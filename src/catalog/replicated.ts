@@ -106,12 +106,19 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
    */
   protected async changed(names: Iterable<string>, q: Queryable = this.db): Promise<void> {
     const list = [...names];
-    if (q === this.db)
+    if (q !== this.db) {
+      if (list.length) await publishCatalogChanges(q, this.ecosystem, list);
+      return;
+    }
+    try {
       for (const name of list) {
         const key = this.keys.parse(name);
         if (!key) throw new Error(`${this.ecosystem} catalog: '${name}' names no key of this catalog`);
         await this.reload(...key);
       }
-    if (list.length) await publishCatalogChanges(q, this.ecosystem, list, q === this.db ? this.origin : undefined);
+    } finally {
+      // The write is committed: the other replicas must hear of it even when this one's re-read failed.
+      if (list.length) await publishCatalogChanges(q, this.ecosystem, list, this.origin);
+    }
   }
 }

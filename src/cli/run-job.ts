@@ -5,7 +5,7 @@
 // and outcome it streams back exactly as a local run prints them, with the same exit code.
 // Never opens a PGlite folder another process holds; when it can neither run nor hand over,
 // it says why and what to do (exit 2).
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { openRuntime } from '../runtime.js';
@@ -39,7 +39,8 @@ export async function runJobFromCli(
     rt = await openRuntime(config, { holder: `safelist ${command}` });
   } catch (err) {
     const holder = lockHolderOf(err);
-    if (holder?.url && holder.token) return handOff(holder, job, params, printer, io);
+    // Only to a server on this machine: its URL is a loopback address, and the token is its admin token.
+    if (holder?.url && holder.token && holder.host === hostname()) return handOff(holder, job, params, printer, io);
     throw err; // DATABASE_IN_USE without a server to hand to: main prints what to do
   }
   try {

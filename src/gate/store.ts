@@ -233,11 +233,13 @@ export class GateStore {
    * (the generation moved). Resolves true when the image is due again now.
    */
   async wait(img: ImageRow, waitMs: number, reason: string): Promise<boolean> {
+    // attempts fences the lease: once it expired and another replica claimed the image, this
+    // pass no longer owns it and writes nothing.
     const [r] = await this.db.query<{ woken: boolean }>(
       `UPDATE gate_images SET state = 'waiting', next_at = CASE WHEN generation = $6 THEN now() + $4 * interval '1 millisecond' ELSE now() END,
-         lease_until = NULL, reason = $5, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3
+         lease_until = NULL, reason = $5, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3 AND attempts = $7
        RETURNING generation <> $6 AS woken`,
-      [img.registry, img.repository, img.digest, waitMs, reason, img.generation],
+      [img.registry, img.repository, img.digest, waitMs, reason, img.generation, img.attempts],
     );
     return r?.woken === true;
   }
@@ -245,18 +247,20 @@ export class GateStore {
   /**
    * Records the verdict (and audits it) in one transaction, unless a report arrived since the
    * claim (the generation moved): then nothing is recorded, the image is due again at once,
-   * and this resolves false.
+   * and this resolves false. Also false, with nothing written, when the lease ran out and another
+   * replica claimed the image since (attempts moved).
    */
-  async decide(v: Verdict, generation: number): Promise<boolean> {
+  async decide(v: Verdict, claim: { generation: number; attempts: number }): Promise<boolean> {
     return this.db.tx(async (q) => {
+      // attempts fences the lease (a replica whose lease ran out and was taken records nothing).
       const updated = await q.query(
-        'UPDATE gate_images SET state = $4, verdict = $5::jsonb, reason = $6, lease_until = NULL, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3 AND generation = $7 RETURNING digest',
-        [v.registry, v.repository, v.digest, v.outcome, JSON.stringify(v), v.reasons.join('; '), generation],
+        'UPDATE gate_images SET state = $4, verdict = $5::jsonb, reason = $6, lease_until = NULL, updated_at = now() WHERE registry = $1 AND repository = $2 AND digest = $3 AND generation = $7 AND attempts = $8 RETURNING digest',
+        [v.registry, v.repository, v.digest, v.outcome, JSON.stringify(v), v.reasons.join('; '), claim.generation, claim.attempts],
       );
       if (!updated.length) {
         await q.query(
-          'UPDATE gate_images SET next_at = now(), lease_until = NULL WHERE registry = $1 AND repository = $2 AND digest = $3',
-          [v.registry, v.repository, v.digest],
+          'UPDATE gate_images SET next_at = now(), lease_until = NULL WHERE registry = $1 AND repository = $2 AND digest = $3 AND attempts = $4',
+          [v.registry, v.repository, v.digest, claim.attempts],
         );
         return false;
       }

@@ -151,7 +151,7 @@ export class GateWorker {
 
   /** Records a verdict; false when a report arrived during the pass (then the image is judged again at once). */
   private async record(img: ImageRow, v: Verdict): Promise<boolean> {
-    if (await this.deps.store.decide(v, img.generation)) {
+    if (await this.deps.store.decide(v, img)) {
       this.deps.anchors?.soon();
       return true;
     }

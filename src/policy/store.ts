@@ -59,6 +59,8 @@ export class PolicyStore {
   private fileRules: readonly Rule[] = [];
   private sourceRules: readonly Rule[] = [];
   private sourcesRead = false;
+  /** Why the last applied reload had to use the last known exceptions and malware rules, if it did. */
+  private sourcesStale: unknown;
   private readonly listeners = new Set<(p: Policy) => void>();
   private readonly reloadListeners = new Set<(o: ReloadOutcome) => void>();
   private readonly extraSources: RuleSource[] = [];
@@ -155,6 +157,7 @@ export class PolicyStore {
     this.fileRules = loaded.rules;
     this.currentFiles = files;
     const stale = 'error' in extra ? { sourcesError: extra.error } : {};
+    this.sourcesStale = 'error' in extra ? extra.error : undefined;
     this.tell({ result: 'applied', trigger, policy: this.current, files, filesChanged, policyChanged, ...stale });
     return this.current;
   }
@@ -170,7 +173,18 @@ export class PolicyStore {
 
   /** A reload through `reloads` (after a notification or a reconnect). */
   reloadVia(reloads: CatalogReloads): void {
-    reloads.reload('policy', '*', () => this.reload('notify'), { retryIf: (err) => !(err instanceof PolicyError) });
+    // A reload that could not read the other sources (exceptions, malware advisories) applied their
+    // last known rules: the notification that asked for it is not answered until they are read,
+    // so it fails here and is retried (a malware block must not be lost to a database blip).
+    reloads.reload(
+      'policy',
+      '*',
+      async () => {
+        await this.reload('notify');
+        if (this.sourcesStale !== undefined) throw this.sourcesStale;
+      },
+      { retryIf: (err) => !(err instanceof PolicyError) },
+    );
   }
 
   /** Rules of the other sources, or their last known rules and the error that kept them from being read. */

@@ -13,6 +13,7 @@ import { filesFingerprint } from '../../src/policy/load.js';
 import { PolicyStore, type ReloadOutcome } from '../../src/policy/store.js';
 import { grammars } from '../../src/ecosystems/grammars.js';
 import { until } from '../support/wait.js';
+import { CatalogReloads } from '../../src/catalog/reload.js';
 
 const dirs: string[] = [];
 
@@ -120,6 +121,44 @@ describe('policy store reloads', () => {
     active = [];
     await expect(store.reload('notify')).rejects.toBeInstanceOf(PolicyError);
     expect(names()).toEqual(['requests']);
+  });
+
+  it('retries a notified reload that could not read the other sources, until the new rules are in force', async () => {
+    const { dir, store, allowlist, names } = await world();
+    await mkdir(join(dir, 'api', 'exceptions'), { recursive: true });
+    await writeFile(
+      join(dir, 'api', 'exceptions', 'api.yaml'),
+      ['exceptions:', '  - { id: EXC-7, ecosystem: pypi, package: late-pkg, view: "*", reason: approved, expires: 2099-01-01 }'].join('\n'),
+    );
+    const { loadPolicyFiles } = await import('../../src/policy/load.js');
+    const later = (
+      await loadPolicyFiles(
+        { allowlistDir: join(dir, 'api', 'none'), exceptionsDir: join(dir, 'api', 'exceptions') },
+        { grammars, views: new Set(['default']) },
+      )
+    ).rules;
+    let down = false;
+    let active: typeof later = [];
+    store.addRuleSource(async () => {
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      return active;
+    });
+    await allowlist('packages:\n  - requests\n');
+    await store.reload();
+    // A notification (another replica committed new rules) arrives while the source cannot be read.
+    down = true;
+    active = later;
+    const log = { warn: () => undefined, info: () => undefined };
+    const reloads = new CatalogReloads(log as never, { baseMs: 20, maxMs: 50 });
+    try {
+      store.reloadVia(reloads);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(names()).toEqual(['requests']);
+      down = false;
+      await until(() => names().includes('late-pkg') || undefined, 'the retried reload to bring in the new rules');
+    } finally {
+      reloads.close();
+    }
   });
 
   it('keeps the last known API exceptions when they cannot be read, so a file edit still applies', async () => {
