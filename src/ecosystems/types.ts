@@ -1,0 +1,254 @@
+// The one seam between Safelist's core and an ecosystem (PyPI, conda, OCI, npm…): what an
+// ecosystem folder must provide so that the runtime, the HTTP app, the job runner, the CLI,
+// `why`, triage, advisories, lint, incidents, static publish and the gate's contents check can
+// loop over the registry (ecosystems/index.ts) instead of naming ecosystems.
+// Two halves: the module (static, known before anything opens: id, grammar, job parameters,
+// name helpers, the contents matcher) and what `open()` returns (the catalog and read model of
+// one runtime, and the roles that need them: routes, sync, import, publish, explain, triage).
+// Optional members are roles an ecosystem lacks (OCI has no importer, no static publish).
+// It must never grow a member that only one ecosystem would call by name: a role is a role of
+// every module that has it. Additive changes only (npm implements it from this file).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import type { CatalogReloads } from '../catalog/reload.js';
+import type { SafelistError } from '../errors.js';
+import type { Policy } from '../policy/decide.js';
+import type { PolicyStore } from '../policy/store.js';
+import type { Decision, PolicyGrammar, Rule } from '../policy/types.js';
+import type { Db } from '../state/db.js';
+import type { BlobStore } from '../storage/types.js';
+
+// ---------------------------------------------------------------------------------------------
+// The module: static roles.
+
+export interface EcosystemModule {
+  /** The ecosystem's id: the `ecosystem` of rules, exceptions, audit subjects, URLs' first segment. */
+  readonly id: string;
+  /** Its name for people ("PyPI", "conda", "OCI images", "npm"). */
+  readonly label: string;
+  /** How policy files and requests spell names and version ranges. */
+  readonly grammar: PolicyGrammar;
+  /** Names shared with advisories, `why`, triage and the CLI. */
+  readonly names: EcosystemNames;
+  /** Which request URLs are this ecosystem's read path (metrics surface, package-read auth, error dialect). */
+  readonly surface: EcosystemSurface;
+  /** The background sync from an upstream (absent: nothing to sync). */
+  readonly sync?: SyncSpec;
+  /** Import of packages from a local folder (absent: OCI). */
+  readonly importer?: ImportSpec;
+  /** The gate's contents check: which files in an image's layers are this ecosystem's installed packages. */
+  readonly contents?: ContentsMatcher;
+  /** `safelist allowlist lint`: a loaded rule that the configuration makes useless (an unknown channel or registry). */
+  lintRule?(rule: Rule, config: Config): string | undefined;
+  /** Opens the catalog and read model (a runtime does this once per process). */
+  open(ctx: OpenContext): Promise<OpenEcosystem>;
+}
+
+export interface EcosystemNames {
+  /** The OSV `ecosystem` name whose advisories are about this ecosystem's packages ("PyPI", "npm"); absent: none imported. */
+  readonly osv?: string;
+  /** Does an entry of a sync report's `failed` list (a file name, or "name/" for a whole project) belong to `name` (normalised)? */
+  fileOf(name: string, filename: string): boolean;
+  /** `safelist why NAME` without --ecosystem: does this name look like one of ours (an image has a slash)? Tried in registry order. */
+  claims?(name: string): boolean;
+  /** What a mirrored item is called in messages ("file", "tag", "tarball"). */
+  readonly item: string;
+}
+
+export interface EcosystemSurface {
+  /** The URL prefix of the read path ("/pypi/", "/conda/", "/v2/", "/npm/"). */
+  readonly prefix: string;
+  /** Is this request URL on the read path (default: starts with prefix)? */
+  matches?(url: string): boolean;
+  /** Errors on this path in the client's own dialect (OCI's `{errors:[…]}`); default problem+json. */
+  sendError?(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs. The job runner (jobs/) wraps these into `sync:<id>` and `import:<id>` jobs; the module
+// never sees the runner, only what a run needs.
+
+/** A progress event of a sync or import, streamed to the CLI and logged by the runner. */
+export type EcosystemEvent = { type: string; [key: string]: unknown };
+
+export interface RunContext {
+  config: Config;
+  /** The policy at the start of the run. */
+  policy: Policy;
+  emit(e: EcosystemEvent): void;
+  signal?: AbortSignal;
+}
+
+/** What every sync report has (the job runner records and audits it alike for every ecosystem). */
+export interface SyncReportBase {
+  downloaded: number;
+  bytes: number;
+  failed: Array<{ filename: string; error: string }>;
+  missing?: unknown[];
+}
+
+export interface SyncSpec {
+  /** The job's parameters (zod, strict); `dryRun` and the names to sync at least. */
+  readonly params: z.ZodType<SyncParams>;
+  /** The ecosystem-wide `safelist sync --ecosystem …` parameters to this job's, e.g. projects → images. */
+  paramsFrom(common: { dryRun: boolean; names?: string[]; channels?: string[] }): SyncParams;
+  /** Is this ecosystem part of a default sync (the schedule, `safelist sync`)? */
+  inDefaultPlan(config: Config, policy: Policy): boolean;
+  /** After an exception for `name` is approved: what to sync (undefined: nothing, e.g. no upstream configured). */
+  afterApproval?(config: Config, name: string): SyncParams | undefined;
+  /** The detail of the `sync.finished` audit record. */
+  auditDetail(report: SyncReportBase, params: SyncParams): Record<string, unknown>;
+  /** A job to run after a (non-dry) sync, by name and parameters (OCI: the ACR import when configured). */
+  followUp?(config: Config): { job: string; params: unknown } | undefined;
+}
+
+export type SyncParams = { dryRun?: boolean } & Record<string, unknown>;
+
+export interface ImportSpec {
+  /** The job's parameters (zod, strict): `dir` (absolute) and the ecosystem's own (conda: channel). */
+  readonly params: z.ZodType<ImportParams>;
+  /** The CLI's `safelist import <id> DIR [--channel C]` arguments to the job's parameters, or a usage error. */
+  fromArgs(dir: string, options: Record<string, string | undefined>): ImportParams | { error: string };
+  /** The detail of the `import.finished` audit record. */
+  auditDetail(report: ImportReportBase, params: ImportParams): Record<string, unknown>;
+}
+
+export type ImportParams = { dir: string } & Record<string, unknown>;
+
+export interface ImportReportBase {
+  imported: Array<{ filename: string }>;
+  skipped: unknown[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gate's contents check: the provider walks every layer (whiteouts applied) and asks each
+// module about each path; a record found is decided by policy in the image's view.
+
+export interface ContentsMatcher {
+  /**
+   * A layer entry's path: undefined when it is no package record of this ecosystem; a package
+   * when the path alone says which (a zipped egg); `read` when the record's head is needed.
+   */
+  match(path: string): { read: true } | FoundName | undefined;
+  /** Name and version from the head (at most 1 MiB) of a record match() asked to read; undefined when it names nothing. */
+  parse(path: string, head: Buffer): FoundName | undefined;
+  /** Is a path one whose replacement by another entry type (a folder where a file was) removes a record? */
+  isRecordPath?(path: string): boolean;
+}
+
+export interface FoundName {
+  name: string;
+  version: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What open() returns: one runtime's catalog, read model and the roles that need them.
+
+export interface OpenContext {
+  config: Config;
+  db: Db;
+  store: BlobStore;
+  policies: PolicyStore;
+  /** Retries (logs, counts) failed catalog reloads; shared by every catalog of the runtime. */
+  reloads: CatalogReloads;
+}
+
+/** The replicated catalog as the core sees it: changes to follow, reloads to ask for, a close. */
+export interface CatalogHandle {
+  onChange(fn: (...key: never[]) => void): () => void;
+  reloadAllLater(): void;
+  close(): Promise<void>;
+}
+
+export interface OpenEcosystem {
+  readonly module: EcosystemModule;
+  readonly catalog: CatalogHandle;
+  /** The read model (its own type; the module's routes and roles use it, the core only passes it on). */
+  readonly readModel: unknown;
+  /** Registers the read path (hot path: no hooks or middleware). */
+  routes(app: FastifyInstance, deps: RouteDeps): void;
+  /** Facts for `why`: versions known for a name and their decision in a view (undefined: nothing known here). */
+  explain(name: string, view: string): ExplainFacts;
+  /** Runs the sync (when module.sync is set). */
+  sync?(params: SyncParams, ctx: RunContext): Promise<SyncReportBase>;
+  /** Runs an import from a folder (when module.importer is set). */
+  import?(params: ImportParams, ctx: RunContext): Promise<ImportReportBase>;
+  /** Writes a view's static tree under `<id>/<view>/` of a publish target (absent: not published). */
+  publish?(view: string, out: PublishSink): Promise<void>;
+  /** Triage of an exception request beyond what the core checks (upstream versions, dependencies, licence). */
+  triage?(req: TriageQuery): Promise<TriageFacts>;
+  /** `safelist allowlist check`: whether what each view allows can be installed together. */
+  check?(views: string[], policy: Policy): Promise<InstallCheck>;
+  /** Cache and size figures for /metrics (optional). */
+  stats?(): Record<string, number>;
+}
+
+export interface RouteDeps {
+  store: BlobStore;
+  policies: PolicyStore;
+  /** A file about to be sent (GET), for the download log; must return at once. */
+  onServed?(e: ServedEvent): void;
+  /** Every refusal (demand insight, the blocked-requests metric). */
+  onBlocked?(e: { view: string; name: string }): void;
+  /** conda: gzip documents on request (config conda.gzip); others ignore it. */
+  gzip?: boolean;
+}
+
+export interface ServedEvent {
+  view: string;
+  name: string;
+  version: string;
+  sha256: string;
+  identity?: string;
+  client?: string;
+  /** False for what is read to resolve but is no download of the package (PyPI .metadata, an OCI manifest may count). */
+  download: boolean;
+}
+
+export interface ExplainFacts {
+  /** Whether this runtime's catalog was consulted (without it nothing is known about storage). */
+  consulted: boolean;
+  /** Each version known, with its label ("1.2 py_0 (conda-forge/noarch)"), whether stored, and its decision in the view. */
+  versions: Array<{ label: string; stored: boolean; decision: Decision }>;
+  /** Why the whole name is refused in the view although a rule allows it (PyPI PEP 792 quarantine). */
+  pageRefusal?: string;
+}
+
+export interface PublishSink {
+  /** Writes a rendered document (relative key under the ecosystem's view prefix). */
+  put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** Copies a content-addressed blob unless the target already has it with that size. */
+  copy(key: string, sha256: string, size: number | undefined): Promise<void>;
+}
+
+export interface TriageQuery {
+  name: string;
+  /** The requested range in the grammar's syntax. */
+  versions: string;
+  /** The request's view, or '*' for a global exception. */
+  view: string;
+  policy: Policy;
+}
+
+export interface TriageFacts {
+  /** Whether the upstream (or the catalog of it) knows the name; a note when it cannot say. */
+  known: boolean;
+  versions: string[];
+  matching: string[];
+  note?: string;
+  /** Dependencies of the newest matching version that some view in question does not allow. */
+  dependencies?: { checked: boolean; notAllowed: Array<{ requirement: string; name: string }>; note?: string };
+  licence?: string | null;
+  /** Versions to look up in advisories when none is known to match (an exact pin in the request). */
+  advisoryVersions?: string[];
+}
+
+export interface InstallCheck {
+  /** One line per problem, as `safelist allowlist check` prints it after "view V: ". */
+  problems: Array<{ view: string; text: string; detail: Record<string, unknown> }>;
+  /** Views in which the catalog offers something allowed (a check elsewhere is vacuous). */
+  offered: string[];
+  /** Whether the catalog has any record at all (nothing synced or imported yet, otherwise). */
+  hasRecords: boolean;
+}
