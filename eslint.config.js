@@ -16,12 +16,13 @@ const LAYERS = [
   ['errors', 'shutdown'],
   ['config', 'validate'],
   ['state', 'storage'],
-  // Domain parts that know no ecosystem: upstream clients, the replicated catalog, policy, identity.
-  ['upstream', 'catalog', 'policy', 'auth'],
+  // Domain parts that know no ecosystem: upstream clients, the replicated catalog, policy, identity,
+  // and the HTTP helpers every ecosystem's routes share (serve: blob responses, reason phrases).
+  ['upstream', 'catalog', 'policy', 'auth', 'serve'],
   // Each ecosystem's own code.
   ['ecosystems'],
   // Services built on the ecosystems.
-  ['notify', 'audit', 'exceptions', 'gate', 'onboarding', 'publish', 'sync'],
+  ['notify', 'audit', 'exceptions', 'gate', 'onboarding', 'publish'],
   // The composition of those services into one runtime (jobs, http and the CLI take it as given).
   ['runtime'],
   ['jobs'],

@@ -8,33 +8,25 @@ import { openDb, type Db } from './state/db.js';
 import { openBlobStore } from './storage/open.js';
 import type { BlobStore } from './storage/types.js';
 import { PolicyStore } from './policy/store.js';
-import { grammars } from './ecosystems/grammars.js';
-import { PypiCatalog } from './ecosystems/pypi/catalog.js';
-import { PypiIndex } from './ecosystems/pypi/index.js';
+import { ecosystems as modules, grammars } from './ecosystems/index.js';
+import type { OpenEcosystem } from './ecosystems/types.js';
 import { AuditLog } from './audit/log.js';
 import { Authenticator } from './auth/identity.js';
 import { ExceptionService } from './exceptions/service.js';
 import { makeTriage } from './exceptions/triage.js';
 import { AdvisoryStore } from './exceptions/advisories.js';
-import { OciCatalog } from './ecosystems/oci/catalog.js';
-import { CondaCatalog } from './ecosystems/conda/catalog.js';
-import { CondaIndex } from './ecosystems/conda/index.js';
-import { encode as msgpackEncode } from '@msgpack/msgpack';
 
 export interface Runtime {
   config: Config;
   db: Db;
   store: BlobStore;
   policies: PolicyStore;
-  pypiCatalog: PypiCatalog;
-  pypi: PypiIndex;
+  /** Every registered ecosystem, opened (catalog, read model and the roles that need them), by id. */
+  ecosystems: ReadonlyMap<string, OpenEcosystem>;
   audit: AuditLog;
   exceptions: ExceptionService;
   advisories: AdvisoryStore;
   auth: Authenticator;
-  ociCatalog: OciCatalog;
-  condaCatalog: CondaCatalog;
-  conda: CondaIndex;
   /** Retries (and counts, for /metrics) catalog and policy reloads that failed. */
   reloads: CatalogReloads;
   log: Logger;
@@ -67,38 +59,24 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   try {
     const store = await openBlobStore(config.storage);
     const policies = PolicyStore.empty(config, grammars);
-    const pypiCatalog = new PypiCatalog(db, reloads);
-    await pypiCatalog.open();
-    closers.push(() => pypiCatalog.close());
+    const ecosystems = new Map<string, OpenEcosystem>();
     const advisories = new AdvisoryStore(db, config.advisories.maxRecordBytes);
-    const exceptions = new ExceptionService(
-      db,
-      config,
-      policies,
-      makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories }),
-    );
+    const exceptions = new ExceptionService(db, config, policies, makeTriage({ policy: () => policies.policy, ecosystems, advisories }));
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());
     // Imported MAL- advisories: they refuse what they match, whatever the other rules allow.
     policies.addRuleSource(() => advisories.malwareRules());
     await policies.reload();
-    const ociCatalog = new OciCatalog(db, reloads);
-    await ociCatalog.open();
-    closers.push(() => ociCatalog.close());
-    const pypi = new PypiIndex(pypiCatalog, policies, { maxBytes: config.cache.maxBytes, publicUrl: config.server.publicUrl });
-    const condaCatalog = new CondaCatalog(db, reloads);
-    await condaCatalog.open();
-    closers.push(() => condaCatalog.close());
-    // @msgpack/msgpack turns on CEP 16 sharded repodata (repodata_shards.msgpack.zst), which rattler and pixi ask for first.
-    const conda = new CondaIndex(condaCatalog, policies, config.conda.channels, {
-      maxBytes: config.cache.maxBytes,
-      msgpack: { encode: msgpackEncode },
-    });
+    for (const m of modules.values()) {
+      const opened = await m.open({ config, db, store, policies, reloads });
+      ecosystems.set(m.id, opened);
+      closers.push(() => opened.catalog.close());
+    }
     // After the notification connection comes back, reload what notifications keep fresh.
     // Failures are logged, counted and retried by `reloads`.
     db.onReconnect(() => {
       policies.reloadVia(reloads);
-      for (const catalog of [pypiCatalog, condaCatalog, ociCatalog]) catalog.reloadAllLater();
+      for (const e of ecosystems.values()) e.catalog.reloadAllLater();
     });
     if (opts.followChanges) {
       const stop = await policies.follow(db, reloads);
@@ -117,11 +95,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       db,
       store,
       policies,
-      pypiCatalog,
-      pypi,
-      condaCatalog,
-      conda,
-      ociCatalog,
+      ecosystems,
       audit,
       exceptions,
       advisories,

@@ -14,8 +14,6 @@ import { recordImagePackages } from './gate/image-packages.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
-import type { SyncReport } from './sync/pypi-sync.js';
-import type { OciSyncReport } from './sync/oci-sync.js';
 import { GateStore } from './gate/store.js';
 import { GateWorker } from './gate/worker.js';
 import { gateRegistries } from './gate/registry.js';
@@ -27,7 +25,7 @@ import type { ScanProvider } from './gate/types.js';
 import { JobRunner } from './jobs/runner.js';
 import { jobs } from './jobs/registry.js';
 import { startServerJobs } from './jobs/server-jobs.js';
-import { syncJob, syncOciJob } from './jobs/sync.js';
+import { syncJob, syncJobs, type SyncResult } from './jobs/sync.js';
 import { gateReconcileJob } from './jobs/maintenance.js';
 import { AnchorScheduler } from './audit/anchor.js';
 import { startPolicyWatch } from './policy/watch.js';
@@ -41,10 +39,10 @@ export interface RunningServer {
   app: FastifyInstance;
   runtime: Runtime;
   url: string;
-  /** Runs the sync now (what the schedule does); resolves with its report. */
-  syncNow(): Promise<SyncReport | undefined>;
-  /** Runs the OCI sync now (the schedule runs it after the PyPI sync). */
-  syncOciNow(): Promise<OciSyncReport | undefined>;
+  /** Runs the sync now (what the schedule does); resolves with each ecosystem's report that ran to its end. */
+  syncNow(): Promise<Record<string, SyncResult>>;
+  /** Runs one ecosystem's sync now, on its own; resolves with its report (undefined: busy or failed). */
+  syncEcosystemNow(id: string): Promise<SyncResult | undefined>;
   /** Runs the gate's reconcile now (what its schedule does). */
   reconcileGateNow(): Promise<ReconcileReport[] | undefined>;
   /** Stops everything in order within server.shutdownGrace; rejects with ShutdownTimeout naming what did not stop. */
@@ -59,8 +57,8 @@ function handoffUrl(host: string, port: number): string {
 }
 
 export interface ServerOptions {
+  /** Every file about to be sent, by ecosystem (tests watch downloads with it). */
   onServed?: AppDeps['onServed'];
-  onCondaServed?: AppDeps['onCondaServed'];
   /** Azure identity for the Defender provider and ACR registries (default DefaultAzureCredential). */
   azureCredential?: TokenCredential;
   /** Extra Azure SDK client options (e.g. tlsOptions for a private CA). */
@@ -82,7 +80,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout), azure);
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
-  const metrics = new Metrics({ pypi: runtime.pypi, db: runtime.db, reloads: runtime.reloads });
+  const metrics = new Metrics({ ecosystems: runtime.ecosystems, db: runtime.db, reloads: runtime.reloads });
   // Who pulled what: recorded off the request path, flushed in batches, flushed at shutdown.
   // (Its failures go to the app's log; a write can only fail once requests came, so after buildApp.)
   const downloads = openDownloadLog(config, runtime.db, metrics, { error: (o, m) => app.log.error(o, m) }, opts);
@@ -93,10 +91,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     db: runtime.db,
     store: runtime.store,
     policies: runtime.policies,
-    pypi: runtime.pypi,
-    oci: runtime.ociCatalog,
-    conda: runtime.conda,
-    condaGzip: config.conda.gzip,
+    ecosystems: runtime.ecosystems,
+    gzip: config.conda.gzip,
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
     packageRead: config.auth.packageRead,
@@ -207,10 +203,15 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     url,
     syncNow: async () => {
       const o = await runner.shared(syncJob, {});
-      return o.status === 'done' && o.result.pypi?.status === 'done' ? (o.result.pypi.result as SyncReport) : undefined;
+      const done: Record<string, SyncResult> = {};
+      if (o.status !== 'done') return done;
+      for (const [id, r] of Object.entries(o.result)) if (r.status === 'done') done[id] = r.result as SyncResult;
+      return done;
     },
-    syncOciNow: async () => {
-      const o = await runner.shared(syncOciJob, {});
+    syncEcosystemNow: async (id) => {
+      const job = syncJobs.get(id);
+      if (!job) throw errors.badRequest(`no ecosystem "${id}" syncs; those that do: ${[...syncJobs.keys()].join(', ')}`);
+      const o = await runner.shared(job, {});
       return o.status === 'done' ? o.result : undefined;
     },
     reconcileGateNow: async () => {

@@ -1,18 +1,20 @@
-// `safelist incident NAME==VERSION [--ecosystem pypi|conda]`: every view and identity that
+// `safelist incident NAME==VERSION [--ecosystem ID]` (an ecosystem whose packages images contain): every view and identity that
 // downloaded the version (first, last, count) and every image the gate knows contains it.
 // The report is the incident:report job (jobs/downloads.ts), run here or handed to the server
 // that owns the embedded database. Read-only: it never blocks, requeues or deletes anything.
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
+import { ecosystems } from '../ecosystems/index.js';
 import { incidentReportJob } from '../jobs/downloads.js';
 import { runJobFromCli } from './run-job.js';
 
-const USAGE = 'usage: safelist incident NAME==VERSION [--ecosystem pypi|conda]   (default pypi)\n';
+const CHOICES = [...ecosystems.values()].filter((m) => m.contents).map((m) => m.id);
+const USAGE = `usage: safelist incident NAME==VERSION [--ecosystem ${CHOICES.join('|')}]   (default ${CHOICES[0]})\n`;
 
 export async function incidentCommand(config: Config, argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ecosystem: { type: 'string', default: 'pypi' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ecosystem: { type: 'string' } } });
   } catch (err) {
     process.stderr.write(`safelist incident: ${(err as Error).message}\n${USAGE}`);
     return 2;

@@ -2,16 +2,13 @@
 // (one JSON line, or a plan for dry runs), and the exit code — the same whether the job ran in
 // this process or was handed to the server (the server streams the same events and outcome).
 import type { IncidentReport } from '../gate/incidents.js';
-import type { SyncEvent, SyncReport } from '../sync/pypi-sync.js';
-import type { CondaSyncEvent, CondaSyncReport } from '../sync/conda-sync.js';
-import type { ImportReport } from '../ecosystems/pypi/importer.js';
-import type { CondaImportReport } from '../ecosystems/conda/importer.js';
+import { ecosystems } from '../ecosystems/index.js';
+import type { EcosystemModule, ImportReportBase, ImportSpec, SyncEvent, SyncReportBase, SyncSpec } from '../ecosystems/types.js';
 import type { PublishReport } from '../publish/static.js';
 import type { Anchor } from '../audit/log.js';
 import type { AcrImportResult } from '../jobs/acr-import.js';
-import type { OciSyncResult } from '../jobs/sync.js';
 import type { JobEvent, JobOutcome } from '../jobs/types.js';
-import { printCondaSyncEvent, printSyncEvent } from './progress.js';
+import { printSyncEvent } from './progress.js';
 
 export interface Io {
   out: NodeJS.WritableStream;
@@ -30,40 +27,42 @@ const failedLines = (io: Io, failed: Array<{ filename: string; error: string }>)
   return failed.length ? 1 : 0;
 };
 
-function pypiSync(r: SyncReport, io: Io, { dryRun }: { dryRun: boolean }): number {
-  if (dryRun) {
-    io.out.write('plan:\n');
-    for (const p of r.plan) {
-      io.out.write(`  ${p.project} (${p.upstream}): fetch ${p.fetch.length}, present ${p.present}, record only ${p.recordOnly}\n`);
-      for (const f of p.fetch) io.out.write(`    + ${f.filename}${f.size !== undefined ? ` (${f.size} bytes)` : ''}\n`);
-    }
-    for (const m of r.missing) io.out.write(`  ${m}: not found on any upstream\n`);
-  } else {
-    json(io, { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length, missing: r.missing });
-  }
-  return failedLines(io, r.failed);
+/** `sync:<id>`: the module's own event lines and summary; the shared sync events printed alike. */
+function syncPrinter(spec: SyncSpec): Printer {
+  return {
+    event: (e, io) => {
+      const own = spec.eventLine?.(e);
+      if (own !== undefined) io.err.write(`${own}\n`);
+      else printSyncEvent(e as SyncEvent, io.err);
+    },
+    result: (r, io, { dryRun }) => {
+      for (const l of spec.summary(r as SyncReportBase, dryRun)) io.out.write(`${l}\n`);
+      return failedLines(io, (r as SyncReportBase).failed);
+    },
+  };
 }
 
-function ociSync(r: OciSyncResult, io: Io, { dryRun }: { dryRun: boolean }): number {
-  if (dryRun) {
-    io.out.write('oci plan:\n');
-    for (const i of r.images)
-      io.out.write(`  ${i.name} (${i.upstream}): ${i.tags} upstream tag(s), allowed: ${i.synced.join(', ') || 'none'}\n`);
-    for (const m of r.missing) io.out.write(`  ${m}: not found upstream\n`);
-  } else {
-    const synced = r.images.reduce((n, i) => n + i.synced.length, 0);
-    const present = r.images.reduce((n, i) => n + i.present.length, 0);
-    json(io, {
-      ecosystem: 'oci',
-      tags: synced,
-      present,
-      downloaded: r.downloaded,
-      bytes: r.bytes,
-      failed: r.failed.length,
-      missing: r.missing,
-    });
+/** `import:<id>`: progress lines, then each skipped file on stderr and one JSON summary line. */
+function importPrinter(spec: ImportSpec): Printer {
+  return {
+    event: line,
+    result: (r, io) => {
+      const i = r as ImportReportBase;
+      const code = skippedLines(io, i.skipped);
+      json(io, spec.summary(i));
+      return code;
+    },
+  };
+}
+
+/** Every registered ecosystem's sync and import printers, by job name. */
+function ecosystemPrinters(modules: Iterable<EcosystemModule>): Record<string, Printer> {
+  const out: Record<string, Printer> = {};
+  for (const m of modules) {
+    if (m.sync) out[`sync:${m.id}`] = syncPrinter(m.sync);
+    if (m.importer) out[`import:${m.id}`] = importPrinter(m.importer);
   }
-  return failedLines(io, r.failed);
+  return out;
 }
 
 function acrImport(r: AcrImportResult, io: Io): number {
@@ -88,34 +87,7 @@ const line: Printer['event'] = (e, io) => {
 
 const printers: Record<string, Printer> = {
   sync: {},
-  'sync:pypi': { event: (e, io) => printSyncEvent(e as SyncEvent, io.err), result: (r, io, o) => pypiSync(r as SyncReport, io, o) },
-  'sync:conda': {
-    event: (e, io) => printCondaSyncEvent(e as CondaSyncEvent, io.err),
-    result: (r, io) => {
-      const c = r as CondaSyncReport;
-      json(io, { conda: { downloaded: c.downloaded, bytes: c.bytes, failed: c.failed.length, subdirs: c.subdirs } });
-      return failedLines(io, c.failed);
-    },
-  },
-  'sync:oci': { event: (e, io) => printSyncEvent(e as SyncEvent, io.err), result: (r, io, o) => ociSync(r as OciSyncResult, io, o) },
-  'import:pypi': {
-    event: line,
-    result: (r, io) => {
-      const i = r as ImportReport;
-      const code = skippedLines(io, i.skipped);
-      json(io, { imported: i.imported.length, skipped: i.skipped.length });
-      return code;
-    },
-  },
-  'import:conda': {
-    event: line,
-    result: (r, io) => {
-      const i = r as CondaImportReport & { channel: string };
-      const code = skippedLines(io, i.skipped);
-      json(io, { channel: i.channel, imported: i.imported.length, skipped: i.skipped.length });
-      return code;
-    },
-  },
+  ...ecosystemPrinters(ecosystems.values()),
   'acr-import': {
     event: (e, io) => {
       if (e.type === 'importing') io.err.write(`[${String(e.index)}/${String(e.total)}] ${String(e.image)} (${String(e.digest)})\n`);

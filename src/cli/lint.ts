@@ -1,14 +1,14 @@
 // `safelist allowlist lint`: every problem in allowlists/ and exceptions/ (the container gate's
 // containers.yaml included), with file and line.
 // `safelist allowlist check`: allowed packages whose dependencies have no allowed candidate,
-// per view: conda records' depends in the curated channel, PyPI files' Requires-Dist.
+// per view, from each registered ecosystem's check role (conda records' depends in the curated
+// channel, PyPI files' Requires-Dist).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import { grammars } from '../ecosystems/grammars.js';
+import { ecosystems, grammars } from '../ecosystems/index.js';
+import type { InstallCheck } from '../ecosystems/types.js';
 import { DEFAULT_VIEW } from '../policy/decide.js';
 import { loadPolicyFiles } from '../policy/load.js';
-import { checkCondaInstallability } from '../ecosystems/conda/installability.js';
-import { checkPypiInstallability } from '../ecosystems/pypi/installability.js';
 import { openRuntime } from '../runtime.js';
 import { join } from 'node:path';
 import { loadContainerPolicy } from '../gate/policy.js';
@@ -21,26 +21,10 @@ export async function lintCommand(config: Config, argv: string[]): Promise<numbe
   }
   const views = new Set([DEFAULT_VIEW, ...Object.keys(config.views)]);
   const loaded = await loadPolicyFiles(config.policy, { grammars, views });
-  // OCI names start with a configured upstream's short name; anything else could never sync.
-  const registries = new Set(config.oci.upstreams.map((u) => u.name));
+  // A rule the configuration makes useless (an unconfigured registry or channel): each ecosystem says.
   for (const r of loaded.rules) {
-    const registry = r.ecosystem === 'oci' ? r.name.split('/')[0]! : undefined;
-    if (registry !== undefined && !registries.has(registry) && r.location) {
-      loaded.problems.push({
-        ...r.location,
-        message: `"${registry}" is not a configured oci upstream (oci.upstreams: ${[...registries].join(', ') || 'none'})`,
-      });
-    }
-  }
-  // A conda rule for a channel Safelist does not mirror allows nothing: almost always a typo.
-  const channels = new Set(config.conda.channels.flatMap((c) => [c.name, ...c.alias]));
-  for (const r of loaded.rules) {
-    if (r.ecosystem === 'conda' && r.channel !== undefined && !channels.has(r.channel) && r.location) {
-      loaded.problems.push({
-        ...r.location,
-        message: `channel "${r.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing`,
-      });
-    }
+    const message = r.location ? ecosystems.get(r.ecosystem)?.lintRule?.(r, config) : undefined;
+    if (message) loaded.problems.push({ ...r.location!, message });
   }
   const containers = await loadContainerPolicy(join(config.policy.allowlistDir, config.gate.policyFile));
   if (!containers.ok) loaded.problems.push(...containers.problems);
@@ -62,57 +46,45 @@ async function checkCommand(config: Config, argv: string[]): Promise<number> {
   }
   const rt = await openRuntime(config, { holder: 'safelist allowlist check' });
   try {
-    const views = values.view ?? rt.policies.policy.viewNames();
-    const problems = checkCondaInstallability(rt.conda, rt.policies.policy, views);
-    const pypi = await checkPypiInstallability(rt.pypi, rt.pypiCatalog, rt.store, rt.policies.policy, views);
-    if (values.json) process.stdout.write(`${JSON.stringify({ conda: problems, pypi }, null, 2)}\n`);
-    else {
-      for (const p of problems) {
-        process.stdout.write(`view ${p.view}: ${p.channel}/${p.platform}: ${p.filename} depends on "${p.dependency}": ${p.reason}\n`);
-      }
-      for (const p of pypi)
-        process.stdout.write(`view ${p.view}: pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}\n`);
+    const policy = rt.policies.policy;
+    const views = values.view ?? policy.viewNames();
+    const checks = new Map<string, InstallCheck>();
+    for (const [id, eco] of rt.ecosystems) if (eco.check) checks.set(id, await eco.check(views, policy));
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify(Object.fromEntries([...checks].map(([id, c]) => [id, c.problems.map((p) => p.detail)])), null, 2)}\n`,
+      );
+    } else {
+      for (const c of checks.values()) for (const p of c.problems) process.stdout.write(`view ${p.view}: ${p.text}\n`);
     }
-    process.stderr.write(`conda: ${problems.length} dependency problem(s); pypi: ${pypi.length} requirement problem(s)\n`);
-    const vacuous = reportVacuous(rt, views);
-    if (problems.length + pypi.length) return 1;
+    process.stderr.write(`${[...checks].map(([id, c]) => `${id}: ${c.problems.length} problem(s)`).join('; ')}\n`);
+    const vacuous = reportVacuous(checks, views, (id) => policy.namesInScope(id).size > 0);
+    if ([...checks.values()].some((c) => c.problems.length)) return 1;
     return vacuous ? 1 : 0;
   } finally {
     await rt.close();
   }
 }
 
-type CheckRuntime = Awaited<ReturnType<typeof openRuntime>>;
-
 /**
  * Warns, per ecosystem with allowlist entries, about views in which the catalog offers nothing to
  * check; returns true when nothing at all was checked. A check that checked nothing is not a pass.
  */
-function reportVacuous(rt: CheckRuntime, views: string[]): boolean {
-  const policy = rt.policies.policy;
-  const offered = {
-    pypi: (view: string) =>
-      [...rt.pypiCatalog.projectNames()].some((name) =>
-        rt.pypiCatalog.project(name)!.files.some((f) => f.stored && rt.pypi.decideFile(f, view).allowed),
-      ),
-    conda: (view: string) =>
-      rt.conda.channels.some((c) => rt.conda.subdirsOf(c).some((s) => rt.conda.allowedPackages(view, c.name, s).length > 0)),
-  };
-  const records = { pypi: rt.pypiCatalog.size > 0, conda: [...rt.condaCatalog.all()].some((s) => s.packages.size > 0) };
+function reportVacuous(checks: ReadonlyMap<string, InstallCheck>, views: string[], inScope: (id: string) => boolean): boolean {
   let considered = false;
   let checked = false;
-  for (const ecosystem of ['pypi', 'conda'] as const) {
+  for (const [id, c] of checks) {
     // An ecosystem the allowlists do not mention has nothing to check: not worth a warning.
-    if (policy.namesInScope(ecosystem).size === 0) continue;
+    if (!inScope(id)) continue;
     considered = true;
-    const empty = views.filter((v) => !offered[ecosystem](v));
+    const empty = views.filter((v) => !c.offered.includes(v));
     checked ||= empty.length < views.length;
     if (!empty.length) continue;
-    const why = records[ecosystem]
+    const why = c.hasRecords
       ? `no mirrored package is allowed in view(s) ${empty.join(', ')}`
       : 'the catalog has no records (nothing synced or imported yet)';
     process.stderr.write(
-      `warning: ${ecosystem}: ${why}: nothing was checked there, so the check is vacuous; run \`safelist sync\` (or import) first\n`,
+      `warning: ${id}: ${why}: nothing was checked there, so the check is vacuous; run \`safelist sync\` (or import) first\n`,
     );
   }
   if (considered && !checked) process.stderr.write('allowlist check: nothing was checked; this is not a pass\n');

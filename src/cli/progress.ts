@@ -1,7 +1,6 @@
 // Progress lines for long CLI operations: one line per event on stderr, so stdout stays
 // machine-readable (JSON reports) when a command is piped.
-import type { SyncEvent } from '../sync/pypi-sync.js';
-import type { CondaSyncEvent } from '../sync/conda-sync.js';
+import type { SyncEvent } from '../ecosystems/types.js';
 
 function mb(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
@@ -27,10 +26,4 @@ export function printSyncEvent(e: SyncEvent, out: NodeJS.WritableStream = proces
       out.write(`  warning: ${e.message}\n`);
       break;
   }
-}
-
-export function printCondaSyncEvent(e: CondaSyncEvent, out: NodeJS.WritableStream = process.stderr): void {
-  if (e.type === 'subdir')
-    out.write(`${e.channel}/${e.subdir}: ${e.seen} upstream record(s), ${e.kept} of allowlisted names, ${e.toFetch} to fetch\n`);
-  else printSyncEvent(e, out);
 }

@@ -1,11 +1,10 @@
-// `safelist sync [--ecosystem pypi|conda|oci|all] [--dry-run] [--project NAME ...] [--channel NAME ...]`
-// Runs the sync job (jobs/sync.ts): without --ecosystem, the ecosystems its one rule picks —
-// PyPI, conda when a conda allowlist or exception names a package, OCI when oci.upstreams are
-// configured. One JSON summary line per ecosystem on stdout, progress on stderr. Handed to the
+// `safelist sync [--ecosystem ID|all] [--dry-run] [--project NAME ...] [--channel NAME ...]`
+// Runs the sync job (jobs/sync.ts): without --ecosystem, the ecosystems its one rule picks (each
+// module says whether it belongs to a default sync). One JSON summary line per ecosystem on stdout, progress on stderr. Handed to the
 // server when it owns the embedded database (run-job.ts).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import { syncJob } from '../jobs/sync.js';
+import { SYNC_ECOSYSTEMS, syncJob } from '../jobs/sync.js';
 import { runJobFromCli } from './run-job.js';
 
 export async function syncCommand(config: Config, argv: string[]): Promise<number> {
@@ -19,8 +18,8 @@ export async function syncCommand(config: Config, argv: string[]): Promise<numbe
     },
   });
   const eco = values.ecosystem ?? 'default';
-  if (eco !== 'pypi' && eco !== 'conda' && eco !== 'oci' && eco !== 'all' && eco !== 'default') {
-    process.stderr.write(`safelist sync: --ecosystem must be pypi, conda, oci or all, got "${eco}"\n`);
+  if (!SYNC_ECOSYSTEMS.includes(eco) && eco !== 'all' && eco !== 'default') {
+    process.stderr.write(`safelist sync: --ecosystem must be ${SYNC_ECOSYSTEMS.join(', ')} or all, got "${eco}"\n`);
     return 2;
   }
   return runJobFromCli(

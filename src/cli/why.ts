@@ -1,11 +1,11 @@
-// `safelist why NAME [--view V] [--ecosystem pypi|oci] [--json]`
-// Without --ecosystem, a name with a slash (mcr/azureml/x) is an image, anything else PyPI.
+// `safelist why NAME [--view V] [--ecosystem ID] [--json]`
+// Without --ecosystem, the first registered ecosystem whose names claim it (a name with a slash,
+// mcr/azureml/x, is an image; anything else a Python project).
 // Exit codes: 0 allowed and served, 1 blocked, partly allowed or not mirrored, 2 usage (an unknown view).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { explainName, withSyncFailures } from '../policy/explain.js';
-import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
-import { normalizeProjectName, parseDistFilename } from '../ecosystems/pypi/names.js';
+import { ecosystemClaiming, ecosystemIds, ecosystemOf } from '../ecosystems/index.js';
 import { openRuntime } from '../runtime.js';
 
 export async function whyCommand(config: Config, argv: string[]): Promise<number> {
@@ -15,22 +15,23 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
     options: { view: { type: 'string', default: 'default' }, ecosystem: { type: 'string' }, json: { type: 'boolean' } },
   });
   const name = positionals[0];
-  values.ecosystem ??= name?.includes('/') ? 'oci' : 'pypi';
-  if (!name || !ECOSYSTEMS.includes(values.ecosystem as Ecosystem)) {
-    process.stderr.write(`usage: safelist why NAME [--view V] [--ecosystem ${ECOSYSTEMS.join('|')}]\n`);
+  const module = name ? ecosystemOf(values.ecosystem ?? ecosystemClaiming(name).id) : undefined;
+  if (!name || !module) {
+    process.stderr.write(`usage: safelist why NAME [--view V] [--ecosystem ${ecosystemIds.join('|')}]\n`);
     return 2;
   }
   const rt = await openRuntime(config, { holder: 'safelist why' });
   try {
+    const source = rt.ecosystems.get(module.id);
     let e = explainName(
-      { policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda },
-      values.ecosystem as Ecosystem,
+      { policy: rt.policies.policy, ...(source ? { source } : {}), item: module.names.item },
+      module.id,
       name,
       values.view!,
     );
     // Allowed but not served: the last sync's audit record may say which file it refused, and why.
     if (e.status === 'not-mirrored')
-      e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed, (f) => fileOf(e.ecosystem, e.name, f));
+      e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed, (f) => module.names.fileOf(e.name, f));
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {
@@ -46,23 +47,4 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   } finally {
     await rt.close();
   }
-}
-
-/** Does a file name in a sync report (or its "project/" entry for a project that failed whole) belong to this name? */
-function fileOf(ecosystem: Ecosystem, name: string, filename: string): boolean {
-  if (ecosystem === 'pypi') {
-    if (filename.endsWith('/')) return normalizeProjectName(filename.slice(0, -1)) === name;
-    const parsed = parseDistFilename(filename);
-    return parsed !== undefined && normalizeProjectName(parsed.name) === name;
-  }
-  // conda: name-version-build.ext, where the name may itself hold dashes.
-  if (ecosystem === 'conda')
-    return (
-      filename
-        .replace(/\.(conda|tar\.bz2)$/, '')
-        .split('-')
-        .slice(0, -2)
-        .join('-') === name
-    );
-  return filename === name || filename.startsWith(`${name}:`) || filename.startsWith(`${name}@`);
 }

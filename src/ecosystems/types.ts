@@ -17,6 +17,7 @@ import type { Policy } from '../policy/decide.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { Decision, PolicyGrammar, Rule } from '../policy/types.js';
 import type { Db } from '../state/db.js';
+import type { ServedFile } from '../serve/blob-response.js';
 import type { BlobStore } from '../storage/types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -72,6 +73,14 @@ export interface EcosystemSurface {
 /** A progress event of a sync or import, streamed to the CLI and logged by the runner. */
 export type EcosystemEvent = { type: string; [key: string]: unknown };
 
+/** The progress events every sync speaks (the CLI prints them alike); an ecosystem may add its own (conda: subdir). */
+export type SyncEvent =
+  /** upstream null: no upstream has the name, or (with error) the one asked could not answer. */
+  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number; error?: string }
+  | { type: 'fetched'; filename: string; size: number; written: boolean }
+  | { type: 'failed'; filename: string; error: string }
+  | { type: 'warning'; message: string };
+
 export interface RunContext {
   config: Config;
   /** The policy at the start of the run. */
@@ -101,6 +110,10 @@ export interface SyncSpec {
   auditDetail(report: SyncReportBase, params: SyncParams): Record<string, unknown>;
   /** A job to run after a (non-dry) sync, by name and parameters (OCI: the ACR import when configured). */
   followUp?(config: Config): { job: string; params: unknown } | undefined;
+  /** What the CLI prints on stdout for a finished run: a dry run's plan, or one JSON summary line. */
+  summary(report: SyncReportBase, dryRun: boolean): string[];
+  /** A progress line for an event of this ecosystem's own (not a shared SyncEvent), e.g. conda's subdir. */
+  eventLine?(e: EcosystemEvent): string | undefined;
 }
 
 export type SyncParams = { dryRun?: boolean } & Record<string, unknown>;
@@ -112,13 +125,17 @@ export interface ImportSpec {
   fromArgs(dir: string, options: Record<string, string | undefined>): ImportParams | { error: string };
   /** The detail of the `import.finished` audit record. */
   auditDetail(report: ImportReportBase, params: ImportParams): Record<string, unknown>;
+  /** The one JSON summary line the CLI prints for a finished import. */
+  summary(report: ImportReportBase): Record<string, unknown>;
+  /** The CLI's usage line for this ecosystem's import ("safelist import conda DIR [--channel NAME]"). */
+  readonly usage: string;
 }
 
 export type ImportParams = { dir: string } & Record<string, unknown>;
 
 export interface ImportReportBase {
   imported: Array<{ filename: string }>;
-  skipped: unknown[];
+  skipped: Array<{ path: string; reason: string }>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +173,8 @@ export interface OpenContext {
 
 /** The replicated catalog as the core sees it: changes to follow, reloads to ask for, a close. */
 export interface CatalogHandle {
-  onChange(fn: (...key: never[]) => void): () => void;
+  /** Called whenever some entry changes (the core only needs to know that something did). */
+  onChange(fn: () => void): () => void;
   reloadAllLater(): void;
   close(): Promise<void>;
 }
@@ -195,14 +213,11 @@ export interface RouteDeps {
   gzip?: boolean;
 }
 
-export interface ServedEvent {
-  view: string;
-  name: string;
-  version: string;
-  sha256: string;
-  identity?: string;
-  client?: string;
-  /** False for what is read to resolve but is no download of the package (PyPI .metadata, an OCI manifest may count). */
+/** A file about to be sent: who (view, client, identity) gets which package version's bytes. */
+export interface ServedEvent extends ServedFile {
+  /** The file's name as the client asked for it (an OCI reference for manifests and blobs). */
+  filename: string;
+  /** False for what a client reads to resolve but is no download of the package (a PyPI .metadata file). */
   download: boolean;
 }
 
@@ -245,7 +260,7 @@ export interface TriageFacts {
 }
 
 export interface InstallCheck {
-  /** One line per problem, as `safelist allowlist check` prints it after "view V: ". */
+  /** One line per problem, as `safelist allowlist check` prints it after "view V: " (it names its ecosystem or channel). */
   problems: Array<{ view: string; text: string; detail: Record<string, unknown> }>;
   /** Views in which the catalog offers something allowed (a check elsewhere is vacuous). */
   offered: string[];

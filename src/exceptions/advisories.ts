@@ -13,8 +13,7 @@ import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep
 import yauzl from 'yauzl';
 import { z } from 'zod';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
-import { grammars } from '../ecosystems/grammars.js';
-import { normalizeProjectName } from '../ecosystems/pypi/names.js';
+import { ecosystems, grammars } from '../ecosystems/index.js';
 import type { Ecosystem, Rule } from '../policy/types.js';
 import type { Db } from '../state/db.js';
 
@@ -44,18 +43,25 @@ export interface AdvisoryHit {
   fixed: string[];
 }
 
-const OSV_ECOSYSTEM: Record<string, string> = { pypi: 'PyPI' };
+/** Each registered ecosystem's OSV ecosystem name (as OSV spells it), by ecosystem id. */
+const OSV_ECOSYSTEM: Record<string, string> = Object.fromEntries(
+  [...ecosystems.values()].flatMap((m) => (m.names.osv ? [[m.id, m.names.osv]] : [])),
+);
 
-/** OSV ecosystem names (lower case) imported, and the key prefix each is stored under. */
-const IMPORTED_ECOSYSTEMS: Record<string, string> = { pypi: 'pypi', npm: 'npm', conda: 'conda' };
-/** Those the policy serves (npm is imported, but Safelist has no npm index to block it in yet). */
-const POLICY_ECOSYSTEMS: Record<string, Ecosystem> = { pypi: 'pypi', conda: 'conda' };
+/** The ecosystems the policy serves, by OSV ecosystem name in lower case. */
+const POLICY_ECOSYSTEMS: Record<string, Ecosystem> = Object.fromEntries(Object.entries(OSV_ECOSYSTEM).map(([id, osv]) => [osv.toLowerCase(), id]));
+
+/**
+ * OSV ecosystem names (lower case) imported, and the key prefix each is stored under: those the
+ * policy serves, and npm's (most MAL- records name npm packages; kept for when an npm index uses them).
+ */
+const IMPORTED_ECOSYSTEMS: Record<string, string> = { npm: 'npm', ...POLICY_ECOSYSTEMS };
 
 /** The name as stored in `packages` keys: each ecosystem's own normalisation (npm: lower case). */
 function packageKey(osvEcosystem: string | undefined, name: string | undefined): string | undefined {
   const eco = IMPORTED_ECOSYSTEMS[(osvEcosystem ?? '').toLowerCase()];
   if (!eco || !name) return undefined;
-  const g = grammars[eco as Ecosystem];
+  const g = grammars[eco];
   return `${eco}:${g ? g.normalizeName(name) : name.toLowerCase()}`;
 }
 
@@ -266,13 +272,14 @@ export class AdvisoryStore {
   async hits(ecosystem: string, name: string, versions: string[]): Promise<AdvisoryHit[]> {
     const osvEco = OSV_ECOSYSTEM[ecosystem];
     if (!osvEco) return [];
-    const key = `${ecosystem}:${normalizeProjectName(name)}`;
+    const normalize = (n: string) => grammars[ecosystem]!.normalizeName(n);
+    const key = `${ecosystem}:${normalize(name)}`;
     const rows = await this.db.query<{ data: OsvRecord | string }>('SELECT data FROM advisories WHERE $1 = ANY(packages) ORDER BY id', [key]);
     const out: AdvisoryHit[] = [];
     for (const row of rows) {
       const rec = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord;
       if (rec.withdrawn) continue;
-      const entries = (rec.affected ?? []).filter((a) => a.package?.ecosystem === osvEco && a.package.name && normalizeProjectName(a.package.name) === normalizeProjectName(name));
+      const entries = (rec.affected ?? []).filter((a) => a.package?.ecosystem === osvEco && a.package.name && normalize(a.package.name) === normalize(name));
       const hit = versions.filter((v) => entries.some((e) => affects(e, v)));
       if (!hit.length) continue;
       const fixed = entries.flatMap((e) => (e.ranges ?? []).flatMap((r) => (r.events ?? []).map((ev) => ev.fixed).filter((f): f is string => Boolean(f))));

@@ -7,7 +7,7 @@ import { POLICY_CHANNEL } from '../catalog/changes.js';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
 import { errors } from '../errors.js';
-import { grammars } from '../ecosystems/grammars.js';
+import { grammars } from '../ecosystems/index.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { Ecosystem, Rule } from '../policy/types.js';
 import type { Db, Queryable } from '../state/db.js';

@@ -2,14 +2,12 @@
 // (and a matching version) exist in what the sync recorded from upstream; which of its declared
 // dependencies the view would still refuse (so one request can cover the set); names that are
 // confusingly close to allowed ones (typosquats); the licence; known vulnerabilities when an
-// advisory source is configured. Facts only: the decision stays with a person.
-import { parseCoreMetadata } from '../ecosystems/pypi/metadata.js';
-import type { PypiCatalog, PypiFile } from '../ecosystems/pypi/catalog.js';
-import { normalizeProjectName } from '../ecosystems/pypi/names.js';
-import { blobKeyForSha256 } from '../catalog/blob-keys.js';
-import { grammars } from '../ecosystems/grammars.js';
+// advisory source is configured. The upstream and dependency facts come from the ecosystem's
+// own triage role (EcosystemModule); the rest is the same for every ecosystem. Facts only: the
+// decision stays with a person.
+import { grammars } from '../ecosystems/index.js';
+import type { OpenEcosystem } from '../ecosystems/types.js';
 import type { Policy } from '../policy/decide.js';
-import type { BlobStore } from '../storage/types.js';
 import type { ExceptionRequest } from './service.js';
 import type { AdvisoryHit, AdvisoryStore } from './advisories.js';
 
@@ -38,24 +36,7 @@ export function editDistance(a: string, b: string, max = 3): number {
   return d[a.length]![b.length]!;
 }
 
-async function readAll(store: BlobStore, key: string, max = 4 * 1024 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of await store.get(key)) {
-    n += (c as Buffer).length;
-    if (n > max) throw new Error('metadata larger than 4 MiB');
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** The requirement's project name (PEP 508: the name comes first). */
-function requirementName(req: string): string | undefined {
-  const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(req);
-  return m ? normalizeProjectName(m[1]!) : undefined;
-}
-
-export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; store: BlobStore; advisories: AdvisoryStore }) {
+export function makeTriage(deps: { policy: () => Policy; ecosystems: ReadonlyMap<string, OpenEcosystem>; advisories: AdvisoryStore }) {
   return async function triage(req: ExceptionRequest): Promise<TriageReport> {
     const policy = deps.policy();
     const grammar = grammars[req.ecosystem]!;
@@ -86,43 +67,16 @@ export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; stor
     }
     report.similarNames.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));
 
-    if (req.ecosystem !== 'pypi') {
+    const triage = deps.ecosystems.get(req.ecosystem)?.triage;
+    if (!triage) {
       report.upstream.note = `upstream checks for ${req.ecosystem} are not available yet`;
       return report;
     }
-    const matcher = grammar.parseRange(req.versions, {});
-    const project = deps.pypi.project(name);
-    if (!project) {
-      report.upstream.note = 'the sync has not seen this project upstream (it syncs only allowlisted names); approval makes the next sync look for it';
-      const exact = /^===?\s*([^,*\s]+)$/.exec(req.versions.trim())?.[1];
-      await checkAdvisories(exact ? [exact] : []);
-      return report;
-    }
-    report.upstream.known = true;
-    report.upstream.versions = [...new Set(project.files.map((f) => f.version))];
-    report.upstream.matching = 'error' in matcher ? [] : report.upstream.versions.filter((v) => matcher.matches(v));
-    await checkAdvisories(report.upstream.matching);
-    // Dependencies of the newest matching version, from its stored core metadata.
-    const newest = report.upstream.matching[report.upstream.matching.length - 1];
-    const file: PypiFile | undefined = project.files.filter((f) => f.version === newest && f.metadataStored && f.metadataSha256).pop();
-    if (!file) {
-      report.dependencies.note = 'no stored core metadata for a matching version; dependencies not checked';
-      return report;
-    }
-    try {
-      const meta = parseCoreMetadata(await readAll(deps.store, blobKeyForSha256(file.metadataSha256!)));
-      report.licence = meta.license ?? null;
-      report.dependencies.checked = true;
-      const views = req.view === '*' ? policy.viewNames() : [req.view];
-      for (const r of meta.requiresDist) {
-        if (/;\s*.*extra\s*==/.test(r)) continue; // optional extras are not installed by default
-        const dep = requirementName(r);
-        if (!dep) continue;
-        if (views.some((v) => !policy.projectVisible('pypi', dep, v))) report.dependencies.notAllowed.push({ requirement: r, name: dep });
-      }
-    } catch (err) {
-      report.dependencies.note = `core metadata could not be read: ${(err as Error).message}`;
-    }
+    const facts = await triage({ name, versions: req.versions, view: req.view, policy });
+    report.upstream = { known: facts.known, versions: facts.versions, matching: facts.matching, ...(facts.note ? { note: facts.note } : {}) };
+    await checkAdvisories(facts.known ? facts.matching : (facts.advisoryVersions ?? []));
+    if (facts.dependencies) report.dependencies = facts.dependencies;
+    if (facts.licence !== undefined) report.licence = facts.licence;
     return report;
   };
 }

@@ -4,6 +4,7 @@
 // contain a package a malware rule now blocks. Read-only except for that requeue, which goes
 // through GateStore.requeue (audited gate.requeued); the worker then fails, purges and notifies.
 import { downloadsOf, type DownloadSummary } from '../audit/downloads.js';
+import { ecosystems } from '../ecosystems/index.js';
 import type { Policy } from '../policy/decide.js';
 import type { Ecosystem } from '../policy/types.js';
 import type { Queryable } from '../state/db.js';
@@ -51,7 +52,8 @@ export async function incidentReport(
 export async function rejudgeMalwareImages(q: Queryable, store: GateStore, policy: Policy, actor: string): Promise<ImageRef[]> {
   const hits = new Map<string, { image: ImageRef; packages: string[]; advisories: Set<string> }>();
   for (const p of await packagesOfPassedImages(q)) {
-    if (p.ecosystem !== 'pypi' && p.ecosystem !== 'conda') continue;
+    // Only what an ecosystem's contents matcher reports is a package the policy can judge.
+    if (!ecosystems.get(p.ecosystem)?.contents) continue;
     const rules = policy.blocksFor(p.ecosystem, p.name).filter((r) => r.matcher.matches(p.version));
     if (!rules.length) continue;
     const key = `${p.registry}/${p.repository}@${p.digest}`;

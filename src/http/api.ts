@@ -10,7 +10,7 @@ import type { AuditLog, AuditQuery } from '../audit/log.js';
 import type { ExceptionService } from '../exceptions/service.js';
 import { mostWanted } from '../policy/demand.js';
 import type { PolicyStore } from '../policy/store.js';
-import { ECOSYSTEMS } from '../policy/types.js';
+import { ecosystemIds } from '../ecosystems/index.js';
 import type { Db } from '../state/db.js';
 import { parse } from '../validate.js';
 import { requireRole } from '../auth/guard.js';
@@ -25,7 +25,7 @@ export interface ApiDeps {
   policies: PolicyStore;
 }
 
-const ecosystem = z.enum(ECOSYSTEMS as unknown as [string, ...string[]]);
+const ecosystem = z.enum(ecosystemIds as [string, ...string[]]);
 const exceptionId = z.string().regex(/^EXC-\d{1,12}$/, 'an exception id such as EXC-1001');
 const states = z.enum(['requested', 'active', 'rejected', 'expired', 'revoked']);
 

@@ -1,24 +1,21 @@
-// Assembles the HTTP surface: read paths per ecosystem, the policy API, health. No business
-// logic here. The hot paths (/pypi, later /conda and /v2) get no hooks or middleware.
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+// Assembles the HTTP surface: each registered ecosystem's read path (its module's routes), the
+// policy API, health. No business logic here, and no ecosystem named: everything loops over
+// the opened ecosystems. The hot paths (the ecosystems' read paths) get no hooks or middleware.
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { errors, SafelistError } from '../errors.js';
-import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
 import type { Db } from '../state/db.js';
 import { explainName } from '../policy/explain.js';
-import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
+import type { Rule } from '../policy/types.js';
+import { ecosystemIds, grammars } from '../ecosystems/index.js';
+import type { OpenEcosystem, ServedEvent } from '../ecosystems/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
-import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
-import { registerCondaRoutes, type CondaRouteDeps } from './conda.js';
-import type { CondaIndex } from '../ecosystems/conda/index.js';
 import { recordBlocked } from '../policy/demand.js';
 import { parse, registerApiRoutes, schemas, type ApiDeps } from './api.js';
 import type { Metrics } from './metrics.js';
 import type { Config } from '../config/schema.js';
 import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
-import type { OciCatalog } from '../ecosystems/oci/catalog.js';
-import { isOciPath, registerOciRoutes, sendOciError, type OciRouteDeps } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
 
@@ -26,15 +23,13 @@ export interface AppDeps {
   db: Db;
   store: BlobStore;
   policies: PolicyStore;
-  pypi: PypiIndex;
-  /** The OCI catalog; /v2/ is served when set. */
-  oci?: OciCatalog;
-  conda?: CondaIndex;
-  condaGzip?: boolean;
+  /** The opened ecosystems whose read paths are served (each registers its own routes). */
+  ecosystems: ReadonlyMap<string, OpenEcosystem>;
+  /** Offer gzip Content-Encoding for documents where an ecosystem makes it optional (conda.gzip). */
+  gzip?: boolean;
   logLevel?: string;
-  onServed?: PypiRouteDeps['onServed'];
-  onCondaServed?: CondaRouteDeps['onServed'];
-  onOciServed?: OciRouteDeps['onServed'];
+  /** A file about to be sent (GET), by ecosystem: for the download log; must return at once. */
+  onServed?: (ecosystem: string, e: ServedEvent) => void;
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
   metrics?: Metrics;
@@ -46,7 +41,26 @@ export interface AppDeps {
   gate?: GateRouteDeps;
 }
 
+/** Errors in the dialect of the ecosystem whose read path the URL is on (OCI's {errors:[…]}), else problem+json. */
+function errorSender(ecosystems: ReadonlyMap<string, OpenEcosystem>) {
+  const dialects = [...ecosystems.values()].flatMap(({ module: { surface } }) =>
+    surface.sendError ? [{ on: onSurface(surface), send: surface.sendError }] : [],
+  );
+  /** asProblem: how a problem+json answer restates the error (a dialect gets it as it is). */
+  return (req: FastifyRequest, reply: FastifyReply, e: SafelistError, asProblem = (x: SafelistError) => x) => {
+    const dialect = dialects.find((d) => d.on(req.url));
+    return dialect ? dialect.send(req, reply, e) : sendProblem(req, reply, asProblem(e));
+  };
+}
+
+/** Is a URL on this read path (the surface's own test, or its prefix)? */
+function onSurface(surface: OpenEcosystem['module']['surface']): (url: string) => boolean {
+  return surface.matches ?? ((url) => url.startsWith(surface.prefix));
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const sendError = errorSender(deps.ecosystems);
+  const onReadPath = [...deps.ecosystems.values()].map(({ module }) => onSurface(module.surface));
   const app = Fastify({
     logger: { level: deps.logLevel ?? 'info' },
     logController: new LogController({ disableRequestLogging: true }),
@@ -71,20 +85,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // they still get a problem+json body that says what is wrong.
     frameworkErrors: (err, req, reply) => {
       const e = toSafelistError(err);
-      if (isOciPath(req.url)) return sendOciError(req, reply, e);
-      return sendProblem(req, reply, e.status === 414 ? errors.uriTooLong() : e);
+      return sendError(req, reply, e, (p) => (p.status === 414 ? errors.uriTooLong() : p));
     },
   });
 
   app.setErrorHandler((err, req, reply) => {
     const e = toSafelistError(err);
     if (e.status >= 500 && e.code !== 'UNAVAILABLE') req.log.error({ err }, 'request failed');
-    if (isOciPath(req.url)) return sendOciError(req, reply, e);
-    return sendProblem(req, reply, e);
+    return sendError(req, reply, e);
   });
   app.setNotFoundHandler((req, reply) => {
     const e = errors.notFound(`no such resource: ${req.method} ${req.url.split('?')[0]}`);
-    return isOciPath(req.url) ? sendOciError(req, reply, e) : sendProblem(req, reply, e);
+    return sendError(req, reply, e);
   });
 
   // Every management-API route refuses text a database cannot store (NUL, lone surrogates)
@@ -103,7 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const auth = deps.api?.auth;
     app.addHook('onRequest', async (req, reply) => {
       // pip and docker both answer a Basic challenge with the credentials they were given.
-      if (!req.url.startsWith('/pypi/') && !req.url.startsWith('/conda/') && !isOciPath(req.url)) return;
+      if (!onReadPath.some((on) => on(req.url))) return;
       const pathToken = (req.raw as { safelistPathToken?: string }).safelistPathToken;
       reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
@@ -128,38 +140,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
-  registerPypiRoutes(app, {
-    index: deps.pypi,
-    store: deps.store,
-    ...(deps.onServed ? { onServed: deps.onServed } : {}),
-    onBlocked: (e) => {
-      deps.metrics?.blocked.inc({ ecosystem: 'pypi' });
-      recordBlocked(deps.db, 'pypi', e.name, e.view);
-    },
-  });
-
-  if (deps.oci) {
-    registerOciRoutes(app, {
-      catalog: deps.oci,
+  for (const [id, eco] of deps.ecosystems) {
+    eco.routes(app, {
+      store: deps.store,
       policies: deps.policies,
-      store: deps.store,
-      ...(deps.onOciServed ? { onServed: deps.onOciServed } : {}),
+      ...(deps.gzip !== undefined ? { gzip: deps.gzip } : {}),
+      ...(deps.onServed ? { onServed: (e: ServedEvent) => deps.onServed!(id, e) } : {}),
       onBlocked: (e) => {
-        deps.metrics?.blocked.inc({ ecosystem: 'oci' });
-        recordBlocked(deps.db, 'oci', e.name, e.view);
-      },
-    });
-  }
-
-  if (deps.conda) {
-    registerCondaRoutes(app, {
-      index: deps.conda,
-      store: deps.store,
-      gzip: deps.condaGzip ?? true,
-      ...(deps.onCondaServed ? { onServed: deps.onCondaServed } : {}),
-      onBlocked: (e) => {
-        deps.metrics?.blocked.inc({ ecosystem: 'conda' });
-        recordBlocked(deps.db, 'conda', e.name, e.view);
+        deps.metrics?.blocked.inc({ ecosystem: id });
+        recordBlocked(deps.db, id, e.name, e.view);
       },
     });
   }
@@ -167,22 +156,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Queries are validated: a parameter given twice arrives as an array, never as a string.
   app.get('/api/v1/policy/check', async (req) => {
     const { ecosystem, name, version, view = 'default', channel, build, subdir } = parse(schemas.policyCheck, req.query, 'query');
-    if (!ecosystem || !ECOSYSTEMS.includes(ecosystem as Ecosystem))
-      throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
+    const grammar = ecosystem ? grammars[ecosystem] : undefined;
+    if (!ecosystem || !grammar) throw errors.badRequest(`ecosystem must be one of ${ecosystemIds.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
     const policy = deps.policies.policy;
     if (!policy.hasView(view)) throw errors.unknownView(view, policy.viewNames());
-    // conda records are also identified by channel, build string and subdir; each is checked when given.
-    const condaParts =
-      ecosystem === 'conda' ? { ...(channel ? { channel } : {}), ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) } : {};
-    const d = policy.decide({ ecosystem: ecosystem as Ecosystem, name, version, view, ...condaParts });
+    // Records of a channel grammar (conda) are also identified by channel, build string and subdir; each is checked when given.
+    const channelParts = grammar.channels
+      ? { ...(channel ? { channel } : {}), ...(build ? { build } : {}), ...(subdir ? { subdir } : {}) }
+      : {};
+    const d = policy.decide({ ecosystem, name, version, view, ...channelParts });
     return {
       ecosystem,
-      name: policy.normalize(ecosystem as Ecosystem, name),
+      name: policy.normalize(ecosystem, name),
       version,
       view,
-      ...condaParts,
+      ...channelParts,
       allowed: d.allowed,
       code: d.code,
       reason: d.reason,
@@ -191,17 +181,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.get('/api/v1/policy/why', async (req) => {
-    const { ecosystem = 'pypi', name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
-    if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
+    const { ecosystem = ecosystemIds[0]!, name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
+    if (!grammars[ecosystem]) throw errors.badRequest(`ecosystem must be one of ${ecosystemIds.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
+    const source = deps.ecosystems.get(ecosystem);
     return explainName(
-      {
-        policy: deps.policies.policy,
-        pypi: deps.pypi,
-        ...(deps.oci ? { oci: deps.oci } : {}),
-        ...(deps.conda ? { conda: deps.conda } : {}),
-      },
-      ecosystem as Ecosystem,
+      { policy: deps.policies.policy, ...(source ? { source, item: source.module.names.item } : {}) },
+      ecosystem,
       name,
       view,
     );
@@ -240,7 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app;
 }
 
-function ruleJson(r: import('../policy/types.js').Rule) {
+function ruleJson(r: Rule) {
   return {
     kind: r.kind,
     id: r.id ?? null,
@@ -249,7 +235,7 @@ function ruleJson(r: import('../policy/types.js').Rule) {
     expires: r.expires?.toISOString() ?? null,
     location: r.location ?? null,
     reason: r.reason ?? null,
-    ...(r.ecosystem === 'conda' ? { channel: r.channel ?? null, build: r.build?.text ?? null, subdirs: r.subdirs ?? null } : {}),
+    ...(grammars[r.ecosystem]?.channels ? { channel: r.channel ?? null, build: r.build?.text ?? null, subdirs: r.subdirs ?? null } : {}),
   };
 }
 export { ruleJson };

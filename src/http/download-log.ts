@@ -1,5 +1,5 @@
-// Wires the download log (audit/downloads.ts) to the file routes: the onServed hooks of
-// /pypi, /conda and /v2 turn each served file into a record, and the dropped-record counter is
+// Wires the download log (audit/downloads.ts) to the file routes: the onServed hook every
+// ecosystem's read path calls turns each served file into a record, and the dropped-record counter is
 // exported in /metrics. The hooks only append to the log's buffer: never a wait on the read path.
 import { Counter } from 'prom-client';
 import { durationMs, type Config } from '../config/schema.js';
@@ -7,11 +7,11 @@ import { DownloadLog } from '../audit/downloads.js';
 import type { Db } from '../state/db.js';
 import type { AppDeps } from './app.js';
 import type { Metrics } from './metrics.js';
-import type { ServedFile } from './blob-response.js';
+import type { ServedEvent } from '../ecosystems/types.js';
 
 export interface DownloadLogging {
   log: DownloadLog;
-  hooks: Required<Pick<AppDeps, 'onServed' | 'onCondaServed' | 'onOciServed'>>;
+  hooks: Required<Pick<AppDeps, 'onServed'>>;
 }
 
 export function openDownloadLog(
@@ -19,7 +19,7 @@ export function openDownloadLog(
   db: Db,
   metrics: Metrics,
   logger: { error(obj: object, msg: string): void },
-  extra: Pick<AppDeps, 'onServed' | 'onCondaServed'> = {},
+  extra: Pick<AppDeps, 'onServed'> = {},
 ): DownloadLogging {
   const dropped = new Counter({
     name: 'safelist_download_log_dropped_total',
@@ -34,7 +34,7 @@ export function openDownloadLog(
     onDropped: (n, why) => dropped.inc({ reason: why }, n),
     log: logger,
   });
-  const at = (ecosystem: string, e: ServedFile) =>
+  const at = (ecosystem: string, e: ServedEvent) =>
     log.record({
       ecosystem,
       view: e.view,
@@ -48,16 +48,11 @@ export function openDownloadLog(
   return {
     log,
     hooks: {
-      onServed: (e) => {
-        // A .metadata file is not a download of the package: pip reads it to resolve.
-        if (!e.metadata) at('pypi', e);
-        extra.onServed?.(e);
+      onServed: (ecosystem, e) => {
+        // What a client reads only to resolve (a PyPI .metadata file) is no download of the package.
+        if (e.download) at(ecosystem, e);
+        extra.onServed?.(ecosystem, e);
       },
-      onCondaServed: (e) => {
-        at('conda', e);
-        extra.onCondaServed?.(e);
-      },
-      onOciServed: (e) => at('oci', e),
     },
   };
 }

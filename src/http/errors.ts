@@ -3,15 +3,9 @@
 // message (the only thing pip prints). Unknown errors become a 500 without internals.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SafelistError } from '../errors.js';
+import { reasonPhrase } from '../serve/reason.js';
 
-/** Node only accepts visible ASCII (and tab/space) in a status message; keep it on one line. */
-export function reasonPhrase(text: string): string {
-  const clean = text
-    .replace(/[^\x20-\x7e]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return clean.length > 400 ? `${clean.slice(0, 397)}...` : clean;
-}
+export { reasonPhrase };
 
 export function problemBody(err: SafelistError, instance: string, requestId: string): Buffer {
   return Buffer.from(

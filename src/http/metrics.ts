@@ -4,16 +4,18 @@
 // several servers in one process (tests) never share counters.
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PypiIndex } from '../ecosystems/pypi/index.js';
+import type { OpenEcosystem } from '../ecosystems/types.js';
 import type { Db } from '../state/db.js';
 import type { CatalogReloads } from '../catalog/reload.js';
 
-export type Surface = 'pypi' | 'conda' | 'oci' | 'api' | 'health' | 'other';
+/** An ecosystem's id (its read path), or one of the other surfaces. */
+export type Surface = string;
 
-export function surfaceOf(url: string): Surface {
-  if (url.startsWith('/pypi/')) return 'pypi';
-  if (url.startsWith('/conda/')) return 'conda';
-  if (url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?')) return 'oci';
+/** Which surface a request URL is on: the first ecosystem whose read path it is, else api, health or other. */
+export function surfaceOf(url: string, ecosystems: Iterable<OpenEcosystem> = []): Surface {
+  for (const { module } of ecosystems) {
+    if (module.surface.matches ? module.surface.matches(url) : url.startsWith(module.surface.prefix)) return module.id;
+  }
   if (url.startsWith('/api/')) return 'api';
   if (url.startsWith('/healthz') || url.startsWith('/readyz') || url.startsWith('/metrics')) return 'health';
   return 'other';
@@ -71,19 +73,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(deps: { pypi: PypiIndex; db: Db; reloads?: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'> }) {
+  private readonly ecosystems: readonly OpenEcosystem[];
+
+  constructor(deps: {
+    ecosystems: ReadonlyMap<string, OpenEcosystem>;
+    db: Db;
+    reloads?: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'>;
+  }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
     if (deps.reloads) this.catalogReloadMetrics(deps.reloads);
-    const pypi = deps.pypi;
+    this.ecosystems = [...deps.ecosystems.values()];
+    // Summed over the ecosystems that keep rendered documents in memory.
+    const stat = (key: string) => this.ecosystems.reduce((n, e) => n + (e.stats?.()[key] ?? 0), 0);
     new Gauge({
       name: 'safelist_index_cache_lookups',
       help: 'Rendered index document lookups since start, by result (hit = served from memory)',
       labelNames: ['result'] as const,
       registers: [this.registry],
       collect() {
-        const s = pypi.cacheStats();
-        this.set({ result: 'hit' }, s.hits);
-        this.set({ result: 'miss' }, s.misses);
+        this.set({ result: 'hit' }, stat('cacheHits'));
+        this.set({ result: 'miss' }, stat('cacheMisses'));
       },
     });
     new Gauge({
@@ -91,7 +100,7 @@ export class Metrics {
       help: 'Bytes of rendered index documents held in memory',
       registers: [this.registry],
       collect() {
-        this.set(pypi.cacheStats().bytes);
+        this.set(stat('cacheBytes'));
       },
     });
     const db = deps.db;
@@ -159,7 +168,7 @@ export class Metrics {
   /** Counts every response (hook) and serves /metrics. */
   install(app: FastifyInstance): void {
     app.addHook('onResponse', async (req, reply) => {
-      const surface = surfaceOf(req.url);
+      const surface = surfaceOf(req.url, this.ecosystems);
       this.requests.inc({ surface, method: req.method, status: String(reply.statusCode) });
       const len = Number(reply.getHeader('content-length'));
       if (Number.isFinite(len) && len > 0 && req.method !== 'HEAD') this.bytes.inc({ surface }, len);

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
 import { DefaultAzureCredential } from '@azure/identity';
 import { errors } from '../errors.js';
+import { openedOci } from '../ecosystems/oci/module.js';
 import { AcrImportLedger, planAcrImport, runAcrTarget, type AcrImportReport } from '../ecosystems/oci/acr-target.js';
 import type { Job } from './types.js';
 
@@ -24,7 +25,7 @@ export const acrImportJob: Job<z.infer<typeof params>, AcrImportResult> = {
     const target = config.oci.acrTarget;
     if (!target) throw errors.badRequest('no oci.acrTarget is configured (subscriptionId, resourceGroup, registryName)');
     if (p.dryRun) {
-      const plan = planAcrImport(rt.ociCatalog, rt.policies.policy, target, config.oci.upstreams);
+      const plan = planAcrImport(openedOci(rt).catalog, rt.policies.policy, target, config.oci.upstreams);
       const todo = p.all ? plan.items : await new AcrImportLedger(rt.db).pending(target.registryName, plan.items);
       const lines = todo.map((i) => ({
         source: `${i.parameters.source.registryUri}/${i.parameters.source.sourceImage}`,
@@ -38,7 +39,7 @@ export const acrImportJob: Job<z.infer<typeof params>, AcrImportResult> = {
       ...deps.azure?.clientOptions,
     });
     const r = await runAcrTarget(
-      { db: rt.db, catalog: rt.ociCatalog, policy: rt.policies.policy, target, upstreams: config.oci.upstreams, client },
+      { db: rt.db, catalog: openedOci(rt).catalog, policy: rt.policies.policy, target, upstreams: config.oci.upstreams, client },
       { all: p.all === true, onEvent: emit },
     );
     for (const problem of r.problems) emit({ type: 'warning', message: problem });

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { durationMs } from '../config/schema.js';
 import { pruneDownloads } from '../audit/downloads.js';
+import { ecosystems } from '../ecosystems/index.js';
 import { incidentReport, type IncidentReport } from '../gate/incidents.js';
 import type { Job } from './types.js';
 
@@ -22,8 +23,11 @@ export const downloadsPruneJob: Job<z.infer<typeof none>, { pruned: number; befo
   audit: (r) => (r.pruned ? { action: 'downloads.pruned', subject: 'download_log', detail: r } : undefined),
 };
 
+/** The ecosystems an incident can be about: those whose packages are downloaded as files and found in images. */
+const incidentEcosystems = [...ecosystems.values()].filter((m) => m.contents).map((m) => m.id) as [string, ...string[]];
+
 export const incidentParams = z.strictObject({
-  ecosystem: z.enum(['pypi', 'conda'], { error: 'ecosystem must be pypi or conda' }).default('pypi'),
+  ecosystem: z.enum(incidentEcosystems, { error: `ecosystem must be ${incidentEcosystems.join(' or ')}` }).default(incidentEcosystems[0]),
   name: z.string().min(1, 'name is required').max(200),
   version: z.string().min(1, 'version is required').max(200),
 });

@@ -27,10 +27,7 @@ export const publishJob: Job<z.infer<typeof params>, PublishReport> = {
       if (!rt.policies.policy.hasView(v)) throw errors.unknownView(v, rt.policies.policy.viewNames());
     }
     const target = !p.path && deps.publishTarget ? deps.publishTarget : await openBlobStore(targetConfig);
-    return publishStatic(
-      { policy: rt.policies.policy, pypi: rt.pypi, catalog: rt.pypiCatalog, conda: rt.conda, source: rt.store, target },
-      views ? { views } : {},
-    );
+    return publishStatic({ policy: rt.policies.policy, ecosystems: rt.ecosystems, source: rt.store, target }, views ? { views } : {});
   },
   audit: (r) => ({ action: 'publish.finished', subject: r.views.join(','), detail: { ...r } }),
 };

@@ -1,28 +1,27 @@
 // The jobs by name: what the API accepts for hand-off (POST /api/v1/jobs/{name}) and what the
 // server schedules. Adding a job is one line here.
 import { acrImportJob } from './acr-import.js';
-import { importCondaJob, importPypiJob } from './import.js';
+import { importJobs } from './import.js';
 import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
 import { downloadsPruneJob, incidentReportJob } from './downloads.js';
-import { syncCondaJob, syncJob, syncOciJob, syncPypiJob } from './sync.js';
+import { syncJob, syncJobs } from './sync.js';
 import type { AnyJob } from './types.js';
 
 export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
-  [
-    syncJob,
-    syncPypiJob,
-    syncCondaJob,
-    syncOciJob,
-    importPypiJob,
-    importCondaJob,
-    acrImportJob,
-    publishJob,
-    auditAnchorJob,
-    exceptionExpiryJob,
-    advisoryImportJob,
-    gateReconcileJob,
-    downloadsPruneJob,
-    incidentReportJob,
-  ].map((j) => [j.name, j]),
+  (
+    [
+      syncJob,
+      ...syncJobs.values(),
+      ...importJobs.values(),
+      acrImportJob,
+      publishJob,
+      auditAnchorJob,
+      exceptionExpiryJob,
+      advisoryImportJob,
+      gateReconcileJob,
+      downloadsPruneJob,
+      incidentReportJob,
+    ] as AnyJob[]
+  ).map((j) => [j.name, j]),
 );

@@ -8,7 +8,8 @@ import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob
 import { publishJob } from './publish.js';
 import type { JobRunner } from './runner.js';
 import { scheduleJobs } from './schedule.js';
-import { syncCondaJob, syncJob, syncOciJob, syncPypiJob } from './sync.js';
+import { ecosystems } from '../ecosystems/index.js';
+import { syncJob, syncJobs } from './sync.js';
 import type { AnyJob } from './types.js';
 
 export interface ServerJobs {
@@ -37,9 +38,11 @@ export function startServerJobs(
   const afterSync = (run: () => Promise<unknown>) => (approved = approved.then(() => runner.settled('sync')).then(run));
   const stopApprovals = runtime.exceptions.on((event, e) => {
     if (event !== 'exception.approved') return;
-    if (e.ecosystem === 'pypi' && config.pypi.upstreams.length) void afterSync(() => runner.run(syncPypiJob, { projects: [e.name] }));
-    if (e.ecosystem === 'oci' && config.oci.upstreams.length) void afterSync(() => runner.shared(syncOciJob, {}));
-    if (e.ecosystem === 'conda') void afterSync(() => runner.shared(syncCondaJob, {}));
+    const job = syncJobs.get(e.ecosystem);
+    const params = ecosystems.get(e.ecosystem)?.sync?.afterApproval?.(config, e.name);
+    if (!job || !params) return;
+    // Named syncs run on their own; a whole-ecosystem sync joins one already under way.
+    void afterSync(() => (Object.keys(params).length ? runner.run(job, params) : runner.shared(job, params)));
   });
   const publisher = opts.publish ? debouncedPublish(runner, runtime, durationMs(config.publish.debounce)) : undefined;
   const atStart = config.advisories.sources.length ? runner.shared(advisoryImportJob, {}) : Promise.resolve();
@@ -68,7 +71,10 @@ function debouncedPublish(runner: JobRunner, runtime: Runtime, debounceMs: numbe
     }, debounceMs);
     timer.unref();
   };
-  const stops = [runtime.policies.onChange(schedule), runtime.pypiCatalog.onChange(schedule), runtime.condaCatalog.onChange(schedule)];
+  const stops = [
+    runtime.policies.onChange(schedule),
+    ...[...runtime.ecosystems.values()].filter((e) => e.publish).map((e) => e.catalog.onChange(schedule)),
+  ];
   schedule();
   return {
     async stop() {

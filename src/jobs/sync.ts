@@ -1,139 +1,71 @@
-// The sync jobs: one per ecosystem (sync:pypi, sync:conda, sync:oci), each under its own lock,
-// and `sync`, which runs the ecosystems one rule picks (syncPlan) — the rule the schedule, an
-// approval and `safelist sync` share. The sync bodies stay in sync/*.ts; this file only wraps them.
+// The sync jobs: one per registered ecosystem with a sync role (`sync:<id>`), each under its own
+// lock, and `sync`, which runs the ecosystems one rule picks (syncPlan) — the rule the schedule,
+// an approval and `safelist sync` share. The sync bodies are the ecosystems' own
+// (ecosystems/<id>/sync.ts); this file only wraps them, and never names an ecosystem.
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
+import { ecosystems } from '../ecosystems/index.js';
+import type { EcosystemModule, SyncParams as EcosystemSyncParams, SyncReportBase, SyncSpec } from '../ecosystems/types.js';
 import type { Policy } from '../policy/decide.js';
-import { runPypiSync, type SyncReport } from '../sync/pypi-sync.js';
-import { runCondaSync, type CondaSyncReport } from '../sync/conda-sync.js';
-import { runOciSync, type OciSyncReport } from '../sync/oci-sync.js';
 import { acrImportJob } from './acr-import.js';
-import type { Job, JobOutcome } from './types.js';
+import type { AnyJob, Job, JobOutcome } from './types.js';
 
-const names = z.array(z.string().min(1).max(200)).max(1000);
+/** The jobs a sync may ask to follow it (SyncSpec.followUp), by name. */
+const FOLLOW_UPS: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>([[acrImportJob.name, acrImportJob]]);
 
-const pypiParams = z.strictObject({ dryRun: z.boolean().optional(), projects: names.optional() });
-export const syncPypiJob: Job<z.infer<typeof pypiParams>, SyncReport> = {
-  name: 'sync:pypi',
-  lock: 'sync:pypi',
-  params: pypiParams,
-  run: ({ params, deps: { config, runtime: rt }, emit }) =>
-    runPypiSync(
-      { config, policy: rt.policies.policy, catalog: rt.pypiCatalog, store: rt.store },
-      {
-        dryRun: params.dryRun ?? false,
-        onEvent: emit,
-        ...(params.projects ? { only: params.projects } : {}),
-      },
-    ),
-  audit: (r, p) =>
-    p.dryRun
-      ? undefined
-      : {
-          action: 'sync.finished',
-          subject: 'pypi',
-          detail: {
-            downloaded: r.downloaded,
-            bytes: r.bytes,
-            failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
-            missing: r.missing,
-            ...(p.projects ? { projects: p.projects } : {}),
-          },
-        },
-  record: (m, r, error) => m.recordSync('pypi', r, error),
-};
+/** A sync report, and the outcome of the job that followed it when one did. */
+export type SyncResult = SyncReportBase & { followUp?: JobOutcome };
 
-const condaParams = z.strictObject({ dryRun: z.boolean().optional(), channels: names.optional() });
-export const syncCondaJob: Job<z.infer<typeof condaParams>, CondaSyncReport> = {
-  name: 'sync:conda',
-  lock: 'sync:conda',
-  params: condaParams,
-  run: ({ params, deps: { config, runtime: rt }, emit }) =>
-    runCondaSync(
-      { config, policy: rt.policies.policy, catalog: rt.condaCatalog, store: rt.store, db: rt.db },
-      {
-        dryRun: params.dryRun ?? false,
-        onEvent: emit,
-        ...(params.channels ? { channels: params.channels } : {}),
-      },
-    ),
-  audit: (r, p) =>
-    p.dryRun
-      ? undefined
-      : {
-          action: 'sync.finished',
-          subject: 'conda',
-          detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })) },
-        },
-  record: (m, r, error) => m.recordSync('conda', r, error),
-};
-
-const ociParams = z.strictObject({ dryRun: z.boolean().optional(), images: names.optional() });
-export interface OciSyncResult extends OciSyncReport {
-  /** The ACR import that follows a sync when oci.acrTarget.afterSync is set. */
-  acrImport?: JobOutcome;
+/** The `sync:<id>` job of one ecosystem. */
+function ecosystemSyncJob(m: EcosystemModule, spec: SyncSpec): Job<EcosystemSyncParams, SyncResult> {
+  return {
+    name: `sync:${m.id}`,
+    lock: `sync:${m.id}`,
+    params: spec.params,
+    async run({ params, deps: { config, runtime: rt }, emit, run }) {
+      const open = rt.ecosystems.get(m.id);
+      if (!open?.sync) throw new Error(`the ${m.label} ecosystem has no sync in this runtime`);
+      const r: SyncResult = await open.sync(params, { config, policy: rt.policies.policy, emit: (e) => emit(e) });
+      const next = params.dryRun ? undefined : spec.followUp?.(config);
+      const job = next && FOLLOW_UPS.get(next.job);
+      if (job) r.followUp = await run(job, next.params);
+      return r;
+    },
+    audit: (r, p) => (p.dryRun ? undefined : { action: 'sync.finished', subject: m.id, detail: spec.auditDetail(r, p) }),
+    record: (metrics, r, error) => metrics.recordSync(m.id, r, error),
+  };
 }
-export const syncOciJob: Job<z.infer<typeof ociParams>, OciSyncResult> = {
-  name: 'sync:oci',
-  lock: 'sync:oci',
-  params: ociParams,
-  async run({ params, deps: { config, runtime: rt }, emit, run }) {
-    const r: OciSyncResult = await runOciSync(
-      { config, policy: rt.policies.policy, catalog: rt.ociCatalog, store: rt.store },
-      {
-        dryRun: params.dryRun ?? false,
-        onEvent: emit,
-        ...(params.images ? { only: params.images } : {}),
-      },
-    );
-    // The ACR target follows the mirror: what is new or moved since the last import.
-    if (!params.dryRun && config.oci.acrTarget?.afterSync) r.acrImport = await run(acrImportJob, {});
-    return r;
-  },
-  audit: (r, p) =>
-    p.dryRun
-      ? undefined
-      : {
-          action: 'sync.finished',
-          subject: 'oci',
-          detail: {
-            downloaded: r.downloaded,
-            bytes: r.bytes,
-            failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
-            missing: r.missing,
-          },
-        },
-  record: (m, r, error) => m.recordSync('oci', r, error),
-};
 
-export const SYNC_ECOSYSTEMS = ['pypi', 'conda', 'oci'] as const;
-export type SyncEcosystem = (typeof SYNC_ECOSYSTEMS)[number];
+/** Every ecosystem's sync job, by ecosystem id, in registry order. */
+export const syncJobs: ReadonlyMap<string, Job<EcosystemSyncParams, SyncResult>> = new Map(
+  [...ecosystems.values()].flatMap((m) => (m.sync ? [[m.id, ecosystemSyncJob(m, m.sync)] as const] : [])),
+);
+
+/** The ecosystems that sync, in registry order. */
+export const SYNC_ECOSYSTEMS: readonly string[] = [...syncJobs.keys()];
 
 /**
  * The one rule for which ecosystems a sync covers. Asked for one, that one; for all, all;
- * by default (the schedule, `safelist sync`): PyPI always, conda when some allowlist or
- * exception names a conda package, OCI when oci.upstreams are configured.
+ * by default (the schedule, `safelist sync`): each whose module says it belongs (PyPI always,
+ * conda when some allowlist or exception names a conda package, OCI when upstreams are configured).
  */
-export function syncPlan(config: Config, policy: Policy, ecosystem: SyncEcosystem | 'all' | 'default'): SyncEcosystem[] {
+export function syncPlan(config: Config, policy: Policy, ecosystem: string): string[] {
   if (ecosystem === 'all') return [...SYNC_ECOSYSTEMS];
   if (ecosystem !== 'default') return [ecosystem];
-  return [
-    'pypi',
-    ...(policy.rules.some((r) => r.ecosystem === 'conda') ? (['conda'] as const) : []),
-    ...(config.oci.upstreams.length > 0 ? (['oci'] as const) : []),
-  ];
+  return SYNC_ECOSYSTEMS.filter((id) => ecosystems.get(id)!.sync!.inDefaultPlan(config, policy));
 }
 
+const names = z.array(z.string().min(1).max(200)).max(1000);
 const syncParams = z.strictObject({
-  ecosystem: z.enum(['pypi', 'conda', 'oci', 'all', 'default']).default('default'),
+  ecosystem: z.enum(['all', 'default', ...SYNC_ECOSYSTEMS] as [string, ...string[]]).default('default'),
   dryRun: z.boolean().optional(),
-  /** PyPI projects and OCI images to sync (default: every name in scope). */
+  /** Names to sync (PyPI projects, OCI images; default: every name in scope). */
   projects: names.optional(),
   channels: names.optional(),
 });
 export type SyncParams = z.input<typeof syncParams>;
 
-export const syncJob: Job<SyncParams, Partial<Record<SyncEcosystem, JobOutcome>>> = {
+export const syncJob: Job<SyncParams, Record<string, JobOutcome>> = {
   name: 'sync',
   // One sync sequence at a time; each ecosystem's lock is taken by its own job.
   lock: 'sync',
@@ -141,11 +73,14 @@ export const syncJob: Job<SyncParams, Partial<Record<SyncEcosystem, JobOutcome>>
   params: syncParams,
   async run({ params, deps, run }) {
     const dryRun = params.dryRun ?? false;
-    const out: Partial<Record<SyncEcosystem, JobOutcome>> = {};
-    for (const eco of syncPlan(deps.config, deps.runtime.policies.policy, params.ecosystem ?? 'default')) {
-      if (eco === 'pypi') out.pypi = await run(syncPypiJob, { dryRun, ...(params.projects ? { projects: params.projects } : {}) });
-      if (eco === 'conda') out.conda = await run(syncCondaJob, { dryRun, ...(params.channels ? { channels: params.channels } : {}) });
-      if (eco === 'oci') out.oci = await run(syncOciJob, { dryRun, ...(params.projects ? { images: params.projects } : {}) });
+    const out: Record<string, JobOutcome> = {};
+    for (const id of syncPlan(deps.config, deps.runtime.policies.policy, params.ecosystem ?? 'default')) {
+      const common = {
+        dryRun,
+        ...(params.projects ? { names: params.projects } : {}),
+        ...(params.channels ? { channels: params.channels } : {}),
+      };
+      out[id] = await run(syncJobs.get(id)!, ecosystems.get(id)!.sync!.paramsFrom(common));
     }
     return out;
   },

@@ -1,52 +1,35 @@
 // `safelist why NAME`: what the policy says about a name in a view, and what the index will
 // actually answer (allowed but nothing mirrored is a 404, not "allowed"), in words a data
 // scientist can act on. Shared by the CLI and the API. Never says "allowed" for a name the
-// index cannot serve (a PyPI page with a PEP 792 quarantine is "blocked", with its reason).
+// index cannot serve (a page refused as a whole, as a PEP 792 quarantine, is "blocked", with its reason).
 import { errors } from '../errors.js';
 import type { Policy } from './decide.js';
 import { describeRule, type Decision, type Ecosystem } from './types.js';
 
-// What `why` reads from each ecosystem's index, declared here as the narrowest shapes it needs:
-// policy sits below ecosystems/ and must not import it (the indexes satisfy these structurally).
-// Issue 12's EcosystemModule replaces these three with one per-ecosystem `explain` hook.
-
-/** A PyPI index: the files known for a project, and their decision in a view. */
-export interface ExplainPypi {
-  catalogProject(name: string): { files: readonly ExplainFile[] } | undefined;
-  // Method syntax on purpose: its parameter is checked bivariantly, so an index taking its own
-  // richer file type (which it hands out from catalogProject) still fits.
-  decideFile(file: ExplainFile, view: string): Decision;
-  /** Why the whole project page is refused in the view (PEP 792 quarantined), if it is. */
-  pageRefusal(view: string, name: string): string | undefined;
-}
-
-export interface ExplainFile {
-  version: string;
-  stored: boolean;
-}
-
-/** An OCI catalog: an image's mirrored tags and the digest each points at. */
-export interface ExplainOci {
-  image(name: string): { tags: ReadonlyMap<string, string> } | undefined;
-}
-
-/** A conda index: its channels, the packages of a name in one, and their decision in a view. */
-export interface ExplainConda {
-  readonly channels: readonly { name: string }[];
-  packagesNamed(channelName: string, name: string): readonly ExplainCondaPackage[];
-  decidePackage(p: ExplainCondaPackage, view: string): Decision;
-}
-
-export interface ExplainCondaPackage extends ExplainFile {
-  build: string;
-  subdir: string;
+/**
+ * What `why` reads from an ecosystem's read model: the versions known for a name, each with its
+ * label, whether it is stored and its decision in the view. Declared here as the narrowest shape
+ * it needs (policy sits below ecosystems/ and must not import it); each opened EcosystemModule
+ * fits it structurally.
+ */
+export interface ExplainSource {
+  explain(
+    name: string,
+    view: string,
+  ): {
+    consulted: boolean;
+    versions: ReadonlyArray<{ label: string; stored: boolean; decision: Decision }>;
+    /** Why the whole name is refused although a rule allows it (a PEP 792 quarantine page). */
+    pageRefusal?: string;
+  };
 }
 
 export interface ExplainDeps {
   policy: Policy;
-  pypi?: ExplainPypi;
-  oci?: ExplainOci;
-  conda?: ExplainConda;
+  /** The ecosystem's read model; absent: nothing is known about storage. */
+  source?: ExplainSource;
+  /** What one mirrored item is called ("file", "tag"). */
+  item?: string;
 }
 
 export interface Explanation {
@@ -103,47 +86,21 @@ function explainPolicy(deps: ExplainDeps, ecosystem: Ecosystem, rawName: string,
     (r) =>
       `${describeRule(r)}${r.view !== '*' ? ` for view ${r.view}` : ''}${r.expires ? `, expires ${r.expires.toISOString().slice(0, 10)}` : ''}`,
   );
-  if (ecosystem === 'pypi' && deps.pypi) {
-    const project = deps.pypi.catalogProject(name);
-    const seen = new Set<string>();
-    for (const f of project?.files ?? []) {
-      if (seen.has(f.version)) continue;
-      seen.add(f.version);
-      const d = deps.pypi.decideFile(f, view);
-      if (d.allowed && f.stored) base.available.push(f.version);
-      else if (!d.allowed) base.refused.push({ version: f.version, reason: d.reason });
-    }
-  }
-  if (ecosystem === 'oci' && deps.oci) {
-    // Mirrored tags, each decided with the digest it points at (pins included).
-    for (const [tag, digest] of [...(deps.oci.image(name)?.tags ?? [])].sort()) {
-      const d = policy.decide({ ecosystem, name, version: tag, view, digest });
-      if (d.allowed) base.available.push(tag);
-      else base.refused.push({ version: tag, reason: d.reason });
-    }
-  }
-  if (ecosystem === 'conda' && deps.conda) {
-    for (const channel of deps.conda.channels) {
-      for (const p of deps.conda.packagesNamed(channel.name, name)) {
-        const label = `${p.version} ${p.build} (${channel.name}/${p.subdir})`;
-        const d = deps.conda.decidePackage(p, view);
-        if (d.allowed && p.stored) base.available.push(label);
-        else if (!d.allowed) base.refused.push({ version: label, reason: d.reason });
-      }
-    }
+  const facts = deps.source?.explain(name, view);
+  for (const v of facts?.versions ?? []) {
+    if (v.decision.allowed && v.stored) base.available.push(v.label);
+    else if (!v.decision.allowed) base.refused.push({ version: v.label, reason: v.decision.reason });
   }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };
-  // Allowed by a rule, yet the page is a PEP 792 quarantine (no version allowed, or quarantined upstream).
-  const quarantine = ecosystem === 'pypi' ? deps.pypi?.pageRefusal(view, name) : undefined;
-  if (quarantine) return { ...base, status: 'blocked', message: quarantine, rules };
+  // Allowed by a rule, yet the page is refused as a whole (a PEP 792 quarantine).
+  if (facts?.pageRefusal) return { ...base, status: 'blocked', message: facts.pageRefusal, rules };
   const ranges = active.map((r) => r.matcher.text || 'any version').join(' | ');
   // Only when this ecosystem's catalog was consulted: without it nothing is known about storage.
-  const consulted = { pypi: deps.pypi, oci: deps.oci, conda: deps.conda }[ecosystem as 'pypi' | 'oci' | 'conda'] !== undefined;
-  if (consulted && base.available.length === 0) {
+  if (facts?.consulted && base.available.length === 0) {
     return {
       ...base,
       status: 'not-mirrored',
-      message: `${name} is allowed by policy in view ${view} for ${ranges}, but no allowed ${ecosystem === 'oci' ? 'tag' : 'file'} of it is mirrored, so the index answers 404 (not found); run \`safelist sync\` to fetch it`,
+      message: `${name} is allowed by policy in view ${view} for ${ranges}, but no allowed ${deps.item ?? 'file'} of it is mirrored, so the index answers 404 (not found); run \`safelist sync\` to fetch it`,
       rules,
     };
   }

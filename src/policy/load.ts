@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode, type YAMLMap } from 'yaml';
-import { ECOSYSTEMS, type Ecosystem, type PolicyGrammar, type Rule } from './types.js';
+import type { Ecosystem, PolicyGrammar, Rule } from './types.js';
 
 export interface PolicyProblem {
   file: string;
@@ -115,6 +115,10 @@ const EXCEPTION_KEYS = new Set([
   'platforms',
 ]);
 const CONDA_EXCEPTION_KEYS = new Set([...EXCEPTION_KEYS, 'channel', 'build', 'subdirs']);
+
+/** The keys of an entry (a package of an allowlist, or of an exception) in this grammar: channel grammars have their own. */
+const entryKeys = (g: PolicyGrammar | undefined) => (g?.channels ? CONDA_ENTRY_KEYS : ENTRY_KEYS);
+const exceptionKeys = (g: PolicyGrammar | undefined) => (g?.channels ? CONDA_EXCEPTION_KEYS : EXCEPTION_KEYS);
 
 interface Entry {
   name: string;
@@ -264,7 +268,7 @@ function readPackageList(
   if (!isSeq(list)) return void r.report(list, 'expected a list of packages');
   const seen = new Map<string, number>();
   for (const item of list.items as YamlNode[]) {
-    const entry = readEntry(r, item, grammar, eco === 'conda' ? CONDA_ENTRY_KEYS : ENTRY_KEYS);
+    const entry = readEntry(r, item, grammar, entryKeys(grammar));
     if (!entry) continue;
     const rule = toRule(r, item, entry, grammar, {
       kind: 'allowlist',
@@ -286,20 +290,18 @@ function readAllowlist(path: string, text: string, ctx: PolicyContext, out: Load
   const r = new FileReader(path);
   const eco = basename(path).replace(/\.ya?ml$/, '') as Ecosystem;
   const grammar = ctx.grammars[eco];
-  if (!ECOSYSTEMS.includes(eco)) {
-    r.report(undefined, `allowlist files are named after an ecosystem (${ECOSYSTEMS.join(', ')}.yaml)`);
-  } else if (!grammar) {
-    r.report(undefined, `the ${eco} ecosystem is not enabled in this build`);
+  if (!grammar) {
+    r.report(undefined, `allowlist files are named after an ecosystem (${Object.keys(ctx.grammars).join(', ')}.yaml)`);
   } else {
     const root = r.parse(text);
     if (root !== null) {
-      // conda allowlists may group entries per upstream channel (channels: {conda-forge: [...]});
-      // entries under packages: apply to every channel.
-      const rootKeys = eco === 'conda' ? ['packages', 'channels'] : ['packages'];
+      // Allowlists of a channel grammar (conda) may group entries per upstream channel
+      // (channels: {conda-forge: [...]}); entries under packages: apply to every channel.
+      const rootKeys = grammar.channels ? ['packages', 'channels'] : ['packages'];
       if (!isMap(root) || !rootKeys.some((k) => field(root, k) !== undefined)) {
         r.report(
           root,
-          eco === 'conda'
+          grammar.channels
             ? 'expected a mapping with a "channels" mapping (channel: [match specs]) and/or a "packages" list'
             : 'expected a mapping with a "packages" list',
         );
@@ -346,7 +348,7 @@ function readExceptions(path: string, text: string, ctx: PolicyContext, out: Loa
       }
       for (const pair of item.items) {
         const k = scalarString(pair.key);
-        const keys = scalarString(field(item, 'ecosystem')) === 'conda' ? CONDA_EXCEPTION_KEYS : EXCEPTION_KEYS;
+        const keys = exceptionKeys(ctx.grammars[scalarString(field(item, 'ecosystem')) ?? '']);
         if (!k || !keys.has(k)) r.report(pair.key as YamlNode, `unknown key "${k}"; expected one of ${[...keys].join(', ')}`);
       }
       const id = scalarString(field(item, 'id'));
@@ -384,8 +386,8 @@ function readExceptions(path: string, text: string, ctx: PolicyContext, out: Loa
       if (!reason) r.report(item, 'every exception needs a "reason"');
       let entry: Entry | undefined;
       const pkg = field(item, 'package');
-      if (pkg !== undefined) entry = readEntry(r, pkg, grammar, eco === 'conda' ? CONDA_ENTRY_KEYS : ENTRY_KEYS);
-      else entry = readEntry(r, item, grammar, eco === 'conda' ? CONDA_EXCEPTION_KEYS : EXCEPTION_KEYS);
+      if (pkg !== undefined) entry = readEntry(r, pkg, grammar, entryKeys(grammar));
+      else entry = readEntry(r, item, grammar, exceptionKeys(grammar));
       if (!entry) continue;
       const channelOfItem = scalarString(field(item, 'channel'));
       if (pkg !== undefined && channelOfItem) {

@@ -1,9 +1,9 @@
-// The vocabulary of policy: which ecosystems exist, how each one spells names and version
-// ranges (its grammar), what a rule is and what a decision says. Grammars are implemented
-// once per ecosystem folder; policy code never parses a version itself.
+// The vocabulary of policy: how an ecosystem spells names and version ranges (its grammar),
+// what a rule is and what a decision says. Policy knows no ecosystem by name: the grammars are
+// passed in (the registry, ecosystems/index.ts, lists them); policy code never parses a version itself.
 
-export type Ecosystem = 'pypi' | 'conda' | 'oci';
-export const ECOSYSTEMS: readonly Ecosystem[] = ['pypi', 'conda', 'oci'];
+/** An ecosystem's id (the registry in ecosystems/index.ts says which exist). */
+export type Ecosystem = string;
 
 /** A parsed version range, as the ecosystem's own grammar understands it. */
 export interface VersionMatcher {
@@ -42,6 +42,11 @@ export interface PolicyGrammar {
   parseBuild?(pattern: string): BuildMatcher | { error: string };
   /** Checks a platform subdir name; absent in grammars without subdirs. */
   checkSubdir?(subdir: string): string | undefined;
+  /**
+   * Rules may name an upstream channel (conda): allowlists group entries under `channels:`, and
+   * entries take `channel`, `build` and `subdirs` keys. Absent in grammars without channels.
+   */
+  readonly channels?: boolean;
 }
 
 export interface SourceLocation {

@@ -118,6 +118,7 @@ export function splitMatchSpec(line: string): SplitRequirement | { error: string
 }
 
 export const condaGrammar: PolicyGrammar = {
+  channels: true,
   normalizeName: normalizeCondaName,
   checkName: checkCondaName,
   splitRequirement: splitMatchSpec,

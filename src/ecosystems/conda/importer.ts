@@ -3,7 +3,10 @@
 // own info/index.json plus the file's sha256, md5 and size. Policy decides later what each
 // view may see.
 import { filesUnder, storeFile } from '../../catalog/ingest.js';
+import { z } from 'zod';
 import type { BlobStore } from '../../storage/types.js';
+import { importDir } from '../import-dir.js';
+import type { ImportSpec } from '../types.js';
 import { packageFromRecord, type CondaCatalog, type CondaPackage } from './catalog.js';
 import { isCondaSubdir } from './index.js';
 import { hashFile, readIndexJson } from './package-file.js';
@@ -58,3 +61,18 @@ export async function importCondaDir(
   if (records.length) await deps.catalog.upsert(records);
   return report;
 }
+
+/** The `import:conda` job: every package file under an absolute folder, into one channel (default: the first configured). */
+export const condaImportSpec: ImportSpec = {
+  params: z.strictObject({ dir: importDir, channel: z.string().min(1).max(200).optional() }),
+  fromArgs: (dir, options) => ({ dir, ...(options.channel ? { channel: options.channel } : {}) }),
+  auditDetail: (r, p) => ({
+    dir: p.dir,
+    channel: (r as { channel?: string }).channel ?? p.channel,
+    imported: r.imported.length,
+    skipped: r.skipped.length,
+    files: r.imported.map((f) => f.filename),
+  }),
+  summary: (r) => ({ channel: (r as { channel?: string }).channel, imported: r.imported.length, skipped: r.skipped.length }),
+  usage: 'safelist import conda DIR [--channel NAME]',
+};

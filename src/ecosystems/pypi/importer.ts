@@ -4,7 +4,10 @@
 // PEP 700 upload time is importedAt(): never later than the import, never a made-up epoch.
 import { stat } from 'node:fs/promises';
 import { filesUnder, storeBuffer, storeFile } from '../../catalog/ingest.js';
+import { z } from 'zod';
 import type { BlobStore } from '../../storage/types.js';
+import { importDir } from '../import-dir.js';
+import type { ImportSpec } from '../types.js';
 import type { PypiCatalog, PypiFile } from './catalog.js';
 import { parseCoreMetadata, readSdistPkgInfo, readWheelMetadata } from './metadata.js';
 import { normalizeProjectName, parseDistFilename } from './names.js';
@@ -90,3 +93,12 @@ export async function importPypiDir(
   }
   return report;
 }
+
+/** The `import:pypi` job: every distribution file under an absolute folder of the machine running it. */
+export const pypiImportSpec: ImportSpec = {
+  params: z.strictObject({ dir: importDir }),
+  fromArgs: (dir) => ({ dir }),
+  auditDetail: (r, p) => ({ dir: p.dir, imported: r.imported.length, skipped: r.skipped.length, files: r.imported.map((f) => f.filename) }),
+  summary: (r) => ({ imported: r.imported.length, skipped: r.skipped.length }),
+  usage: 'safelist import pypi DIR',
+};

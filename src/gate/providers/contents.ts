@@ -1,22 +1,18 @@
 // The curated-contents provider: reads the image's layers from its registry and reports every
-// Python distribution and conda package (conda-meta/*.json) that the image's workspace view
-// does not allow. Only Safelist knows the curated set, so only this gate can say "this image
-// smuggles in a package nobody approved". Every installed form of a Python distribution counts,
-// wherever it sits (site-packages, dist-packages, a venv, a --target folder): `*.dist-info/
-// METADATA` (wheels), `*.egg-info/PKG-INFO` (setuptools, pip install of an sdist), a bare
-// `*.egg-info` FILE (distutils and old setuptools write PKG-INFO headers into one file),
-// `*.egg/EGG-INFO/PKG-INFO` (unzipped eggs) and zipped `*.egg` files in site-/dist-packages.
-// Name and version come from the Name:/Version: headers; the file name only stands in where
-// they are missing (and for zipped eggs, which are not opened). Only the head of a large
-// record is read, so a long description never hides a distribution.
+// installed package (of each registered ecosystem that has a contents matcher: Python
+// distributions, conda-meta records…) that the image's workspace view does not allow. Only
+// Safelist knows the curated set, so only this gate can say "this image smuggles in a package
+// nobody approved". Which paths are package records, and how they are named, is each
+// ecosystem's matcher (ecosystems/<id>/contents.ts); only the head of a large record is read.
 // Layers are applied in order with their OCI whiteouts (`.wh.<name>` deletes a path,
-// `.wh..wh..opq` empties a directory) and with replacements (a directory where a bare
-// egg-info file was, or the reverse), so a package removed by a later layer is not reported;
-// a layer that cannot be read is an error, never "nothing found".
+// `.wh..wh..opq` empties a directory) and with replacements (a directory where a record file
+// was, or the reverse), so a package removed by a later layer is not reported; a layer that
+// cannot be read is an error, never "nothing found".
 import type { Readable } from 'node:stream';
 import { Parser as TarParser, type ReadEntry } from 'tar';
+import { ecosystems } from '../../ecosystems/index.js';
 import { parseManifest } from '../../ecosystems/oci/manifest.js';
-import { parseCoreMetadata } from '../../ecosystems/pypi/metadata.js';
+import type { ContentsMatcher } from '../../ecosystems/types.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Ecosystem } from '../../policy/types.js';
 import { repositoryMatches } from '../policy.js';
@@ -25,28 +21,11 @@ import type { GateRegistry } from '../registry.js';
 
 /** How much of a package record is read: headers come first, and conda's file lists can be long. */
 const MAX_READ = 1024 * 1024;
-/** Python metadata files: the record's own path, and the distribution's folder or file. */
-const PY_METADATA = /(^|\/)([^/]+)\.(dist-info\/METADATA|egg-info\/PKG-INFO|egg\/EGG-INFO\/PKG-INFO|egg-info)$/;
-/** A zipped egg, identified by its file name (the zip is not opened). */
-const ZIPPED_EGG = /(^|\/)(site|dist)-packages\/([^/]+)\.egg$/;
-const CONDA_META = /(^|\/)conda-meta\/([^/]+)\.json$/;
-/** Entries whose replacement by another type (file ↔ directory) removes a package record. */
-const DIST_PATH = /\.(dist-info|egg-info|egg)$/;
 
-/**
- * Name and version from a distribution's folder or file name (`name-version.dist-info`,
- * `name-version-py3.11.egg-info`, `name.egg-info`); a stand-in for missing headers.
- */
-export function distributionFromPath(stem: string): { name: string; version?: string } {
-  const [name, version] = stem.split('-');
-  return { name: name!, ...(version ? { version } : {}) };
-}
-
-/** Name and version from a conda-meta file name `name-version-build.json` (names may hold dashes). */
-function condaFromPath(stem: string): { name: string; version: string } | undefined {
-  const parts = stem.split('-');
-  return parts.length >= 3 ? { name: parts.slice(0, -2).join('-'), version: parts.at(-2)! } : undefined;
-}
+/** Every registered ecosystem's matcher, in registry order. */
+const MATCHERS: ReadonlyArray<{ ecosystem: Ecosystem; matcher: ContentsMatcher }> = [...ecosystems.values()].flatMap((m) =>
+  m.contents ? [{ ecosystem: m.id, matcher: m.contents }] : [],
+);
 
 export interface ContentsOptions {
   /** Which workspace view judges a repository (first match); default "default". */
@@ -76,6 +55,15 @@ export interface LayerContents {
   written: Array<{ path: string; dir: boolean }>;
 }
 
+/** The first ecosystem whose matcher claims a path, and what it says. */
+function matchPath(path: string) {
+  for (const { ecosystem, matcher } of MATCHERS) {
+    const found = matcher.match(path);
+    if (found) return { ecosystem, matcher, found };
+  }
+  return undefined;
+}
+
 /** Reads one layer (a tar stream, compressed or not). */
 export function readLayer(layer: Readable): Promise<LayerContents> {
   return new Promise((resolve, reject) => {
@@ -94,17 +82,14 @@ export function readLayer(layer: Readable): Promise<LayerContents> {
           out.removed.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
           return void entry.resume();
         }
-        if (DIST_PATH.test(base)) out.written.push({ path, dir: entry.type === 'Directory' });
+        if (MATCHERS.some((m) => m.matcher.isRecordPath?.(path))) out.written.push({ path, dir: entry.type === 'Directory' });
         if (entry.type !== 'File') return void entry.resume();
-        const egg = ZIPPED_EGG.exec(path);
-        if (egg) {
-          const d = distributionFromPath(egg[3]!);
-          out.packages.push({ ecosystem: 'pypi', name: d.name, version: d.version ?? '', path });
+        const hit = matchPath(path);
+        if (!hit) return void entry.resume();
+        if (!('read' in hit.found)) {
+          out.packages.push({ ecosystem: hit.ecosystem, ...hit.found, path });
           return void entry.resume();
         }
-        const py = PY_METADATA.exec(path);
-        const conda = py ? null : CONDA_META.exec(path);
-        if (!py && !conda) return void entry.resume();
         const chunks: Buffer[] = [];
         let size = 0;
         entry.on('data', (c: Buffer) => {
@@ -112,25 +97,8 @@ export function readLayer(layer: Readable): Promise<LayerContents> {
           size += c.length;
         });
         entry.on('end', () => {
-          const bytes = Buffer.concat(chunks).subarray(0, MAX_READ);
-          if (py) {
-            const m = parseCoreMetadata(bytes);
-            const named = distributionFromPath(py[2]!);
-            const name = m.name || named.name;
-            if (name) out.packages.push({ ecosystem: 'pypi', name, version: m.version || named.version || '', path });
-          } else {
-            let j: { name?: unknown; version?: unknown } = {};
-            try {
-              j = JSON.parse(bytes.toString('utf8')) as typeof j;
-            } catch {
-              /* a record longer than MAX_READ, or not JSON: the file name says which package */
-            }
-            const p =
-              typeof j.name === 'string' && typeof j.version === 'string'
-                ? { name: j.name, version: j.version }
-                : condaFromPath(conda![2]!);
-            if (p) out.packages.push({ ecosystem: 'conda', ...p, path });
-          }
+          const found = hit.matcher.parse(path, Buffer.concat(chunks).subarray(0, MAX_READ));
+          if (found) out.packages.push({ ecosystem: hit.ecosystem, ...found, path });
         });
       },
     });
@@ -158,6 +126,16 @@ export function applyLayers(stack: LayerContents[]): FoundPackage[] {
     for (const pkg of layer.packages) present.set(pkg.path, pkg);
   }
   return [...present.values()];
+}
+
+/** The policy's decision on a package found in an image; one it cannot judge is not allowed (fail closed). */
+function decideFound(policy: Policy, p: FoundPackage, view: string): { allowed: boolean; reason: string } {
+  if (!MATCHERS.some((m) => m.ecosystem === p.ecosystem)) return { allowed: false, reason: 'unknown ecosystem' };
+  try {
+    return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
+  } catch (err) {
+    return { allowed: false, reason: (err as Error).message };
+  }
 }
 
 export class ContentsProvider implements ScanProvider {
@@ -229,16 +207,7 @@ export class ContentsProvider implements ScanProvider {
       if (seen.has(key)) continue;
       seen.add(key);
       if (!policy.hasView(view)) throw new Error(`view "${view}" (gate.contents.views) does not exist`);
-      const d =
-        p.ecosystem === 'pypi' || p.ecosystem === 'conda'
-          ? (() => {
-              try {
-                return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
-              } catch (err) {
-                return { allowed: false, reason: (err as Error).message };
-              }
-            })()
-          : { allowed: false, reason: 'unknown ecosystem' };
+      const d = decideFound(policy, p, view);
       if (d.allowed) continue;
       findings.push({
         id: `not-allowed:${key}`,

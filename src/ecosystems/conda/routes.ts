@@ -13,12 +13,12 @@
 // current_repodata.json, and every client falls back on that 4xx.
 // Plain repodata.json is also served with gzip Content-Encoding to every client that accepts it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { blobKeyForSha256 } from '../catalog/blob-keys.js';
-import { errors, SafelistError } from '../errors.js';
-import { gzipOfDocument, isCondaSubdir, zstOfDocument, type CondaDocument, type CondaIndex } from '../ecosystems/conda/index.js';
-import type { Shard, ShardSet } from '../ecosystems/conda/shards.js';
-import type { BlobStore } from '../storage/types.js';
-import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
+import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
+import { errors, SafelistError } from '../../errors.js';
+import { gzipOfDocument, isCondaSubdir, zstOfDocument, type CondaDocument, type CondaIndex } from './index.js';
+import type { Shard, ShardSet } from './shards.js';
+import type { BlobStore } from '../../storage/types.js';
+import { sendBlob, servedBy, type ServedFile } from '../../serve/blob-response.js';
 
 export interface CondaRouteDeps {
   index: CondaIndex;

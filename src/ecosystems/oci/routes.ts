@@ -4,15 +4,15 @@
 // reachable from a tag the view's policy allows, whatever reference or digest was asked for.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { blobKeyForSha256 } from '../catalog/blob-keys.js';
-import { errors, ociErrors, SafelistError } from '../errors.js';
-import type { OciCatalog } from '../ecosystems/oci/catalog.js';
-import { checkDigest, digestHex, isTag, splitImageName } from '../ecosystems/oci/names.js';
-import { DEFAULT_VIEW } from '../policy/decide.js';
-import type { PolicyStore } from '../policy/store.js';
-import type { BlobStore } from '../storage/types.js';
-import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
-import { reasonPhrase } from './errors.js';
+import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
+import { errors, ociErrors, SafelistError } from '../../errors.js';
+import type { OciCatalog } from './catalog.js';
+import { checkDigest, digestHex, isTag, splitImageName } from './names.js';
+import { DEFAULT_VIEW } from '../../policy/decide.js';
+import type { PolicyStore } from '../../policy/store.js';
+import type { BlobStore } from '../../storage/types.js';
+import { sendBlob, servedBy, type ServedFile } from '../../serve/blob-response.js';
+import { reasonPhrase } from '../../serve/reason.js';
 
 export interface OciRouteDeps {
   catalog: OciCatalog;

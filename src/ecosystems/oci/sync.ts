@@ -5,17 +5,18 @@
 // only after everything it reaches is stored (resumable: a rerun skips what is present;
 // idempotent: an unchanged tag costs one manifest request). Never records unverified bytes.
 import pLimit from 'p-limit';
-import type { Config } from '../config/schema.js';
-import { durationMs } from '../config/schema.js';
-import { blobKeyForSha256 } from '../catalog/blob-keys.js';
-import { storeBuffer, storeVerified } from '../catalog/ingest.js';
-import type { OciCatalog, OciManifestRecord, OciRef } from '../ecosystems/oci/catalog.js';
-import { parseManifest, type Descriptor } from '../ecosystems/oci/manifest.js';
-import { digestHex, splitImageName } from '../ecosystems/oci/names.js';
-import { OciUpstream } from '../ecosystems/oci/upstream.js';
-import type { Policy } from '../policy/decide.js';
-import type { BlobStore } from '../storage/types.js';
-import type { SyncEvent } from './pypi-sync.js';
+import type { Config } from '../../config/schema.js';
+import { durationMs } from '../../config/schema.js';
+import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
+import { storeBuffer, storeVerified } from '../../catalog/ingest.js';
+import type { OciCatalog, OciManifestRecord, OciRef } from './catalog.js';
+import { parseManifest, type Descriptor } from './manifest.js';
+import { digestHex, splitImageName } from './names.js';
+import { OciUpstream } from './upstream.js';
+import type { Policy } from '../../policy/decide.js';
+import type { BlobStore } from '../../storage/types.js';
+import { z } from 'zod';
+import type { SyncEvent, SyncSpec } from '../types.js';
 
 export interface OciSyncReport {
   images: Array<{ name: string; upstream: string | null; tags: number; synced: string[]; present: string[] }>;
@@ -174,3 +175,46 @@ export async function runOciSync(
   }
   return report;
 }
+
+const names = z.array(z.string().min(1).max(200)).max(1000);
+const syncParams = z.strictObject({ dryRun: z.boolean().optional(), images: names.optional() });
+
+/** The `sync:oci` job: the images in scope (or those named) from the configured registries. */
+export const ociSyncSpec: SyncSpec = {
+  params: syncParams,
+  paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.names ? { images: c.names } : {}) }),
+  // Part of a default sync when an upstream registry is configured.
+  inDefaultPlan: (config) => config.oci.upstreams.length > 0,
+  afterApproval: (config) => (config.oci.upstreams.length ? {} : undefined),
+  auditDetail: (r) => ({
+    downloaded: r.downloaded,
+    bytes: r.bytes,
+    failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
+    missing: r.missing,
+  }),
+  // The ACR target follows the mirror: what is new or moved since the last import.
+  followUp: (config) => (config.oci.acrTarget?.afterSync ? { job: 'acr-import', params: {} } : undefined),
+  summary(report, dryRun) {
+    const r = report as OciSyncReport;
+    if (dryRun) {
+      const lines = ['oci plan:'];
+      for (const i of r.images)
+        lines.push(`  ${i.name} (${i.upstream}): ${i.tags} upstream tag(s), allowed: ${i.synced.join(', ') || 'none'}`);
+      for (const m of r.missing) lines.push(`  ${m}: not found upstream`);
+      return lines;
+    }
+    const tags = r.images.reduce((n, i) => n + i.synced.length, 0);
+    const present = r.images.reduce((n, i) => n + i.present.length, 0);
+    return [
+      JSON.stringify({
+        ecosystem: 'oci',
+        tags,
+        present,
+        downloaded: r.downloaded,
+        bytes: r.bytes,
+        failed: r.failed.length,
+        missing: r.missing,
+      }),
+    ];
+  },
+};

@@ -9,16 +9,18 @@
 // lost is downloaded again next time and found already stored); unchanged records are not
 // rewritten.
 import pLimit from 'p-limit';
-import type { Config } from '../config/schema.js';
-import { durationMs } from '../config/schema.js';
-import { blobKeyForSha256 } from '../catalog/blob-keys.js';
-import { storeVerified } from '../catalog/ingest.js';
-import { packageFromRecord, type CondaCatalog, type CondaPackage } from '../ecosystems/conda/catalog.js';
-import { filterRepodata } from '../ecosystems/conda/repodata-filter.js';
-import { CondaUpstream } from '../ecosystems/conda/upstream.js';
-import type { Policy } from '../policy/decide.js';
-import type { Db } from '../state/db.js';
-import type { BlobStore } from '../storage/types.js';
+import type { Config } from '../../config/schema.js';
+import { durationMs } from '../../config/schema.js';
+import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
+import { storeVerified } from '../../catalog/ingest.js';
+import { packageFromRecord, type CondaCatalog, type CondaPackage } from './catalog.js';
+import { filterRepodata } from './repodata-filter.js';
+import { CondaUpstream } from './upstream.js';
+import type { Policy } from '../../policy/decide.js';
+import type { Db } from '../../state/db.js';
+import { z } from 'zod';
+import type { BlobStore } from '../../storage/types.js';
+import type { SyncSpec } from '../types.js';
 
 export type CondaSyncEvent =
   | { type: 'subdir'; channel: string; subdir: string; seen: number; kept: number; toFetch: number }
@@ -238,3 +240,29 @@ export async function runCondaSync(
   await marks.flush();
   return report;
 }
+
+const names = z.array(z.string().min(1).max(200)).max(1000);
+const syncParams = z.strictObject({ dryRun: z.boolean().optional(), channels: names.optional() });
+
+/** The `sync:conda` job: the configured channels (or those named), filtered by policy. */
+export const condaSyncSpec: SyncSpec = {
+  params: syncParams,
+  paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.channels ? { channels: c.channels } : {}) }),
+  // Part of a default sync when some allowlist or exception names a conda package.
+  inDefaultPlan: (_config, policy) => policy.rules.some((r) => r.ecosystem === 'conda'),
+  afterApproval: () => ({}),
+  auditDetail: (r) => ({
+    downloaded: r.downloaded,
+    bytes: r.bytes,
+    failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
+  }),
+  summary(report) {
+    const c = report as CondaSyncReport;
+    return [JSON.stringify({ conda: { downloaded: c.downloaded, bytes: c.bytes, failed: c.failed.length, subdirs: c.subdirs } })];
+  },
+  eventLine(e) {
+    if (e.type !== 'subdir') return undefined;
+    const s = e as Extract<CondaSyncEvent, { type: 'subdir' }>;
+    return `${s.channel}/${s.subdir}: ${s.seen} upstream record(s), ${s.kept} of allowlisted names, ${s.toFetch} to fetch`;
+  },
+};

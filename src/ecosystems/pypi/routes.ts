@@ -2,12 +2,12 @@
 // decision is made by PypiIndex; this file only speaks HTTP. Never serves a file or a
 // .metadata that the view's policy refuses, whatever URL was used to reach it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { blobKeyForSha256, isSha256 } from '../catalog/blob-keys.js';
-import { errors } from '../errors.js';
-import { gzipOf, type PypiIndex, type RenderedDocument } from '../ecosystems/pypi/index.js';
-import { isSafeFilename, normalizeProjectName } from '../ecosystems/pypi/names.js';
-import type { BlobStore } from '../storage/types.js';
-import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
+import { blobKeyForSha256, isSha256 } from '../../catalog/blob-keys.js';
+import { errors } from '../../errors.js';
+import { gzipOf, type PypiIndex, type RenderedDocument } from './index.js';
+import { isSafeFilename, normalizeProjectName } from './names.js';
+import type { BlobStore } from '../../storage/types.js';
+import { sendBlob, servedBy, type ServedFile } from '../../serve/blob-response.js';
 import { negotiateIndexFormat, OFFERED_TYPES } from './negotiate.js';
 
 export interface PypiRouteDeps {

@@ -10,23 +10,20 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import type { Config } from '../config/schema.js';
-import { durationMs } from '../config/schema.js';
-import { storeBuffer, storeVerified } from '../catalog/ingest.js';
-import type { PypiCatalog, PypiFile } from '../ecosystems/pypi/catalog.js';
-import { parseCoreMetadata, readStoredWheelMetadata } from '../ecosystems/pypi/metadata.js';
-import { normalizeProjectName } from '../ecosystems/pypi/names.js';
-import { PypiUpstream, type UpstreamFile } from '../ecosystems/pypi/upstream.js';
-import type { Policy } from '../policy/decide.js';
-import type { BlobStore } from '../storage/types.js';
-import { blobKeyForSha256 } from '../catalog/blob-keys.js';
+import type { Config } from '../../config/schema.js';
+import { durationMs } from '../../config/schema.js';
+import { storeBuffer, storeVerified } from '../../catalog/ingest.js';
+import type { PypiCatalog, PypiFile } from './catalog.js';
+import { parseCoreMetadata, readStoredWheelMetadata } from './metadata.js';
+import { normalizeProjectName } from './names.js';
+import { PypiUpstream, type UpstreamFile } from './upstream.js';
+import type { Policy } from '../../policy/decide.js';
+import type { BlobStore } from '../../storage/types.js';
+import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
+import { z } from 'zod';
+import type { SyncEvent, SyncSpec } from '../types.js';
 
-export type SyncEvent =
-  /** upstream null: no upstream has the project, or (with error) the one asked could not answer. */
-  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number; error?: string }
-  | { type: 'fetched'; filename: string; size: number; written: boolean }
-  | { type: 'failed'; filename: string; error: string }
-  | { type: 'warning'; message: string };
+export type { SyncEvent };
 
 export interface SyncPlanItem {
   project: string;
@@ -259,3 +256,33 @@ async function removeLegacyTempFolders(now = Date.now()): Promise<number> {
   }
   return removed;
 }
+
+const names = z.array(z.string().min(1).max(200)).max(1000);
+const syncParams = z.strictObject({ dryRun: z.boolean().optional(), projects: names.optional() });
+
+/** The `sync:pypi` job: the projects in scope (or those named), from the configured upstreams. */
+export const pypiSyncSpec: SyncSpec = {
+  params: syncParams,
+  paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.names ? { projects: c.names } : {}) }),
+  // PyPI is always part of a default sync.
+  inDefaultPlan: () => true,
+  afterApproval: (config, name) => (config.pypi.upstreams.length ? { projects: [name] } : undefined),
+  auditDetail: (r, p) => ({
+    downloaded: r.downloaded,
+    bytes: r.bytes,
+    failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
+    missing: r.missing,
+    ...(p.projects ? { projects: p.projects } : {}),
+  }),
+  summary(report, dryRun) {
+    const r = report as SyncReport;
+    if (!dryRun) return [JSON.stringify({ downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length, missing: r.missing })];
+    const lines = ['plan:'];
+    for (const p of r.plan) {
+      lines.push(`  ${p.project} (${p.upstream}): fetch ${p.fetch.length}, present ${p.present}, record only ${p.recordOnly}`);
+      for (const f of p.fetch) lines.push(`    + ${f.filename}${f.size !== undefined ? ` (${f.size} bytes)` : ''}`);
+    }
+    for (const m of r.missing) lines.push(`  ${m}: not found on any upstream`);
+    return lines;
+  },
+};

@@ -1,0 +1,106 @@
+// The PyPI ecosystem behind the EcosystemModule seam: PEP 440 grammar, the project catalog and
+// its simple-index read model, /pypi/{view}/ routes, the sync from PEP 503/691 upstreams, the
+// folder importer, static publish, triage and the installability check, and the matcher of
+// installed distributions in images. Wiring only: each role's code is in its own file here.
+// It must never be reached by name from outside (the registry in ../index.ts lists it).
+import type { EcosystemModule, OpenContext, OpenEcosystem } from '../types.js';
+import { PypiCatalog } from './catalog.js';
+import { pypiContents } from './contents.js';
+import { pypiGrammar } from './grammar.js';
+import { importPypiDir, pypiImportSpec } from './importer.js';
+import { PypiIndex } from './index.js';
+import { checkPypiInstallability } from './installability.js';
+import { normalizeProjectName, parseDistFilename } from './names.js';
+import { publishPypiView } from './publish.js';
+import { registerPypiRoutes } from './routes.js';
+import { pypiSyncSpec, runPypiSync } from './sync.js';
+import { triagePypi } from './triage.js';
+
+/** What a runtime holds of PyPI (its catalog and read model, typed). */
+export interface OpenPypi extends OpenEcosystem {
+  readonly catalog: PypiCatalog;
+  readonly readModel: PypiIndex;
+}
+
+/** Does a file name in a sync report (or its "project/" entry for a project that failed whole) belong to this name? */
+function fileOf(name: string, filename: string): boolean {
+  if (filename.endsWith('/')) return normalizeProjectName(filename.slice(0, -1)) === name;
+  const parsed = parseDistFilename(filename);
+  return parsed !== undefined && normalizeProjectName(parsed.name) === name;
+}
+
+export const pypi: EcosystemModule = {
+  id: 'pypi',
+  label: 'PyPI',
+  grammar: pypiGrammar,
+  names: { osv: 'PyPI', item: 'file', fileOf, claims: (name) => !name.includes('/') },
+  surface: { prefix: '/pypi/' },
+  sync: pypiSyncSpec,
+  importer: pypiImportSpec,
+  contents: pypiContents,
+  open: openPypi,
+};
+
+async function openPypi(ctx: OpenContext): Promise<OpenPypi> {
+  const { config, store } = ctx;
+  const catalog = new PypiCatalog(ctx.db, ctx.reloads);
+  await catalog.open();
+  const index = new PypiIndex(catalog, ctx.policies, { maxBytes: config.cache.maxBytes, publicUrl: config.server.publicUrl });
+  return {
+    module: pypi,
+    catalog,
+    readModel: index,
+    routes: (app, deps) =>
+      registerPypiRoutes(app, {
+        index,
+        store: deps.store,
+        onServed: (e) => deps.onServed?.({ ...e, download: !e.metadata }),
+        ...(deps.onBlocked ? { onBlocked: deps.onBlocked } : {}),
+      }),
+    explain(name, view) {
+      const seen = new Set<string>();
+      const versions = [];
+      for (const f of catalog.project(name)?.files ?? []) {
+        if (seen.has(f.version)) continue;
+        seen.add(f.version);
+        versions.push({ label: f.version, stored: f.stored, decision: index.decideFile(f, view) });
+      }
+      const pageRefusal = index.pageRefusal(view, name);
+      return { consulted: true, versions, ...(pageRefusal ? { pageRefusal } : {}) };
+    },
+    sync: (params, run) =>
+      runPypiSync(
+        { config: run.config, policy: run.policy, catalog, store },
+        { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.projects ? { only: params.projects as string[] } : {}) },
+      ),
+    import: (params, run) => importPypiDir(params.dir, { store, catalog, onProgress: (line) => run.emit({ type: 'line', line }) }),
+    publish: (view, out) => publishPypiView(index, catalog, ctx.policies.policy, view, out),
+    triage: (q) => triagePypi(catalog, store, q),
+    async check(views, policy) {
+      const unmet = await checkPypiInstallability(index, catalog, store, policy, views);
+      const offered = views.filter((view) =>
+        [...catalog.projectNames()].some((name) => catalog.project(name)!.files.some((f) => f.stored && index.decideFile(f, view).allowed)),
+      );
+      return {
+        problems: unmet.map((p) => ({
+          view: p.view,
+          text: `pypi: ${p.project} ${p.version} requires "${p.requirement}": ${p.reason}`,
+          detail: { ...p },
+        })),
+        offered,
+        hasRecords: catalog.size > 0,
+      };
+    },
+    stats() {
+      const s = index.cacheStats();
+      return { cacheHits: s.hits, cacheMisses: s.misses, cacheBytes: s.bytes };
+    },
+  };
+}
+
+/** The PyPI part of a runtime, typed (for code and tests that work with PyPI itself). */
+export function openedPypi(rt: { ecosystems: ReadonlyMap<string, OpenEcosystem> }): OpenPypi {
+  const o = rt.ecosystems.get(pypi.id);
+  if (!o) throw new Error('the runtime has no PyPI ecosystem');
+  return o as OpenPypi;
+}
