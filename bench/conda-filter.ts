@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import { packageFromRecord } from '../src/ecosystems/conda/catalog.js';
+import { openedConda } from '../src/ecosystems/conda/module.js';
 import type { CondaRecordFields } from '../src/ecosystems/conda/repodata-filter.js';
 import { startServer } from '../src/server.js';
 import { startNginx } from '../test/support/nginx-upstream.js';
@@ -143,8 +144,8 @@ async function main(): Promise<void> {
       const pkgs = [...Object.entries(filtered.packages), ...Object.entries(filtered['packages.conda'])].map(([fn, rec]) =>
         packageFromRecord('conda-forge', 'linux-64', fn, rec, { stored: true, source: 'bench', sourceUrl: null }),
       );
-      await server.runtime.db.tx(async (q) => server.runtime.condaCatalog.upsert(pkgs, q));
-      await server.runtime.condaCatalog.changed(['conda-forge/linux-64']);
+      await server.runtime.db.tx(async (q) => openedConda(server.runtime).catalog.upsert(pkgs, q));
+      await openedConda(server.runtime).catalog.changed(['conda-forge/linux-64']);
       const url = `${server.url}/conda/default/conda-forge/linux-64/repodata.json`;
       const body = Buffer.from(await (await fetch(url, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer());
       bodyBytes = body.length;

@@ -20,6 +20,7 @@ import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver.js';
 import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
+import { openedPypi } from '../src/ecosystems/pypi/module.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
     process.stdout.write(`seeding ${catalog.length} files in ${PROJECTS + 1} projects ... `);
     const rt = await openRuntime(config);
     for (let i = 0; i < catalog.length; i += 1000) {
-      await rt.db.tx((q) => rt.pypiCatalog.upsert(catalog.slice(i, i + 1000), q));
+      await rt.db.tx((q) => openedPypi(rt).catalog.upsert(catalog.slice(i, i + 1000), q));
     }
     await rt.close();
     process.stdout.write('done\n');
@@ -263,7 +264,7 @@ async function replicaMode(
     );
     const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
     const rt = await openRuntime(config);
-    for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => rt.pypiCatalog.upsert(catalog.slice(i, i + 1000), q));
+    for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => openedPypi(rt).catalog.upsert(catalog.slice(i, i + 1000), q));
     await rt.close();
     const replica = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Policy } from '../../src/policy/decide.js';
-import { grammars } from '../../src/ecosystems/grammars.js';
+import { grammars } from '../../src/ecosystems/index.js';
 import type { Rule } from '../../src/policy/types.js';
 import { cli } from '../support/cli.js';
 import yazl from 'yazl';
@@ -19,6 +19,7 @@ import { openDb } from '../../src/state/db.js';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const osv = (id: string, affected: OsvRecord['affected'], extra: Partial<OsvRecord> = {}): OsvRecord => ({
   id,
@@ -107,7 +108,7 @@ describe('OSV advisories', () => {
       },
     });
     try {
-      await importPypiDir(dist, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+      await importPypiDir(dist, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
       for (let i = 0; i < 100 && (await sl.runtime.advisories.count()) < 3; i++) await new Promise((r) => setTimeout(r, 50));
       const res = await fetch(`${sl.url}/api/v1/exceptions`, {
         method: 'POST',

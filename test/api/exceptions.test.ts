@@ -12,6 +12,7 @@ import { startEntraStub, type EntraStub } from '../support/entra.js';
 import { pipInstall } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const STATIC_TOKEN = 'static-requester-token-0123456789';
 
@@ -48,7 +49,7 @@ describe('exceptions API', () => {
       allowlist: 'packages:\n  - "demo-pkg<2"\n  - requests\n',
       extra: authConfig(entra),
     });
-    await importPypiDir(dist, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(dist, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     const t = (oid: string, roles: string[]) => entra.token({ oid, name: oid, roles });
     tok.requester = await t('oid-alice', ['Safelist.Requester']);
     tok.approverA = await t('oid-bob', ['Safelist.Approver.team-a']);

@@ -14,6 +14,7 @@ import { startNginxUpstream, type NginxUpstream } from '../support/nginx-upstrea
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 import { until } from '../support/wait.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 interface Received {
   path: string;
@@ -132,7 +133,13 @@ describe('exception notifications and follow-up sync', () => {
     expect(hooks.received.filter((r) => r.path === '/teams')).toHaveLength(1); // only the events it asked for
 
     // The approval scheduled the sync of fresh-pkg from the upstream; pip in team-a gets it.
-    await until(() => sl.runtime.pypiCatalog.project('fresh-pkg')?.files.some((f) => f.stored), 'the sync after approval');
+    await until(
+      () =>
+        openedPypi(sl.runtime)
+          .catalog.project('fresh-pkg')
+          ?.files.some((f) => f.stored),
+      'the sync after approval',
+    );
     const r = await pipInstall({
       indexUrl: `${sl.url}/pypi/team-a/simple/`,
       requirements: ['fresh-pkg==1.0'],

@@ -8,6 +8,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { checkPypiInstallability } from '../../src/ecosystems/pypi/installability.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('PyPI installability from Requires-Dist', () => {
   let sl: TestSafelist;
@@ -28,7 +29,7 @@ describe('PyPI installability from Requires-Dist', () => {
     });
     await buildWheel(dir, { name: 'lib', version: '1.0' });
     await buildWheel(dir, { name: 'lib', version: '2.0' });
-    const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     expect(report.skipped).toEqual([]);
   });
 
@@ -37,7 +38,12 @@ describe('PyPI installability from Requires-Dist', () => {
   });
 
   it('reports requirements without an allowed candidate, per view', async () => {
-    const problems = await checkPypiInstallability(sl.runtime.pypi, sl.runtime.pypiCatalog, sl.runtime.store, sl.runtime.policies.policy);
+    const problems = await checkPypiInstallability(
+      openedPypi(sl.runtime).readModel,
+      openedPypi(sl.runtime).catalog,
+      sl.runtime.store,
+      sl.runtime.policies.policy,
+    );
     const lines = problems.map((p) => `${p.view} ${p.project} ${p.version} "${p.requirement}": ${p.reason}`);
     expect(lines).toEqual([
       'default app 1.0 "lib>=2": no allowed and mirrored version of lib matches ">=2"',

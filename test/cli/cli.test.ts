@@ -9,6 +9,7 @@ import { startNginxUpstream, type NginxUpstream } from '../support/nginx-upstrea
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { cli } from '../support/cli.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('safelist CLI', () => {
   let dir: string;
@@ -183,7 +184,7 @@ describe('safelist exceptions (API client)', () => {
       expect(exported.code).toBe(0);
       await writeFile(join(sl.dir, 'exceptions', 'from-api.yaml'), exported.stdout);
       const { loadPolicyFiles } = await import('../../src/policy/load.js');
-      const { grammars } = await import('../../src/ecosystems/grammars.js');
+      const { grammars } = await import('../../src/ecosystems/index.js');
       const loaded = await loadPolicyFiles(sl.config.policy, { grammars, views: new Set(['default', 'team-a']) });
       expect(loaded.problems).toEqual([]);
       expect(loaded.rules.find((r) => r.id === id)).toMatchObject({ kind: 'exception', name: 'demo-pkg', view: 'team-a' });
@@ -208,8 +209,8 @@ describe('scheduled sync in the server', () => {
     });
     try {
       const deadline = Date.now() + 30_000;
-      while (!sl.runtime.pypiCatalog.file(w.sha256)?.stored && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      expect(sl.runtime.pypiCatalog.file(w.sha256)?.stored).toBe(true);
+      while (!openedPypi(sl.runtime).catalog.file(w.sha256)?.stored && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(openedPypi(sl.runtime).catalog.file(w.sha256)?.stored).toBe(true);
       const res = await fetch(`${sl.url}/pypi/default/files/${w.sha256}/${w.filename}`);
       expect(res.status).toBe(200);
     } finally {

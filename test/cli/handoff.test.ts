@@ -17,6 +17,7 @@ import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const AUDITOR = 'auditor-token-handoff-0123456789';
 
@@ -98,7 +99,7 @@ describe('the CLI beside a running server on the embedded database', () => {
     const wheels = join(upstream.dir, 'wheels');
     wheel = await buildWheel(wheels, { name: 'hand-pkg', version: '1.0' });
     const { importPypiDir } = await import('../../src/ecosystems/pypi/importer.js');
-    await importPypiDir(wheels, { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
+    await importPypiDir(wheels, { store: upstream.runtime.store, catalog: openedPypi(upstream.runtime).catalog });
     const upstreamUrl = `${upstream.url}/pypi/default/simple/`;
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;

@@ -10,6 +10,7 @@ import { cli } from '../support/cli.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('the CLI beside a running server on PostgreSQL', () => {
   let upstream: TestSafelist;
@@ -23,7 +24,7 @@ describe('the CLI beside a running server on PostgreSQL', () => {
     upstream = await startTestSafelist({ allowlist: 'packages:\n  - pg-synced\n' });
     synced = await buildWheel(join(upstream.dir, 'wheels'), { name: 'pg-synced', version: '1.0' });
     const { importPypiDir } = await import('../../src/ecosystems/pypi/importer.js');
-    await importPypiDir(join(upstream.dir, 'wheels'), { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
+    await importPypiDir(join(upstream.dir, 'wheels'), { store: upstream.runtime.store, catalog: openedPypi(upstream.runtime).catalog });
     sl = await startTestSafelist({
       db: 'pg',
       allowlist: 'packages:\n  - pg-synced\n  - pg-imported\n',

@@ -8,6 +8,7 @@ import { createLayout, type Layout } from '../support/images.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { cli } from '../support/cli.js';
+import { openedOci } from '../../src/ecosystems/oci/module.js';
 
 describe('safelist CLI for OCI', () => {
   let dir: string;
@@ -81,9 +82,9 @@ describe('safelist CLI for OCI', () => {
     });
     try {
       const deadline = Date.now() + 30_000;
-      while (!sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0') && Date.now() < deadline)
+      while (!openedOci(sl.runtime).catalog.tagDigest('mcr/azureml/cli', '1.0.0') && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 200));
-      expect(sl.runtime.ociCatalog.tagDigest('mcr/azureml/cli', '1.0.0')).toMatch(/^sha256:/);
+      expect(openedOci(sl.runtime).catalog.tagDigest('mcr/azureml/cli', '1.0.0')).toMatch(/^sha256:/);
       const res = await fetch(`${sl.url}/v2/mcr/azureml/cli/manifests/1.0.0`, { method: 'HEAD' });
       expect(res.status).toBe(200);
     } finally {

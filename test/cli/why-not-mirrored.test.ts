@@ -12,6 +12,7 @@ import { cli } from '../support/cli.js';
 import { createPgDatabase } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('safelist why for an allowed name the index cannot serve', () => {
   let upstream: TestSafelist;
@@ -26,7 +27,7 @@ describe('safelist why for an allowed name the index cannot serve', () => {
     const dist = join(work, 'dist');
     wheel = await buildWheel(dist, { name: 'corrupt-pkg', version: '1.0' });
     upstream = await startTestSafelist({ allowlist: 'packages:\n  - corrupt-pkg\n' });
-    await importPypiDir(dist, { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
+    await importPypiDir(dist, { store: upstream.runtime.store, catalog: openedPypi(upstream.runtime).catalog });
     // The upstream still announces the right sha256, but serves other bytes.
     await writeFile(join(upstream.dir, 'blobs', ...blobKeyForSha256(wheel.sha256).split('/')), 'not the wheel you are looking for');
     pg = await createPgDatabase();

@@ -17,6 +17,9 @@ import { buildApp } from '../../src/http/app.js';
 import { buildCondaPackage } from '../support/conda-channel.js';
 import { startRecordingProxy } from '../support/recording-proxy.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
+import { registerCondaRoutes } from '../../src/ecosystems/conda/routes.js';
+import type { OpenEcosystem } from '../../src/ecosystems/types.js';
 
 describe('rattler solves against a curated Safelist channel', () => {
   let sl: TestSafelist;
@@ -53,7 +56,7 @@ describe('rattler solves against a curated Safelist channel', () => {
       { name: 'requests-lite', version: '1.0', build: 'h0_0', subdir: 'noarch' },
     ];
     for (const s of specs) await buildCondaPackage(dir, s);
-    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: openedConda(sl.runtime).catalog, channel: 'conda-forge' });
     expect(report.skipped).toEqual([]);
   });
 
@@ -136,14 +139,14 @@ describe('rattler solves against a curated Safelist channel', () => {
   it('falls back to repodata.json.zst, the filtered repodata zstd-compressed, when a server offers no shards', async () => {
     // The same catalog and policy behind a CondaIndex without a msgpack encoder: the index is 404.
     const rt = sl.runtime;
-    const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const conda = new CondaIndex(openedConda(rt).catalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    // Only conda's read path, served from that index.
+    const routes: OpenEcosystem['routes'] = (a, d) => registerCondaRoutes(a, { index: conda, store: d.store, gzip: false });
     const app = await buildApp({
       db: rt.db,
       store: rt.store,
       policies: rt.policies,
-      pypi: rt.pypi,
-      conda,
-      condaGzip: false,
+      ecosystems: new Map([['conda', { ...openedConda(rt), readModel: conda, routes }]]),
       logLevel: 'silent',
     });
     const proxy = await startRecordingProxy(await app.listen({ host: '127.0.0.1', port: 0 }));

@@ -10,10 +10,11 @@ import { simpleSolve } from '@conda-org/rattler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
 import { CATALOG_CHANNEL, parseCatalogChange } from '../../src/catalog/changes.js';
-import { runCondaSync, type CondaSyncEvent } from '../../src/sync/conda-sync.js';
+import { runCondaSync, type CondaSyncEvent } from '../../src/ecosystems/conda/sync.js';
 import { buildCondaPackage, serveChannel, writeChannel, type BuiltCondaPackage, type ChannelServer } from '../support/conda-channel.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
 
 describe('conda sync from an HTTP upstream channel', () => {
   let upstream: ChannelServer;
@@ -27,7 +28,7 @@ describe('conda sync from an HTTP upstream channel', () => {
       {
         config: sl.config,
         policy: sl.runtime.policies.policy,
-        catalog: sl.runtime.condaCatalog,
+        catalog: openedConda(sl.runtime).catalog,
         store: sl.runtime.store,
         db: sl.runtime.db,
       },
@@ -94,7 +95,7 @@ describe('conda sync from an HTTP upstream channel', () => {
     expect(await sl.runtime.store.stat(blobKeyForSha256(pk.lib20!.record.sha256))).toBeUndefined();
     expect(await sl.runtime.store.stat(blobKeyForSha256(pk.other!.record.sha256))).toBeUndefined();
     // The refused version is known (for explanations), never offered.
-    expect(sl.runtime.condaCatalog.subdir('conda-forge', 'linux-64')?.packages.get(pk.lib20!.filename)?.stored).toBe(false);
+    expect(openedConda(sl.runtime).catalog.subdir('conda-forge', 'linux-64')?.packages.get(pk.lib20!.filename)?.stored).toBe(false);
     const solved = await simpleSolve(['app'], [`${sl.url}/conda/default/conda-forge`], ['linux-64', 'noarch'], []);
     expect(solved.map((s) => `${s.packageName} ${s.version}`).sort()).toEqual(['app 1.0', 'safelib 1.0', 'utilpkg 0.3']);
   });

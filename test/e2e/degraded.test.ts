@@ -14,6 +14,7 @@ import { startPrivatePostgres } from '../support/private-postgres.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 import { until } from '../support/wait.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('degraded modes', () => {
   it('keeps serving index pages while Azure Blob is down, 503s files with Retry-After, and recovers', async () => {
@@ -25,7 +26,7 @@ describe('degraded modes', () => {
     try {
       const dir = await mkdtemp(join(tmpdir(), 'safelist-deg-'));
       const w = await buildWheel(dir, { name: 'deg-pkg', version: '1.0' });
-      await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+      await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
       const file = `${sl.url}/pypi/default/files/${w.sha256}/${w.filename}`;
       expect((await fetch(file)).status).toBe(200);
 
@@ -61,7 +62,7 @@ describe('degraded modes', () => {
       const dir = await mkdtemp(join(tmpdir(), 'safelist-deg-'));
       const w = await buildWheel(dir, { name: 'deg-pkg', version: '1.0' });
       const other = await buildWheel(dir, { name: 'later-pkg', version: '1.0' });
-      await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+      await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
       const api = () => fetch(`${sl.url}/api/v1/exceptions`, { headers: { authorization: 'Bearer auditor-token-0123456789' } });
       expect((await api()).status).toBe(200);
 

@@ -16,6 +16,7 @@ import { pipInstall } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const READ_TOKEN = 'alice-read-token-0123456789abc';
 const AUDITOR = 'auditor-token-0123456789abcdef';
@@ -69,7 +70,7 @@ describe('incident: who pulled demo-pkg 1.1, with real pip and the CLI', () => {
     }
     db = await createPgDatabase();
     sl = await start({ flushInterval: '1h', batchSize: 5000 });
-    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
   });
   afterAll(async () => {
     await sl?.stop();

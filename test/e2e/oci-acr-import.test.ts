@@ -19,7 +19,7 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { OciCatalog } from '../../src/ecosystems/oci/catalog.js';
 import { PolicyStore } from '../../src/policy/store.js';
-import { grammars } from '../../src/ecosystems/grammars.js';
+import { grammars } from '../../src/ecosystems/index.js';
 import { openDb, type Db } from '../../src/state/db.js';
 
 const SUB = '00000000-1111-2222-3333-444444444444';

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLayout, sh, type Layout } from '../support/images.js';
 import { registryBlobPath, startRegistry, startTokenGate, type TestRegistry, type TokenGate } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
-import type { OciSyncReport } from '../../src/sync/oci-sync.js';
+import type { OciSyncReport } from '../../src/ecosystems/oci/sync.js';
 import { DB_MODES } from '../support/databases.js';
+import { openedOci } from '../../src/ecosystems/oci/module.js';
 
 const ALLOWLIST = `packages:
   - mcr/azureml/app:^1.0.0
@@ -132,11 +133,11 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
     expect(report.failed).toHaveLength(1);
     expect(report.failed[0]!.filename).toBe('mcr/azureml/tampered:1');
     expect(report.failed[0]!.error).toMatch(/sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}; refusing to store it/);
-    expect(safelist.runtime.ociCatalog.tagDigest('mcr/azureml/tampered', '1')).toBeUndefined();
+    expect(openedOci(safelist.runtime).catalog.tagDigest('mcr/azureml/tampered', '1')).toBeUndefined();
   });
 
   it('stores shared layers once and is idempotent on a rerun', async () => {
-    const catalog = safelist.runtime.ociCatalog;
+    const catalog = openedOci(safelist.runtime).catalog;
     const blobs = new Set<string>();
     for (const name of catalog.imageNames())
       for (const refs of catalog.image(name)!.refs.values()) for (const r of refs) if (r.kind === 'blob') blobs.add(r.child);

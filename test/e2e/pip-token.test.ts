@@ -9,6 +9,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { pipInstall } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const TOKEN = 'workspace-read-token-0123456789';
 
@@ -25,7 +26,7 @@ describe('pip with package read tokens', () => {
       ],
       extra: { auth: { packageRead: 'token', tokens: [{ id: 'ws-team-a', token: TOKEN, roles: ['pipeline'] }] } },
     });
-    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
   });
   afterAll(async () => {
     await sl?.stop();

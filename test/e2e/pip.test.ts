@@ -9,6 +9,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { pipInstall } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, debianWheels } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('pip against Safelist', () => {
   let sl: TestSafelist;
@@ -27,11 +28,11 @@ describe('pip against Safelist', () => {
     });
     const debian = debianWheels();
     expect(debian.map((w) => w.name)).toContain('wheel');
-    await importPypiDir(dist, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(dist, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     for (const w of debian) {
       const d = join(work, `debian-${w.name}`);
       await import('node:fs/promises').then((fs) => fs.mkdir(d).then(() => fs.copyFile(w.path, join(d, w.path.split('/').pop()!))));
-      await importPypiDir(d, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+      await importPypiDir(d, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     }
   });
 

@@ -16,6 +16,8 @@ import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-chan
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { createHash } from 'node:crypto';
 import { until } from '../support/wait.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const exists = (p: string) =>
   access(p).then(
@@ -46,9 +48,13 @@ describe('static publish mode', () => {
       ],
       extra: { publish: { target: { kind: 'fs', path: site }, debounce: '100ms' } },
     });
-    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     for (const v of ['1.0', '2.0']) conda[v] = await buildCondaPackage(join(work, 'conda'), { name: 'publib', version: v });
-    await importCondaDir(join(work, 'conda'), { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    await importCondaDir(join(work, 'conda'), {
+      store: sl.runtime.store,
+      catalog: openedConda(sl.runtime).catalog,
+      channel: 'conda-forge',
+    });
     const port = await freePort();
     web = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', site], { stdio: 'ignore' });
     webUrl = `http://127.0.0.1:${port}`;

@@ -16,6 +16,7 @@ import { createPgDatabase } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 
@@ -93,7 +94,7 @@ describe('relaying an upstream PEP 792 status', () => {
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`${sl.url}${path}`, { headers, redirect: 'manual' });
   const page = async (project: string) => (await (await get(`/pypi/default/simple/${project}/`, { accept: JSON_TYPE })).json()) as JsonPage;
   const fileUrl = (project: string) => {
-    const f = sl.runtime.pypiCatalog.project(project)!.files[0]!;
+    const f = openedPypi(sl.runtime).catalog.project(project)!.files[0]!;
     return `/pypi/default/files/${f.sha256}/${f.filename}`;
   };
 
@@ -143,8 +144,7 @@ describe('relaying an upstream PEP 792 status', () => {
     await publishStatic(
       {
         policy: sl.runtime.policies.policy,
-        pypi: sl.runtime.pypi,
-        catalog: sl.runtime.pypiCatalog,
+        ecosystems: sl.runtime.ecosystems,
         source: sl.runtime.store,
         target: site,
       },
@@ -178,7 +178,11 @@ describe('relaying an upstream PEP 792 status', () => {
       const report = await fresh.syncNow();
       expect(report?.downloaded).toBe(0);
       expect(report?.plan.find((p) => p.project === 'mal-pkg')?.fetch).toEqual([]);
-      expect(fresh.runtime.pypiCatalog.project('mal-pkg')!.files.every((f) => !f.stored)).toBe(true);
+      expect(
+        openedPypi(fresh.runtime)
+          .catalog.project('mal-pkg')!
+          .files.every((f) => !f.stored),
+      ).toBe(true);
       const p = (await (await fetch(`${fresh.url}/pypi/default/simple/mal-pkg/`, { headers: { accept: JSON_TYPE } })).json()) as JsonPage;
       expect(p['project-status']).toEqual({
         status: 'quarantined',
@@ -206,13 +210,13 @@ describe('relaying an upstream PEP 792 status', () => {
       await jsonPage('mal-pkg');
       await a.syncNow();
       await until(
-        async () => ((await status(b)) === 'active' && b.runtime.pypiCatalog.project('mal-pkg') ? true : undefined),
+        async () => ((await status(b)) === 'active' && openedPypi(b.runtime).catalog.project('mal-pkg') ? true : undefined),
         'replica b lists mal-pkg',
       );
       await jsonPage('mal-pkg', { status: 'quarantined', reason: 'malware reported' });
       await a.syncNow();
       await until(async () => ((await status(b)) === 'quarantined' ? true : undefined), 'replica b shows the quarantine');
-      const f = b.runtime.pypiCatalog.project('mal-pkg')!.files[0]!;
+      const f = openedPypi(b.runtime).catalog.project('mal-pkg')!.files[0]!;
       expect((await fetch(`${b.url}/pypi/default/files/${f.sha256}/${f.filename}`)).status).toBe(403);
       await jsonPage('mal-pkg');
       await a.syncNow();
@@ -226,7 +230,7 @@ describe('relaying an upstream PEP 792 status', () => {
 
   it('relays a quarantine from an upstream Safelist whose policy refuses the project', async () => {
     const upstream = await startTestSafelist({ allowlist: 'packages:\n  - arch-pkg\n' });
-    await importPypiDir(join(work, 'dist'), { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'dist'), { store: upstream.runtime.store, catalog: openedPypi(upstream.runtime).catalog });
     const down = await startTestSafelist({
       allowlist: 'packages:\n  - depr-pkg\n',
       upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }],

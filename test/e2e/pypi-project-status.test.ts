@@ -10,6 +10,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { pipInstall } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 const PUBLIC_URL = 'https://safelist.example.org';
@@ -37,7 +38,7 @@ describe('PEP 792 project status on refused projects', () => {
       allowlist: 'packages:\n  - ok-pkg\n  - "pinned-pkg>=5"\n',
       extra: { server: { host: '127.0.0.1', port: 0, logLevel: 'warn', publicUrl: `${PUBLIC_URL}/` } },
     });
-    const report = await importPypiDir(dist, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    const report = await importPypiDir(dist, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     expect(report.skipped).toEqual([]);
   });
 
@@ -136,7 +137,7 @@ describe('PEP 792 project status on refused projects', () => {
   });
 
   it('still refuses the files of a quarantined project, and 404s a project nobody knows', async () => {
-    const file = sl.runtime.pypiCatalog.project('evil-pkg')!.files[0]!;
+    const file = openedPypi(sl.runtime).catalog.project('evil-pkg')!.files[0]!;
     expect((await get(`/pypi/default/files/${file.sha256}/${file.filename}`)).status).toBe(403);
     expect((await get('/pypi/default/simple/never-heard-of/')).status).toBe(404);
   });

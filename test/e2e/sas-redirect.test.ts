@@ -10,6 +10,7 @@ import { startAzurite, type Azurite } from '../support/azurite.js';
 import { pipInstall } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('SAS redirects for large files', () => {
   let azurite: Azurite;
@@ -37,7 +38,7 @@ describe('SAS redirects for large files', () => {
         },
       },
     });
-    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
   });
   afterAll(async () => {
     await sl?.stop();

@@ -9,11 +9,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPypiSync } from '../../src/sync/pypi-sync.js';
+import { runPypiSync } from '../../src/ecosystems/pypi/sync.js';
 import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
 import { startNginx, type NginxServer as Nginx } from '../support/nginx-upstream.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 describe('sync over a slow upstream (sync.timeout 2s)', () => {
   let dir: string;
@@ -69,7 +70,7 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
     const report = await runPypiSync({
       config: sl.config,
       policy: sl.runtime.policies.policy,
-      catalog: sl.runtime.pypiCatalog,
+      catalog: openedPypi(sl.runtime).catalog,
       store: sl.runtime.store,
     });
     expect(report.failed.map((f) => f.filename)).toEqual(['stalled_pkg-1.0-py3-none-any.whl']);
@@ -77,7 +78,7 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
       `slow: download of http://127.0.0.1:${silentPort}/files/stalled_pkg-1.0-py3-none-any.whl broke off after 1000 of 1000000 bytes: no data for 2000 ms`,
     );
     expect(report.downloaded).toBe(1);
-    expect(sl.runtime.pypiCatalog.file(slow.sha256)).toMatchObject({ stored: true });
+    expect(openedPypi(sl.runtime).catalog.file(slow.sha256)).toMatchObject({ stored: true });
     expect(await sl.runtime.store.stat(blobKeyForSha256(slow.sha256))).toBeDefined();
   }, 120_000);
 });

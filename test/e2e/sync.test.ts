@@ -6,18 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
-import { runPypiSync, type SyncEvent } from '../../src/sync/pypi-sync.js';
+import { runPypiSync, type SyncEvent } from '../../src/ecosystems/pypi/sync.js';
 import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
 import { startNginxUpstream } from '../support/nginx-upstream.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildSdist, buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 type Built = Awaited<ReturnType<typeof buildWheel>>;
 
 async function sync(sl: TestSafelist, opts: { dryRun?: boolean } = {}) {
   const events: SyncEvent[] = [];
   const report = await runPypiSync(
-    { config: sl.config, policy: sl.runtime.policies.policy, catalog: sl.runtime.pypiCatalog, store: sl.runtime.store },
+    { config: sl.config, policy: sl.runtime.policies.policy, catalog: openedPypi(sl.runtime).catalog, store: sl.runtime.store },
     { ...opts, onEvent: (e) => events.push(e) },
   );
   return { report, events };
@@ -56,7 +57,7 @@ describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
     );
     expect(item.recordOnly).toBe(1);
     expect(report.missing).toEqual(['missing-everywhere']);
-    expect(sl.runtime.pypiCatalog.project('demo-pkg')).toBeUndefined();
+    expect(openedPypi(sl.runtime).catalog.project('demo-pkg')).toBeUndefined();
   });
 
   it('downloads the allowed versions, verified, with metadata taken from the wheel, and records the rest', async () => {
@@ -65,10 +66,10 @@ describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'warning', message: expect.stringContaining(`${built.nohash!.filename} has no sha256`) }),
     );
-    expect(sl.runtime.pypiCatalog.file(built.nohash!.sha256)?.stored).not.toBe(true);
+    expect(openedPypi(sl.runtime).catalog.file(built.nohash!.sha256)?.stored).not.toBe(true);
     expect(report.failed).toEqual([]);
     expect(report.downloaded).toBe(3);
-    const project = sl.runtime.pypiCatalog.project('demo-pkg')!;
+    const project = openedPypi(sl.runtime).catalog.project('demo-pkg')!;
     const f11 = project.files.find((f) => f.filename === built['1.1']!.filename)!;
     expect(f11).toMatchObject({ stored: true, sha256: built['1.1']!.sha256, source: 'html', requiresPython: '>=3.8' });
     const f20 = project.files.find((f) => f.filename === built['2.0']!.filename)!;
@@ -94,7 +95,7 @@ describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
     await sl.setAllowlist('packages:\n  - "demo-pkg>=1.0"\n');
     const { report } = await sync(sl);
     expect(report.downloaded).toBe(1);
-    expect(sl.runtime.pypiCatalog.file(built['2.0']!.sha256)!.stored).toBe(true);
+    expect(openedPypi(sl.runtime).catalog.file(built['2.0']!.sha256)!.stored).toBe(true);
   });
 
   it('refuses an upstream that replaced the bytes behind a known file name', async () => {
@@ -104,7 +105,7 @@ describe('sync from a static PEP 503 HTML upstream (nginx)', () => {
     const { report } = await sync(sl);
     expect(report.failed.map((f) => f.filename)).toContain(built['1.0']!.filename);
     expect(report.failed.find((f) => f.filename === built['1.0']!.filename)!.error).toMatch(/immutable/);
-    expect(sl.runtime.pypiCatalog.file(built['1.0']!.sha256)!.stored).toBe(true);
+    expect(openedPypi(sl.runtime).catalog.file(built['1.0']!.sha256)!.stored).toBe(true);
   });
 });
 
@@ -118,7 +119,7 @@ describe('sync from another Safelist (PEP 691 JSON with PEP 658 metadata)', () =
     for (const v of ['1.0', '1.1']) built[v] = await buildWheel(dir, { name: 'json-pkg', version: v });
     built.c = await buildWheel(dir, { name: 'corrupt-pkg', version: '1.0' });
     upstream = await startTestSafelist({ allowlist: 'packages:\n  - json-pkg\n  - corrupt-pkg\n' });
-    await importPypiDir(dir, { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
+    await importPypiDir(dir, { store: upstream.runtime.store, catalog: openedPypi(upstream.runtime).catalog });
     // Corrupt the stored bytes of one upstream file: the index still announces the right sha256.
     const blobs = join(upstream.dir, 'blobs', ...blobKeyForSha256(built.c!.sha256).split('/'));
     await writeFile(blobs, Buffer.from('not the wheel you are looking for'));
@@ -138,10 +139,10 @@ describe('sync from another Safelist (PEP 691 JSON with PEP 658 metadata)', () =
     expect(report.downloaded).toBe(2);
     const failed = report.failed.find((f) => f.filename === built.c!.filename);
     expect(failed?.error).toMatch(/sha256|bytes/);
-    expect(sl.runtime.pypiCatalog.file(built.c!.sha256)?.stored ?? false).toBe(false);
+    expect(openedPypi(sl.runtime).catalog.file(built.c!.sha256)?.stored ?? false).toBe(false);
     expect(await sl.runtime.store.stat(blobKeyForSha256(built.c!.sha256))).toBeUndefined();
-    const up = upstream.runtime.pypiCatalog.file(built['1.1']!.sha256)!;
-    const down = sl.runtime.pypiCatalog.file(built['1.1']!.sha256)!;
+    const up = openedPypi(upstream.runtime).catalog.file(built['1.1']!.sha256)!;
+    const down = openedPypi(sl.runtime).catalog.file(built['1.1']!.sha256)!;
     expect(down.uploadTime?.toISOString()).toBe(up.uploadTime?.toISOString());
     expect(down.metadataSha256).toBe(up.metadataSha256);
     // The metadata came from the upstream's .metadata URL.

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 
@@ -30,7 +31,7 @@ describe('upload time of imported files', () => {
     sl = await startTestSafelist({ allowlist: 'packages:\n  - time-pkg\n' });
     // Whole seconds: file times and the database keep less than a millisecond apart.
     before = Math.floor(Date.now() / 1000) * 1000;
-    const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     after = Date.now();
     expect(report.skipped).toEqual([]);
   });
@@ -59,7 +60,7 @@ describe('upload time of imported files', () => {
   it('keeps the first time when the same file is imported again', async () => {
     const first = await times();
     await utimes(w.old!.path, new Date('2020-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
-    await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     expect(await times()).toEqual(first);
   });
 });

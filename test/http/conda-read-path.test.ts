@@ -13,6 +13,7 @@ import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { startAzurite, type Azurite } from '../support/azurite.js';
 import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-channel.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
 
 const MODES = [
   { name: 'pglite + local folder', db: 'pglite' as const, azure: false },
@@ -69,7 +70,7 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     pk.fresh = await buildCondaPackage(dir, { name: 'safelib', version: '1.9', timestamp: Date.now() });
     packagesDir = dir;
     importedFrom = Date.now();
-    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: openedConda(sl.runtime).catalog, channel: 'conda-forge' });
     importedTo = Date.now();
     expect(report.skipped).toEqual([]);
     expect(report.imported).toHaveLength(7);
@@ -218,7 +219,11 @@ describe.each(MODES)('conda read path on $name', (mode) => {
     // The builder's timestamp is left as it was; the fresh package's is its build time, not ours.
     const r = await repodata('/conda/team-a/conda-forge/linux-64/repodata.json');
     expect(r['packages.conda'][pk.lib10!.filename]!.timestamp).toBe(pk.lib10!.record.timestamp);
-    const again = await importCondaDir(packagesDir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    const again = await importCondaDir(packagesDir, {
+      store: sl.runtime.store,
+      catalog: openedConda(sl.runtime).catalog,
+      channel: 'conda-forge',
+    });
     expect(again.skipped).toEqual([]);
     expect(await stamps()).toEqual(first);
   });

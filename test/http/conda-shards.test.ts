@@ -24,6 +24,9 @@ import { renderShards } from '../../src/ecosystems/conda/shards.js';
 import { buildApp } from '../../src/http/app.js';
 import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-channel.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
+import { registerCondaRoutes } from '../../src/ecosystems/conda/routes.js';
+import type { OpenEcosystem } from '../../src/ecosystems/types.js';
 
 /** Reads a served .msgpack.zst as a msgpack client does: bin comes back as Uint8Array. */
 function decodeZst(zst: Buffer): unknown {
@@ -83,7 +86,7 @@ describe('CEP 16 sharded repodata', () => {
     pk.app = await buildCondaPackage(dir, { name: 'app', version: '1.0', depends: ['safelib >=1', 'pydep'] });
     pk.pydep = await buildCondaPackage(dir, { name: 'pydep', version: '1.0', subdir: 'noarch' });
     pk.blocked = await buildCondaPackage(dir, { name: 'blocked', version: '1.0' });
-    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    const report = await importCondaDir(dir, { store: sl.runtime.store, catalog: openedConda(sl.runtime).catalog, channel: 'conda-forge' });
     expect(report.skipped).toEqual([]);
   });
 
@@ -180,7 +183,7 @@ describe('CEP 16 sharded repodata', () => {
   });
 
   it('names a shard by its records alone, whatever order the catalog holds them in', () => {
-    const packages = [...sl.runtime.condaCatalog.subdir('conda-forge', 'linux-64')!.packages.values()];
+    const packages = [...openedConda(sl.runtime).catalog.subdir('conda-forge', 'linux-64')!.packages.values()];
     expect(packages.filter((p) => p.name === 'safelib').length).toBe(3);
     const forward = renderShards('linux-64', packages, { encode });
     const backward = renderShards('linux-64', [...packages].reverse(), { encode });
@@ -190,13 +193,14 @@ describe('CEP 16 sharded repodata', () => {
 
   it('is not offered by a CondaIndex without a msgpack encoder: 404, so clients use repodata.json', async () => {
     const rt = sl.runtime;
-    const conda = new CondaIndex(rt.condaCatalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const conda = new CondaIndex(openedConda(rt).catalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    // Only conda's read path, served from that index.
+    const routes: OpenEcosystem['routes'] = (a, d) => registerCondaRoutes(a, { index: conda, store: d.store, gzip: true });
     const app: FastifyInstance = await buildApp({
       db: rt.db,
       store: rt.store,
       policies: rt.policies,
-      pypi: rt.pypi,
-      conda,
+      ecosystems: new Map([['conda', { ...openedConda(rt), readModel: conda, routes }]]),
       logLevel: 'silent',
     });
     try {

@@ -14,6 +14,8 @@ import { buildCondaPackage, type BuiltCondaPackage } from '../support/conda-chan
 import { until } from '../support/wait.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const ADMIN = 'admin-token-0123456789abcdefgh';
 
@@ -33,7 +35,7 @@ describe('download log in the server', () => {
         auth: { tokens: [{ id: 'oid-admin', token: ADMIN, roles: ['admin'] }] },
       },
     });
-    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'dist'), { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
   });
   afterAll(async () => {
     await sl?.stop();
@@ -102,7 +104,7 @@ describe('download log: conda with the token in the channel path', () => {
     });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-download-log-conda-'));
     pkg = await buildCondaPackage(dir, { name: 'safelib', version: '1.5' });
-    await importCondaDir(dir, { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    await importCondaDir(dir, { store: sl.runtime.store, catalog: openedConda(sl.runtime).catalog, channel: 'conda-forge' });
     await rm(dir, { recursive: true, force: true });
   });
   afterAll(async () => {

@@ -19,6 +19,8 @@ import { DB_MODES } from '../support/databases.js';
 import { sendRaw, type RawAnswer } from '../support/raw-http.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedConda } from '../../src/ecosystems/conda/module.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 /** Two identities holding every role (two, so one can approve what the other requested). */
 const TOKENS = ['fuzz-alice-token-0123456789abcdef', 'fuzz-bob-token-0123456789abcdefgh'];
@@ -689,9 +691,13 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
     await writeFile(join(sl.dir, 'blobs', '..', 'blobs-canary.txt'), CANARY);
     work = await mkdtemp(join(tmpdir(), 'safelist-fuzz-'));
     const wheel = await buildWheel(join(work, 'pypi'), { name: 'demo-pkg', version: '1.0' });
-    await importPypiDir(join(work, 'pypi'), { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(join(work, 'pypi'), { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     const conda = await buildCondaPackage(join(work, 'conda'), { name: 'safelib', version: '1.0' });
-    await importCondaDir(join(work, 'conda'), { store: sl.runtime.store, catalog: sl.runtime.condaCatalog, channel: 'conda-forge' });
+    await importCondaDir(join(work, 'conda'), {
+      store: sl.runtime.store,
+      catalog: openedConda(sl.runtime).catalog,
+      channel: 'conda-forge',
+    });
     const created = await fetch(`${sl.url}/api/v1/exceptions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKENS[0]}`, 'content-type': 'application/json' },

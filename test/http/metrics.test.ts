@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 /** The value of one sample line, e.g. metric('safelist_http_requests_total{surface="pypi",…}'). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -28,7 +29,7 @@ describe('metrics and readiness', () => {
     sha = w.sha256;
     filename = w.filename;
     sl = await startTestSafelist({ allowlist: 'packages:\n  - "m-pkg<2"\n' });
-    await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
   });
   afterAll(async () => {
     await sl?.stop();
@@ -39,7 +40,9 @@ describe('metrics and readiness', () => {
     const file = await fetch(`${sl.url}/pypi/default/files/${sha}/${filename}`);
     const size = (await file.arrayBuffer()).byteLength;
     await (await fetch(`${sl.url}/pypi/default/simple/not-here/`)).arrayBuffer();
-    const blockedFile = sl.runtime.pypiCatalog.project('m-pkg')!.files.find((f) => f.version === '2.0')!;
+    const blockedFile = openedPypi(sl.runtime)
+      .catalog.project('m-pkg')!
+      .files.find((f) => f.version === '2.0')!;
     expect((await fetch(`${sl.url}/pypi/default/files/${blockedFile.sha256}/${blockedFile.filename}`)).status).toBe(403);
     await sl.syncNow();
 

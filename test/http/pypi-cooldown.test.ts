@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
 type Page = { files: Array<{ filename: string; yanked?: string | boolean; 'upload-time'?: string }> };
@@ -31,7 +32,7 @@ describe('cool-down views', () => {
           'exceptions:\n  - { id: EXC-9, ecosystem: pypi, package: "cool-pkg==1.2", view: cautious, reason: reviewed build, expires: 2099-01-01 }\n',
       },
     });
-    await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
   });
   afterAll(async () => {
     await sl?.stop();
@@ -57,9 +58,9 @@ describe('cool-down views', () => {
   it('starts the clock when Safelist first saw a file whose upstream gave no upload time', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'safelist-cooldown2-'));
     const nt = await buildWheel(dir, { name: 'cool-pkg', version: '1.3' });
-    await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     await sl.runtime.db.query('UPDATE pypi_files SET upload_time = NULL WHERE sha256 = $1', [nt.sha256]);
-    await sl.runtime.pypiCatalog.reload('cool-pkg');
+    await openedPypi(sl.runtime).catalog.reload('cool-pkg');
     const f = (await page('cautious')).files.find((x) => x.filename === nt.filename)!;
     expect(f['upload-time']).toBeUndefined();
     expect(f.yanked).toMatch(/cool-down/);

@@ -11,6 +11,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startStaticIndex, type StaticIndex } from '../support/static-index.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 type JsonPage = { meta: { 'api-version': string }; files: Array<{ filename: string; size: number; yanked: boolean | string }> };
 
@@ -77,7 +78,7 @@ describe('PEP 700 sizes on the JSON page', () => {
     let sl: TestSafelist;
     beforeAll(async () => {
       upstream = await startTestSafelist({ allowlist: 'packages:\n  - size-pkg\n' });
-      await importPypiDir(join(work, 'dist'), { store: upstream.runtime.store, catalog: upstream.runtime.pypiCatalog });
+      await importPypiDir(join(work, 'dist'), { store: upstream.runtime.store, catalog: openedPypi(upstream.runtime).catalog });
       sl = await startTestSafelist({
         allowlist: 'packages:\n  - "size-pkg<2"\n',
         upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }],

@@ -12,6 +12,7 @@ import { buildWheel, buildSdist } from '../support/wheels.js';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 /** A built wheel with the figures the assertions need. */
 async function built(w: Awaited<ReturnType<typeof buildWheel>>) {
@@ -52,7 +53,7 @@ describe.each(MODES)('PyPI read path on $name', (mode) => {
       blocked: await built(await buildWheel(dir, { name: 'not-allowed', version: '1.0' })),
     };
     await buildSdist(dir, { name: 'demo-pkg', version: '1.1', requiresPython: '>=3.8' });
-    const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+    const report = await importPypiDir(dir, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
     expect(report.skipped).toEqual([]);
   });
 

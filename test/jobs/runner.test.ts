@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/http/metrics.js';
 import { JobRunner } from '../../src/jobs/runner.js';
-import { importPypiJob } from '../../src/jobs/import.js';
+import { importJobs } from '../../src/jobs/import.js';
 import { syncPlan } from '../../src/jobs/sync.js';
 import type { Job, JobEvent } from '../../src/jobs/types.js';
 import { DB_MODES } from '../support/databases.js';
@@ -35,7 +35,7 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'safelist-runner-'));
     sl = await startTestSafelist({ db: mode, allowlist: 'packages:\n  - run-pkg\n' });
-    metrics = new Metrics({ pypi: sl.runtime.pypi, db: sl.runtime.db });
+    metrics = new Metrics({ ecosystems: sl.runtime.ecosystems, db: sl.runtime.db });
     runner = new JobRunner({ runtime: sl.runtime, config: sl.config, log: silent }, metrics);
   });
   afterAll(async () => {
@@ -47,7 +47,7 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
     const dir = join(work, 'wheels');
     const w = await buildWheel(dir, { name: 'run-pkg', version: '1.0' });
     const events: Array<[string, JobEvent]> = [];
-    const o = await runner.run(importPypiJob, { dir }, { actor: 'cli:tester', onEvent: (job, e) => events.push([job, e]) });
+    const o = await runner.run(importJobs.get('pypi')!, { dir }, { actor: 'cli:tester', onEvent: (job, e) => events.push([job, e]) });
     expect(o).toMatchObject({ status: 'done', result: { imported: [expect.objectContaining({ filename: w.filename })] } });
     expect(events.length).toBeGreaterThan(0);
     expect(events.every(([job, e]) => job === 'import:pypi' && e.type === 'line')).toBe(true);

@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { grammars } from '../../src/ecosystems/grammars.js';
+import { grammars } from '../../src/ecosystems/index.js';
 import { ociGrammar } from '../../src/ecosystems/oci/grammar.js';
 import { checkDigest, splitImageName } from '../../src/ecosystems/oci/names.js';
 import { Policy } from '../../src/policy/decide.js';

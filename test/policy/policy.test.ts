@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { grammars } from '../../src/ecosystems/grammars.js';
+import { grammars } from '../../src/ecosystems/index.js';
 import { Policy } from '../../src/policy/decide.js';
 import { loadPolicyFiles } from '../../src/policy/load.js';
 

@@ -11,7 +11,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { PolicyError } from '../../src/errors.js';
 import { filesFingerprint } from '../../src/policy/load.js';
 import { PolicyStore, type ReloadOutcome } from '../../src/policy/store.js';
-import { grammars } from '../../src/ecosystems/grammars.js';
+import { grammars } from '../../src/ecosystems/index.js';
 import { until } from '../support/wait.js';
 import { CatalogReloads } from '../../src/catalog/reload.js';
 
@@ -104,7 +104,7 @@ describe('policy store reloads', () => {
       ),
     );
     const { loadPolicyFiles } = await import('../../src/policy/load.js');
-    const { grammars } = await import('../../src/ecosystems/grammars.js');
+    const { grammars } = await import('../../src/ecosystems/index.js');
     const apiRules = (
       await loadPolicyFiles(
         { allowlistDir: join(dir, 'api', 'none'), exceptionsDir: join(dir, 'api', 'exceptions') },

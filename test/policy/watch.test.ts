@@ -12,6 +12,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel } from '../support/wheels.js';
+import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -21,7 +22,7 @@ afterEach(async () => {
 async function withPackages(sl: TestSafelist): Promise<void> {
   const wheels = join(sl.dir, 'wheels');
   for (const name of ['alpha', 'beta', 'gamma']) await buildWheel(wheels, { name, version: '1.0' });
-  await importPypiDir(wheels, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
+  await importPypiDir(wheels, { store: sl.runtime.store, catalog: openedPypi(sl.runtime).catalog });
 }
 
 const lists = async (sl: TestSafelist, name: string) =>

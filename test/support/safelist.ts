@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { databaseConfig, type DbMode } from './databases.js';
+import type { SyncReport } from '../../src/ecosystems/pypi/sync.js';
+import type { OciSyncReport } from '../../src/ecosystems/oci/sync.js';
 
 export interface TestSafelistOptions {
   db?: DbMode;
@@ -28,7 +30,11 @@ export interface TestSafelistOptions {
   server?: Omit<import('../../src/server.js').ServerOptions, 'onServed'>;
 }
 
-export interface TestSafelist extends RunningServer {
+export interface TestSafelist extends Omit<RunningServer, 'syncNow'> {
+  /** Runs the sync (what the schedule does); resolves with the PyPI report when PyPI's part ran to its end. */
+  syncNow(): Promise<SyncReport | undefined>;
+  /** Runs the OCI sync on its own; resolves with its report (undefined: busy or failed). */
+  syncOciNow(): Promise<OciSyncReport | undefined>;
   dir: string;
   config: Config;
   served: Array<{ view: string; sha256: string; filename: string; metadata: boolean }>;
@@ -69,13 +75,21 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   const condaServed: TestSafelist['condaServed'] = [];
   let server: RunningServer;
   try {
-    server = await startServer(config, { ...opts.server, onServed: (e) => served.push(e), onCondaServed: (e) => condaServed.push(e) });
+    server = await startServer(config, {
+      ...opts.server,
+      onServed: (ecosystem, e) => {
+        if (ecosystem === 'pypi') served.push({ view: e.view, sha256: e.sha256, filename: e.filename, metadata: !e.download });
+        if (ecosystem === 'conda') condaServed.push({ view: e.view, sha256: e.sha256, filename: e.filename });
+      },
+    });
   } catch (err) {
     await db.cleanup();
     throw err;
   }
   return {
     ...server,
+    syncNow: async () => (await server.syncNow()).pypi as SyncReport | undefined,
+    syncOciNow: async () => (await server.syncEcosystemNow('oci')) as OciSyncReport | undefined,
     dir,
     config,
     served,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkProjectName, normalizeProjectName, parseDistFilename } from '../../../src/ecosystems/pypi/names.js';
-import { negotiateIndexFormat } from '../../../src/http/negotiate.js';
+import { negotiateIndexFormat } from '../../../src/ecosystems/pypi/negotiate.js';
 
 describe('PyPI names', () => {
   it('normalises per PEP 503', () => {
