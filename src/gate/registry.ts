@@ -33,6 +33,13 @@ export interface ListedImage {
   tag?: string;
 }
 
+/**
+ * A registry the gate judges. Every failure is an UpstreamError named after the registry:
+ * NOT_FOUND (it does not have it), UNAVAILABLE/TIMEOUT (it could not be asked), INTEGRITY
+ * (bytes that do not hash to their digest), INVALID_REQUEST (e.g. a delete by tag). The contract
+ * every kind meets is test/gate/registry-client.test.ts; pushes are announced by the registry's
+ * own notifications (gate/webhooks.ts parses them).
+ */
 export interface RegistryClient {
   readonly kind: 'distribution' | 'acr';
   /** A manifest by tag or digest; by digest the bytes must hash to it. */
@@ -215,8 +222,10 @@ class AcrRegistry implements RegistryClient {
         `${this.cfg.name}: manifests are deleted by digest only, not ${digest}`,
       );
     try {
-      await this.contentClient(repository).deleteManifest(digest);
-      return 'deleted';
+      // The SDK takes ACR's 404 (already gone) as a success: the raw status tells the two apart.
+      let status: number | undefined;
+      await this.contentClient(repository).deleteManifest(digest, { onResponse: (raw) => void (status = raw.status) });
+      return status === 404 ? 'absent' : 'deleted';
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return 'absent';
       throw this.error(`DELETE manifest ${repository}@${digest}`, err);
