@@ -2,7 +2,7 @@
 // every implementation by upstream-client.test.ts, each against a real local upstream (nginx
 // serving a PEP 503 tree or a conda channel, docker-registry). Faults are the real server's
 // answers bent by the proxy in test/support/hold-proxy.ts, or a port nothing listens on. What it
-// must never allow: a failure read as "not found", bytes that do not match their digest passed
+// must never allow: a failure read as "not found" (or an outage as the upstream's fault), bytes that do not match their digest passed
 // on as good, a stalled upstream that hangs the caller, a failure told apart by message text.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPSTREAM, UpstreamError, type UpstreamClient, type UpstreamErrorCode } from '../../src/upstream/types.js';
@@ -109,15 +109,20 @@ export function upstreamClientContract<Index, Ref>(subject: UpstreamSubject<Inde
       expectCode(await upstreamFailure(down.open(world.file(`http://127.0.0.1:${port}`).ref)), UPSTREAM.UNAVAILABLE, down.name);
     });
 
-    it.each([500, 503])('says UNAVAILABLE with the status when the upstream answers %i', async (status) => {
+    it.each([
+      [500, UPSTREAM.UNAVAILABLE],
+      [503, UPSTREAM.UNAVAILABLE],
+      [403, UPSTREAM.DENIED],
+      [400, UPSTREAM.BAD_RESPONSE],
+    ] as const)('says what an answer of %i means (%s), with the status', async (status, code) => {
       proxy.fail(world.paths.index, status);
       proxy.fail(world.paths.file, status);
       try {
         const onIndex = await upstreamFailure(proxied.index(world.known.name));
-        expectCode(onIndex, UPSTREAM.UNAVAILABLE, proxied.name);
+        expectCode(onIndex, code, proxied.name);
         expect(onIndex.status).toBe(status);
         const onFile = await upstreamFailure(proxied.open(world.file(proxy.url).ref));
-        expectCode(onFile, UPSTREAM.UNAVAILABLE, proxied.name);
+        expectCode(onFile, code, proxied.name);
         expect(onFile.status).toBe(status);
       } finally {
         proxy.clear();
