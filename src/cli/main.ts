@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { PolicyError } from '../policy/store.js';
 import { SafelistError } from '../errors.js';
+import { TRANSIENT, UpstreamError } from '../upstream/types.js';
 import { commands } from './commands.js';
 
 const USAGE = `usage: safelist [--config FILE] <command> [options]
@@ -75,6 +76,8 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError || err instanceof PolicyError) process.stderr.write(`safelist: ${err.message}\n`);
     else if (err instanceof SafelistError) process.stderr.write(`safelist: ${err.message}\n`);
+    else if (err instanceof UpstreamError)
+      process.stderr.write(`safelist: ${err.message}${TRANSIENT.has(err.code) ? ' (the upstream may recover: try again later)' : ''}\n`);
     else if (
       (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')

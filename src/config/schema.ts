@@ -356,8 +356,10 @@ export const configSchema = z.strictObject({
       /** node-cron expression; empty disables the scheduled sync. */
       schedule: z.string().default('17 * * * *'),
       concurrency: z.coerce.number().int().min(1).max(64).default(8),
-      /** Per-request timeout for upstream calls. */
+      /** Per-request timeout for upstream calls (and the longest a transfer may go without a byte). */
       timeout: duration.default('60s'),
+      /** Further tries of an upstream index or HEAD request that failed for a passing reason (refused, 5xx, timeout); file transfers are not retried. */
+      retries: z.coerce.number().int().min(0).max(10).default(0),
       runOnStart: z.union([z.boolean(), z.stringbool()]).default(false),
     })
     .prefault({}),

@@ -7,9 +7,10 @@
 //   Entra identity (DefaultAzureCredential: managed or workload identity). Blocking sets the
 //   manifest's readEnabled attribute to false (`az acr repository update --read-enabled false`),
 //   which is reversible and works on locked images, before the irreversible delete.
-// Every failure surfaces as UpstreamError with the registry's status, so callers tell "the
-// registry does not have it" (404) from "the registry could not be asked".
-import type { Readable } from 'node:stream';
+// Every failure surfaces as the one UpstreamError (upstream/types.ts) with the registry's status
+// and a code, so callers tell "the registry does not have it" (NOT_FOUND) from "the registry
+// could not be asked" (UNAVAILABLE, TIMEOUT) or "it answered bytes that are not what was asked" (INTEGRITY).
+import { PassThrough, type Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import {
   ContainerRegistryClient,
@@ -19,7 +20,11 @@ import {
 } from '@azure/container-registry';
 import { DefaultAzureCredential } from '@azure/identity';
 import { gateRegistryKind, type GateConfig, type GateRegistryConfig } from '../config/schema.js';
-import { OciUpstream, UpstreamError, type FetchedManifest } from '../ecosystems/oci/upstream.js';
+import { OciUpstream, type FetchedManifest } from '../ecosystems/oci/upstream.js';
+import { codeForStatus, UPSTREAM, UpstreamError, type UpstreamErrorCode } from '../upstream/types.js';
+
+/** The name of the error @azure/container-registry throws when bytes do not hash to their digest. */
+const SDK_DIGEST_MISMATCH = 'DigestMismatchError';
 
 /** An image found by listing a registry: its digest and, if tagged, one tag. */
 export interface ListedImage {
@@ -28,6 +33,13 @@ export interface ListedImage {
   tag?: string;
 }
 
+/**
+ * A registry the gate judges. Every failure is an UpstreamError named after the registry:
+ * NOT_FOUND (it does not have it), UNAVAILABLE/TIMEOUT (it could not be asked), INTEGRITY
+ * (bytes that do not hash to their digest), INVALID_REQUEST (e.g. a delete by tag). The contract
+ * every kind meets is test/gate/registry-client.test.ts; pushes are announced by the registry's
+ * own notifications (gate/webhooks.ts parses them).
+ */
 export interface RegistryClient {
   readonly kind: 'distribution' | 'acr';
   /** A manifest by tag or digest; by digest the bytes must hash to it. */
@@ -87,7 +99,7 @@ class DistributionRegistry implements RegistryClient {
         ...(r.username !== undefined ? { username: r.username } : {}),
         ...(r.password !== undefined ? { password: r.password } : {}),
       },
-      timeoutMs,
+      { timeoutMs },
     );
   }
 
@@ -95,15 +107,15 @@ class DistributionRegistry implements RegistryClient {
     return this.client.manifest(repository, reference);
   }
 
-  blob(repository: string, digest: string): Promise<Readable> {
-    return this.client.blob(repository, digest);
+  async blob(repository: string, digest: string): Promise<Readable> {
+    return (await this.client.open({ repository, digest })).body;
   }
 
   async *list(maxRepositories: number, maxPerRepository: number): AsyncIterable<ListedImage | { error: string }> {
     for (const repository of await this.client.repositories(maxRepositories)) {
       try {
         // The distribution API has no push times: the last tags listed stand for the recent ones.
-        const tags = ((await this.client.tags(repository)) ?? []).slice(-maxPerRepository);
+        const tags = ((await this.client.index(repository)) ?? []).slice(-maxPerRepository);
         for (const tag of tags) yield { repository, tag, digest: (await this.client.manifest(repository, tag)).digest };
       } catch (err) {
         yield { error: `${repository}: ${(err as Error).message}` };
@@ -157,8 +169,14 @@ class AcrRegistry implements RegistryClient {
   }
 
   async blob(repository: string, digest: string): Promise<Readable> {
-    const b = await this.call(`blob ${repository}@${digest}`, () => this.contentClient(repository).downloadBlob(digest));
-    return b.content as Readable;
+    const what = `blob ${repository}@${digest}`;
+    const b = await this.call(what, () => this.contentClient(repository).downloadBlob(digest));
+    // The SDK checks the digest as the bytes flow; its failures become UpstreamErrors too.
+    const out = new PassThrough();
+    const content = b.content as Readable;
+    content.on('error', (err) => out.destroy(this.error(what, err)));
+    out.on('close', () => content.destroy());
+    return content.pipe(out);
   }
 
   async *list(maxRepositories: number, maxPerRepository: number): AsyncIterable<ListedImage | { error: string }> {
@@ -198,10 +216,16 @@ class AcrRegistry implements RegistryClient {
 
   async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
     if (!/^sha256:[0-9a-f]{64}$/.test(digest))
-      throw new UpstreamError(undefined, `${this.cfg.name}: manifests are deleted by digest only, not ${digest}`);
+      throw new UpstreamError(
+        this.cfg.name,
+        UPSTREAM.INVALID_REQUEST,
+        `${this.cfg.name}: manifests are deleted by digest only, not ${digest}`,
+      );
     try {
-      await this.contentClient(repository).deleteManifest(digest);
-      return 'deleted';
+      // The SDK takes ACR's 404 (already gone) as a success: the raw status tells the two apart.
+      let status: number | undefined;
+      await this.contentClient(repository).deleteManifest(digest, { onResponse: (raw) => void (status = raw.status) });
+      return status === 404 ? 'absent' : 'deleted';
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return 'absent';
       throw this.error(`DELETE manifest ${repository}@${digest}`, err);
@@ -218,7 +242,7 @@ class AcrRegistry implements RegistryClient {
 
   /** The SDK's RestError (statusCode, ACR error body) as an UpstreamError that names the registry. */
   private error(what: string, err: unknown): UpstreamError {
-    const e = err as { statusCode?: number; code?: string; message?: string; details?: unknown };
+    const e = err as { name?: string; statusCode?: number; code?: string; message?: string; details?: unknown };
     const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
     // ACR answers {"errors":[{"code","message"}]}; the SDK keeps it in details, or as the message.
     let body: { errors?: Array<{ code?: string; message?: string }> } | undefined = e.details as typeof body;
@@ -233,6 +257,11 @@ class AcrRegistry implements RegistryClient {
     const said = first
       ? `${first.code ?? 'UNKNOWN'}: ${first.message ?? ''}`
       : `${e.code && e.code !== 'REST_ERROR' ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
-    return new UpstreamError(status, `${this.cfg.name}: ${what} ${status ? `answered ${status}` : 'failed'} ${said}`.trim());
+    const code: UpstreamErrorCode =
+      status !== undefined ? codeForStatus(status) : e.name === SDK_DIGEST_MISMATCH ? UPSTREAM.INTEGRITY : UPSTREAM.UNAVAILABLE;
+    return new UpstreamError(this.cfg.name, code, `${this.cfg.name}: ${what} ${status ? `answered ${status}` : 'failed'} ${said}`.trim(), {
+      status,
+      cause: err,
+    });
   }
 }

@@ -8,7 +8,7 @@
 // the worker goes round again at once. Each verdict asks for an audit anchor (coalesced).
 import type { Logger } from 'pino';
 import { durationMs, type GateConfig } from '../config/schema.js';
-import { UpstreamError } from '../ecosystems/oci/upstream.js';
+import { isUpstreamError, UPSTREAM } from '../upstream/types.js';
 import type { Notifier } from '../notify/notifier.js';
 import { evaluate, loadContainerPolicy } from './policy.js';
 import type { GateRegistry } from './registry.js';
@@ -94,7 +94,7 @@ export class GateWorker {
         await reg.client.manifest(img.repository, img.digest);
         readable.push(img);
       } catch (err) {
-        if (err instanceof UpstreamError && err.status === 404)
+        if (isUpstreamError(err, UPSTREAM.NOT_FOUND))
           await this.finish(img, [
             `${img.registry} does not have ${img.repository}@${img.digest} (deleted, or the event named a digest that was never pushed)`,
           ]);

@@ -1,9 +1,11 @@
 // Maps errors to HTTP in one place: RFC 9457 problem+json bodies (exactly that content type,
 // which uv requires before it prints title and detail) and a reason phrase carrying the same
-// message (the only thing pip prints). Unknown errors become a 500 without internals.
+// message (the only thing pip prints). Upstream failures: outages 503 with Retry-After, bad
+// upstream data 502. Unknown errors become a 500 without internals.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SafelistError } from '../errors.js';
 import { reasonPhrase } from '../serve/reason.js';
+import { UPSTREAM, UpstreamError, type UpstreamErrorCode } from '../upstream/types.js';
 
 export { reasonPhrase };
 
@@ -32,6 +34,7 @@ export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: Safel
 /** Fastify's own errors (bad JSON, body too large, bad URL) keep their 4xx status. */
 export function toSafelistError(err: unknown): SafelistError {
   if (err instanceof SafelistError) return err;
+  if (err instanceof UpstreamError) return fromUpstream(err);
   const e = err as { statusCode?: number; code?: string; message?: string; validation?: unknown };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new SafelistError(e.code ?? 'BAD_REQUEST', e.statusCode, 'Bad request', e.message ?? 'the request is not valid');
@@ -49,6 +52,23 @@ export function toSafelistError(err: unknown): SafelistError {
     'Internal error',
     'Safelist failed to answer this request; the error is logged with the request id',
   );
+}
+
+/** How each upstream failure reads over HTTP: outages 503 (with Retry-After), bad upstream data 502. */
+const UPSTREAM_STATUS: Record<UpstreamErrorCode, { status: number; title: string }> = {
+  [UPSTREAM.UNAVAILABLE]: { status: 503, title: 'Upstream unavailable' },
+  [UPSTREAM.TIMEOUT]: { status: 503, title: 'Upstream timed out' },
+  [UPSTREAM.NOT_FOUND]: { status: 404, title: 'Not found upstream' },
+  [UPSTREAM.DENIED]: { status: 502, title: 'Upstream refused our credentials' },
+  [UPSTREAM.BAD_RESPONSE]: { status: 502, title: 'Bad upstream response' },
+  [UPSTREAM.INTEGRITY]: { status: 502, title: 'Upstream integrity failure' },
+  [UPSTREAM.INVALID_REQUEST]: { status: 400, title: 'Bad request' },
+};
+
+/** An UpstreamError as the problem a client sees (its message names the upstream, never credentials). */
+export function fromUpstream(err: UpstreamError): SafelistError {
+  const { status, title } = UPSTREAM_STATUS[err.code];
+  return new SafelistError(err.code, status, title, err.message, { upstream: err.upstream });
 }
 
 /** A dependency that is down rather than a bug: connection refused/reset, PostgreSQL shutting down. */

@@ -4,6 +4,7 @@
 // CLI command and events (an approval). A job's failure is a value (outcome 'failed'), logged
 // and counted, never swallowed; a run that finds the lock held is 'busy'.
 import { SafelistError } from '../errors.js';
+import { UpstreamError } from '../upstream/types.js';
 import type { Job, JobDeps, JobEvent, JobMetrics, JobOutcome } from './types.js';
 
 export interface RunOptions {
@@ -57,7 +58,8 @@ export class JobRunner {
       outcome = result === undefined ? { status: 'busy', lock: job.lock } : { status: 'done', result };
     } catch (err) {
       log.error({ err, job: job.name }, `${job.name} failed`);
-      outcome = { status: 'failed', error: (err as Error).message, ...(err instanceof SafelistError ? { code: err.code } : {}) };
+      const coded = err instanceof SafelistError || err instanceof UpstreamError;
+      outcome = { status: 'failed', error: (err as Error).message, ...(coded ? { code: err.code } : {}) };
     }
     const seconds = (performance.now() - started) / 1000;
     this.metrics?.recordJob(job.name, outcome.status === 'done' ? 'ok' : outcome.status === 'busy' ? 'busy' : 'error', seconds);

@@ -132,7 +132,8 @@ describe.each(DB_MODES)('OCI mirror against a real docker-registry and skopeo (%
     expect(byName['mcr/azureml/tampered']).toEqual([]);
     expect(report.failed).toHaveLength(1);
     expect(report.failed[0]!.filename).toBe('mcr/azureml/tampered:1');
-    expect(report.failed[0]!.error).toMatch(/sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}; refusing to store it/);
+    // The upstream client checks each blob against its digest as it streams (UpstreamError INTEGRITY).
+    expect(report.failed[0]!.error).toMatch(/has sha256 [0-9a-f]{64}, not the expected [0-9a-f]{64}; refusing it/);
     expect(openedOci(safelist.runtime).catalog.tagDigest('mcr/azureml/tampered', '1')).toBeUndefined();
   });
 

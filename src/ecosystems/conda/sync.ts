@@ -16,6 +16,7 @@ import { storeVerified } from '../../catalog/ingest.js';
 import { packageFromRecord, type CondaCatalog, type CondaPackage } from './catalog.js';
 import { filterRepodata } from './repodata-filter.js';
 import { CondaUpstream } from './upstream.js';
+import { UPSTREAM, UpstreamError } from '../../upstream/types.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Db } from '../../state/db.js';
 import { z } from 'zod';
@@ -127,7 +128,7 @@ export async function runCondaSync(
       emit({ type: 'warning', message: `${channel.name}: no package of this channel is on any allowlist; nothing to sync` });
       continue;
     }
-    const upstream = new CondaUpstream(channel, timeout);
+    const upstream = new CondaUpstream(channel, { timeoutMs: timeout, retries: config.sync.retries });
     for (const subdir of [...new Set(['noarch', ...channel.subdirs])]) {
       const item: CondaSyncReport['subdirs'][number] = {
         channel: channel.name,
@@ -142,7 +143,14 @@ export async function runCondaSync(
       let packages: CondaPackage[];
       let removed: string[];
       try {
-        const { body } = await upstream.repodata(subdir);
+        const repodata = await upstream.index(subdir);
+        if (!repodata)
+          throw new UpstreamError(
+            channel.name,
+            UPSTREAM.NOT_FOUND,
+            `${channel.name}: upstream error: repodata of ${subdir} answered HTTP 404 at ${upstream.urlOf(subdir, 'repodata.json')}`,
+          );
+        const { body } = repodata;
         const result = await filterRepodata(body, {
           wantName: (n) => names.has(n),
           subdir,
@@ -217,7 +225,7 @@ export async function runCondaSync(
         work.push(
           limit(async () => {
             try {
-              const { body } = await upstream.download(p.sourceUrl ?? upstream.urlOf(subdir, p.filename), p.filename);
+              const { body } = await upstream.open({ url: p.sourceUrl ?? upstream.urlOf(subdir, p.filename), filename: p.filename });
               const stored = await storeVerified(store, body, {
                 sha256: p.sha256,
                 size: p.size,

@@ -2,20 +2,28 @@
 // stream (never buffered whole: conda-forge's runs to hundreds of MB) and package files. Only
 // the sync job calls this; the read path never contacts an upstream. A stalled transfer is
 // aborted after the sync timeout without data, however long the whole transfer takes.
-import { Readable, Transform } from 'node:stream';
 import type { CondaChannelConfig } from '../../config/schema.js';
-import { describeFetchFailure } from '../../upstream/fetch-failure.js';
+import { headFile, openStream, withRetries } from '../../upstream/http.js';
+import { isUpstreamError, UPSTREAM, type UpstreamBody, type UpstreamClient, type UpstreamOptions } from '../../upstream/types.js';
 
-export class CondaUpstreamError extends Error {
-  readonly code = 'UPSTREAM_ERROR';
+/** A package file to open: its URL, and the sha256 the repodata announced (checked as the bytes stream). */
+export interface CondaFileRef {
+  url: string;
+  /** For messages; the URL's last segment when absent. */
+  filename?: string;
+  sha256?: string | undefined;
 }
 
-export class CondaUpstream {
+// gzip is accepted (fetch decodes it); the filter sees plain JSON bytes.
+const HEADERS = { 'user-agent': 'safelist-sync', 'accept-encoding': 'gzip' };
+
+/** The index of a name is one subdir's repodata.json, as a stream (never parsed here). */
+export class CondaUpstream implements UpstreamClient<UpstreamBody, CondaFileRef> {
   private readonly base: string;
 
   constructor(
     readonly config: CondaChannelConfig,
-    private readonly idleTimeoutMs: number,
+    private readonly opts: UpstreamOptions,
   ) {
     this.base = config.url.endsWith('/') ? config.url : `${config.url}/`;
   }
@@ -35,57 +43,28 @@ export class CondaUpstream {
     return new URL(encodeURIComponent(filename), b).toString();
   }
 
-  /** GETs a URL and returns its body as a stream that fails when no byte arrives for the idle timeout. */
-  private async get(url: string, what: string): Promise<{ body: Readable; size: number | undefined }> {
-    const ctl = new AbortController();
-    let timer = setTimeout(() => ctl.abort(new Error(`no data for ${this.idleTimeoutMs} ms`)), this.idleTimeoutMs);
-    let res: Response;
+  /**
+   * A subdir's repodata.json as a stream; undefined when the channel has no such subdir (404).
+   * A stream is never retried once bytes have flowed; the request for it is, as config says.
+   */
+  async index(subdir: string): Promise<UpstreamBody | undefined> {
+    const url = this.urlOf(subdir, 'repodata.json');
+    const what = `repodata of ${subdir}`;
     try {
-      // gzip is accepted (fetch decodes it); the filter sees plain JSON bytes.
-      res = await fetch(url, {
-        headers: { 'user-agent': 'safelist-sync', 'accept-encoding': 'gzip' },
-        signal: ctl.signal,
-        redirect: 'follow',
-      });
+      return await withRetries(this.opts, () => openStream(this.name, url, { headers: HEADERS, timeoutMs: this.opts.timeoutMs, what }));
     } catch (err) {
-      clearTimeout(timer);
-      throw new CondaUpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err)}`);
+      if (isUpstreamError(err, UPSTREAM.NOT_FOUND)) return undefined;
+      throw err;
     }
-    if (!res.ok || !res.body) {
-      clearTimeout(timer);
-      await res.body?.cancel().catch(() => undefined); // drop the body; the status is the error reported below
-      throw new CondaUpstreamError(`${this.name}: upstream error: ${what} answered HTTP ${res.status} at ${url}`);
-    }
-    const source = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-    // A pass-through that re-arms the idle timer on every chunk (a 'data' listener on the
-    // source would start it flowing before the caller reads).
-    const idle = this.idleTimeoutMs;
-    const body = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        clearTimeout(timer);
-        timer = setTimeout(() => ctl.abort(new Error(`no data for ${idle} ms`)), idle);
-        cb(null, chunk);
-      },
-      flush(cb) {
-        clearTimeout(timer);
-        cb();
-      },
-    });
-    source.on('error', (err) => {
-      clearTimeout(timer);
-      body.destroy(new CondaUpstreamError(`${this.name}: ${what} broke off at ${url}: ${describeFetchFailure(err)}`, { cause: err }));
-    });
-    body.on('close', () => clearTimeout(timer));
-    source.pipe(body);
-    const len = res.headers.get('content-length');
-    return { body, size: len !== null && !res.headers.get('content-encoding') ? Number(len) : undefined };
   }
 
-  repodata(subdir: string): Promise<{ body: Readable; size: number | undefined }> {
-    return this.get(this.urlOf(subdir, 'repodata.json'), `repodata of ${subdir}`);
+  open(ref: CondaFileRef): Promise<UpstreamBody> {
+    const what = ref.filename ?? decodeURIComponent(new URL(ref.url).pathname.split('/').pop() ?? ref.url);
+    return openStream(this.name, ref.url, { headers: HEADERS, timeoutMs: this.opts.timeoutMs, what, sha256: ref.sha256 });
   }
 
-  download(url: string, filename: string): Promise<{ body: Readable; size: number | undefined }> {
-    return this.get(url, filename);
+  head(ref: CondaFileRef): Promise<{ size: number | undefined } | undefined> {
+    const what = ref.filename ?? ref.url;
+    return withRetries(this.opts, () => headFile(this.name, ref.url, { headers: HEADERS, timeoutMs: this.opts.timeoutMs, what }));
   }
 }

@@ -51,7 +51,9 @@ export async function runOciSync(
   const { config, policy, catalog, store } = deps;
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
-  const upstreams = new Map(config.oci.upstreams.map((u) => [u.name, new OciUpstream(u, timeout)]));
+  const upstreams = new Map(
+    config.oci.upstreams.map((u) => [u.name, new OciUpstream(u, { timeoutMs: timeout, retries: config.sync.retries })]),
+  );
   const names = [...(opts.only ?? policy.namesInScope('oci'))].sort();
   const report: OciSyncReport = { images: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
   const limit = pLimit(config.sync.concurrency);
@@ -65,7 +67,7 @@ export async function runOciSync(
       const key = blobKeyForSha256(digestHex(d.digest));
       const present = await store.stat(key);
       if (present && present.size === d.size) return;
-      const body = await upstream.blob(repository, d.digest);
+      const { body } = await upstream.open({ repository, digest: d.digest });
       const stored = await storeVerified(store, body, { sha256: digestHex(d.digest), size: d.size, what });
       report.downloaded++;
       report.bytes += stored.size;
@@ -90,7 +92,7 @@ export async function runOciSync(
     const { repository } = parts;
     let tags: string[] | undefined;
     try {
-      tags = await upstream.tags(repository);
+      tags = await upstream.index(repository);
     } catch (err) {
       report.failed.push({ filename: `${name}:`, error: (err as Error).message });
       emit({ type: 'failed', filename: `${name} (tags)`, error: (err as Error).message });

@@ -4,20 +4,16 @@
 // token (anonymously, or with the configured credentials) and retrying once; Basic challenges
 // use the configured credentials. Tokens are cached per scope until they expire.
 // Never trusts a manifest it cannot verify: by-digest reads are checked against the digest.
-import { PassThrough, pipeline, Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { OciUpstreamConfig } from '../../config/schema.js';
 import { sha256OfBuffer } from '../../catalog/ingest.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
-import { describeFetchFailure } from '../../upstream/fetch-failure.js';
+import { drain, guardBody, send, statusError, StallTimer, unreachable, withRetries } from '../../upstream/http.js';
+import { UPSTREAM, UpstreamError, type UpstreamBody, type UpstreamClient, type UpstreamOptions } from '../../upstream/types.js';
 
-export class UpstreamError extends Error {
-  constructor(
-    readonly status: number | undefined,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A blob to open: its repository and digest (the bytes are always checked against the digest). */
+export interface OciBlobRef {
+  repository: string;
+  digest: string;
 }
 
 export interface FetchedManifest {
@@ -37,17 +33,20 @@ export function parseChallenge(header: string): { scheme: string; params: Record
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
-export class OciUpstream {
+/** The index of a name is its repository's tags. */
+export class OciUpstream implements UpstreamClient<string[], OciBlobRef> {
   readonly name: string;
   private readonly base: string;
+  private readonly timeoutMs: number;
   private readonly tokens = new Map<string, { token: string; expires: number }>();
 
   constructor(
     private readonly cfg: OciUpstreamConfig,
-    private readonly timeoutMs: number,
+    private readonly opts: UpstreamOptions,
   ) {
     this.name = cfg.name;
     this.base = cfg.url.replace(/\/+$/, '');
+    this.timeoutMs = opts.timeoutMs;
   }
 
   private basicAuth(): string | undefined {
@@ -60,7 +59,10 @@ export class OciUpstream {
     const key = `${challenge.realm}|${challenge.service ?? ''}|${scope}`;
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return cached.token;
-    if (!challenge.realm) throw new UpstreamError(401, `${this.name}: a Bearer challenge without a realm; cannot request a token`);
+    if (!challenge.realm)
+      throw new UpstreamError(this.name, UPSTREAM.DENIED, `${this.name}: a Bearer challenge without a realm; cannot request a token`, {
+        status: 401,
+      });
     const url = new URL(challenge.realm);
     if (challenge.service) url.searchParams.set('service', challenge.service);
     if (scope) url.searchParams.set('scope', scope);
@@ -68,21 +70,23 @@ export class OciUpstream {
     const basic = this.basicAuth();
     if (basic) headers.authorization = basic;
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) }).catch((err: unknown) => {
-      throw new UpstreamError(
-        undefined,
-        `${this.name}: token service unreachable at ${url.origin}${url.pathname}: ${describeFetchFailure(err, this.timeoutMs)}`,
-      );
+      throw unreachable(this.name, `${url.origin}${url.pathname}`, err, this.timeoutMs);
     });
     if (!res.ok) {
-      await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
-      throw new UpstreamError(
-        res.status,
-        `${this.name}: the token service ${url.origin}${url.pathname} answered ${res.status} for scope "${scope}"${basic ? ' (check oci.upstreams credentials)' : ''}`,
-      );
+      const message = `${this.name}: the token service ${url.origin}${url.pathname} answered ${res.status} for scope "${scope}"${basic ? ' (check oci.upstreams credentials)' : ''}`;
+      const err = await statusError(this.name, res, message);
+      // A token service that refuses what the registry asked it for denies us, whatever its status.
+      throw err.code === UPSTREAM.BAD_RESPONSE || err.code === UPSTREAM.NOT_FOUND
+        ? new UpstreamError(this.name, UPSTREAM.DENIED, message, { status: res.status })
+        : err;
     }
-    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const body = (await res.json().catch((err: unknown) => {
+      throw new UpstreamError(this.name, UPSTREAM.BAD_RESPONSE, `${this.name}: the token service answered with a body that is not JSON`, {
+        cause: err,
+      });
+    })) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
-    if (!token) throw new UpstreamError(undefined, `${this.name}: the token service answered without a token`);
+    if (!token) throw new UpstreamError(this.name, UPSTREAM.BAD_RESPONSE, `${this.name}: the token service answered without a token`);
     // The spec's default lifetime is 60 s; keep a margin so a token never expires mid-request.
     const lifetime = Math.max(10, (body.expires_in ?? 60) - 10) * 1000;
     this.tokens.set(key, { token, expires: Date.now() + lifetime });
@@ -98,31 +102,38 @@ export class OciUpstream {
     const url = `${this.base}${path}`;
     // The catalog has its own scope (registry:catalog:*); everything else is per repository.
     const scope = init.actions === 'catalog' ? 'registry:catalog:*' : `repository:${repository}:${init.actions ?? 'pull'}`;
-    const send = (auth?: string) =>
-      fetch(url, {
-        method: init.method ?? 'GET',
-        headers: { ...init.headers, ...(auth ? { authorization: auth } : {}) },
-        ...(init.timeout === false ? (init.signal ? { signal: init.signal } : {}) : { signal: AbortSignal.timeout(this.timeoutMs) }),
-      }).catch((err: unknown) => {
-        throw new UpstreamError(undefined, `${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
-      });
-    let res = await send(this.cachedAuth(scope));
+    const once = (auth?: string) =>
+      send(
+        this.name,
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers: { ...init.headers, ...(auth ? { authorization: auth } : {}) },
+          ...(init.timeout === false ? (init.signal ? { signal: init.signal } : {}) : { signal: AbortSignal.timeout(this.timeoutMs) }),
+        },
+        this.timeoutMs,
+      );
+    let res = await once(this.cachedAuth(scope));
     if (res.status === 401) {
       const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
-      await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
+      await drain(res);
       let auth: string | undefined;
       if (challenge?.scheme === 'bearer') auth = `Bearer ${await this.token(challenge.params, scope)}`;
       else if (challenge?.scheme === 'basic') auth = this.basicAuth();
       if (!auth)
         throw new UpstreamError(
-          401,
+          this.name,
+          UPSTREAM.DENIED,
           `${this.name}: ${url} requires authentication; set username and password for this upstream in oci.upstreams`,
+          { status: 401 },
         );
-      res = await send(auth);
-      if (res.status === 401) {
-        await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
-        throw new UpstreamError(401, `${this.name}: ${url} refused the token it asked for (401); check the upstream's credentials`);
-      }
+      res = await once(auth);
+      if (res.status === 401)
+        throw await statusError(
+          this.name,
+          res,
+          `${this.name}: ${url} refused the token it asked for (401); check the upstream's credentials`,
+        );
     }
     return res;
   }
@@ -133,7 +144,7 @@ export class OciUpstream {
   }
 
   private async fail(res: Response, what: string): Promise<never> {
-    const text = await res.text().catch(() => '');
+    const text = await res.text().catch(() => ''); // the status is the error; the body only adds detail
     let detail = '';
     try {
       const errs = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors;
@@ -141,7 +152,7 @@ export class OciUpstream {
     } catch {
       /* not an error body */
     }
-    throw new UpstreamError(res.status, `${this.name}: ${what} answered ${res.status}${detail}`);
+    throw await statusError(this.name, res, `${this.name}: ${what} answered ${res.status}${detail}`);
   }
 
   /** Repository names from /v2/_catalog (following Link pagination), up to `max`. */
@@ -151,7 +162,7 @@ export class OciUpstream {
     while (path && out.length < max) {
       const res = await this.request(path, '', { actions: 'catalog' });
       if (!res.ok) await this.fail(res, '_catalog');
-      const body = (await res.json()) as { repositories?: string[] | null };
+      const body = await this.json<{ repositories?: string[] | null }>(res, '_catalog');
       out.push(...(body.repositories ?? []));
       const link = res.headers.get('link');
       const next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
@@ -161,17 +172,21 @@ export class OciUpstream {
   }
 
   /** Every tag of a repository (following Link pagination); undefined when the repository does not exist. */
-  async tags(repository: string): Promise<string[] | undefined> {
+  index(repository: string): Promise<string[] | undefined> {
+    return withRetries(this.opts, () => this.tags(repository));
+  }
+
+  private async tags(repository: string): Promise<string[] | undefined> {
     const out: string[] = [];
     let path: string | undefined = `/v2/${repository}/tags/list?n=1000`;
     for (let page = 0; path && page < 10_000; page++) {
       const res = await this.request(path, repository);
       if (res.status === 404) {
-        await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
+        await drain(res);
         return page === 0 ? undefined : out;
       }
       if (!res.ok) await this.fail(res, `tags/list of ${repository}`);
-      const body = (await res.json()) as { tags?: string[] | null };
+      const body = await this.json<{ tags?: string[] | null }>(res, `tags/list of ${repository}`);
       out.push(...(body.tags ?? []));
       const link = res.headers.get('link');
       const next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
@@ -184,15 +199,24 @@ export class OciUpstream {
   async manifest(repository: string, reference: string): Promise<FetchedManifest> {
     const res = await this.request(`/v2/${repository}/manifests/${reference}`, repository, { headers: { accept: MANIFEST_ACCEPT } });
     if (!res.ok) await this.fail(res, `manifest ${repository}:${reference}`);
-    const bytes = Buffer.from(await res.arrayBuffer());
+    const bytes = Buffer.from(
+      await res.arrayBuffer().catch((err: unknown) => {
+        throw unreachable(this.name, `${this.base}/v2/${repository}/manifests/${reference}`, err, this.timeoutMs);
+      }),
+    );
     const digest = `sha256:${sha256OfBuffer(bytes)}`;
     if (reference.startsWith('sha256:') && digest !== reference) {
-      throw new UpstreamError(undefined, `${this.name}: manifest ${repository}@${reference} has sha256 ${digest}; refusing it`);
+      throw new UpstreamError(
+        this.name,
+        UPSTREAM.INTEGRITY,
+        `${this.name}: manifest ${repository}@${reference} has sha256 ${digest}; refusing it`,
+      );
     }
     const announced = res.headers.get('docker-content-digest');
     if (announced && announced !== digest) {
       throw new UpstreamError(
-        undefined,
+        this.name,
+        UPSTREAM.INTEGRITY,
         `${this.name}: manifest ${repository}:${reference} announced digest ${announced} but its bytes hash to ${digest}; refusing it`,
       );
     }
@@ -205,47 +229,62 @@ export class OciUpstream {
    */
   async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent'> {
     if (!/^sha256:[0-9a-f]{64}$/.test(digest))
-      throw new UpstreamError(undefined, `${this.name}: manifests are deleted by digest only, not ${digest}`);
+      throw new UpstreamError(this.name, UPSTREAM.INVALID_REQUEST, `${this.name}: manifests are deleted by digest only, not ${digest}`);
     const res = await this.request(`/v2/${repository}/manifests/${digest}`, repository, { method: 'DELETE', actions: 'delete' });
     if (res.status === 404) {
-      await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
+      await drain(res);
       return 'absent';
     }
     if (!res.ok) await this.fail(res, `DELETE manifest ${repository}@${digest}`);
-    await res.arrayBuffer().catch(() => undefined); // drain the body so the connection is reused; a failed drain changes nothing
+    await drain(res);
     return 'deleted';
   }
 
   /**
-   * A blob's bytes as a stream (verified by the caller while storing). Large layers take as
-   * long as they take; a download that stalls for the sync timeout is aborted.
+   * A blob's bytes as a stream, checked against its digest as they flow (bytes that hash to
+   * anything else fail the stream with INTEGRITY). Large layers take as long as they take; a
+   * download that stalls for the sync timeout is aborted.
    */
-  async blob(repository: string, digest: string): Promise<Readable> {
-    const stall = new AbortController();
-    const res = await this.request(`/v2/${repository}/blobs/${digest}`, repository, { timeout: false, signal: stall.signal });
-    if (!res.ok) await this.fail(res, `blob ${repository}@${digest}`);
-    if (!res.body) throw new UpstreamError(res.status, `${this.name}: blob ${repository}@${digest} has no body`);
-    const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
-    // A pass-through that re-arms a stall timer on every chunk (listening for 'data' on the
-    // body itself would start it flowing before the caller pipes it).
-    let timer: NodeJS.Timeout | undefined;
-    const watchdog = new PassThrough({
-      transform(chunk: Buffer, _enc, cb) {
-        arm();
-        cb(null, chunk);
-      },
+  async open(ref: OciBlobRef): Promise<UpstreamBody> {
+    const { repository, digest } = ref;
+    const sha256 = /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
+    if (!sha256)
+      throw new UpstreamError(this.name, UPSTREAM.INVALID_REQUEST, `${this.name}: blobs are read by sha256 digest, not ${digest}`);
+    const stall = new StallTimer(this.timeoutMs);
+    try {
+      const res = await this.request(`/v2/${repository}/blobs/${digest}`, repository, { timeout: false, signal: stall.signal });
+      if (!res.ok) await this.fail(res, `blob ${repository}@${digest}`);
+      if (!res.body) throw new UpstreamError(this.name, UPSTREAM.BAD_RESPONSE, `${this.name}: blob ${repository}@${digest} has no body`);
+      const body = guardBody(this.name, res, stall, {
+        what: `blob ${repository}@${digest}`,
+        url: `${this.base}/v2/${repository}/blobs/${digest}`,
+        sha256,
+      });
+      return { body, size: Number(res.headers.get('content-length') ?? '') || undefined };
+    } catch (err) {
+      stall.clear();
+      throw err;
+    }
+  }
+
+  /** A blob's size (HEAD); undefined when the registry does not have it. */
+  head(ref: OciBlobRef): Promise<{ size: number | undefined } | undefined> {
+    return withRetries(this.opts, async () => {
+      const res = await this.request(`/v2/${ref.repository}/blobs/${ref.digest}`, ref.repository, { method: 'HEAD' });
+      if (res.status === 404) return void (await drain(res));
+      if (!res.ok) await this.fail(res, `HEAD blob ${ref.repository}@${ref.digest}`);
+      await drain(res);
+      return { size: Number(res.headers.get('content-length') ?? '') || undefined };
     });
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stall.abort();
-        watchdog.destroy(
-          new UpstreamError(undefined, `${this.name}: blob ${repository}@${digest} stalled: no bytes for ${this.timeoutMs} ms`),
-        );
-      }, this.timeoutMs);
-    };
-    arm();
-    watchdog.once('close', () => clearTimeout(timer));
-    return pipeline(body, watchdog, () => clearTimeout(timer));
+  }
+
+  private async json<T>(res: Response, what: string): Promise<T> {
+    try {
+      return (await res.json()) as T;
+    } catch (err) {
+      throw new UpstreamError(this.name, UPSTREAM.BAD_RESPONSE, `${this.name}: ${what} answered with a body that is not JSON`, {
+        cause: err,
+      });
+    }
   }
 }

@@ -88,7 +88,7 @@ export async function runPypiSync(
   const { config, policy, catalog, store } = deps;
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
-  const upstreams = config.pypi.upstreams.map((u) => new PypiUpstream(u, timeout));
+  const upstreams = config.pypi.upstreams.map((u) => new PypiUpstream(u, { timeoutMs: timeout, retries: config.sync.retries }));
   const names = [...(opts.only?.map(normalizeProjectName) ?? policy.namesInScope('pypi'))].sort();
   const report: SyncReport = { plan: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
   const swept = await removeLegacyTempFolders();
@@ -111,7 +111,7 @@ export async function runPypiSync(
         // First upstream that has the project wins; later ones are never mixed in (dependency confusion).
         for (const u of upstreams) {
           try {
-            const page = await u.project(name);
+            const page = await u.index(name);
             if (page) return { name, upstream: u, page };
           } catch (err) {
             // Not "missing": an unreachable or failing upstream says so, with its cause, and
@@ -126,7 +126,7 @@ export async function runPypiSync(
   for (const { name, upstream, page, error } of pages as Array<{
     name: string;
     upstream: PypiUpstream | undefined;
-    page: Awaited<ReturnType<PypiUpstream['project']>>;
+    page: Awaited<ReturnType<PypiUpstream['index']>>;
     error?: string;
   }>) {
     index++;
@@ -219,11 +219,11 @@ async function fetchFile(
 ): Promise<{ size: number; written: boolean; metadataSha256: string | null; requiresPython: string | null }> {
   const sha256 = f.sha256!;
   const isWheel = f.filename.endsWith('.whl');
-  const { body } = await upstream.download(f.url);
+  const { body } = await upstream.open({ url: f.url });
   const stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
   if (!isWheel) return { size: stored.size, written: stored.written, metadataSha256: null, requiresPython: null };
   if (typeof f.coreMetadata === 'string') {
-    const m = await upstream.download(`${f.url}.metadata`);
+    const m = await upstream.open({ url: `${f.url}.metadata` });
     const meta = await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 });
     return { size: stored.size, written: stored.written, metadataSha256: meta.sha256, requiresPython: null };
   }

@@ -3,11 +3,11 @@
 // come with a sha256 from the upstream, or it is unusable (nothing unverified is stored).
 // A PEP 792 project status (JSON "project-status", HTML pypi:project-status meta) is read so
 // the sync can relay it; an unknown status is treated as active, as the standard says.
-import { PassThrough, Readable } from 'node:stream';
 import { Parser } from 'htmlparser2';
 import type { UpstreamConfig } from '../../config/schema.js';
 import { parseDistFilename } from './names.js';
-import { describeFetchFailure } from '../../upstream/fetch-failure.js';
+import { drain, headFile, openStream, send, statusError, unreachable, withRetries } from '../../upstream/http.js';
+import { UPSTREAM, UpstreamError, type UpstreamBody, type UpstreamClient, type UpstreamOptions } from '../../upstream/types.js';
 
 export interface UpstreamFile {
   filename: string;
@@ -45,19 +45,21 @@ function upstreamStatus(status: unknown, reason: unknown): UpstreamStatus | unde
   return { status: status as UpstreamStatus['status'], ...(r ? { reason: r } : {}) };
 }
 
-export class UpstreamError extends Error {
-  readonly code = 'UPSTREAM_ERROR';
-}
-
 const ACCEPT = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01';
 
-export class PypiUpstream {
+/** A file to open: its URL, and the sha256 the index announced (checked as the bytes stream). */
+export interface PypiFileRef {
+  url: string;
+  sha256?: string | undefined;
+}
+
+export class PypiUpstream implements UpstreamClient<UpstreamProject, PypiFileRef> {
   private readonly base: string;
   private readonly auth: string | undefined;
 
   constructor(
     readonly config: UpstreamConfig,
-    private readonly timeoutMs: number,
+    private readonly opts: UpstreamOptions,
   ) {
     this.base = config.url.endsWith('/') ? config.url : `${config.url}/`;
     this.auth =
@@ -73,31 +75,35 @@ export class PypiUpstream {
   }
 
   /** The project's files, or undefined when the upstream does not have it (404). */
-  async project(name: string): Promise<UpstreamProject | undefined> {
+  index(name: string): Promise<UpstreamProject | undefined> {
+    return withRetries(this.opts, () => this.readPage(name));
+  }
+
+  private async readPage(name: string): Promise<UpstreamProject | undefined> {
     const url = new URL(`${encodeURIComponent(name)}/`, this.base).toString();
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        headers: this.headers({ accept: ACCEPT }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-        redirect: 'follow',
-      });
-    } catch (err) {
-      throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
-    }
-    if (res.status === 404) return undefined;
-    if (!res.ok) throw new UpstreamError(`${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
+    const timeoutMs = this.opts.timeoutMs;
+    const res = await send(
+      this.name,
+      url,
+      { headers: this.headers({ accept: ACCEPT }), signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' },
+      timeoutMs,
+    );
+    if (res.status === 404) return void (await drain(res));
+    if (!res.ok)
+      throw await statusError(this.name, res, `${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
     const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    const text = await res.text();
+    const text = await res.text().catch((err: unknown) => {
+      throw unreachable(this.name, url, err, timeoutMs);
+    });
     const pageUrl = res.url || url;
     const page =
       type === 'application/vnd.pypi.simple.v1+json'
-        ? { ...parseJsonPage(text, pageUrl), format: 'json' as const }
+        ? { ...parseJsonPage(this.name, text, pageUrl), format: 'json' as const }
         : type === 'text/html' || type === 'application/vnd.pypi.simple.v1+html' || type === ''
           ? { ...parseHtmlPage(text, pageUrl), format: 'html' as const }
           : undefined;
     if (page) return { name, files: page.files, format: page.format, ...(page.status ? { status: page.status } : {}) };
-    throw new UpstreamError(`${this.name}: ${url} answered with unsupported Content-Type ${type}`);
+    throw new UpstreamError(this.name, UPSTREAM.BAD_RESPONSE, `${this.name}: ${url} answered with unsupported Content-Type ${type}`);
   }
 
   /**
@@ -105,51 +111,19 @@ export class PypiUpstream {
    * slow link outlasts any fixed limit); one that brings no byte for the sync timeout is
    * aborted. Time spent waiting on our own storage (backpressure) is not the upstream's stall.
    */
-  async download(url: string): Promise<{ body: Readable; size: number | undefined }> {
-    const ctl = new AbortController();
-    let raw: Readable | undefined;
-    const timer = setTimeout(() => {
-      if (raw?.isPaused()) timer.refresh();
-      else ctl.abort(new UpstreamError(`no data for ${this.timeoutMs} ms`));
-    }, this.timeoutMs);
-    let res: Response;
-    try {
-      res = await fetch(url, { headers: this.headers({ 'accept-encoding': 'identity' }), signal: ctl.signal, redirect: 'follow' });
-    } catch (err) {
-      clearTimeout(timer);
-      throw new UpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err, this.timeoutMs)}`);
-    }
-    if (!res.ok || !res.body) {
-      clearTimeout(timer);
-      await res.body?.cancel().catch(() => undefined); // only drains the connection
-      throw new UpstreamError(`${this.name}: upstream error: ${url} answered HTTP ${res.status} ${res.statusText}`);
-    }
-    const len = res.headers.get('content-length');
-    const size = len ? Number(len) : undefined;
-    // A body that breaks off says where and after how much, not just "terminated".
-    let received = 0;
-    raw = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-    const source = raw;
-    const body = new PassThrough();
-    source.on('data', (c: Buffer) => {
-      received += c.length;
-      timer.refresh();
+  open(ref: PypiFileRef): Promise<UpstreamBody> {
+    const what = decodeURIComponent(new URL(ref.url).pathname.split('/').pop() ?? ref.url);
+    return openStream(this.name, ref.url, {
+      headers: this.headers({ 'accept-encoding': 'identity' }),
+      timeoutMs: this.opts.timeoutMs,
+      what,
+      sha256: ref.sha256,
     });
-    source.on('end', () => clearTimeout(timer));
-    source.on('error', (err) => {
-      clearTimeout(timer);
-      body.destroy(
-        new UpstreamError(
-          `${this.name}: download of ${url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${describeFetchFailure(err, this.timeoutMs)}`,
-        ),
-      );
-    });
-    body.on('close', () => {
-      clearTimeout(timer);
-      source.destroy();
-    });
-    source.pipe(body);
-    return { body, size };
+  }
+
+  head(ref: PypiFileRef): Promise<{ size: number | undefined } | undefined> {
+    const headers = this.headers({ 'accept-encoding': 'identity' });
+    return withRetries(this.opts, () => headFile(this.name, ref.url, { headers, timeoutMs: this.opts.timeoutMs, what: ref.url }));
   }
 }
 
@@ -162,14 +136,15 @@ interface ParsedPage {
   status: UpstreamStatus | undefined;
 }
 
-function parseJsonPage(text: string, pageUrl: string): ParsedPage {
+function parseJsonPage(upstream: string, text: string, pageUrl: string): ParsedPage {
   let doc: { files?: unknown; 'project-status'?: unknown };
   try {
     doc = JSON.parse(text) as typeof doc;
-  } catch {
-    throw new UpstreamError(`${pageUrl}: the JSON page does not parse`);
+  } catch (err) {
+    throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${pageUrl}: the JSON page does not parse`, { cause: err });
   }
-  if (!Array.isArray(doc.files)) throw new UpstreamError(`${pageUrl}: the JSON page has no "files" list`);
+  if (!Array.isArray(doc.files))
+    throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${pageUrl}: the JSON page has no "files" list`);
   const out: UpstreamFile[] = [];
   for (const raw of doc.files as Array<Record<string, unknown>>) {
     if (typeof raw !== 'object' || raw === null || typeof raw.filename !== 'string' || typeof raw.url !== 'string') continue;
