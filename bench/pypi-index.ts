@@ -20,6 +20,7 @@ import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver.js';
 import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
+import { cliNodeFlags } from './node-flags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -142,9 +143,13 @@ async function main(): Promise<void> {
     await rt.close();
     process.stdout.write('done\n');
 
-    const safelist = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const safelist = spawn(
+      process.execPath,
+      [...cliNodeFlags(join(ROOT, 'dist', 'cli', 'main.js')), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     children.push(safelist);
     const base = `http://127.0.0.1:${port}/pypi/default/simple`;
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => safelist.exitCode === null);
@@ -265,9 +270,13 @@ async function replicaMode(
     const rt = await openRuntime(config);
     for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => rt.pypiCatalog.upsert(catalog.slice(i, i + 1000), q));
     await rt.close();
-    const replica = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const replica = spawn(
+      process.execPath,
+      [...cliNodeFlags(join(ROOT, 'dist', 'cli', 'main.js')), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     children.push(replica);
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => replica.exitCode === null);
     // Warm up the new process (JIT, rendered-document cache) as the embedded one already is.
