@@ -21,6 +21,7 @@ import { parseArgs, promisify } from 'node:util';
 import { createPgDatabase } from '../test/support/databases.js';
 import { startNginx } from '../test/support/nginx-upstream.js';
 import { fileBytes, packageNames, writeRepodata } from './gen-repodata.js';
+import { cliNodeFlags } from './node-flags.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
         '-f',
         '%M',
         process.execPath,
+        ...cliNodeFlags(CLI),
         ...(args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : []),
         CLI,
         '--config',

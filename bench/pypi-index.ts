@@ -21,6 +21,7 @@ import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver
 import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
 import { openedPypi } from '../src/ecosystems/pypi/module.js';
+import { cliNodeFlags } from './node-flags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -143,9 +144,13 @@ async function main(): Promise<void> {
     await rt.close();
     process.stdout.write('done\n');
 
-    const safelist = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const safelist = spawn(
+      process.execPath,
+      [...cliNodeFlags(join(ROOT, 'dist', 'cli', 'main.js')), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     children.push(safelist);
     const base = `http://127.0.0.1:${port}/pypi/default/simple`;
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => safelist.exitCode === null);
@@ -266,9 +271,13 @@ async function replicaMode(
     const rt = await openRuntime(config);
     for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => openedPypi(rt).catalog.upsert(catalog.slice(i, i + 1000), q));
     await rt.close();
-    const replica = spawn(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const replica = spawn(
+      process.execPath,
+      [...cliNodeFlags(join(ROOT, 'dist', 'cli', 'main.js')), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     children.push(replica);
     await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, () => replica.exitCode === null);
     // Warm up the new process (JIT, rendered-document cache) as the embedded one already is.

@@ -9,7 +9,7 @@
 //   npm run build && npx tsx bench/scale.ts                      # 60,000 files / 6,000 projects, both modes
 //   npx tsx bench/scale.ts --files 300000 --projects 30000       # full size
 //   npx tsx bench/scale.ts --db pg --requests 5000 --clients 4
-//   npx tsx bench/scale.ts --serve-node-options=--max-semi-space-size=2   # V8's young generation capped
+//   npx tsx bench/scale.ts --serve-node-options=--max-semi-space-size=16  # more Node.js flags after the CLI's own (its first line)
 //
 // Targets: start <= 20 s, latency unchanged from the 22,000-file catalog; embedded serve <= 250 MiB
 // at 22,000 files, <= 150 MiB on PostgreSQL. Never run by the tests; nothing here asserts on time.
@@ -25,6 +25,7 @@ import { PypiCatalog, type PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { openDb } from '../src/state/db.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { freePort } from '../test/support/ports.js';
+import { cliNodeFlags } from './node-flags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -45,6 +46,7 @@ const REF_FILES = Number(args['reference-files']);
 const REQUESTS = Number(args.requests);
 const CLIENTS = Number(args.clients);
 const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const MODES = args.db === 'both' ? (['pglite', 'pg'] as const) : ([args.db] as Array<'pglite' | 'pg'>);
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -128,7 +130,7 @@ async function serve(work: string, name: string, dbLine: string, projects: strin
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
-    [...args['serve-node-options'].split(' ').filter(Boolean), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
+    [...cliNodeFlags(CLI), ...args['serve-node-options'].split(' ').filter(Boolean), CLI, '--config', configFile, 'serve'],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -258,7 +260,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    if (args['serve-node-options']) process.stdout.write(`serve ran with node ${args['serve-node-options']}\n`);
+    process.stdout.write(`serve ran with node ${[...cliNodeFlags(CLI), args['serve-node-options']].join(' ').trim() || '(no flags)'}\n`);
     process.stdout.write(`load average before ${before.map(f1).join(' ')}, after ${loadavg().map(f1).join(' ')} (2 cores, shared)\n`);
     if (!args.keep) await rm(work, { recursive: true, force: true });
   }

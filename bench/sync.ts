@@ -25,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import yazl from 'yazl';
 import { startNginx } from '../test/support/nginx-upstream.js';
+import { cliNodeFlags } from './node-flags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -126,7 +127,7 @@ interface Run {
 /** Runs the CLI, sampling VmHWM from /proc every 20 ms (the last sample before exit is the peak). */
 async function runCli(argv: string[]): Promise<Run> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [CLI, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...cliNodeFlags(CLI), CLI, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let peakKiB = 0;

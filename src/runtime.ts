@@ -46,6 +46,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   const db = await openDb({
     ...(config.database.url ? { url: config.database.url } : {}),
     pglitePath: config.database.pglitePath,
+    pgliteSettings: config.database.pgliteSettings,
     ...(opts.holder ? { holder: opts.holder } : {}),
   });
   const reloads = new CatalogReloads(log);

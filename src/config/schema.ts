@@ -294,6 +294,16 @@ export const configSchema = z.strictObject({
         .optional(),
       /** PGlite data folder, or memory:// for a throw-away database. */
       pglitePath: z.string().default('./data/pglite'),
+      /**
+       * PostgreSQL settings for embedded PGlite, passed at open (`-c name=value`). Its WebAssembly
+       * heap only grows, so shared_buffers is resident memory for the process's life: PGlite's own
+       * default is 128MB; 16MB serves a 300,000-file catalog (the data files sit in the OS page
+       * cache anyway). Ignored on a PostgreSQL server, whose settings are its own.
+       */
+      pgliteSettings: z
+        .record(z.string().regex(/^[a-z_]+$/, 'a PostgreSQL setting name'), z.string().regex(/^[A-Za-z0-9_.]+$/, 'a plain setting value'))
+        .default({})
+        .transform((s) => ({ shared_buffers: '16MB', ...s })),
     })
     .prefault({}),
   policy: z

@@ -241,6 +241,8 @@ class PgliteDb implements Db {
 export interface OpenDbOptions {
   url?: string;
   pglitePath: string;
+  /** PostgreSQL settings for PGlite (config database.pgliteSettings), e.g. { shared_buffers: '16MB' }. */
+  pgliteSettings?: Record<string, string>;
   /** Who opens a PGlite folder (named to whoever finds it held), e.g. "safelist serve". */
   holder?: string;
 }
@@ -253,13 +255,13 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     pool.on('error', () => undefined);
     db = new PgDb(pool, opts.url);
   } else if (opts.pglitePath === 'memory://') {
-    db = new PgliteDb(new PGlite());
+    db = new PgliteDb(new PGlite(pgliteOptions(opts.pgliteSettings)));
   } else {
     mkdirSync(opts.pglitePath, { recursive: true });
     // One process per folder: two PGlite instances on one folder silently lose writes.
     const lock = acquireFolderLock(opts.pglitePath, opts.holder ?? `safelist (pid ${process.pid})`);
     try {
-      db = new PgliteDb(new PGlite(opts.pglitePath), lock);
+      db = new PgliteDb(new PGlite(opts.pglitePath, pgliteOptions(opts.pgliteSettings)), lock);
     } catch (err) {
       lock.release();
       throw err;
@@ -272,6 +274,11 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     throw err;
   }
   return db;
+}
+
+/** PGlite's own start parameters plus one `-c name=value` per setting (later ones win). */
+function pgliteOptions(settings: Record<string, string> = {}): { startParams: string[] } {
+  return { startParams: [...PGlite.defaultStartParams, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])] };
 }
 
 /** Applies pending migrations in order, under an advisory lock so replicas do not race. */
