@@ -50,7 +50,12 @@ export type ScanResult =
   /** The provider failed; retried like pending, never a pass. retryAfterMs when the provider said. */
   | { state: 'error'; reason: string; retryAfterMs?: number };
 
-/** One source of scan results. Batches: a provider answers for every image it is asked about. */
+/**
+ * One source of scan results (posted reports, Defender, curated contents). Batches: a provider
+ * answers for every digest it is asked about. Fail closed: no result yet is 'pending', a result
+ * it cannot read or a dependency it cannot reach is 'error' (answered, not thrown); only a result
+ * it read whole is 'scanned'. The contract every provider meets is test/gate/scan-provider.test.ts.
+ */
 export interface ScanProvider {
   readonly name: string;
   scan(images: ImageRef[]): Promise<Map<string, ScanResult>>;
