@@ -294,6 +294,10 @@ export const configSchema = z.strictObject({
         .optional(),
       /** PGlite data folder, or memory:// for a throw-away database. */
       pglitePath: z.string().default('./data/pglite'),
+      /** PostgreSQL: connections for requests and jobs' queries (job locks use one more, of their own). */
+      poolSize: z.number().int().min(1).max(200).default(10),
+      /** PostgreSQL: how long a request waits for a free connection before it answers 503 with Retry-After. */
+      connectionTimeout: duration.default('10s'),
     })
     .prefault({}),
   policy: z
