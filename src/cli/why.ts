@@ -3,9 +3,9 @@
 // Exit codes: 0 allowed and served, 1 blocked, partly allowed or not mirrored, 2 usage (an unknown view).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import { explainName, withSyncFailures } from '../policy/explain.js';
+import { explainSyncFailures } from '../audit/sync-failures.js';
+import { explainName } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
-import { normalizeProjectName, parseDistFilename } from '../ecosystems/pypi/names.js';
 import { openRuntime } from '../runtime.js';
 
 export async function whyCommand(config: Config, argv: string[]): Promise<number> {
@@ -22,15 +22,14 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   }
   const rt = await openRuntime(config, { holder: 'safelist why' });
   try {
-    let e = explainName(
+    const explained = explainName(
       { policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda },
       values.ecosystem as Ecosystem,
       name,
       values.view!,
     );
     // Allowed but not served: the last sync's audit record may say which file it refused, and why.
-    if (e.status === 'not-mirrored')
-      e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed, (f) => fileOf(e.ecosystem, e.name, f));
+    const e = await explainSyncFailures(explained, rt.audit);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {
@@ -46,23 +45,4 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   } finally {
     await rt.close();
   }
-}
-
-/** Does a file name in a sync report (or its "project/" entry for a project that failed whole) belong to this name? */
-function fileOf(ecosystem: Ecosystem, name: string, filename: string): boolean {
-  if (ecosystem === 'pypi') {
-    if (filename.endsWith('/')) return normalizeProjectName(filename.slice(0, -1)) === name;
-    const parsed = parseDistFilename(filename);
-    return parsed !== undefined && normalizeProjectName(parsed.name) === name;
-  }
-  // conda: name-version-build.ext, where the name may itself hold dashes.
-  if (ecosystem === 'conda')
-    return (
-      filename
-        .replace(/\.(conda|tar\.bz2)$/, '')
-        .split('-')
-        .slice(0, -2)
-        .join('-') === name
-    );
-  return filename === name || filename.startsWith(`${name}:`) || filename.startsWith(`${name}@`);
 }

@@ -6,6 +6,7 @@ import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
 import type { Db } from '../state/db.js';
+import { explainSyncFailures } from '../audit/sync-failures.js';
 import { explainName } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
@@ -194,7 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const { ecosystem = 'pypi', name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
     if (!ECOSYSTEMS.includes(ecosystem as Ecosystem)) throw errors.badRequest(`ecosystem must be one of ${ECOSYSTEMS.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
-    return explainName(
+    const e = explainName(
       {
         policy: deps.policies.policy,
         pypi: deps.pypi,
@@ -205,6 +206,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       name,
       view,
     );
+    // The refused files the CLI names too (the last sync's audit record), when the trail is here.
+    return deps.api ? explainSyncFailures(e, deps.api.audit) : e;
   });
 
   if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
