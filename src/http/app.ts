@@ -210,7 +210,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return deps.api ? explainSyncFailures(e, deps.api.audit) : e;
   });
 
-  if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
+  if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies, ...(deps.oci ? { images: deps.oci } : {}) });
   if (deps.gate) registerGateRoutes(app, deps.gate);
 
   deps.metrics?.install(app);
