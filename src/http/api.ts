@@ -214,6 +214,14 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/audit/export': { get: { summary: 'Export the audit trail as JSON Lines', ...secured } },
       '/api/v1/audit/verify': { get: { summary: 'Verify the hash chain and anchors', ...secured } },
       '/api/v1/demand': { get: { summary: 'Most wanted blocked packages', ...secured } },
+      '/api/v1/incidents': {
+        get: {
+          summary:
+            'Who downloaded a package version (name, version) and which images contain it; or who pulled an image (image=repo@sha256:…|repo:tag) and the gate verdicts of its digest (auditor, admin)',
+          ...secured,
+          parameters: queryParams(incidentParams),
+        },
+      },
       '/api/v1/policy/reload': { post: { summary: 'Reload policy files on every replica (admin)', ...secured } },
       '/api/v1/gate/webhooks/distribution': {
         post: {

@@ -154,6 +154,10 @@ describe('incident for an image: who pulled it through /v2, and what the gate de
     });
     expect(both.status).toBe(400);
     expect(((await both.json()) as { detail: string }).detail).toContain('give either image or name and version, not both');
+    const doc = (await (await fetch(`${sl.url}/api/v1/openapi.json`)).json()) as {
+      paths: Record<string, { get: { parameters: Array<{ name: string }> } }>;
+    };
+    expect(doc.paths['/api/v1/incidents']!.get.parameters.map((p) => p.name)).toEqual(['ecosystem', 'name', 'version', 'image']);
   });
 
   it('`safelist incident REPO@DIGEST` prints the pulls and the verdict history', async () => {
