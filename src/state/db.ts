@@ -143,12 +143,12 @@ class PgDb implements Db {
     }
   }
 
-  /** pg-pool's wait for a free connection ran out (it gives no code, only this message): 503, not 500. */
+  /** pg-pool's wait for a connection (a free one, or a new one opening) ran out; it gives no code, only this message: 503, not 500. */
   private poolError(err: unknown): unknown {
     if (!(err instanceof Error) || !/timeout exceeded when trying to connect/i.test(err.message)) return err;
     const { max, connectionTimeoutMillis } = this.pool.options;
     return errors.unavailable(
-      `no database connection became free within ${connectionTimeoutMillis}ms (${this.pool.totalCount} of ${max} in use); retry shortly`,
+      `no database connection became free within ${connectionTimeoutMillis}ms (${this.pool.totalCount} of ${max} open: every one busy, or the database slow to accept); retry shortly`,
     );
   }
 
