@@ -2,7 +2,7 @@
 // models. The server (main.ts) and every CLI command start from here, so nothing is wired
 // twice. close() releases everything in reverse order.
 import pino, { type Logger } from 'pino';
-import type { Config } from './config/schema.js';
+import { durationMs, type Config } from './config/schema.js';
 import { CatalogReloads } from './catalog/reload.js';
 import { openDb, type Db } from './state/db.js';
 import { openBlobStore } from './storage/open.js';
@@ -47,6 +47,8 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     ...(config.database.url ? { url: config.database.url } : {}),
     pglitePath: config.database.pglitePath,
     pgliteSettings: config.database.pgliteSettings,
+    poolSize: config.database.poolSize,
+    connectionTimeoutMs: durationMs(config.database.connectionTimeout),
     ...(opts.holder ? { holder: opts.holder } : {}),
   });
   const reloads = new CatalogReloads(log);

@@ -153,3 +153,45 @@ export async function downloadsOf(q: Queryable, ecosystem: string, name: string,
     files: r.files,
   }));
 }
+
+export interface ImagePull {
+  view: string;
+  identity: { oid: string; name: string } | null;
+  /** The repository as pulled (/v2/<repository>/manifests/…). */
+  repository: string;
+  first: string;
+  last: string;
+  count: number;
+  /** What was asked for: tags and digests. */
+  references: string[];
+}
+
+/** Every view and identity that pulled one of these manifests (sha256 hex) through /v2, first and last time, count. */
+export async function imagePullsOf(q: Queryable, manifests: string[]): Promise<ImagePull[]> {
+  if (!manifests.length) return [];
+  const rows = await q.query<{
+    view: string;
+    identity_oid: string | null;
+    identity_name: string | null;
+    name: string;
+    first: Date | string;
+    last: Date | string;
+    count: string;
+    refs: string[];
+  }>(
+    `SELECT view, identity_oid, max(identity_name) AS identity_name, name, min(at) AS first, max(at) AS last, count(*)::text AS count,
+            array_agg(DISTINCT version ORDER BY version) AS refs
+       FROM download_log WHERE ecosystem = 'oci' AND sha256 = ANY($1)
+      GROUP BY view, identity_oid, name ORDER BY min(at), view, identity_oid, name`,
+    [manifests],
+  );
+  return rows.map((r) => ({
+    view: r.view,
+    identity: r.identity_oid ? { oid: r.identity_oid, name: r.identity_name ?? r.identity_oid } : null,
+    repository: r.name,
+    first: new Date(r.first).toISOString(),
+    last: new Date(r.last).toISOString(),
+    count: Number(r.count),
+    references: r.refs,
+  }));
+}

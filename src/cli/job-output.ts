@@ -1,6 +1,7 @@
 // What a CLI command prints for a job: its progress events on stderr and its report on stdout
 // (one JSON line, or a plan for dry runs), and the exit code — the same whether the job ran in
 // this process or was handed to the server (the server streams the same events and outcome).
+import type { ImageIncidentReport } from '../gate/image-incidents.js';
 import type { IncidentReport } from '../gate/incidents.js';
 import { ecosystems } from '../ecosystems/index.js';
 import type { EcosystemModule, ImportReportBase, ImportSpec, SyncEvent, SyncReportBase, SyncSpec } from '../ecosystems/types.js';
@@ -116,7 +117,10 @@ const printers: Record<string, Printer> = {
       return a.sources.some((s) => s.error || s.problems?.length) ? 1 : 0;
     },
   },
-  'incident:report': { result: (r, io) => printIncident(r as IncidentReport, io) },
+  'incident:report': {
+    result: (r, io) =>
+      'image' in (r as object) ? printImageIncident(r as ImageIncidentReport, io) : printIncident(r as IncidentReport, io),
+  },
   'audit:anchor': {
     result: (r, io) => {
       const a = (r as { anchor: Anchor | null }).anchor;
@@ -140,6 +144,23 @@ function printIncident(r: IncidentReport, io: Io): number {
   w(`images containing it: ${r.images.length ? '' : 'none recorded'}`);
   for (const i of r.images)
     w(`  ${i.registry}/${i.repository}@${i.digest}  ${i.state}${i.decidedAt ? ` (decided ${i.decidedAt})` : ''}  ${i.paths.join(' ')}`);
+  return 0;
+}
+
+/** `safelist incident IMAGE`: who pulled it through /v2, and what the gate decided about its digest; exit 0. */
+function printImageIncident(r: ImageIncidentReport, io: Io): number {
+  const w = (line: string) => io.out.write(`${line}\n`);
+  w(`image ${r.image}: ${r.digests.length ? r.digests.join(', ') : 'no digest known for it'}`);
+  w(`pulls: ${r.pulls.length ? '' : 'none recorded'}`);
+  for (const p of r.pulls)
+    w(
+      `  view ${p.view}  identity ${p.identity ? `${p.identity.name} (${p.identity.oid})` : 'anonymous'}  ${p.repository} ${p.references.join(' ')}  first ${p.first}  last ${p.last}  count ${p.count}`,
+    );
+  w(
+    `gate: ${r.gate.length ? r.gate.map((g) => `${g.registry}/${g.repository} ${g.state}${g.purged ? ` (${g.purged})` : ''}`).join('; ') : 'never seen by the gate'}`,
+  );
+  for (const v of r.verdicts)
+    w(`  ${v.at}  ${v.action}${v.outcome ? ` ${v.outcome}` : ''}  ${v.subject}${v.reasons?.length ? `  ${v.reasons.join('; ')}` : ''}`);
   return 0;
 }
 

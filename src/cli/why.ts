@@ -4,7 +4,8 @@
 // Exit codes: 0 allowed and served, 1 blocked, partly allowed or not mirrored, 2 usage (an unknown view).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import { explainName, withSyncFailures } from '../policy/explain.js';
+import { explainSyncFailures } from '../audit/sync-failures.js';
+import { explainName } from '../policy/explain.js';
 import { ecosystemClaiming, ecosystemIds, ecosystemOf } from '../ecosystems/index.js';
 import { openRuntime } from '../runtime.js';
 
@@ -23,15 +24,14 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   const rt = await openRuntime(config, { holder: 'safelist why' });
   try {
     const source = rt.ecosystems.get(module.id);
-    let e = explainName(
+    const explained = explainName(
       { policy: rt.policies.policy, ...(source ? { source } : {}), item: module.names.item },
       module.id,
       name,
       values.view!,
     );
     // Allowed but not served: the last sync's audit record may say which file it refused, and why.
-    if (e.status === 'not-mirrored')
-      e = withSyncFailures(e, (await rt.audit.latest('sync.finished', e.ecosystem))?.detail.failed, (f) => module.names.fileOf(e.name, f));
+    const e = await explainSyncFailures(explained, rt.audit, module.names.fileOf);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(e, null, 2)}\n`);
     } else {

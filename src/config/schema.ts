@@ -304,6 +304,10 @@ export const configSchema = z.strictObject({
         .record(z.string().regex(/^[a-z_]+$/, 'a PostgreSQL setting name'), z.string().regex(/^[A-Za-z0-9_.]+$/, 'a plain setting value'))
         .default({})
         .transform((s) => ({ shared_buffers: '16MB', ...s })),
+      /** PostgreSQL: connections for requests and jobs' queries (job locks use one more, of their own). */
+      poolSize: z.number().int().min(1).max(200).default(10),
+      /** PostgreSQL: how long a request waits for a free connection before it answers 503 with Retry-After. */
+      connectionTimeout: duration.default('10s'),
     })
     .prefault({}),
   policy: z

@@ -200,6 +200,20 @@ export interface OpenEcosystem {
   check?(views: string[], policy: Policy): Promise<InstallCheck>;
   /** Cache and size figures for /metrics (optional). */
   stats?(): Record<string, number>;
+  /** What the mirror knows of images, for incidents about an image (an image ecosystem only). */
+  readonly images?: ImageIndex;
+}
+
+/** Tags and references of mirrored images: an image incident expands a tag to the digests it named. */
+export interface ImageIndex {
+  tagDigest(name: string, tag: string): string | undefined;
+  image(name: string): { refs: Map<string, Array<{ child: string; kind: 'manifest' | 'blob' }>> } | undefined;
+}
+
+/** The image index of whichever open ecosystem has one (undefined when none does). */
+export function imageIndexOf(opened: ReadonlyMap<string, OpenEcosystem>): ImageIndex | undefined {
+  for (const e of opened.values()) if (e.images) return e.images;
+  return undefined;
 }
 
 export interface RouteDeps {
@@ -233,6 +247,8 @@ export interface ExplainFacts {
 export interface PublishSink {
   /** Writes a rendered document (relative key under the ecosystem's view prefix). */
   put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /** Writes a document named by its content (a CEP 16 shard) unless the target already has it with that size. */
+  putImmutable(key: string, body: Buffer, contentType: string): Promise<void>;
   /** Copies a content-addressed blob unless the target already has it with that size. */
   copy(key: string, sha256: string, size: number | undefined): Promise<void>;
 }

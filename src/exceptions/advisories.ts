@@ -111,31 +111,52 @@ function osvProblem(error: z.ZodError): string {
   return `not an OSV record: ${issue.path.join('.') || '(record)'}: ${issue.message}`;
 }
 
-/** Whether `version` is affected according to one `affected` entry (PEP 440 order). */
-export function affects(entry: NonNullable<OsvRecord['affected']>[number], version: string): boolean {
-  if (entry.versions?.includes(version)) return true;
+type AffectedEntry = NonNullable<OsvRecord['affected']>[number];
+type RangeEvent = { introduced?: string; fixed?: string; last_affected?: string; limit?: string };
+
+/** A version as compared when PEP 440 cannot read one side: trimmed, lower case, no leading "v". */
+function looseVersion(v: string): string {
+  return v.trim().toLowerCase().replace(/^v(?=\d)/, '');
+}
+
+/** Equal as PEP 440 versions when both parse ("1.0" is "1.0.0"), else as normalised strings. */
+function sameVersion(a: string, b: string): boolean {
+  if (validPep440(a) && validPep440(b)) return comparePep440(a, b) === 0;
+  return looseVersion(a) === looseVersion(b);
+}
+
+/**
+ * Whether `version` is affected according to one `affected` entry (PEP 440 order). Fails
+ * closed where PEP 440 cannot read a version: one a list or a range names as affected is
+ * matched as written; a range whose start cannot be read starts at 0, an end that cannot be
+ * read does not end it; a version that cannot be ordered is inside every range that has a start.
+ */
+export function affects(entry: AffectedEntry, version: string): boolean {
+  if (entry.versions?.some((v) => sameVersion(v, version))) return true;
   // "Every version" needs no version order (conda versions are not all PEP 440).
   if (entry.ranges?.some((r) => r.type !== 'GIT' && (r.events ?? []).length > 0 && (r.events ?? []).every((e) => e.introduced === '0'))) return true;
-  if (!validPep440(version)) return false;
-  for (const range of entry.ranges ?? []) {
-    if (range.type !== 'ECOSYSTEM') continue;
-    // Events sorted by version; affected from an "introduced" until the next fixed/last_affected.
-    const events = range.events ?? [];
-    let inRange = false;
-    const points = events
-      .map((e) => ({ e, v: e.introduced ?? e.fixed ?? e.last_affected ?? e.limit ?? '' }))
-      .filter((p) => p.v === '0' || validPep440(p.v))
-      .sort((a, b) => (a.v === '0' ? -1 : b.v === '0' ? 1 : comparePep440(a.v, b.v)));
-    for (const { e, v } of points) {
-      const cmp = v === '0' ? 1 : comparePep440(version, v);
-      if (e.introduced !== undefined && cmp >= 0) inRange = true;
-      else if (e.fixed !== undefined && cmp >= 0) inRange = false;
-      else if (e.last_affected !== undefined && cmp > 0) inRange = false;
-      else if (cmp < 0) break;
-    }
-    if (inRange) return true;
+  return (entry.ranges ?? []).some((r) => r.type === 'ECOSYSTEM' && rangeAffects(r.events ?? [], version));
+}
+
+function rangeAffects(events: RangeEvent[], version: string): boolean {
+  const named = events.flatMap((e) => [e.introduced, e.last_affected]).filter((v): v is string => v !== undefined && v !== '0');
+  if (named.some((v) => !validPep440(v) && sameVersion(v, version))) return true;
+  if (!validPep440(version)) return events.some((e) => e.introduced !== undefined);
+  // Events sorted by version; affected from an "introduced" until the next fixed/last_affected.
+  const points = events
+    .map((e) => ({ e, v: e.introduced ?? e.fixed ?? e.last_affected ?? e.limit ?? '' }))
+    .map((p) => (p.e.introduced !== undefined && !validPep440(p.v) ? { ...p, v: '0' } : p))
+    .filter((p) => p.v === '0' || validPep440(p.v))
+    .sort((a, b) => (a.v === b.v ? 0 : a.v === '0' ? -1 : b.v === '0' ? 1 : comparePep440(a.v, b.v)));
+  let inRange = false;
+  for (const { e, v } of points) {
+    const cmp = v === '0' ? 1 : comparePep440(version, v);
+    if (e.introduced !== undefined && cmp >= 0) inRange = true;
+    else if (e.fixed !== undefined && cmp >= 0) inRange = false;
+    else if (e.last_affected !== undefined && cmp > 0) inRange = false;
+    else if (cmp < 0) break;
   }
-  return false;
+  return inRange;
 }
 
 export class AdvisoryStore {

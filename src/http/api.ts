@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Authenticator, Role } from '../auth/identity.js';
 import type { AuditLog, AuditQuery } from '../audit/log.js';
+import type { MirroredImages } from '../gate/image-incidents.js';
 import type { ExceptionService } from '../exceptions/service.js';
 import { mostWanted } from '../policy/demand.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -14,8 +15,7 @@ import { ecosystemIds } from '../ecosystems/index.js';
 import type { Db } from '../state/db.js';
 import { parse } from '../validate.js';
 import { requireRole } from '../auth/guard.js';
-import { incidentReport } from '../gate/incidents.js';
-import { incidentParams } from '../jobs/downloads.js';
+import { incidentOf, incidentParams } from '../jobs/downloads.js';
 
 export interface ApiDeps {
   db: Db;
@@ -23,6 +23,8 @@ export interface ApiDeps {
   exceptions: ExceptionService;
   audit: AuditLog;
   policies: PolicyStore;
+  /** The OCI mirror's catalog, for image incidents (a tag's current digest, an index's platforms). */
+  images?: MirroredImages;
 }
 
 const ecosystem = z.enum(ecosystemIds as [string, ...string[]]);
@@ -145,10 +147,11 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { mostWanted: await mostWanted(deps.db, limit ?? 50) };
   });
 
-  // Who downloaded a package version, and which images the gate knows contain it (issue 15).
+  // Who downloaded a package version and which images the gate knows contain it; or, with
+  // ?image=repo@sha256:…|repo:tag, who pulled that image through /v2 and the gate's verdicts (issue 15).
   app.get('/api/v1/incidents', as('auditor', 'admin'), async (req) => {
     const q = parse(incidentParams, req.query, 'query');
-    return incidentReport(deps.db, deps.policies.policy, q.ecosystem, q.name, q.version);
+    return incidentOf(deps.db, deps.policies.policy, q, deps.images);
   });
 
   app.post('/api/v1/policy/reload', as('admin'), async (req) => {
@@ -211,6 +214,14 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/audit/export': { get: { summary: 'Export the audit trail as JSON Lines', ...secured } },
       '/api/v1/audit/verify': { get: { summary: 'Verify the hash chain and anchors', ...secured } },
       '/api/v1/demand': { get: { summary: 'Most wanted blocked packages', ...secured } },
+      '/api/v1/incidents': {
+        get: {
+          summary:
+            'Who downloaded a package version (name, version) and which images contain it; or who pulled an image (image=repo@sha256:…|repo:tag) and the gate verdicts of its digest (auditor, admin)',
+          ...secured,
+          parameters: queryParams(incidentParams),
+        },
+      },
       '/api/v1/policy/reload': { post: { summary: 'Reload policy files on every replica (admin)', ...secured } },
       '/api/v1/gate/webhooks/distribution': {
         post: {

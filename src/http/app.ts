@@ -6,10 +6,11 @@ import { errors, SafelistError } from '../errors.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
 import type { Db } from '../state/db.js';
+import { explainSyncFailures } from '../audit/sync-failures.js';
 import { explainName } from '../policy/explain.js';
 import type { Rule } from '../policy/types.js';
 import { ecosystemIds, grammars } from '../ecosystems/index.js';
-import type { OpenEcosystem, ServedEvent } from '../ecosystems/types.js';
+import { imageIndexOf, type OpenEcosystem, type ServedEvent } from '../ecosystems/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { recordBlocked } from '../policy/demand.js';
 import { parse, registerApiRoutes, schemas, type ApiDeps } from './api.js';
@@ -185,15 +186,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!grammars[ecosystem]) throw errors.badRequest(`ecosystem must be one of ${ecosystemIds.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     const source = deps.ecosystems.get(ecosystem);
-    return explainName(
+    const e = explainName(
       { policy: deps.policies.policy, ...(source ? { source, item: source.module.names.item } : {}) },
       ecosystem,
       name,
       view,
     );
+    // The refused files the CLI names too (the last sync's audit record), when the trail is here.
+    return deps.api && source ? explainSyncFailures(e, deps.api.audit, source.module.names.fileOf) : e;
   });
 
-  if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies });
+  const images = imageIndexOf(deps.ecosystems);
+  if (deps.api) registerApiRoutes(app, { ...deps.api, db: deps.db, policies: deps.policies, ...(images ? { images } : {}) });
   if (deps.gate) registerGateRoutes(app, deps.gate);
 
   deps.metrics?.install(app);

@@ -52,6 +52,14 @@ function sinkFor(prefix: string, wanted: Set<string>, source: BlobStore, target:
       await target.put(`${prefix}/${key}`, body, { contentType });
       report.pages++;
     },
+    async putImmutable(key, body, contentType) {
+      const full = `${prefix}/${key}`;
+      wanted.add(full);
+      const have = await target.stat(full);
+      if (have?.size === body.length) return;
+      await target.put(full, body, { contentType });
+      report.pages++;
+    },
     /** Copies a content-addressed object unless the site already has it (same size). */
     async copy(key, sha256, size) {
       const full = `${prefix}/${key}`;

@@ -1,11 +1,16 @@
 // The state store: PostgreSQL through one small interface, either a server (`pg`, via
 // DATABASE_URL) or PGlite in-process (the embedded default). Migrations run at open.
 // Notifications (LISTEN/NOTIFY) carry catalog and policy changes between replicas.
+// On PostgreSQL, requests share a bounded pool whose waits are bounded too (connectionTimeout):
+// an exhausted pool answers UNAVAILABLE (503, Retry-After) instead of hanging. Job locks never
+// take a pool connection: every advisory lock of this process lives on one connection of its
+// own (LockSession), so any number of running jobs cannot starve request handling.
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { migrations } from './migrations.js';
+import { errors } from '../errors.js';
 import { acquireFolderLock, type FolderLock } from './folder-lock.js';
 
 export interface Queryable {
@@ -40,27 +45,127 @@ function lockKey(name: string): string {
 
 const CHANNEL = /^[a-z_]+$/;
 
+/**
+ * Every advisory lock of this process on one connection of its own, outside the pool: taking a
+ * lock costs two short queries there, and a job holding one keeps no pool connection. A lock
+ * name is held once per process (the in-process set: session locks are re-entrant in
+ * PostgreSQL), and once across replicas (pg_try_advisory_lock). If the connection drops, every
+ * lock of this process is gone with it (as it was with a connection per lock): the next lock
+ * opens a new connection, and jobs still running are logged by their runner as they finish.
+ */
+class LockSession {
+  private client: Promise<pg.Client> | undefined;
+  private current: pg.Client | undefined;
+  private readonly held = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly url: string) {}
+
+  private connection(): Promise<pg.Client> {
+    if (this.closed) return Promise.reject(errors.unavailable('the database is closing; no job can start'));
+    this.client ??= (async () => {
+      const c = new pg.Client({ connectionString: this.url });
+      c.on('error', () => undefined); // followed by 'end', handled there
+      c.on('end', () => this.forget(c));
+      try {
+        await c.connect();
+        this.current = c;
+        return c;
+      } catch (err) {
+        this.client = undefined;
+        throw err;
+      }
+    })();
+    return this.client;
+  }
+
+  async tryWithLock<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (this.held.has(key)) return undefined;
+    this.held.add(key);
+    try {
+      const c = await this.connection();
+      const [row] = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
+      if (!row?.ok) return undefined;
+      try {
+        return await fn();
+      } finally {
+        await this.unlock(c, key);
+      }
+    } finally {
+      this.held.delete(key);
+    }
+  }
+
+  /** A failed unlock ends the session: kept, it would hold the lock for ever. */
+  private async unlock(c: pg.Client, key: string): Promise<void> {
+    try {
+      await c.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
+    } catch {
+      // The session is thrown away (and its locks with it); the next lock opens a new one.
+      this.forget(c);
+      await c.end().catch(() => undefined); // ending a broken session: its error changes nothing
+    }
+  }
+
+  private forget(c: pg.Client): void {
+    if (this.current !== c) return;
+    this.current = undefined;
+    this.client = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const c = await this.client?.catch(() => undefined); // never connected: nothing to end
+    await c?.end().catch(() => undefined); // closing: a session that fails to end cleanly is gone either way
+  }
+}
+
 class PgDb implements Db {
   readonly kind = 'pg' as const;
   private listener: pg.Client | undefined;
   private readonly handlers = new Map<string, Set<(p: string) => void>>();
 
+  private readonly locks: LockSession;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly url: string,
-  ) {}
+  ) {
+    this.locks = new LockSession(url);
+  }
+
+  /** A pool connection, or UNAVAILABLE when none frees up within connectionTimeout. */
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw this.poolError(err);
+    }
+  }
+
+  /** pg-pool's wait for a connection (a free one, or a new one opening) ran out; it gives no code, only this message: 503, not 500. */
+  private poolError(err: unknown): unknown {
+    if (!(err instanceof Error) || !/timeout exceeded when trying to connect/i.test(err.message)) return err;
+    const { max, connectionTimeoutMillis } = this.pool.options;
+    return errors.unavailable(
+      `no database connection became free within ${connectionTimeoutMillis}ms (${this.pool.totalCount} of ${max} open: every one busy, or the database slow to accept); retry shortly`,
+    );
+  }
 
   async query<T>(sql: string, params?: unknown[]): Promise<T[]> {
-    const r = await this.pool.query(sql, params as unknown[]);
-    return r.rows as T[];
+    try {
+      return (await this.pool.query(sql, params as unknown[])).rows as T[];
+    } catch (err) {
+      throw this.poolError(err);
+    }
   }
 
   async exec(sql: string): Promise<void> {
-    await this.pool.query(sql);
+    await this.query(sql);
   }
 
   async tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -147,33 +252,15 @@ class PgDb implements Db {
     await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
   }
 
-  async tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
-    // A session lock on a dedicated connection: held while fn runs, freed if this process dies.
-    const client = await this.pool.connect();
-    const key = lockKey(name);
-    let broken: Error | undefined;
-    try {
-      const [row] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
-      if (!row?.ok) return undefined;
-      try {
-        return await fn();
-      } finally {
-        // If the unlock fails, the session must end (release(err) destroys the connection):
-        // back in the pool it would hold the lock for ever.
-        broken = await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).then(
-          () => undefined,
-          (e: Error) => e,
-        );
-      }
-    } finally {
-      client.release(broken);
-    }
+  tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+    return this.locks.tryWithLock(lockKey(name), fn);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     // Safe: closing; a listener connection that fails to end cleanly is gone either way.
     await this.listener?.end().catch(() => undefined);
+    await this.locks.close();
     await this.pool.end();
   }
 }
@@ -245,12 +332,20 @@ export interface OpenDbOptions {
   pgliteSettings?: Record<string, string>;
   /** Who opens a PGlite folder (named to whoever finds it held), e.g. "safelist serve". */
   holder?: string;
+  /** PostgreSQL: connections in the request pool (database.poolSize). */
+  poolSize?: number;
+  /** PostgreSQL: how long a query waits for a free pool connection before UNAVAILABLE (database.connectionTimeout). */
+  connectionTimeoutMs?: number;
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (opts.url) {
-    const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: opts.connectionTimeoutMs ?? 10_000,
+    });
     // Surface connection errors as rejected queries, not as an unhandled 'error' event.
     pool.on('error', () => undefined);
     db = new PgDb(pool, opts.url);

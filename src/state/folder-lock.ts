@@ -1,12 +1,14 @@
 // The embedded database (a PGlite folder) belongs to one process. Whoever opens it — the server
-// or a CLI command — first takes `safelist.lock` in the folder: created exclusively
-// (open with O_CREAT|O_EXCL, mode 0600) and holding the holder's pid, its start time, the
+// or a CLI command — first takes `safelist.lock` in the folder: written whole to a file of its
+// own (mode 0600), then link(2)ed into place, which fails when the name exists (exclusive like
+// O_EXCL, and a reader never sees an empty or half-written lock). It holds the holder's pid, its start time, the
 // command, and — for a running server, once it listens — the URL and a per-start admin token
 // that lets local CLI commands hand their jobs to it. A lock left by a killed process (kill -9)
-// is recognised as stale (no process with that pid and start time) and taken over.
+// is recognised as stale (no process with that pid and start time) and taken over; a lock
+// held on another host name (a shared volume) is never taken over: its process cannot be checked.
 // Must never let two processes open one folder, and never delete a lock it does not own.
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { errors, SafelistError } from '../errors.js';
@@ -90,7 +92,9 @@ function inUse(folder: string, h: LockHolder) {
           ? 'The server is starting and takes no jobs yet: run this again in a moment'
           : 'Wait for it to finish (or stop it), then run this again; for several processes at once use PostgreSQL (database.url)') +
       // A holder on another machine (a shared volume) cannot be checked from here.
-      (h.host !== hostname() ? `. If that process on ${h.host} is gone, delete ${join(folder, LOCK_FILE)}` : ''),
+      (h.host !== hostname()
+        ? `. A lock held on another host (${h.host}) is never taken over, as this host cannot tell whether its process is alive; if that process is gone, delete ${join(folder, LOCK_FILE)}`
+        : ''),
   );
   // The holder (with the hand-off URL and token) travels with the error, never in its message
   // or its problem+json members.
@@ -105,6 +109,25 @@ export function lockHolderOf(err: unknown): LockHolder | undefined {
     : undefined;
 }
 
+/**
+ * Creates the lock file with its whole content, or returns false when one exists: written to a
+ * file of its own first, then hard-linked into place (link(2) fails if the name exists, like
+ * O_EXCL), so a reader sees no lock or a complete one, never an empty or half-written file.
+ */
+function createFilled(path: string, holder: LockHolder): boolean {
+  const tmp = `${path}.${holder.nonce}.new`;
+  try {
+    writeFileSync(tmp, JSON.stringify(holder), { mode: 0o600, flag: 'wx' });
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 /** Takes the folder's lock, taking over a stale one; throws DATABASE_IN_USE naming the holder. */
 export function acquireFolderLock(folder: string, command: string): FolderLock {
   const path = join(folder, LOCK_FILE);
@@ -117,25 +140,16 @@ export function acquireFolderLock(folder: string, command: string): FolderLock {
     ...(procStart(process.pid) ? { procStart: procStart(process.pid)! } : {}),
   };
   for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(holder));
-      } finally {
-        closeSync(fd);
-      }
-      return lockHandle(path, holder);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if (createFilled(path, holder)) return lockHandle(path, holder);
     const current = readHolderFile(path);
     if (current === 'absent') continue;
     if (current === 'unreadable')
       throw inUse(folder, { pid: 0, host: hostname(), command: 'unknown (lock file not readable)', nonce: '', since: '' });
-    // An empty or half-written file is a holder starting — unless it is older than any start
-    // takes (a process killed between creating and filling it).
+    // An empty or half-written file (an older Safelist created, then filled it) is a holder
+    // starting — unless it is older than any start takes (killed between creating and filling).
     const starting = current.pid === 0 && Date.now() - mtimeMs(path) < PARTIAL_STALE_MS;
-    if (starting || (current.pid !== 0 && alive(current))) throw inUse(folder, current);
+    const foreign = current.host !== hostname();
+    if (foreign || starting || (current.pid !== 0 && alive(current))) throw inUse(folder, current);
     takeOverStale(path, current);
   }
   throw inUse(folder, { pid: 0, host: hostname(), command: 'another process racing for it', nonce: '', since: '' });

@@ -378,4 +378,13 @@ export const migrations: Migration[] = [
       CREATE INDEX gate_image_packages_package ON gate_image_packages (ecosystem, name, version);
     `,
   },
+  {
+    id: '0460_image_incident_indexes',
+    sql: `
+      -- Image incidents (gate/image-incidents.ts): who pulled a manifest, by its digest, and the
+      -- gate's audit records of a digest (subjects end in it: "<registry>/<repo>@sha256:…" or the bare digest).
+      CREATE INDEX download_log_sha256 ON download_log (sha256) WHERE ecosystem = 'oci';
+      CREATE INDEX audit_log_gate_digest ON audit_log ((substring(subject from '(sha256:[0-9a-f]{64})$'))) WHERE action LIKE 'gate.%';
+    `,
+  },
 ];

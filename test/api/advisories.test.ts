@@ -46,6 +46,44 @@ describe('OSV advisories', () => {
     expect(affects({ versions: ['3.0'] }, '3.0')).toBe(true);
   });
 
+  it('fails closed on versions PEP 440 cannot read: those named block as written, ranges they bound stay open', () => {
+    const listed = { versions: ['1.0-custom_build', '2.0'] };
+    expect(['1.0-custom_build', '1.0-CUSTOM_build', '2.0.0', '1.0', '2.1'].filter((v) => affects(listed, v))).toEqual([
+      '1.0-custom_build',
+      '1.0-CUSTOM_build',
+      '2.0.0',
+    ]);
+    // An unreadable start: the range starts at 0; the exact version it names is affected too.
+    const start = { ranges: range({ introduced: 'beta_0.9' }, { fixed: '1.5' }) };
+    expect(['beta_0.9', '0.1', '1.2', '1.5', '2.0'].filter((v) => affects(start, v))).toEqual(['beta_0.9', '0.1', '1.2']);
+    // An unreadable end does not end the range.
+    const end = { ranges: range({ introduced: '1.0' }, { fixed: 'release_2' }) };
+    expect(['0.9', '1.0', '3.0'].filter((v) => affects(end, v))).toEqual(['1.0', '3.0']);
+    // A last_affected PEP 440 cannot read is itself affected; a version that cannot be ordered is inside a range.
+    const last = { ranges: range({ introduced: '1.0' }, { last_affected: 'weird_1' }, { fixed: '1.1' }) };
+    expect(affects(last, 'WEIRD_1')).toBe(true);
+    expect(affects(last, 'no-order!')).toBe(true);
+    expect(affects({ versions: ['1.0'] }, 'no-order!')).toBe(false);
+  });
+
+  it('a MAL- record naming versions PEP 440 cannot read blocks exactly those versions', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'safelist-adv-loose-'));
+    await writeFile(
+      join(work, 'MAL-2026-9.json'),
+      JSON.stringify(osv('MAL-2026-9', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0-evil_build'] }])),
+    );
+    const db = await openDb({ pglitePath: 'memory://' });
+    try {
+      expect(await new AdvisoryStore(db).importFrom(work)).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-9'] });
+      const rules = await new AdvisoryStore(db).malwareRules();
+      expect(rules.map((r) => [r.name, r.id])).toEqual([['evil-pkg', 'MAL-2026-9']]);
+      expect(rules[0]!.matcher.matches('1.0-EVIL_build')).toBe(true);
+      expect(rules[0]!.matcher.matches('1.0')).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('imports from a folder and a zip over HTTP, and reports hits in triage', async () => {
     const work = await mkdtemp(join(tmpdir(), 'safelist-osv-'));
     const folder = join(work, 'osv');

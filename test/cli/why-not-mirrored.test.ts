@@ -1,7 +1,8 @@
 // `safelist why` tells the truth about what the index will answer: a name the policy allows
 // but of which no file is mirrored is "not-mirrored" (the index answers 404), and when the last
 // sync refused its file (a corrupted upstream file here), it says which. The CLI runs as a child
-// process beside a running server on the same PostgreSQL database, as an operator runs it.
+// process beside a running server on the same PostgreSQL database, as an operator runs it; the
+// server's API answers with the same refused-file detail.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +82,11 @@ describe('safelist why for an allowed name the index cannot serve', () => {
     const text = await cli(['--config', config, 'why', 'corrupt-pkg']);
     expect(text.stdout).toContain(`the last sync refused ${wheel.filename}`);
     expect(text.stdout).not.toContain('to ask for it');
+    // The API (what the console and remote users read) gives the same detail.
+    const api = (await (await fetch(`${sl.url}/api/v1/policy/why?name=corrupt-pkg`)).json()) as typeof e;
+    expect(api.status).toBe('not-mirrored');
+    expect(api.syncFailures).toEqual(e.syncFailures);
+    expect(api.message).toBe(e.message);
   });
 
   it('rejects an unknown view with exit 2 naming the known views (CLI) and 404 (API)', async () => {

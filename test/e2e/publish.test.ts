@@ -1,9 +1,10 @@
 // Static publish mode: the server renders each view's simple tree into a target store after
 // policy changes; a plain static file server (Python's http.server, standing in for an Azure
 // Blob static website) serves it, and real pip installs from it; what a view no longer allows
-// disappears from the tree on the next publish.
+// disappears from the tree on the next publish. A project the view refuses gets the PEP 792
+// page the server renders; rattler solves from the published CEP 16 shards served by nginx.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdtemp } from 'node:fs/promises';
+import { access, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,10 @@ import { createHash } from 'node:crypto';
 import { until } from '../support/wait.js';
 import { openedConda } from '../../src/ecosystems/conda/module.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
+import { simpleSolve } from '@conda-org/rattler';
+import { zstdDecompressSync } from 'node:zlib';
+import { startNginx } from '../support/nginx-upstream.js';
+import { startRecordingProxy } from '../support/recording-proxy.js';
 
 const exists = (p: string) =>
   access(p).then(
@@ -39,6 +44,7 @@ describe('static publish mode', () => {
     site = join(work, 'site');
     w.v1 = await buildWheel(join(work, 'dist'), { name: 'pub-pkg', version: '1.0' });
     w.v2 = await buildWheel(join(work, 'dist'), { name: 'pub-pkg', version: '2.0' });
+    w.other = await buildWheel(join(work, 'dist'), { name: 'other-pkg', version: '1.0' });
     sl = await startTestSafelist({
       views: { 'team-a': {} },
       allowlist: 'packages:\n  - pub-pkg\n',
@@ -105,5 +111,52 @@ describe('static publish mode', () => {
     expect((await fetch(`${base}/linux-64/${conda['2.0']!.filename}`)).status).toBe(404);
     expect((await fetch(`${base}/noarch/repodata.json`)).status).toBe(200);
     expect((await fetch(`${base}/channeldata.json`)).status).toBe(200);
+  });
+
+  it('publishes the PEP 792 page the server renders for a project the view refuses, and none of its files', async () => {
+    const path = join(site, 'pypi/team-a/simple/other-pkg/index.html');
+    const served = async () => (await fetch(`${sl.url}/pypi/team-a/simple/other-pkg/`, { headers: { accept: 'text/html' } })).text();
+    await until(
+      async () => (await exists(path)) && (await readFile(path, 'utf8')) === (await served()),
+      'the refused page to be published',
+    );
+    const page = await readFile(path, 'utf8');
+    expect(page).toContain('<meta name="pypi:project-status" content="quarantined">');
+    expect(page).toMatch(/<meta name="pypi:project-status-reason" content="[^"]*other-pkg[^"]*safelist why other-pkg --view team-a/);
+    expect(page).not.toContain(w.other!.filename);
+    expect(await exists(join(site, 'pypi/team-a/files', w.other!.sha256))).toBe(false);
+  });
+
+  it('publishes repodata.json.zst and CEP 16 shards as served, and rattler solves from them on nginx', async () => {
+    const sub = 'conda/team-a/conda-forge/linux-64';
+    const servedIndex = async () => Buffer.from(await (await fetch(`${sl.url}/${sub}/repodata_shards.msgpack.zst`)).arrayBuffer());
+    const publishedIndex = join(site, sub, 'repodata_shards.msgpack.zst');
+    await until(
+      async () => (await exists(publishedIndex)) && (await readFile(publishedIndex)).equals(await servedIndex()),
+      'the shard index to be published as served',
+    );
+    const zst = zstdDecompressSync(await readFile(join(site, sub, 'repodata.json.zst')));
+    expect(zst.toString('utf8')).toBe(
+      await (await fetch(`${sl.url}/${sub}/repodata.json`, { headers: { 'accept-encoding': 'identity' } })).text(),
+    );
+
+    const nginx = await startNginx({ root: site });
+    const proxy = await startRecordingProxy(nginx.url.replace(/\/$/, ''));
+    try {
+      const channel = `${proxy.url}/conda/team-a/conda-forge`;
+      const solved = await simpleSolve(['publib'], [channel], ['linux-64', 'noarch'], []);
+      expect(solved.map((s) => `${s.packageName} ${s.version}`)).toEqual(['publib 1.0']);
+      const bytes = Buffer.from(await (await fetch(solved[0]!.url)).arrayBuffer());
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(solved[0]!.sha256);
+      await expect(simpleSolve(['publib >=2'], [channel], ['linux-64', 'noarch'], [])).rejects.toThrow(/publib >=2/);
+      expect(proxy.requests).toContain(`GET /${sub}/repodata_shards.msgpack.zst -> 200`);
+      expect(
+        proxy.requests.some((r) => /^GET \/conda\/team-a\/conda-forge\/linux-64\/shards\/[0-9a-f]{64}\.msgpack\.zst -> 200$/.test(r)),
+      ).toBe(true);
+      expect(proxy.requests.filter((r) => r.includes('/repodata.json'))).toEqual([]);
+    } finally {
+      await proxy.stop();
+      await nginx.stop();
+    }
   });
 });

@@ -1,12 +1,15 @@
 // Ownership of a PGlite folder (safelist.lock): one holder at a time, named to whoever finds it
 // held; a lock left by a dead process (kill -9) or one whose pid now belongs to another process
 // is taken over; a freshly created, not yet filled lock is respected, an old empty one is not;
-// release never removes a lock another process took over.
+// release never removes a lock another process took over. The lock appears whole or not at
+// all (a process that dies while writing it leaves no lock behind), and a lock held on another
+// host name is never taken over, whatever its age, and the refusal says so.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT } from '../support/cli.js';
 import { acquireFolderLock, lockHolderOf, LOCK_FILE } from '../../src/state/folder-lock.js';
 
 describe('the PGlite folder lock', () => {
@@ -72,5 +75,45 @@ describe('the PGlite folder lock', () => {
     await writeFile(join(dir, LOCK_FILE), holder(process.pid, { nonce: 'someone-else' }));
     a.release();
     expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ nonce: 'someone-else' });
+  });
+
+  it('never shows a half-written lock: a process that cannot write it leaves none behind', async () => {
+    // The child may create files but not write a byte into them (ulimit -f 0): taking the lock
+    // fails while writing its content. With create-then-fill it left an empty safelist.lock that
+    // held the folder as "a process that is starting"; written aside and linked, nothing appears.
+    const script = `import { acquireFolderLock } from ${JSON.stringify(join(ROOT, 'src/state/folder-lock.ts'))};
+      try { acquireFolderLock(${JSON.stringify(dir)}, 'safelist serve'); process.exit(0); } catch (e) { console.error(e.code); process.exit(3); }`;
+    const child = spawn('bash', ['-c', `ulimit -f 0; exec "${process.execPath}" --import tsx --input-type=module -e "$0"`, script], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code, stderr).not.toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+    const b = acquireFolderLock(dir, 'safelist sync');
+    expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid, command: 'safelist sync' });
+    b.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('never takes over a lock held on another host name, however old, and says so', async () => {
+    const foreign = JSON.stringify({
+      pid: 1,
+      host: `not-${hostname()}`,
+      command: 'safelist serve',
+      nonce: 'n2',
+      since: '2020-01-01T00:00:00Z',
+    });
+    await writeFile(join(dir, LOCK_FILE), foreign);
+    const old = new Date(Date.now() - 86_400_000);
+    await utimes(join(dir, LOCK_FILE), old, old);
+    const err = refused('safelist serve') as Error;
+    expect(lockHolderOf(err)).toMatchObject({ host: `not-${hostname()}` });
+    expect(err.message).toContain(`(pid 1 on not-${hostname()})`);
+    expect(err.message).toContain(`A lock held on another host (not-${hostname()}) is never taken over`);
+    expect(err.message).toContain(`delete ${join(dir, LOCK_FILE)}`);
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe(foreign);
   });
 });

@@ -47,6 +47,7 @@ async function openOci(ctx: OpenContext): Promise<OpenOci> {
     module: oci,
     catalog,
     readModel: index,
+    images: catalog,
     routes: (app, deps) =>
       registerOciRoutes(app, {
         catalog,

@@ -74,7 +74,7 @@ async function openPypi(ctx: OpenContext): Promise<OpenPypi> {
         { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.projects ? { only: params.projects as string[] } : {}) },
       ),
     import: (params, run) => importPypiDir(params.dir, { store, catalog, onProgress: (line) => run.emit({ type: 'line', line }) }),
-    publish: (view, out) => publishPypiView(index, catalog, ctx.policies.policy, view, out),
+    publish: (view, out) => publishPypiView(index, catalog, view, out),
     triage: (q) => triagePypi(catalog, store, q),
     async check(views, policy) {
       const unmet = await checkPypiInstallability(index, catalog, store, policy, views);
