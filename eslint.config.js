@@ -2,6 +2,7 @@
 // import-boundary rules that keep src/'s layers pointing down (STYLE.md habit 3), and a light
 // typescript-eslint rule set. It must never be loosened to let a higher layer be imported from a
 // lower one: a real exception is an eslint-disable comment on the import naming issue 12.
+import { existsSync, readdirSync } from 'node:fs';
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import boundaries from 'eslint-plugin-boundaries';
@@ -74,6 +75,18 @@ const policies = LAYERS.flatMap((layer, i) => {
   });
 });
 
+// The ecosystems (each folder of src/ecosystems/ with a module.ts). Their ids may appear as
+// string literals only inside their own folder (configuration keys, config.pypi…, are not
+// literals and stay where the schema declares them): anywhere else, a branch on an ecosystem's name
+// is a missing member of the EcosystemModule interface (STYLE.md habit 1). The registry
+// (src/ecosystems/index.ts) lists the modules by import, not by name.
+const ECOSYSTEM_IDS = readdirSync('src/ecosystems', { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(`src/ecosystems/${d.name}/module.ts`))
+  .map((d) => d.name);
+const idPattern = `/^(${ECOSYSTEM_IDS.join('|')})$/`;
+const ECOSYSTEM_NAME_MESSAGE =
+  'an ecosystem is named only inside its own folder (src/ecosystems/<id>/): loop over the registry (src/ecosystems/index.ts) and ask the module instead';
+
 export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tools/**', '.tmp/**', 'data/**'] },
   js.configs.recommended,
@@ -111,6 +124,17 @@ export default defineConfig(
       'boundaries/dependencies': ['error', { default: 'disallow', policies }],
       // Every file of src/ belongs to a layer: a new top-level folder must be placed in LAYERS.
       'boundaries/no-unknown-files': 'error',
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/ecosystems/*/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: `Literal[value=${idPattern}]`, message: ECOSYSTEM_NAME_MESSAGE },
+        { selector: `TemplateElement[value.raw=${idPattern}]`, message: ECOSYSTEM_NAME_MESSAGE },
+      ],
     },
   },
 );

@@ -15,6 +15,22 @@ export class SafelistError extends Error {
   }
 }
 
+/** The codes of the read path's refusals, declared once: call sites test with the predicates below, never with a string. */
+export const REFUSAL_CODES = { blocked: 'BLOCKED_BY_POLICY', notFound: 'NOT_FOUND' } as const;
+
+/** A refusal of the read path as a value: the policy's (403, with its reason) or "not here" (404). */
+export type Refusal = SafelistError & { readonly code: (typeof REFUSAL_CODES)[keyof typeof REFUSAL_CODES] };
+
+/** Is this the policy refusing (403 with the reason clients print)? */
+export function isBlockedByPolicy(err: unknown): err is Refusal {
+  return err instanceof SafelistError && err.code === REFUSAL_CODES.blocked;
+}
+
+/** Is this a refusal of the read path (blocked by policy, or nothing to serve): demand insight counts both. */
+export function isRefusal(err: unknown): err is Refusal {
+  return err instanceof SafelistError && (err.code === REFUSAL_CODES.blocked || err.code === REFUSAL_CODES.notFound);
+}
+
 export const errors = {
   badRequest: (message: string) => new SafelistError('BAD_REQUEST', 400, 'Bad request', message),
   /** Text no database can store; `field` is its JSON path (or parameter name) within `source`. */
@@ -32,9 +48,9 @@ export const errors = {
   unauthenticated: (message: string) => new SafelistError('UNAUTHENTICATED', 401, 'Authentication required', message),
   forbidden: (message: string) => new SafelistError('FORBIDDEN', 403, 'Forbidden', message),
   conflict: (message: string) => new SafelistError('CONFLICT', 409, 'Conflict', message),
-  notFound: (what: string) => new SafelistError('NOT_FOUND', 404, 'Not found', what),
+  notFound: (what: string) => new SafelistError(REFUSAL_CODES.notFound, 404, 'Not found', what),
   blockedByPolicy: (message: string, extra: Record<string, unknown> = {}) =>
-    new SafelistError('BLOCKED_BY_POLICY', 403, 'Blocked by Safelist policy', message, extra),
+    new SafelistError(REFUSAL_CODES.blocked, 403, 'Blocked by Safelist policy', message, extra),
   notAcceptable: (offered: string[]) =>
     new SafelistError(
       'NOT_ACCEPTABLE',

@@ -18,7 +18,7 @@ describe('import layers', () => {
   it('reports a lower folder importing a higher one, and names both', async () => {
     const errs = await boundaryErrors(
       'src/policy/probe.ts',
-      "import { grammars } from '../ecosystems/grammars.js';\nexport const g = grammars;\n",
+      "import { grammars } from '../ecosystems/index.js';\nexport const g = grammars;\n",
     );
     expect(errs).toHaveLength(1);
     expect(errs[0]).toMatch(/"policy".*"ecosystems"/);

@@ -14,7 +14,7 @@
 // Plain repodata.json is also served with gzip Content-Encoding to every client that accepts it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
-import { errors, SafelistError } from '../../errors.js';
+import { errors, isBlockedByPolicy } from '../../errors.js';
 import { gzipOfDocument, isCondaSubdir, zstOfDocument, type CondaDocument, type CondaIndex } from './index.js';
 import type { Shard, ShardSet } from './shards.js';
 import type { BlobStore } from '../../storage/types.js';
@@ -116,7 +116,7 @@ function registerShardRoutes(app: FastifyInstance, deps: CondaRouteDeps): void {
       try {
         return sendShard(req, reply, m[1]!, index.authorizeShard(view, channel, subdir, m[1]!));
       } catch (err) {
-        if (err instanceof SafelistError && err.code === 'BLOCKED_BY_POLICY') deps.onBlocked?.({ view, name: String(err.extra.package) });
+        if (isBlockedByPolicy(err)) deps.onBlocked?.({ view, name: String(err.extra.package) });
         throw err;
       }
     },
@@ -154,7 +154,7 @@ export function registerCondaRoutes(app: FastifyInstance, deps: CondaRouteDeps):
       try {
         p = index.authorizeFile(view, channel, subdir, filename);
       } catch (err) {
-        if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY')
+        if (isBlockedByPolicy(err))
           deps.onBlocked?.({ view, name: filename.slice(0, filename.lastIndexOf('-', filename.lastIndexOf('-') - 1)) });
         throw err;
       }

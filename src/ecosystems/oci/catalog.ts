@@ -2,6 +2,7 @@
 // PostgreSQL is the truth; an in-memory copy serves the read path, refreshed per image on
 // change notifications. It also answers "which digests may a view see in this repository":
 // exactly those reachable from a tag the view's policy allows (fail closed otherwise).
+import { RecordColumns } from '../../catalog/columns.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import type { Policy } from '../../policy/decide.js';
@@ -49,6 +50,29 @@ export interface OciTagWrite {
   refs: OciRef[];
 }
 
+/** The columns of oci_manifests, oci_refs and oci_tags (beside their `name`), declared once. */
+const MANIFEST = new RecordColumns<OciManifestRecord>({
+  digest: { column: 'digest', type: 'text' },
+  mediaType: { column: 'media_type', type: 'text' },
+  size: { column: 'size', type: 'bigint' },
+});
+const REF = new RecordColumns<OciRef>({
+  parent: { column: 'parent', type: 'text' },
+  child: { column: 'child', type: 'text' },
+  kind: { column: 'kind', type: 'text' },
+  mediaType: { column: 'media_type', type: 'text' },
+  size: { column: 'size', type: 'bigint' },
+  platform: { column: 'platform', type: 'text' },
+});
+interface OciTagRecord {
+  tag: string;
+  digest: string;
+}
+const TAG = new RecordColumns<OciTagRecord>({ tag: { column: 'tag', type: 'text' }, digest: { column: 'digest', type: 'text' } });
+
+/** `$from, $from+1, …` for n values. */
+const params = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(',');
+
 export class OciCatalog extends ReplicatedCatalog<[name: string]> {
   private readonly images = new Map<string, OciImage>();
   private readonly access = new Map<string, { key: string; value: ViewAccess }>();
@@ -66,29 +90,21 @@ export class OciCatalog extends ReplicatedCatalog<[name: string]> {
 
   async reload(name: string): Promise<void> {
     const [manifests, refs, tags] = await Promise.all([
-      this.db.query<{ digest: string; media_type: string; size: string | number }>(
-        'SELECT digest, media_type, size FROM oci_manifests WHERE name = $1',
-        [name],
-      ),
-      this.db.query<{
-        parent: string;
-        child: string;
-        kind: 'manifest' | 'blob';
-        media_type: string;
-        size: string | number;
-        platform: string | null;
-      }>('SELECT parent, child, kind, media_type, size, platform FROM oci_refs WHERE name = $1', [name]),
-      this.db.query<{ tag: string; digest: string }>('SELECT tag, digest FROM oci_tags WHERE name = $1', [name]),
+      this.db
+        .query(`SELECT ${MANIFEST.selectList} FROM oci_manifests WHERE name = $1`, [name])
+        .then((rows) => rows.map((r) => MANIFEST.fromRow(r))),
+      this.db.query(`SELECT ${REF.selectList} FROM oci_refs WHERE name = $1`, [name]).then((rows) => rows.map((r) => REF.fromRow(r))),
+      this.db.query(`SELECT ${TAG.selectList} FROM oci_tags WHERE name = $1`, [name]).then((rows) => rows.map((r) => TAG.fromRow(r))),
     ]);
     if (manifests.length === 0) {
       if (this.images.delete(name)) this.notifyListeners(name);
       return;
     }
     const image: OciImage = { name, tags: new Map(), manifests: new Map(), refs: new Map(), serial: this.nextSerial() };
-    for (const m of manifests) image.manifests.set(m.digest, { digest: m.digest, mediaType: m.media_type, size: Number(m.size) });
+    for (const m of manifests) image.manifests.set(m.digest, m);
     for (const r of refs) {
       const list = image.refs.get(r.parent) ?? [];
-      list.push({ parent: r.parent, child: r.child, kind: r.kind, mediaType: r.media_type, size: Number(r.size), platform: r.platform });
+      list.push(r);
       image.refs.set(r.parent, list);
     }
     for (const t of tags) image.tags.set(t.tag, t.digest);
@@ -148,21 +164,23 @@ export class OciCatalog extends ReplicatedCatalog<[name: string]> {
   async commitTag(w: OciTagWrite): Promise<void> {
     await this.db.tx(async (q: Queryable) => {
       for (const m of w.manifests) {
+        const values = Object.values(MANIFEST.toJsonRow(m));
         await q.query(
-          'INSERT INTO oci_manifests (name, digest, media_type, size) VALUES ($1,$2,$3,$4) ON CONFLICT (name, digest) DO NOTHING',
-          [w.name, m.digest, m.mediaType, m.size],
+          `INSERT INTO oci_manifests (name, ${MANIFEST.insertList}) VALUES ($1,${params(2, values.length)}) ON CONFLICT (name, digest) DO NOTHING`,
+          [w.name, ...values],
         );
       }
       for (const r of w.refs) {
+        const values = Object.values(REF.toJsonRow(r));
         await q.query(
-          'INSERT INTO oci_refs (name, parent, child, kind, media_type, size, platform) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (name, parent, child) DO NOTHING',
-          [w.name, r.parent, r.child, r.kind, r.mediaType, r.size, r.platform],
+          `INSERT INTO oci_refs (name, ${REF.insertList}) VALUES ($1,${params(2, values.length)}) ON CONFLICT (name, parent, child) DO NOTHING`,
+          [w.name, ...values],
         );
       }
       await q.query(
-        `INSERT INTO oci_tags (name, tag, digest, source) VALUES ($1,$2,$3,$4)
+        `INSERT INTO oci_tags (name, ${TAG.insertList}, source) VALUES ($1,$2,$3,$4)
          ON CONFLICT (name, tag) DO UPDATE SET digest = EXCLUDED.digest, source = EXCLUDED.source, synced_at = now()`,
-        [w.name, w.tag, w.digest, w.source],
+        [w.name, ...Object.values(TAG.toJsonRow({ tag: w.tag, digest: w.digest })), w.source],
       );
       await this.changed([w.name], q); // at COMMIT, to every instance
     });

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
-import { errors, ociErrors, SafelistError } from '../../errors.js';
+import { errors, ociErrors, SafelistError, isBlockedByPolicy } from '../../errors.js';
 import type { OciCatalog } from './catalog.js';
 import { checkDigest, digestHex, isTag, splitImageName } from './names.js';
 import { DEFAULT_VIEW } from '../../policy/decide.js';
@@ -45,7 +45,7 @@ export function isOciPath(url: string): boolean {
 export function sendOciError(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply {
   const code = OCI_CODES.has(err.code)
     ? err.code
-    : err.code === 'BLOCKED_BY_POLICY'
+    : isBlockedByPolicy(err)
       ? 'DENIED'
       : err.status === 404
         ? 'NAME_UNKNOWN'

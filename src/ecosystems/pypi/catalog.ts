@@ -66,17 +66,22 @@ export interface PypiProject {
   serial: number;
 }
 
-interface StatusRow {
+/** A row of pypi_project_status: a project's relayed status. */
+interface ProjectStatusRecord extends RelayedStatus {
   project: string;
-  status: RelayedStatus['status'];
-  reason: string | null;
-  upstream: string;
 }
 
-const STATUS_COLUMNS = 'project, status, reason, upstream';
+/** The columns of pypi_project_status, declared once. */
+const STATUS = new RecordColumns<ProjectStatusRecord>({
+  project: { column: 'project', type: 'text' },
+  status: { column: 'status', type: 'text' },
+  reason: { column: 'reason', type: 'text' },
+  upstream: { column: 'upstream', type: 'text' },
+});
 
-function fromStatusRow(r: StatusRow): RelayedStatus {
-  return { status: r.status, reason: r.reason, upstream: r.upstream };
+function fromStatusRow(row: Record<string, unknown>): RelayedStatus {
+  const { project: _project, ...status } = STATUS.fromRow(row);
+  return status;
 }
 
 /** Projects read per query by reloadAll. */
@@ -164,8 +169,8 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
    */
   async reloadAll(): Promise<void> {
     this.statuses.clear();
-    for (const r of await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status`))
-      this.statuses.set(r.project, fromStatusRow(r));
+    for (const r of await this.db.query(`SELECT ${STATUS.selectList} FROM pypi_project_status`))
+      this.statuses.set(String(r.project), fromStatusRow(r));
     const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map(
       (r) => r.project,
     );
@@ -206,7 +211,7 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
   /** Re-reads one project from the database (after a local write or a notification). */
   async reload(project: string): Promise<void> {
     const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = $1`, [project]);
-    const status = (await this.db.query<StatusRow>(`SELECT ${STATUS_COLUMNS} FROM pypi_project_status WHERE project = $1`, [project]))[0];
+    const status = (await this.db.query(`SELECT ${STATUS.selectList} FROM pypi_project_status WHERE project = $1`, [project]))[0];
     if (status) this.statuses.set(project, fromStatusRow(status));
     else this.statuses.delete(project);
     const intern = interner();
@@ -258,10 +263,11 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
     if (!status && !old) return;
     if (status && old && old.status === status.status && old.reason === (status.reason ?? null) && old.upstream === upstream) return;
     if (status) {
+      const row = STATUS.toJsonRow({ project, status: status.status, reason: status.reason ?? null, upstream });
       await this.db.query(
-        `INSERT INTO pypi_project_status (project, status, reason, upstream) VALUES ($1, $2, $3, $4)
+        `INSERT INTO pypi_project_status (${STATUS.insertList}) VALUES ($1, $2, $3, $4)
          ON CONFLICT (project) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason, upstream = EXCLUDED.upstream, updated_at = now()`,
-        [project, status.status, status.reason ?? null, upstream],
+        Object.values(row),
       );
     } else {
       await this.db.query('DELETE FROM pypi_project_status WHERE project = $1', [project]);

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import { errors, SafelistError } from '../../errors.js';
+import { errors, SafelistError, isBlockedByPolicy } from '../../errors.js';
 import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
@@ -136,7 +136,7 @@ export class PypiIndex {
     const at = new Date(now);
     if (!project || !policy.projectVisible('pypi', name, view, at)) {
       const refusal = this.projectRefusal(view, name);
-      if (refusal.code !== 'BLOCKED_BY_POLICY') throw refusal;
+      if (!isBlockedByPolicy(refusal)) throw refusal;
       const listing = { name, displayName: project?.displayName ?? name, files: [], status: this.quarantine(refusal.message, name, view) };
       return this.store(key, name === rawName, listing, format, { validUntil: Infinity, serial: project?.serial ?? -1, refused: true });
     }

@@ -3,7 +3,7 @@
 // .metadata that the view's policy refuses, whatever URL was used to reach it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { blobKeyForSha256, isSha256 } from '../../catalog/blob-keys.js';
-import { errors } from '../../errors.js';
+import { errors, isBlockedByPolicy, isRefusal } from '../../errors.js';
 import { gzipOf, type PypiIndex, type RenderedDocument } from './index.js';
 import { isSafeFilename, normalizeProjectName } from './names.js';
 import type { BlobStore } from '../../storage/types.js';
@@ -74,7 +74,7 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
       if (doc.refused) deps.onBlocked?.({ view, name: canonical });
       return sendDocument(req, reply, doc, n.contentType);
     } catch (err) {
-      if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY' || (err as { code?: string }).code === 'NOT_FOUND') {
+      if (isRefusal(err)) {
         deps.onBlocked?.({ view, name: normalizeProjectName(raw) });
       }
       throw err;
@@ -99,8 +99,7 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
       try {
         file = index.authorizeFile(view, sha256!, filename);
       } catch (err) {
-        if ((err as { code?: string }).code === 'BLOCKED_BY_POLICY')
-          deps.onBlocked?.({ view, name: index.nameOfFile(sha256!) ?? filename });
+        if (isBlockedByPolicy(err)) deps.onBlocked?.({ view, name: index.nameOfFile(sha256!) ?? filename });
         throw err;
       }
       if (metadata) {

@@ -1,0 +1,54 @@
+// Every registered ecosystem is one folder with the same file names for the same roles
+// (STYLE.md habit 1): module.ts, grammar.ts, catalog.ts, index.ts (the read model) and
+// routes.ts always; sync.ts, importer.ts, contents.ts and publish.ts exactly when the module
+// (or what it opens) has that role. A role without its file, or a file without its role, fails
+// here. Also: ids are unique and match their folder, and each opened ecosystem belongs to it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ecosystems } from '../../src/ecosystems/index.js';
+import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+
+const ROOT = join(import.meta.dirname, '..', '..', 'src', 'ecosystems');
+const ALWAYS = ['module.ts', 'grammar.ts', 'catalog.ts', 'index.ts', 'routes.ts'];
+
+describe('ecosystem modules', () => {
+  let sl: TestSafelist;
+  beforeAll(async () => {
+    sl = await startTestSafelist();
+  });
+  afterAll(async () => {
+    await sl?.stop();
+  });
+
+  it('registers at least the three ecosystems Safelist serves today, each in a folder named by its id', () => {
+    expect(ecosystems.size).toBeGreaterThanOrEqual(3);
+    for (const [id, m] of ecosystems) {
+      expect(m.id).toBe(id);
+      expect(existsSync(join(ROOT, id)), id).toBe(true);
+    }
+  });
+
+  it.each([...ecosystems.keys()])('%s has one file per role, and a role for each optional file', (id) => {
+    const m = ecosystems.get(id)!;
+    const opened = sl.runtime.ecosystems.get(id)!;
+    expect(opened.module).toBe(m);
+    const has = (file: string) => existsSync(join(ROOT, id, file));
+    for (const file of ALWAYS) expect(has(file), `${id}/${file}`).toBe(true);
+    const roles: Record<string, boolean> = {
+      'sync.ts': m.sync !== undefined && opened.sync !== undefined,
+      'importer.ts': m.importer !== undefined && opened.import !== undefined,
+      'contents.ts': m.contents !== undefined,
+      'publish.ts': opened.publish !== undefined,
+    };
+    for (const [file, role] of Object.entries(roles)) expect(has(file), `${id}/${file} (role ${role ? 'present' : 'absent'})`).toBe(role);
+    // A static role and its runtime half come together.
+    expect(m.sync === undefined).toBe(opened.sync === undefined);
+    expect(m.importer === undefined).toBe(opened.import === undefined);
+  });
+
+  it('gives every ecosystem a read path of its own', () => {
+    const prefixes = [...ecosystems.values()].map((m) => m.surface.prefix);
+    expect(new Set(prefixes).size).toBe(prefixes.length);
+  });
+});
