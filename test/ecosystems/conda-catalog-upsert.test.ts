@@ -2,7 +2,8 @@
 // land completely in one transaction, exactly as given (record text byte for byte, nulls, sizes,
 // times), or not at all when one of them is refused; a file name given twice applies in order;
 // a changed sha256 never overwrites a record; the writing catalog reads a written subdir back
-// once (not again on its own notification). On both database modes.
+// once (not again on its own notification); a subdir larger than one read page comes back whole.
+// On both database modes.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_CHANNEL } from '../../src/catalog/changes.js';
@@ -78,6 +79,25 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
       expect(catalog.subdir(p.channel, p.subdir)?.packages.get(p.filename)).toEqual(p);
     }
     expect(catalog.subdir('conda-forge', 'linux-64')!.packages.size + catalog.subdir('conda-forge', 'noarch')!.packages.size).toBe(4500);
+  });
+
+  it('reads a subdir larger than one reload page back whole, in a catalog opened afresh', async () => {
+    // 12,001 records: more than two of the pages (5,000 rows) a subdir is read back in.
+    const big = Array.from({ length: 12_001 }, (_, i) => record(100_000 + i, { subdir: 'win-64' }));
+    await catalog.upsert(big);
+    const fresh = new CondaCatalog(db);
+    await fresh.open();
+    try {
+      const packages = fresh.subdir('conda-forge', 'win-64')!.packages;
+      expect(packages.size).toBe(12_001);
+      for (const p of big) expect(packages.get(p.filename)).toEqual(p);
+      expect([...packages.keys()]).toEqual(big.map((p) => p.filename).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      expect(fresh.subdir('conda-forge', 'linux-64')!.packages.size).toBe(catalog.subdir('conda-forge', 'linux-64')!.packages.size);
+    } finally {
+      await fresh.close();
+    }
+    await db.query("DELETE FROM conda_packages WHERE subdir = 'win-64'");
+    await catalog.reload('conda-forge', 'win-64');
   });
 
   it('writes nothing of a batch when one record is refused', async () => {

@@ -5,7 +5,7 @@
 import type { Db, Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, NAME_PAIR } from '../../catalog/replicated.js';
-import { RecordColumns } from '../../catalog/columns.js';
+import { interner, RecordColumns } from '../../catalog/columns.js';
 import type { CondaRecordFields } from './repodata-filter.js';
 
 export interface CondaPackage {
@@ -39,18 +39,18 @@ export interface CondaSubdir {
 
 /** The columns of conda_packages, declared once. */
 const COLUMNS = new RecordColumns<CondaPackage>({
-  channel: { column: 'channel', type: 'text' },
-  subdir: { column: 'subdir', type: 'text' },
+  channel: { column: 'channel', type: 'text', intern: true },
+  subdir: { column: 'subdir', type: 'text', intern: true },
   filename: { column: 'filename', type: 'text' },
-  name: { column: 'name', type: 'text' },
-  version: { column: 'version', type: 'text' },
+  name: { column: 'name', type: 'text', intern: true },
+  version: { column: 'version', type: 'text', intern: true },
   build: { column: 'build', type: 'text' },
   sha256: { column: 'sha256', type: 'text' },
   md5: { column: 'md5', type: 'text' },
   size: { column: 'size', type: 'bigint' },
   record: { column: 'record', type: 'text', read: (r) => withoutServerFields(r) },
   stored: { column: 'stored', type: 'boolean' },
-  source: { column: 'source', type: 'text' },
+  source: { column: 'source', type: 'text', intern: true },
   sourceUrl: { column: 'source_url', type: 'text' },
   uploadTime: { column: 'upload_time', type: 'timestamptz' },
   // CEP 47: set by the upsert's SQL when a record is first stored.
@@ -102,6 +102,13 @@ export function packageFromRecord(
 }
 
 const key = (channel: string, subdir: string) => NAME_PAIR.name(channel, subdir);
+
+/**
+ * Rows read per query when a subdir is (re)loaded. One query for a whole 100,000-record subdir
+ * held the rows three times at once (the driver's result, its rows, the entries) and grew
+ * PGlite's WebAssembly heap, which never shrinks, by the size of the result.
+ */
+const RELOAD_ROWS = 5000;
 
 /** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
 const UPSERT_BATCH_ROWS = 1000;
@@ -158,16 +165,27 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
 
   /** Reads every channel and subdir again (after notifications may have been missed). */
   async reloadAll(): Promise<void> {
-    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM conda_packages`);
-    const grouped = new Map<string, CondaPackage[]>();
-    for (const r of rows) {
-      const p = COLUMNS.fromRow(r);
-      const k = key(p.channel, p.subdir);
-      const list = grouped.get(k) ?? [];
-      list.push(p);
-      grouped.set(k, list);
+    const pairs = await this.db.query<{ channel: string; subdir: string }>('SELECT DISTINCT channel, subdir FROM conda_packages');
+    for (const { channel, subdir } of pairs) await this.reload(channel, subdir);
+  }
+
+  /**
+   * Every record of a subdir, RELOAD_ROWS per query in file name order. A write committed
+   * between two pages may be half seen, but every write is followed by a reload of its subdir
+   * (after its commit, here and on every replica), which reads it whole.
+   */
+  private async readSubdir(channel: string, subdir: string): Promise<CondaPackage[]> {
+    const intern = interner();
+    const out: CondaPackage[] = [];
+    for (let after = ''; ; after = out[out.length - 1]!.filename) {
+      const rows = await this.db.query(
+        `SELECT ${COLUMNS.selectList} FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename > $3
+         ORDER BY filename LIMIT ${RELOAD_ROWS}`,
+        [channel, subdir, after],
+      );
+      for (const r of rows) out.push(COLUMNS.fromRow(r, intern));
+      if (rows.length < RELOAD_ROWS) return out;
     }
-    for (const list of grouped.values()) this.install(list[0]!.channel, list[0]!.subdir, list);
   }
 
   private install(channel: string, subdir: string, list: CondaPackage[]): void {
@@ -178,15 +196,7 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
   }
 
   async reload(channel: string, subdir: string): Promise<void> {
-    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM conda_packages WHERE channel = $1 AND subdir = $2`, [
-      channel,
-      subdir,
-    ]);
-    this.install(
-      channel,
-      subdir,
-      rows.map((r) => COLUMNS.fromRow(r)),
-    );
+    this.install(channel, subdir, await this.readSubdir(channel, subdir));
   }
 
   subdir(channel: string, subdir: string): CondaSubdir | undefined {

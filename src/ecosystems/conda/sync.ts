@@ -180,6 +180,8 @@ export async function runCondaSync(
           }
           packages.push(old?.stored ? { ...p, stored: true } : p);
         }
+        // The parsed records (the largest copy) are garbage from here on, before the writes and reloads.
+        result.records.length = 0;
       } catch (err) {
         item.error = (err as Error).message;
         report.failed.push({ filename: `${channel.name}/${subdir}/repodata.json`, error: item.error });
