@@ -3,12 +3,13 @@
 // over this map. Adding an ecosystem is its folder plus one line here. It must never hold
 // anything but modules (no per-ecosystem branch belongs here).
 import { conda } from './conda/module.js';
+import { npm } from './npm/module.js';
 import { oci } from './oci/module.js';
 import { pypi } from './pypi/module.js';
 import type { EcosystemModule } from './types.js';
 import type { PolicyGrammar } from '../policy/types.js';
 
-export const ecosystems: ReadonlyMap<string, EcosystemModule> = new Map([pypi, conda, oci].map((m) => [m.id, m]));
+export const ecosystems: ReadonlyMap<string, EcosystemModule> = new Map([pypi, conda, oci, npm].map((m) => [m.id, m]));
 
 /** Every ecosystem's id, in registry order. */
 export const ecosystemIds: readonly string[] = [...ecosystems.keys()];

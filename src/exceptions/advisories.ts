@@ -51,11 +51,8 @@ const OSV_ECOSYSTEM: Record<string, string> = Object.fromEntries(
 /** The ecosystems the policy serves, by OSV ecosystem name in lower case. */
 const POLICY_ECOSYSTEMS: Record<string, Ecosystem> = Object.fromEntries(Object.entries(OSV_ECOSYSTEM).map(([id, osv]) => [osv.toLowerCase(), id]));
 
-/**
- * OSV ecosystem names (lower case) imported, and the key prefix each is stored under: those the
- * policy serves, and npm's (most MAL- records name npm packages; kept for when an npm index uses them).
- */
-const IMPORTED_ECOSYSTEMS: Record<string, string> = { npm: 'npm', ...POLICY_ECOSYSTEMS };
+/** OSV ecosystem names (lower case) imported, and the key prefix each is stored under: every registered ecosystem OSV names. */
+const IMPORTED_ECOSYSTEMS: Record<string, string> = POLICY_ECOSYSTEMS;
 
 /** The name as stored in `packages` keys: each ecosystem's own normalisation (npm: lower case). */
 function packageKey(osvEcosystem: string | undefined, name: string | undefined): string | undefined {
