@@ -34,7 +34,10 @@ export interface ProjectQuery {
   /** Normalised name. */
   name: string;
   view: string;
-  versions: ReadonlyArray<{ version: string; uploadTime?: Date | undefined }>;
+  /** conda: the channel of the records (rules for other channels do not count). */
+  channel?: string;
+  /** Each version, with what its grammar identifies it by besides (conda: build string and subdir). */
+  versions: ReadonlyArray<{ version: string; uploadTime?: Date | undefined; build?: string; subdir?: string }>;
   now?: Date;
 }
 
@@ -164,7 +167,7 @@ export class Policy {
    */
   decideProject(q: ProjectQuery): ProjectDecision {
     const now = q.now ?? new Date();
-    const active = this.activeRules(q.ecosystem, q.name, q.view, now);
+    const active = this.activeRules(q.ecosystem, q.name, q.view, now, q.channel);
     let validUntil = Infinity;
     for (const r of active) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
     if (active.length === 0) return { visible: false, decisions: [], validUntil };
@@ -176,6 +179,9 @@ export class Policy {
         view: q.view,
         now,
         ...(v.uploadTime ? { uploadTime: v.uploadTime } : {}),
+        ...(q.channel !== undefined ? { channel: q.channel } : {}),
+        ...(v.build !== undefined ? { build: v.build } : {}),
+        ...(v.subdir !== undefined ? { subdir: v.subdir } : {}),
       });
       const until = d.code === 'cooldown' ? this.cooldownUntil(q.view, v.uploadTime) : undefined;
       if (until) validUntil = Math.min(validUntil, until.getTime());
