@@ -28,6 +28,27 @@ function pinsMatch(r: Rule, q: DecisionQuery): boolean {
   return true;
 }
 
+/** A read model's one question about a project: its versions (with upload times, for cool-downs) in a view. */
+export interface ProjectQuery {
+  ecosystem: Ecosystem;
+  /** Normalised name. */
+  name: string;
+  view: string;
+  /** conda: the channel of the records (rules for other channels do not count). */
+  channel?: string;
+  /** Each version, with what its grammar identifies it by besides (conda: build string and subdir). */
+  versions: ReadonlyArray<{ version: string; uploadTime?: Date | undefined; build?: string; subdir?: string }>;
+  now?: Date;
+}
+
+/** The answer: visible (some rule in force names it), each version's decision in order, and how long it holds. */
+export interface ProjectDecision {
+  visible: boolean;
+  decisions: Decision[];
+  /** epoch ms after which the answer may change by time alone; Infinity when only a policy or catalog change can. */
+  validUntil: number;
+}
+
 export class Policy {
   /** Allowlist and exception rules (what may be served). */
   readonly rules: readonly Rule[];
@@ -137,6 +158,36 @@ export class Policy {
     const ms = this.cooldowns.get(view);
     if (!ms || !uploadTime) return undefined;
     return new Date(uploadTime.getTime() + ms);
+  }
+
+  /**
+   * One project's answer in a view, asked once by a read model: whether some rule in force names
+   * it, each version's decision, and until when that answer holds by time alone (the earliest
+   * expiry of a rule in force, or end of a cool-down). A project no rule names gets no decisions.
+   */
+  decideProject(q: ProjectQuery): ProjectDecision {
+    const now = q.now ?? new Date();
+    const active = this.activeRules(q.ecosystem, q.name, q.view, now, q.channel);
+    let validUntil = Infinity;
+    for (const r of active) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+    if (active.length === 0) return { visible: false, decisions: [], validUntil };
+    const decisions = q.versions.map((v) => {
+      const d = this.decide({
+        ecosystem: q.ecosystem,
+        name: q.name,
+        version: v.version,
+        view: q.view,
+        now,
+        ...(v.uploadTime ? { uploadTime: v.uploadTime } : {}),
+        ...(q.channel !== undefined ? { channel: q.channel } : {}),
+        ...(v.build !== undefined ? { build: v.build } : {}),
+        ...(v.subdir !== undefined ? { subdir: v.subdir } : {}),
+      });
+      const until = d.code === 'cooldown' ? this.cooldownUntil(q.view, v.uploadTime) : undefined;
+      if (until) validUntil = Math.min(validUntil, until.getTime());
+      return d;
+    });
+    return { visible: true, decisions, validUntil };
   }
 
   decide(q: DecisionQuery): Decision {

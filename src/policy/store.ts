@@ -16,7 +16,7 @@ import type { Ecosystem, PolicyGrammar, Rule } from './types.js';
 
 export { PolicyError };
 
-/** Each ecosystem's policy grammar, keyed by ecosystem (the registry lives in ecosystems/grammars.ts). */
+/** Each ecosystem's policy grammar, keyed by ecosystem (given by the caller: the registry, ecosystems/index.ts, lists them). */
 export type PolicyGrammars = Partial<Record<Ecosystem, PolicyGrammar>>;
 
 /** Additional rules from outside the policy files (exceptions approved through the API). */

@@ -149,3 +149,39 @@ describe('decide', () => {
     });
   });
 });
+
+describe('one question per project', () => {
+  it('answers each version as decide() would, and holds until the first expiry or cool-down end', async () => {
+    const { policy } = await load({
+      'allowlists/pypi.yaml': 'packages:\n  - requests>=2,<3\n',
+      'exceptions/team.yaml': [
+        'exceptions:',
+        '  - { id: EXC-9, ecosystem: pypi, package: "requests==3.0", view: team-b, reason: trial, expires: 2099-06-01 }',
+      ].join('\n'),
+    });
+    const now = new Date('2099-01-01T00:00:00Z');
+    const fresh = new Date('2098-12-30T00:00:00Z'); // inside team-b's 7-day cool-down
+    const versions = [{ version: '2.1' }, { version: '2.2', uploadTime: fresh }, { version: '3.0' }, { version: '4.0' }];
+    const answer = policy.decideProject({ ecosystem: 'pypi', name: 'requests', view: 'team-b', versions, now });
+    expect(answer.visible).toBe(true);
+    const one = (v: (typeof versions)[number]) =>
+      policy.decide({
+        ecosystem: 'pypi',
+        name: 'requests',
+        version: v.version,
+        view: 'team-b',
+        now,
+        ...(v.uploadTime ? { uploadTime: v.uploadTime } : {}),
+      });
+    expect(answer.decisions).toEqual(versions.map(one));
+    expect(answer.decisions.map((d) => d.code)).toEqual(['allowed', 'cooldown', 'allowed', 'version-not-allowed']);
+    // The cool-down of 2.2 ends before the exception expires: that is when the answer changes.
+    expect(answer.validUntil).toBe(fresh.getTime() + 7 * 24 * 3600 * 1000);
+  });
+
+  it('gives no decisions for a project no rule in force names in the view', async () => {
+    const { policy } = await load({ 'allowlists/pypi.yaml': 'packages:\n  - requests\n' });
+    const answer = policy.decideProject({ ecosystem: 'pypi', name: 'flask', view: 'default', versions: [{ version: '1.0' }] });
+    expect(answer).toEqual({ visible: false, decisions: [], validUntil: Infinity });
+  });
+});

@@ -132,28 +132,26 @@ export class CondaIndex {
   private visible(view: string, channel: string, subdir: string, now: number): { packages: CondaPackage[]; validUntil: number } {
     const policy = this.policy;
     const at = new Date(now);
-    let validUntil = Infinity;
-    const out: CondaPackage[] = [];
-    const entry = this.catalog.subdir(channel, subdir);
-    const names = new Map<string, boolean>();
-    for (const p of entry?.packages.values() ?? []) {
-      if (!p.stored) continue;
-      let visible = names.get(p.name);
-      if (visible === undefined) {
-        const rules = policy.activeRules('conda', p.name, view, at, channel);
-        visible = rules.length > 0;
-        for (const r of rules) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
-        names.set(p.name, visible);
-      }
-      if (!visible) continue;
-      const d = this.decidePackage(p, view, at);
-      if (d.code === 'cooldown') {
-        const until = policy.cooldownUntil(view, p.uploadTime ?? undefined);
-        if (until) validUntil = Math.min(validUntil, until.getTime());
-      }
-      if (d.allowed) out.push(p);
+    const records = [...(this.catalog.subdir(channel, subdir)?.packages.values() ?? [])].filter((p) => p.stored);
+    const byName = new Map<string, CondaPackage[]>();
+    for (const p of records) {
+      const list = byName.get(p.name);
+      if (list) list.push(p);
+      else byName.set(p.name, [p]);
     }
-    return { packages: out, validUntil };
+    // One question to policy per package name: its records' decisions, and how long they hold.
+    let validUntil = Infinity;
+    const allowed = new Set<CondaPackage>();
+    for (const [name, list] of byName) {
+      const versions = list.map((p) => ({ version: p.version, uploadTime: p.uploadTime ?? undefined, build: p.build, subdir: p.subdir }));
+      const answer = policy.decideProject({ ecosystem: this.catalog.ecosystem, name, view, channel, versions, now: at });
+      validUntil = Math.min(validUntil, answer.validUntil);
+      answer.decisions.forEach((d, i) => {
+        if (d.allowed) allowed.add(list[i]!);
+      });
+    }
+    // In the catalog's order, as before: documents are rendered from this list.
+    return { packages: records.filter((p) => allowed.has(p)), validUntil };
   }
 
   /** The stored records of a subdir that a view may install (for installability checks). */

@@ -134,14 +134,23 @@ export class PypiIndex {
     const name = normalizeProjectName(rawName);
     const project = this.catalog.project(name);
     const at = new Date(now);
-    if (!project || !policy.projectVisible('pypi', name, view, at)) {
+    // The one question to policy for this project: every file's decision, and how long they hold.
+    const answer = project
+      ? policy.decideProject({
+          ecosystem: this.catalog.ecosystem,
+          name,
+          view,
+          now: at,
+          versions: project.files.map((f) => ({ version: f.version, uploadTime: publishedAt(f) })),
+        })
+      : undefined;
+    if (!project || !answer?.visible) {
       const refusal = this.projectRefusal(view, name);
       if (!isBlockedByPolicy(refusal)) throw refusal;
       const listing = { name, displayName: project?.displayName ?? name, files: [], status: this.quarantine(refusal.message, name, view) };
       return this.store(key, name === rawName, listing, format, { validUntil: Infinity, serial: project?.serial ?? -1, refused: true });
     }
-    let validUntil = Infinity;
-    for (const r of policy.activeRules('pypi', name, view, at)) if (r.expires) validUntil = Math.min(validUntil, r.expires.getTime());
+    const validUntil = answer.validUntil;
     const relayed = project.upstreamStatus;
     if (relayed?.status === 'quarantined') {
       const listing = {
@@ -154,16 +163,13 @@ export class PypiIndex {
     }
     // Every file refused for its version (none allowed, none merely cooling down): the project
     // is closed to the view as surely as an unlisted one, whether its sizes are known or not.
+    const decisionOf = new Map(project.files.map((f, i) => [f, answer.decisions[i]!]));
     let offered = false;
     let refusal: Decision | undefined;
     const listing = listProject(project, (f) => {
-      const d = this.decideFile(f, view, at);
+      const d = decisionOf.get(f)!;
       if (d.code !== 'version-not-allowed') offered = true;
       else refusal ??= d;
-      if (d.code === 'cooldown') {
-        const until = policy.cooldownUntil(view, publishedAt(f));
-        if (until) validUntil = Math.min(validUntil, until.getTime());
-      }
       return d;
     });
     const refused = offered ? undefined : refusal;

@@ -65,7 +65,8 @@ async function openPypi(ctx: OpenContext): Promise<OpenPypi> {
         seen.add(f.version);
         versions.push({ label: f.version, stored: f.stored, decision: index.decideFile(f, view) });
       }
-      const pageRefusal = index.pageRefusal(view, name);
+      // Only a name some rule allows can be refused as a whole page (rendering it is not free).
+      const pageRefusal = ctx.policies.policy.activeRules(pypi.id, name, view).length ? index.pageRefusal(view, name) : undefined;
       return { consulted: true, versions, ...(pageRefusal ? { pageRefusal } : {}) };
     },
     sync: (params, run) =>
