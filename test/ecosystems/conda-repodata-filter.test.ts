@@ -44,6 +44,17 @@ describe('streaming repodata filter', () => {
     }
   });
 
+  it('hands each kept record to onRecord as it is checked, instead of collecting them', async () => {
+    const b = await readFile(join(FIXTURES, 'repodata-linux-64.json'));
+    const collected = await run(b, { names: ['numpy', 'scipy'], subdir: 'linux-64' }, 7);
+    const handed: string[] = [];
+    const r = await run(b, { names: ['numpy', 'scipy'], subdir: 'linux-64', onRecord: (k) => handed.push(JSON.stringify(k)) }, 7);
+    expect(r.records).toEqual([]);
+    expect(handed).toEqual(collected.records.map((k) => JSON.stringify(k)));
+    expect(handed).toHaveLength(4);
+    expect(r.removed).toEqual(collected.removed);
+  });
+
   it('applies the full check to parsed records and drops records it cannot verify or whose name lies', async () => {
     const b = await readFile(join(FIXTURES, 'repodata-linux-64.json'));
     const r = await run(b, { names: ['numpy', 'numpy-legacy'], keep: (k) => k.record.version.startsWith('1.') });

@@ -31,6 +31,7 @@ export interface FilterResult {
   /** File names in the upstream's "removed" list whose package name is wanted. */
   removed: string[];
   repodataVersion: number | undefined;
+  /** The kept records, unless FilterOptions.onRecord took them one by one. */
   records: KeptRecord[];
   /** Records of wanted names that were dropped, with the reason (no sha256, inconsistent name). */
   dropped: Array<{ filename: string; reason: string }>;
@@ -45,6 +46,11 @@ export interface FilterOptions {
   wantName(name: string): boolean;
   /** Full test on a parsed, type-checked record (policy); default keeps every wanted name. */
   keep?(r: KeptRecord): boolean;
+  /**
+   * Takes each kept record as soon as it is checked, instead of result.records: a caller that
+   * turns records into something smaller never holds every parsed record at once.
+   */
+  onRecord?(r: KeptRecord): void;
   /** info.subdir, when present, must be this. */
   subdir?: string;
   /** Largest accepted single record (and top-level value that is kept), in bytes. */
@@ -409,7 +415,8 @@ export class RepodataFilter {
     }
     const kept: KeptRecord = { filename: fn, kind: this.pkgKind, record };
     if (this.opts.keep && !this.opts.keep(kept)) return;
-    this.result.records.push(kept);
+    if (this.opts.onRecord) this.opts.onRecord(kept);
+    else this.result.records.push(kept);
   }
 
   /** Call after the last chunk: fails when the input ended before the repodata object did. */

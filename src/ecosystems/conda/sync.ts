@@ -151,37 +151,41 @@ export async function runCondaSync(
             `${channel.name}: upstream error: repodata of ${subdir} answered HTTP 404 at ${upstream.urlOf(subdir, 'repodata.json')}`,
           );
         const { body } = repodata;
+        const known = catalog.subdir(channel.name, subdir)?.packages;
+        const taken: CondaPackage[] = [];
+        const renamed: Array<{ filename: string; error: string }> = [];
+        // Each kept record becomes a catalog entry as it comes: the parsed records (the largest
+        // copy) are never all held at once. Its URL and withdrawal are settled at the end, as
+        // "info" and "removed" may come after "packages".
         const result = await filterRepodata(body, {
           wantName: (n) => names.has(n),
           subdir,
           maxRecordBytes: config.conda.maxRecordBytes,
           source: `${channel.name}/${subdir}/repodata.json`,
+          onRecord: (r) => {
+            const p = packageFromRecord(channel.name, subdir, r.filename, r.record, {
+              stored: false,
+              source: channel.name,
+              sourceUrl: null,
+            });
+            const old = known?.get(r.filename);
+            if (old && old.sha256 !== p.sha256) {
+              renamed.push({
+                filename: r.filename,
+                error: `upstream now announces sha256 ${p.sha256} but ${old.sha256} was recorded; file names are immutable, refusing`,
+              });
+              return;
+            }
+            taken.push(old?.stored ? { ...p, stored: true } : p);
+          },
         });
         for (const d of result.dropped) emit({ type: 'warning', message: `${channel.name}/${subdir}: ${d.filename} skipped: ${d.reason}` });
         item.seen = result.seen;
         removed = result.removed;
         const withdrawn = new Set(removed);
-        packages = [];
-        const known = catalog.subdir(channel.name, subdir)?.packages;
-        for (const r of result.records) {
-          if (withdrawn.has(r.filename)) continue;
-          const p = packageFromRecord(channel.name, subdir, r.filename, r.record, {
-            stored: false,
-            source: channel.name,
-            sourceUrl: upstream.fileUrl(subdir, r.filename, result.info?.base_url),
-          });
-          const old = known?.get(r.filename);
-          if (old && old.sha256 !== p.sha256) {
-            report.failed.push({
-              filename: r.filename,
-              error: `upstream now announces sha256 ${p.sha256} but ${old.sha256} was recorded; file names are immutable, refusing`,
-            });
-            continue;
-          }
-          packages.push(old?.stored ? { ...p, stored: true } : p);
-        }
-        // The parsed records (the largest copy) are garbage from here on, before the writes and reloads.
-        result.records.length = 0;
+        for (const f of renamed) if (!withdrawn.has(f.filename)) report.failed.push(f);
+        packages = taken.filter((p) => !withdrawn.has(p.filename));
+        for (const p of packages) p.sourceUrl = upstream.fileUrl(subdir, p.filename, result.info?.base_url);
       } catch (err) {
         item.error = (err as Error).message;
         report.failed.push({ filename: `${channel.name}/${subdir}/repodata.json`, error: item.error });
