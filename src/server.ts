@@ -99,6 +99,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     condaGzip: config.conda.gzip,
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
+    npmAdvisories: runtime.advisories,
     packageRead: config.auth.packageRead,
     ...downloads.hooks,
   });

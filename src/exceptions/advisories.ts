@@ -262,6 +262,14 @@ export class AdvisoryStore {
     return rules;
   }
 
+  /** Every stored record (withdrawn ones included) that names any of these packages of an imported ecosystem. */
+  async recordsFor(ecosystem: string, names: string[]): Promise<OsvRecord[]> {
+    const keys = [...new Set(names.map((n) => packageKey(ecosystem, n)).filter((k): k is string => k !== undefined))];
+    if (!keys.length) return [];
+    const rows = await this.db.query<{ data: OsvRecord | string }>('SELECT data FROM advisories WHERE packages && $1::text[] ORDER BY id', [keys]);
+    return rows.map((row) => (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord);
+  }
+
   /** Advisories that affect any of `versions` of a package (withdrawn ones excluded). */
   async hits(ecosystem: string, name: string, versions: string[]): Promise<AdvisoryHit[]> {
     const osvEco = OSV_ECOSYSTEM[ecosystem];

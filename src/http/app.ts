@@ -21,6 +21,7 @@ import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError, type OciRouteDeps } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
+import { registerNpmAuditRoute, type NpmAdvisorySource } from '../ecosystems/npm/audit.js';
 
 export interface AppDeps {
   db: Db;
@@ -44,6 +45,8 @@ export interface AppDeps {
   packageRead?: 'anonymous' | 'token';
   /** The container gate's webhooks, reports and verdicts (/api/v1/gate). */
   gate?: GateRouteDeps;
+  /** Imported advisories: npm's audit endpoint (/npm/{view}/-/npm/v1/security/advisories/bulk) is served when set. */
+  npmAdvisories?: NpmAdvisorySource;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -103,7 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const auth = deps.api?.auth;
     app.addHook('onRequest', async (req, reply) => {
       // pip and docker both answer a Basic challenge with the credentials they were given.
-      if (!req.url.startsWith('/pypi/') && !req.url.startsWith('/conda/') && !isOciPath(req.url)) return;
+      if (!req.url.startsWith('/pypi/') && !req.url.startsWith('/conda/') && !req.url.startsWith('/npm/') && !isOciPath(req.url)) return;
       const pathToken = (req.raw as { safelistPathToken?: string }).safelistPathToken;
       reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
       if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
@@ -120,7 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       if (!who)
         throw errors.unauthenticated(
-          'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password',
+          'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, npm //host/npm/VIEW/:_authToken=TOKEN in .npmrc, docker login with the token as password',
         );
       reply.removeHeader('www-authenticate');
       // The download log records who pulled each file (blob-response.ts servedBy).
@@ -163,6 +166,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     });
   }
+
+  if (deps.npmAdvisories) registerNpmAuditRoute(app, { advisories: deps.npmAdvisories, policy: () => deps.policies.policy });
 
   // Queries are validated: a parameter given twice arrives as an array, never as a string.
   app.get('/api/v1/policy/check', async (req) => {
