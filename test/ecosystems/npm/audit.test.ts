@@ -3,14 +3,14 @@
 // a version asked about; the gzip body npm sends is read, bad bodies are 400s saying what to fix,
 // large ones are refused; and the real `npm audit` reports an imported advisory.
 import { gzipSync } from 'node:zlib';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryRange, type OsvAdvisory } from '../../../src/ecosystems/npm/audit.js';
 import { cvss3BaseScore } from '../../../src/ecosystems/npm/cvss.js';
 import { startTestSafelist, type TestSafelist } from '../../support/safelist.js';
-import { isolatedNpm } from '../../support/npm-client.js';
+import { isolatedNpm, lockedProject } from '../../support/npm-client.js';
 
 const semverRange = (...events: Array<Record<string, string>>) => [{ type: 'SEMVER', events }];
 
@@ -157,27 +157,9 @@ describe('POST /npm/{view}/-/npm/v1/security/advisories/bulk', () => {
   });
 
   it('is what the real `npm audit` asks, and it reports the imported advisory', async () => {
-    const project = await mkdtemp(join(tmpdir(), 'safelist-npm-ws-'));
-    await mkdir(project, { recursive: true });
     const registry = `${sl.url}/npm/default/`;
-    await writeFile(
-      join(project, 'package.json'),
-      JSON.stringify({ name: 'ws', version: '1.0.0', dependencies: { 'demo-lib': '^1.0.0' } }),
-    );
-    await writeFile(
-      join(project, 'package-lock.json'),
-      JSON.stringify({
-        name: 'ws',
-        version: '1.0.0',
-        lockfileVersion: 3,
-        requires: true,
-        packages: {
-          '': { name: 'ws', version: '1.0.0', dependencies: { 'demo-lib': '^1.0.0' } },
-          'node_modules/demo-lib': { version: '1.0.0', resolved: `${registry}demo-lib/-/demo-lib-1.0.0.tgz` },
-        },
-      }),
-    );
-    const npm = await isolatedNpm(registry);
+    const project = await lockedProject(registry, { 'demo-lib': '1.0.0' });
+    const npm = await isolatedNpm({ registry });
     const r = await npm.run(['audit', '--json'], project);
     // npm audit exits 1 when it found vulnerabilities at or above its audit level.
     expect(r.code, r.stderr).toBe(1);
