@@ -2,8 +2,9 @@
 // ranges (its grammar), what a rule is and what a decision says. Grammars are implemented
 // once per ecosystem folder; policy code never parses a version itself.
 
-export type Ecosystem = 'pypi' | 'conda' | 'oci';
-export const ECOSYSTEMS: readonly Ecosystem[] = ['pypi', 'conda', 'oci'];
+// npm (issue 12): the fourth ecosystem; its grammar is src/ecosystems/npm/grammar.ts.
+export type Ecosystem = 'pypi' | 'conda' | 'oci' | 'npm';
+export const ECOSYSTEMS: readonly Ecosystem[] = ['pypi', 'conda', 'oci', 'npm'];
 
 /** A parsed version range, as the ecosystem's own grammar understands it. */
 export interface VersionMatcher {

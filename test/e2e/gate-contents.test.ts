@@ -4,7 +4,7 @@
 // finds each *.dist-info/METADATA (and a bare distutils *.egg-info file) and judges it against
 // the workspace view: an image with only allowed distributions passes, one carrying a
 // distribution the view does not allow fails (and is purged) with a rule that names the
-// package, the file and the reason.
+// package, the file and the reason. npm packages in node_modules are judged the same way.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -108,6 +108,16 @@ describe('gate: curated contents of an image', () => {
       },
       { from: 'allowed' },
     );
+    // A Node.js app on the allowed image: its node_modules carries an npm package no view allows.
+    await layout.image(
+      'node',
+      {
+        'app/package.json': JSON.stringify({ name: 'my-app', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } }),
+        'app/node_modules/left-pad/package.json': JSON.stringify({ name: 'left-pad', version: '1.3.0', main: 'index.js' }),
+        'app/node_modules/left-pad/index.js': 'module.exports = (s, n) => String(s).padStart(n);\n',
+      },
+      { from: 'allowed' },
+    );
     // demo-pkg 1.1, allowed today, installed as pip installs a wheel.
     await layout.image(
       'demo',
@@ -158,6 +168,18 @@ describe('gate: curated contents of an image', () => {
       expect.stringMatching(
         /^pypi legacy-tool 0\.9\.1 \(usr\/local\/lib\/python3\.11\/dist-packages\/Legacy_Tool-0\.9-py3\.11\.egg-info\) is not allowed in view default: /,
       ),
+    ]);
+  });
+
+  it('fails an image whose node_modules holds an npm package the view does not allow, naming its package.json', async () => {
+    const digest = await layout.push('node', registry.host, 'team/node:app');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state).toBe('fail');
+    expect(v.verdict.failures.map((f: any) => [f.finding.id, f.rule])).toEqual([
+      [
+        'not-allowed:npm:left-pad==1.3.0',
+        expect.stringMatching(/^npm left-pad 1\.3\.0 \(app\/node_modules\/left-pad\/package\.json\) is not allowed in view default: /),
+      ],
     ]);
   });
 

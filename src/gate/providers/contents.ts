@@ -1,5 +1,6 @@
 // The curated-contents provider: reads the image's layers from its registry and reports every
-// Python distribution and conda package (conda-meta/*.json) that the image's workspace view
+// Python distribution, conda package (conda-meta/*.json) and npm package (node_modules/**/package.json,
+// see ecosystems/npm/contents.ts) that the image's workspace view
 // does not allow. Only Safelist knows the curated set, so only this gate can say "this image
 // smuggles in a package nobody approved". Every installed form of a Python distribution counts,
 // wherever it sits (site-packages, dist-packages, a venv, a --target folder): `*.dist-info/
@@ -17,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { Parser as TarParser, type ReadEntry } from 'tar';
 import { parseManifest } from '../../ecosystems/oci/manifest.js';
 import { parseCoreMetadata } from '../../ecosystems/pypi/metadata.js';
+import { installedNpmPackage, NPM_PACKAGE_JSON } from '../../ecosystems/npm/contents.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Ecosystem } from '../../policy/types.js';
 import { repositoryMatches } from '../policy.js';
@@ -104,7 +106,8 @@ export function readLayer(layer: Readable): Promise<LayerContents> {
         }
         const py = PY_METADATA.exec(path);
         const conda = py ? null : CONDA_META.exec(path);
-        if (!py && !conda) return void entry.resume();
+        const npm = py || conda ? null : NPM_PACKAGE_JSON.exec(path);
+        if (!py && !conda && !npm) return void entry.resume();
         const chunks: Buffer[] = [];
         let size = 0;
         entry.on('data', (c: Buffer) => {
@@ -113,7 +116,9 @@ export function readLayer(layer: Readable): Promise<LayerContents> {
         });
         entry.on('end', () => {
           const bytes = Buffer.concat(chunks).subarray(0, MAX_READ);
-          if (py) {
+          if (npm) {
+            out.packages.push({ ecosystem: 'npm', ...installedNpmPackage(npm[2]!, bytes), path });
+          } else if (py) {
             const m = parseCoreMetadata(bytes);
             const named = distributionFromPath(py[2]!);
             const name = m.name || named.name;
@@ -230,7 +235,7 @@ export class ContentsProvider implements ScanProvider {
       seen.add(key);
       if (!policy.hasView(view)) throw new Error(`view "${view}" (gate.contents.views) does not exist`);
       const d =
-        p.ecosystem === 'pypi' || p.ecosystem === 'conda'
+        p.ecosystem === 'pypi' || p.ecosystem === 'conda' || p.ecosystem === 'npm'
           ? (() => {
               try {
                 return policy.decide({ ecosystem: p.ecosystem, name: p.name, version: p.version, view });
