@@ -14,7 +14,7 @@ import yauzl from 'yauzl';
 import { z } from 'zod';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
 import { grammars } from '../ecosystems/grammars.js';
-import { normalizeProjectName } from '../ecosystems/pypi/names.js';
+import { npmAffects } from '../ecosystems/npm/audit.js';
 import type { Ecosystem, Rule } from '../policy/types.js';
 import type { Db } from '../state/db.js';
 
@@ -44,7 +44,12 @@ export interface AdvisoryHit {
   fixed: string[];
 }
 
-const OSV_ECOSYSTEM: Record<string, string> = { pypi: 'PyPI' };
+type AffectedEntry = NonNullable<OsvRecord['affected']>[number];
+/** The ecosystems triage checks: their OSV name, and how an `affected` entry's ranges are read (PEP 440, semver). */
+const TRIAGE_ECOSYSTEMS: Record<string, { osv: string; affects: (entry: AffectedEntry, version: string) => boolean }> = {
+  pypi: { osv: 'PyPI', affects },
+  npm: { osv: 'npm', affects: npmAffects },
+};
 
 /** OSV ecosystem names (lower case) imported, and the key prefix each is stored under. */
 const IMPORTED_ECOSYSTEMS: Record<string, string> = { pypi: 'pypi', npm: 'npm', conda: 'conda' };
@@ -272,16 +277,16 @@ export class AdvisoryStore {
 
   /** Advisories that affect any of `versions` of a package (withdrawn ones excluded). */
   async hits(ecosystem: string, name: string, versions: string[]): Promise<AdvisoryHit[]> {
-    const osvEco = OSV_ECOSYSTEM[ecosystem];
-    if (!osvEco) return [];
-    const key = `${ecosystem}:${normalizeProjectName(name)}`;
+    const eco = TRIAGE_ECOSYSTEMS[ecosystem];
+    const key = eco && packageKey(eco.osv, name);
+    if (!eco || !key) return [];
     const rows = await this.db.query<{ data: OsvRecord | string }>('SELECT data FROM advisories WHERE $1 = ANY(packages) ORDER BY id', [key]);
     const out: AdvisoryHit[] = [];
     for (const row of rows) {
       const rec = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord;
       if (rec.withdrawn) continue;
-      const entries = (rec.affected ?? []).filter((a) => a.package?.ecosystem === osvEco && a.package.name && normalizeProjectName(a.package.name) === normalizeProjectName(name));
-      const hit = versions.filter((v) => entries.some((e) => affects(e, v)));
+      const entries = (rec.affected ?? []).filter((a) => packageKey(a.package?.ecosystem, a.package?.name) === key);
+      const hit = versions.filter((v) => entries.some((e) => eco.affects(e, v)));
       if (!hit.length) continue;
       const fixed = entries.flatMap((e) => (e.ranges ?? []).flatMap((r) => (r.events ?? []).map((ev) => ev.fixed).filter((f): f is string => Boolean(f))));
       out.push({ id: rec.id, summary: rec.summary ?? null, aliases: rec.aliases ?? [], severity: rec.database_specific?.severity ?? null, affects: hit, fixed: [...new Set(fixed)] });

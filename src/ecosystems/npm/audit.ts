@@ -111,6 +111,11 @@ export async function bulkAdvisories(
   return out;
 }
 
+/** Whether one OSV `affected` entry covers an npm version (triage's question, in semver order). */
+export function npmAffects(entry: NonNullable<OsvAdvisory['affected']>[number], version: string): boolean {
+  return satisfies(version, entryRange(entry));
+}
+
 function satisfies(version: string, range: string): boolean {
   return semver.satisfies(version, range, { includePrerelease: true, loose: true });
 }

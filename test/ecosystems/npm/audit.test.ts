@@ -122,6 +122,14 @@ describe('POST /npm/{view}/-/npm/v1/security/advisories/bulk', () => {
     expect(await plain.json()).toEqual({});
   });
 
+  it('gives triage the advisories that affect npm versions, in semver order', async () => {
+    const hits = await sl.runtime.advisories.hits('npm', 'demo-lib', ['1.0.0', '1.2.0', '2.0.0', '2.0.0-rc.1']);
+    expect(hits.map((h) => [h.id, h.affects, h.fixed])).toEqual([
+      ['GHSA-demo-0001', ['1.0.0'], ['1.2.0']],
+      ['GHSA-demo-0002', ['2.0.0'], []],
+    ]);
+  });
+
   it('refuses bad bodies with a 400 that says what to fix, and an unknown view with a 404', async () => {
     const cases: Array<[Buffer | string, Record<string, string>, RegExp]> = [
       ['{"demo-lib": "1.0.0"}', {}, /must be \{ "package-name": \["1\.0\.0", …\] \} at demo-lib/],
