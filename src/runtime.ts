@@ -20,6 +20,8 @@ import { OciCatalog } from './ecosystems/oci/catalog.js';
 import { CondaCatalog } from './ecosystems/conda/catalog.js';
 import { CondaIndex } from './ecosystems/conda/index.js';
 import { encode as msgpackEncode } from '@msgpack/msgpack';
+import { NpmCatalog } from './ecosystems/npm/catalog.js'; // npm (issue 12)
+import { NpmIndex } from './ecosystems/npm/index.js'; // npm (issue 12)
 
 export interface Runtime {
   config: Config;
@@ -35,6 +37,9 @@ export interface Runtime {
   ociCatalog: OciCatalog;
   condaCatalog: CondaCatalog;
   conda: CondaIndex;
+  /** npm (issue 12): the catalog and read model of /npm/. */
+  npmCatalog: NpmCatalog;
+  npm: NpmIndex;
   /** Retries (and counts, for /metrics) catalog and policy reloads that failed. */
   reloads: CatalogReloads;
   log: Logger;
@@ -94,11 +99,16 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       maxBytes: config.cache.maxBytes,
       msgpack: { encode: msgpackEncode },
     });
+    // npm (issue 12): its catalog and read model, opened like conda's.
+    const npmCatalog = new NpmCatalog(db, reloads);
+    await npmCatalog.open();
+    closers.push(() => npmCatalog.close());
+    const npm = new NpmIndex(npmCatalog, policies, { maxBytes: config.cache.maxBytes });
     // After the notification connection comes back, reload what notifications keep fresh.
     // Failures are logged, counted and retried by `reloads`.
     db.onReconnect(() => {
       policies.reloadVia(reloads);
-      for (const catalog of [pypiCatalog, condaCatalog, ociCatalog]) catalog.reloadAllLater();
+      for (const catalog of [pypiCatalog, condaCatalog, ociCatalog, npmCatalog]) catalog.reloadAllLater();
     });
     if (opts.followChanges) {
       const stop = await policies.follow(db, reloads);
@@ -121,6 +131,8 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       pypi,
       condaCatalog,
       conda,
+      npmCatalog,
+      npm,
       ociCatalog,
       audit,
       exceptions,

@@ -96,6 +96,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     pypi: runtime.pypi,
     oci: runtime.ociCatalog,
     conda: runtime.conda,
+    npm: runtime.npm, // npm (issue 12)
     condaGzip: config.conda.gzip,
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },

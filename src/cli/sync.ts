@@ -1,4 +1,4 @@
-// `safelist sync [--ecosystem pypi|conda|oci|all] [--dry-run] [--project NAME ...] [--channel NAME ...]`
+// `safelist sync [--ecosystem pypi|conda|oci|npm|all] [--dry-run] [--project NAME ...] [--channel NAME ...]`
 // Runs the sync job (jobs/sync.ts): without --ecosystem, the ecosystems its one rule picks —
 // PyPI, conda when a conda allowlist or exception names a package, OCI when oci.upstreams are
 // configured. One JSON summary line per ecosystem on stdout, progress on stderr. Handed to the
@@ -19,8 +19,9 @@ export async function syncCommand(config: Config, argv: string[]): Promise<numbe
     },
   });
   const eco = values.ecosystem ?? 'default';
-  if (eco !== 'pypi' && eco !== 'conda' && eco !== 'oci' && eco !== 'all' && eco !== 'default') {
-    process.stderr.write(`safelist sync: --ecosystem must be pypi, conda, oci or all, got "${eco}"\n`);
+  // npm (issue 12): the fourth ecosystem.
+  if (eco !== 'pypi' && eco !== 'conda' && eco !== 'oci' && eco !== 'npm' && eco !== 'all' && eco !== 'default') {
+    process.stderr.write(`safelist sync: --ecosystem must be pypi, conda, oci, npm or all, got "${eco}"\n`);
     return 2;
   }
   return runJobFromCli(

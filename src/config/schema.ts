@@ -21,6 +21,15 @@ export const upstreamSchema = z.strictObject({
   password: z.string().optional(),
 });
 
+// npm (issue 12): an upstream npm registry, read by the npm sync (src/ecosystems/npm/sync.ts).
+export const npmUpstreamSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+  /** Base URL of an npm registry, e.g. https://registry.npmjs.org/ */
+  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of an npm registry' }),
+  /** Optional bearer token for the upstream (use an environment override), never logged. */
+  token: z.string().optional(),
+});
+
 const roleName = z.enum(['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor']);
 
 export const staticTokenSchema = z
@@ -351,6 +360,18 @@ export const configSchema = z.strictObject({
         .default(4 * 1024 * 1024),
     })
     .prefault({}),
+  // npm (issue 12): upstream registries, tried in order for each package in scope.
+  npm: z
+    .strictObject({
+      upstreams: z.array(npmUpstreamSchema).default([]),
+      /** Largest upstream packument read (it is parsed whole; the tarballs are streamed). */
+      maxPackumentBytes: z.coerce
+        .number()
+        .int()
+        .min(65_536)
+        .default(64 * 1024 * 1024),
+    })
+    .prefault({}),
   sync: z
     .strictObject({
       /** node-cron expression; empty disables the scheduled sync. */
@@ -464,6 +485,7 @@ export type AuthConfig = z.infer<typeof authSchema>;
 export type OciUpstreamConfig = z.infer<typeof ociUpstreamSchema>;
 export type AcrTargetConfig = z.infer<typeof acrTargetSchema>;
 export type CondaChannelConfig = z.infer<typeof condaChannelSchema>;
+export type NpmUpstreamConfig = z.infer<typeof npmUpstreamSchema>;
 export type GateConfig = z.infer<typeof gateSchema>;
 export type GateRegistryConfig = z.infer<typeof gateRegistrySchema>;
 

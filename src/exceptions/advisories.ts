@@ -53,8 +53,8 @@ const TRIAGE_ECOSYSTEMS: Record<string, { osv: string; affects: (entry: Affected
 
 /** OSV ecosystem names (lower case) imported, and the key prefix each is stored under. */
 const IMPORTED_ECOSYSTEMS: Record<string, string> = { pypi: 'pypi', npm: 'npm', conda: 'conda' };
-/** Those the policy serves (npm is imported, but Safelist has no npm index to block it in yet). */
-const POLICY_ECOSYSTEMS: Record<string, Ecosystem> = { pypi: 'pypi', conda: 'conda' };
+/** Those the policy serves: their MAL- records block versions. */
+const POLICY_ECOSYSTEMS: Record<string, Ecosystem> = { pypi: 'pypi', conda: 'conda', npm: 'npm' /* npm (issue 12) */ };
 
 /** The name as stored in `packages` keys: each ecosystem's own normalisation (npm: lower case). */
 function packageKey(osvEcosystem: string | undefined, name: string | undefined): string | undefined {

@@ -21,6 +21,9 @@ import type { OciCatalog } from '../ecosystems/oci/catalog.js';
 import { isOciPath, registerOciRoutes, sendOciError, type OciRouteDeps } from './oci.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
+import { sendBlob, servedBy, type ServedFile } from './blob-response.js';
+import { registerNpmRoutes, type NpmRouteDeps } from '../ecosystems/npm/routes.js'; // npm (issue 12)
+import type { NpmIndex } from '../ecosystems/npm/index.js'; // npm (issue 12)
 import { registerNpmAuditRoute, type NpmAdvisorySource } from '../ecosystems/npm/audit.js';
 
 export interface AppDeps {
@@ -36,6 +39,9 @@ export interface AppDeps {
   onServed?: PypiRouteDeps['onServed'];
   onCondaServed?: CondaRouteDeps['onServed'];
   onOciServed?: OciRouteDeps['onServed'];
+  /** npm (issue 12): /npm/ is served when set; onNpmServed is told of each tarball sent. */
+  npm?: NpmIndex;
+  onNpmServed?: (e: ServedFile) => void;
   /** The management API (exceptions, audit); absent in read-only embeddings. */
   api?: Omit<ApiDeps, 'db' | 'policies'>;
   metrics?: Metrics;
@@ -106,6 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const auth = deps.api?.auth;
     app.addHook('onRequest', async (req, reply) => {
       // pip and docker both answer a Basic challenge with the credentials they were given.
+      // npm (issue 12): /npm/ is a package route too.
       if (!req.url.startsWith('/pypi/') && !req.url.startsWith('/conda/') && !req.url.startsWith('/npm/') && !isOciPath(req.url)) return;
       const pathToken = (req.raw as { safelistPathToken?: string }).safelistPathToken;
       reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
@@ -167,6 +174,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  // npm (issue 12): the routes live in the npm folder; tarballs go out through sendBlob like every file.
+  if (deps.npm) registerNpmRoutes(app, npmRouteDeps(app, deps, deps.npm));
   if (deps.npmAdvisories) registerNpmAuditRoute(app, { advisories: deps.npmAdvisories, policy: () => deps.policies.policy });
 
   // Queries are validated: a parameter given twice arrives as an array, never as a string.
@@ -258,3 +267,20 @@ function ruleJson(r: import('../policy/types.js').Rule) {
   };
 }
 export { ruleJson };
+
+/** npm (issue 12): what the npm routes need from the HTTP layer. */
+function npmRouteDeps(app: FastifyInstance, deps: AppDeps, index: NpmIndex): NpmRouteDeps {
+  return {
+    index,
+    sendFile: (req, reply, file) => sendBlob(deps.store, req, reply, file),
+    // Never the Host header (see onboardingBase): tarball URLs name the public URL or the listening address.
+    origin: () => onboardingBase(deps.config?.server.publicUrl, app.server.address()).replace(/\/$/, ''),
+    ...(deps.onNpmServed
+      ? { onServed: (req, view, v) => deps.onNpmServed!({ ...servedBy(req, view, v.name, v.version), sha256: v.sha256 ?? '' }) }
+      : {}),
+    onBlocked: (e) => {
+      deps.metrics?.blocked.inc({ ecosystem: 'npm' });
+      recordBlocked(deps.db, 'npm', e.name, e.view);
+    },
+  };
+}

@@ -11,7 +11,7 @@ import type { ServedFile } from './blob-response.js';
 
 export interface DownloadLogging {
   log: DownloadLog;
-  hooks: Required<Pick<AppDeps, 'onServed' | 'onCondaServed' | 'onOciServed'>>;
+  hooks: Required<Pick<AppDeps, 'onServed' | 'onCondaServed' | 'onOciServed' | 'onNpmServed'>>; // onNpmServed: npm (issue 12)
 }
 
 export function openDownloadLog(
@@ -58,6 +58,7 @@ export function openDownloadLog(
         extra.onCondaServed?.(e);
       },
       onOciServed: (e) => at('oci', e),
+      onNpmServed: (e) => at('npm', e), // npm (issue 12)
     },
   };
 }

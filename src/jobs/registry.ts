@@ -5,7 +5,7 @@ import { importCondaJob, importPypiJob } from './import.js';
 import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
 import { downloadsPruneJob, incidentReportJob } from './downloads.js';
-import { syncCondaJob, syncJob, syncOciJob, syncPypiJob } from './sync.js';
+import { syncCondaJob, syncJob, syncNpmJob, syncOciJob, syncPypiJob } from './sync.js';
 import type { AnyJob } from './types.js';
 
 export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
@@ -14,6 +14,7 @@ export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
     syncPypiJob,
     syncCondaJob,
     syncOciJob,
+    syncNpmJob, // npm (issue 12)
     importPypiJob,
     importCondaJob,
     acrImportJob,

@@ -8,6 +8,7 @@ import { runPypiSync, type SyncReport } from '../sync/pypi-sync.js';
 import { runCondaSync, type CondaSyncReport } from '../sync/conda-sync.js';
 import { runOciSync, type OciSyncReport } from '../sync/oci-sync.js';
 import { acrImportJob } from './acr-import.js';
+import { runNpmSync, type NpmSyncReport } from '../ecosystems/npm/sync.js'; // npm (issue 12)
 import type { Job, JobOutcome } from './types.js';
 
 const names = z.array(z.string().min(1).max(200)).max(1000);
@@ -106,7 +107,29 @@ export const syncOciJob: Job<z.infer<typeof ociParams>, OciSyncResult> = {
   record: (m, r, error) => m.recordSync('oci', r, error),
 };
 
-export const SYNC_ECOSYSTEMS = ['pypi', 'conda', 'oci'] as const;
+// npm (issue 12): the npm sync, under its own lock like the others.
+const npmParams = z.strictObject({ dryRun: z.boolean().optional(), packages: names.optional() });
+export const syncNpmJob: Job<z.infer<typeof npmParams>, NpmSyncReport> = {
+  name: 'sync:npm',
+  lock: 'sync:npm',
+  params: npmParams,
+  run: ({ params, deps: { config, runtime: rt }, emit }) =>
+    runNpmSync(
+      { config, policy: rt.policies.policy, catalog: rt.npmCatalog, store: rt.store },
+      { dryRun: params.dryRun ?? false, onEvent: emit, ...(params.packages ? { only: params.packages } : {}) },
+    ),
+  audit: (r, p) =>
+    p.dryRun
+      ? undefined
+      : {
+          action: 'sync.finished',
+          subject: 'npm',
+          detail: { downloaded: r.downloaded, bytes: r.bytes, failed: r.failed, missing: r.missing },
+        },
+  record: (m, r, error) => m.recordSync('npm', r, error),
+};
+
+export const SYNC_ECOSYSTEMS = ['pypi', 'conda', 'oci', 'npm'] as const;
 export type SyncEcosystem = (typeof SYNC_ECOSYSTEMS)[number];
 
 /**
@@ -121,11 +144,13 @@ export function syncPlan(config: Config, policy: Policy, ecosystem: SyncEcosyste
     'pypi',
     ...(policy.rules.some((r) => r.ecosystem === 'conda') ? (['conda'] as const) : []),
     ...(config.oci.upstreams.length > 0 ? (['oci'] as const) : []),
+    // npm (issue 12): when an upstream registry is configured and some rule names an npm package.
+    ...(config.npm.upstreams.length > 0 && policy.rules.some((r) => r.ecosystem === 'npm') ? (['npm'] as const) : []),
   ];
 }
 
 const syncParams = z.strictObject({
-  ecosystem: z.enum(['pypi', 'conda', 'oci', 'all', 'default']).default('default'),
+  ecosystem: z.enum([...SYNC_ECOSYSTEMS, 'all', 'default']).default('default'),
   dryRun: z.boolean().optional(),
   /** PyPI projects and OCI images to sync (default: every name in scope). */
   projects: names.optional(),
@@ -146,6 +171,7 @@ export const syncJob: Job<SyncParams, Partial<Record<SyncEcosystem, JobOutcome>>
       if (eco === 'pypi') out.pypi = await run(syncPypiJob, { dryRun, ...(params.projects ? { projects: params.projects } : {}) });
       if (eco === 'conda') out.conda = await run(syncCondaJob, { dryRun, ...(params.channels ? { channels: params.channels } : {}) });
       if (eco === 'oci') out.oci = await run(syncOciJob, { dryRun, ...(params.projects ? { images: params.projects } : {}) });
+      if (eco === 'npm') out.npm = await run(syncNpmJob, { dryRun, ...(params.projects ? { packages: params.projects } : {}) }); // npm (issue 12)
     }
     return out;
   },

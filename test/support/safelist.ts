@@ -20,6 +20,8 @@ export interface TestSafelistOptions {
   exceptions?: Record<string, string>;
   views?: Config['views'];
   upstreams?: Config['pypi']['upstreams'];
+  /** Written to allowlists/npm.yaml. */
+  npmAllowlist?: string;
   /** Written to allowlists/oci.yaml. */
   ociAllowlist?: string;
   ociUpstreams?: Config['oci']['upstreams'];
@@ -46,6 +48,7 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
   await mkdir(join(dir, 'exceptions'));
   if (opts.allowlist !== undefined) await writeFile(join(dir, 'allowlists', 'pypi.yaml'), opts.allowlist);
   if (opts.ociAllowlist !== undefined) await writeFile(join(dir, 'allowlists', 'oci.yaml'), opts.ociAllowlist);
+  if (opts.npmAllowlist !== undefined) await writeFile(join(dir, 'allowlists', 'npm.yaml'), opts.npmAllowlist);
   if (opts.condaAllowlist !== undefined) await writeFile(join(dir, 'allowlists', 'conda.yaml'), opts.condaAllowlist);
   for (const [f, y] of Object.entries(opts.exceptions ?? {})) await writeFile(join(dir, 'exceptions', f), y);
   const db = opts.databaseUrl

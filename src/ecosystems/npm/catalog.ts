@@ -1,0 +1,166 @@
+// The npm catalog: every package and version Safelist knows of (stored or upstream-only, so a
+// refusal can be explained). PostgreSQL is the truth; an in-memory copy per package serves the
+// read path without touching the database, refreshed on change notifications (ReplicatedCatalog).
+// Manifests keep the upstream JSON text minus dist.tarball, so integrity and shasum are served as
+// the upstream gave them. It must never mark a version stored whose bytes were not verified.
+import type { Db, Queryable } from '../../state/db.js';
+import type { CatalogReloads } from '../../catalog/reload.js';
+import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
+import { RecordColumns } from '../../catalog/columns.js';
+
+/** What a package's packument says beside its versions: kept from the upstream, served as is. */
+export interface NpmPackageMeta {
+  distTags: Record<string, string>;
+  created?: string;
+  modified?: string;
+  /** Top-level fields shown by `npm view` (description, license, homepage, repository, …). */
+  fields: Record<string, unknown>;
+}
+
+export interface NpmVersion {
+  name: string;
+  version: string;
+  /** The version's manifest from the packument, compact JSON, without dist.tarball. */
+  manifest: string;
+  integrity: string | null;
+  shasum: string | null;
+  /** Hex of the sha512 in integrity: the blob key; null when the upstream gave no sha512. */
+  sha512: string | null;
+  /** Hex sha256 of the tarball, known once stored. */
+  sha256: string | null;
+  size: number | null;
+  stored: boolean;
+  source: string;
+  sourceUrl: string | null;
+  uploadTime: Date | null;
+}
+
+export interface NpmPackage {
+  name: string;
+  meta: NpmPackageMeta;
+  versions: Map<string, NpmVersion>;
+  /** Increments on every change; part of rendered documents' identity. */
+  serial: number;
+}
+
+const COLUMNS = new RecordColumns<NpmVersion>({
+  name: { column: 'name', type: 'text', intern: true },
+  version: { column: 'version', type: 'text' },
+  manifest: { column: 'manifest', type: 'text' },
+  integrity: { column: 'integrity', type: 'text' },
+  shasum: { column: 'shasum', type: 'text' },
+  sha512: { column: 'sha512', type: 'text' },
+  sha256: { column: 'sha256', type: 'text' },
+  size: { column: 'size', type: 'bigint' },
+  stored: { column: 'stored', type: 'boolean' },
+  source: { column: 'source', type: 'text', intern: true },
+  sourceUrl: { column: 'source_url', type: 'text' },
+  uploadTime: { column: 'upload_time', type: 'timestamptz' },
+});
+
+// A stored version keeps its bytes' facts; an upstream that changes a published version's
+// integrity is refused by the sync before it gets here (npm versions are immutable).
+const UPSERT_SQL = `INSERT INTO npm_versions (${COLUMNS.insertList}, updated_at)
+  SELECT ${COLUMNS.insertList}, now() FROM json_to_recordset($1::json) AS r(${COLUMNS.recordset})
+  ON CONFLICT (name, version) DO UPDATE SET
+    manifest = EXCLUDED.manifest,
+    source_url = COALESCE(EXCLUDED.source_url, npm_versions.source_url),
+    upload_time = COALESCE(npm_versions.upload_time, EXCLUDED.upload_time),
+    stored = npm_versions.stored OR EXCLUDED.stored,
+    sha256 = COALESCE(EXCLUDED.sha256, npm_versions.sha256),
+    size = COALESCE(EXCLUDED.size, npm_versions.size),
+    updated_at = now()
+  WHERE npm_versions.integrity IS NOT DISTINCT FROM EXCLUDED.integrity`;
+
+const BATCH = 500;
+
+function parseMeta(text: string): NpmPackageMeta {
+  return JSON.parse(text) as NpmPackageMeta;
+}
+
+export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
+  private readonly packages = new Map<string, NpmPackage>();
+
+  constructor(db: Db, reloads?: CatalogReloads) {
+    super(db, 'npm', SINGLE_NAME, reloads);
+  }
+
+  async reloadAll(): Promise<void> {
+    const metas = await this.db.query<{ name: string; meta: string }>('SELECT name, meta FROM npm_packages');
+    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM npm_versions`);
+    const grouped = new Map<string, NpmVersion[]>();
+    for (const r of rows) {
+      const v = COLUMNS.fromRow(r);
+      grouped.set(v.name, [...(grouped.get(v.name) ?? []), v]);
+    }
+    const seen = new Set<string>();
+    for (const m of metas) {
+      seen.add(m.name);
+      this.install(m.name, parseMeta(m.meta), grouped.get(m.name) ?? []);
+    }
+    for (const name of [...this.packages.keys()]) if (!seen.has(name)) this.packages.delete(name);
+  }
+
+  async reload(name: string): Promise<void> {
+    const metas = await this.db.query<{ meta: string }>('SELECT meta FROM npm_packages WHERE name = $1', [name]);
+    if (!metas[0]) {
+      this.packages.delete(name);
+      this.notifyListeners(name);
+      return;
+    }
+    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM npm_versions WHERE name = $1`, [name]);
+    this.install(
+      name,
+      parseMeta(metas[0].meta),
+      rows.map((r) => COLUMNS.fromRow(r)),
+    );
+  }
+
+  private install(name: string, meta: NpmPackageMeta, versions: NpmVersion[]): void {
+    const map = new Map<string, NpmVersion>();
+    for (const v of versions) map.set(v.version, v);
+    this.packages.set(name, { name, meta, versions: map, serial: this.nextSerial() });
+    this.notifyListeners(name);
+  }
+
+  package(name: string): NpmPackage | undefined {
+    return this.packages.get(name);
+  }
+
+  names(): IterableIterator<string> {
+    return this.packages.keys();
+  }
+
+  /**
+   * Records a package's upstream view: its meta and every version (new ones upstream-only).
+   * A version whose integrity differs from the recorded one is left as it was (the caller
+   * reports it). Atomic; reloads and notifies once.
+   */
+  async record(name: string, upstream: string, meta: NpmPackageMeta, versions: readonly NpmVersion[]): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.query(
+        `INSERT INTO npm_packages (name, meta, upstream, updated_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (name) DO UPDATE SET meta = EXCLUDED.meta, upstream = EXCLUDED.upstream, updated_at = now()`,
+        [name, JSON.stringify(meta), upstream],
+      );
+      await this.upsert(versions, q);
+    });
+    await this.changed([name]);
+  }
+
+  /** Marks versions stored (their bytes verified and in the blob store), with their sha256 and size. */
+  async markStored(versions: readonly NpmVersion[]): Promise<void> {
+    await this.upsert(
+      versions.map((v) => ({ ...v, stored: true })),
+      this.db,
+    );
+    await this.changed(new Set(versions.map((v) => v.name)));
+  }
+
+  private async upsert(versions: readonly NpmVersion[], q: Queryable): Promise<void> {
+    for (let i = 0; i < versions.length; i += BATCH) {
+      const batch = versions.slice(i, i + BATCH);
+      await q.query(UPSERT_SQL, [JSON.stringify(batch.map((v) => COLUMNS.toJsonRow(v)))]);
+    }
+  }
+}
