@@ -80,7 +80,8 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       db,
       config,
       policies,
-      makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories }),
+      // npm: the catalog opened below; triage runs on requests, after it is.
+      makeTriage({ policy: () => policies.policy, pypi: pypiCatalog, store, advisories, npm: { package: (n) => npmCatalog.package(n) } }),
     );
     // Exceptions approved through the API join the file rules on every reload.
     policies.addRuleSource(() => exceptions.activeRules());

@@ -13,6 +13,7 @@ import { openDownloadLog } from './http/download-log.js';
 import { recordImagePackages } from './gate/image-packages.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
+import { npmExplainer } from './ecosystems/npm/explain.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import type { SyncReport } from './sync/pypi-sync.js';
 import type { OciSyncReport } from './sync/oci-sync.js';
@@ -101,6 +102,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
     npmAdvisories: runtime.advisories,
+    npmExplain: npmExplainer(runtime.npmCatalog, runtime.npm),
     packageRead: config.auth.packageRead,
     ...downloads.hooks,
   });

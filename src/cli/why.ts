@@ -1,5 +1,5 @@
-// `safelist why NAME [--view V] [--ecosystem pypi|oci] [--json]`
-// Without --ecosystem, a name with a slash (mcr/azureml/x) is an image, anything else PyPI.
+// `safelist why NAME [--view V] [--ecosystem pypi|oci|conda|npm] [--json]`
+// Without --ecosystem, a scoped name (@scope/name) is npm, a name with a slash (mcr/azureml/x) an image, anything else PyPI.
 // Exit codes: 0 allowed and served, 1 blocked, partly allowed or not mirrored, 2 usage (an unknown view).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
@@ -7,6 +7,7 @@ import { explainName, withSyncFailures } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { normalizeProjectName, parseDistFilename } from '../ecosystems/pypi/names.js';
 import { openRuntime } from '../runtime.js';
+import { npmExplainer } from '../ecosystems/npm/explain.js';
 
 export async function whyCommand(config: Config, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -15,7 +16,7 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
     options: { view: { type: 'string', default: 'default' }, ecosystem: { type: 'string' }, json: { type: 'boolean' } },
   });
   const name = positionals[0];
-  values.ecosystem ??= name?.includes('/') ? 'oci' : 'pypi';
+  values.ecosystem ??= name?.startsWith('@') ? 'npm' : name?.includes('/') ? 'oci' : 'pypi';
   if (!name || !ECOSYSTEMS.includes(values.ecosystem as Ecosystem)) {
     process.stderr.write(`usage: safelist why NAME [--view V] [--ecosystem ${ECOSYSTEMS.join('|')}]\n`);
     return 2;
@@ -23,7 +24,7 @@ export async function whyCommand(config: Config, argv: string[]): Promise<number
   const rt = await openRuntime(config, { holder: 'safelist why' });
   try {
     let e = explainName(
-      { policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda },
+      { policy: rt.policies.policy, pypi: rt.pypi, oci: rt.ociCatalog, conda: rt.conda, npm: npmExplainer(rt.npmCatalog, rt.npm) },
       values.ecosystem as Ecosystem,
       name,
       values.view!,

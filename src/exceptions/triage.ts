@@ -12,6 +12,8 @@ import type { Policy } from '../policy/decide.js';
 import type { BlobStore } from '../storage/types.js';
 import type { ExceptionRequest } from './service.js';
 import type { AdvisoryHit, AdvisoryStore } from './advisories.js';
+import type { NpmPackage } from '../ecosystems/npm/catalog.js';
+import { npmTriageFacts } from '../ecosystems/npm/triage.js';
 
 export interface TriageReport {
   checkedAt: string;
@@ -55,7 +57,16 @@ function requirementName(req: string): string | undefined {
   return m ? normalizeProjectName(m[1]!) : undefined;
 }
 
-export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; store: BlobStore; advisories: AdvisoryStore }) {
+export interface TriageDeps {
+  policy: () => Policy;
+  pypi: PypiCatalog;
+  store: BlobStore;
+  advisories: AdvisoryStore;
+  /** The npm catalog: what the sync saw of a package upstream. */
+  npm?: { package(name: string): NpmPackage | undefined };
+}
+
+export function makeTriage(deps: TriageDeps) {
   return async function triage(req: ExceptionRequest): Promise<TriageReport> {
     const policy = deps.policy();
     const grammar = grammars[req.ecosystem]!;
@@ -86,6 +97,10 @@ export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; stor
     }
     report.similarNames.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));
 
+    if (req.ecosystem === 'npm' && deps.npm) {
+      await triageNpm(deps, req, name, report, checkAdvisories);
+      return report;
+    }
     if (req.ecosystem !== 'pypi') {
       report.upstream.note = `upstream checks for ${req.ecosystem} are not available yet`;
       return report;
@@ -125,4 +140,35 @@ export function makeTriage(deps: { policy: () => Policy; pypi: PypiCatalog; stor
     }
     return report;
   };
+}
+
+/** npm: versions and dependencies from the catalog's packument data, then advisories for the matching versions. */
+async function triageNpm(
+  deps: TriageDeps,
+  req: ExceptionRequest,
+  name: string,
+  report: TriageReport,
+  checkAdvisories: (versions: string[]) => Promise<void>,
+): Promise<void> {
+  const policy = deps.policy();
+  const pkg = deps.npm!.package(name);
+  const matcher = grammars.npm!.parseRange(req.versions, {});
+  if (!pkg) {
+    report.upstream.note = 'the sync has not seen this package upstream (it syncs only allowlisted names); approval makes the next sync look for it';
+    const exact = /^=?\s*(\d[^\s|<>=~^*]*)$/.exec(req.versions.trim())?.[1];
+    return checkAdvisories(exact ? [exact] : []);
+  }
+  const facts = npmTriageFacts(pkg, (v) => !('error' in matcher) && matcher.matches(v));
+  report.upstream = { known: true, versions: facts.versions, matching: facts.matching };
+  report.licence = facts.licence;
+  await checkAdvisories(facts.matching);
+  if (facts.note) {
+    report.dependencies.note = facts.note;
+    return;
+  }
+  report.dependencies.checked = true;
+  const views = req.view === '*' ? policy.viewNames() : [req.view];
+  for (const d of facts.dependencies) {
+    if (views.some((v) => !policy.projectVisible('npm', d.name, v))) report.dependencies.notAllowed.push(d);
+  }
 }

@@ -6,7 +6,7 @@ import type { PypiIndex } from '../ecosystems/pypi/index.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
 import type { Db } from '../state/db.js';
-import { explainName } from '../policy/explain.js';
+import { explainName, type ExplainNpm } from '../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { registerPypiRoutes, type PypiRouteDeps } from './pypi.js';
@@ -53,6 +53,8 @@ export interface AppDeps {
   gate?: GateRouteDeps;
   /** Imported advisories: npm's audit endpoint (/npm/{view}/-/npm/v1/security/advisories/bulk) is served when set. */
   npmAdvisories?: NpmAdvisorySource;
+  /** What `why` reads about npm names (versions known, their decision). */
+  npmExplain?: ExplainNpm;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -214,6 +216,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         pypi: deps.pypi,
         ...(deps.oci ? { oci: deps.oci } : {}),
         ...(deps.conda ? { conda: deps.conda } : {}),
+        ...(deps.npmExplain ? { npm: deps.npmExplain } : {}),
       },
       ecosystem as Ecosystem,
       name,

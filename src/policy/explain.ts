@@ -42,11 +42,18 @@ export interface ExplainCondaPackage extends ExplainFile {
   subdir: string;
 }
 
+/** An npm catalog and read model: the versions known of a name, and their decision in a view. */
+export interface ExplainNpm {
+  versionsOf(name: string): readonly ExplainFile[];
+  decideVersion(v: ExplainFile, view: string): Decision;
+}
+
 export interface ExplainDeps {
   policy: Policy;
   pypi?: ExplainPypi;
   oci?: ExplainOci;
   conda?: ExplainConda;
+  npm?: ExplainNpm;
 }
 
 export interface Explanation {
@@ -132,13 +139,20 @@ function explainPolicy(deps: ExplainDeps, ecosystem: Ecosystem, rawName: string,
       }
     }
   }
+  if (ecosystem === 'npm' && deps.npm) {
+    for (const v of deps.npm.versionsOf(name)) {
+      const d = deps.npm.decideVersion(v, view);
+      if (d.allowed && v.stored) base.available.push(v.version);
+      else if (!d.allowed) base.refused.push({ version: v.version, reason: d.reason });
+    }
+  }
   if (active.length === 0) return { ...base, status: 'blocked', message: hint.reason, rules };
   // Allowed by a rule, yet the page is a PEP 792 quarantine (no version allowed, or quarantined upstream).
   const quarantine = ecosystem === 'pypi' ? deps.pypi?.pageRefusal(view, name) : undefined;
   if (quarantine) return { ...base, status: 'blocked', message: quarantine, rules };
   const ranges = active.map((r) => r.matcher.text || 'any version').join(' | ');
   // Only when this ecosystem's catalog was consulted: without it nothing is known about storage.
-  const consulted = { pypi: deps.pypi, oci: deps.oci, conda: deps.conda }[ecosystem as 'pypi' | 'oci' | 'conda'] !== undefined;
+  const consulted = { pypi: deps.pypi, oci: deps.oci, conda: deps.conda, npm: deps.npm }[ecosystem] !== undefined;
   if (consulted && base.available.length === 0) {
     return {
       ...base,
