@@ -12,6 +12,7 @@ import type { AcrImportResult } from '../jobs/acr-import.js';
 import type { OciSyncResult } from '../jobs/sync.js';
 import type { JobEvent, JobOutcome } from '../jobs/types.js';
 import { printCondaSyncEvent, printSyncEvent } from './progress.js';
+import { npmSyncSummary, type NpmSyncReport } from '../ecosystems/npm/sync.js'; // npm (issue 12)
 
 export interface Io {
   out: NodeJS.WritableStream;
@@ -98,6 +99,14 @@ const printers: Record<string, Printer> = {
     },
   },
   'sync:oci': { event: (e, io) => printSyncEvent(e as SyncEvent, io.err), result: (r, io, o) => ociSync(r as OciSyncResult, io, o) },
+  // npm (issue 12): its sync speaks the shared progress events.
+  'sync:npm': {
+    event: (e, io) => printSyncEvent(e as SyncEvent, io.err),
+    result: (r, io, o) => {
+      for (const l of npmSyncSummary(r as NpmSyncReport, o.dryRun)) io.out.write(`${l}\n`);
+      return failedLines(io, (r as NpmSyncReport).failed);
+    },
+  },
   'import:pypi': {
     event: line,
     result: (r, io) => {

@@ -3,7 +3,7 @@
 // metrics and the job's own, appends the job's audit record with whoever started it, passes
 // on the events of the jobs it runs, and turns a job's failure into an outcome (counted, not
 // audited as finished, never thrown).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -118,7 +118,7 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
 });
 
 describe('the one rule for which ecosystems a sync covers', () => {
-  it('PyPI always, conda when a conda rule exists, OCI when upstreams are configured', async () => {
+  it('PyPI always, conda when a conda rule exists, OCI when upstreams are configured, npm when both', async () => {
     const sl = await startTestSafelist({ allowlist: 'packages:\n  - a\n' });
     try {
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'default')).toEqual(['pypi']);
@@ -130,7 +130,14 @@ describe('the one rule for which ecosystems a sync covers', () => {
       } as typeof sl.config;
       expect(syncPlan(withOci, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda', 'oci']);
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'oci')).toEqual(['oci']);
-      expect(syncPlan(sl.config, sl.runtime.policies.policy, 'all')).toEqual(['pypi', 'conda', 'oci']);
+      expect(syncPlan(sl.config, sl.runtime.policies.policy, 'all')).toEqual(['pypi', 'conda', 'oci', 'npm']);
+      // npm: when an upstream registry is configured and some rule names an npm package.
+      const withNpm = { ...withOci, npm: { ...sl.config.npm, upstreams: [{ name: 'npmjs', url: 'https://registry.npmjs.org/' }] } };
+      expect(syncPlan(withNpm, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda', 'oci']);
+      await writeFile(join(sl.dir, 'allowlists', 'npm.yaml'), 'packages:\n  - left-pad@^1.3.0\n');
+      await sl.runtime.policies.reload();
+      expect(syncPlan(withNpm, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda', 'oci', 'npm']);
+      expect(syncPlan(sl.config, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda']);
     } finally {
       await sl.stop();
     }

@@ -31,7 +31,7 @@ export interface NpmRouteDeps {
 type Params = { view: string; scope?: string; pkg: string; file?: string };
 
 /** npm's own error body: {"error": "..."}; a 503 says when to come back. */
-function sendNpmError(reply: FastifyReply, err: unknown): FastifyReply {
+export function sendNpmError(reply: FastifyReply, err: unknown): FastifyReply {
   if (!(err instanceof SafelistError)) throw err; // the app's handler maps and logs it
   reply.code(err.status).header('content-type', 'application/json').header('cache-control', 'no-store');
   if (err.status === 503) reply.header('retry-after', '30');

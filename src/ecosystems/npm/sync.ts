@@ -15,8 +15,9 @@ import { blobKeyForSha512, sha512OfIntegrity, VerifyingTarball } from './integri
 import { checkNpmName } from './names.js';
 import { NpmUpstream, type UpstreamPackument } from './upstream.js';
 
+/** The progress events every ecosystem's sync speaks (the 'project' one counts tarballs as files). */
 export type NpmSyncEvent =
-  | { type: 'package'; name: string; upstream: string; versions: number; toFetch: number }
+  | { type: 'project'; name: string; upstream: string | null; files: number; toFetch: number; index: number; total: number; error?: string }
   | { type: 'fetched'; filename: string; size: number; written: boolean }
   | { type: 'failed'; filename: string; error: string }
   | { type: 'warning'; message: string };
@@ -139,12 +140,15 @@ export async function runNpmSync(
   }
   const names = [...policy.namesInScope('npm')].filter((n) => !opts.only || opts.only.includes(n)).sort();
   const limit = pLimit(config.sync.concurrency);
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     if (checkNpmName(name)) continue; // the policy loader already refused it
+    const where = { index: i + 1, total: names.length };
     try {
-      await syncPackage(deps, upstreams, name, { report, emit, fail, limit, dryRun: opts.dryRun ?? false });
+      await syncPackage(deps, upstreams, name, { report, emit, fail, limit, dryRun: opts.dryRun ?? false, ...where });
     } catch (err) {
-      fail(`${name} (packument)`, (err as Error).message);
+      // "name/" stands for the whole package (its packument), as in every sync report.
+      fail(`${name}/`, (err as Error).message);
+      emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, ...where, error: (err as Error).message });
     }
   }
   return report;
@@ -156,6 +160,8 @@ interface SyncContext {
   fail: (filename: string, error: string) => void;
   limit: ReturnType<typeof pLimit>;
   dryRun: boolean;
+  index: number;
+  total: number;
 }
 
 async function firstPackument(
@@ -174,7 +180,7 @@ async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: st
   const found = await firstPackument(upstreams, name);
   if (!found) {
     ctx.report.missing.push(name);
-    ctx.emit({ type: 'warning', message: `npm: no upstream has ${name}` });
+    ctx.emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index: ctx.index, total: ctx.total });
     return;
   }
   const { upstream, doc } = found;
@@ -208,7 +214,15 @@ async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: st
     else fetch.push(v);
   }
   item.toFetch = fetch.length;
-  ctx.emit({ type: 'package', name, upstream: upstream.name, versions: usable.length, toFetch: fetch.length });
+  ctx.emit({
+    type: 'project',
+    name,
+    upstream: upstream.name,
+    files: usable.length,
+    toFetch: fetch.length,
+    index: ctx.index,
+    total: ctx.total,
+  });
   if (ctx.dryRun) return;
   await catalog.record(name, upstream.name, meta, usable);
   const stored: NpmVersion[] = [];
@@ -228,4 +242,15 @@ async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: st
     ),
   );
   if (stored.length) await catalog.markStored(stored);
+}
+
+/** What the CLI prints on stdout for a finished run: a dry run's plan, or one JSON summary line. */
+export function npmSyncSummary(r: NpmSyncReport, dryRun: boolean): string[] {
+  if (!dryRun)
+    return [JSON.stringify({ ecosystem: 'npm', downloaded: r.downloaded, bytes: r.bytes, failed: r.failed.length, missing: r.missing })];
+  const lines = ['npm plan:'];
+  for (const p of r.packages)
+    lines.push(`  ${p.name} (${p.upstream}): ${p.versions} upstream version(s), fetch ${p.toFetch}, present ${p.present}`);
+  for (const m of r.missing) lines.push(`  ${m}: not found on any upstream`);
+  return lines;
 }

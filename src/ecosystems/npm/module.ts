@@ -1,0 +1,118 @@
+// The npm ecosystem behind the EcosystemModule seam (src/ecosystems/types.ts): semver grammar with
+// scoped names, the per-package catalog and its packument read model, /npm/{view}/ routes (npm's
+// {"error": "..."} dialect), and the registry sync. No importer, no static publish, no contents
+// matcher and no triage yet (issue 12 leaves them to a later step). Wiring only: each role's code
+// is in its own file here. It must never be reached by name from outside (the registry in
+// ../index.ts lists it).
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { errors } from '../../errors.js';
+import { sendBlob, servedBy } from '../../serve/blob-response.js';
+import type { EcosystemModule, OpenContext, OpenEcosystem, SyncSpec } from '../types.js';
+import { NpmCatalog } from './catalog.js';
+import { npmGrammar } from './grammar.js';
+import { NpmIndex } from './index.js';
+import { registerNpmRoutes, sendNpmError } from './routes.js';
+import { npmSyncSummary, runNpmSync, type NpmSyncReport } from './sync.js';
+
+/** What a runtime holds of npm (its catalog and read model, typed). */
+export interface OpenNpm extends OpenEcosystem {
+  readonly catalog: NpmCatalog;
+  readonly readModel: NpmIndex;
+}
+
+const names = z.array(z.string().min(1).max(214)).max(1000);
+const syncParams = z.strictObject({ dryRun: z.boolean().optional(), packages: names.optional() });
+
+const npmSyncSpec: SyncSpec = {
+  params: syncParams,
+  paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.names ? { packages: c.names } : {}) }),
+  // Part of a default sync when an upstream registry is configured and some rule names an npm package.
+  inDefaultPlan: (config, policy) => config.npm.upstreams.length > 0 && policy.rules.some((r) => r.ecosystem === 'npm'),
+  afterApproval: (config, name) => (config.npm.upstreams.length ? { packages: [name] } : undefined),
+  auditDetail: (r, p) => ({
+    downloaded: r.downloaded,
+    bytes: r.bytes,
+    failed: r.failed.map((f) => ({ filename: f.filename, error: f.error })),
+    missing: r.missing,
+    ...(p.packages ? { packages: p.packages } : {}),
+  }),
+  summary: (r, dryRun) => npmSyncSummary(r as NpmSyncReport, dryRun),
+};
+
+/** A sync report names a version `name@version`, or the whole package `name/`. */
+function fileOf(name: string, filename: string): boolean {
+  return filename === `${name}/` || filename.startsWith(`${name}@`);
+}
+
+export const npm: EcosystemModule = {
+  id: 'npm',
+  label: 'npm',
+  grammar: npmGrammar,
+  names: { osv: 'npm', item: 'tarball', fileOf },
+  surface: { prefix: '/npm/', sendError: (_req, reply, err) => sendNpmError(reply, err) },
+  sync: npmSyncSpec,
+  open: openNpm,
+};
+
+/**
+ * Where tarball URLs point: server.publicUrl, else the address the server listens on (never the
+ * Host header: anyone can send any Host). A wildcard address names no host: the admin must say.
+ */
+function originOf(publicUrl: string | undefined, listening: AddressInfo | string | null): string {
+  if (publicUrl) return publicUrl.replace(/\/$/, '');
+  if (!listening || typeof listening === 'string' || listening.address === '0.0.0.0' || listening.address === '::')
+    throw errors.publicUrlUnset(
+      'Safelist listens on every address and server.publicUrl is not set, so it cannot tell which URL npm clients reach it at; an administrator sets server.publicUrl (e.g. https://safelist.example.com)',
+    );
+  const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
+  return `http://${host}:${listening.port}`;
+}
+
+async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
+  const { config, store } = ctx;
+  const catalog = new NpmCatalog(ctx.db, ctx.reloads);
+  await catalog.open();
+  const index = new NpmIndex(catalog, ctx.policies, { maxBytes: config.cache.maxBytes });
+  return {
+    module: npm,
+    catalog,
+    readModel: index,
+    routes: (app, deps) =>
+      registerNpmRoutes(app, {
+        index,
+        sendFile: (req, reply, file) => sendBlob(deps.store, req, reply, file),
+        origin: () => originOf(config.server.publicUrl, app.server.address()),
+        onServed: (req, view, v) =>
+          deps.onServed?.({
+            ...servedBy(req, view, v.name, v.version),
+            sha256: v.sha256 ?? '',
+            filename: `${v.name}@${v.version}`,
+            download: true,
+          }),
+        ...(deps.onBlocked ? { onBlocked: deps.onBlocked } : {}),
+      }),
+    explain(name, view) {
+      const pkg = catalog.package(name);
+      const versions = [...(pkg?.versions.values() ?? [])].map((v) => ({
+        label: v.version,
+        stored: v.stored,
+        decision: index.decideVersion(v, view),
+      }));
+      return { consulted: true, versions };
+    },
+    sync: (params, run) =>
+      runNpmSync(
+        { config: run.config, policy: run.policy, catalog, store },
+        { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.packages ? { only: params.packages as string[] } : {}) },
+      ),
+    stats: () => ({ cacheBytes: index.cacheStats().bytes }),
+  };
+}
+
+/** The npm part of a runtime, typed (for code and tests that work with npm itself). */
+export function openedNpm(rt: { ecosystems: ReadonlyMap<string, OpenEcosystem> }): OpenNpm {
+  const o = rt.ecosystems.get(npm.id);
+  if (!o) throw new Error('the runtime has no npm ecosystem');
+  return o as OpenNpm;
+}
