@@ -66,6 +66,7 @@ describe('gate: curated contents of an image', () => {
     });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - pip\n  - demo-pkg\n',
+      npmAllowlist: 'packages:\n  - left-pad@^1.3.0\n',
       extra: {
         advisories: { sources: [join(work, 'osv')], schedule: '' },
         server: { host: '127.0.0.1', port, logLevel: 'warn' },
@@ -108,14 +109,16 @@ describe('gate: curated contents of an image', () => {
       },
       { from: 'allowed' },
     );
-    // A Node.js app on the allowed image: its node_modules carries an npm package no view allows.
+    // Node.js apps on the allowed image: left-pad 1.3.0 is allowed; is-odd, nested under it, is not.
+    const nodeApp = {
+      'app/package.json': JSON.stringify({ name: 'my-app', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } }),
+      'app/node_modules/left-pad/package.json': JSON.stringify({ name: 'left-pad', version: '1.3.0', main: 'index.js' }),
+      'app/node_modules/left-pad/index.js': 'module.exports = (s, n) => String(s).padStart(n);\n',
+    };
+    await layout.image('node-ok', nodeApp, { from: 'allowed' });
     await layout.image(
       'node',
-      {
-        'app/package.json': JSON.stringify({ name: 'my-app', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } }),
-        'app/node_modules/left-pad/package.json': JSON.stringify({ name: 'left-pad', version: '1.3.0', main: 'index.js' }),
-        'app/node_modules/left-pad/index.js': 'module.exports = (s, n) => String(s).padStart(n);\n',
-      },
+      { ...nodeApp, 'app/node_modules/left-pad/node_modules/is-odd/package.json': JSON.stringify({ name: 'is-odd', version: '3.0.1' }) },
       { from: 'allowed' },
     );
     // demo-pkg 1.1, allowed today, installed as pip installs a wheel.
@@ -171,14 +174,22 @@ describe('gate: curated contents of an image', () => {
     ]);
   });
 
+  it('passes an image whose node_modules holds only npm packages the view allows', async () => {
+    const digest = await layout.push('node-ok', registry.host, 'team/node:ok');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state, JSON.stringify(v)).toBe('pass');
+  });
+
   it('fails an image whose node_modules holds an npm package the view does not allow, naming its package.json', async () => {
     const digest = await layout.push('node', registry.host, 'team/node:app');
     const v = await until(() => verdict(digest), 'the verdict');
     expect(v.state).toBe('fail');
     expect(v.verdict.failures.map((f: any) => [f.finding.id, f.rule])).toEqual([
       [
-        'not-allowed:npm:left-pad==1.3.0',
-        expect.stringMatching(/^npm left-pad 1\.3\.0 \(app\/node_modules\/left-pad\/package\.json\) is not allowed in view default: /),
+        'not-allowed:npm:is-odd==3.0.1',
+        expect.stringMatching(
+          /^npm is-odd 3\.0\.1 \(app\/node_modules\/left-pad\/node_modules\/is-odd\/package\.json\) is not allowed in view default: /,
+        ),
       ],
     ]);
   });
