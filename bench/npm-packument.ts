@@ -1,6 +1,6 @@
 // Benchmark of the npm read path: one packument with N versions (default 1,000) served by
-// Safelist, by verdaccio (the common npm registry, holding the same package, which Safelist
-// synced from it) and by nginx (the identical bytes Safelist produced, as a static file: the
+// Safelist, by verdaccio (the common npm registry, holding the same package in its storage,
+// which Safelist syncs from it) and by nginx (the identical bytes Safelist produced, as a static file: the
 // physical limit of serving that document over HTTP here), in one run under the same wrk load.
 // Prints requests/s, latency percentiles and the ratios. It never asserts anything and is not
 // part of the test suite.
@@ -10,8 +10,8 @@
 // Scenarios: the abbreviated packument (what `npm install` asks for) and the full one.
 // Safelist runs in this process (wrk runs as an asynchronous child so the server is never
 // blocked); verdaccio as its own process; nginx with one worker process.
-import { execFile, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import * as tar from 'tar';
 import { startNginx, type NginxServer } from '../test/support/nginx-upstream.js';
 import { startTestSafelist, type TestSafelist } from '../test/support/safelist.js';
-import { startVerdaccio, type Verdaccio } from '../test/support/verdaccio.js';
+import { freePort, waitForHttp } from '../test/support/ports.js';
+import { fileURLToPath } from 'node:url';
 
 const { values: args } = parseArgs({
   options: {
@@ -75,46 +76,81 @@ async function tarball(work: string, version: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Publishes VERSIONS versions to verdaccio through its publish API (what `npm publish` sends), as a user of our own. */
-async function seedVerdaccio(verdaccio: Verdaccio, work: string): Promise<void> {
-  const signUp = await fetch(`${verdaccio.url}/-/user/org.couchdb.user:bench`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench', password: 'bench-password-0123', type: 'user', roles: [], date: new Date().toISOString() }),
-  });
-  const { token } = (await signUp.json()) as { token?: string };
-  if (!token) throw new Error(`verdaccio refused the bench user: HTTP ${signUp.status}`);
+/**
+ * verdaccio (from its npm package, as test/support/verdaccio.ts starts it) with the package already
+ * in its storage, written in verdaccio's own storage layout (package.json + tarballs): publishing
+ * 1,000 versions one by one rewrites the growing document each time and takes many minutes here.
+ */
+async function startSeededVerdaccio(work: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = join(work, 'verdaccio');
+  const folder = join(dir, 'storage', NAME);
+  await mkdir(folder, { recursive: true });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const doc = {
+    _id: NAME,
+    name: NAME,
+    versions: {} as Record<string, unknown>,
+    time: { created: new Date(Date.UTC(2024, 0, 1)).toISOString() } as Record<string, string>,
+    users: {},
+    'dist-tags': { latest: '' },
+    _uplinks: {},
+    _distfiles: {},
+    _attachments: {} as Record<string, unknown>,
+    _rev: `1-${randomBytes(8).toString('hex')}`,
+    readme: '',
+  };
   for (let i = 0; i < VERSIONS; i++) {
     const version = `${Math.floor(i / 100)}.${i % 100}.0`;
     const bytes = await tarball(work, version);
     const file = `${NAME}-${version}.tgz`;
-    const manifest = {
+    await writeFile(join(folder, file), bytes);
+    const shasum = createHash('sha1').update(bytes).digest('hex');
+    doc.versions[version] = {
       name: NAME,
       version,
       main: 'index.js',
       license: 'MIT',
       description: `version ${version} of a package with many versions`,
       _id: `${NAME}@${version}`,
-      dist: {
-        integrity: `sha512-${createHash('sha512').update(bytes).digest('base64')}`,
-        shasum: createHash('sha1').update(bytes).digest('hex'),
-        tarball: `${verdaccio.url}/${NAME}/-/${file}`,
-      },
+      dist: { integrity: `sha512-${createHash('sha512').update(bytes).digest('base64')}`, shasum, tarball: `${url}/${NAME}/-/${file}` },
     };
-    const body = {
-      _id: NAME,
-      name: NAME,
-      'dist-tags': { latest: version },
-      versions: { [version]: manifest },
-      _attachments: { [file]: { content_type: 'application/octet-stream', data: bytes.toString('base64'), length: bytes.length } },
-    };
-    const res = await fetch(`${verdaccio.url}/${NAME}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`verdaccio refused ${NAME}@${version}: HTTP ${res.status} ${await res.text()}`);
+    doc.time[version] = new Date(Date.UTC(2024, 0, 1) + i * 3600_000).toISOString();
+    doc._attachments[file] = { shasum, version };
+    doc['dist-tags'].latest = version;
   }
+  doc.time.modified = doc.time[doc['dist-tags'].latest]!;
+  await writeFile(join(folder, 'package.json'), JSON.stringify(doc, null, 2));
+  await writeFile(join(dir, 'storage', '.verdaccio-db.json'), JSON.stringify({ list: [NAME], secret: randomBytes(16).toString('hex') }));
+  await writeFile(
+    join(dir, 'config.yaml'),
+    [
+      `storage: ${join(dir, 'storage')}`,
+      `auth: { htpasswd: { file: ${join(dir, 'htpasswd')}, max_users: -1 } }`,
+      'uplinks: {}',
+      "packages: { '**': { access: $all, publish: $authenticated } }",
+      'log: { type: stdout, format: pretty, level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const bin = fileURLToPath(new URL('../node_modules/verdaccio/bin/verdaccio', import.meta.url));
+  const child = spawn(process.execPath, [bin, '--config', join(dir, 'config.yaml'), '--listen', `127.0.0.1:${port}`], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+  };
+  try {
+    await waitForHttp(`${url}/-/ping`, 60_000, () => child.exitCode === null);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, stop };
 }
 
 async function syncSafelist(sl: TestSafelist): Promise<void> {
@@ -160,10 +196,9 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'safelist-bench-npm-'));
   const stops: Array<() => Promise<void>> = [];
   try {
-    const verdaccio = await startVerdaccio();
+    process.stdout.write(`verdaccio with ${VERSIONS} versions of ${NAME} ... `);
+    const verdaccio = await startSeededVerdaccio(work);
     stops.push(verdaccio.stop);
-    process.stdout.write(`publishing ${VERSIONS} versions of ${NAME} to verdaccio ... `);
-    await seedVerdaccio(verdaccio, work);
     const sl = await startTestSafelist({
       npmAllowlist: `packages:\n  - name: ${NAME}\n    versions: "*"\n`,
       extra: {
@@ -188,7 +223,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function report(sl: TestSafelist, verdaccio: Verdaccio, nginx: NginxServer, sizes: Record<string, number>): Promise<void> {
+async function report(sl: TestSafelist, verdaccio: { url: string }, nginx: NginxServer, sizes: Record<string, number>): Promise<void> {
   const rows: string[] = [];
   const ratios: string[] = [];
   const line = (title: string, server: string, r: WrkResult) =>
