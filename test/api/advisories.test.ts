@@ -179,10 +179,11 @@ describe('OSV advisories', () => {
       { path: `${join(folder, 'dump.zip')}!huge.json`, message: expect.stringMatching(/^5000 bytes, more than/) },
     ]);
     expect(await store.count()).toBe(2);
-    // Only the PyPI record is a policy rule (Safelist has no npm index yet), for its one version.
+    // Both records are policy rules: the PyPI one for its one version, the npm one (introduced 0) for every version.
     const rules = await store.malwareRules();
     expect(rules.map((x) => [x.kind, x.ecosystem, x.name, x.id, x.matcher.matches('1.0'), x.matcher.matches('1.1')])).toEqual([
       ['malware', 'pypi', 'evil-pkg', 'MAL-2026-1', true, false],
+      ['malware', 'npm', 'evil-js', 'MAL-2026-6', true, true],
     ]);
     // A withdrawn record lifts its block (the policy is told to reload), and blocks nothing new.
     await writeFile(
@@ -192,7 +193,7 @@ describe('OSV advisories', () => {
       ),
     );
     expect(await store.importFrom(folder)).toMatchObject({ imported: 1, malware: [], malwareChanged: true });
-    expect(await store.malwareRules()).toEqual([]);
+    expect((await store.malwareRules()).map((x) => x.id)).toEqual(['MAL-2026-6']);
     await db.close();
   });
 

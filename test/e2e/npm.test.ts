@@ -13,6 +13,7 @@ import { startAzurite, type Azurite } from '../support/azurite.js';
 import type { DbMode } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { runNpm, startVerdaccio, type Verdaccio } from '../support/verdaccio.js';
+import { until } from '../support/wait.js';
 
 const ADMIN = 'admin-token-npm-0123456789';
 const ABBREVIATED = 'application/vnd.npm.install-v1+json';
@@ -173,9 +174,20 @@ describe.each(WORLDS)('npm through Safelist from a verdaccio upstream ($db, $sto
       (JSON.parse(await readFile(join(project, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
     expect(await installed('@acme/app')).toBe('1.0.0');
     expect(await installed('lib-base')).toBe('1.1.0');
+    // Both tarballs are in Safelist's download log, under the sha256 of the bytes npm installed.
+    const logged = await until(async () => {
+      const rows = await sl.runtime.db.query<{ name: string; version: string; sha256: string }>(
+        "SELECT DISTINCT name, version, sha256 FROM download_log WHERE ecosystem = 'npm' AND view = 'default' ORDER BY name",
+      );
+      return rows.length >= 2 ? rows : undefined;
+    }, 'the npm downloads in the download log');
+    expect(logged.map((r) => `${r.name}@${r.version}`)).toEqual(['@acme/app@1.0.0', 'lib-base@1.1.0']);
+    for (const r of logged) expect(r.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect((await runNpm(['ping', ...registry], npmOpts)).code).toBe(0);
 
     const pinned = await runNpm(['install', 'lib-base@2.0.0', ...registry], npmOpts);
     expect(pinned.code).not.toBe(0);
+    expect(pinned.output).toContain('E403');
     expect(pinned.output).toContain('allowed versions are ^1.0.0');
   }, 180_000);
 

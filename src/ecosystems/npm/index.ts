@@ -32,6 +32,17 @@ export function gzipOfPackument(doc: NpmDocument): Buffer | undefined {
   return doc.gzip;
 }
 
+/** Each catalog entry's versions by tarball file name, made once per entry (entries are replaced, never changed). */
+const byFilename = new WeakMap<NpmPackage, Map<string, NpmVersion>>();
+function versionOfFile(pkg: NpmPackage, filename: string): NpmVersion | undefined {
+  let map = byFilename.get(pkg);
+  if (!map) {
+    map = new Map([...pkg.versions.values()].map((v) => [tarballFilename(v.name, v.version), v]));
+    byFilename.set(pkg, map);
+  }
+  return map.get(filename);
+}
+
 export class NpmIndex {
   private readonly cache: LRUCache<string, NpmDocument>;
 
@@ -140,7 +151,7 @@ export class NpmIndex {
     if (problem) throw errors.invalidName(problem);
     const name = normalizeNpmName(rawName);
     const pkg = this.catalog.package(name);
-    const v = pkg ? [...pkg.versions.values()].find((x) => tarballFilename(x.name, x.version) === filename) : undefined;
+    const v = pkg ? versionOfFile(pkg, filename) : undefined;
     if (!v) {
       if (!pkg) throw this.refusal(view, name, false);
       throw errors.notFound(`no tarball ${filename} of ${name} here`);

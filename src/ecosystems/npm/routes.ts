@@ -102,6 +102,15 @@ export function registerNpmRoutes(app: FastifyInstance, deps: NpmRouteDeps): voi
     };
   // GET and HEAD together: fastify's automatic HEAD would replace an empty reply's Content-Length with 0.
   const method: ['GET', 'HEAD'] = ['GET', 'HEAD'];
+  // `npm ping` asks the registry whether it answers; a view that does not exist does not.
+  app.get<{ Params: { view: string } }>('/npm/:view/-/ping', async (req, reply) => {
+    try {
+      deps.index.requireView(req.params.view);
+    } catch (err) {
+      return sendNpmError(reply, err);
+    }
+    return reply.header('content-type', 'application/json').send('{}');
+  });
   app.route<{ Params: Params }>({ method, url: '/npm/:view/:pkg', handler: guarded(sendPackument) });
   app.route<{ Params: Params }>({ method, url: '/npm/:view/:scope/:pkg', handler: guarded(sendPackument) });
   app.route<{ Params: Params }>({ method, url: '/npm/:view/:pkg/-/:file', handler: guarded(sendTarball) });
