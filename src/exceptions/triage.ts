@@ -13,7 +13,7 @@ import type { BlobStore } from '../storage/types.js';
 import type { ExceptionRequest } from './service.js';
 import type { AdvisoryHit, AdvisoryStore } from './advisories.js';
 import type { NpmPackage } from '../ecosystems/npm/catalog.js';
-import { npmTriageFacts } from '../ecosystems/npm/triage.js';
+import { npmNameVariants, npmTriageFacts } from '../ecosystems/npm/triage.js';
 
 export interface TriageReport {
   checkedAt: string;
@@ -90,9 +90,11 @@ export function makeTriage(deps: TriageDeps) {
     };
     // Names within edit distance 2 of allowlisted names (not the name itself): typosquats.
     const allowed = new Set(policy.rules.filter((r) => r.ecosystem === req.ecosystem && r.kind === 'allowlist').map((r) => r.name));
+    // npm: a scoped name is also compared by its bare name (@evil/left-pad against left-pad: distance 0).
+    const variants = req.ecosystem === 'npm' ? npmNameVariants : (n: string) => [n];
     for (const other of allowed) {
       if (other === name) continue;
-      const dist = editDistance(name, other, 2);
+      const dist = Math.min(...variants(name).flatMap((a) => variants(other).map((b) => editDistance(a, b, 2))));
       if (dist <= 2 && Math.min(name.length, other.length) > 3) report.similarNames.push({ name: other, distance: dist });
     }
     report.similarNames.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));

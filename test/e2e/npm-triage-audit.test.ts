@@ -102,6 +102,8 @@ describe('npm: triage, why and audit through Safelist', () => {
   it('names allowed packages close to a requested name (typosquats)', async () => {
     const t = await request('demo-lid', '1.0.0');
     expect(t.similarNames).toEqual([{ name: 'demo-lib', distance: 1 }]);
+    // The same name under another scope is the closest of all.
+    expect((await request('@someone/demo-lib', '1.0.0')).similarNames).toEqual([{ name: 'demo-lib', distance: 0 }]);
     expect(t.upstream).toMatchObject({ known: false, note: expect.stringMatching(/has not seen this package upstream/) });
   });
 

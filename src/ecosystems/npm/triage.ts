@@ -52,6 +52,15 @@ export function npmTriageFacts(pkg: NpmPackage, matches: (version: string) => bo
   return facts;
 }
 
+/**
+ * The spellings a typosquat check compares for an npm name: the name, and for a scoped name its
+ * bare name too, since `@someone/left-pad` passes for `left-pad` at a glance (and the reverse).
+ */
+export function npmNameVariants(name: string): string[] {
+  const slash = name.startsWith('@') ? name.indexOf('/') : -1;
+  return slash > 0 ? [name, name.slice(slash + 1)] : [name];
+}
+
 /** An SPDX expression, or the legacy { type } object and [{ type }] list. */
 function licenceOf(value: unknown): string | null {
   if (typeof value === 'string' && value) return value;
