@@ -1,4 +1,4 @@
-// `safelist incident NAME==VERSION [--ecosystem pypi|conda]`: every view and identity that
+// `safelist incident NAME==VERSION [--ecosystem pypi|conda|npm]`: every view and identity that
 // downloaded the version (first, last, count) and every image the gate knows contains it.
 // The report is the incident:report job (jobs/downloads.ts), run here or handed to the server
 // that owns the embedded database. Read-only: it never blocks, requeues or deletes anything.
@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { incidentReportJob } from '../jobs/downloads.js';
 import { runJobFromCli } from './run-job.js';
 
-const USAGE = 'usage: safelist incident NAME==VERSION [--ecosystem pypi|conda]   (default pypi)\n';
+const USAGE = 'usage: safelist incident NAME==VERSION [--ecosystem pypi|conda|npm]   (default pypi)\n';
 
 export async function incidentCommand(config: Config, argv: string[]): Promise<number> {
   let parsed;

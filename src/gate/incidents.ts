@@ -51,7 +51,8 @@ export async function incidentReport(
 export async function rejudgeMalwareImages(q: Queryable, store: GateStore, policy: Policy, actor: string): Promise<ImageRef[]> {
   const hits = new Map<string, { image: ImageRef; packages: string[]; advisories: Set<string> }>();
   for (const p of await packagesOfPassedImages(q)) {
-    if (p.ecosystem !== 'pypi' && p.ecosystem !== 'conda') continue;
+    // The ecosystems the contents provider records (gate/providers/contents.ts).
+    if (p.ecosystem !== 'pypi' && p.ecosystem !== 'conda' && p.ecosystem !== 'npm') continue;
     const rules = policy.blocksFor(p.ecosystem, p.name).filter((r) => r.matcher.matches(p.version));
     if (!rules.length) continue;
     const key = `${p.registry}/${p.repository}@${p.digest}`;

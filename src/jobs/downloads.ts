@@ -23,7 +23,7 @@ export const downloadsPruneJob: Job<z.infer<typeof none>, { pruned: number; befo
 };
 
 export const incidentParams = z.strictObject({
-  ecosystem: z.enum(['pypi', 'conda'], { error: 'ecosystem must be pypi or conda' }).default('pypi'),
+  ecosystem: z.enum(['pypi', 'conda', 'npm'], { error: 'ecosystem must be pypi, conda or npm' }).default('pypi'),
   name: z.string().min(1, 'name is required').max(200),
   version: z.string().min(1, 'version is required').max(200),
 });

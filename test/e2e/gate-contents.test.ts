@@ -194,6 +194,44 @@ describe('gate: curated contents of an image', () => {
     ]);
   });
 
+  it('an image that passed with npm left-pad 1.3.0 is listed by the incident, then failed and purged once it is found malicious', async () => {
+    const digest = await layout.push('node-ok', registry.host, 'team/node:incident');
+    expect((await until(() => verdict(digest), 'the verdict')).state).toBe('pass');
+    const incident = async () => {
+      const res = await fetch(`${sl.url}/api/v1/incidents?ecosystem=npm&name=left-pad&version=1.3.0`, {
+        headers: { authorization: `Bearer ${AUDITOR_TOKEN}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { images: Array<{ repository: string; digest: string; state: string; paths: string[] }> };
+    };
+    expect((await incident()).images).toContainEqual(
+      expect.objectContaining({ repository: 'team/node', digest, state: 'pass', paths: ['app/node_modules/left-pad/package.json'] }),
+    );
+    await writeFile(
+      join(work, 'osv', 'MAL-2026-7002.json'),
+      JSON.stringify({
+        id: 'MAL-2026-7002',
+        modified: '2026-11-30T00:00:00Z',
+        summary: 'Malicious code in left-pad (npm)',
+        affected: [{ package: { ecosystem: 'npm', name: 'left-pad' }, versions: ['1.3.0'] }],
+      }),
+    );
+    const res = await fetch(`${sl.url}/api/v1/jobs/advisories:import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!) as {
+      outcome: { result: { rejudged: Array<{ digest: string }> } };
+    };
+    expect(last.outcome.result.rejudged).toContainEqual(expect.objectContaining({ digest }));
+    const v = await until(async () => {
+      const now = await verdict(digest);
+      return now?.state === 'fail' && now.purged === 'purged' ? now : undefined;
+    }, 'the second verdict and the purge');
+    expect(v.verdict.failures[0].rule).toMatch(/npm left-pad 1\.3\.0 .* malicious-package advisory MAL-2026-7002/);
+  });
+
   it('an image that passed with demo-pkg 1.1 is listed by the incident, then judged again and purged once 1.1 is found malicious', async () => {
     const digest = await layout.push('demo', registry.host, 'team/py:demo');
     expect((await until(() => verdict(digest), 'the verdict')).state).toBe('pass');
