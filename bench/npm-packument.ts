@@ -5,21 +5,21 @@
 // Prints requests/s, latency percentiles and the ratios. It never asserts anything and is not
 // part of the test suite.
 //
-//   npx tsx bench/npm-packument.ts [--duration 10] [--versions 1000] [--connections 32]
+//   npm run build && npx tsx bench/npm-packument.ts [--duration 10] [--versions 1000] [--connections 32]
 //
 // Scenarios: the abbreviated packument (what `npm install` asks for) and the full one.
-// Safelist runs in this process (wrk runs as an asynchronous child so the server is never
-// blocked); verdaccio as its own process; nginx with one worker process.
+// Safelist (`safelist serve` from dist/) and verdaccio run as their own processes; nginx with one
+// worker process; wrk as an asynchronous child.
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import * as tar from 'tar';
 import { startNginx, type NginxServer } from '../test/support/nginx-upstream.js';
-import { startTestSafelist, type TestSafelist } from '../test/support/safelist.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
 import { fileURLToPath } from 'node:url';
 
@@ -34,6 +34,7 @@ const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const VERSIONS = Number(args.versions);
 const NAME = 'bench-pkg';
+const ROOT = resolve(import.meta.dirname, '..');
 const ADMIN = 'bench-admin-token-0123456789';
 const SCENARIOS = [
   { key: 'abbreviated', accept: 'application/vnd.npm.install-v1+json', ext: 'abbrev' },
@@ -153,7 +154,47 @@ async function startSeededVerdaccio(work: string): Promise<{ url: string; stop: 
   return { url, stop };
 }
 
-async function syncSafelist(sl: TestSafelist): Promise<void> {
+/** Safelist as its own process (`safelist serve` from dist/, as bench/pypi-index.ts runs it), PGlite, folder storage. */
+async function startSafelist(work: string, upstream: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const main = join(ROOT, 'dist', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error('dist/ is missing: run `npm run build` first');
+  const dir = join(work, 'safelist');
+  await mkdir(join(dir, 'allowlists'), { recursive: true });
+  await mkdir(join(dir, 'exceptions'));
+  await writeFile(join(dir, 'allowlists', 'npm.yaml'), `packages:\n  - name: ${NAME}\n    versions: "*"\n`);
+  const port = await freePort();
+  const config = join(dir, 'safelist.yaml');
+  await writeFile(
+    config,
+    [
+      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
+      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
+      `database: { pglitePath: ${join(dir, 'pglite')} }`,
+      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
+      "sync: { schedule: '' }",
+      `npm: { upstreams: [{ name: verdaccio, url: "${upstream}/" }] }`,
+      `auth: { tokens: [{ id: bench-admin, token: ${ADMIN}, roles: [admin] }] }`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [main, '--config', config, 'serve'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+  };
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/healthz`, 120_000, () => child.exitCode === null);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, stop };
+}
+
+async function syncSafelist(sl: { url: string }): Promise<void> {
   const res = await fetch(`${sl.url}/api/v1/jobs/sync`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
@@ -164,7 +205,7 @@ async function syncSafelist(sl: TestSafelist): Promise<void> {
 }
 
 /** The documents Safelist serves, written for nginx; returns each scenario's size in bytes. */
-async function mirrorForNginx(sl: TestSafelist, www: string): Promise<Record<string, number>> {
+async function mirrorForNginx(sl: { url: string }, www: string): Promise<Record<string, number>> {
   const sizes: Record<string, number> = {};
   for (const s of SCENARIOS) {
     const res = await fetch(`${sl.url}/npm/default/${NAME}`, { headers: { accept: s.accept } });
@@ -199,13 +240,7 @@ async function main(): Promise<void> {
     process.stdout.write(`verdaccio with ${VERSIONS} versions of ${NAME} ... `);
     const verdaccio = await startSeededVerdaccio(work);
     stops.push(verdaccio.stop);
-    const sl = await startTestSafelist({
-      npmAllowlist: `packages:\n  - name: ${NAME}\n    versions: "*"\n`,
-      extra: {
-        npm: { upstreams: [{ name: 'verdaccio', url: `${verdaccio.url}/` }] },
-        auth: { tokens: [{ id: 'bench-admin', token: ADMIN, roles: ['admin'] }] },
-      },
-    });
+    const sl = await startSafelist(work, verdaccio.url);
     stops.unshift(sl.stop);
     process.stdout.write('done\nSafelist syncs them from verdaccio ... ');
     await syncSafelist(sl);
@@ -223,7 +258,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function report(sl: TestSafelist, verdaccio: { url: string }, nginx: NginxServer, sizes: Record<string, number>): Promise<void> {
+async function report(sl: { url: string }, verdaccio: { url: string }, nginx: NginxServer, sizes: Record<string, number>): Promise<void> {
   const rows: string[] = [];
   const ratios: string[] = [];
   const line = (title: string, server: string, r: WrkResult) =>
