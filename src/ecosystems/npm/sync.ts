@@ -224,7 +224,13 @@ async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: st
     total: ctx.total,
   });
   if (ctx.dryRun) return;
-  await catalog.record(name, upstream.name, meta, usable);
+  // Unchanged packages are not written again: each write reloads the package on every replica.
+  const changed = usable.filter((v) => {
+    const old = known?.get(v.version);
+    return !old || old.manifest !== v.manifest || old.sourceUrl !== v.sourceUrl;
+  });
+  if (changed.length || JSON.stringify(catalog.package(name)?.meta) !== JSON.stringify(meta))
+    await catalog.record(name, upstream.name, meta, changed);
   const stored: NpmVersion[] = [];
   await Promise.all(
     fetch.map((v) =>
