@@ -142,13 +142,13 @@ describe('POST /npm/{view}/-/npm/v1/security/advisories/bulk', () => {
     for (const [body, headers, message] of cases) {
       const res = await post(body, headers);
       expect(res.status, String(body)).toBe(400);
-      expect(((await res.json()) as { detail: string }).detail).toMatch(message);
+      expect(((await res.json()) as { error: string }).error).toMatch(message);
     }
     const empty = await fetch(bulk, { method: 'POST' });
     expect(empty.status).toBe(400);
     const unknown = await fetch(bulk.replace('/default/', '/nowhere/'), { method: 'POST', body: '{}' });
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { detail: string }).detail).toMatch(/view "nowhere" does not exist/);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(/view "nowhere" does not exist/);
   });
 
   it('limits the body before and after unzipping', async () => {
@@ -158,11 +158,11 @@ describe('POST /npm/{view}/-/npm/v1/security/advisories/bulk', () => {
     const bomb = gzipSync(Buffer.alloc(20 * 1024 * 1024, 0x20));
     const res = await post(bomb, { 'content-encoding': 'gzip' });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { detail: string }).detail).toMatch(/larger than \d+ bytes once unzipped/);
+    expect(((await res.json()) as { error: string }).error).toMatch(/larger than \d+ bytes once unzipped/);
     const many = Object.fromEntries(Array.from({ length: 20_001 }, (_, i) => [`p${i}`, ['1.0.0']]));
     const tooMany = await post(gzipSync(JSON.stringify(many)), { 'content-encoding': 'gzip' });
     expect(tooMany.status).toBe(400);
-    expect(((await tooMany.json()) as { detail: string }).detail).toMatch(/at most 20000 package names/);
+    expect(((await tooMany.json()) as { error: string }).error).toMatch(/at most 20000 package names/);
   });
 
   it('is what the real `npm audit` asks, and it reports the imported advisory', async () => {
@@ -190,7 +190,7 @@ describe('POST /npm/{view}/-/npm/v1/security/advisories/bulk', () => {
       const url = `${guarded.url}/npm/default/-/npm/v1/security/advisories/bulk`;
       const anonymous = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       expect(anonymous.status).toBe(401);
-      expect(((await anonymous.json()) as { detail: string }).detail).toMatch(/npm \/\/host\/npm\/VIEW\/:_authToken=TOKEN/);
+      expect(((await anonymous.json()) as { error: string }).error).toMatch(/npm \/\/host\/npm\/VIEW\/:_authToken=TOKEN/);
       const withToken = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
