@@ -90,9 +90,17 @@ export async function bulkAdvisories(
   return out;
 }
 
-/** Whether one OSV `affected` entry covers an npm version (triage's question, in semver order). */
+/**
+ * Whether one OSV `affected` entry covers an npm version (triage's and the malware rules'
+ * question, in semver order). Fails closed like the PEP 440 default: a version semver cannot
+ * read is affected when the entry names it or has a range with a start.
+ */
 export function npmAffects(entry: OsvAffectedEntry, version: string): boolean {
-  return satisfies(version, entryRange(entry));
+  const range = entryRange(entry);
+  if (range === '*') return true;
+  if (semver.valid(version, { loose: true })) return satisfies(version, range);
+  const started = (entry.ranges ?? []).some((r) => (r.events ?? []).some((e) => e.introduced !== undefined));
+  return started || (entry.versions ?? []).includes(version);
 }
 
 function satisfies(version: string, range: string): boolean {
