@@ -95,6 +95,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     gzip: config.conda.gzip,
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
+    advisories: runtime.advisories,
     packageRead: config.auth.packageRead,
     ...downloads.hooks,
   });

@@ -24,10 +24,10 @@ commands:
                                 seed and update private storage from the upstreams
   acr-import [--dry-run] [--all] import the allowed images into oci.acrTarget (ARM importImage)
   advisories import             import advisories.sources now (MAL- records block at once)
-  incident NAME==VERSION [--ecosystem pypi|conda]   who downloaded it, which gated images contain it
+  incident NAME==VERSION [--ecosystem pypi|conda|npm]   who downloaded it, which gated images contain it
   allowlist lint                check allowlists/ and exceptions/, with file and line
   allowlist check [--view V]    allowed conda packages whose dependencies have no allowed candidate
-  why NAME [--view V] [--ecosystem pypi|conda]
+  why NAME [--view V] [--ecosystem pypi|conda|oci|npm]
                                 explain what blocks or allows a package
   exceptions request|list|show|approve|reject|revoke|export ...
                                 the exception workflow through the API (SAFELIST_URL, SAFELIST_TOKEN)

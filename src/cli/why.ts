@@ -1,6 +1,6 @@
 // `safelist why NAME [--view V] [--ecosystem ID] [--json]`
-// Without --ecosystem, the first registered ecosystem whose names claim it (a name with a slash,
-// mcr/azureml/x, is an image; anything else a Python project).
+// Without --ecosystem, the first registered ecosystem whose names claim it (a scoped name,
+// @scope/name, is npm; another name with a slash, mcr/azureml/x, an image; anything else a Python project).
 // Exit codes: 0 allowed and served, 1 blocked, partly allowed or not mirrored, 2 usage (an unknown view).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';

@@ -55,6 +55,35 @@ export interface EcosystemNames {
   claims?(name: string): boolean;
   /** What a mirrored item is called in messages ("file", "tag", "tarball"). */
   readonly item: string;
+  /** The spellings a typosquat check compares for a (normalised) name (npm: a scoped name's bare name too); default the name alone. */
+  variants?(name: string): string[];
+  /** Does one OSV `affected` entry cover this version, in this ecosystem's version order? Absent: PEP 440 order. */
+  osvAffects?(entry: OsvAffectedEntry, version: string): boolean;
+}
+
+/** One `affected` entry of an OSV record (https://ossf.github.io/osv-schema/), as advisories and triage read it. */
+export interface OsvAffectedEntry {
+  package?: { ecosystem?: string; name?: string };
+  versions?: string[];
+  ranges?: Array<{ type?: string; events?: Array<{ introduced?: string; fixed?: string; last_affected?: string; limit?: string }> }>;
+}
+
+/** The parts of an OSV record a read path answers from (npm audit): typed here since ecosystems may not import exceptions/. */
+export interface OsvAdvisory {
+  id: string;
+  summary?: string;
+  details?: string;
+  withdrawn?: string;
+  aliases?: string[];
+  references?: Array<{ type?: string; url?: string }>;
+  severity?: Array<{ type?: string; score?: string }>;
+  affected?: OsvAffectedEntry[];
+  database_specific?: { severity?: string; cwe_ids?: string[] };
+}
+
+/** The imported advisories (exceptions/advisories.ts AdvisoryStore): every record, withdrawn ones too, naming any of these packages. */
+export interface AdvisorySource {
+  recordsFor(osvEcosystem: string, names: string[]): Promise<OsvAdvisory[]>;
 }
 
 export interface EcosystemSurface {
@@ -225,6 +254,8 @@ export interface RouteDeps {
   onBlocked?(e: { view: string; name: string }): void;
   /** conda: gzip documents on request (config conda.gzip); others ignore it. */
   gzip?: boolean;
+  /** Imported advisories, for a read path that answers audits from them (npm's bulk advisory endpoint); absent: not served. */
+  advisories?: AdvisorySource;
 }
 
 /** A file about to be sent: who (view, client, identity) gets which package version's bytes. */

@@ -14,23 +14,13 @@ import yauzl from 'yauzl';
 import { z } from 'zod';
 import { POLICY_CHANNEL } from '../catalog/changes.js';
 import { ecosystems, grammars } from '../ecosystems/index.js';
+import type { OsvAdvisory } from '../ecosystems/types.js';
 import type { Ecosystem, Rule } from '../policy/types.js';
 import type { Db } from '../state/db.js';
 
-/** The part of an OSV record triage reads. */
-export interface OsvRecord {
-  id: string;
+/** The part of an OSV record triage, malware rules and npm's audit endpoint read. */
+export interface OsvRecord extends OsvAdvisory {
   modified?: string;
-  summary?: string;
-  details?: string;
-  aliases?: string[];
-  withdrawn?: string;
-  affected?: Array<{
-    package?: { ecosystem?: string; name?: string };
-    versions?: string[];
-    ranges?: Array<{ type?: string; events?: Array<{ introduced?: string; fixed?: string; last_affected?: string; limit?: string }> }>;
-  }>;
-  database_specific?: { severity?: string };
 }
 
 export interface AdvisoryHit {
@@ -41,6 +31,12 @@ export interface AdvisoryHit {
   /** Which of the considered versions it affects. */
   affects: string[];
   fixed: string[];
+}
+
+/** Whether one `affected` entry covers a version, in the ecosystem's own order (npm: semver), PEP 440 by default. */
+function affectsIn(ecosystem: string, entry: AffectedEntry, version: string): boolean {
+  const own = ecosystems.get(ecosystem)?.names.osvAffects;
+  return own ? own(entry, version) : affects(entry, version);
 }
 
 /** Each registered ecosystem's OSV ecosystem name (as OSV spells it), by ecosystem id. */
@@ -279,11 +275,19 @@ export class AdvisoryStore {
           id: rec.id,
           ...(rec.summary ? { reason: rec.summary } : {}),
           bypassCooldown: false,
-          matcher: { text: affectedText(entry), matches: (v) => every || affects(entry, v) },
+          matcher: { text: affectedText(entry), matches: (v) => every || affectsIn(ecosystem, entry, v) },
         });
       }
     }
     return rules;
+  }
+
+  /** Every stored record (withdrawn ones included) that names any of these packages of an OSV ecosystem (npm's audit endpoint). */
+  async recordsFor(osvEcosystem: string, names: string[]): Promise<OsvRecord[]> {
+    const keys = [...new Set(names.map((n) => packageKey(osvEcosystem, n)).filter((k): k is string => k !== undefined))];
+    if (!keys.length) return [];
+    const rows = await this.db.query<{ data: OsvRecord | string }>('SELECT data FROM advisories WHERE packages && $1::text[] ORDER BY id', [keys]);
+    return rows.map((row) => (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord);
   }
 
   /** Advisories that affect any of `versions` of a package (withdrawn ones excluded). */
@@ -298,7 +302,7 @@ export class AdvisoryStore {
       const rec = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as OsvRecord;
       if (rec.withdrawn) continue;
       const entries = (rec.affected ?? []).filter((a) => a.package?.ecosystem === osvEco && a.package.name && normalize(a.package.name) === normalize(name));
-      const hit = versions.filter((v) => entries.some((e) => affects(e, v)));
+      const hit = versions.filter((v) => entries.some((e) => affectsIn(ecosystem, e, v)));
       if (!hit.length) continue;
       const fixed = entries.flatMap((e) => (e.ranges ?? []).flatMap((r) => (r.events ?? []).map((ev) => ev.fixed).filter((f): f is string => Boolean(f))));
       out.push({ id: rec.id, summary: rec.summary ?? null, aliases: rec.aliases ?? [], severity: rec.database_specific?.severity ?? null, affects: hit, fixed: [...new Set(fixed)] });

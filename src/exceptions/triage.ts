@@ -5,7 +5,7 @@
 // advisory source is configured. The upstream and dependency facts come from the ecosystem's
 // own triage role (EcosystemModule); the rest is the same for every ecosystem. Facts only: the
 // decision stays with a person.
-import { grammars } from '../ecosystems/index.js';
+import { ecosystems, grammars } from '../ecosystems/index.js';
 import type { OpenEcosystem } from '../ecosystems/types.js';
 import type { Policy } from '../policy/decide.js';
 import type { ExceptionRequest } from './service.js';
@@ -60,9 +60,11 @@ export function makeTriage(deps: { policy: () => Policy; ecosystems: ReadonlyMap
     };
     // Names within edit distance 2 of allowlisted names (not the name itself): typosquats.
     const allowed = new Set(policy.rules.filter((r) => r.ecosystem === req.ecosystem && r.kind === 'allowlist').map((r) => r.name));
+    // Each spelling the ecosystem compares (npm: @evil/left-pad against left-pad, distance 0).
+    const variants = ecosystems.get(req.ecosystem)?.names.variants ?? ((n: string) => [n]);
     for (const other of allowed) {
       if (other === name) continue;
-      const dist = editDistance(name, other, 2);
+      const dist = Math.min(...variants(name).flatMap((a) => variants(other).map((b) => editDistance(a, b, 2))));
       if (dist <= 2 && Math.min(name.length, other.length) > 3) report.similarNames.push({ name: other, distance: dist });
     }
     report.similarNames.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));

@@ -10,7 +10,7 @@ import { explainSyncFailures } from '../audit/sync-failures.js';
 import { explainName } from '../policy/explain.js';
 import type { Rule } from '../policy/types.js';
 import { ecosystemIds, grammars } from '../ecosystems/index.js';
-import { imageIndexOf, type OpenEcosystem, type ServedEvent } from '../ecosystems/types.js';
+import { imageIndexOf, type AdvisorySource, type OpenEcosystem, type ServedEvent } from '../ecosystems/types.js';
 import { sendProblem, toSafelistError } from './errors.js';
 import { recordBlocked } from '../policy/demand.js';
 import { parse, registerApiRoutes, schemas, type ApiDeps } from './api.js';
@@ -40,6 +40,8 @@ export interface AppDeps {
   packageRead?: 'anonymous' | 'token';
   /** The container gate's webhooks, reports and verdicts (/api/v1/gate). */
   gate?: GateRouteDeps;
+  /** Imported advisories, for read paths that answer audits from them (npm audit); absent: those routes are not served. */
+  advisories?: AdvisorySource;
 }
 
 /** Errors in the dialect of the ecosystem whose read path the URL is on (OCI's {errors:[…]}), else problem+json. */
@@ -133,7 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       if (!who)
         throw errors.unauthenticated(
-          'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, docker login with the token as password',
+          'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, npm //host/npm/VIEW/:_authToken=TOKEN in .npmrc, docker login with the token as password',
         );
       reply.removeHeader('www-authenticate');
       // The download log records who pulled each file (blob-response.ts servedBy).
@@ -146,6 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       store: deps.store,
       policies: deps.policies,
       ...(deps.gzip !== undefined ? { gzip: deps.gzip } : {}),
+      ...(deps.advisories ? { advisories: deps.advisories } : {}),
       ...(deps.onServed ? { onServed: (e: ServedEvent) => deps.onServed!(id, e) } : {}),
       onBlocked: (e) => {
         deps.metrics?.blocked.inc({ ecosystem: id });

@@ -4,7 +4,10 @@
 // named channel (`-c conda-forge`) resolves through Safelist, `default_channels` so `defaults`
 // does too, `allowlist_channels` so an explicit URL to another server fails in the client, and
 // `#!final` so a user's own .condarc cannot override them. Containers get the registry host
-// and image names to use; Azure ML gets an environment definition that carries the same.
+// and image names to use; Azure ML gets an environment definition that carries the same. npm gets
+// an .npmrc with Safelist as its only registry, `audit=true` (npm audit asks Safelist's advisories),
+// and the token line when package reads need one: the token itself only when the caller gave it,
+// else `${SAFELIST_TOKEN}`, which npm reads from the environment, so no secret lands in the file.
 // The base URL in it is never taken from a request's Host header: anyone can send any Host,
 // and a snippet pointing pip at their server is the attack this file exists to prevent.
 import type { AddressInfo } from 'node:net';
@@ -16,6 +19,7 @@ export interface Onboarding {
   base: string;
   pipConf: string;
   condarc: string;
+  npmrc: string;
   containers: string;
   azureMlEnvironment: string;
   environment: Record<string, string>;
@@ -35,6 +39,20 @@ export function onboardingBase(publicUrl: string | undefined, listening: Address
   }
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   return `http://${host}:${listening.port}`;
+}
+
+/** The .npmrc of a view: its registry URL, and the token line npm sends as Bearer auth to that URL alone. */
+export function npmrcFor(config: Config, view: string, base: string, token?: string): string {
+  const registry = `${base}/npm/${view}/`;
+  const needsToken = token !== undefined || config.auth.packageRead === 'token';
+  return [
+    '# .npmrc (the project folder, or ~/.npmrc): Safelist is the only registry.',
+    '# Never add @scope:registry lines for public scopes: a scope routed elsewhere bypasses the curated set.',
+    `registry=${registry}`,
+    ...(needsToken ? [`${registry.replace(/^https?:/, '')}:_authToken=${token ?? '${SAFELIST_TOKEN}'}`] : []),
+    'audit=true',
+    '',
+  ].join('\n');
 }
 
 export function workspaceConfig(config: Config, view: string, baseUrl: string, token?: string): Onboarding {
@@ -119,8 +137,9 @@ export function workspaceConfig(config: Config, view: string, baseUrl: string, t
     base,
     pipConf,
     condarc,
+    npmrc: npmrcFor(config, view, base, token),
     containers,
     azureMlEnvironment,
-    environment: { PIP_INDEX_URL: pipIndex, CONDA_CHANNEL_ALIAS: condaAlias },
+    environment: { PIP_INDEX_URL: pipIndex, CONDA_CHANNEL_ALIAS: condaAlias, NPM_CONFIG_REGISTRY: `${base}/npm/${view}/` },
   };
 }

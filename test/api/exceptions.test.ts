@@ -346,7 +346,7 @@ describe('exceptions API', () => {
     const bad = async (body: unknown) => call('POST', '/api/v1/exceptions', 'requester', body);
     const cases: Array<[unknown, number, RegExp]> = [
       [{ ecosystem: 'pypi', name: 'x', view: 'team-a' }, 400, /reason/],
-      [{ ecosystem: 'npm', name: 'x', view: 'team-a', reason: 'long enough reason' }, 400, /ecosystem/],
+      [{ ecosystem: 'cargo', name: 'x', view: 'team-a', reason: 'long enough reason' }, 400, /ecosystem/],
       [{ ecosystem: 'pypi', name: 'bad name!', view: 'team-a', reason: 'long enough reason' }, 400, /name/],
       [{ ecosystem: 'pypi', name: 'x', versions: '>>1', view: 'team-a', reason: 'long enough reason' }, 400, /versions/],
       [{ ecosystem: 'pypi', name: 'x', view: 'nope', reason: 'long enough reason' }, 404, /view "nope" does not exist/],

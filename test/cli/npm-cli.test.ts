@@ -1,7 +1,7 @@
 // `safelist allowlist lint` on an npm allowlist and `safelist sync --ecosystem npm` against a
 // verdaccio upstream, as a user runs them in a child process: problems with file and line,
 // progress on stderr, a plan for a dry run, a JSON report on stdout, and a rerun that finds
-// everything already stored.
+// everything already stored; then `safelist why @scope/name` explains it as npm without --ecosystem.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,4 +64,10 @@ describe('safelist CLI for npm', () => {
     const again = await cli(['--config', config, 'sync', '--ecosystem', 'npm']);
     expect(JSON.parse(again.stdout.trim())).toMatchObject({ downloaded: 0, failed: 0 });
   }, 180_000);
+
+  it('explains a scoped name as npm in `safelist why` without --ecosystem (after the sync above)', async () => {
+    const r = await cli(['--config', config, 'why', '@acme/cli-tool', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ecosystem: 'npm', name: '@acme/cli-tool', status: 'allowed', available: ['0.1.0'] });
+  }, 60_000);
 });

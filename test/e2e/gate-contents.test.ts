@@ -4,7 +4,7 @@
 // finds each *.dist-info/METADATA (and a bare distutils *.egg-info file) and judges it against
 // the workspace view: an image with only allowed distributions passes, one carrying a
 // distribution the view does not allow fails (and is purged) with a rule that names the
-// package, the file and the reason.
+// package, the file and the reason. npm packages in node_modules are judged the same way.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,6 +66,7 @@ describe('gate: curated contents of an image', () => {
     });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - pip\n  - demo-pkg\n',
+      npmAllowlist: 'packages:\n  - left-pad@^1.3.0\n',
       extra: {
         advisories: { sources: [join(work, 'osv')], schedule: '' },
         server: { host: '127.0.0.1', port, logLevel: 'warn' },
@@ -106,6 +107,18 @@ describe('gate: curated contents of an image', () => {
         'usr/local/lib/python3.11/dist-packages/Legacy_Tool-0.9-py3.11.egg-info':
           'Metadata-Version: 1.1\nName: legacy-tool\nVersion: 0.9.1\nSummary: installed by setup.py install\n',
       },
+      { from: 'allowed' },
+    );
+    // Node.js apps on the allowed image: left-pad 1.3.0 is allowed; is-odd, nested under it, is not.
+    const nodeApp = {
+      'app/package.json': JSON.stringify({ name: 'my-app', version: '1.0.0', dependencies: { 'left-pad': '^1.3.0' } }),
+      'app/node_modules/left-pad/package.json': JSON.stringify({ name: 'left-pad', version: '1.3.0', main: 'index.js' }),
+      'app/node_modules/left-pad/index.js': 'module.exports = (s, n) => String(s).padStart(n);\n',
+    };
+    await layout.image('node-ok', nodeApp, { from: 'allowed' });
+    await layout.image(
+      'node',
+      { ...nodeApp, 'app/node_modules/left-pad/node_modules/is-odd/package.json': JSON.stringify({ name: 'is-odd', version: '3.0.1' }) },
       { from: 'allowed' },
     );
     // demo-pkg 1.1, allowed today, installed as pip installs a wheel.
@@ -159,6 +172,64 @@ describe('gate: curated contents of an image', () => {
         /^pypi legacy-tool 0\.9\.1 \(usr\/local\/lib\/python3\.11\/dist-packages\/Legacy_Tool-0\.9-py3\.11\.egg-info\) is not allowed in view default: /,
       ),
     ]);
+  });
+
+  it('passes an image whose node_modules holds only npm packages the view allows', async () => {
+    const digest = await layout.push('node-ok', registry.host, 'team/node:ok');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state, JSON.stringify(v)).toBe('pass');
+  });
+
+  it('fails an image whose node_modules holds an npm package the view does not allow, naming its package.json', async () => {
+    const digest = await layout.push('node', registry.host, 'team/node:app');
+    const v = await until(() => verdict(digest), 'the verdict');
+    expect(v.state).toBe('fail');
+    expect(v.verdict.failures.map((f: any) => [f.finding.id, f.rule])).toEqual([
+      [
+        'not-allowed:npm:is-odd==3.0.1',
+        expect.stringMatching(
+          /^npm is-odd 3\.0\.1 \(app\/node_modules\/left-pad\/node_modules\/is-odd\/package\.json\) is not allowed in view default: /,
+        ),
+      ],
+    ]);
+  });
+
+  it('an image that passed with npm left-pad 1.3.0 is listed by the incident, then failed and purged once it is found malicious', async () => {
+    const digest = await layout.push('node-ok', registry.host, 'team/node:incident');
+    expect((await until(() => verdict(digest), 'the verdict')).state).toBe('pass');
+    const incident = async () => {
+      const res = await fetch(`${sl.url}/api/v1/incidents?ecosystem=npm&name=left-pad&version=1.3.0`, {
+        headers: { authorization: `Bearer ${AUDITOR_TOKEN}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { images: Array<{ repository: string; digest: string; state: string; paths: string[] }> };
+    };
+    expect((await incident()).images).toContainEqual(
+      expect.objectContaining({ repository: 'team/node', digest, state: 'pass', paths: ['app/node_modules/left-pad/package.json'] }),
+    );
+    await writeFile(
+      join(work, 'osv', 'MAL-2026-7002.json'),
+      JSON.stringify({
+        id: 'MAL-2026-7002',
+        modified: '2026-11-30T00:00:00Z',
+        summary: 'Malicious code in left-pad (npm)',
+        affected: [{ package: { ecosystem: 'npm', name: 'left-pad' }, versions: ['1.3.0'] }],
+      }),
+    );
+    const res = await fetch(`${sl.url}/api/v1/jobs/advisories:import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const last = JSON.parse((await res.text()).trim().split('\n').at(-1)!) as {
+      outcome: { result: { rejudged: Array<{ digest: string }> } };
+    };
+    expect(last.outcome.result.rejudged).toContainEqual(expect.objectContaining({ digest }));
+    const v = await until(async () => {
+      const now = await verdict(digest);
+      return now?.state === 'fail' && now.purged === 'purged' ? now : undefined;
+    }, 'the second verdict and the purge');
+    expect(v.verdict.failures[0].rule).toMatch(/npm left-pad 1\.3\.0 .* malicious-package advisory MAL-2026-7002/);
   });
 
   it('an image that passed with demo-pkg 1.1 is listed by the incident, then judged again and purged once 1.1 is found malicious', async () => {

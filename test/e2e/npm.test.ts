@@ -148,6 +148,29 @@ describe.each(WORLDS)('npm through Safelist from a verdaccio upstream ($db, $sto
     expect(bad.status).toBe(400);
   });
 
+  it('counts refusals for demand insight like PyPI: a packument not on the allowlist and a blocked tarball, by name', async () => {
+    const view = 'team-a';
+    expect((await fetch(`${sl.url}/npm/${view}/@acme%2Fwanted-next`)).status).toBe(404);
+    expect((await fetch(`${sl.url}/npm/${view}/lib-base/-/lib-base-2.0.0.tgz`)).status).toBe(403);
+    // Two path segments without a scope name no package (npm's other endpoints): no demand for anything.
+    expect((await fetch(`${sl.url}/npm/${view}/-/whoami`)).status).toBe(404);
+    type Wanted = Array<{ ecosystem: string; name: string; view: string; count: number }>;
+    const wanted = async () => {
+      const res = await fetch(`${sl.url}/api/v1/demand?limit=500`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { mostWanted: Wanted }).mostWanted.filter((w) => w.ecosystem === 'npm' && w.view === view);
+    };
+    // Recorded off the response path: wait until both arrive.
+    const rows = await until(async () => {
+      const w = await wanted();
+      return w.length >= 2 ? w : undefined;
+    }, 'npm demand rows');
+    expect(rows.map((w) => [w.name, w.count]).sort()).toEqual([
+      ['@acme/wanted-next', 1],
+      ['lib-base', 1],
+    ]);
+  });
+
   it('holds back versions younger than the view cool-down, by their upstream time', async () => {
     const { body } = await packument('/npm/team-a/lib-base');
     expect(body.versions).toEqual({});

@@ -1,6 +1,7 @@
 // Workspace onboarding: the generated pip.conf is used by real pip, with no other index
 // option, and installs from Safelist; the .condarc points every named channel (and defaults)
-// at Safelist with #!final; the endpoint, the CLI and unknown views behave.
+// at Safelist with #!final; the .npmrc is read by real npm (registry, token from the environment,
+// audit against Safelist's advisories); the endpoint, the CLI and unknown views behave.
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { workspaceConfig } from '../../src/onboarding/workspace.js';
 import { isolatedPipEnv, PYTHON } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { isolatedNpm, lockedProject } from '../support/npm-client.js';
 import { buildWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
@@ -81,5 +83,40 @@ describe('workspace onboarding', () => {
           .join('\n'),
       ),
     ).toMatchObject({ name: 'safelist-team-a' });
+  });
+
+  it('gives an .npmrc that real npm uses: Safelist as the registry, audit on, the token from the environment', async () => {
+    const TOKEN = 'ws-npm-token-0123456789';
+    const guarded = await startTestSafelist({
+      extra: { auth: { packageRead: 'token', tokens: [{ id: 'ws-team-a', token: TOKEN, roles: ['pipeline'] }] } },
+    });
+    try {
+      const advisories = await mkdtemp(join(work, 'osv-'));
+      const affected = [{ package: { ecosystem: 'npm', name: 'onb-lib' }, ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }] }] }];
+      await writeFile(join(advisories, 'GHSA-onb.json'), JSON.stringify({ id: 'GHSA-onb', summary: 'onb-lib is unsafe', affected }));
+      await guarded.runtime.advisories.importFrom(advisories);
+      const o = workspaceConfig(guarded.config, 'default', guarded.url);
+      const registry = `${guarded.url}/npm/default/`;
+      // Without --with-token the file names the variable, never a secret.
+      expect(o.npmrc.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+        `registry=${registry}`,
+        `${registry.replace(/^http:/, '')}:_authToken=\${SAFELIST_TOKEN}`,
+        'audit=true',
+      ]);
+      expect(workspaceConfig(sl.config, 'team-a', sl.url).npmrc).not.toMatch(/_authToken/);
+      const project = await lockedProject(registry, { 'onb-lib': '1.0.0' });
+      await writeFile(join(project, '.npmrc'), o.npmrc);
+      // npm reads the project's .npmrc alone (no --registry): the advisory comes from Safelist, with the token.
+      const npm = await isolatedNpm({ env: { SAFELIST_TOKEN: TOKEN } });
+      const r = await npm.run(['audit', '--json'], project);
+      expect(r.code, r.stderr).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ vulnerabilities: { 'onb-lib': { via: [{ source: 'GHSA-onb' }] } } });
+      // A wrong token is refused, and npm says the audit failed rather than "no vulnerabilities".
+      const wrong = await (await isolatedNpm({ env: { SAFELIST_TOKEN: 'not-the-token-0000' } })).run(['audit', '--json'], project);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stdout + wrong.stderr).toMatch(/audit endpoint returned an error|401/);
+    } finally {
+      await guarded.stop();
+    }
   });
 });

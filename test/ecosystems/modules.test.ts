@@ -2,11 +2,12 @@
 // (STYLE.md habit 1): module.ts, grammar.ts, catalog.ts, index.ts (the read model) and
 // routes.ts always; sync.ts, importer.ts, contents.ts and publish.ts exactly when the module
 // (or what it opens) has that role. A role without its file, or a file without its role, fails
-// here. Also: ids are unique and match their folder, and each opened ecosystem belongs to it.
+// here. Also: ids are unique and match their folder, each opened ecosystem belongs to it, and a
+// name `why` is given without --ecosystem is claimed by one ecosystem at most.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ecosystems } from '../../src/ecosystems/index.js';
+import { ecosystemClaiming, ecosystems } from '../../src/ecosystems/index.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', 'src', 'ecosystems');
@@ -45,6 +46,15 @@ describe('ecosystem modules', () => {
     // A static role and its runtime half come together.
     expect(m.sync === undefined).toBe(opened.sync === undefined);
     expect(m.importer === undefined).toBe(opened.import === undefined);
+  });
+
+  it('lets one ecosystem at most claim a name, so `why` without --ecosystem is not decided by registry order', () => {
+    const claimants = (name: string) => [...ecosystems.values()].filter((m) => m.names.claims?.(name)).map((m) => m.id);
+    const names = { '@acme/left-pad': 'npm', 'mcr/azureml/base': 'oci', requests: 'pypi' };
+    for (const [name, id] of Object.entries(names)) {
+      expect(claimants(name), name).toEqual([id]);
+      expect(ecosystemClaiming(name).id, name).toBe(id);
+    }
   });
 
   it('gives every ecosystem a read path of its own', () => {

@@ -3,7 +3,8 @@
 // (distutils), unzipped eggs' EGG-INFO/PKG-INFO and zipped eggs; name and version from the
 // Name:/Version: headers, the file name only where headers are missing. Whiteouts and
 // file ↔ directory replacements in later layers remove what they replace; a long record
-// (a huge description, a conda file list) is still read.
+// (a huge description, a conda file list) is still read. npm packages are each package's own
+// node_modules/<name>/package.json (scoped, nested, global), named by the file, not the folder.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,5 +118,60 @@ describe('Python distributions in every installed form', () => {
         .map((p) => p.name)
         .sort(),
     ).toEqual(['back', 'kept', 'swap']);
+  });
+});
+
+describe('npm packages in node_modules', () => {
+  const pkgJson = (name: string, version: string) => JSON.stringify({ name, version, main: 'index.js' });
+
+  it('finds each package.json of node_modules/<name> and node_modules/@scope/<name> at any depth, named by the file', async () => {
+    const l = await readLayer(
+      await layer({
+        'app/node_modules/left-pad/package.json': pkgJson('left-pad', '1.3.0'),
+        'app/node_modules/@azure/storage-blob/package.json': pkgJson('@azure/storage-blob', '12.17.0'),
+        'app/node_modules/express/node_modules/debug/package.json': pkgJson('debug', '2.6.9'),
+        'usr/local/lib/node_modules/npm/package.json': pkgJson('npm', '10.8.2'),
+        // An alias install (npm install lodash@npm:evil-lodash): the folder lies, the file does not.
+        'app/node_modules/lodash/package.json': pkgJson('evil-lodash', '4.17.21'),
+        // Not JSON: the folder names it, with no version (which no range allows).
+        'app/node_modules/broken/package.json': '{ not json',
+        // Not installed packages: manifests deeper inside a package, the project's own, npm's lock copy.
+        'app/node_modules/left-pad/lib/package.json': pkgJson('inner', '0.0.1'),
+        'app/node_modules/@azure/package.json': pkgJson('scope-dir', '1.0.0'),
+        'app/package.json': pkgJson('my-app', '1.0.0'),
+        'app/node_modules/.package-lock.json': '{}',
+      }),
+    );
+    expect(l.packages.every((p) => p.ecosystem === 'npm')).toBe(true);
+    expect(found(l.packages)).toEqual([
+      '@azure/storage-blob==12.17.0 app/node_modules/@azure/storage-blob/package.json',
+      'broken== app/node_modules/broken/package.json',
+      'debug==2.6.9 app/node_modules/express/node_modules/debug/package.json',
+      'evil-lodash==4.17.21 app/node_modules/lodash/package.json',
+      'left-pad==1.3.0 app/node_modules/left-pad/package.json',
+      'npm==10.8.2 usr/local/lib/node_modules/npm/package.json',
+    ]);
+  });
+
+  it('drops a package a later layer deletes (whiteout of its folder, or an opaque node_modules)', async () => {
+    const base = await readLayer(
+      await layer({
+        'app/node_modules/kept/package.json': pkgJson('kept', '1.0.0'),
+        'app/node_modules/gone/package.json': pkgJson('gone', '1.0.0'),
+        'srv/node_modules/wiped/package.json': pkgJson('wiped', '1.0.0'),
+      }),
+    );
+    const upper = await readLayer(
+      await layer({
+        'app/node_modules/.wh.gone': '',
+        'srv/node_modules/.wh..wh..opq': '',
+        'srv/node_modules/fresh/package.json': pkgJson('fresh', '2.0.0'),
+      }),
+    );
+    expect(
+      applyLayers([base, upper])
+        .map((p) => `${p.name}==${p.version}`)
+        .sort(),
+    ).toEqual(['fresh==2.0.0', 'kept==1.0.0']);
   });
 });

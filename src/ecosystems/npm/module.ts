@@ -1,19 +1,24 @@
 // The npm ecosystem behind the EcosystemModule seam (src/ecosystems/types.ts): semver grammar with
 // scoped names, the per-package catalog and its packument read model, /npm/{view}/ routes (npm's
-// {"error": "..."} dialect), and the registry sync. No importer, no static publish, no contents
-// matcher and no triage yet (issue 12 leaves them to a later step). Wiring only: each role's code
-// is in its own file here. It must never be reached by name from outside (the registry in
+// {"error": "..."} dialect) with the audit endpoint, the registry sync, the gate's contents
+// matcher (node_modules/**/package.json), triage, `why` and semver ranges of OSV advisories. No
+// importer and no static publish. Wiring only: each role's code is in its own file here. It must never be reached by name from outside (the registry in
 // ../index.ts lists it).
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { errors } from '../../errors.js';
 import { sendBlob, servedBy } from '../../serve/blob-response.js';
 import type { EcosystemModule, OpenContext, OpenEcosystem, SyncSpec } from '../types.js';
+import { npmAffects, registerNpmAuditRoute } from './audit.js';
 import { NpmCatalog } from './catalog.js';
+import { npmContents } from './contents.js';
+import { explainNpm } from './explain.js';
 import { npmGrammar } from './grammar.js';
 import { NpmIndex } from './index.js';
+import { checkNpmName } from './names.js';
 import { registerNpmRoutes, sendNpmError } from './routes.js';
 import { npmSyncSummary, runNpmSync, type NpmSyncReport } from './sync.js';
+import { npmNameVariants, triageNpm } from './triage.js';
 
 /** What a runtime holds of npm (its catalog and read model, typed). */
 export interface OpenNpm extends OpenEcosystem {
@@ -49,9 +54,18 @@ export const npm: EcosystemModule = {
   id: 'npm',
   label: 'npm',
   grammar: npmGrammar,
-  names: { osv: 'npm', item: 'tarball', fileOf },
+  names: {
+    osv: 'npm',
+    item: 'tarball',
+    fileOf,
+    // A scoped name (@scope/name) is npm's alone: no other ecosystem's names start with '@'.
+    claims: (name) => name.startsWith('@') && checkNpmName(name) === undefined,
+    variants: npmNameVariants,
+    osvAffects: npmAffects,
+  },
   surface: { prefix: '/npm/', sendError: (_req, reply, err) => sendNpmError(reply, err) },
   sync: npmSyncSpec,
+  contents: npmContents,
   open: openNpm,
 };
 
@@ -78,7 +92,7 @@ async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
     module: npm,
     catalog,
     readModel: index,
-    routes: (app, deps) =>
+    routes: (app, deps) => {
       registerNpmRoutes(app, {
         index,
         sendFile: (req, reply, file) => sendBlob(deps.store, req, reply, file),
@@ -91,16 +105,11 @@ async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
             download: true,
           }),
         ...(deps.onBlocked ? { onBlocked: deps.onBlocked } : {}),
-      }),
-    explain(name, view) {
-      const pkg = catalog.package(name);
-      const versions = [...(pkg?.versions.values() ?? [])].map((v) => ({
-        label: v.version,
-        stored: v.stored,
-        decision: index.decideVersion(v, view),
-      }));
-      return { consulted: true, versions };
+      });
+      if (deps.advisories) registerNpmAuditRoute(app, { advisories: deps.advisories, policy: () => deps.policies.policy });
     },
+    explain: (name, view) => explainNpm(catalog, index, name, view),
+    triage: async (q) => triageNpm(catalog, q),
     sync: (params, run) =>
       runNpmSync(
         { config: run.config, policy: run.policy, catalog, store },

@@ -4,10 +4,11 @@
 // npm prints after the status. Never serves a tarball the view's policy refuses, whatever URL was
 // used to reach it, and adds no per-request hook to the hot path.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errors, SafelistError } from '../../errors.js';
+import { errors, isBlockedByPolicy, isRefusal, SafelistError } from '../../errors.js';
 import { blobKeyForSha512 } from './integrity.js';
 import { gzipOfPackument, type NpmIndex } from './index.js';
 import type { NpmVersion } from './catalog.js';
+import { normalizeNpmName } from './names.js';
 
 export const NPM_ABBREVIATED = 'application/vnd.npm.install-v1+json';
 
@@ -88,18 +89,29 @@ async function sendTarball(req: FastifyRequest<{ Params: Params }>, reply: Fasti
   });
 }
 
+/** Who asked for a name the view refuses (demand insight): a packument refused or missing, a tarball the policy blocks. */
+function demandOf(err: unknown, req: FastifyRequest<{ Params: Params }>, packument: boolean): string | undefined {
+  if (isBlockedByPolicy(err) && typeof err.extra.package === 'string') return err.extra.package;
+  if (!packument || !isRefusal(err)) return undefined;
+  const { scope, pkg } = req.params;
+  if (scope === undefined) return normalizeNpmName(pkg);
+  // Two segments without a scope are no package name (npm's other endpoints, /-/whoami): no demand for anything.
+  return scope.startsWith('@') ? normalizeNpmName(`${scope}/${pkg}`) : undefined;
+}
+
+type Handler = (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, deps: NpmRouteDeps) => FastifyReply | Promise<FastifyReply>;
+
 export function registerNpmRoutes(app: FastifyInstance, deps: NpmRouteDeps): void {
-  const guarded =
-    (fn: (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, deps: NpmRouteDeps) => FastifyReply | Promise<FastifyReply>) =>
-    async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
-      try {
-        return await fn(req, reply, deps);
-      } catch (err) {
-        if (err instanceof SafelistError && err.code === 'BLOCKED_BY_POLICY')
-          deps.onBlocked?.({ view: req.params.view, name: String(err.extra.package) });
-        return sendNpmError(reply, err);
-      }
-    };
+  // A refusal in npm's dialect, counted for demand insight like PyPI's (a missing packument is a miss too).
+  const guarded = (fn: Handler) => async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    try {
+      return await fn(req, reply, deps);
+    } catch (err) {
+      const name = demandOf(err, req, fn === sendPackument);
+      if (name !== undefined) deps.onBlocked?.({ view: req.params.view, name });
+      return sendNpmError(reply, err);
+    }
+  };
   // GET and HEAD together: fastify's automatic HEAD would replace an empty reply's Content-Length with 0.
   const method: ['GET', 'HEAD'] = ['GET', 'HEAD'];
   // `npm ping` asks the registry whether it answers; a view that does not exist does not.

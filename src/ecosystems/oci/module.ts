@@ -25,7 +25,8 @@ export const oci: EcosystemModule = {
   id: 'oci',
   label: 'OCI images',
   grammar: ociGrammar,
-  names: { item: 'tag', fileOf, claims: (name) => name.includes('/') },
+  // An image name has a slash; no repository component starts with '@' (that is a scoped npm name).
+  names: { item: 'tag', fileOf, claims: (name) => name.includes('/') && !name.startsWith('@') },
   surface: { prefix: '/v2/', matches: isOciPath, sendError: sendOciError },
   sync: ociSyncSpec,
   // Image names start with a configured upstream's short name; anything else could never sync.
