@@ -65,7 +65,7 @@ describe('the job API', () => {
     const relative = await post('import:pypi', { dir: 'relative/path' }, localToken);
     expect(relative.status).toBe(400);
     expect(((await relative.json()) as { detail: string }).detail).toMatch(/dir: an absolute path/);
-    const extra = await post('sync', { ecosystem: 'npm' }, localToken);
+    const extra = await post('sync', { ecosystem: 'cargo' }, localToken);
     expect(extra.status).toBe(400);
     expect(((await extra.json()) as { detail: string }).detail).toMatch(/ecosystem/);
   });
