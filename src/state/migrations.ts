@@ -399,4 +399,13 @@ export const migrations: Migration[] = [
       CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
     `,
   },
+  {
+    id: '0431_exception_bundles',
+    sql: `
+      -- A request asked together with another (a package and the dependencies the view would
+      -- still refuse): each stays its own exception, decided on its own; bundle names the first.
+      ALTER TABLE exceptions ADD COLUMN bundle text REFERENCES exceptions (id);
+      CREATE INDEX exceptions_bundle ON exceptions (bundle) WHERE bundle IS NOT NULL;
+    `,
+  },
 ];

@@ -95,3 +95,11 @@ export function csrfOf(page: Page): string {
   if (!m) throw new Error(`no CSRF token on ${page.url} (status ${page.status})`);
   return m[1]!;
 }
+
+/**
+ * A page's markup with layout whitespace removed (runs collapsed, none around tags), so tests
+ * match markup however the formatter laid the templates out.
+ */
+export function flat(page: Page): string {
+  return page.body.replace(/\s+/g, ' ').replace(/\s>/g, '>').replace(/>\s</g, '><').replace(/>\s/g, '>').replace(/\s</g, '<');
+}
