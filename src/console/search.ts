@@ -43,7 +43,7 @@ export class CatalogSearch {
   }
 
   /** Names containing the query (normalised per ecosystem), then close matches when few match. */
-  search(query: string, ecosystems: readonly Ecosystem[] = ECOSYSTEMS, limit = 50): SearchHit[] {
+  search(query: string, ecosystems: readonly Ecosystem[] = ECOSYSTEMS, limit = 25): SearchHit[] {
     const policy = this.rt.policies.policy;
     const names = this.names();
     const hits: SearchHit[] = [];
