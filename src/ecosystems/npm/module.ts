@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { errors } from '../../errors.js';
 import { sendBlob, servedBy } from '../../serve/blob-response.js';
-import type { EcosystemModule, OpenContext, OpenEcosystem, SyncSpec } from '../types.js';
+import type { EcosystemModule, InstallQuery, OpenContext, OpenEcosystem, SyncSpec } from '../types.js';
 import { NpmCatalog } from './catalog.js';
 import { npmGrammar } from './grammar.js';
 import { NpmIndex } from './index.js';
@@ -52,6 +52,7 @@ export const npm: EcosystemModule = {
   names: { osv: 'npm', item: 'tarball', fileOf },
   surface: { prefix: '/npm/', sendError: (_req, reply, err) => sendNpmError(reply, err) },
   sync: npmSyncSpec,
+  installSnippet,
   open: openNpm,
 };
 
@@ -67,6 +68,12 @@ function originOf(publicUrl: string | undefined, listening: AddressInfo | string
     );
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   return `http://${host}:${listening.port}`;
+}
+
+/** npm with Safelist's view as the registry for this one command (its .npmrc from onboarding says the same). */
+function installSnippet(q: InstallQuery): string {
+  const registry = `${q.base.replace(/\/$/, '')}/npm/${q.view}/`;
+  return `npm install --registry ${registry} "${q.name}${q.version ? `@${q.version}` : ''}"`;
 }
 
 async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
@@ -96,11 +103,14 @@ async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
       const pkg = catalog.package(name);
       const versions = [...(pkg?.versions.values() ?? [])].map((v) => ({
         label: v.version,
+        version: v.version,
+        range: v.version,
         stored: v.stored,
         decision: index.decideVersion(v, view),
       }));
       return { consulted: true, versions };
     },
+    catalogNames: () => catalog.names(),
     sync: (params, run) =>
       runNpmSync(
         { config: run.config, policy: run.policy, catalog, store },
