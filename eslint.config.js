@@ -26,6 +26,8 @@ const LAYERS = [
   ['runtime'],
   ['jobs'],
   ['http'],
+  // The web console over the same services and roles as the API.
+  ['console'],
   // Entry points.
   ['cli', 'server', 'main'],
 ];

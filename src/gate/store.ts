@@ -319,6 +319,36 @@ export class GateStore {
     return r ? toRow(r) : undefined;
   }
 
+  /**
+   * Images for people to browse (the console's gate page): by registry and repository, newest
+   * first within each, optionally one registry, repository, digest or state; at most `limit` rows.
+   */
+  async list(f: { registry?: string; repository?: string; digest?: string; state?: ImageState; limit: number }): Promise<ImageRow[]> {
+    const rows = await this.db.query<RawRow>(
+      `SELECT * FROM gate_images WHERE ($1::text IS NULL OR registry = $1) AND ($2::text IS NULL OR repository = $2)
+         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR digest = $4)
+       ORDER BY registry, repository, updated_at DESC LIMIT $5`,
+      [f.registry ?? null, f.repository ?? null, f.state ?? null, f.digest ?? null, f.limit],
+    );
+    return rows.map(toRow);
+  }
+
+  /** The tags last pushed for each of these digests, keyed by "registry/repository@digest". */
+  async tagsOf(images: ImageRef[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (!images.length) return out;
+    const rows = await this.db.query<{ registry: string; repository: string; digest: string; tag: string }>(
+      `SELECT t.registry, t.repository, t.digest, t.tag FROM gate_tags t
+       JOIN json_to_recordset($1::json) AS w(registry text, repository text, digest text) USING (registry, repository, digest) ORDER BY t.tag`,
+      [JSON.stringify(images.map((i) => ({ registry: i.registry, repository: i.repository, digest: i.digest })))],
+    );
+    for (const r of rows) {
+      const key = `${r.registry}/${r.repository}@${r.digest}`;
+      out.set(key, [...(out.get(key) ?? []), r.tag]);
+    }
+    return out;
+  }
+
   /** The digest a tag pointed at when it was last pushed. */
   async digestOfTag(repository: string, tag: string, registry?: string): Promise<{ registry: string; digest: string } | undefined> {
     const [r] = await this.db.query<{ registry: string; digest: string }>(

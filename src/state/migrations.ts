@@ -378,4 +378,27 @@ export const migrations: Migration[] = [
       CREATE INDEX gate_image_packages_package ON gate_image_packages (ecosystem, name, version);
     `,
   },
+  {
+    id: '0435_job_runs',
+    sql: `
+      -- One row per job run (jobs/runs.ts), written by the runner whoever started it: running
+      -- with its progress (a summary of its events, refreshed with heartbeat_at while it runs),
+      -- then done or failed with a summary of its result or its error. A run whose process died
+      -- stays 'running' with an old heartbeat; readers call it abandoned. Old rows are pruned.
+      CREATE TABLE job_runs (
+        id           bigserial PRIMARY KEY,
+        job          text NOT NULL,
+        actor        text NOT NULL,
+        params       jsonb NOT NULL DEFAULT '{}',
+        status       text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now(),
+        finished_at  timestamptz,
+        progress     jsonb NOT NULL DEFAULT '{}',
+        summary      jsonb,
+        error        text
+      );
+      CREATE INDEX job_runs_job ON job_runs (job, id DESC);
+    `,
+  },
 ];
