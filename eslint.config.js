@@ -26,7 +26,7 @@ const LAYERS = [
   ['runtime'],
   ['jobs'],
   ['http'],
-  // The web console over the same services and roles as the API.
+  // The web console: pages over the same services as the API (it reuses http/'s error mapping).
   ['console'],
   // Entry points.
   ['cli', 'server', 'main'],

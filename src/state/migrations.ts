@@ -379,6 +379,27 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: '0430_console_sessions',
+    sql: `
+      -- Web console sessions, shared by every replica: the cookie carries an opaque random id,
+      -- the row is found by its sha256 (a read of this table gives no usable cookie). A row
+      -- without an identity is a visitor before sign-in: it holds the CSRF token of the sign-in
+      -- form and, during an OpenID Connect sign-in, its state, nonce and PKCE verifier.
+      CREATE TABLE console_sessions (
+        id_sha256      text PRIMARY KEY CHECK (id_sha256 ~ '^[0-9a-f]{64}$'),
+        identity       jsonb,
+        csrf           text NOT NULL,
+        oidc_state     text,
+        oidc_nonce     text,
+        oidc_verifier  text,
+        return_to      text,
+        created_at     timestamptz NOT NULL DEFAULT now(),
+        expires_at     timestamptz NOT NULL
+      );
+      CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+    `,
+  },
+  {
     id: '0435_job_runs',
     sql: `
       -- One row per job run (jobs/runs.ts), written by the runner whoever started it: running
