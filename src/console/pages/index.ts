@@ -5,5 +5,19 @@ import type { FastifyInstance } from 'fastify';
 import type { ConsoleDeps } from '../types.js';
 import { registerSearchPage } from './search.js';
 import { registerSignInPage } from './sign-in.js';
+import { registerGatePage } from './gate.js';
+import { registerDemandPage } from './demand.js';
+import { registerSyncPage } from './sync.js';
+import { registerAuditPage } from './audit.js';
+import { registerOnboardingPage } from './onboarding.js';
 
-export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => void> = [registerSignInPage, registerSearchPage];
+export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => void> = [
+  registerSignInPage,
+  registerSearchPage,
+  // The platform and security pages (gate, demand, sync, audit, onboarding).
+  registerGatePage,
+  registerDemandPage,
+  registerSyncPage,
+  registerAuditPage,
+  registerOnboardingPage,
+];

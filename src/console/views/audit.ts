@@ -7,16 +7,21 @@ import type { AuditLog, AuditQuery, AuditRecord } from '../../audit/log.js';
 import { errors } from '../../errors.js';
 import { parse } from '../../validate.js';
 
-const when = z.union([z.iso.date(), z.iso.datetime({ offset: true }), z.iso.datetime({ local: true })], {
-  error: 'a date such as 2026-11-30, or a time such as 2026-11-30T14:05 (UTC) or 2026-11-30T14:05:00+01:00',
-});
+const WHEN = z.union([z.iso.date(), z.iso.datetime({ offset: true }), z.iso.datetime({ local: true })]);
+/** A form's date or time field: empty (any), a date, or a time (UTC unless it has an offset). */
+const when = z
+  .string()
+  .max(40)
+  .refine((v) => v === '' || WHEN.safeParse(v).success, {
+    error: 'a date such as 2026-11-30, or a time such as 2026-11-30T14:05 (UTC) or 2026-11-30T14:05:00+01:00',
+  });
 
 export const auditFilterSchema = z.strictObject({
   actor: z.string().max(200).optional(),
   action: z.string().max(100).optional(),
   subject: z.string().max(300).optional(),
-  since: z.union([when, z.literal('')]).optional(),
-  until: z.union([when, z.literal('')]).optional(),
+  since: when.optional(),
+  until: when.optional(),
   before: z.coerce.number().int().min(1, 'before: a record number (seq) of 1 or more').optional(),
 });
 export type AuditFilter = z.infer<typeof auditFilterSchema>;
