@@ -14,12 +14,14 @@ import { GateStore } from '../../src/gate/store.js';
 import { evaluate, loadContainerPolicy } from '../../src/gate/policy.js';
 import type { Finding } from '../../src/gate/types.js';
 import { recordBlocked } from '../../src/policy/demand.js';
+import { JobRuns } from '../../src/jobs/runs.js';
 import { ConsoleClient, type Page } from '../support/console-client.js';
 import { DB_MODES } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 
 const HOSTILE = '<script>alert(1)</script>';
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const ESCAPED = '&lt;script&gt;alert(1)&lt;/script&gt;';
 const PUBLIC = 'https://safelist.example.test';
 const TOKENS = {
@@ -192,6 +194,28 @@ describe.each(DB_MODES)('console ops pages on %s', (mode) => {
     expect(pypi).toMatch(/class="ok">done</);
     expect(pypi).toContain('1 warning(s)</span>: no PyPI upstream is configured');
     expect(section(p.body, '<h2>conda</h2>', '</section>')).toContain('no run recorded yet');
+
+    // A run in progress (recorded by the runner's recorder, as on another replica) shows its progress.
+    const running = await new JobRuns(sl.runtime.db, silent, { heartbeatMs: 50 }).start('sync:conda', 'system', {});
+    running.note({ type: 'project', name: HOSTILE, index: 3, total: 10 });
+    running.note({ type: 'failed', filename: 'numpy-2.0.conda', error: 'upstream answered 502' });
+    try {
+      const live = await until(async () => {
+        const x = await page('auditor', '/ui/sync');
+        return x.body.includes('3 of 10') ? x : undefined;
+      }, 'the running sync on the page');
+      expectClean(live);
+      const conda = section(live.body, '<h2>conda</h2>', '</section>');
+      expect(conda).toContain('Running since');
+      expect(conda).toContain('<progress max="10" value="3">');
+      expect(conda).toContain(`at ${ESCAPED}`);
+      expect(conda).toContain('last failure:</span>numpy-2.0.conda: upstream answered 502');
+    } finally {
+      await running.finish({ status: 'failed', error: 'stopped by the test' });
+    }
+    const after = section((await page('admin', '/ui/sync')).body, '<h2>conda</h2>', '</section>');
+    expect(after).toContain('<span class="bad">stopped by the test</span>');
+    expect(after).toContain('1 of the last runs had failures');
     expect(section(p.body, 'Scheduled sync sequences', '</table>')).toMatch(/<td>sync<\/td>/);
   });
 

@@ -1,9 +1,9 @@
 // The data of the console's demand page: the most wanted blocked packages, per view, from the
-// same counts the API's /api/v1/demand serves (policy/demand.ts), and the geometry of a
+// same counts the API's /api/v1/demand serves (policy/demand.ts, the top of each view), and the geometry of a
 // horizontal bar chart drawn from them. Numbers only: the page renders (and escapes) the SVG.
 // It must never count demand itself nor read another source.
 import { z } from 'zod';
-import { mostWanted } from '../../policy/demand.js';
+import { mostWantedPerView } from '../../policy/demand.js';
 import type { Db } from '../../state/db.js';
 import { parse } from '../../validate.js';
 
@@ -40,16 +40,10 @@ export interface DemandPageView {
 export const CHART = { width: 640, label: 240, row: 24, bar: 16 } as const;
 
 export async function demandPage(db: Db, filter: DemandFilter): Promise<DemandPageView> {
-  const top = filter.top ?? 10;
-  // Enough rows for every view's top list in the common case; the API's own cap is 500.
-  const all = await mostWanted(db, 500);
+  const rows = await mostWantedPerView(db, filter.top ?? 10, filter.view);
   const byView = new Map<string, DemandRow[]>();
-  for (const r of all) {
-    if (filter.view && r.view !== filter.view) continue;
-    const list = byView.get(r.view) ?? [];
-    if (list.length < top) list.push({ ecosystem: r.ecosystem, name: r.name, count: r.count, lastAt: r.lastAt });
-    byView.set(r.view, list);
-  }
+  for (const r of rows)
+    byView.set(r.view, [...(byView.get(r.view) ?? []), { ecosystem: r.ecosystem, name: r.name, count: r.count, lastAt: r.lastAt }]);
   const views = [...byView.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([view, rows]) => {
