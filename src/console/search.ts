@@ -2,7 +2,7 @@
 // projects, conda package names, OCI images, and every name a policy rule mentions), matched
 // on the ecosystem's normalised name, with close matches (edit distance) for typos. The name
 // list is rebuilt only when a catalog or the policy changed. It must never decide anything:
-// whether a name is allowed in a view comes from the policy (projectVisible), as everywhere.
+// whether a name is allowed in a view is the page's question to policy/explain.ts.
 import { editDistance } from '../exceptions/triage.js';
 import type { Runtime } from '../runtime.js';
 import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
@@ -10,8 +10,6 @@ import { ECOSYSTEMS, type Ecosystem } from '../policy/types.js';
 export interface SearchHit {
   ecosystem: Ecosystem;
   name: string;
-  /** Some active rule admits the name in the view (versions may still be refused). */
-  allowed: boolean;
   /** 0 for a match of the text; the edit distance for a close match. */
   distance: number;
 }
@@ -45,7 +43,7 @@ export class CatalogSearch {
   }
 
   /** Names containing the query (normalised per ecosystem), then close matches when few match. */
-  search(query: string, view: string, ecosystems: readonly Ecosystem[] = ECOSYSTEMS, limit = 50): SearchHit[] {
+  search(query: string, ecosystems: readonly Ecosystem[] = ECOSYSTEMS, limit = 50): SearchHit[] {
     const policy = this.rt.policies.policy;
     const names = this.names();
     const hits: SearchHit[] = [];
@@ -54,10 +52,10 @@ export class CatalogSearch {
       const q = policy.normalize(e, query.trim());
       if (!q) continue;
       for (const name of names[e]) {
-        if (name.includes(q)) hits.push({ ecosystem: e, name, allowed: false, distance: 0 });
+        if (name.includes(q)) hits.push({ ecosystem: e, name, distance: 0 });
         else if (q.length > 3 && Math.abs(name.length - q.length) <= 2) {
           const d = editDistance(q, name, 2);
-          if (d <= 2) close.push({ ecosystem: e, name, allowed: false, distance: d });
+          if (d <= 2) close.push({ ecosystem: e, name, distance: d });
         }
       }
     }
@@ -65,6 +63,6 @@ export class CatalogSearch {
     const exact = (h: SearchHit) => (h.name === policy.normalize(h.ecosystem, query.trim()) ? 0 : 1);
     hits.sort((a, b) => exact(a) - exact(b) || a.name.length - b.name.length || a.name.localeCompare(b.name));
     close.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));
-    return [...hits, ...close].slice(0, limit).map((h) => ({ ...h, allowed: policy.projectVisible(h.ecosystem, h.name, view) }));
+    return [...hits, ...close].slice(0, limit);
   }
 }

@@ -1,11 +1,17 @@
 // Small pieces of markup several console pages share (view picker, ecosystem picker, dates).
 // Markup only, escaped by html``: they must never read or decide anything themselves.
+import { errors } from '../errors.js';
 import { ECOSYSTEMS } from '../policy/types.js';
 import { html, type Html } from './html.js';
 
+/** How the extra choices read: "" (no filter) and "*" (a global exception). */
+const OPTION_TEXT: Record<string, string> = { '': 'every view', '*': '* (every view: a global exception, decided by admins)' };
+
 /** A labelled <select> of the configured views. */
 export function viewSelect(views: readonly string[], selected: string, id = 'view', extra: readonly string[] = []): Html {
-  const options = [...extra, ...views].map((v) => html`<option value="${v}" ${v === selected ? html` selected` : html``}>${v}</option>`);
+  const options = [...views, ...extra].map(
+    (v) => html`<option value="${v}" ${v === selected ? html` selected` : html``}>${OPTION_TEXT[v] ?? v}</option>`,
+  );
   return html`<label for="${id}">Workspace view</label
     ><select id="${id}" name="view">
       ${options}
@@ -28,8 +34,11 @@ export function day(iso: string | Date): Html {
   return html`<time datetime="${d}">${d.slice(0, 10)}</time>`;
 }
 
-/** The view a page shows: the query's when it exists, else "default" when it exists, else the first view. */
-export function pickView(views: readonly string[], asked: unknown): string {
-  if (typeof asked === 'string' && views.includes(asked)) return asked;
+/** The view a page shows: the one asked for (404 when there is no such view), else "default", else the first view. */
+export function pickView(views: readonly string[], asked: string | undefined): string {
+  if (asked) {
+    if (!views.includes(asked)) throw errors.unknownView(asked, [...views]);
+    return asked;
+  }
   return views.includes('default') ? 'default' : (views[0] ?? 'default');
 }

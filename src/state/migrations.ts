@@ -400,6 +400,15 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: '0431_exception_bundles',
+    sql: `
+      -- A request asked together with another (a package and the dependencies the view would
+      -- still refuse): each stays its own exception, decided on its own; bundle names the first.
+      ALTER TABLE exceptions ADD COLUMN bundle text REFERENCES exceptions (id);
+      CREATE INDEX exceptions_bundle ON exceptions (bundle) WHERE bundle IS NOT NULL;
+    `,
+  },
+  {
     id: '0435_job_runs',
     sql: `
       -- One row per job run (jobs/runs.ts), written by the runner whoever started it: running

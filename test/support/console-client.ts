@@ -10,25 +10,38 @@ export interface Page {
 }
 
 export class ConsoleClient {
-  readonly cookies = new Map<string, string>();
+  /** Cookies per origin (the console's, and an OpenID provider's during sign-in). */
+  private readonly jars = new Map<string, Map<string, string>>();
 
   constructor(readonly base: string) {}
 
-  private keep(res: Response): void {
+  private jar(origin: string): Map<string, string> {
+    let jar = this.jars.get(origin);
+    if (!jar) this.jars.set(origin, (jar = new Map()));
+    return jar;
+  }
+
+  /** The console's cookies. */
+  get cookies(): Map<string, string> {
+    return this.jar(new URL(this.base).origin);
+  }
+
+  private keep(url: URL, res: Response): void {
+    const jar = this.jar(url.origin);
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
       const gone = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
-      if (gone || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
+      if (gone || value === '') jar.delete(name);
+      else jar.set(name, value);
     }
   }
 
   private cookieHeader(url: URL): Record<string, string> {
-    if (url.origin !== new URL(this.base).origin || this.cookies.size === 0) return {};
-    return { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') };
+    const jar = this.jar(url.origin);
+    return jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {};
   }
 
   /** One request, no redirect followed. */
@@ -47,7 +60,7 @@ export class ConsoleClient {
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
     const res = await fetch(url, { method, headers, body, redirect: 'manual' });
-    this.keep(res);
+    this.keep(url, res);
     return { status: res.status, url: url.href, headers: res.headers, body: await res.text() };
   }
 
@@ -81,4 +94,12 @@ export function csrfOf(page: Page): string {
   const m = /name="_csrf" value="([^"]+)"/.exec(page.body);
   if (!m) throw new Error(`no CSRF token on ${page.url} (status ${page.status})`);
   return m[1]!;
+}
+
+/**
+ * A page's markup with layout whitespace removed (runs collapsed, none around tags), so tests
+ * match markup however the formatter laid the templates out.
+ */
+export function flat(page: Page): string {
+  return page.body.replace(/\s+/g, ' ').replace(/\s>/g, '>').replace(/>\s</g, '><').replace(/>\s/g, '>').replace(/\s</g, '<');
 }

@@ -3,6 +3,10 @@
 // module in this folder and one line here; nothing else needs to change.
 import type { FastifyInstance } from 'fastify';
 import type { ConsoleDeps } from '../types.js';
+import { registerPackagePage } from './package.js';
+import { registerQueuePage } from './queue.js';
+import { registerRequestPage } from './request.js';
+import { registerRequestsPage } from './requests.js';
 import { registerSearchPage } from './search.js';
 import { registerSignInPage } from './sign-in.js';
 import { registerGatePage } from './gate.js';
@@ -14,6 +18,10 @@ import { registerOnboardingPage } from './onboarding.js';
 export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => void> = [
   registerSignInPage,
   registerSearchPage,
+  registerPackagePage,
+  registerRequestPage,
+  registerRequestsPage,
+  registerQueuePage,
   // The platform and security pages (gate, demand, sync, audit, onboarding).
   registerGatePage,
   registerDemandPage,

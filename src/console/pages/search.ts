@@ -3,6 +3,7 @@
 // allowed that the policy does not admit (the status comes from CatalogSearch, i.e. the policy).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { explainName, type Explanation } from '../../policy/explain.js';
 import { ECOSYSTEMS, type Ecosystem } from '../../policy/types.js';
 import { parse } from '../../validate.js';
 import { html } from '../html.js';
@@ -20,7 +21,14 @@ export function packageHref(ecosystem: Ecosystem, name: string, view: string): s
   return `/ui/packages/${ecosystem}/${encodeURIComponent(name)}?view=${encodeURIComponent(view)}`;
 }
 
-function renderHits(hits: SearchHit[], q: string, view: string) {
+const STATUS_TEXT: Record<Explanation['status'], string> = {
+  allowed: 'allowed',
+  'partly-allowed': 'some versions allowed',
+  'not-mirrored': 'allowed, not mirrored yet',
+  blocked: 'blocked',
+};
+
+function renderHits(hits: Array<SearchHit & { status: Explanation['status'] }>, q: string, view: string) {
   if (!q) return html``;
   if (!hits.length)
     return html`<p>
@@ -35,7 +43,7 @@ function renderHits(hits: SearchHit[], q: string, view: string) {
           >${h.distance ? html` <span class="muted">(close match)</span>` : html``}
         </td>
         <td>${h.ecosystem}</td>
-        <td class="${h.allowed ? 'status-allowed' : 'status-blocked'}">${h.allowed ? 'allowed' : 'blocked'}</td>
+        <td class="${h.status === 'blocked' ? 'status-blocked' : 'status-allowed'}">${STATUS_TEXT[h.status]}</td>
       </tr>`,
   );
   return html`<table>
@@ -63,7 +71,13 @@ export function registerSearchPage(app: FastifyInstance, deps: ConsoleDeps): voi
     const view = pickView(views, q.view);
     const eco = q.ecosystem ?? 'all';
     const text = q.q?.trim() ?? '';
-    const hits = text ? search.search(text, view, eco === 'all' ? ECOSYSTEMS : [eco as Ecosystem]) : [];
+    const rt = deps.runtime;
+    const explain = { policy: rt.policies.policy, pypi: rt.pypi, conda: rt.conda, oci: rt.ociCatalog };
+    // Each hit's status is the explanation `safelist why` gives (policy/explain.ts), not a second reading of the rules.
+    const hits = (text ? search.search(text, eco === 'all' ? ECOSYSTEMS : [eco as Ecosystem]) : []).map((h) => ({
+      ...h,
+      status: explainName(explain, h.ecosystem, h.name, view).status,
+    }));
     const body = html`<form method="get" action="/ui/" role="search">
         <label for="q">Package name</label>
         <input id="q" name="q" type="search" value="${text}" autocomplete="off" />
