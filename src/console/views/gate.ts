@@ -112,7 +112,7 @@ export interface GateViewDeps {
   policyPath: string;
 }
 
-export async function gatePage(deps: GateViewDeps, filter: GateFilter, limit = 100, now = new Date()): Promise<GatePageView> {
+export async function gatePage(deps: GateViewDeps, filter: GateFilter, limit = 50, now = new Date()): Promise<GatePageView> {
   const rows = await deps.store.list({
     ...(filter.registry ? { registry: filter.registry } : {}),
     ...(filter.repository ? { repository: filter.repository } : {}),
