@@ -194,6 +194,9 @@ async function main(): Promise<void> {
     // [label, URL, target p95 ms, requests]: verification reads the whole chain (O(records)), so it gets few.
     const pages: Array<[string, string, number, number?]> = [
       ...NAV.map((n) => [n.label, n.href, 50] as [string, string, number]),
+      ['Sign-in page (signed out)', '/ui/sign-in', 50],
+      ['Package page', `/ui/packages/pypi/${name(4242)}?view=team-a`, 50],
+      ['Request form with triage', `/ui/request?ecosystem=pypi&name=wanted-7&versions=&view=team-a`, 50],
       ['Gate, one digest with history', `/ui/gate?digest=${digest}`, 50],
       ['Audit, filtered by action', '/ui/audit?action=policy.reloaded', 50],
       ['Audit, chain verification', '/ui/audit/verify', 50, 10],
@@ -207,7 +210,7 @@ async function main(): Promise<void> {
     console.log(`\n${REQUESTS} sequential requests per page (server-side: fastify inject), load average before: ${load}`);
     console.log(`${'page'.padEnd(34)} ${'status'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)}  target p95`);
     for (const [label, url, target, n] of pages.filter(([l, u]) => l.includes(args.only) || u.includes(args.only))) {
-      const r = await measure(sl, cookie, url, n ?? REQUESTS);
+      const r = await measure(sl, url === '/ui/sign-in' ? '' : cookie, url, n ?? REQUESTS);
       const verdict = r.status !== 200 ? 'not a page here' : r.p95 <= target ? 'within' : 'OVER';
       console.log(
         `${label.padEnd(34)} ${String(r.status).padStart(6)} ${r.p50.toFixed(2).padStart(8)} ${r.p95.toFixed(2).padStart(8)}  ≤ ${target} ms: ${verdict}`,
