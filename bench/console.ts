@@ -18,8 +18,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
-import { GateStore } from '../src/gate/store.js';
-import { evaluate, loadContainerPolicy } from '../src/gate/policy.js';
 import type { Finding } from '../src/gate/types.js';
 import { NAV } from '../src/console/layout.js';
 import { JobRuns } from '../src/jobs/runs.js';
@@ -27,6 +25,7 @@ import { openRuntime } from '../src/runtime.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { ConsoleClient } from '../test/support/console-client.js';
+import { judgedImage } from '../test/support/gate-records.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -130,16 +129,8 @@ async function seedCatalog(config: ReturnType<typeof configSchema.parse>): Promi
 
 /** Gate images as the worker records them: push, claim, verdict (evaluate), purge of failures. */
 async function seedGate(sl: RunningServer, config: ReturnType<typeof configSchema.parse>): Promise<string> {
-  const store = new GateStore(sl.runtime.db, 3_600_000);
-  const loaded = await loadContainerPolicy(join(config.policy.allowlistDir, 'containers.yaml'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  let sample = '';
+  const policy = join(config.policy.allowlistDir, 'containers.yaml');
   for (let i = 0; i < IMAGES; i++) {
-    const digest = `sha256:${sha(`image-${i}`)}`;
-    const repository = `team${i % 20}/app${i % 7}`;
-    sample ||= digest;
-    await store.recordPushes('distribution', 'acr', [{ id: `evt-${i}`, host: 'acr.example', repository, tag: `v${i}`, digest }], 'bench');
-    const [claim] = await store.claimDue(1, 60_000);
     const findings: Finding[] = Array.from({ length: 8 }, (_, k) => ({
       id: `CVE-2024-${1000 + ((i + k) % 80)}`,
       severity: (['critical', 'high', 'medium', 'low'] as const)[k % 4]!,
@@ -149,11 +140,10 @@ async function seedGate(sl: RunningServer, config: ReturnType<typeof configSchem
       fixable: true,
       source: 'bench',
     }));
-    const v = evaluate(loaded.policy, { registry: 'acr', repository, digest }, findings);
-    await store.decide(v, claim!);
-    if (v.outcome === 'fail') await store.recordPurge({ registry: 'acr', repository, digest }, 'purged', { status: 202 });
+    const image = { registry: 'acr', repository: `team${i % 20}/app${i % 7}`, digest: `sha256:${sha(`image-${i}`)}`, tag: `v${i}` };
+    await judgedImage(sl.runtime.db, policy, { ...image, findings });
   }
-  return sample;
+  return `sha256:${sha('image-0')}`;
 }
 
 async function measure(
