@@ -60,7 +60,7 @@ export function parseAuditFilter(input: unknown): { filter: AuditFilter; query: 
   return { filter, query };
 }
 
-export async function auditPage(audit: AuditLog, input: unknown, pageSize = 100): Promise<AuditPageView> {
+export async function auditPage(audit: AuditLog, input: unknown, pageSize = 50): Promise<AuditPageView> {
   const { filter, query } = parseAuditFilter(input);
   const rows = await audit.query({
     ...query,
