@@ -1,7 +1,7 @@
 // Benchmark of the web console's server-side latency: every console page and the catalog
 // search, with the benchmark's 10,000-project PyPI catalog (2 wheels each, as bench/pypi-index.ts
 // seeds it) and realistic side data: gate images with verdicts and purges, blocked-demand
-// counts in three views, an audit trail, and job runs. Safelist runs in this process
+// counts in three views, exception requests waiting, an audit trail, and job runs. Safelist runs in this process
 // (startServer, as the tests start it); each page is asked for sequentially through
 // fastify's inject() with a signed-in session cookie, so the figure is the server's own time
 // to answer, with no network or client in it. Prints p50/p95 per page against the targets
@@ -34,6 +34,8 @@ const { values: args } = parseArgs({
     images: { type: 'string', default: '400' },
     audit: { type: 'string', default: '10000' },
     demand: { type: 'string', default: '3000' },
+    /** Exception requests waiting for a decision (the approver queue, my requests, one request). */
+    'requests-waiting': { type: 'string', default: '50' },
     /** A throw-away database on the PostgreSQL server (TEST_PG_URL, default 127.0.0.1:5432) instead of PGlite. */
     pg: { type: 'boolean', default: false },
     /** Only the pages whose label or URL contains this text. */
@@ -45,7 +47,9 @@ const REQUESTS = Number(args.requests);
 const IMAGES = Number(args.images);
 const AUDIT = Number(args.audit);
 const DEMAND = Number(args.demand);
+const WAITING = Number(args['requests-waiting']);
 const TOKEN = 'bench-admin-token-0123456789';
+const REQUESTER_TOKEN = 'bench-requester-token-0123456789';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const name = (i: number) => `proj-${String(i).padStart(5, '0')}`;
 
@@ -90,7 +94,13 @@ async function writeConfig(work: string, databaseUrl: string | undefined) {
     policy: { allowlistDir: join(work, 'allowlists'), exceptionsDir: join(work, 'exceptions') },
     views: { 'team-a': {}, 'team-b': {}, 'team-c': {} },
     sync: { schedule: '' },
-    auth: { tokens: [{ id: 'oid-bench', name: 'Bench', token: TOKEN, roles: ['admin', 'auditor', 'approver'] }] },
+    exceptions: { expirySchedule: '' },
+    auth: {
+      tokens: [
+        { id: 'oid-bench', name: 'Bench', token: TOKEN, roles: ['admin', 'auditor', 'approver'] },
+        { id: 'oid-requester', name: 'Requester', token: REQUESTER_TOKEN, roles: ['requester'] },
+      ],
+    },
   });
 }
 
@@ -112,6 +122,21 @@ async function seedCatalog(config: ReturnType<typeof configSchema.parse>): Promi
         action: i % 5 ? 'exception.requested' : 'policy.reloaded',
         subject: `EXC-${i}`,
         detail: { i, views },
+      });
+    const requester = {
+      oid: 'oid-requester',
+      name: 'Requester',
+      roles: new Set(['requester'] as const),
+      approverViews: new Set<string>(),
+      via: 'static' as const,
+    };
+    for (let i = 0; i < WAITING; i++)
+      await rt.exceptions.create(requester, {
+        ecosystem: 'pypi',
+        name: `wanted-${i}`,
+        versions: '',
+        view: 'team-a',
+        reason: 'benchmark request',
       });
     const runs = new JobRuns(rt.db, { info: () => undefined, warn: () => undefined, error: () => undefined });
     for (let i = 0; i < 60; i++) {
@@ -181,11 +206,17 @@ async function main(): Promise<void> {
     const client = new ConsoleClient(sl.url);
     if ((await client.signInWithToken(TOKEN)).status !== 200) throw new Error('the bench identity could not sign in');
     const cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const asRequester = new ConsoleClient(sl.url);
+    if ((await asRequester.signInWithToken(REQUESTER_TOKEN)).status !== 200) throw new Error('the bench requester could not sign in');
+    const requesterCookie = [...asRequester.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     // [label, URL, target p95 ms, requests]: verification reads the whole chain (O(records)), so it gets few.
     const pages: Array<[string, string, number, number?]> = [
       ...NAV.map((n) => [n.label, n.href, 50] as [string, string, number]),
       ['Sign-in page (signed out)', '/ui/sign-in', 50],
       ['Package page', `/ui/packages/pypi/${name(4242)}?view=team-a`, 50],
+      [`My requests (requester, ${WAITING})`, '/ui/requests', 50],
+      [`Approvals, all (${WAITING} waiting)`, '/ui/queue?scope=all', 50],
+      ['One request', '/ui/requests/EXC-1000', 50],
       ['Request form with triage', `/ui/request?ecosystem=pypi&name=wanted-7&versions=&view=team-a`, 50],
       ['Gate, one digest with history', `/ui/gate?digest=${digest}`, 50],
       ['Audit, filtered by action', '/ui/audit?action=policy.reloaded', 50],
@@ -200,7 +231,8 @@ async function main(): Promise<void> {
     console.log(`\n${REQUESTS} sequential requests per page (server-side: fastify inject), load average before: ${load}`);
     console.log(`${'page'.padEnd(34)} ${'status'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)}  target p95`);
     for (const [label, url, target, n] of pages.filter(([l, u]) => l.includes(args.only) || u.includes(args.only))) {
-      const r = await measure(sl, url === '/ui/sign-in' ? '' : cookie, url, n ?? REQUESTS);
+      const who = url === '/ui/sign-in' ? '' : label.includes('(requester') ? requesterCookie : cookie;
+      const r = await measure(sl, who, url, n ?? REQUESTS);
       const verdict = r.status !== 200 ? 'not a page here' : r.p95 <= target ? 'within' : 'OVER';
       console.log(
         `${label.padEnd(34)} ${String(r.status).padStart(6)} ${r.p50.toFixed(2).padStart(8)} ${r.p95.toFixed(2).padStart(8)}  ≤ ${target} ms: ${verdict}`,

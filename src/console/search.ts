@@ -43,7 +43,7 @@ export class CatalogSearch {
   }
 
   /** Names containing the query (normalised per ecosystem), then close matches when few match. */
-  search(query: string, ecosystems: readonly Ecosystem[] = ECOSYSTEMS, limit = 50): SearchHit[] {
+  search(query: string, ecosystems: readonly Ecosystem[] = ECOSYSTEMS, limit = 25): SearchHit[] {
     const policy = this.rt.policies.policy;
     const names = this.names();
     const hits: SearchHit[] = [];
@@ -51,9 +51,10 @@ export class CatalogSearch {
     for (const e of ecosystems) {
       const q = policy.normalize(e, query.trim());
       if (!q) continue;
+      const counts = charCounts(q);
       for (const name of names[e]) {
         if (name.includes(q)) hits.push({ ecosystem: e, name, distance: 0 });
-        else if (q.length > 3 && Math.abs(name.length - q.length) <= 2) {
+        else if (q.length > 3 && hits.length < limit && Math.abs(name.length - q.length) <= 2 && bagDistance(counts, q.length, name) <= 2) {
           const d = editDistance(q, name, 2);
           if (d <= 2) close.push({ ecosystem: e, name, distance: d });
         }
@@ -61,8 +62,36 @@ export class CatalogSearch {
     }
     // Exact names first, then shorter names (closer to what was typed), then close matches.
     const exact = (h: SearchHit) => (h.name === policy.normalize(h.ecosystem, query.trim()) ? 0 : 1);
-    hits.sort((a, b) => exact(a) - exact(b) || a.name.length - b.name.length || a.name.localeCompare(b.name));
-    close.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));
+    // Code-point order, not localeCompare: names are ASCII, and ICU collation over thousands of close matches is slow.
+    const byName = (a: SearchHit, b: SearchHit) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    hits.sort((a, b) => exact(a) - exact(b) || a.name.length - b.name.length || byName(a, b));
+    close.sort((a, b) => a.distance - b.distance || byName(a, b));
     return [...hits, ...close].slice(0, limit);
   }
+}
+
+/** Character counts of a text (code points above 127 share one bucket: still a lower bound below). */
+function charCounts(s: string): Int16Array {
+  const counts = new Int16Array(128);
+  for (let i = 0; i < s.length; i++) counts[Math.min(s.charCodeAt(i), 127)]!++;
+  return counts;
+}
+
+const scratch = new Int16Array(128);
+
+/**
+ * The bag distance: a lower bound of the edit distance (with transpositions) computed in one
+ * pass, so the full distance is computed only for names that could be close. Hand-written: a
+ * dozen lines, where a library would add a dependency for the one loop.
+ */
+function bagDistance(query: Int16Array, queryLength: number, name: string): number {
+  scratch.set(query);
+  let extra = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = Math.min(name.charCodeAt(i), 127);
+    if (scratch[c]! > 0) scratch[c]!--;
+    else extra++;
+  }
+  const missing = queryLength - (name.length - extra);
+  return Math.max(extra, missing);
 }

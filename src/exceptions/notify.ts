@@ -1,8 +1,7 @@
 // What the exceptions workflow tells its webhooks: an event's body as Safelist's own JSON or as
 // an Adaptive Card message (Teams / Power Automate workflow webhooks). Delivery (signing,
 // back-off, redaction of webhook URLs) is notify/'s; this file only renders and hands over, and
-// must never block or fail the workflow step that raised the event. With server.publicUrl set,
-// each body carries a "review" link to the request's console page (/ui/requests/{id}).
+// must never block or fail the workflow step that raised the event.
 import type { Notifier, WebhookFormat } from '../notify/notifier.js';
 import type { ExceptionRecord } from './service.js';
 
@@ -22,12 +21,9 @@ const TITLES: Record<ExceptionEvent, string> = {
   'exception.expired': 'Exception expired',
 };
 
-/** Where a request is reviewed in the console (src/console serves this path). */
-export const REQUEST_PAGE_PREFIX = '/ui/requests/';
-
-/** The console page of a request under the configured public URL (server.publicUrl), when there is one. */
-export function reviewUrl(publicUrl: string | undefined, id: string): string | undefined {
-  return publicUrl ? `${publicUrl.replace(/\/$/, '')}${REQUEST_PAGE_PREFIX}${encodeURIComponent(id)}` : undefined;
+/** The console page of a request (/ui/requests/EXC-…): where a person reviews and decides it. */
+export function reviewUrl(publicUrl: string, e: ExceptionRecord): string {
+  return `${publicUrl.replace(/\/$/, '')}/ui/requests/${e.id}`;
 }
 
 export function jsonBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?: string): Record<string, unknown> {
@@ -38,8 +34,7 @@ export function jsonBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?: 
       id: e.id, ecosystem: e.ecosystem, name: e.name, versions: e.versions || '*', view: e.view, state: e.state, reason: e.reason,
       requestedBy: e.requestedByName, decidedBy: e.decidedByName, decisionNote: e.decisionNote, expiresAt: e.expiresAt,
     },
-    // url: the API document (for automation); review: the request's console page (for people).
-    ...(publicUrl ? { url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}`, review: reviewUrl(publicUrl, e.id) } : {}),
+    ...(publicUrl ? { url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}`, review: reviewUrl(publicUrl, e) } : {}),
   };
 }
 
@@ -66,7 +61,7 @@ export function teamsBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?:
             { type: 'TextBlock', size: 'Medium', weight: 'Bolder', text: `${TITLES[event]}: ${e.id}` },
             { type: 'FactSet', facts },
           ],
-          ...(publicUrl ? { actions: [{ type: 'Action.OpenUrl', title: 'Review in Safelist', url: reviewUrl(publicUrl, e.id) }] } : {}),
+          ...(publicUrl ? { actions: [{ type: 'Action.OpenUrl', title: 'Review in Safelist', url: reviewUrl(publicUrl, e) }] } : {}),
         },
       },
     ],

@@ -105,6 +105,8 @@ export interface ExceptionFilter {
   ecosystem?: Ecosystem;
   name?: string;
   requestedBy?: string;
+  /** The requests asked together with this one. */
+  bundle?: string;
   limit?: number;
 }
 
@@ -238,6 +240,7 @@ export class ExceptionService {
       ['ecosystem = ?', f.ecosystem],
       ['name = ?', f.name],
       ['requested_by = ?', f.requestedBy],
+      ['bundle = ?', f.bundle],
     ]);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 500);
     const rows = await this.db.query<Row>(`SELECT * FROM exceptions ${where.sql} ORDER BY requested_at DESC, id DESC LIMIT ${limit}`, where.params);

@@ -97,6 +97,14 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
     const depRecord = await sl.runtime.exceptions.get(dep!);
     expect(depRecord).toMatchObject({ name: 'helper-lib', versions: '>=1', view: 'team-a', bundle: main, state: 'requested' });
     expect(flat(done)).toContain(`<span class="muted">with ${main}</span>`);
+    // The request's own page (where notifications link): the dependency asked with it, withdraw for its requester.
+    const detail = await as.requester.get(`/ui/requests/${main}`);
+    expect(flat(detail)).toContain(`<dt>Asked together with it</dt><dd><a href="/ui/requests/${dep}">${dep}</a>(helper-lib &gt;=1)</dd>`);
+    expect(flat(detail)).toContain(`action="/ui/requests/${main}/withdraw"`);
+    expect(flat(detail)).not.toContain('name="decision"');
+    const forApprover = await as.approver.get(`/ui/requests/${dep}`);
+    expect(flat(forApprover)).toContain(`<dt>Asked together with</dt><dd><a href="/ui/requests/${main}">${main}</a></dd>`);
+    expect(flat(forApprover)).toContain('<button type="submit" name="decision" value="approve">Approve</button>');
   });
 
   it('keeps requesters out of the queue and approvers off their own requests', async () => {
@@ -117,6 +125,10 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
     const queue = await as.both.get('/ui/queue?scope=all&view=team-a');
     expect(flat(queue)).toContain('you requested this: another approver must decide it (separation of duties)');
     expect(flat(queue)).not.toContain(`value="${id}"`);
+    const detail = await as.both.get(`/ui/requests/${id}`);
+    expect(flat(detail)).toContain(
+      'You cannot decide this request: you requested this: another approver must decide it (separation of duties).',
+    );
     const own = await as.both.post('/ui/queue/decide', queue, { ids: id, decision: 'approve' });
     expect(own.status).toBe(403);
     expect(flat(own)).toContain('the approver must not be the requester');

@@ -87,6 +87,20 @@ describe('console frame', () => {
     expect(c.cookies.get('__Host-safelist-console')).not.toBe(before);
   });
 
+  it('ends a session at its expiry (the row stays, the cookie no longer signs in)', async () => {
+    const c = new ConsoleClient(sl.url);
+    expect((await c.signInWithToken(REQUESTER)).status).toBe(200);
+    const [row] = await sl.runtime.db.query<{ expires_at: Date }>(
+      "SELECT expires_at FROM console_sessions WHERE identity->>'oid' = 'oid-rita' ORDER BY created_at DESC LIMIT 1",
+    );
+    // The configured lifetime (auth.console.sessionTtl, 8h by default) from sign-in.
+    expect(new Date(row!.expires_at).getTime() - Date.now()).toBeGreaterThan(7.9 * 3600_000);
+    await sl.runtime.db.query("UPDATE console_sessions SET expires_at = now() - interval '1 second' WHERE identity->>'oid' = 'oid-rita'");
+    const after = await c.request('GET', '/ui/');
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toMatch(/^\/ui\/sign-in/);
+  });
+
   it('refuses a POST without the CSRF token, or with another session’s, with 403', async () => {
     const c = new ConsoleClient(sl.url);
     await c.signInWithToken(REQUESTER);

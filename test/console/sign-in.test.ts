@@ -54,6 +54,21 @@ describe('console sign-in with OpenID Connect', () => {
     expect([...c.cookies.keys()]).toEqual(['safelist-console']);
   });
 
+  it('sends the browser to the provider with PKCE (S256), state, nonce and its redirect URI', async () => {
+    const c = new ConsoleClient(a.url);
+    const signIn = await c.get('/ui/sign-in');
+    const start = await c.request('POST', '/ui/auth/start', { form: { _csrf: csrfOf(signIn), next: '/ui/' } });
+    expect(start.status).toBe(303);
+    const to = new URL(start.headers.get('location')!);
+    expect(to.origin).toBe(op.issuer);
+    expect(to.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(to.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(to.searchParams.get('state')).toBeTruthy();
+    expect(to.searchParams.get('nonce')).toBeTruthy();
+    expect(to.searchParams.get('redirect_uri')).toBe(`${a.url}/ui/auth/callback`);
+    expect(to.searchParams.get('response_type')).toBe('code');
+  });
+
   it('maps the approver’s app role to the approver role', async () => {
     const page = await signInThroughProvider(new ConsoleClient(a.url), 'approver');
     expect(page.body).toMatch(/Signed in as <strong>abel@example\.com<\/strong> \((approver, requester|requester, approver)\)/);

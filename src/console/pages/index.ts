@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ConsoleDeps } from '../types.js';
 import { registerPackagePage } from './package.js';
 import { registerQueuePage } from './queue.js';
+import { registerRequestDetailPage } from './request-detail.js';
 import { registerRequestPage } from './request.js';
 import { registerRequestsPage } from './requests.js';
 import { registerSearchPage } from './search.js';
@@ -21,6 +22,7 @@ export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => v
   registerPackagePage,
   registerRequestPage,
   registerRequestsPage,
+  registerRequestDetailPage,
   registerQueuePage,
   // The platform and security pages (gate, demand, sync, audit, onboarding).
   registerGatePage,

@@ -40,7 +40,9 @@ function renderRequest(who: Identity, e: ExceptionRecord): Html {
         <label class="inline" for="pick-${e.id}"><span class="visually-hidden">Decide ${e.id}</span></label>`;
   return html`<tr>
     <td>${box}</td>
-    <th scope="row">${e.id}${e.bundle ? html`<br /><span class="muted">with ${e.bundle}</span>` : html``}</th>
+    <th scope="row">
+      <a href="/ui/requests/${e.id}">${e.id}</a>${e.bundle ? html`<br /><span class="muted">with ${e.bundle}</span>` : html``}
+    </th>
     <td>
       <a href="/ui/packages/${e.ecosystem}/${encodeURIComponent(e.name)}?view=${encodeURIComponent(e.view === '*' ? '' : e.view)}"
         >${e.name}</a

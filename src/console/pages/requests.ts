@@ -26,7 +26,9 @@ function row(e: ExceptionRecord, csrf: string): Html {
         </form>`
       : html``;
   return html`<tr>
-    <th scope="row">${e.id}${e.bundle ? html`<br /><span class="muted">with ${e.bundle}</span>` : html``}</th>
+    <th scope="row">
+      <a href="/ui/requests/${e.id}">${e.id}</a>${e.bundle ? html`<br /><span class="muted">with ${e.bundle}</span>` : html``}
+    </th>
     <td>${e.ecosystem} ${e.name} ${e.versions || 'any version'}</td>
     <td>${e.view}</td>
     <td class="status-${e.state === 'active' ? 'allowed' : e.state === 'requested' ? 'held' : 'blocked'}">${e.state}</td>
