@@ -1,8 +1,10 @@
 // Notifications link into the console: with server.publicUrl set, the exception webhooks'
 // Safelist JSON carries `review` and the Teams Adaptive Card an "Review in Safelist" action, both
 // the request's console page (/ui/requests/{id}) under the public URL; without a public URL
-// neither invents one. Real server, real webhook receivers, requests through the real API.
+// neither invents one; the link opens the request's page on this server. Real server, real
+// webhook receivers, requests through the real API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsoleClient } from '../support/console-client.js';
 import { startHookReceiver, type HookReceiver } from '../support/hook.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
@@ -65,6 +67,18 @@ describe('notifications link to the request in the console', () => {
     const card = await until(() => teams.received.find((b) => JSON.stringify(b).includes(id)), 'the Teams card');
     const content = card.attachments[0].content;
     expect(content.actions).toEqual([{ type: 'Action.OpenUrl', title: 'Review in Safelist', url: review }]);
+
+    // The link is a console page of this server: signed out it leads to sign-in and back, signed in it shows the request.
+    const path = new URL(review).pathname;
+    const approver = new ConsoleClient(sl.url);
+    const out = await approver.request('GET', path);
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe(`/ui/sign-in?next=${encodeURIComponent(path)}`);
+    expect((await approver.signInWithToken('bob-token-0123456789')).status).toBe(200);
+    const page = await approver.get(path);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(id);
+    expect(page.body).toContain('torchmetrics');
   });
 });
 

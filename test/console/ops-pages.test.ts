@@ -156,7 +156,8 @@ describe.each(DB_MODES)('console ops pages on %s', (mode) => {
     recordBlocked(sl.runtime.db, 'pypi', HOSTILE, 'team-a');
     const p = await until(async () => {
       const x = await page('approver', '/ui/demand?view=team-a');
-      return x.body.includes(ESCAPED) && x.body.includes('torchmetrics') ? x : undefined;
+      // Counted off the request path: wait for all three refusals and the hostile name.
+      return x.body.includes(ESCAPED) && x.body.includes('torchmetrics</a></td><td>pypi</td><td>3</td>') ? x : undefined;
     }, 'the demand counts on the page');
     expectClean(p);
     const svg = section(p.body, '<svg', '</svg>');
