@@ -440,6 +440,38 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: '0435_job_runs',
+    sql: `
+      -- One row per job run (jobs/runs.ts), written by the runner whoever started it: running
+      -- with its progress (a summary of its events, refreshed with heartbeat_at while it runs),
+      -- then done or failed with a summary of its result or its error. A run whose process died
+      -- stays 'running' with an old heartbeat; readers call it abandoned. Old rows are pruned.
+      CREATE TABLE job_runs (
+        id           bigserial PRIMARY KEY,
+        job          text NOT NULL,
+        actor        text NOT NULL,
+        params       jsonb NOT NULL DEFAULT '{}',
+        status       text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now(),
+        finished_at  timestamptz,
+        progress     jsonb NOT NULL DEFAULT '{}',
+        summary      jsonb,
+        error        text
+      );
+      CREATE INDEX job_runs_job ON job_runs (job, id DESC);
+    `,
+  },
+  {
+    id: '0436_audit_log_filters',
+    sql: `
+      -- The console's audit trail filters by action or actor, newest first: without these a
+      -- rare action is found by walking the whole trail backwards.
+      CREATE INDEX audit_log_action ON audit_log (action, seq);
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+    `,
+  },
+  {
     id: '0460_image_incident_indexes',
     sql: `
       -- Image incidents (gate/image-incidents.ts): who pulled a manifest, by its digest, and the

@@ -10,6 +10,11 @@ import { registerRequestPage } from './request.js';
 import { registerRequestsPage } from './requests.js';
 import { registerSearchPage } from './search.js';
 import { registerSignInPage } from './sign-in.js';
+import { registerGatePage } from './gate.js';
+import { registerDemandPage } from './demand.js';
+import { registerSyncPage } from './sync.js';
+import { registerAuditPage } from './audit.js';
+import { registerOnboardingPage } from './onboarding.js';
 
 export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => void> = [
   registerSignInPage,
@@ -19,4 +24,10 @@ export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => v
   registerRequestsPage,
   registerRequestDetailPage,
   registerQueuePage,
+  // The platform and security pages (gate, demand, sync, audit, onboarding).
+  registerGatePage,
+  registerDemandPage,
+  registerSyncPage,
+  registerAuditPage,
+  registerOnboardingPage,
 ];
