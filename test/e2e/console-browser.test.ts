@@ -106,6 +106,7 @@ describe('the console in a real browser', () => {
     await importPypiDir(imported, { store: sl.runtime.store, catalog: sl.runtime.pypiCatalog });
     layout = await createLayout();
     await layout.image('bad', { 'app/bad.txt': 'vulnerable\n' });
+    index = `${sl.url}/pypi/team-a/simple/`;
     browser = await launchBrowser();
   });
 
@@ -165,8 +166,13 @@ describe('the console in a real browser', () => {
     });
 
   let requested: string[] = [];
+  let index: string; // the team-a view's simple index
 
   it('a requester finds a blocked package by a typo, reads why, and requests it with its dependency using the keyboard', async () => {
+    // Where it starts: pip in the workspace cannot install it.
+    const refused = await pipInstall({ indexUrl: index, requirements: ['demo-pkg==1.0'], target: await mkdtemp(join(work, 'target-')) });
+    expect(refused.code).not.toBe(0);
+    expect(sl.served.some((s) => s.sha256 === wheels.demo!.sha256 && !s.metadata)).toBe(false);
     const { page, csp } = await open('requester', '/ui/');
     await check(page, 'search', csp);
     await page.getByLabel('Package name').fill('demo-pgk');
@@ -230,7 +236,7 @@ describe('the console in a real browser', () => {
     await until(() => sl.runtime.pypiCatalog.project('helper-lib')?.files.some((f) => f.stored), 'helper-lib to be synced');
     const target = await mkdtemp(join(work, 'target-'));
     sl.served.length = 0;
-    const pip = await pipInstall({ indexUrl: `${sl.url}/pypi/team-a/simple/`, requirements: ['demo-pkg==1.0'], target });
+    const pip = await pipInstall({ indexUrl: index, requirements: ['demo-pkg==1.0'], target });
     expect(pip.code, pip.output).toBe(0);
     const installed = (await readdir(target)).filter((f) => f.endsWith('.dist-info')).sort();
     expect(installed).toEqual(['demo_pkg-1.0.dist-info', 'helper_lib-1.0.dist-info']);
