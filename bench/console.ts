@@ -18,8 +18,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
-import { GateStore } from '../src/gate/store.js';
-import { evaluate, loadContainerPolicy } from '../src/gate/policy.js';
 import type { Finding } from '../src/gate/types.js';
 import { NAV } from '../src/console/layout.js';
 import { JobRuns } from '../src/jobs/runs.js';
@@ -27,6 +25,7 @@ import { openRuntime } from '../src/runtime.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { ConsoleClient } from '../test/support/console-client.js';
+import { judgedImage } from '../test/support/gate-records.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -130,16 +129,8 @@ async function seedCatalog(config: ReturnType<typeof configSchema.parse>): Promi
 
 /** Gate images as the worker records them: push, claim, verdict (evaluate), purge of failures. */
 async function seedGate(sl: RunningServer, config: ReturnType<typeof configSchema.parse>): Promise<string> {
-  const store = new GateStore(sl.runtime.db, 3_600_000);
-  const loaded = await loadContainerPolicy(join(config.policy.allowlistDir, 'containers.yaml'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
-  let sample = '';
+  const policy = join(config.policy.allowlistDir, 'containers.yaml');
   for (let i = 0; i < IMAGES; i++) {
-    const digest = `sha256:${sha(`image-${i}`)}`;
-    const repository = `team${i % 20}/app${i % 7}`;
-    sample ||= digest;
-    await store.recordPushes('distribution', 'acr', [{ id: `evt-${i}`, host: 'acr.example', repository, tag: `v${i}`, digest }], 'bench');
-    const [claim] = await store.claimDue(1, 60_000);
     const findings: Finding[] = Array.from({ length: 8 }, (_, k) => ({
       id: `CVE-2024-${1000 + ((i + k) % 80)}`,
       severity: (['critical', 'high', 'medium', 'low'] as const)[k % 4]!,
@@ -149,11 +140,10 @@ async function seedGate(sl: RunningServer, config: ReturnType<typeof configSchem
       fixable: true,
       source: 'bench',
     }));
-    const v = evaluate(loaded.policy, { registry: 'acr', repository, digest }, findings);
-    await store.decide(v, claim!);
-    if (v.outcome === 'fail') await store.recordPurge({ registry: 'acr', repository, digest }, 'purged', { status: 202 });
+    const image = { registry: 'acr', repository: `team${i % 20}/app${i % 7}`, digest: `sha256:${sha(`image-${i}`)}`, tag: `v${i}` };
+    await judgedImage(sl.runtime.db, policy, { ...image, findings });
   }
-  return sample;
+  return `sha256:${sha('image-0')}`;
 }
 
 async function measure(
@@ -194,6 +184,9 @@ async function main(): Promise<void> {
     // [label, URL, target p95 ms, requests]: verification reads the whole chain (O(records)), so it gets few.
     const pages: Array<[string, string, number, number?]> = [
       ...NAV.map((n) => [n.label, n.href, 50] as [string, string, number]),
+      ['Sign-in page (signed out)', '/ui/sign-in', 50],
+      ['Package page', `/ui/packages/pypi/${name(4242)}?view=team-a`, 50],
+      ['Request form with triage', `/ui/request?ecosystem=pypi&name=wanted-7&versions=&view=team-a`, 50],
       ['Gate, one digest with history', `/ui/gate?digest=${digest}`, 50],
       ['Audit, filtered by action', '/ui/audit?action=policy.reloaded', 50],
       ['Audit, chain verification', '/ui/audit/verify', 50, 10],
@@ -207,7 +200,7 @@ async function main(): Promise<void> {
     console.log(`\n${REQUESTS} sequential requests per page (server-side: fastify inject), load average before: ${load}`);
     console.log(`${'page'.padEnd(34)} ${'status'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)}  target p95`);
     for (const [label, url, target, n] of pages.filter(([l, u]) => l.includes(args.only) || u.includes(args.only))) {
-      const r = await measure(sl, cookie, url, n ?? REQUESTS);
+      const r = await measure(sl, url === '/ui/sign-in' ? '' : cookie, url, n ?? REQUESTS);
       const verdict = r.status !== 200 ? 'not a page here' : r.p95 <= target ? 'within' : 'OVER';
       console.log(
         `${label.padEnd(34)} ${String(r.status).padStart(6)} ${r.p50.toFixed(2).padStart(8)} ${r.p95.toFixed(2).padStart(8)}  ≤ ${target} ms: ${verdict}`,

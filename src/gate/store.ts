@@ -321,32 +321,25 @@ export class GateStore {
 
   /**
    * Images for people to browse (the console's gate page): by registry and repository, newest
-   * first within each, optionally one registry, repository, digest or state; at most `limit` rows.
+   * first within each, optionally one registry, repository, digest or state; at most `limit`
+   * rows, each with the tags last pushed for it.
    */
-  async list(f: { registry?: string; repository?: string; digest?: string; state?: ImageState; limit: number }): Promise<ImageRow[]> {
-    const rows = await this.db.query<RawRow>(
-      `SELECT * FROM gate_images WHERE ($1::text IS NULL OR registry = $1) AND ($2::text IS NULL OR repository = $2)
+  async list(f: {
+    registry?: string;
+    repository?: string;
+    digest?: string;
+    state?: ImageState;
+    limit: number;
+  }): Promise<Array<ImageRow & { tags: string[] }>> {
+    const rows = await this.db.query<RawRow & { tags: string[] | null }>(
+      `SELECT g.*, (SELECT array_agg(t.tag ORDER BY t.tag) FROM gate_tags t
+                    WHERE t.registry = g.registry AND t.repository = g.repository AND t.digest = g.digest) AS tags
+       FROM gate_images g WHERE ($1::text IS NULL OR registry = $1) AND ($2::text IS NULL OR repository = $2)
          AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR digest = $4)
        ORDER BY registry, repository, updated_at DESC LIMIT $5`,
       [f.registry ?? null, f.repository ?? null, f.state ?? null, f.digest ?? null, f.limit],
     );
-    return rows.map(toRow);
-  }
-
-  /** The tags last pushed for each of these digests, keyed by "registry/repository@digest". */
-  async tagsOf(images: ImageRef[]): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    if (!images.length) return out;
-    const rows = await this.db.query<{ registry: string; repository: string; digest: string; tag: string }>(
-      `SELECT t.registry, t.repository, t.digest, t.tag FROM gate_tags t
-       JOIN json_to_recordset($1::json) AS w(registry text, repository text, digest text) USING (registry, repository, digest) ORDER BY t.tag`,
-      [JSON.stringify(images.map((i) => ({ registry: i.registry, repository: i.repository, digest: i.digest })))],
-    );
-    for (const r of rows) {
-      const key = `${r.registry}/${r.repository}@${r.digest}`;
-      out.set(key, [...(out.get(key) ?? []), r.tag]);
-    }
-    return out;
+    return rows.map((r) => ({ ...toRow(r), tags: r.tags ?? [] }));
   }
 
   /** The digest a tag pointed at when it was last pushed. */

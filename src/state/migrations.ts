@@ -431,4 +431,13 @@ export const migrations: Migration[] = [
       CREATE INDEX job_runs_job ON job_runs (job, id DESC);
     `,
   },
+  {
+    id: '0436_audit_log_filters',
+    sql: `
+      -- The console's audit trail filters by action or actor, newest first: without these a
+      -- rare action is found by walking the whole trail backwards.
+      CREATE INDEX audit_log_action ON audit_log (action, seq);
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+    `,
+  },
 ];

@@ -10,8 +10,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GateStore } from '../../src/gate/store.js';
-import { evaluate, loadContainerPolicy } from '../../src/gate/policy.js';
 import type { Finding } from '../../src/gate/types.js';
 import { recordBlocked } from '../../src/policy/demand.js';
 import { JobRuns } from '../../src/jobs/runs.js';
@@ -19,6 +17,7 @@ import { ConsoleClient, type Page } from '../support/console-client.js';
 import { DB_MODES } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
+import { judgedImage } from '../support/gate-records.js';
 
 const HOSTILE = '<script>alert(1)</script>';
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -56,16 +55,6 @@ exceptions:
 
 /** A failed image as the worker records it: push, claim, the policy's verdict, the purge. */
 async function failedImage(sl: TestSafelist): Promise<void> {
-  const store = new GateStore(sl.runtime.db, 60_000);
-  await store.recordPushes(
-    'distribution',
-    'local',
-    [{ id: 'evt-1', host: 'registry.test', repository: 'team/app', tag: 'v1', digest: DIGEST }],
-    'webhook',
-  );
-  const [claim] = await store.claimDue(10, 60_000);
-  const loaded = await loadContainerPolicy(join(sl.dir, 'allowlists', 'containers.yaml'));
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
   const findings: Finding[] = [
     {
       id: 'CVE-2024-1234',
@@ -78,9 +67,9 @@ async function failedImage(sl: TestSafelist): Promise<void> {
     },
     { id: 'CVE-2024-0001', severity: 'high', package: 'openssl', installedVersion: '3.0.1', fixable: false, source: 'trivy' },
   ];
-  const verdict = evaluate(loaded.policy, { registry: 'local', repository: 'team/app', digest: DIGEST }, findings);
-  expect(await store.decide(verdict, claim!)).toBe(true);
-  await store.recordPurge({ registry: 'local', repository: 'team/app', digest: DIGEST }, 'purged', { status: 202 });
+  const policy = join(sl.dir, 'allowlists', 'containers.yaml');
+  const v = await judgedImage(sl.runtime.db, policy, { registry: 'local', repository: 'team/app', digest: DIGEST, tag: 'v1', findings });
+  expect(v.outcome).toBe('fail');
 }
 
 describe.each(DB_MODES)('console ops pages on %s', (mode) => {

@@ -5,7 +5,8 @@
 // and worker use; it never judges an image itself or reads a verdict any other way.
 import { z } from 'zod';
 import type { AuditLog, AuditRecord } from '../../audit/log.js';
-import { loadContainerPolicy } from '../../gate/policy.js';
+import { stat } from 'node:fs/promises';
+import { loadContainerPolicy, type LoadedPolicy } from '../../gate/policy.js';
 import type { GateStore, ImageRow, ImageState } from '../../gate/store.js';
 import type { Verdict } from '../../gate/types.js';
 import { parse } from '../../validate.js';
@@ -121,12 +122,11 @@ export async function gatePage(deps: GateViewDeps, filter: GateFilter, limit = 5
     limit: limit + 1,
   });
   const shown = rows.slice(0, limit);
-  const tags = await deps.store.tagsOf(shown);
   const groups = new Map<string, GatePageView['repositories'][number]>();
   for (const r of shown) {
     const key = `${r.registry}/${r.repository}`;
     if (!groups.has(key)) groups.set(key, { registry: r.registry, repository: r.repository, images: [] });
-    groups.get(key)!.images.push(imageView(r, tags.get(`${key}@${r.digest}`) ?? []));
+    groups.get(key)!.images.push(imageView(r, r.tags));
   }
   const [policy, history] = await Promise.all([
     cveExceptions(deps.policyPath, now),
@@ -149,12 +149,28 @@ async function digestHistory(deps: GateViewDeps, rows: ImageRow[], digest: strin
   return lists.flat().sort((a, b) => a.seq - b.seq);
 }
 
+const policyCache = new Map<string, { stamp: string; loaded: LoadedPolicy }>();
+
+/** The policy file as loadContainerPolicy reads it, read again only when its size or mtime changed. */
+async function loadCached(path: string): Promise<LoadedPolicy> {
+  const s = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined; // no file: the defaults, as loadContainerPolicy says
+    throw err;
+  });
+  const stamp = s ? `${s.size}:${s.mtimeMs}:${s.ino}` : 'missing';
+  const hit = policyCache.get(path);
+  if (hit?.stamp === stamp) return hit.loaded;
+  const loaded = await loadContainerPolicy(path);
+  policyCache.set(path, { stamp, loaded });
+  return loaded;
+}
+
 /** The container policy's per-CVE exceptions, in force (and of those, expiring soon) and expired. */
 export async function cveExceptions(
   policyPath: string,
   now = new Date(),
 ): Promise<{ exceptions: GatePageView['exceptions']; problems: string[] }> {
-  const loaded = await loadContainerPolicy(policyPath);
+  const loaded = await loadCached(policyPath);
   if (!loaded.ok)
     return {
       exceptions: { inForce: [], expiring: [], expired: [] },
