@@ -249,7 +249,11 @@ describe('the console in a real browser', () => {
     const digest = await layout.push('bad', registry.host, 'team/app:v2');
     const api = (path: string, init: RequestInit = {}) =>
       fetch(`${sl.url}${path}`, { ...init, headers: { authorization: `Bearer ${PIPELINE_TOKEN}`, ...init.headers } });
-    await until(async () => (await api(`/api/v1/gate/verdicts/${digest}`)).status === 200, 'the push to arrive');
+    await until(async () => {
+      const r = await api(`/api/v1/gate/verdicts/${digest}`);
+      await r.body?.cancel(); // only the status matters here
+      return r.status === 200;
+    }, 'the push to arrive');
     const posted = await api(`/api/v1/gate/reports/${digest}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
