@@ -12,7 +12,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import {
   describeViolations,
@@ -110,6 +110,12 @@ describe('the console in a real browser', () => {
     browser = await launchBrowser();
   });
 
+  // Fresh browser contexts (cookies, storage) for every test: each signs its people in again.
+  afterEach(async () => {
+    for (const context of sessions.values()) await context.close();
+    sessions.clear();
+  });
+
   afterAll(async () => {
     await browser?.close();
     await sl?.stop();
@@ -126,7 +132,7 @@ describe('the console in a real browser', () => {
     await screenshot(page, name);
   }
 
-  /** A browser context signed in as `who` through the OpenID provider's own pages. */
+  /** A browser context signed in as `who` through the OpenID provider's own pages (one per person and test). */
   async function signedIn(who: Who): Promise<BrowserContext> {
     const existing = sessions.get(who);
     if (existing) return existing;

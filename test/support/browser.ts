@@ -55,6 +55,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
       context.setDefaultTimeout(30_000);
       context.setDefaultNavigationTimeout(60_000);
       contexts.push(context);
+      context.once('close', () => contexts.splice(contexts.indexOf(context), 1));
       return context;
     },
     async close() {
