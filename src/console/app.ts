@@ -11,20 +11,13 @@ import { errors } from '../errors.js';
 import { toSafelistError } from '../http/errors.js';
 import { refuseUnstorableText } from '../http/text-input.js';
 import { registerAssets } from './assets.js';
+import { CSP } from './csp.js';
 import { html } from './html.js';
 import { sameToken } from './session.js';
 import { sendPage, type ConsoleDeps } from './types.js';
 import { PAGES } from './pages/index.js';
 
-export const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+export { CSP } from './csp.js';
 
 /** Secure cookies everywhere except a console configured at http://127.0.0.1 (a local trial; browsers keep no Secure cookie over plain HTTP elsewhere). */
 export function cookieIsSecure(publicUrl: string | undefined): boolean {

@@ -55,6 +55,23 @@ export class ConsoleOidc {
     return this.configuration;
   }
 
+  /**
+   * The origins sign-in sends the browser to (the issuer's, and the discovered authorization
+   * endpoint's): the sign-in page's CSP must allow its form to be redirected there.
+   */
+  async signInOrigins(): Promise<string[]> {
+    const origins = new Set([this.issuer.origin]);
+    try {
+      const endpoint = (await this.discover()).serverMetadata().authorization_endpoint;
+      if (endpoint) origins.add(new URL(endpoint).origin);
+    } catch (err) {
+      // A provider that cannot be reached now: the form still posts to /ui/auth/start (this
+      // origin), which answers 503; the page is rendered with the issuer's origin only.
+      if (!(err instanceof SafelistError) || err.status !== 503) throw err;
+    }
+    return [...origins];
+  }
+
   /** Where to send the browser, and what to keep for the callback. */
   async start(): Promise<{ url: URL; pending: OidcPending }> {
     const config = await this.discover();

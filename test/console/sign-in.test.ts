@@ -69,6 +69,14 @@ describe('console sign-in with OpenID Connect', () => {
     expect(to.searchParams.get('response_type')).toBe('code');
   });
 
+  it("lets the sign-in form be redirected to the provider (CSP form-action), and no other page's form", async () => {
+    const c = new ConsoleClient(a.url);
+    const signIn = await c.get('/ui/sign-in');
+    expect(signIn.headers.get('content-security-policy')).toContain(`form-action 'self' ${op.issuer};`);
+    const home = await signInThroughProvider(c, 'requester');
+    expect(home.headers.get('content-security-policy')).toContain("form-action 'self';");
+  });
+
   it('maps the approver’s app role to the approver role', async () => {
     const page = await signInThroughProvider(new ConsoleClient(a.url), 'approver');
     expect(page.body).toMatch(/Signed in as <strong>abel@example\.com<\/strong> \((approver, requester|requester, approver)\)/);

@@ -9,7 +9,10 @@ export const STYLE_CSS = `
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); background: var(--bg); line-height: 1.5; }
 a { color: var(--accent); }
-a:focus, button:focus, input:focus, select:focus, textarea:focus, summary:focus { outline: 3px solid #f2b300; outline-offset: 2px; }
+/* Focus: a two-tone ring (yellow inside, near-black outside) that keeps 3:1 against the white page and the dark header.
+   A date input's focus sits in its inner fields, hence :focus-within. */
+a:focus, button:focus, input:focus, input:focus-within, select:focus, textarea:focus, summary:focus, main:focus-visible {
+  outline: 3px solid #f2b300; outline-offset: 0; box-shadow: 0 0 0 6px #1b1f24; }
 .skip { position: absolute; left: -9999px; top: 0; background: var(--bg); padding: .5rem 1rem; }
 .skip:focus { left: 1rem; z-index: 10; }
 header.top { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; justify-content: space-between;

@@ -9,6 +9,7 @@ import { AuthError, type Identity } from '../../auth/identity.js';
 import { durationMs } from '../../config/schema.js';
 import { errors } from '../../errors.js';
 import { parse } from '../../validate.js';
+import { consoleCsp } from '../csp.js';
 import { html } from '../html.js';
 import type { Session } from '../session.js';
 import { sendPage, type ConsoleDeps } from '../types.js';
@@ -70,6 +71,8 @@ export function registerSignInPage(app: FastifyInstance, deps: ConsoleDeps): voi
     const next = safeNext(req.query.next);
     if (req.consoleSession?.identity) return reply.redirect(next, 303);
     const s = await visitor(app, deps, req, reply);
+    // The sign-in form is answered with a redirect to the provider: its origin must be a form target.
+    if (deps.oidc) reply.header('content-security-policy', consoleCsp(await deps.oidc.signInOrigins()));
     return sendPage(req, reply, { title: 'Sign in', nav: '/ui/sign-in', body: renderSignIn(deps, s.csrf, next) });
   });
 
