@@ -23,6 +23,7 @@ export class CatalogSearch {
   private catalogSerial = 0;
 
   constructor(private readonly rt: Pick<Runtime, 'policies' | 'ecosystems'>) {
+    // One search per console app, living as long as the runtime's catalogs: the listeners go with them.
     for (const e of rt.ecosystems.values()) e.catalog.onChange(() => this.catalogSerial++);
   }
 
