@@ -28,6 +28,8 @@ const LAYERS = [
   ['runtime'],
   ['jobs'],
   ['http'],
+  // The web console: pages over the same services as the API (it reuses http/'s error mapping).
+  ['console'],
   // Entry points.
   ['cli', 'server', 'main'],
 ];

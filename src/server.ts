@@ -30,6 +30,9 @@ import { gateReconcileJob } from './jobs/maintenance.js';
 import { AnchorScheduler } from './audit/anchor.js';
 import { startPolicyWatch } from './policy/watch.js';
 import { errors } from './errors.js';
+import { registerConsole } from './console/app.js';
+import { SessionStore } from './console/session.js';
+import { ConsoleOidc } from './console/oidc.js';
 import { stopInOrder } from './shutdown.js';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { DefaultAzureCredential } from '@azure/identity';
@@ -66,6 +69,8 @@ export interface ServerOptions {
 }
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
+  // Checked before anything opens: a console sign-in without a redirect URI is a configuration error.
+  const consoleOidc = ConsoleOidc.fromConfig(config);
   const runtime = await openRuntime(config, { followChanges: true, holder: 'safelist serve' });
   // Written into the embedded database's lock file once listening: local CLI commands use it
   // to hand their jobs to this server (http/jobs.ts). A new one at every start.
@@ -145,6 +150,15 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     metrics,
   );
   registerJobRoutes(app, { runner, jobs, auth: runtime.auth, ...(runtime.db.folderLock ? { localToken } : {}) });
+  // The web console at /ui/ (issue 14): the same services and roles as the API.
+  await registerConsole(app, {
+    runtime,
+    config,
+    sessions: new SessionStore(runtime.db, durationMs(config.auth.console.sessionTtl)),
+    oidc: consoleOidc,
+    gate: gateStore,
+    jobs: runner,
+  });
   const serverJobs = startServerJobs(runner, runtime, config, { gate: gateRegs.length > 0, publish: publishTarget !== undefined });
   const stopNotifying = runtime.exceptions.on((event, e) => {
     notifyException(notifier, event, e, config.server.publicUrl);

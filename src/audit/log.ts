@@ -125,6 +125,10 @@ export async function appendAudit(q: Queryable | Db, entry: AuditEntry): Promise
 
 export interface AuditQuery {
   afterSeq?: number;
+  /** Only records before this one (paging backwards with newestFirst). */
+  beforeSeq?: number;
+  /** Newest first (the console's trail) instead of in order. */
+  newestFirst?: boolean;
   since?: Date;
   until?: Date;
   actor?: string;
@@ -152,6 +156,7 @@ export class AuditLog {
   async query(f: AuditQuery = {}): Promise<AuditRecord[]> {
     const where = whereClause([
       ['seq > ?', f.afterSeq],
+      ['seq < ?', f.beforeSeq],
       ['at >= ?', f.since],
       ['at < ?', f.until],
       ['actor = ?', f.actor],
@@ -160,7 +165,7 @@ export class AuditLog {
     ]);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
     const rows = await this.db.query<Row>(
-      `SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ${where.sql} ORDER BY seq LIMIT ${limit}`,
+      `SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ${where.sql} ORDER BY seq ${f.newestFirst ? 'DESC' : ''} LIMIT ${limit}`,
       where.params,
     );
     return rows.map(fromRow);
@@ -179,11 +184,16 @@ export class AuditLog {
   async *records(f: Omit<AuditQuery, 'limit'> = {}): AsyncIterable<AuditRecord> {
     let after = f.afterSeq ?? 0;
     for (;;) {
-      const page = await this.query({ ...f, afterSeq: after, limit: 1000 });
+      const page = await this.query({ ...f, newestFirst: false, afterSeq: after, limit: 1000 });
       for (const r of page) yield r;
       if (page.length < 1000) return;
       after = page[page.length - 1]!.seq;
     }
+  }
+
+  /** The export (API, CLI, console): every matching record, in order, one JSON line each. */
+  async *exportLines(f: Omit<AuditQuery, 'limit'> = {}): AsyncIterable<string> {
+    for await (const r of this.records(f)) yield `${JSON.stringify(r)}\n`;
   }
 
   /** Appends the current head to the anchor log, unless it is already the last anchor. */

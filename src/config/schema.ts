@@ -49,6 +49,32 @@ export const staticTokenSchema = z
   })
   .refine((t) => Boolean(t.token) !== Boolean(t.tokenSha256), { message: 'set exactly one of token or tokenSha256' });
 
+/**
+ * Console sign-in with OpenID Connect (authorization code + PKCE): Microsoft Entra ID, or any
+ * provider in tests. Without it the console signs in with a static token of auth.tokens.
+ */
+export const consoleOidcSchema = z.strictObject({
+  /** The issuer whose discovery document is read; default https://login.microsoftonline.com/{auth.entra.tenantId}/v2.0. */
+  issuer: z.url({ protocol: /^https?$/, error: 'an http(s) URL of an OpenID provider' }).optional(),
+  /** The app registration's client id. */
+  clientId: z.string().min(1),
+  /** Its client secret (a confidential web app; use an environment override). PKCE is used either way. */
+  clientSecret: z.string().min(1).optional(),
+  /** Where the provider sends the browser back; default server.publicUrl + /ui/auth/callback. */
+  redirectUri: z.url({ protocol: /^https?$/, error: 'an http(s) URL ending in /ui/auth/callback' }).optional(),
+  /** The ID token claim holding app roles, and their prefix (as for API tokens: Safelist.Requester, …). */
+  roleClaim: z.string().default('roles'),
+  rolePrefix: z.string().default('Safelist.'),
+});
+
+export const consoleAuthSchema = z
+  .strictObject({
+    /** A signed-in session ends this long after sign-in. */
+    sessionTtl: duration.default('8h'),
+    oidc: consoleOidcSchema.optional(),
+  })
+  .prefault({});
+
 export const authSchema = z
   .strictObject({
     /** Microsoft Entra ID: bearer tokens for this app registration. */
@@ -74,6 +100,12 @@ export const authSchema = z
     tokens: z.array(staticTokenSchema).default([]),
     /** Who may read packages: anyone who reaches the server, or token holders only. */
     packageRead: z.enum(['anonymous', 'token']).default('anonymous'),
+    /** The web console at /ui/: its sessions and its sign-in. */
+    console: consoleAuthSchema,
+  })
+  .refine((a) => !a.console.oidc || a.console.oidc.issuer || a.entra, {
+    message: 'auth.console.oidc needs an issuer: set auth.console.oidc.issuer, or auth.entra (its tenant gives the issuer)',
+    path: ['console', 'oidc', 'issuer'],
   })
   .prefault({});
 export const ociUpstreamSchema = z.strictObject({
@@ -498,6 +530,7 @@ export type Config = z.infer<typeof configSchema>;
 export type ViewConfig = z.infer<typeof viewSchema>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
+export type ConsoleAuthConfig = z.infer<typeof consoleAuthSchema>;
 export type OciUpstreamConfig = z.infer<typeof ociUpstreamSchema>;
 export type AcrTargetConfig = z.infer<typeof acrTargetSchema>;
 export type CondaChannelConfig = z.infer<typeof condaChannelSchema>;

@@ -42,8 +42,21 @@ export interface EcosystemModule {
   readonly contents?: ContentsMatcher;
   /** `safelist allowlist lint`: a loaded rule that the configuration makes useless (an unknown channel or registry). */
   lintRule?(rule: Rule, config: Config): string | undefined;
+  /** The console's install snippet: the client command that installs `name` (at `version`) in `view` from Safelist at `base`. */
+  installSnippet(q: InstallQuery): string;
   /** Opens the catalog and read model (a runtime does this once per process). */
   open(ctx: OpenContext): Promise<OpenEcosystem>;
+}
+
+export interface InstallQuery {
+  config: Config;
+  /** Safelist's base URL as workspaces reach it (server.publicUrl or the listen address; never a Host header). */
+  base: string;
+  view: string;
+  /** Normalised name. */
+  name: string;
+  /** A version or tag to pin; absent: the client's own choice (the newest allowed). */
+  version?: string;
 }
 
 export interface EcosystemNames {
@@ -217,6 +230,8 @@ export interface OpenEcosystem {
   routes(app: FastifyInstance, deps: RouteDeps): void;
   /** Facts for `why`: versions known for a name and their decision in a view (undefined: nothing known here). */
   explain(name: string, view: string): ExplainFacts;
+  /** Every name the catalog knows (normalised), for the console's search; re-read after catalog.onChange. */
+  catalogNames(): Iterable<string>;
   /** Runs the sync (when module.sync is set). */
   sync?(params: SyncParams, ctx: RunContext): Promise<SyncReportBase>;
   /** Runs an import from a folder (when module.importer is set). */
@@ -270,9 +285,19 @@ export interface ExplainFacts {
   /** Whether this runtime's catalog was consulted (without it nothing is known about storage). */
   consulted: boolean;
   /** Each version known, with its label ("1.2 py_0 (conda-forge/noarch)"), whether stored, and its decision in the view. */
-  versions: Array<{ label: string; stored: boolean; decision: Decision }>;
+  versions: ExplainedVersion[];
   /** Why the whole name is refused in the view although a rule allows it (PyPI PEP 792 quarantine). */
   pageRefusal?: string;
+}
+
+export interface ExplainedVersion {
+  label: string;
+  /** The version or tag alone (an install snippet pins it). */
+  version: string;
+  /** What a request for exactly this one names in the grammar ("==1.2" for PyPI, the tag for OCI). */
+  range: string;
+  stored: boolean;
+  decision: Decision;
 }
 
 export interface PublishSink {

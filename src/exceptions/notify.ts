@@ -21,6 +21,11 @@ const TITLES: Record<ExceptionEvent, string> = {
   'exception.expired': 'Exception expired',
 };
 
+/** The console page of a request (/ui/requests/EXC-…): where a person reviews and decides it. */
+export function reviewUrl(publicUrl: string, e: ExceptionRecord): string {
+  return `${publicUrl.replace(/\/$/, '')}/ui/requests/${e.id}`;
+}
+
 export function jsonBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?: string): Record<string, unknown> {
   return {
     event,
@@ -29,7 +34,7 @@ export function jsonBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?: 
       id: e.id, ecosystem: e.ecosystem, name: e.name, versions: e.versions || '*', view: e.view, state: e.state, reason: e.reason,
       requestedBy: e.requestedByName, decidedBy: e.decidedByName, decisionNote: e.decisionNote, expiresAt: e.expiresAt,
     },
-    ...(publicUrl ? { url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}` } : {}),
+    ...(publicUrl ? { url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}`, review: reviewUrl(publicUrl, e) } : {}),
   };
 }
 
@@ -56,7 +61,7 @@ export function teamsBody(event: ExceptionEvent, e: ExceptionRecord, publicUrl?:
             { type: 'TextBlock', size: 'Medium', weight: 'Bolder', text: `${TITLES[event]}: ${e.id}` },
             { type: 'FactSet', facts },
           ],
-          ...(publicUrl ? { actions: [{ type: 'Action.OpenUrl', title: 'Open in Safelist', url: `${publicUrl.replace(/\/$/, '')}/api/v1/exceptions/${e.id}` }] } : {}),
+          ...(publicUrl ? { actions: [{ type: 'Action.OpenUrl', title: 'Review in Safelist', url: reviewUrl(publicUrl, e) }] } : {}),
         },
       },
     ],

@@ -41,6 +41,8 @@ export interface ExceptionRecord {
   decidedAt: string | null;
   decisionNote: string | null;
   triage: TriageReport | Record<string, never>;
+  /** The request this one was asked together with (the dependencies of a package ask with it); null when alone. */
+  bundle: string | null;
 }
 
 export interface ExceptionRequest {
@@ -70,6 +72,7 @@ interface Row {
   decided_at: Date | string | null;
   decision_note: string | null;
   triage: Record<string, unknown> | string;
+  bundle: string | null;
 }
 
 const iso = (d: Date | string) => new Date(d).toISOString();
@@ -92,6 +95,7 @@ function fromRow(r: Row): ExceptionRecord {
     decidedAt: r.decided_at ? iso(r.decided_at) : null,
     decisionNote: r.decision_note,
     triage: (typeof r.triage === 'string' ? JSON.parse(r.triage) : r.triage) as ExceptionRecord['triage'],
+    bundle: r.bundle ?? null,
   };
 }
 
@@ -101,7 +105,16 @@ export interface ExceptionFilter {
   ecosystem?: Ecosystem;
   name?: string;
   requestedBy?: string;
+  /** The requests asked together with this one. */
+  bundle?: string;
   limit?: number;
+}
+
+/** A request checked and triaged, ready to record. */
+interface Prepared {
+  req: ExceptionRequest;
+  expires: Date;
+  report: TriageReport;
 }
 
 export type ExceptionListener = (event: ExceptionEvent, e: ExceptionRecord) => void;
@@ -155,7 +168,34 @@ export class ExceptionService {
     return rules;
   }
 
+  /** Checks a request as create() does and triages it, writing nothing (the console shows it before submitting). */
+  async preview(who: Identity, req: ExceptionRequest): Promise<TriageReport> {
+    return (await this.prepare(who, req)).report;
+  }
+
   async create(who: Identity, req: ExceptionRequest): Promise<ExceptionRecord> {
+    const [created] = await this.createBundle(who, req, []);
+    return created!;
+  }
+
+  /**
+   * One request for a package and the dependencies it needs: every part is checked and triaged
+   * first, then all are recorded in one transaction (all or none), each its own exception (each
+   * decided on its own), the dependencies carrying the first one's id as their bundle.
+   */
+  async createBundle(who: Identity, main: ExceptionRequest, dependencies: ExceptionRequest[]): Promise<ExceptionRecord[]> {
+    const parts: Prepared[] = [];
+    for (const req of [main, ...dependencies]) parts.push(await this.prepare(who, req));
+    const created = await this.db.tx(async (q) => {
+      const out: ExceptionRecord[] = [];
+      for (const p of parts) out.push(await this.insert(q, who, p, out[0]?.id ?? null));
+      return out;
+    });
+    for (const e of created) this.emit('exception.requested', e);
+    return created;
+  }
+
+  private async prepare(who: Identity, req: ExceptionRequest): Promise<Prepared> {
     if (!who.roles.has('requester') && !who.roles.has('admin')) throw errors.forbidden('requesting an exception needs the requester role');
     const grammar = grammars[req.ecosystem];
     if (!grammar) throw errors.badRequest(`ecosystem "${req.ecosystem}" is not supported`);
@@ -171,19 +211,20 @@ export class ExceptionService {
     if (expires.getTime() > now + max) throw errors.badRequest(`expires may be at most ${this.config.exceptions.maxDuration} from now (${new Date(now + max).toISOString().slice(0, 10)})`);
     const name = grammar.normalizeName(req.name);
     const report = await this.triage({ ...req, name, expires });
-    const created = await this.db.tx(async (q) => {
-      const [n] = await q.query<{ n: string }>("SELECT nextval('exception_number') AS n");
-      const id = `EXC-${n!.n}`;
-      const [row] = await q.query<Row>(
-        `INSERT INTO exceptions (id, ecosystem, name, versions, view, reason, state, requested_by, requested_by_name, expires_at, triage)
-         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $10::jsonb) RETURNING *`,
-        [id, req.ecosystem, name, req.versions, req.view, req.reason, who.oid, who.name, expires, JSON.stringify(report)],
-      );
-      await appendAudit(q, { actor: who.oid, action: 'exception.requested', subject: id, detail: { ecosystem: req.ecosystem, name, versions: req.versions, view: req.view, reason: req.reason, expires: expires.toISOString() } });
-      return fromRow(row!);
-    });
-    this.emit('exception.requested', created);
-    return created;
+    return { req: { ...req, name }, expires, report };
+  }
+
+  private async insert(q: Queryable, who: Identity, p: Prepared, bundle: string | null): Promise<ExceptionRecord> {
+    const { req, expires, report } = p;
+    const [n] = await q.query<{ n: string }>("SELECT nextval('exception_number') AS n");
+    const id = `EXC-${n!.n}`;
+    const [row] = await q.query<Row>(
+      `INSERT INTO exceptions (id, ecosystem, name, versions, view, reason, state, requested_by, requested_by_name, expires_at, triage, bundle)
+       VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8, $9, $10::jsonb, $11) RETURNING *`,
+      [id, req.ecosystem, req.name, req.versions, req.view, req.reason, who.oid, who.name, expires, JSON.stringify(report), bundle],
+    );
+    await appendAudit(q, { actor: who.oid, action: 'exception.requested', subject: id, detail: { ecosystem: req.ecosystem, name: req.name, versions: req.versions, view: req.view, reason: req.reason, expires: expires.toISOString(), ...(bundle ? { bundle } : {}) } });
+    return fromRow(row!);
   }
 
   async get(id: string): Promise<ExceptionRecord> {
@@ -199,6 +240,7 @@ export class ExceptionService {
       ['ecosystem = ?', f.ecosystem],
       ['name = ?', f.name],
       ['requested_by = ?', f.requestedBy],
+      ['bundle = ?', f.bundle],
     ]);
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 500);
     const rows = await this.db.query<Row>(`SELECT * FROM exceptions ${where.sql} ORDER BY requested_at DESC, id DESC LIMIT ${limit}`, where.params);

@@ -319,6 +319,29 @@ export class GateStore {
     return r ? toRow(r) : undefined;
   }
 
+  /**
+   * Images for people to browse (the console's gate page): by registry and repository, newest
+   * first within each, optionally one registry, repository, digest or state; at most `limit`
+   * rows, each with the tags last pushed for it.
+   */
+  async list(f: {
+    registry?: string;
+    repository?: string;
+    digest?: string;
+    state?: ImageState;
+    limit: number;
+  }): Promise<Array<ImageRow & { tags: string[] }>> {
+    const rows = await this.db.query<RawRow & { tags: string[] | null }>(
+      `SELECT g.*, (SELECT array_agg(t.tag ORDER BY t.tag) FROM gate_tags t
+                    WHERE t.registry = g.registry AND t.repository = g.repository AND t.digest = g.digest) AS tags
+       FROM gate_images g WHERE ($1::text IS NULL OR registry = $1) AND ($2::text IS NULL OR repository = $2)
+         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR digest = $4)
+       ORDER BY registry, repository, updated_at DESC LIMIT $5`,
+      [f.registry ?? null, f.repository ?? null, f.state ?? null, f.digest ?? null, f.limit],
+    );
+    return rows.map((r) => ({ ...toRow(r), tags: r.tags ?? [] }));
+  }
+
   /** The digest a tag pointed at when it was last pushed. */
   async digestOfTag(repository: string, tag: string, registry?: string): Promise<{ registry: string; digest: string } | undefined> {
     const [r] = await this.db.query<{ registry: string; digest: string }>(

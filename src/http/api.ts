@@ -130,14 +130,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/v1/audit/export', as('auditor', 'admin'), async (req, reply) => {
     const { limit: _limit, ...q } = auditQuery(req.query);
-    const records = deps.audit.records(q);
     const { Readable } = await import('node:stream');
-    const lines = Readable.from(
-      (async function* () {
-        for await (const r of records) yield `${JSON.stringify(r)}\n`;
-      })(),
-    );
-    return reply.type('application/jsonl').send(lines);
+    return reply.type('application/jsonl').send(Readable.from(deps.audit.exportLines(q)));
   });
 
   app.get('/api/v1/audit/verify', as('auditor', 'admin'), async () => deps.audit.verify());

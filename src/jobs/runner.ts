@@ -2,9 +2,11 @@
 // in-process on PGlite), passes its progress events on, records the generic job metrics and
 // the job's own, and appends the job's audit record — the same for the schedule, the API, a
 // CLI command and events (an approval). A job's failure is a value (outcome 'failed'), logged
-// and counted, never swallowed; a run that finds the lock held is 'busy'.
+// and counted, never swallowed; a run that finds the lock held is 'busy'. Each run that gets
+// its lock is recorded in job_runs (runs.ts) with its progress and outcome, for the console.
 import { SafelistError } from '../errors.js';
 import { UpstreamError } from '../upstream/types.js';
+import { JobRuns, type ActiveRun, type JobRunsOptions } from './runs.js';
 import type { Job, JobDeps, JobEvent, JobMetrics, JobOutcome } from './types.js';
 
 export interface RunOptions {
@@ -17,11 +19,15 @@ export class JobRunner {
   private readonly inFlight = new Map<string, Promise<JobOutcome>>();
   /** Every run in progress, however started (close() waits for them before the database goes). */
   private readonly active = new Map<Promise<JobOutcome>, string>();
+  readonly runs: JobRuns;
 
   constructor(
     readonly deps: JobDeps,
     private readonly metrics?: JobMetrics,
-  ) {}
+    runs?: JobRunsOptions,
+  ) {
+    this.runs = new JobRuns(deps.runtime.db, deps.log, runs);
+  }
 
   /** Runs the job now; resolves with its outcome (never rejects). */
   run<P, R>(job: Job<P, R>, params: P, opts: RunOptions = {}): Promise<JobOutcome<R>> {
@@ -39,22 +45,27 @@ export class JobRunner {
       if (e.type === 'failed' || e.type === 'warning') log.warn({ job: name, ...e }, `${name}: ${e.type}`);
       opts.onEvent?.(name, e);
     };
+    let record: ActiveRun | undefined;
     let outcome: JobOutcome<R>;
     try {
-      const result = await runtime.db.tryWithLock(job.lock, () =>
-        job.run({
+      const result = await runtime.db.tryWithLock(job.lock, async () => {
+        record = await this.runs.start(job.name, actor, params);
+        return job.run({
           params,
           deps: this.deps,
           actor,
-          emit: (e) => emit(job.name, e),
+          emit: (e) => {
+            record!.note(e);
+            emit(job.name, e);
+          },
           run: async (child, childParams) => {
             // The child's runner logs its own events; here they are only passed on.
             const o = await this.run(child, childParams, { actor, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
             opts.onEvent?.(child.name, { type: 'finished', outcome: o });
             return o;
           },
-        }),
-      );
+        });
+      });
       outcome = result === undefined ? { status: 'busy', lock: job.lock } : { status: 'done', result };
     } catch (err) {
       log.error({ err, job: job.name }, `${job.name} failed`);
@@ -66,6 +77,7 @@ export class JobRunner {
     if (this.metrics && outcome.status !== 'busy')
       job.record?.(this.metrics, outcome.status === 'done' ? outcome.result : undefined, outcome.status === 'failed');
     if (outcome.status === 'done') outcome = await this.audit(job, params, outcome, actor);
+    await record?.finish(outcome);
     if (outcome.status === 'done') log.info({ job: job.name, actor, seconds: Math.round(seconds * 10) / 10 }, `${job.name} finished`);
     if (outcome.status === 'busy') log.info({ job: job.name, lock: job.lock }, `${job.name}: another run holds its lock`);
     return outcome;

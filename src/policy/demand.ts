@@ -31,3 +31,25 @@ export async function mostWanted(
     lastAt: new Date(r.last_at).toISOString(),
   }));
 }
+
+/** The `top` most wanted per view (one view, or every view), by view then count; the console's demand page. */
+export async function mostWantedPerView(
+  db: Db,
+  top: number,
+  view?: string,
+): Promise<Array<{ ecosystem: string; name: string; view: string; count: number; lastAt: string }>> {
+  const rows = await db.query<{ ecosystem: string; name: string; view: string; count: string; last_at: Date }>(
+    `SELECT ecosystem, name, view, count, last_at FROM (
+       SELECT d.*, row_number() OVER (PARTITION BY view ORDER BY count DESC, last_at DESC) AS n FROM blocked_demand d
+       WHERE $2::text IS NULL OR view = $2) x
+     WHERE n <= $1 ORDER BY view, n`,
+    [top, view ?? null],
+  );
+  return rows.map((r) => ({
+    ecosystem: r.ecosystem,
+    name: r.name,
+    view: r.view,
+    count: Number(r.count),
+    lastAt: new Date(r.last_at).toISOString(),
+  }));
+}

@@ -410,6 +410,68 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    id: '0430_console_sessions',
+    sql: `
+      -- Web console sessions, shared by every replica: the cookie carries an opaque random id,
+      -- the row is found by its sha256 (a read of this table gives no usable cookie). A row
+      -- without an identity is a visitor before sign-in: it holds the CSRF token of the sign-in
+      -- form and, during an OpenID Connect sign-in, its state, nonce and PKCE verifier.
+      CREATE TABLE console_sessions (
+        id_sha256      text PRIMARY KEY CHECK (id_sha256 ~ '^[0-9a-f]{64}$'),
+        identity       jsonb,
+        csrf           text NOT NULL,
+        oidc_state     text,
+        oidc_nonce     text,
+        oidc_verifier  text,
+        return_to      text,
+        created_at     timestamptz NOT NULL DEFAULT now(),
+        expires_at     timestamptz NOT NULL
+      );
+      CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+    `,
+  },
+  {
+    id: '0431_exception_bundles',
+    sql: `
+      -- A request asked together with another (a package and the dependencies the view would
+      -- still refuse): each stays its own exception, decided on its own; bundle names the first.
+      ALTER TABLE exceptions ADD COLUMN bundle text REFERENCES exceptions (id);
+      CREATE INDEX exceptions_bundle ON exceptions (bundle) WHERE bundle IS NOT NULL;
+    `,
+  },
+  {
+    id: '0435_job_runs',
+    sql: `
+      -- One row per job run (jobs/runs.ts), written by the runner whoever started it: running
+      -- with its progress (a summary of its events, refreshed with heartbeat_at while it runs),
+      -- then done or failed with a summary of its result or its error. A run whose process died
+      -- stays 'running' with an old heartbeat; readers call it abandoned. Old rows are pruned.
+      CREATE TABLE job_runs (
+        id           bigserial PRIMARY KEY,
+        job          text NOT NULL,
+        actor        text NOT NULL,
+        params       jsonb NOT NULL DEFAULT '{}',
+        status       text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now(),
+        finished_at  timestamptz,
+        progress     jsonb NOT NULL DEFAULT '{}',
+        summary      jsonb,
+        error        text
+      );
+      CREATE INDEX job_runs_job ON job_runs (job, id DESC);
+    `,
+  },
+  {
+    id: '0436_audit_log_filters',
+    sql: `
+      -- The console's audit trail filters by action or actor, newest first: without these a
+      -- rare action is found by walking the whole trail backwards.
+      CREATE INDEX audit_log_action ON audit_log (action, seq);
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+    `,
+  },
+  {
     id: '0460_image_incident_indexes',
     sql: `
       -- Image incidents (gate/image-incidents.ts): who pulled a manifest, by its digest, and the

@@ -31,6 +31,7 @@ const RECORD: ExceptionRecord = {
   decidedAt: null,
   decisionNote: null,
   triage: {},
+  bundle: null,
 };
 
 describe('notification failures in the log', () => {

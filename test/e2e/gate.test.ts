@@ -20,6 +20,7 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { cli } from '../support/cli.js';
+import { trivyReport } from '../support/trivy.js';
 
 const WEBHOOK_TOKEN = 'registry-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
@@ -50,37 +51,6 @@ async function startReceiver(): Promise<{ url: string; received: Received[]; sto
         server.closeAllConnections();
         server.close(() => r());
       }),
-  };
-}
-
-/** A Trivy JSON report (SchemaVersion 2) for one image digest. */
-function trivyReport(
-  repoRef: string,
-  digest: string,
-  vulns: Array<{ id: string; severity: string; pkg: string; fixed?: string; published?: string }>,
-) {
-  return {
-    SchemaVersion: 2,
-    CreatedAt: '2026-11-25T10:00:00Z',
-    ArtifactName: repoRef,
-    ArtifactType: 'container_image',
-    Metadata: { OS: { Family: 'debian', Name: '12.8' }, RepoDigests: [`${repoRef.split(':')[0]}@${digest}`] },
-    Results: [
-      {
-        Target: `${repoRef} (debian 12.8)`,
-        Class: 'os-pkgs',
-        Type: 'debian',
-        Vulnerabilities: vulns.map((v) => ({
-          VulnerabilityID: v.id,
-          PkgName: v.pkg,
-          InstalledVersion: '1.0.0',
-          ...(v.fixed ? { FixedVersion: v.fixed, Status: 'fixed' } : { Status: 'affected' }),
-          Severity: v.severity,
-          PublishedDate: v.published ?? '2024-01-01T00:00:00Z',
-          Title: `${v.id} in ${v.pkg}`,
-        })),
-      },
-    ],
   };
 }
 

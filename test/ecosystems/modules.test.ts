@@ -57,6 +57,18 @@ describe('ecosystem modules', () => {
     }
   });
 
+  it.each([...ecosystems.keys()])("%s writes an install snippet through Safelist's base URL and view, pinning the version asked", (id) => {
+    const m = ecosystems.get(id)!;
+    const q = { config: sl.config, base: 'https://safelist.example.com', view: 'team-a', name: 'some-name' };
+    const pinned = m.installSnippet({ ...q, version: '1.2.3' });
+    for (const part of ['safelist.example.com', 'team-a', 'some-name', '1.2.3']) expect(pinned, `${id}: ${part}`).toContain(part);
+    const unpinned = m.installSnippet(q);
+    expect(unpinned).toContain('some-name');
+    expect(unpinned).not.toContain('1.2.3');
+    // The catalog's names for the console's search: none in a fresh runtime, and iterable for every module.
+    expect([...sl.runtime.ecosystems.get(id)!.catalogNames()]).toEqual([]);
+  });
+
   it('gives every ecosystem a read path of its own', () => {
     const prefixes = [...ecosystems.values()].map((m) => m.surface.prefix);
     expect(new Set(prefixes).size).toBe(prefixes.length);

@@ -17,6 +17,7 @@ import type { Job, JobEvent } from '../../src/jobs/types.js';
 import { DB_MODES } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { until } from '../support/wait.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -93,6 +94,57 @@ describe.each(DB_MODES)('job runner on %s', (mode) => {
     const text = await metrics.registry.metrics();
     expect(sample(text, 'safelist_job_runs_total', { job: 'test:slow', result: 'busy' })).toBe(1);
     expect(sample(text, 'safelist_job_runs_total', { job: 'test:broken', result: 'error' })).toBe(1);
+  });
+
+  it('records each run that got its lock: running with its progress, then its summary or its error', async () => {
+    const quick = new JobRunner({ runtime: sl.runtime, config: sl.config, log: silent }, metrics, { heartbeatMs: 50 });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const syncLike: Job<object, { downloaded: number; failed: Array<{ filename: string; error: string }> }> = {
+      name: 'test:records',
+      lock: 'test:records',
+      params: z.strictObject({}),
+      run: async ({ emit }) => {
+        emit({ type: 'project', name: 'alpha', index: 1, total: 3 });
+        emit({ type: 'fetched', filename: 'alpha-1.0.whl', size: 10, written: true });
+        emit({ type: 'failed', filename: 'alpha-1.1.whl', error: 'upstream answered 500' });
+        await held;
+        return { downloaded: 1, failed: [{ filename: 'alpha-1.1.whl', error: 'upstream answered 500' }] };
+      },
+    };
+    const done = quick.run(syncLike, {}, { actor: 'cli:tester' });
+    // While it runs, its progress reaches the table within a heartbeat or two.
+    let running: Awaited<ReturnType<typeof quick.runs.latest>>[number] | undefined;
+    await until(async () => {
+      [running] = await quick.runs.latest(['test:records']);
+      return running?.progress.events.failed === 1;
+    }, 'the running run shows its progress');
+    expect(running).toMatchObject({
+      status: 'running',
+      actor: 'cli:tester',
+      finishedAt: null,
+      progress: {
+        index: 1,
+        total: 3,
+        current: 'alpha',
+        events: { project: 1, fetched: 1, failed: 1 },
+        lastFailure: { what: 'alpha-1.1.whl' },
+      },
+    });
+    release();
+    await done;
+    const [finished] = await quick.runs.latest(['test:records']);
+    expect(finished).toMatchObject({
+      status: 'done',
+      summary: { counts: { downloaded: 1 }, failedCount: 1, failures: [{ what: 'alpha-1.1.whl', error: 'upstream answered 500' }] },
+      error: null,
+    });
+    expect(finished!.finishedAt).not.toBeNull();
+
+    const [broken] = await quick.runs.latest(['test:broken']);
+    expect(broken).toMatchObject({ status: 'failed', error: 'upstream said no', summary: null });
+    // A busy run never had the lock: it is not a run of the job.
+    expect((await quick.runs.latest(['test:slow'])).map((r) => r.status)).toEqual(['done']);
   });
 
   it('streams the events and outcomes of the jobs a job runs', async () => {

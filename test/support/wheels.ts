@@ -15,6 +15,8 @@ export interface DistSpec {
   version: string;
   requiresPython?: string;
   requiresDist?: string[];
+  /** The License field of the core metadata. */
+  license?: string;
   /** Module name → source; written as top-level `<module>.py`. */
   modules?: Record<string, string>;
 }
@@ -38,6 +40,7 @@ export function escapeName(name: string): string {
 function coreMetadata(spec: DistSpec): Buffer {
   const lines = ['Metadata-Version: 2.1', `Name: ${spec.name}`, `Version: ${spec.version}`, 'Summary: Safelist test distribution'];
   if (spec.requiresPython) lines.push(`Requires-Python: ${spec.requiresPython}`);
+  if (spec.license) lines.push(`License: ${spec.license}`);
   for (const r of spec.requiresDist ?? []) lines.push(`Requires-Dist: ${r}`);
   return Buffer.from(lines.join('\n') + '\n\n');
 }

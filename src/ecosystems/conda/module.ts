@@ -4,7 +4,7 @@
 // Wiring only: each role's code is in its own file here. It must never be reached by name from
 // outside (the registry in ../index.ts lists it).
 import { encode as msgpackEncode } from '@msgpack/msgpack';
-import type { EcosystemModule, OpenContext, OpenEcosystem } from '../types.js';
+import type { EcosystemModule, InstallQuery, OpenContext, OpenEcosystem } from '../types.js';
 import { CondaCatalog } from './catalog.js';
 import { condaContents } from './contents.js';
 import { condaGrammar } from './grammar.js';
@@ -42,6 +42,7 @@ export const conda: EcosystemModule = {
   sync: condaSyncSpec,
   importer: condaImportSpec,
   contents: condaContents,
+  installSnippet,
   // A rule for a channel Safelist does not mirror allows nothing: almost always a typo.
   lintRule(rule, config) {
     const channels = new Set(config.conda.channels.flatMap((c) => [c.name, ...c.alias]));
@@ -50,6 +51,13 @@ export const conda: EcosystemModule = {
   },
   open: openConda,
 };
+
+/** conda with the view's first configured channel through Safelist's channel alias, and no other channel. */
+function installSnippet(q: InstallQuery): string {
+  const channel = q.config.conda.channels[0]?.name ?? 'conda-forge';
+  const alias = `${q.base.replace(/\/$/, '')}/conda/${q.view}`;
+  return `conda install --override-channels -c ${alias}/${channel} "${q.name}${q.version ? `==${q.version}` : ''}"`;
+}
 
 async function openConda(ctx: OpenContext): Promise<OpenConda> {
   const { config, store, db } = ctx;
@@ -78,12 +86,17 @@ async function openConda(ctx: OpenContext): Promise<OpenConda> {
         for (const p of index.packagesNamed(channel.name, name)) {
           versions.push({
             label: `${p.version} ${p.build} (${channel.name}/${p.subdir})`,
+            version: p.version,
+            range: `==${p.version}`,
             stored: p.stored,
             decision: index.decidePackage(p, view),
           });
         }
       }
       return { consulted: true, versions };
+    },
+    *catalogNames() {
+      for (const s of catalog.all()) for (const p of s.packages.values()) yield p.name;
     },
     sync: (params, run) =>
       runCondaSync(

@@ -98,7 +98,11 @@ export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
       seen.add(m.name);
       this.install(m.name, parseMeta(m.meta), grouped.get(m.name) ?? []);
     }
-    for (const name of [...this.packages.keys()]) if (!seen.has(name)) this.packages.delete(name);
+    for (const name of [...this.packages.keys()]) {
+      if (seen.has(name)) continue;
+      this.packages.delete(name);
+      this.notifyListeners(name);
+    }
   }
 
   async reload(name: string): Promise<void> {

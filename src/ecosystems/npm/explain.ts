@@ -8,6 +8,8 @@ import type { NpmIndex } from './index.js';
 export function explainNpm(catalog: NpmCatalog, index: NpmIndex, name: string, view: string): ExplainFacts {
   const versions = [...(catalog.package(name)?.versions.values() ?? [])].map((v) => ({
     label: v.version,
+    version: v.version,
+    range: v.version,
     stored: v.stored,
     decision: index.decideVersion(v, view),
   }));

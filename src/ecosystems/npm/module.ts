@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { errors } from '../../errors.js';
 import { sendBlob, servedBy } from '../../serve/blob-response.js';
-import type { EcosystemModule, OpenContext, OpenEcosystem, SyncSpec } from '../types.js';
+import type { EcosystemModule, InstallQuery, OpenContext, OpenEcosystem, SyncSpec } from '../types.js';
 import { npmAffects, registerNpmAuditRoute } from './audit.js';
 import { NpmCatalog } from './catalog.js';
 import { npmContents } from './contents.js';
@@ -66,6 +66,7 @@ export const npm: EcosystemModule = {
   surface: { prefix: '/npm/', sendError: (_req, reply, err) => sendNpmError(reply, err) },
   sync: npmSyncSpec,
   contents: npmContents,
+  installSnippet,
   open: openNpm,
 };
 
@@ -81,6 +82,12 @@ function originOf(publicUrl: string | undefined, listening: AddressInfo | string
     );
   const host = listening.family === 'IPv6' ? `[${listening.address}]` : listening.address;
   return `http://${host}:${listening.port}`;
+}
+
+/** npm with Safelist's view as the registry for this one command (its .npmrc from onboarding says the same). */
+function installSnippet(q: InstallQuery): string {
+  const registry = `${q.base.replace(/\/$/, '')}/npm/${q.view}/`;
+  return `npm install --registry ${registry} "${q.name}${q.version ? `@${q.version}` : ''}"`;
 }
 
 async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
@@ -110,6 +117,7 @@ async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
     },
     explain: (name, view) => explainNpm(catalog, index, name, view),
     triage: async (q) => triageNpm(catalog, q),
+    catalogNames: () => catalog.names(),
     sync: (params, run) =>
       runNpmSync(
         { config: run.config, policy: run.policy, catalog, store },

@@ -22,6 +22,8 @@ export class OciIndex {
     const policy = this.policies.policy;
     const versions = [...(this.catalog.image(name)?.tags ?? [])].sort().map(([tag, digest]) => ({
       label: tag,
+      version: tag,
+      range: tag,
       stored: true,
       decision: policy.decide({ ecosystem: this.catalog.ecosystem, name, version: tag, view, digest }),
     }));

@@ -3,7 +3,7 @@
 // its own error dialect), the registry sync (and the ACR import that may follow it). No importer
 // and no static publish: images are pulled through the registry API only. It must never be
 // reached by name from outside (the registry in ../index.ts lists it).
-import type { EcosystemModule, OpenContext, OpenEcosystem } from '../types.js';
+import type { EcosystemModule, InstallQuery, OpenContext, OpenEcosystem } from '../types.js';
 import { OciCatalog } from './catalog.js';
 import { ociGrammar } from './grammar.js';
 import { OciIndex } from './index.js';
@@ -29,6 +29,7 @@ export const oci: EcosystemModule = {
   names: { item: 'tag', fileOf, claims: (name) => name.includes('/') && !name.startsWith('@') },
   surface: { prefix: '/v2/', matches: isOciPath, sendError: sendOciError },
   sync: ociSyncSpec,
+  installSnippet,
   // Image names start with a configured upstream's short name; anything else could never sync.
   lintRule(rule, config) {
     const registries = new Set(config.oci.upstreams.map((u) => u.name));
@@ -38,6 +39,12 @@ export const oci: EcosystemModule = {
   },
   open: openOci,
 };
+
+/** docker pull from Safelist's registry host; a view other than default is a path prefix (as onboarding says). */
+function installSnippet(q: InstallQuery): string {
+  const host = new URL(q.base).host;
+  return `docker pull ${q.view === 'default' ? host : `${host}/views/${q.view}`}/${q.name}:${q.version ?? 'latest'}`;
+}
 
 async function openOci(ctx: OpenContext): Promise<OpenOci> {
   const { store } = ctx;
@@ -59,6 +66,7 @@ async function openOci(ctx: OpenContext): Promise<OpenOci> {
         ...(deps.onBlocked ? { onBlocked: deps.onBlocked } : {}),
       }),
     explain: (name, view) => index.explain(name, view),
+    catalogNames: () => catalog.imageNames(),
     sync: (params, run) =>
       runOciSync(
         { config: run.config, policy: run.policy, catalog, store },

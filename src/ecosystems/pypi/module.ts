@@ -3,7 +3,7 @@
 // folder importer, static publish, triage and the installability check, and the matcher of
 // installed distributions in images. Wiring only: each role's code is in its own file here.
 // It must never be reached by name from outside (the registry in ../index.ts lists it).
-import type { EcosystemModule, OpenContext, OpenEcosystem } from '../types.js';
+import type { EcosystemModule, ExplainedVersion, InstallQuery, OpenContext, OpenEcosystem } from '../types.js';
 import { PypiCatalog } from './catalog.js';
 import { pypiContents } from './contents.js';
 import { pypiGrammar } from './grammar.js';
@@ -38,8 +38,15 @@ export const pypi: EcosystemModule = {
   sync: pypiSyncSpec,
   importer: pypiImportSpec,
   contents: pypiContents,
+  installSnippet,
   open: openPypi,
 };
+
+/** pip with Safelist's view as its only index (the index URL onboarding gives pip.conf). */
+function installSnippet(q: InstallQuery): string {
+  const index = `${q.base.replace(/\/$/, '')}/pypi/${q.view}/simple/`;
+  return `pip install --index-url ${index} "${q.name}${q.version ? `==${q.version}` : ''}"`;
+}
 
 async function openPypi(ctx: OpenContext): Promise<OpenPypi> {
   const { config, store } = ctx;
@@ -58,17 +65,25 @@ async function openPypi(ctx: OpenContext): Promise<OpenPypi> {
         ...(deps.onBlocked ? { onBlocked: deps.onBlocked } : {}),
       }),
     explain(name, view) {
-      const seen = new Set<string>();
-      const versions = [];
+      // One entry per version: decided by its first file, stored when any of its files is.
+      const byVersion = new Map<string, ExplainedVersion>();
       for (const f of catalog.project(name)?.files ?? []) {
-        if (seen.has(f.version)) continue;
-        seen.add(f.version);
-        versions.push({ label: f.version, stored: f.stored, decision: index.decideFile(f, view) });
+        const seen = byVersion.get(f.version);
+        if (seen) seen.stored ||= f.stored;
+        else
+          byVersion.set(f.version, {
+            label: f.version,
+            version: f.version,
+            range: `==${f.version}`,
+            stored: f.stored,
+            decision: index.decideFile(f, view),
+          });
       }
       // Only a name some rule allows can be refused as a whole page (rendering it is not free).
       const pageRefusal = ctx.policies.policy.activeRules(pypi.id, name, view).length ? index.pageRefusal(view, name) : undefined;
-      return { consulted: true, versions, ...(pageRefusal ? { pageRefusal } : {}) };
+      return { consulted: true, versions: [...byVersion.values()], ...(pageRefusal ? { pageRefusal } : {}) };
     },
+    catalogNames: () => catalog.projectNames(),
     sync: (params, run) =>
       runPypiSync(
         { config: run.config, policy: run.policy, catalog, store },

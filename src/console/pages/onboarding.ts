@@ -1,0 +1,44 @@
+// The console's workspace setup page (/ui/onboarding): for each view, the pip.conf, .condarc,
+// container settings and Azure ML environment that point a workspace at Safelist only, with
+// copy buttons (enhance.ts; the text stays selectable without script). Open to anyone signed in,
+// as GET /api/v1/workspaces/{view}/config is. Snippets come from onboarding/workspace.ts; the
+// base URL is never a request's Host header.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { errors } from '../../errors.js';
+import { parse } from '../../validate.js';
+import type { Onboarding } from '../../onboarding/workspace.js';
+import { html, type Html } from '../html.js';
+import { needs, sendPage, type ConsoleDeps } from '../types.js';
+import { onboardingPage } from '../views/onboarding.js';
+import { pickView, viewSelect } from '../widgets.js';
+
+function snippet(id: string, title: string, text: string): Html {
+  return html`<h3 id="${id}-title">${title}</h3>
+    <pre id="${id}" aria-labelledby="${id}-title">${text}</pre>
+    <button type="button" class="secondary" data-copy="${id}" hidden>Copy ${title}</button>`;
+}
+
+function viewSection(o: Onboarding): Html {
+  const id = (what: string) => `${what}-${o.view.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return html`<section>
+    <h2>View ${o.view}</h2>
+    ${snippet(id('pip'), 'pip.conf', o.pipConf)} ${snippet(id('condarc'), '.condarc', o.condarc)}
+    ${snippet(id('docker'), 'Docker and container images', o.containers)}
+    ${snippet(id('azureml'), 'Azure ML environment', o.azureMlEnvironment)}
+  </section>`;
+}
+
+export function registerOnboardingPage(app: FastifyInstance, deps: ConsoleDeps): void {
+  app.get('/onboarding', { preHandler: needs() }, async (req, reply) => {
+    const views = deps.runtime.policies.policy.viewNames();
+    const { view: asked } = parse(z.strictObject({ view: z.string().max(64).optional() }), req.query, 'query');
+    if (asked && !views.includes(asked)) throw errors.unknownView(asked, views);
+    const view = pickView(views, asked);
+    const v = onboardingPage(deps.config, [view], app.server.address());
+    const body = html`<form method="get" action="/ui/onboarding">${viewSelect(views, view)} <button type="submit">Show</button></form>
+      <p>Put these files in the workspace's image or compute set-up. Safelist is the only index and channel: never add extra-index-url.</p>
+      ${v.views.map(viewSection)}`;
+    return sendPage(req, reply, { title: 'Workspace setup', nav: '/ui/onboarding', body });
+  });
+}
