@@ -42,3 +42,25 @@ export function pickView(views: readonly string[], asked: string | undefined): s
   }
   return views.includes('default') ? 'default' : (views[0] ?? 'default');
 }
+
+/** A table with a caption (hidden but read out when the heading above says it already), column headers and rows. */
+export function dataTable(
+  caption: Html | string,
+  headers: readonly string[],
+  rows: readonly Html[],
+  opts: { hiddenCaption?: boolean } = {},
+): Html {
+  return html`<table>
+    <caption ${opts.hiddenCaption ? html`class="visually-hidden"` : html``}>
+      ${caption}
+    </caption>
+    <thead>
+      <tr>
+        ${headers.map((h) => html`<th scope="col">${h}</th>`)}
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`;
+}

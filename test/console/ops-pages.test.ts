@@ -249,6 +249,8 @@ describe.each(DB_MODES)('console ops pages on %s', (mode) => {
     expect(p.body).toContain('index-url = https://safelist.example.test/pypi/team-a/simple/');
     expect(p.body).toContain('channel_alias: https://safelist.example.test/conda/team-a');
     expect(p.body).toContain('data-copy="pip-team-a"');
+    expect(p.body).toContain('registry=https://safelist.example.test/npm/team-a/');
+    expect(p.body).toContain('data-copy="npmrc-team-a"');
     expect(p.body).not.toContain('evil.example');
     expect(p.body).not.toContain('extra-index-url =');
     const unknown = await page('requester', '/ui/onboarding?view=nope');

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { AuditRecord, VerifyReport } from '../../audit/log.js';
 import { html, type Html } from '../html.js';
+import { dataTable } from '../widgets.js';
 import { needs, sendPage, type ConsoleDeps } from '../types.js';
 import { auditPage, exportQuery, parseAuditFilter, type AuditFilter, type AuditPageView } from '../views/audit.js';
 
@@ -39,24 +40,7 @@ function recordsTable(records: AuditRecord[]): Html {
         <td><code>${JSON.stringify(r.detail)}</code></td>
       </tr>`,
   );
-  return html`<table>
-    <caption class="visually-hidden">
-      Audit records, newest first
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Seq</th>
-        <th scope="col">At</th>
-        <th scope="col">Actor</th>
-        <th scope="col">Action</th>
-        <th scope="col">Subject</th>
-        <th scope="col">Detail</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return dataTable(html`Audit records, newest first`, ['Seq', 'At', 'Actor', 'Action', 'Subject', 'Detail'], rows, { hiddenCaption: true });
 }
 
 function olderLink(v: AuditPageView): Html {

@@ -5,6 +5,7 @@
 // it must never put a package name into the SVG unescaped.
 import type { FastifyInstance } from 'fastify';
 import { html, type Html } from '../html.js';
+import { dataTable } from '../widgets.js';
 import { needs, sendPage, type ConsoleDeps } from '../types.js';
 import { CHART, demandPage, parseDemandFilter, type DemandPageView } from '../views/demand.js';
 import { packageHref } from './search.js';
@@ -48,22 +49,7 @@ function demandTable(v: ViewDemand): Html {
       <td>${r.lastAt}</td>
     </tr>`;
   });
-  return html`<table>
-    <caption>
-      Refused requests in view ${v.view}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Package</th>
-        <th scope="col">Ecosystem</th>
-        <th scope="col">Refused requests</th>
-        <th scope="col">Last refused</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return dataTable(html`Refused requests in view ${v.view}`, ['Package', 'Ecosystem', 'Refused requests', 'Last refused'], rows);
 }
 
 function filterForm(p: DemandPageView, views: string[]): Html {

@@ -19,7 +19,7 @@ import {
   type GateImageView,
   type GatePageView,
 } from '../views/gate.js';
-import { day } from '../widgets.js';
+import { day, dataTable } from '../widgets.js';
 
 const STATE_CLASS: Record<string, string> = { pass: 'ok', fail: 'bad', 'no-verdict': 'warn', queued: 'muted', waiting: 'muted' };
 
@@ -133,23 +133,7 @@ function exceptionTable(caption: string, list: CveExceptionView[]): Html {
         </td>
       </tr>`,
   );
-  return html`<table>
-    <caption>
-      ${caption}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">CVE</th>
-        <th scope="col">Owner</th>
-        <th scope="col">Repositories</th>
-        <th scope="col">Justification</th>
-        <th scope="col">Expires</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return dataTable(caption, ['CVE', 'Owner', 'Repositories', 'Justification', 'Expires'], rows);
 }
 
 function exceptionsSection(v: GatePageView): Html {
@@ -179,23 +163,7 @@ export function historyTable(records: AuditRecord[]): Html {
         <td><code>${JSON.stringify(r.detail)}</code></td>
       </tr>`,
   );
-  return html`<table>
-    <caption>
-      History of this digest (audit trail)
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Seq</th>
-        <th scope="col">At</th>
-        <th scope="col">Action</th>
-        <th scope="col">Actor</th>
-        <th scope="col">Detail</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return dataTable(html`History of this digest (audit trail)`, ['Seq', 'At', 'Action', 'Actor', 'Detail'], rows);
 }
 
 export function registerGatePage(app: FastifyInstance, deps: ConsoleDeps): void {

@@ -11,7 +11,7 @@ import { html } from '../html.js';
 import { CatalogSearch, type SearchHit } from '../search.js';
 import { needs, sendPage, type ConsoleDeps } from '../types.js';
 import { explainIn } from '../versions.js';
-import { ecosystemSelect, pickView, viewSelect } from '../widgets.js';
+import { ecosystemSelect, pickView, viewSelect, dataTable } from '../widgets.js';
 
 const query = z.object({
   q: z.string().max(200).optional(),
@@ -50,21 +50,7 @@ function renderHits(hits: Array<SearchHit & { status: Explanation['status'] }>, 
         <td class="${h.status === 'blocked' ? 'status-blocked' : 'status-allowed'}">${STATUS_TEXT[h.status]}</td>
       </tr>`,
   );
-  return html`<table>
-    <caption class="visually-hidden">
-      Search results in view ${view}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Name</th>
-        <th scope="col">Ecosystem</th>
-        <th scope="col">In view ${view}</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return dataTable(html`Search results in view ${view}`, ['Name', 'Ecosystem', `In view ${view}`], rows, { hiddenCaption: true });
 }
 
 export function registerSearchPage(app: FastifyInstance, deps: ConsoleDeps): void {

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { errors } from '../../errors.js';
 import type { JobRunRecord } from '../../jobs/runs.js';
 import { html, type Html } from '../html.js';
+import { dataTable } from '../widgets.js';
 import { needs, sendPage, type ConsoleDeps } from '../types.js';
 import { syncPage, type SyncEcosystemView } from '../views/sync.js';
 
@@ -62,24 +63,7 @@ function runsTable(caption: string, runs: JobRunRecord[]): Html {
         <td>${outcome(r)}</td>
       </tr>`,
   );
-  return html`<table>
-    <caption>
-      ${caption}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Job</th>
-        <th scope="col">Status</th>
-        <th scope="col">Started</th>
-        <th scope="col">Finished</th>
-        <th scope="col">Started by</th>
-        <th scope="col">Progress or outcome</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows}
-    </tbody>
-  </table>`;
+  return dataTable(caption, ['Job', 'Status', 'Started', 'Finished', 'Started by', 'Progress or outcome'], rows);
 }
 
 function ecosystemSection(e: SyncEcosystemView): Html {
