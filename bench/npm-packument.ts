@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import * as tar from 'tar';
 import { startNginx, type NginxServer } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
-import { fileURLToPath } from 'node:url';
+import { startVerdaccio, type Verdaccio } from '../test/support/verdaccio.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -78,16 +78,17 @@ async function tarball(work: string, version: string): Promise<Buffer> {
 }
 
 /**
- * verdaccio (from its npm package, as test/support/verdaccio.ts starts it) with the package already
- * in its storage, written in verdaccio's own storage layout (package.json + tarballs): publishing
- * 1,000 versions one by one rewrites the growing document each time and takes many minutes here.
+ * verdaccio (test/support/verdaccio.ts) with the package already in its storage, written in
+ * verdaccio's own storage layout (package.json + tarballs): publishing 1,000 versions one by one
+ * rewrites the growing document each time and takes many minutes here.
  */
-async function startSeededVerdaccio(work: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const dir = join(work, 'verdaccio');
-  const folder = join(dir, 'storage', NAME);
+function startSeededVerdaccio(work: string): Promise<Verdaccio> {
+  return startVerdaccio({ seed: (storage, url) => seedStorage(work, storage, url) });
+}
+
+async function seedStorage(work: string, storage: string, url: string): Promise<void> {
+  const folder = join(storage, NAME);
   await mkdir(folder, { recursive: true });
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const doc = {
     _id: NAME,
     name: NAME,
@@ -122,36 +123,7 @@ async function startSeededVerdaccio(work: string): Promise<{ url: string; stop: 
   }
   doc.time.modified = doc.time[doc['dist-tags'].latest]!;
   await writeFile(join(folder, 'package.json'), JSON.stringify(doc, null, 2));
-  await writeFile(join(dir, 'storage', '.verdaccio-db.json'), JSON.stringify({ list: [NAME], secret: randomBytes(16).toString('hex') }));
-  await writeFile(
-    join(dir, 'config.yaml'),
-    [
-      `storage: ${join(dir, 'storage')}`,
-      `auth: { htpasswd: { file: ${join(dir, 'htpasswd')}, max_users: -1 } }`,
-      'uplinks: {}',
-      "packages: { '**': { access: $all, publish: $authenticated } }",
-      'log: { type: stdout, format: pretty, level: warn }',
-      '',
-    ].join('\n'),
-  );
-  const bin = fileURLToPath(new URL('../node_modules/verdaccio/bin/verdaccio', import.meta.url));
-  const child = spawn(process.execPath, [bin, '--config', join(dir, 'config.yaml'), '--listen', `127.0.0.1:${port}`], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await gone;
-  };
-  try {
-    await waitForHttp(`${url}/-/ping`, 60_000, () => child.exitCode === null);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url, stop };
+  await writeFile(join(storage, '.verdaccio-db.json'), JSON.stringify({ list: [NAME], secret: randomBytes(16).toString('hex') }));
 }
 
 /** Safelist as its own process (`safelist serve` from dist/, as bench/pypi-index.ts runs it), PGlite, folder storage. */

@@ -62,7 +62,11 @@ async function signUp(url: string): Promise<string> {
   return body.token;
 }
 
-export async function startVerdaccio(): Promise<Verdaccio> {
+/**
+ * `seed`, when given, writes packages straight into verdaccio's storage folder (its own layout)
+ * before it starts: faster than publishing many versions one by one (bench/npm-packument.ts).
+ */
+export async function startVerdaccio(opts: { seed?: (storage: string, url: string) => Promise<void> } = {}): Promise<Verdaccio> {
   const dir = await mkdtemp(join(tmpdir(), 'safelist-verdaccio-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -77,6 +81,7 @@ export async function startVerdaccio(): Promise<Verdaccio> {
       '',
     ].join('\n'),
   );
+  if (opts.seed) await opts.seed(join(dir, 'storage'), url);
   const child: ChildProcess = spawn(process.execPath, [BIN, '--config', join(dir, 'config.yaml'), '--listen', `127.0.0.1:${port}`], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -12,7 +12,7 @@ import { parse } from '../../validate.js';
 import { html, type Html } from '../html.js';
 import { installSnippet } from '../install.js';
 import { needs, sendPage, type ConsoleDeps } from '../types.js';
-import { explainIn, versionRows, type VersionRow } from '../versions.js';
+import { explainWithVersions, type VersionRow } from '../versions.js';
 import { pickView, viewSelect } from '../widgets.js';
 
 const params = z.object({
@@ -77,8 +77,7 @@ export function registerPackagePage(app: FastifyInstance, deps: ConsoleDeps): vo
     const views = deps.runtime.policies.policy.viewNames();
     const view = pickView(views, parse(query, req.query, 'query').view);
     const rt = deps.runtime;
-    const e = explainIn(rt, ecosystem, p.name, view);
-    const rows = versionRows(rt.ecosystems.get(ecosystem), e.name, view);
+    const { explanation: e, rows } = explainWithVersions(rt, ecosystem, p.name, view);
     const allowed = rows.filter((r) => r.status === 'allowed').pop();
     const statusClass = e.status === 'allowed' || e.status === 'partly-allowed' ? 'status-allowed' : 'status-blocked';
     const body = html`<form method="get" action="/ui/packages/${ecosystem}/${encodeURIComponent(e.name)}">
