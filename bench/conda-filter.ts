@@ -12,12 +12,12 @@ import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { configSchema } from '../src/config/schema.js';
 import { packageFromRecord } from '../src/ecosystems/conda/catalog.js';
 import { openedConda } from '../src/ecosystems/conda/module.js';
 import type { CondaRecordFields } from '../src/ecosystems/conda/repodata-filter.js';
 import { startServer } from '../src/server.js';
 import { startNginx } from '../test/support/nginx-upstream.js';
+import { configSchema } from '../src/ecosystems/index.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');

@@ -16,7 +16,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { configSchema } from '../src/config/schema.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { openedPypi } from '../src/ecosystems/pypi/module.js';
 import type { Finding } from '../src/gate/types.js';
@@ -27,6 +26,7 @@ import { startServer, type RunningServer } from '../src/server.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { ConsoleClient } from '../test/support/console-client.js';
 import { judgedImage } from '../test/support/gate-records.js';
+import { configSchema } from '../src/ecosystems/index.js';
 
 const { values: args } = parseArgs({
   options: {

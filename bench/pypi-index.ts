@@ -14,7 +14,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { configSchema } from '../src/config/schema.js';
 import { openRuntime } from '../src/runtime.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver.js';
@@ -22,6 +21,7 @@ import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
 import { openedPypi } from '../src/ecosystems/pypi/module.js';
 import { cliNodeFlags } from './node-flags.js';
+import { configSchema } from '../src/ecosystems/index.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -22,10 +22,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, get } from 'node:http';
 import { PypiCatalog, type PypiFile } from '../src/ecosystems/pypi/catalog.js';
-import { openDb } from '../src/state/db.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { freePort } from '../test/support/ports.js';
 import { cliNodeFlags } from './node-flags.js';
+import { openStateDb } from '../src/ecosystems/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -83,7 +83,7 @@ async function seed(
   perProject: number,
 ): Promise<number> {
   const t0 = performance.now();
-  const db = await openDb(dbOpts);
+  const db = await openStateDb(dbOpts);
   try {
     const catalog = new PypiCatalog(db);
     for (let i = from; i < to; i += 5000) {

@@ -1,11 +1,12 @@
 // Process entry for `npm start` and the container image: load config, serve (the same
 // lifecycle as `safelist serve`: a failed listen or a stop past the grace exits non-zero).
 import { ConfigError, loadConfig } from './config/load.js';
+import { configSections } from './ecosystems/index.js';
 import { PolicyError } from './policy/store.js';
 import { serveCommand } from './cli/serve.js';
 
 try {
-  const { config } = loadConfig();
+  const { config } = loadConfig({ sections: configSections });
   process.exitCode = await serveCommand(config);
 } catch (err) {
   if (err instanceof ConfigError || err instanceof PolicyError) {

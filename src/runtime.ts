@@ -4,11 +4,11 @@
 import pino, { type Logger } from 'pino';
 import { durationMs, type Config } from './config/schema.js';
 import { CatalogReloads } from './catalog/reload.js';
-import { openDb, type Db } from './state/db.js';
+import type { Db } from './state/db.js';
 import { openBlobStore } from './storage/open.js';
 import type { BlobStore } from './storage/types.js';
 import { PolicyStore } from './policy/store.js';
-import { ecosystems as modules, grammars } from './ecosystems/index.js';
+import { ecosystems as modules, grammars, openStateDb } from './ecosystems/index.js';
 import type { OpenEcosystem } from './ecosystems/types.js';
 import { AuditLog } from './audit/log.js';
 import { Authenticator } from './auth/identity.js';
@@ -43,7 +43,7 @@ export interface RuntimeOptions {
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? pino({ level: config.server.logLevel }, pino.destination({ dest: 2, sync: true }));
-  const db = await openDb({
+  const db = await openStateDb({
     ...(config.database.url ? { url: config.database.url } : {}),
     pglitePath: config.database.pglitePath,
     pgliteSettings: config.database.pgliteSettings,

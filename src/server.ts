@@ -97,7 +97,6 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     store: runtime.store,
     policies: runtime.policies,
     ecosystems: runtime.ecosystems,
-    gzip: config.conda.gzip,
     logLevel: config.server.logLevel,
     api: { auth: runtime.auth, exceptions: runtime.exceptions, audit: runtime.audit },
     advisories: runtime.advisories,

@@ -4,10 +4,18 @@
 import type { ImageIncidentReport } from '../gate/image-incidents.js';
 import type { IncidentReport } from '../gate/incidents.js';
 import { ecosystems } from '../ecosystems/index.js';
-import type { EcosystemModule, ImportReportBase, ImportSpec, SyncEvent, SyncReportBase, SyncSpec } from '../ecosystems/types.js';
+import type {
+  EcosystemModule,
+  ImportReportBase,
+  ImportSpec,
+  ModuleJobSpec,
+  SyncEvent,
+  SyncReportBase,
+  SyncSpec,
+} from '../ecosystems/types.js';
 import type { PublishReport } from '../publish/static.js';
 import type { Anchor } from '../audit/log.js';
-import type { AcrImportResult } from '../jobs/acr-import.js';
+import { moduleJobSpecs } from '../jobs/module-jobs.js';
 import type { JobEvent, JobOutcome } from '../jobs/types.js';
 import { printSyncEvent } from './progress.js';
 
@@ -66,15 +74,20 @@ function ecosystemPrinters(modules: Iterable<EcosystemModule>): Record<string, P
   return out;
 }
 
-function acrImport(r: AcrImportResult, io: Io): number {
-  for (const p of r.problems) io.err.write(`problem: ${p}\n`);
-  if (r.dryRun) {
-    for (const t of r.todo) io.out.write(`  ${t.source} -> ${t.target}\n`);
-    io.out.write(`${r.todo.length} to import, ${r.total - r.todo.length} already in ${r.registry} at the same digest\n`);
-    return r.problems.length ? 1 : 0;
-  }
-  json(io, { imported: r.imported.length, unchanged: r.unchanged, failed: r.failed.length });
-  return r.failed.length || r.problems.length ? 1 : 0;
+/** A module's own job (the ACR import): its event lines and report, as its spec words them. */
+function moduleJobPrinter(spec: ModuleJobSpec): Printer {
+  return {
+    event: (e, io) => {
+      const l = spec.eventLine?.(e);
+      if (l !== undefined) io.err.write(`${l}\n`);
+    },
+    result: (r, io) => {
+      const { out, err, exit } = spec.report(r);
+      for (const l of err) io.err.write(`${l}\n`);
+      for (const l of out) io.out.write(`${l}\n`);
+      return exit;
+    },
+  };
 }
 
 function skippedLines(io: Io, skipped: Array<{ path: string; reason: string }>): number {
@@ -89,13 +102,7 @@ const line: Printer['event'] = (e, io) => {
 const printers: Record<string, Printer> = {
   sync: {},
   ...ecosystemPrinters(ecosystems.values()),
-  'acr-import': {
-    event: (e, io) => {
-      if (e.type === 'importing') io.err.write(`[${String(e.index)}/${String(e.total)}] ${String(e.image)} (${String(e.digest)})\n`);
-      if (e.type === 'failed') io.err.write(`  FAILED ${String(e.image)}: ${String(e.error)}\n`);
-    },
-    result: (r, io) => acrImport(r as AcrImportResult, io),
-  },
+  ...Object.fromEntries([...moduleJobSpecs].map(([name, spec]) => [name, moduleJobPrinter(spec)])),
   publish: { result: (r, io) => (json(io, r as PublishReport), 0) },
   'advisories:import': {
     event: (e, io) => {

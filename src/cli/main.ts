@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { PolicyError } from '../policy/store.js';
+import { configSections } from '../ecosystems/index.js';
 import { SafelistError } from '../errors.js';
 import { TRANSIENT, UpstreamError } from '../upstream/types.js';
 import { commands } from './commands.js';
@@ -68,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`safelist: unknown command "${name}"\n\n${USAGE}`);
     return 2;
   }
-  const loaded = loadConfig(typeof values.config === 'string' ? { file: values.config } : {});
+  const loaded = loadConfig({ sections: configSections, ...(typeof values.config === 'string' ? { file: values.config } : {}) });
   const args = argv.slice(argv.indexOf(name) + 1);
   void rest;
   return command(loaded.config, args);

@@ -1,5 +1,5 @@
 // `safelist workspace config VIEW [--url BASE] [--with-token] [--format text|json]`: prints the
-// pip.conf, .condarc, .npmrc, container settings and Azure ML environment that point a workspace at
+// client configuration of each ecosystem (pip.conf, .condarc…) and the Azure ML environment that point a workspace at
 // Safelist. --with-token embeds SAFELIST_TOKEN (for token-protected package reads).
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
@@ -31,9 +31,8 @@ export async function workspaceCommand(config: Config, argv: string[]): Promise<
   const o = workspaceConfig(config, view, base, token);
   if (values.format === 'json') process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
   else {
-    process.stdout.write(
-      `## pip.conf\n${o.pipConf}\n## .condarc\n${o.condarc}\n## .npmrc\n${o.npmrc}\n## containers\n${o.containers}\n## Azure ML environment (env.yml)\n${o.azureMlEnvironment}`,
-    );
+    for (const s of o.snippets) process.stdout.write(`## ${s.title}\n${s.text}\n`);
+    process.stdout.write(`## Azure ML environment (env.yml)\n${o.azureMlEnvironment}`);
   }
   return 0;
 }

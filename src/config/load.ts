@@ -1,11 +1,12 @@
 // Loads the configuration: one YAML file (optional) plus environment overrides, validated
-// once against the schema. The only module that reads process.env. A wrong value stops the
-// process with the key's name, what is expected and where the value came from.
+// once against the schema: the core's keys plus the ecosystems' sections the caller passes (the
+// registry's configSections; config/ knows no ecosystem). The only module that reads process.env.
+// A wrong value stops the process with the key's name, what is expected and where the value came from.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { composeConfigSchema, type Config, type ConfigSection } from './schema.js';
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -37,6 +38,8 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 }
 
 export interface LoadOptions {
+  /** The ecosystems' sections (ecosystems/index.ts configSections): without one, its key is refused as unknown. */
+  sections: readonly ConfigSection[];
   file?: string;
   env?: NodeJS.ProcessEnv;
   /** Values that win over file and environment (used by the CLI and tests). */
@@ -50,7 +53,8 @@ export interface LoadedConfig {
   file?: string;
 }
 
-export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+export function loadConfig(opts: LoadOptions): LoadedConfig {
+  const schema = composeConfigSchema(opts.sections);
   const env = opts.env ?? process.env;
   const sources = new Map<string, string>();
   const file = opts.file ?? env.SAFELIST_CONFIG ?? (existsSync('safelist.yaml') ? 'safelist.yaml' : undefined);
@@ -98,7 +102,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     setPath(raw, path, value);
     sources.set(path.join('.'), 'command line');
   }
-  const result = configSchema.safeParse(raw);
+  const result = schema.safeParse(raw);
   if (!result.success) {
     const from = (key: string) => sourceOf(sources, key) ?? (file ? `file ${file}` : 'defaults');
     const lines = result.error.issues.flatMap((issue) => {
@@ -108,7 +112,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
         return issue.keys.map((k) => {
           const name = key === '(top level)' ? k : `${key}.${k}`;
           const source = from(name);
-          return `  ${name}: not a setting Safelist knows (from ${source})${didYouMean(issue.path, k, source)}`;
+          return `  ${name}: not a setting Safelist knows (from ${source})${didYouMean(schema, issue.path, k, source)}`;
         });
       }
       return [`  ${key}: ${issue.message} (from ${from(key)})`];
@@ -165,7 +169,7 @@ const YAML_REASONS: Partial<Record<YAMLParseError['code'], string>> = {
 };
 
 /** The object schema at a config path (through defaults, optionals, records and arrays), if any. */
-function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
+function shapeAt(schema: z.ZodType, path: PropertyKey[]): Record<string, z.ZodType> | undefined {
   type Def = {
     type: string;
     innerType?: z.ZodType;
@@ -174,7 +178,7 @@ function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
     valueType?: z.ZodType;
     element?: z.ZodType;
   };
-  let node: z.ZodType | undefined = configSchema;
+  let node: z.ZodType | undefined = schema;
   let i = 0;
   while (node) {
     const def: Def = (node as unknown as { _zod: { def: Def } })._zod.def;
@@ -195,8 +199,8 @@ function shapeAt(path: PropertyKey[]): Record<string, z.ZodType> | undefined {
 }
 
 /** " (did you mean …?)" naming the closest known key, in the form the user wrote it (variable or key). */
-function didYouMean(parent: PropertyKey[], key: string, source: string): string {
-  const known = Object.keys(shapeAt(parent) ?? {});
+function didYouMean(schema: z.ZodType, parent: PropertyKey[], key: string, source: string): string {
+  const known = Object.keys(shapeAt(schema, parent) ?? {});
   const squash = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
   const best =
     known.find((k) => squash(k) === squash(key)) ??

@@ -1,5 +1,8 @@
-// The one description of Safelist's configuration. Everything that can be set lives here,
-// with its default; the loader validates a file plus environment overrides against it once.
+// The one description of Safelist's core configuration, and the composition of the sections
+// each ecosystem declares in its own folder (src/ecosystems/<id>/config.ts: `pypi:`, `conda:`…).
+// Everything that can be set lives in one of those, with its default; the loader validates a file
+// plus environment overrides against the composed schema once. Core code never reads an
+// ecosystem's section: the module that owns it does, through its ConfigSection's of().
 import { z } from 'zod';
 
 const duration = z.string().regex(/^(\d+)(ms|s|m|h|d|w)$/, 'a duration such as 500ms, 90s, 30m, 12h, 7d or 2w');
@@ -10,24 +13,6 @@ export const viewSchema = z.strictObject({
   /** Hold back upstream versions younger than this (a cool-down against fresh malware). */
   cooldown: duration.optional(),
   description: z.string().optional(),
-});
-
-export const upstreamSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
-  /** Base URL of a PEP 503/691 simple index, e.g. https://pypi.org/simple/ */
-  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a simple index' }),
-  /** Optional HTTP basic credentials or token for the upstream, never logged. */
-  username: z.string().optional(),
-  password: z.string().optional(),
-});
-
-// npm (issue 12): an upstream npm registry, read by the npm sync (src/ecosystems/npm/sync.ts).
-export const npmUpstreamSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
-  /** Base URL of an npm registry, e.g. https://registry.npmjs.org/ */
-  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of an npm registry' }),
-  /** Optional bearer token for the upstream (use an environment override), never logged. */
-  token: z.string().optional(),
 });
 
 const roleName = z.enum(['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor']);
@@ -108,55 +93,6 @@ export const authSchema = z
     path: ['console', 'oidc', 'issuer'],
   })
   .prefault({});
-export const ociUpstreamSchema = z.strictObject({
-  /** Short name used in policy names and URLs: /v2/<name>/<repository>/… ("views" is reserved). */
-  name: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes')
-    .refine((n) => n !== 'views', '"views" is reserved for /v2/views/<view>/…'),
-  /** Base URL of a registry speaking the distribution API, e.g. https://mcr.microsoft.com */
-  url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a container registry' }),
-  /** Optional credentials (basic auth, or for the bearer-token exchange); never logged. */
-  username: z.string().optional(),
-  password: z.string().optional(),
-});
-
-/** An Azure Container Registry that receives the allowlisted images (ARM importImage). */
-export const acrTargetSchema = z.strictObject({
-  subscriptionId: z.string().min(1),
-  resourceGroup: z.string().min(1),
-  registryName: z.string().regex(/^[a-zA-Z0-9]{5,50}$/, '5-50 letters and digits (an ACR name)'),
-  /** The view whose allowed images are imported. */
-  view: z.string().default('default'),
-  /** ARM endpoint (only changed for sovereign clouds and tests). */
-  endpoint: z.url().default('https://management.azure.com'),
-  /** Registry URI that ACR imports from, per upstream short name; default: the upstream URL's host. */
-  sourceRegistries: z.record(z.string(), z.string().min(1)).default({}),
-  /** The server imports what is new or moved after every OCI sync (the CLI `safelist acr-import` always can). */
-  afterSync: z.union([z.boolean(), z.stringbool()]).default(false),
-});
-const ANACONDA_HOSTS = /^https?:\/\/(repo\.anaconda\.com|repo\.continuum\.io|conda\.anaconda\.org\/(main|free|r|msys2|anaconda))(\/|$)/;
-
-/** An upstream conda channel, served as /conda/{view}/{name}/ (and under each alias). */
-export const condaChannelSchema = z
-  .strictObject({
-    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lower-case letters, digits, dots, dashes and underscores'),
-    /** Channel base URL (the folder holding noarch/, linux-64/, ...), e.g. https://conda.anaconda.org/conda-forge */
-    url: z.url({ protocol: /^https?$/, error: 'an http(s) URL of a conda channel' }),
-    /** Other names that resolve to this channel (e.g. when clients use `-c cf`). */
-    alias: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/)).default([]),
-    /** Platform subdirs to mirror; noarch is always mirrored and served. */
-    subdirs: z
-      .array(z.string().regex(/^(noarch|[a-z0-9]+-[a-z0-9_]+)$/, 'a conda subdir such as linux-64 or osx-arm64'))
-      .default(['linux-64']),
-    /** Anaconda's own channels (defaults/main) restrict mirroring by their terms; mirroring them is an explicit opt-in. */
-    anacondaTermsAccepted: z.boolean().default(false),
-  })
-  .refine((c) => c.anacondaTermsAccepted || !ANACONDA_HOSTS.test(c.url), {
-    message:
-      "this is one of Anaconda's channels, whose terms of service restrict mirroring; set anacondaTermsAccepted: true once your organisation holds the licence",
-    path: ['anacondaTermsAccepted'],
-  });
 
 /** Where bytes live: the main store, and the target of static publishing. */
 const storageFields = z.strictObject({
@@ -296,7 +232,7 @@ export const gateSchema = z
   })
   .prefault({});
 
-export const configSchema = z.strictObject({
+export const coreConfigSchema = z.strictObject({
   server: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
@@ -364,60 +300,6 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   views: z.record(viewName, viewSchema).default({}),
-  pypi: z
-    .strictObject({
-      upstreams: z.array(upstreamSchema).default([]),
-    })
-    .prefault({}),
-  oci: z
-    .strictObject({
-      upstreams: z.array(ociUpstreamSchema).default([]),
-      acrTarget: acrTargetSchema.optional(),
-    })
-    .prefault({}),
-  conda: z
-    .strictObject({
-      /** Upstream channels; conda-forge unless configured. Anaconda's defaults are never implied. */
-      channels: z
-        .array(condaChannelSchema)
-        .default([
-          {
-            name: 'conda-forge',
-            url: 'https://conda.anaconda.org/conda-forge',
-            alias: [],
-            subdirs: ['linux-64'],
-            anacondaTermsAccepted: false,
-          },
-        ])
-        .refine((cs) => new Set(cs.flatMap((c) => [c.name, ...c.alias])).size === cs.reduce((n, c) => n + 1 + c.alias.length, 0), {
-          message: 'channel names and aliases must be unique',
-        }),
-      /**
-       * Send repodata.json and channeldata.json gzip-encoded to clients that accept it (conda,
-       * mamba and pixi all do). Off only for clients that mishandle it: @conda-org/rattler 0.3.x
-       * (WASM) panics on a gzip-encoded repodata response.
-       */
-      gzip: z.union([z.boolean(), z.stringbool()]).default(true),
-      /** Largest single upstream repodata record accepted by the streaming filter. */
-      maxRecordBytes: z.coerce
-        .number()
-        .int()
-        .min(4096)
-        .default(4 * 1024 * 1024),
-    })
-    .prefault({}),
-  // npm (issue 12): upstream registries, tried in order for each package in scope.
-  npm: z
-    .strictObject({
-      upstreams: z.array(npmUpstreamSchema).default([]),
-      /** Largest upstream packument read (it is parsed whole; the tarballs are streamed). */
-      maxPackumentBytes: z.coerce
-        .number()
-        .int()
-        .min(65_536)
-        .default(64 * 1024 * 1024),
-    })
-    .prefault({}),
   sync: z
     .strictObject({
       /** node-cron expression; empty disables the scheduled sync. */
@@ -526,15 +408,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type Config = z.infer<typeof configSchema>;
+/** A loaded configuration as the core sees it: the core's keys (each ecosystem's section is there too, read by its module). */
+export type Config = z.infer<typeof coreConfigSchema>;
 export type ViewConfig = z.infer<typeof viewSchema>;
-export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type ConsoleAuthConfig = z.infer<typeof consoleAuthSchema>;
-export type OciUpstreamConfig = z.infer<typeof ociUpstreamSchema>;
-export type AcrTargetConfig = z.infer<typeof acrTargetSchema>;
-export type CondaChannelConfig = z.infer<typeof condaChannelSchema>;
-export type NpmUpstreamConfig = z.infer<typeof npmUpstreamSchema>;
 export type GateConfig = z.infer<typeof gateSchema>;
 export type GateRegistryConfig = z.infer<typeof gateRegistrySchema>;
 
@@ -543,4 +421,50 @@ export function durationMs(d: string): number {
   if (!m) throw new Error(`not a duration: ${d}`);
   const unit = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's'];
   return Number(m[1]) * unit;
+}
+
+/** An ecosystem's top-level section (`npm:` and SAFELIST_NPM__… variables), declared by its module. */
+export interface ConfigSection<T = unknown> {
+  /** The top-level key (the module's id). */
+  readonly key: string;
+  /** Its schema, with the section's defaults (a section left out of the file gets them). */
+  readonly schema: z.ZodType<T>;
+  /** This section of a configuration loaded with it (composeConfigSchema); throws when it was loaded without. */
+  of(config: Config): T;
+  /** A copy of config with this section replaced (tests and tools that vary one setting). */
+  with(config: Config, value: T): Config;
+}
+
+/** Declares a section: its key and schema, with the typed accessor its module reads it through. */
+export function configSection<S extends z.ZodType>(key: string, schema: S): ConfigSection<z.output<S>> {
+  return {
+    key,
+    schema: schema as unknown as z.ZodType<z.output<S>>,
+    of(config) {
+      const value = (config as unknown as Record<string, unknown>)[key];
+      // A programming error, not a user's: the configuration was parsed by the core schema alone.
+      if (value === undefined) throw new Error(`the configuration has no "${key}" section: load it with the registry's sections`);
+      return value as z.output<S>;
+    },
+    with: (config, value) => ({ ...config, [key]: value }),
+  };
+}
+
+/**
+ * The whole schema: the core's keys with every section added, in the order given (after
+ * `views`, where they always printed in `safelist config`). Refuses a section key that the core
+ * or another section already has: one key, one owner.
+ */
+export function composeConfigSchema(sections: readonly ConfigSection[]): z.ZodType<Config> {
+  const taken = new Set(Object.keys(coreConfigSchema.shape));
+  for (const s of sections) {
+    if (taken.has(s.key)) throw new Error(`configuration section "${s.key}" is declared twice (core or another ecosystem has it)`);
+    taken.add(s.key);
+  }
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, schema] of Object.entries(coreConfigSchema.shape)) {
+    shape[key] = schema;
+    if (key === 'views') for (const s of sections) shape[s.key] = s.schema;
+  }
+  return z.strictObject(shape) as unknown as z.ZodType<Config>;
 }

@@ -2,21 +2,25 @@
 // ecosystem folder must provide so that the runtime, the HTTP app, the job runner, the CLI,
 // `why`, triage, advisories, lint, incidents, static publish and the gate's contents check can
 // loop over the registry (ecosystems/index.ts) instead of naming ecosystems.
-// Two halves: the module (static, known before anything opens: id, grammar, job parameters,
-// name helpers, the contents matcher) and what `open()` returns (the catalog and read model of
+// Two halves: the module (static, known before anything opens: id, grammar, its configuration
+// section and schema migrations, job parameters, name helpers, the contents matcher) and what `open()` returns (the catalog and read model of
 // one runtime, and the roles that need them: routes, sync, import, publish, explain, triage).
 // Optional members are roles an ecosystem lacks (OCI has no importer, no static publish).
 // It must never grow a member that only one ecosystem would call by name: a role is a role of
-// every module that has it. Additive changes only (npm implements it from this file).
+// every module that has it, and never carry what the core would read from one ecosystem's
+// configuration (a module reads its own section). Additive changes only (npm implements it from
+// this file); the one removal, RouteDeps.gzip, went when conda came to read conda.gzip itself.
+import type { TokenCredential } from '@azure/core-auth';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import type { Config } from '../config/schema.js';
+import type { Config, ConfigSection } from '../config/schema.js';
 import type { CatalogReloads } from '../catalog/reload.js';
 import type { SafelistError } from '../errors.js';
 import type { Policy } from '../policy/decide.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { Decision, PolicyGrammar, Rule } from '../policy/types.js';
 import type { Db } from '../state/db.js';
+import type { Migration } from '../state/migrations.js';
 import type { ServedFile } from '../serve/blob-response.js';
 import type { BlobStore } from '../storage/types.js';
 
@@ -30,6 +34,10 @@ export interface EcosystemModule {
   readonly label: string;
   /** How policy files and requests spell names and version ranges. */
   readonly grammar: PolicyGrammar;
+  /** Its top-level configuration section (key = id), read by this module alone through `config.of()`; absent: none. */
+  readonly config?: ConfigSection;
+  /** The migrations of its own tables, ids from the one global sequence (the registry composes them with the core's). */
+  readonly migrations?: readonly Migration[];
   /** Names shared with advisories, `why`, triage and the CLI. */
   readonly names: EcosystemNames;
   /** Which request URLs are this ecosystem's read path (metrics surface, package-read auth, error dialect). */
@@ -38,12 +46,16 @@ export interface EcosystemModule {
   readonly sync?: SyncSpec;
   /** Import of packages from a local folder (absent: OCI). */
   readonly importer?: ImportSpec;
+  /** Jobs of its own beyond sync and import (OCI: the ACR import), run by the core's runner like any job. */
+  readonly jobs?: readonly ModuleJobSpec[];
   /** The gate's contents check: which files in an image's layers are this ecosystem's installed packages. */
   readonly contents?: ContentsMatcher;
   /** `safelist allowlist lint`: a loaded rule that the configuration makes useless (an unknown channel or registry). */
   lintRule?(rule: Rule, config: Config): string | undefined;
   /** The console's install snippet: the client command that installs `name` (at `version`) in `view` from Safelist at `base`. */
   installSnippet(q: InstallQuery): string;
+  /** Workspace onboarding: the client configuration that points a workspace's client at Safelist alone (absent: none). */
+  onboarding?(q: OnboardingQuery): OnboardingSnippet;
   /** Opens the catalog and read model (a runtime does this once per process). */
   open(ctx: OpenContext): Promise<OpenEcosystem>;
 }
@@ -57,6 +69,29 @@ export interface InstallQuery {
   name: string;
   /** A version or tag to pin; absent: the client's own choice (the newest allowed). */
   version?: string;
+}
+
+export interface OnboardingQuery {
+  config: Config;
+  /** Safelist's base URL as workspaces reach it, without a trailing slash (never a Host header). */
+  base: string;
+  view: string;
+  /** A token to embed where the client cannot read one from its environment; absent: none embedded. */
+  token?: string;
+}
+
+/** One client's configuration for a workspace (pip.conf, .condarc…), as the API, the CLI and the console show it. */
+export interface OnboardingSnippet {
+  /** Its field in GET /api/v1/workspaces/{view}/config ("pipConf"), and its element id in the console ("pip"). */
+  key: string;
+  id: string;
+  /** Its heading for people ("pip.conf"). */
+  title: string;
+  text: string;
+  /** Environment variables that say the same to the client (PIP_INDEX_URL). */
+  environment: Record<string, string>;
+  /** What an Azure ML environment definition (a conda environment on a base image) takes from this ecosystem. */
+  azureMl?: { image?: string; condaChannels?: string[]; pipOptions?: string[] };
 }
 
 export interface EcosystemNames {
@@ -104,6 +139,8 @@ export interface EcosystemSurface {
   readonly prefix: string;
   /** Is this request URL on the read path (default: starts with prefix)? */
   matches?(url: string): boolean;
+  /** How this ecosystem's client sends a token, for the 401 of token-protected package reads ("pip https://user:TOKEN@host/…"). */
+  readonly tokenHint: string;
   /** Errors on this path in the client's own dialect (OCI's `{errors:[…]}`); default problem+json. */
   sendError?(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply;
 }
@@ -175,6 +212,31 @@ export interface ImportSpec {
 
 export type ImportParams = { dir: string } & Record<string, unknown>;
 
+/** A job of the module's own: the runner takes its lock, records and audits it; OpenEcosystem.runJob runs it. */
+export interface ModuleJobSpec {
+  /** The job's name (API hand-off, `safelist <name>`, a sync's followUp). */
+  readonly name: string;
+  readonly lock: string;
+  /** The job's parameters (zod, strict). */
+  readonly params: z.ZodType<Record<string, unknown>>;
+  /** Why it cannot run with this configuration (the job answers 400, the CLI exits 2 with it); undefined: it can. */
+  unavailable?(config: Config): string | undefined;
+  /** The run's audit record; undefined: nothing to record (a dry run, nothing moved). */
+  audit?(
+    result: unknown,
+    params: Record<string, unknown>,
+  ): { action: string; subject: string; detail: Record<string, unknown> } | undefined;
+  /** A progress line for one of its events (the CLI's stderr); undefined: not printed. */
+  eventLine?(e: EcosystemEvent): string | undefined;
+  /** What the CLI prints for a finished run, and its exit code (1: the run found problems). */
+  report(result: unknown): { out: string[]; err: string[]; exit: number };
+}
+
+/** What a module's job runs with: a sync's context, and the Azure identity a server was given (tests give a stub's). */
+export interface ModuleJobContext extends RunContext {
+  azure?: { credential?: TokenCredential; clientOptions?: { tlsOptions?: { ca?: string } } };
+}
+
 export interface ImportReportBase {
   imported: Array<{ filename: string }>;
   skipped: Array<{ path: string; reason: string }>;
@@ -236,6 +298,8 @@ export interface OpenEcosystem {
   sync?(params: SyncParams, ctx: RunContext): Promise<SyncReportBase>;
   /** Runs an import from a folder (when module.importer is set). */
   import?(params: ImportParams, ctx: RunContext): Promise<ImportReportBase>;
+  /** Runs one of module.jobs by name, with parameters its spec validated. */
+  runJob?(name: string, params: Record<string, unknown>, ctx: ModuleJobContext): Promise<unknown>;
   /** Writes a view's static tree under `<id>/<view>/` of a publish target (absent: not published). */
   publish?(view: string, out: PublishSink): Promise<void>;
   /** Triage of an exception request beyond what the core checks (upstream versions, dependencies, licence). */
@@ -267,8 +331,6 @@ export interface RouteDeps {
   onServed?(e: ServedEvent): void;
   /** Every refusal (demand insight, the blocked-requests metric). */
   onBlocked?(e: { view: string; name: string }): void;
-  /** conda: gzip documents on request (config conda.gzip); others ignore it. */
-  gzip?: boolean;
   /** Imported advisories, for a read path that answers audits from them (npm's bulk advisory endpoint); absent: not served. */
   advisories?: AdvisorySource;
 }

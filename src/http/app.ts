@@ -26,8 +26,6 @@ export interface AppDeps {
   policies: PolicyStore;
   /** The opened ecosystems whose read paths are served (each registers its own routes). */
   ecosystems: ReadonlyMap<string, OpenEcosystem>;
-  /** Offer gzip Content-Encoding for documents where an ecosystem makes it optional (conda.gzip). */
-  gzip?: boolean;
   logLevel?: string;
   /** A file about to be sent (GET), by ecosystem: for the download log; must return at once. */
   onServed?: (ecosystem: string, e: ServedEvent) => void;
@@ -135,7 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       if (!who)
         throw errors.unauthenticated(
-          'package access needs a token: pip https://user:TOKEN@host/pypi/VIEW/simple/, conda https://host/t/TOKEN/conda/VIEW, npm //host/npm/VIEW/:_authToken=TOKEN in .npmrc, docker login with the token as password',
+          `package access needs a token: ${[...deps.ecosystems.values()].map((e) => e.module.surface.tokenHint).join(', ')}`,
         );
       reply.removeHeader('www-authenticate');
       // The download log records who pulled each file (blob-response.ts servedBy).
@@ -147,7 +145,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     eco.routes(app, {
       store: deps.store,
       policies: deps.policies,
-      ...(deps.gzip !== undefined ? { gzip: deps.gzip } : {}),
       ...(deps.advisories ? { advisories: deps.advisories } : {}),
       ...(deps.onServed ? { onServed: (e: ServedEvent) => deps.onServed!(id, e) } : {}),
       onBlocked: (e) => {

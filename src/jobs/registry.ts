@@ -1,10 +1,10 @@
 // The jobs by name: what the API accepts for hand-off (POST /api/v1/jobs/{name}) and what the
 // server schedules. Adding a job is one line here.
-import { acrImportJob } from './acr-import.js';
 import { importJobs } from './import.js';
 import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
 import { downloadsPruneJob, incidentReportJob } from './downloads.js';
+import { moduleJobs } from './module-jobs.js';
 import { syncJob, syncJobs } from './sync.js';
 import type { AnyJob } from './types.js';
 
@@ -14,7 +14,7 @@ export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
       syncJob,
       ...syncJobs.values(),
       ...importJobs.values(),
-      acrImportJob,
+      ...moduleJobs.values(),
       publishJob,
       auditAnchorJob,
       exceptionExpiryJob,

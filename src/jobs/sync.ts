@@ -7,11 +7,11 @@ import type { Config } from '../config/schema.js';
 import { ecosystems } from '../ecosystems/index.js';
 import type { EcosystemModule, SyncParams as EcosystemSyncParams, SyncReportBase, SyncSpec } from '../ecosystems/types.js';
 import type { Policy } from '../policy/decide.js';
-import { acrImportJob } from './acr-import.js';
+import { moduleJobs } from './module-jobs.js';
 import type { AnyJob, Job, JobOutcome } from './types.js';
 
-/** The jobs a sync may ask to follow it (SyncSpec.followUp), by name. */
-const FOLLOW_UPS: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>([[acrImportJob.name, acrImportJob]]);
+/** The jobs a sync may ask to follow it (SyncSpec.followUp), by name: the modules' own. */
+const FOLLOW_UPS: ReadonlyMap<string, AnyJob> = moduleJobs;
 
 /** A sync report, and the outcome of the job that followed it when one did. */
 export type SyncResult = SyncReportBase & { followUp?: JobOutcome };

@@ -1,4 +1,4 @@
-// The shape every job has — sync (per ecosystem), import, ACR import, audit anchoring,
+// The shape every job has — sync (per ecosystem), import, a module's own (the ACR import), audit anchoring,
 // exception expiry, advisory import, gate reconcile, static publish: a name, the lock that
 // keeps two runs apart (in this process and across replicas), an optional schedule, what it
 // accepts, and run(ctx). The runner (runner.ts) does the rest the same way for every job,
@@ -65,6 +65,8 @@ export interface Job<P = unknown, R = unknown> {
   schedule?(config: Config): string | undefined;
   /** What callers may pass (the API validates hand-offs with it). */
   params: z.ZodType<P>;
+  /** Why it cannot run with this configuration (the CLI refuses with it, exit 2); undefined or absent: it can. */
+  unavailable?(config: Config): string | undefined;
   run(ctx: JobContext<P>): Promise<R>;
   /** The run's audit record(s); undefined = nothing to record (a dry run, a no-op). */
   audit?(result: R, params: P): AuditEntry | AuditEntry[] | undefined;

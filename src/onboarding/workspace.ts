@@ -1,28 +1,26 @@
 // Workspace onboarding: the client configuration that points a workspace (a view) at Safelist
-// and nowhere else. pip gets `index-url` only, never `extra-index-url` (an extra index lets a
-// public name shadow a private one: dependency confusion). conda gets `channel_alias` so every
-// named channel (`-c conda-forge`) resolves through Safelist, `default_channels` so `defaults`
-// does too, `allowlist_channels` so an explicit URL to another server fails in the client, and
-// `#!final` so a user's own .condarc cannot override them. Containers get the registry host
-// and image names to use; Azure ML gets an environment definition that carries the same. npm gets
-// an .npmrc with Safelist as its only registry, `audit=true` (npm audit asks Safelist's advisories),
-// and the token line when package reads need one: the token itself only when the caller gave it,
-// else `${SAFELIST_TOKEN}`, which npm reads from the environment, so no secret lands in the file.
-// The base URL in it is never taken from a request's Host header: anyone can send any Host,
+// and nowhere else, one snippet per ecosystem (each module's onboarding role writes its own: the
+// pip.conf without extra-index-url, the .condarc locked with #!final, the container image names,
+// the .npmrc), plus the Azure ML environment definition composed from what the modules give it.
+// The base URL in them is never taken from a request's Host header: anyone can send any Host,
 // and a snippet pointing pip at their server is the attack this file exists to prevent.
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
+import { ecosystems } from '../ecosystems/index.js';
+import type { OnboardingSnippet } from '../ecosystems/types.js';
 import { errors } from '../errors.js';
 
+/**
+ * A view's onboarding document (GET /api/v1/workspaces/{view}/config): each snippet's text under
+ * its key too (pipConf, condarc, containers, npmrc), as the API has always answered.
+ */
 export interface Onboarding {
   view: string;
   base: string;
-  pipConf: string;
-  condarc: string;
-  npmrc: string;
-  containers: string;
+  snippets: Array<Omit<OnboardingSnippet, 'environment' | 'azureMl'>>;
   azureMlEnvironment: string;
   environment: Record<string, string>;
+  [snippetKey: string]: unknown;
 }
 
 /**
@@ -41,105 +39,51 @@ export function onboardingBase(publicUrl: string | undefined, listening: Address
   return `http://${host}:${listening.port}`;
 }
 
-/** The .npmrc of a view: its registry URL, and the token line npm sends as Bearer auth to that URL alone. */
-export function npmrcFor(config: Config, view: string, base: string, token?: string): string {
-  const registry = `${base}/npm/${view}/`;
-  const needsToken = token !== undefined || config.auth.packageRead === 'token';
-  return [
-    '# .npmrc (the project folder, or ~/.npmrc): Safelist is the only registry.',
-    '# Never add @scope:registry lines for public scopes: a scope routed elsewhere bypasses the curated set.',
-    `registry=${registry}`,
-    ...(needsToken ? [`${registry.replace(/^https?:/, '')}:_authToken=${token ?? '${SAFELIST_TOKEN}'}`] : []),
-    'audit=true',
-    '',
-  ].join('\n');
-}
-
 export function workspaceConfig(config: Config, view: string, baseUrl: string, token?: string): Onboarding {
   const base = baseUrl.replace(/\/$/, '');
-  const url = new URL(base);
-  const withCreds = (u: string) => {
-    if (!token) return u;
-    const x = new URL(u);
-    x.username = 'token';
-    x.password = token;
-    return x.toString();
+  const parts = [...ecosystems.values()].flatMap((m) =>
+    m.onboarding ? [m.onboarding({ config, base, view, ...(token ? { token } : {}) })] : [],
+  );
+  const snippets = parts.map(({ key, id, title, text }) => ({ key, id, title, text }));
+  return {
+    view,
+    base,
+    ...Object.fromEntries(snippets.map((s) => [s.key, s.text])),
+    snippets,
+    azureMlEnvironment: azureMlEnvironment(view, parts),
+    environment: Object.assign({}, ...parts.map((p) => p.environment)) as Record<string, string>,
   };
-  const pipIndex = withCreds(`${base}/pypi/${view}/simple/`);
-  const condaAlias = token ? `${base}/t/${token}/conda/${view}` : `${base}/conda/${view}`;
-  const channels = config.conda.channels.map((c) => c.name);
-  const registries = config.oci.upstreams.map((u) => u.name);
-  const imagePrefix = view === 'default' ? `${url.host}` : `${url.host}/views/${view}`;
+}
 
-  const pipConf = [
-    '# /etc/pip.conf (or $VIRTUAL_ENV/pip.conf): Safelist is the only index.',
-    '# Never add extra-index-url: a public package with a private name would win (dependency confusion).',
-    '[global]',
-    `index-url = ${pipIndex}`,
-    ...(url.protocol === 'http:' ? [`trusted-host = ${url.hostname}`] : []),
-    '',
-  ].join('\n');
-
-  const condarc = [
-    '# /opt/miniconda/.condarc (Azure ML base images) or /anaconda/.condarc (compute instances).',
-    '# #!final keeps user .condarc files from overriding these keys.',
-    `channel_alias: ${condaAlias}  #!final`,
-    'default_channels:  #!final',
-    ...channels.map((c) => `  - ${condaAlias}/${c}`),
-    'channels:  #!final',
-    ...channels.map((c) => `  - ${c}`),
-    'allowlist_channels:  #!final',
-    ...channels.map((c) => `  - ${condaAlias}/${c}`),
-    'channel_priority: strict',
-    '',
-  ].join('\n');
-
-  const containers = [
-    `# Pull curated base images through Safelist (read-only OCI distribution API at ${url.host}).`,
-    ...(registries.length
-      ? registries.map(
-          (r) =>
-            `#   docker pull ${imagePrefix}/${r}/<repository>:<tag>     e.g. ${imagePrefix}/${r}/azureml/openmpi4.1.0-ubuntu22.04:latest`,
-        )
-      : ['#   (no OCI upstreams are configured on this Safelist)']),
-    ...(token ? [`#   docker login ${url.host} -u token -p <your token>`] : []),
-    ...(url.protocol === 'http:'
-      ? [`# /etc/docker/daemon.json: { "insecure-registries": ["${url.host}"] }   (use TLS in production)`]
-      : []),
-    '',
-  ].join('\n');
-
-  const firstRegistry = registries[0];
-  const azureMlEnvironment = [
+/** An Azure ML environment definition (az ml environment create --file env.yml): a conda environment on a base image. */
+function azureMlEnvironment(view: string, parts: OnboardingSnippet[]): string {
+  const image = parts.find((p) => p.azureMl?.image)?.azureMl?.image;
+  const channels = parts.flatMap((p) => p.azureMl?.condaChannels ?? []);
+  const pipOptions = parts.flatMap((p) => p.azureMl?.pipOptions ?? []);
+  return [
     '# Azure ML environment (az ml environment create --file env.yml): the image comes through',
     "# Safelist and the conda/pip dependencies resolve only against this workspace's view.",
     '$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json',
     `name: safelist-${view}`,
-    firstRegistry
-      ? `image: ${imagePrefix}/${firstRegistry}/azureml/openmpi4.1.0-ubuntu22.04:latest`
-      : 'image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest',
+    `image: ${image ?? 'mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest'}`,
     'conda_file:',
     `  name: safelist-${view}`,
     '  channels:',
-    ...channels.map((c) => `    - ${condaAlias}/${c}`),
+    ...channels.map((c) => `    - ${c}`),
     '    - nodefaults',
     '  dependencies:',
     '    - python=3.11',
     '    - pip',
     '    - pip:',
-    `      - --index-url ${pipIndex}`,
+    ...pipOptions.map((o) => `      - ${o}`),
     '      # your packages here, e.g. - scikit-learn==1.5.*',
     '',
   ].join('\n');
+}
 
-  return {
-    view,
-    base,
-    pipConf,
-    condarc,
-    npmrc: npmrcFor(config, view, base, token),
-    containers,
-    azureMlEnvironment,
-    environment: { PIP_INDEX_URL: pipIndex, CONDA_CHANNEL_ALIAS: condaAlias, NPM_CONFIG_REGISTRY: `${base}/npm/${view}/` },
-  };
+/** A snippet's text by its key (pipConf, condarc…); throws when no registered ecosystem writes that one. */
+export function snippetText(o: Onboarding, key: string): string {
+  const s = o.snippets.find((x) => x.key === key);
+  if (!s) throw new Error(`no onboarding snippet "${key}" (known: ${o.snippets.map((x) => x.key).join(', ')})`);
+  return s.text;
 }

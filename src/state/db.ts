@@ -9,7 +9,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { migrations } from './migrations.js';
+import type { Migration } from './migrations.js';
 import { errors } from '../errors.js';
 import { acquireFolderLock, type FolderLock } from './folder-lock.js';
 
@@ -336,6 +336,12 @@ export interface OpenDbOptions {
   poolSize?: number;
   /** PostgreSQL: how long a query waits for a free pool connection before UNAVAILABLE (database.connectionTimeout). */
   connectionTimeoutMs?: number;
+  /**
+   * Every migration, composed (state/migrations.ts composeMigrations) from the core's and each
+   * ecosystem's: the registry's openStateDb (ecosystems/index.ts) passes the full list, so open
+   * the database through it.
+   */
+  migrations: readonly Migration[];
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
@@ -363,7 +369,7 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     }
   }
   try {
-    await migrate(db);
+    await migrate(db, opts.migrations);
   } catch (err) {
     await db.close().catch(() => undefined); // the migration error is the one to report
     throw err;
@@ -376,8 +382,8 @@ function pgliteOptions(settings: Record<string, string> = {}): { startParams: st
   return { startParams: [...PGlite.defaultStartParams, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])] };
 }
 
-/** Applies pending migrations in order, under an advisory lock so replicas do not race. */
-export async function migrate(db: Db): Promise<void> {
+/** Applies pending migrations in the list's order (sorted by id), under an advisory lock so replicas do not race. */
+export async function migrate(db: Db, migrations: readonly Migration[]): Promise<void> {
   await db.tx(async (q) => {
     await q.query('SELECT pg_advisory_xact_lock(7301001)');
     await q.query('CREATE TABLE IF NOT EXISTS schema_migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');

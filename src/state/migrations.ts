@@ -1,104 +1,41 @@
-// Schema migrations, applied in order and never edited once landed: add a new entry instead.
+// The core's schema migrations (audit, exceptions, advisories, gate, downloads, console, jobs)
+// and the composition of every migration list into the one order the runner applies. Each
+// ecosystem declares its own tables' migrations in src/ecosystems/<id>/migrations.ts; the registry
+// (ecosystems/index.ts) hands them here, since state/ knows no ecosystem. Never edited once landed:
+// add an entry with a new id instead. Ids form one global sequence: a core migration may build on
+// an ecosystem's tables of a lower id, so the union is applied sorted by id, never list by list.
 export interface Migration {
   id: string;
   sql: string;
 }
 
-export const migrations: Migration[] = [
-  {
-    id: '0001_pypi_catalog',
-    sql: `
-      -- One row per distribution file Safelist knows of for an allowlisted project: stored
-      -- ones (bytes in the blob store) and upstream-only ones (listed as blocked).
-      CREATE TABLE pypi_files (
-        sha256           text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-        project          text NOT NULL,
-        display_name     text NOT NULL,
-        version          text NOT NULL,
-        filename         text NOT NULL,
-        size             bigint NOT NULL CHECK (size >= 0),
-        requires_python  text,
-        upload_time      timestamptz,
-        yanked           text,
-        metadata_sha256  text CHECK (metadata_sha256 IS NULL OR metadata_sha256 ~ '^[0-9a-f]{64}$'),
-        stored           boolean NOT NULL DEFAULT false,
-        metadata_stored  boolean NOT NULL DEFAULT false,
-        source           text NOT NULL,
-        source_url       text,
-        created_at       timestamptz NOT NULL DEFAULT now(),
-        updated_at       timestamptz NOT NULL DEFAULT now(),
-        UNIQUE (project, filename)
-      );
-      CREATE INDEX pypi_files_project ON pypi_files (project);
-      -- Upstream projects as last seen by the sync (serial for change detection).
-      CREATE TABLE pypi_projects (
-        project       text PRIMARY KEY,
-        display_name  text NOT NULL,
-        source        text NOT NULL,
-        last_serial   bigint,
-        synced_at     timestamptz
-      );
-      -- Append-only audit trail; hash-chained (prev_hash, hash) over canonical JSON.
-      CREATE TABLE audit_log (
-        seq        bigserial PRIMARY KEY,
-        at         timestamptz NOT NULL DEFAULT now(),
-        actor      text NOT NULL,
-        action     text NOT NULL,
-        subject    text NOT NULL,
-        detail     jsonb NOT NULL DEFAULT '{}'::jsonb,
-        prev_hash  text NOT NULL,
-        hash       text NOT NULL
-      );
-      -- Misses on the read path, for "most wanted blocked packages".
-      CREATE TABLE blocked_demand (
-        ecosystem  text NOT NULL,
-        name       text NOT NULL,
-        view       text NOT NULL,
-        count      bigint NOT NULL DEFAULT 0,
-        last_at    timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (ecosystem, name, view)
-      );
-    `,
-  },
-  {
-    id: '0002_conda_catalog',
-    sql: `
-      -- One row per conda package record Safelist knows of, per channel and subdir: stored
-      -- ones (bytes in the blob store) and upstream-only ones (known, not served). record is
-      -- the upstream repodata record as compact JSON, served unchanged (hashes included).
-      CREATE TABLE conda_packages (
-        channel      text NOT NULL,
-        subdir       text NOT NULL,
-        filename     text NOT NULL,
-        name         text NOT NULL,
-        version      text NOT NULL,
-        build        text NOT NULL,
-        sha256       text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-        md5          text CHECK (md5 IS NULL OR md5 ~ '^[0-9a-f]{32}$'),
-        size         bigint NOT NULL CHECK (size >= 0),
-        record       text NOT NULL,
-        stored       boolean NOT NULL DEFAULT false,
-        source       text NOT NULL,
-        source_url   text,
-        upload_time  timestamptz,
-        created_at   timestamptz NOT NULL DEFAULT now(),
-        updated_at   timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (channel, subdir, filename)
-      );
-      CREATE INDEX conda_packages_name ON conda_packages (channel, name);
-      -- The last sync of each upstream channel subdir: when it last succeeded, and the last error.
-      CREATE TABLE conda_subdirs (
-        channel      text NOT NULL,
-        subdir       text NOT NULL,
-        source       text NOT NULL,
-        synced_at    timestamptz,
-        records      integer NOT NULL DEFAULT 0,
-        last_error   text,
-        error_at     timestamptz,
-        PRIMARY KEY (channel, subdir)
-      );
-    `,
-  },
+/** One owner's list: the core's, or an ecosystem module's (owner is named when two lists clash). */
+export interface MigrationSource {
+  owner: string;
+  migrations: readonly Migration[];
+}
+
+const MIGRATION_ID = /^\d{4}_[a-z0-9_]+$/;
+
+/**
+ * Every source's migrations as one list sorted by id. Refuses (throws, at start) a malformed id
+ * or an id declared twice, naming both owners: two owners of one id would leave a database
+ * recording as applied a migration it never ran.
+ */
+export function composeMigrations(sources: readonly MigrationSource[]): readonly Migration[] {
+  const owners = new Map<string, string>();
+  for (const { owner, migrations: list } of sources) {
+    for (const m of list) {
+      if (!MIGRATION_ID.test(m.id)) throw new Error(`migration "${m.id}" of ${owner}: an id is four digits, "_" and a name (0500_name)`);
+      const first = owners.get(m.id);
+      if (first !== undefined) throw new Error(`migration ${m.id} is declared twice (by ${first} and by ${owner}); each id has one owner`);
+      owners.set(m.id, owner);
+    }
+  }
+  return sources.flatMap((s) => s.migrations).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export const migrations: readonly Migration[] = [
   {
     id: '0050_audit_append_only',
     sql: `
@@ -158,44 +95,6 @@ export const migrations: Migration[] = [
         data      jsonb NOT NULL
       );
       CREATE INDEX advisories_packages ON advisories USING gin (packages);
-    `,
-  },
-  {
-    id: '0100_oci_catalog',
-    sql: `
-      -- Mirrored container images. name is <registry>/<repository>; manifests and blobs are
-      -- bytes in the blob store under their sha256. A repository's rows say which digests
-      -- belong to it, so a digest is only ever served through a repository that holds it.
-      CREATE TABLE oci_manifests (
-        name        text NOT NULL,
-        digest      text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
-        media_type  text NOT NULL,
-        size        bigint NOT NULL CHECK (size >= 0),
-        created_at  timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (name, digest)
-      );
-      -- What a manifest references: platform manifests of an index, config and layers of an image.
-      CREATE TABLE oci_refs (
-        name        text NOT NULL,
-        parent      text NOT NULL,
-        child       text NOT NULL CHECK (child ~ '^sha256:[0-9a-f]{64}$'),
-        kind        text NOT NULL CHECK (kind IN ('manifest', 'blob')),
-        media_type  text NOT NULL,
-        size        bigint NOT NULL CHECK (size >= 0),
-        platform    text,
-        PRIMARY KEY (name, parent, child),
-        FOREIGN KEY (name, parent) REFERENCES oci_manifests (name, digest) ON DELETE CASCADE
-      );
-      -- Tags as last synced; a tag is written only once everything it reaches is stored.
-      CREATE TABLE oci_tags (
-        name       text NOT NULL,
-        tag        text NOT NULL,
-        digest     text NOT NULL,
-        source     text NOT NULL,
-        synced_at  timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (name, tag),
-        FOREIGN KEY (name, digest) REFERENCES oci_manifests (name, digest)
-      );
     `,
   },
   {
@@ -285,21 +184,6 @@ export const migrations: Migration[] = [
     `,
   },
   {
-    id: '0220_oci_acr_imports',
-    sql: `
-      -- What the ACR target holds from Safelist: one row per target registry and tag, with the
-      -- digest imported, so each run imports only what is new or has moved.
-      CREATE TABLE oci_acr_imports (
-        registry     text NOT NULL,
-        name         text NOT NULL,
-        tag          text NOT NULL,
-        digest       text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
-        imported_at  timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (registry, name, tag)
-      );
-    `,
-  },
-  {
     id: '0310_gate_verdict_consistency',
     sql: `
       -- generation: bumped when new scan input (a posted report) arrives for an image, so a
@@ -313,30 +197,6 @@ export const migrations: Migration[] = [
         WHERE state IN ('pass', 'fail', 'no-verdict') AND (verdict IS NULL OR verdict->>'outcome' IS DISTINCT FROM state);
       ALTER TABLE gate_images ADD CONSTRAINT gate_images_verdict_matches_state CHECK (
         (state IN ('queued', 'waiting') AND verdict IS NULL) OR (state IN ('pass', 'fail', 'no-verdict') AND verdict->>'outcome' = state));
-    `,
-  },
-  {
-    id: '0370_conda_indexed_at',
-    sql: `
-      -- CEP 47 indexed_timestamp: when Safelist first mirrored a record (its bytes stored),
-      -- served in every record and never recomputed. Records stored before this column existed
-      -- get the time their row was created; upstream-only ones get theirs when first stored.
-      ALTER TABLE conda_packages ADD COLUMN indexed_at timestamptz;
-      UPDATE conda_packages SET indexed_at = created_at WHERE stored;
-    `,
-  },
-  {
-    id: '0380_pypi_project_status',
-    sql: `
-      -- PEP 792 status an upstream gave a project (active is the absence of a row). Relayed by
-      -- the sync: archived and deprecated are shown, quarantined blocks every file.
-      CREATE TABLE pypi_project_status (
-        project text PRIMARY KEY,
-        status text NOT NULL CHECK (status IN ('archived', 'deprecated', 'quarantined')),
-        reason text,
-        upstream text NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT now()
-      );
     `,
   },
   {
@@ -376,37 +236,6 @@ export const migrations: Migration[] = [
         PRIMARY KEY (digest, path)
       );
       CREATE INDEX gate_image_packages_package ON gate_image_packages (ecosystem, name, version);
-    `,
-  },
-  {
-    id: '0420_npm_catalog',
-    sql: `
-      -- npm (issue 12): one row per package Safelist follows upstream (its dist-tags, times and
-      -- top-level fields as JSON text), and one per version: the upstream manifest (dist.tarball
-      -- removed: every download goes through Safelist), dist.integrity and shasum as upstream, and
-      -- once stored, the sha256 of the tarball (download log) beside its sha512 (the blob key).
-      CREATE TABLE npm_packages (
-        name       text PRIMARY KEY,
-        meta       text NOT NULL,
-        upstream   text NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT now()
-      );
-      CREATE TABLE npm_versions (
-        name        text NOT NULL,
-        version     text NOT NULL,
-        manifest    text NOT NULL,
-        integrity   text,
-        shasum      text,
-        sha512      text CHECK (sha512 IS NULL OR sha512 ~ '^[0-9a-f]{128}$'),
-        sha256      text CHECK (sha256 IS NULL OR sha256 ~ '^[0-9a-f]{64}$'),
-        size        bigint,
-        stored      boolean NOT NULL DEFAULT false,
-        source      text NOT NULL,
-        source_url  text,
-        upload_time timestamptz,
-        updated_at  timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (name, version)
-      );
     `,
   },
   {

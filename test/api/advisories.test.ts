@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Policy } from '../../src/policy/decide.js';
-import { grammars } from '../../src/ecosystems/index.js';
+import { grammars, openStateDb } from '../../src/ecosystems/index.js';
 import type { Rule } from '../../src/policy/types.js';
 import { cli } from '../support/cli.js';
 import yazl from 'yazl';
 import { affects, AdvisoryStore, type OsvRecord } from '../../src/exceptions/advisories.js';
-import { openDb } from '../../src/state/db.js';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
@@ -72,7 +71,7 @@ describe('OSV advisories', () => {
       join(work, 'MAL-2026-9.json'),
       JSON.stringify(osv('MAL-2026-9', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0-evil_build'] }])),
     );
-    const db = await openDb({ pglitePath: 'memory://' });
+    const db = await openStateDb({ pglitePath: 'memory://' });
     try {
       expect(await new AdvisoryStore(db).importFrom(work)).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-9'] });
       const rules = await new AdvisoryStore(db).malwareRules();
@@ -120,7 +119,7 @@ describe('OSV advisories', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const zipUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/PyPI/all.zip`;
 
-    const db = await openDb({ pglitePath: 'memory://' });
+    const db = await openStateDb({ pglitePath: 'memory://' });
     const store = new AdvisoryStore(db);
     // npm records are kept too (MAL- records name npm packages), though no npm index uses them yet.
     expect(await store.importFrom(folder)).toEqual({ imported: 3, skipped: 0, problems: [], malware: [], malwareChanged: false });
@@ -196,7 +195,7 @@ describe('OSV advisories', () => {
     for await (const c of zip.outputStream) zipBytes.push(c as Buffer);
     await writeFile(join(folder, 'dump.zip'), Buffer.concat(zipBytes));
 
-    const db = await openDb({ pglitePath: 'memory://' });
+    const db = await openStateDb({ pglitePath: 'memory://' });
     const store = new AdvisoryStore(db, 2048);
     const r = await store.importFrom(folder);
     expect(r).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-1'], malwareChanged: true });
@@ -317,7 +316,7 @@ describe('OSV advisories', () => {
     expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'broken.json')} skipped: not valid JSON`);
     expect(r.stderr).toContain(`advisory file ${join(dir, 'osv', 'big.json')} skipped:`);
     expect(JSON.parse(r.stdout)).toMatchObject({ sources: [{ imported: 1, problems: 2 }], malwareBlocked: ['MAL-2026-7'] });
-    const db = await openDb({ pglitePath: join(dir, 'state') });
+    const db = await openStateDb({ pglitePath: join(dir, 'state') });
     try {
       expect((await new AdvisoryStore(db).malwareRules()).map((x) => x.id)).toEqual(['MAL-2026-7']);
     } finally {

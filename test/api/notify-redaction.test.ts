@@ -5,10 +5,10 @@
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/schema.js';
 import { deliveryError, Notifier } from '../../src/notify/notifier.js';
 import { notifyException } from '../../src/exceptions/notify.js';
 import type { ExceptionRecord } from '../../src/exceptions/service.js';
+import { configSchema } from '../../src/ecosystems/index.js';
 
 const SIG = 'S3cr3tSigFromPowerAutomate0123456789abcdef';
 const FLOW_PATH = '/workflows/4f2c0d9e/triggers/manual/paths/invoke';

@@ -15,13 +15,14 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AnchorScheduler, ANCHOR_LOCK } from '../../src/audit/anchor.js';
 import { AuditLog, recordHash } from '../../src/audit/log.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { cli, ROOT } from '../support/cli.js';
 import { createPgDatabase, DB_MODES, databaseConfig } from '../support/databases.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const REQUESTER = 'requester-token-0123456789abcdef';
 const APPROVER = 'approver-token-0123456789abcdef';
@@ -46,7 +47,7 @@ afterEach(async () => {
 describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
   async function open() {
     const cfg = await databaseConfig(mode);
-    const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     const dir = await mkdtemp(join(tmpdir(), 'safelist-anchor-'));
     cleanups.push(
       cfg.cleanup,
@@ -211,7 +212,7 @@ describe('anchoring a running server', () => {
     child.kill('SIGTERM');
     expect(await exited, stderr).toBe(0);
 
-    const db = await openDb({ pglitePath: join(dir, 'state') });
+    const db = await openStateDb({ pglitePath: join(dir, 'state') });
     try {
       const audit = new AuditLog(db, new FsBlobStore(join(dir, 'blobs')));
       const head = (await audit.head())!;

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog, GENESIS, recordHash } from '../../src/audit/log.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 describe.each(DB_MODES)('audit log on %s', (mode) => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -19,7 +20,7 @@ describe.each(DB_MODES)('audit log on %s', (mode) => {
 
   async function open(): Promise<{ db: Db; log: AuditLog }> {
     const cfg = await databaseConfig(mode);
-    const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     const store = new FsBlobStore(await mkdtemp(join(tmpdir(), 'safelist-audit-')));
     cleanups.push(cfg.cleanup, () => db.close());
     return { db, log: new AuditLog(db, store) };

@@ -4,8 +4,9 @@
 // prune removes only rows older than the cut-off.
 import { afterEach, describe, expect, it } from 'vitest';
 import { DownloadLog, downloadsOf, insertDownloads, pruneDownloads, type DownloadRecord } from '../../src/audit/downloads.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { databaseConfig, DB_MODES } from '../support/databases.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const rec = (over: Partial<DownloadRecord> = {}): DownloadRecord => ({
   view: 'team-a',
@@ -26,7 +27,7 @@ describe.each(DB_MODES)('download log on %s', (mode) => {
   });
   async function open(): Promise<Db> {
     const cfg = await databaseConfig(mode);
-    const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     cleanups.push(cfg.cleanup, () => db.close());
     return db;
   }

@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_CHANNEL, publishCatalogChanges } from '../../src/catalog/changes.js';
 import { CatalogReloads } from '../../src/catalog/reload.js';
 import { ReplicatedCatalog, NAME_PAIR } from '../../src/catalog/replicated.js';
-import { openDb, type Db, type Queryable } from '../../src/state/db.js';
+import type { Db, Queryable } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
 import { until } from '../support/wait.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const ECOSYSTEM = 'contract';
 
@@ -72,7 +73,7 @@ describe.each(DB_MODES)('replicated catalog contract on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     await db.exec('CREATE TABLE contract_notes (book text, page text, text text NOT NULL, PRIMARY KEY (book, page))');
     await db.query("INSERT INTO contract_notes VALUES ('old', '1', 'there before open')");
     reloadsA = new CatalogReloads(log, { baseMs: 20, maxMs: 200 });

@@ -117,7 +117,7 @@ describe('safelist audit', () => {
         '',
       ].join('\n'),
     );
-    const { openDb } = await import('../../src/state/db.js');
+    const { openStateDb: openDb } = await import('../../src/ecosystems/index.js');
     const { AuditLog } = await import('../../src/audit/log.js');
     const { FsBlobStore } = await import('../../src/storage/fs.js');
     const db = await openDb({ pglitePath: join(dir, 'state') });

@@ -2,11 +2,13 @@
 // with an explicit opt-in, unique channel names and aliases, environment overrides.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { configSections } from '../../src/ecosystems/index.js';
+import { condaConfig } from '../../src/ecosystems/conda/config.js';
 
 describe('conda configuration', () => {
   it('defaults to conda-forge only', () => {
-    const { config } = loadConfig({ env: {} });
-    expect(config.conda.channels).toEqual([
+    const { config } = loadConfig({ sections: configSections, env: {} });
+    expect(condaConfig.of(config).channels).toEqual([
       {
         name: 'conda-forge',
         url: 'https://conda.anaconda.org/conda-forge',
@@ -15,21 +17,24 @@ describe('conda configuration', () => {
         anacondaTermsAccepted: false,
       },
     ]);
-    expect(config.conda.gzip).toBe(true);
+    expect(condaConfig.of(config).gzip).toBe(true);
   });
 
   it("refuses Anaconda's channels unless their terms are accepted explicitly", () => {
     const env = { SAFELIST_CONDA__CHANNELS: JSON.stringify([{ name: 'main', url: 'https://repo.anaconda.com/pkgs/main' }]) };
-    expect(() => loadConfig({ env })).toThrow(ConfigError);
-    expect(() => loadConfig({ env })).toThrow(/conda\.channels\.0\.anacondaTermsAccepted: this is one of Anaconda's channels/);
+    expect(() => loadConfig({ sections: configSections, env })).toThrow(ConfigError);
+    expect(() => loadConfig({ sections: configSections, env })).toThrow(
+      /conda\.channels\.0\.anacondaTermsAccepted: this is one of Anaconda's channels/,
+    );
     const ok = loadConfig({
+      sections: configSections,
       env: {
         SAFELIST_CONDA__CHANNELS: JSON.stringify([
           { name: 'main', url: 'https://repo.anaconda.com/pkgs/main', anacondaTermsAccepted: true },
         ]),
       },
     });
-    expect(ok.config.conda.channels[0]!.name).toBe('main');
+    expect(condaConfig.of(ok.config).channels[0]!.name).toBe('main');
   });
 
   it('refuses duplicate channel names and aliases, and bad subdirs', () => {
@@ -37,10 +42,12 @@ describe('conda configuration', () => {
       { name: 'conda-forge', url: 'https://a.example/cf' },
       { name: 'mirror', url: 'https://b.example/cf', alias: ['conda-forge'] },
     ];
-    expect(() => loadConfig({ env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(dup) } })).toThrow(
+    expect(() => loadConfig({ sections: configSections, env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(dup) } })).toThrow(
       /channel names and aliases must be unique/,
     );
     const bad = [{ name: 'conda-forge', url: 'https://a.example/cf', subdirs: ['Linux 64'] }];
-    expect(() => loadConfig({ env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(bad) } })).toThrow(/a conda subdir such as linux-64/);
+    expect(() => loadConfig({ sections: configSections, env: { SAFELIST_CONDA__CHANNELS: JSON.stringify(bad) } })).toThrow(
+      /a conda subdir such as linux-64/,
+    );
   });
 });

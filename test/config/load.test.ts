@@ -1,13 +1,14 @@
-import { configSchema, gateRegistryKind } from '../../src/config/schema.js';
+import { gateRegistryKind } from '../../src/config/schema.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { configSchema, configSections } from '../../src/ecosystems/index.js';
 
 describe('configuration', () => {
   it('has working embedded defaults', () => {
-    const { config } = loadConfig({ env: {} });
+    const { config } = loadConfig({ sections: configSections, env: {} });
     expect(config.storage.kind).toBe('fs');
     expect(config.database.url).toBeUndefined();
     expect(config.server.port).toBe(8080);
@@ -18,6 +19,7 @@ describe('configuration', () => {
     const file = join(dir, 'safelist.yaml');
     await writeFile(file, 'server: { port: 9000 }\nviews: { team-a: { cooldown: 7d } }\nsync: { runOnStart: true }\n');
     const { config } = loadConfig({
+      sections: configSections,
       file,
       env: { SAFELIST_SERVER__HOST: '0.0.0.0', DATABASE_URL: 'postgres://x@db/safelist', SAFELIST_SYNC__RUN_ON_START: 'false' },
     });
@@ -43,7 +45,11 @@ describe('configuration', () => {
   });
 
   it('stops with the key, the expectation and the source of a wrong value', () => {
-    const attempt = () => loadConfig({ env: { SAFELIST_STORAGE__KIND: 's3', SAFELIST_SERVER__PORT: 'eighty', SAFELIST_SYNCH__X: '1' } });
+    const attempt = () =>
+      loadConfig({
+        sections: configSections,
+        env: { SAFELIST_STORAGE__KIND: 's3', SAFELIST_SERVER__PORT: 'eighty', SAFELIST_SYNCH__X: '1' },
+      });
     expect(attempt).toThrow(ConfigError);
     try {
       attempt();
@@ -56,14 +62,14 @@ describe('configuration', () => {
   });
 
   it('requires Azure settings when storage.kind is azure', () => {
-    expect(() => loadConfig({ env: { SAFELIST_STORAGE__KIND: 'azure' } })).toThrow(
+    expect(() => loadConfig({ sections: configSections, env: { SAFELIST_STORAGE__KIND: 'azure' } })).toThrow(
       /storage\.azure: .*connectionString or storage\.azure\.accountUrl/,
     );
   });
 
   it('rejects malformed durations and view names', () => {
-    expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"Team A": {}}' } })).toThrow(/views/);
-    expect(() => loadConfig({ env: { SAFELIST_VIEWS: '{"team-a": {"cooldown": "a week"}}' } })).toThrow(
+    expect(() => loadConfig({ sections: configSections, env: { SAFELIST_VIEWS: '{"Team A": {}}' } })).toThrow(/views/);
+    expect(() => loadConfig({ sections: configSections, env: { SAFELIST_VIEWS: '{"team-a": {"cooldown": "a week"}}' } })).toThrow(
       /views\.team-a\.cooldown: a duration/,
     );
   });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { cookieIsSecure, sessionCookieName } from '../../src/console/app.js';
 import { ConsoleOidc } from '../../src/console/oidc.js';
 import { safeNext } from '../../src/console/pages/sign-in.js';
-import { configSchema } from '../../src/config/schema.js';
+import { configSchema } from '../../src/ecosystems/index.js';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 

@@ -11,6 +11,7 @@ import { zstdDecompressSync } from 'node:zlib';
 import { simpleSolve } from '@conda-org/rattler';
 import { decode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { condaConfig } from '../../src/ecosystems/conda/config.js';
 import { CondaIndex } from '../../src/ecosystems/conda/index.js';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { buildApp } from '../../src/http/app.js';
@@ -139,7 +140,7 @@ describe('rattler solves against a curated Safelist channel', () => {
   it('falls back to repodata.json.zst, the filtered repodata zstd-compressed, when a server offers no shards', async () => {
     // The same catalog and policy behind a CondaIndex without a msgpack encoder: the index is 404.
     const rt = sl.runtime;
-    const conda = new CondaIndex(openedConda(rt).catalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const conda = new CondaIndex(openedConda(rt).catalog, rt.policies, condaConfig.of(sl.config).channels, { maxBytes: 10_000_000 });
     // Only conda's read path, served from that index.
     const routes: OpenEcosystem['routes'] = (a, d) => registerCondaRoutes(a, { index: conda, store: d.store, gzip: false });
     const app = await buildApp({

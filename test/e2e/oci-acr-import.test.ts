@@ -3,6 +3,7 @@
 // Location; the operation status resource goes InProgress → Succeeded or Failed. The real
 // @azure/arm-containerregistry client talks to it (fake token credential, a self-signed
 // certificate made here for 127.0.0.1).
+import { ociConfig } from '../../src/ecosystems/oci/config.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import https from 'node:https';
@@ -12,15 +13,15 @@ import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry'
 import type { TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../support/tls.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import { type Config } from '../../src/config/schema.js';
 import { importToAcr, planAcrImport, runAcrTarget } from '../../src/ecosystems/oci/acr-target.js';
 import { createLayout, type Layout } from '../support/images.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { OciCatalog } from '../../src/ecosystems/oci/catalog.js';
 import { PolicyStore } from '../../src/policy/store.js';
-import { grammars } from '../../src/ecosystems/index.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import { configSchema, grammars, openStateDb } from '../../src/ecosystems/index.js';
+import type { Db } from '../../src/state/db.js';
 
 const SUB = '00000000-1111-2222-3333-444444444444';
 const RG = 'ml-platform';
@@ -141,7 +142,7 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
     });
     policies = PolicyStore.empty(config, grammars);
     await policies.reload();
-    db = await openDb({ pglitePath: 'memory://' });
+    db = await openStateDb({ pglitePath: 'memory://' });
     catalog = new OciCatalog(db);
     await catalog.open();
     const tag = async (name: string, t: string, d: string) =>
@@ -166,13 +167,13 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
   });
 
   it('plans the allowed tags by digest and imports them, reporting a failed operation', async () => {
-    const plan = planAcrImport(catalog, policies.policy, config.oci.acrTarget!, config.oci.upstreams);
+    const plan = planAcrImport(catalog, policies.policy, ociConfig.of(config).acrTarget!, ociConfig.of(config).upstreams);
     expect(plan.problems).toEqual([]);
     expect(plan.items.map((i) => `${i.name}:${i.tag}`)).toEqual(['mcr/azureml/app:1.0.0', 'mcr/azureml/broken:latest']);
 
     const client = new ContainerRegistryManagementClient(credential, SUB, { endpoint: stub.url, tlsOptions: { ca: stub.cert.toString() } });
     const events: string[] = [];
-    const report = await importToAcr(client, config.oci.acrTarget!, plan.items, {
+    const report = await importToAcr(client, ociConfig.of(config).acrTarget!, plan.items, {
       updateIntervalInMs: 1,
       onEvent: (e) => events.push(`${e.type} ${e.image}`),
     });
@@ -201,7 +202,14 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
 
   it('imports only what is new or moved on the next run; failures are retried', async () => {
     const client = new ContainerRegistryManagementClient(credential, SUB, { endpoint: stub.url, tlsOptions: { ca: stub.cert.toString() } });
-    const deps = { db, catalog, policy: policies.policy, target: config.oci.acrTarget!, upstreams: config.oci.upstreams, client };
+    const deps = {
+      db,
+      catalog,
+      policy: policies.policy,
+      target: ociConfig.of(config).acrTarget!,
+      upstreams: ociConfig.of(config).upstreams,
+      client,
+    };
     const first = await runAcrTarget(deps, { updateIntervalInMs: 1 });
     expect(first.imported.map((i) => i.image)).toEqual(['mcr/azureml/app:1.0.0']);
     const before = stub.calls.length;

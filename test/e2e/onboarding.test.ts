@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
-import { workspaceConfig } from '../../src/onboarding/workspace.js';
+import { snippetText, workspaceConfig } from '../../src/onboarding/workspace.js';
 import { isolatedPipEnv, PYTHON } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { isolatedNpm, lockedProject } from '../support/npm-client.js';
@@ -47,7 +47,7 @@ describe('workspace onboarding', () => {
   it('gives a pip.conf that real pip uses to install from Safelist alone', async () => {
     const o = workspaceConfig(sl.config, 'team-a', sl.url);
     const conf = join(work, 'pip.conf');
-    await writeFile(conf, o.pipConf);
+    await writeFile(conf, snippetText(o, 'pipConf'));
     const target = await mkdtemp(join(work, 't-'));
     sl.served.length = 0;
     const code = await new Promise<number>((resolve) => {
@@ -64,17 +64,24 @@ describe('workspace onboarding', () => {
 
   it('gives a .condarc that sends every named channel and defaults through Safelist, locked with #!final', async () => {
     const o = workspaceConfig(sl.config, 'team-a', sl.url, 'tok-0123456789abcdef');
-    expect(o.condarc).toMatch(/^channel_alias: .* #!final$/m);
-    const rc = parse(o.condarc) as { channel_alias: string; default_channels: string[]; allowlist_channels: string[]; channels: string[] };
+    expect(snippetText(o, 'condarc')).toMatch(/^channel_alias: .* #!final$/m);
+    const rc = parse(snippetText(o, 'condarc')) as {
+      channel_alias: string;
+      default_channels: string[];
+      allowlist_channels: string[];
+      channels: string[];
+    };
     expect(rc.channel_alias).toBe(`${sl.url}/t/tok-0123456789abcdef/conda/team-a`);
     expect(rc.channels).toEqual(['conda-forge']);
     expect(rc.default_channels).toEqual([`${rc.channel_alias}/conda-forge`]);
     expect(rc.allowlist_channels).toEqual(rc.default_channels);
     // What conda would fetch for `-c conda-forge` is a channel Safelist serves.
     const plain = workspaceConfig(sl.config, 'team-a', sl.url);
-    const alias = (parse(plain.condarc) as { channel_alias: string }).channel_alias;
+    const alias = (parse(snippetText(plain, 'condarc')) as { channel_alias: string }).channel_alias;
     expect((await fetch(`${alias}/conda-forge/noarch/repodata.json`)).status).toBe(200);
-    expect(o.pipConf).toContain(`index-url = http://token:tok-0123456789abcdef@${new URL(sl.url).host}/pypi/team-a/simple/`);
+    expect(snippetText(o, 'pipConf')).toContain(
+      `index-url = http://token:tok-0123456789abcdef@${new URL(sl.url).host}/pypi/team-a/simple/`,
+    );
     expect(
       parse(
         o.azureMlEnvironment
@@ -98,14 +105,14 @@ describe('workspace onboarding', () => {
       const o = workspaceConfig(guarded.config, 'default', guarded.url);
       const registry = `${guarded.url}/npm/default/`;
       // Without --with-token the file names the variable, never a secret.
-      expect(o.npmrc.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
-        `registry=${registry}`,
-        `${registry.replace(/^http:/, '')}:_authToken=\${SAFELIST_TOKEN}`,
-        'audit=true',
-      ]);
-      expect(workspaceConfig(sl.config, 'team-a', sl.url).npmrc).not.toMatch(/_authToken/);
+      expect(
+        snippetText(o, 'npmrc')
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#')),
+      ).toEqual([`registry=${registry}`, `${registry.replace(/^http:/, '')}:_authToken=\${SAFELIST_TOKEN}`, 'audit=true']);
+      expect(snippetText(workspaceConfig(sl.config, 'team-a', sl.url), 'npmrc')).not.toMatch(/_authToken/);
       const project = await lockedProject(registry, { 'onb-lib': '1.0.0' });
-      await writeFile(join(project, '.npmrc'), o.npmrc);
+      await writeFile(join(project, '.npmrc'), snippetText(o, 'npmrc'));
       // npm reads the project's .npmrc alone (no --registry): the advisory comes from Safelist, with the token.
       const npm = await isolatedNpm({ env: { SAFELIST_TOKEN: TOKEN } });
       const r = await npm.run(['audit', '--json'], project);

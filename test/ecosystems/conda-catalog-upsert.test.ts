@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_CHANNEL } from '../../src/catalog/changes.js';
 import { CondaCatalog, type CondaPackage } from '../../src/ecosystems/conda/catalog.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
 import { until } from '../support/wait.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -46,7 +47,7 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     catalog = new CondaCatalog(db);
     await catalog.open();
   });

@@ -5,8 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CondaCatalog, packageFromRecord, type CondaPackage } from '../../src/ecosystems/conda/catalog.js';
 import { servedRecord } from '../../src/ecosystems/conda/served.js';
-import { migrate, openDb, type Db } from '../../src/state/db.js';
+import { migrate, type Db } from '../../src/state/db.js';
 import { createPgDatabase, DB_MODES } from '../support/databases.js';
+import { migrations, openStateDb } from '../../src/ecosystems/index.js';
 
 const record = (name: string, sha: string) => ({
   name,
@@ -36,10 +37,10 @@ describe.each(DB_MODES)('conda indexed_at on %s', (mode) => {
   });
 
   const open = async () => {
-    if (mode === 'pglite') return openDb({ pglitePath: 'memory://' });
+    if (mode === 'pglite') return openStateDb({ pglitePath: 'memory://' });
     const d = await createPgDatabase();
     drop = d.drop;
-    return openDb({ url: d.url, pglitePath: 'memory://' });
+    return openStateDb({ url: d.url, pglitePath: 'memory://' });
   };
 
   it('migration 0370 gives rows stored before it their creation time, upstream-only rows none', async () => {
@@ -49,7 +50,7 @@ describe.each(DB_MODES)('conda indexed_at on %s', (mode) => {
     // Back to the schema before 0370, with rows created a day ago.
     await db.exec(`ALTER TABLE conda_packages DROP COLUMN indexed_at; DELETE FROM schema_migrations WHERE id = '0370_conda_indexed_at';
       UPDATE conda_packages SET created_at = '2026-01-02T03:04:05.678Z'`);
-    await migrate(db);
+    await migrate(db, migrations);
     await catalog.reloadAll();
     const s = catalog.subdir('conda-forge', 'noarch')!;
     expect(s.packages.get('kept-1.0-h0_0.conda')!.indexedAt?.toISOString()).toBe('2026-01-02T03:04:05.678Z');

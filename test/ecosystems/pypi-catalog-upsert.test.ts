@@ -4,9 +4,10 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PypiCatalog, type PypiFile } from '../../src/ecosystems/pypi/catalog.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
 import { until } from '../support/wait.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -45,7 +46,7 @@ describe.each(DB_MODES)('pypi catalog bulk writes on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     writer = new PypiCatalog(db);
     replica = new PypiCatalog(db);
     await writer.open();

@@ -12,8 +12,9 @@ import { GateStore } from '../../src/gate/store.js';
 import type { Finding, ImageRef, ScanProvider, ScanResult } from '../../src/gate/types.js';
 import { GateWorker } from '../../src/gate/worker.js';
 import type { GateRegistry, RegistryClient } from '../../src/gate/registry.js';
-import { openDb, type Db, type OpenDbOptions } from '../../src/state/db.js';
+import type { Db, OpenDbOptions } from '../../src/state/db.js';
 import { createPgDatabase, DB_MODES } from '../support/databases.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const finding = (extra: Partial<Finding> = {}): Finding => ({
@@ -39,7 +40,7 @@ class FixedProvider implements ScanProvider {
 
 describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across images and restarts (%s)', (mode) => {
   let dir: string;
-  let opts: OpenDbOptions;
+  let opts: Omit<OpenDbOptions, 'migrations'>;
   let drop: (() => Promise<void>) | undefined;
   let db: Db;
   const provider = new FixedProvider([
@@ -85,7 +86,7 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
       opts = { url: pg.url, pglitePath: 'memory://' };
     } else opts = { pglitePath: join(dir, 'pglite') };
     await writeFile(join(dir, 'containers.yaml'), 'severity: critical\nfixDeadline: 30d\n');
-    db = await openDb(opts);
+    db = await openStateDb(opts);
   });
   afterAll(async () => {
     await db?.close();
@@ -109,7 +110,7 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
 
     // Another image with the same finding, after a restart: the clock does not start again.
     await db.close();
-    db = await openDb(opts);
+    db = await openStateDb(opts);
     const second = await judge(digest('2'));
     expect(second.verdict!.reported.find((r) => r.finding.id === 'CVE-2026-1000')!.finding.fixSeenAt).toBe(firstSeen);
     expect(await db.query('SELECT * FROM gate_fix_seen')).toHaveLength(1);

@@ -4,8 +4,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GateStore } from '../../src/gate/store.js';
 import type { Verdict } from '../../src/gate/types.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
@@ -35,7 +36,7 @@ describe.each(DB_MODES)('gate lease on %s', (mode) => {
 
   it('lets only the replica holding the current lease record a verdict or a wait', async () => {
     const cfg = await databaseConfig(mode);
-    const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     opened.push({ db, cleanup: cfg.cleanup });
     const store = new GateStore(db, 60_000);
     await store.recordPushes('acr', 'acr', [{ id: 'push-1', host: 'acr.example', repository: 'team/app', digest: DIGEST }], 'test');

@@ -8,8 +8,9 @@ import { insertDownloads, type DownloadRecord } from '../../src/audit/downloads.
 import { appendAudit } from '../../src/audit/log.js';
 import { SafelistError } from '../../src/errors.js';
 import { imageIncidentReport, parseImageReference } from '../../src/gate/image-incidents.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { databaseConfig, DB_MODES } from '../support/databases.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -53,7 +54,7 @@ describe.each(DB_MODES)('image incidents on %s', (mode) => {
   });
   async function open(): Promise<Db> {
     const cfg = await databaseConfig(mode);
-    const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
     cleanups.push(cfg.cleanup, () => db.close());
     return db;
   }

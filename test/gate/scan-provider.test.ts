@@ -11,7 +11,7 @@ import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import type { TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gateSchema } from '../../src/config/schema.js';
-import { grammars } from '../../src/ecosystems/index.js';
+import { grammars, openStateDb } from '../../src/ecosystems/index.js';
 import { ContentsProvider } from '../../src/gate/providers/contents.js';
 import { DefenderProvider } from '../../src/gate/providers/defender.js';
 import { ReportProvider } from '../../src/gate/providers/reports.js';
@@ -20,7 +20,7 @@ import { GateStore } from '../../src/gate/store.js';
 import type { Finding, ImageRef, ScanProvider, ScanResult } from '../../src/gate/types.js';
 import { Policy } from '../../src/policy/decide.js';
 import { loadPolicyFiles } from '../../src/policy/load.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
 import { databaseConfig, DB_MODES, type DbMode } from '../support/databases.js';
 import { FAKE_ARM_TOKEN, startDefenderStub } from '../support/defender.js';
 import { createLayout } from '../support/images.js';
@@ -59,7 +59,7 @@ const finding = (id: string): Finding => ({
 
 async function openTestDb(mode: DbMode): Promise<{ db: Db; cleanup(): Promise<void> }> {
   const cfg = await databaseConfig(mode);
-  const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+  const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
   return { db, cleanup: cfg.cleanup };
 }
 

@@ -18,6 +18,7 @@ import { zstdDecompressSync } from 'node:zlib';
 import { decode, encode } from '@msgpack/msgpack';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { condaConfig } from '../../src/ecosystems/conda/config.js';
 import { CondaIndex } from '../../src/ecosystems/conda/index.js';
 import { importCondaDir } from '../../src/ecosystems/conda/importer.js';
 import { renderShards } from '../../src/ecosystems/conda/shards.js';
@@ -193,7 +194,7 @@ describe('CEP 16 sharded repodata', () => {
 
   it('is not offered by a CondaIndex without a msgpack encoder: 404, so clients use repodata.json', async () => {
     const rt = sl.runtime;
-    const conda = new CondaIndex(openedConda(rt).catalog, rt.policies, sl.config.conda.channels, { maxBytes: 10_000_000 });
+    const conda = new CondaIndex(openedConda(rt).catalog, rt.policies, condaConfig.of(sl.config).channels, { maxBytes: 10_000_000 });
     // Only conda's read path, served from that index.
     const routes: OpenEcosystem['routes'] = (a, d) => registerCondaRoutes(a, { index: conda, store: d.store, gzip: true });
     const app: FastifyInstance = await buildApp({

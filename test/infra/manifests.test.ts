@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
-import { configSchema } from '../../src/config/schema.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { configSchema, configSections } from '../../src/ecosystems/index.js';
 
 const INFRA = resolve(import.meta.dirname, '../../infra');
 type Doc = { kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
@@ -57,7 +57,7 @@ describe('Kubernetes manifests', () => {
     expect(names.length).toBeGreaterThan(2);
     const env: NodeJS.ProcessEnv = { DATABASE_URL: 'postgres://u@h:5432/db' };
     for (const n of names) env[n] = n.endsWith('ACCOUNT_URL') ? 'https://acct.blob.core.windows.net' : n.endsWith('KIND') ? 'azure' : 'value-0123456789abcdef0123';
-    const { config } = loadConfig({ env, file: undefined } as never);
+    const { config } = loadConfig({ sections: configSections,  env, file: undefined } as never);
     expect(config.gate.acrWebhook?.secret).toBe('value-0123456789abcdef0123');
     expect(config.storage).toMatchObject({ kind: 'azure', azure: { accountUrl: 'https://acct.blob.core.windows.net', container: 'value-0123456789abcdef0123' } });
   });

@@ -3,6 +3,8 @@
 // metrics and the job's own, appends the job's audit record with whoever started it, passes
 // on the events of the jobs it runs, and turns a job's failure into an outcome (counted, not
 // audited as finished, never thrown).
+import { npmConfig } from '../../src/ecosystems/npm/config.js';
+import { ociConfig } from '../../src/ecosystems/oci/config.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,15 +178,18 @@ describe('the one rule for which ecosystems a sync covers', () => {
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'default')).toEqual(['pypi']);
       await sl.setCondaAllowlist('channels:\n  conda-forge:\n    - numpy\n');
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda']);
-      const withOci = {
-        ...sl.config,
-        oci: { ...sl.config.oci, upstreams: [{ name: 'mcr', url: 'https://mcr.microsoft.com' }] },
-      } as typeof sl.config;
+      const withOci = ociConfig.with(sl.config, {
+        ...ociConfig.of(sl.config),
+        upstreams: [{ name: 'mcr', url: 'https://mcr.microsoft.com' }],
+      });
       expect(syncPlan(withOci, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda', 'oci']);
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'oci')).toEqual(['oci']);
       expect(syncPlan(sl.config, sl.runtime.policies.policy, 'all')).toEqual(['pypi', 'conda', 'oci', 'npm']);
       // npm: when an upstream registry is configured and some rule names an npm package.
-      const withNpm = { ...withOci, npm: { ...sl.config.npm, upstreams: [{ name: 'npmjs', url: 'https://registry.npmjs.org/' }] } };
+      const withNpm = npmConfig.with(withOci, {
+        ...npmConfig.of(sl.config),
+        upstreams: [{ name: 'npmjs', url: 'https://registry.npmjs.org/' }],
+      });
       expect(syncPlan(withNpm, sl.runtime.policies.policy, 'default')).toEqual(['pypi', 'conda', 'oci']);
       await writeFile(join(sl.dir, 'allowlists', 'npm.yaml'), 'packages:\n  - left-pad@^1.3.0\n');
       await sl.runtime.policies.reload();

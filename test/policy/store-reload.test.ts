@@ -7,11 +7,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/schema.js';
 import { PolicyError } from '../../src/errors.js';
 import { filesFingerprint } from '../../src/policy/load.js';
 import { PolicyStore, type ReloadOutcome } from '../../src/policy/store.js';
-import { grammars } from '../../src/ecosystems/index.js';
+import { configSchema, grammars } from '../../src/ecosystems/index.js';
 import { until } from '../support/wait.js';
 import { CatalogReloads } from '../../src/catalog/reload.js';
 

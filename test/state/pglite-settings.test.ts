@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { openDb, type Db } from '../../src/state/db.js';
+import type { Db } from '../../src/state/db.js';
+import { configSections, openStateDb } from '../../src/ecosystems/index.js';
 
 const show = async (db: Db, name: string) => (await db.query<Record<string, string>>(`SHOW ${name}`))[0]![name];
 
@@ -20,11 +21,11 @@ describe('PGlite settings', () => {
     const dir = await mkdtemp(join(tmpdir(), 'safelist-pglite-config-'));
     dirs.push(dir);
     await writeFile(join(dir, 'safelist.yaml'), yaml);
-    return () => loadConfig({ file: join(dir, 'safelist.yaml'), env: {} }).config;
+    return () => loadConfig({ sections: configSections, file: join(dir, 'safelist.yaml'), env: {} }).config;
   };
 
   it('default to a 16MB shared_buffers, keeping that default when other settings are given', async () => {
-    expect(loadConfig({ env: {} }).config.database.pgliteSettings).toEqual({ shared_buffers: '16MB' });
+    expect(loadConfig({ sections: configSections, env: {} }).config.database.pgliteSettings).toEqual({ shared_buffers: '16MB' });
     const load = await configWith('database: { pgliteSettings: { work_mem: 8MB } }\n');
     expect(load().database.pgliteSettings).toEqual({ shared_buffers: '16MB', work_mem: '8MB' });
   });
@@ -37,7 +38,7 @@ describe('PGlite settings', () => {
   });
 
   it('applies the settings at open, in memory and on a folder opened again with other settings', async () => {
-    const mem = await openDb({ pglitePath: 'memory://', pgliteSettings: { shared_buffers: '16MB', work_mem: '8MB' } });
+    const mem = await openStateDb({ pglitePath: 'memory://', pgliteSettings: { shared_buffers: '16MB', work_mem: '8MB' } });
     try {
       expect(await show(mem, 'shared_buffers')).toBe('16MB');
       expect(await show(mem, 'work_mem')).toBe('8MB');
@@ -46,10 +47,10 @@ describe('PGlite settings', () => {
     }
     const dir = await mkdtemp(join(tmpdir(), 'safelist-pglite-settings-'));
     dirs.push(dir);
-    const first = await openDb({ pglitePath: dir, pgliteSettings: { shared_buffers: '8MB' } });
+    const first = await openStateDb({ pglitePath: dir, pgliteSettings: { shared_buffers: '8MB' } });
     expect(await show(first, 'shared_buffers')).toBe('8MB');
     await first.close();
-    const again = await openDb({ pglitePath: dir, pgliteSettings: { shared_buffers: '24MB' } });
+    const again = await openStateDb({ pglitePath: dir, pgliteSettings: { shared_buffers: '24MB' } });
     try {
       expect(await show(again, 'shared_buffers')).toBe('24MB');
     } finally {

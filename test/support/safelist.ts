@@ -1,13 +1,17 @@
 // Starts a real Safelist server in this process for tests: its own temp folder for policy
 // files and blobs, the chosen database mode and storage back end, a free port.
+import type { CondaChannelConfig } from '../../src/ecosystems/conda/config.js';
+import type { OciUpstreamConfig } from '../../src/ecosystems/oci/config.js';
+import type { PypiUpstreamConfig } from '../../src/ecosystems/pypi/config.js';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import { type Config } from '../../src/config/schema.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { databaseConfig, type DbMode } from './databases.js';
 import type { SyncReport } from '../../src/ecosystems/pypi/sync.js';
 import type { OciSyncReport } from '../../src/ecosystems/oci/sync.js';
+import { configSchema } from '../../src/ecosystems/index.js';
 
 export interface TestSafelistOptions {
   db?: DbMode;
@@ -18,15 +22,15 @@ export interface TestSafelistOptions {
   allowlist?: string;
   /** allowlists/conda.yaml */
   condaAllowlist?: string;
-  condaChannels?: Config['conda']['channels'];
+  condaChannels?: CondaChannelConfig[];
   exceptions?: Record<string, string>;
   views?: Config['views'];
-  upstreams?: Config['pypi']['upstreams'];
+  upstreams?: PypiUpstreamConfig[];
   /** Written to allowlists/npm.yaml. */
   npmAllowlist?: string;
   /** Written to allowlists/oci.yaml. */
   ociAllowlist?: string;
-  ociUpstreams?: Config['oci']['upstreams'];
+  ociUpstreams?: OciUpstreamConfig[];
   extra?: Record<string, unknown>;
   /** Passed to startServer (Azure identity and client options for the Defender provider). */
   server?: Omit<import('../../src/server.js').ServerOptions, 'onServed'>;

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { condaChannelSchema } from '../../src/config/schema.js';
+import { condaChannelSchema } from '../../src/ecosystems/conda/config.js';
 import { CondaUpstream, type CondaFileRef } from '../../src/ecosystems/conda/upstream.js';
 import { OciUpstream, type OciBlobRef } from '../../src/ecosystems/oci/upstream.js';
 import { PypiUpstream, type PypiFileRef, type UpstreamProject } from '../../src/ecosystems/pypi/upstream.js';

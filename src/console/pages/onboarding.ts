@@ -1,5 +1,5 @@
-// The console's workspace setup page (/ui/onboarding): for each view, the pip.conf, .condarc,
-// .npmrc, container settings and Azure ML environment that point a workspace at Safelist only, with
+// The console's workspace setup page (/ui/onboarding): for each view, each ecosystem's client
+// configuration (pip.conf, .condarc…) and the Azure ML environment that point a workspace at Safelist only, with
 // copy buttons (enhance.ts; the text stays selectable without script). Open to anyone signed in,
 // as GET /api/v1/workspaces/{view}/config is. Snippets come from onboarding/workspace.ts; the
 // base URL is never a request's Host header.
@@ -23,9 +23,7 @@ function viewSection(o: Onboarding): Html {
   const id = (what: string) => `${what}-${o.view.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   return html`<section>
     <h2>View ${o.view}</h2>
-    ${snippet(id('pip'), 'pip.conf', o.pipConf)} ${snippet(id('condarc'), '.condarc', o.condarc)} ${snippet(id('npmrc'), '.npmrc', o.npmrc)}
-    ${snippet(id('docker'), 'Docker and container images', o.containers)}
-    ${snippet(id('azureml'), 'Azure ML environment', o.azureMlEnvironment)}
+    ${o.snippets.map((s) => snippet(id(s.id), s.title, s.text))} ${snippet(id('azureml'), 'Azure ML environment', o.azureMlEnvironment)}
   </section>`;
 }
 

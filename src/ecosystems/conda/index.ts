@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { isPlatform } from '@conda-org/rattler';
 import { LRUCache } from 'lru-cache';
-import type { CondaChannelConfig } from '../../config/schema.js';
+import type { CondaChannelConfig } from './config.js';
 import { errors, SafelistError } from '../../errors.js';
 import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';

@@ -7,7 +7,10 @@ import { encode as msgpackEncode } from '@msgpack/msgpack';
 import type { EcosystemModule, InstallQuery, OpenContext, OpenEcosystem } from '../types.js';
 import { CondaCatalog } from './catalog.js';
 import { condaContents } from './contents.js';
+import { condaConfig } from './config.js';
 import { condaGrammar } from './grammar.js';
+import { migrations } from './migrations.js';
+import { condaOnboarding } from './onboarding.js';
 import { condaImportSpec, importCondaDir } from './importer.js';
 import { CondaIndex } from './index.js';
 import { checkCondaInstallability } from './installability.js';
@@ -36,16 +39,19 @@ export const conda: EcosystemModule = {
   id: 'conda',
   label: 'conda',
   grammar: condaGrammar,
+  config: condaConfig,
+  migrations,
   // OSV has no conda ecosystem of its own; advisory files written for conda name it so.
   names: { osv: 'conda', item: 'file', fileOf },
-  surface: { prefix: '/conda/' },
+  surface: { prefix: '/conda/', tokenHint: 'conda https://host/t/TOKEN/conda/VIEW' },
   sync: condaSyncSpec,
   importer: condaImportSpec,
   contents: condaContents,
+  onboarding: condaOnboarding,
   installSnippet,
   // A rule for a channel Safelist does not mirror allows nothing: almost always a typo.
   lintRule(rule, config) {
-    const channels = new Set(config.conda.channels.flatMap((c) => [c.name, ...c.alias]));
+    const channels = new Set(condaConfig.of(config).channels.flatMap((c) => [c.name, ...c.alias]));
     if (rule.channel === undefined || channels.has(rule.channel)) return undefined;
     return `channel "${rule.channel}" is not configured (conda.channels: ${[...channels].join(', ') || 'none'}); this entry allows nothing`;
   },
@@ -54,7 +60,7 @@ export const conda: EcosystemModule = {
 
 /** conda with the view's first configured channel through Safelist's channel alias, and no other channel. */
 function installSnippet(q: InstallQuery): string {
-  const channel = q.config.conda.channels[0]?.name ?? 'conda-forge';
+  const channel = condaConfig.of(q.config).channels[0]?.name ?? 'conda-forge';
   const alias = `${q.base.replace(/\/$/, '')}/conda/${q.view}`;
   return `conda install --override-channels -c ${alias}/${channel} "${q.name}${q.version ? `==${q.version}` : ''}"`;
 }
@@ -64,7 +70,7 @@ async function openConda(ctx: OpenContext): Promise<OpenConda> {
   const catalog = new CondaCatalog(db, ctx.reloads);
   await catalog.open();
   // @msgpack/msgpack turns on CEP 16 sharded repodata (repodata_shards.msgpack.zst), which rattler and pixi ask for first.
-  const index = new CondaIndex(catalog, ctx.policies, config.conda.channels, {
+  const index = new CondaIndex(catalog, ctx.policies, condaConfig.of(config).channels, {
     maxBytes: config.cache.maxBytes,
     msgpack: { encode: msgpackEncode },
   });
@@ -76,7 +82,7 @@ async function openConda(ctx: OpenContext): Promise<OpenConda> {
       registerCondaRoutes(app, {
         index,
         store: deps.store,
-        gzip: deps.gzip ?? true,
+        gzip: condaConfig.of(ctx.config).gzip,
         onServed: (e) => deps.onServed?.({ ...e, download: true }),
         ...(deps.onBlocked ? { onBlocked: deps.onBlocked } : {}),
       }),
@@ -104,7 +110,9 @@ async function openConda(ctx: OpenContext): Promise<OpenConda> {
         { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.channels ? { channels: params.channels as string[] } : {}) },
       ),
     async import(params, run) {
-      const channel = index.channel((params.channel as string | undefined) ?? config.conda.channels[0]?.name ?? 'conda-forge').name;
+      const channel = index.channel(
+        (params.channel as string | undefined) ?? condaConfig.of(config).channels[0]?.name ?? 'conda-forge',
+      ).name;
       const r = await importCondaDir(params.dir, { store, catalog, channel, onProgress: (line) => run.emit({ type: 'line', line }) });
       return { ...r, channel };
     },

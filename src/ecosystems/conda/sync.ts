@@ -22,6 +22,7 @@ import type { Db } from '../../state/db.js';
 import { z } from 'zod';
 import type { BlobStore } from '../../storage/types.js';
 import type { SyncSpec } from '../types.js';
+import { condaConfig } from './config.js';
 
 export type CondaSyncEvent =
   | { type: 'subdir'; channel: string; subdir: string; seen: number; kept: number; toFetch: number }
@@ -121,7 +122,7 @@ export async function runCondaSync(
     report.failed.push({ filename: p.filename, error });
     emit({ type: 'failed', filename: p.filename, error });
   });
-  for (const channel of config.conda.channels) {
+  for (const channel of condaConfig.of(config).channels) {
     if (opts.channels && !opts.channels.includes(channel.name)) continue;
     const names = policy.namesInScope('conda', new Date(), channel.name);
     if (names.size === 0) {
@@ -160,7 +161,7 @@ export async function runCondaSync(
         const result = await filterRepodata(body, {
           wantName: (n) => names.has(n),
           subdir,
-          maxRecordBytes: config.conda.maxRecordBytes,
+          maxRecordBytes: condaConfig.of(config).maxRecordBytes,
           source: `${channel.name}/${subdir}/repodata.json`,
           onRecord: (r) => {
             const p = packageFromRecord(channel.name, subdir, r.filename, r.record, {

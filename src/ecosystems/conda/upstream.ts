@@ -2,7 +2,7 @@
 // stream (never buffered whole: conda-forge's runs to hundreds of MB) and package files. Only
 // the sync job calls this; the read path never contacts an upstream. A stalled transfer is
 // aborted after the sync timeout without data, however long the whole transfer takes.
-import type { CondaChannelConfig } from '../../config/schema.js';
+import type { CondaChannelConfig } from './config.js';
 import { headFile, openStream, withRetries } from '../../upstream/http.js';
 import { isUpstreamError, UPSTREAM, type UpstreamBody, type UpstreamClient, type UpstreamOptions } from '../../upstream/types.js';
 

@@ -13,7 +13,10 @@ import { npmAffects, registerNpmAuditRoute } from './audit.js';
 import { NpmCatalog } from './catalog.js';
 import { npmContents } from './contents.js';
 import { explainNpm } from './explain.js';
+import { npmConfig } from './config.js';
 import { npmGrammar } from './grammar.js';
+import { migrations } from './migrations.js';
+import { npmOnboarding } from './onboarding.js';
 import { NpmIndex } from './index.js';
 import { checkNpmName } from './names.js';
 import { registerNpmRoutes, sendNpmError } from './routes.js';
@@ -33,8 +36,8 @@ const npmSyncSpec: SyncSpec = {
   params: syncParams,
   paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.names ? { packages: c.names } : {}) }),
   // Part of a default sync when an upstream registry is configured and some rule names an npm package.
-  inDefaultPlan: (config, policy) => config.npm.upstreams.length > 0 && policy.rules.some((r) => r.ecosystem === 'npm'),
-  afterApproval: (config, name) => (config.npm.upstreams.length ? { packages: [name] } : undefined),
+  inDefaultPlan: (config, policy) => npmConfig.of(config).upstreams.length > 0 && policy.rules.some((r) => r.ecosystem === 'npm'),
+  afterApproval: (config, name) => (npmConfig.of(config).upstreams.length ? { packages: [name] } : undefined),
   auditDetail: (r, p) => ({
     downloaded: r.downloaded,
     bytes: r.bytes,
@@ -54,6 +57,8 @@ export const npm: EcosystemModule = {
   id: 'npm',
   label: 'npm',
   grammar: npmGrammar,
+  config: npmConfig,
+  migrations,
   names: {
     osv: 'npm',
     item: 'tarball',
@@ -63,9 +68,14 @@ export const npm: EcosystemModule = {
     variants: npmNameVariants,
     osvAffects: npmAffects,
   },
-  surface: { prefix: '/npm/', sendError: (_req, reply, err) => sendNpmError(reply, err) },
+  surface: {
+    prefix: '/npm/',
+    tokenHint: 'npm //host/npm/VIEW/:_authToken=TOKEN in .npmrc',
+    sendError: (_req, reply, err) => sendNpmError(reply, err),
+  },
   sync: npmSyncSpec,
   contents: npmContents,
+  onboarding: npmOnboarding,
   installSnippet,
   open: openNpm,
 };

@@ -14,6 +14,7 @@ import type { NpmCatalog, NpmPackageMeta, NpmVersion } from './catalog.js';
 import { blobKeyForSha512, sha512OfIntegrity, VerifyingTarball } from './integrity.js';
 import { checkNpmName } from './names.js';
 import { NpmUpstream, type UpstreamPackument } from './upstream.js';
+import { npmConfig } from './config.js';
 
 /** The progress events every ecosystem's sync speaks (the 'project' one counts tarballs as files). */
 export type NpmSyncEvent =
@@ -129,7 +130,8 @@ export async function runNpmSync(
   const emit = opts.onEvent ?? (() => undefined);
   const report: NpmSyncReport = { packages: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
   const timeout = durationMs(config.sync.timeout);
-  const upstreams = config.npm.upstreams.map((u) => new NpmUpstream(u, timeout, config.npm.maxPackumentBytes));
+  const section = npmConfig.of(config);
+  const upstreams = section.upstreams.map((u) => new NpmUpstream(u, timeout, section.maxPackumentBytes));
   const fail = (filename: string, error: string) => {
     report.failed.push({ filename, error });
     emit({ type: 'failed', filename, error });

@@ -3,7 +3,7 @@
 // never contacts an upstream. A stalled transfer is aborted after the sync timeout without data.
 // Never sends the configured token to another host than the registry's own.
 import { Readable, Transform } from 'node:stream';
-import type { NpmUpstreamConfig } from '../../config/schema.js';
+import type { NpmUpstreamConfig } from './config.js';
 import { describeFetchFailure } from '../../upstream/fetch-failure.js';
 import { encodeNpmName } from './names.js';
 

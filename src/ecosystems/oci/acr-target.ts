@@ -4,7 +4,7 @@
 // tags a view allows, as mirrored, each imported by digest (never by a tag that could have
 // moved upstream since it was checked) and tagged in the target with its upstream tag.
 import type { ContainerRegistryManagementClient, ImportImageParameters } from '@azure/arm-containerregistry';
-import type { AcrTargetConfig, OciUpstreamConfig } from '../../config/schema.js';
+import type { AcrTargetConfig, OciUpstreamConfig } from './config.js';
 import type { Policy } from '../../policy/decide.js';
 import type { Db } from '../../state/db.js';
 import type { OciCatalog } from './catalog.js';

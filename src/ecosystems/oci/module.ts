@@ -4,8 +4,12 @@
 // and no static publish: images are pulled through the registry API only. It must never be
 // reached by name from outside (the registry in ../index.ts lists it).
 import type { EcosystemModule, InstallQuery, OpenContext, OpenEcosystem } from '../types.js';
+import { acrImportSpec, runAcrImport } from './acr-job.js';
 import { OciCatalog } from './catalog.js';
+import { ociConfig } from './config.js';
 import { ociGrammar } from './grammar.js';
+import { migrations } from './migrations.js';
+import { ociOnboarding } from './onboarding.js';
 import { OciIndex } from './index.js';
 import { isOciPath, registerOciRoutes, sendOciError } from './routes.js';
 import { ociSyncSpec, runOciSync } from './sync.js';
@@ -25,14 +29,18 @@ export const oci: EcosystemModule = {
   id: 'oci',
   label: 'OCI images',
   grammar: ociGrammar,
+  config: ociConfig,
+  migrations,
   // An image name has a slash; no repository component starts with '@' (that is a scoped npm name).
   names: { item: 'tag', fileOf, claims: (name) => name.includes('/') && !name.startsWith('@') },
-  surface: { prefix: '/v2/', matches: isOciPath, sendError: sendOciError },
+  surface: { prefix: '/v2/', tokenHint: 'docker login with the token as password', matches: isOciPath, sendError: sendOciError },
   sync: ociSyncSpec,
+  jobs: [acrImportSpec],
+  onboarding: ociOnboarding,
   installSnippet,
   // Image names start with a configured upstream's short name; anything else could never sync.
   lintRule(rule, config) {
-    const registries = new Set(config.oci.upstreams.map((u) => u.name));
+    const registries = new Set(ociConfig.of(config).upstreams.map((u) => u.name));
     const registry = rule.name.split('/')[0]!;
     if (registries.has(registry)) return undefined;
     return `"${registry}" is not a configured oci upstream (oci.upstreams: ${[...registries].join(', ') || 'none'})`;
@@ -67,6 +75,10 @@ async function openOci(ctx: OpenContext): Promise<OpenOci> {
       }),
     explain: (name, view) => index.explain(name, view),
     catalogNames: () => catalog.imageNames(),
+    runJob: async (name, params, run) => {
+      if (name !== acrImportSpec.name) throw new Error(`the OCI ecosystem has no job "${name}"`);
+      return runAcrImport(catalog, ctx.db, params, run);
+    },
     sync: (params, run) =>
       runOciSync(
         { config: run.config, policy: run.policy, catalog, store },

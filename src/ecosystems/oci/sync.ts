@@ -17,6 +17,7 @@ import type { Policy } from '../../policy/decide.js';
 import type { BlobStore } from '../../storage/types.js';
 import { z } from 'zod';
 import type { SyncEvent, SyncSpec } from '../types.js';
+import { ociConfig } from './config.js';
 
 export interface OciSyncReport {
   images: Array<{ name: string; upstream: string | null; tags: number; synced: string[]; present: string[] }>;
@@ -52,7 +53,7 @@ export async function runOciSync(
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
   const upstreams = new Map(
-    config.oci.upstreams.map((u) => [u.name, new OciUpstream(u, { timeoutMs: timeout, retries: config.sync.retries })]),
+    ociConfig.of(config).upstreams.map((u) => [u.name, new OciUpstream(u, { timeoutMs: timeout, retries: config.sync.retries })]),
   );
   const names = [...(opts.only ?? policy.namesInScope('oci'))].sort();
   const report: OciSyncReport = { images: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
@@ -186,8 +187,8 @@ export const ociSyncSpec: SyncSpec = {
   params: syncParams,
   paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.names ? { images: c.names } : {}) }),
   // Part of a default sync when an upstream registry is configured.
-  inDefaultPlan: (config) => config.oci.upstreams.length > 0,
-  afterApproval: (config) => (config.oci.upstreams.length ? {} : undefined),
+  inDefaultPlan: (config) => ociConfig.of(config).upstreams.length > 0,
+  afterApproval: (config) => (ociConfig.of(config).upstreams.length ? {} : undefined),
   auditDetail: (r) => ({
     downloaded: r.downloaded,
     bytes: r.bytes,
@@ -195,7 +196,7 @@ export const ociSyncSpec: SyncSpec = {
     missing: r.missing,
   }),
   // The ACR target follows the mirror: what is new or moved since the last import.
-  followUp: (config) => (config.oci.acrTarget?.afterSync ? { job: 'acr-import', params: {} } : undefined),
+  followUp: (config) => (ociConfig.of(config).acrTarget?.afterSync ? { job: 'acr-import', params: {} } : undefined),
   summary(report, dryRun) {
     const r = report as OciSyncReport;
     if (dryRun) {

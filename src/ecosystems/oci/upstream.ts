@@ -4,7 +4,7 @@
 // token (anonymously, or with the configured credentials) and retrying once; Basic challenges
 // use the configured credentials. Tokens are cached per scope until they expire.
 // Never trusts a manifest it cannot verify: by-digest reads are checked against the digest.
-import type { OciUpstreamConfig } from '../../config/schema.js';
+import type { OciUpstreamConfig } from './config.js';
 import { sha256OfBuffer } from '../../catalog/ingest.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
 import { drain, guardBody, send, statusError, StallTimer, unreachable, withRetries } from '../../upstream/http.js';

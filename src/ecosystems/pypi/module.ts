@@ -6,7 +6,10 @@
 import type { EcosystemModule, ExplainedVersion, InstallQuery, OpenContext, OpenEcosystem } from '../types.js';
 import { PypiCatalog } from './catalog.js';
 import { pypiContents } from './contents.js';
+import { pypiConfig } from './config.js';
 import { pypiGrammar } from './grammar.js';
+import { migrations } from './migrations.js';
+import { pypiOnboarding } from './onboarding.js';
 import { importPypiDir, pypiImportSpec } from './importer.js';
 import { PypiIndex } from './index.js';
 import { checkPypiInstallability } from './installability.js';
@@ -33,11 +36,14 @@ export const pypi: EcosystemModule = {
   id: 'pypi',
   label: 'PyPI',
   grammar: pypiGrammar,
+  config: pypiConfig,
+  migrations,
   names: { osv: 'PyPI', item: 'file', fileOf, claims: (name) => !name.includes('/') },
-  surface: { prefix: '/pypi/' },
+  surface: { prefix: '/pypi/', tokenHint: 'pip https://user:TOKEN@host/pypi/VIEW/simple/' },
   sync: pypiSyncSpec,
   importer: pypiImportSpec,
   contents: pypiContents,
+  onboarding: pypiOnboarding,
   installSnippet,
   open: openPypi,
 };

@@ -22,6 +22,7 @@ import type { BlobStore } from '../../storage/types.js';
 import { blobKeyForSha256 } from '../../catalog/blob-keys.js';
 import { z } from 'zod';
 import type { SyncEvent, SyncSpec } from '../types.js';
+import { pypiConfig } from './config.js';
 
 export type { SyncEvent };
 
@@ -88,7 +89,7 @@ export async function runPypiSync(
   const { config, policy, catalog, store } = deps;
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
-  const upstreams = config.pypi.upstreams.map((u) => new PypiUpstream(u, { timeoutMs: timeout, retries: config.sync.retries }));
+  const upstreams = pypiConfig.of(config).upstreams.map((u) => new PypiUpstream(u, { timeoutMs: timeout, retries: config.sync.retries }));
   const names = [...(opts.only?.map(normalizeProjectName) ?? policy.namesInScope('pypi'))].sort();
   const report: SyncReport = { plan: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
   const swept = await removeLegacyTempFolders();
@@ -266,7 +267,7 @@ export const pypiSyncSpec: SyncSpec = {
   paramsFrom: (c) => ({ dryRun: c.dryRun, ...(c.names ? { projects: c.names } : {}) }),
   // PyPI is always part of a default sync.
   inDefaultPlan: () => true,
-  afterApproval: (config, name) => (config.pypi.upstreams.length ? { projects: [name] } : undefined),
+  afterApproval: (config, name) => (pypiConfig.of(config).upstreams.length ? { projects: [name] } : undefined),
   auditDetail: (r, p) => ({
     downloaded: r.downloaded,
     bytes: r.bytes,

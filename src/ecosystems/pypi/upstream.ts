@@ -4,7 +4,7 @@
 // A PEP 792 project status (JSON "project-status", HTML pypi:project-status meta) is read so
 // the sync can relay it; an unknown status is treated as active, as the standard says.
 import { Parser } from 'htmlparser2';
-import type { UpstreamConfig } from '../../config/schema.js';
+import type { PypiUpstreamConfig } from './config.js';
 import { parseDistFilename } from './names.js';
 import { drain, headFile, openStream, send, statusError, unreachable, withRetries } from '../../upstream/http.js';
 import { UPSTREAM, UpstreamError, type UpstreamBody, type UpstreamClient, type UpstreamOptions } from '../../upstream/types.js';
@@ -58,7 +58,7 @@ export class PypiUpstream implements UpstreamClient<UpstreamProject, PypiFileRef
   private readonly auth: string | undefined;
 
   constructor(
-    readonly config: UpstreamConfig,
+    readonly config: PypiUpstreamConfig,
     private readonly opts: UpstreamOptions,
   ) {
     this.base = config.url.endsWith('/') ? config.url : `${config.url}/`;
