@@ -78,8 +78,7 @@ const policies = LAYERS.flatMap((layer, i) => {
 });
 
 // The ecosystems (each folder of src/ecosystems/ with a module.ts). Their ids may appear as
-// string literals only inside their own folder (configuration keys, config.pypi…, are not
-// literals and stay where the schema declares them): anywhere else, a branch on an ecosystem's name
+// string literals only inside their own folder: anywhere else, a branch on an ecosystem's name
 // is a missing member of the EcosystemModule interface (STYLE.md habit 1). The registry
 // (src/ecosystems/index.ts) lists the modules by import, not by name.
 const ECOSYSTEM_IDS = readdirSync('src/ecosystems', { withFileTypes: true })
@@ -88,6 +87,13 @@ const ECOSYSTEM_IDS = readdirSync('src/ecosystems', { withFileTypes: true })
 const idPattern = `/^(${ECOSYSTEM_IDS.join('|')})$/`;
 const ECOSYSTEM_NAME_MESSAGE =
   'an ecosystem is named only inside its own folder (src/ecosystems/<id>/): loop over the registry (src/ecosystems/index.ts) and ask the module instead';
+// An ecosystem's configuration section (config.npm) and its tables (npm_versions) are its module's
+// too: an id as a property name, an object or interface key, or a table in SQL text is reported
+// outside its folder (a table: a name after FROM, JOIN, INTO, UPDATE, TABLE, ON or EXISTS), so core
+// code can neither read a section nor query a table of one ecosystem.
+const tablePattern = `/\\b(from|join|into|update|table|on|exists)\\s+(${ECOSYSTEM_IDS.join('|')})_[a-z]/i`;
+const ECOSYSTEM_OWNED_MESSAGE =
+  "an ecosystem's configuration section and tables belong to its module (src/ecosystems/<id>/): read the section through its ConfigSection there, query its tables there, and give the core a module role instead";
 
 export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tools/**', '.tmp/**', 'data/**'] },
@@ -136,6 +142,11 @@ export default defineConfig(
         'error',
         { selector: `Literal[value=${idPattern}]`, message: ECOSYSTEM_NAME_MESSAGE },
         { selector: `TemplateElement[value.raw=${idPattern}]`, message: ECOSYSTEM_NAME_MESSAGE },
+        { selector: `MemberExpression[computed=false] > Identifier.property[name=${idPattern}]`, message: ECOSYSTEM_OWNED_MESSAGE },
+        { selector: `Property[computed=false] > Identifier.key[name=${idPattern}]`, message: ECOSYSTEM_OWNED_MESSAGE },
+        { selector: `TSPropertySignature > Identifier.key[name=${idPattern}]`, message: ECOSYSTEM_OWNED_MESSAGE },
+        { selector: `Literal[value=${tablePattern}]`, message: ECOSYSTEM_OWNED_MESSAGE },
+        { selector: `TemplateElement[value.raw=${tablePattern}]`, message: ECOSYSTEM_OWNED_MESSAGE },
       ],
     },
   },

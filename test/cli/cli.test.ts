@@ -117,10 +117,10 @@ describe('safelist audit', () => {
         '',
       ].join('\n'),
     );
-    const { openStateDb: openDb } = await import('../../src/ecosystems/index.js');
+    const { openStateDb } = await import('../../src/ecosystems/index.js');
     const { AuditLog } = await import('../../src/audit/log.js');
     const { FsBlobStore } = await import('../../src/storage/fs.js');
-    const db = await openDb({ pglitePath: join(dir, 'state') });
+    const db = await openStateDb({ pglitePath: join(dir, 'state') });
     const log = new AuditLog(db, new FsBlobStore(join(dir, 'blobs')));
     for (const s of ['EXC-1', 'EXC-2', 'EXC-3'])
       await log.append({ actor: 'oid-alice', action: 'exception.requested', subject: s, detail: { reason: 'paper' } });
@@ -139,7 +139,7 @@ describe('safelist audit', () => {
         .map((l) => JSON.parse(l) as { seq: number }),
     ).toEqual([expect.objectContaining({ seq: 2, actor: 'oid-alice' })]);
 
-    const again = await openDb({ pglitePath: join(dir, 'state') });
+    const again = await openStateDb({ pglitePath: join(dir, 'state') });
     await again.exec('ALTER TABLE audit_log DISABLE TRIGGER USER');
     await again.query("UPDATE audit_log SET actor = 'oid-mallory' WHERE seq = 2");
     await again.close();
