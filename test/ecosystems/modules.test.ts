@@ -1,8 +1,9 @@
 // Every registered ecosystem is one folder with the same file names for the same roles
 // (STYLE.md habit 1): module.ts, grammar.ts, catalog.ts, index.ts (the read model) and
 // routes.ts always; sync.ts, importer.ts, contents.ts and publish.ts exactly when the module
-// (or what it opens) has that role. A role without its file, or a file without its role, fails
-// here. Also: ids are unique and match their folder, each opened ecosystem belongs to it, and a
+// (or what it opens) has that role, and config.ts, migrations.ts and onboarding.ts exactly when
+// it declares a configuration section, migrations, an onboarding snippet. A role without its
+// file, or a file without its role, fails here. Also: ids are unique and match their folder, each opened ecosystem belongs to it, and a
 // name `why` is given without --ecosystem is claimed by one ecosystem at most.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +43,17 @@ describe('ecosystem modules', () => {
       'contents.ts': m.contents !== undefined,
       'publish.ts': opened.publish !== undefined,
     };
-    for (const [file, role] of Object.entries(roles)) expect(has(file), `${id}/${file} (role ${role ? 'present' : 'absent'})`).toBe(role);
+    const more: Record<string, boolean> = {
+      'config.ts': m.config !== undefined,
+      'migrations.ts': m.migrations !== undefined,
+      'onboarding.ts': m.onboarding !== undefined,
+    };
+    for (const [file, role] of Object.entries({ ...roles, ...more }))
+      expect(has(file), `${id}/${file} (role ${role ? 'present' : 'absent'})`).toBe(role);
+    // Its configuration section is its own top-level key.
+    if (m.config) expect(m.config.key).toBe(id);
+    // A module's own jobs run in what it opens.
+    expect(m.jobs === undefined || m.jobs.length === 0).toBe(opened.runJob === undefined);
     // A static role and its runtime half come together.
     expect(m.sync === undefined).toBe(opened.sync === undefined);
     expect(m.importer === undefined).toBe(opened.import === undefined);
