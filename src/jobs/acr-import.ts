@@ -3,8 +3,6 @@
 // when oci.acrTarget.afterSync is set, and on demand (`safelist acr-import`, the API).
 // The plan and the ARM calls stay in ecosystems/oci/acr-target.ts.
 import { z } from 'zod';
-import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
-import { DefaultAzureCredential } from '@azure/identity';
 import { errors } from '../errors.js';
 import { openedOci } from '../ecosystems/oci/module.js';
 import { AcrImportLedger, planAcrImport, runAcrTarget, type AcrImportReport } from '../ecosystems/oci/acr-target.js';
@@ -33,6 +31,11 @@ export const acrImportJob: Job<z.infer<typeof params>, AcrImportResult> = {
       }));
       return { dryRun: true, registry: target.registryName, todo: lines, total: plan.items.length, problems: plan.problems };
     }
+    // The Azure SDKs are loaded when an import runs, not by every process that lists this job.
+    const [{ ContainerRegistryManagementClient }, { DefaultAzureCredential }] = await Promise.all([
+      import('@azure/arm-containerregistry'),
+      import('@azure/identity'),
+    ]);
     const credential = deps.azure?.credential ?? new DefaultAzureCredential();
     const client = new ContainerRegistryManagementClient(credential, target.subscriptionId, {
       endpoint: target.endpoint,
