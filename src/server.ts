@@ -34,8 +34,7 @@ import { registerConsole } from './console/app.js';
 import { SessionStore } from './console/session.js';
 import { ConsoleOidc } from './console/oidc.js';
 import { stopInOrder } from './shutdown.js';
-import { ResourceGraphClient } from '@azure/arm-resourcegraph';
-import { DefaultAzureCredential } from '@azure/identity';
+import type { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import type { TokenCredential } from '@azure/core-auth';
 
 export interface RunningServer {
@@ -68,6 +67,23 @@ export interface ServerOptions {
   azureClientOptions?: { tlsOptions?: { ca?: string } };
 }
 
+/**
+ * The Resource Graph client the Defender provider asks. The Azure SDKs are loaded here, at start,
+ * only when the gate uses Defender: a missing or broken SDK fails the start, not a scan.
+ */
+async function defenderResourceGraph(config: Config, opts: ServerOptions): Promise<ResourceGraphClient> {
+  const [{ ResourceGraphClient }, { DefaultAzureCredential }] = await Promise.all([
+    import('@azure/arm-resourcegraph'),
+    import('@azure/identity'),
+  ]);
+  // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
+  return new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), {
+    endpoint: config.gate.defender.endpoint,
+    retryOptions: { maxRetries: 0 },
+    ...opts.azureClientOptions,
+  });
+}
+
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   // Checked before anything opens: a console sign-in without a redirect URI is a configuration error.
   const consoleOidc = ConsoleOidc.fromConfig(config);
@@ -82,7 +98,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const publishTarget = config.publish.target ? await openBlobStore(config.publish.target) : undefined;
   // The container gate: webhooks queue pushes, the worker judges them (started below).
   const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
-  const gateRegs = gateRegistries(config.gate, durationMs(config.sync.timeout), azure);
+  const gateRegs = await gateRegistries(config.gate, durationMs(config.sync.timeout), azure);
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
   const metrics = new Metrics({ ecosystems: runtime.ecosystems, db: runtime.db, reloads: runtime.reloads });
@@ -106,23 +122,17 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const notifier = new Notifier(config, app.log);
   // The audit head is anchored soon after each decision and at shutdown, not only on the schedule.
   const anchors = new AnchorScheduler({ db: runtime.db, audit: runtime.audit, log: app.log });
-  const providers: ScanProvider[] = config.gate.providers.map((name) =>
-    name === 'reports'
-      ? new ReportProvider(runtime.db)
-      : name === 'contents'
-        ? new ContentsProvider(gateRegs, () => runtime.policies.policy, {
-            views: config.gate.contents.views,
-            record: (digest, packages) => recordImagePackages(runtime.db, digest, packages),
-          })
-        : new DefenderProvider(
-            // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
-            new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), {
-              endpoint: config.gate.defender.endpoint,
-              retryOptions: { maxRetries: 0 },
-              ...opts.azureClientOptions,
-            }),
-            { subscriptions: config.gate.defender.subscriptions },
-          ),
+  const providers: ScanProvider[] = await Promise.all(
+    config.gate.providers.map(async (name) =>
+      name === 'reports'
+        ? new ReportProvider(runtime.db)
+        : name === 'contents'
+          ? new ContentsProvider(gateRegs, () => runtime.policies.policy, {
+              views: config.gate.contents.views,
+              record: (digest, packages) => recordImagePackages(runtime.db, digest, packages),
+            })
+          : new DefenderProvider(await defenderResourceGraph(config, opts), { subscriptions: config.gate.defender.subscriptions }),
+    ),
   );
   gateWorker = new GateWorker({
     config: config.gate,

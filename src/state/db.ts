@@ -6,7 +6,7 @@
 // take a pool connection: every advisory lock of this process lives on one connection of its
 // own (LockSession), so any number of running jobs cannot starve request handling.
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Migration } from './migrations.js';
@@ -356,13 +356,16 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     pool.on('error', () => undefined);
     db = new PgDb(pool, opts.url);
   } else if (opts.pglitePath === 'memory://') {
-    db = new PgliteDb(new PGlite(pgliteOptions(opts.pgliteSettings)));
+    const { PGlite } = await loadPglite();
+    db = new PgliteDb(new PGlite(pgliteOptions(PGlite, opts.pgliteSettings)));
   } else {
+    // Loaded before the folder lock is taken: nothing to release if the module cannot load.
+    const { PGlite } = await loadPglite();
     mkdirSync(opts.pglitePath, { recursive: true });
     // One process per folder: two PGlite instances on one folder silently lose writes.
     const lock = acquireFolderLock(opts.pglitePath, opts.holder ?? `safelist (pid ${process.pid})`);
     try {
-      db = new PgliteDb(new PGlite(opts.pglitePath, pgliteOptions(opts.pgliteSettings)), lock);
+      db = new PgliteDb(new PGlite(opts.pglitePath, pgliteOptions(PGlite, opts.pgliteSettings)), lock);
     } catch (err) {
       lock.release();
       throw err;
@@ -377,8 +380,16 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
   return db;
 }
 
+/**
+ * PGlite's JavaScript (several MiB of heap once loaded) is imported only when the embedded
+ * database is opened: a server on PostgreSQL (database.url) never loads it.
+ */
+async function loadPglite(): Promise<typeof import('@electric-sql/pglite')> {
+  return import('@electric-sql/pglite');
+}
+
 /** PGlite's own start parameters plus one `-c name=value` per setting (later ones win). */
-function pgliteOptions(settings: Record<string, string> = {}): { startParams: string[] } {
+function pgliteOptions(PGlite: { defaultStartParams: string[] }, settings: Record<string, string> = {}): { startParams: string[] } {
   return { startParams: [...PGlite.defaultStartParams, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])] };
 }
 

@@ -1,7 +1,6 @@
 // Builds the BlobStore the configuration asks for and proves it reachable and writable before
 // anything relies on it. Never hands back a store whose check() failed; the error names the
 // configuration key to fix.
-import { AzureBlobStore } from './azure-blob.js';
 import { FsBlobStore } from './fs.js';
 import type { BlobStore } from './types.js';
 
@@ -19,7 +18,8 @@ export async function openBlobStore(cfg: StorageConfig): Promise<BlobStore> {
   const source = describeSource(cfg);
   try {
     // Construction is inside: a malformed connection string throws here, not in check().
-    const store = cfg.kind === 'fs' ? new FsBlobStore(cfg.path) : new AzureBlobStore(cfg.azure);
+    // The Azure SDKs (several MiB of heap) are loaded only when the configuration uses Azure.
+    const store = cfg.kind === 'fs' ? new FsBlobStore(cfg.path) : new (await import('./azure-blob.js')).AzureBlobStore(cfg.azure);
     await store.check();
     return store;
   } catch (err) {

@@ -3,7 +3,7 @@
 // a catalog larger than one load chunk (hundreds of projects) is read back whole. Both modes.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PypiCatalog, type PypiFile } from '../../src/ecosystems/pypi/catalog.js';
+import { PypiCatalog, plainPypiFile, type PypiFile } from '../../src/ecosystems/pypi/catalog.js';
 import type { Db } from '../../src/state/db.js';
 import { DB_MODES, databaseConfig } from '../support/databases.js';
 import { until } from '../support/wait.js';
@@ -34,8 +34,11 @@ function file(i: number, over: Partial<PypiFile> = {}): PypiFile {
   };
 }
 
-/** What the database adds: firstSeen. */
-const withoutFirstSeen = ({ firstSeen: _f, ...rest }: PypiFile) => rest;
+/** A catalog record's fields without what the database adds (firstSeen). */
+function withoutFirstSeen(f: PypiFile): PypiFile {
+  const { firstSeen: _f, ...rest } = plainPypiFile(f);
+  return rest;
+}
 
 describe.each(DB_MODES)('pypi catalog bulk writes on %s', (mode) => {
   let db: Db;
@@ -78,6 +81,21 @@ describe.each(DB_MODES)('pypi catalog bulk writes on %s', (mode) => {
     expect(fresh.size).toBe(700);
     for (const f of [all[0]!, all[1]!, all[1_234]!, all[3_499]!]) expect(withoutFirstSeen(fresh.file(f.sha256)!)).toEqual(f);
     expect([...fresh.projectNames()].reduce((n, p) => n + fresh.project(p)!.files.length, 0)).toBe(3500);
+  });
+
+  it('gives back odd records exactly (URLs not ending with the file name, none) and finds files by lowercase sha256 only', async () => {
+    const odd = [
+      file(50_001, { sourceUrl: 'https://mirror.example/get?file=x.whl', metadataSha256: null }),
+      file(50_002, { sourceUrl: 'proj_0002-71.0-py3-none-any.whl' }),
+      file(50_003, { sourceUrl: null, uploadTime: new Date(Date.UTC(2020, 1, 29, 12, 0, 0, 7)) }),
+    ];
+    await writer.upsert(odd);
+    const fresh = new PypiCatalog(db);
+    await fresh.reloadAll();
+    for (const f of odd) expect(withoutFirstSeen(fresh.file(f.sha256)!)).toEqual(f);
+    expect(fresh.file(odd[0]!.sha256.toUpperCase())).toBeUndefined();
+    expect(fresh.file(odd[0]!.sha256.slice(1))).toBeUndefined();
+    expect(fresh.file(odd[1]!.sha256)!.firstSeen).toBeInstanceOf(Date);
   });
 
   it('tells every replica about every project a bulk write touched', async () => {

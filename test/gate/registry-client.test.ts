@@ -52,9 +52,10 @@ const distribution: RegistrySubject = {
   async start() {
     const hook = await startHookReceiver();
     const registry = await startRegistry({ notify: [{ name: 'gate', url: hook.url }] });
-    const client = (url: string) => gateRegistries(gateSchema.parse({ registries: [{ name: 'reg', url }] }), 30_000)[0]!.client;
+    const client = async (url: string) =>
+      (await gateRegistries(gateSchema.parse({ registries: [{ name: 'reg', url }] }), 30_000))[0]!.client;
     return {
-      client: client(registry.url),
+      client: await client(registry.url),
       down: async () => client(`http://127.0.0.1:${await freePort()}`),
       push: { host: registry.host },
       storage: registry,
@@ -81,13 +82,15 @@ const acr: RegistrySubject = {
       user: USER,
       webhook: { url: hook.url, headers: {} },
     });
-    const client = (url: string) =>
-      gateRegistries(gateSchema.parse({ registries: [{ name: 'reg', url, kind: 'acr' }] }), 30_000, {
-        credential,
-        clientOptions: { tlsOptions: { ca: tls.cert } },
-      })[0]!.client;
+    const client = async (url: string) =>
+      (
+        await gateRegistries(gateSchema.parse({ registries: [{ name: 'reg', url, kind: 'acr' }] }), 30_000, {
+          credential,
+          clientOptions: { tlsOptions: { ca: tls.cert } },
+        })
+      )[0]!.client;
     return {
-      client: client(front.url),
+      client: await client(front.url),
       down: async () => client(`https://127.0.0.1:${await freePort()}`),
       push: { host: front.host, creds: `${USER.username}:${USER.password}` },
       storage: registry,

@@ -161,12 +161,12 @@ const contents: ScanSubject = {
     const bytes = await readFile(layerPath);
     bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0xff;
     await writeFile(layerPath, bytes);
-    const provider = (url: string) =>
-      new ContentsProvider(gateRegistries(gateSchema.parse({ registries: [{ name: 'reg', url }] }), 30_000), () => policy, {
+    const provider = async (url: string) =>
+      new ContentsProvider(await gateRegistries(gateSchema.parse({ registries: [{ name: 'reg', url }] }), 30_000), () => policy, {
         views: [{ match: '**', view: 'default' }],
       });
     return {
-      provider: provider(registry.url),
+      provider: await provider(registry.url),
       down: async () => provider(`http://127.0.0.1:${await freePort()}`),
       reported: { image: ref(smuggled), finding: 'not-allowed:pypi:evil==1.0' },
       late: {

@@ -2,8 +2,10 @@
 // writes them in match specs ("numpy >=1.26,<2", "python 3.11.* *_cpython", "pytorch=2.1",
 // "conda-forge::numpy[version='>=1.26']"). Versions and version specs are parsed by
 // @conda-org/rattler (Version, VersionSpec) only; this file merely splits a match spec into its
-// parts, because rattler's JS binding (0.3.x) has no MatchSpec class yet.
-import { isPackageName, isPlatform, Version, VersionSpec } from '@conda-org/rattler';
+// parts, because rattler's JS binding (0.3.x) has no MatchSpec class yet. Rattler is loaded at
+// the first parse (rattler.ts), not when this file is.
+import type { Version, VersionSpec } from '@conda-org/rattler';
+import { rattler } from './rattler.js';
 import type { BuildMatcher, PolicyGrammar, SplitRequirement, VersionMatcher } from '../../policy/types.js';
 
 const NAME = /^[A-Za-z0-9_.-]+/;
@@ -13,7 +15,7 @@ export function normalizeCondaName(name: string): string {
 }
 
 export function checkCondaName(name: string): string | undefined {
-  if (name === '' || !isPackageName(name)) return `"${name}" is not a conda package name (letters, digits, _ . -)`;
+  if (name === '' || !rattler().isPackageName(name)) return `"${name}" is not a conda package name (letters, digits, _ . -)`;
   return undefined;
 }
 
@@ -23,7 +25,7 @@ export function parseCondaVersion(text: string): Version | null {
   let v = versions.get(text);
   if (v === undefined) {
     try {
-      v = new Version(text);
+      v = new (rattler().Version)(text);
     } catch {
       v = null;
     }
@@ -127,7 +129,7 @@ export const condaGrammar: PolicyGrammar = {
     if (text === '' || text === '*') return { text: '', matches: () => true };
     let spec: VersionSpec;
     try {
-      spec = new VersionSpec(text, 'strict');
+      spec = new (rattler().VersionSpec)(text, 'strict');
     } catch (err) {
       const why = String(err).split('\n')[0];
       return { error: `"${text}" is not a conda version spec (e.g. ">=1.26,<2", "3.11.*" or "=2.1"): ${why}` };
@@ -149,7 +151,7 @@ export const condaGrammar: PolicyGrammar = {
   },
   parseBuild: parseBuildPattern,
   checkSubdir(subdir) {
-    return isPlatform(subdir) && subdir !== 'unknown'
+    return rattler().isPlatform(subdir) && subdir !== 'unknown'
       ? undefined
       : `"${subdir}" is not a conda subdir (e.g. noarch, linux-64, osx-arm64, win-64)`;
   },

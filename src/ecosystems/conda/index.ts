@@ -5,7 +5,6 @@
 // Never lists a record the view's policy refuses or whose bytes are not stored.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { isPlatform } from '@conda-org/rattler';
 import { LRUCache } from 'lru-cache';
 import type { CondaChannelConfig } from './config.js';
 import { errors, SafelistError } from '../../errors.js';
@@ -14,6 +13,7 @@ import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import type { CondaCatalog, CondaPackage } from './catalog.js';
 import { parseCondaVersion } from './grammar.js';
+import { rattler } from './rattler.js';
 import { servedRecord, zstdCompress } from './served.js';
 import { renderShards, type MsgpackEncoder, type Shard, type ShardSet } from './shards.js';
 
@@ -63,7 +63,7 @@ function shardSetSize(s: ShardSet): number {
 }
 
 export function isCondaSubdir(subdir: string): boolean {
-  return isPlatform(subdir) && subdir !== 'unknown';
+  return rattler().isPlatform(subdir) && subdir !== 'unknown';
 }
 
 export class CondaIndex {

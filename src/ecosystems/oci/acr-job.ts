@@ -5,8 +5,6 @@
 // lock, records and audits it. The plan and the ARM calls are in acr-target.ts. It must never run
 // without a configured target: it refuses with the key to set.
 import { z } from 'zod';
-import { ContainerRegistryManagementClient } from '@azure/arm-containerregistry';
-import { DefaultAzureCredential } from '@azure/identity';
 import { errors } from '../../errors.js';
 import type { ModuleJobContext, ModuleJobSpec } from '../types.js';
 import { AcrImportLedger, planAcrImport, runAcrTarget, type AcrImportReport } from './acr-target.js';
@@ -74,6 +72,11 @@ export async function runAcrImport(
     }));
     return { dryRun: true, registry: target.registryName, todo: lines, total: plan.items.length, problems: plan.problems };
   }
+  // The Azure SDKs are loaded when an import runs, not by every process that lists this job.
+  const [{ ContainerRegistryManagementClient }, { DefaultAzureCredential }] = await Promise.all([
+    import('@azure/arm-containerregistry'),
+    import('@azure/identity'),
+  ]);
   const credential = azure?.credential ?? new DefaultAzureCredential();
   const client = new ContainerRegistryManagementClient(credential, target.subscriptionId, {
     endpoint: target.endpoint,

@@ -7,6 +7,7 @@ import type { Db, Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import { RecordColumns, interner } from '../../catalog/columns.js';
+import { packDigest, packTime, packUrl, unpackDigest, unpackTime, unpackUrl } from '../../catalog/compact.js';
 import { compare as comparePep440, valid as validPep440 } from '@renovatebot/pep440';
 
 export interface PypiFile {
@@ -152,10 +153,108 @@ function* upsertBatches(files: readonly PypiFile[]): Generator<PypiFile[]> {
   if (batch.length) yield batch;
 }
 
+const STORED = 1;
+const METADATA_STORED = 2;
+const URL_ENDS_WITH_FILENAME = 4;
+
+/**
+ * A file as the catalog holds it in memory, for every replica's whole catalog: digests packed to
+ * their bytes, times as epoch milliseconds, the source URL without the file name it ends with
+ * (catalog/compact.ts). The PypiFile fields are getters that give back exactly what was read;
+ * records are read-only (a change is an upsert, then a reload). Its own fields are not the
+ * PypiFile's: copy one with plainPypiFile, not with a spread.
+ */
+class CatalogFile implements PypiFile {
+  readonly project: string;
+  readonly displayName: string;
+  readonly version: string;
+  readonly filename: string;
+  readonly size: number;
+  readonly requiresPython: string | null;
+  readonly yanked: string | null;
+  readonly source: string;
+  /** packDigest(sha256); also the catalog's key for the file. */
+  readonly packedSha256: string;
+  private readonly packedMetadataSha256: string | null;
+  private readonly uploadMs: number | null;
+  private readonly firstSeenMs: number | null;
+  private readonly url: string | null;
+  private readonly flags: number;
+
+  constructor(f: PypiFile, intern: (s: string) => string) {
+    this.project = f.project;
+    this.displayName = f.displayName;
+    this.version = f.version;
+    this.filename = f.filename;
+    this.size = f.size;
+    this.requiresPython = f.requiresPython;
+    this.yanked = f.yanked;
+    this.source = f.source;
+    this.packedSha256 = packDigest(f.sha256);
+    this.packedMetadataSha256 = f.metadataSha256 === null ? null : packDigest(f.metadataSha256);
+    this.uploadMs = packTime(f.uploadTime);
+    this.firstSeenMs = packTime(f.firstSeen);
+    const url = packUrl(f.sourceUrl, f.filename, intern);
+    this.url = url.kept;
+    this.flags = (f.stored ? STORED : 0) | (f.metadataStored ? METADATA_STORED : 0) | (url.endsWithName ? URL_ENDS_WITH_FILENAME : 0);
+  }
+
+  get sha256(): string {
+    return unpackDigest(this.packedSha256);
+  }
+
+  get metadataSha256(): string | null {
+    return this.packedMetadataSha256 === null ? null : unpackDigest(this.packedMetadataSha256);
+  }
+
+  get uploadTime(): Date | null {
+    return unpackTime(this.uploadMs);
+  }
+
+  get firstSeen(): Date | undefined {
+    return unpackTime(this.firstSeenMs) ?? undefined;
+  }
+
+  get stored(): boolean {
+    return (this.flags & STORED) !== 0;
+  }
+
+  get metadataStored(): boolean {
+    return (this.flags & METADATA_STORED) !== 0;
+  }
+
+  get sourceUrl(): string | null {
+    return unpackUrl(this.url, (this.flags & URL_ENDS_WITH_FILENAME) !== 0, this.filename);
+  }
+}
+
+/** A plain copy of a file record (the catalog's own are compact, read-only objects whose fields are getters). */
+export function plainPypiFile(f: PypiFile): PypiFile {
+  const firstSeen = f.firstSeen;
+  return {
+    sha256: f.sha256,
+    project: f.project,
+    displayName: f.displayName,
+    version: f.version,
+    filename: f.filename,
+    size: f.size,
+    requiresPython: f.requiresPython,
+    uploadTime: f.uploadTime,
+    yanked: f.yanked,
+    metadataSha256: f.metadataSha256,
+    stored: f.stored,
+    metadataStored: f.metadataStored,
+    source: f.source,
+    sourceUrl: f.sourceUrl,
+    ...(firstSeen ? { firstSeen } : {}),
+  };
+}
+
 export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
-  private readonly projects = new Map<string, PypiProject>();
+  private readonly projects = new Map<string, PypiProject & { files: CatalogFile[] }>();
   private readonly statuses = new Map<string, RelayedStatus>();
-  private readonly bySha = new Map<string, PypiFile>();
+  /** Keyed by packDigest(sha256). */
+  private readonly bySha = new Map<string, CatalogFile>();
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   constructor(db: Db, reloads?: CatalogReloads) {
@@ -180,10 +279,10 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
       const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = ANY($1::text[])`, [
         names.slice(i, i + RELOAD_CHUNK),
       ]);
-      const grouped = new Map<string, PypiFile[]>();
+      const grouped = new Map<string, CatalogFile[]>();
       const intern = interner();
       for (const r of rows) {
-        const f = COLUMNS.fromRow(r, intern);
+        const f = new CatalogFile(COLUMNS.fromRow(r, intern), intern);
         const list = grouped.get(f.project) ?? [];
         list.push(f);
         grouped.set(f.project, list);
@@ -192,9 +291,9 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
     }
   }
 
-  private install(name: string, files: PypiFile[]): void {
+  private install(name: string, files: CatalogFile[]): void {
     const old = this.projects.get(name);
-    for (const f of old?.files ?? []) this.bySha.delete(f.sha256);
+    for (const f of old?.files ?? []) this.bySha.delete(f.packedSha256);
     const status = this.statuses.get(name);
     if (files.length === 0 && !status) {
       this.projects.delete(name);
@@ -203,7 +302,7 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
       // The display name of the newest file wins (projects occasionally change capitalisation).
       const displayName = files[files.length - 1]?.displayName ?? name;
       this.projects.set(name, { name, displayName, files, serial: this.nextSerial(), ...(status ? { upstreamStatus: status } : {}) });
-      for (const f of files) this.bySha.set(f.sha256, f);
+      for (const f of files) this.bySha.set(f.packedSha256, f);
     }
     this.notifyListeners(name);
   }
@@ -217,7 +316,7 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
     const intern = interner();
     this.install(
       project,
-      rows.map((r) => COLUMNS.fromRow(r, intern)),
+      rows.map((r) => new CatalogFile(COLUMNS.fromRow(r, intern), intern)),
     );
   }
 
@@ -226,7 +325,7 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
   }
 
   file(sha256: string): PypiFile | undefined {
-    return this.bySha.get(sha256);
+    return this.bySha.get(packDigest(sha256));
   }
 
   projectNames(): IterableIterator<string> {
