@@ -19,6 +19,7 @@ import type { Config } from '../config/schema.js';
 import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
+import { requestLoggerFactory } from './request-logger.js';
 
 export interface AppDeps {
   db: Db;
@@ -65,6 +66,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: deps.logLevel ?? 'info' },
     logController: new LogController({ disableRequestLogging: true }),
+    // req.log becomes pino's child (with the request id) only when a request logs something.
+    childLoggerFactory: requestLoggerFactory,
     bodyLimit: 1024 * 1024,
     requestIdHeader: 'x-request-id',
     // Larger socket buffers let a multi-GB layer stream in few large writes where a store is
@@ -77,8 +80,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // may throw: this runs outside every handler, and a throw ends the process. The token is
     // decoded in the access check, where a bad encoding is a 401 like any other bad token.
     rewriteUrl: (req) => {
-      const m = /^\/t\/([^/]{1,512})(\/.*)$/.exec(req.url ?? '');
-      if (!m) return req.url ?? '/';
+      const url = req.url ?? '/';
+      if (!url.startsWith('/t/')) return url;
+      const m = /^\/t\/([^/]{1,512})(\/.*)$/.exec(url);
+      if (!m) return url;
       (req as { safelistPathToken?: string }).safelistPathToken = m[1]!;
       return m[2]!;
     },

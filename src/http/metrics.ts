@@ -1,7 +1,8 @@
 // Prometheus metrics (prom-client) for /metrics: requests by surface and status, bytes served,
 // blocked requests by ecosystem, index cache hits, sync runs and file outcomes, failed catalog
 // reloads, exception states, gate verdicts by state, audit chain length, plus the process's own metrics. One registry per server, so
-// several servers in one process (tests) never share counters.
+// several servers in one process (tests) never share counters. Counting a request must stay a few
+// Map lookups and an addition (it runs on every read-path request): no label hashing, no promise.
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OpenEcosystem } from '../ecosystems/types.js';
@@ -23,18 +24,10 @@ export function surfaceOf(url: string, ecosystems: Iterable<OpenEcosystem> = [])
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'safelist_http_requests_total',
-    help: 'HTTP requests by surface, method and status',
-    labelNames: ['surface', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
-  readonly bytes = new Counter({
-    name: 'safelist_http_response_bytes_total',
-    help: 'Response body bytes by surface (from Content-Length)',
-    labelNames: ['surface'] as const,
-    registers: [this.registry],
-  });
+  /** Every response, by surface, then method, then status code; read into the counters below at scrape time. */
+  private readonly tally = new Map<Surface, { byMethod: Map<string, Map<number, number>>; bytes: number }>();
+  readonly requests: Counter<'surface' | 'method' | 'status'>;
+  readonly bytes: Counter<'surface'>;
   readonly blocked = new Counter({
     name: 'safelist_blocked_requests_total',
     help: 'Requests refused by policy, by ecosystem',
@@ -80,6 +73,29 @@ export class Metrics {
     db: Db;
     reloads?: Pick<CatalogReloads, 'failureCounts' | 'pendingCounts'>;
   }) {
+    const tally = this.tally;
+    this.requests = new Counter({
+      name: 'safelist_http_requests_total',
+      help: 'HTTP requests by surface, method and status',
+      labelNames: ['surface', 'method', 'status'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [surface, t] of tally)
+          for (const [method, byStatus] of t.byMethod)
+            for (const [status, n] of byStatus) this.inc({ surface, method, status: String(status) }, n);
+      },
+    });
+    this.bytes = new Counter({
+      name: 'safelist_http_response_bytes_total',
+      help: 'Response body bytes by surface (from Content-Length)',
+      labelNames: ['surface'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [surface, t] of tally) if (t.bytes > 0) this.inc({ surface }, t.bytes);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
     if (deps.reloads) this.catalogReloadMetrics(deps.reloads);
     this.ecosystems = [...deps.ecosystems.values()];
@@ -165,13 +181,24 @@ export class Metrics {
     });
   }
 
+  /** Counts one response: called for every request, so it allocates nothing once a combination was seen. */
+  countResponse(url: string, method: string, status: number, contentLength: unknown): void {
+    const surface = surfaceOf(url, this.ecosystems);
+    let t = this.tally.get(surface);
+    if (!t) this.tally.set(surface, (t = { byMethod: new Map(), bytes: 0 }));
+    let byStatus = t.byMethod.get(method);
+    if (!byStatus) t.byMethod.set(method, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    const len = Number(contentLength);
+    if (len > 0 && Number.isFinite(len) && method !== 'HEAD') t.bytes += len;
+  }
+
   /** Counts every response (hook) and serves /metrics. */
   install(app: FastifyInstance): void {
-    app.addHook('onResponse', async (req, reply) => {
-      const surface = surfaceOf(req.url, this.ecosystems);
-      this.requests.inc({ surface, method: req.method, status: String(reply.statusCode) });
-      const len = Number(reply.getHeader('content-length'));
-      if (Number.isFinite(len) && len > 0 && req.method !== 'HEAD') this.bytes.inc({ surface }, len);
+    // A callback hook, not an async one: no promise per request.
+    app.addHook('onResponse', (req, reply, done) => {
+      this.countResponse(req.url, req.method, reply.statusCode, reply.getHeader('content-length'));
+      done();
     });
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
   }

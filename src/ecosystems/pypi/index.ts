@@ -37,6 +37,8 @@ export interface RenderedDocument {
   serial: number;
   /** True when the page is a policy refusal (PEP 792 quarantined): counted as a blocked request. */
   refused?: boolean;
+  /** A project page's project, by its canonical (PEP 503 normalised) name; absent on the root page. */
+  name?: string;
 }
 
 const GZIP_MIN = 1024;
@@ -198,6 +200,7 @@ export class PypiIndex {
       policy: this.policy.fingerprint,
       serial: o.serial,
       ...(o.refused ? { refused: true } : {}),
+      name: listing.name,
     };
     // Only cache under the canonical name; other spellings are redirected by the HTTP layer.
     if (canonical) this.cache.set(key, doc);

@@ -57,28 +57,30 @@ export function registerPypiRoutes(app: FastifyInstance, deps: PypiRouteDeps): v
     reply.redirect(`/pypi/${encodeURIComponent(req.params.view)}/simple/`, 301),
   );
 
-  const projectPage = async (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, slash: boolean) => {
+  // Synchronous on purpose (a cached page is answered without a promise); fastify sends what it throws as an error.
+  const projectPage = (req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, slash: boolean): void => {
     const { view } = req.params;
     const raw = req.params.project!;
     const n = negotiate(req);
+    let doc: RenderedDocument;
     try {
-      const doc = index.projectPage(view, raw, n.format);
-      const canonical = normalizeProjectName(raw);
-      if (!slash || canonical !== raw) {
-        return reply.redirect(
-          `/pypi/${encodeURIComponent(view)}/simple/${encodeURIComponent(canonical)}/${req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''}`,
-          301,
-        );
-      }
-      // A PEP 792 quarantine page is a refusal too (demand insight), though it answers 200.
-      if (doc.refused) deps.onBlocked?.({ view, name: canonical });
-      return sendDocument(req, reply, doc, n.contentType);
+      doc = index.projectPage(view, raw, n.format);
     } catch (err) {
-      if (isRefusal(err)) {
-        deps.onBlocked?.({ view, name: normalizeProjectName(raw) });
-      }
+      if (isRefusal(err)) deps.onBlocked?.({ view, name: normalizeProjectName(raw) });
       throw err;
     }
+    // The page knows its project's canonical name: no normalisation per request.
+    const canonical = doc.name ?? normalizeProjectName(raw);
+    if (!slash || canonical !== raw) {
+      reply.redirect(
+        `/pypi/${encodeURIComponent(view)}/simple/${encodeURIComponent(canonical)}/${req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''}`,
+        301,
+      );
+      return;
+    }
+    // A PEP 792 quarantine page is a refusal too (demand insight), though it answers 200.
+    if (doc.refused) deps.onBlocked?.({ view, name: canonical });
+    sendDocument(req, reply, doc, n.contentType);
   };
   app.get<{ Params: Params }>('/pypi/:view/simple/:project/', (req, reply) => projectPage(req, reply, true));
   app.get<{ Params: Params }>('/pypi/:view/simple/:project', (req, reply) => projectPage(req, reply, false));
