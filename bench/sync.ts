@@ -244,8 +244,8 @@ async function main(): Promise<void> {
         const pg = args.postgres ? await (await import('../test/support/databases.js')).createPgDatabase() : undefined;
         if (pg) drops.push(pg.drop);
         const config = await writeConfig(work, mode, `${nginx.url}${mode}/`, storage, pg?.url);
-        // A fresh embedded database costs ~450 MiB more while it initialises (PGlite's initdb and
-        // migrations); a dry run does that first, so the measured sync shows what the files cost.
+        // A dry run creates the database first (PGlite's initdb, in a child process since
+        // 2026-12-01, and the migrations), so the measured sync shows what the files cost.
         const init = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi', '--dry-run']);
         if (init.code !== 0) throw new Error(`safelist sync --dry-run (${mode}) exited ${init.code}:\n${init.stderr}`);
         const sync = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi'], true);

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { migrations } from './migrations.js';
 import { errors } from '../errors.js';
 import { acquireFolderLock, type FolderLock } from './folder-lock.js';
+import { ensureInitialised } from './pglite-initdb.js';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -356,6 +357,8 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     // One process per folder: two PGlite instances on one folder silently lose writes.
     const lock = acquireFolderLock(opts.pglitePath, opts.holder ?? `safelist (pid ${process.pid})`);
     try {
+      // initdb in a child process: this process never grows to initdb's size (pglite-initdb.ts).
+      await ensureInitialised(opts.pglitePath, pgliteOptions(opts.pgliteSettings).startParams);
       db = new PgliteDb(new PGlite(opts.pglitePath, pgliteOptions(opts.pgliteSettings)), lock);
     } catch (err) {
       lock.release();
