@@ -9,6 +9,7 @@
 //   npx tsx bench/sync.ts --sizes-mb 140,270 --storage azure     # Azure Blob on Azurite
 //   npx tsx bench/sync.ts --postgres                             # PostgreSQL server instead of PGlite
 //   npx tsx bench/sync.ts --cli /path/to/other/dist/cli/main.js  # another build, for before/after
+//   npx tsx bench/sync.ts --cpu-prof .tmp/prof                   # and V8 CPU profiles of the measured syncs
 //
 // Two upstreams over the same files: PEP 503 HTML announcing PEP 658 `.metadata` files
 // (data-core-metadata) and one that does not (Safelist then reads METADATA out of the stored
@@ -38,6 +39,8 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     /** Another build of the CLI (e.g. an older commit's dist/cli/main.js) for before/after figures. */
     cli: { type: 'string' },
+    /** Write a V8 CPU profile of each measured sync (node --cpu-prof) into this folder. */
+    'cpu-prof': { type: 'string' },
   },
 });
 const REAL_SIZES = [140, 140, 140, 140, 140, 140, 140, 140, 270]; // 1.39 GB: issue 13 synced 9 wheels, 140–270 MB, 1.37 GB
@@ -125,9 +128,10 @@ interface Run {
 }
 
 /** Runs the CLI, sampling VmHWM from /proc every 20 ms (the last sample before exit is the peak). */
-async function runCli(argv: string[]): Promise<Run> {
+async function runCli(argv: string[], profile = false): Promise<Run> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [...cliNodeFlags(CLI), CLI, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const prof = profile && args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : [];
+  const child = spawn(process.execPath, [...cliNodeFlags(CLI), ...prof, CLI, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let peakKiB = 0;
@@ -240,11 +244,11 @@ async function main(): Promise<void> {
         const pg = args.postgres ? await (await import('../test/support/databases.js')).createPgDatabase() : undefined;
         if (pg) drops.push(pg.drop);
         const config = await writeConfig(work, mode, `${nginx.url}${mode}/`, storage, pg?.url);
-        // A fresh embedded database costs ~450 MiB more while it initialises (PGlite's initdb and
-        // migrations); a dry run does that first, so the measured sync shows what the files cost.
+        // A dry run creates the database first (PGlite's initdb, in a child process since
+        // 2026-12-01, and the migrations), so the measured sync shows what the files cost.
         const init = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi', '--dry-run']);
         if (init.code !== 0) throw new Error(`safelist sync --dry-run (${mode}) exited ${init.code}:\n${init.stderr}`);
-        const sync = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi']);
+        const sync = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi'], true);
         if (sync.code !== 0) throw new Error(`safelist sync (${mode}) exited ${sync.code}:\n${sync.stderr}`);
         const noop = await runCli(['--config', config, 'sync', '--ecosystem', 'pypi']);
         if (noop.code !== 0) throw new Error(`no-op safelist sync (${mode}) exited ${noop.code}:\n${noop.stderr}`);

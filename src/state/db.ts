@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Migration } from './migrations.js';
 import { errors } from '../errors.js';
 import { acquireFolderLock, type FolderLock } from './folder-lock.js';
+import { ensureInitialised } from './pglite-initdb.js';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -365,7 +366,10 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     // One process per folder: two PGlite instances on one folder silently lose writes.
     const lock = acquireFolderLock(opts.pglitePath, opts.holder ?? `safelist (pid ${process.pid})`);
     try {
-      db = new PgliteDb(new PGlite(opts.pglitePath, pgliteOptions(PGlite, opts.pgliteSettings)), lock);
+      // initdb in a child process: this process never grows to initdb's size (pglite-initdb.ts).
+      const options = pgliteOptions(PGlite, opts.pgliteSettings);
+      await ensureInitialised(opts.pglitePath, options.startParams);
+      db = new PgliteDb(new PGlite(opts.pglitePath, options), lock);
     } catch (err) {
       lock.release();
       throw err;

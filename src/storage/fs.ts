@@ -3,11 +3,11 @@
 // killed mid-write leaves its temporary file there; check() (run at every start) removes those
 // untouched for STALE_MS. Never reads or writes outside its root: every key is checked by
 // assertSafeKey (which admits no leading '.') before it becomes a path.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobStore, type ByteRange } from './types.js';
 
@@ -15,6 +15,13 @@ import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobS
 const READ_CHUNK = 2 * 1024 * 1024;
 
 const INCOMING = '.incoming';
+
+/**
+ * Bytes gathered before one write call: a download arrives in 64 KiB socket reads, and one
+ * writev per 512 KiB instead of a write per chunk cuts the thread-pool round trips eightfold
+ * (bench/README.md, sync.ts). At most this much per put waits in memory, plus the stream's own.
+ */
+const WRITE_BATCH = 512 * 1024;
 
 // A live write touches its file at least once per upstream timeout (60 s by default; stalled
 // transfers are aborted), so a temporary file idle for an hour belongs to a dead process.
@@ -35,15 +42,16 @@ export class FsBlobStore implements BlobStore {
     await mkdir(join(this.root, INCOMING), { recursive: true });
     const tmp = join(this.root, INCOMING, randomBytes(8).toString('hex'));
     try {
-      const out = createWriteStream(tmp, { flags: 'wx' });
-      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, out);
-      const fh = await open(tmp, 'r');
+      const fh = await open(tmp, 'wx');
+      let size: number;
       try {
+        const out = new BatchedFileWriter(fh);
+        await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, out);
         await fh.sync();
+        size = out.written;
       } finally {
         await fh.close();
       }
-      const { size } = await stat(tmp);
       await rename(tmp, target);
       return { size };
     } catch (err) {
@@ -144,6 +152,59 @@ export class FsBlobStore implements BlobStore {
     }
     return removed;
   }
+}
+
+/**
+ * Writes a stream into an open file at its end, WRITE_BATCH bytes per writev (the chunks
+ * themselves, not copies); the last batch is written by final(). Never closes the handle.
+ */
+class BatchedFileWriter extends Writable {
+  written = 0;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+
+  constructor(private readonly fh: FileHandle) {
+    super({ highWaterMark: WRITE_BATCH });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    if (this.batchBytes < WRITE_BATCH) return cb();
+    this.flushBatch().then(() => cb(), cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.flushBatch().then(() => cb(), cb);
+  }
+
+  private async flushBatch(): Promise<void> {
+    const buffers = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    let left = buffers.reduce((n, b) => n + b.length, 0);
+    // writev may write less than asked (a signal, a full disk's last bytes): go on from there.
+    for (let pending = buffers; left > 0;) {
+      const { bytesWritten } = await this.fh.writev(pending, this.written);
+      if (bytesWritten === 0) throw new Error('file write made no progress');
+      this.written += bytesWritten;
+      left -= bytesWritten;
+      pending = afterBytes(pending, bytesWritten);
+    }
+  }
+}
+
+/** The buffers that remain once n bytes of them are written (sliced, not copied). */
+function afterBytes(buffers: Buffer[], n: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (n >= b.length) n -= b.length;
+    else {
+      rest.push(n > 0 ? b.subarray(n) : b);
+      n = 0;
+    }
+  }
+  return rest;
 }
 
 async function* walk(root: string, dir: string): AsyncIterable<string> {

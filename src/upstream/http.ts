@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { describeFetchFailure } from './fetch-failure.js';
+import { decodedBody, nodeGet, RedirectRefused, type NodeAnswer } from './node-get.js';
 import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamOptions } from './types.js';
 
 /** The error for a request that got no answer: TIMEOUT when the clock ran out, UNAVAILABLE otherwise. */
@@ -105,8 +106,10 @@ export interface GuardOptions {
  * not hash to the expected sha256 fail with INTEGRITY instead of ending.
  */
 export function guardBody(upstream: string, res: Response, stall: StallTimer, opts: GuardOptions): Readable {
-  const source = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
-  const size = announcedSize(res);
+  return guardStream(upstream, Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>), announcedSize(res), stall, opts);
+}
+
+function guardStream(upstream: string, source: Readable, size: number | undefined, stall: StallTimer, opts: GuardOptions): Readable {
   const hash = opts.sha256 ? createHash('sha256') : undefined;
   let received = 0;
   const guard = new Transform({
@@ -131,9 +134,12 @@ export function guardBody(upstream: string, res: Response, stall: StallTimer, op
   });
   // Our consumer not reading (storage backpressure) is not the upstream's stall.
   stall.busy = () => guard.readableLength >= guard.readableHighWaterMark;
+  // A stall ends the transfer with the timer's reason, whichever client carries the body.
+  const onStall = () => source.destroy(stall.signal.reason as Error);
+  stall.signal.addEventListener('abort', onStall, { once: true });
   source.on('error', (err) => {
     stall.clear();
-    const stalled = stall.signal.aborted && err === stall.signal.reason;
+    const stalled = stall.signal.aborted && (err === stall.signal.reason || (err as { cause?: unknown }).cause === stall.signal.reason);
     const code = stalled || (err as { name?: string }).name === 'TimeoutError' ? UPSTREAM.TIMEOUT : UPSTREAM.UNAVAILABLE;
     const why = stalled ? `no data for ${stall.ms} ms` : describeFetchFailure(err, stall.ms);
     const message = `${upstream}: download of ${opts.url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${why}`;
@@ -141,15 +147,23 @@ export function guardBody(upstream: string, res: Response, stall: StallTimer, op
   });
   guard.on('close', () => {
     stall.clear();
+    stall.signal.removeEventListener('abort', onStall);
     source.destroy();
   });
   source.pipe(guard);
   return guard;
 }
 
+/** The announced size of a node:http answer, unless the body is encoded. */
+function announcedNodeSize(answer: NodeAnswer): number | undefined {
+  const len = answer.headers['content-length'];
+  return len !== undefined && !answer.headers['content-encoding'] && /^\d+$/.test(len) ? Number(len) : undefined;
+}
+
 /**
  * GET a file as a guarded stream (see guardBody); a status other than success rejects with
- * the status's code, a URL without credentials named in every message.
+ * the status's code, a URL without credentials named in every message. The body comes from
+ * node:http(s) directly (node-get.ts), not through fetch's web stream.
  */
 export async function openStream(
   upstream: string,
@@ -157,17 +171,33 @@ export async function openStream(
   init: { headers: Record<string, string>; timeoutMs: number } & Omit<GuardOptions, 'url'>,
 ): Promise<{ body: Readable; size: number | undefined }> {
   const stall = new StallTimer(init.timeoutMs);
-  const res = await send(upstream, url, { headers: init.headers, signal: stall.signal, redirect: 'follow' }, init.timeoutMs).catch(
-    (err: unknown) => {
-      stall.clear();
-      throw err;
-    },
-  );
-  if (!res.ok || !res.body) {
+  let answer: NodeAnswer;
+  try {
+    answer = await nodeGet(url, init.headers, stall.signal);
+  } catch (err) {
     stall.clear();
-    throw await statusError(upstream, res, `${upstream}: upstream error: ${init.what} answered HTTP ${res.status} at ${url}`);
+    const u = new URL(url);
+    const where = `${u.origin}${u.pathname}${u.search}`;
+    if (err instanceof RedirectRefused) throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${where}: ${err.message}`);
+    throw unreachable(upstream, where, err, init.timeoutMs);
   }
-  return { body: guardBody(upstream, res, stall, { what: init.what, url, sha256: init.sha256 }), size: announcedSize(res) };
+  if (answer.status < 200 || answer.status > 299) {
+    stall.clear();
+    answer.message.resume(); // only drains the connection
+    const message = `${upstream}: upstream error: ${init.what} answered HTTP ${answer.status} at ${url}`;
+    throw new UpstreamError(upstream, codeForStatus(answer.status), message, { status: answer.status });
+  }
+  let source: Readable;
+  try {
+    source = decodedBody(answer);
+  } catch (err) {
+    stall.clear();
+    answer.message.destroy();
+    const message = `${upstream}: ${init.what} at ${url}: ${(err as Error).message}`;
+    throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, message);
+  }
+  const body = guardStream(upstream, source, announcedNodeSize(answer), stall, { what: init.what, url, sha256: init.sha256 });
+  return { body, size: announcedNodeSize(answer) };
 }
 
 /** HEAD a file: its size, or undefined when the upstream does not have it. */

@@ -1,0 +1,76 @@
+// A fresh embedded database folder is created (PGlite's initdb) by a child process, so the
+// process that opens it never grows to initdb's ~550 MiB (src/state/pglite-initdb.ts). Shown:
+// a fresh folder opens with its migrations applied, the opening process stays far below
+// initdb's peak, a folder that holds a database is left as it is, and a folder that cannot be
+// created fails naming it. initdb takes seconds of CPU: on a loaded machine, minutes of wall time.
+import { spawnSync } from 'node:child_process';
+import { readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDb } from '../../src/state/db.js';
+import { ensureInitialised, isInitialised } from '../../src/state/pglite-initdb.js';
+import { cliNodeFlags } from '../../bench/node-flags.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+describe('embedded database creation in a child process', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  const tempDir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'safelist-initdb-'));
+    dirs.push(d);
+    return d;
+  };
+
+  const SLOW = { timeout: 600_000 };
+
+  it('opens a fresh folder with its migrations applied', SLOW, async () => {
+    const folder = join(await tempDir(), 'pglite');
+    expect(isInitialised(folder)).toBe(false);
+    const db = await openDb({ pglitePath: folder, pgliteSettings: { shared_buffers: '16MB' }, migrations: [] });
+    try {
+      expect(isInitialised(folder)).toBe(true);
+      const [row] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+      expect(row!.n).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  // With the configuration's default shared_buffers (16MB) and the CLI's V8 flags, as `safelist` opens it.
+  it("keeps the opening process's peak memory far below initdb's (~550 MiB in-process)", SLOW, async () => {
+    const folder = join(await tempDir(), 'pglite');
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { openDb } from './src/state/db.ts';
+      const db = await openDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '16MB' }, migrations: [] });
+      await db.close();
+      process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+    `;
+    const flags = cliNodeFlags(join(ROOT, 'src', 'cli', 'main.ts'));
+    const out = spawnSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(out.status, out.stderr).toBe(0);
+    expect(Number(out.stdout) / 1024).toBeLessThan(400);
+  });
+
+  it('leaves a folder that holds a database as it is', async () => {
+    const folder = await tempDir();
+    await writeFile(join(folder, 'PG_VERSION'), '17\n');
+    await ensureInitialised(folder, []);
+    expect(await readdir(folder)).toEqual(['PG_VERSION']);
+  });
+
+  it('fails naming the folder when it cannot be created', async () => {
+    const file = join(await tempDir(), 'not-a-folder');
+    await writeFile(file, 'x');
+    await expect(ensureInitialised(join(file, 'pglite'), [])).rejects.toThrow(
+      /creating the embedded database in .*not-a-folder\/pglite failed/,
+    );
+  });
+});
