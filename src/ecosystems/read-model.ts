@@ -8,6 +8,19 @@ import { errors } from '../errors.js';
 import type { Policy } from '../policy/decide.js';
 import type { PolicyStore } from '../policy/store.js';
 
+/** A document rendered for a view, as the read models cache and serve it. */
+export interface ViewDocument {
+  body: Buffer;
+  etag: string;
+  /** gzip of body, made on first request that accepts it (only for larger bodies). */
+  gzip?: Buffer;
+  /** epoch ms after which the document must be rendered again (Infinity = never by time). */
+  validUntil: number;
+  /** The fingerprint of the policy it was rendered under, and the catalog entry's serial it shows. */
+  policy: string;
+  serial: number;
+}
+
 export abstract class ViewReadModel<D extends { body: { length: number } }> {
   protected readonly cache: LRUCache<string, D>;
 

@@ -12,16 +12,9 @@ import type { Decision } from '../../policy/types.js';
 import type { NpmCatalog, NpmPackage, NpmVersion } from './catalog.js';
 import { checkNpmName, normalizeNpmName, tarballFilename } from './names.js';
 import { renderPackument, type PackumentFormat } from './packument.js';
-import { ViewReadModel } from '../read-model.js';
+import { ViewReadModel, type ViewDocument } from '../read-model.js';
 
-export interface NpmDocument {
-  body: Buffer;
-  etag: string;
-  gzip?: Buffer;
-  validUntil: number;
-  policy: string;
-  serial: number;
-}
+export type NpmDocument = ViewDocument;
 
 const GZIP_MIN = 1024;
 

@@ -21,19 +21,11 @@ import {
   renderRootHtml,
   renderRootJson,
 } from './render.js';
-import { ViewReadModel } from '../read-model.js';
+import { ViewReadModel, type ViewDocument } from '../read-model.js';
 
 export type IndexFormat = 'json' | 'html';
 
-export interface RenderedDocument {
-  body: Buffer;
-  etag: string;
-  /** gzip of body, made on first request that accepts it (only for larger bodies). */
-  gzip?: Buffer;
-  /** epoch ms after which the document must be rendered again (Infinity = never by time). */
-  validUntil: number;
-  policy: string;
-  serial: number;
+export interface RenderedDocument extends ViewDocument {
   /** True when the page is a policy refusal (PEP 792 quarantined): counted as a blocked request. */
   refused?: boolean;
 }
