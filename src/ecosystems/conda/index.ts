@@ -8,7 +8,6 @@ import { gzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { CondaChannelConfig } from './config.js';
 import { errors, SafelistError } from '../../errors.js';
-import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import type { CondaCatalog, CondaPackage } from './catalog.js';
@@ -16,6 +15,7 @@ import { parseCondaVersion } from './grammar.js';
 import { rattler } from './rattler.js';
 import { servedRecord, zstdCompress } from './served.js';
 import { renderShards, type MsgpackEncoder, type Shard, type ShardSet } from './shards.js';
+import { ViewReadModel } from '../read-model.js';
 
 export interface CondaDocument {
   body: Buffer;
@@ -66,8 +66,7 @@ export function isCondaSubdir(subdir: string): boolean {
   return rattler().isPlatform(subdir) && subdir !== 'unknown';
 }
 
-export class CondaIndex {
-  private readonly cache: LRUCache<string, CondaDocument>;
+export class CondaIndex extends ViewReadModel<CondaDocument> {
   private readonly byName = new Map<string, CondaChannelConfig>();
   private channeldataSerial = 0;
   private readonly shardCache: LRUCache<string, CachedShards>;
@@ -77,27 +76,20 @@ export class CondaIndex {
 
   constructor(
     private readonly catalog: CondaCatalog,
-    private readonly policies: PolicyStore,
+    policies: PolicyStore,
     readonly channels: readonly CondaChannelConfig[],
     opts: { maxBytes: number; msgpack?: MsgpackEncoder },
   ) {
-    this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
+    super(policies, opts.maxBytes);
     this.shardCache = new LRUCache<string, CachedShards>({ maxSize: opts.maxBytes, sizeCalculation: (s) => shardSetSize(s) });
     this.msgpack = opts.msgpack;
     for (const c of channels) for (const n of [c.name, ...c.alias]) this.byName.set(n, c);
     catalog.onChange(() => this.channeldataSerial++);
-    policies.onChange(() => {
-      this.cache.clear();
-      this.shardCache.clear();
-    });
   }
 
-  private get policy(): Policy {
-    return this.policies.policy;
-  }
-
-  requireView(view: string): void {
-    if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
+  protected override policyChanged(): void {
+    super.policyChanged();
+    this.shardCache.clear();
   }
 
   /** The configured channel for a name or alias, or a 404 that lists what exists. */

@@ -5,24 +5,16 @@
 // cool-down) moves on. Never lists a version the view refuses or whose bytes are not stored.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { LRUCache } from 'lru-cache';
 import semver from 'semver';
 import { errors, type SafelistError } from '../../errors.js';
-import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import type { NpmCatalog, NpmPackage, NpmVersion } from './catalog.js';
 import { checkNpmName, normalizeNpmName, tarballFilename } from './names.js';
 import { renderPackument, type PackumentFormat } from './packument.js';
+import { ViewReadModel, type ViewDocument } from '../read-model.js';
 
-export interface NpmDocument {
-  body: Buffer;
-  etag: string;
-  gzip?: Buffer;
-  validUntil: number;
-  policy: string;
-  serial: number;
-}
+export type NpmDocument = ViewDocument;
 
 const GZIP_MIN = 1024;
 
@@ -43,24 +35,13 @@ function versionOfFile(pkg: NpmPackage, filename: string): NpmVersion | undefine
   return map.get(filename);
 }
 
-export class NpmIndex {
-  private readonly cache: LRUCache<string, NpmDocument>;
-
+export class NpmIndex extends ViewReadModel<NpmDocument> {
   constructor(
     private readonly catalog: NpmCatalog,
-    private readonly policies: PolicyStore,
+    policies: PolicyStore,
     opts: { maxBytes: number },
   ) {
-    this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
-    policies.onChange(() => this.cache.clear());
-  }
-
-  private get policy(): Policy {
-    return this.policies.policy;
-  }
-
-  requireView(view: string): void {
-    if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
+    super(policies, opts.maxBytes);
   }
 
   decideVersion(v: NpmVersion, view: string, now = new Date()): Decision {

@@ -7,9 +7,7 @@
 // upstream's status is relayed: archived and deprecated are shown, quarantined blocks everything.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { LRUCache } from 'lru-cache';
 import { errors, SafelistError, isBlockedByPolicy } from '../../errors.js';
-import type { Policy } from '../../policy/decide.js';
 import type { PolicyStore } from '../../policy/store.js';
 import type { Decision } from '../../policy/types.js';
 import { publishedAt, type PypiCatalog, type PypiFile, type RelayedStatus } from './catalog.js';
@@ -23,18 +21,11 @@ import {
   renderRootHtml,
   renderRootJson,
 } from './render.js';
+import { ViewReadModel, type ViewDocument } from '../read-model.js';
 
 export type IndexFormat = 'json' | 'html';
 
-export interface RenderedDocument {
-  body: Buffer;
-  etag: string;
-  /** gzip of body, made on first request that accepts it (only for larger bodies). */
-  gzip?: Buffer;
-  /** epoch ms after which the document must be rendered again (Infinity = never by time). */
-  validUntil: number;
-  policy: string;
-  serial: number;
+export interface RenderedDocument extends ViewDocument {
   /** True when the page is a policy refusal (PEP 792 quarantined): counted as a blocked request. */
   refused?: boolean;
   /** A project page's project, by its canonical (PEP 503 normalised) name; absent on the root page. */
@@ -58,28 +49,18 @@ function upstreamQuarantine(name: string, s: RelayedStatus): string {
   return `${name} is quarantined upstream (${s.upstream})${s.reason ? `: ${s.reason.replace(/\.$/, '')}` : ''}; Safelist serves none of its files, whatever the allowlist says`;
 }
 
-export class PypiIndex {
-  private readonly cache: LRUCache<string, RenderedDocument>;
+export class PypiIndex extends ViewReadModel<RenderedDocument> {
   private rootSerial = 0;
   private readonly publicUrl: string | undefined;
 
   constructor(
     private readonly catalog: PypiCatalog,
-    private readonly policies: PolicyStore,
+    policies: PolicyStore,
     opts: { maxBytes: number; publicUrl?: string | undefined },
   ) {
+    super(policies, opts.maxBytes);
     this.publicUrl = opts.publicUrl?.replace(/\/$/, '');
-    this.cache = new LRUCache({ maxSize: opts.maxBytes, sizeCalculation: (d) => d.body.length * 2 + 200 });
     catalog.onChange(() => this.rootSerial++);
-    policies.onChange(() => this.cache.clear());
-  }
-
-  private get policy(): Policy {
-    return this.policies.policy;
-  }
-
-  requireView(view: string): void {
-    if (!this.policy.hasView(view)) throw errors.unknownView(view, this.policy.viewNames());
   }
 
   /** Policy's decision for one file; a project quarantined upstream refuses every file, whatever the rules say. */
