@@ -72,7 +72,7 @@ describe.each(DB_MODES)('replicated catalog contract on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openDb(cfg.database);
     await db.exec('CREATE TABLE contract_notes (book text, page text, text text NOT NULL, PRIMARY KEY (book, page))');
     await db.query("INSERT INTO contract_notes VALUES ('old', '1', 'there before open')");
     reloadsA = new CatalogReloads(log, { baseMs: 20, maxMs: 200 });

@@ -46,7 +46,7 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openDb(cfg.database);
     catalog = new CondaCatalog(db);
     await catalog.open();
   });

@@ -53,7 +53,7 @@ describe.each(DB_MODES)('image incidents on %s', (mode) => {
   });
   async function open(): Promise<Db> {
     const cfg = await databaseConfig(mode);
-    const db = await openDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openDb(cfg.database);
     cleanups.push(cfg.cleanup, () => db.close());
     return db;
   }

@@ -1,7 +1,9 @@
 // Both database modes for tests: PGlite in memory, and a throw-away database on the local
 // PostgreSQL server (127.0.0.1:5432, trust auth; TEST_PG_URL overrides; when none answers there,
 // test/support/global-setup.ts starts a private one and sets TEST_PG_URL). Each call to
-// createPgDatabase makes a fresh database and returns its URL and a drop function.
+// createPgDatabase makes a fresh database and returns its URL and a drop function. PGlite
+// databases start from the run's pre-migrated template (global-setup.ts, TEST_PGLITE_TEMPLATE)
+// when there is one; tests of migrations themselves open PGlite without it.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -33,9 +35,27 @@ export async function createPgDatabase(): Promise<{ url: string; drop(): Promise
   };
 }
 
-/** The database part of a Safelist config for a mode (and a cleanup for pg). */
-export async function databaseConfig(mode: DbMode): Promise<{ database: { url?: string; pglitePath: string }; cleanup(): Promise<void> }> {
-  if (mode === 'pglite') return { database: { pglitePath: 'memory://' }, cleanup: async () => undefined };
+/** The run's pre-migrated PGlite template (database.pgliteTemplate); undefined when global setup could not build it. */
+export const PGLITE_TEMPLATE: string | undefined = process.env.TEST_PGLITE_TEMPLATE;
+
+/** PGlite settings (memory:// or a folder) that start an empty database from the run's template when there is one. */
+export function seededPglite(pglitePath = 'memory://'): { pglitePath: string; pgliteTemplate?: string } {
+  return PGLITE_TEMPLATE ? { pglitePath, pgliteTemplate: PGLITE_TEMPLATE } : { pglitePath };
+}
+
+/** seededPglite as a YAML value, for the config files of tests that run the `safelist` command. */
+export function seededPgliteYaml(pglitePath: string): string {
+  return JSON.stringify(seededPglite(pglitePath)); // JSON is YAML, quoting included
+}
+
+export interface TestDatabase {
+  database: { url?: string; pglitePath: string; pgliteTemplate?: string };
+  cleanup(): Promise<void>;
+}
+
+/** The database part of a Safelist config for a mode (and a cleanup for pg); openDb takes `database` as it is. */
+export async function databaseConfig(mode: DbMode): Promise<TestDatabase> {
+  if (mode === 'pglite') return { database: seededPglite(), cleanup: async () => undefined };
   const d = await createPgDatabase();
   return { database: { url: d.url, pglitePath: 'memory://' }, cleanup: d.drop };
 }

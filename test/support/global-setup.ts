@@ -4,12 +4,17 @@
 //    roots left by killed runs are removed at the next start;
 // 2. a PostgreSQL server: TEST_PG_URL (default the local server on 127.0.0.1:5432) when it
 //    answers, otherwise a private cluster (Debian's postgresql, from scripts/test-deps) started
-//    here, handed to the workers through TEST_PG_URL and stopped at the end.
+//    here, handed to the workers through TEST_PG_URL and stopped at the end;
+// 3. a pre-migrated PGlite template (database.pgliteTemplate) in the run root, built by the real
+//    open-and-migrate path, handed to the workers through TEST_PGLITE_TEMPLATE: each test's
+//    embedded database loads it instead of paying initdb and every migration again (tests that
+//    check migrations themselves open without it).
 // It must never remove a folder it did not create, nor touch the machine's own PostgreSQL.
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { writePgliteTemplate } from '../../src/state/db.js';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.js';
 
 export const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -68,7 +73,17 @@ export default async function setup(): Promise<() => Promise<void>> {
     }
   }
 
+  const template = join(root, 'pglite-template.tar');
+  try {
+    await writePgliteTemplate(template);
+    process.env.TEST_PGLITE_TEMPLATE = template;
+  } catch (err) {
+    // Every PGlite test then migrates from scratch and fails on the same error, naming it.
+    process.stderr.write(`test setup: no PGlite template (${(err as Error).message}); each test migrates its own database\n`);
+  }
+
   return async () => {
+    delete process.env.TEST_PGLITE_TEMPLATE;
     privatePg?.destroy();
     if (previousTmp === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previousTmp;
