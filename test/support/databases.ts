@@ -2,8 +2,9 @@
 // PostgreSQL server (127.0.0.1:5432, trust auth; TEST_PG_URL overrides; when none answers there,
 // test/support/global-setup.ts starts a private one and sets TEST_PG_URL). Each call to
 // createPgDatabase makes a fresh database and returns its URL and a drop function. PGlite
-// databases start from the run's pre-migrated template (global-setup.ts, TEST_PGLITE_TEMPLATE)
-// when there is one; tests of migrations themselves open PGlite without it.
+// and PostgreSQL databases start from the run's pre-migrated templates (global-setup.ts:
+// TEST_PGLITE_TEMPLATE, TEST_PG_TEMPLATE) when there are; tests of migrations themselves open
+// fresh ones.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -12,7 +13,11 @@ export const DB_MODES: DbMode[] = ['pglite', 'pg'];
 
 const ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+/** The run's pre-migrated PostgreSQL database (global-setup.ts) new databases are copied from; unset: they migrate themselves. */
+const PG_TEMPLATE = process.env.TEST_PG_TEMPLATE;
+
+/** A new database, copied from the run's pre-migrated template unless `fresh` (tests of migrations themselves). */
+export async function createPgDatabase(opts: { fresh?: boolean } = {}): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `safelist_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   try {
@@ -20,7 +25,7 @@ export async function createPgDatabase(): Promise<{ url: string; drop(): Promise
   } catch (err) {
     throw new Error(`PostgreSQL is not reachable at ${ADMIN_URL} (${(err as Error).message}); start it or set TEST_PG_URL`);
   }
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(PG_TEMPLATE && !opts.fresh ? `CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}` : `CREATE DATABASE ${name}`);
   await admin.end();
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
