@@ -42,7 +42,7 @@ describe('PGlite template', () => {
     } finally {
       await db.close();
     }
-  });
+  }, 300_000); // initdb and every migration: the slow start the template spares every other test
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
