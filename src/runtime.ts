@@ -47,6 +47,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     ...(config.database.url ? { url: config.database.url } : {}),
     pglitePath: config.database.pglitePath,
     pgliteSettings: config.database.pgliteSettings,
+    ...(config.database.pgliteTemplate ? { pgliteTemplate: config.database.pgliteTemplate } : {}),
     poolSize: config.database.poolSize,
     connectionTimeoutMs: durationMs(config.database.connectionTimeout),
     ...(opts.holder ? { holder: opts.holder } : {}),

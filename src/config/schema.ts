@@ -272,6 +272,13 @@ export const coreConfigSchema = z.strictObject({
       /** PGlite data folder, or memory:// for a throw-away database. */
       pglitePath: z.string().default('./data/pglite'),
       /**
+       * PGlite: a data-folder tarball (.tar or .tgz: PGlite's dumpDataDir) an empty database starts
+       * from instead of running initdb, e.g. a pre-migrated schema or a copy of a staging database.
+       * Migrations still run after it is loaded, so an older template is upgraded. Ignored when the
+       * folder already holds a database, and on a PostgreSQL server.
+       */
+      pgliteTemplate: z.string().min(1).optional(),
+      /**
        * PostgreSQL settings for embedded PGlite, passed at open (`-c name=value`). Its WebAssembly
        * heap only grows, so shared_buffers is resident memory for the process's life: PGlite's own
        * default is 128MB; 16MB serves a 300,000-file catalog (the data files sit in the OS page

@@ -1,5 +1,9 @@
 // The state store: PostgreSQL through one small interface, either a server (`pg`, via
 // DATABASE_URL) or PGlite in-process (the embedded default). Migrations run at open.
+// An empty PGlite database (memory:// or a folder holding none yet) may start from a template, a
+// data-folder tarball (PGlite's dumpDataDir, see pgliteTemplate): migrations still run after it
+// is loaded, so a template older than the code is upgraded. A template never overwrites a
+// database that already exists.
 // Notifications (LISTEN/NOTIFY) carry catalog and policy changes between replicas.
 // On PostgreSQL, requests share a bounded pool whose waits are bounded too (connectionTimeout):
 // an exhausted pool answers UNAVAILABLE (503, Retry-After) instead of hanging. Job locks never
@@ -7,7 +11,9 @@
 // own (LockSession), so any number of running jobs cannot starve request handling.
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Migration } from './migrations.js';
 import { errors } from '../errors.js';
@@ -317,6 +323,12 @@ class PgliteDb implements Db {
     }
   }
 
+  /** The data folder as a tarball (see writePgliteTemplate). */
+  async dumpDataDir(): Promise<Uint8Array> {
+    const blob = await this.db.dumpDataDir('none');
+    return new Uint8Array(await blob.arrayBuffer());
+  }
+
   async close(): Promise<void> {
     try {
       await this.db.close();
@@ -333,6 +345,12 @@ export interface OpenDbOptions {
   pgliteSettings?: Record<string, string>;
   /** Who opens a PGlite folder (named to whoever finds it held), e.g. "safelist serve". */
   holder?: string;
+  /**
+   * PGlite: a data-folder tarball (.tar or .tgz, as writePgliteTemplate or PGlite's dumpDataDir
+   * write it) an empty database starts from instead of initdb (config database.pgliteTemplate).
+   * Ignored when the folder already holds a database, and on a PostgreSQL server.
+   */
+  pgliteTemplate?: string;
   /** PostgreSQL: connections in the request pool (database.poolSize). */
   poolSize?: number;
   /** PostgreSQL: how long a query waits for a free pool connection before UNAVAILABLE (database.connectionTimeout). */
@@ -358,7 +376,8 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     db = new PgDb(pool, opts.url);
   } else if (opts.pglitePath === 'memory://') {
     const { PGlite } = await loadPglite();
-    db = new PgliteDb(new PGlite(pgliteOptions(PGlite, opts.pgliteSettings)));
+    const template = await readTemplate(opts.pgliteTemplate);
+    db = new PgliteDb(new PGlite(pgliteOptions(PGlite, opts.pgliteSettings, template)));
   } else {
     // Loaded before the folder lock is taken: nothing to release if the module cannot load.
     const { PGlite } = await loadPglite();
@@ -366,9 +385,12 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     // One process per folder: two PGlite instances on one folder silently lose writes.
     const lock = acquireFolderLock(opts.pglitePath, opts.holder ?? `safelist (pid ${process.pid})`);
     try {
-      // initdb in a child process: this process never grows to initdb's size (pglite-initdb.ts).
-      const options = pgliteOptions(PGlite, opts.pgliteSettings);
-      await ensureInitialised(opts.pglitePath, options.startParams);
+      // Checked under the lock: a folder with a database keeps it, whatever the template holds.
+      const empty = !existsSync(join(opts.pglitePath, 'PG_VERSION'));
+      const template = empty ? await readTemplate(opts.pgliteTemplate) : undefined;
+      const options = pgliteOptions(PGlite, opts.pgliteSettings, template);
+      // Without a template, initdb runs in a child process: this process never grows to initdb's size (pglite-initdb.ts).
+      if (!template) await ensureInitialised(opts.pglitePath, options.startParams);
       db = new PgliteDb(new PGlite(opts.pglitePath, options), lock);
     } catch (err) {
       lock.release();
@@ -392,9 +414,14 @@ async function loadPglite(): Promise<typeof import('@electric-sql/pglite')> {
   return import('@electric-sql/pglite');
 }
 
-/** PGlite's own start parameters plus one `-c name=value` per setting (later ones win). */
-function pgliteOptions(PGlite: { defaultStartParams: string[] }, settings: Record<string, string> = {}): { startParams: string[] } {
-  return { startParams: [...PGlite.defaultStartParams, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])] };
+/** PGlite's own start parameters plus one `-c name=value` per setting (later ones win), and the template to load. */
+function pgliteOptions(
+  PGlite: { defaultStartParams: string[] },
+  settings: Record<string, string> = {},
+  template?: Blob,
+): { startParams: string[]; loadDataDir?: Blob } {
+  const startParams = [...PGlite.defaultStartParams, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  return template ? { startParams, loadDataDir: template } : { startParams };
 }
 
 /** Applies pending migrations in the list's order (sorted by id), under an advisory lock so replicas do not race. */
@@ -409,4 +436,36 @@ export async function migrate(db: Db, migrations: readonly Migration[]): Promise
       await q.query('INSERT INTO schema_migrations (id) VALUES ($1)', [m.id]);
     }
   });
+}
+
+/** The template tarball as PGlite loads it; a missing or unreadable file stops the open, naming the setting. */
+async function readTemplate(path: string | undefined): Promise<Blob | undefined> {
+  if (path === undefined) return undefined;
+  let file: Blob;
+  try {
+    file = await openAsBlob(path); // read by PGlite when it loads, not copied here
+  } catch (err) {
+    throw new Error(`database.pgliteTemplate: cannot read ${path} (${(err as Error).message})`, { cause: err });
+  }
+  // PGlite tells a gzip'd tarball from a plain one by its type (its own .tgz dumps: application/x-gzip).
+  const magic = new Uint8Array(await file.slice(0, 2).arrayBuffer());
+  const gzip = magic[0] === 0x1f && magic[1] === 0x8b;
+  return new Blob([file], { type: gzip ? 'application/x-gzip' : 'application/x-tar' });
+}
+
+/**
+ * Writes a template for pgliteTemplate: a throw-away PGlite database opened and migrated exactly as
+ * openDb does, its data folder dumped as an uncompressed tarball to `file` (written beside it, then
+ * renamed, so a reader never sees half a template).
+ */
+export async function writePgliteTemplate(file: string, migrations: readonly Migration[]): Promise<void> {
+  const db = await openDb({ pglitePath: 'memory://', migrations });
+  try {
+    if (!(db instanceof PgliteDb)) throw new Error('writePgliteTemplate: not a PGlite database');
+    const partial = `${file}.partial-${process.pid}`;
+    await writeFile(partial, await db.dumpDataDir());
+    await rename(partial, file);
+  } finally {
+    await db.close();
+  }
 }

@@ -19,6 +19,7 @@ import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
+import { seededPglite, seededPgliteYaml } from '../support/databases.js';
 
 const osv = (id: string, affected: OsvRecord['affected'], extra: Partial<OsvRecord> = {}): OsvRecord => ({
   id,
@@ -71,7 +72,7 @@ describe('OSV advisories', () => {
       join(work, 'MAL-2026-9.json'),
       JSON.stringify(osv('MAL-2026-9', [{ package: { ecosystem: 'PyPI', name: 'Evil_Pkg' }, versions: ['1.0-evil_build'] }])),
     );
-    const db = await openStateDb({ pglitePath: 'memory://' });
+    const db = await openStateDb(seededPglite());
     try {
       expect(await new AdvisoryStore(db).importFrom(work)).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-9'] });
       const rules = await new AdvisoryStore(db).malwareRules();
@@ -119,7 +120,7 @@ describe('OSV advisories', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const zipUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/PyPI/all.zip`;
 
-    const db = await openStateDb({ pglitePath: 'memory://' });
+    const db = await openStateDb(seededPglite());
     const store = new AdvisoryStore(db);
     // npm records are kept too (MAL- records name npm packages), though no npm index uses them yet.
     expect(await store.importFrom(folder)).toEqual({ imported: 3, skipped: 0, problems: [], malware: [], malwareChanged: false });
@@ -195,7 +196,7 @@ describe('OSV advisories', () => {
     for await (const c of zip.outputStream) zipBytes.push(c as Buffer);
     await writeFile(join(folder, 'dump.zip'), Buffer.concat(zipBytes));
 
-    const db = await openStateDb({ pglitePath: 'memory://' });
+    const db = await openStateDb(seededPglite());
     const store = new AdvisoryStore(db, 2048);
     const r = await store.importFrom(folder);
     expect(r).toMatchObject({ imported: 1, skipped: 0, malware: ['MAL-2026-1'], malwareChanged: true });
@@ -299,7 +300,7 @@ describe('OSV advisories', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         `advisories: { sources: [${join(dir, 'osv')}], schedule: '', maxRecordBytes: 2048 }`,
         `notifications: { webhooks: [ { url: "http://127.0.0.1:${(hook.address() as { port: number }).port}/hook" } ] }`,

@@ -18,7 +18,7 @@ import { AuditLog, recordHash } from '../../src/audit/log.js';
 import type { Db } from '../../src/state/db.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { cli, ROOT } from '../support/cli.js';
-import { createPgDatabase, DB_MODES, databaseConfig } from '../support/databases.js';
+import { createPgDatabase, DB_MODES, databaseConfig, seededPgliteYaml } from '../support/databases.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
@@ -47,7 +47,7 @@ afterEach(async () => {
 describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
   async function open() {
     const cfg = await databaseConfig(mode);
-    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb(cfg.database);
     const dir = await mkdtemp(join(tmpdir(), 'safelist-anchor-'));
     cleanups.push(
       cfg.cleanup,
@@ -186,7 +186,7 @@ describe('anchoring a running server', () => {
     const tokenYaml = `auth: { tokens: [ ${tokens.map((t) => `{ id: ${t.id}, token: ${t.token}, roles: [${t.roles.join(', ')}]${t.views ? `, views: ["*"]` : ''} }`).join(', ')} ] }`;
     const config = await configFile(
       dir,
-      `{ pglitePath: ${join(dir, 'state')} }`,
+      seededPgliteYaml(join(dir, 'state')),
       `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }\n${tokenYaml}`,
     );
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], {

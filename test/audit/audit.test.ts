@@ -20,7 +20,7 @@ describe.each(DB_MODES)('audit log on %s', (mode) => {
 
   async function open(): Promise<{ db: Db; log: AuditLog }> {
     const cfg = await databaseConfig(mode);
-    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb(cfg.database);
     const store = new FsBlobStore(await mkdtemp(join(tmpdir(), 'safelist-audit-')));
     cleanups.push(cfg.cleanup, () => db.close());
     return { db, log: new AuditLog(db, store) };

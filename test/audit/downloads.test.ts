@@ -27,7 +27,7 @@ describe.each(DB_MODES)('download log on %s', (mode) => {
   });
   async function open(): Promise<Db> {
     const cfg = await databaseConfig(mode);
-    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb(cfg.database);
     cleanups.push(cfg.cleanup, () => db.close());
     return db;
   }

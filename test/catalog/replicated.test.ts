@@ -73,7 +73,7 @@ describe.each(DB_MODES)('replicated catalog contract on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openStateDb(cfg.database);
     await db.exec('CREATE TABLE contract_notes (book text, page text, text text NOT NULL, PRIMARY KEY (book, page))');
     await db.query("INSERT INTO contract_notes VALUES ('old', '1', 'there before open')");
     reloadsA = new CatalogReloads(log, { baseMs: 20, maxMs: 200 });

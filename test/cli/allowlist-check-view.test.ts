@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 import { buildWheel } from '../support/wheels.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 describe('safelist allowlist check', () => {
   let dir: string;
@@ -21,7 +22,7 @@ describe('safelist allowlist check', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         'views: { team-a: {} }',
         '',

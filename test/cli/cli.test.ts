@@ -10,6 +10,7 @@ import { startTestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { cli } from '../support/cli.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
+import { seededPglite, seededPgliteYaml } from '../support/databases.js';
 
 describe('safelist CLI', () => {
   let dir: string;
@@ -30,7 +31,7 @@ describe('safelist CLI', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         `pypi: { upstreams: [ { name: local, url: "${upstream.url}" } ] }`,
         '',
@@ -112,7 +113,7 @@ describe('safelist audit', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         '',
       ].join('\n'),
@@ -120,7 +121,7 @@ describe('safelist audit', () => {
     const { openStateDb } = await import('../../src/ecosystems/index.js');
     const { AuditLog } = await import('../../src/audit/log.js');
     const { FsBlobStore } = await import('../../src/storage/fs.js');
-    const db = await openStateDb({ pglitePath: join(dir, 'state') });
+    const db = await openStateDb(seededPglite(join(dir, 'state')));
     const log = new AuditLog(db, new FsBlobStore(join(dir, 'blobs')));
     for (const s of ['EXC-1', 'EXC-2', 'EXC-3'])
       await log.append({ actor: 'oid-alice', action: 'exception.requested', subject: s, detail: { reason: 'paper' } });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildCondaPackage } from '../support/conda-channel.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -39,7 +40,7 @@ describe('safelist CLI for conda', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'pglite')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'pglite'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         'sync: { schedule: "" }',
         '',

@@ -18,6 +18,7 @@ import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 const AUDITOR = 'auditor-token-handoff-0123456789';
 
@@ -39,7 +40,7 @@ async function world(name: string, upstreamUrl: string, port: number): Promise<W
     [
       `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
       `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      `database: { pglitePath: ${join(dir, 'pglite')} }`,
+      `database: ${seededPgliteYaml(join(dir, 'pglite'))}`,
       `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
       `pypi: { upstreams: [ { name: up, url: "${upstreamUrl}" } ] }`,
       "conda: { channels: [ { name: conda-forge, url: 'http://127.0.0.1:9/conda-forge', subdirs: [linux-64] } ] }",

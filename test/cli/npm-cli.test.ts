@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
 import { startVerdaccio, type Verdaccio } from '../support/verdaccio.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 describe('safelist CLI for npm', () => {
   let dir: string;
@@ -26,7 +27,7 @@ describe('safelist CLI for npm', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         `npm: { upstreams: [ { name: verdaccio, url: "${verdaccio.url}/" } ] }`,
         '',

@@ -9,6 +9,7 @@ import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { startTestSafelist } from '../support/safelist.js';
 import { cli } from '../support/cli.js';
 import { openedOci } from '../../src/ecosystems/oci/module.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 describe('safelist CLI for OCI', () => {
   let dir: string;
@@ -33,7 +34,7 @@ describe('safelist CLI for OCI', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         `oci: { upstreams: [ { name: mcr, url: "${registry.url}" } ] }`,
         '',

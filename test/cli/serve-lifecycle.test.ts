@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, spawnCli, type CliProcess } from '../support/cli.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 let work: string;
 let wheel: BuiltWheel;
@@ -25,7 +26,7 @@ async function writeConfig(name: string, port: number, extra: string[] = []): Pr
     [
       `server: { host: 127.0.0.1, port: ${port}, logLevel: info, shutdownGrace: 3s }`,
       `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-      `database: { pglitePath: ${join(work, 'db')} }`,
+      `database: ${seededPgliteYaml(join(work, 'db'))}`,
       `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
       "audit: { anchorSchedule: '' }",
       ...extra,

@@ -13,6 +13,7 @@ import { cli } from '../support/cli.js';
 import { startNginx, type NginxServer as Nginx } from '../support/nginx-upstream.js';
 import { freePort } from '../support/ports.js';
 import { selfSignedCert } from '../support/tls.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 async function listen(server: Server | HttpsServer): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -54,7 +55,7 @@ describe('safelist sync against upstreams that cannot answer', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, name, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, name, 'pglite')} }`,
+        `database: ${seededPgliteYaml(join(dir, name, 'pglite'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         `pypi: { upstreams: [ { name: local, url: "${urls.pypi}" } ] }`,
         `conda: { channels: [ { name: conda-forge, url: "${urls.conda}", subdirs: [noarch] } ] }`,

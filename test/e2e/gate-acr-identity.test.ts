@@ -17,6 +17,7 @@ import { freePort, waitForHttp } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 import { selfSignedCert } from '../support/tls.js';
 import { until } from '../support/wait.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 const SECRET = 'acr-webhook-secret-0123456789abcdef';
 const PIPELINE_TOKEN = 'pipeline-token-0123456789abcdef';
@@ -67,7 +68,7 @@ describe('gate on ACR from a separate process with a managed identity (DefaultAz
       [
         `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'state')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'state'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         'sync: { schedule: "" }',
         `auth: { tokens: [{ id: ci, token: ${PIPELINE_TOKEN}, roles: [pipeline] }] }`,

@@ -22,6 +22,7 @@ import { OciCatalog } from '../../src/ecosystems/oci/catalog.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { configSchema, grammars, openStateDb } from '../../src/ecosystems/index.js';
 import type { Db } from '../../src/state/db.js';
+import { seededPglite } from '../support/databases.js';
 
 const SUB = '00000000-1111-2222-3333-444444444444';
 const RG = 'ml-platform';
@@ -142,7 +143,7 @@ describe('ACR target: importImage through the real ARM SDK against a stub of the
     });
     policies = PolicyStore.empty(config, grammars);
     await policies.reload();
-    db = await openStateDb({ pglitePath: 'memory://' });
+    db = await openStateDb(seededPglite());
     catalog = new OciCatalog(db);
     await catalog.open();
     const tag = async (name: string, t: string, d: string) =>

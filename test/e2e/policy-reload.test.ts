@@ -16,6 +16,7 @@ import { cli, ROOT } from '../support/cli.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { until } from '../support/wait.js';
 import { buildWheel } from '../support/wheels.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 const AUDITOR = 'auditor-token-0123456789';
 const ADMIN = 'admin-token-0123456789ab';
@@ -129,7 +130,7 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
       [
         `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
         `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-        `database: { pglitePath: ${join(work, 'pglite')} }`,
+        `database: ${seededPgliteYaml(join(work, 'pglite'))}`,
         `policy: { allowlistDir: ${join(policy, 'allowlists')}, exceptionsDir: ${join(policy, 'exceptions')}, watchDebounce: 100ms }`,
         'views: { team-a: {} }',
         "sync: { schedule: '' }",

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, ROOT } from '../support/cli.js';
 import { startNginx, type NginxServer as Nginx } from '../support/nginx-upstream.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { seededPgliteYaml } from '../support/databases.js';
 
 async function list(dir: string): Promise<string[]> {
   return readdir(dir).catch((err: NodeJS.ErrnoException) => {
@@ -51,7 +52,7 @@ describe('a sync killed mid-download', () => {
       config,
       [
         `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-        `database: { pglitePath: ${join(dir, 'pglite')} }`,
+        `database: ${seededPgliteYaml(join(dir, 'pglite'))}`,
         `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
         `pypi: { upstreams: [ { name: local, url: "${nginx.url}simple/" } ] }`,
         'sync: { schedule: "" }',

@@ -47,7 +47,7 @@ describe.each(DB_MODES)('conda catalog bulk upsert on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openStateDb(cfg.database);
     catalog = new CondaCatalog(db);
     await catalog.open();
   });

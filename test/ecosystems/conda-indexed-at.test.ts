@@ -38,7 +38,7 @@ describe.each(DB_MODES)('conda indexed_at on %s', (mode) => {
 
   const open = async () => {
     if (mode === 'pglite') return openStateDb({ pglitePath: 'memory://' });
-    const d = await createPgDatabase();
+    const d = await createPgDatabase({ fresh: true }); // migrated here from scratch, not copied
     drop = d.drop;
     return openStateDb({ url: d.url, pglitePath: 'memory://' });
   };

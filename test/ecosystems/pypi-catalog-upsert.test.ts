@@ -49,7 +49,7 @@ describe.each(DB_MODES)('pypi catalog bulk writes on %s', (mode) => {
   beforeAll(async () => {
     const cfg = await databaseConfig(mode);
     cleanup = cfg.cleanup;
-    db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    db = await openStateDb(cfg.database);
     writer = new PypiCatalog(db);
     replica = new PypiCatalog(db);
     await writer.open();

@@ -13,7 +13,7 @@ import type { Finding, ImageRef, ScanProvider, ScanResult } from '../../src/gate
 import { GateWorker } from '../../src/gate/worker.js';
 import type { GateRegistry, RegistryClient } from '../../src/gate/registry.js';
 import type { Db, OpenDbOptions } from '../../src/state/db.js';
-import { createPgDatabase, DB_MODES } from '../support/databases.js';
+import { createPgDatabase, DB_MODES, seededPglite } from '../support/databases.js';
 import { openStateDb } from '../../src/ecosystems/index.js';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -84,7 +84,7 @@ describe.each(DB_MODES)('fixDeadline: first sighting of a fix, kept across image
       const pg = await createPgDatabase();
       drop = pg.drop;
       opts = { url: pg.url, pglitePath: 'memory://' };
-    } else opts = { pglitePath: join(dir, 'pglite') };
+    } else opts = seededPglite(join(dir, 'pglite'));
     await writeFile(join(dir, 'containers.yaml'), 'severity: critical\nfixDeadline: 30d\n');
     db = await openStateDb(opts);
   });

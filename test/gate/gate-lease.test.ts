@@ -36,7 +36,7 @@ describe.each(DB_MODES)('gate lease on %s', (mode) => {
 
   it('lets only the replica holding the current lease record a verdict or a wait', async () => {
     const cfg = await databaseConfig(mode);
-    const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+    const db = await openStateDb(cfg.database);
     opened.push({ db, cleanup: cfg.cleanup });
     const store = new GateStore(db, 60_000);
     await store.recordPushes('acr', 'acr', [{ id: 'push-1', host: 'acr.example', repository: 'team/app', digest: DIGEST }], 'test');

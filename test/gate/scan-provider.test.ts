@@ -59,7 +59,7 @@ const finding = (id: string): Finding => ({
 
 async function openTestDb(mode: DbMode): Promise<{ db: Db; cleanup(): Promise<void> }> {
   const cfg = await databaseConfig(mode);
-  const db = await openStateDb({ ...(cfg.database.url ? { url: cfg.database.url } : {}), pglitePath: cfg.database.pglitePath });
+  const db = await openStateDb(cfg.database);
   return { db, cleanup: cfg.cleanup };
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { seededPglite } from '../support/databases.js';
 
 describe('the job API', () => {
   let sl: TestSafelist;
@@ -19,7 +20,7 @@ describe('the job API', () => {
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - api-pkg\n',
       extra: {
-        database: { pglitePath: join(work, 'pglite') },
+        database: seededPglite(join(work, 'pglite')),
         auth: {
           tokens: [
             { id: 'oid-admin', token: 'admin-token-0123456789', roles: ['admin'] },

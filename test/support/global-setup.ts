@@ -4,12 +4,23 @@
 //    roots left by killed runs are removed at the next start;
 // 2. a PostgreSQL server: TEST_PG_URL (default the local server on 127.0.0.1:5432) when it
 //    answers, otherwise a private cluster (Debian's postgresql, from scripts/test-deps) started
-//    here, handed to the workers through TEST_PG_URL and stopped at the end.
-// It must never remove a folder it did not create, nor touch the machine's own PostgreSQL.
+//    here, handed to the workers through TEST_PG_URL and stopped at the end;
+// 3. a pre-migrated PGlite template (database.pgliteTemplate) in the run root, built by the real
+//    open-and-migrate path, handed to the workers through TEST_PGLITE_TEMPLATE: each test's
+//    embedded database loads it instead of paying initdb and every migration again (tests that
+//    check migrations themselves open without it);
+// 4. likewise a pre-migrated database on that PostgreSQL server (TEST_PG_TEMPLATE), which
+//    test/support/databases.ts copies with CREATE DATABASE … TEMPLATE; nothing stays connected
+//    to it (a template must have no other session while copied); dropped at the end, and those
+//    of killed runs at the next start.
+// It must never remove a folder it did not create, nor touch the machine's own PostgreSQL beyond
+// creating and dropping databases of its own.
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { writePgliteTemplate } from '../../src/state/db.js';
+import { migrations, openStateDb } from '../../src/ecosystems/index.js';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.js';
 
 export const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -45,6 +56,42 @@ async function answers(url: string): Promise<string | undefined> {
   }
 }
 
+const PG_TEMPLATE_PREFIX = 'safelist_template_';
+
+/** On the server at adminUrl, a database migrated by the real open-and-migrate path; returns its name. */
+async function createPgTemplate(adminUrl: string): Promise<string> {
+  const name = `${PG_TEMPLATE_PREFIX}${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const stale = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [
+      `${PG_TEMPLATE_PREFIX}%`,
+    ]);
+    for (const { datname } of stale.rows) {
+      const pid = /^safelist_template_(\d+)$/.exec(datname)?.[1];
+      if (pid && !alive(Number(pid))) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+    }
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const db = await openStateDb({ url: url.toString(), pglitePath: 'memory://' });
+  await db.close(); // every connection gone before anyone copies it
+  return name;
+}
+
+async function dropPgDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 export default async function setup(): Promise<() => Promise<void>> {
   const base = tmpdir();
   removeStaleRoots(base);
@@ -68,7 +115,36 @@ export default async function setup(): Promise<() => Promise<void>> {
     }
   }
 
+  const template = join(root, 'pglite-template.tar');
+  try {
+    await writePgliteTemplate(template, migrations);
+    process.env.TEST_PGLITE_TEMPLATE = template;
+  } catch (err) {
+    // Every PGlite test then migrates from scratch and fails on the same error, naming it.
+    process.stderr.write(`test setup: no PGlite template (${(err as Error).message}); each test migrates its own database\n`);
+  }
+
+  const adminUrl = process.env.TEST_PG_URL ?? DEFAULT_PG_URL;
+  let pgTemplate: string | undefined;
+  if (!problem || privatePg) {
+    try {
+      pgTemplate = await createPgTemplate(adminUrl);
+      process.env.TEST_PG_TEMPLATE = pgTemplate;
+    } catch (err) {
+      process.stderr.write(`test setup: no PostgreSQL template (${(err as Error).message}); each test migrates its own database\n`);
+    }
+  }
+
   return async () => {
+    delete process.env.TEST_PGLITE_TEMPLATE;
+    delete process.env.TEST_PG_TEMPLATE;
+    if (pgTemplate) {
+      const name = pgTemplate;
+      // Reported, not thrown: the next run drops a template left behind (its pid is gone).
+      await dropPgDatabase(adminUrl, name).catch((err: unknown) =>
+        process.stderr.write(`test teardown: could not drop ${name}: ${(err as Error).message}\n`),
+      );
+    }
     privatePg?.destroy();
     if (previousTmp === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previousTmp;
