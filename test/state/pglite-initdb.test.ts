@@ -8,7 +8,7 @@ import { readdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDb } from '../../src/state/db.js';
+import { openStateDb } from '../../src/ecosystems/index.js';
 import { ensureInitialised, isInitialised } from '../../src/state/pglite-initdb.js';
 import { cliNodeFlags } from '../../bench/node-flags.js';
 
@@ -30,7 +30,7 @@ describe('embedded database creation in a child process', () => {
   it('opens a fresh folder with its migrations applied', SLOW, async () => {
     const folder = join(await tempDir(), 'pglite');
     expect(isInitialised(folder)).toBe(false);
-    const db = await openDb({ pglitePath: folder, pgliteSettings: { shared_buffers: '16MB' }, migrations: [] });
+    const db = await openStateDb({ pglitePath: folder, pgliteSettings: { shared_buffers: '16MB' } });
     try {
       expect(isInitialised(folder)).toBe(true);
       const [row] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
@@ -45,8 +45,8 @@ describe('embedded database creation in a child process', () => {
     const folder = join(await tempDir(), 'pglite');
     const script = `
       import { readFileSync } from 'node:fs';
-      import { openDb } from './src/state/db.ts';
-      const db = await openDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '16MB' }, migrations: [] });
+      import { openStateDb } from './src/ecosystems/index.ts';
+      const db = await openStateDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '16MB' } });
       await db.close();
       process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
     `;
