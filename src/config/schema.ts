@@ -492,6 +492,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** node-cron expression for anchoring the audit chain head in storage; empty disables. */
       anchorSchedule: z.string().default('*/10 * * * *'),
+      /** node-cron expression for the audit:verify job (the whole chain against every anchor); empty disables. Default: daily. */
+      verifySchedule: z.string().default('17 3 * * *'),
       /**
        * Where the anchors go (audit/anchors.jsonl, appended to): a store that whoever administers
        * the database cannot rewrite, e.g. an Azure container under an immutability policy with

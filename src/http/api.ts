@@ -245,7 +245,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/jobs/{name}': {
         post: {
           summary:
-            'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, …) in this server (admin, or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
+            'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, audit:verify, …) in this server (admin; audit:verify also auditor; or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
           ...secured,
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
         },

@@ -2,7 +2,7 @@
 // server schedules. Adding a job is one line here.
 import { acrImportJob } from './acr-import.js';
 import { importJobs } from './import.js';
-import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
+import { advisoryImportJob, auditAnchorJob, auditVerifyJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
 import { downloadsPruneJob, incidentReportJob } from './downloads.js';
 import { syncJob, syncJobs } from './sync.js';
@@ -17,6 +17,7 @@ export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
       acrImportJob,
       publishJob,
       auditAnchorJob,
+      auditVerifyJob,
       exceptionExpiryJob,
       advisoryImportJob,
       gateReconcileJob,
