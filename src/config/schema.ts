@@ -65,6 +65,25 @@ export const consoleOidcSchema = z.strictObject({
   /** The ID token claim holding app roles, and their prefix (as for API tokens: Safelist.Requester, …). */
   roleClaim: z.string().default('roles'),
   rolePrefix: z.string().default('Safelist.'),
+  /** The ID token claim listing the user's groups (object ids), for roleGrants by group. */
+  groupClaim: z.string().default('groups'),
+  /**
+   * Roles granted here beside the ID token's app roles: to one user (oid) or to a group's members.
+   * Read on every request: a grant removed here takes effect on the next request of every session.
+   */
+  roleGrants: z
+    .array(
+      z
+        .strictObject({
+          user: z.string().min(1).optional(),
+          group: z.string().min(1).optional(),
+          roles: z.array(roleName).min(1),
+          /** Views an approver may approve for; '*' for all. */
+          views: z.array(z.string()).default([]),
+        })
+        .refine((g) => Boolean(g.user) !== Boolean(g.group), { message: 'set exactly one of user (an oid) or group (an object id)' }),
+    )
+    .default([]),
 });
 
 export const consoleAuthSchema = z
