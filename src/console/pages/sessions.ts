@@ -50,7 +50,7 @@ function adminSection(rows: Awaited<ReturnType<SessionStore['signedIn']>>, csrf:
         <td>
           <form method="post" action="/ui/sessions/end">
             <input type="hidden" name="_csrf" value="${csrf}" /><input type="hidden" name="oid" value="${r.oid}" />
-            <button type="submit" class="secondary" aria-label="End every session of ${r.name}">End sessions</button>
+            <button type="submit" class="secondary" aria-label="End sessions of ${r.name}">End sessions</button>
           </form>
         </td>
       </tr>`,
