@@ -72,10 +72,10 @@ function verdictBody(r: JobRunRecord | undefined, head: number): Html {
   const anchors = s?.counts.anchors ?? 0;
   const verifiedHead = s?.counts.head ?? 0;
   const when = html`<p>Started by <code>${r.actor}</code> at ${r.startedAt}, finished at ${r.finishedAt ?? ''}.</p>`;
+  // The run's own audit.verified record comes right after the head it checked: not counted as news.
+  const after = head - verifiedHead - 1;
   const since =
-    head > verifiedHead
-      ? html`<p class="muted">${head - verifiedHead} record(s) were appended since; this verification does not cover them.</p>`
-      : html``;
+    after > 0 ? html`<p class="muted">${after} record(s) were appended since; this verification does not cover them.</p>` : html``;
   if (!s || s.failedCount === 0)
     return html`<p class="ok" role="status">
         The chain was intact: ${records} record(s) up to record ${verifiedHead}, checked against ${anchors} anchor(s).
