@@ -32,6 +32,7 @@ import { startPolicyWatch } from './policy/watch.js';
 import { errors } from './errors.js';
 import { registerConsole } from './console/app.js';
 import { SessionStore } from './console/session.js';
+import { sessionIdentityResolver } from './console/roles.js';
 import { ConsoleOidc } from './console/oidc.js';
 import { stopInOrder } from './shutdown.js';
 import type { ResourceGraphClient } from '@azure/arm-resourcegraph';
@@ -163,7 +164,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   await registerConsole(app, {
     runtime,
     config,
-    sessions: new SessionStore(runtime.db, durationMs(config.auth.console.sessionTtl)),
+    sessions: new SessionStore(runtime.db, durationMs(config.auth.console.sessionTtl), sessionIdentityResolver(config, runtime.auth)),
     oidc: consoleOidc,
     gate: gateStore,
     jobs: runner,

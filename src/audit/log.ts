@@ -231,15 +231,23 @@ export class AuditLog {
     return out;
   }
 
-  /** Recomputes the whole chain and checks it against the anchors; names every break. */
-  async verify(): Promise<VerifyReport> {
+  /**
+   * Recomputes the whole chain and checks it against the anchors; names every break.
+   * onProgress hears how many records were checked of how many there were at the start
+   * (at the start, after every page of 1000, and at the end).
+   */
+  async verify(onProgress?: (checked: number, total: number) => void): Promise<VerifyReport> {
     const problems: VerifyProblem[] = [];
+    const [{ n } = { n: 0 }] = await this.db.query<{ n: string | number }>('SELECT count(*) AS n FROM audit_log');
+    const total = Number(n);
+    onProgress?.(0, total);
     const anchors = await this.anchors();
     const anchorAt = new Map(anchors.map((a) => [a.seq, a]));
     let prev: { seq: number; hash: string } | undefined;
     let records = 0;
     for await (const r of this.records()) {
       records++;
+      if (records % 1000 === 0) onProgress?.(records, Math.max(total, records));
       const expectedSeq = (prev?.seq ?? 0) + 1;
       if (r.seq !== expectedSeq) {
         problems.push({
@@ -285,6 +293,7 @@ export class AuditLog {
         message: `the log ends at record ${prev?.seq ?? 0}, but record ${lastAnchor.seq} was anchored at ${lastAnchor.at}: records were removed from the end`,
       });
     }
+    onProgress?.(records, Math.max(total, records));
     return { ok: problems.length === 0, records, head: prev, anchors: anchors.length, problems };
   }
 }

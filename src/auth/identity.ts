@@ -58,6 +58,11 @@ function sha256(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** A token's sha256 in hex: how a console session remembers the static token it signed in with. */
+export function tokenSha256(token: string): string {
+  return sha256(token).toString('hex');
+}
+
 /** Only RS256 is accepted (what Entra signs with); anything else is refused before any key is looked up. */
 const ALGORITHMS = ['RS256'];
 
@@ -108,6 +113,13 @@ export class Authenticator {
       token = colon >= 0 ? decoded.slice(colon + 1) : decoded;
     }
     return this.fromToken(token);
+  }
+
+  /** The identity the static token with this sha256 (hex) has in the current configuration; undefined when none has it. */
+  staticIdentityOf(tokenSha256: string): Identity | undefined {
+    if (!/^[0-9a-f]{64}$/.test(tokenSha256)) return undefined;
+    const digest = Buffer.from(tokenSha256, 'hex');
+    return this.staticTokens.find((t) => timingSafeEqual(t.digest, digest))?.identity;
   }
 
   async fromToken(token: string): Promise<Identity> {

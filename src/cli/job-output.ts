@@ -16,6 +16,7 @@ import type {
 import type { PublishReport } from '../publish/static.js';
 import type { Anchor } from '../audit/log.js';
 import { moduleJobSpecs } from '../jobs/module-jobs.js';
+import type { AuditVerifyResult } from '../jobs/maintenance.js';
 import type { JobEvent, JobOutcome } from '../jobs/types.js';
 import { printSyncEvent } from './progress.js';
 
@@ -127,6 +128,18 @@ const printers: Record<string, Printer> = {
   'incident:report': {
     result: (r, io) =>
       'image' in (r as object) ? printImageIncident(r as ImageIncidentReport, io) : printIncident(r as IncidentReport, io),
+  },
+  'audit:verify': {
+    event: (e, io) => {
+      if (e.type === 'checked' && Number(e.index) > 0) io.err.write(`checked ${String(e.index)} of ${String(e.total)} record(s)\n`);
+    },
+    result: (r, io) => {
+      const v = r as AuditVerifyResult;
+      io.out.write(`${v.records} record(s), ${v.anchors} anchor(s), head ${v.headHash ? `${v.head} ${v.headHash}` : 'none'}\n`);
+      for (const p of v.failed) io.out.write(`BROKEN ${p.kind} at record ${p.seq}: ${p.error}\n`);
+      io.out.write(v.ok ? 'audit log verified: intact\n' : `audit log verification FAILED: ${v.failed.length} problem(s)\n`);
+      return v.ok ? 0 : 1;
+    },
   },
   'audit:anchor': {
     result: (r, io) => {

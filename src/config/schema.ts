@@ -50,6 +50,25 @@ export const consoleOidcSchema = z.strictObject({
   /** The ID token claim holding app roles, and their prefix (as for API tokens: Safelist.Requester, …). */
   roleClaim: z.string().default('roles'),
   rolePrefix: z.string().default('Safelist.'),
+  /** The ID token claim listing the user's groups (object ids), for roleGrants by group. */
+  groupClaim: z.string().default('groups'),
+  /**
+   * Roles granted here beside the ID token's app roles: to one user (oid) or to a group's members.
+   * Read on every request: a grant removed here takes effect on the next request of every session.
+   */
+  roleGrants: z
+    .array(
+      z
+        .strictObject({
+          user: z.string().min(1).optional(),
+          group: z.string().min(1).optional(),
+          roles: z.array(roleName).min(1),
+          /** Views an approver may approve for; '*' for all. */
+          views: z.array(z.string()).default([]),
+        })
+        .refine((g) => Boolean(g.user) !== Boolean(g.group), { message: 'set exactly one of user (an oid) or group (an object id)' }),
+    )
+    .default([]),
 });
 
 export const consoleAuthSchema = z
@@ -381,6 +400,8 @@ export const coreConfigSchema = z.strictObject({
     .strictObject({
       /** node-cron expression for anchoring the audit chain head in storage; empty disables. */
       anchorSchedule: z.string().default('*/10 * * * *'),
+      /** node-cron expression for the audit:verify job (the whole chain against every anchor); empty disables. Default: daily. */
+      verifySchedule: z.string().default('17 3 * * *'),
       /**
        * Where the anchors go (audit/anchors.jsonl, appended to): a store that whoever administers
        * the database cannot rewrite, e.g. an Azure container under an immutability policy with

@@ -16,6 +16,7 @@ import { html } from './html.js';
 import { sameToken } from './session.js';
 import { sendPage, type ConsoleDeps } from './types.js';
 import { PAGES } from './pages/index.js';
+import { registerSessionsApi } from './pages/sessions.js';
 
 export { CSP } from './csp.js';
 
@@ -96,6 +97,8 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     },
     { prefix: '/ui' },
   );
+  // Outside /ui: the admin's API for ending someone's console sessions (the console owns them).
+  registerSessionsApi(app, deps);
 }
 
 declare module 'fastify' {

@@ -34,6 +34,7 @@ export interface PageOptions {
 function renderHeader(who: Identity | undefined, csrf: string | undefined): Html {
   const account = who
     ? html`<span>Signed in as <strong>${who.name}</strong> (${[...who.roles].join(', ') || 'no roles'})</span>
+        <a href="/ui/sessions">Sessions</a>
         <form method="post" action="/ui/sign-out">
           <input type="hidden" name="_csrf" value="${csrf ?? ''}" /> <button type="submit" class="secondary">Sign out</button>
         </form>`

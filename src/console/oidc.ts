@@ -1,14 +1,17 @@
 // Console sign-in with OpenID Connect through openid-client: authorization code flow with PKCE
 // (S256), state and nonce, against Microsoft Entra ID (or any provider: tests run panva's
 // oidc-provider). The ID token's app roles map to Safelist roles with the API's own
-// rolesFromClaims. It must never accept an ID token openid-client did not verify, never sign in
+// rolesFromClaims, plus auth.console.oidc.roleGrants (roles.ts); the session keeps the claims,
+// not the roles. It must never accept an ID token openid-client did not verify, never sign in
 // without an `oid` claim (separation of duties compares oids), and never talk to a provider
 // over plain HTTP unless it is on this machine's loopback (tests).
 import * as client from 'openid-client';
-import { rolesFromClaims, type Identity } from '../auth/identity.js';
+import type { Identity } from '../auth/identity.js';
 import type { Config } from '../config/schema.js';
 import { entraIssuer } from '../auth/identity.js';
 import { errors, SafelistError } from '../errors.js';
+import { oidcRoles } from './roles.js';
+import type { StoredIdentity } from './session.js';
 
 export interface OidcPending {
   state: string;
@@ -88,8 +91,11 @@ export class ConsoleOidc {
     return { url, pending };
   }
 
-  /** Redeems the code of the callback URL; the identity of the verified ID token. */
-  async finish(callbackUrl: URL, pending: OidcPending): Promise<Identity> {
+  /**
+   * Redeems the code of the callback URL; what the session keeps of the verified ID token (who,
+   * its app-role and group claims) and the identity that gives now.
+   */
+  async finish(callbackUrl: URL, pending: OidcPending): Promise<{ stored: StoredIdentity; identity: Identity }> {
     const config = await this.discover();
     let claims: client.IDToken | undefined;
     try {
@@ -105,9 +111,12 @@ export class ConsoleOidc {
     }
     if (!claims || typeof claims.oid !== 'string')
       throw errors.forbidden('the sign-in provider sent no "oid" claim; the app registration must issue it (scope profile)');
-    const { roles, approverViews } = rolesFromClaims(claims[this.o.roleClaim], this.o.rolePrefix);
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 500) : []);
+    const roles = strings(claims[this.o.roleClaim]);
+    const groups = strings(claims[this.o.groupClaim]);
     const name = [claims.preferred_username, claims.name, claims.oid].find((v): v is string => typeof v === 'string')!;
-    return { oid: claims.oid, name, roles, approverViews, via: 'entra' };
+    const stored: StoredIdentity = { oid: claims.oid, name, via: 'entra', source: { kind: 'oidc', roles, groups } };
+    return { stored, identity: { oid: claims.oid, name, via: 'entra', ...oidcRoles(this.o, claims.oid, roles, groups) } };
   }
 }
 

@@ -1,12 +1,15 @@
 // Console sessions in the database (table console_sessions), so every replica knows every
-// session: an opaque random id in the cookie, its sha256 as the key, the identity taken at
-// sign-in, a synchronizer CSRF token, an absolute expiry. A visitor's row before sign-in holds
-// the sign-in form's CSRF token and the OpenID Connect state, nonce and PKCE verifier. It must
-// never store the cookie value itself, never return an expired row, and never keep a visitor's
-// id across sign-in (a new id at sign-in: no session fixation).
+// session: an opaque random id in the cookie, its sha256 as the key, what the sign-in showed
+// (who, and the static token's hash or the ID token's role and group claims — roles are derived
+// from it and the current configuration on every request), a synchronizer CSRF token, an
+// absolute expiry. A person's sessions can all be ended at once (sign out everywhere, an admin).
+// A visitor's row before sign-in holds the sign-in form's CSRF token and the OpenID Connect
+// state, nonce and PKCE verifier. It must
+// never store the cookie value itself, never return an expired row, never trust roles stored at
+// sign-in, and never keep a visitor's id across sign-in (a new id at sign-in: no session fixation).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Identity, Role } from '../auth/identity.js';
-import type { Db } from '../state/db.js';
+import type { Identity } from '../auth/identity.js';
+import type { Db, Queryable } from '../state/db.js';
 
 export interface Session {
   /** sha256 of the cookie value (hex). */
@@ -19,7 +22,7 @@ export interface Session {
 
 interface Row {
   id_sha256: string;
-  identity: StoredIdentity | string | null;
+  identity: unknown;
   csrf: string;
   oidc_state: string | null;
   oidc_nonce: string | null;
@@ -28,13 +31,20 @@ interface Row {
   expires_at: Date | string;
 }
 
-interface StoredIdentity {
+/**
+ * What a signed-in session keeps of its sign-in: who (oid, name) and what the roles are derived
+ * from — the static token's sha256, or the ID token's role and group claims — never the roles
+ * themselves: those are derived again on every request from this and the current configuration.
+ */
+export interface StoredIdentity {
   oid: string;
   name: string;
-  roles: Role[];
-  approverViews: string[] | '*';
   via: Identity['via'];
+  source: { kind: 'static'; tokenSha256: string } | { kind: 'oidc'; roles: string[]; groups: string[] };
 }
+
+/** The identity a stored sign-in has under the current configuration; undefined: it no longer signs anyone in. */
+export type IdentityResolver = (stored: StoredIdentity) => Identity | undefined;
 
 /** A visitor's row (before sign-in) lives this long: enough to finish a sign-in at the provider. */
 const VISITOR_TTL_MS = 30 * 60 * 1000;
@@ -42,37 +52,26 @@ const VISITOR_TTL_MS = 30 * 60 * 1000;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const randomToken = () => randomBytes(32).toString('base64url');
 
-function toStored(who: Identity): StoredIdentity {
-  return {
-    oid: who.oid,
-    name: who.name,
-    roles: [...who.roles],
-    approverViews: who.approverViews === '*' ? '*' : [...who.approverViews],
-    via: who.via,
-  };
+/** A row written before sign-ins kept their source (roles stored instead) is not trusted: sign in again. */
+function isStored(v: unknown): v is StoredIdentity {
+  const s = v as Partial<StoredIdentity> | null;
+  return typeof s?.oid === 'string' && (s.source?.kind === 'static' || s.source?.kind === 'oidc');
 }
 
-function fromStored(s: StoredIdentity): Identity {
-  return {
-    oid: s.oid,
-    name: s.name,
-    roles: new Set(s.roles),
-    approverViews: s.approverViews === '*' ? '*' : new Set(s.approverViews),
-    via: s.via,
-  };
-}
-
-function fromRow(r: Row): Session {
-  const identity = typeof r.identity === 'string' ? (JSON.parse(r.identity) as StoredIdentity) : r.identity;
+function fromRow(r: Row, resolve: IdentityResolver): Session & { stale: boolean } {
+  const stored: unknown = typeof r.identity === 'string' ? JSON.parse(r.identity) : r.identity;
+  const identity = isStored(stored) ? resolve(stored) : undefined;
   return {
     key: r.id_sha256,
-    identity: identity ? fromStored(identity) : undefined,
+    identity,
     csrf: r.csrf,
     oidc:
       r.oidc_state && r.oidc_nonce && r.oidc_verifier
         ? { state: r.oidc_state, nonce: r.oidc_nonce, verifier: r.oidc_verifier, returnTo: r.return_to ?? '/ui/' }
         : undefined,
     expiresAt: new Date(r.expires_at),
+    // A signed-in row whose sign-in no longer holds (a static token withdrawn, an old row).
+    stale: stored !== null && identity === undefined,
   };
 }
 
@@ -87,13 +86,21 @@ export class SessionStore {
   constructor(
     private readonly db: Db,
     private readonly ttlMs: number,
+    private readonly resolve: IdentityResolver,
   ) {}
 
-  /** The live session behind a cookie value, if any. */
+  /**
+   * The live session behind a cookie value, if any, with the identity its sign-in gives under
+   * the current configuration. A session whose sign-in no longer holds is ended here.
+   */
   async find(cookie: string | undefined): Promise<Session | undefined> {
     if (!cookie || cookie.length > 100) return undefined;
     const [row] = await this.db.query<Row>('SELECT * FROM console_sessions WHERE id_sha256 = $1 AND expires_at > now()', [sha256(cookie)]);
-    return row ? fromRow(row) : undefined;
+    if (!row) return undefined;
+    const { stale, ...session } = fromRow(row, this.resolve);
+    if (!stale) return session;
+    await this.end(session);
+    return undefined;
   }
 
   /** A new visitor row (no identity); returns the cookie value and the session. */
@@ -103,14 +110,39 @@ export class SessionStore {
     return this.insert(null, new Date(Date.now() + VISITOR_TTL_MS), oidc);
   }
 
-  /** Signs in: a new id for the identity (the visitor row, if any, is deleted). */
-  async signIn(who: Identity, previous: Session | undefined): Promise<{ cookie: string; session: Session }> {
+  /** Signs in: a new id for the sign-in (the visitor row, if any, is deleted). */
+  async signIn(who: StoredIdentity, previous: Session | undefined): Promise<{ cookie: string; session: Session }> {
     if (previous) await this.end(previous);
-    return this.insert(toStored(who), new Date(Date.now() + this.ttlMs));
+    return this.insert(who, new Date(Date.now() + this.ttlMs));
   }
 
   async end(session: Session): Promise<void> {
     await this.db.query('DELETE FROM console_sessions WHERE id_sha256 = $1', [session.key]);
+  }
+
+  /**
+   * Ends every signed-in session of an identity (oid), on every replica at once, and records it
+   * in the same transaction (record: the audit append); returns how many ended.
+   */
+  async endAllOf(oid: string, record: (ended: number, q: Queryable) => Promise<unknown>): Promise<number> {
+    return this.db.tx(async (q) => {
+      const rows = await q.query<{ id_sha256: string }>("DELETE FROM console_sessions WHERE identity ->> 'oid' = $1 RETURNING id_sha256", [
+        oid,
+      ]);
+      await record(rows.length, q);
+      return rows.length;
+    });
+  }
+
+  /** The identities with live sessions: oid, name, how many, and the last expiry (the admin's sessions page). */
+  async signedIn(limit = 500): Promise<Array<{ oid: string; name: string; sessions: number; until: Date }>> {
+    const rows = await this.db.query<{ oid: string; name: string; n: string | number; until: Date | string }>(
+      `SELECT identity ->> 'oid' AS oid, max(identity ->> 'name') AS name, count(*) AS n, max(expires_at) AS until
+       FROM console_sessions WHERE identity IS NOT NULL AND expires_at > now()
+       GROUP BY identity ->> 'oid' ORDER BY identity ->> 'oid' LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({ oid: r.oid, name: r.name, sessions: Number(r.n), until: new Date(r.until) }));
   }
 
   /** Takes the pending OpenID Connect sign-in off a visitor row (it can be used once). */
@@ -121,7 +153,7 @@ export class SessionStore {
        WHERE s.id_sha256 = old.id_sha256 RETURNING old.*`,
       [session.key],
     );
-    return row ? fromRow(row).oidc : undefined;
+    return row ? fromRow(row, this.resolve).oidc : undefined;
   }
 
   private async insert(identity: StoredIdentity | null, expiresAt: Date, oidc?: Session['oidc']) {
@@ -140,6 +172,7 @@ export class SessionStore {
         expiresAt,
       ],
     );
-    return { cookie, session: fromRow(row!) };
+    const { stale: _stale, ...session } = fromRow(row!, this.resolve);
+    return { cookie, session };
   }
 }

@@ -186,6 +186,9 @@ export class ExceptionService {
   async createBundle(who: Identity, main: ExceptionRequest, dependencies: ExceptionRequest[]): Promise<ExceptionRecord[]> {
     const parts: Prepared[] = [];
     for (const req of [main, ...dependencies]) parts.push(await this.prepare(who, req));
+    const names = parts.map((p) => p.req.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw errors.badRequest(`${twice} is asked for twice in one request; list each package once`);
     const created = await this.db.tx(async (q) => {
       const out: ExceptionRecord[] = [];
       for (const p of parts) out.push(await this.insert(q, who, p, out[0]?.id ?? null));

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Authenticator, Role } from '../auth/identity.js';
 import type { AuditLog, AuditQuery } from '../audit/log.js';
 import type { MirroredImages } from '../gate/image-incidents.js';
-import type { ExceptionService } from '../exceptions/service.js';
+import type { ExceptionRequest, ExceptionService } from '../exceptions/service.js';
 import { mostWanted } from '../policy/demand.js';
 import type { PolicyStore } from '../policy/store.js';
 import { ecosystemIds } from '../ecosystems/index.js';
@@ -43,6 +43,19 @@ export const schemas = {
     view: z.string().min(1).max(64).describe('the workspace view, or "*" for every view (admins approve those)'),
     reason: z.string().trim().min(10, 'say why you need it, in at least 10 characters').max(2000),
     expires: z.iso.date().or(z.iso.datetime()).optional().describe('end of validity; default and maximum are configured'),
+    dependencies: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).max(200),
+          versions: z.string().max(200).default(''),
+          reason: z.string().trim().min(10, 'say why you need it, in at least 10 characters').max(2000).optional(),
+        }),
+      )
+      .max(50, 'at most 50 dependencies in one request')
+      .optional()
+      .describe(
+        'packages it needs that the view would refuse, requested together (a bundle): same ecosystem, view and expiry; each its own exception, decided on its own',
+      ),
   }),
   decision: z.strictObject({ note: z.string().max(2000).optional() }),
   listExceptions: z.strictObject({
@@ -51,6 +64,7 @@ export const schemas = {
     ecosystem: ecosystem.optional(),
     name: z.string().max(200).optional(),
     requestedBy: z.string().max(200).optional(),
+    bundle: exceptionId.optional().describe('the requests asked together with this one (its dependencies)'),
     limit: z.coerce.number().int().min(1).max(500).optional(),
   }),
   // The policy queries take unknown parameters as before (clients add their own); each known one is one string.
@@ -89,15 +103,26 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post('/api/v1/exceptions', as('requester', 'admin'), async (req, reply) => {
     const body = parse(schemas.createException, req.body, 'request body');
-    const rec = await deps.exceptions.create(req.identity!, {
+    const main: ExceptionRequest = {
       ecosystem: body.ecosystem as never,
       name: body.name,
       versions: body.versions,
       view: body.view,
       reason: body.reason,
       ...(body.expires ? { expires: new Date(body.expires.length === 10 ? `${body.expires}T23:59:59.999Z` : body.expires) } : {}),
-    });
-    return reply.code(201).header('location', `/api/v1/exceptions/${rec.id}`).send(rec);
+    };
+    // A bundle: what the console's request form does when dependencies are ticked (createBundle: all or none).
+    const asked = (body.dependencies ?? []).map((d) => ({
+      ...main,
+      name: d.name,
+      versions: d.versions,
+      reason: d.reason ?? `needed by ${main.name}: ${main.reason}`,
+    }));
+    const [rec, ...dependencies] = await deps.exceptions.createBundle(req.identity!, main, asked);
+    return reply
+      .code(201)
+      .header('location', `/api/v1/exceptions/${rec!.id}`)
+      .send(body.dependencies ? { ...rec, dependencies } : rec);
   });
 
   app.get('/api/v1/exceptions', as(...readers), async (req) => {
@@ -183,11 +208,19 @@ export function openApiDocument(): Record<string, unknown> {
     paths: {
       '/api/v1/exceptions': {
         post: {
-          summary: 'Request an exception (requester)',
+          summary:
+            'Request an exception (requester); with dependencies, one request for a package and the packages it needs (a bundle: all recorded or none, each decided on its own by someone other than the requester); 201 with the first, its dependencies under "dependencies"',
           ...secured,
           requestBody: { required: true, content: { 'application/json': { schema: json(schemas.createException) } } },
         },
         get: { summary: 'List exceptions', ...secured, parameters: queryParams(schemas.listExceptions) },
+      },
+      '/api/v1/console/sessions/{oid}': {
+        delete: {
+          summary: 'End every console session of an identity (admin; audited console.sessions-revoked); answers {oid, ended}',
+          ...secured,
+          parameters: [{ name: 'oid', in: 'path', required: true, schema: { type: 'string' } }],
+        },
       },
       '/api/v1/exceptions/{id}': { get: { summary: 'Show one exception with its triage report', ...secured, parameters: idParam } },
       '/api/v1/exceptions/{id}/approve': {
@@ -245,7 +278,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/jobs/{name}': {
         post: {
           summary:
-            'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, …) in this server (admin, or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
+            'Run a job (sync, sync:pypi, import:conda, acr-import, publish, audit:anchor, audit:verify, …) in this server (admin; audit:verify also auditor; or the local token in the PGlite lock file); answers NDJSON: {"job","event"} lines, then {"job","outcome"}',
           ...secured,
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
         },

@@ -1,8 +1,9 @@
 // POST /api/v1/jobs/{name}: runs a job in this server for a caller — the CLI handing over its
 // job when this server owns the embedded database, or an admin — and answers NDJSON: one line
 // per progress event ({"job","event"}) as it happens, then the outcome ({"job","outcome"}).
-// Admits the admin role, or the per-start local token this server wrote into its PGlite
-// folder's lock file (mode 0600: only who can read the data folder can use it).
+// Admits the admin role (or the roles a job names: auditors for audit:verify), or the per-start
+// local token this server wrote into its PGlite folder's lock file (mode 0600: only who can read
+// the data folder can use it).
 // Never runs a job whose parameters its schema refuses (400 naming the field).
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
@@ -25,8 +26,10 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 
 function admit(deps: JobRouteDeps) {
   const admins = requireRole(deps.auth, ['admin']);
+  // A job that names its roles (audit:verify: auditors too) admits those; any other, admins.
+  const byJob = new Map([...deps.jobs].filter(([, j]) => j.roles).map(([name, j]) => [name, requireRole(deps.auth, [...j.roles!])]));
   const local = deps.localToken ? digest(deps.localToken) : undefined;
-  return async (req: FastifyRequest, reply: FastifyReply) => {
+  return async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization?.trim() ?? '');
     if (local && m && timingSafeEqual(digest(m[1]!), local)) {
       req.identity = {
@@ -38,7 +41,7 @@ function admit(deps: JobRouteDeps) {
       };
       return;
     }
-    await admins(req, reply);
+    await (byJob.get(req.params.name) ?? admins)(req, reply);
   };
 }
 

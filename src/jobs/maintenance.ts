@@ -1,5 +1,5 @@
 // The housekeeping jobs the server runs on their schedules, by one replica at a time: audit
-// anchoring, exception expiry, advisory import (malware blocks included) and the gate's
+// anchoring and verification, exception expiry, advisory import (malware blocks included) and the gate's
 // reconcile. Their bodies live in audit/, exceptions/ and gate/; these wrap them so the runner
 // locks, counts and records them.
 import { z } from 'zod';
@@ -8,7 +8,7 @@ import type { ImportProblem } from '../exceptions/advisories.js';
 import { MALWARE_EVENT, malwareBody } from '../exceptions/notify.js';
 import type { Rule } from '../policy/types.js';
 import { reconcileRegistries, type ReconcileReport } from '../gate/reconcile.js';
-import type { Anchor } from '../audit/log.js';
+import type { Anchor, VerifyProblem } from '../audit/log.js';
 import { rejudgeMalwareImages } from '../gate/incidents.js';
 import { GateStore } from '../gate/store.js';
 import type { ImageRef } from '../gate/types.js';
@@ -26,6 +26,56 @@ export const auditAnchorJob: Job<z.infer<typeof none>, { anchor: Anchor | null }
   schedule: (config) => config.audit.anchorSchedule,
   params: none,
   run: async ({ deps }) => ({ anchor: (await deps.runtime.audit.anchor()) ?? null }),
+};
+
+/** A verification's result: the counts, and each break as the runner's run record keeps failures (the first 20). */
+export interface AuditVerifyResult {
+  ok: boolean;
+  records: number;
+  anchors: number;
+  /** The last record checked (0: an empty trail). */
+  head: number;
+  headHash: string | null;
+  /** Every break, in the order found: what (record N, kind) and why. */
+  failed: Array<{ name: string; seq: number; kind: VerifyProblem['kind']; error: string }>;
+}
+
+/**
+ * Recomputes the whole audit chain and checks it against every anchor (audit/log.ts verify),
+ * streaming how many records it has checked. One run at a time across replicas (its lock); the
+ * console's verify page and `safelist audit verify` read its result, so no request recomputes
+ * the chain. Auditors start it through the API as well as admins. A chain found broken is a
+ * finished run with its breaks (as a sync with failed files), never a job failure.
+ */
+export const auditVerifyJob: Job<z.infer<typeof none>, AuditVerifyResult> = {
+  name: 'audit:verify',
+  lock: 'audit:verify',
+  schedule: (config) => config.audit.verifySchedule,
+  roles: ['auditor', 'admin'],
+  params: none,
+  async run({ deps, emit }) {
+    const r = await deps.runtime.audit.verify((checked, total) => emit({ type: 'checked', index: checked, total }));
+    return {
+      ok: r.ok,
+      records: r.records,
+      anchors: r.anchors,
+      head: r.head?.seq ?? 0,
+      headHash: r.head?.hash ?? null,
+      failed: r.problems.map((p) => ({ name: `record ${p.seq} (${p.kind})`, seq: p.seq, kind: p.kind, error: p.message })),
+    };
+  },
+  audit: (r) => ({
+    action: 'audit.verified',
+    subject: 'audit_log',
+    detail: {
+      ok: r.ok,
+      records: r.records,
+      anchors: r.anchors,
+      head: r.head,
+      problems: r.failed.length,
+      ...(r.failed[0] ? { first: { seq: r.failed[0].seq, kind: r.failed[0].kind, message: r.failed[0].error } } : {}),
+    },
+  }),
 };
 
 /** Warns of exceptions about to end and records those past their end (each is audited by the service). */

@@ -1,7 +1,7 @@
 // The jobs by name: what the API accepts for hand-off (POST /api/v1/jobs/{name}) and what the
 // server schedules. Adding a job is one line here.
 import { importJobs } from './import.js';
-import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
+import { advisoryImportJob, auditAnchorJob, auditVerifyJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
 import { downloadsPruneJob, incidentReportJob } from './downloads.js';
 import { moduleJobs } from './module-jobs.js';
@@ -17,6 +17,7 @@ export const jobs: ReadonlyMap<string, AnyJob> = new Map<string, AnyJob>(
       ...moduleJobs.values(),
       publishJob,
       auditAnchorJob,
+      auditVerifyJob,
       exceptionExpiryJob,
       advisoryImportJob,
       gateReconcileJob,

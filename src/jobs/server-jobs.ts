@@ -4,7 +4,7 @@
 // stop() ends the schedules and triggers and waits for the runs they started.
 import { durationMs, type Config } from '../config/schema.js';
 import type { Runtime } from '../runtime.js';
-import { advisoryImportJob, auditAnchorJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
+import { advisoryImportJob, auditAnchorJob, auditVerifyJob, exceptionExpiryJob, gateReconcileJob } from './maintenance.js';
 import { publishJob } from './publish.js';
 import type { JobRunner } from './runner.js';
 import { scheduleJobs } from './schedule.js';
@@ -28,6 +28,7 @@ export function startServerJobs(
   const scheduled: Array<{ job: AnyJob; params: unknown }> = [
     { job: syncJob, params: {} },
     { job: auditAnchorJob, params: {} },
+    { job: auditVerifyJob, params: {} },
     { job: exceptionExpiryJob, params: {} },
     { job: advisoryImportJob, params: {} },
     ...(opts.gate ? [{ job: gateReconcileJob, params: {} }] : []),

@@ -7,6 +7,7 @@
 import type { z } from 'zod';
 import type { FastifyBaseLogger } from 'fastify';
 import type { TokenCredential } from '@azure/core-auth';
+import type { Role } from '../auth/identity.js';
 import type { Config } from '../config/schema.js';
 import type { Runtime } from '../runtime.js';
 import type { GateRegistry } from '../gate/registry.js';
@@ -63,6 +64,8 @@ export interface Job<P = unknown, R = unknown> {
   lock: string;
   /** Its node-cron expression in this configuration; undefined or '' = on demand only. */
   schedule?(config: Config): string | undefined;
+  /** Who may start it through the API (POST /api/v1/jobs/{name}); default: admin only. */
+  roles?: readonly Role[];
   /** What callers may pass (the API validates hand-offs with it). */
   params: z.ZodType<P>;
   /** Why it cannot run with this configuration (the CLI refuses with it, exit 2); undefined or absent: it can. */

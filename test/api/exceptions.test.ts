@@ -1,7 +1,8 @@
 // The exception workflow through the HTTP API with real identities: Entra-shaped JWTs signed by
 // a local key (JWKS served locally) and a static token. An authorisation matrix over every
 // route and role (plus no token and bad tokens); the request → triage → approve → real pip →
-// expire path; separation of duties; bad input; and a second replica on the same PostgreSQL.
+// expire path; separation of duties; bad input; a request with the dependencies it needs (a
+// bundle, as the console makes); and a second replica on the same PostgreSQL.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -364,6 +365,72 @@ describe('exceptions API', () => {
     expect((await call('GET', '/api/v1/exceptions/EXC-x', 'auditor')).status).toBe(400);
     expect((await call('GET', '/api/v1/exceptions/EXC-999999', 'auditor')).status).toBe(404);
     expect((await call('GET', '/api/v1/exceptions?state=maybe', 'auditor')).status).toBe(400);
+  });
+
+  it('requests a package with the dependencies it needs in one request (a bundle): validated as a whole, each part decided by someone else', async () => {
+    const asked = {
+      ecosystem: 'pypi',
+      name: 'demo-pkg',
+      versions: '==2.0',
+      view: 'team-b',
+      reason: 'reproduce the paper results',
+      expires: new Date(Date.now() + 20 * 86_400_000).toISOString().slice(0, 10),
+    };
+    const r = await call('POST', '/api/v1/exceptions', 'admin', { ...asked, dependencies: [{ name: 'Helper_Lib', versions: '>=1' }] });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    const main = r.json;
+    expect(main).toMatchObject({
+      name: 'demo-pkg',
+      versions: '==2.0',
+      view: 'team-b',
+      state: 'requested',
+      bundle: null,
+      requestedBy: 'oid-ada',
+    });
+    expect(main.dependencies).toHaveLength(1);
+    const [dep] = main.dependencies;
+    expect(dep).toMatchObject({
+      name: 'helper-lib',
+      versions: '>=1',
+      view: 'team-b',
+      state: 'requested',
+      bundle: main.id,
+      requestedBy: 'oid-ada',
+      expiresAt: main.expiresAt,
+      reason: 'needed by demo-pkg: reproduce the paper results',
+    });
+    expect(dep.triage).toHaveProperty('upstream');
+    const listed = await call('GET', `/api/v1/exceptions?bundle=${main.id}`, 'auditor');
+    expect(listed.json.exceptions.map((e: { id: string }) => e.id)).toEqual([dep.id]);
+    const [audited] = await sl.runtime.audit.query({ action: 'exception.requested', subject: dep.id });
+    expect(audited).toMatchObject({ actor: 'oid-ada', detail: { bundle: main.id, name: 'helper-lib' } });
+
+    // Separation of duties on every part: the requester (an admin here) decides none of them; another approver decides each on its own.
+    const own = await call('POST', `/api/v1/exceptions/${dep.id}/approve`, 'admin', {});
+    expect(own.status).toBe(403);
+    expect(own.json.detail).toMatch(/approver must not be the requester/);
+    expect((await call('POST', `/api/v1/exceptions/${dep.id}/approve`, 'approverA', {})).status).toBe(403); // not team-b's
+    expect((await call('POST', `/api/v1/exceptions/${dep.id}/approve`, 'approverB', {})).status).toBe(200);
+    expect((await call('GET', `/api/v1/exceptions/${main.id}`, 'auditor')).json.state).toBe('requested');
+    // Without the requester role, no bundle either.
+    expect((await call('POST', '/api/v1/exceptions', 'approverB', { ...asked, dependencies: [{ name: 'helper-lib' }] })).status).toBe(403);
+
+    // One bad part refuses the whole request, and records nothing of it.
+    const solo = { ...asked, name: 'bundle-main-pkg' };
+    const cases: Array<[unknown[], RegExp]> = [
+      [[{ name: 'helper-lib', versions: '>>1' }], /versions/],
+      [[{ name: 'bad name!' }], /name/],
+      [[{ name: 'helper-lib', reason: 'short' }], /at least 10 characters/],
+      [[{ name: 'helper-lib', view: 'team-a' }], /view/],
+      [[{ name: 'Bundle_Main_Pkg' }], /bundle-main-pkg is asked for twice/],
+      [Array.from({ length: 51 }, (_, i) => ({ name: `dep-${i}` })), /at most 50 dependencies/],
+    ];
+    for (const [dependencies, msg] of cases) {
+      const bad = await call('POST', '/api/v1/exceptions', 'requester', { ...solo, dependencies });
+      expect(bad.status, JSON.stringify(bad.json)).toBe(400);
+      expect(bad.json.detail).toMatch(msg);
+    }
+    expect((await call('GET', '/api/v1/exceptions?name=bundle-main-pkg', 'auditor')).json.exceptions).toEqual([]);
   });
 
   it('publishes an OpenAPI document for the API', async () => {

@@ -211,15 +211,19 @@ describe('the CLI beside a running server on the embedded database', () => {
     const why = await cli(['--config', shared.config, 'why', 'hand-pkg']);
     expect(why.code).toBe(2);
     expect(why.stderr).toMatch(/in use by safelist serve .*\/api\/v1\/policy\/why/);
-    const verify = await cli(['--config', shared.config, 'audit', 'verify']);
-    expect(verify.code).toBe(2);
-    expect(verify.stderr).toMatch(/in use by safelist serve/);
+    const exported = await cli(['--config', shared.config, 'audit', 'export']);
+    expect(exported.code).toBe(2);
+    expect(exported.stderr).toMatch(/in use by safelist serve/);
     // The server still serves what it had: nobody else opened its folder.
     expect((await fetch(`${url}/pypi/default/simple/hand-pkg/`)).status).toBe(200);
     // Anchoring is a job: handed over too.
     const anchor = await cli(['--config', shared.config, 'audit', 'anchor']);
     expect(anchor.code, anchor.stderr).toBe(0);
     expect(anchor.stdout).toMatch(/^anchored record \d+ [0-9a-f]{64}\n$/);
+    // So is verification: the server's audit:verify job, printed as a local run prints it.
+    const verify = await cli(['--config', shared.config, 'audit', 'verify']);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^\d+ record\(s\), \d+ anchor\(s\), head \d+ [0-9a-f]{64}\naudit log verified: intact\n$/);
   });
 
   it('starts again after the server was killed with SIGKILL (stale lock), with everything handed over kept', async () => {

@@ -1,29 +1,32 @@
 // The platform and security pages in a real browser: Debian's chromium, headless, driven by
-// playwright-core, signed in through the static-token form; on each page (with data: a failed
-// image, demand counts, job runs, audit records) axe-core finds no serious or critical WCAG 2 A/AA
-// violation, and the first Tab lands on the skip link. axe is injected with CSP bypassed for that purpose only; the frame test checks the
-// CSP itself.
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+// playwright-core through test/support/browser.ts (as the console's browser test), signed in
+// through the static-token form; on each page (with data: a failed image, demand counts, job
+// runs, an audit verification, the sessions page) axe-core finds no serious or critical
+// violation, and the first Tab lands on the skip link. axe runs through the DevTools protocol
+// (seriousViolations), so the console's CSP stays as served.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobRuns } from '../../src/jobs/runs.js';
 import { mostWanted, recordBlocked } from '../../src/policy/demand.js';
+import { describeViolations, launchBrowser, seriousViolations, type TestBrowser } from '../support/browser.js';
 import { judgedImage } from '../support/gate-records.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 
 const TOKEN = 'ops-a11y-token-0123456789';
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
-const PAGES = ['/ui/gate', `/ui/gate?digest=${DIGEST}`, '/ui/demand', '/ui/sync', '/ui/audit', '/ui/audit/verify', '/ui/onboarding'];
-
-/** The chromium on PATH (Debian's package); CHROMIUM names another. */
-function chromiumPath(): string {
-  return execFileSync('sh', ['-c', `command -v "${process.env.CHROMIUM ?? 'chromium'}"`], { encoding: 'utf8' }).trim();
-}
+const PAGES = [
+  '/ui/gate',
+  `/ui/gate?digest=${DIGEST}`,
+  '/ui/demand',
+  '/ui/sync',
+  '/ui/audit',
+  '/ui/audit/verify',
+  '/ui/onboarding',
+  '/ui/sessions',
+];
 
 async function seed(sl: TestSafelist): Promise<void> {
   await writeFile(
@@ -64,11 +67,20 @@ async function seed(sl: TestSafelist): Promise<void> {
     status: 'done',
     result: { downloaded: 1, failed: [{ filename: 'requests-2.0.whl', error: 'upstream answered 500' }] },
   });
+  const verify = await new JobRuns(sl.runtime.db, { info: () => undefined, warn: () => undefined, error: () => undefined }).start(
+    'audit:verify',
+    'system',
+    {},
+  );
+  await verify.finish({
+    status: 'done',
+    result: { ok: false, records: 3, anchors: 1, head: 3, failed: [{ name: 'record 2 (changed)', error: 'record 2 was changed' }] },
+  });
 }
 
 describe('console ops pages in chromium', () => {
   let sl: TestSafelist;
-  let browser: Browser;
+  let browser: TestBrowser;
   let page: Page;
 
   beforeAll(async () => {
@@ -81,8 +93,8 @@ describe('console ops pages in chromium', () => {
       },
     });
     await seed(sl);
-    browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
-    page = await (await browser.newContext({ bypassCSP: true })).newPage();
+    browser = await launchBrowser();
+    page = await (await browser.newContext()).newPage();
     await page.goto(`${sl.url}/ui/sign-in`);
     await page.fill('input[name="token"]', TOKEN);
     await Promise.all([page.waitForURL(`${sl.url}/ui/`), page.click('form[action="/ui/sign-in"] button[type="submit"]')]);
@@ -96,14 +108,8 @@ describe('console ops pages in chromium', () => {
     const res = await page.goto(`${sl.url}${path}`);
     expect(res?.status()).toBe(200);
     if (path === '/ui/demand') expect(await page.locator('svg[role="img"] rect').count()).toBe(2);
-    await page.addScriptTag({ path: AXE });
-    const violations = await page.evaluate(async () => {
-      const r = await (window as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
-      return r.violations
-        .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v: any) => `${v.id} (${v.impact}): ${v.nodes.map((n: any) => n.target.join(' ')).join(', ')}`);
-    });
-    expect(violations).toEqual([]);
+    const violations = await seriousViolations(page);
+    expect(violations, describeViolations(violations)).toEqual([]);
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Skip to content');
   });

@@ -3,7 +3,9 @@
 // gate page shows a failed image's findings with the rules that decided them, its purge and its
 // history, and the container policy's CVE exceptions in force and expiring; demand is a chart
 // with a table; sync shows the runner's records; the audit trail filters (a bad date is a 400
-// page that says what to write), verifies and exports exactly what the API exports; onboarding
+// page that says what to write) and exports exactly what the API exports; the verify page shows
+// the audit:verify job's last verdict and a running run's progress, and its button starts the
+// job only with the CSRF token and the auditor or admin role; onboarding
 // gives the view's snippets under the public URL whatever Host the browser sends. Hostile text
 // (a package name, an actor, a finding) is escaped everywhere. Gate data is written through the
 // gate's own store and policy (GateStore, evaluate), as the worker writes it.
@@ -209,7 +211,7 @@ describe.each(DB_MODES)('console ops pages on %s', (mode) => {
     expect(section(p.body, 'Scheduled sync sequences', '</table>')).toMatch(/<td>sync<\/td>/);
   });
 
-  it('audit: filters, a 400 page for a bad date, verification, and the same export as the API', async () => {
+  it('audit: filters, a 400 page for a bad date, and the same export as the API', async () => {
     await sl.runtime.audit.append({ actor: HOSTILE, action: 'test.hostile', subject: 'x<y', detail: { note: HOSTILE } });
     const all = await page('auditor', '/ui/audit');
     expectClean(all);
@@ -230,9 +232,6 @@ describe.each(DB_MODES)('console ops pages on %s', (mode) => {
     expect(backwards.body).toContain('must be before until');
     expect((await page('auditor', '/ui/audit?since=2000-01-01&until=2000-01-02')).body).toContain('No record matches');
 
-    const verify = await page('auditor', '/ui/audit/verify');
-    expect(verify.body).toMatch(/The chain is intact: \d+ record\(s\)/);
-
     const exported = await clients.auditor.get('/ui/audit/export?action=test.hostile');
     expect(exported.headers.get('content-type')).toMatch(/^application\/jsonl/);
     const api = await fetch(`${sl.url}/api/v1/audit/export?action=test.hostile`, {
@@ -241,6 +240,71 @@ describe.each(DB_MODES)('console ops pages on %s', (mode) => {
     expect(exported.body).toBe(await api.text());
     expect(JSON.parse(exported.body.trim())).toMatchObject({ actor: HOSTILE, action: 'test.hostile' });
     expect(all.body).toContain('href="/ui/audit/export"');
+  });
+
+  it("audit verify: the last finished run of the job, a running run's progress, and a button that needs CSRF and the auditor role", async () => {
+    const runs = new JobRuns(sl.runtime.db, silent, { heartbeatMs: 50 });
+    const before = await page('auditor', '/ui/audit/verify');
+    expectClean(before);
+    expect(before.body).toContain('No verification has finished yet');
+    expect(before.body).toContain('<form method="post" action="/ui/audit/verify">');
+
+    // Without the session's CSRF token, or for someone who is not an auditor or admin, nothing starts.
+    const forged = await clients.auditor.go('POST', '/ui/audit/verify', { form: {} });
+    expect(forged.status).toBe(403);
+    expect(forged.body).toContain('CSRF token missing or wrong');
+    const requester = await clients.requester.post('/ui/audit/verify', await clients.requester.get('/ui/onboarding'));
+    expect(requester.status).toBe(403);
+    expect(requester.body).toContain('this page needs one of the roles auditor, admin');
+    expect(await runs.latest(['audit:verify'])).toEqual([]);
+
+    const started = await clients.auditor.post('/ui/audit/verify', before);
+    expect([202, 200]).toContain(started.status); // 200: it finished before the page was drawn
+    const done = await until(async () => {
+      const x = await page('auditor', '/ui/audit/verify');
+      return x.body.includes('The chain was intact') ? x : undefined;
+    }, 'the verification to finish');
+    expectClean(done);
+    expect(done.body).toMatch(/The chain was intact: \d+ record\(s\) up to record \d+, checked against \d+ anchor\(s\)/);
+    expect(done.body).toContain('Started by<code>oid-audrey</code>');
+
+    // A run in progress (as another replica records it) shows progress, and the verdict stays the finished one.
+    const running = await runs.start('audit:verify', HOSTILE, {});
+    running.note({ type: 'checked', index: 4000, total: 10000 });
+    try {
+      const live = await until(async () => {
+        const x = await page('admin', '/ui/audit/verify');
+        return x.body.includes('4000 of 10000') ? x : undefined;
+      }, 'the running verification on the page');
+      expectClean(live);
+      expect(live.body).toContain('<progress max="10000" value="4000">');
+      expect(live.body).toContain('The chain was intact');
+      expect(live.body).toContain(ESCAPED);
+    } finally {
+      await running.finish({
+        status: 'done',
+        result: {
+          ok: false,
+          records: 10000,
+          anchors: 3,
+          head: 10000,
+          headHash: 'ab'.repeat(32),
+          failed: [
+            {
+              name: 'record 4321 (changed)',
+              seq: 4321,
+              kind: 'changed',
+              error: `record 4321 (${HOSTILE}) was changed after it was written`,
+            },
+          ],
+        },
+      });
+    }
+    const broken = await page('auditor', '/ui/audit/verify');
+    expectClean(broken);
+    expect(broken.body).toContain('The chain is broken: 1 problem(s) in 10000 record(s), checked against 3 anchor(s).');
+    expect(broken.body).toContain(`First break: record 4321 (changed): record 4321 (${ESCAPED}) was changed after it was written`);
+    expect(broken.body).not.toContain('Running now');
   });
 
   it("onboarding: the view's snippets under the public URL, never the Host header; an unknown view is a 404 page", async () => {

@@ -2,7 +2,8 @@
 // authorization code with PKCE over real HTTP, every redirect followed with a cookie jar; the ID
 // token's app roles become the session's roles; a callback cannot be replayed or forged; a
 // provider that cannot be reached is a 503 with Retry-After; a session made on one replica is
-// honoured by another on the same PostgreSQL database.
+// honoured by another on the same PostgreSQL database, with the roles that replica's
+// configuration gives (auth.console.oidc.roleGrants), derived on each request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleClient, csrfOf } from '../support/console-client.js';
 import { createPgDatabase } from '../support/databases.js';
@@ -29,10 +30,13 @@ describe('console sign-in with OpenID Connect', () => {
   let db: Awaited<ReturnType<typeof createPgDatabase>>;
   let a: TestSafelist;
   let b: TestSafelist;
+  /** The port of a third replica, started by one test with other role grants. */
+  let pc: number;
 
   beforeAll(async () => {
     const [pa, pb] = [await freePort(), await freePort()];
-    op = await startOidcProvider([`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`]);
+    pc = await freePort();
+    op = await startOidcProvider([`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`, `http://127.0.0.1:${pc}`]);
     db = await createPgDatabase();
     a = await consoleWithOidc(op, pa, db.url);
     b = await consoleWithOidc(op, pb, db.url);
@@ -121,6 +125,45 @@ describe('console sign-in with OpenID Connect', () => {
     // Signing out on b ends it on a as well.
     await cb.post('/ui/sign-out', page);
     expect((await ca.request('GET', '/ui/')).status).toBe(303);
+  });
+
+  it("derives the roles on each request from the ID token's claims and the replica's configuration (roleGrants by group and user)", async () => {
+    const port = pc;
+    const url = `http://127.0.0.1:${port}`;
+    const granted = await startTestSafelist({
+      databaseUrl: db.url,
+      views: { 'team-a': {} },
+      allowlist: 'packages:\n  - requests\n',
+      extra: {
+        server: { host: '127.0.0.1', port, logLevel: 'warn', publicUrl: url },
+        auth: {
+          console: {
+            oidc: {
+              ...op.consoleConfig(url),
+              roleGrants: [
+                { group: 'grp-ml-reviewers', roles: ['approver'], views: ['team-a'] },
+                { user: 'oid-rhea-requester', roles: ['auditor'] },
+              ],
+            },
+          },
+        },
+      },
+    });
+    try {
+      const c = new ConsoleClient(granted.url);
+      await signInThroughProvider(c, 'requester');
+      const withGrants = await c.request('GET', '/ui/');
+      expect(withGrants.body).toMatch(/rhea@example\.com<\/strong> \((requester|approver|auditor)(, (requester|approver|auditor)){2}\)/);
+      expect((await c.request('GET', '/ui/audit')).status).toBe(200);
+      // The same session on a replica whose configuration has no grants: the ID token's app role only.
+      const other = new ConsoleClient(a.url);
+      for (const [k, v] of c.cookies) other.cookies.set(k, v);
+      const plain = await other.request('GET', '/ui/');
+      expect(plain.body).toContain('rhea@example.com</strong> (requester)');
+      expect((await other.request('GET', '/ui/audit')).status).toBe(403);
+    } finally {
+      await granted.stop();
+    }
   });
 
   it('answers 503 with Retry-After when the provider cannot be reached', async () => {

@@ -1,7 +1,7 @@
 // A local OpenID provider for console tests: panva's oidc-provider (a certified OP) on
 // 127.0.0.1 with discovery, JWKS, authorization and token endpoints, PKCE required, and a
 // sign-in page of its own where a test (or chromium) picks one of the test identities. Its ID
-// tokens carry Entra's claims: oid, name, preferred_username and app roles (Safelist.*).
+// tokens carry Entra's claims: oid, name, preferred_username, app roles (Safelist.*) and groups.
 // Shared by the console's HTTP tests and the browser test.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -12,12 +12,14 @@ export interface TestIdentity {
   oid: string;
   name: string;
   roles: string[];
+  /** Entra's groups claim (object ids), for auth.console.oidc.roleGrants. */
+  groups?: string[];
 }
 
 /** The two identities every console test knows: one who requests, another who approves. */
 export const TEST_IDENTITIES: Record<'requester' | 'approver', TestIdentity> = {
-  requester: { oid: 'oid-rhea-requester', name: 'rhea@example.com', roles: ['Safelist.Requester'] },
-  approver: { oid: 'oid-abel-approver', name: 'abel@example.com', roles: ['Safelist.Approver', 'Safelist.Requester'] },
+  requester: { oid: 'oid-rhea-requester', name: 'rhea@example.com', roles: ['Safelist.Requester'], groups: ['grp-ml-reviewers'] },
+  approver: { oid: 'oid-abel-approver', name: 'abel@example.com', roles: ['Safelist.Approver', 'Safelist.Requester'], groups: [] },
 };
 
 export interface TestOidcProvider {
@@ -78,7 +80,7 @@ export async function startOidcProvider(
     cookies: { keys: [randomBytes(32).toString('hex')] },
     pkce: { required: () => true },
     conformIdTokenClaims: false,
-    claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'oid', 'roles'] },
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'oid', 'roles', 'groups'] },
     features: { devInteractions: { enabled: false } },
     // Short lives, said explicitly (the provider warns about each default otherwise).
     ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Grant: 600, Session: 600 },
@@ -86,7 +88,10 @@ export async function startOidcProvider(
     findAccount: (_ctx, sub) => {
       const id = Object.values(identities).find((i) => i.oid === sub);
       if (!id) return undefined;
-      return { accountId: sub, claims: async () => ({ sub, oid: id.oid, name: id.name, preferred_username: id.name, roles: id.roles }) };
+      return {
+        accountId: sub,
+        claims: async () => ({ sub, oid: id.oid, name: id.name, preferred_username: id.name, roles: id.roles, groups: id.groups ?? [] }),
+      };
     },
   });
   const callback = provider.callback();

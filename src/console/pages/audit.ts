@@ -1,15 +1,30 @@
 // The console's audit pages, for auditors and admins (as the API's /api/v1/audit*): the trail
 // newest first with filters (actor, action, subject, time range; a bad date is a 400 page that
-// says what to write), paged by record number; /ui/audit/verify, the chain and anchor check of
-// audit/log.ts; /ui/audit/export, the same JSON Lines export as the API and the CLI, for the
-// same filters. It must never write to the trail or check hashes itself.
+// says what to write), paged by record number; /ui/audit/verify, the last finished run of the
+// audit:verify job (when, who started it, intact or the first break), a running run's progress,
+// and a button that starts one (POST, CSRF-checked like every console POST); /ui/audit/export,
+// the same JSON Lines export as the API and the CLI, for the same filters. It must never write
+// to the trail, check hashes itself, or show a running or failed run as a verdict.
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
-import type { AuditRecord, VerifyReport } from '../../audit/log.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditRecord } from '../../audit/log.js';
+import { errors } from '../../errors.js';
+import { auditVerifyJob } from '../../jobs/maintenance.js';
+import type { JobRunner } from '../../jobs/runner.js';
+import type { JobRunRecord } from '../../jobs/runs.js';
+import type { JobOutcome } from '../../jobs/types.js';
 import { html, type Html } from '../html.js';
 import { dataTable } from '../widgets.js';
-import { needs, sendPage, type ConsoleDeps } from '../types.js';
-import { auditPage, exportQuery, parseAuditFilter, type AuditFilter, type AuditPageView } from '../views/audit.js';
+import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
+import {
+  auditPage,
+  exportQuery,
+  parseAuditFilter,
+  verifyPage,
+  type AuditFilter,
+  type AuditPageView,
+  type VerifyPageView,
+} from '../views/audit.js';
 
 function field(id: string, label: string, name: keyof AuditFilter, f: AuditFilter, hint?: string): Html {
   return html`<label for="${id}">${label}</label
@@ -50,20 +65,91 @@ function olderLink(v: AuditPageView): Html {
   return html`<p><a href="/ui/audit?${q.toString()}">Older records</a></p>`;
 }
 
-function verifyBody(r: VerifyReport): Html {
-  const verdict = r.ok
-    ? html`<p class="ok" role="status">The chain is intact: ${r.records} record(s), checked against ${r.anchors} anchor(s).</p>`
-    : html`<p class="bad" role="alert">The chain is broken: ${r.problems.length} problem(s) in ${r.records} record(s).</p>`;
-  const problems = r.problems.map((p) => html`<li>record ${p.seq} (${p.kind}): ${p.message}</li>`);
-  return html`${verdict} ${r.head ? html`<p>Head: record ${r.head.seq}, hash <code>${r.head.hash}</code></p>` : html``}
-    ${
-      problems.length
-        ? html`<ul>
-            ${problems}
-          </ul>`
-        : html``
-    }
+function verdictBody(r: JobRunRecord | undefined, head: number): Html {
+  if (!r) return html`<p>No verification has finished yet. Start one below; it runs as the audit:verify job.</p>`;
+  const s = r.summary;
+  const records = s?.counts.records ?? 0;
+  const anchors = s?.counts.anchors ?? 0;
+  const verifiedHead = s?.counts.head ?? 0;
+  const when = html`<p>Started by <code>${r.actor}</code> at ${r.startedAt}, finished at ${r.finishedAt ?? ''}.</p>`;
+  // The run's own audit.verified record comes right after the head it checked: not counted as news.
+  const after = head - verifiedHead - 1;
+  const since =
+    after > 0 ? html`<p class="muted">${after} record(s) were appended since; this verification does not cover them.</p>` : html``;
+  if (!s || s.failedCount === 0)
+    return html`<p class="ok" role="status">
+        The chain was intact: ${records} record(s) up to record ${verifiedHead}, checked against ${anchors} anchor(s).
+      </p>
+      ${when} ${since}`;
+  const [first] = s.failures;
+  const listed = s.failures.map((f) => html`<li>${f.what}: ${f.error}</li>`);
+  return html`<p class="bad" role="alert">
+      The chain is broken: ${s.failedCount} problem(s) in ${records} record(s), checked against ${anchors} anchor(s).
+    </p>
+    ${first ? html`<p>First break: ${first.what}: ${first.error}</p>` : html``} ${when}
+    <ul>
+      ${listed}
+    </ul>
+    ${s.failedCount > s.failures.length ? html`<p class="muted">The first ${s.failures.length} are listed; run <code>safelist audit verify</code> for all.</p>` : html``}
+    ${since}`;
+}
+
+function runningBody(r: JobRunRecord | undefined): Html {
+  if (!r) return html``;
+  const p = r.progress;
+  const step = p.total
+    ? html`<progress max="${p.total}" value="${p.index ?? 0}">${p.index ?? 0} of ${p.total}</progress> ${p.index ?? 0} of ${p.total}
+        record(s) checked`
+    : html`starting`;
+  return html`<section aria-labelledby="v-running">
+    <h2 id="v-running">Running now</h2>
+    <p class="warn">
+      A verification started by <code>${r.actor}</code> at ${r.startedAt} is running: ${step}. Its verdict shows here when it ends.
+    </p>
+  </section>`;
+}
+
+function unfinishedBody(runs: JobRunRecord[]): Html {
+  if (!runs.length) return html``;
+  const items = runs.map(
+    (r) =>
+      html`<li>
+        ${r.startedAt} by <code>${r.actor}</code>:
+        ${r.status === 'abandoned' ? html`abandoned (no heartbeat since ${r.heartbeatAt})` : html`failed: ${r.error ?? ''}`}
+      </li>`,
+  );
+  return html`<p class="bad">Later verifications gave no verdict:</p>
+    <ul>
+      ${items}
+    </ul>`;
+}
+
+function verifyBody(v: VerifyPageView, csrf: string, schedule: string): Html {
+  return html`<section aria-labelledby="v-last">
+      <h2 id="v-last">Last verification</h2>
+      ${verdictBody(v.verdict, v.head)} ${unfinishedBody(v.unfinished)}
+    </section>
+    ${runningBody(v.running)}
+    <form method="post" action="/ui/audit/verify">
+      <input type="hidden" name="_csrf" value="${csrf}" />
+      <button type="submit">Verify the chain now</button>
+    </form>
+    <p class="muted">
+      Verification recomputes every record's hash and checks the chain against every anchor, one run at a time across replicas.
+      ${schedule ? html`Scheduled: <code>${schedule}</code> (audit.verifySchedule).` : html`No schedule (audit.verifySchedule is empty).`}
+    </p>
     <p><a href="/ui/audit">Back to the trail</a></p>`;
+}
+
+/**
+ * Starts a verification in the background; resolves once the run holds its lock and has begun
+ * (its first progress event), or with its outcome when it ends first (busy: another run holds
+ * the lock, here or on another replica; failed).
+ */
+function startVerification(runner: JobRunner, actor: string): Promise<'started' | JobOutcome> {
+  return new Promise((resolve) => {
+    void runner.run(auditVerifyJob, {}, { actor, onEvent: () => resolve('started') }).then(resolve);
+  });
 }
 
 export function registerAuditPage(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -79,9 +165,26 @@ export function registerAuditPage(app: FastifyInstance, deps: ConsoleDeps): void
     return sendPage(req, reply, { title: 'Audit trail', nav: '/ui/audit', body });
   });
 
-  app.get('/audit/verify', auditors, async (req, reply) => {
-    const r = await deps.runtime.audit.verify();
-    return sendPage(req, reply, { title: 'Audit chain verification', nav: '/ui/audit', body: verifyBody(r) });
+  const verifyPageOf = async (req: FastifyRequest, reply: FastifyReply, extra: { notice?: string; status?: number } = {}) => {
+    if (!deps.jobs) throw errors.notFound('this server runs no jobs');
+    const v = await verifyPage(deps.jobs.runs, deps.runtime.audit);
+    const body = verifyBody(v, req.consoleSession!.csrf, deps.config.audit.verifySchedule);
+    return sendPage(req, reply, { title: 'Audit chain verification', nav: '/ui/audit', body, ...extra });
+  };
+
+  app.get('/audit/verify', auditors, (req, reply) => verifyPageOf(req, reply));
+
+  app.post('/audit/verify', auditors, async (req, reply) => {
+    if (!deps.jobs) throw errors.notFound('this server runs no jobs');
+    const started = await startVerification(deps.jobs, signedIn(req).oid);
+    if (started === 'started') return verifyPageOf(req, reply, { status: 202, notice: 'Verification started; its progress is below.' });
+    if (started.status === 'busy')
+      return verifyPageOf(req, reply, {
+        status: 409,
+        notice: 'A verification is already running (here or on another replica); its progress is below when this replica can see it.',
+      });
+    if (started.status === 'failed') throw errors.unavailable(`the verification could not run: ${started.error}`);
+    return verifyPageOf(req, reply, { notice: 'Verification finished.' });
   });
 
   app.get('/audit/export', auditors, async (req, reply) => {

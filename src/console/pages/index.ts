@@ -15,6 +15,7 @@ import { registerDemandPage } from './demand.js';
 import { registerSyncPage } from './sync.js';
 import { registerAuditPage } from './audit.js';
 import { registerOnboardingPage } from './onboarding.js';
+import { registerSessionsPage } from './sessions.js';
 
 export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => void> = [
   registerSignInPage,
@@ -30,4 +31,5 @@ export const PAGES: ReadonlyArray<(app: FastifyInstance, deps: ConsoleDeps) => v
   registerSyncPage,
   registerAuditPage,
   registerOnboardingPage,
+  registerSessionsPage,
 ];

@@ -5,13 +5,13 @@
 // another site after sign-in (only to /ui/ paths), and never keep a session after sign-out.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AuthError, type Identity } from '../../auth/identity.js';
+import { AuthError, tokenSha256, type Identity } from '../../auth/identity.js';
 import { durationMs } from '../../config/schema.js';
 import { errors } from '../../errors.js';
 import { parse } from '../../validate.js';
 import { consoleCsp } from '../csp.js';
 import { html } from '../html.js';
-import type { Session } from '../session.js';
+import type { Session, StoredIdentity } from '../session.js';
 import { sendPage, type ConsoleDeps } from '../types.js';
 
 /** Only a console path may follow sign-in (no open redirect: not //host, not /\host, not another scheme). */
@@ -40,7 +40,14 @@ async function visitor(app: FastifyInstance, deps: ConsoleDeps, req: FastifyRequ
   return session;
 }
 
-async function signInAs(app: FastifyInstance, deps: ConsoleDeps, req: FastifyRequest, reply: FastifyReply, who: Identity, next: string) {
+async function signInAs(
+  app: FastifyInstance,
+  deps: ConsoleDeps,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  who: StoredIdentity,
+  next: string,
+) {
   const { cookie } = await deps.sessions.signIn(who, req.consoleSession);
   setCookie(app, reply, cookie, durationMs(deps.config.auth.console.sessionTtl));
   return reply.redirect(next, 303);
@@ -83,12 +90,22 @@ export function registerSignInPage(app: FastifyInstance, deps: ConsoleDeps): voi
     let who: Identity;
     try {
       who = await deps.runtime.auth.fromToken(form.token);
+      // The session re-derives its roles from the token's entry in auth.tokens on every request;
+      // an Entra token has no entry (its roles would be frozen at sign-in): Entra users use OIDC.
+      if (who.via !== 'static')
+        throw new AuthError('this form takes a token of auth.tokens; Entra ID users sign in with auth.console.oidc');
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
       const body = renderSignIn(deps, req.consoleSession!.csrf, next, err.message);
       return sendPage(req, reply, { title: 'Sign in', nav: '/ui/sign-in', body, status: 401 });
     }
-    return signInAs(app, deps, req, reply, who, next);
+    const stored: StoredIdentity = {
+      oid: who.oid,
+      name: who.name,
+      via: 'static',
+      source: { kind: 'static', tokenSha256: tokenSha256(form.token) },
+    };
+    return signInAs(app, deps, req, reply, stored, next);
   });
 
   app.post('/auth/start', async (req, reply) => {
@@ -107,8 +124,8 @@ export function registerSignInPage(app: FastifyInstance, deps: ConsoleDeps): voi
     if (!pending) throw errors.badRequest('this sign-in has expired or was already used; start again from the sign-in page');
     const callback = new URL(deps.oidc.redirectUri);
     callback.search = new URL(req.url, 'http://console.invalid').search;
-    const who = await deps.oidc.finish(callback, pending);
-    return signInAs(app, deps, req, reply, who, safeNext(pending.returnTo));
+    const { stored } = await deps.oidc.finish(callback, pending);
+    return signInAs(app, deps, req, reply, stored, safeNext(pending.returnTo));
   });
 
   app.post('/sign-out', async (req, reply) => {

@@ -1,9 +1,11 @@
 // The data of the console's audit page: the trail, newest first, filtered by actor, action,
 // subject and time range (validated: a bad date is a 400 that says what to write), paged by
-// sequence number; the verify report and the export come from the same AuditLog the API and
-// the CLI use. It never writes to the trail nor computes a hash of its own.
+// sequence number; the export comes from the same AuditLog the API and the CLI use; the verify
+// page reads the audit:verify job's runs (jobs/runs.ts). It never writes to the trail, never
+// computes a hash of its own, and never takes a running run's progress for a verdict.
 import { z } from 'zod';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../audit/log.js';
+import type { JobRunRecord, JobRuns } from '../../jobs/runs.js';
 import { errors } from '../../errors.js';
 import { parse } from '../../validate.js';
 
@@ -78,4 +80,31 @@ export function exportQuery(filter: AuditFilter): string {
   for (const k of ['actor', 'action', 'subject', 'since', 'until'] as const) if (filter[k]) p.set(k, filter[k]!);
   const s = p.toString();
   return s ? `?${s}` : '';
+}
+
+export const VERIFY_JOB = 'audit:verify';
+
+export interface VerifyPageView {
+  /** The newest run that finished (done): the verdict shown. */
+  verdict: JobRunRecord | undefined;
+  /** A run in progress (its heartbeat is fresh): its progress, never a verdict. */
+  running: JobRunRecord | undefined;
+  /** Runs newer than the verdict that failed or were abandoned (no verdict of theirs). */
+  unfinished: JobRunRecord[];
+  /** The trail's head now, to say how many records came after the verdict's. */
+  head: number;
+}
+
+/** The verify page's data: three small reads (job_runs, the head), never the chain itself. */
+export async function verifyPage(runs: JobRuns, audit: AuditLog): Promise<VerifyPageView> {
+  const [recent, head] = await Promise.all([runs.latest([VERIFY_JOB], 10), audit.head()]);
+  const verdictAt = recent.findIndex((r) => r.status === 'done');
+  return {
+    verdict: verdictAt >= 0 ? recent[verdictAt] : undefined,
+    running: recent.find((r) => r.status === 'running'),
+    unfinished: recent
+      .slice(0, verdictAt >= 0 ? verdictAt : recent.length)
+      .filter((r) => r.status === 'failed' || r.status === 'abandoned'),
+    head: head?.seq ?? 0,
+  };
 }

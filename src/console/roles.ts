@@ -1,0 +1,44 @@
+// The roles of a console session, derived on every request from what its sign-in showed (the
+// static token's hash, or the ID token's app-role and group claims) and the configuration as it
+// is now: a static token withdrawn ends its sessions, a role removed from a token, a grant or the
+// role prefix is gone on the next request. It must never return roles the current configuration
+// does not give, and never sign anyone in by a method that is no longer configured.
+import { rolesFromClaims, type Authenticator, type Identity, type Role } from '../auth/identity.js';
+import type { Config } from '../config/schema.js';
+import type { IdentityResolver, StoredIdentity } from './session.js';
+
+type Oidc = NonNullable<Config['auth']['console']['oidc']>;
+
+/** The roles and approver views of an OpenID Connect sign-in: its app roles, plus the grants to its oid or groups. */
+export function oidcRoles(
+  o: Oidc,
+  oid: string,
+  roleClaims: readonly string[],
+  groups: readonly string[],
+): Pick<Identity, 'roles' | 'approverViews'> {
+  const fromClaims = rolesFromClaims(roleClaims, o.rolePrefix);
+  const roles = new Set<Role>(fromClaims.roles);
+  let views: Set<string> | '*' = fromClaims.approverViews;
+  for (const g of o.roleGrants) {
+    if (g.user ? g.user !== oid : !groups.includes(g.group!)) continue;
+    for (const r of g.roles) roles.add(r);
+    if (g.roles.includes('approver')) {
+      if (g.views.includes('*')) views = '*';
+      else if (views !== '*') for (const v of g.views) views.add(v);
+    }
+  }
+  return { roles, approverViews: roles.has('admin') ? '*' : views };
+}
+
+export function sessionIdentityResolver(config: Config, auth: Authenticator): IdentityResolver {
+  return (s: StoredIdentity) => {
+    if (s.source.kind === 'static') {
+      const who = auth.staticIdentityOf(s.source.tokenSha256);
+      // The token now belongs to someone else (its id changed): not this session's identity.
+      return who && who.oid === s.oid ? who : undefined;
+    }
+    const o = config.auth.console.oidc;
+    if (!o) return undefined;
+    return { oid: s.oid, name: s.name, via: 'entra', ...oidcRoles(o, s.oid, s.source.roles, s.source.groups) };
+  };
+}
