@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,7 @@ import { PypiCatalog, type PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { freePort } from '../test/support/ports.js';
 import { cliNodeFlags } from './node-flags.js';
+import { writeServeFolder } from './serve-folder.js';
 import { openStateDb } from '../src/ecosystems/index.js';
 
 const { values: args } = parseArgs({
@@ -112,21 +113,7 @@ interface Served {
 async function serve(work: string, name: string, dbLine: string, projects: string[]): Promise<Served> {
   const port = await freePort();
   const dir = join(work, name);
-  await mkdir(join(dir, 'allowlists'), { recursive: true });
-  await mkdir(join(dir, 'exceptions'), { recursive: true });
-  await writeFile(join(dir, 'allowlists', 'pypi.yaml'), `packages:\n${projects.map((p) => `  - ${p}`).join('\n')}\n`);
-  const configFile = join(dir, 'safelist.yaml');
-  await writeFile(
-    configFile,
-    [
-      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      dbLine,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      "sync: { schedule: '' }",
-      '',
-    ].join('\n'),
-  );
+  const configFile = await writeServeFolder(dir, port, dbLine, projects);
   const t0 = performance.now();
   const child = spawn(
     process.execPath,

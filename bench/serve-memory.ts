@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ import { openStateDb } from '../src/ecosystems/index.js';
 import { createPgDatabase } from '../test/support/databases.js';
 import { freePort } from '../test/support/ports.js';
 import { cliNodeFlags } from './node-flags.js';
+import { writeServeFolder } from './serve-folder.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -104,22 +105,8 @@ const MIB = 1024 * 1024;
 async function measure(work: string, cli: string, dbLine: string, projects: number): Promise<Measured> {
   const port = await freePort();
   const dir = await mkdtemp(join(work, 'serve-'));
-  await mkdir(join(dir, 'allowlists'));
-  await mkdir(join(dir, 'exceptions'));
   const names = Array.from({ length: projects }, (_, i) => `mem-${String(i).padStart(6, '0')}`);
-  await writeFile(join(dir, 'allowlists', 'pypi.yaml'), `packages:\n${['placeholder', ...names].map((p) => `  - ${p}`).join('\n')}\n`);
-  const config = join(dir, 'safelist.yaml');
-  await writeFile(
-    config,
-    [
-      `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
-      `storage: { kind: fs, path: ${join(dir, 'blobs')} }`,
-      dbLine,
-      `policy: { allowlistDir: ${join(dir, 'allowlists')}, exceptionsDir: ${join(dir, 'exceptions')} }`,
-      "sync: { schedule: '' }",
-      '',
-    ].join('\n'),
-  );
+  const config = await writeServeFolder(dir, port, dbLine, ['placeholder', ...names]);
   const probe = join(dir, 'probe.mjs');
   const out = join(dir, 'probe.json');
   await writeFile(probe, PROBE);
