@@ -223,7 +223,10 @@ export function registerOciRoutes(app: FastifyInstance, deps: OciRouteDeps): voi
         if (!d.allowed) throw blocked(p, d.reason);
         digest = tagDigest;
       }
-      const record = catalog.image(p.name)!.manifests.get(digest)!;
+      const record = catalog.image(p.name)?.manifests.get(digest);
+      // A tag can reach this replica's catalog before the manifest it names (a reload between the
+      // two writes): refuse for now, never answer without the record.
+      if (!record) throw errors.unavailable(`${p.name}@${digest} is not loaded in this replica's catalog yet; retry shortly`);
       reply
         .header('content-type', record.mediaType)
         .header('docker-content-digest', digest)
