@@ -46,7 +46,7 @@ export function pickView(views: readonly string[], asked: string | undefined): s
 /** A table with a caption (hidden but read out when the heading above says it already), column headers and rows. */
 export function dataTable(
   caption: Html | string,
-  headers: readonly string[],
+  headers: ReadonlyArray<Html | string>,
   rows: readonly Html[],
   opts: { hiddenCaption?: boolean } = {},
 ): Html {

@@ -15,41 +15,37 @@ export function recordBlocked(db: Db, ecosystem: string, name: string, view: str
   ).catch(() => undefined);
 }
 
-export async function mostWanted(
-  db: Db,
-  limit = 50,
-): Promise<Array<{ ecosystem: string; name: string; view: string; count: number; lastAt: string }>> {
-  const rows = await db.query<{ ecosystem: string; name: string; view: string; count: string; last_at: Date }>(
+/** One blocked package's demand, as the API and the console show it. */
+export interface Wanted {
+  ecosystem: string;
+  name: string;
+  view: string;
+  count: number;
+  lastAt: string;
+}
+
+type DemandRow = { ecosystem: string; name: string; view: string; count: string; last_at: Date };
+
+function wanted(r: DemandRow): Wanted {
+  return { ecosystem: r.ecosystem, name: r.name, view: r.view, count: Number(r.count), lastAt: new Date(r.last_at).toISOString() };
+}
+
+export async function mostWanted(db: Db, limit = 50): Promise<Wanted[]> {
+  const rows = await db.query<DemandRow>(
     'SELECT ecosystem, name, view, count, last_at FROM blocked_demand ORDER BY count DESC, last_at DESC LIMIT $1',
     [limit],
   );
-  return rows.map((r) => ({
-    ecosystem: r.ecosystem,
-    name: r.name,
-    view: r.view,
-    count: Number(r.count),
-    lastAt: new Date(r.last_at).toISOString(),
-  }));
+  return rows.map(wanted);
 }
 
 /** The `top` most wanted per view (one view, or every view), by view then count; the console's demand page. */
-export async function mostWantedPerView(
-  db: Db,
-  top: number,
-  view?: string,
-): Promise<Array<{ ecosystem: string; name: string; view: string; count: number; lastAt: string }>> {
-  const rows = await db.query<{ ecosystem: string; name: string; view: string; count: string; last_at: Date }>(
+export async function mostWantedPerView(db: Db, top: number, view?: string): Promise<Wanted[]> {
+  const rows = await db.query<DemandRow>(
     `SELECT ecosystem, name, view, count, last_at FROM (
        SELECT d.*, row_number() OVER (PARTITION BY view ORDER BY count DESC, last_at DESC) AS n FROM blocked_demand d
        WHERE $2::text IS NULL OR view = $2) x
      WHERE n <= $1 ORDER BY view, n`,
     [top, view ?? null],
   );
-  return rows.map((r) => ({
-    ecosystem: r.ecosystem,
-    name: r.name,
-    view: r.view,
-    count: Number(r.count),
-    lastAt: new Date(r.last_at).toISOString(),
-  }));
+  return rows.map(wanted);
 }

@@ -13,7 +13,7 @@ import { html, type Html } from '../html.js';
 import { installSnippet } from '../install.js';
 import { needs, sendPage, type ConsoleDeps } from '../types.js';
 import { explainWithVersions, type VersionRow } from '../versions.js';
-import { pickView, viewSelect } from '../widgets.js';
+import { dataTable, pickView, viewSelect } from '../widgets.js';
 
 const params = z.object({
   ecosystem: z.enum(ecosystemIds as [string, ...string[]], `ecosystem must be one of ${ecosystemIds.join(', ')}`),
@@ -42,22 +42,7 @@ function renderVersions(rows: VersionRow[], ecosystem: Ecosystem, name: string, 
       <td>${rule}</td>
     </tr>`;
   });
-  return html`<table>
-    <caption>
-      Versions in view ${view}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Version</th>
-        <th scope="col">Status</th>
-        <th scope="col">Why</th>
-        <th scope="col">Rule</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${body}
-    </tbody>
-  </table>`;
+  return dataTable(html`Versions in view ${view}`, ['Version', 'Status', 'Why', 'Rule'], body);
 }
 
 function renderSnippet(snippet: string | undefined): Html {

@@ -13,7 +13,7 @@ import { parse } from '../../validate.js';
 import { html, type Html } from '../html.js';
 import { renderTriage } from '../triage-view.js';
 import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
-import { day, viewSelect } from '../widgets.js';
+import { dataTable, day, viewSelect } from '../widgets.js';
 
 const query = z.object({ scope: z.enum(['mine', 'all']).optional(), view: z.string().max(64).optional() });
 const exceptionId = z.string().regex(/^EXC-\d{1,12}$/, 'an exception id such as EXC-1001');
@@ -80,26 +80,21 @@ async function renderQueue(deps: ConsoleDeps, req: FastifyRequest, scope: 'mine'
   const views = deps.runtime.policies.policy.viewNames();
   const mineViews = who.approverViews === '*' ? 'every view' : [...who.approverViews].join(', ') || 'no view';
   const table = shown.length
-    ? html`<table>
-          <caption class="visually-hidden">
-            Requests waiting for a decision
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col"><input type="checkbox" data-select-all="ids" id="pick-all" aria-label="Select every request" /></th>
-              <th scope="col">Request</th>
-              <th scope="col">Package</th>
-              <th scope="col">View</th>
-              <th scope="col">Requested by</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Until</th>
-              <th scope="col">Triage</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${shown.map((e) => renderRequest(who, e))}
-          </tbody>
-        </table>
+    ? html`${dataTable(
+          'Requests waiting for a decision',
+          [
+            html`<input type="checkbox" data-select-all="ids" id="pick-all" aria-label="Select every request" />`,
+            'Request',
+            'Package',
+            'View',
+            'Requested by',
+            'Reason',
+            'Until',
+            'Triage',
+          ],
+          shown.map((e) => renderRequest(who, e)),
+          { hiddenCaption: true },
+        )}
         <form method="post" action="/ui/queue/decide" id="decide-form">
           <input type="hidden" name="_csrf" value="${req.consoleSession!.csrf}" />
           <label for="note">Note to the requester <span class="muted">(kept in the audit trail)</span></label>

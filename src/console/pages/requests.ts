@@ -8,7 +8,7 @@ import type { ExceptionRecord } from '../../exceptions/service.js';
 import { parse } from '../../validate.js';
 import { html, type Html } from '../html.js';
 import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
-import { day } from '../widgets.js';
+import { dataTable, day } from '../widgets.js';
 
 const exceptionId = z.string().regex(/^EXC-\d{1,12}$/, 'an exception id such as EXC-1001');
 const query = z.object({ created: z.string().max(2000).optional(), withdrawn: exceptionId.optional() });
@@ -49,25 +49,12 @@ export function registerRequestsPage(app: FastifyInstance, deps: ConsoleDeps): v
         ? `${q.withdrawn} is withdrawn.`
         : undefined;
     const body = mine.length
-      ? html`<table>
-          <caption class="visually-hidden">
-            Your exception requests
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Request</th>
-              <th scope="col">Package</th>
-              <th scope="col">View</th>
-              <th scope="col">State</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Decision</th>
-              <th scope="col"><span class="visually-hidden">Actions</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            ${mine.map((e) => row(e, req.consoleSession!.csrf))}
-          </tbody>
-        </table>`
+      ? dataTable(
+          'Your exception requests',
+          ['Request', 'Package', 'View', 'State', 'Expires', 'Decision', html`<span class="visually-hidden">Actions</span>`],
+          mine.map((e) => row(e, req.consoleSession!.csrf)),
+          { hiddenCaption: true },
+        )
       : html`<p>You have no requests. Find a package with <a href="/ui/">Search</a> and request it from its page.</p>`;
     return sendPage(req, reply, { title: 'My requests', nav: '/ui/requests', body, ...(notice ? { notice } : {}) });
   });
