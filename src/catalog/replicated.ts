@@ -2,12 +2,15 @@
 // truth, each process keeps a copy, and a change is published on CATALOG_CHANNEL so that every
 // other instance (in this process or another replica) reloads the key it names. Written once here
 // so the PyPI, conda and OCI catalogs listen, skip their own notifications, number their versions
-// (serial) and tell their listeners alike.
+// (serial) and tell their listeners alike. Reloads of one key run one after another
+// (OrderedReloads): an entry only ever moves forward, and a writer reads its own write when its
+// write returns.
 // It must never drop a failed reload silently (CatalogReloads logs, counts and retries it), and
 // never skip a notification it did not reload itself.
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from './changes.js';
+import { OrderedReloads } from './ordered-reloads.js';
 import { CatalogReloads } from './reload.js';
 
 /** How a key maps to a notification's name and back (parse: undefined for a name no key has). */
@@ -42,6 +45,7 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
   /** Retries reloads that fail after a notification (shared by the runtime's catalogs). */
   protected readonly reloads: CatalogReloads;
   private readonly ownsReloads: boolean;
+  private readonly ordered = new OrderedReloads();
 
   constructor(
     protected readonly db: Db,
@@ -57,8 +61,22 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
   /** Reads everything again (at open, and after notifications may have been missed). */
   abstract reloadAll(): Promise<void>;
 
-  /** Re-reads one key from the database (after a local write or a notification). */
-  abstract reload(...key: K): Promise<void>;
+  /**
+   * Reads one key's entry from the database and installs it (or removes it). Where parts of an
+   * entry point at each other (an OCI tag at its manifest), they are read in one statement (one
+   * snapshot): separate statements may each see a different commit. Called only through reload(),
+   * one at a time per key.
+   */
+  protected abstract load(...key: K): Promise<void>;
+
+  /**
+   * Re-reads one key (after a local write or a notification). Resolves once the entry reflects
+   * at least everything committed before the call; reloads of one key never overlap, so an older
+   * read never replaces a newer one.
+   */
+  reload(...key: K): Promise<void> {
+    return this.ordered.run(this.keys.name(...key), () => this.load(...key));
+  }
 
   /** Loads everything and subscribes to changes made by other instances. */
   async open(): Promise<void> {
@@ -102,7 +120,8 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
    * Publishes that these keys (by notification name) changed. On the catalog's own connection
    * (the write is committed) it reloads them first and tags the notification with its origin, so
    * only the others reload. Inside a caller's transaction `q` nothing is committed yet: the
-   * notification goes out at COMMIT untagged, and this instance reloads on it like every other.
+   * notification goes out at COMMIT untagged, and this instance reloads on it like every other
+   * (no read-your-write: a writer that needs it uses writeAndReload).
    */
   protected async changed(names: Iterable<string>, q: Queryable = this.db): Promise<void> {
     const list = [...names];
@@ -111,14 +130,47 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
       return;
     }
     try {
-      for (const name of list) {
-        const key = this.keys.parse(name);
-        if (!key) throw new Error(`${this.ecosystem} catalog: '${name}' names no key of this catalog`);
-        await this.reload(...key);
-      }
+      await this.reloadOwn(list);
     } finally {
       // The write is committed: the other replicas must hear of it even when this one's re-read failed.
       if (list.length) await publishCatalogChanges(q, this.ecosystem, list, this.origin);
     }
+  }
+
+  /**
+   * Runs `write` in one transaction that also publishes the change of `names` (delivered at
+   * COMMIT, atomically with the write), tagged with this instance's origin; then reloads them
+   * here. So every other instance reloads on the notification, and this one reads its own write
+   * before this returns instead of a second time on its own notification.
+   */
+  protected async writeAndReload<T>(names: Iterable<string>, write: (q: Queryable) => Promise<T>): Promise<T> {
+    const list = [...names];
+    const out = await this.db.tx(async (q) => {
+      const result = await write(q);
+      if (list.length) await publishCatalogChanges(q, this.ecosystem, list, this.origin);
+      return result;
+    });
+    await this.reloadOwn(list);
+    return out;
+  }
+
+  /**
+   * Reloads keys this instance wrote (their notification names). Its own notification will be
+   * skipped, so a reload that fails is also handed to the retrier (logged, counted, retried)
+   * before the failure goes to the writer.
+   */
+  private async reloadOwn(names: readonly string[]): Promise<void> {
+    let failure: { err: unknown } | undefined;
+    for (const name of names) {
+      const key = this.keys.parse(name);
+      if (!key) throw new Error(`${this.ecosystem} catalog: '${name}' names no key of this catalog`);
+      try {
+        await this.reload(...key);
+      } catch (err) {
+        this.reloads.reload(this.ecosystem, name, () => this.reload(...key));
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
   }
 }

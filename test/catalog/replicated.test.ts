@@ -1,8 +1,9 @@
 // The contract every ecosystem's catalog inherits from ReplicatedCatalog, on a tiny catalog over
 // a table of its own, on both database modes: a write is reloaded once by its writer (its own
-// notification skipped) and by every other instance through the notification; listeners hear of
-// it; a reload that fails is logged, counted and retried until it succeeds; after close() the
-// catalog hears nothing more. Waits are bounded polls on outcomes, never on time.
+// notification skipped) and by every other instance through the notification, also when it is
+// written in the catalog's own transaction (writeAndReload); listeners hear of it; a reload that
+// fails is logged, counted and retried until it succeeds; after close() the catalog hears nothing
+// more. Waits are bounded polls on outcomes, never on time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_CHANNEL, publishCatalogChanges } from '../../src/catalog/changes.js';
 import { CatalogReloads } from '../../src/catalog/reload.js';
@@ -29,7 +30,7 @@ class NotesCatalog extends ReplicatedCatalog<[book: string, page: string]> {
       await this.reload(r.book, r.page);
   }
 
-  async reload(book: string, page: string): Promise<void> {
+  protected async load(book: string, page: string): Promise<void> {
     const name = NAME_PAIR.name(book, page);
     this.reads.set(name, (this.reads.get(name) ?? 0) + 1);
     const row = (await this.db.query<{ text: string }>('SELECT text FROM contract_notes WHERE book = $1 AND page = $2', [book, page]))[0];
@@ -44,6 +45,17 @@ class NotesCatalog extends ReplicatedCatalog<[book: string, page: string]> {
       [book, page, text],
     );
     await this.changed([NAME_PAIR.name(book, page)], q);
+  }
+
+  /** Writes in its own transaction that tells the others at COMMIT; holds the write when it returns. */
+  async writeTx(book: string, page: string, text: string, fail?: Error): Promise<void> {
+    await this.writeAndReload([NAME_PAIR.name(book, page)], async (q) => {
+      await q.query(
+        'INSERT INTO contract_notes (book, page, text) VALUES ($1, $2, $3) ON CONFLICT (book, page) DO UPDATE SET text = EXCLUDED.text',
+        [book, page, text],
+      );
+      if (fail) throw fail;
+    });
   }
 }
 
@@ -134,6 +146,19 @@ describe.each(DB_MODES)('replicated catalog contract on %s', (mode) => {
     expect(a.reads.get('guide/tx')! - before.a).toBe(1);
     expect(b.reads.get('guide/tx')! - before.b).toBe(1);
     expect(a.notes.get('guide/tx')!.text).toBe('committed');
+  });
+
+  it('reads its own transaction once, at return (its notification skipped), and every other instance reloads on it', async () => {
+    await drain('before-write-tx');
+    const before = { a: a.reads.get('guide/own-tx') ?? 0, b: b.reads.get('guide/own-tx') ?? 0 };
+    await expect(a.writeTx('guide', 'own-tx', 'rolled back', new Error('refused'))).rejects.toThrow('refused');
+    await a.writeTx('guide', 'own-tx', 'committed');
+    expect(a.notes.get('guide/own-tx')?.text).toBe('committed'); // read-your-write, before any notification
+    await until(() => b.notes.get('guide/own-tx'), 'the other instance to reload');
+    await drain('after-write-tx');
+    expect(a.reads.get('guide/own-tx')! - before.a).toBe(1);
+    expect(b.reads.get('guide/own-tx')! - before.b).toBe(1);
+    expect(b.notes.get('guide/own-tx')!.text).toBe('committed');
   });
 
   it('counts, logs and retries a reload that fails, until it succeeds', async () => {

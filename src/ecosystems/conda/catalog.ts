@@ -195,7 +195,7 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
     this.notifyListeners(channel, subdir);
   }
 
-  async reload(channel: string, subdir: string): Promise<void> {
+  protected async load(channel: string, subdir: string): Promise<void> {
     this.install(channel, subdir, await this.readSubdir(channel, subdir));
   }
 

@@ -105,7 +105,7 @@ export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
     }
   }
 
-  async reload(name: string): Promise<void> {
+  protected async load(name: string): Promise<void> {
     const metas = await this.db.query<{ meta: string }>('SELECT meta FROM npm_packages WHERE name = $1', [name]);
     if (!metas[0]) {
       this.packages.delete(name);

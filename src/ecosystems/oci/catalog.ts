@@ -1,6 +1,7 @@
 // The OCI catalog: which manifests, references and tags are mirrored per image name.
 // PostgreSQL is the truth; an in-memory copy serves the read path, refreshed per image on
-// change notifications. It also answers "which digests may a view see in this repository":
+// change notifications, each image read in one statement (one snapshot: a tag never arrives
+// before the manifest it names). It also answers "which digests may a view see in this repository":
 // exactly those reachable from a tag the view's policy allows (fail closed otherwise).
 import { RecordColumns } from '../../catalog/columns.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
@@ -70,6 +71,12 @@ interface OciTagRecord {
 }
 const TAG = new RecordColumns<OciTagRecord>({ tag: { column: 'tag', type: 'text' }, digest: { column: 'digest', type: 'text' } });
 
+/** An image's manifests, references and tags, each as a JSON array of rows, in one statement. */
+const READ_IMAGE = `SELECT
+  (SELECT coalesce(json_agg(m), '[]'::json) FROM (SELECT ${MANIFEST.selectList} FROM oci_manifests WHERE name = $1) m) AS manifests,
+  (SELECT coalesce(json_agg(r), '[]'::json) FROM (SELECT ${REF.selectList} FROM oci_refs WHERE name = $1) r) AS refs,
+  (SELECT coalesce(json_agg(t), '[]'::json) FROM (SELECT ${TAG.selectList} FROM oci_tags WHERE name = $1) t) AS tags`;
+
 /** `$from, $from+1, …` for n values. */
 const params = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(',');
 
@@ -88,14 +95,19 @@ export class OciCatalog extends ReplicatedCatalog<[name: string]> {
     for (const { name } of names) await this.reload(name);
   }
 
-  async reload(name: string): Promise<void> {
-    const [manifests, refs, tags] = await Promise.all([
-      this.db
-        .query(`SELECT ${MANIFEST.selectList} FROM oci_manifests WHERE name = $1`, [name])
-        .then((rows) => rows.map((r) => MANIFEST.fromRow(r))),
-      this.db.query(`SELECT ${REF.selectList} FROM oci_refs WHERE name = $1`, [name]).then((rows) => rows.map((r) => REF.fromRow(r))),
-      this.db.query(`SELECT ${TAG.selectList} FROM oci_tags WHERE name = $1`, [name]).then((rows) => rows.map((r) => TAG.fromRow(r))),
-    ]);
+  /**
+   * One statement, so one snapshot: read in three, a tag committed between them could arrive
+   * without the manifest it names (and a pull of it fail).
+   */
+  protected async load(name: string): Promise<void> {
+    const [row] = await this.db.query<{
+      manifests: Record<string, unknown>[];
+      refs: Record<string, unknown>[];
+      tags: Record<string, unknown>[];
+    }>(READ_IMAGE, [name]);
+    const manifests = (row?.manifests ?? []).map((r) => MANIFEST.fromRow(r));
+    const refs = (row?.refs ?? []).map((r) => REF.fromRow(r));
+    const tags = (row?.tags ?? []).map((r) => TAG.fromRow(r));
     if (manifests.length === 0) {
       if (this.images.delete(name)) this.notifyListeners(name);
       return;
@@ -160,9 +172,12 @@ export class OciCatalog extends ReplicatedCatalog<[name: string]> {
     return value;
   }
 
-  /** Records a fully stored tag (manifests, references, tag) and tells every replica. */
+  /**
+   * Records a fully stored tag (manifests, references, tag) in one transaction that tells every
+   * other replica at COMMIT; this catalog holds the tag when this returns (read-your-write).
+   */
   async commitTag(w: OciTagWrite): Promise<void> {
-    await this.db.tx(async (q: Queryable) => {
+    await this.writeAndReload([w.name], async (q: Queryable) => {
       for (const m of w.manifests) {
         const values = Object.values(MANIFEST.toJsonRow(m));
         await q.query(
@@ -182,8 +197,6 @@ export class OciCatalog extends ReplicatedCatalog<[name: string]> {
          ON CONFLICT (name, tag) DO UPDATE SET digest = EXCLUDED.digest, source = EXCLUDED.source, synced_at = now()`,
         [w.name, ...Object.values(TAG.toJsonRow({ tag: w.tag, digest: w.digest })), w.source],
       );
-      await this.changed([w.name], q); // at COMMIT, to every instance
     });
-    await this.reload(w.name); // read-your-write, before the notification arrives
   }
 }

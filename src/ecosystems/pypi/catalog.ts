@@ -312,8 +312,8 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
     this.notifyListeners(name);
   }
 
-  /** Re-reads one project from the database (after a local write or a notification). */
-  async reload(project: string): Promise<void> {
+  /** Reads one project from the database (through reload(): after a local write or a notification). */
+  protected async load(project: string): Promise<void> {
     const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = $1`, [project]);
     const status = (await this.db.query(`SELECT ${STATUS.selectList} FROM pypi_project_status WHERE project = $1`, [project]))[0];
     if (status) this.statuses.set(project, fromStatusRow(status));
