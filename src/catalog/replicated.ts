@@ -4,7 +4,7 @@
 // so the PyPI, conda and OCI catalogs listen, skip their own notifications, number their versions
 // (serial) and tell their listeners alike. Reloads of one key run one after another
 // (OrderedReloads): an entry only ever moves forward, and a writer reads its own write when its
-// write returns.
+// write returns. It listens before its full read, so a write committed meanwhile is not missed.
 // It must never drop a failed reload silently (CatalogReloads logs, counts and retries it), and
 // never skip a notification it did not reload itself.
 import { randomUUID } from 'node:crypto';
@@ -12,6 +12,9 @@ import type { Db, Queryable } from '../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from './changes.js';
 import { OrderedReloads } from './ordered-reloads.js';
 import { CatalogReloads } from './reload.js';
+
+/** The full reload's place in OrderedReloads (no key's notification name holds a NUL). */
+const EVERYTHING = '\0everything';
 
 /** How a key maps to a notification's name and back (parse: undefined for a name no key has). */
 export interface KeyNames<K extends unknown[]> {
@@ -46,6 +49,8 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
   protected readonly reloads: CatalogReloads;
   private readonly ownsReloads: boolean;
   private readonly ordered = new OrderedReloads();
+  /** While a full reload runs: the keys notified meanwhile, reloaded once it ends. */
+  private notifiedDuringFullReload: Set<string> | undefined;
 
   constructor(
     protected readonly db: Db,
@@ -78,21 +83,54 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
     return this.ordered.run(this.keys.name(...key), () => this.load(...key));
   }
 
-  /** Loads everything and subscribes to changes made by other instances. */
+  /**
+   * Subscribes to changes made by other instances, then loads everything: listening first, a write
+   * committed while the full read runs is reloaded after it instead of missed.
+   */
   async open(): Promise<void> {
-    await this.reloadAll();
-    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => {
-      const change = parseCatalogChange(payload);
-      // Its own change was reloaded by changed() after the commit: a second read of the key is waste.
-      if (change?.ecosystem !== this.ecosystem || change.origin === this.origin) return;
-      const key = this.keys.parse(change.name);
-      if (key) this.reloads.reload(this.ecosystem, change.name, () => this.reload(...key));
-    });
+    this.unlisten = await this.db.listen(CATALOG_CHANNEL, (payload) => this.heard(payload));
+    try {
+      await this.reloadEverything();
+    } catch (err) {
+      await this.unlisten();
+      this.unlisten = undefined;
+      throw err;
+    }
   }
 
   /** Asks for a full reload through the retrier (after a reconnect): a failure is logged, counted, retried. */
   reloadAllLater(): void {
-    this.reloads.reload(this.ecosystem, '*', () => this.reloadAll());
+    this.reloads.reload(this.ecosystem, '*', () => this.reloadEverything());
+  }
+
+  private heard(payload: string): void {
+    const change = parseCatalogChange(payload);
+    // Its own change was reloaded by its writer after the commit: a second read of the key is waste.
+    if (change?.ecosystem !== this.ecosystem || change.origin === this.origin || !this.keys.parse(change.name)) return;
+    if (this.notifiedDuringFullReload) this.notifiedDuringFullReload.add(change.name);
+    else this.reloadLater(change.name);
+  }
+
+  /** Reloads a key through the retrier (a failure is logged, counted, retried). */
+  private reloadLater(name: string): void {
+    const key = this.keys.parse(name);
+    if (key) this.reloads.reload(this.ecosystem, name, () => this.reload(...key));
+  }
+
+  /**
+   * reloadAll, one at a time. A key notified while it runs is reloaded after it: a full read may
+   * install an entry it read before that key's commit, after the key's own reload installed it.
+   */
+  private reloadEverything(): Promise<void> {
+    return this.ordered.run(EVERYTHING, async () => {
+      const notified = (this.notifiedDuringFullReload = new Set());
+      try {
+        await this.reloadAll();
+      } finally {
+        this.notifiedDuringFullReload = undefined;
+        for (const name of notified) this.reloadLater(name);
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -164,6 +202,8 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
     for (const name of names) {
       const key = this.keys.parse(name);
       if (!key) throw new Error(`${this.ecosystem} catalog: '${name}' names no key of this catalog`);
+      // A full reload running now may install what it read before this write: read the key again after it.
+      this.notifiedDuringFullReload?.add(name);
       try {
         await this.reload(...key);
       } catch (err) {

@@ -4,7 +4,8 @@
 // on one database; on PGlite, one database), and a HeldDb puts a reload's read exactly where a
 // loaded machine may: between another replica's commits, or answered but not yet installed.
 // What must hold: every entry a catalog installs is whole (a tag's manifest and its references
-// are there), a key's entries only move forward, and a writer holds its write when it returns.
+// are there), a key's entries only move forward, a writer holds its write when it returns, and a
+// replica that opens during a write does not miss it.
 // Waits are bounded polls on outcomes, never on time.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +182,33 @@ describe.each(DB_MODES)('OCI catalog races between replicas on %s', (mode) => {
     expect(writer.tagDigest(name, '2')).toBe(second.digest);
     expect(installs, JSON.stringify(installs)).toSatisfy(movesForward);
     expect(installs.filter((i) => !i.whole)).toEqual([]);
+  });
+
+  it('a replica that opens while another writes misses nothing committed during its first read', async () => {
+    const name = 'mcr/race/opening';
+    const dbC = heldDb(dbs[1]!);
+    const late = new OciCatalog(dbC, reloads[1]);
+    const payloads: string[] = [];
+    heard.set(dbC, payloads);
+    await dbC.listen(CATALOG_CHANNEL, (p) => payloads.push(p));
+    // Its first read has listed the images there are (not this one yet) and goes on from there.
+    dbC.hold(/SELECT DISTINCT name FROM oci_manifests/, 'after');
+    const opening = late.open();
+    try {
+      await until(() => dbC.held > 0 || undefined, "the new replica's first read to list the images");
+      dbC.stopHolding();
+      await writer.commitTag(tagWrite(name, '1'));
+      await drain(dbC); // the write's notification reached this process while the new replica was still reading
+      dbC.release();
+      await opening;
+      await drain(dbC);
+      await settle(dbC);
+      expect(late.tagDigest(name, '1')).toBe(tagWrite(name, '1').digest);
+    } finally {
+      dbC.release();
+      await opening.catch(() => undefined); // its failure, if any, is the assertion's above
+      await late.close();
+    }
   });
 
   it('the replica ends with what the writer wrote, whole, after a run of commits', async () => {
