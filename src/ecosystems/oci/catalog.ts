@@ -1,8 +1,8 @@
 // The OCI catalog: which manifests, references and tags are mirrored per image name.
 // PostgreSQL is the truth; an in-memory copy serves the read path, refreshed per image on
 // change notifications, each image read in one statement (one snapshot: a tag never arrives
-// before the manifest it names). It also answers "which digests may a view see in this repository":
-// exactly those reachable from a tag the view's policy allows (fail closed otherwise).
+// before the manifest it names). It also answers "which digests may a view see in this
+// repository": exactly those reachable from a tag the view's policy allows (fail closed otherwise).
 import { RecordColumns } from '../../catalog/columns.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
