@@ -18,7 +18,6 @@ import { createPgDatabase } from '../support/databases.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { buildWheel } from '../support/wheels.js';
 
-
 /** A PEP 503 upstream whose one wheel trickles out slowly; counts concurrent downloads. */
 async function slowUpstream(wheel: { filename: string; bytes: Buffer; sha256: string }) {
   let inFlight = 0;

@@ -6,7 +6,7 @@
 // The folder sits inside the repository's node_modules so the transpiled files resolve the same
 // packages src/ does; it is removed at teardown, and one left by a killed run at the next start.
 // It must never write anywhere but its own folder.
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const PREFIX = 'safelist-test-src-';
@@ -18,12 +18,6 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** The Node.js flags the CLI's first line asks for (src/cli/main.ts; scripts/start passes the same). */
-export function cliNodeFlags(root: string): string[] {
-  const firstLine = readFileSync(join(root, 'src/cli/main.ts'), 'utf8').split('\n', 1)[0]!;
-  return /^#!\/usr\/bin\/env -S node (.+)$/.exec(firstLine)?.[1]?.trim().split(/\s+/) ?? [];
 }
 
 /** Every .ts file under dir, relative paths. */

@@ -4,14 +4,14 @@
 // without that setup.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { cliNodeFlags } from './cli-build.js';
+import { cliNodeFlags } from '../../bench/node-flags.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
 /** Node.js arguments that run `safelist ...args` (pass them to spawn(process.execPath, …)). */
 export function cliArgv(...args: string[]): string[] {
   const entry = process.env.TEST_CLI_ENTRY;
-  const flags = cliNodeFlags(ROOT);
+  const flags = cliNodeFlags(join(ROOT, 'src/cli/main.ts'));
   return entry ? [...flags, entry, ...args] : [...flags, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args];
 }
 
