@@ -6,9 +6,12 @@
 // that lets local CLI commands hand their jobs to it. A lock left by a killed process (kill -9)
 // is recognised as stale (no process with that pid and start time) and taken over; a lock
 // held on another host name (a shared volume) is never taken over: its process cannot be checked.
+// The holder also sweeps what a process killed mid-step leaves beside the lock (a `.new` written
+// but never linked, a `.tmp` never renamed, a `.stale-*` moved aside), once such a file is older
+// than any step takes.
 // Must never let two processes open one folder, and never delete a lock it does not own.
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { errors, SafelistError } from '../errors.js';
@@ -140,7 +143,10 @@ export function acquireFolderLock(folder: string, command: string): FolderLock {
     ...(procStart(process.pid) ? { procStart: procStart(process.pid)! } : {}),
   };
   for (let attempt = 0; attempt < 3; attempt++) {
-    if (createFilled(path, holder)) return lockHandle(path, holder);
+    if (createFilled(path, holder)) {
+      sweepLeftovers(folder, holder);
+      return lockHandle(path, holder);
+    }
     const current = readHolderFile(path);
     if (current === 'absent') continue;
     if (current === 'unreadable')
@@ -153,6 +159,28 @@ export function acquireFolderLock(folder: string, command: string): FolderLock {
     takeOverStale(path, current);
   }
   throw inUse(folder, { pid: 0, host: hostname(), command: 'another process racing for it', nonce: '', since: '' });
+}
+
+/**
+ * Removes the side files of steps that never finished (a process killed between writing and
+ * linking, renaming or unlinking), once older than PARTIAL_STALE_MS: a live process finishes each
+ * step within milliseconds, so an older one is left behind. Runs only while holding the lock,
+ * never touches the lock itself or this holder's own files, and a file that vanishes meanwhile
+ * (its process finished the step) is not an error.
+ */
+function sweepLeftovers(folder: string, holder: LockHolder): void {
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return; // the lock was just created in it: an unreadable listing only means nothing to sweep
+  }
+  const side = new RegExp(`^${LOCK_FILE.replace('.', '\\.')}\\.(?:[0-9a-f]+\\.(?:new|tmp)|stale-\\d+-[0-9a-f]+)$`);
+  for (const name of names) {
+    if (!side.test(name) || name.includes(holder.nonce)) continue;
+    const file = join(folder, name);
+    if (Date.now() - mtimeMs(file) >= PARTIAL_STALE_MS) rmSync(file, { force: true });
+  }
 }
 
 /**

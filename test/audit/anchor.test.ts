@@ -17,7 +17,7 @@ import { AnchorScheduler, ANCHOR_LOCK } from '../../src/audit/anchor.js';
 import { AuditLog, recordHash } from '../../src/audit/log.js';
 import type { Db } from '../../src/state/db.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
-import { cli, ROOT } from '../support/cli.js';
+import { cli, cliArgv, ROOT } from '../support/cli.js';
 import { createPgDatabase, DB_MODES, databaseConfig, seededPgliteYaml } from '../support/databases.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist } from '../support/safelist.js';
@@ -189,7 +189,7 @@ describe('anchoring a running server', () => {
       seededPgliteYaml(join(dir, 'state')),
       `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }\n${tokenYaml}`,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], {
+    const child = spawn(process.execPath, cliArgv('--config', config, 'serve'), {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildCondaPackage } from '../support/conda-channel.js';
+import { cliArgv, ROOT } from '../support/cli.js';
 import { seededPgliteYaml } from '../support/databases.js';
 
 const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..');
 
 async function safelist(config: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, ...args], { cwd: ROOT });
+    const r = await run(process.execPath, cliArgv('--config', config, ...args), { cwd: ROOT });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -12,7 +12,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCondaPackage } from '../support/conda-channel.js';
-import { cli, ROOT } from '../support/cli.js';
+import { cli, cliArgv, ROOT } from '../support/cli.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
@@ -54,7 +54,7 @@ async function world(name: string, upstreamUrl: string, port: number): Promise<W
 }
 
 function serve(w: World, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', w.config, 'serve'], {
+  const child = spawn(process.execPath, cliArgv('--config', w.config, 'serve'), {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAcrFront, type AcrFront } from '../support/acr.js';
-import { ROOT } from '../support/cli.js';
+import { cliArgv, ROOT } from '../support/cli.js';
 import { createLayout, type Layout } from '../support/images.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -90,7 +90,7 @@ describe('gate on ACR from a separate process with a managed identity (DefaultAz
       IDENTITY_HEADER,
     };
     for (const k of Object.keys(env)) if (/^AZURE_/.test(k)) delete env[k];
-    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', join(dir, 'safelist.yaml'), 'serve'], {
+    child = spawn(process.execPath, cliArgv('--config', join(dir, 'safelist.yaml'), 'serve'), {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, ROOT } from '../support/cli.js';
+import { cli, cliArgv, ROOT } from '../support/cli.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { until } from '../support/wait.js';
 import { buildWheel } from '../support/wheels.js';
@@ -52,7 +52,7 @@ describe('policy edits reach a running `safelist serve` without a restart', () =
     });
 
   const serve = async (env: NodeJS.ProcessEnv = {}) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', configPath, 'serve'], {
+    const child = spawn(process.execPath, cliArgv('--config', configPath, 'serve'), {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,15 +9,14 @@ import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startAzurite, type Azurite } from '../support/azurite.js';
+import { cliArgv, ROOT } from '../support/cli.js';
 import { createPgDatabase } from '../support/databases.js';
 import { freePort, waitForHttp } from '../support/ports.js';
 import { buildWheel } from '../support/wheels.js';
-
-const ROOT = resolve(import.meta.dirname, '../..');
 
 /** A PEP 503 upstream whose one wheel trickles out slowly; counts concurrent downloads. */
 async function slowUpstream(wheel: { filename: string; bytes: Buffer; sha256: string }) {
@@ -77,7 +76,7 @@ describe('three replicas on one PostgreSQL and one Azurite', () => {
   let wheel: { filename: string; bytes: Buffer; sha256: string };
   const replicas: Array<{ name: string; url: string; child: ChildProcess; config: string }> = [];
   const launch = (config: string) =>
-    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'serve'], {
+    spawn(process.execPath, cliArgv('--config', config, 'serve'), {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, ROOT } from '../support/cli.js';
+import { cli, cliArgv, ROOT } from '../support/cli.js';
 import { startNginx, type NginxServer as Nginx } from '../support/nginx-upstream.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { seededPgliteYaml } from '../support/databases.js';
@@ -67,7 +67,7 @@ describe('a sync killed mid-download', () => {
   });
 
   it('leaves no temporary folder, shows nothing partial, and its partial file goes at a later start', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '--config', config, 'sync'], {
+    const child = spawn(process.execPath, cliArgv('--config', config, 'sync'), {
       cwd: ROOT,
       env: { ...process.env, TMPDIR: sysTmp },
       stdio: ['ignore', 'ignore', 'pipe'],

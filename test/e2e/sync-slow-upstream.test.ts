@@ -27,12 +27,12 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'safelist-slow-upstream-'));
-    // ~2.1 MB (deflate keeps ~3/4 of base64) at 64 KB/s: ~33 s, well past ten sync timeouts (20 s),
+    // ~1.05 MB (deflate keeps ~3/4 of base64) at 64 KB/s: ~16 s, well past five sync timeouts (10 s),
     // and never 2 s without a byte.
     slow = await buildWheel(join(dir, 'www', 'files'), {
       name: 'slow-pkg',
       version: '1.0',
-      modules: { slow_pkg: `DATA = "${randomBytes(2 * 1024 * 1024).toString('base64')}"\n` },
+      modules: { slow_pkg: `DATA = "${randomBytes(1024 * 1024).toString('base64')}"\n` },
     });
     silent = createServer((s) => {
       sockets.push(s);
@@ -66,7 +66,7 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('completes a download that outlasts ten timeouts while bytes keep coming, and fails one that falls silent, saying where', async () => {
+  it('completes a download that outlasts five timeouts while bytes keep coming, and fails one that falls silent, saying where', async () => {
     const report = await runPypiSync({
       config: sl.config,
       policy: sl.runtime.policies.policy,

@@ -3,7 +3,8 @@
 // is taken over; a freshly created, not yet filled lock is respected, an old empty one is not;
 // release never removes a lock another process took over. The lock appears whole or not at
 // all (a process that dies while writing it leaves no lock behind), and a lock held on another
-// host name is never taken over, whatever its age, and the refusal says so.
+// host name is never taken over, whatever its age, and the refusal says so. The holder sweeps
+// the side files a killed process left behind, never a fresh one.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -75,6 +76,25 @@ describe('the PGlite folder lock', () => {
     await writeFile(join(dir, LOCK_FILE), holder(process.pid, { nonce: 'someone-else' }));
     a.release();
     expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8'))).toMatchObject({ nonce: 'someone-else' });
+  });
+
+  it('sweeps the side files a killed process left (old .new, .tmp, .stale-*), never a fresh one or other files', async () => {
+    const old = new Date(Date.now() - 60_000);
+    const leftovers = [`${LOCK_FILE}.0123456789abcdef.new`, `${LOCK_FILE}.fedcba9876543210.tmp`, `${LOCK_FILE}.stale-4242-deadbeef`];
+    for (const name of leftovers) {
+      await writeFile(join(dir, name), holder(4242));
+      await utimes(join(dir, name), old, old);
+    }
+    const racing = `${LOCK_FILE}.aaaaaaaaaaaaaaaa.new`; // another process between writing and linking, right now
+    await writeFile(join(dir, racing), holder(4343));
+    await writeFile(join(dir, 'PG_VERSION'), '17\n');
+    await utimes(join(dir, 'PG_VERSION'), old, old);
+    const lock = acquireFolderLock(dir, 'safelist serve');
+    try {
+      expect((await readdir(dir)).sort()).toEqual([LOCK_FILE, racing, 'PG_VERSION'].sort());
+    } finally {
+      lock.release();
+    }
   });
 
   it('never shows a half-written lock: a process that cannot write it leaves none behind', async () => {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import type { Db } from '../../src/state/db.js';
 import { configSections, openStateDb } from '../../src/ecosystems/index.js';
+import { seededPglite } from '../support/databases.js';
 
 const show = async (db: Db, name: string) => (await db.query<Record<string, string>>(`SHOW ${name}`))[0]![name];
 
@@ -37,8 +38,10 @@ describe('PGlite settings', () => {
     expect(await configWith('database: { pgliteSettings: { "work-mem; x": 8MB } }\n')).toThrow(/database\.pgliteSettings/);
   });
 
+  // From the run's pre-migrated template (the settings apply at every open, seeded or not; the
+  // folder's first open seeds it, the second opens what is there).
   it('applies the settings at open, in memory and on a folder opened again with other settings', async () => {
-    const mem = await openStateDb({ pglitePath: 'memory://', pgliteSettings: { shared_buffers: '16MB', work_mem: '8MB' } });
+    const mem = await openStateDb({ ...seededPglite(), pgliteSettings: { shared_buffers: '16MB', work_mem: '8MB' } });
     try {
       expect(await show(mem, 'shared_buffers')).toBe('16MB');
       expect(await show(mem, 'work_mem')).toBe('8MB');
@@ -47,10 +50,10 @@ describe('PGlite settings', () => {
     }
     const dir = await mkdtemp(join(tmpdir(), 'safelist-pglite-settings-'));
     dirs.push(dir);
-    const first = await openStateDb({ pglitePath: dir, pgliteSettings: { shared_buffers: '8MB' } });
+    const first = await openStateDb({ ...seededPglite(dir), pgliteSettings: { shared_buffers: '8MB' } });
     expect(await show(first, 'shared_buffers')).toBe('8MB');
     await first.close();
-    const again = await openStateDb({ pglitePath: dir, pgliteSettings: { shared_buffers: '24MB' } });
+    const again = await openStateDb({ ...seededPglite(dir), pgliteSettings: { shared_buffers: '24MB' } });
     try {
       expect(await show(again, 'shared_buffers')).toBe('24MB');
     } finally {

@@ -12,7 +12,9 @@
 // 4. likewise a pre-migrated database on that PostgreSQL server (TEST_PG_TEMPLATE), which
 //    test/support/databases.ts copies with CREATE DATABASE … TEMPLATE; nothing stays connected
 //    to it (a template must have no other session while copied); dropped at the end, and those
-//    of killed runs at the next start.
+//    of killed runs at the next start;
+// 5. src/ transpiled once (test/support/cli-build.ts), handed to the workers through
+//    TEST_CLI_ENTRY: every `safelist` child process a test starts runs it instead of tsx.
 // It must never remove a folder it did not create, nor touch the machine's own PostgreSQL beyond
 // creating and dropping databases of its own.
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -22,6 +24,7 @@ import pg from 'pg';
 import { writePgliteTemplate } from '../../src/state/db.js';
 import { migrations, openStateDb } from '../../src/ecosystems/index.js';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.js';
+import { transpileCli } from './cli-build.js';
 
 export const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const RUN_PREFIX = 'safelist-test-run-';
@@ -115,6 +118,11 @@ export default async function setup(): Promise<() => Promise<void>> {
     }
   }
 
+  // A failed transpile fails the run here, naming the file: the CLI tests could not run anyway.
+  const repo = join(import.meta.dirname, '../..');
+  const transpiled = await transpileCli(repo);
+  process.env.TEST_CLI_ENTRY = transpiled.entry;
+
   const template = join(root, 'pglite-template.tar');
   try {
     await writePgliteTemplate(template, migrations);
@@ -137,6 +145,8 @@ export default async function setup(): Promise<() => Promise<void>> {
 
   return async () => {
     delete process.env.TEST_PGLITE_TEMPLATE;
+    delete process.env.TEST_CLI_ENTRY;
+    rmSync(transpiled.dir, { recursive: true, force: true });
     delete process.env.TEST_PG_TEMPLATE;
     if (pgTemplate) {
       const name = pgTemplate;
