@@ -345,7 +345,7 @@ class PgliteDb implements Db {
 export interface OpenDbOptions {
   url?: string;
   pglitePath: string;
-  /** PostgreSQL settings for PGlite (config database.pgliteSettings), e.g. { shared_buffers: '16MB' }. */
+  /** PostgreSQL settings for PGlite (config database.pgliteSettings), e.g. { shared_buffers: '8MB' }. */
   pgliteSettings?: Record<string, string>;
   /** Who opens a PGlite folder (named to whoever finds it held), e.g. "safelist serve". */
   holder?: string;

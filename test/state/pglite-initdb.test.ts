@@ -40,13 +40,13 @@ describe('embedded database creation in a child process', () => {
     }
   });
 
-  // With the configuration's default shared_buffers (16MB) and the CLI's V8 flags, as `safelist` opens it.
+  // With the configuration's default shared_buffers (8MB) and the CLI's V8 flags, as `safelist` opens it.
   it("keeps the opening process's peak memory far below initdb's (~550 MiB in-process)", SLOW, async () => {
     const folder = join(await tempDir(), 'pglite');
     const script = `
       import { readFileSync } from 'node:fs';
       import { openStateDb } from './src/ecosystems/index.ts';
-      const db = await openStateDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '16MB' } });
+      const db = await openStateDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '8MB' } });
       await db.close();
       process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
     `;
