@@ -88,6 +88,7 @@ async function defenderResourceGraph(config: Config, opts: ServerOptions): Promi
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   // Checked before anything opens: a console sign-in without a redirect URI is a configuration error.
   const consoleOidc = ConsoleOidc.fromConfig(config);
+  await consoleOidc?.load();
   const runtime = await openRuntime(config, { followChanges: true, holder: 'safelist serve' });
   // Written into the embedded database's lock file once listening: local CLI commands use it
   // to hand their jobs to this server (http/jobs.ts). A new one at every start.

@@ -3,10 +3,10 @@
 // tokens for the embedded default and for services (pipelines, the registry webhook).
 // Separation of duties compares the token's `oid`, never a display name.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { durationMs, type AuthConfig } from '../config/schema.js';
 import { errors } from '../errors.js';
-import { KeysUnavailable, RemoteKeySet } from './jwks.js';
+import { KeysUnavailable, loadJose, RemoteKeySet } from './jwks.js';
 
 export const ROLES = ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -131,10 +131,11 @@ export class Authenticator {
 
   private async fromJwt(token: string): Promise<Identity> {
     const e = this.config.entra!;
-    checkJwtShape(token);
+    const jose = await loadJose();
+    checkJwtShape(jose, token);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.jwks!.getKey, {
+      ({ payload } = await jose.jwtVerify(token, this.jwks!.getKey, {
         issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
         audience: e.audience,
         algorithms: ALGORITHMS,
@@ -144,12 +145,12 @@ export class Authenticator {
     } catch (err) {
       // Cannot know whether the token is good: 503 with Retry-After, never a pass and never "invalid".
       if (err instanceof KeysUnavailable) throw errors.unavailable(err.message);
-      if (err instanceof joseErrors.JWTExpired) throw new AuthError('the token has expired; get a new one');
-      if (err instanceof joseErrors.JWTClaimValidationFailed)
+      if (err instanceof jose.errors.JWTExpired) throw new AuthError('the token has expired; get a new one');
+      if (err instanceof jose.errors.JWTClaimValidationFailed)
         throw new AuthError(
           `the token is not for this Safelist: claim "${err.claim}" ${err.reason === 'check_failed' ? 'does not match' : 'is missing'}`,
         );
-      if (err instanceof joseErrors.JOSEError) throw new AuthError(`the token is not valid: ${err.code}`);
+      if (err instanceof jose.errors.JOSEError) throw new AuthError(`the token is not valid: ${err.code}`);
       throw err;
     }
     if (payload.tid !== e.tenantId) throw new AuthError('the token was issued for another tenant');
@@ -168,11 +169,11 @@ export class Authenticator {
  * Refuses what no key could make valid before any key is looked up, so that an unsigned
  * (alg "none") or malformed token is 401 whatever the state of the JWKS endpoint.
  */
-function checkJwtShape(token: string): void {
+function checkJwtShape(jose: typeof import('jose'), token: string): void {
   let alg: unknown;
   try {
-    alg = decodeProtectedHeader(token).alg;
-    decodeJwt(token);
+    alg = jose.decodeProtectedHeader(token).alg;
+    jose.decodeJwt(token);
   } catch {
     throw new AuthError('the token is malformed (not a signed JWT)');
   }

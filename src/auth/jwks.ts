@@ -5,7 +5,17 @@
 // are jose's (createLocalJWKSet over the last good document).
 // It must never use a key it did not fetch from that URL, never use keys past the stale bound,
 // and never call a token invalid when it only cannot know (then it throws KeysUnavailable: 503).
-import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { createLocalJWKSet, JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+
+let jose: Promise<typeof import('jose')> | undefined;
+
+/**
+ * jose, imported at the first token to check rather than at start: a server or CLI without
+ * Entra ID (auth.entra) never verifies a JWT, and jose is ~1 MiB of heap once loaded.
+ */
+export function loadJose(): Promise<typeof import('jose')> {
+  return (jose ??= import('jose'));
+}
 
 /** No usable key set: the endpoint is unreachable and the last good keys are too old (or none). */
 export class KeysUnavailable extends Error {
@@ -48,7 +58,7 @@ export class RemoteKeySet {
     try {
       return await keys(header, token);
     } catch (err) {
-      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      if (!(err instanceof (await loadJose()).errors.JWKSNoMatchingKey)) throw err;
       // Maybe a key Entra rotated in since the last fetch: ask again (not more than once per
       // cooldown, whatever the kids tokens claim). While the endpoint is down a rotated key and
       // a made-up kid look the same, so the answer is "cannot know" (503), not "invalid" (401).
@@ -81,8 +91,8 @@ export class RemoteKeySet {
   private refresh(): Promise<void> {
     this.inflight ??= this.fetchKeys()
       .then(
-        (jwks) => {
-          this.current = { keys: createLocalJWKSet(jwks), fetchedAt: performance.now() };
+        (keys) => {
+          this.current = { keys, fetchedAt: performance.now() };
           this.last = { at: performance.now(), error: undefined };
         },
         (err: unknown) => {
@@ -97,7 +107,9 @@ export class RemoteKeySet {
     return this.inflight;
   }
 
-  private async fetchKeys(): Promise<JSONWebKeySet> {
+  /** The fetched document as a key set (jose refuses a malformed one with JWKSInvalid: the old keys stay). */
+  private async fetchKeys(): Promise<LocalSet> {
+    const { createLocalJWKSet } = await loadJose();
     const res = await fetch(this.url, {
       signal: AbortSignal.timeout(this.timeoutMs),
       redirect: 'error',
@@ -107,9 +119,7 @@ export class RemoteKeySet {
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status}`);
     }
-    const jwks = (await res.json()) as JSONWebKeySet;
-    createLocalJWKSet(jwks); // throws JWKSInvalid on a malformed document: the old keys stay
-    return jwks;
+    return createLocalJWKSet((await res.json()) as JSONWebKeySet);
   }
 
   private ageText(): string {

@@ -300,13 +300,16 @@ export const coreConfigSchema = z.strictObject({
       /**
        * PostgreSQL settings for embedded PGlite, passed at open (`-c name=value`). Its WebAssembly
        * heap only grows, so shared_buffers is resident memory for the process's life: PGlite's own
-       * default is 128MB; 16MB serves a 300,000-file catalog (the data files sit in the OS page
-       * cache anyway). Ignored on a PostgreSQL server, whose settings are its own.
+       * default is 128MB. 8MB is enough: the read paths never query the database (the catalogs are
+       * in memory), the catalog load at start and a sync's writes are index reads of a few pages,
+       * and the data files sit in the OS page cache anyway. 8MB instead of 16MB keeps 7-10 MiB out
+       * of every embedded process, the sync's peak among them (bench/README.md, 2026-12-01 04:30).
+       * Ignored on a PostgreSQL server, whose settings are its own.
        */
       pgliteSettings: z
         .record(z.string().regex(/^[a-z_]+$/, 'a PostgreSQL setting name'), z.string().regex(/^[A-Za-z0-9_.]+$/, 'a plain setting value'))
         .default({})
-        .transform((s) => ({ shared_buffers: '16MB', ...s })),
+        .transform((s) => ({ shared_buffers: '8MB', ...s })),
       /** PostgreSQL: connections for requests and jobs' queries (job locks use one more, of their own). */
       poolSize: z.number().int().min(1).max(200).default(10),
       /** PostgreSQL: how long a request waits for a free connection before it answers 503 with Retry-After. */

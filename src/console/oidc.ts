@@ -5,7 +5,7 @@
 // not the roles. It must never accept an ID token openid-client did not verify, never sign in
 // without an `oid` claim (separation of duties compares oids), and never talk to a provider
 // over plain HTTP unless it is on this machine's loopback (tests).
-import * as client from 'openid-client';
+import type * as oidc from 'openid-client';
 import type { Identity } from '../auth/identity.js';
 import type { Config } from '../config/schema.js';
 import { entraIssuer } from '../auth/identity.js';
@@ -21,8 +21,20 @@ export interface OidcPending {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+type OpenidClient = typeof import('openid-client');
+let openidClient: Promise<OpenidClient> | undefined;
+
+/**
+ * openid-client (with oauth4webapi and jose, ~1.5 MiB of heap) is imported only when console
+ * sign-in is configured: the server loads it at start then (ConsoleOidc.load), so a missing or
+ * broken module still stops the start, and a server without OIDC never loads it.
+ */
+function loadOpenidClient(): Promise<OpenidClient> {
+  return (openidClient ??= import('openid-client'));
+}
+
 export class ConsoleOidc {
-  private configuration: Promise<client.Configuration> | undefined;
+  private configuration: Promise<oidc.Configuration> | undefined;
 
   constructor(
     private readonly issuer: URL,
@@ -41,15 +53,22 @@ export class ConsoleOidc {
     return new ConsoleOidc(issuer, o, redirect);
   }
 
+  /** Loads openid-client (at start, when sign-in is configured): a module that cannot load stops the start. */
+  async load(): Promise<void> {
+    await loadOpenidClient();
+  }
+
   /** The provider's metadata, discovered once; a provider that cannot be reached is a 503, tried again next time. */
-  private discover(): Promise<client.Configuration> {
-    this.configuration ??= client
-      .discovery(
-        this.issuer,
-        this.o.clientId,
-        { redirect_uris: [this.redirectUri], response_types: ['code'] },
-        this.o.clientSecret ? client.ClientSecretPost(this.o.clientSecret) : client.None(),
-        LOOPBACK.has(this.issuer.hostname) && this.issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {},
+  private discover(): Promise<oidc.Configuration> {
+    this.configuration ??= loadOpenidClient()
+      .then((client) =>
+        client.discovery(
+          this.issuer,
+          this.o.clientId,
+          { redirect_uris: [this.redirectUri], response_types: ['code'] },
+          this.o.clientSecret ? client.ClientSecretPost(this.o.clientSecret) : client.None(),
+          LOOPBACK.has(this.issuer.hostname) && this.issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {},
+        ),
       )
       .catch((err: unknown) => {
         this.configuration = undefined;
@@ -78,6 +97,7 @@ export class ConsoleOidc {
   /** Where to send the browser, and what to keep for the callback. */
   async start(): Promise<{ url: URL; pending: OidcPending }> {
     const config = await this.discover();
+    const client = await loadOpenidClient();
     const pending = { state: client.randomState(), nonce: client.randomNonce(), verifier: client.randomPKCECodeVerifier() };
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri,
@@ -97,7 +117,8 @@ export class ConsoleOidc {
    */
   async finish(callbackUrl: URL, pending: OidcPending): Promise<{ stored: StoredIdentity; identity: Identity }> {
     const config = await this.discover();
-    let claims: client.IDToken | undefined;
+    const client = await loadOpenidClient();
+    let claims: oidc.IDToken | undefined;
     try {
       const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
         pkceCodeVerifier: pending.verifier,
@@ -107,7 +128,7 @@ export class ConsoleOidc {
       });
       claims = tokens.claims();
     } catch (err) {
-      throw signInError(err);
+      throw signInError(client, err);
     }
     if (!claims || typeof claims.oid !== 'string')
       throw errors.forbidden('the sign-in provider sent no "oid" claim; the app registration must issue it (scope profile)');
@@ -121,7 +142,7 @@ export class ConsoleOidc {
 }
 
 /** A refusal by the provider or a bad callback is a 400 that says so; a provider that cannot be reached, a 503. */
-function signInError(err: unknown): SafelistError {
+function signInError(client: OpenidClient, err: unknown): SafelistError {
   if (err instanceof SafelistError) return err;
   if (err instanceof client.AuthorizationResponseError)
     return errors.badRequest(`the sign-in provider refused: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`);

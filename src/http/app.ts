@@ -20,6 +20,7 @@ import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
 import { requestLoggerFactory } from './request-logger.js';
+import { lazySchemaCompilers } from './schema-compilers.js';
 
 export interface AppDeps {
   db: Db;
@@ -70,6 +71,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     childLoggerFactory: requestLoggerFactory,
     bodyLimit: 1024 * 1024,
     requestIdHeader: 'x-request-id',
+    // ajv and fast-json-stringify load only for a route with a fastify schema (none today).
+    schemaController: { compilersFactory: lazySchemaCompilers },
     // Larger socket buffers let a multi-GB layer stream in few large writes where a store is
     // streamed (Azure Blob; the default 16 KiB paced every chunk through 'drain' in
     // bench/oci-blob.ts). The local-folder store writes 2 MiB buffers itself (blob-response.ts).

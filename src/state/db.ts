@@ -9,7 +9,7 @@
 // an exhausted pool answers UNAVAILABLE (503, Retry-After) instead of hanging. Job locks never
 // take a pool connection: every advisory lock of this process lives on one connection of its
 // own (LockSession), so any number of running jobs cannot starve request handling.
-import pg from 'pg';
+import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
@@ -66,12 +66,15 @@ class LockSession {
   private readonly held = new Set<string>();
   private closed = false;
 
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly pgModule: PgModule,
+    private readonly url: string,
+  ) {}
 
   private connection(): Promise<pg.Client> {
     if (this.closed) return Promise.reject(errors.unavailable('the database is closing; no job can start'));
     this.client ??= (async () => {
-      const c = new pg.Client({ connectionString: this.url });
+      const c = new this.pgModule.Client({ connectionString: this.url });
       c.on('error', () => undefined); // followed by 'end', handled there
       c.on('end', () => this.forget(c));
       try {
@@ -135,10 +138,11 @@ class PgDb implements Db {
   private readonly locks: LockSession;
 
   constructor(
+    private readonly pgModule: PgModule,
     private readonly pool: pg.Pool,
     private readonly url: string,
   ) {
-    this.locks = new LockSession(url);
+    this.locks = new LockSession(pgModule, url);
   }
 
   /** A pool connection, or UNAVAILABLE when none frees up within connectionTimeout. */
@@ -220,7 +224,7 @@ class PgDb implements Db {
    * between are lost, so the onReconnect handlers reload what they cache.
    */
   private async connectListener(): Promise<void> {
-    const c = new pg.Client({ connectionString: this.url });
+    const c = new this.pgModule.Client({ connectionString: this.url });
     c.on('error', () => undefined); // followed by 'end', handled there
     c.on('notification', (n) => {
       for (const h of this.handlers.get(n.channel) ?? []) h(n.payload ?? '');
@@ -341,7 +345,7 @@ class PgliteDb implements Db {
 export interface OpenDbOptions {
   url?: string;
   pglitePath: string;
-  /** PostgreSQL settings for PGlite (config database.pgliteSettings), e.g. { shared_buffers: '16MB' }. */
+  /** PostgreSQL settings for PGlite (config database.pgliteSettings), e.g. { shared_buffers: '8MB' }. */
   pgliteSettings?: Record<string, string>;
   /** Who opens a PGlite folder (named to whoever finds it held), e.g. "safelist serve". */
   holder?: string;
@@ -366,14 +370,15 @@ export interface OpenDbOptions {
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   let db: Db;
   if (opts.url) {
-    const pool = new pg.Pool({
+    const driver = await loadPg();
+    const pool = new driver.Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
       connectionTimeoutMillis: opts.connectionTimeoutMs ?? 10_000,
     });
     // Surface connection errors as rejected queries, not as an unhandled 'error' event.
     pool.on('error', () => undefined);
-    db = new PgDb(pool, opts.url);
+    db = new PgDb(driver, pool, opts.url);
   } else if (opts.pglitePath === 'memory://') {
     const { PGlite } = await loadPglite();
     const template = await readTemplate(opts.pgliteTemplate);
@@ -404,6 +409,17 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     throw err;
   }
   return db;
+}
+
+/** The `pg` driver's module (its default export: Client, Pool, types). */
+type PgModule = typeof pg;
+
+/**
+ * The `pg` driver (~1.3 MiB of heap with pg-protocol, pg-types and pg-pool) is imported only
+ * when a PostgreSQL server is opened: an embedded server or CLI (PGlite) never loads it.
+ */
+async function loadPg(): Promise<PgModule> {
+  return (await import('pg')).default;
 }
 
 /**

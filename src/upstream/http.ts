@@ -8,8 +8,17 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { describeFetchFailure } from './fetch-failure.js';
-import { decodedBody, nodeGet, RedirectRefused, type NodeAnswer } from './node-get.js';
+import type { NodeAnswer } from './node-get.js';
 import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamOptions } from './types.js';
+
+/**
+ * node-get.ts, loaded at the first file transfer rather than at start: it imports node:http as an
+ * ES module, and Node builds that module's namespace by reading every export, the lazy
+ * `WebSocket` among them, which loads Node's bundled undici (~10 MiB resident, bench/README.md
+ * 2026-12-01 03:00) into a server that may never transfer a file.
+ */
+let nodeGetModule: Promise<typeof import('./node-get.js')> | undefined;
+const loadNodeGet = (): Promise<typeof import('./node-get.js')> => (nodeGetModule ??= import('./node-get.js'));
 
 /** The error for a request that got no answer: TIMEOUT when the clock ran out, UNAVAILABLE otherwise. */
 export function unreachable(upstream: string, url: string, err: unknown, timeoutMs: number): UpstreamError {
@@ -170,6 +179,7 @@ export async function openStream(
   url: string,
   init: { headers: Record<string, string>; timeoutMs: number } & Omit<GuardOptions, 'url'>,
 ): Promise<{ body: Readable; size: number | undefined }> {
+  const { nodeGet, decodedBody, RedirectRefused } = await loadNodeGet();
   const stall = new StallTimer(init.timeoutMs);
   let answer: NodeAnswer;
   try {

@@ -27,7 +27,7 @@ describe('embedded database creation in a child process', () => {
   const SLOW = { timeout: 600_000 };
 
   // One initdb for both (it is the slow part): a fresh folder opened as `safelist` opens it, with
-  // the configuration's default shared_buffers (16MB) and the CLI's V8 flags, in a child process
+  // the configuration's default shared_buffers (8MB) and the CLI's V8 flags, in a child process
   // whose peak memory is read from /proc.
   it("opens a fresh folder with its migrations applied, the opening process far below initdb's ~550 MiB", SLOW, async () => {
     const folder = join(await tempDir(), 'pglite');
@@ -35,7 +35,7 @@ describe('embedded database creation in a child process', () => {
     const script = `
       import { readFileSync } from 'node:fs';
       import { openStateDb } from './src/ecosystems/index.ts';
-      const db = await openStateDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '16MB' } });
+      const db = await openStateDb({ pglitePath: ${JSON.stringify(folder)}, pgliteSettings: { shared_buffers: '8MB' } });
       const [row] = await db.query('SELECT count(*)::int AS n FROM schema_migrations');
       await db.close();
       const hwm = /VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1];

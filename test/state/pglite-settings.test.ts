@@ -25,10 +25,10 @@ describe('PGlite settings', () => {
     return () => loadConfig({ sections: configSections, file: join(dir, 'safelist.yaml'), env: {} }).config;
   };
 
-  it('default to a 16MB shared_buffers, keeping that default when other settings are given', async () => {
-    expect(loadConfig({ sections: configSections, env: {} }).config.database.pgliteSettings).toEqual({ shared_buffers: '16MB' });
+  it('default to an 8MB shared_buffers, keeping that default when other settings are given', async () => {
+    expect(loadConfig({ sections: configSections, env: {} }).config.database.pgliteSettings).toEqual({ shared_buffers: '8MB' });
     const load = await configWith('database: { pgliteSettings: { work_mem: 8MB } }\n');
-    expect(load().database.pgliteSettings).toEqual({ shared_buffers: '16MB', work_mem: '8MB' });
+    expect(load().database.pgliteSettings).toEqual({ shared_buffers: '8MB', work_mem: '8MB' });
   });
 
   it('refuses a setting that is not a plain name and value, naming the key', async () => {

@@ -93,7 +93,27 @@ function fromStatusRow(row: Record<string, unknown>): RelayedStatus {
  */
 const RELOAD_CHUNK = 100;
 
+/** A version that is a release segment alone ("2", "1.10.3"), as most are. */
+const PLAIN_RELEASE = /^\d+(?:\.\d+)*$/;
+
+/**
+ * PEP 440's order of two plain releases: by their numbers, a missing one counting as 0 (1.0 ==
+ * 1.0.0). The same answer as comparePep440 without parsing (its regex and objects were most of
+ * what the initial catalog load allocated: bench/README.md, 2026-12-01 03:30).
+ */
+function comparePlainReleases(a: string, b: string): number {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < x.length || i < y.length; i++) {
+    const m = Number(x[i] ?? 0);
+    const n = Number(y[i] ?? 0);
+    if (m !== n) return m < n ? -1 : 1;
+  }
+  return 0;
+}
+
 function compareVersions(a: string, b: string): number {
+  if (PLAIN_RELEASE.test(a) && PLAIN_RELEASE.test(b)) return comparePlainReleases(a, b);
   const va = validPep440(a) !== null;
   const vb = validPep440(b) !== null;
   if (va && vb) return comparePep440(a, b);
