@@ -1,7 +1,7 @@
 // Assembles the HTTP surface: each registered ecosystem's read path (its module's routes), the
 // policy API, health. No business logic here, and no ecosystem named: everything loops over
 // the opened ecosystems. The hot paths (the ecosystems' read paths) get no hooks or middleware.
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { errors, SafelistError } from '../errors.js';
 import type { PolicyStore } from '../policy/store.js';
 import type { BlobStore } from '../storage/types.js';
@@ -19,7 +19,7 @@ import type { Config } from '../config/schema.js';
 import { onboardingBase, workspaceConfig } from '../onboarding/workspace.js';
 import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
-import { requestLoggerFactory } from './request-logger.js';
+import { appLogging } from './request-logger.js';
 import { lazySchemaCompilers } from './schema-compilers.js';
 
 export interface AppDeps {
@@ -64,11 +64,11 @@ function onSurface(surface: OpenEcosystem['module']['surface']): (url: string) =
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sendError = errorSender(deps.ecosystems);
   const onReadPath = [...deps.ecosystems.values()].map(({ module }) => onSurface(module.surface));
+  // No logger of fastify's own (it would add listeners to every response): the instance's log is
+  // set below, and req.log is its child with the request id, made only when a request logs.
+  const logging = appLogging(deps.logLevel ?? 'info');
   const app = Fastify({
-    logger: { level: deps.logLevel ?? 'info' },
-    logController: new LogController({ disableRequestLogging: true }),
-    // req.log becomes pino's child (with the request id) only when a request logs something.
-    childLoggerFactory: requestLoggerFactory,
+    ...logging.options,
     bodyLimit: 1024 * 1024,
     requestIdHeader: 'x-request-id',
     // ajv and fast-json-stringify load only for a route with a fastify schema (none today).
@@ -76,7 +76,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Larger socket buffers let a multi-GB layer stream in few large writes where a store is
     // streamed (Azure Blob; the default 16 KiB paced every chunk through 'drain' in
     // bench/oci-blob.ts). The local-folder store writes 2 MiB buffers itself (blob-response.ts).
-    http: { highWaterMark: 4 * 1024 * 1024 },
+    // Responses count themselves in the request metrics as their head is written (metrics.ts).
+    http: { highWaterMark: 4 * 1024 * 1024, ...(deps.metrics ? { ServerResponse: deps.metrics.Response } : {}) },
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 300 },
     // conda clients carry a token in the path (channel URL https://host/t/<token>/conda/…):
     // take it out before routing and keep it, still encoded, for the access check. Nothing here
@@ -97,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return sendError(req, reply, e, (p) => (p.status === 414 ? errors.uriTooLong() : p));
     },
   });
+  app.log = logging.log;
 
   app.setErrorHandler((err, req, reply) => {
     const e = toSafelistError(err);

@@ -2,7 +2,9 @@
 // blocked requests by ecosystem, index cache hits, sync runs and file outcomes, failed catalog
 // reloads, exception states, gate verdicts by state, audit chain length, plus the process's own metrics. One registry per server, so
 // several servers in one process (tests) never share counters. Counting a request must stay a few
-// Map lookups and an addition (it runs on every read-path request): no label hashing, no promise.
+// Map lookups and an addition (it runs on every read-path request): no label hashing, no promise,
+// no listener or hook per request.
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OpenEcosystem } from '../ecosystems/types.js';
@@ -68,6 +70,16 @@ export class Metrics {
 
   private readonly ecosystems: readonly OpenEcosystem[];
 
+  /**
+   * The class the HTTP server makes its responses from (node:http createServer's ServerResponse
+   * option, given by http/app.ts): it counts each response when its head is written, which every
+   * response does once (fastify's replies, hijacked file streams, errors, 404s). Counting there
+   * instead of in an onResponse hook spares fastify's per-response 'finish' and 'error' listeners
+   * and clock reads. Requests made with fastify's inject() never reach the HTTP server and are not
+   * counted.
+   */
+  readonly Response: typeof ServerResponse;
+
   constructor(deps: {
     ecosystems: ReadonlyMap<string, OpenEcosystem>;
     db: Db;
@@ -99,6 +111,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'safelist_' });
     if (deps.reloads) this.catalogReloadMetrics(deps.reloads);
     this.ecosystems = [...deps.ecosystems.values()];
+    this.Response = countingResponse(this);
     // Summed over the ecosystems that keep rendered documents in memory.
     const stat = (key: string) => this.ecosystems.reduce((n, e) => n + (e.stats?.()[key] ?? 0), 0);
     new Gauge({
@@ -193,13 +206,8 @@ export class Metrics {
     if (len > 0 && Number.isFinite(len) && method !== 'HEAD') t.bytes += len;
   }
 
-  /** Counts every response (hook) and serves /metrics. */
+  /** Serves /metrics (responses are counted by the server's Response class). */
   install(app: FastifyInstance): void {
-    // A callback hook, not an async one: no promise per request.
-    app.addHook('onResponse', (req, reply, done) => {
-      this.countResponse(req.url, req.method, reply.statusCode, reply.getHeader('content-length'));
-      done();
-    });
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
   }
 
@@ -218,4 +226,20 @@ export class Metrics {
     this.syncFiles.inc({ ecosystem, outcome: 'failed' }, r.failed.length);
     this.syncBytes.inc({ ecosystem }, r.bytes);
   }
+}
+
+type Head = OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined;
+
+/** A ServerResponse that counts itself in `metrics` once its head is written. */
+function countingResponse(metrics: Metrics): typeof ServerResponse {
+  return class CountedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+    override writeHead(statusCode: number, reason?: string | Head, headers?: Head): this {
+      super.writeHead(statusCode, reason as string, headers);
+      // Headers given to writeHead alone (fastify's way) are not readable back with getHeader.
+      const head = typeof reason === 'string' ? headers : reason;
+      const length = head && !Array.isArray(head) ? (head['content-length'] ?? head['Content-Length']) : undefined;
+      metrics.countResponse(this.req.url ?? '/', this.req.method ?? 'GET', this.statusCode, length ?? this.getHeader('content-length'));
+      return this;
+    }
+  };
 }

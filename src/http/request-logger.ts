@@ -1,10 +1,13 @@
-// The per-request logger fastify hands every request (req.log): pino's child logger carrying the
-// request id, made only when the request logs something. fastify asks for one child per request,
-// and making a pino child (bindings serialised, an object per request) was a measurable part of a
-// cached index page's cost (bench/pypi-index.ts) though almost no request ever logs. It must never
-// drop or alter a line: anything logged at an enabled level goes through the real child, with the
-// same bindings and options fastify gave.
-import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+// The server's logger (pino) and the per-request logger fastify hands every request (req.log):
+// pino's child carrying the request id, made only when the request logs something. fastify asks
+// for one child per request, and making a pino child (bindings serialised, an object per request)
+// was a measurable part of a cached index page's cost (bench/pypi-index.ts) though almost no
+// request ever logs. fastify itself is given no logger (http/app.ts says why), so the server's
+// logger is made here with the serializers fastify would have added. It must never drop or alter
+// a line: anything logged at an enabled level goes through the real child, with the same bindings
+// and options fastify gave.
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { pino } from 'pino';
 
 type Bindings = Parameters<FastifyBaseLogger['child']>[0];
 type ChildOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
@@ -71,10 +74,62 @@ export class RequestLogger implements FastifyBaseLogger {
 }
 
 /**
- * fastify's childLoggerFactory: a lazy RequestLogger when the route sets no level or serializers
- * of its own (the common case), else pino's child at once, exactly as fastify's default does.
+ * The server's logger: pino at `level`, with the serializers fastify gives its own pino logger
+ * (`req` and `res` summarised, `err` with its stack), so every line reads as it did when fastify
+ * made the logger.
  */
-export const requestLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = (logger, bindings, opts) => {
-  if (opts.level !== undefined || opts.serializers !== undefined) return logger.child(bindings, opts);
-  return new RequestLogger(logger, bindings);
-};
+function createServerLogger(level: string, stream?: NodeJS.WritableStream): FastifyBaseLogger {
+  const options = {
+    level,
+    serializers: {
+      req: (req: FastifyRequest) => ({
+        method: req.method,
+        url: req.url,
+        version: req.headers?.['accept-version'],
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+      res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }),
+      err: pino.stdSerializers.err,
+    },
+  };
+  return stream ? pino(options, stream) : pino(options);
+}
+
+/**
+ * fastify's childLoggerFactory, for an app given no logger of its own: children of `logger` (not of
+ * the parent fastify passes, its silent stand-in). A lazy RequestLogger when the route sets no
+ * level or serializers of its own (the common case), else pino's child at once, exactly as
+ * fastify's default does.
+ */
+function requestLoggerFactory(logger: FastifyBaseLogger): NonNullable<FastifyServerOptions['childLoggerFactory']> {
+  return (_fastifyLogger, bindings, opts) => {
+    if (opts.level !== undefined || opts.serializers !== undefined) return logger.child(bindings, opts);
+    return new RequestLogger(logger, bindings);
+  };
+}
+
+/**
+ * How an app logs: the fastify options (no logger of fastify's own, no per-request lines, req.log
+ * from requestLoggerFactory) and the logger to set as the instance's `log` once it is made.
+ * Given a logger, fastify adds a 'finish' and an 'error' listener and reads the clock twice on
+ * every response, for "request completed" lines that are turned off here anyway.
+ */
+export function appLogging(
+  level: string,
+  stream?: NodeJS.WritableStream,
+): {
+  log: FastifyBaseLogger;
+  options: Pick<FastifyServerOptions, 'logger' | 'logController' | 'childLoggerFactory'>;
+} {
+  const log = createServerLogger(level, stream);
+  return {
+    log,
+    options: {
+      logger: false,
+      logController: new LogController({ disableRequestLogging: true }),
+      childLoggerFactory: requestLoggerFactory(log),
+    },
+  };
+}

@@ -1,6 +1,8 @@
 // /metrics in Prometheus text format: requests by surface and status, bytes served, policy
 // refusals, index cache hits, sync runs, exception states; and /readyz telling the truth.
 import { mkdtemp } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +61,30 @@ describe('metrics and readiness', () => {
     expect(sample(text, 'safelist_audit_records')).toBeGreaterThanOrEqual(1);
     expect(text).toContain('safelist_process_resident_memory_bytes');
     expect(text).toContain('# TYPE safelist_gate_images gauge');
+  });
+
+  it('counts and logs responses without a listener of its own on any of them', async () => {
+    // What a response carries once its handler ran, seen by a 'request' listener added after the server's own.
+    const listeners = (res: ServerResponse) => `finish ${res.listenerCount('finish')}, error ${res.listenerCount('error')}`;
+    const watch = (into: string[]) => (_req: IncomingMessage, res: ServerResponse) => void into.push(listeners(res));
+    // A bare node:http server: the listeners Node.js itself adds to every response.
+    const bare = createServer((_req, res) => res.end('ok'));
+    const bareSeen: string[] = [];
+    bare.on('request', watch(bareSeen));
+    await new Promise<void>((ok) => bare.listen(0, '127.0.0.1', ok));
+    const seen: string[] = [];
+    const onRequest = watch(seen);
+    sl.app.server.on('request', onRequest);
+    try {
+      await (await fetch(`http://127.0.0.1:${(bare.address() as AddressInfo).port}/`)).arrayBuffer();
+      await (await fetch(`${sl.url}/pypi/default/simple/m-pkg/`)).arrayBuffer();
+      await (await fetch(`${sl.url}/pypi/default/simple/not-here/`)).arrayBuffer();
+    } finally {
+      sl.app.server.off('request', onRequest);
+      await new Promise((ok) => bare.close(ok));
+    }
+    expect(bareSeen).toHaveLength(1);
+    expect(seen).toEqual([bareSeen[0], bareSeen[0]]);
   });
 
   it('reports ready with database and storage checks', async () => {

@@ -2,10 +2,11 @@
 // child, and one that logs gets exactly the line pino's own child would write (request id
 // bound, level respected, nested children keeping both bindings).
 import { Writable } from 'node:stream';
-import Fastify, { LogController } from 'fastify';
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { RequestLogger, requestLoggerFactory } from '../../src/http/request-logger.js';
+import { appLogging, RequestLogger } from '../../src/http/request-logger.js';
 
+/** An app that logs the way http/app.ts makes it log, into `lines`. */
 function collectingApp(level: string) {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
@@ -14,11 +15,9 @@ function collectingApp(level: string) {
       done();
     },
   });
-  const app = Fastify({
-    logger: { level, stream },
-    logController: new LogController({ disableRequestLogging: true }),
-    childLoggerFactory: requestLoggerFactory,
-  });
+  const logging = appLogging(level, stream);
+  const app = Fastify(logging.options);
+  app.log = logging.log;
   return { app, lines };
 }
 
@@ -55,6 +54,21 @@ describe('the lazy request logger', () => {
     const ids = lines.filter((l) => l.msg === 'hello').map((l) => l.reqId);
     expect(ids).toHaveLength(2);
     expect(ids[0]).not.toEqual(ids[1]);
+    await app.close();
+  });
+
+  it('writes the instance log, and errors with their type, message and stack', async () => {
+    const { app, lines } = collectingApp('info');
+    app.get('/z', async (req) => {
+      req.log.error({ err: new TypeError('boom') }, 'it failed');
+      return 'ok';
+    });
+    app.log.warn({ part: 'start' }, 'from the instance');
+    await app.inject({ method: 'GET', url: '/z' });
+    expect(lines.find((l) => l.msg === 'from the instance')).toMatchObject({ level: 40, part: 'start' });
+    const failed = lines.find((l) => l.msg === 'it failed');
+    expect(failed).toMatchObject({ level: 50, reqId: expect.any(String), err: { type: 'TypeError', message: 'boom' } });
+    expect((failed!.err as { stack: string }).stack).toContain('TypeError: boom');
     await app.close();
   });
 
