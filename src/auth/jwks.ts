@@ -2,7 +2,8 @@
 // token validation: re-fetched in the background once they are `refreshMs` old, and, while the
 // endpoint is unreachable, still used for at most `maxStaleMs` after the last good fetch, so a
 // short Entra or network outage does not lock everyone out. Key matching and signature checks
-// are jose's (createLocalJWKSet over the last good document).
+// are jose's (createLocalJWKSet over the last good document). Each different document fetched
+// is a new generation: what was verified under an older one (verified-tokens.ts) is stale.
 // It must never use a key it did not fetch from that URL, never use keys past the stale bound,
 // and never call a token invalid when it only cannot know (then it throws KeysUnavailable: 503).
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
@@ -28,7 +29,8 @@ export interface RemoteKeySetOptions {
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
 
 export class RemoteKeySet {
-  private current: { keys: LocalSet; fetchedAt: number } | undefined;
+  private current: { keys: LocalSet; fetchedAt: number; text: string } | undefined;
+  private gen = 0;
   private last: { at: number; error: Error | undefined } = { at: -Infinity, error: undefined };
   private inflight: Promise<void> | undefined;
   private readonly timeoutMs: number;
@@ -59,6 +61,26 @@ export class RemoteKeySet {
     }
   };
 
+  /** Bumped whenever a fetch brings a document different from the one before (a key added, rotated or withdrawn). */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /**
+   * Without waiting: the generation of keys a verification would use now, starting the background
+   * refresh when it is due (as a verification does); undefined when a verification would have to
+   * wait for a fetch or fail (no keys yet, keys past maxStale): then the caller verifies in full.
+   */
+  usableGeneration(): number | undefined {
+    if (!this.current) return undefined;
+    const now = performance.now();
+    const age = now - this.current.fetchedAt;
+    if (age > this.opts.maxStaleMs) return undefined;
+    const mayFetch = !this.last.error || now - this.last.at >= this.cooldownMs;
+    if (age >= this.opts.refreshMs && mayFetch && !this.inflight) void this.refresh(); // never rejects
+    return this.gen;
+  }
+
   private async usableKeys(): Promise<LocalSet> {
     const now = performance.now();
     const age = this.current ? now - this.current.fetchedAt : Infinity;
@@ -81,8 +103,9 @@ export class RemoteKeySet {
   private refresh(): Promise<void> {
     this.inflight ??= this.fetchKeys()
       .then(
-        (jwks) => {
-          this.current = { keys: createLocalJWKSet(jwks), fetchedAt: performance.now() };
+        ({ jwks, text }) => {
+          if (text !== this.current?.text) this.gen++;
+          this.current = { keys: createLocalJWKSet(jwks), fetchedAt: performance.now(), text };
           this.last = { at: performance.now(), error: undefined };
         },
         (err: unknown) => {
@@ -97,7 +120,7 @@ export class RemoteKeySet {
     return this.inflight;
   }
 
-  private async fetchKeys(): Promise<JSONWebKeySet> {
+  private async fetchKeys(): Promise<{ jwks: JSONWebKeySet; text: string }> {
     const res = await fetch(this.url, {
       signal: AbortSignal.timeout(this.timeoutMs),
       redirect: 'error',
@@ -107,9 +130,10 @@ export class RemoteKeySet {
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status}`);
     }
-    const jwks = (await res.json()) as JSONWebKeySet;
+    const text = await res.text();
+    const jwks = JSON.parse(text) as JSONWebKeySet;
     createLocalJWKSet(jwks); // throws JWKSInvalid on a malformed document: the old keys stay
-    return jwks;
+    return { jwks, text };
   }
 
   private ageText(): string {
