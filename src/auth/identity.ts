@@ -182,6 +182,11 @@ export class Authenticator {
       : `ask a Safelist administrator to add ${view} to read: of token ${who.oid} in auth.tokens`;
   }
 
+  /** Entra tokens remembered as verified right now (tests; never the tokens themselves). */
+  get rememberedTokens(): number {
+    return this.verified?.size ?? 0;
+  }
+
   get enabled(): boolean {
     return this.jwks !== undefined || this.staticTokens.length > 0;
   }
@@ -221,25 +226,29 @@ export class Authenticator {
       const hit = this.verified.get(digest, generation);
       if (hit) return hit;
     }
-    // The keys' generation before verifying: a refresh during it leaves the entry already stale.
-    const before = this.jwks!.generation;
-    const { who, exp } = await this.verifyJwt(token);
-    this.verified?.set(digest, who, exp, before);
+    const { who, exp, keys } = await this.verifyJwt(token);
+    this.verified?.set(digest, who, exp, keys);
     return who;
   }
 
-  private async verifyJwt(token: string): Promise<{ who: Identity; exp: number }> {
+  /** The identity, its exp, and the generation of the key set that verified it. */
+  private async verifyJwt(token: string): Promise<{ who: Identity; exp: number; keys: number }> {
     const e = this.config.entra!;
     checkJwtShape(token);
     let payload: JWTPayload;
+    let keys = -1;
     try {
-      ({ payload } = await jwtVerify(token, this.jwks!.getKey, {
-        issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
-        audience: e.audience,
-        algorithms: ALGORITHMS,
-        clockTolerance: 60,
-        requiredClaims: ['exp', 'oid', 'tid'],
-      }));
+      ({ payload } = await jwtVerify(
+        token,
+        this.jwks!.keyGetter((g) => (keys = g)),
+        {
+          issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
+          audience: e.audience,
+          algorithms: ALGORITHMS,
+          clockTolerance: 60,
+          requiredClaims: ['exp', 'oid', 'tid'],
+        },
+      ));
     } catch (err) {
       // Cannot know whether the token is good: 503 with Retry-After, never a pass and never "invalid".
       if (err instanceof KeysUnavailable) throw errors.unavailable(err.message);
@@ -260,7 +269,7 @@ export class Authenticator {
           ? payload.name
           : String(payload.oid);
     const readViews = readViewsOf(roles, readGrant, this.unscopedRead);
-    return { who: { oid: String(payload.oid), name, roles, approverViews, readViews, via: 'entra' }, exp: payload.exp! };
+    return { who: { oid: String(payload.oid), name, roles, approverViews, readViews, via: 'entra' }, exp: payload.exp!, keys };
   }
 }
 

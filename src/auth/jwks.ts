@@ -27,9 +27,16 @@ export interface RemoteKeySetOptions {
 }
 
 type LocalSet = ReturnType<typeof createLocalJWKSet>;
+interface KeySet {
+  keys: LocalSet;
+  fetchedAt: number;
+  /** The document as fetched: a different one is a new generation. */
+  text: string;
+  generation: number;
+}
 
 export class RemoteKeySet {
-  private current: { keys: LocalSet; fetchedAt: number; text: string } | undefined;
+  private current: KeySet | undefined;
   private gen = 0;
   private last: { at: number; error: Error | undefined } = { at: -Infinity, error: undefined };
   private inflight: Promise<void> | undefined;
@@ -45,10 +52,25 @@ export class RemoteKeySet {
   }
 
   /** For jose's jwtVerify: the key for a token's header, or KeysUnavailable. */
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    const keys = await this.usableKeys();
+  readonly getKey: JWTVerifyGetKey = this.keyGetter(() => undefined);
+
+  /** getKey for one verification, telling `used` the generation of the key set its key came from. */
+  keyGetter(used: (generation: number) => void): JWTVerifyGetKey {
+    return async (header, token) => {
+      const set = await this.usableKeys();
+      const key = await this.keyFrom(set, header, token);
+      used(key.generation);
+      return key.key;
+    };
+  }
+
+  private async keyFrom(
+    set: KeySet,
+    header: Parameters<LocalSet>[0],
+    token: Parameters<LocalSet>[1],
+  ): Promise<{ key: Awaited<ReturnType<LocalSet>>; generation: number }> {
     try {
-      return await keys(header, token);
+      return { key: await set.keys(header, token), generation: set.generation };
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       // Maybe a key Entra rotated in since the last fetch: ask again (not more than once per
@@ -57,13 +79,9 @@ export class RemoteKeySet {
       if (this.inflight) await this.inflight;
       else if (performance.now() - this.last.at >= this.cooldownMs) await this.refresh();
       if (this.last.error) throw this.unavailable(`the token's key id is not among the keys fetched ${this.ageText()} ago`);
-      return this.current!.keys(header, token);
+      const now = this.current!;
+      return { key: await now.keys(header, token), generation: now.generation };
     }
-  };
-
-  /** Bumped whenever a fetch brings a document different from the one before (a key added, rotated or withdrawn). */
-  get generation(): number {
-    return this.gen;
   }
 
   /**
@@ -78,10 +96,10 @@ export class RemoteKeySet {
     if (age > this.opts.maxStaleMs) return undefined;
     const mayFetch = !this.last.error || now - this.last.at >= this.cooldownMs;
     if (age >= this.opts.refreshMs && mayFetch && !this.inflight) void this.refresh(); // never rejects
-    return this.gen;
+    return this.current.generation;
   }
 
-  private async usableKeys(): Promise<LocalSet> {
+  private async usableKeys(): Promise<KeySet> {
     const now = performance.now();
     const age = this.current ? now - this.current.fetchedAt : Infinity;
     // After a failure, wait out the cooldown before the next try; after a success, no need.
@@ -96,7 +114,7 @@ export class RemoteKeySet {
     if (this.last.error && performance.now() - this.current.fetchedAt > this.opts.maxStaleMs) {
       throw this.unavailable(`the last keys were fetched ${this.ageText()} ago, longer than auth.entra.jwksMaxStale allows`);
     }
-    return this.current.keys;
+    return this.current;
   }
 
   /** One fetch at a time; resolves when it settled, recording the outcome. */
@@ -104,8 +122,9 @@ export class RemoteKeySet {
     this.inflight ??= this.fetchKeys()
       .then(
         ({ jwks, text }) => {
-          if (text !== this.current?.text) this.gen++;
-          this.current = { keys: createLocalJWKSet(jwks), fetchedAt: performance.now(), text };
+          // The same document again keeps its generation: what was verified under it stays good.
+          const generation = text === this.current?.text ? this.current.generation : ++this.gen;
+          this.current = { keys: createLocalJWKSet(jwks), fetchedAt: performance.now(), text, generation };
           this.last = { at: performance.now(), error: undefined };
         },
         (err: unknown) => {

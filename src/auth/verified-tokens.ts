@@ -15,9 +15,20 @@ interface Entry {
 export class VerifiedTokens {
   private readonly lru: LRUCache<string, Entry>;
 
-  constructor(private readonly opts: { max: number; maxAgeMs: number }) {
-    // ttl checked on every get (no timer): an expired entry is never returned.
-    this.lru = new LRUCache<string, Entry>({ max: opts.max, ttl: opts.maxAgeMs, ttlAutopurge: false });
+  private readonly now: () => number;
+
+  /** `now`: the wall clock in ms (tests move it); exp is compared with it. */
+  constructor(private readonly opts: { max: number; maxAgeMs: number; now?: () => number }) {
+    this.now = opts.now ?? Date.now;
+    // ttl checked against the clock on every get (no purge timer, no clock reading cached by a
+    // timer: ttlResolution 0): an expired entry is never returned.
+    this.lru = new LRUCache<string, Entry>({
+      max: opts.max,
+      ttl: opts.maxAgeMs,
+      ttlAutopurge: false,
+      ttlResolution: 0,
+      perf: { now: this.now },
+    });
   }
 
   /** The identity verified for this token digest under the keys of `generation`, if remembered. */
@@ -28,7 +39,7 @@ export class VerifiedTokens {
 
   /** Remembers a verification made with the keys of `generation`, until exp (seconds) or maxAge, whichever is first. */
   set(digest: Buffer, who: Identity, exp: number, generation: number): void {
-    const ttl = Math.min(this.opts.maxAgeMs, exp * 1000 - Date.now());
+    const ttl = Math.min(this.opts.maxAgeMs, exp * 1000 - this.now());
     if (ttl >= 1) this.lru.set(digest.toString('base64'), { who, generation }, { ttl: Math.floor(ttl) });
   }
 
