@@ -132,6 +132,7 @@ async function seedCatalog(config: ReturnType<typeof configSchema.parse>): Promi
       name: 'Requester',
       roles: new Set(['requester'] as const),
       approverViews: new Set<string>(),
+      readViews: new Set<string>(),
       via: 'static' as const,
     };
     for (let i = 0; i < WAITING; i++)

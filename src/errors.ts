@@ -47,6 +47,8 @@ export const errors = {
     new SafelistError('UNKNOWN_VIEW', 404, 'Unknown view', `view "${view}" does not exist; configured views: ${views.join(', ')}`),
   unauthenticated: (message: string) => new SafelistError('UNAUTHENTICATED', 401, 'Authentication required', message),
   forbidden: (message: string) => new SafelistError('FORBIDDEN', 403, 'Forbidden', message),
+  /** A valid token that is not granted reading this view's packages (auth.tokens read, the Reader app role). */
+  readNotGranted: (message: string, view: string) => new SafelistError('READ_NOT_GRANTED', 403, 'Read not granted', message, { view }),
   conflict: (message: string) => new SafelistError('CONFLICT', 409, 'Conflict', message),
   notFound: (what: string) => new SafelistError(REFUSAL_CODES.notFound, 404, 'Not found', what),
   blockedByPolicy: (message: string, extra: Record<string, unknown> = {}) =>

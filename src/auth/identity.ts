@@ -1,12 +1,16 @@
 // Who is calling: Microsoft Entra ID bearer tokens validated with `jose` against the tenant's
 // JWKS (issuer pinned to one token version, audience, expiry, tenant, app roles), and static
-// tokens for the embedded default and for services (pipelines, the registry webhook).
-// Separation of duties compares the token's `oid`, never a display name.
+// tokens for the embedded default, for services (pipelines, the registry webhook) and for
+// workspaces reading packages. Separation of duties compares the token's `oid`, never a display
+// name. Which views' packages an identity reads is decided here once per token (a Set on the
+// identity), so the read path's check is a lookup; it must never grant a read no configuration
+// line or app role gives (auth.unscopedRead: all is such a line).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { durationMs, type AuthConfig } from '../config/schema.js';
 import { errors } from '../errors.js';
 import { KeysUnavailable, loadJose, RemoteKeySet } from './jwks.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 export const ROLES = ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -19,8 +23,15 @@ export interface Identity {
   roles: ReadonlySet<Role>;
   /** Views this identity may approve for ('*' = every view, as for admins). */
   approverViews: ReadonlySet<string> | '*';
+  /** Views whose packages this identity reads when package reads need a token ('*' = every view). */
+  readViews: ReadonlySet<string> | '*';
   via: 'entra' | 'static';
 }
+
+/** A read grant as configured: views, every view, or none stated (then auth.unscopedRead decides). */
+export type ReadGrant = ReadonlySet<string> | '*' | undefined;
+
+const NO_VIEWS: ReadonlySet<string> = new Set();
 
 export class AuthError extends Error {
   readonly code = 'UNAUTHENTICATED';
@@ -34,14 +45,26 @@ export function entraIssuer(tenantId: string, version: 1 | 2): string {
 /**
  * Maps app-role values to Safelist roles: `<prefix>Requester`, `<prefix>Admin`, … and
  * `<prefix>Approver.<view>` for an approver of one workspace (`<prefix>Approver` alone: all).
+ * `<prefix>Reader.<view>` grants reading one view's packages (`<prefix>Reader` alone: all); it is
+ * a grant, not a role: it opens no API route.
  */
-export function rolesFromClaims(values: unknown, prefix: string): { roles: Set<Role>; approverViews: Set<string> | '*' } {
+export function rolesFromClaims(
+  values: unknown,
+  prefix: string,
+): { roles: Set<Role>; approverViews: Set<string> | '*'; readGrant: Set<string> | '*' | undefined } {
   const roles = new Set<Role>();
   let views: Set<string> | '*' = new Set();
+  let read: Set<string> | '*' | undefined;
   for (const v of Array.isArray(values) ? values : []) {
     if (typeof v !== 'string' || !v.startsWith(prefix)) continue;
     const rest = v.slice(prefix.length);
     const [head, view] = rest.split(/\.(.*)/s) as [string, string | undefined];
+    if (head.toLowerCase() === 'reader') {
+      if (view === undefined || view === '*') read = '*';
+      else if (read === undefined) read = new Set([view]);
+      else if (read !== '*') read.add(view);
+      continue;
+    }
     const role = head.toLowerCase() as Role;
     if (!ROLES.includes(role)) continue;
     roles.add(role);
@@ -51,7 +74,27 @@ export function rolesFromClaims(values: unknown, prefix: string): { roles: Set<R
     }
   }
   if (roles.has('admin')) views = '*';
-  return { roles, approverViews: views };
+  return { roles, approverViews: views, readGrant: read };
+}
+
+/**
+ * What an unstated read grant means under this configuration: auth.unscopedRead, else "none" once
+ * any static token states `read` (a configuration written for read grants), else "all" (one
+ * written before them: upgrading must not lock every workspace out).
+ */
+export function unscopedRead(config: AuthConfig): 'none' | 'all' {
+  return config.unscopedRead ?? (config.tokens.some((t) => t.read !== undefined) ? 'none' : 'all');
+}
+
+/** The views an identity reads: admins every view; else its grant; else what unscoped identities get. */
+export function readViewsOf(roles: ReadonlySet<Role>, grant: ReadGrant, unscoped: 'none' | 'all'): ReadonlySet<string> | '*' {
+  if (roles.has('admin') || grant === '*') return '*';
+  return grant ?? (unscoped === 'all' ? '*' : NO_VIEWS);
+}
+
+/** The read path's check: one Set lookup. */
+export function canRead(who: Identity, view: string): boolean {
+  return who.readViews === '*' || who.readViews.has(view);
 }
 
 function sha256(s: string): Buffer {
@@ -69,11 +112,19 @@ const ALGORITHMS = ['RS256'];
 export interface AuthenticatorOptions {
   /** Told when the JWKS endpoint cannot be fetched (the last good keys stay in use while they may). */
   onKeysFetchError?: (err: Error) => void;
+  /** Entra tokens remembered once verified (0: verify every time; benchmarks compare). Default 4096. */
+  verifiedTokens?: number;
 }
+
+/** How long a verified Entra token is remembered at most (and never past its exp). */
+const VERIFIED_MAX_AGE_MS = 5 * 60_000;
 
 export class Authenticator {
   private readonly jwks: RemoteKeySet | undefined;
   private readonly staticTokens: Array<{ digest: Buffer; identity: Identity }>;
+  private readonly verified: VerifiedTokens | undefined;
+  /** What an identity with no read grant reads (see unscopedRead). */
+  readonly unscopedRead: 'none' | 'all';
 
   constructor(
     private readonly config: AuthConfig,
@@ -87,14 +138,53 @@ export class Authenticator {
           onFetchError: (err) => opts.onKeysFetchError?.(err),
         })
       : undefined;
+    this.unscopedRead = unscopedRead(config);
     this.staticTokens = config.tokens.map((t) => {
       const roles = new Set<Role>(t.roles);
       const approverViews: Set<string> | '*' = roles.has('admin') || t.views.includes('*') ? '*' : new Set(t.views);
+      const grant: ReadGrant = t.read === undefined ? undefined : t.read.includes('*') ? '*' : new Set(t.read);
+      const readViews = readViewsOf(roles, grant, this.unscopedRead);
       return {
         digest: t.tokenSha256 ? Buffer.from(t.tokenSha256, 'hex') : sha256(t.token!),
-        identity: { oid: t.id, name: t.name ?? t.id, roles, approverViews, via: 'static' as const },
+        identity: { oid: t.id, name: t.name ?? t.id, roles, approverViews, readViews, via: 'static' as const },
       };
     });
+    const size = opts.verifiedTokens ?? 4096;
+    this.verified = this.jwks && size > 0 ? new VerifiedTokens({ max: size, maxAgeMs: VERIFIED_MAX_AGE_MS }) : undefined;
+  }
+
+  /**
+   * Start-up notes on read grants when package reads need a token: the static tokens that read
+   * every view only because they state no `read` (auth.unscopedRead all, set or implied).
+   */
+  readGrantWarnings(): string[] {
+    if (this.unscopedRead === 'none') return [];
+    const implied = this.config.unscopedRead === undefined;
+    const unscoped = this.config.tokens.filter((t) => t.read === undefined && !t.roles.includes('admin')).map((t) => t.id);
+    const who = [
+      ...(unscoped.length ? [`the tokens ${unscoped.join(', ')} of auth.tokens`] : []),
+      ...(this.jwks ? [`Entra tokens without a ${this.config.entra!.rolePrefix}Reader role`] : []),
+    ];
+    if (!who.length) return [];
+    return [
+      `package reads: ${who.join(' and ')} read every view's packages, because ${
+        implied ? 'no token in auth.tokens states read (a configuration from before read grants)' : 'auth.unscopedRead is all'
+      }. Give each token read: [<its view>] (read: ['*'] to keep every view)${
+        this.jwks ? ` and each Entra identity the app role ${this.config.entra!.rolePrefix}Reader.<view>` : ''
+      }, then set auth.unscopedRead: none; from then on a token without a grant reads nothing.`,
+    ];
+  }
+
+  /** What the holder of this identity asks for to read a view's packages (the 403's advice). */
+  readGrantHint(who: Identity, view: string): string {
+    return who.via === 'entra'
+      ? `ask a Safelist administrator for the Entra app role ${this.config.entra?.rolePrefix ?? 'Safelist.'}Reader.${view}`
+      : `ask a Safelist administrator to add ${view} to read: of token ${who.oid} in auth.tokens`;
+  }
+
+  /** Entra tokens remembered as verified right now (tests; never the tokens themselves). */
+  get rememberedTokens(): number {
+    return this.verified?.size ?? 0;
   }
 
   get enabled(): boolean {
@@ -123,25 +213,43 @@ export class Authenticator {
   }
 
   async fromToken(token: string): Promise<Identity> {
-    if (token.split('.').length === 3 && this.jwks) return this.fromJwt(token);
     const digest = sha256(token);
+    if (this.jwks && hasThreeParts(token)) return this.fromJwt(token, digest);
     for (const t of this.staticTokens) if (timingSafeEqual(t.digest, digest)) return t.identity;
     throw new AuthError('the token is not valid for this Safelist');
   }
 
-  private async fromJwt(token: string): Promise<Identity> {
+  /** A verified token remembered (keys unchanged since, within its exp), else a full verification. */
+  private async fromJwt(token: string, digest: Buffer): Promise<Identity> {
+    const generation = this.jwks!.usableGeneration();
+    if (this.verified && generation !== undefined) {
+      const hit = this.verified.get(digest, generation);
+      if (hit) return hit;
+    }
+    const { who, exp, keys } = await this.verifyJwt(token);
+    this.verified?.set(digest, who, exp, keys);
+    return who;
+  }
+
+  /** The identity, its exp, and the generation of the key set that verified it. */
+  private async verifyJwt(token: string): Promise<{ who: Identity; exp: number; keys: number }> {
     const e = this.config.entra!;
     const jose = await loadJose();
     checkJwtShape(jose, token);
     let payload: JWTPayload;
+    let keys = -1;
     try {
-      ({ payload } = await jose.jwtVerify(token, this.jwks!.getKey, {
-        issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
-        audience: e.audience,
-        algorithms: ALGORITHMS,
-        clockTolerance: 60,
-        requiredClaims: ['exp', 'oid', 'tid'],
-      }));
+      ({ payload } = await jose.jwtVerify(
+        token,
+        this.jwks!.keyGetter((g) => (keys = g)),
+        {
+          issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
+          audience: e.audience,
+          algorithms: ALGORITHMS,
+          clockTolerance: 60,
+          requiredClaims: ['exp', 'oid', 'tid'],
+        },
+      ));
     } catch (err) {
       // Cannot know whether the token is good: 503 with Retry-After, never a pass and never "invalid".
       if (err instanceof KeysUnavailable) throw errors.unavailable(err.message);
@@ -154,15 +262,23 @@ export class Authenticator {
       throw err;
     }
     if (payload.tid !== e.tenantId) throw new AuthError('the token was issued for another tenant');
-    const { roles, approverViews } = rolesFromClaims(payload[e.roleClaim], e.rolePrefix);
+    const { roles, approverViews, readGrant } = rolesFromClaims(payload[e.roleClaim], e.rolePrefix);
     const name =
       typeof payload.preferred_username === 'string'
         ? payload.preferred_username
         : typeof payload.name === 'string'
           ? payload.name
           : String(payload.oid);
-    return { oid: String(payload.oid), name, roles, approverViews, via: 'entra' };
+    const readViews = readViewsOf(roles, readGrant, this.unscopedRead);
+    return { who: { oid: String(payload.oid), name, roles, approverViews, readViews, via: 'entra' }, exp: payload.exp!, keys };
   }
+}
+
+/** Header.payload.signature: two dots, as token.split('.').length === 3 without the array. */
+function hasThreeParts(token: string): boolean {
+  const first = token.indexOf('.');
+  const second = first < 0 ? -1 : token.indexOf('.', first + 1);
+  return second > 0 && token.indexOf('.', second + 1) < 0;
 }
 
 /**

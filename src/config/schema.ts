@@ -17,6 +17,9 @@ export const viewSchema = z.strictObject({
 
 const roleName = z.enum(['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor']);
 
+/** A view whose packages a token reads, or '*' for every view. */
+const readScope = z.union([z.literal('*'), viewName], { error: "a view name (lower-case letters, digits and dashes) or '*'" });
+
 export const staticTokenSchema = z
   .strictObject({
     /** Stable id recorded as the actor (plays the part of Entra's oid). */
@@ -28,11 +31,21 @@ export const staticTokenSchema = z
       .string()
       .regex(/^[0-9a-f]{64}$/, '64 lower-case hex characters')
       .optional(),
-    roles: z.array(roleName).min(1),
+    /** API roles; none for a token that only reads packages (then `read` says which). */
+    roles: z.array(roleName).default([]),
     /** Views an approver may approve for; '*' for all (admins always may). */
     views: z.array(z.string()).default([]),
+    /**
+     * Views whose packages this token reads when auth.packageRead is token ('*': every view; admins
+     * always do). Absent: what auth.unscopedRead says; [] reads none.
+     */
+    read: z.array(readScope).optional(),
   })
-  .refine((t) => Boolean(t.token) !== Boolean(t.tokenSha256), { message: 'set exactly one of token or tokenSha256' });
+  .refine((t) => Boolean(t.token) !== Boolean(t.tokenSha256), { message: 'set exactly one of token or tokenSha256' })
+  .refine((t) => t.roles.length > 0 || t.read !== undefined, {
+    message: 'give the token roles, read (the views whose packages it reads), or both',
+    path: ['roles'],
+  });
 
 /**
  * Console sign-in with OpenID Connect (authorization code + PKCE): Microsoft Entra ID, or any
@@ -102,8 +115,15 @@ export const authSchema = z
       })
       .optional(),
     tokens: z.array(staticTokenSchema).default([]),
-    /** Who may read packages: anyone who reaches the server, or token holders only. */
+    /** Who may read packages: anyone who reaches the server, or token holders only (each reading the views it is granted). */
     packageRead: z.enum(['anonymous', 'token']).default('anonymous'),
+    /**
+     * What a token with no read grant (a static token without `read`, an Entra token without a
+     * Safelist.Reader role) reads: none (fail closed), or all views (as before read grants existed).
+     * Unset: none once any token in auth.tokens has `read`; all otherwise (a configuration written
+     * before read grants), with a warning at start naming those tokens.
+     */
+    unscopedRead: z.enum(['none', 'all']).optional(),
     /** The web console at /ui/: its sessions and its sign-in. */
     console: consoleAuthSchema,
   })
@@ -497,5 +517,21 @@ export function composeConfigSchema(sections: readonly ConfigSection[]): z.ZodTy
     shape[key] = schema;
     if (key === 'views') for (const s of sections) shape[s.key] = s.schema;
   }
-  return z.strictObject(shape) as unknown as z.ZodType<Config>;
+  return z.strictObject(shape).superRefine(checkReadScopes) as unknown as z.ZodType<Config>;
+}
+
+/** A token's `read` names configured views only: a misspelt view would lock a workspace out without a word at start. */
+function checkReadScopes(raw: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const c = raw as unknown as Pick<Config, 'auth' | 'views'>;
+  const views = ['default', ...Object.keys(c.views)];
+  c.auth.tokens.forEach((t, i) => {
+    for (const v of t.read ?? []) {
+      if (v !== '*' && !views.includes(v))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['auth', 'tokens', i, 'read'],
+          message: `view "${v}" is not configured (views: ${views.join(', ')})`,
+        });
+    }
+  });
 }

@@ -3,19 +3,23 @@
 // is now: a static token withdrawn ends its sessions, a role removed from a token, a grant or the
 // role prefix is gone on the next request. It must never return roles the current configuration
 // does not give, and never sign anyone in by a method that is no longer configured.
-import { rolesFromClaims, type Authenticator, type Identity, type Role } from '../auth/identity.js';
+import { readViewsOf, rolesFromClaims, type Authenticator, type Identity, type Role } from '../auth/identity.js';
 import type { Config } from '../config/schema.js';
 import type { IdentityResolver, StoredIdentity } from './session.js';
 
 type Oidc = NonNullable<Config['auth']['console']['oidc']>;
 
-/** The roles and approver views of an OpenID Connect sign-in: its app roles, plus the grants to its oid or groups. */
+/**
+ * The roles and approver views of an OpenID Connect sign-in: its app roles, plus the grants to its
+ * oid or groups. Its read views are its Reader app roles' alone (roleGrants grant no package reads:
+ * packages are read with tokens, never with a console session).
+ */
 export function oidcRoles(
   o: Oidc,
   oid: string,
   roleClaims: readonly string[],
   groups: readonly string[],
-): Pick<Identity, 'roles' | 'approverViews'> {
+): Pick<Identity, 'roles' | 'approverViews' | 'readViews'> {
   const fromClaims = rolesFromClaims(roleClaims, o.rolePrefix);
   const roles = new Set<Role>(fromClaims.roles);
   let views: Set<string> | '*' = fromClaims.approverViews;
@@ -27,7 +31,7 @@ export function oidcRoles(
       else if (views !== '*') for (const v of g.views) views.add(v);
     }
   }
-  return { roles, approverViews: roles.has('admin') ? '*' : views };
+  return { roles, approverViews: roles.has('admin') ? '*' : views, readViews: readViewsOf(roles, fromClaims.readGrant, 'none') };
 }
 
 export function sessionIdentityResolver(config: Config, auth: Authenticator): IdentityResolver {

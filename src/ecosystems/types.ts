@@ -141,6 +141,12 @@ export interface EcosystemSurface {
   matches?(url: string): boolean;
   /** How this ecosystem's client sends a token, for the 401 of token-protected package reads ("pip https://user:TOKEN@host/…"). */
   readonly tokenHint: string;
+  /**
+   * The view a read-path URL reads, for package-read grants: exactly the view its route will
+   * serve; undefined for a URL of no view (OCI's /v2/ version check), which any valid token may
+   * ask. Default: the path segment after the prefix (/pypi/<view>/…). No parsing beyond that.
+   */
+  viewOf?(url: string): string | undefined;
   /** Errors on this path in the client's own dialect (OCI's `{errors:[…]}`); default problem+json. */
   sendError?(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply;
 }

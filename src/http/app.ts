@@ -21,6 +21,7 @@ import { registerGateRoutes, type GateRouteDeps } from '../gate/routes.js';
 import { refuseUnstorableText } from './text-input.js';
 import { appLogging } from './request-logger.js';
 import { lazySchemaCompilers } from './schema-compilers.js';
+import { packageReader, requireRead } from '../auth/guard.js';
 
 export interface AppDeps {
   db: Db;
@@ -36,7 +37,7 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The configuration (for onboarding snippets). */
   config?: Config;
-  /** 'token': package routes need a valid token (pip sends it as Basic auth from the index URL). */
+  /** 'token': package routes need a valid token granted the URL's view (pip sends it as Basic auth from the index URL). */
   packageRead?: 'anonymous' | 'token';
   /** The container gate's webhooks, reports and verdicts (/api/v1/gate). */
   gate?: GateRouteDeps;
@@ -61,9 +62,23 @@ function onSurface(surface: OpenEcosystem['module']['surface']): (url: string) =
   return surface.matches ?? ((url) => url.startsWith(surface.prefix));
 }
 
+/** The view a read-path URL reads (the surface's own answer, or the segment after its prefix). */
+function viewOnSurface(surface: OpenEcosystem['module']['surface']): (url: string) => string | undefined {
+  if (surface.viewOf) return surface.viewOf;
+  const from = surface.prefix.length;
+  return (url) => {
+    let end = from;
+    while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+    return url.slice(from, end);
+  };
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const sendError = errorSender(deps.ecosystems);
-  const onReadPath = [...deps.ecosystems.values()].map(({ module }) => onSurface(module.surface));
+  const readPaths = [...deps.ecosystems.values()].map(({ module: { surface } }) => ({
+    on: onSurface(surface),
+    viewOf: viewOnSurface(surface),
+  }));
   // No logger of fastify's own (it would add listeners to every response): the instance's log is
   // set below, and req.log is its child with the request id, made only when a request logs.
   const logging = appLogging(deps.logLevel ?? 'info');
@@ -122,32 +137,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   if (deps.packageRead === 'token') {
-    // Fail closed: without an authenticator every package request is refused.
+    // Fail closed: without an authenticator every package request is refused (packageReader).
     const auth = deps.api?.auth;
+    for (const warning of auth?.readGrantWarnings() ?? []) app.log.warn(warning);
+    const tokenHint = [...deps.ecosystems.values()].map((e) => e.module.surface.tokenHint).join(', ');
     app.addHook('onRequest', async (req, reply) => {
+      const path = readPaths.find((p) => p.on(req.url));
+      if (!path) return;
       // pip and docker both answer a Basic challenge with the credentials they were given.
-      if (!onReadPath.some((on) => on(req.url))) return;
-      const pathToken = (req.raw as { safelistPathToken?: string }).safelistPathToken;
       reply.header('www-authenticate', 'Basic realm="Safelist packages", charset="UTF-8"');
-      if (!auth) throw errors.unauthenticated('package access needs a token, and no identities are configured');
-      let who;
-      try {
-        who =
-          pathToken !== undefined
-            ? await auth.fromToken(decodeURIComponent(pathToken))
-            : await auth.authenticate(req.headers.authorization);
-      } catch (err) {
-        // "Cannot check now" (the Entra keys unreachable: 503) is not "invalid token" (401).
-        if (err instanceof SafelistError) throw err;
-        throw errors.unauthenticated(`package access needs a valid token: ${(err as Error).message}`);
-      }
-      if (!who)
-        throw errors.unauthenticated(
-          `package access needs a token: ${[...deps.ecosystems.values()].map((e) => e.module.surface.tokenHint).join(', ')}`,
-        );
+      const pathToken = (req.raw as { safelistPathToken?: string }).safelistPathToken;
+      const who = await packageReader(auth, pathToken, req.headers.authorization, tokenHint);
       reply.removeHeader('www-authenticate');
       // The download log records who pulled each file (blob-response.ts servedBy).
       req.identity = who;
+      // The view the route will serve, granted or 403 (a Set lookup; the token was checked above).
+      const view = path.viewOf(req.url);
+      if (view !== undefined) requireRead(auth!, who, view);
     });
   }
 

@@ -37,6 +37,7 @@ function admit(deps: JobRouteDeps) {
         name: 'local CLI (lock file token)',
         roles: new Set(['admin']),
         approverViews: '*',
+        readViews: '*',
         via: 'static',
       };
       return;

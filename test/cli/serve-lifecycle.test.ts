@@ -1,5 +1,7 @@
 // `safelist serve` as a child process, as an operator runs it:
 // - a port already taken: it exits at once, non-zero, saying which port and what to do;
+// - package reads behind tokens with a configuration from before read grants: it warns at start,
+//   naming the tokens that read every view only for that reason;
 // - SIGTERM with idle keep-alive connections and a large download in progress (a client that
 //   stopped reading): it stops cleanly and exits 0, nothing left holding the process;
 // - SIGTERM while a sync waits on an upstream that never answers: it exits within
@@ -96,6 +98,32 @@ describe('safelist serve lifecycle', () => {
       await new Promise((r) => holder.close(r));
     }
   }, 120_000);
+
+  it('warns at start about tokens that read every view only because no token states read', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    const auth = (tokens: string) => [`auth: { packageRead: token, tokens: [${tokens}] }`];
+    try {
+      // The taken port ends the start right after the app is built, where the warning is logged.
+      const old = await cli([
+        '--config',
+        await writeConfig('old-tokens', port, auth('{ id: old-bot, token: old-bot-token-0123456789, roles: [pipeline] }')),
+        'serve',
+      ]);
+      expect(old.code).toBe(2);
+      expect(old.stdout).toMatch(/"level":40,.*"msg":"package reads: the tokens old-bot of auth\.tokens read every view's packages/);
+      const scoped = await cli([
+        '--config',
+        await writeConfig('scoped-tokens', port, auth("{ id: ws, token: ws-token-0123456789, read: ['default'] }")),
+        'serve',
+      ]);
+      expect(scoped.code).toBe(2);
+      expect(scoped.stdout).not.toMatch(/package reads:/);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  }, 180_000);
 
   it('stops on SIGTERM with keep-alive connections and a download in progress, and exits 0', async () => {
     const port = await freePort();

@@ -1,7 +1,9 @@
 // Workspace onboarding: the generated pip.conf is used by real pip, with no other index
 // option, and installs from Safelist; the .condarc points every named channel (and defaults)
 // at Safelist with #!final; the .npmrc is read by real npm (registry, token from the environment,
-// audit against Safelist's advisories); the endpoint, the CLI and unknown views behave.
+// audit against Safelist's advisories) and refused, with npm printing why, in a view its token
+// is not granted; the endpoint, the CLI (which writes no token that cannot read the view) and
+// unknown views behave.
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { snippetText, workspaceConfig } from '../../src/onboarding/workspace.js'
 import { isolatedPipEnv, PYTHON } from '../support/pip.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { isolatedNpm, lockedProject } from '../support/npm-client.js';
+import { cli } from '../support/cli.js';
 import { buildWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
@@ -94,8 +97,18 @@ describe('workspace onboarding', () => {
 
   it('gives an .npmrc that real npm uses: Safelist as the registry, audit on, the token from the environment', async () => {
     const TOKEN = 'ws-npm-token-0123456789';
+    const TEAM_A = 'ws-npm-team-a-0123456789';
     const guarded = await startTestSafelist({
-      extra: { auth: { packageRead: 'token', tokens: [{ id: 'ws-team-a', token: TOKEN, roles: ['pipeline'] }] } },
+      views: { 'team-a': {} },
+      extra: {
+        auth: {
+          packageRead: 'token',
+          tokens: [
+            { id: 'ws-default', token: TOKEN, roles: ['pipeline'], read: ['default'] },
+            { id: 'ws-team-a', token: TEAM_A, read: ['team-a'] },
+          ],
+        },
+      },
     });
     try {
       const advisories = await mkdtemp(join(work, 'osv-'));
@@ -122,8 +135,37 @@ describe('workspace onboarding', () => {
       const wrong = await (await isolatedNpm({ env: { SAFELIST_TOKEN: 'not-the-token-0000' } })).run(['audit', '--json'], project);
       expect(wrong.code).not.toBe(0);
       expect(wrong.stdout + wrong.stderr).toMatch(/audit endpoint returned an error|401/);
+      // Another workspace's token is valid but not granted this view: npm prints the 403 and why.
+      const other = await (await isolatedNpm({ env: { SAFELIST_TOKEN: TEAM_A } })).run(['view', 'onb-lib'], project);
+      expect(other.code).not.toBe(0);
+      expect(other.stderr).toMatch(/E403/);
+      expect(other.stderr).toMatch(/ws-team-a may not read the packages of view "default" \(it reads: team-a\)/);
+      // In its own view the same token is let through (npm ping answers).
+      const own = await isolatedNpm({ registry: `${guarded.url}/npm/team-a/`, token: TEAM_A });
+      const ping = await own.run(['ping'], project);
+      expect(ping.code, ping.stderr).toBe(0);
     } finally {
       await guarded.stop();
     }
+  });
+
+  it('workspace config --with-token writes a token only for a view it may read', async () => {
+    const env = {
+      SAFELIST_VIEWS: JSON.stringify({ 'team-a': {}, 'team-b': {} }),
+      SAFELIST_AUTH__PACKAGE_READ: 'token',
+      SAFELIST_AUTH__TOKENS: JSON.stringify([{ id: 'ws-team-a', token: 'cli-team-a-token-0123456789', read: ['team-a'] }]),
+    };
+    const args = (view: string) => ['workspace', 'config', view, '--url', 'https://safelist.example', '--with-token'];
+    const own = await cli(args('team-a'), { ...env, SAFELIST_TOKEN: 'cli-team-a-token-0123456789' });
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stdout).toContain('index-url = https://token:cli-team-a-token-0123456789@safelist.example/pypi/team-a/simple/');
+    const other = await cli(args('team-b'), { ...env, SAFELIST_TOKEN: 'cli-team-a-token-0123456789' });
+    expect(other.code).toBe(2);
+    expect(other.stdout).toBe('');
+    expect(other.stderr).toMatch(/SAFELIST_TOKEN \(ws-team-a\) may not read the packages of view "team-b"/);
+    const unknown = await cli(args('team-a'), { ...env, SAFELIST_TOKEN: 'not-a-token-of-this-safelist' });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toMatch(/SAFELIST_TOKEN is not a token of this Safelist/);
   });
 });

@@ -4,8 +4,9 @@
 // /v2/views/<view>/ for OCI), with arbitrary methods, percent-encodings (invalid, overlong
 // UTF-8, %00, surrogates, ../ and %2e%2e), headers and bodies (JSON-ish and raw bytes). They go
 // over a real socket as raw bytes, so what no client would send still reaches the server. The
-// properties: no answer is a 5xx, the server stays up (/healthz answers), and nothing outside
-// the blob store is ever served (a canary file planted next to the store never appears).
+// properties: no answer is a 5xx, the server stays up (/healthz answers), nothing outside the
+// blob store is ever served (a canary file planted next to the store never appears), and a
+// token that reads one view (read: [team-a]) never gets a 2xx from another view's read path.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,8 @@ import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
 /** Two identities holding every role (two, so one can approve what the other requested). */
 const TOKENS = ['fuzz-alice-token-0123456789abcdef', 'fuzz-bob-token-0123456789abcdefgh'];
+/** A workspace's token: reads the packages of team-a and nothing else. */
+const TEAM_A_TOKEN = 'fuzz-carol-token-0123456789abcdefg';
 const ACR_SECRET = 'fuzz-acr-shared-secret-0123456789';
 const CANARY = `safelist-canary-${randomBytes(12).toString('hex')}`;
 /** Cases per database mode: a few thousand requests in all, seconds on a quiet machine. */
@@ -355,7 +358,7 @@ function pathArb(world: World, r: RouteEntry): fc.Arbitrary<string> {
 const prefixArb = mostly(
   fc.oneof(
     { weight: 5, arbitrary: fc.constant('') },
-    { weight: 1, arbitrary: fc.constantFrom(TOKENS[0]!, encodeAll(TOKENS[0]!)).map((t) => `/t/${t}`) },
+    { weight: 1, arbitrary: fc.constantFrom(TOKENS[0]!, encodeAll(TOKENS[0]!), TEAM_A_TOKEN).map((t) => `/t/${t}`) },
   ),
   fc.oneof(hostileSegment, fc.string({ maxLength: 20 }).map(encodeURIComponent)).map((t) => `/t/${t}`),
   15,
@@ -477,7 +480,9 @@ function headersArb(contentType: string): fc.Arbitrary<Header[]> {
       10,
     ),
     mostly(
-      fc.constantFrom(...TOKENS).map((t): Header | undefined => ['Authorization', `Bearer ${t}`]),
+      fc
+        .oneof({ weight: 4, arbitrary: fc.constantFrom(...TOKENS) }, { weight: 1, arbitrary: fc.constant(TEAM_A_TOKEN) })
+        .map((t): Header | undefined => ['Authorization', `Bearer ${t}`]),
       fc.oneof(
         fc.constant(undefined),
         fc
@@ -637,7 +642,42 @@ function regressions(): Array<[FuzzRequest]> {
       }),
     ),
     get('/api/v1/audit?actor=%00', auth),
+    // Not found by the property: the team-a token in its own view and in another, so both sides of its property run every time.
+    get('/pypi/team-a/simple/', [
+      ['Host', '127.0.0.1'],
+      ['Authorization', `Bearer ${TEAM_A_TOKEN}`],
+    ]),
+    get(`/t/${TEAM_A_TOKEN}/conda/default/conda-forge/linux-64/repodata.json`),
   ];
+}
+
+/**
+ * The view a read-path request reads, found independently of the server's own code: the first
+ * segment after /pypi/, /conda/ or /npm/ (decoded, as the router gives it to the route), or OCI's
+ * /v2/views/<view>/ (else its default view); null for /v2/ itself; undefined off the read paths.
+ */
+function viewReadBy(target: string): string | null | undefined {
+  const path = (/^\/t\/[^/]{1,512}(\/.*)$/.exec(target)?.[1] ?? target).split('?')[0]!;
+  const decode = (seg: string) => {
+    try {
+      return decodeURIComponent(seg);
+    } catch {
+      return seg;
+    }
+  };
+  for (const prefix of ['/pypi/', '/conda/', '/npm/']) if (path.startsWith(prefix)) return decode(path.slice(prefix.length).split('/')[0]!);
+  if (path === '/v2' || path === '/v2/') return null;
+  if (!path.startsWith('/v2/')) return undefined;
+  const segs = path.slice('/v2/'.length).split('/');
+  return segs[0] === 'views' ? decode(segs[1] ?? '') : 'default';
+}
+
+/** Does the request carry the team-a token and no other good token (so the team-a token is who it is)? */
+function asTeamAOnly(r: FuzzRequest): boolean {
+  const text = wire(r).toString('latin1');
+  if (!text.includes(TEAM_A_TOKEN)) return false;
+  const b64 = (x: string) => Buffer.from(x).toString('base64');
+  return !TOKENS.some((t) => [t, encodeAll(t), b64(`token:${t}`), b64(t)].some((form) => text.includes(form)));
 }
 
 function describeRequest(r: FuzzRequest): string {
@@ -671,11 +711,14 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
       extra: {
         auth: {
           packageRead: 'token',
-          tokens: ['fuzz-alice', 'fuzz-bob'].map((id, i) => ({
-            id,
-            token: TOKENS[i],
-            roles: ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'],
-          })),
+          tokens: [
+            ...['fuzz-alice', 'fuzz-bob'].map((id, i) => ({
+              id,
+              token: TOKENS[i],
+              roles: ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'],
+            })),
+            { id: 'fuzz-carol', token: TEAM_A_TOKEN, read: ['team-a'] },
+          ],
         },
         gate: {
           registries: [{ name: 'local', url: 'http://registry.test:5000' }],
@@ -777,8 +820,10 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
     expect(ok.status).toBe(200);
   });
 
-  it('answers every request with less than a 5xx, serves nothing outside storage and stays up', async () => {
+  it('answers every request with less than a 5xx, serves nothing outside storage, keeps the team-a token in team-a and stays up', async () => {
     let sent = 0;
+    let teamAOwn = 0;
+    let teamAOther = 0;
     await fc.assert(
       fc.asyncProperty(requestArb(world), async (r) => {
         let a: RawAnswer;
@@ -793,11 +838,21 @@ describe.each(DB_MODES)('HTTP surface under arbitrary requests (%s)', (db) => {
         if (a.status >= 500) throw new Error(`a ${a.status}: ${what}`);
         if (a.body.includes(CANARY) || a.raw.includes(CANARY)) throw new Error(`served a file from outside the store: ${what}`);
         if (a.body.includes('root:x:0:0')) throw new Error(`served /etc/passwd: ${what}`);
+        if (a.status < 300 && asTeamAOnly(r)) {
+          const view = viewReadBy(r.target.toString('latin1'));
+          if (view !== undefined && view !== null && view !== 'team-a') {
+            teamAOther++;
+            throw new Error(`a ${a.status} for the team-a token in view ${JSON.stringify(view)}: ${what}`);
+          }
+          if (view === 'team-a') teamAOwn++;
+        }
       }),
       // No shrinking: a request that hangs would be retried for minutes; the failure names the whole request anyway.
       { numRuns: RUNS, endOnFailure: true, examples: regressions(), ...(SEED === undefined ? {} : { seed: SEED }) },
     );
     expect(sent).toBe(RUNS);
+    // The team-a token did read its own view (the property above was not vacuous).
+    expect({ teamAOwn: teamAOwn > 0, teamAOther }).toEqual({ teamAOwn: true, teamAOther: 0 });
     const health = await fetch(`${sl.url}/healthz`);
     expect(health.status).toBe(200);
   });

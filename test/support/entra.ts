@@ -1,7 +1,8 @@
 // A local stand-in for Microsoft Entra ID's token signing: an RSA key pair, its JWKS served
 // over HTTP (what Safelist fetches, as from login.microsoftonline.com/{tid}/discovery/v2.0/keys),
 // and a signer for access tokens shaped like Entra's v2 tokens (iss, aud, tid, oid, roles, exp).
-// The JWKS server can be stopped and started again on the same port (an Entra outage).
+// The JWKS server can be stopped and started again on the same port (an Entra outage), and its
+// key rotated (a new key published in place of the old one, as Entra does).
 import { createServer, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
@@ -16,6 +17,8 @@ export interface EntraStub {
     claims: { oid: string; roles?: string[]; name?: string } & Record<string, unknown>,
     opts?: { expiresIn?: string | number; foreignKey?: boolean; kid?: string },
   ): Promise<string>;
+  /** Publishes a new signing key in place of the old one: tokens signed before no longer verify. */
+  rotate(): Promise<void>;
   /** Stops answering (connections cut, port closed) until up(). */
   down(): Promise<void>;
   /** Listens again on the same port. */
@@ -26,9 +29,10 @@ export interface EntraStub {
 export async function startEntraStub(): Promise<EntraStub> {
   const tenantId = randomUUID();
   const audience = 'api://safelist-test';
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
+  let { privateKey, publicKey } = await generateKeyPair('RS256');
+  let kid = 'test-key-1';
   const foreign = await generateKeyPair('RS256');
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
+  let jwk: JWK = { ...(await exportJWK(publicKey)), kid, use: 'sig', alg: 'RS256' };
   const server: Server = createServer((req, res) => {
     if (req.url === '/keys') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
@@ -50,12 +54,17 @@ export async function startEntraStub(): Promise<EntraStub> {
     async token(claims, opts = {}) {
       const { iss, aud, exp, ...rest } = claims as Record<string, unknown>;
       let jwt = new SignJWT({ tid: tenantId, ver: '2.0', ...rest })
-        .setProtectedHeader({ alg: 'RS256', kid: opts.kid ?? 'test-key-1', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'RS256', kid: opts.kid ?? kid, typ: 'JWT' })
         .setIssuer((iss as string) ?? issuerV2)
         .setAudience((aud as string) ?? audience)
         .setIssuedAt();
       jwt = typeof exp === 'number' ? jwt.setExpirationTime(exp) : jwt.setExpirationTime(opts.expiresIn ?? '1h');
       return jwt.sign(opts.foreignKey ? foreign.privateKey : privateKey);
+    },
+    async rotate() {
+      ({ privateKey, publicKey } = await generateKeyPair('RS256'));
+      kid = `test-key-${Number(kid.slice('test-key-'.length)) + 1}`;
+      jwk = { ...(await exportJWK(publicKey)), kid, use: 'sig', alg: 'RS256' };
     },
     down: close,
     up: () =>

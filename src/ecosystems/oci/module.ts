@@ -11,7 +11,7 @@ import { ociGrammar } from './grammar.js';
 import { migrations } from './migrations.js';
 import { ociOnboarding } from './onboarding.js';
 import { OciIndex } from './index.js';
-import { isOciPath, registerOciRoutes, sendOciError } from './routes.js';
+import { isOciPath, ociViewOf, registerOciRoutes, sendOciError } from './routes.js';
 import { ociSyncSpec, runOciSync } from './sync.js';
 
 /** What a runtime holds of OCI (its catalog and read model, typed). */
@@ -33,7 +33,13 @@ export const oci: EcosystemModule = {
   migrations,
   // An image name has a slash; no repository component starts with '@' (that is a scoped npm name).
   names: { item: 'tag', fileOf, claims: (name) => name.includes('/') && !name.startsWith('@') },
-  surface: { prefix: '/v2/', tokenHint: 'docker login with the token as password', matches: isOciPath, sendError: sendOciError },
+  surface: {
+    prefix: '/v2/',
+    tokenHint: 'docker login with the token as password',
+    matches: isOciPath,
+    viewOf: ociViewOf,
+    sendError: sendOciError,
+  },
   sync: ociSyncSpec,
   jobs: [acrImportSpec],
   onboarding: ociOnboarding,

@@ -41,6 +41,20 @@ export function isOciPath(url: string): boolean {
   return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
 }
 
+/**
+ * The view an OCI URL reads, as parsePath finds it (without its checks: those answer in the
+ * handler): /v2/views/<view>/… or the default view; none for the /v2/ version check.
+ */
+export function ociViewOf(url: string): string | undefined {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  if (path === '/v2' || path === '/v2/') return undefined;
+  const rest = path.slice('/v2/'.length);
+  if (rest !== 'views' && !rest.startsWith('views/')) return DEFAULT_VIEW;
+  const end = rest.indexOf('/', 'views/'.length);
+  return rest.slice('views/'.length, end < 0 ? undefined : end);
+}
+
 /** The spec's error body: {"errors":[{code,message,detail}]}, for every failure under /v2/. */
 export function sendOciError(req: FastifyRequest, reply: FastifyReply, err: SafelistError): FastifyReply {
   const code = OCI_CODES.has(err.code)
@@ -55,9 +69,11 @@ export function sendOciError(req: FastifyRequest, reply: FastifyReply, err: Safe
             ? 'UNAVAILABLE'
             : err.status === 401
               ? 'UNAUTHORIZED'
-              : err.status >= 500
-                ? 'UNKNOWN'
-                : 'UNSUPPORTED';
+              : err.status === 403
+                ? 'DENIED'
+                : err.status >= 500
+                  ? 'UNKNOWN'
+                  : 'UNSUPPORTED';
   reply.raw.statusMessage = reasonPhrase(`${err.title} - ${err.message}`);
   reply
     .code(err.status)
