@@ -1,14 +1,15 @@
 // A file body coming from an upstream (http1.ts), guarded, and read one of two ways: as a Node
 // stream, or into the reader's own buffers (ByteSource: what storeVerified writes into storage
 // with no buffer allocated per chunk). Never both on one body. A body that stalls fails with
-// TIMEOUT and one cut off with UNAVAILABLE, saying after how many bytes; bytes that do not hash
-// to the expected sha256 fail with INTEGRITY instead of ending. Never hands on a byte after its
-// error, and never takes the reader's slowness (storage) for the upstream's.
+// TIMEOUT, one cut off with UNAVAILABLE (BAD_RESPONSE when its framing is broken), saying after
+// how many bytes; bytes that do not hash to the expected sha256 fail with INTEGRITY instead of
+// ending. Never hands on a byte after its error, and never takes the reader's slowness
+// (storage) for the upstream's.
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ByteSource } from '../storage/types.js';
 import { describeFetchFailure } from './fetch-failure.js';
-import type { Http1Body } from './http1.js';
+import { HttpProtocolError, type Http1Body } from './http1.js';
 import type { StallTimer } from './stall.js';
 import { UPSTREAM, UpstreamError } from './types.js';
 
@@ -82,7 +83,12 @@ export class FileBody extends Readable implements ByteSource {
     if (err instanceof UpstreamError) return err;
     const reason: unknown = this.stall.signal.reason;
     const stalled = this.stall.signal.aborted && (err === reason || (err as { cause?: unknown }).cause === reason);
-    const code = stalled || (err as { name?: string }).name === 'TimeoutError' ? UPSTREAM.TIMEOUT : UPSTREAM.UNAVAILABLE;
+    const code =
+      stalled || (err as { name?: string }).name === 'TimeoutError'
+        ? UPSTREAM.TIMEOUT
+        : err instanceof HttpProtocolError
+          ? UPSTREAM.BAD_RESPONSE
+          : UPSTREAM.UNAVAILABLE;
     const why = stalled ? `no data for ${this.stall.ms} ms` : describeFetchFailure(err, this.stall.ms);
     const message = `${this.upstream}: download of ${this.opts.url} broke off after ${this.received} of ${this.opts.size ?? 'unknown'} bytes: ${why}`;
     return new UpstreamError(this.upstream, code, message, { cause: err });

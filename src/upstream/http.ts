@@ -10,6 +10,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { describeFetchFailure } from './fetch-failure.js';
 import { FileBody } from './file-body.js';
 import { contentCodings, decodedBody, fileGet, RedirectRefused, type FileAnswer } from './file-get.js';
+import { HttpProtocolError } from './http1.js';
 import { StallTimer } from './stall.js';
 import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamOptions } from './types.js';
 
@@ -145,7 +146,8 @@ export async function openStream(
     stall.clear();
     const u = new URL(url);
     const where = `${u.origin}${u.pathname}${u.search}`;
-    if (err instanceof RedirectRefused) throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${where}: ${err.message}`);
+    if (err instanceof RedirectRefused || err instanceof HttpProtocolError)
+      throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${where}: ${err.message}`);
     throw unreachable(upstream, where, err, init.timeoutMs);
   }
   if (answer.status < 200 || answer.status > 299) {

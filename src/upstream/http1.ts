@@ -62,7 +62,7 @@ export interface Http1Body {
 export interface Http1Options {
   /** Aborts the exchange: before the answer the request rejects with the reason, after it the body does. */
   signal: AbortSignal;
-  /** Called at every socket read of the exchange (the caller's stall timer). */
+  /** Called at every socket read of the exchange, and when reading resumes after a pause (the caller's stall timer). */
   onProgress?: () => void;
 }
 
@@ -233,6 +233,8 @@ class Conn {
     if (this.spillEnd > this.spillStart) return;
     if (this.gone) return this.settle();
     if (this.paused) {
+      // Waiting starts now: the time the reader kept the transfer paused is not the upstream's.
+      this.ex?.opts.onProgress?.();
       this.paused = false;
       this.socket.resume();
     }
