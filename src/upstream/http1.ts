@@ -174,9 +174,13 @@ class Conn {
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const onread = { buffer: this.buf, callback: (n: number) => this.onRead(n) };
-    // tls.connect hands `onread` to its TLSSocket as net.connect does (Node's types leave it out).
+    // tls.connect hands `onread` to its TLSSocket as net.connect does (Node's types leave it out),
+    // and sends SNI only when told the name (https.Agent does the same).
+    const servername = net.isIP(host) ? undefined : host;
     this.socket =
-      url.protocol === 'https:' ? tls.connect({ host, port, onread } as tls.ConnectionOptions) : net.connect({ host, port, onread });
+      url.protocol === 'https:'
+        ? tls.connect({ host, port, servername, onread } as tls.ConnectionOptions)
+        : net.connect({ host, port, onread });
     this.socket.on('error', (err) => this.lost(err));
     this.socket.on('end', () => this.lost('end'));
     this.socket.on('close', () => this.lost(new ConnectionClosed('connection closed')));

@@ -233,10 +233,21 @@ describe('http1Get', () => {
         const server = createHttpsServer({ key: cert.key, cert: cert.cert }, (_req, res) => res.end(payload));
         await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
         closers.push(() => new Promise((r) => server.close(() => r())));
-        const url = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}/w.whl`;
+        const port = (server.address() as net.AddressInfo).port;
+        const url = `https://127.0.0.1:${port}/w.whl`;
         const untrusted = await rejection(get(url));
         expect((untrusted as { code?: string }).code).toMatch(/CERT|SELF_SIGNED/);
+        // A host name goes out as SNI (and the certificate, made for 127.0.0.1 only, does not match it).
+        const names: Array<string | false | null> = [];
+        server.on('tlsClientError', (_err, socket) => names.push(socket.servername));
+        server.on('secureConnection', (socket) => names.push(socket.servername));
         tls.setDefaultCACertificates([...defaults, cert.cert]);
+        const misnamed = await rejection(get(`https://localhost:${port}/w.whl`));
+        expect((misnamed as { code?: string }).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+        // The server learns of the refused handshake after the client has given up on it.
+        for (const start = Date.now(); !names.includes('localhost') && Date.now() - start < 10_000;)
+          await new Promise((r) => setTimeout(r, 10));
+        expect(names).toContain('localhost');
         const answer = await get(url);
         expect(answer.length).toBe(payload.length);
         expect((await readThrough(answer.body, 10_000)).equals(payload)).toBe(true);
