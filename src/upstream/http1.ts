@@ -221,7 +221,9 @@ class Conn {
       const held = this.spillEnd - this.spillStart;
       if (held + n > MAX_SPILL)
         return this.ex?.fail(new HttpProtocolError(`more than ${MAX_SPILL} bytes arrived while reading was paused`));
-      const next = held + n > this.spill.length ? Buffer.allocUnsafeSlow(Math.max(READ_BUFFER, 2 * (held + n))) : this.spill;
+      // One socket read fits (TCP stops at a pause); TLS may deliver a few more records: room to grow.
+      const want = held + n;
+      const next = want > this.spill.length ? Buffer.allocUnsafeSlow(want <= READ_BUFFER ? READ_BUFFER : 2 * want) : this.spill;
       this.spill.copy(next, 0, this.spillStart, this.spillEnd);
       this.spill = next;
       this.spillStart = 0;
