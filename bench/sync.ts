@@ -2,7 +2,8 @@
 // against N parallel `curl | sha256sum` of the same files from the same nginx, in one run.
 // Prints both throughputs, the ratio, and Safelist's peak resident memory (VmHWM from /proc)
 // next to the peak of a no-op sync (same process, nothing to fetch), so the growth caused by
-// the files shows apart from the runtime's own footprint.
+// the files shows apart from the runtime's own footprint, and the CPU seconds of each kind of
+// thread (the main thread's share of the wall time says whether it is the bottleneck).
 //
 //   npm run build && npx tsx bench/sync.ts                       # small: 6 wheels, 16-40 MB
 //   npx tsx bench/sync.ts --real                                 # issue 13: 9 wheels, 140-270 MB
@@ -17,7 +18,7 @@
 // Never touches anything outside its temp folder (and Azurite's, with --storage azure).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -122,9 +123,30 @@ interface Run {
   wallS: number;
   /** user + system CPU seconds of the process (from /proc/<pid>/stat). */
   cpuS: number;
+  /** CPU seconds per thread kind (the thread's name: MainThread, libuv-worker, V8Worker, ...). */
+  threads: Map<string, number>;
   peakMiB: number;
   code: number | null;
   stderr: string;
+}
+
+/** utime + stime in clock ticks from a /proc stat line (fields 14 and 15, counted after the ')' that ends the name). */
+function statTicks(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The CPU ticks of each live thread of pid, by thread id, with its name. */
+function threadTicks(pid: number, into: Map<number, { name: string; ticks: number }>): void {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      into.set(Number(tid), { name: Number(tid) === pid ? 'MainThread' : name, ticks: statTicks(stat) });
+    } catch {
+      // The thread ended between the listing and the read; its last sample stands.
+    }
+  }
 }
 
 /** Runs the CLI, sampling VmHWM from /proc every 20 ms (the last sample before exit is the peak). */
@@ -136,13 +158,13 @@ async function runCli(argv: string[], profile = false): Promise<Run> {
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let peakKiB = 0;
   let ticks = 0;
+  const perThread = new Map<number, { name: string; ticks: number }>();
   const sample = () => {
     try {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       peakKiB = Math.max(peakKiB, Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0));
-      // Fields 14 and 15 (utime, stime) in clock ticks, counted after the ')' that ends the name.
-      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks = Number(fields[11]) + Number(fields[12]);
+      ticks = statTicks(readFileSync(`/proc/${child.pid}/stat`, 'utf8'));
+      threadTicks(child.pid!, perThread);
     } catch {
       // The process has exited between two samples; the last one stands.
     }
@@ -150,7 +172,25 @@ async function runCli(argv: string[], profile = false): Promise<Run> {
   const timer = setInterval(sample, 20);
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   clearInterval(timer);
-  return { wallS: Number(process.hrtime.bigint() - started) / 1e9, cpuS: ticks / CLOCK_TICKS, peakMiB: peakKiB / 1024, code, stderr };
+  const threads = new Map<string, number>();
+  for (const t of perThread.values()) threads.set(t.name, (threads.get(t.name) ?? 0) + t.ticks / CLOCK_TICKS);
+  return {
+    wallS: Number(process.hrtime.bigint() - started) / 1e9,
+    cpuS: ticks / CLOCK_TICKS,
+    threads,
+    peakMiB: peakKiB / 1024,
+    code,
+    stderr,
+  };
+}
+
+/** "MainThread 4.10 s (0.92 of the wall time), libuv-worker 1.20 s, ...": the threads that used 0.05 s or more. */
+function describeThreads(run: Run): string {
+  return [...run.threads]
+    .filter(([, s]) => s >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${s.toFixed(2)} s${name === 'MainThread' ? ` (${(s / run.wallS).toFixed(2)} of the wall time)` : ''}`)
+    .join(', ');
 }
 
 /**
@@ -263,6 +303,7 @@ async function main(): Promise<void> {
             `ratio ${ratio.toFixed(2)}x (net of start-up ${netRatio}; target >= 0.8), CPU ${cpuPerGb.toFixed(2)} s/GB (${(curl.cpuS / gb / cpuPerGb).toFixed(2)}x curl's), ` +
             `peak RSS ${sync.peakMiB.toFixed(0)} MiB (no-op ${noop.peakMiB.toFixed(0)} MiB, growth ${(sync.peakMiB - noop.peakMiB).toFixed(0)} MiB; targets <= 256, < 64; ` +
             `first run on a fresh database ${init.peakMiB.toFixed(0)} MiB)`,
+          `  CPU by thread: ${describeThreads(sync)}; no-op run: ${describeThreads(noop)}`,
         );
       }
       process.stdout.write(

@@ -1,12 +1,14 @@
 // Puts bytes into content-addressed storage, verified. A stream whose digest or size does
 // not match what was announced fails before the write commits, so nothing unverified ever
-// becomes visible under a digest. Already-present objects are skipped (idempotent).
+// becomes visible under a digest. Already-present objects are skipped (idempotent). A source
+// that reads into the caller's buffers (an upstream file body) goes through a few reused
+// buffers into a BlobWriter: one pass, hashed as each read lands, nothing allocated per chunk.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import type { BlobStore } from '../storage/types.js';
+import { isByteSource, type BlobStore, type ByteSource } from '../storage/types.js';
 import { blobKeyForSha256 } from './blob-keys.js';
 
 export class DigestMismatch extends Error {
@@ -64,13 +66,79 @@ export interface StoredObject {
   written: boolean;
 }
 
-/** Stores a stream under its announced sha256, verifying digest (and size when known). */
-export async function storeVerified(
-  store: BlobStore,
-  body: Readable,
-  expect: { sha256: string; size?: number; what: string; maxBytes?: number },
-): Promise<StoredObject> {
+export interface Expected {
+  sha256: string;
+  size?: number;
+  what: string;
+  /** Most bytes accepted when no size is announced (64 GiB unless said). */
+  maxBytes?: number;
+}
+
+/** Smallest buffer a source is read into (a small file announces its size: its buffer is that big). */
+const MIN_BUFFER = 64 * 1024;
+
+/**
+ * Writes source into key through the writer's chunk-sized buffers (at most inFlight + 1 of
+ * them, allocated as needed): each read is hashed where it landed, a full buffer is written
+ * while the next one fills. Commits only when digest and size match; otherwise aborts (nothing
+ * visible) and stops the source.
+ */
+async function storeFromSource(store: BlobStore, key: string, source: ByteSource, expect: Expected): Promise<number> {
+  const writer = await store.openWriter(key);
+  const limit = expect.size ?? expect.maxBytes ?? 64 * 1024 ** 3;
+  const bufferSize = Math.min(writer.chunkSize, Math.max(MIN_BUFFER, source.announcedSize ?? expect.size ?? writer.chunkSize));
+  const hash = createHash('sha256');
+  const writes: Array<Promise<Buffer>> = [];
+  const nextBuffer = async (): Promise<Buffer> =>
+    writes.length < writer.inFlight ? Buffer.allocUnsafeSlow(bufferSize) : ((await writes.shift()) as Buffer);
+  const send = (buf: Buffer, length: number) => {
+    const done = writer.write(length === buf.length ? buf : buf.subarray(0, length)).then(() => buf);
+    // Awaited in turn by nextBuffer or below; after an earlier failure some never are, and
+    // writer.abort() waits for them instead.
+    done.catch(() => undefined);
+    writes.push(done);
+  };
+  let size = 0;
+  try {
+    let buf = await nextBuffer();
+    let fill = 0;
+    for (;;) {
+      const n = await source.readInto(buf, fill, buf.length - fill);
+      if (n === 0) break;
+      hash.update(buf.subarray(fill, fill + n));
+      fill += n;
+      size += n;
+      if (size > limit) throw new SizeMismatch(expect.what, limit, size);
+      if (fill === buf.length) {
+        send(buf, fill);
+        buf = await nextBuffer();
+        fill = 0;
+      }
+    }
+    if (fill > 0) send(buf, fill);
+    await Promise.all(writes);
+    const actual = hash.digest('hex');
+    if (actual !== expect.sha256) throw new DigestMismatch(expect.what, expect.sha256, actual);
+    if (expect.size !== undefined && size !== expect.size) throw new SizeMismatch(expect.what, expect.size, size);
+    return (await writer.commit()).size;
+  } catch (err) {
+    source.destroy();
+    await writer.abort();
+    throw err;
+  }
+}
+
+/** Stores a stream (or a ByteSource) under its announced sha256, verifying digest (and size when known). */
+export async function storeVerified(store: BlobStore, body: Readable | ByteSource, expect: Expected): Promise<StoredObject> {
   const key = blobKeyForSha256(expect.sha256);
+  if (isByteSource(body)) {
+    const present = await store.stat(key);
+    if (present && (expect.size === undefined || present.size === expect.size)) {
+      body.destroy();
+      return { sha256: expect.sha256, size: present.size, written: false };
+    }
+    return { sha256: expect.sha256, size: await storeFromSource(store, key, body, expect), written: true };
+  }
   // Hold any early body error until it is piped below (or dropped with the body).
   let early: Error | undefined;
   const hold = (err: Error) => {

@@ -16,7 +16,7 @@ import { durationMs } from '../config/schema.js';
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from './types.js';
+import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type BlobWriter, type ByteRange, type PutOptions } from './types.js';
 
 export interface AzureBlobOptions {
   /** Account key or SAS connection string (Azurite, development). Wins over accountUrl. */
@@ -110,6 +110,11 @@ export class AzureBlobStore implements BlobStore {
   // test/storage/blob-store.test.ts. Two puts racing on one key: the first commit discards
   // the other's staged blocks, so the later one rejects with InvalidBlockList; the key still
   // holds one whole object.
+  // Same atomicity as put(): blocks staged under ids of this writer only, committed as one list.
+  async openWriter(key: string, opts: PutOptions = {}): Promise<BlobWriter> {
+    return new AzureBlobWriter(this.blob(key), opts);
+  }
+
   async put(key: string, body: Readable | Buffer, opts: PutOptions = {}): Promise<BlobInfo> {
     const blob = this.blob(key);
     const blobHTTPHeaders = opts.contentType ? { blobContentType: opts.contentType } : undefined;
@@ -240,4 +245,64 @@ function errorCode(err: unknown): string | undefined {
 function isNotFound(err: unknown): boolean {
   const code = errorCode(err);
   return (err as { statusCode?: unknown } | null)?.statusCode === 404 || code === 'BlobNotFound' || code === 'ContainerNotFound';
+}
+
+/**
+ * A write from lent buffers: one staged block per write() (BLOCK_SIZE at most), released once
+ * Azure acknowledged it; commit() puts the block list. Block ids carry a prefix of this writer
+ * alone, so a concurrent write of the same key never mixes its blocks in; abort() leaves the
+ * staged blocks uncommitted (Azure discards them after a week), the key as it was.
+ */
+class AzureBlobWriter implements BlobWriter {
+  readonly chunkSize = BLOCK_SIZE;
+  // As put(): STREAM_BUFFERS blocks of memory per write, one filling while the other uploads.
+  readonly inFlight = STREAM_BUFFERS - 1;
+  private readonly prefix = randomBytes(6).toString('hex');
+  private readonly ids: string[] = [];
+  private size = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private failed: Error | undefined;
+  private over = false;
+
+  constructor(
+    private readonly blob: BlockBlobClient,
+    private readonly opts: PutOptions,
+  ) {}
+
+  write(buf: Buffer): Promise<void> {
+    if (this.over) return Promise.reject(new Error('BlobWriter: write after commit or abort'));
+    if (this.failed) return Promise.reject(this.failed);
+    // Every id of a blob must have the same length: 12 hex digits, a dash, 6 digits (50,000 blocks at most).
+    const id = Buffer.from(`${this.prefix}-${String(this.ids.length).padStart(6, '0')}`).toString('base64');
+    this.ids.push(id);
+    this.size += buf.length;
+    const done = this.blob.stageBlock(id, buf, buf.length).then(
+      () => undefined,
+      (err: Error) => {
+        this.failed ??= err;
+        throw err;
+      },
+    );
+    this.pending.add(done);
+    // Settled here for the set's sake; the caller gets the rejection from `done` itself.
+    void done.then(
+      () => this.pending.delete(done),
+      () => this.pending.delete(done),
+    );
+    return done;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    this.over = true;
+    await Promise.allSettled(this.pending);
+    if (this.failed) throw this.failed;
+    const blobHTTPHeaders = this.opts.contentType ? { blobHTTPHeaders: { blobContentType: this.opts.contentType } } : {};
+    await this.blob.commitBlockList(this.ids, blobHTTPHeaders);
+    return { size: this.size };
+  }
+
+  async abort(): Promise<void> {
+    this.over = true;
+    await Promise.allSettled(this.pending);
+  }
 }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobStore, type ByteRange } from './types.js';
+import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './types.js';
 
 /** Largest read when streaming an object out: large reads cut the per-chunk cost of serving big layers (bench/oci-blob.ts). */
 const READ_CHUNK = 2 * 1024 * 1024;
@@ -22,6 +22,13 @@ const INCOMING = '.incoming';
  * (bench/README.md, sync.ts). At most this much per put waits in memory, plus the stream's own.
  */
 const WRITE_BATCH = 512 * 1024;
+
+/**
+ * A lent-buffer write (openWriter) takes buffers of this size, at most WRITER_IN_FLIGHT of them
+ * pending: one pwrite per MiB, and a transfer holds (WRITER_IN_FLIGHT + 1) MiB whatever its size.
+ */
+const WRITER_CHUNK = 1024 * 1024;
+const WRITER_IN_FLIGHT = 2;
 
 // A live write touches its file at least once per upstream timeout (60 s by default; stalled
 // transfers are aborted), so a temporary file idle for an hour belongs to a dead process.
@@ -36,11 +43,21 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, ...key.split('/'));
   }
 
-  async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
+  /** A new temporary file for key: where it will be renamed to, and its path in .incoming. */
+  private async incoming(key: string): Promise<{ target: string; tmp: string }> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     await mkdir(join(this.root, INCOMING), { recursive: true });
-    const tmp = join(this.root, INCOMING, randomBytes(8).toString('hex'));
+    return { target, tmp: join(this.root, INCOMING, randomBytes(8).toString('hex')) };
+  }
+
+  async openWriter(key: string): Promise<BlobWriter> {
+    const { target, tmp } = await this.incoming(key);
+    return new FsBlobWriter(await open(tmp, 'wx'), tmp, target);
+  }
+
+  async put(key: string, body: Readable | Buffer): Promise<BlobInfo> {
+    const { target, tmp } = await this.incoming(key);
     try {
       const fh = await open(tmp, 'wx');
       let size: number;
@@ -151,6 +168,82 @@ export class FsBlobStore implements BlobStore {
       }
     }
     return removed;
+  }
+}
+
+/**
+ * A write from lent buffers into a temporary file: each buffer is written at its place (pwrite,
+ * possibly while the previous one still is) and released when written; commit() fsyncs and
+ * renames into place, abort() removes the file. Nothing is visible under the key before commit.
+ */
+class FsBlobWriter implements BlobWriter {
+  readonly chunkSize = WRITER_CHUNK;
+  readonly inFlight = WRITER_IN_FLIGHT;
+  private size = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private failed: Error | undefined;
+  private over = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+    private readonly target: string,
+  ) {}
+
+  write(buf: Buffer): Promise<void> {
+    if (this.over) return Promise.reject(new Error('BlobWriter: write after commit or abort'));
+    if (this.failed) return Promise.reject(this.failed);
+    const done = writeAt(this.fh, buf, this.size).catch((err: Error) => {
+      this.failed ??= err;
+      throw err;
+    });
+    this.size += buf.length;
+    this.pending.add(done);
+    // Settled here for the set's sake; the caller gets the rejection from `done` itself.
+    void done.then(
+      () => this.pending.delete(done),
+      () => this.pending.delete(done),
+    );
+    return done;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    this.over = true;
+    await Promise.allSettled(this.pending);
+    if (this.failed) {
+      await this.drop();
+      throw this.failed;
+    }
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+      await rename(this.tmp, this.target);
+    } catch (err) {
+      await rm(this.tmp, { force: true });
+      throw err;
+    }
+    return { size: this.size };
+  }
+
+  async abort(): Promise<void> {
+    this.over = true;
+    await Promise.allSettled(this.pending);
+    await this.drop();
+  }
+
+  private async drop(): Promise<void> {
+    // A close that fails cannot make the file visible: it is removed either way.
+    await this.fh.close().catch(() => undefined);
+    await rm(this.tmp, { force: true });
+  }
+}
+
+/** Writes all of buf at position (a short write goes on from where it stopped). */
+async function writeAt(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length;) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten === 0) throw new Error('file write made no progress');
+    done += bytesWritten;
   }
 }
 

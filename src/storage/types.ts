@@ -23,6 +23,40 @@ export interface BlobReader {
   close(): Promise<void>;
 }
 
+/**
+ * Bytes read into the reader's own buffers (an upstream file body): a write into storage from
+ * it allocates nothing per chunk, unlike a Node stream, whose every chunk is a new Buffer.
+ */
+export interface ByteSource {
+  /** Reads up to length bytes into buf at offset; resolves with the count, 0 at the end, or rejects with the source's error. One read at a time. */
+  readInto(buf: Buffer, offset: number, length: number): Promise<number>;
+  /** The size the source announced, if any (the reader sizes its buffers by it). */
+  readonly announcedSize: number | undefined;
+  /** Stops the source early (the write failed or is not needed); never emits an error. */
+  destroy(): void;
+}
+
+export function isByteSource(body: unknown): body is ByteSource {
+  return typeof (body as Partial<ByteSource> | null)?.readInto === 'function';
+}
+
+/**
+ * One object written from buffers the caller lends: write() resolves once its buffer may be
+ * reused, and nothing is visible under the key before commit(). The caller keeps at most
+ * `inFlight` writes pending; their bytes land in the order the calls were made.
+ */
+export interface BlobWriter {
+  /** The write size this store handles best (one block on Azure): the caller's buffers are at most this big. */
+  readonly chunkSize: number;
+  /** How many write() calls may be pending at once. */
+  readonly inFlight: number;
+  write(buf: Buffer): Promise<void>;
+  /** Waits for the pending writes, then makes the object durable and visible under its key. */
+  commit(): Promise<BlobInfo>;
+  /** Drops what was written (after the pending writes settle); the key keeps what it had. */
+  abort(): Promise<void>;
+}
+
 export interface PutOptions {
   /** Content-Type recorded with the object (Azure); a static website serves it as is. */
   contentType?: string;
@@ -32,6 +66,8 @@ export interface BlobStore {
   readonly kind: 'fs' | 'azure';
   /** Stores the stream under key atomically; resolves once it is durable and visible. */
   put(key: string, body: Readable | Buffer, opts?: PutOptions): Promise<BlobInfo>;
+  /** Opens a write of key from lent buffers (see BlobWriter); atomic as put() is. */
+  openWriter(key: string, opts?: PutOptions): Promise<BlobWriter>;
   /** Reads the object (or a byte range of it); rejects with BlobNotFound when absent. */
   get(key: string, range?: ByteRange): Promise<Readable>;
   /**

@@ -8,17 +8,13 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { describeFetchFailure } from './fetch-failure.js';
-import type { NodeAnswer } from './node-get.js';
+import { FileBody } from './file-body.js';
+import { contentCodings, decodedBody, fileGet, RedirectRefused, type FileAnswer } from './file-get.js';
+import { HttpProtocolError } from './http1.js';
+import { StallTimer } from './stall.js';
 import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamOptions } from './types.js';
 
-/**
- * node-get.ts, loaded at the first file transfer rather than at start: it imports node:http as an
- * ES module, and Node builds that module's namespace by reading every export, the lazy
- * `WebSocket` among them, which loads Node's bundled undici (~10 MiB resident, bench/README.md
- * 2026-12-01 03:00) into a server that may never transfer a file.
- */
-let nodeGetModule: Promise<typeof import('./node-get.js')> | undefined;
-const loadNodeGet = (): Promise<typeof import('./node-get.js')> => (nodeGetModule ??= import('./node-get.js'));
+export { StallTimer };
 
 /** The error for a request that got no answer: TIMEOUT when the clock ran out, UNAVAILABLE otherwise. */
 export function unreachable(upstream: string, url: string, err: unknown, timeoutMs: number): UpstreamError {
@@ -66,38 +62,6 @@ export async function withRetries<T>(opts: UpstreamOptions, run: () => Promise<T
 export function announcedSize(res: Response): number | undefined {
   const len = res.headers.get('content-length');
   return len !== null && !res.headers.get('content-encoding') && /^\d+$/.test(len) ? Number(len) : undefined;
-}
-
-/**
- * A timer that aborts a transfer after `ms` without progress. Armed at once (so it covers
- * waiting for the answer's headers), re-armed by every chunk; while `busy()` says our own
- * consumer is not reading, it waits instead of firing.
- */
-export class StallTimer {
-  readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
-  busy: () => boolean = () => false;
-
-  constructor(readonly ms: number) {
-    this.timer = setTimeout(() => this.fire(), ms);
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  refresh(): void {
-    this.timer.refresh();
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-  }
-
-  private fire(): void {
-    if (this.busy()) this.timer.refresh();
-    else this.controller.abort(new DOMException(`no data for ${this.ms} ms`, 'TimeoutError'));
-  }
 }
 
 export interface GuardOptions {
@@ -163,51 +127,51 @@ function guardStream(upstream: string, source: Readable, size: number | undefine
   return guard;
 }
 
-/** The announced size of a node:http answer, unless the body is encoded. */
-function announcedNodeSize(answer: NodeAnswer): number | undefined {
-  const len = answer.headers['content-length'];
-  return len !== undefined && !answer.headers['content-encoding'] && /^\d+$/.test(len) ? Number(len) : undefined;
-}
-
 /**
- * GET a file as a guarded stream (see guardBody); a status other than success rejects with
- * the status's code, a URL without credentials named in every message. The body comes from
- * node:http(s) directly (node-get.ts), not through fetch's web stream.
+ * GET a file as a guarded body: read as a stream or into the reader's buffers (FileBody); an
+ * encoded one is decoded and guarded as a stream (guardStream). A status other than success
+ * rejects with the status's code, a URL without credentials named in every message. The body
+ * comes over HTTP/1.1 into reused buffers (http1.ts), not through fetch or node:http.
  */
 export async function openStream(
   upstream: string,
   url: string,
   init: { headers: Record<string, string>; timeoutMs: number } & Omit<GuardOptions, 'url'>,
 ): Promise<{ body: Readable; size: number | undefined }> {
-  const { nodeGet, decodedBody, RedirectRefused } = await loadNodeGet();
   const stall = new StallTimer(init.timeoutMs);
-  let answer: NodeAnswer;
+  let answer: FileAnswer;
   try {
-    answer = await nodeGet(url, init.headers, stall.signal);
+    answer = await fileGet(url, init.headers, { signal: stall.signal, onProgress: () => stall.refresh() });
   } catch (err) {
     stall.clear();
     const u = new URL(url);
     const where = `${u.origin}${u.pathname}${u.search}`;
-    if (err instanceof RedirectRefused) throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${where}: ${err.message}`);
+    if (err instanceof RedirectRefused || err instanceof HttpProtocolError)
+      throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, `${upstream}: ${where}: ${err.message}`);
     throw unreachable(upstream, where, err, init.timeoutMs);
   }
   if (answer.status < 200 || answer.status > 299) {
     stall.clear();
-    answer.message.resume(); // only drains the connection
+    answer.body.destroy();
     const message = `${upstream}: upstream error: ${init.what} answered HTTP ${answer.status} at ${url}`;
     throw new UpstreamError(upstream, codeForStatus(answer.status), message, { status: answer.status });
+  }
+  if (contentCodings(answer).length === 0) {
+    const body = new FileBody(upstream, answer.body, stall, { what: init.what, url, sha256: init.sha256, size: answer.length });
+    return { body, size: answer.length };
   }
   let source: Readable;
   try {
     source = decodedBody(answer);
   } catch (err) {
     stall.clear();
-    answer.message.destroy();
+    answer.body.destroy();
     const message = `${upstream}: ${init.what} at ${url}: ${(err as Error).message}`;
     throw new UpstreamError(upstream, UPSTREAM.BAD_RESPONSE, message);
   }
-  const body = guardStream(upstream, source, announcedNodeSize(answer), stall, { what: init.what, url, sha256: init.sha256 });
-  return { body, size: announcedNodeSize(answer) };
+  // The announced length is that of the encoded bytes: no size is announced for the file.
+  const body = guardStream(upstream, source, undefined, stall, { what: init.what, url, sha256: init.sha256 });
+  return { body, size: undefined };
 }
 
 /** HEAD a file: its size, or undefined when the upstream does not have it. */

@@ -60,6 +60,10 @@ export function isUpstreamError(err: unknown, ...codes: UpstreamErrorCode[]): er
 
 /** A file's bytes as a stream, with the size the upstream announced. */
 export interface UpstreamBody {
+  /**
+   * A file body over HTTP/1.1 (openStream) is also a ByteSource (storage/types.ts): storeVerified
+   * then reads it into a few reused buffers instead of taking a new buffer per chunk.
+   */
   body: Readable;
   size: number | undefined;
 }

@@ -1,8 +1,9 @@
 // The BlobStore contract, run unchanged against every implementation: the local folder store
 // in a temporary directory and the Azure store against a real Azurite. What it must never
 // allow: a reader seeing part of an object, or a failed write changing what a key holds.
-// Also what the sync builds on it: verified puts hashed while streaming, and a wheel's METADATA
-// read by range reads; and the folder store's clean-up of writes killed midway.
+// Also what the sync builds on it: writes from lent buffers, verified puts hashed while
+// streaming (from a stream or a ByteSource), and a wheel's METADATA read by range reads; and the
+// folder store's clean-up of writes killed midway.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
@@ -12,8 +13,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore } from '../../src/storage/azure-blob.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
-import { BlobNotFound, type BlobStore, type ByteRange } from '../../src/storage/types.js';
-import { DigestMismatch, storeVerified } from '../../src/catalog/ingest.js';
+import { BlobNotFound, type BlobStore, type ByteRange, type ByteSource } from '../../src/storage/types.js';
+import { DigestMismatch, SizeMismatch, storeVerified } from '../../src/catalog/ingest.js';
 import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
 import { readStoredWheelMetadata } from '../../src/ecosystems/pypi/metadata.js';
 import { buildWheel } from '../support/wheels.js';
@@ -238,6 +239,86 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
     );
   });
 
+  describe('writes from lent buffers (openWriter: what a verified put of a download uses)', () => {
+    it('stores what was written from one reused buffer, visible only once committed', async () => {
+      const body = randomBytes(9 * MiB + 11);
+      const writer = await store.openWriter('lent/one');
+      const buf = Buffer.allocUnsafe(writer.chunkSize);
+      for (let at = 0; at < body.length; at += buf.length) {
+        const n = body.copy(buf, 0, at, at + buf.length);
+        await writer.write(buf.subarray(0, n)); // resolved: buf may be refilled
+      }
+      expect(await store.stat('lent/one')).toBeUndefined();
+      expect(await writer.commit()).toEqual({ size: body.length });
+      expect(await store.stat('lent/one')).toEqual({ size: body.length });
+      expect(digest(await readAll(await store.get('lent/one')))).toBe(digest(body));
+    }, 60_000);
+
+    it('lands writes made in flight together in the order they were made', async () => {
+      const writer = await store.openWriter('lent/ordered');
+      const parts = Array.from({ length: writer.inFlight + 2 }, (_, i) => Buffer.alloc(1000 + i, i + 1));
+      const pending: Array<Promise<void>> = [];
+      for (const part of parts) {
+        if (pending.length === writer.inFlight) await pending.shift();
+        pending.push(writer.write(part));
+      }
+      await Promise.all(pending);
+      await writer.commit();
+      expect(await readAll(await store.get('lent/ordered'))).toEqual(Buffer.concat(parts));
+    });
+
+    it('stores an empty object when nothing was written', async () => {
+      const writer = await store.openWriter('lent/empty');
+      expect(await writer.commit()).toEqual({ size: 0 });
+      expect(await store.stat('lent/empty')).toEqual({ size: 0 });
+    });
+
+    it('keeps what the key held when the write is aborted', async () => {
+      const previous = randomBytes(1 * MiB + 3);
+      await store.put('lent/aborted', previous);
+      const writer = await store.openWriter('lent/aborted');
+      await writer.write(randomBytes(Math.min(writer.chunkSize, 2 * MiB)));
+      await writer.abort();
+      await expect(writer.write(Buffer.from('late'))).rejects.toThrow(/after commit or abort/);
+      expect(digest(await readAll(await store.get('lent/aborted')))).toBe(digest(previous));
+      const fresh = await store.openWriter('lent/never');
+      await fresh.write(Buffer.from('partial'));
+      await fresh.abort();
+      expect(await store.stat('lent/never')).toBeUndefined();
+      expect(await collect(store.list('lent'))).not.toContain('lent/never');
+    });
+
+    it('verifies a ByteSource while writing it: a wrong digest or a source failing midway leaves nothing and stops the source', async () => {
+      const body = randomBytes(9 * MiB + 7);
+      const wrong = digest(Buffer.from('other bytes'));
+      const bad = byteSource(body, 100_000);
+      await expect(storeVerified(store, bad, { sha256: wrong, size: body.length, what: 'big.whl' })).rejects.toBeInstanceOf(DigestMismatch);
+      expect(await store.stat(blobKeyForSha256(wrong))).toBeUndefined();
+
+      const cut = byteSource(body, 100_000, 5 * MiB);
+      await expect(storeVerified(store, cut, { sha256: digest(body), size: body.length, what: 'big.whl' })).rejects.toThrow(
+        'upstream connection reset',
+      );
+      expect(cut.destroyed).toBe(true);
+      expect(await store.stat(blobKeyForSha256(digest(body)))).toBeUndefined();
+
+      const long = byteSource(body, 100_000);
+      await expect(storeVerified(store, long, { sha256: digest(body), size: 2 * MiB, what: 'big.whl' })).rejects.toBeInstanceOf(
+        SizeMismatch,
+      );
+      expect(long.destroyed).toBe(true);
+
+      const right = await storeVerified(store, byteSource(body, 100_000), { sha256: digest(body), what: 'big.whl' });
+      expect(right).toEqual({ sha256: digest(body), size: body.length, written: true });
+      expect(digest(await readAll(await store.get(blobKeyForSha256(digest(body)))))).toBe(digest(body));
+      const again = byteSource(body, 100_000);
+      expect(await storeVerified(store, again, { sha256: digest(body), size: body.length, what: 'big.whl' })).toMatchObject({
+        written: false,
+      });
+      expect(again.destroyed).toBe(true);
+    }, 60_000);
+  });
+
   describe('verified puts and range reads (the sync of large wheels)', () => {
     it('hashes while streaming: a stream whose sha256 is not the announced one leaves nothing under its key', async () => {
       const body = randomBytes(9 * MiB + 7);
@@ -341,6 +422,24 @@ function failingSource(failAfter: number): Readable {
       this.push(chunk);
     },
   });
+}
+
+/** A download read into the reader's buffers, readSize bytes at most per read; with failAfter, it dies like a reset connection. */
+function byteSource(body: Buffer, readSize: number, failAfter?: number): ByteSource & { destroyed: boolean } {
+  let at = 0;
+  return {
+    destroyed: false,
+    announcedSize: body.length,
+    async readInto(buf, offset, length) {
+      if (failAfter !== undefined && at >= failAfter) throw new Error('upstream connection reset');
+      const n = body.copy(buf, offset, at, at + Math.min(length, readSize));
+      at += n;
+      return n;
+    },
+    destroy() {
+      this.destroyed = true;
+    },
+  };
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
