@@ -4,7 +4,13 @@
 // several servers in one process (tests) never share counters. Counting a request must stay a few
 // Map lookups and an addition (it runs on every read-path request): no label hashing, no promise,
 // no listener or hook per request.
-import { ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+
+// The class itself through getBuiltinModule, not an ES-module import: Node builds node:http's
+// module namespace by reading every export, the lazy WebSocket among them, which loads its bundled
+// undici (~10 MiB resident) into a server that never uses it (test/cli/serve-modules.test.ts).
+const { ServerResponse } = process.getBuiltinModule('node:http');
+type ServerResponse<Request extends IncomingMessage = IncomingMessage> = import('node:http').ServerResponse<Request>;
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OpenEcosystem } from '../ecosystems/types.js';
