@@ -14,8 +14,8 @@ import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamOptions
 /**
  * node-get.ts, loaded at the first file transfer rather than at start: it imports node:http as an
  * ES module, and Node builds that module's namespace by reading every export, the lazy
- * `WebSocket` among them, which loads Node's bundled undici (~10 MiB resident, bench/README.md
- * 2026-12-01 03:00) into a server that may never transfer a file.
+ * `WebSocket` among them, which loads Node's bundled undici (4-5 MiB resident, bench/README.md
+ * 2026-12-01 02:57-04:40) into a server that may never transfer a file.
  */
 let nodeGetModule: Promise<typeof import('./node-get.js')> | undefined;
 const loadNodeGet = (): Promise<typeof import('./node-get.js')> => (nodeGetModule ??= import('./node-get.js'));
