@@ -323,7 +323,7 @@ export const coreConfigSchema = z.strictObject({
        * default is 128MB. 8MB is enough: the read paths never query the database (the catalogs are
        * in memory), the catalog load at start and a sync's writes are index reads of a few pages,
        * and the data files sit in the OS page cache anyway. 8MB instead of 16MB keeps 7-10 MiB out
-       * of every embedded process, the sync's peak among them (bench/README.md, 2026-12-01 04:30).
+       * of every embedded process, the sync's peak among them (bench/README.md, 2026-12-01 02:57-04:40).
        * Ignored on a PostgreSQL server, whose settings are its own.
        */
       pgliteSettings: z

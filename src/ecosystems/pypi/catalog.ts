@@ -99,7 +99,7 @@ const PLAIN_RELEASE = /^\d+(?:\.\d+)*$/;
 /**
  * PEP 440's order of two plain releases: by their numbers, a missing one counting as 0 (1.0 ==
  * 1.0.0). The same answer as comparePep440 without parsing (its regex and objects were most of
- * what the initial catalog load allocated: bench/README.md, 2026-12-01 03:30).
+ * what the initial catalog load allocated: bench/README.md, 2026-12-01 02:57-04:40).
  */
 function comparePlainReleases(a: string, b: string): number {
   const x = a.split('.');
