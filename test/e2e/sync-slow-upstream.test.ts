@@ -73,7 +73,10 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
       catalog: openedPypi(sl.runtime).catalog,
       store: sl.runtime.store,
     });
-    expect(report.failed.map((f) => f.filename)).toEqual(['stalled_pkg-1.0-py3-none-any.whl']);
+    expect(
+      report.failed.map((f) => f.filename),
+      JSON.stringify(report.failed),
+    ).toEqual(['stalled_pkg-1.0-py3-none-any.whl']);
     expect(report.failed[0]!.error).toContain(
       `slow: download of http://127.0.0.1:${silentPort}/files/stalled_pkg-1.0-py3-none-any.whl broke off after 1000 of 1000000 bytes: no data for 2000 ms`,
     );
