@@ -216,6 +216,11 @@ class FsBlobWriter implements BlobWriter {
     }
     try {
       await this.fh.sync();
+    } catch (err) {
+      await this.drop();
+      throw err;
+    }
+    try {
       await this.fh.close();
       await rename(this.tmp, this.target);
     } catch (err) {
