@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobStore, type BlobWriter, type ByteRange, type PutOptions } from './types.js';
+import { WritesInFlight } from './writes-in-flight.js';
 
 export interface AzureBlobOptions {
   /** Account key or SAS connection string (Azurite, development). Wins over accountUrl. */
@@ -260,9 +261,7 @@ class AzureBlobWriter implements BlobWriter {
   private readonly prefix = randomBytes(6).toString('hex');
   private readonly ids: string[] = [];
   private size = 0;
-  private readonly pending = new Set<Promise<void>>();
-  private failed: Error | undefined;
-  private over = false;
+  private readonly writes = new WritesInFlight();
 
   constructor(
     private readonly blob: BlockBlobClient,
@@ -270,39 +269,24 @@ class AzureBlobWriter implements BlobWriter {
   ) {}
 
   write(buf: Buffer): Promise<void> {
-    if (this.over) return Promise.reject(new Error('BlobWriter: write after commit or abort'));
-    if (this.failed) return Promise.reject(this.failed);
-    // Every id of a blob must have the same length: 12 hex digits, a dash, 6 digits (50,000 blocks at most).
-    const id = Buffer.from(`${this.prefix}-${String(this.ids.length).padStart(6, '0')}`).toString('base64');
-    this.ids.push(id);
-    this.size += buf.length;
-    const done = this.blob.stageBlock(id, buf, buf.length).then(
-      () => undefined,
-      (err: Error) => {
-        this.failed ??= err;
-        throw err;
-      },
-    );
-    this.pending.add(done);
-    // Settled here for the set's sake; the caller gets the rejection from `done` itself.
-    void done.then(
-      () => this.pending.delete(done),
-      () => this.pending.delete(done),
-    );
-    return done;
+    return this.writes.add(() => {
+      // Every id of a blob must have the same length: 12 hex digits, a dash, 6 digits (50,000 blocks at most).
+      const id = Buffer.from(`${this.prefix}-${String(this.ids.length).padStart(6, '0')}`).toString('base64');
+      this.ids.push(id);
+      this.size += buf.length;
+      return this.blob.stageBlock(id, buf, buf.length);
+    });
   }
 
   async commit(): Promise<BlobInfo> {
-    this.over = true;
-    await Promise.allSettled(this.pending);
-    if (this.failed) throw this.failed;
+    const failed = await this.writes.end();
+    if (failed) throw failed;
     const blobHTTPHeaders = this.opts.contentType ? { blobHTTPHeaders: { blobContentType: this.opts.contentType } } : {};
     await this.blob.commitBlockList(this.ids, blobHTTPHeaders);
     return { size: this.size };
   }
 
   async abort(): Promise<void> {
-    this.over = true;
-    await Promise.allSettled(this.pending);
+    await this.writes.end();
   }
 }

@@ -10,6 +10,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertSafeKey, BlobNotFound, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter, type ByteRange } from './types.js';
+import { WritesInFlight } from './writes-in-flight.js';
 
 /** Largest read when streaming an object out: large reads cut the per-chunk cost of serving big layers (bench/oci-blob.ts). */
 const READ_CHUNK = 2 * 1024 * 1024;
@@ -180,9 +181,7 @@ class FsBlobWriter implements BlobWriter {
   readonly chunkSize = WRITER_CHUNK;
   readonly inFlight = WRITER_IN_FLIGHT;
   private size = 0;
-  private readonly pending = new Set<Promise<void>>();
-  private failed: Error | undefined;
-  private over = false;
+  private readonly writes = new WritesInFlight();
 
   constructor(
     private readonly fh: FileHandle,
@@ -191,28 +190,18 @@ class FsBlobWriter implements BlobWriter {
   ) {}
 
   write(buf: Buffer): Promise<void> {
-    if (this.over) return Promise.reject(new Error('BlobWriter: write after commit or abort'));
-    if (this.failed) return Promise.reject(this.failed);
-    const done = writeAt(this.fh, buf, this.size).catch((err: Error) => {
-      this.failed ??= err;
-      throw err;
+    return this.writes.add(() => {
+      const at = this.size;
+      this.size += buf.length;
+      return writeAt(this.fh, buf, at);
     });
-    this.size += buf.length;
-    this.pending.add(done);
-    // Settled here for the set's sake; the caller gets the rejection from `done` itself.
-    void done.then(
-      () => this.pending.delete(done),
-      () => this.pending.delete(done),
-    );
-    return done;
   }
 
   async commit(): Promise<BlobInfo> {
-    this.over = true;
-    await Promise.allSettled(this.pending);
-    if (this.failed) {
+    const failed = await this.writes.end();
+    if (failed) {
       await this.drop();
-      throw this.failed;
+      throw failed;
     }
     try {
       await this.fh.sync();
@@ -231,8 +220,7 @@ class FsBlobWriter implements BlobWriter {
   }
 
   async abort(): Promise<void> {
-    this.over = true;
-    await Promise.allSettled(this.pending);
+    await this.writes.end();
     await this.drop();
   }
 
