@@ -46,7 +46,8 @@ export interface Db extends Queryable {
 }
 
 /** A stable 64-bit advisory lock key for a lock name. */
-function lockKey(name: string): string {
+/** The signed 64-bit advisory lock key of a lock name (exported for tests that read pg_locks). */
+export function lockKey(name: string): string {
   return BigInt.asIntN(64, BigInt(`0x${createHash('sha256').update(name).digest('hex').slice(0, 16)}`)).toString();
 }
 

@@ -3,6 +3,7 @@
 // pool whose every connection stays busy answers 503 with Retry-After after database.connectionTimeout
 // instead of hanging. Real PostgreSQL (the pool and advisory locks are what is tested).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockKey } from '../../src/state/db.js';
 import { createPgDatabase } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
@@ -44,18 +45,27 @@ describe('PostgreSQL pool and job locks', () => {
         return i;
       }),
     );
-    await until(async () => {
-      const [r] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted");
-      return r!.n >= count || undefined;
-    }, 'every job to hold its lock');
+    // pg_locks is the whole cluster's: other test files' databases and this server's own jobs hold
+    // advisory locks too, so only this test's keys in this database are counted.
+    const keys = Array.from({ length: count }, (_, i) => BigInt.asUintN(64, BigInt(lockKey(`test:held-${i}`))).toString());
+    const held = async (): Promise<number> => {
+      const [r] = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND objsubid = 1
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND (classid::bigint::numeric * 4294967296 + objid::bigint::numeric) = ANY($1::numeric[])`,
+        [keys],
+      );
+      return r!.n;
+    };
+    await until(async () => (await held()) >= count || undefined, 'every job to hold its lock');
     // A second run of a held job is busy, in this process as across replicas.
     expect(await db.tryWithLock('test:held-0', async () => 'ran')).toBeUndefined();
     expect((await demand()).status).toBe(200);
     expect((await fetch(`${sl.url}/readyz`)).status).toBe(200);
     release();
     expect(await Promise.all(jobs)).toEqual(Array.from({ length: count }, (_, i) => i));
-    const [after] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'");
-    expect(after!.n).toBe(0);
+    expect(await held()).toBe(0);
   });
 
   it('answers 503 with Retry-After, naming the wait, when every pool connection stays busy', async () => {
