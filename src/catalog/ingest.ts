@@ -90,7 +90,7 @@ async function storeFromSource(store: BlobStore, key: string, source: ByteSource
   const hash = createHash('sha256');
   const writes: Array<Promise<Buffer>> = [];
   const nextBuffer = async (): Promise<Buffer> =>
-    writes.length < writer.inFlight ? Buffer.allocUnsafeSlow(bufferSize) : ((await writes.shift()) as Buffer);
+    writes.length < writer.inFlight ? writer.buffer(bufferSize) : ((await writes.shift()) as Buffer);
   const send = (buf: Buffer, length: number) => {
     const done = writer.write(length === buf.length ? buf : buf.subarray(0, length)).then(() => buf);
     // Awaited in turn by nextBuffer or below; after an earlier failure some never are, and

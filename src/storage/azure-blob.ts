@@ -268,6 +268,10 @@ class AzureBlobWriter implements BlobWriter {
     private readonly opts: PutOptions,
   ) {}
 
+  buffer(size: number): Buffer {
+    return Buffer.allocUnsafeSlow(size);
+  }
+
   write(buf: Buffer): Promise<void> {
     return this.writes.add(() => {
       // Every id of a blob must have the same length: 12 hex digits, a dash, 6 digits (50,000 blocks at most).

@@ -50,6 +50,12 @@ export interface BlobWriter {
   readonly chunkSize: number;
   /** How many write() calls may be pending at once. */
   readonly inFlight: number;
+  /**
+   * A buffer of `size` bytes (at most chunkSize) to fill and pass to write(): one the store can
+   * write without a copy where it has such (aligned for direct I/O), else a plain one. It stays
+   * the caller's to reuse until commit() or abort(), which take back what was lent.
+   */
+  buffer(size: number): Buffer;
   write(buf: Buffer): Promise<void>;
   /** Waits for the pending writes, then makes the object durable and visible under its key. */
   commit(): Promise<BlobInfo>;

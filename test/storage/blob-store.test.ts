@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore } from '../../src/storage/azure-blob.js';
+import { slabs } from '../../src/storage/aligned-slabs.js';
 import { FsBlobStore } from '../../src/storage/fs.js';
 import { BlobNotFound, type BlobStore, type ByteRange, type ByteSource } from '../../src/storage/types.js';
 import { DigestMismatch, SizeMismatch, storeVerified } from '../../src/catalog/ingest.js';
@@ -254,6 +255,27 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
       expect(digest(await readAll(await store.get('lent/one')))).toBe(digest(body));
     }, 60_000);
 
+    it("stores what was written from the writer's own buffers at every size around the block boundaries", async () => {
+      // Direct I/O writes whole 4 KiB blocks: a short last buffer is padded and the file cut back.
+      for (const size of [1, 4095, 4096, 4097, MiB - 1, MiB, MiB + 1, 3 * MiB + 4095]) {
+        const body = randomBytes(size);
+        const key = `lent/sized-${size}`;
+        const writer = await store.openWriter(key);
+        const free: Buffer[] = [];
+        const pending: Array<Promise<Buffer>> = [];
+        for (let at = 0; at < body.length;) {
+          const buf = free.pop() ?? (pending.length < writer.inFlight ? writer.buffer(writer.chunkSize) : await pending.shift()!);
+          const n = body.copy(buf, 0, at, at + buf.length);
+          at += n;
+          pending.push(writer.write(n === buf.length ? buf : buf.subarray(0, n)).then(() => buf));
+        }
+        await Promise.all(pending);
+        expect(await writer.commit()).toEqual({ size });
+        expect(await store.stat(key)).toEqual({ size });
+        expect(digest(await readAll(await store.get(key))), `${size} bytes`).toBe(digest(body));
+      }
+    }, 60_000);
+
     it('lands writes made in flight together in the order they were made', async () => {
       const writer = await store.openWriter('lent/ordered');
       const parts = Array.from({ length: writer.inFlight + 2 }, (_, i) => Buffer.alloc(1000 + i, i + 1));
@@ -364,6 +386,63 @@ describe.each([folderStore(), azureStore()])('BlobStore contract: $name', (subje
       }
     }, 60_000);
   });
+});
+
+describe('FsBlobStore direct writes', () => {
+  const fill = async (store: FsBlobStore, key: string, body: Buffer): Promise<void> => {
+    const writer = await store.openWriter(key);
+    const buf = writer.buffer(writer.chunkSize);
+    for (let at = 0; at < body.length;) {
+      const n = body.copy(buf, 0, at, at + buf.length);
+      await writer.write(buf.subarray(0, n));
+      at += n;
+    }
+    await writer.commit();
+  };
+
+  it('gives every slab back, and writes correctly from plain buffers once the pool is empty', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'safelist-blobs-'));
+    try {
+      const store = new FsBlobStore(root);
+      const before = slabs.available;
+      // More writers open at once than the pool has slabs: the last ones get heap buffers.
+      const writers = await Promise.all(Array.from({ length: before + 6 }, (_, i) => store.openWriter(`many/${i}`)));
+      const bodies = writers.map(() => randomBytes(4097));
+      await Promise.all(
+        writers.map(async (w, i) => {
+          const buf = w.buffer(w.chunkSize);
+          bodies[i]!.copy(buf);
+          await w.write(buf.subarray(0, bodies[i]!.length));
+        }),
+      );
+      if (store.direct.on) expect(slabs.available).toBe(0);
+      await Promise.all(writers.map((w, i) => (i % 5 === 0 ? w.abort() : w.commit())));
+      expect(slabs.available).toBe(before);
+      for (const [i, body] of bodies.entries()) {
+        if (i % 5 === 0) expect(await store.stat(`many/${i}`)).toBeUndefined();
+        else expect(await readAll(await store.get(`many/${i}`))).toEqual(body);
+      }
+      expect(await readdir(join(root, '.incoming'))).toEqual([]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('writes through the page cache, in order and whole, when direct writes are off', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'safelist-blobs-'));
+    try {
+      const store = new FsBlobStore(root, { directWrites: false });
+      const before = slabs.available;
+      // Past the write-back step (32 MiB), so an fdatasync runs while writes go on.
+      const body = randomBytes(40 * MiB + 5);
+      await fill(store, 'plain/one', body);
+      expect(slabs.available).toBe(before);
+      expect(digest(await readAll(await store.get('plain/one')))).toBe(digest(body));
+      expect(await readdir(join(root, '.incoming'))).toEqual([]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('FsBlobStore temporary files', () => {
