@@ -4,12 +4,15 @@
 // workspaces reading packages. Separation of duties compares the token's `oid`, never a display
 // name. Which views' packages an identity reads is decided here once per token (a Set on the
 // identity), so the read path's check is a lookup; it must never grant a read no configuration
-// line or app role gives (auth.unscopedRead: all is such a line).
+// line or app role gives (auth.unscopedRead: all is such a line). Entra tokens are remembered once
+// verified and once refused (verified-tokens.ts, rejected-tokens.ts), and what the unverified
+// claims already condemn is refused before the signature check; nothing is ever accepted unverified.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { durationMs, type AuthConfig } from '../config/schema.js';
 import { errors } from '../errors.js';
 import { KeysUnavailable, loadJose, RemoteKeySet } from './jwks.js';
+import { RejectedTokens } from './rejected-tokens.js';
 import { VerifiedTokens } from './verified-tokens.js';
 
 export const ROLES = ['requester', 'approver', 'admin', 'pipeline', 'webhook', 'auditor'] as const;
@@ -35,6 +38,14 @@ const NO_VIEWS: ReadonlySet<string> = new Set();
 
 export class AuthError extends Error {
   readonly code = 'UNAUTHENTICATED';
+
+  /** lasting: the same token will be refused again (false for one not valid yet): such a refusal may be remembered. */
+  constructor(
+    message: string,
+    readonly lasting = true,
+  ) {
+    super(message);
+  }
 }
 
 /** `https://login.microsoftonline.com/{tid}/v2.0` (v2 tokens) or `https://sts.windows.net/{tid}/` (v1). */
@@ -114,15 +125,28 @@ export interface AuthenticatorOptions {
   onKeysFetchError?: (err: Error) => void;
   /** Entra tokens remembered once verified (0: verify every time; benchmarks compare). Default 4096. */
   verifiedTokens?: number;
+  /** Entra tokens remembered once refused (0: check every time; benchmarks compare). Default 8192. */
+  rejectedTokens?: number;
 }
 
 /** How long a verified Entra token is remembered at most (and never past its exp). */
 const VERIFIED_MAX_AGE_MS = 5 * 60_000;
 
+/**
+ * How long a refused Entra token is remembered: short, so that a key Entra rotated in while
+ * refreshes were held back (RemoteKeySet's cooldown, also 30 s) is not refused for long.
+ */
+const REJECTED_TTL_MS = 30_000;
+
+/** Allowed clock skew (s) for exp and nbf, before and after the signature check alike. */
+const CLOCK_TOLERANCE_S = 60;
+
 export class Authenticator {
   private readonly jwks: RemoteKeySet | undefined;
   private readonly staticTokens: Array<{ digest: Buffer; identity: Identity }>;
   private readonly verified: VerifiedTokens | undefined;
+  private readonly rejected: RejectedTokens | undefined;
+  private verifications = 0;
   /** What an identity with no read grant reads (see unscopedRead). */
   readonly unscopedRead: 'none' | 'all';
 
@@ -151,6 +175,8 @@ export class Authenticator {
     });
     const size = opts.verifiedTokens ?? 4096;
     this.verified = this.jwks && size > 0 ? new VerifiedTokens({ max: size, maxAgeMs: VERIFIED_MAX_AGE_MS }) : undefined;
+    const refusals = opts.rejectedTokens ?? 8192;
+    this.rejected = this.jwks && refusals > 0 ? new RejectedTokens({ max: refusals, ttlMs: REJECTED_TTL_MS }) : undefined;
   }
 
   /**
@@ -187,6 +213,16 @@ export class Authenticator {
     return this.verified?.size ?? 0;
   }
 
+  /** Entra tokens remembered as refused right now (tests). */
+  get refusedTokens(): number {
+    return this.rejected?.size ?? 0;
+  }
+
+  /** How many tokens went to jose's verification (key look-up, then signature and claims) so far (tests, benchmarks). */
+  get jwtVerifications(): number {
+    return this.verifications;
+  }
+
   get enabled(): boolean {
     return this.jwks !== undefined || this.staticTokens.length > 0;
   }
@@ -219,34 +255,49 @@ export class Authenticator {
     throw new AuthError('the token is not valid for this Safelist');
   }
 
-  /** A verified token remembered (keys unchanged since, within its exp), else a full verification. */
+  /**
+   * A token remembered as verified or as refused (keys unchanged since), else a full verification,
+   * whose outcome is remembered: a replayed forged token costs a look-up, not a signature check.
+   */
   private async fromJwt(token: string, digest: Buffer): Promise<Identity> {
     const generation = this.jwks!.usableGeneration();
-    if (this.verified && generation !== undefined) {
-      const hit = this.verified.get(digest, generation);
+    if (generation !== undefined) {
+      const hit = this.verified?.get(digest, generation);
       if (hit) return hit;
+      const refused = this.rejected?.get(digest, generation);
+      if (refused !== undefined) throw new AuthError(refused);
     }
-    const { who, exp, keys } = await this.verifyJwt(token);
-    this.verified?.set(digest, who, exp, keys);
-    return who;
+    const used = { keys: -1 };
+    try {
+      const { who, exp } = await this.verifyJwt(token, used);
+      this.verified?.set(digest, who, exp, used.keys);
+      return who;
+    } catch (err) {
+      // Under the keys it was checked with: those of the key found, else those of the start
+      // (a key id none had, or a refusal no key was needed for). Under newer keys it is not found.
+      const keys = used.keys >= 0 ? used.keys : generation;
+      if (err instanceof AuthError && err.lasting && keys !== undefined) this.rejected?.set(digest, err.message, keys);
+      throw err;
+    }
   }
 
-  /** The identity, its exp, and the generation of the key set that verified it. */
-  private async verifyJwt(token: string): Promise<{ who: Identity; exp: number; keys: number }> {
+  /** The identity and its exp; `used.keys` is set to the generation of the key set its key came from, once one is found. */
+  private async verifyJwt(token: string, used: { keys: number }): Promise<{ who: Identity; exp: number }> {
     const e = this.config.entra!;
     const jose = await loadJose();
-    checkJwtShape(jose, token);
+    const issuer = e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion);
+    refuseUnverified(checkJwtShape(jose, token), { issuer, audience: e.audience, tenantId: e.tenantId });
     let payload: JWTPayload;
-    let keys = -1;
+    this.verifications++;
     try {
       ({ payload } = await jose.jwtVerify(
         token,
-        this.jwks!.keyGetter((g) => (keys = g)),
+        this.jwks!.keyGetter((g) => (used.keys = g)),
         {
-          issuer: e.issuer ?? entraIssuer(e.tenantId, e.tokenVersion),
+          issuer,
           audience: e.audience,
           algorithms: ALGORITHMS,
-          clockTolerance: 60,
+          clockTolerance: CLOCK_TOLERANCE_S,
           requiredClaims: ['exp', 'oid', 'tid'],
         },
       ));
@@ -254,10 +305,11 @@ export class Authenticator {
       // Cannot know whether the token is good: 503 with Retry-After, never a pass and never "invalid".
       if (err instanceof KeysUnavailable) throw errors.unavailable(err.message);
       if (err instanceof jose.errors.JWTExpired) throw new AuthError('the token has expired; get a new one');
-      if (err instanceof jose.errors.JWTClaimValidationFailed)
-        throw new AuthError(
-          `the token is not for this Safelist: claim "${err.claim}" ${err.reason === 'check_failed' ? 'does not match' : 'is missing'}`,
-        );
+      if (err instanceof jose.errors.JWTClaimValidationFailed) {
+        // Not valid yet: it may be soon (never remembered as refused).
+        if (err.claim === 'nbf') throw new AuthError('the token is not valid yet (nbf); check the clocks or retry shortly', false);
+        throw claimRefusal(err.claim, err.reason === 'check_failed');
+      }
       if (err instanceof jose.errors.JOSEError) throw new AuthError(`the token is not valid: ${err.code}`);
       throw err;
     }
@@ -270,7 +322,7 @@ export class Authenticator {
           ? payload.name
           : String(payload.oid);
     const readViews = readViewsOf(roles, readGrant, this.unscopedRead);
-    return { who: { oid: String(payload.oid), name, roles, approverViews, readViews, via: 'entra' }, exp: payload.exp!, keys };
+    return { who: { oid: String(payload.oid), name, roles, approverViews, readViews, via: 'entra' }, exp: payload.exp! };
   }
 }
 
@@ -283,13 +335,15 @@ function hasThreeParts(token: string): boolean {
 
 /**
  * Refuses what no key could make valid before any key is looked up, so that an unsigned
- * (alg "none") or malformed token is 401 whatever the state of the JWKS endpoint.
+ * (alg "none") or malformed token is 401 whatever the state of the JWKS endpoint. Returns the
+ * payload, unverified (for refusals only).
  */
-function checkJwtShape(jose: typeof import('jose'), token: string): void {
+function checkJwtShape(jose: typeof import('jose'), token: string): JWTPayload {
   let alg: unknown;
+  let payload: JWTPayload;
   try {
     alg = jose.decodeProtectedHeader(token).alg;
-    jose.decodeJwt(token);
+    payload = jose.decodeJwt(token);
   } catch {
     throw new AuthError('the token is malformed (not a signed JWT)');
   }
@@ -297,6 +351,28 @@ function checkJwtShape(jose: typeof import('jose'), token: string): void {
     throw new AuthError(`the token is not valid: algorithm ${JSON.stringify(alg ?? null)} is not accepted (${ALGORITHMS.join(', ')} only)`);
   if (!/^[A-Za-z0-9_-]+$/.test(token.slice(token.lastIndexOf('.') + 1)))
     throw new AuthError('the token is not valid: it carries no signature');
+  return payload;
+}
+
+function claimRefusal(claim: string, present: boolean): AuthError {
+  return new AuthError(`the token is not for this Safelist: claim "${claim}" ${present ? 'does not match' : 'is missing'}`);
+}
+
+/**
+ * Refuses, from the unverified claims and before any signature check, a token that would be
+ * refused after it whatever its signature: another issuer, audience or tenant, no exp, expired
+ * (the same messages as after verification). It only ever refuses: what passes is verified in
+ * full by jose (signature, then the same claims again).
+ */
+function refuseUnverified(payload: JWTPayload, expect: { issuer: string; audience: string; tenantId: string }): void {
+  if (payload.iss !== expect.issuer) throw claimRefusal('iss', payload.iss !== undefined);
+  const aud = payload.aud;
+  if (!(Array.isArray(aud) ? aud.includes(expect.audience) : aud === expect.audience)) throw claimRefusal('aud', aud !== undefined);
+  if (typeof payload.exp !== 'number') throw claimRefusal('exp', payload.exp !== undefined);
+  // As jose compares: whole seconds now.
+  if (payload.exp <= Math.floor(Date.now() / 1000) - CLOCK_TOLERANCE_S) throw new AuthError('the token has expired; get a new one');
+  if (payload.tid === undefined) throw claimRefusal('tid', false);
+  if (payload.tid !== expect.tenantId) throw new AuthError('the token was issued for another tenant');
 }
 
 export function canApprove(who: Identity, view: string): boolean {

@@ -31,9 +31,15 @@ export interface PageOptions {
   notice?: string;
 }
 
+/** The roles, or for a reader (no role: consoleRefusal admits it for its read grants) the views it reads. */
+function rolesText(who: Identity): string {
+  if (who.roles.size) return [...who.roles].join(', ');
+  return who.readViews === '*' ? 'reader of every view' : `reader of ${[...who.readViews].join(', ')}`;
+}
+
 function renderHeader(who: Identity | undefined, csrf: string | undefined): Html {
   const account = who
-    ? html`<span>Signed in as <strong>${who.name}</strong> (${[...who.roles].join(', ') || 'no roles'})</span>
+    ? html`<span>Signed in as <strong>${who.name}</strong> (${rolesText(who)})</span>
         <a href="/ui/sessions">Sessions</a>
         <form method="post" action="/ui/sign-out">
           <input type="hidden" name="_csrf" value="${csrf ?? ''}" /> <button type="submit" class="secondary">Sign out</button>

@@ -270,10 +270,18 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/v1/gate/verdicts/{digest}': { get: { summary: 'The gate verdict of an image digest (pipeline, admin, auditor)', ...secured } },
       '/api/v1/gate/verdicts': { get: { summary: 'The gate verdict of ?image=[host/]repository:tag|@digest', ...secured } },
       '/api/v1/policy/check': {
-        get: { summary: 'Is (ecosystem, name, version) allowed in a view?', parameters: queryParams(schemas.policyCheck) },
+        get: {
+          summary: 'Is (ecosystem, name, version) allowed in a view? With auth.packageRead token: a token granted the view',
+          security: [{}, { bearer: [] }],
+          parameters: queryParams(schemas.policyCheck),
+        },
       },
       '/api/v1/policy/why': {
-        get: { summary: 'What allows or blocks a package, and how to request it', parameters: queryParams(schemas.policyWhy) },
+        get: {
+          summary: 'What allows or blocks a package, and how to request it. With auth.packageRead token: a token granted the view',
+          security: [{}, { bearer: [] }],
+          parameters: queryParams(schemas.policyWhy),
+        },
       },
       '/api/v1/jobs/{name}': {
         post: {

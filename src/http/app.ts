@@ -1,6 +1,8 @@
 // Assembles the HTTP surface: each registered ecosystem's read path (its module's routes), the
 // policy API, health. No business logic here, and no ecosystem named: everything loops over
 // the opened ecosystems. The hot paths (the ecosystems' read paths) get no hooks or middleware.
+// With auth.packageRead token it must never tell a view's rules, or which views exist, to a
+// caller without a token granted that view (the policy queries are checked as the read paths).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { errors, SafelistError } from '../errors.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -170,13 +172,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  const viewReader = policyReader(deps);
+
   // Queries are validated: a parameter given twice arrives as an array, never as a string.
-  app.get('/api/v1/policy/check', async (req) => {
+  app.get('/api/v1/policy/check', viewReader.route, async (req) => {
     const { ecosystem, name, version, view = 'default', channel, build, subdir } = parse(schemas.policyCheck, req.query, 'query');
     const grammar = ecosystem ? grammars[ecosystem] : undefined;
     if (!ecosystem || !grammar) throw errors.badRequest(`ecosystem must be one of ${ecosystemIds.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
     if (!version) throw errors.badRequest('version is required (use /api/v1/policy/why for a name alone)');
+    viewReader.mayRead(req, view);
     const policy = deps.policies.policy;
     if (!policy.hasView(view)) throw errors.unknownView(view, policy.viewNames());
     // Records of a channel grammar (conda) are also identified by channel, build string and subdir; each is checked when given.
@@ -197,10 +202,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   });
 
-  app.get('/api/v1/policy/why', async (req) => {
+  app.get('/api/v1/policy/why', viewReader.route, async (req) => {
     const { ecosystem = ecosystemIds[0]!, name, view = 'default' } = parse(schemas.policyWhy, req.query, 'query');
     if (!grammars[ecosystem]) throw errors.badRequest(`ecosystem must be one of ${ecosystemIds.join(', ')}`);
     if (!name) throw errors.badRequest('name is required');
+    viewReader.mayRead(req, view);
     const source = deps.ecosystems.get(ecosystem);
     const e = explainName(
       { policy: deps.policies.policy, ...(source ? { source, item: source.module.names.item } : {}) },
@@ -221,8 +227,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Workspace onboarding: client configuration for a view (no secrets; tokens are added by the CLI).
   if (deps.config) {
     const config = deps.config;
-    app.get<{ Params: { view: string } }>('/api/v1/workspaces/:view/config', async (req) => {
+    app.get<{ Params: { view: string } }>('/api/v1/workspaces/:view/config', viewReader.route, async (req) => {
       const { view } = req.params;
+      viewReader.mayRead(req, view);
       if (!deps.policies.policy.hasView(view)) throw errors.unknownView(view, deps.policies.policy.viewNames());
       // Never the Host header: the caller chooses it (see onboardingBase).
       return workspaceConfig(config, view, onboardingBase(config.server.publicUrl, app.server.address()));
@@ -244,6 +251,36 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/**
+ * The API routes that tell what a view holds (its rules, its exceptions, the names it knows, which
+ * views exist): with auth.packageRead token they need what the view's read path needs, a token
+ * granted that view (401 without a valid one, 403 READ_NOT_GRANTED naming the view otherwise),
+ * checked before the view's existence so that an unknown view says nothing about which exist.
+ * With anonymous package reads they stay open, as the packages themselves are.
+ */
+function policyReader(deps: AppDeps): {
+  route: { onRequest?: (req: FastifyRequest, reply: FastifyReply) => Promise<void> };
+  mayRead: (req: FastifyRequest, view: string) => void;
+} {
+  if (deps.packageRead !== 'token') return { route: {}, mayRead: () => undefined };
+  const auth = deps.api?.auth;
+  const hint = 'send the token you read packages with (Authorization: Bearer <token>)';
+  return {
+    route: {
+      onRequest: async (req, reply) => {
+        try {
+          req.identity = await packageReader(auth, undefined, req.headers.authorization, hint);
+        } catch (err) {
+          if (err instanceof SafelistError && err.status === 401) reply.header('www-authenticate', 'Bearer realm="safelist"');
+          throw err;
+        }
+      },
+    },
+    // packageReader refused every request when there is no authenticator (fail closed).
+    mayRead: (req, view) => requireRead(auth!, req.identity!, view),
+  };
 }
 
 function ruleJson(r: Rule) {

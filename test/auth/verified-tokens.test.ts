@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { AuthError, Authenticator, type Identity } from '../../src/auth/identity.js';
+import { RejectedTokens } from '../../src/auth/rejected-tokens.js';
 import { VerifiedTokens } from '../../src/auth/verified-tokens.js';
 import { configSchema } from '../../src/ecosystems/index.js';
 import { startEntraStub, type EntraStub } from '../support/entra.js';
@@ -56,6 +57,23 @@ describe('VerifiedTokens', () => {
   });
 });
 
+describe('RejectedTokens', () => {
+  it('answers under the generation it was refused with, for the ttl, and keeps at most `max` tokens', () => {
+    let now = 1_000_000_000_000;
+    const cache = new RejectedTokens({ max: 2, ttlMs: 30_000, now: () => now });
+    cache.set(digest('forged'), 'the token is not valid', 1);
+    expect(cache.get(digest('forged'), 1)).toBe('the token is not valid');
+    expect(cache.get(digest('forged'), 2)).toBeUndefined(); // new keys: checked again
+    expect(cache.get(digest('other'), 1)).toBeUndefined();
+    now += 30_001;
+    expect(cache.get(digest('forged'), 1)).toBeUndefined();
+    for (const t of ['f1', 'f2', 'f3']) cache.set(digest(t), t, 1);
+    expect(cache.size).toBe(2);
+    expect(cache.get(digest('f1'), 1)).toBeUndefined();
+    expect(cache.get(digest('f3'), 1)).toBe('f3');
+  });
+});
+
 describe('Entra tokens through the Authenticator', () => {
   let entra: EntraStub;
   beforeAll(async () => {
@@ -98,6 +116,21 @@ describe('Entra tokens through the Authenticator', () => {
     const a = await uncached.fromToken(token);
     expect(await uncached.fromToken(token)).not.toBe(a);
     expect(uncached.rememberedTokens).toBe(0);
+  });
+
+  it('remembers a refusal, but not that of a token not valid yet (it may be soon)', async () => {
+    const auth = authenticator({ jwksRefresh: '10m' });
+    await auth.fromToken(await entra.token({ oid: 'oid-ws-a' })); // the keys fetched
+    const early = await entra.token({ oid: 'oid-early', nbf: Math.floor(Date.now() / 1000) + 3600 });
+    await expect(auth.fromToken(early)).rejects.toThrow('the token is not valid yet (nbf); check the clocks or retry shortly');
+    expect(auth.refusedTokens).toBe(0);
+    const forged = await entra.token({ oid: 'oid-x' }, { foreignKey: true });
+    await expect(auth.fromToken(forged)).rejects.toBeInstanceOf(AuthError);
+    expect(auth.refusedTokens).toBe(1);
+    const checks = auth.jwtVerifications;
+    await expect(auth.fromToken(forged)).rejects.toThrow('the token is not valid: ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
+    await expect(auth.fromToken(early)).rejects.toThrow('not valid yet');
+    expect(auth.jwtVerifications - checks).toBe(1); // the early one, checked again
   });
 
   it('stops answering for a token once a key rotation reaches it through the JWKS endpoint', async () => {

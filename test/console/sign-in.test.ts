@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleClient, csrfOf } from '../support/console-client.js';
 import { createPgDatabase } from '../support/databases.js';
-import { signInThroughProvider, startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.js';
+import { signInThroughProvider, startOidcProvider, TEST_IDENTITIES, type TestOidcProvider } from '../support/oidc-provider.js';
 import { freePort } from '../support/ports.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 
@@ -36,7 +36,11 @@ describe('console sign-in with OpenID Connect', () => {
   beforeAll(async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     pc = await freePort();
-    op = await startOidcProvider([`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`, `http://127.0.0.1:${pc}`]);
+    op = await startOidcProvider([`http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`, `http://127.0.0.1:${pc}`], {
+      ...TEST_IDENTITIES,
+      nobody: { oid: 'oid-nora-none', name: 'nora@example.com', roles: [] },
+      reader: { oid: 'oid-remy-reader', name: 'remy@example.com', roles: ['Safelist.Reader.team-a'] },
+    });
     db = await createPgDatabase();
     a = await consoleWithOidc(op, pa, db.url);
     b = await consoleWithOidc(op, pb, db.url);
@@ -84,6 +88,20 @@ describe('console sign-in with OpenID Connect', () => {
   it('maps the approver’s app role to the approver role', async () => {
     const page = await signInThroughProvider(new ConsoleClient(a.url), 'approver');
     expect(page.body).toMatch(/Signed in as <strong>abel@example\.com<\/strong> \((approver, requester|requester, approver)\)/);
+  });
+
+  it('refuses an identity without any Safelist app role (403 naming the roles to ask for), and signs in a reader', async () => {
+    const c = new ConsoleClient(a.url);
+    const page = await signInThroughProvider(c, 'nobody');
+    expect(page.status).toBe(403);
+    expect(page.body).toContain(
+      'You are not admitted to the Safelist console: nora@example.com has no Safelist role: ask a Safelist administrator for one of the Entra app roles Safelist.Requester (to request exceptions), Safelist.Approver.&lt;view&gt;, Safelist.Auditor or Safelist.Admin, or Safelist.Reader.&lt;view&gt; to see a view&#39;s packages.',
+    );
+    expect(page.body).not.toContain('Signed in as');
+    expect((await c.request('GET', '/ui/')).status).toBe(303);
+    const reader = await signInThroughProvider(new ConsoleClient(a.url), 'reader');
+    expect(reader.status).toBe(200);
+    expect(reader.body).toContain('Signed in as <strong>remy@example.com</strong> (reader of team-a)');
   });
 
   it('refuses a replayed callback, and one without the sign-in it belongs to', async () => {

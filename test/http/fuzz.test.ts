@@ -625,9 +625,13 @@ function regressions(): Array<[FuzzRequest]> {
   return [
     get('/t/%/x'), // the process exited (URIError in the URL rewrite)
     get('/t/%zz/pypi/default/simple/'), // the same, on a package route: now a 401 like any bad token
-    get('/t/%/api/v1/workspaces/default/config', [['Host', '']]), // an empty Host became the snippets' base URL
-    get('/api/v1/policy/why?name=demo-pkg&name=x'), // a parameter given twice is an array
-    get('/api/v1/policy/check?ecosystem=pypi&name=a&version=1&version=2'),
+    // With package reads behind tokens these three need one (as the read paths do) to reach their handlers.
+    get('/t/%/api/v1/workspaces/default/config', [
+      ['Host', ''],
+      ['Authorization', `Bearer ${TOKENS[0]}`],
+    ]), // an empty Host became the snippets' base URL
+    get('/api/v1/policy/why?name=demo-pkg&name=x', auth), // a parameter given twice is an array
+    get('/api/v1/policy/check?ecosystem=pypi&name=a&version=1&version=2', auth),
     post(
       '/api/v1/exceptions',
       JSON.stringify({ ecosystem: 'pypi', name: 'numpy', view: 'team-a', reason: 'a perfectly good reason \u0000 otherwise' }),

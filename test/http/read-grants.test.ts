@@ -3,7 +3,9 @@
 // views it is granted (read:, Safelist.Reader.<view>, admins everything) and gets a 403 in its
 // client's dialect elsewhere (problem+json, npm's {"error"}, OCI's DENIED) naming the view and
 // what to ask for; an unknown or bad token stays 401; /v2/ answers any valid token. The check
-// runs before any route: a view that does not exist is a 403 too (nothing about it leaks).
+// runs before any route: a view that does not exist is a 403 too (nothing about it leaks). The
+// policy queries (/api/v1/policy/why, /check) and a view's workspace config follow the same rule;
+// with anonymous package reads they stay open to anyone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEntraStub, type EntraStub } from '../support/entra.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
@@ -114,6 +116,46 @@ describe('package reads scoped to views', () => {
     expect((await read(PATHS[0]!, 'team-a', reader)).status).toBe(403);
   });
 
+  it("answers the policy queries and a view's workspace config only to a token granted the view, as its read path", async () => {
+    const reader = await entra.token({ oid: 'oid-ws-b', name: 'Workspace B', roles: ['Safelist.Reader.team-b'] });
+    const queries = (view: string) => [
+      `/api/v1/policy/why?ecosystem=pypi&name=requests&view=${view}`,
+      `/api/v1/policy/check?ecosystem=pypi&name=requests&version=2.0.0&view=${view}`,
+      `/api/v1/workspaces/${view}/config`,
+    ];
+    for (const url of queries('team-a')) {
+      const anonymous = await fetch(`${sl.url}${url}`);
+      expect(anonymous.status, url).toBe(401);
+      expect(anonymous.headers.get('www-authenticate'), url).toBe('Bearer realm="safelist"');
+      expect(((await anonymous.json()) as { detail: string }).detail).toBe(
+        'package access needs a token: send the token you read packages with (Authorization: Bearer <token>)',
+      );
+      expect((await get(url, 'not-a-token-0123456789')).status, url).toBe(401);
+      expect((await get(url, TEAM_A)).status, url).toBe(200);
+      expect((await get(url, ADMIN)).status, url).toBe(200);
+      // The same problem as the read path's 403: code, view, and what to ask for.
+      const other = await get(url, reader);
+      expect(other.status, url).toBe(403);
+      expect(other.headers.get('content-type')).toBe('application/problem+json');
+      expect(await other.json()).toMatchObject({
+        status: 403,
+        code: 'READ_NOT_GRANTED',
+        view: 'team-a',
+        detail:
+          'Workspace B may not read the packages of view "team-a" (it reads: team-b); ask a Safelist administrator for the Entra app role Safelist.Reader.team-a',
+      });
+    }
+    // A view that does not exist is refused like one not granted: its 404 would list the views.
+    for (const url of queries('no-such-view')) {
+      expect((await get(url, TEAM_A)).status, url).toBe(403);
+      expect((await get(url, ADMIN)).status, url).toBe(404);
+    }
+    // No view asked: the default view's rules, so the default view's grant.
+    expect((await get('/api/v1/policy/why?name=requests', TEAM_A)).status).toBe(403);
+    expect((await get('/api/v1/policy/why?name=requests', OLD)).status).toBe(403);
+    expect((await get('/api/v1/policy/why?name=requests&view=team-b', reader)).status).toBe(200);
+  });
+
   it('keeps 401 for a missing, unknown or badly signed token, and answers /v2/ to any valid one', async () => {
     const forged = await entra.token({ oid: 'oid-x', roles: ['Safelist.Reader'] }, { foreignKey: true });
     for (const p of PATHS) {
@@ -124,5 +166,28 @@ describe('package reads scoped to views', () => {
     for (const token of [TEAM_A, OLD, await entra.token({ oid: 'oid-req', roles: ['Safelist.Requester'] })])
       expect((await get('/v2/', token)).status).toBe(200);
     expect((await get('/v2/', 'not-a-token-0123456789')).status).toBe(401);
+  });
+});
+
+describe('policy queries with anonymous package reads', () => {
+  let sl: TestSafelist;
+  beforeAll(async () => {
+    sl = await startTestSafelist({
+      views: { 'team-a': {} },
+      extra: { auth: { tokens: [{ id: 'ws-team-a', token: TEAM_A, read: ['team-a'] }] } },
+    });
+  });
+  afterAll(async () => {
+    await sl?.stop();
+  });
+
+  it("stay open to anyone (pip's hint links, safelist why against the API), whatever the view", async () => {
+    for (const url of [
+      '/api/v1/policy/why?ecosystem=pypi&name=requests&view=default',
+      '/api/v1/policy/check?ecosystem=pypi&name=requests&version=2.0.0&view=team-a',
+      '/api/v1/workspaces/default/config',
+    ])
+      expect((await fetch(`${sl.url}${url}`)).status, url).toBe(200);
+    expect((await fetch(`${sl.url}/api/v1/policy/why?name=requests&view=nope`)).status).toBe(404);
   });
 });

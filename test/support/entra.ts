@@ -17,6 +17,8 @@ export interface EntraStub {
     claims: { oid: string; roles?: string[]; name?: string } & Record<string, unknown>,
     opts?: { expiresIn?: string | number; foreignKey?: boolean; kid?: string },
   ): Promise<string>;
+  /** How many times the JWKS document was fetched. */
+  readonly keysFetched: number;
   /** Publishes a new signing key in place of the old one: tokens signed before no longer verify. */
   rotate(): Promise<void>;
   /** Stops answering (connections cut, port closed) until up(). */
@@ -33,8 +35,10 @@ export async function startEntraStub(): Promise<EntraStub> {
   let kid = 'test-key-1';
   const foreign = await generateKeyPair('RS256');
   let jwk: JWK = { ...(await exportJWK(publicKey)), kid, use: 'sig', alg: 'RS256' };
+  let keysFetched = 0;
   const server: Server = createServer((req, res) => {
     if (req.url === '/keys') {
+      keysFetched++;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
     } else res.writeHead(404).end();
   });
@@ -51,6 +55,9 @@ export async function startEntraStub(): Promise<EntraStub> {
     audience,
     jwksUri: `http://127.0.0.1:${port}/keys`,
     issuerV2,
+    get keysFetched() {
+      return keysFetched;
+    },
     async token(claims, opts = {}) {
       const { iss, aud, exp, ...rest } = claims as Record<string, unknown>;
       let jwt = new SignJWT({ tid: tenantId, ver: '2.0', ...rest })

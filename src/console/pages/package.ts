@@ -2,7 +2,8 @@
 // explanation as `safelist why` and /api/v1/policy/why), each known version as allowed, blocked
 // or held by a cool-down with the reason and the allowlist line (or exception) it comes from,
 // the install snippet, and "request an exception" prefilled. It must never present a version as
-// installable that the read path would refuse: every status is the read path's own decision.
+// installable that the read path would refuse: every status is the read path's own decision;
+// nor explain a view the identity may not read when package reads need a token (read-scope.ts).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ecosystemIds, ecosystems } from '../../ecosystems/index.js';
@@ -11,9 +12,10 @@ import { describeRule, type Ecosystem } from '../../policy/types.js';
 import { parse } from '../../validate.js';
 import { html, type Html } from '../html.js';
 import { installSnippet } from '../install.js';
-import { needs, sendPage, type ConsoleDeps } from '../types.js';
+import { pickShownView } from '../read-scope.js';
+import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
 import { explainWithVersions, type VersionRow } from '../versions.js';
-import { dataTable, pickView, viewSelect } from '../widgets.js';
+import { dataTable, viewSelect } from '../widgets.js';
 
 const params = z.object({
   ecosystem: z.enum(ecosystemIds as [string, ...string[]], `ecosystem must be one of ${ecosystemIds.join(', ')}`),
@@ -59,8 +61,7 @@ export function registerPackagePage(app: FastifyInstance, deps: ConsoleDeps): vo
     const module = ecosystems.get(ecosystem)!;
     const problem = module.grammar.checkName(p.name);
     if (problem) throw errors.invalidName(problem);
-    const views = deps.runtime.policies.policy.viewNames();
-    const view = pickView(views, parse(query, req.query, 'query').view);
+    const { view, views } = pickShownView(deps, signedIn(req), parse(query, req.query, 'query').view);
     const rt = deps.runtime;
     const { explanation: e, rows } = explainWithVersions(rt, ecosystem, p.name, view);
     const allowed = rows.filter((r) => r.status === 'allowed').pop();

@@ -1,6 +1,7 @@
 // The console's home: catalog search across ecosystems in one workspace view, with close
 // matches for typos, each hit linking to its package page. It must never show a name as
-// allowed that the policy does not admit (the status comes from CatalogSearch, i.e. the policy).
+// allowed that the policy does not admit (the status comes from CatalogSearch, i.e. the policy),
+// nor search a view the identity may not read when package reads need a token (read-scope.ts).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ecosystemIds } from '../../ecosystems/index.js';
@@ -9,9 +10,10 @@ import type { Ecosystem } from '../../policy/types.js';
 import { parse } from '../../validate.js';
 import { html } from '../html.js';
 import { CatalogSearch, type SearchHit } from '../search.js';
-import { needs, sendPage, type ConsoleDeps } from '../types.js';
+import { pickShownView } from '../read-scope.js';
+import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
 import { explainIn } from '../versions.js';
-import { ecosystemSelect, pickView, viewSelect, dataTable } from '../widgets.js';
+import { ecosystemSelect, viewSelect, dataTable } from '../widgets.js';
 
 const query = z.object({
   q: z.string().max(200).optional(),
@@ -57,8 +59,7 @@ export function registerSearchPage(app: FastifyInstance, deps: ConsoleDeps): voi
   const search = new CatalogSearch(deps.runtime);
   app.get('/', { preHandler: needs() }, async (req, reply) => {
     const q = parse(query, req.query, 'query');
-    const views = deps.runtime.policies.policy.viewNames();
-    const view = pickView(views, q.view);
+    const { view, views } = pickShownView(deps, signedIn(req), q.view);
     const eco = q.ecosystem ?? 'all';
     const text = q.q?.trim() ?? '';
     const rt = deps.runtime;

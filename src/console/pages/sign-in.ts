@@ -2,7 +2,8 @@
 // oidc.ts, the pending state kept in the visitor's session row. Without it (the embedded
 // default): a form where a static token of auth.tokens is pasted, checked by the API's own
 // Authenticator. Either way a new session id is issued at sign-in. It must never redirect to
-// another site after sign-in (only to /ui/ paths), and never keep a session after sign-out.
+// another site after sign-in (only to /ui/ paths), never keep a session after sign-out, and never
+// sign in an identity with no role and no view to read (a 403 page saying what to ask for).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AuthError, tokenSha256, type Identity } from '../../auth/identity.js';
@@ -10,6 +11,7 @@ import { durationMs } from '../../config/schema.js';
 import { errors } from '../../errors.js';
 import { parse } from '../../validate.js';
 import { consoleCsp } from '../csp.js';
+import { consoleRefusal } from '../roles.js';
 import { html } from '../html.js';
 import type { Session, StoredIdentity } from '../session.js';
 import { sendPage, type ConsoleDeps } from '../types.js';
@@ -73,6 +75,14 @@ function renderSignIn(deps: ConsoleDeps, csrf: string, next: string, problem?: s
     </form>`;
 }
 
+/** 403: the identity is genuine but has no role and reads no view (consoleRefusal); no session is signed in. */
+function refuseSignIn(deps: ConsoleDeps, req: FastifyRequest, reply: FastifyReply, next: string, refusal: string) {
+  const csrf = req.consoleSession?.csrf;
+  const problem = `You are not admitted to the Safelist console: ${refusal}.`;
+  const body = csrf ? renderSignIn(deps, csrf, next, problem) : html`<p class="error" role="alert">${problem}</p>`;
+  return sendPage(req, reply, { title: 'No access to Safelist', nav: '/ui/sign-in', body, status: 403 });
+}
+
 export function registerSignInPage(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get<{ Querystring: { next?: string } }>('/sign-in', async (req, reply) => {
     const next = safeNext(req.query.next);
@@ -99,6 +109,8 @@ export function registerSignInPage(app: FastifyInstance, deps: ConsoleDeps): voi
       const body = renderSignIn(deps, req.consoleSession!.csrf, next, err.message);
       return sendPage(req, reply, { title: 'Sign in', nav: '/ui/sign-in', body, status: 401 });
     }
+    const refusal = consoleRefusal(deps.config, who);
+    if (refusal) return refuseSignIn(deps, req, reply, next, refusal);
     const stored: StoredIdentity = {
       oid: who.oid,
       name: who.name,
@@ -124,7 +136,9 @@ export function registerSignInPage(app: FastifyInstance, deps: ConsoleDeps): voi
     if (!pending) throw errors.badRequest('this sign-in has expired or was already used; start again from the sign-in page');
     const callback = new URL(deps.oidc.redirectUri);
     callback.search = new URL(req.url, 'http://console.invalid').search;
-    const { stored } = await deps.oidc.finish(callback, pending);
+    const { stored, identity } = await deps.oidc.finish(callback, pending);
+    const refusal = consoleRefusal(deps.config, identity);
+    if (refusal) return refuseSignIn(deps, req, reply, safeNext(pending.returnTo), refusal);
     return signInAs(app, deps, req, reply, stored, safeNext(pending.returnTo));
   });
 
