@@ -2,6 +2,7 @@
 // or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per (channel, subdir) on change notifications, so requests never touch the
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
+import pLimit from 'p-limit';
 import { readSnapshot, type Db, type Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, NAME_PAIR } from '../../catalog/replicated.js';
@@ -110,6 +111,13 @@ const key = (channel: string, subdir: string) => NAME_PAIR.name(channel, subdir)
  */
 const RELOAD_ROWS = 5000;
 
+/**
+ * Subdir reads one catalog runs at once. Each keeps a pool connection for its whole read (its
+ * snapshot's transaction), and a write that touched many subdirs notifies them all at once:
+ * unbounded, they could take every connection of the pool (10 by default) from requests and jobs.
+ */
+const CONCURRENT_READS = 2;
+
 /** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
 const UPSERT_BATCH_ROWS = 1000;
 const UPSERT_BATCH_CHARS = 8 << 20;
@@ -157,6 +165,7 @@ function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPacka
 
 export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: string]> {
   private readonly subdirs = new Map<string, CondaSubdir>();
+  private readonly reads = pLimit(CONCURRENT_READS);
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   constructor(db: Db, reloads?: CatalogReloads) {
@@ -173,9 +182,14 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
    * Every record of a subdir, RELOAD_ROWS per query in file name order, all in one snapshot (a
    * read-only REPEATABLE READ transaction): pages read at different moments could install a
    * write half seen (a record it added past the first page without one before it). Pages, not one
-   * statement, so the rows are never held twice (the driver's result beside the entries).
+   * statement, so the rows are never held twice (the driver's result beside the entries). At
+   * most CONCURRENT_READS at once.
    */
   private readSubdir(channel: string, subdir: string): Promise<CondaPackage[]> {
+    return this.reads(() => this.readPages(channel, subdir));
+  }
+
+  private readPages(channel: string, subdir: string): Promise<CondaPackage[]> {
     return readSnapshot(this.db, async (q) => {
       const intern = interner();
       const out: CondaPackage[] = [];
