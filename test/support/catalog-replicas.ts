@@ -22,6 +22,12 @@ export interface CatalogReplicas<C extends AnyCatalog> {
   dbB: HeldDb;
   writer: C;
   replica: C;
+  /** The replica's database under its HeldDb (for a third catalog, on a HeldDb of its own, beside the replica). */
+  replicaBase: Db;
+  /** The replica's retrier (shared by the catalogs of its process). */
+  replicaReloads: CatalogReloads;
+  /** Records every payload `db` delivers on CATALOG_CHANNEL from now on, so drain(db) works for it. */
+  hear(db: HeldDb): Promise<void>;
   /** Once this returns, every notification sent on `db` before the call has reached its listeners and been handled. */
   drain(db: HeldDb): Promise<void>;
   /** Every held statement let go, and every statement answered and its reload installed. */
@@ -53,11 +59,12 @@ export async function catalogReplicas<C extends AnyCatalog>(
   await writer.open();
   await replica.open();
   const heard = new Map<HeldDb, string[]>();
-  for (const db of [dbA, dbB]) {
+  const hear = async (db: HeldDb) => {
     const payloads: string[] = [];
     heard.set(db, payloads);
     await db.listen(CATALOG_CHANNEL, (p) => payloads.push(p));
-  }
+  };
+  for (const db of [dbA, dbB]) await hear(db);
   let markers = 0;
   return {
     mode,
@@ -65,6 +72,9 @@ export async function catalogReplicas<C extends AnyCatalog>(
     dbB,
     writer,
     replica,
+    replicaBase: dbs[1]!,
+    replicaReloads: reloads[1]!,
+    hear,
     async drain(db) {
       const marker = `marker-${++markers}`;
       await db.notify(CATALOG_CHANNEL, JSON.stringify({ ecosystem: 'none', name: marker }));
