@@ -230,11 +230,11 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
    * file name keeps its sha256 (callers check; the database refuses a silent change).
    * Written in batches of multi-row statements (a first sync brings hundreds of thousands of
    * records). Inside the caller's transaction `q`, the caller publishes (writeSubdirs). Without
-   * one, in a transaction of its own that tells every replica at COMMIT, once per subdir; this
-   * catalog holds the records when it returns.
+   * one (the catalog's own database is none), in a transaction of its own that tells every
+   * replica at COMMIT, once per subdir; this catalog holds the records when it returns.
    */
   async upsert(packages: CondaPackage[], q?: Queryable): Promise<void> {
-    if (q) return this.writeRecords(packages, q);
+    if (q && q !== this.db) return this.writeRecords(packages, q);
     const touched = new Set(packages.map((p) => key(p.channel, p.subdir)));
     await this.writeAndReload(touched, (tx) => this.writeRecords(packages, tx));
   }

@@ -378,11 +378,12 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
   /**
    * Inserts or updates file records. An existing record keeps its identity (sha256); a stored
    * file is never downgraded to upstream-only. Publishes the change to every replica: inside the
-   * caller's transaction `q` at its COMMIT; without one, in a transaction of its own that tells
-   * the others at COMMIT, this catalog holding the files when it returns.
+   * caller's transaction `q` at its COMMIT; without one (the catalog's own database is none), in
+   * a transaction of its own that tells the others at COMMIT, this catalog holding the files
+   * when it returns.
    */
   async upsert(files: PypiFile[], q?: Queryable): Promise<void> {
-    if (q) {
+    if (q && q !== this.db) {
       await this.changed(await this.writeFiles(files, q), q);
       return;
     }
