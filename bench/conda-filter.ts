@@ -144,8 +144,7 @@ async function main(): Promise<void> {
       const pkgs = [...Object.entries(filtered.packages), ...Object.entries(filtered['packages.conda'])].map(([fn, rec]) =>
         packageFromRecord('conda-forge', 'linux-64', fn, rec, { stored: true, source: 'bench', sourceUrl: null }),
       );
-      await server.runtime.db.tx(async (q) => openedConda(server.runtime).catalog.upsert(pkgs, q));
-      await openedConda(server.runtime).catalog.changed(['conda-forge/linux-64']);
+      await openedConda(server.runtime).catalog.upsert(pkgs);
       const url = `${server.url}/conda/default/conda-forge/linux-64/repodata.json`;
       const body = Buffer.from(await (await fetch(url, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer());
       bodyBytes = body.length;

@@ -6,7 +6,8 @@
 // (OrderedReloads): an entry only ever moves forward, and a writer reads its own write when its
 // write returns. It listens before its full read, so a write committed meanwhile is not missed.
 // It must never drop a failed reload silently (CatalogReloads logs, counts and retries it), and
-// never skip a notification it did not reload itself.
+// never skip a notification it did not reload itself. Every write publishes its change in its own
+// transaction (delivered at COMMIT): none is told after its commit, where a crash would lose it.
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../state/db.js';
 import { CATALOG_CHANNEL, parseCatalogChange, publishCatalogChanges } from './changes.js';
@@ -155,24 +156,16 @@ export abstract class ReplicatedCatalog<K extends unknown[]> {
   }
 
   /**
-   * Publishes that these keys (by notification name) changed. On the catalog's own connection
-   * (the write is committed) it reloads them first and tags the notification with its origin, so
-   * only the others reload. Inside a caller's transaction `q` nothing is committed yet: the
-   * notification goes out at COMMIT untagged, and this instance reloads on it like every other
-   * (no read-your-write: a writer that needs it uses writeAndReload).
+   * Publishes, inside a caller's transaction `q`, that these keys (by notification name) changed:
+   * the notification goes out at COMMIT (atomically with the write, dropped on ROLLBACK),
+   * untagged, and this instance reloads on it like every other (no read-your-write: a writer that
+   * needs it uses writeAndReload). Never on the catalog's own connection after a commit: a crash
+   * between the commit and the notification would leave every other replica stale.
    */
-  protected async changed(names: Iterable<string>, q: Queryable = this.db): Promise<void> {
+  protected async changed(names: Iterable<string>, q: Queryable): Promise<void> {
+    if (q === this.db) throw new Error(`${this.ecosystem} catalog: changed() publishes inside a transaction; write with writeAndReload`);
     const list = [...names];
-    if (q !== this.db) {
-      if (list.length) await publishCatalogChanges(q, this.ecosystem, list);
-      return;
-    }
-    try {
-      await this.reloadOwn(list);
-    } finally {
-      // The write is committed: the other replicas must hear of it even when this one's re-read failed.
-      if (list.length) await publishCatalogChanges(q, this.ecosystem, list, this.origin);
-    }
+    if (list.length) await publishCatalogChanges(q, this.ecosystem, list);
   }
 
   /**

@@ -45,6 +45,18 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/**
+ * Runs fn in one read-only REPEATABLE READ transaction: every statement of it reads one snapshot
+ * (the database as of its first statement), whatever commits meanwhile. For a read too large for
+ * one statement's result (read in pages); a read that fits in one statement needs none.
+ */
+export function readSnapshot<T>(db: Db, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return db.tx(async (q) => {
+    await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    return fn(q);
+  });
+}
+
 /** A stable 64-bit advisory lock key for a lock name. */
 /** The signed 64-bit advisory lock key of a lock name (exported for tests that read pg_locks). */
 export function lockKey(name: string): string {

@@ -39,7 +39,8 @@ class NotesCatalog extends ReplicatedCatalog<[book: string, page: string]> {
     this.notifyListeners(book, page);
   }
 
-  async write(book: string, page: string, text: string, q: Queryable = this.db): Promise<void> {
+  /** Writes in a caller's transaction: every instance, this one too, reloads on the notification at COMMIT. */
+  async write(book: string, page: string, text: string, q: Queryable): Promise<void> {
     await q.query(
       'INSERT INTO contract_notes (book, page, text) VALUES ($1, $2, $3) ON CONFLICT (book, page) DO UPDATE SET text = EXCLUDED.text',
       [book, page, text],
@@ -118,7 +119,7 @@ describe.each(DB_MODES)('replicated catalog contract on %s', (mode) => {
     const stopA = a.onChange((book, page) => heardA.push(`${book}/${page}`));
     const stopB = b.onChange((book, page) => heardB.push(`${book}/${page}`));
     await drain('before-write');
-    await a.write('guide', 'intro', 'first');
+    await a.writeTx('guide', 'intro', 'first');
     expect(a.notes.get('guide/intro')?.text).toBe('first'); // read-your-write, before any notification
     await until(() => b.notes.get('guide/intro'), 'the other instance to reload');
     await drain('after-write');
@@ -194,7 +195,7 @@ describe.each(DB_MODES)('replicated catalog contract on %s', (mode) => {
     await drain('after-close');
     const readsBefore = a.reads.get('guide/intro');
     const serialBefore = a.notes.get('guide/intro')!.serial;
-    await b.write('guide', 'intro', 'second');
+    await b.writeTx('guide', 'intro', 'second');
     await drain('after-second-write');
     expect(a.reads.get('guide/intro')).toBe(readsBefore);
     expect(a.notes.get('guide/intro')).toEqual({ text: 'first', serial: serialBefore });

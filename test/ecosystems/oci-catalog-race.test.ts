@@ -1,7 +1,7 @@
 // The OCI catalog under the races a full-suite run on PostgreSQL once met (a pull answered 500: a
 // replica held a tag without the manifest it names; a sync's own catalog missed a tag it had just
-// written). Two catalogs act as two replicas (on PostgreSQL, two connection pools and listeners
-// on one database; on PGlite, one database), and a HeldDb puts a reload's read exactly where a
+// written). Two catalogs act as two replicas (catalog-replicas.ts: on PostgreSQL, two connection
+// pools and listeners on one database; on PGlite, one database), and a HeldDb puts a reload's read exactly where a
 // loaded machine may: between another replica's commits, or answered but not yet installed.
 // What must hold: every entry a catalog installs is whole (a tag's manifest and its references
 // are there), a key's entries only move forward, a writer holds its write when it returns, and a
@@ -9,13 +9,10 @@
 // Waits are bounded polls on outcomes, never on time.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOG_CHANNEL } from '../../src/catalog/changes.js';
-import { CatalogReloads } from '../../src/catalog/reload.js';
-import { openStateDb } from '../../src/ecosystems/index.js';
 import { OciCatalog, type OciImage, type OciTagWrite } from '../../src/ecosystems/oci/catalog.js';
-import type { Db } from '../../src/state/db.js';
-import { DB_MODES, databaseConfig } from '../support/databases.js';
-import { heldDb, type HeldDb } from '../support/held-db.js';
+import { catalogReplicas, type CatalogReplicas } from '../support/catalog-replicas.js';
+import { DB_MODES } from '../support/databases.js';
+import { heldDb } from '../support/held-db.js';
 import { until } from '../support/wait.js';
 
 const sha256 = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
@@ -66,103 +63,57 @@ function installsOf(catalog: OciCatalog, name: string): Array<{ tags: string[]; 
 const movesForward = (installs: Array<{ tags: string[] }>) =>
   installs.every((x, i) => i === 0 || installs[i - 1]!.tags.every((t) => x.tags.includes(t)));
 
-const log = { warn: () => undefined, info: () => undefined } as never;
-
 describe.each(DB_MODES)('OCI catalog races between replicas on %s', (mode) => {
-  const dbs: Db[] = [];
-  let cleanup: () => Promise<void>;
-  let dbA: HeldDb;
-  let dbB: HeldDb;
-  let writer: OciCatalog;
-  let replica: OciCatalog;
-  const reloads = [new CatalogReloads(log, { baseMs: 20, maxMs: 200 }), new CatalogReloads(log, { baseMs: 20, maxMs: 200 })];
-  const heard = new Map<HeldDb, string[]>();
-  let markers = 0;
-
-  /**
-   * One turn of the event loop: the promise continuations queued now have run (a released read's
-   * install, and the reload that starts after it, are continuations of one another, no I/O between).
-   */
-  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-  /** Notifications reach listeners in order: once a marker arrives, every notification before it was handled. */
-  const drain = async (db: HeldDb) => {
-    const marker = `marker-${++markers}`;
-    await db.notify(CATALOG_CHANNEL, JSON.stringify({ ecosystem: 'none', name: marker }));
-    await until(() => heard.get(db)!.some((p) => p.includes(marker)) || undefined, `the ${marker} notification`);
-    await turn();
-  };
-  /** Every held read let go, and every read answered and installed. */
-  const settle = async (db: HeldDb) => {
-    await turn();
-    await until(() => (db.held === 0 && db.running === 0) || undefined, 'the reloads to end');
-  };
+  let r: CatalogReplicas<OciCatalog>;
 
   beforeAll(async () => {
-    const cfg = await databaseConfig(mode);
-    cleanup = cfg.cleanup;
-    dbs.push(await openStateDb(cfg.database));
-    // PostgreSQL: a second replica with its own pool and listener; PGlite has one process, one database.
-    dbs.push(mode === 'pg' ? await openStateDb(cfg.database) : dbs[0]!);
-    dbA = heldDb(dbs[0]!);
-    dbB = heldDb(dbs[1]!);
-    writer = new OciCatalog(dbA, reloads[0]);
-    replica = new OciCatalog(dbB, reloads[1]);
-    await writer.open();
-    await replica.open();
-    for (const db of [dbA, dbB]) {
-      const payloads: string[] = [];
-      heard.set(db, payloads);
-      await db.listen(CATALOG_CHANNEL, (p) => payloads.push(p));
-    }
+    r = await catalogReplicas(mode, (db, reloads) => new OciCatalog(db, reloads));
   });
 
   afterAll(async () => {
-    dbA?.release();
-    dbB?.release();
-    await writer?.close();
-    await replica?.close();
-    for (const r of reloads) r.close();
-    for (const db of new Set(dbs)) await db.close();
-    await cleanup?.();
+    await r?.close();
   });
 
   it('a replica never installs a tag without its manifest, whatever commits between the reads of its reload', async () => {
+    const { writer, replica, dbB } = r;
     const name = 'mcr/race/snapshot';
     const installs = installsOf(replica, name);
     dbB.hold(/oci_tags/, 'before');
     await writer.commitTag(tagWrite(name, '1'));
     // The replica's reload of tag 1 has read all it reads before the tags, and waits to read those.
-    await until(() => (dbB.held > 0 && dbB.running === 0) || undefined, "the replica's reload to wait before reading the tags");
+    await r.heldWithNothingRunning(dbB, "the replica's reload to wait before reading the tags");
     dbB.stopHolding();
     await writer.commitTag(tagWrite(name, '2'));
     dbB.release();
-    await drain(dbB);
-    await settle(dbB);
+    await r.drain(dbB);
+    await r.settle(dbB);
     expect(installs.length).toBeGreaterThan(0);
     expect(installs.filter((i) => !i.whole)).toEqual([]);
     expect(installs.at(-1)!.tags).toEqual(['1', '2']);
   });
 
   it('reloads of one image on a replica land in order: an older read never replaces a newer one', async () => {
+    const { writer, replica, dbB } = r;
     const name = 'mcr/race/order';
     const installs = installsOf(replica, name);
     dbB.hold(/oci_/, 'after');
     await writer.commitTag(tagWrite(name, '1'));
     // The replica's reload of tag 1 has read the image (tag 1 only) and is about to install it.
-    await until(() => (dbB.held > 0 && dbB.running === 0) || undefined, "the replica's reload of tag 1 to be answered");
+    await r.heldWithNothingRunning(dbB, "the replica's reload of tag 1 to be answered");
     dbB.stopHolding();
     await writer.commitTag(tagWrite(name, '2'));
     // The notification of tag 2 reached the replica, and whatever reload it started has read.
-    await drain(dbB);
+    await r.drain(dbB);
     await until(() => dbB.running === 0 || undefined, "the replica's reload of tag 2");
     dbB.release();
-    await settle(dbB);
+    await r.settle(dbB);
     expect(installs, JSON.stringify(installs)).toSatisfy(movesForward);
     expect(installs.at(-1)!.tags).toEqual(['1', '2']);
     expect(replica.image(name)!.tags.size).toBe(2);
   });
 
   it('a writer holds its tag when commitTag returns, and no later reload takes it back', async () => {
+    const { writer, dbA } = r;
     const name = 'mcr/race/writer';
     const installs = installsOf(writer, name);
     dbA.holdNotifications();
@@ -170,27 +121,26 @@ describe.each(DB_MODES)('OCI catalog races between replicas on %s', (mode) => {
     // Any reload the writer makes on its own notification of tag 1 is answered, then held.
     dbA.hold(/oci_/, 'after');
     dbA.releaseNotifications();
-    await drain(dbA);
+    await r.drain(dbA);
     await until(() => dbA.running === 0 || undefined, "the writer's reloads on its notification");
     dbA.stopHolding();
     const second = tagWrite(name, '2');
     await writer.commitTag(second);
     expect(writer.tagDigest(name, '2')).toBe(second.digest);
-    await drain(dbA);
+    await r.drain(dbA);
     dbA.release();
-    await settle(dbA);
+    await r.settle(dbA);
     expect(writer.tagDigest(name, '2')).toBe(second.digest);
     expect(installs, JSON.stringify(installs)).toSatisfy(movesForward);
     expect(installs.filter((i) => !i.whole)).toEqual([]);
   });
 
   it('a replica that opens while another writes misses nothing committed during its first read', async () => {
+    const { writer } = r;
     const name = 'mcr/race/opening';
-    const dbC = heldDb(dbs[1]!);
-    const late = new OciCatalog(dbC, reloads[1]);
-    const payloads: string[] = [];
-    heard.set(dbC, payloads);
-    await dbC.listen(CATALOG_CHANNEL, (p) => payloads.push(p));
+    const dbC = heldDb(r.replicaBase);
+    const late = new OciCatalog(dbC, r.replicaReloads);
+    await r.hear(dbC);
     // Its first read has listed the images there are (not this one yet) and goes on from there.
     dbC.hold(/SELECT DISTINCT name FROM oci_manifests/, 'after');
     const opening = late.open();
@@ -198,11 +148,11 @@ describe.each(DB_MODES)('OCI catalog races between replicas on %s', (mode) => {
       await until(() => dbC.held > 0 || undefined, "the new replica's first read to list the images");
       dbC.stopHolding();
       await writer.commitTag(tagWrite(name, '1'));
-      await drain(dbC); // the write's notification reached this process while the new replica was still reading
+      await r.drain(dbC); // the write's notification reached this process while the new replica was still reading
       dbC.release();
       await opening;
-      await drain(dbC);
-      await settle(dbC);
+      await r.drain(dbC);
+      await r.settle(dbC);
       expect(late.tagDigest(name, '1')).toBe(tagWrite(name, '1').digest);
     } finally {
       dbC.release();
@@ -212,11 +162,12 @@ describe.each(DB_MODES)('OCI catalog races between replicas on %s', (mode) => {
   });
 
   it('the replica ends with what the writer wrote, whole, after a run of commits', async () => {
+    const { writer, replica, dbB } = r;
     const name = 'mcr/race/many';
     const installs = installsOf(replica, name);
     for (let i = 0; i < 20; i++) await writer.commitTag(tagWrite(name, `1.${i}`));
-    await drain(dbB);
-    await settle(dbB);
+    await r.drain(dbB);
+    await r.settle(dbB);
     expect(installs.filter((i) => !i.whole)).toEqual([]);
     expect(installs).toSatisfy(movesForward);
     expect([...replica.image(name)!.tags.keys()].sort()).toEqual([...writer.image(name)!.tags.keys()].sort());

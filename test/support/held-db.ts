@@ -3,7 +3,10 @@
 // came back and before the caller gets it) and the notifications its listeners would receive.
 // It puts a replica's catalog reload in a known place relative to another replica's commits,
 // the way a loaded machine or a slow network may, without sleeping or timing tricks.
-// Transactions (db.tx) pass through untouched: it never holds a write, never invents an answer.
+// Statements inside a transaction (db.tx) are held like the others, so a read in one snapshot
+// (readSnapshot) can be held between its pages; a test holds reads only (a held write would keep
+// its locks), and on PGlite, whose one connection a transaction keeps, holds none inside one (every
+// other statement would wait for it). It never invents an answer.
 import type { Db, Queryable } from '../../src/state/db.js';
 
 export interface HeldDb extends Db {
@@ -31,25 +34,29 @@ export function heldDb(db: Db): HeldDb {
   let running = 0;
 
   const wait = () => new Promise<void>((resolve) => waiting.push(resolve));
-  const query = async <T>(sql: string, params?: unknown[]): Promise<T[]> => {
-    const when = match?.re.test(sql) ? match.when : undefined;
-    if (when === 'before') await wait();
-    running++;
-    let rows: T[];
-    try {
-      rows = await db.query<T>(sql, params);
-    } finally {
-      running--;
-    }
-    if (when === 'after') await wait();
-    return rows;
-  };
+  /** db.query, or a transaction's query, held where a test asked. */
+  const holding =
+    (q: Queryable) =>
+    async <T>(sql: string, params?: unknown[]): Promise<T[]> => {
+      const when = match?.re.test(sql) ? match.when : undefined;
+      if (when === 'before') await wait();
+      running++;
+      let rows: T[];
+      try {
+        rows = await q.query<T>(sql, params);
+      } finally {
+        running--;
+      }
+      if (when === 'after') await wait();
+      return rows;
+    };
+  const query = holding(db);
 
   const held: HeldDb = {
     kind: db.kind,
     query,
     exec: (sql) => db.exec(sql),
-    tx: <T>(fn: (q: Queryable) => Promise<T>) => db.tx(fn),
+    tx: <T>(fn: (q: Queryable) => Promise<T>) => db.tx((q) => fn({ query: holding(q), exec: (sql) => q.exec(sql) })),
     listen: (channel, onPayload) =>
       db.listen(channel, (payload) => {
         if (holdingNotifications) notifications.push(() => onPayload(payload));

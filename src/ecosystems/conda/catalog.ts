@@ -2,7 +2,8 @@
 // or upstream-only. PostgreSQL is the truth; this class keeps an in-memory copy for the read
 // path, refreshed per (channel, subdir) on change notifications, so requests never touch the
 // database. Records keep the upstream JSON text, so served repodata carries the same hashes.
-import type { Db, Queryable } from '../../state/db.js';
+import pLimit from 'p-limit';
+import { readSnapshot, type Db, type Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, NAME_PAIR } from '../../catalog/replicated.js';
 import { interner, RecordColumns } from '../../catalog/columns.js';
@@ -110,6 +111,13 @@ const key = (channel: string, subdir: string) => NAME_PAIR.name(channel, subdir)
  */
 const RELOAD_ROWS = 5000;
 
+/**
+ * Subdir reads one catalog runs at once. Each keeps a pool connection for its whole read (its
+ * snapshot's transaction), and a write that touched many subdirs notifies them all at once:
+ * unbounded, they could take every connection of the pool (10 by default) from requests and jobs.
+ */
+const CONCURRENT_READS = 2;
+
 /** Rows per statement, and the JSON text a statement carries at most: bounds memory per batch. */
 const UPSERT_BATCH_ROWS = 1000;
 const UPSERT_BATCH_CHARS = 8 << 20;
@@ -157,6 +165,7 @@ function* upsertBatches(packages: readonly CondaPackage[]): Generator<CondaPacka
 
 export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: string]> {
   private readonly subdirs = new Map<string, CondaSubdir>();
+  private readonly reads = pLimit(CONCURRENT_READS);
 
   /** `reloads` retries reloads that fail after a notification (shared by the runtime's catalogs). */
   constructor(db: Db, reloads?: CatalogReloads) {
@@ -170,22 +179,30 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
   }
 
   /**
-   * Every record of a subdir, RELOAD_ROWS per query in file name order. A write committed
-   * between two pages may be half seen, but every write is followed by a reload of its subdir
-   * (after its commit, here and on every replica), which reads it whole.
+   * Every record of a subdir, RELOAD_ROWS per query in file name order, all in one snapshot (a
+   * read-only REPEATABLE READ transaction): pages read at different moments could install a
+   * write half seen (a record it added past the first page without one before it). Pages, not one
+   * statement, so the rows are never held twice (the driver's result beside the entries). At
+   * most CONCURRENT_READS at once.
    */
-  private async readSubdir(channel: string, subdir: string): Promise<CondaPackage[]> {
-    const intern = interner();
-    const out: CondaPackage[] = [];
-    for (let after = ''; ; after = out[out.length - 1]!.filename) {
-      const rows = await this.db.query(
-        `SELECT ${COLUMNS.selectList} FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename > $3
-         ORDER BY filename LIMIT ${RELOAD_ROWS}`,
-        [channel, subdir, after],
-      );
-      for (const r of rows) out.push(COLUMNS.fromRow(r, intern));
-      if (rows.length < RELOAD_ROWS) return out;
-    }
+  private readSubdir(channel: string, subdir: string): Promise<CondaPackage[]> {
+    return this.reads(() => this.readPages(channel, subdir));
+  }
+
+  private readPages(channel: string, subdir: string): Promise<CondaPackage[]> {
+    return readSnapshot(this.db, async (q) => {
+      const intern = interner();
+      const out: CondaPackage[] = [];
+      for (let after = ''; ; after = out[out.length - 1]!.filename) {
+        const rows = await q.query(
+          `SELECT ${COLUMNS.selectList} FROM conda_packages WHERE channel = $1 AND subdir = $2 AND filename > $3
+           ORDER BY filename LIMIT ${RELOAD_ROWS}`,
+          [channel, subdir, after],
+        );
+        for (const r of rows) out.push(COLUMNS.fromRow(r, intern));
+        if (rows.length < RELOAD_ROWS) return out;
+      }
+    });
   }
 
   private install(channel: string, subdir: string, list: CondaPackage[]): void {
@@ -212,20 +229,34 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
    * Inserts or updates records. A stored record is never downgraded to upstream-only, and a
    * file name keeps its sha256 (callers check; the database refuses a silent change).
    * Written in batches of multi-row statements (a first sync brings hundreds of thousands of
-   * records); atomic only inside the caller's transaction `q`. With the default `q`, reloads
-   * and notifies once per subdir for the whole call.
+   * records). Inside the caller's transaction `q`, the caller publishes (writeSubdirs). Without
+   * one (the catalog's own database is none), in a transaction of its own that tells every
+   * replica at COMMIT, once per subdir; this catalog holds the records when it returns.
    */
-  async upsert(packages: CondaPackage[], q: Queryable = this.db): Promise<void> {
-    const touched = new Set<string>();
-    for (const batch of upsertBatches(packages)) {
-      await q.query(UPSERT_SQL, [JSON.stringify(batch.map((p) => COLUMNS.toJsonRow(p)))]);
-      for (const p of batch) touched.add(key(p.channel, p.subdir));
-    }
-    if (q === this.db) await this.changed(touched);
+  async upsert(packages: CondaPackage[], q?: Queryable): Promise<void> {
+    if (q && q !== this.db) return this.writeRecords(packages, q);
+    const touched = new Set(packages.map((p) => key(p.channel, p.subdir)));
+    await this.writeAndReload(touched, (tx) => this.writeRecords(packages, tx));
   }
 
-  /** Forgets upstream-only records of a subdir that its upstream no longer lists. */
-  async forgetUnstored(channel: string, subdir: string, keep: ReadonlySet<string>, q: Queryable = this.db): Promise<number> {
+  private async writeRecords(packages: readonly CondaPackage[], q: Queryable): Promise<void> {
+    for (const batch of upsertBatches(packages)) await q.query(UPSERT_SQL, [JSON.stringify(batch.map((p) => COLUMNS.toJsonRow(p)))]);
+  }
+
+  /**
+   * Runs `write` (upserts and forgets given its `q`) in one transaction that tells every replica
+   * at COMMIT that these subdirs changed; this catalog holds the write when it returns. A crash
+   * after the commit cannot leave the others unaware of it.
+   */
+  writeSubdirs<T>(subdirs: ReadonlyArray<readonly [channel: string, subdir: string]>, write: (q: Queryable) => Promise<T>): Promise<T> {
+    return this.writeAndReload(
+      subdirs.map(([channel, subdir]) => key(channel, subdir)),
+      write,
+    );
+  }
+
+  /** Forgets upstream-only records of a subdir that its upstream no longer lists (in writeSubdirs' transaction `q`). */
+  async forgetUnstored(channel: string, subdir: string, keep: ReadonlySet<string>, q: Queryable): Promise<number> {
     const current = this.subdir(channel, subdir);
     const gone = [...(current?.packages.values() ?? [])].filter((p) => !p.stored && !keep.has(p.filename)).map((p) => p.filename);
     if (gone.length)
@@ -237,8 +268,8 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
     return gone.length;
   }
 
-  /** Forgets records whatever their state: the upstream withdrew them (its "removed" list). */
-  async forget(channel: string, subdir: string, filenames: readonly string[], q: Queryable = this.db): Promise<number> {
+  /** Forgets records whatever their state: the upstream withdrew them (its "removed" list; in writeSubdirs' transaction `q`). */
+  async forget(channel: string, subdir: string, filenames: readonly string[], q: Queryable): Promise<number> {
     const current = this.subdir(channel, subdir);
     const gone = filenames.filter((f) => current?.packages.has(f));
     if (gone.length)
@@ -248,10 +279,5 @@ export class CondaCatalog extends ReplicatedCatalog<[channel: string, subdir: st
         gone,
       ]);
     return gone.length;
-  }
-
-  /** Reloads and tells every replica that these subdirs (`channel/subdir`) changed. */
-  override async changed(keys: Iterable<string>): Promise<void> {
-    await super.changed(keys);
   }
 }

@@ -212,7 +212,8 @@ export async function runCondaSync(
       if (opts.dryRun) continue;
       const known = catalog.subdir(channel.name, subdir)?.packages;
       const changed = packages.filter((p) => known?.get(p.filename)?.record !== p.record);
-      await db.tx(async (q) => {
+      // One transaction that tells every replica at COMMIT (a crash after it cannot leave them stale).
+      await catalog.writeSubdirs([[channel.name, subdir]], async (q) => {
         await catalog.upsert(changed, q);
         await catalog.forgetUnstored(channel.name, subdir, new Set(packages.map((p) => p.filename)), q);
         item.withdrawn = await catalog.forget(channel.name, subdir, removed, q);
@@ -227,7 +228,6 @@ export async function runCondaSync(
           type: 'warning',
           message: `${channel.name}/${subdir}: ${item.withdrawn} record(s) withdrawn upstream (listed as removed) are no longer served`,
         });
-      await catalog.changed([`${channel.name}/${subdir}`]);
       for (const p of fetch) {
         work.push(
           limit(async () => {

@@ -72,6 +72,16 @@ const UPSERT_SQL = `INSERT INTO npm_versions (${COLUMNS.insertList}, updated_at)
     updated_at = now()
   WHERE npm_versions.integrity IS NOT DISTINCT FROM EXCLUDED.integrity`;
 
+/**
+ * A package's meta and its versions in one statement: one row per version (one row of nulls when
+ * it has none; no row when the package is unknown), the meta (up to a readme long) on one row
+ * only: the one numbered first, not necessarily returned first.
+ */
+const READ_PACKAGE = `SELECT CASE WHEN v.nth IS NULL OR v.nth = 1 THEN p.meta END AS package_meta, v.*
+  FROM npm_packages p
+  LEFT JOIN LATERAL (SELECT ${COLUMNS.selectList}, row_number() OVER () AS nth FROM npm_versions WHERE npm_versions.name = p.name) v ON true
+  WHERE p.name = $1`;
+
 const BATCH = 500;
 
 function parseMeta(text: string): NpmPackageMeta {
@@ -105,18 +115,23 @@ export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
     }
   }
 
+  /**
+   * Reads one package, its meta and its versions in one statement (one snapshot: read in two, a
+   * commit between them could install dist-tags beside versions they were never committed with).
+   */
   protected async load(name: string): Promise<void> {
-    const metas = await this.db.query<{ meta: string }>('SELECT meta FROM npm_packages WHERE name = $1', [name]);
-    if (!metas[0]) {
+    const rows = await this.db.query<Record<string, unknown> & { package_meta: string | null }>(READ_PACKAGE, [name]);
+    // On one row, not necessarily the first returned.
+    const meta = rows.find((r) => r.package_meta !== null)?.package_meta;
+    if (meta === undefined || meta === null) {
       this.packages.delete(name);
       this.notifyListeners(name);
       return;
     }
-    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM npm_versions WHERE name = $1`, [name]);
     this.install(
       name,
-      parseMeta(metas[0].meta),
-      rows.map((r) => COLUMNS.fromRow(r)),
+      parseMeta(meta),
+      rows.filter((r) => r.version !== null).map((r) => COLUMNS.fromRow(r)),
     );
   }
 
@@ -138,10 +153,11 @@ export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
   /**
    * Records a package's upstream view: its meta and every version (new ones upstream-only).
    * A version whose integrity differs from the recorded one is left as it was (the caller
-   * reports it). Atomic; reloads and notifies once.
+   * reports it). One transaction that tells every replica at COMMIT; this catalog holds the
+   * package as written when it returns.
    */
   async record(name: string, upstream: string, meta: NpmPackageMeta, versions: readonly NpmVersion[]): Promise<void> {
-    await this.db.tx(async (q) => {
+    await this.writeAndReload([name], async (q) => {
       await q.query(
         `INSERT INTO npm_packages (name, meta, upstream, updated_at) VALUES ($1, $2, $3, now())
          ON CONFLICT (name) DO UPDATE SET meta = EXCLUDED.meta, upstream = EXCLUDED.upstream, updated_at = now()`,
@@ -149,16 +165,19 @@ export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
       );
       await this.upsert(versions, q);
     });
-    await this.changed([name]);
   }
 
-  /** Marks versions stored (their bytes verified and in the blob store), with their sha256 and size. */
+  /**
+   * Marks versions stored (their bytes verified and in the blob store), with their sha256 and
+   * size, in one transaction that tells every replica at COMMIT.
+   */
   async markStored(versions: readonly NpmVersion[]): Promise<void> {
-    await this.upsert(
-      versions.map((v) => ({ ...v, stored: true })),
-      this.db,
+    await this.writeAndReload(new Set(versions.map((v) => v.name)), (q) =>
+      this.upsert(
+        versions.map((v) => ({ ...v, stored: true })),
+        q,
+      ),
     );
-    await this.changed(new Set(versions.map((v) => v.name)));
   }
 
   private async upsert(versions: readonly NpmVersion[], q: Queryable): Promise<void> {

@@ -140,6 +140,15 @@ const COLUMNS = new RecordColumns<PypiFile>({
   firstSeen: { column: 'created_at', type: 'timestamptz', readOnly: true },
 });
 
+/**
+ * A project's files and its relayed status in one statement: one row per file (one row of nulls
+ * when it has none), the status (a JSON object, or null) on one row only: the one numbered first,
+ * not necessarily returned first.
+ */
+const READ_PROJECT = `SELECT CASE WHEN f.nth IS NULL OR f.nth = 1 THEN st.relayed_status END AS relayed_status, f.*
+  FROM (SELECT (SELECT row_to_json(s) FROM (SELECT ${STATUS.selectList} FROM pypi_project_status WHERE project = $1) s) AS relayed_status) st
+  LEFT JOIN LATERAL (SELECT ${COLUMNS.selectList}, row_number() OVER () AS nth FROM pypi_files WHERE project = $1) f ON true`;
+
 /** Rows per statement: bounds the JSON text each statement carries. */
 const UPSERT_BATCH_ROWS = 1000;
 
@@ -332,16 +341,21 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
     this.notifyListeners(name);
   }
 
-  /** Reads one project from the database (through reload(): after a local write or a notification). */
+  /**
+   * Reads one project from the database (through reload(): after a local write or a notification),
+   * its files and its relayed status in one statement (one snapshot: read in two, a commit between
+   * them could install a status beside files it was never committed with).
+   */
   protected async load(project: string): Promise<void> {
-    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = $1`, [project]);
-    const status = (await this.db.query(`SELECT ${STATUS.selectList} FROM pypi_project_status WHERE project = $1`, [project]))[0];
+    const rows = await this.db.query<Record<string, unknown> & { relayed_status: Record<string, unknown> | null }>(READ_PROJECT, [project]);
+    // On one row, not necessarily the first returned.
+    const status = rows.find((r) => r.relayed_status !== null)?.relayed_status;
     if (status) this.statuses.set(project, fromStatusRow(status));
     else this.statuses.delete(project);
     const intern = interner();
     this.install(
       project,
-      rows.map((r) => new CatalogFile(COLUMNS.fromRow(r, intern), intern)),
+      rows.filter((r) => r.sha256 !== null).map((r) => new CatalogFile(COLUMNS.fromRow(r, intern), intern)),
     );
   }
 
@@ -363,20 +377,33 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
 
   /**
    * Inserts or updates file records. An existing record keeps its identity (sha256); a stored
-   * file is never downgraded to upstream-only. Publishes the change to every replica.
+   * file is never downgraded to upstream-only. Publishes the change to every replica: inside the
+   * caller's transaction `q` at its COMMIT; without one (the catalog's own database is none), in
+   * a transaction of its own that tells the others at COMMIT, this catalog holding the files
+   * when it returns.
    */
-  async upsert(files: PypiFile[], q: Queryable = this.db): Promise<void> {
+  async upsert(files: PypiFile[], q?: Queryable): Promise<void> {
+    if (q && q !== this.db) {
+      await this.changed(await this.writeFiles(files, q), q);
+      return;
+    }
+    await this.writeAndReload(new Set(files.map((f) => f.project)), (tx) => this.writeFiles(files, tx));
+  }
+
+  /** Writes file records in statement-sized batches; the projects they belong to. */
+  private async writeFiles(files: readonly PypiFile[], q: Queryable): Promise<Set<string>> {
     const projects = new Set<string>();
     for (const batch of upsertBatches(files)) {
       await q.query(UPSERT_SQL, [JSON.stringify(batch.map((f) => COLUMNS.toJsonRow(f)))]);
       for (const f of batch) projects.add(f.project);
     }
-    await this.changed(projects, q);
+    return projects;
   }
 
   /**
    * Records the PEP 792 status the upstream gave a project (undefined = active: the row goes).
-   * Writes and tells every replica only when it changed, so a sync of an unchanged index is quiet.
+   * Writes and tells every replica (at COMMIT) only when it changed, so a sync of an unchanged
+   * index is quiet.
    */
   async setUpstreamStatus(
     project: string,
@@ -386,17 +413,18 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
     const old = this.statuses.get(project);
     if (!status && !old) return;
     if (status && old && old.status === status.status && old.reason === (status.reason ?? null) && old.upstream === upstream) return;
-    if (status) {
-      const row = STATUS.toJsonRow({ project, status: status.status, reason: status.reason ?? null, upstream });
-      await this.db.query(
-        `INSERT INTO pypi_project_status (${STATUS.insertList}) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (project) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason, upstream = EXCLUDED.upstream, updated_at = now()`,
-        Object.values(row),
-      );
-    } else {
-      await this.db.query('DELETE FROM pypi_project_status WHERE project = $1', [project]);
-    }
-    await this.changed([project]);
+    await this.writeAndReload([project], async (q) => {
+      if (status) {
+        const row = STATUS.toJsonRow({ project, status: status.status, reason: status.reason ?? null, upstream });
+        await q.query(
+          `INSERT INTO pypi_project_status (${STATUS.insertList}) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (project) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason, upstream = EXCLUDED.upstream, updated_at = now()`,
+          Object.values(row),
+        );
+      } else {
+        await q.query('DELETE FROM pypi_project_status WHERE project = $1', [project]);
+      }
+    });
   }
 
   /** Files with the given name in a project (to detect an upstream that changed a file's bytes). */
