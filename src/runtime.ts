@@ -15,6 +15,7 @@ import { Authenticator } from './auth/identity.js';
 import { ExceptionService } from './exceptions/service.js';
 import { makeTriage } from './exceptions/triage.js';
 import { AdvisoryStore } from './exceptions/advisories.js';
+import { useProxy } from './upstream/proxy.js';
 
 export interface Runtime {
   config: Config;
@@ -42,6 +43,8 @@ export interface RuntimeOptions {
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  // Before anything calls out: every upstream, webhook and key fetch goes where network.proxy says.
+  await useProxy(config.network.proxy);
   const log = opts.log ?? pino({ level: config.server.logLevel }, pino.destination({ dest: 2, sync: true }));
   const db = await openStateDb({
     ...(config.database.url ? { url: config.database.url } : {}),

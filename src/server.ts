@@ -14,6 +14,7 @@ import { recordImagePackages } from './gate/image-packages.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { useProxy } from './upstream/proxy.js';
 import { GateStore } from './gate/store.js';
 import { GateWorker } from './gate/worker.js';
 import { gateRegistries } from './gate/registry.js';
@@ -87,6 +88,7 @@ async function defenderResourceGraph(config: Config, opts: ServerOptions): Promi
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   // Checked before anything opens: a console sign-in without a redirect URI is a configuration error.
+  await useProxy(config.network.proxy); // the OpenID discovery below goes out already
   const consoleOidc = ConsoleOidc.fromConfig(config);
   await consoleOidc?.load();
   const runtime = await openRuntime(config, { followChanges: true, holder: 'safelist serve' });

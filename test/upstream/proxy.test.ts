@@ -1,0 +1,189 @@
+// Every upstream call through a real egress proxy (tinyproxy): file bodies over our HTTP/1.1
+// client (absolute-form GET for http://, TLS with the upstream's SNI and certificate inside a
+// CONNECT tunnel for https://, the tunnel kept alive) and fetch through undici's ProxyAgent.
+// tinyproxy's log proves the bytes went through it, or, for no-proxy hosts, that they did not.
+// Proxy credentials work, a wrong password is a clear DENIED naming the proxy and never the
+// password, and a stopped proxy is a TRANSIENT error naming it.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import tls from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { headFile, openStream } from '../../src/upstream/http.js';
+import { useProxy } from '../../src/upstream/proxy.js';
+import { TRANSIENT, UPSTREAM, UpstreamError } from '../../src/upstream/types.js';
+import { startNginx, type NginxServer } from '../support/nginx-upstream.js';
+import { startTinyproxy, type Tinyproxy } from '../support/tinyproxy.js';
+import { selfSignedCert } from '../support/tls.js';
+
+const FILE = randomBytes(3 * 1024 * 1024 + 17);
+const SHA256 = createHash('sha256').update(FILE).digest('hex');
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const download = async (url: string) =>
+  readAll((await openStream('up', url, { headers: {}, timeoutMs: 20_000, what: 'file big.bin', sha256: SHA256 })).body);
+
+async function failure(p: Promise<unknown>): Promise<UpstreamError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(UpstreamError);
+  return err as UpstreamError;
+}
+
+describe('outbound calls through an egress proxy (tinyproxy)', () => {
+  let dir: string;
+  let nginx: NginxServer;
+  let https: HttpsServer;
+  let httpsUrl: string;
+  let proxy: Tinyproxy;
+  let authProxy: Tinyproxy;
+  const defaults = tls.getCACertificates('default');
+  let trusted: string[];
+  /** What the HTTPS upstream saw: TLS connections, the SNI of each, requests. */
+  const seen = { connections: 0, servernames: [] as Array<string | false | null>, requests: 0 };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'safelist-proxy-'));
+    await mkdir(join(dir, 'www'));
+    await writeFile(join(dir, 'www', 'big.bin'), FILE);
+    nginx = await startNginx({ root: join(dir, 'www') });
+    const cert = await selfSignedCert(dir, ['localhost']);
+    https = createHttpsServer({ cert: cert.cert, key: cert.key }, (_req, res) => {
+      seen.requests++;
+      res.writeHead(200, { 'content-length': FILE.length });
+      res.end(FILE);
+    });
+    https.on('secureConnection', (socket: tls.TLSSocket) => {
+      seen.connections++;
+      seen.servernames.push(socket.servername);
+    });
+    await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
+    // By name: the tunnel's TLS must send SNI and check the certificate against "localhost".
+    httpsUrl = `https://localhost:${(https.address() as AddressInfo).port}/big.bin`;
+    trusted = [...defaults, cert.cert];
+    tls.setDefaultCACertificates(trusted);
+    proxy = await startTinyproxy();
+    authProxy = await startTinyproxy({ user: 'alice', password: 's3cret-pw' });
+  }, 60_000);
+
+  afterEach(async () => {
+    await useProxy({ noProxy: [] });
+  });
+
+  afterAll(async () => {
+    tls.setDefaultCACertificates(defaults);
+    https?.closeAllConnections();
+    https?.close();
+    await proxy?.stop();
+    await authProxy?.stop();
+    await nginx?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('GETs an http:// file through the proxy in absolute form', async () => {
+    await useProxy({ url: proxy.url, noProxy: [] });
+    expect((await download(`${nginx.url}big.bin`)).equals(FILE)).toBe(true);
+    expect(await proxy.requests()).toContain(`GET ${nginx.url}big.bin HTTP/1.1`);
+  });
+
+  it('GETs an https:// file inside a CONNECT tunnel, with the upstream SNI and certificate, and keeps the tunnel alive', async () => {
+    await useProxy({ url: proxy.url, noProxy: [] });
+    const before = { ...seen, servernames: [...seen.servernames] };
+    const connects = (await proxy.requests()).length;
+    expect((await download(httpsUrl)).equals(FILE)).toBe(true);
+    expect((await download(httpsUrl)).equals(FILE)).toBe(true);
+    expect(seen.requests - before.requests).toBe(2);
+    expect(seen.connections - before.connections).toBe(1); // the second GET reused the tunnel
+    expect(seen.servernames.slice(before.servernames.length)).toEqual(['localhost']);
+    const port = new URL(httpsUrl).port;
+    expect((await proxy.requests()).slice(connects)).toEqual([`CONNECT localhost:${port} HTTP/1.1`]);
+  });
+
+  it('refuses a certificate the upstream cannot prove inside the tunnel', async () => {
+    await useProxy({ url: proxy.url, noProxy: [] });
+    tls.setDefaultCACertificates(defaults);
+    try {
+      const err = await failure(download(httpsUrl.replace('://localhost:', '://127.0.0.1:').replace('big.bin', 'other.bin')));
+      expect(err.code).toBe(UPSTREAM.UNAVAILABLE);
+      expect(err.message).toMatch(/TLS error: .*(self-signed|SELF_SIGNED)/);
+      expect(err.message).toContain(`through proxy http://127.0.0.1:${proxy.port}`);
+    } finally {
+      tls.setDefaultCACertificates(trusted);
+    }
+  });
+
+  it('sends fetch (index pages, HEAD) through the proxy as well', async () => {
+    await useProxy({ url: proxy.url, noProxy: [] });
+    const before = (await proxy.requests()).length;
+    expect(await headFile('up', `${nginx.url}big.bin`, { headers: {}, timeoutMs: 10_000, what: 'file big.bin' })).toEqual({
+      size: FILE.length,
+    });
+    const res = await fetch(httpsUrl);
+    expect(Buffer.from(await res.arrayBuffer()).equals(FILE)).toBe(true);
+    const through = (await proxy.requests()).slice(before).join('\n');
+    expect(through).toContain(`127.0.0.1:${nginx.port}`);
+    expect(through).toContain(`CONNECT localhost:${new URL(httpsUrl).port}`);
+  });
+
+  it('goes direct to no-proxy hosts (CIDRs and names), for file bodies and fetch alike', async () => {
+    await useProxy({ url: proxy.url, noProxy: ['127.0.0.0/8', 'localhost'] });
+    const before = (await proxy.requests()).length;
+    expect((await download(`${nginx.url}big.bin`)).equals(FILE)).toBe(true);
+    expect((await download(httpsUrl)).equals(FILE)).toBe(true);
+    expect((await fetch(`${nginx.url}big.bin`, { method: 'HEAD' })).status).toBe(200);
+    expect((await proxy.requests()).length).toBe(before);
+  });
+
+  it('authenticates to the proxy with the URL user and password', async () => {
+    await useProxy({ url: authProxy.url, noProxy: [] });
+    expect((await download(httpsUrl)).equals(FILE)).toBe(true);
+    expect((await download(`${nginx.url}big.bin`)).equals(FILE)).toBe(true);
+    expect((await fetch(`${nginx.url}big.bin`, { method: 'HEAD' })).status).toBe(200);
+    expect(await authProxy.requests()).toContain(`GET ${nginx.url}big.bin HTTP/1.1`);
+  });
+
+  it('says the proxy refused a wrong password (DENIED), naming the proxy and never the password', async () => {
+    const wrong = authProxy.url.replace('s3cret-pw', 'wrong-pw');
+    await useProxy({ url: wrong, noProxy: [] });
+    const tunnel = await failure(download(httpsUrl));
+    expect(tunnel.code).toBe(UPSTREAM.DENIED);
+    expect(tunnel.message).toContain(
+      `proxy http://127.0.0.1:${authProxy.port} refused CONNECT localhost:${new URL(httpsUrl).port}: HTTP 401`,
+    );
+    expect(tunnel.message).toContain('check the user and password in network.proxy.url');
+    const viaFetch = await failure(headFile('up', httpsUrl, { headers: {}, timeoutMs: 10_000, what: 'file big.bin' }));
+    expect(viaFetch.code).toBe(UPSTREAM.DENIED);
+    expect(viaFetch.message).toContain(`proxy http://127.0.0.1:${authProxy.port} refused the tunnel to localhost:`);
+    const plain = await failure(download(`${nginx.url}big.bin`));
+    expect(plain.code).toBe(UPSTREAM.DENIED);
+    expect(plain.message).toContain(`(through proxy http://127.0.0.1:${authProxy.port})`);
+    for (const err of [tunnel, viaFetch, plain]) expect(err.message).not.toMatch(/wrong-pw|alice/);
+  });
+
+  it('fails TRANSIENT, naming the proxy, when the proxy is down', async () => {
+    const gone = await startTinyproxy();
+    await gone.stop();
+    await useProxy({ url: gone.url, noProxy: [] });
+    for (const p of [
+      download(httpsUrl),
+      download(`${nginx.url}big.bin`),
+      headFile('up', httpsUrl, { headers: {}, timeoutMs: 10_000, what: 'x' }),
+    ]) {
+      const err = await failure(p);
+      expect(TRANSIENT.has(err.code)).toBe(true);
+      expect(err.message).toContain(`through proxy http://127.0.0.1:${gone.port}`);
+      expect(err.message).toContain(`connection refused (ECONNREFUSED 127.0.0.1:${gone.port})`);
+    }
+  });
+});
