@@ -64,7 +64,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     }
   };
   try {
-    const store = await openBlobStore(config.storage);
+    const store = await openBlobStore(config.storage, config.network.proxy);
     const policies = PolicyStore.empty(config, grammars);
     const ecosystems = new Map<string, OpenEcosystem>();
     const advisories = new AdvisoryStore(db, config.advisories.maxRecordBytes);
@@ -89,7 +89,10 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       const stop = await policies.follow(db, reloads);
       closers.push(stop);
     }
-    const audit = new AuditLog(db, config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage) : store);
+    const audit = new AuditLog(
+      db,
+      config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage, config.network.proxy) : store,
+    );
     const auth = new Authenticator(config.auth, {
       onKeysFetchError: (err) =>
         log.warn(

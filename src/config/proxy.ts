@@ -147,3 +147,31 @@ export class ProxyRoutes {
     return this.noProxy.some((e) => bypasses(e, host, port)) ? undefined : proxy;
   }
 }
+
+/** The Azure SDKs' proxyOptions (@azure/core-rest-pipeline ProxySettings). */
+export interface AzureProxySettings {
+  /** The proxy's scheme and host: http://proxy.example */
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * proxyOptions for an Azure SDK client of `endpoint` (a storage account, ARM, a registry): the
+ * proxy network.proxy sends it through, or undefined when it goes direct. Undefined lets the SDK
+ * fall back on HTTPS_PROXY / NO_PROXY in the environment, which network.proxy defaults from.
+ */
+export function azureProxyOptions(config: ProxyConfig, endpoint: string): AzureProxySettings | undefined {
+  const target = new URL(endpoint);
+  const route = ProxyRoutes.fromConfig(config)?.for(target);
+  if (!route) return undefined;
+  const given = new URL(target.protocol === 'http:' ? (config.httpUrl ?? config.url!) : (config.url ?? config.httpUrl!));
+  const port = Number(given.port) || (given.protocol === 'https:' ? 443 : 80);
+  const credentials = given.username || given.password;
+  return {
+    host: `${given.protocol}//${given.hostname}`,
+    port,
+    ...(credentials ? { username: decodeURIComponent(given.username), password: decodeURIComponent(given.password) } : {}),
+  };
+}
