@@ -113,8 +113,10 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
   it('refuses a certificate the upstream cannot prove inside the tunnel', async () => {
     await useProxy({ url: proxy.url, noProxy: [] });
     tls.setDefaultCACertificates(defaults);
+    const before = (await proxy.requests()).length;
     try {
       const err = await failure(download(httpsUrl.replace('://localhost:', '://127.0.0.1:').replace('big.bin', 'other.bin')));
+      expect((await proxy.requests()).slice(before)).toEqual([`CONNECT 127.0.0.1:${new URL(httpsUrl).port} HTTP/1.1`]);
       expect(err.code).toBe(UPSTREAM.UNAVAILABLE);
       expect(err.message).toMatch(/TLS error: .*(self-signed|SELF_SIGNED)/);
       expect(err.message).toContain(`through proxy http://127.0.0.1:${proxy.port}`);
