@@ -1,6 +1,6 @@
 // fetch through the egress proxy: an undici dispatcher, installed as the global one Node's fetch
-// uses, that sends each request through undici's ProxyAgent (CONNECT for https://, and for
-// http:// too) or, for a no-proxy host, straight through an Agent. The choice is ProxyRoutes'
+// uses, that sends each request through undici's ProxyAgent (CONNECT for https://, absolute
+// form for http://) or, for a no-proxy host, straight through an Agent. The choice is ProxyRoutes'
 // (config/proxy.ts), the same one the HTTP/1.1 file client makes; undici's EnvHttpProxyAgent
 // is not used because it reads the environment itself and knows no CIDRs. Loaded lazily by
 // proxy.ts only when a proxy is configured. Never hands the proxy's credentials to anything but
@@ -27,7 +27,9 @@ class ProxyRouter extends Dispatcher {
   private agentFor(route: ProxyRoute): ProxyAgent {
     let agent = this.proxies.get(route.key);
     if (!agent) {
-      agent = new ProxyAgent({ uri: route.url.href, ...(route.authorization ? { token: route.authorization } : {}) });
+      // proxyTunnel false: http:// upstreams are asked in absolute form, as the file client asks them
+      // (proxies commonly refuse CONNECT to ports other than 443); https:// ones always tunnel.
+      agent = new ProxyAgent({ uri: route.url.href, proxyTunnel: false, ...(route.authorization ? { token: route.authorization } : {}) });
       this.proxies.set(route.key, agent);
     }
     return agent;

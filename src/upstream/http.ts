@@ -44,7 +44,7 @@ function causes(err: unknown): unknown[] {
  */
 export function unreachable(upstream: string, url: string, err: unknown, timeoutMs: number): UpstreamError {
   if (err instanceof UpstreamError) return err;
-  const proxy = proxyFor(new URL(url));
+  const proxy = URL.canParse(url) ? proxyFor(new URL(url)) : undefined;
   const refused = causes(err).find((e) => e instanceof ProxyRefused);
   if (refused)
     return new UpstreamError(upstream, proxyRefusalCode(refused.status), `${upstream}: ${url}: ${refused.message}`, { cause: err });
@@ -85,7 +85,13 @@ export async function drain(res: Response): Promise<void> {
 /** The error for an answer that is not a success (the body is drained). */
 export async function statusError(upstream: string, res: Response, message: string): Promise<UpstreamError> {
   await drain(res);
-  return new UpstreamError(upstream, codeForStatus(res.status), message, { status: res.status });
+  return new UpstreamError(upstream, codeForStatus(res.status), message + throughProxy(res.url, res.status), { status: res.status });
+}
+
+/** " (through proxy …)" for a refusal that may be the proxy's own (some answer a wrong password with 401); '' otherwise. */
+function throughProxy(url: string, status: number): string {
+  const proxy = (status === 401 || status === 403 || status === 407) && URL.canParse(url) ? proxyFor(new URL(url)) : undefined;
+  return proxy ? ` (through proxy ${proxy.name})` : '';
 }
 
 /** Runs an idempotent request again when it failed for a passing reason, up to `retries` more times. */
@@ -195,10 +201,7 @@ export async function openStream(
   if (answer.status < 200 || answer.status > 299) {
     stall.clear();
     answer.body.destroy();
-    // Through a proxy, a 401/403 may be the proxy's own (some answer a wrong password so): say which way it went.
-    const proxy = proxyFor(new URL(url));
-    const through = proxy ? ` (through proxy ${proxy.name})` : '';
-    const message = `${upstream}: upstream error: ${init.what} answered HTTP ${answer.status} at ${url}${through}`;
+    const message = `${upstream}: upstream error: ${init.what} answered HTTP ${answer.status} at ${url}${throughProxy(url, answer.status)}`;
     throw new UpstreamError(upstream, codeForStatus(answer.status), message, { status: answer.status });
   }
   if (contentCodings(answer).length === 0) {

@@ -45,7 +45,7 @@ describe('Entra JWKS through the egress proxy', () => {
     sl = await start(proxy.url);
     const up = await fetch(`${sl.url}${PAGE}`, { headers: { authorization: `Bearer ${token}` } });
     expect(up.status).toBe(200);
-    expect(await proxy.requests()).toContain(`CONNECT localhost:${new URL(entra.jwksUri).port} HTTP/1.1`);
+    expect(await proxy.requests()).toContain(`GET http://localhost:${new URL(entra.jwksUri).port}/keys HTTP/1.1`);
     await sl.stop();
     sl = undefined;
 

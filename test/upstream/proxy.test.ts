@@ -134,7 +134,7 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
     const res = await fetch(httpsUrl);
     expect(Buffer.from(await res.arrayBuffer()).equals(FILE)).toBe(true);
     const through = (await proxy.requests()).slice(before).join('\n');
-    expect(through).toContain(`127.0.0.1:${nginx.port}`);
+    expect(through).toContain(`HEAD ${nginx.url}big.bin HTTP/1.1`);
     expect(through).toContain(`CONNECT localhost:${new URL(httpsUrl).port}`);
   });
 
@@ -170,7 +170,10 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
     const plain = await failure(download(`${nginx.url}big.bin`));
     expect(plain.code).toBe(UPSTREAM.DENIED);
     expect(plain.message).toContain(`(through proxy http://127.0.0.1:${authProxy.port})`);
-    for (const err of [tunnel, viaFetch, plain]) expect(err.message).not.toMatch(/wrong-pw|alice/);
+    const plainFetch = await failure(headFile('up', `${nginx.url}big.bin`, { headers: {}, timeoutMs: 10_000, what: 'file big.bin' }));
+    expect(plainFetch.code).toBe(UPSTREAM.DENIED);
+    expect(plainFetch.message).toContain(`(through proxy http://127.0.0.1:${authProxy.port})`);
+    for (const err of [tunnel, viaFetch, plain, plainFetch]) expect(err.message).not.toMatch(/wrong-pw|alice/);
   });
 
   it('fails TRANSIENT, naming the proxy, when the proxy is down', async () => {
