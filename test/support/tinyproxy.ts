@@ -19,15 +19,16 @@ export interface Tinyproxy {
   stop(): Promise<void>;
 }
 
-export async function startTinyproxy(opts: { user?: string; password?: string } = {}): Promise<Tinyproxy> {
+/** `extra`: more configuration lines (e.g. `ConnectPort 443`, which makes it refuse CONNECT to other ports). */
+export async function startTinyproxy(opts: { user?: string; password?: string; extra?: string[] } = {}): Promise<Tinyproxy> {
   const work = await mkdtemp(join(tmpdir(), 'safelist-tinyproxy-'));
   const port = await freePort();
   const log = join(work, 'tinyproxy.log');
   const auth = opts.user ? `BasicAuth ${opts.user} ${opts.password ?? ''}\n` : '';
-  // No Allow lines and no ConnectPort lines: every client on 127.0.0.1 may CONNECT to any port.
+  // No Allow lines and no ConnectPort lines (unless extra has some): every client on 127.0.0.1 may CONNECT to any port.
   await writeFile(
     join(work, 'tinyproxy.conf'),
-    `Port ${port}\nListen 127.0.0.1\nTimeout 60\nLogFile "${log}"\nLogLevel Info\nMaxClients 64\nDisableViaHeader Yes\n${auth}`,
+    `Port ${port}\nListen 127.0.0.1\nTimeout 60\nLogFile "${log}"\nLogLevel Info\nMaxClients 64\nDisableViaHeader Yes\n${auth}${(opts.extra ?? []).map((l) => `${l}\n`).join('')}`,
   );
   const child = spawn('tinyproxy', ['-d', '-c', join(work, 'tinyproxy.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -176,6 +176,28 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
     for (const err of [tunnel, viaFetch, plain, plainFetch]) expect(err.message).not.toMatch(/wrong-pw|alice/);
   });
 
+  it('tells a refused CONNECT by its status: 407 and 403 DENIED (fix the configuration), a failed one UNAVAILABLE (try again)', async () => {
+    const port = new URL(httpsUrl).port;
+    await useProxy({ url: authProxy.url.replace(/\/\/[^@]*@/, '//'), noProxy: [] });
+    const unauthenticated = await failure(download(httpsUrl));
+    expect(unauthenticated.code).toBe(UPSTREAM.DENIED);
+    expect(unauthenticated.message).toContain(`proxy http://127.0.0.1:${authProxy.port} refused CONNECT localhost:${port}: HTTP 407`);
+    const strict = await startTinyproxy({ extra: ['ConnectPort 443'] });
+    try {
+      await useProxy({ url: strict.url, noProxy: [] });
+      const forbidden = await failure(download(httpsUrl));
+      expect(forbidden.code).toBe(UPSTREAM.DENIED);
+      expect(forbidden.message).toContain(`proxy http://127.0.0.1:${strict.port} refused CONNECT localhost:${port}: HTTP 403`);
+      expect(forbidden.message).toContain('list the host in network.proxy.noProxy');
+    } finally {
+      await strict.stop();
+    }
+    await useProxy({ url: proxy.url, noProxy: [] });
+    const closed = await failure(download('https://localhost:1/big.bin'));
+    expect(TRANSIENT.has(closed.code)).toBe(true);
+    expect(closed.message).toMatch(new RegExp(`proxy http://127\\.0\\.0\\.1:${proxy.port} refused CONNECT localhost:1: HTTP 5\\d\\d`));
+  });
+
   it('fails TRANSIENT, naming the proxy, when the proxy is down', async () => {
     const gone = await startTinyproxy();
     await gone.stop();
