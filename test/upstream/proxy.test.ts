@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -50,6 +50,7 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
   let authProxy: Tinyproxy;
   const defaults = tls.getCACertificates('default');
   let trusted: string[];
+  let cert: { cert: string; key: string };
   /** What the HTTPS upstream saw: TLS connections, the SNI of each, requests. */
   const seen = { connections: 0, servernames: [] as Array<string | false | null>, requests: 0 };
 
@@ -58,7 +59,7 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
     await mkdir(join(dir, 'www'));
     await writeFile(join(dir, 'www', 'big.bin'), FILE);
     nginx = await startNginx({ root: join(dir, 'www') });
-    const cert = await selfSignedCert(dir, ['localhost']);
+    cert = await selfSignedCert(dir, ['localhost']);
     https = createHttpsServer({ cert: cert.cert, key: cert.key }, (_req, res) => {
       seen.requests++;
       res.writeHead(200, { 'content-length': FILE.length });
@@ -174,6 +175,31 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
     expect(plainFetch.code).toBe(UPSTREAM.DENIED);
     expect(plainFetch.message).toContain(`(through proxy http://127.0.0.1:${authProxy.port})`);
     for (const err of [tunnel, viaFetch, plain, plainFetch]) expect(err.message).not.toMatch(/wrong-pw|alice/);
+  });
+
+  it('speaks TLS to an https:// proxy (TLS to the upstream inside it), for file bodies and fetch', async () => {
+    // TLS in front of tinyproxy, as a TLS-terminating load balancer before a proxy would be.
+    const front = tls.createServer({ cert: cert.cert, key: cert.key }, (client) => {
+      const back = net.connect(proxy.port, '127.0.0.1');
+      client.pipe(back).pipe(client);
+      client.on('error', () => back.destroy());
+      back.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      await useProxy({ url: `https://localhost:${(front.address() as AddressInfo).port}`, noProxy: [] });
+      const before = (await proxy.requests()).length;
+      expect((await download(httpsUrl)).equals(FILE)).toBe(true);
+      expect((await download(`${nginx.url}big.bin`)).equals(FILE)).toBe(true);
+      expect((await fetch(httpsUrl, { method: 'HEAD' })).status).toBe(200);
+      const through = (await proxy.requests()).slice(before);
+      expect(through).toContain(`CONNECT localhost:${new URL(httpsUrl).port} HTTP/1.1`);
+      expect(through).toContain(`GET ${nginx.url}big.bin HTTP/1.1`);
+      expect(through.length).toBe(3);
+    } finally {
+      await useProxy({ noProxy: [] });
+      await new Promise((r) => front.close(r));
+    }
   });
 
   it('tells a refused CONNECT by its status: 407 and 403 DENIED (fix the configuration), a failed one UNAVAILABLE (try again)', async () => {
