@@ -223,30 +223,29 @@ class Conn {
 
   /** Bytes from the socket (in this.buf); false pauses reading until the reader has taken what was left. */
   private onRead(n: number): boolean {
-    this.ex?.opts.onProgress?.();
-    if (this.ex) this.ex.answered = true;
-    if (this.spillEnd > this.spillStart) {
-      this.keep(this.buf, 0, n);
-    } else {
-      const used = this.feed(this.buf, 0, n);
-      if (used < n) this.keep(this.buf, used, n);
-    }
-    if (this.spillEnd > this.spillStart) this.paused = true;
-    return !this.paused;
+    return this.onBytes(this.buf, n);
   }
 
   /**
    * A socket that could not read into this.buf (TLS over a proxy tunnel: Node ignores `onread`
-   * when tls.connect wraps a socket) hands its chunks here: they are read as if read into it.
+   * when tls.connect wraps a socket) hands its chunks here, read as they are (no copy unless kept).
    */
   private onData(chunk: Buffer): void {
-    let pause = false;
-    for (let at = 0; at < chunk.length; at += READ_BUFFER) {
-      const n = Math.min(READ_BUFFER, chunk.length - at);
-      chunk.copy(this.buf, 0, at, at + n);
-      if (!this.onRead(n)) pause = true;
+    if (!this.onBytes(chunk, chunk.length)) this.socket.pause();
+  }
+
+  /** Bytes src[0, n) from the socket; false pauses reading until the reader has taken what was kept. */
+  private onBytes(src: Buffer, n: number): boolean {
+    this.ex?.opts.onProgress?.();
+    if (this.ex) this.ex.answered = true;
+    if (this.spillEnd > this.spillStart) {
+      this.keep(src, 0, n);
+    } else {
+      const used = this.feed(src, 0, n);
+      if (used < n) this.keep(src, used, n);
     }
-    if (pause) this.socket.pause();
+    if (this.spillEnd > this.spillStart) this.paused = true;
+    return !this.paused;
   }
 
   /** Copies bytes the reader has not taken into the spill buffer (TLS may deliver more after a pause). */

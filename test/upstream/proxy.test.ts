@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { headFile, openStream } from '../../src/upstream/http.js';
+import { http1Get } from '../../src/upstream/http1.js';
 import { useProxy } from '../../src/upstream/proxy.js';
 import { TRANSIENT, UPSTREAM, UpstreamError } from '../../src/upstream/types.js';
 import { startNginx, type NginxServer } from '../support/nginx-upstream.js';
@@ -109,6 +110,21 @@ describe('outbound calls through an egress proxy (tinyproxy)', () => {
     expect(seen.servernames.slice(before.servernames.length)).toEqual(['localhost']);
     const port = new URL(httpsUrl).port;
     expect((await proxy.requests()).slice(connects)).toEqual([`CONNECT localhost:${port} HTTP/1.1`]);
+  });
+
+  it('loses no byte inside the tunnel while a slow reader keeps reading paused', async () => {
+    await useProxy({ url: proxy.url, noProxy: [] });
+    const answer = await http1Get(new URL(httpsUrl), {}, { signal: new AbortController().signal });
+    expect(answer.length).toBe(FILE.length);
+    const got = Buffer.alloc(FILE.length + 1); // room for one more byte: the body must not have it
+    let at = 0;
+    for (let n = -1; n !== 0; at += n) {
+      n = await answer.body.read(got, at, Math.min(1000, got.length - at));
+      // Now and then the reader is away for a moment: the connection pauses and keeps what came.
+      if (at % 200_000 < 1000) await new Promise((r) => setImmediate(r));
+    }
+    expect(at).toBe(FILE.length);
+    expect(got.subarray(0, at).equals(FILE)).toBe(true);
   });
 
   it('refuses a certificate the upstream cannot prove inside the tunnel', async () => {
