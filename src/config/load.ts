@@ -136,9 +136,12 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 
 /** Fills network.proxy from HTTPS_PROXY, HTTP_PROXY and NO_PROXY where the configuration leaves it unset. */
 function proxyDefaults(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources: Map<string, string>): void {
-  const network = raw.network as { proxy?: Record<string, unknown> } | undefined;
-  const proxy = typeof network === 'object' && network !== null && !Array.isArray(network) ? network.proxy : undefined;
-  const given = typeof proxy === 'object' && proxy !== null ? proxy : {};
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  // A section that is not a mapping is left for the schema to refuse, not papered over.
+  if (raw.network !== undefined && !isMap(raw.network)) return;
+  const proxy = raw.network?.proxy;
+  if (proxy !== undefined && !isMap(proxy)) return;
+  const given = proxy ?? {};
   const proxyNamed = given.url !== undefined || given.httpUrl !== undefined;
   for (const [key, variables] of PROXY_DEFAULTS) {
     if (given[key] !== undefined || (proxyNamed && key !== 'noProxy')) continue;

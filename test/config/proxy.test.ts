@@ -62,6 +62,13 @@ describe('network.proxy configuration', () => {
     expect(errorOf(() => load({ HTTPS_PROXY: 'http://proxy.example:3128/path' }))).toContain('without a path, query or fragment');
   });
 
+  it('leaves a network.proxy that is not a mapping for the schema to refuse, HTTPS_PROXY or not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'safelist-proxy-config-'));
+    const file = join(dir, 'safelist.yaml');
+    await writeFile(file, 'network: { proxy: "http://egress.example:3128" }\n');
+    expect(errorOf(() => load({ HTTPS_PROXY: 'http://other:3128' }, file))).toMatch(/network\.proxy: .*object/);
+  });
+
   it('refuses a no-proxy entry it cannot match, naming it and what would do', () => {
     const msg = errorOf(() => load({ NO_PROXY: 'localhost,10.0.0.0/33,exa mple' }));
     expect(msg).toContain('network.proxy.noProxy.1: "10.0.0.0/33" is not a host name');
