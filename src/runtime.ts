@@ -15,6 +15,7 @@ import { Authenticator } from './auth/identity.js';
 import { ExceptionService } from './exceptions/service.js';
 import { makeTriage } from './exceptions/triage.js';
 import { AdvisoryStore } from './exceptions/advisories.js';
+import { useProxy } from './upstream/proxy.js';
 
 export interface Runtime {
   config: Config;
@@ -42,6 +43,8 @@ export interface RuntimeOptions {
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  // Before anything calls out: every upstream, webhook and key fetch goes where network.proxy says.
+  await useProxy(config.network.proxy);
   const log = opts.log ?? pino({ level: config.server.logLevel }, pino.destination({ dest: 2, sync: true }));
   const db = await openStateDb({
     ...(config.database.url ? { url: config.database.url } : {}),
@@ -61,7 +64,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     }
   };
   try {
-    const store = await openBlobStore(config.storage);
+    const store = await openBlobStore(config.storage, config.network.proxy);
     const policies = PolicyStore.empty(config, grammars);
     const ecosystems = new Map<string, OpenEcosystem>();
     const advisories = new AdvisoryStore(db, config.advisories.maxRecordBytes);
@@ -86,7 +89,10 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
       const stop = await policies.follow(db, reloads);
       closers.push(stop);
     }
-    const audit = new AuditLog(db, config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage) : store);
+    const audit = new AuditLog(
+      db,
+      config.audit.anchorStorage ? await openBlobStore(config.audit.anchorStorage, config.network.proxy) : store,
+    );
     const auth = new Authenticator(config.auth, {
       onKeysFetchError: (err) =>
         log.warn(

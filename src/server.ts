@@ -14,6 +14,8 @@ import { recordImagePackages } from './gate/image-packages.js';
 import { openBlobStore } from './storage/open.js';
 import { buildApp, type AppDeps } from './http/app.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { useProxy } from './upstream/proxy.js';
+import { azureProxyOptions } from './config/proxy.js';
 import { GateStore } from './gate/store.js';
 import { GateWorker } from './gate/worker.js';
 import { gateRegistries } from './gate/registry.js';
@@ -77,16 +79,19 @@ async function defenderResourceGraph(config: Config, opts: ServerOptions): Promi
     import('@azure/arm-resourcegraph'),
     import('@azure/identity'),
   ]);
+  const defenderProxy = azureProxyOptions(config.network.proxy, config.gate.defender.endpoint);
   // No SDK-level retries: 429/5xx go back to the queue, which waits (Retry-After, backoff) without blocking others.
   return new ResourceGraphClient(opts.azureCredential ?? new DefaultAzureCredential(), {
     endpoint: config.gate.defender.endpoint,
     retryOptions: { maxRetries: 0 },
+    ...(defenderProxy ? { proxyOptions: defenderProxy } : {}),
     ...opts.azureClientOptions,
   });
 }
 
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   // Checked before anything opens: a console sign-in without a redirect URI is a configuration error.
+  await useProxy(config.network.proxy); // the OpenID discovery below goes out already
   const consoleOidc = ConsoleOidc.fromConfig(config);
   await consoleOidc?.load();
   const runtime = await openRuntime(config, { followChanges: true, holder: 'safelist serve' });
@@ -97,10 +102,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     ...(opts.azureCredential ? { credential: opts.azureCredential } : {}),
     ...(opts.azureClientOptions ? { clientOptions: opts.azureClientOptions } : {}),
   };
-  const publishTarget = config.publish.target ? await openBlobStore(config.publish.target) : undefined;
+  const publishTarget = config.publish.target ? await openBlobStore(config.publish.target, config.network.proxy) : undefined;
   // The container gate: webhooks queue pushes, the worker judges them (started below).
   const gateStore = new GateStore(runtime.db, durationMs(config.gate.scanDeadline));
-  const gateRegs = await gateRegistries(config.gate, durationMs(config.sync.timeout), azure);
+  const gateRegs = await gateRegistries(config.gate, durationMs(config.sync.timeout), { ...azure, proxy: config.network.proxy });
   let gateWorker: GateWorker | undefined;
   const gate = { config: config.gate, auth: runtime.auth, store: gateStore, registries: gateRegs, kick: () => gateWorker?.kick() };
   const metrics = new Metrics({ ecosystems: runtime.ecosystems, db: runtime.db, reloads: runtime.reloads });

@@ -19,6 +19,17 @@ const WELL_KNOWN: Record<string, string[]> = {
   PORT: ['server', 'port'],
 };
 
+/**
+ * The standard proxy variables (lower case first, as curl and undici read them): network.proxy's
+ * defaults, taken only when neither the file, a SAFELIST_ variable nor the command line names a
+ * proxy (the proxy is then configured in one place).
+ */
+const PROXY_DEFAULTS: Array<[key: 'url' | 'httpUrl' | 'noProxy', variables: string[]]> = [
+  ['url', ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY']],
+  ['httpUrl', ['http_proxy', 'HTTP_PROXY']],
+  ['noProxy', ['no_proxy', 'NO_PROXY']],
+];
+
 const PREFIX = 'SAFELIST_';
 /** SAFELIST_* variables that are not settings: the config file, and the API client's server and token. */
 const NOT_SETTINGS = new Set(['SAFELIST_CONFIG', 'SAFELIST_URL', 'SAFELIST_TOKEN']);
@@ -102,6 +113,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     setPath(raw, path, value);
     sources.set(path.join('.'), 'command line');
   }
+  proxyDefaults(raw, env, sources);
   const result = schema.safeParse(raw);
   if (!result.success) {
     const from = (key: string) => sourceOf(sources, key) ?? (file ? `file ${file}` : 'defaults');
@@ -120,6 +132,24 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
     throw new ConfigError(`config: invalid configuration\n${lines.join('\n')}`);
   }
   return { config: result.data, sources, ...(file ? { file } : {}) };
+}
+
+/** Fills network.proxy from HTTPS_PROXY, HTTP_PROXY and NO_PROXY where the configuration leaves it unset. */
+function proxyDefaults(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources: Map<string, string>): void {
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  // A section that is not a mapping is left for the schema to refuse, not papered over.
+  if (raw.network !== undefined && !isMap(raw.network)) return;
+  const proxy = raw.network?.proxy;
+  if (proxy !== undefined && !isMap(proxy)) return;
+  const given = proxy ?? {};
+  const proxyNamed = given.url !== undefined || given.httpUrl !== undefined;
+  for (const [key, variables] of PROXY_DEFAULTS) {
+    if (given[key] !== undefined || (proxyNamed && key !== 'noProxy')) continue;
+    const name = variables.find((v) => env[v] !== undefined && env[v].trim() !== '');
+    if (!name) continue;
+    setPath(raw, ['network', 'proxy', key], env[name]!.trim());
+    sources.set(`network.proxy.${key}`, `environment ${name}`);
+  }
 }
 
 /** The source that set a key: the key itself, the nearest parent set as one JSON value, or a child under it. */

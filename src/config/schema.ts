@@ -4,6 +4,7 @@
 // plus environment overrides against the composed schema once. Core code never reads an
 // ecosystem's section: the module that owns it does, through its ConfigSection's of().
 import { z } from 'zod';
+import { NO_PROXY_EXPECTED, parseNoProxyEntry, proxyUrlProblem } from './proxy.js';
 
 const duration = z.string().regex(/^(\d+)(ms|s|m|h|d|w)$/, 'a duration such as 500ms, 90s, 30m, 12h, 7d or 2w');
 
@@ -271,6 +272,38 @@ export const gateSchema = z
   })
   .prefault({});
 
+/** A proxy URL; its problems are told without quoting it (it may carry a password). */
+const proxyUrl = z.string().superRefine((value, ctx) => {
+  const problem = proxyUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** Hosts that bypass the proxy: a list, or one string separated by commas or spaces as NO_PROXY writes it. */
+const noProxyList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter((e) => e !== '') : v),
+  z.array(
+    z
+      .string()
+      .refine((e) => parseNoProxyEntry(e) !== undefined, { error: (issue) => `"${String(issue.input)}" is not ${NO_PROXY_EXPECTED}` }),
+  ),
+);
+
+/**
+ * The egress proxy every outbound call goes through (upstream indexes and files, OCI and npm
+ * registries, JWKS, webhooks, advisory URLs, the Azure SDKs). Unset in the file and in SAFELIST_
+ * variables, it comes from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (or their lower-case forms).
+ */
+export const proxySchema = z
+  .strictObject({
+    /** The proxy: http(s)://[user:password@]host:port. Default: HTTPS_PROXY, else HTTP_PROXY. */
+    url: proxyUrl.optional(),
+    /** Another proxy for plain http:// upstreams only. Default: HTTP_PROXY when it is set, else url. */
+    httpUrl: proxyUrl.optional(),
+    /** Hosts reached directly: names (and their subdomains), .suffixes, IPs, CIDRs, or *. Default: NO_PROXY. */
+    noProxy: noProxyList.default([]),
+  })
+  .prefault({});
+
 export const coreConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -447,6 +480,7 @@ export const coreConfigSchema = z.strictObject({
     })
     .prefault({}),
   gate: gateSchema,
+  network: z.strictObject({ proxy: proxySchema }).prefault({}),
   cache: z
     .strictObject({
       /** Upper bound for rendered index documents held in memory. */
@@ -466,6 +500,7 @@ export type AuthConfig = z.infer<typeof authSchema>;
 export type ConsoleAuthConfig = z.infer<typeof consoleAuthSchema>;
 export type GateConfig = z.infer<typeof gateSchema>;
 export type GateRegistryConfig = z.infer<typeof gateRegistrySchema>;
+export type ProxySettings = z.infer<typeof proxySchema>;
 
 export function durationMs(d: string): number {
   const m = /^(\d+)(ms|s|m|h|d|w)$/.exec(d);

@@ -10,6 +10,7 @@
 // Every failure surfaces as the one UpstreamError (upstream/types.ts) with the registry's status
 // and a code, so callers tell "the registry does not have it" (NOT_FOUND) from "the registry
 // could not be asked" (UNAVAILABLE, TIMEOUT) or "it answered bytes that are not what was asked" (INTEGRITY).
+import { azureProxyOptions, type AzureProxySettings, type ProxyConfig } from '../config/proxy.js';
 import type { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/core-auth';
 import { gateRegistryKind, type GateConfig, type GateRegistryConfig } from '../config/schema.js';
@@ -58,7 +59,9 @@ export interface GateRegistry {
 export interface AzureOptions {
   credential?: TokenCredential;
   /** Extra SDK client options (e.g. tlsOptions with a private CA). */
-  clientOptions?: { tlsOptions?: { ca?: string } };
+  clientOptions?: { tlsOptions?: { ca?: string }; proxyOptions?: AzureProxySettings };
+  /** network.proxy: ACR registries are reached through it unless on its no-proxy list. */
+  proxy?: ProxyConfig;
 }
 
 /**
@@ -75,7 +78,11 @@ export async function gateRegistries(cfg: GateConfig, timeoutMs: number, azure: 
     let client: RegistryClient;
     if (acr && acrSdk) {
       const [{ AcrRegistry }, { DefaultAzureCredential }] = acrSdk;
-      client = new AcrRegistry(r, (credential ??= new DefaultAzureCredential()), azure.clientOptions ?? {});
+      const proxyOptions = azure.proxy ? azureProxyOptions(azure.proxy, r.url) : undefined;
+      client = new AcrRegistry(r, (credential ??= new DefaultAzureCredential()), {
+        ...(proxyOptions ? { proxyOptions } : {}),
+        ...azure.clientOptions,
+      });
     } else {
       client = new DistributionRegistry(r, timeoutMs);
     }

@@ -26,7 +26,7 @@ export const publishJob: Job<z.infer<typeof params>, PublishReport> = {
     for (const v of views ?? []) {
       if (!rt.policies.policy.hasView(v)) throw errors.unknownView(v, rt.policies.policy.viewNames());
     }
-    const target = !p.path && deps.publishTarget ? deps.publishTarget : await openBlobStore(targetConfig);
+    const target = !p.path && deps.publishTarget ? deps.publishTarget : await openBlobStore(targetConfig, config.network.proxy);
     return publishStatic({ policy: rt.policies.policy, ecosystems: rt.ecosystems, source: rt.store, target }, views ? { views } : {});
   },
   audit: (r) => ({ action: 'publish.finished', subject: r.views.join(','), detail: { ...r } }),

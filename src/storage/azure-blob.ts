@@ -12,6 +12,7 @@ import {
   type ContainerClient,
   type UserDelegationKey,
 } from '@azure/storage-blob';
+import { azureProxyOptions, type ProxyConfig } from '../config/proxy.js';
 import { durationMs } from '../config/schema.js';
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
@@ -28,6 +29,23 @@ export interface AzureBlobOptions {
   /** Redirect files of at least this many bytes to SAS URLs (0: never). */
   redirectAbove?: number;
   redirectTtl?: string;
+  /** network.proxy: the account is reached through it unless it is on the no-proxy list. */
+  proxy?: ProxyConfig;
+}
+
+/** The blob endpoint a connection string names (BlobEndpoint, else the account's default one). */
+function blobEndpoint(connectionString: string): string | undefined {
+  const fields = new Map(
+    connectionString
+      .split(';')
+      .map((f) => [f.slice(0, f.indexOf('=')).toLowerCase(), f.slice(f.indexOf('=') + 1)] as const)
+      .filter(([k]) => k !== ''),
+  );
+  const explicit = fields.get('blobendpoint');
+  if (explicit) return explicit;
+  const account = fields.get('accountname');
+  if (!account) return undefined;
+  return `${fields.get('defaultendpointsprotocol') ?? 'https'}://${account}.blob.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
 }
 
 // Streamed puts stage one block per BLOCK_SIZE bytes and keep at most STREAM_BUFFERS blocks in
@@ -58,10 +76,13 @@ export class AzureBlobStore implements BlobStore {
   private delegationKey: { key: UserDelegationKey; until: number } | undefined;
 
   constructor(options: AzureBlobOptions) {
+    const endpoint = options.connectionString ? blobEndpoint(options.connectionString) : options.accountUrl;
+    const proxyOptions = options.proxy && endpoint ? azureProxyOptions(options.proxy, endpoint) : undefined;
+    const clientOptions = { retryOptions: RETRY, ...(proxyOptions ? { proxyOptions } : {}) };
     const service = options.connectionString
-      ? BlobServiceClient.fromConnectionString(options.connectionString, { retryOptions: RETRY })
+      ? BlobServiceClient.fromConnectionString(options.connectionString, clientOptions)
       : options.accountUrl
-        ? new BlobServiceClient(options.accountUrl, new DefaultAzureCredential(), { retryOptions: RETRY })
+        ? new BlobServiceClient(options.accountUrl, new DefaultAzureCredential(), clientOptions)
         : undefined;
     if (!service) throw new Error('AzureBlobStore needs a connectionString or an accountUrl');
     this.service = service;

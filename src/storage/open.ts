@@ -1,6 +1,7 @@
 // Builds the BlobStore the configuration asks for and proves it reachable and writable before
 // anything relies on it. Never hands back a store whose check() failed; the error names the
 // configuration key to fix.
+import type { ProxyConfig } from '../config/proxy.js';
 import { FsBlobStore } from './fs.js';
 import type { BlobStore } from './types.js';
 
@@ -14,12 +15,16 @@ export class StorageUnavailable extends Error {
   readonly code = 'STORAGE_UNAVAILABLE';
 }
 
-export async function openBlobStore(cfg: StorageConfig): Promise<BlobStore> {
+/** `proxy`: network.proxy, which an Azure store's requests go through. */
+export async function openBlobStore(cfg: StorageConfig, proxy?: ProxyConfig): Promise<BlobStore> {
   const source = describeSource(cfg);
   try {
     // Construction is inside: a malformed connection string throws here, not in check().
     // The Azure SDKs (several MiB of heap) are loaded only when the configuration uses Azure.
-    const store = cfg.kind === 'fs' ? new FsBlobStore(cfg.path) : new (await import('./azure-blob.js')).AzureBlobStore(cfg.azure);
+    const store =
+      cfg.kind === 'fs'
+        ? new FsBlobStore(cfg.path)
+        : new (await import('./azure-blob.js')).AzureBlobStore({ ...cfg.azure, ...(proxy ? { proxy } : {}) });
     await store.check();
     return store;
   } catch (err) {

@@ -10,19 +10,61 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { describeFetchFailure } from './fetch-failure.js';
 import { FileBody } from './file-body.js';
 import { contentCodings, decodedBody, fileGet, RedirectRefused, type FileAnswer } from './file-get.js';
-import { HttpProtocolError } from './http1.js';
+import { HttpProtocolError, ProxyRefused } from './http1.js';
+import { proxyFor } from './proxy.js';
 import { StallTimer } from './stall.js';
-import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamOptions } from './types.js';
+import { codeForStatus, TRANSIENT, UPSTREAM, UpstreamError, type UpstreamErrorCode, type UpstreamOptions } from './types.js';
 
 export { StallTimer };
 
-/** The error for a request that got no answer: TIMEOUT when the clock ran out, UNAVAILABLE otherwise. */
+/**
+ * What a proxy's refusal means: 407 and 401 (its credentials; tinyproxy answers a wrong password with 401), 403 (its policy) need the configuration
+ * fixed; 502-504 and 429 say the proxy could not reach the upstream now; anything else is an
+ * answer we cannot use.
+ */
+export function proxyRefusalCode(status: number): UpstreamErrorCode {
+  if (status === 407 || status === 403 || status === 401) return UPSTREAM.DENIED;
+  if (status === 429 || status >= 500) return UPSTREAM.UNAVAILABLE;
+  return UPSTREAM.BAD_RESPONSE;
+}
+
+/** undici's ProxyAgent reports a refused CONNECT only in its message. */
+const UNDICI_PROXY_REFUSAL = /^Proxy response \((\d{3})\) !== 200 when HTTP Tunneling$/;
+
+function causes(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e && typeof e === 'object' && chain.length < 5; e = (e as { cause?: unknown }).cause) chain.push(e);
+  return chain;
+}
+
+/**
+ * The error for a request that got no answer: TIMEOUT when the clock ran out, a proxy's refusal
+ * by its status (proxyRefusalCode), UNAVAILABLE otherwise. Names the proxy (never its
+ * credentials) when the request went through one.
+ */
 export function unreachable(upstream: string, url: string, err: unknown, timeoutMs: number): UpstreamError {
   if (err instanceof UpstreamError) return err;
+  const proxy = URL.canParse(url) ? proxyFor(new URL(url)) : undefined;
+  const refused = causes(err).find((e) => e instanceof ProxyRefused);
+  if (refused)
+    return new UpstreamError(upstream, proxyRefusalCode(refused.status), `${upstream}: ${url}: ${refused.message}`, { cause: err });
+  const undiciRefusal = causes(err)
+    .map((e) => UNDICI_PROXY_REFUSAL.exec((e as Error).message ?? ''))
+    .find((m) => m);
+  if (undiciRefusal && proxy) {
+    const refusal = new ProxyRefused(proxy.name, Number(undiciRefusal[1]), `the tunnel to ${new URL(url).host}`);
+    return new UpstreamError(upstream, proxyRefusalCode(refusal.status), `${upstream}: ${url}: ${refusal.message}`, { cause: err });
+  }
   const code = (err as { name?: string })?.name === 'TimeoutError' ? UPSTREAM.TIMEOUT : UPSTREAM.UNAVAILABLE;
-  return new UpstreamError(upstream, code, `${upstream}: upstream unreachable at ${url}: ${describeFetchFailure(err, timeoutMs)}`, {
-    cause: err,
-  });
+  const through = proxy ? ` through proxy ${proxy.name}` : '';
+  return new UpstreamError(
+    upstream,
+    code,
+    `${upstream}: upstream unreachable at ${url}${through}: ${describeFetchFailure(err, timeoutMs)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 /** fetch, with every failure to get an answer as an UpstreamError. */
@@ -43,7 +85,13 @@ export async function drain(res: Response): Promise<void> {
 /** The error for an answer that is not a success (the body is drained). */
 export async function statusError(upstream: string, res: Response, message: string): Promise<UpstreamError> {
   await drain(res);
-  return new UpstreamError(upstream, codeForStatus(res.status), message, { status: res.status });
+  return new UpstreamError(upstream, codeForStatus(res.status), message + throughProxy(res.url, res.status), { status: res.status });
+}
+
+/** " (through proxy …)" for a refusal that may be the proxy's own (some answer a wrong password with 401); '' otherwise. */
+function throughProxy(url: string, status: number): string {
+  const proxy = (status === 401 || status === 403 || status === 407) && URL.canParse(url) ? proxyFor(new URL(url)) : undefined;
+  return proxy ? ` (through proxy ${proxy.name})` : '';
 }
 
 /** Runs an idempotent request again when it failed for a passing reason, up to `retries` more times. */
@@ -153,7 +201,7 @@ export async function openStream(
   if (answer.status < 200 || answer.status > 299) {
     stall.clear();
     answer.body.destroy();
-    const message = `${upstream}: upstream error: ${init.what} answered HTTP ${answer.status} at ${url}`;
+    const message = `${upstream}: upstream error: ${init.what} answered HTTP ${answer.status} at ${url}${throughProxy(url, answer.status)}`;
     throw new UpstreamError(upstream, codeForStatus(answer.status), message, { status: answer.status });
   }
   if (contentCodings(answer).length === 0) {

@@ -12,8 +12,15 @@
 // reuses a connection whose answer was not read to its end (or that said more than it framed),
 // never sends a header value with CR or LF in it, and holds at most READ_BUFFER plus what one
 // TLS read yields of a body that its reader is not asking for.
+//
+// Through the egress proxy (proxy.ts says which requests go through it): an http:// upstream is
+// asked in absolute form over a connection to the proxy; an https:// one over TLS (the upstream's
+// SNI and certificate checks, as direct) inside a CONNECT tunnel. Either way Proxy-Authorization
+// goes to the proxy only, connections are pooled per proxy and upstream origin, and a proxy's
+// refusal is a ProxyRefused naming the proxy without its credentials.
 import net from 'node:net';
 import tls from 'node:tls';
+import { proxyFor, type ProxyRoute } from './proxy.js';
 
 /** Size of each connection's socket read buffer (also the largest single socket read). */
 const READ_BUFFER = 256 * 1024;
@@ -36,6 +43,28 @@ export class HttpProtocolError extends Error {
 export class ConnectionClosed extends Error {
   override readonly name = 'ConnectionClosed';
   readonly code = 'ECONNRESET';
+}
+
+/** The proxy would not carry the request: its answer to CONNECT, or a 407 to a proxied GET. */
+export class ProxyRefused extends Error {
+  override readonly name = 'ProxyRefused';
+
+  constructor(
+    /** The proxy, as scheme://host:port (never its credentials). */
+    readonly proxy: string,
+    /** The proxy's status. */
+    readonly status: number,
+    /** What was asked: CONNECT host:port, or GET url. */
+    asked: string,
+  ) {
+    const hint =
+      status === 407 || status === 401
+        ? ' (the proxy wants other credentials: check the user and password in network.proxy.url)'
+        : status === 403
+          ? ' (the proxy forbids this destination: ask its administrators, or list the host in network.proxy.noProxy)'
+          : '';
+    super(`proxy ${proxy} refused ${asked}: HTTP ${status}${hint}`);
+  }
 }
 
 export interface Http1Answer {
@@ -169,18 +198,11 @@ class Conn {
 
   constructor(
     readonly origin: string,
-    url: URL,
+    open: (onread: OnRead) => { socket: net.Socket; onread: boolean },
   ) {
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const onread = { buffer: this.buf, callback: (n: number) => this.onRead(n) };
-    // tls.connect hands `onread` to its TLSSocket as net.connect does (Node's types leave it out),
-    // and sends SNI only when told the name (https.Agent does the same).
-    const servername = net.isIP(host) ? undefined : host;
-    this.socket =
-      url.protocol === 'https:'
-        ? tls.connect({ host, port, servername, onread } as tls.ConnectionOptions)
-        : net.connect({ host, port, onread });
+    const opened = open({ buffer: this.buf, callback: (n: number) => this.onRead(n) });
+    this.socket = opened.socket;
+    if (!opened.onread) this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => this.lost(err));
     this.socket.on('end', () => this.lost('end'));
     this.socket.on('close', () => this.lost(new ConnectionClosed('connection closed')));
@@ -201,13 +223,26 @@ class Conn {
 
   /** Bytes from the socket (in this.buf); false pauses reading until the reader has taken what was left. */
   private onRead(n: number): boolean {
+    return this.onBytes(this.buf, n);
+  }
+
+  /**
+   * A socket that could not read into this.buf (TLS over a proxy tunnel: Node ignores `onread`
+   * when tls.connect wraps a socket) hands its chunks here, read as they are (no copy unless kept).
+   */
+  private onData(chunk: Buffer): void {
+    if (!this.onBytes(chunk, chunk.length)) this.socket.pause();
+  }
+
+  /** Bytes src[0, n) from the socket; false pauses reading until the reader has taken what was kept. */
+  private onBytes(src: Buffer, n: number): boolean {
     this.ex?.opts.onProgress?.();
     if (this.ex) this.ex.answered = true;
     if (this.spillEnd > this.spillStart) {
-      this.keep(this.buf, 0, n);
+      this.keep(src, 0, n);
     } else {
-      const used = this.feed(this.buf, 0, n);
-      if (used < n) this.keep(this.buf, used, n);
+      const used = this.feed(src, 0, n);
+      if (used < n) this.keep(src, used, n);
     }
     if (this.spillEnd > this.spillStart) this.paused = true;
     return !this.paused;
@@ -416,6 +451,97 @@ class Conn {
   }
 }
 
+/** net/tls `onread`: the connection's own buffer, and what to do with each read. */
+interface OnRead {
+  buffer: Buffer;
+  callback: (n: number) => boolean;
+}
+
+function hostOf(url: URL): string {
+  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+}
+
+function portOf(url: URL): number {
+  return Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+}
+
+/**
+ * A connection to url's host: TLS for https: (over `tunnel` when given), TCP otherwise.
+ * tls.connect hands `onread` to its TLSSocket as net.connect does (Node's types leave it out),
+ * but not over a given socket (`onread` false: the caller reads 'data'); it sends SNI only when
+ * told the name (https.Agent does the same); `host` is also the name the certificate is checked
+ * against, tunnel or not.
+ */
+function dial(url: URL, onread?: OnRead, tunnel?: net.Socket): { socket: net.Socket; onread: boolean } {
+  const host = hostOf(url);
+  const port = portOf(url);
+  const read = onread ? { onread } : {};
+  if (url.protocol !== 'https:') return { socket: net.connect({ host, port, ...read }), onread: onread !== undefined };
+  const servername = net.isIP(host) ? undefined : host;
+  if (tunnel) return { socket: tls.connect({ host, port, servername, socket: tunnel }), onread: false };
+  return { socket: tls.connect({ host, port, servername, ...read } as tls.ConnectionOptions), onread: onread !== undefined };
+}
+
+/**
+ * A CONNECT tunnel through the proxy to target's host and port: resolves with the socket once
+ * the proxy answered 2xx, rejects with ProxyRefused for any other answer, with the socket's error
+ * (the proxy unreachable), or with the signal's reason.
+ */
+function openTunnel(route: ProxyRoute, target: URL, signal: AbortSignal): Promise<net.Socket> {
+  const authority = `${target.hostname}:${portOf(target)}`;
+  const { socket } = dial(route.url);
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    const done = (err?: Error) => {
+      socket.off('data', onData);
+      socket.off('error', done);
+      socket.off('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+      if (!err) return resolve(socket);
+      socket.destroy();
+      reject(err);
+    };
+    const onAbort = () => done(signal.reason as Error);
+    const onClose = () => done(new ConnectionClosed(`proxy ${route.name} closed the connection before answering CONNECT ${authority}`));
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const blank = headEnd(head, 0);
+      if (!blank) {
+        if (head.length > MAX_HEAD) done(new HttpProtocolError(`proxy ${route.name}: answer to CONNECT longer than ${MAX_HEAD} bytes`));
+        return;
+      }
+      let status: number;
+      try {
+        status = parseHead(head.toString('latin1', 0, blank.headAt)).status;
+      } catch (err) {
+        return done(new HttpProtocolError(`proxy ${route.name}: ${(err as Error).message}`));
+      }
+      if (status < 200 || status > 299) return done(new ProxyRefused(route.name, status, `CONNECT ${authority}`));
+      // The upstream speaks only after our TLS hello: bytes here would be the proxy's, not the upstream's.
+      if (blank.bodyAt < head.length) return done(new HttpProtocolError(`proxy ${route.name} sent bytes after its answer to CONNECT`));
+      done();
+    };
+    socket.on('data', onData);
+    socket.once('error', done);
+    socket.once('close', onClose);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const auth = route.authorization ? `Proxy-Authorization: ${route.authorization}\r\n` : '';
+    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
+  });
+}
+
+/** A new connection for url: direct, to the proxy (http: in absolute form), or TLS inside a CONNECT tunnel (https:). */
+async function connect(origin: string, url: URL, route: ProxyRoute | undefined, signal: AbortSignal): Promise<Conn> {
+  if (!route) return new Conn(origin, (onread) => dial(url, onread));
+  if (url.protocol === 'http:') return new Conn(origin, (onread) => dial(route.url, onread));
+  const tunnel = await openTunnel(route, url, signal);
+  // The TLS socket reports the tunnel's failures; the tunnel must not also throw them unheard.
+  tunnel.on('error', () => undefined);
+  const conn = new Conn(origin, (onread) => dial(url, onread, tunnel));
+  conn.socket.once('close', () => tunnel.destroy());
+  return conn;
+}
+
 const pool = new Map<string, Conn[]>();
 
 function release(conn: Conn): void {
@@ -478,12 +604,16 @@ function headEnd(buf: Buffer, from: number): { headAt: number; bodyAt: number } 
   return undefined;
 }
 
-function requestText(url: URL, headers: Record<string, string>): string {
-  let text = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+/** The request's head; `proxy`: sent to that proxy in absolute form, with its Proxy-Authorization. */
+function requestText(url: URL, headers: Record<string, string>, proxy?: ProxyRoute): string {
+  const target = proxy ? `${url.protocol}//${url.host}${url.pathname}${url.search}` : `${url.pathname}${url.search}`;
+  let text = `GET ${target} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+  if (proxy?.authorization) text += `Proxy-Authorization: ${proxy.authorization}\r\n`;
   for (const [name, value] of Object.entries(headers)) {
     if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new TypeError(`invalid request header ${JSON.stringify(name)}`);
     const lower = name.toLowerCase();
     if (lower === 'host' || lower === 'connection' || lower === 'content-length' || lower === 'transfer-encoding') continue;
+    if (lower === 'proxy-authorization') continue; // the proxy's credentials are network.proxy's, never a caller's
     text += `${name}: ${value}\r\n`;
   }
   return `${text}Connection: keep-alive\r\n\r\n`;
@@ -492,22 +622,36 @@ function requestText(url: URL, headers: Record<string, string>): string {
 /**
  * GET url (http or https) with headers; resolves with the answer once its head came (any
  * status), its body to be read or destroyed. Rejects with the socket's error (refused, reset,
- * TLS), an HttpProtocolError, or the signal's reason. A request on a kept-alive connection that
+ * TLS), an HttpProtocolError, a ProxyRefused, or the signal's reason. A request on a kept-alive connection that
  * fails before any byte of the answer is sent once more on a new connection (the server may have
  * closed it meanwhile; a GET may be repeated).
  */
 export async function http1Get(url: URL, headers: Record<string, string>, opts: Http1Options): Promise<Http1Answer> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`http1Get: cannot fetch a ${url.protocol} URL`);
-  const request = requestText(url, headers);
-  const origin = `${url.protocol}//${url.host}`;
+  const route = proxyFor(url);
+  const absolute = route && url.protocol === 'http:' ? route : undefined;
+  const request = requestText(url, headers, absolute);
+  // Pooled per proxy (credentials included) and upstream origin: a tunnel leads to one origin only.
+  const origin = route ? `${route.key} ${url.protocol}//${url.host}` : `${url.protocol}//${url.host}`;
   for (;;) {
     opts.signal.throwIfAborted();
-    const conn = take(origin) ?? new Conn(origin, url);
+    const conn = take(origin) ?? (await connect(origin, url, route, opts.signal));
+    if (opts.signal.aborted) {
+      conn.destroy(); // aborted while connecting: the exchange below would never hear of it
+      throw opts.signal.reason;
+    }
     const ex = new Exchange(opts);
     conn.start(ex, request);
     try {
-      return await ex.result;
+      const answer = await ex.result;
+      // Only a proxy answers 407: the upstream was never asked.
+      if (absolute && answer.status === 407) {
+        answer.body.destroy();
+        throw new ProxyRefused(absolute.name, 407, `GET ${url.protocol}//${url.host}${url.pathname}`);
+      }
+      return answer;
     } catch (err) {
+      if (err instanceof ProxyRefused) throw err;
       if (conn.reused && !ex.answered && !opts.signal.aborted) continue;
       throw err;
     }

@@ -15,8 +15,8 @@ export interface TestCert {
   key: string;
 }
 
-/** Writes cert.pem and key.pem into dir. */
-export async function selfSignedCert(dir: string): Promise<TestCert> {
+/** Writes cert.pem and key.pem into dir; `names`: DNS names the certificate is also for (e.g. localhost, for SNI). */
+export async function selfSignedCert(dir: string, names: string[] = []): Promise<TestCert> {
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   await promisify(execFile)('openssl', [
@@ -34,7 +34,7 @@ export async function selfSignedCert(dir: string): Promise<TestCert> {
     '-subj',
     '/CN=127.0.0.1',
     '-addext',
-    'subjectAltName=IP:127.0.0.1',
+    `subjectAltName=IP:127.0.0.1${names.map((n) => `,DNS:${n}`).join('')}`,
     '-addext',
     'basicConstraints=critical,CA:TRUE',
   ]);

@@ -5,6 +5,7 @@
 // lock, records and audits it. The plan and the ARM calls are in acr-target.ts. It must never run
 // without a configured target: it refuses with the key to set.
 import { z } from 'zod';
+import { azureProxyOptions } from '../../config/proxy.js';
 import { errors } from '../../errors.js';
 import type { ModuleJobContext, ModuleJobSpec } from '../types.js';
 import { AcrImportLedger, planAcrImport, runAcrTarget, type AcrImportReport } from './acr-target.js';
@@ -78,8 +79,10 @@ export async function runAcrImport(
     import('@azure/identity'),
   ]);
   const credential = azure?.credential ?? new DefaultAzureCredential();
+  const proxyOptions = azureProxyOptions(config.network.proxy, target.endpoint);
   const client = new ContainerRegistryManagementClient(credential, target.subscriptionId, {
     endpoint: target.endpoint,
+    ...(proxyOptions ? { proxyOptions } : {}),
     ...azure?.clientOptions,
   });
   const r = await runAcrTarget({ db, catalog, policy, target, upstreams, client }, { all: p.all === true, onEvent: emit });
