@@ -8,7 +8,8 @@
 // On PostgreSQL, requests share a bounded pool whose waits are bounded too (connectionTimeout):
 // an exhausted pool answers UNAVAILABLE (503, Retry-After) instead of hanging. Job locks never
 // take a pool connection: every advisory lock of this process lives on one connection of its
-// own (LockSession), so any number of running jobs cannot starve request handling.
+// own (LockSession), so any number of running jobs cannot starve request handling; when that
+// connection drops, the jobs holding locks on it are told (their signal aborts) and stop.
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
@@ -37,9 +38,11 @@ export interface Db extends Queryable {
   onReconnect(fn: () => void): void;
   /**
    * Runs fn only if no other holder (any replica) has the named lock; resolves undefined
-   * when someone else holds it. The lock is released when fn settles or the session dies.
+   * when someone else holds it. The lock is released when fn settles or the session dies;
+   * when the session dies first, fn's signal aborts with LOCK_LOST (errors.lockLost) and fn
+   * must stop: another holder may have the lock by then. It never aborts on PGlite.
    */
-  tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined>;
+  tryWithLock<T>(name: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined>;
   /** The PGlite folder's ownership (folder-lock.ts); absent for PostgreSQL and memory://. */
   readonly folderLock?: FolderLock;
   close(): Promise<void>;
@@ -56,15 +59,18 @@ const CHANNEL = /^[a-z_]+$/;
 /**
  * Every advisory lock of this process on one connection of its own, outside the pool: taking a
  * lock costs two short queries there, and a job holding one keeps no pool connection. A lock
- * name is held once per process (the in-process set: session locks are re-entrant in
- * PostgreSQL), and once across replicas (pg_try_advisory_lock). If the connection drops, every
- * lock of this process is gone with it (as it was with a connection per lock): the next lock
- * opens a new connection, and jobs still running are logged by their runner as they finish.
+ * name is held once per process (the in-process map: session locks are re-entrant in
+ * PostgreSQL), and once across replicas (pg_try_advisory_lock). If the connection drops
+ * (PostgreSQL restarts, pg_terminate_backend, the network), every lock of this process is gone
+ * with it and another replica may take them: each holder's signal aborts (LOCK_LOST) so its
+ * job stops, and the next lock opens a new connection. A name stays held in this process until
+ * its holder has stopped, so this process never runs it twice either.
  */
 class LockSession {
   private client: Promise<pg.Client> | undefined;
   private current: pg.Client | undefined;
-  private readonly held = new Set<string>();
+  /** Each lock held (or being taken) by this process: the connection it is on, and its holder's signal. */
+  private readonly held = new Map<string, { client?: pg.Client; lost: AbortController }>();
   private closed = false;
 
   constructor(
@@ -76,8 +82,9 @@ class LockSession {
     if (this.closed) return Promise.reject(errors.unavailable('the database is closing; no job can start'));
     this.client ??= (async () => {
       const c = new this.pgModule.Client({ connectionString: this.url });
-      c.on('error', () => undefined); // followed by 'end', handled there
-      c.on('end', () => this.forget(c));
+      let cause: Error | undefined;
+      c.on('error', (err) => (cause ??= err)); // the first says why; followed by 'end', handled there
+      c.on('end', () => this.dropped(c, cause?.message ?? 'the connection ended'));
       try {
         await c.connect();
         this.current = c;
@@ -90,17 +97,20 @@ class LockSession {
     return this.client;
   }
 
-  async tryWithLock<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {
+  async tryWithLock<T>(key: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined> {
     if (this.held.has(key)) return undefined;
-    this.held.add(key);
+    const entry: { client?: pg.Client; lost: AbortController } = { lost: new AbortController() };
+    this.held.set(key, entry);
     try {
       const c = await this.connection();
+      entry.client = c; // from here, a drop of c aborts entry.lost
       const [row] = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
       if (!row?.ok) return undefined;
       try {
-        return await fn();
+        return await fn(entry.lost.signal);
       } finally {
-        await this.unlock(c, key);
+        // A lost lock is gone already; its connection is ended, not asked.
+        if (!entry.lost.signal.aborted) await this.unlock(c, key);
       }
     } finally {
       this.held.delete(key);
@@ -111,17 +121,20 @@ class LockSession {
   private async unlock(c: pg.Client, key: string): Promise<void> {
     try {
       await c.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
-    } catch {
-      // The session is thrown away (and its locks with it); the next lock opens a new one.
-      this.forget(c);
+    } catch (err) {
+      // The session is thrown away (and its locks with it: their holders are told); the next lock opens a new one.
+      this.dropped(c, `unlock failed: ${(err as Error).message}`);
       await c.end().catch(() => undefined); // ending a broken session: its error changes nothing
     }
   }
 
-  private forget(c: pg.Client): void {
-    if (this.current !== c) return;
-    this.current = undefined;
-    this.client = undefined;
+  /** The connection c is gone, and every lock on it: their holders' signals abort. */
+  private dropped(c: pg.Client, why: string): void {
+    if (this.current === c) {
+      this.current = undefined;
+      this.client = undefined;
+    }
+    for (const entry of this.held.values()) if (entry.client === c && !entry.lost.signal.aborted) entry.lost.abort(errors.lockLost(why));
   }
 
   async close(): Promise<void> {
@@ -264,7 +277,7 @@ class PgDb implements Db {
     await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
   }
 
-  tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  tryWithLock<T>(name: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined> {
     return this.locks.tryWithLock(lockKey(name), fn);
   }
 
@@ -317,12 +330,12 @@ class PgliteDb implements Db {
 
   private readonly held = new Set<string>();
 
-  async tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
-    // PGlite is one process with one connection: an in-process lock is the whole story.
+  async tryWithLock<T>(name: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined> {
+    // PGlite is one process with one connection: an in-process lock is the whole story, never lost.
     if (this.held.has(name)) return undefined;
     this.held.add(name);
     try {
-      return await fn();
+      return await fn(new AbortController().signal);
     } finally {
       this.held.delete(name);
     }
