@@ -9,10 +9,12 @@
 // an exhausted pool answers UNAVAILABLE (503, Retry-After) instead of hanging. Job locks never
 // take a pool connection: every advisory lock of this process lives on one connection of its
 // own (LockSession), so any number of running jobs cannot starve request handling; when that
-// connection drops, the jobs holding locks on it are told (their signal aborts) and stop.
+// connection drops, or stops answering (lockHeartbeatMs), the jobs holding locks on it are told
+// (their signal aborts) and stop.
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
+import { Socket } from 'node:net';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -64,27 +66,38 @@ const CHANNEL = /^[a-z_]+$/;
  * (PostgreSQL restarts, pg_terminate_backend, the network), every lock of this process is gone
  * with it and another replica may take them: each holder's signal aborts (LOCK_LOST) so its
  * job stops, and the next lock opens a new connection. A name stays held in this process until
- * its holder has stopped, so this process never runs it twice either.
+ * its holder has stopped, so this process never runs it twice either. A network cut that sends
+ * no reset ends nothing by itself: while locks are held, the connection is asked every
+ * heartbeatMs, and one that gives no answer within heartbeatMs is ended here (its socket
+ * destroyed) and its holders are told. PostgreSQL keeps such a lock until it notices the
+ * session is gone, so no other replica has it before that either.
  */
 class LockSession {
   private client: Promise<pg.Client> | undefined;
   private current: pg.Client | undefined;
   /** Each lock held (or being taken) by this process: the connection it is on, and its holder's signal. */
   private readonly held = new Map<string, { client?: pg.Client; lost: AbortController }>();
+  /** Each connection's socket, and the first reason it failed (what its holders are told). */
+  private readonly sockets = new WeakMap<pg.Client, { socket: Socket; cause?: Error }>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private beating = false;
   private closed = false;
 
   constructor(
     private readonly pgModule: PgModule,
     private readonly url: string,
+    private readonly heartbeatMs: number,
   ) {}
 
   private connection(): Promise<pg.Client> {
     if (this.closed) return Promise.reject(errors.unavailable('the database is closing; no job can start'));
     this.client ??= (async () => {
-      const c = new this.pgModule.Client({ connectionString: this.url });
-      let cause: Error | undefined;
-      c.on('error', (err) => (cause ??= err)); // the first says why; followed by 'end', handled there
-      c.on('end', () => this.dropped(c, cause?.message ?? 'the connection ended'));
+      // The socket is ours (pg's `stream` option) so that a connection gone silent can be ended.
+      const conn: { socket: Socket; cause?: Error } = { socket: new Socket() };
+      const c = new this.pgModule.Client({ connectionString: this.url, stream: () => conn.socket });
+      this.sockets.set(c, conn);
+      c.on('error', (err) => (conn.cause ??= err)); // the first says why; followed by 'end', handled there
+      c.on('end', () => this.dropped(c, conn.cause?.message ?? 'the connection ended'));
       try {
         await c.connect();
         this.current = c;
@@ -106,6 +119,7 @@ class LockSession {
       entry.client = c; // from here, a drop of c aborts entry.lost
       const [row] = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
       if (!row?.ok) return undefined;
+      this.heartbeat ??= setInterval(() => void this.beat(), this.heartbeatMs).unref();
       try {
         return await fn(entry.lost.signal);
       } finally {
@@ -128,6 +142,31 @@ class LockSession {
     }
   }
 
+  /** Asks the lock connection whether it is there, while it holds locks; ends it when no answer comes in time. */
+  private async beat(): Promise<void> {
+    const c = this.current;
+    if (!c || ![...this.held.values()].some((e) => e.client === c)) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+      return;
+    }
+    if (this.beating) return;
+    this.beating = true;
+    const conn = this.sockets.get(c)!;
+    const deadline = setTimeout(() => {
+      conn.cause ??= new Error(`no answer from the database within ${this.heartbeatMs} ms`);
+      conn.socket.destroy(); // pg then ends the client: 'end' tells the holders
+    }, this.heartbeatMs);
+    try {
+      await c.query('SELECT 1');
+    } catch {
+      // A failed query means a broken connection, whose 'end' tells the holders.
+    } finally {
+      clearTimeout(deadline);
+      this.beating = false;
+    }
+  }
+
   /** The connection c is gone, and every lock on it: their holders' signals abort. */
   private dropped(c: pg.Client, why: string): void {
     if (this.current === c) {
@@ -139,6 +178,7 @@ class LockSession {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.heartbeat);
     const c = await this.client?.catch(() => undefined); // never connected: nothing to end
     await c?.end().catch(() => undefined); // closing: a session that fails to end cleanly is gone either way
   }
@@ -155,8 +195,9 @@ class PgDb implements Db {
     private readonly pgModule: PgModule,
     private readonly pool: pg.Pool,
     private readonly url: string,
+    lockHeartbeatMs: number,
   ) {
-    this.locks = new LockSession(pgModule, url);
+    this.locks = new LockSession(pgModule, url, lockHeartbeatMs);
   }
 
   /** A pool connection, or UNAVAILABLE when none frees up within connectionTimeout. */
@@ -373,6 +414,8 @@ export interface OpenDbOptions {
   poolSize?: number;
   /** PostgreSQL: how long a query waits for a free pool connection before UNAVAILABLE (database.connectionTimeout). */
   connectionTimeoutMs?: number;
+  /** PostgreSQL: how often the job-lock connection is asked while it holds locks, and how long it may take to answer (database.lockHeartbeat). */
+  lockHeartbeatMs?: number;
   /**
    * Every migration, composed (state/migrations.ts composeMigrations) from the core's and each
    * ecosystem's: the registry's openStateDb (ecosystems/index.ts) passes the full list, so open
@@ -392,7 +435,7 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     });
     // Surface connection errors as rejected queries, not as an unhandled 'error' event.
     pool.on('error', () => undefined);
-    db = new PgDb(driver, pool, opts.url);
+    db = new PgDb(driver, pool, opts.url, opts.lockHeartbeatMs ?? 15_000);
   } else if (opts.pglitePath === 'memory://') {
     const { PGlite } = await loadPglite();
     const template = await readTemplate(opts.pgliteTemplate);

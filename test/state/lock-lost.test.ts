@@ -1,8 +1,12 @@
 // A job lock whose connection drops: PostgreSQL releases it with the session, so the holder is
 // told (its signal aborts with LOCK_LOST) and another replica can take the lock; this process
 // keeps the name held until its holder has stopped, and its next lock opens a new connection.
-// On PGlite (one process, in-process locks) the signal never aborts. Real PostgreSQL, two
-// databases opened as two replicas would; the connection is ended with pg_terminate_backend.
+// A connection that falls silent (a network cut that sends no reset) is ended by the session's
+// heartbeat, with the same outcome; PostgreSQL keeps the lock until it notices, so nobody else
+// has it meanwhile. On PGlite (one process, in-process locks) the signal never aborts. Real
+// PostgreSQL, opened twice as two replicas would; the connection is ended with
+// pg_terminate_backend, or cut off by a TCP relay that stops passing bytes.
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCK_LOST, SafelistError } from '../../src/errors.js';
 import { openStateDb } from '../../src/ecosystems/index.js';
@@ -71,6 +75,86 @@ describe('a job lock whose PostgreSQL connection drops', () => {
     expect(pids?.holders).toHaveLength(1);
     expect(pids?.fromB).toBeUndefined();
     expect(await lockHolders(b, 'test:lost')).toEqual([]);
+  });
+});
+
+/** A TCP relay to PostgreSQL that can stop passing bytes on the connections it has, as a network cut would (new ones pass). */
+async function cuttableRelay(target: URL): Promise<{ url: string; cut(): void; close(): void }> {
+  const pairs: Array<[Socket, Socket]> = [];
+  const server: Server = createServer((client) => {
+    const db = connect(Number(target.port || 5432), target.hostname);
+    client.pipe(db).pipe(client);
+    client.on('error', () => db.destroy());
+    db.on('error', () => client.destroy());
+    pairs.push([client, db]);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    url: url.toString(),
+    cut() {
+      for (const [client, db] of pairs.splice(0)) {
+        client.unpipe(db);
+        db.unpipe(client);
+        client.pause();
+        db.pause();
+      }
+    },
+    close() {
+      server.close();
+    },
+  };
+}
+
+describe('a job lock whose PostgreSQL connection falls silent', () => {
+  let drop: () => Promise<void>;
+  let relay: Awaited<ReturnType<typeof cuttableRelay>>;
+  let a: Db;
+  let b: Db;
+
+  beforeAll(async () => {
+    const d = await createPgDatabase();
+    drop = d.drop;
+    relay = await cuttableRelay(new URL(d.url));
+    a = await openStateDb({ url: relay.url, pglitePath: 'memory://', lockHeartbeatMs: 2000 });
+    b = await openStateDb({ url: d.url, pglitePath: 'memory://' });
+  });
+  afterAll(async () => {
+    await a?.close().catch(() => undefined); // its cut-off sockets may not close cleanly
+    await b?.close();
+    relay?.close();
+    await drop?.();
+  });
+
+  it('is ended by the heartbeat: the holder is told, and nobody else has the lock until PostgreSQL lets it go', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let signal: AbortSignal | undefined;
+    const holding = a.tryWithLock('test:silent', async (lost) => {
+      signal = lost;
+      await released;
+      return 'stopped';
+    });
+    await until(() => signal, 'replica A to hold the lock');
+    const [pid] = await lockHolders(b, 'test:silent');
+    const lostSeen = new Promise<unknown>((r) => signal!.addEventListener('abort', () => r(signal!.reason), { once: true }));
+    relay.cut();
+    const reason = await lostSeen;
+    expect(reason).toMatchObject({ code: LOCK_LOST });
+    expect((reason as Error).message).toBe(
+      'lost its lock: database connection dropped (no answer from the database within 2000 ms); run it again',
+    );
+    // PostgreSQL has not noticed yet: its session still holds the lock, so replica B is busy.
+    expect(await lockHolders(b, 'test:silent')).toEqual([pid]);
+    expect(await b.tryWithLock('test:silent', async () => 'b ran')).toBeUndefined();
+    release();
+    expect(await holding).toBe('stopped');
+    // Once PostgreSQL ends that session (here by hand; its own keepalive would), B takes the lock.
+    await terminateLockHolder(b, 'test:silent');
+    expect(await b.tryWithLock('test:silent', async () => 'b ran')).toBe('b ran');
+    // A's next lock is on a new connection.
+    expect(await a.tryWithLock('test:silent', async () => (await lockHolders(b, 'test:silent')).length)).toBe(1);
   });
 });
 
