@@ -31,6 +31,9 @@ export function isRefusal(err: unknown): err is Refusal {
   return err instanceof SafelistError && (err.code === REFUSAL_CODES.blocked || err.code === REFUSAL_CODES.notFound);
 }
 
+/** The code of errors.lockLost (the job runner tells a lost lock from the job's own failures by it). */
+export const LOCK_LOST = 'LOCK_LOST';
+
 export const errors = {
   badRequest: (message: string) => new SafelistError('BAD_REQUEST', 400, 'Bad request', message),
   /** Text no database can store; `field` is its JSON path (or parameter name) within `source`. */
@@ -78,6 +81,12 @@ export const errors = {
   /** A request only server.publicUrl can answer (a wildcard listen address names no host). */
   publicUrlUnset: (message: string) => new SafelistError('PUBLIC_URL_UNSET', 409, 'Public URL not configured', message),
   unavailable: (message: string) => new SafelistError('UNAVAILABLE', 503, 'Service unavailable', message),
+  /**
+   * A job's lock went with the connection that held it (db.tryWithLock): another replica may take
+   * it now, so the run stops (its signal aborts with this) and is recorded as failed.
+   */
+  lockLost: (why: string) =>
+    new SafelistError(LOCK_LOST, 503, 'Job lock lost', `lost its lock: database connection dropped (${why}); run it again`),
   /** Never sent over HTTP: `safelist serve` prints it and exits. */
   listenFailed: (message: string) => new SafelistError('LISTEN_FAILED', 500, 'Cannot listen', message),
   /** The embedded database folder is held by another process (state/folder-lock.ts). */

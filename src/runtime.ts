@@ -53,6 +53,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     ...(config.database.pgliteTemplate ? { pgliteTemplate: config.database.pgliteTemplate } : {}),
     poolSize: config.database.poolSize,
     connectionTimeoutMs: durationMs(config.database.connectionTimeout),
+    lockHeartbeatMs: durationMs(config.database.lockHeartbeat),
     ...(opts.holder ? { holder: opts.holder } : {}),
   });
   const reloads = new CatalogReloads(log);

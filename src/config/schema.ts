@@ -367,6 +367,12 @@ export const coreConfigSchema = z.strictObject({
       poolSize: z.number().int().min(1).max(200).default(10),
       /** PostgreSQL: how long a request waits for a free connection before it answers 503 with Retry-After. */
       connectionTimeout: duration.default('10s'),
+      /**
+       * PostgreSQL: while jobs hold locks, their connection is asked this often, and one that gives
+       * no answer within this long (a network cut that sends no reset) is ended: its jobs stop, as
+       * when the connection drops, instead of running on without a lock another replica may take.
+       */
+      lockHeartbeat: duration.default('15s'),
     })
     .prefault({}),
   policy: z

@@ -171,6 +171,7 @@ export interface RunContext {
   /** The policy at the start of the run. */
   policy: Policy;
   emit(e: EcosystemEvent): void;
+  /** Aborts when the run must stop (its job lost its lock): stop between files, end transfers in flight, throw. */
   signal?: AbortSignal;
 }
 

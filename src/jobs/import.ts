@@ -11,10 +11,10 @@ function ecosystemImportJob(m: EcosystemModule, spec: ImportSpec): Job<ImportPar
     name: `import:${m.id}`,
     lock: `import:${m.id}`,
     params: spec.params,
-    run({ params, deps: { config, runtime: rt }, emit }) {
+    run({ params, deps: { config, runtime: rt }, emit, signal }) {
       const open = rt.ecosystems.get(m.id);
       if (!open?.import) throw new Error(`the ${m.label} ecosystem has no importer in this runtime`);
-      return open.import(params, { config, policy: rt.policies.policy, emit: (e) => emit(e) });
+      return open.import(params, { config, policy: rt.policies.policy, emit: (e) => emit(e), signal });
     },
     audit: (r, p) => ({ action: 'import.finished', subject: m.id, detail: spec.auditDetail(r, p) }),
   };

@@ -12,12 +12,18 @@ function moduleJob(m: EcosystemModule, spec: ModuleJobSpec): Job<Record<string, 
     lock: spec.lock,
     params: spec.params,
     ...(spec.unavailable ? { unavailable: spec.unavailable } : {}),
-    async run({ params, deps: { config, runtime: rt, azure }, emit }) {
+    async run({ params, deps: { config, runtime: rt, azure }, emit, signal }) {
       const why = spec.unavailable?.(config);
       if (why) throw errors.badRequest(why);
       const open = rt.ecosystems.get(m.id);
       if (!open?.runJob) throw new Error(`the ${m.label} ecosystem cannot run ${spec.name} in this runtime`);
-      return open.runJob(spec.name, params, { config, policy: rt.policies.policy, emit: (e) => emit(e), ...(azure ? { azure } : {}) });
+      return open.runJob(spec.name, params, {
+        config,
+        policy: rt.policies.policy,
+        emit: (e) => emit(e),
+        signal,
+        ...(azure ? { azure } : {}),
+      });
     },
     ...(spec.audit ? { audit: spec.audit } : {}),
   };

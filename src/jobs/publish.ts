@@ -18,7 +18,7 @@ export const publishJob: Job<z.infer<typeof params>, PublishReport> = {
   name: 'publish',
   lock: 'publish',
   params,
-  async run({ params: p, deps }) {
+  async run({ params: p, deps, signal }) {
     const { config, runtime: rt } = deps;
     const targetConfig = p.path ? { ...config.storage, kind: 'fs' as const, path: p.path } : config.publish.target;
     if (!targetConfig) throw errors.badRequest('set publish.target in the configuration, or give --path DIR');
@@ -27,7 +27,10 @@ export const publishJob: Job<z.infer<typeof params>, PublishReport> = {
       if (!rt.policies.policy.hasView(v)) throw errors.unknownView(v, rt.policies.policy.viewNames());
     }
     const target = !p.path && deps.publishTarget ? deps.publishTarget : await openBlobStore(targetConfig, config.network.proxy);
-    return publishStatic({ policy: rt.policies.policy, ecosystems: rt.ecosystems, source: rt.store, target }, views ? { views } : {});
+    return publishStatic(
+      { policy: rt.policies.policy, ecosystems: rt.ecosystems, source: rt.store, target },
+      { signal, ...(views ? { views } : {}) },
+    );
   },
   audit: (r) => ({ action: 'publish.finished', subject: r.views.join(','), detail: { ...r } }),
 };

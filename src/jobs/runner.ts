@@ -4,7 +4,10 @@
 // CLI command and events (an approval). A job's failure is a value (outcome 'failed'), logged
 // and counted, never swallowed; a run that finds the lock held is 'busy'. Each run that gets
 // its lock is recorded in job_runs (runs.ts) with its progress and outcome, for the console.
-import { SafelistError } from '../errors.js';
+// A run whose lock is lost (its database connection dropped: another replica may take it) is
+// told through ctx.signal, stops, and ends 'failed' with code LOCK_LOST, whatever it returned:
+// it never counts as done, since it may have overlapped another run.
+import { LOCK_LOST, SafelistError } from '../errors.js';
 import { UpstreamError } from '../upstream/types.js';
 import { JobRuns, type ActiveRun, type JobRunsOptions } from './runs.js';
 import type { Job, JobDeps, JobEvent, JobMetrics, JobOutcome } from './types.js';
@@ -46,19 +49,23 @@ export class JobRunner {
       opts.onEvent?.(name, e);
     };
     let record: ActiveRun | undefined;
+    let lost: AbortSignal | undefined;
     let outcome: JobOutcome<R>;
     try {
-      const result = await runtime.db.tryWithLock(job.lock, async () => {
+      const result = await runtime.db.tryWithLock(job.lock, async (signal) => {
+        lost = signal;
         record = await this.runs.start(job.name, actor, params);
         return job.run({
           params,
           deps: this.deps,
           actor,
+          signal,
           emit: (e) => {
             record!.note(e);
             emit(job.name, e);
           },
           run: async (child, childParams) => {
+            signal.throwIfAborted(); // no part starts once the lock is gone
             // The child's runner logs its own events; here they are only passed on.
             const o = await this.run(child, childParams, { actor, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
             opts.onEvent?.(child.name, { type: 'finished', outcome: o });
@@ -68,10 +75,10 @@ export class JobRunner {
       });
       outcome = result === undefined ? { status: 'busy', lock: job.lock } : { status: 'done', result };
     } catch (err) {
-      log.error({ err, job: job.name }, `${job.name} failed`);
-      const coded = err instanceof SafelistError || err instanceof UpstreamError;
-      outcome = { status: 'failed', error: (err as Error).message, ...(coded ? { code: err.code } : {}) };
+      outcome = this.failure(job.name, lost?.aborted ? lost.reason : err);
     }
+    // A lost lock decides, whatever the job made of it (stopped with the signal's reason, another error, or finished).
+    if (lost?.aborted && outcome.status === 'done') outcome = this.failure(job.name, lost.reason);
     const seconds = (performance.now() - started) / 1000;
     this.metrics?.recordJob(job.name, outcome.status === 'done' ? 'ok' : outcome.status === 'busy' ? 'busy' : 'error', seconds);
     if (this.metrics && outcome.status !== 'busy')
@@ -81,6 +88,13 @@ export class JobRunner {
     if (outcome.status === 'done') log.info({ job: job.name, actor, seconds: Math.round(seconds * 10) / 10 }, `${job.name} finished`);
     if (outcome.status === 'busy') log.info({ job: job.name, lock: job.lock }, `${job.name}: another run holds its lock`);
     return outcome;
+  }
+
+  private failure(name: string, err: unknown): JobOutcome<never> {
+    const coded = err instanceof SafelistError || err instanceof UpstreamError;
+    this.deps.log.error({ err, job: name }, `${name} failed`);
+    const message = coded && err.code === LOCK_LOST ? `${name} ${err.message}` : (err as Error).message;
+    return { status: 'failed', error: message, ...(coded ? { code: err.code } : {}) };
   }
 
   /**

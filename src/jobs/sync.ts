@@ -22,10 +22,10 @@ function ecosystemSyncJob(m: EcosystemModule, spec: SyncSpec): Job<EcosystemSync
     name: `sync:${m.id}`,
     lock: `sync:${m.id}`,
     params: spec.params,
-    async run({ params, deps: { config, runtime: rt }, emit, run }) {
+    async run({ params, deps: { config, runtime: rt }, emit, run, signal }) {
       const open = rt.ecosystems.get(m.id);
       if (!open?.sync) throw new Error(`the ${m.label} ecosystem has no sync in this runtime`);
-      const r: SyncResult = await open.sync(params, { config, policy: rt.policies.policy, emit: (e) => emit(e) });
+      const r: SyncResult = await open.sync(params, { config, policy: rt.policies.policy, emit: (e) => emit(e), signal });
       const next = params.dryRun ? undefined : spec.followUp?.(config);
       const job = next && FOLLOW_UPS.get(next.job);
       if (job) r.followUp = await run(job, next.params);

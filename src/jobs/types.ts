@@ -53,6 +53,11 @@ export interface JobContext<P> {
   deps: JobDeps;
   /** Who started the run: "system" (schedule, events), an API identity's oid, or "cli:<user>". */
   actor: string;
+  /**
+   * Aborts (reason: a LOCK_LOST SafelistError) when the run's lock is lost: another replica may
+   * run the job now, so a long job stops between files and ends transfers in flight.
+   */
+  signal: AbortSignal;
   emit(event: JobEvent): void;
   /** Runs another job through the same runner (its lock, metrics, audit); its events are streamed too. */
   run<Q, S>(job: Job<Q, S>, params: Q): Promise<JobOutcome<S>>;

@@ -4,6 +4,7 @@
 // with a publish role writes its own tree under `<id>/<view>/` (PyPI's simple tree beside its
 // files, conda's channels beside their packages); this file only keeps the target in step:
 // content-addressed files copied once, and whatever a view no longer allows removed.
+// Stops between files when its signal aborts (the publish job lost its lock).
 // Runs again after every policy or catalog change. A static site cannot refuse with a reason:
 // blocked versions are left out entirely; it must never leave behind a file a view stopped allowing.
 import { blobKeyForSha256 } from '../catalog/blob-keys.js';
@@ -21,7 +22,7 @@ export interface PublishReport {
 
 export async function publishStatic(
   deps: { policy: Policy; ecosystems: ReadonlyMap<string, OpenEcosystem>; source: BlobStore; target: BlobStore },
-  opts: { views?: string[] } = {},
+  opts: { views?: string[]; signal?: AbortSignal } = {},
 ): Promise<PublishReport> {
   const { policy, source, target } = deps;
   const views = opts.views ?? policy.viewNames();
@@ -31,9 +32,10 @@ export async function publishStatic(
       if (!eco.publish) continue;
       const prefix = `${id}/${view}`;
       const wanted = new Set<string>();
-      await eco.publish(view, sinkFor(prefix, wanted, source, target, report));
+      await eco.publish(view, sinkFor(prefix, wanted, source, target, report, opts.signal));
       // Whatever the view no longer allows leaves the site.
       for await (const key of target.list(prefix)) {
+        opts.signal?.throwIfAborted();
         if (!wanted.has(key)) {
           await target.delete(key);
           report.removed++;
@@ -45,14 +47,23 @@ export async function publishStatic(
 }
 
 /** Writes under `prefix/`, remembering every key written (what is not is removed afterwards). */
-function sinkFor(prefix: string, wanted: Set<string>, source: BlobStore, target: BlobStore, report: PublishReport): PublishSink {
+function sinkFor(
+  prefix: string,
+  wanted: Set<string>,
+  source: BlobStore,
+  target: BlobStore,
+  report: PublishReport,
+  signal: AbortSignal | undefined,
+): PublishSink {
   return {
     async put(key, body, contentType) {
+      signal?.throwIfAborted(); // between files: told to stop (its job lost its lock)
       wanted.add(`${prefix}/${key}`);
       await target.put(`${prefix}/${key}`, body, { contentType });
       report.pages++;
     },
     async putImmutable(key, body, contentType) {
+      signal?.throwIfAborted();
       const full = `${prefix}/${key}`;
       wanted.add(full);
       const have = await target.stat(full);
@@ -62,6 +73,7 @@ function sinkFor(prefix: string, wanted: Set<string>, source: BlobStore, target:
     },
     /** Copies a content-addressed object unless the site already has it (same size). */
     async copy(key, sha256, size) {
+      signal?.throwIfAborted();
       const full = `${prefix}/${key}`;
       wanted.add(full);
       const have = await target.stat(full);

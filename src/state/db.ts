@@ -8,10 +8,13 @@
 // On PostgreSQL, requests share a bounded pool whose waits are bounded too (connectionTimeout):
 // an exhausted pool answers UNAVAILABLE (503, Retry-After) instead of hanging. Job locks never
 // take a pool connection: every advisory lock of this process lives on one connection of its
-// own (LockSession), so any number of running jobs cannot starve request handling.
+// own (LockSession), so any number of running jobs cannot starve request handling; when that
+// connection drops, or stops answering (lockHeartbeatMs), the jobs holding locks on it are told
+// (their signal aborts) and stop.
 import type pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { existsSync, mkdirSync, openAsBlob } from 'node:fs';
+import { Socket } from 'node:net';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -37,9 +40,11 @@ export interface Db extends Queryable {
   onReconnect(fn: () => void): void;
   /**
    * Runs fn only if no other holder (any replica) has the named lock; resolves undefined
-   * when someone else holds it. The lock is released when fn settles or the session dies.
+   * when someone else holds it. The lock is released when fn settles or the session dies;
+   * when the session dies first, fn's signal aborts with LOCK_LOST (errors.lockLost) and fn
+   * must stop: another holder may have the lock by then. It never aborts on PGlite.
    */
-  tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined>;
+  tryWithLock<T>(name: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined>;
   /** The PGlite folder's ownership (folder-lock.ts); absent for PostgreSQL and memory://. */
   readonly folderLock?: FolderLock;
   close(): Promise<void>;
@@ -68,28 +73,43 @@ const CHANNEL = /^[a-z_]+$/;
 /**
  * Every advisory lock of this process on one connection of its own, outside the pool: taking a
  * lock costs two short queries there, and a job holding one keeps no pool connection. A lock
- * name is held once per process (the in-process set: session locks are re-entrant in
- * PostgreSQL), and once across replicas (pg_try_advisory_lock). If the connection drops, every
- * lock of this process is gone with it (as it was with a connection per lock): the next lock
- * opens a new connection, and jobs still running are logged by their runner as they finish.
+ * name is held once per process (the in-process map: session locks are re-entrant in
+ * PostgreSQL), and once across replicas (pg_try_advisory_lock). If the connection drops
+ * (PostgreSQL restarts, pg_terminate_backend, the network), every lock of this process is gone
+ * with it and another replica may take them: each holder's signal aborts (LOCK_LOST) so its
+ * job stops, and the next lock opens a new connection. A name stays held in this process until
+ * its holder has stopped, so this process never runs it twice either. A network cut that sends
+ * no reset ends nothing by itself: while locks are held, the connection is asked every
+ * heartbeatMs, and one that gives no answer within heartbeatMs is ended here (its socket
+ * destroyed) and its holders are told. PostgreSQL keeps such a lock until it notices the
+ * session is gone, so no other replica has it before that either.
  */
 class LockSession {
   private client: Promise<pg.Client> | undefined;
   private current: pg.Client | undefined;
-  private readonly held = new Set<string>();
+  /** Each lock held (or being taken) by this process: the connection it is on, and its holder's signal. */
+  private readonly held = new Map<string, { client?: pg.Client; lost: AbortController }>();
+  /** Each connection's socket, and the first reason it failed (what its holders are told). */
+  private readonly sockets = new WeakMap<pg.Client, { socket: Socket; cause?: Error }>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private beating = false;
   private closed = false;
 
   constructor(
     private readonly pgModule: PgModule,
     private readonly url: string,
+    private readonly heartbeatMs: number,
   ) {}
 
   private connection(): Promise<pg.Client> {
     if (this.closed) return Promise.reject(errors.unavailable('the database is closing; no job can start'));
     this.client ??= (async () => {
-      const c = new this.pgModule.Client({ connectionString: this.url });
-      c.on('error', () => undefined); // followed by 'end', handled there
-      c.on('end', () => this.forget(c));
+      // The socket is ours (pg's `stream` option) so that a connection gone silent can be ended.
+      const conn: { socket: Socket; cause?: Error } = { socket: new Socket() };
+      const c = new this.pgModule.Client({ connectionString: this.url, stream: () => conn.socket });
+      this.sockets.set(c, conn);
+      c.on('error', (err) => (conn.cause ??= err)); // the first says why; followed by 'end', handled there
+      c.on('end', () => this.dropped(c, conn.cause?.message ?? 'the connection ended'));
       try {
         await c.connect();
         this.current = c;
@@ -102,17 +122,21 @@ class LockSession {
     return this.client;
   }
 
-  async tryWithLock<T>(key: string, fn: () => Promise<T>): Promise<T | undefined> {
+  async tryWithLock<T>(key: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined> {
     if (this.held.has(key)) return undefined;
-    this.held.add(key);
+    const entry: { client?: pg.Client; lost: AbortController } = { lost: new AbortController() };
+    this.held.set(key, entry);
     try {
       const c = await this.connection();
+      entry.client = c; // from here, a drop of c aborts entry.lost
       const [row] = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key])).rows;
       if (!row?.ok) return undefined;
+      this.heartbeat ??= setInterval(() => void this.beat(), this.heartbeatMs).unref();
       try {
-        return await fn();
+        return await fn(entry.lost.signal);
       } finally {
-        await this.unlock(c, key);
+        // A lost lock is gone already; its connection is ended, not asked.
+        if (!entry.lost.signal.aborted) await this.unlock(c, key);
       }
     } finally {
       this.held.delete(key);
@@ -123,21 +147,50 @@ class LockSession {
   private async unlock(c: pg.Client, key: string): Promise<void> {
     try {
       await c.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
-    } catch {
-      // The session is thrown away (and its locks with it); the next lock opens a new one.
-      this.forget(c);
+    } catch (err) {
+      // The session is thrown away (and its locks with it: their holders are told); the next lock opens a new one.
+      this.dropped(c, `unlock failed: ${(err as Error).message}`);
       await c.end().catch(() => undefined); // ending a broken session: its error changes nothing
     }
   }
 
-  private forget(c: pg.Client): void {
-    if (this.current !== c) return;
-    this.current = undefined;
-    this.client = undefined;
+  /** Asks the lock connection whether it is there, while it holds locks; ends it when no answer comes in time. */
+  private async beat(): Promise<void> {
+    const c = this.current;
+    if (!c || ![...this.held.values()].some((e) => e.client === c)) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+      return;
+    }
+    if (this.beating) return;
+    this.beating = true;
+    const conn = this.sockets.get(c)!;
+    const deadline = setTimeout(() => {
+      conn.cause ??= new Error(`no answer from the database within ${this.heartbeatMs} ms`);
+      conn.socket.destroy(); // pg then ends the client: 'end' tells the holders
+    }, this.heartbeatMs);
+    try {
+      await c.query('SELECT 1');
+    } catch {
+      // A failed query means a broken connection, whose 'end' tells the holders.
+    } finally {
+      clearTimeout(deadline);
+      this.beating = false;
+    }
+  }
+
+  /** The connection c is gone, and every lock on it: their holders' signals abort. */
+  private dropped(c: pg.Client, why: string): void {
+    if (this.current === c) {
+      this.current = undefined;
+      this.client = undefined;
+    }
+    for (const entry of this.held.values()) if (entry.client === c && !entry.lost.signal.aborted) entry.lost.abort(errors.lockLost(why));
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.heartbeat);
     const c = await this.client?.catch(() => undefined); // never connected: nothing to end
     await c?.end().catch(() => undefined); // closing: a session that fails to end cleanly is gone either way
   }
@@ -154,8 +207,9 @@ class PgDb implements Db {
     private readonly pgModule: PgModule,
     private readonly pool: pg.Pool,
     private readonly url: string,
+    lockHeartbeatMs: number,
   ) {
-    this.locks = new LockSession(pgModule, url);
+    this.locks = new LockSession(pgModule, url, lockHeartbeatMs);
   }
 
   /** A pool connection, or UNAVAILABLE when none frees up within connectionTimeout. */
@@ -276,7 +330,7 @@ class PgDb implements Db {
     await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
   }
 
-  tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
+  tryWithLock<T>(name: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined> {
     return this.locks.tryWithLock(lockKey(name), fn);
   }
 
@@ -329,12 +383,12 @@ class PgliteDb implements Db {
 
   private readonly held = new Set<string>();
 
-  async tryWithLock<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
-    // PGlite is one process with one connection: an in-process lock is the whole story.
+  async tryWithLock<T>(name: string, fn: (lost: AbortSignal) => Promise<T>): Promise<T | undefined> {
+    // PGlite is one process with one connection: an in-process lock is the whole story, never lost.
     if (this.held.has(name)) return undefined;
     this.held.add(name);
     try {
-      return await fn();
+      return await fn(new AbortController().signal);
     } finally {
       this.held.delete(name);
     }
@@ -372,6 +426,8 @@ export interface OpenDbOptions {
   poolSize?: number;
   /** PostgreSQL: how long a query waits for a free pool connection before UNAVAILABLE (database.connectionTimeout). */
   connectionTimeoutMs?: number;
+  /** PostgreSQL: how often the job-lock connection is asked while it holds locks, and how long it may take to answer (database.lockHeartbeat). */
+  lockHeartbeatMs?: number;
   /**
    * Every migration, composed (state/migrations.ts composeMigrations) from the core's and each
    * ecosystem's: the registry's openStateDb (ecosystems/index.ts) passes the full list, so open
@@ -391,7 +447,7 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     });
     // Surface connection errors as rejected queries, not as an unhandled 'error' event.
     pool.on('error', () => undefined);
-    db = new PgDb(driver, pool, opts.url);
+    db = new PgDb(driver, pool, opts.url, opts.lockHeartbeatMs ?? 15_000);
   } else if (opts.pglitePath === 'memory://') {
     const { PGlite } = await loadPglite();
     const template = await readTemplate(opts.pgliteTemplate);

@@ -82,15 +82,20 @@ export class FileBody extends Readable implements ByteSource {
     this.stall.clear();
     if (err instanceof UpstreamError) return err;
     const reason: unknown = this.stall.signal.reason;
-    const stalled = this.stall.signal.aborted && (err === reason || (err as { cause?: unknown }).cause === reason);
+    const ours = this.stall.signal.aborted && (err === reason || (err as { cause?: unknown }).cause === reason);
+    const of = `${this.received} of ${this.opts.size ?? 'unknown'} bytes`;
+    if (ours && this.stall.stopped) {
+      const message = `${this.upstream}: download of ${this.opts.url} stopped after ${of}: ${(reason as Error).message}`;
+      return new UpstreamError(this.upstream, UPSTREAM.UNAVAILABLE, message, { cause: reason });
+    }
     const code =
-      stalled || (err as { name?: string }).name === 'TimeoutError'
+      ours || (err as { name?: string }).name === 'TimeoutError'
         ? UPSTREAM.TIMEOUT
         : err instanceof HttpProtocolError
           ? UPSTREAM.BAD_RESPONSE
           : UPSTREAM.UNAVAILABLE;
-    const why = stalled ? `no data for ${this.stall.ms} ms` : describeFetchFailure(err, this.stall.ms);
-    const message = `${this.upstream}: download of ${this.opts.url} broke off after ${this.received} of ${this.opts.size ?? 'unknown'} bytes: ${why}`;
+    const why = ours ? `no data for ${this.stall.ms} ms` : describeFetchFailure(err, this.stall.ms);
+    const message = `${this.upstream}: download of ${this.opts.url} broke off after ${of}: ${why}`;
     return new UpstreamError(this.upstream, code, message, { cause: err });
   }
 

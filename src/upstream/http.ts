@@ -160,10 +160,16 @@ function guardStream(upstream: string, source: Readable, size: number | undefine
   stall.signal.addEventListener('abort', onStall, { once: true });
   source.on('error', (err) => {
     stall.clear();
-    const stalled = stall.signal.aborted && (err === stall.signal.reason || (err as { cause?: unknown }).cause === stall.signal.reason);
-    const code = stalled || (err as { name?: string }).name === 'TimeoutError' ? UPSTREAM.TIMEOUT : UPSTREAM.UNAVAILABLE;
-    const why = stalled ? `no data for ${stall.ms} ms` : describeFetchFailure(err, stall.ms);
-    const message = `${upstream}: download of ${opts.url} broke off after ${received} of ${size ?? 'unknown'} bytes: ${why}`;
+    const ours = stall.signal.aborted && (err === stall.signal.reason || (err as { cause?: unknown }).cause === stall.signal.reason);
+    const of = `${received} of ${size ?? 'unknown'} bytes`;
+    if (ours && stall.stopped) {
+      const reason = stall.signal.reason as Error;
+      const message = `${upstream}: download of ${opts.url} stopped after ${of}: ${reason.message}`;
+      return void guard.destroy(new UpstreamError(upstream, UPSTREAM.UNAVAILABLE, message, { cause: reason }));
+    }
+    const code = ours || (err as { name?: string }).name === 'TimeoutError' ? UPSTREAM.TIMEOUT : UPSTREAM.UNAVAILABLE;
+    const why = ours ? `no data for ${stall.ms} ms` : describeFetchFailure(err, stall.ms);
+    const message = `${upstream}: download of ${opts.url} broke off after ${of}: ${why}`;
     guard.destroy(new UpstreamError(upstream, code, message, { cause: err }));
   });
   guard.on('close', () => {
@@ -177,21 +183,23 @@ function guardStream(upstream: string, source: Readable, size: number | undefine
 
 /**
  * GET a file as a guarded body: read as a stream or into the reader's buffers (FileBody); an
- * encoded one is decoded and guarded as a stream (guardStream). A status other than success
+ * encoded one is decoded and guarded as a stream (guardStream). `signal` (the job's) ends the
+ * transfer when it aborts. A status other than success
  * rejects with the status's code, a URL without credentials named in every message. The body
  * comes over HTTP/1.1 into reused buffers (http1.ts), not through fetch or node:http.
  */
 export async function openStream(
   upstream: string,
   url: string,
-  init: { headers: Record<string, string>; timeoutMs: number } & Omit<GuardOptions, 'url'>,
+  init: { headers: Record<string, string>; timeoutMs: number; signal?: AbortSignal | undefined } & Omit<GuardOptions, 'url'>,
 ): Promise<{ body: Readable; size: number | undefined }> {
-  const stall = new StallTimer(init.timeoutMs);
+  const stall = new StallTimer(init.timeoutMs, init.signal);
   let answer: FileAnswer;
   try {
     answer = await fileGet(url, init.headers, { signal: stall.signal, onProgress: () => stall.refresh() });
   } catch (err) {
     stall.clear();
+    if (stall.stopped) throw stall.signal.reason; // told to stop (the job lost its lock): not the upstream's failure
     const u = new URL(url);
     const where = `${u.origin}${u.pathname}${u.search}`;
     if (err instanceof RedirectRefused || err instanceof HttpProtocolError)

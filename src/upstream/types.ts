@@ -90,9 +90,10 @@ export interface UpstreamClient<Index, FileRef> {
    * A file's bytes as a stream in bounded memory: a transfer takes as long as it takes, but one
    * with no byte for the timeout fails (TIMEOUT); one cut off fails (UNAVAILABLE); with a
    * digest in the ref, bytes that do not hash to it fail at the end (INTEGRITY). A file the
-   * upstream does not have rejects with NOT_FOUND.
+   * upstream does not have rejects with NOT_FOUND. When `signal` aborts (the job must stop), the
+   * transfer ends and the body fails.
    */
-  open(ref: FileRef): Promise<UpstreamBody>;
+  open(ref: FileRef, opts?: { signal?: AbortSignal | undefined }): Promise<UpstreamBody>;
   /** A file's size without its bytes; undefined when the upstream does not have it. */
   head(ref: FileRef): Promise<{ size: number | undefined } | undefined>;
 }

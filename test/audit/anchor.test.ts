@@ -79,7 +79,7 @@ describe.each(DB_MODES)('AnchorScheduler on %s', (mode) => {
     const { db, audit, counted, calls } = await open();
     const tried: string[] = [];
     const lockSeen = {
-      tryWithLock: <T>(name: string, fn: () => Promise<T>) =>
+      tryWithLock: <T>(name: string, fn: (lost: AbortSignal) => Promise<T>) =>
         db.tryWithLock(name, fn).then((r) => (tried.push(r === undefined ? 'busy' : 'ran'), r)),
     };
     const anchors = new AnchorScheduler({ db: lockSeen, audit: counted, log, delayMs: 10, retryMs: 20 });

@@ -2,7 +2,9 @@
 // (a 2.5 GB CUDA wheel outlasts any fixed limit), and one that stops bringing bytes fails
 // after the sync timeout, saying where it broke off. Real parts: nginx rate-limited with
 // limit_rate serving a PEP 503 tree, and a TCP server that sends part of a response and falls
-// silent.
+// silent. Robust on a loaded machine: the slow download's longest pause between bytes (~0.3 s:
+// nginx sends at most sendfile_max_chunk per wake-up) is a small part of the timeout (3 s), and
+// the silent server never sends again, so neither outcome depends on how fast the machine runs.
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +18,7 @@ import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
-describe('sync over a slow upstream (sync.timeout 2s)', () => {
+describe('sync over a slow upstream (sync.timeout 3s)', () => {
   let dir: string;
   let nginx: Nginx;
   let silent: Server;
@@ -27,12 +29,12 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'safelist-slow-upstream-'));
-    // ~1.05 MB (deflate keeps ~3/4 of base64) at 64 KB/s: ~16 s, well past five sync timeouts (10 s),
-    // and never 2 s without a byte.
+    // ~1.6 MB (deflate keeps ~3/4 of base64) at 64 KB/s: ~24 s, well past five sync timeouts (15 s),
+    // in chunks of at most 8 KB (sendfile_max_chunk: nginx wakes ~8 times a second), never 3 s without a byte.
     slow = await buildWheel(join(dir, 'www', 'files'), {
       name: 'slow-pkg',
       version: '1.0',
-      modules: { slow_pkg: `DATA = "${randomBytes(1024 * 1024).toString('base64')}"\n` },
+      modules: { slow_pkg: `DATA = "${randomBytes(1536 * 1024).toString('base64')}"\n` },
     });
     silent = createServer((s) => {
       sockets.push(s);
@@ -50,11 +52,15 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
       await mkdir(join(dir, 'www', 'simple', project), { recursive: true });
       await writeFile(join(dir, 'www', 'simple', project, 'index.html'), `<a href="${href}">${href.split('/').pop()!.split('#')[0]}</a>\n`);
     }
-    nginx = await startNginx({ root: join(dir, 'www'), types: { html: 'text/html' }, serverExtra: 'location /files/ { limit_rate 64k; }' });
+    nginx = await startNginx({
+      root: join(dir, 'www'),
+      types: { html: 'text/html' },
+      serverExtra: 'location /files/ { limit_rate 64k; sendfile_max_chunk 8k; }',
+    });
     sl = await startTestSafelist({
       allowlist: 'packages:\n  - slow-pkg\n  - stalled-pkg\n',
       upstreams: [{ name: 'slow', url: `${nginx.url}simple/` }],
-      extra: { sync: { schedule: '', concurrency: 2, timeout: '2s' } },
+      extra: { sync: { schedule: '', concurrency: 2, timeout: '3s' } },
     });
   });
 
@@ -78,7 +84,7 @@ describe('sync over a slow upstream (sync.timeout 2s)', () => {
       JSON.stringify(report.failed),
     ).toEqual(['stalled_pkg-1.0-py3-none-any.whl']);
     expect(report.failed[0]!.error).toContain(
-      `slow: download of http://127.0.0.1:${silentPort}/files/stalled_pkg-1.0-py3-none-any.whl broke off after 1000 of 1000000 bytes: no data for 2000 ms`,
+      `slow: download of http://127.0.0.1:${silentPort}/files/stalled_pkg-1.0-py3-none-any.whl broke off after 1000 of 1000000 bytes: no data for 3000 ms`,
     );
     expect(report.downloaded).toBe(1);
     expect(openedPypi(sl.runtime).catalog.file(slow.sha256)).toMatchObject({ stored: true });

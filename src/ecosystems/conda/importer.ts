@@ -18,11 +18,12 @@ export interface CondaImportReport {
 
 export async function importCondaDir(
   dir: string,
-  deps: { store: BlobStore; catalog: CondaCatalog; channel: string; onProgress?: (line: string) => void },
+  deps: { store: BlobStore; catalog: CondaCatalog; channel: string; onProgress?: (line: string) => void; signal?: AbortSignal | undefined },
 ): Promise<CondaImportReport> {
   const report: CondaImportReport = { imported: [], skipped: [] };
   const records: CondaPackage[] = [];
   for await (const path of filesUnder(dir)) {
+    deps.signal?.throwIfAborted(); // between files: told to stop (its job lost its lock)
     const filename = path.slice(path.lastIndexOf('/') + 1);
     if (!filename.endsWith('.conda') && !filename.endsWith('.tar.bz2')) continue;
     try {

@@ -107,13 +107,24 @@ async function openConda(ctx: OpenContext): Promise<OpenConda> {
     sync: (params, run) =>
       runCondaSync(
         { config: run.config, policy: run.policy, catalog, store, db },
-        { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.channels ? { channels: params.channels as string[] } : {}) },
+        {
+          dryRun: params.dryRun ?? false,
+          onEvent: run.emit,
+          signal: run.signal,
+          ...(params.channels ? { channels: params.channels as string[] } : {}),
+        },
       ),
     async import(params, run) {
       const channel = index.channel(
         (params.channel as string | undefined) ?? condaConfig.of(config).channels[0]?.name ?? 'conda-forge',
       ).name;
-      const r = await importCondaDir(params.dir, { store, catalog, channel, onProgress: (line) => run.emit({ type: 'line', line }) });
+      const r = await importCondaDir(params.dir, {
+        store,
+        catalog,
+        channel,
+        onProgress: (line) => run.emit({ type: 'line', line }),
+        signal: run.signal,
+      });
       return { ...r, channel };
     },
     publish: (view, out) => publishCondaView(index, view, out),

@@ -110,9 +110,10 @@ function wantedSomewhere(policy: Policy, p: CondaPackage): boolean {
 
 export async function runCondaSync(
   deps: CondaSyncDeps,
-  opts: { dryRun?: boolean; onEvent?: (e: CondaSyncEvent) => void; channels?: string[] } = {},
+  opts: { dryRun?: boolean; onEvent?: (e: CondaSyncEvent) => void; channels?: string[]; signal?: AbortSignal | undefined } = {},
 ): Promise<CondaSyncReport> {
   const { config, policy, catalog, store, db } = deps;
+  const { signal } = opts;
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
   const limit = pLimit(config.sync.concurrency);
@@ -123,6 +124,7 @@ export async function runCondaSync(
     emit({ type: 'failed', filename: p.filename, error });
   });
   for (const channel of condaConfig.of(config).channels) {
+    if (signal?.aborted) break; // told to stop: the files under way end below
     if (opts.channels && !opts.channels.includes(channel.name)) continue;
     const names = policy.namesInScope('conda', new Date(), channel.name);
     if (names.size === 0) {
@@ -131,6 +133,7 @@ export async function runCondaSync(
     }
     const upstream = new CondaUpstream(channel, { timeoutMs: timeout, retries: config.sync.retries });
     for (const subdir of [...new Set(['noarch', ...channel.subdirs])]) {
+      if (signal?.aborted) break;
       const item: CondaSyncReport['subdirs'][number] = {
         channel: channel.name,
         subdir,
@@ -231,8 +234,10 @@ export async function runCondaSync(
       for (const p of fetch) {
         work.push(
           limit(async () => {
+            if (signal?.aborted) return; // told to stop: no new file
             try {
-              const { body } = await upstream.open({ url: p.sourceUrl ?? upstream.urlOf(subdir, p.filename), filename: p.filename });
+              const ref = { url: p.sourceUrl ?? upstream.urlOf(subdir, p.filename), filename: p.filename };
+              const { body } = await upstream.open(ref, { signal });
               const stored = await storeVerified(store, body, {
                 sha256: p.sha256,
                 size: p.size,
@@ -243,6 +248,7 @@ export async function runCondaSync(
               report.bytes += stored.written ? stored.size : 0;
               emit({ type: 'fetched', filename: p.filename, size: stored.size, written: stored.written });
             } catch (err) {
+              if (signal?.aborted) return; // stopped, not the file's failure: the run ends with the signal's reason
               report.failed.push({ filename: p.filename, error: (err as Error).message });
               emit({ type: 'failed', filename: p.filename, error: (err as Error).message });
             }
@@ -252,7 +258,8 @@ export async function runCondaSync(
     }
   }
   await Promise.all(work);
-  await marks.flush();
+  await marks.flush(); // what was stored is recorded, stopped or not
+  signal?.throwIfAborted();
   return report;
 }
 

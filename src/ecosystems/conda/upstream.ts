@@ -58,9 +58,10 @@ export class CondaUpstream implements UpstreamClient<UpstreamBody, CondaFileRef>
     }
   }
 
-  open(ref: CondaFileRef): Promise<UpstreamBody> {
+  open(ref: CondaFileRef, opts: { signal?: AbortSignal | undefined } = {}): Promise<UpstreamBody> {
     const what = ref.filename ?? decodeURIComponent(new URL(ref.url).pathname.split('/').pop() ?? ref.url);
-    return openStream(this.name, ref.url, { headers: HEADERS, timeoutMs: this.opts.timeoutMs, what, sha256: ref.sha256 });
+    const init = { headers: HEADERS, timeoutMs: this.opts.timeoutMs, what, sha256: ref.sha256, signal: opts.signal };
+    return openStream(this.name, ref.url, init);
   }
 
   head(ref: CondaFileRef): Promise<{ size: number | undefined } | undefined> {

@@ -131,7 +131,12 @@ async function openNpm(ctx: OpenContext): Promise<OpenNpm> {
     sync: (params, run) =>
       runNpmSync(
         { config: run.config, policy: run.policy, catalog, store },
-        { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.packages ? { only: params.packages as string[] } : {}) },
+        {
+          dryRun: params.dryRun ?? false,
+          onEvent: run.emit,
+          signal: run.signal,
+          ...(params.packages ? { only: params.packages as string[] } : {}),
+        },
       ),
     stats: () => ({ cacheBytes: index.cacheStats().bytes }),
   };

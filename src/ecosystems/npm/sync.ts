@@ -124,8 +124,9 @@ async function fetchTarball(store: BlobStore, upstream: NpmUpstream, v: NpmVersi
 
 export async function runNpmSync(
   deps: NpmSyncDeps,
-  opts: { dryRun?: boolean; onEvent?: (e: NpmSyncEvent) => void; only?: string[] } = {},
+  opts: { dryRun?: boolean; onEvent?: (e: NpmSyncEvent) => void; only?: string[]; signal?: AbortSignal | undefined } = {},
 ): Promise<NpmSyncReport> {
+  const { signal } = opts;
   const { config, policy } = deps;
   const emit = opts.onEvent ?? (() => undefined);
   const report: NpmSyncReport = { packages: [], downloaded: 0, bytes: 0, failed: [], missing: [] };
@@ -143,21 +144,26 @@ export async function runNpmSync(
   const names = [...policy.namesInScope('npm')].filter((n) => !opts.only || opts.only.includes(n)).sort();
   const limit = pLimit(config.sync.concurrency);
   for (const [i, name] of names.entries()) {
+    if (signal?.aborted) break; // told to stop: no further package
     if (checkNpmName(name)) continue; // the policy loader already refused it
     const where = { index: i + 1, total: names.length };
     try {
-      await syncPackage(deps, upstreams, name, { report, emit, fail, limit, dryRun: opts.dryRun ?? false, ...where });
+      await syncPackage(deps, upstreams, name, { report, emit, fail, limit, dryRun: opts.dryRun ?? false, signal, ...where });
     } catch (err) {
+      if (signal?.aborted) break; // stopped, not the package's failure
       // "name/" stands for the whole package (its packument), as in every sync report.
       fail(`${name}/`, (err as Error).message);
       emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, ...where, error: (err as Error).message });
     }
   }
+  signal?.throwIfAborted();
   return report;
 }
 
 interface SyncContext {
   report: NpmSyncReport;
+  /** Told to stop (the job lost its lock): no new tarball; those under way finish. */
+  signal: AbortSignal | undefined;
   emit: (e: NpmSyncEvent) => void;
   fail: (filename: string, error: string) => void;
   limit: ReturnType<typeof pLimit>;
@@ -237,6 +243,7 @@ async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: st
   await Promise.all(
     fetch.map((v) =>
       ctx.limit(async () => {
+        if (ctx.signal?.aborted) return;
         try {
           const got = await fetchTarball(store, upstream, v);
           stored.push(got.version);

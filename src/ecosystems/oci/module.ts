@@ -88,7 +88,12 @@ async function openOci(ctx: OpenContext): Promise<OpenOci> {
     sync: (params, run) =>
       runOciSync(
         { config: run.config, policy: run.policy, catalog, store },
-        { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.images ? { only: params.images as string[] } : {}) },
+        {
+          dryRun: params.dryRun ?? false,
+          onEvent: run.emit,
+          signal: run.signal,
+          ...(params.images ? { only: params.images as string[] } : {}),
+        },
       ),
   };
 }

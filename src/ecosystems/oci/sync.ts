@@ -47,9 +47,10 @@ function allowedSomewhere(policy: Policy, name: string, tag: string, digest: str
 
 export async function runOciSync(
   deps: OciSyncDeps,
-  opts: { dryRun?: boolean; onEvent?: (e: SyncEvent) => void; only?: string[] } = {},
+  opts: { dryRun?: boolean; onEvent?: (e: SyncEvent) => void; only?: string[]; signal?: AbortSignal | undefined } = {},
 ): Promise<OciSyncReport> {
   const { config, policy, catalog, store } = deps;
+  const { signal } = opts;
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
   const upstreams = new Map(
@@ -65,10 +66,11 @@ export async function runOciSync(
     const running = inflight.get(d.digest);
     if (running) return running;
     const p = limit(async () => {
+      signal?.throwIfAborted(); // told to stop: no new blob
       const key = blobKeyForSha256(digestHex(d.digest));
       const present = await store.stat(key);
       if (present && present.size === d.size) return;
-      const { body } = await upstream.open({ repository, digest: d.digest });
+      const { body } = await upstream.open({ repository, digest: d.digest }, { signal });
       const stored = await storeVerified(store, body, { sha256: digestHex(d.digest), size: d.size, what });
       report.downloaded++;
       report.bytes += stored.size;
@@ -81,6 +83,7 @@ export async function runOciSync(
 
   let index = 0;
   for (const name of names) {
+    if (signal?.aborted) break; // told to stop: no further image
     index++;
     const parts = splitImageName(name);
     const upstream = parts ? upstreams.get(parts.registry) : undefined;
@@ -113,6 +116,7 @@ export async function runOciSync(
       continue;
     }
     for (const tag of wanted) {
+      if (signal?.aborted) break;
       const ref = `${name}:${tag}`;
       try {
         const top = await upstream.manifest(repository, tag);
@@ -171,11 +175,13 @@ export async function runOciSync(
         item.synced.push(tag);
         emit({ type: 'fetched', filename: `${ref} -> ${top.digest}`, size: top.bytes.length, written: true });
       } catch (err) {
+        if (signal?.aborted) break; // stopped, not the tag's failure: the run ends with the signal's reason
         report.failed.push({ filename: ref, error: (err as Error).message });
         emit({ type: 'failed', filename: ref, error: (err as Error).message });
       }
     }
   }
+  signal?.throwIfAborted();
   return report;
 }
 

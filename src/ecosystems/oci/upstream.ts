@@ -245,12 +245,12 @@ export class OciUpstream implements UpstreamClient<string[], OciBlobRef> {
    * anything else fail the stream with INTEGRITY). Large layers take as long as they take; a
    * download that stalls for the sync timeout is aborted.
    */
-  async open(ref: OciBlobRef): Promise<UpstreamBody> {
+  async open(ref: OciBlobRef, opts: { signal?: AbortSignal | undefined } = {}): Promise<UpstreamBody> {
     const { repository, digest } = ref;
     const sha256 = /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
     if (!sha256)
       throw new UpstreamError(this.name, UPSTREAM.INVALID_REQUEST, `${this.name}: blobs are read by sha256 digest, not ${digest}`);
-    const stall = new StallTimer(this.timeoutMs);
+    const stall = new StallTimer(this.timeoutMs, opts.signal);
     try {
       const res = await this.request(`/v2/${repository}/blobs/${digest}`, repository, { timeout: false, signal: stall.signal });
       if (!res.ok) await this.fail(res, `blob ${repository}@${digest}`);

@@ -34,10 +34,11 @@ export interface ImportReport {
 
 export async function importPypiDir(
   dir: string,
-  deps: { store: BlobStore; catalog: PypiCatalog; onProgress?: (line: string) => void },
+  deps: { store: BlobStore; catalog: PypiCatalog; onProgress?: (line: string) => void; signal?: AbortSignal | undefined },
 ): Promise<ImportReport> {
   const report: ImportReport = { imported: [], skipped: [] };
   for await (const path of filesUnder(dir)) {
+    deps.signal?.throwIfAborted(); // between files: told to stop (its job lost its lock)
     const filename = path.slice(path.lastIndexOf('/') + 1);
     const parsed = parseDistFilename(filename);
     if (!parsed) {

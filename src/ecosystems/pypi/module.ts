@@ -93,9 +93,15 @@ async function openPypi(ctx: OpenContext): Promise<OpenPypi> {
     sync: (params, run) =>
       runPypiSync(
         { config: run.config, policy: run.policy, catalog, store },
-        { dryRun: params.dryRun ?? false, onEvent: run.emit, ...(params.projects ? { only: params.projects as string[] } : {}) },
+        {
+          dryRun: params.dryRun ?? false,
+          onEvent: run.emit,
+          signal: run.signal,
+          ...(params.projects ? { only: params.projects as string[] } : {}),
+        },
       ),
-    import: (params, run) => importPypiDir(params.dir, { store, catalog, onProgress: (line) => run.emit({ type: 'line', line }) }),
+    import: (params, run) =>
+      importPypiDir(params.dir, { store, catalog, onProgress: (line) => run.emit({ type: 'line', line }), signal: run.signal }),
     publish: (view, out) => publishPypiView(index, catalog, view, out),
     triage: (q) => triagePypi(catalog, store, q),
     async check(views, policy) {

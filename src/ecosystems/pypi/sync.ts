@@ -6,6 +6,8 @@
 // could not verify, and never writes outside the blob store (no temporary files; it only
 // removes what killed syncs of earlier versions left in the temp folder). Relays the upstream's
 // PEP 792 project status to the catalog, and fetches nothing of a project quarantined upstream.
+// Stops when told (opts.signal: its job lost its lock): no further project or file, transfers
+// in flight end, and it throws the signal's reason once the files under way have settled.
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,9 +86,10 @@ function record(
 
 export async function runPypiSync(
   deps: PypiSyncDeps,
-  opts: { dryRun?: boolean; onEvent?: (e: SyncEvent) => void; only?: string[] } = {},
+  opts: { dryRun?: boolean; onEvent?: (e: SyncEvent) => void; only?: string[]; signal?: AbortSignal | undefined } = {},
 ): Promise<SyncReport> {
   const { config, policy, catalog, store } = deps;
+  const { signal } = opts;
   const emit = opts.onEvent ?? (() => undefined);
   const timeout = durationMs(config.sync.timeout);
   const upstreams = pypiConfig.of(config).upstreams.map((u) => new PypiUpstream(u, { timeoutMs: timeout, retries: config.sync.retries }));
@@ -109,6 +112,7 @@ export async function runPypiSync(
   const pages = await Promise.all(
     names.map((name) =>
       limit(async () => {
+        if (signal?.aborted) return { name, upstream: undefined, page: undefined }; // stopping: the loop below ends at once
         // First upstream that has the project wins; later ones are never mixed in (dependency confusion).
         for (const u of upstreams) {
           try {
@@ -130,6 +134,7 @@ export async function runPypiSync(
     page: Awaited<ReturnType<PypiUpstream['index']>>;
     error?: string;
   }>) {
+    if (signal?.aborted) break; // told to stop: no further project (the files under way end below)
     index++;
     if (!upstream || !page) {
       if (!error) report.missing.push(name);
@@ -189,14 +194,16 @@ export async function runPypiSync(
     for (const f of item.fetch) {
       work.push(
         limit(async () => {
+          if (signal?.aborted) return; // told to stop: no new file
           try {
-            const r = await fetchFile(upstream, store, f);
+            const r = await fetchFile(upstream, store, f, signal);
             const rec = record(name, displayName, f, upstream.name, true, r.metadataSha256);
             await catalog.upsert([{ ...rec, size: r.size, requiresPython: rec.requiresPython ?? r.requiresPython }]);
             report.downloaded += r.written ? 1 : 0;
             report.bytes += r.written ? r.size : 0;
             emit({ type: 'fetched', filename: f.filename, size: r.size, written: r.written });
           } catch (err) {
+            if (signal?.aborted) return; // stopped, not the file's failure: the run ends with the signal's reason
             report.failed.push({ filename: f.filename, error: (err as Error).message });
             emit({ type: 'failed', filename: f.filename, error: (err as Error).message });
           }
@@ -205,6 +212,7 @@ export async function runPypiSync(
     }
   }
   await Promise.all(work);
+  signal?.throwIfAborted();
   return report;
 }
 
@@ -217,14 +225,15 @@ async function fetchFile(
   upstream: PypiUpstream,
   store: BlobStore,
   f: UpstreamFile,
+  signal: AbortSignal | undefined,
 ): Promise<{ size: number; written: boolean; metadataSha256: string | null; requiresPython: string | null }> {
   const sha256 = f.sha256!;
   const isWheel = f.filename.endsWith('.whl');
-  const { body } = await upstream.open({ url: f.url });
+  const { body } = await upstream.open({ url: f.url }, { signal });
   const stored = await storeVerified(store, body, { sha256, ...(f.size !== undefined ? { size: f.size } : {}), what: f.filename });
   if (!isWheel) return { size: stored.size, written: stored.written, metadataSha256: null, requiresPython: null };
   if (typeof f.coreMetadata === 'string') {
-    const m = await upstream.open({ url: `${f.url}.metadata` });
+    const m = await upstream.open({ url: `${f.url}.metadata` }, { signal });
     const meta = await storeVerified(store, m.body, { sha256: f.coreMetadata, what: `${f.filename}.metadata`, maxBytes: 16 * 1024 * 1024 });
     return { size: stored.size, written: stored.written, metadataSha256: meta.sha256, requiresPython: null };
   }

@@ -111,11 +111,12 @@ export class PypiUpstream implements UpstreamClient<UpstreamProject, PypiFileRef
    * slow link outlasts any fixed limit); one that brings no byte for the sync timeout is
    * aborted. Time spent waiting on our own storage (backpressure) is not the upstream's stall.
    */
-  open(ref: PypiFileRef): Promise<UpstreamBody> {
+  open(ref: PypiFileRef, opts: { signal?: AbortSignal | undefined } = {}): Promise<UpstreamBody> {
     const what = decodeURIComponent(new URL(ref.url).pathname.split('/').pop() ?? ref.url);
     return openStream(this.name, ref.url, {
       headers: this.headers({ 'accept-encoding': 'identity' }),
       timeoutMs: this.opts.timeoutMs,
+      signal: opts.signal,
       what,
       sha256: ref.sha256,
     });
