@@ -1,11 +1,13 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --liftoff-only
+#!/usr/bin/env -S node --max-semi-space-size=4 --liftoff-only --expose-gc
 // The `safelist` command: one file per command under cli/, all built on the same runtime as
 // the server. Exit codes: 0 success, 1 the command ran and found problems, 2 usage or error.
 // The Node.js flags above are memory settings (bench/README.md, "Where the memory goes"): a
 // 4 MiB young generation instead of V8's grown 64 MiB semi-spaces, and embedded PGlite's
 // WebAssembly left to the baseline compiler (its optimising tier peaks at ~500 MiB while it
-// compiles Postgres's hot functions). They must never change behaviour, only memory and speed;
-// scripts/start and the Dockerfile pass the same ones, and V8 takes them only at process start.
+// compiles Postgres's hot functions), and V8's `gc` exposed so that `serve` compacts the heap
+// once after its catalogs' initial load (catalog/compact-heap.ts). They must never change
+// behaviour, only memory and speed; scripts/start and the Dockerfile pass the same ones, and V8
+// takes them only at process start.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { PolicyError } from '../policy/store.js';
