@@ -25,5 +25,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # The memory flags of dist/cli/main.js's first line (see src/cli/main.ts), which `node FILE` would ignore.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--liftoff-only", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--liftoff-only", "--expose-gc", "dist/cli/main.js"]
 CMD ["serve"]

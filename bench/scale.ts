@@ -4,11 +4,12 @@
 // on 127.0.0.1:5432). For each, `safelist serve` (the built CLI, a child process) is started at
 // a third, two thirds and all of the catalog, and on a 22,000-file catalog as the reference, and
 // the bench prints: start-up time to /readyz, resident memory (VmRSS/VmHWM from /proc) and its
-// growth per 100,000 files, and small-page latency (p50/p95, sequential and concurrent clients).
+// growth per 100,000 files, and small-page latency (p50/p95, sequential and concurrent clients) of
+// the full catalog against the reference, both serving at once, in rounds taken in turn.
 //
 //   npm run build && npx tsx bench/scale.ts                      # 60,000 files / 6,000 projects, both modes
 //   npx tsx bench/scale.ts --files 300000 --projects 30000       # full size
-//   npx tsx bench/scale.ts --db pg --requests 5000 --clients 4
+//   npx tsx bench/scale.ts --db pg --requests 5000 --clients 4 --rounds 12
 //   npx tsx bench/scale.ts --serve-node-options=--max-semi-space-size=16  # more Node.js flags after the CLI's own (its first line)
 //
 // Targets: start <= 20 s, latency unchanged from the 22,000-file catalog; embedded serve <= 250 MiB
@@ -36,7 +37,11 @@ const { values: args } = parseArgs({
     db: { type: 'string', default: 'both' },
     requests: { type: 'string', default: '3000' },
     clients: { type: 'string', default: '4' },
+    /** Latency rounds per catalog, taken in turn with the reference's (see compareLatency). */
+    rounds: { type: 'string', default: '8' },
     keep: { type: 'boolean', default: false },
+    /** The built CLI to serve with (another build's, to compare). */
+    cli: { type: 'string', default: 'dist/cli/main.js' },
     /** Node.js options for the served process, e.g. "--max-semi-space-size=2" (see bench/README.md). */
     'serve-node-options': { type: 'string', default: '' },
   },
@@ -46,8 +51,9 @@ const PROJECTS = Number(args.projects);
 const REF_FILES = Number(args['reference-files']);
 const REQUESTS = Number(args.requests);
 const CLIENTS = Number(args.clients);
+const ROUNDS = Number(args.rounds);
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const CLI = resolve(ROOT, args.cli);
 const MODES = args.db === 'both' ? (['pglite', 'pg'] as const) : ([args.db] as Array<'pglite' | 'pg'>);
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -143,9 +149,15 @@ async function serve(work: string, name: string, dbLine: string, projects: strin
   };
 }
 
-/** p50/p95 (ms) of small project pages, `clients` at a time, each page fetched once before (warm cache). */
-async function latency(port: number, projects: string[], clients: number): Promise<{ p50: number; p95: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+/** A client of one served catalog's small project pages (HTML, keep-alive), each page fetched once before (warm cache). */
+interface PageClient {
+  /** p50/p95 (ms) of REQUESTS pages, `clients` at a time. */
+  round(clients: number): Promise<{ p50: number; p95: number }>;
+  close(): void;
+}
+
+async function pageClient(port: number, projects: string[]): Promise<PageClient> {
+  const agent = new Agent({ keepAlive: true, maxSockets: Math.max(CLIENTS, 1) });
   const path = (k: number) => `/pypi/default/simple/${projects[(k * 7919) % projects.length]}/`;
   const one = (k: number) =>
     new Promise<number>((resolve, reject) => {
@@ -158,22 +170,58 @@ async function latency(port: number, projects: string[], clients: number): Promi
       }).on('error', reject);
     });
   for (let k = 0; k < Math.min(REQUESTS, projects.length); k++) await one(k); // warm: render once
-  const times: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < REQUESTS) times.push(await one(next++));
-    }),
+  return {
+    async round(clients) {
+      const times: number[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          while (next < REQUESTS) times.push(await one(next++));
+        }),
+      );
+      times.sort((a, b) => a - b);
+      return { p50: times[Math.floor(times.length * 0.5)]!, p95: times[Math.floor(times.length * 0.95)]! };
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const range = (xs: number[], digits = 2) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+
+/**
+ * Page latency of the full catalog against the reference, both served at once, in ROUNDS rounds
+ * taken in turn (ref, big, big, ref, …): one round of REQUESTS pages lasts well under a second,
+ * so a round alone catches whatever else the shared machine did in that second; taken in turn,
+ * both catalogs see the same machine. Gives the medians over rounds and the range of the ratio
+ * of each round pair.
+ */
+async function compareLatency(ref: PageClient, big: PageClient, clients: number): Promise<string> {
+  const r: Array<{ p50: number; p95: number }> = [];
+  const b: Array<{ p50: number; p95: number }> = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    if (i % 2 === 0) {
+      r.push(await ref.round(clients));
+      b.push(await big.round(clients));
+    } else {
+      b.push(await big.round(clients));
+      r.push(await ref.round(clients));
+    }
+  }
+  const m = (xs: Array<{ p50: number; p95: number }>) =>
+    `${median(xs.map((x) => x.p50)).toFixed(2)}/${median(xs.map((x) => x.p95)).toFixed(2)}`;
+  const ratios = (k: 'p50' | 'p95') => r.map((x, i) => b[i]![k] / x[k]);
+  return (
+    `${clients === 1 ? 'sequential' : `${clients} clients`}: p50/p95 ${m(b)} ms against ${m(r)} ms (medians of ${ROUNDS} rounds of ${REQUESTS}); ` +
+    `ratio per round p50 ${range(ratios('p50'))}x (median ${median(ratios('p50')).toFixed(2)}), p95 ${range(ratios('p95'))}x (median ${median(ratios('p95')).toFixed(2)})`
   );
-  agent.destroy();
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(times.length * 0.5)]!, p95: times[Math.floor(times.length * 0.95)]! };
 }
 
 const f1 = (n: number) => n.toFixed(1);
 
 async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Promise<void> {
   const drops: Array<() => Promise<void>> = [];
+  const stops: Array<() => Promise<void>> = [];
   const dbFor = async (name: string) => {
     if (mode === 'pglite')
       return { opts: { pglitePath: join(work, `${name}-pglite`) }, line: `database: { pglitePath: ${join(work, `${name}-pglite`)} }` };
@@ -187,13 +235,10 @@ async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Prom
     const refSeedS = await seed(refDb.opts, 'ref', 0, REF_FILES, perProject);
     const refProjects = Array.from({ length: Math.ceil(REF_FILES / perProject) }, (_, i) => `ref-${String(i).padStart(6, '0')}`);
     const ref = await serve(work, `${mode}-ref`, refDb.line, refProjects);
+    stops.push(() => ref.stop()); // kept serving (idle) until the full catalog's latency was compared with it
     const refMem = memory(ref.child.pid!);
-    const refSeq = await latency(ref.port, refProjects, 1);
-    const refConc = await latency(ref.port, refProjects, CLIENTS);
-    await ref.stop();
     out.push(
-      `${mode}: ${REF_FILES} files: seeded in ${f1(refSeedS)} s; start ${f1(ref.startS)} s; RSS ${f1(refMem.rss)} MiB (peak ${f1(refMem.hwm)}); ` +
-        `p50/p95 ${refSeq.p50.toFixed(2)}/${refSeq.p95.toFixed(2)} ms sequential, ${refConc.p50.toFixed(2)}/${refConc.p95.toFixed(2)} ms with ${CLIENTS} clients`,
+      `${mode}: ${REF_FILES} files: seeded in ${f1(refSeedS)} s; start ${f1(ref.startS)} s; RSS ${f1(refMem.rss)} MiB (peak ${f1(refMem.hwm)})`,
     );
 
     const bigDb = await dbFor('big');
@@ -207,18 +252,18 @@ async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Prom
       const s = await serve(work, `${mode}-big-${files}`, bigDb.line, projects);
       const m = memory(s.child.pid!);
       mems.push({ files, ...m, startS: s.startS });
-      let lat = '';
+      out.push(
+        `${mode}: ${files} files in ${Math.ceil(files / perProject)} projects: seeded +${f1(seedS)} s; start ${f1(s.startS)} s (target <= 20); RSS ${f1(m.rss)} MiB (peak ${f1(m.hwm)})`,
+      );
       if (files === FILES) {
-        const seq = await latency(s.port, projects, 1);
-        const conc = await latency(s.port, projects, CLIENTS);
-        lat =
-          `; p50/p95 ${seq.p50.toFixed(2)}/${seq.p95.toFixed(2)} ms sequential (${(seq.p50 / refSeq.p50).toFixed(2)}x / ${(seq.p95 / refSeq.p95).toFixed(2)}x the ${REF_FILES}-file catalog), ` +
-          `${conc.p50.toFixed(2)}/${conc.p95.toFixed(2)} ms with ${CLIENTS} clients (${(conc.p50 / refConc.p50).toFixed(2)}x / ${(conc.p95 / refConc.p95).toFixed(2)}x)`;
+        const refClient = await pageClient(ref.port, refProjects);
+        const bigClient = await pageClient(s.port, projects);
+        for (const clients of [1, CLIENTS])
+          out.push(`${mode}: ${files} files against ${REF_FILES}, ${await compareLatency(refClient, bigClient, clients)}`);
+        refClient.close();
+        bigClient.close();
       }
       await s.stop();
-      out.push(
-        `${mode}: ${files} files in ${Math.ceil(files / perProject)} projects: seeded +${f1(seedS)} s; start ${f1(s.startS)} s (target <= 20); RSS ${f1(m.rss)} MiB (peak ${f1(m.hwm)})${lat}`,
-      );
     }
     const a = mems[0]!;
     const b = mems[mems.length - 1]!;
@@ -228,6 +273,7 @@ async function runMode(work: string, mode: 'pglite' | 'pg', out: string[]): Prom
         `target at ${REF_FILES} files: ${mode === 'pg' ? '<= 150' : '<= 250'} MiB`,
     );
   } finally {
+    for (const stop of stops) await stop();
     for (const d of drops) await d();
   }
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --liftoff-only
+#!/usr/bin/env -S node --max-semi-space-size=4 --liftoff-only --expose-gc
 // The `safelist` command's entry: turns on Node.js's on-disk compile cache, then runs the CLI
 // (run.ts). The cache must be on before any of the CLI's modules is loaded, and an ES module's
 // static imports are all compiled before its body runs, hence this file of its own. A command
@@ -8,8 +8,10 @@
 // The Node.js flags above are memory settings (bench/README.md, "Where the memory goes"): a
 // 4 MiB young generation instead of V8's grown 64 MiB semi-spaces, and embedded PGlite's
 // WebAssembly left to the baseline compiler (its optimising tier peaks at ~500 MiB while it
-// compiles Postgres's hot functions). They must never change behaviour, only memory and speed;
-// scripts/start and the Dockerfile pass the same ones, and V8 takes them only at process start.
+// compiles Postgres's hot functions), and V8's `gc` exposed so that `serve` compacts the heap
+// once after its catalogs' initial load (catalog/compact-heap.ts). They must never change
+// behaviour, only memory and speed; scripts/start and the Dockerfile pass the same ones, and V8
+// takes them only at process start.
 import module from 'node:module';
 
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
