@@ -39,7 +39,7 @@ const NO_VIEWS: ReadonlySet<string> = new Set();
 export class AuthError extends Error {
   readonly code = 'UNAUTHENTICATED';
 
-  /** lasting: the same token will be refused again (false for one not valid yet): such a refusal may be remembered. */
+  /** lasting: the same token will be refused again (false for one not valid yet, or signed by a key id not in the set): such a refusal may be remembered. */
   constructor(
     message: string,
     readonly lasting = true,
@@ -310,6 +310,9 @@ export class Authenticator {
         if (err.claim === 'nbf') throw new AuthError('the token is not valid yet (nbf); check the clocks or retry shortly', false);
         throw claimRefusal(err.claim, err.reason === 'check_failed');
       }
+      // A key id the key set lacks is refused only until the set is fetched again (Entra may
+      // have rotated it in; with the endpoint down that is a 503): never remembered as refused.
+      if (err instanceof jose.errors.JWKSNoMatchingKey) throw new AuthError(`the token is not valid: ${err.code}`, false);
       if (err instanceof jose.errors.JOSEError) throw new AuthError(`the token is not valid: ${err.code}`);
       throw err;
     }
