@@ -2,12 +2,12 @@
 // server (same database, same storage), and the server offers the result through the catalog
 // notifications it already follows — no restart, no hand-off. Each CLI run is audited with the
 // CLI user as actor.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from '../support/cli.js';
-import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { startTestSafelist, writeCliConfigBeside, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
@@ -32,16 +32,7 @@ describe('the CLI beside a running server on PostgreSQL', () => {
     });
     // The CLI's configuration: the server's database, storage and policy files.
     config = join(work, 'safelist.yaml');
-    await writeFile(
-      config,
-      [
-        `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
-        `database: { url: "${sl.config.database.url!}" }`,
-        `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
-        `pypi: { upstreams: [ { name: up, url: "${upstream.url}/pypi/default/simple/" } ] }`,
-        '',
-      ].join('\n'),
-    );
+    await writeCliConfigBeside(sl, config, [`pypi: { upstreams: [ { name: up, url: "${upstream.url}/pypi/default/simple/" } ] }`]);
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { blobKeyForSha256 } from '../../src/catalog/blob-keys.js';
 import { importPypiDir } from '../../src/ecosystems/pypi/importer.js';
 import { cli } from '../support/cli.js';
 import { createPgDatabase } from '../support/databases.js';
-import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { startTestSafelist, writeCliConfigBeside, type TestSafelist } from '../support/safelist.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 import { openedPypi } from '../../src/ecosystems/pypi/module.js';
 
@@ -38,18 +38,10 @@ describe('safelist why for an allowed name the index cannot serve', () => {
       allowlist: 'packages:\n  - corrupt-pkg\n',
       upstreams: [{ name: 'central', url: `${upstream.url}/pypi/default/simple/` }],
     });
-    config = join(work, 'safelist.yaml');
-    await writeFile(
-      config,
-      [
-        `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
-        `database: { url: "${pg.url}" }`,
-        `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
-        'views: { team-a: {} }',
-        `pypi: { upstreams: [ { name: central, url: "${upstream.url}/pypi/default/simple/" } ] }`,
-        '',
-      ].join('\n'),
-    );
+    config = await writeCliConfigBeside(sl, join(work, 'safelist.yaml'), [
+      'views: { team-a: {} }',
+      `pypi: { upstreams: [ { name: central, url: "${upstream.url}/pypi/default/simple/" } ] }`,
+    ]);
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@
 // `GET /api/v1/incidents?image=…` and `safelist incident IMAGE` (CLI child on the same PostgreSQL)
 // then list the view and identity that pulled it, when, and the gate's verdict history for its
 // digest, by digest and by tag; the download log holds the manifest and every blob by digest.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { createPgDatabase } from '../support/databases.js';
 import { createLayout, sh, type Layout } from '../support/images.js';
 import { freePort } from '../support/ports.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
-import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { startTestSafelist, writeCliConfigBeside, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { openedOci } from '../../src/ecosystems/oci/module.js';
 
@@ -163,15 +163,7 @@ describe('incident for an image: who pulled it through /v2, and what the gate de
 
   it('`safelist incident REPO@DIGEST` prints the pulls and the verdict history', async () => {
     const config = join(work, 'cli.yaml');
-    await writeFile(
-      config,
-      [
-        `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
-        `database: { url: "${pg.url}" }`,
-        `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
-        '',
-      ].join('\n'),
-    );
+    await writeCliConfigBeside(sl, config);
     const pull = (await incident(`mcr/team/app@${digest}`)).body.pulls[0]!;
     const r = await cli(['--config', config, 'incident', `mcr/team/app@${digest}`]);
     expect(r.code, r.stderr).toBe(0);

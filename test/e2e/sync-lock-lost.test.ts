@@ -6,7 +6,7 @@
 // the run as failed saying it lost its lock, and exits; the server's run, busy until then, takes
 // the lock and stores the file. Real parts: the CLI process, PostgreSQL, an HTTP upstream.
 import { createServer, type Server } from 'node:http';
-import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { syncJobs } from '../../src/jobs/sync.js';
 import { pino } from 'pino';
 import { lockHolders, terminateLockHolder } from '../support/advisory-locks.js';
 import { spawnCli, type CliProcess } from '../support/cli.js';
-import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
+import { startTestSafelist, writeCliConfigBeside, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
 
@@ -63,17 +63,10 @@ describe('a sync that loses its lock (the CLI beside a server on PostgreSQL)', (
       extra: { sync: syncSection },
     });
     config = join(work, 'safelist.yaml');
-    await writeFile(
-      config,
-      [
-        `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
-        `database: { url: "${sl.config.database.url!}" }`,
-        `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
-        `pypi: { upstreams: [ { name: up, url: "${upstreamUrl}" } ] }`,
-        `sync: ${JSON.stringify(syncSection)}`,
-        '',
-      ].join('\n'),
-    );
+    await writeCliConfigBeside(sl, config, [
+      `pypi: { upstreams: [ { name: up, url: "${upstreamUrl}" } ] }`,
+      `sync: ${JSON.stringify(syncSection)}`,
+    ]);
   });
 
   afterAll(async () => {

@@ -124,3 +124,22 @@ export async function startTestSafelist(opts: TestSafelistOptions = {}): Promise
     },
   };
 }
+
+/**
+ * Writes a configuration for the `safelist` CLI run beside a test server on PostgreSQL: the
+ * server's storage folder, database and policy folders, then `lines` (more YAML sections).
+ * Returns its path.
+ */
+export async function writeCliConfigBeside(sl: TestSafelist, path: string, lines: string[] = []): Promise<string> {
+  const url = sl.config.database.url;
+  if (!url) throw new Error('writeCliConfigBeside: the server runs on embedded PGlite; the CLI would open the same folder');
+  const yaml = [
+    `storage: { kind: fs, path: ${join(sl.dir, 'blobs')} }`,
+    `database: { url: "${url}" }`,
+    `policy: { allowlistDir: ${join(sl.dir, 'allowlists')}, exceptionsDir: ${join(sl.dir, 'exceptions')} }`,
+    ...lines,
+    '',
+  ];
+  await writeFile(path, yaml.join('\n'));
+  return path;
+}
