@@ -6,6 +6,8 @@
 // WebAssembly left to the baseline compiler (its optimising tier peaks at ~500 MiB while it
 // compiles Postgres's hot functions). They must never change behaviour, only memory and speed;
 // scripts/start and the Dockerfile pass the same ones, and V8 takes them only at process start.
+// tick-shape.js comes first: it must run before anything that could make a full GC (see there).
+import '../tick-shape.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { PolicyError } from '../policy/store.js';
