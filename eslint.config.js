@@ -12,9 +12,10 @@ import tseslint from 'typescript-eslint';
 // siblings named in SIBLINGS below; nothing else. Same-layer imports are allowed only in the one
 // direction listed, so the folder graph stays acyclic (no folder cycle can return).
 const LAYERS = [
-  // The base, in three steps: error values and process lifecycle; configuration and input
-  // validation (which throw those errors); the database and blob storage (which read that configuration).
-  ['errors', 'shutdown'],
+  // The base, in three steps: error values and process lifecycle (and tick-shape, which the
+  // entry points import first); configuration and input validation (which throw those errors);
+  // the database and blob storage (which read that configuration).
+  ['errors', 'shutdown', 'tick-shape'],
   ['config', 'validate'],
   ['state', 'storage'],
   // Domain parts that know no ecosystem: upstream clients, the replicated catalog, policy, identity,
@@ -51,6 +52,7 @@ const FILES = {
   errors: 'src/errors.ts',
   validate: 'src/validate.ts',
   shutdown: 'src/shutdown.ts',
+  'tick-shape': 'src/tick-shape.ts',
   runtime: 'src/runtime.ts',
   server: 'src/server.ts',
   main: 'src/main.ts',

@@ -8,7 +8,10 @@
 // pages.json: [{ "url": "/small-html", "file": "/tmp/…/small-html.html", "headers": { … } }].
 // It must never do more per request than send a prepared buffer: anything else would be
 // Safelist's cost counted as the framework's. Plain TypeScript that Node.js runs by stripping
-// types (no enums, no parameter properties), so it needs no build step.
+// types (no enums, no parameter properties). The benchmarks start it with `--import` of
+// dist/tick-shape.js (bareFastifyFlags in node-flags.ts), as Safelist's entry points import it
+// first: without it a full GC at start-up (loading the type stripper is one) can leave
+// process.nextTick megamorphic in this process too, at random, and lower the ceiling.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';

@@ -13,7 +13,6 @@
 // Scenarios: a small project page in a catalog of N projects; a project with M versions.
 // Safelist, bare fastify and pypiserver run as separate processes; nginx with one worker process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +24,8 @@ import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver
 import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
 import { openedPypi } from '../src/ecosystems/pypi/module.js';
-import { cliNodeFlags } from './node-flags.js';
+import { bareFastifyFlags, cliNodeFlags } from './node-flags.js';
+import { seedPypiCatalog } from './pypi-catalog.js';
 import { configSchema } from '../src/ecosystems/index.js';
 
 const { values: args } = parseArgs({
@@ -140,25 +140,6 @@ function rss(pid: number): { rssMiB: number; peakMiB: number } {
   return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
 }
 
-function fileRecord(project: string, version: string, sha256: string, size: number): PypiFile {
-  return {
-    sha256,
-    project,
-    displayName: project,
-    version,
-    filename: `${project.replace(/-/g, '_')}-${version}-py3-none-any.whl`,
-    size,
-    requiresPython: '>=3.8',
-    uploadTime: new Date(Date.UTC(2024, 0, 1) + Number(version.split('.')[0]) * 3600_000),
-    yanked: null,
-    metadataSha256: createHash('sha256').update(`${project}-${version}-meta`).digest('hex'),
-    stored: true,
-    metadataStored: true,
-    source: 'bench',
-    sourceUrl: null,
-  };
-}
-
 async function main(): Promise<void> {
   need('wrk', 'wrk');
   need('nginx', 'nginx-light');
@@ -170,41 +151,14 @@ async function main(): Promise<void> {
   try {
     // The same catalog for Safelist and pypiserver: PROJECTS projects with 2 wheels each,
     // and one project with VERSIONS versions. pypiserver hashes real files on disk.
-    const packages = join(work, 'packages');
-    await mkdir(packages);
-    await mkdir(join(work, 'allowlists'));
-    await mkdir(join(work, 'exceptions'));
-    const names = Array.from({ length: PROJECTS }, (_, i) => `proj-${String(i).padStart(5, '0')}`);
-    const catalog: PypiFile[] = [];
-    const addFile = async (project: string, version: string) => {
-      const bytes = randomBytes(256);
-      const rec = fileRecord(project, version, createHash('sha256').update(bytes).digest('hex'), bytes.length);
-      catalog.push(rec);
-      await writeFile(join(packages, rec.filename), bytes);
-    };
-    for (const n of names) for (const v of ['1.0', '1.1']) await addFile(n, v);
-    for (let i = 0; i < VERSIONS; i++) await addFile('big-project', `${i}.0`);
-    await writeFile(join(work, 'allowlists', 'pypi.yaml'), `packages:\n${[...names, 'big-project'].map((n) => `  - ${n}`).join('\n')}\n`);
     const port = await freePort();
-    const configFile = join(work, 'safelist.yaml');
-    await writeFile(
-      configFile,
-      [
-        'server: { host: 127.0.0.1, port: ' + port + ', logLevel: warn }',
-        `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
-        args['database-url'] ? `database: { url: "${args['database-url']}" }` : `database: { pglitePath: ${join(work, 'pglite')} }`,
-        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-        "sync: { schedule: '' }",
-        '',
-      ].join('\n'),
-    );
-    const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
-    process.stdout.write(`seeding ${catalog.length} files in ${PROJECTS + 1} projects ... `);
-    const rt = await openRuntime(config);
-    for (let i = 0; i < catalog.length; i += 1000) {
-      await rt.db.tx((q) => openedPypi(rt).catalog.upsert(catalog.slice(i, i + 1000), q));
-    }
-    await rt.close();
+    process.stdout.write(`seeding ${PROJECTS * 2 + VERSIONS} files in ${PROJECTS + 1} projects ... `);
+    const { configFile, names, catalog, packages } = await seedPypiCatalog(work, {
+      projects: PROJECTS,
+      versions: VERSIONS,
+      port,
+      databaseUrl: args['database-url'],
+    });
     process.stdout.write('done\n');
 
     const safelist = spawn(
@@ -355,15 +309,7 @@ async function startBareFastify(
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [
-      ...cliNodeFlags(join(ROOT, 'dist', 'cli', 'main.js')),
-      '--disable-warning=ExperimentalWarning',
-      join(ROOT, 'bench', 'bare-fastify.ts'),
-      '--port',
-      String(port),
-      '--pages',
-      pagesFile,
-    ],
+    [...bareFastifyFlags(ROOT), join(ROOT, 'bench', 'bare-fastify.ts'), '--port', String(port), '--pages', pagesFile],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   children.push(child);

@@ -1,5 +1,7 @@
 // Process entry for `npm start` and the container image: load config, serve (the same
 // lifecycle as `safelist serve`: a failed listen or a stop past the grace exits non-zero).
+// tick-shape.js comes first: it must run before anything that could make a full GC (see there).
+import './tick-shape.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configSections } from './ecosystems/index.js';
 import { PolicyError } from './policy/store.js';

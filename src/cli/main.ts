@@ -12,6 +12,8 @@
 // once after its catalogs' initial load (catalog/compact-heap.ts). They must never change
 // behaviour, only memory and speed; scripts/start and the Dockerfile pass the same ones, and V8
 // takes them only at process start.
+// tick-shape.js comes first: it must run before anything that could make a full GC (see there).
+import '../tick-shape.js';
 import module from 'node:module';
 
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
