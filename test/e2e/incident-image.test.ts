@@ -134,14 +134,19 @@ describe('incident for an image: who pulled it through /v2, and what the gate de
     expect(byDigest.body.verdicts).toEqual(byTag.body.verdicts);
 
     // The log holds the manifest (asked for by tag) and each blob, all by digest.
-    const rows = await sl.runtime.db.query<{ version: string; sha256: string }>(
-      "SELECT version, sha256 FROM download_log WHERE ecosystem = 'oci' ORDER BY id",
-    );
     const manifest = (await // From the upstream registry itself: a pull through Safelist would be one more in the log.
     (
       await fetch(`${registry.url}/v2/team/app/manifests/${digest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
     ).json()) as { config: { digest: string }; layers: Array<{ digest: string }> };
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    // The log is written in batches after the responses: the manifest row (awaited above) may
+    // land before the blobs' rows.
+    const rows = await until(async () => {
+      const r = await sl.runtime.db.query<{ version: string; sha256: string }>(
+        "SELECT version, sha256 FROM download_log WHERE ecosystem = 'oci' ORDER BY id",
+      );
+      return blobs.every((b) => r.some((row) => row.version === b)) ? r : undefined;
+    }, "every blob's row in the download log");
     expect(rows[0]).toEqual({ version: '1.0.0', sha256: digest.slice(7) });
     for (const b of blobs) expect(rows).toContainEqual({ version: b, sha256: b.slice(7) });
   });

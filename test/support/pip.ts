@@ -1,7 +1,7 @@
 // Runs the machine's real pip against an index, isolated from every local pip configuration:
 // no PIP_* variables, PIP_CONFIG_FILE=/dev/null, --isolated, no cache, and only the given
 // --index-url (no find-links, no extra index), so whatever it installs came from that index.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 export interface PipResult {
   code: number;
@@ -11,7 +11,26 @@ export interface PipResult {
   output: string;
 }
 
-export const PYTHON = process.env.SAFELIST_TEST_PYTHON ?? 'python3';
+/** The interpreter as named (SAFELIST_TEST_PYTHON, else python3 on PATH). */
+const PYTHON_NAMED = process.env.SAFELIST_TEST_PYTHON ?? 'python3';
+
+/**
+ * The interpreter's own executable, asked of it once. A version manager's shim in front of it
+ * (pyenv) runs `pyenv rehash` after every `-m pip install`, and two such runs at once (test
+ * files in parallel) make it fail with exit 1 after pip itself succeeded; the real executable
+ * is the same Python, without the wrapper.
+ */
+export const PYTHON = realExecutable(PYTHON_NAMED);
+
+function realExecutable(python: string): string {
+  try {
+    const path = execFileSync(python, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', timeout: 30_000 }).trim();
+    return path || python;
+  } catch {
+    // No such interpreter: the tests that need it fail with spawn's own error, naming it.
+    return python;
+  }
+}
 
 export function isolatedPipEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
