@@ -15,6 +15,7 @@ import { whereClause } from '../state/where.js';
 import { canApprove, type Identity } from '../auth/identity.js';
 import type { TriageReport } from './triage.js';
 import type { ExceptionEvent } from './notify.js';
+import { exceptionScope, requireRequestable, shows, type ExceptionScope, type ExceptionViewer } from './scope.js';
 
 export type ExceptionState = 'requested' | 'active' | 'rejected' | 'expired' | 'revoked';
 
@@ -206,6 +207,7 @@ export class ExceptionService {
     if (nameProblem) throw errors.invalidName(nameProblem);
     const matcher = grammar.parseRange(req.versions, {});
     if ('error' in matcher) throw errors.badRequest(`versions: ${matcher.error}`);
+    requireRequestable(who, req.view, this.config.auth.packageRead);
     if (req.view !== '*' && !this.policies.policy.hasView(req.view)) throw errors.unknownView(req.view, this.policies.policy.viewNames());
     const now = Date.now();
     const max = durationMs(this.config.exceptions.maxDuration);
@@ -230,13 +232,22 @@ export class ExceptionService {
     return fromRow(row!);
   }
 
-  async get(id: string): Promise<ExceptionRecord> {
-    const [row] = await this.db.query<Row>('SELECT * FROM exceptions WHERE id = $1', [id]);
-    if (!row) throw errors.notFound(`no exception ${id}`);
-    return fromRow(row);
+  /** The exceptions this viewer is shown (scope.ts). */
+  scopeOf(viewer: ExceptionViewer): ExceptionScope {
+    return exceptionScope(viewer, this.config.auth.packageRead);
   }
 
-  async list(f: ExceptionFilter = {}): Promise<ExceptionRecord[]> {
+  /** One exception; 404 alike for one that does not exist and one the viewer is not shown (ids do not tell existence). */
+  async get(id: string, viewer: ExceptionViewer): Promise<ExceptionRecord> {
+    const [row] = await this.db.query<Row>('SELECT * FROM exceptions WHERE id = $1', [id]);
+    const e = row ? fromRow(row) : undefined;
+    if (!e || !shows(this.scopeOf(viewer), e)) throw errors.notFound(`no exception ${id}`);
+    return e;
+  }
+
+  /** The exceptions matching the filter that the viewer is shown. */
+  async list(f: ExceptionFilter, viewer: ExceptionViewer): Promise<ExceptionRecord[]> {
+    const scope = this.scopeOf(viewer);
     const where = whereClause([
       ['state = ?', f.state],
       ['view = ?', f.view],
@@ -245,6 +256,10 @@ export class ExceptionService {
       ['requested_by = ?', f.requestedBy],
       ['bundle = ?', f.bundle],
     ]);
+    if (scope !== 'all') {
+      const n = where.params.push([...scope.views], scope.oid);
+      where.sql = `${where.sql ? `${where.sql} AND` : 'WHERE'} (view = ANY($${n - 1}::text[]) OR requested_by = $${n})`;
+    }
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 500);
     const rows = await this.db.query<Row>(`SELECT * FROM exceptions ${where.sql} ORDER BY requested_at DESC, id DESC LIMIT ${limit}`, where.params);
     return rows.map(fromRow);
@@ -260,7 +275,7 @@ export class ExceptionService {
 
   /** Ends an active exception (approvers of its view, admins) or withdraws a pending request (also its requester). */
   async revoke(who: Identity, id: string, note?: string): Promise<ExceptionRecord> {
-    return this.transition(id, async (q, cur) => {
+    return this.transition(who, id, async (q, cur) => {
       const own = cur.requestedBy === who.oid && cur.state === 'requested';
       if (!own && !canApprove(who, cur.view)) throw errors.forbidden(`revoking ${id} needs approver rights for view ${cur.view}${cur.view === '*' ? ' (global: admins only)' : ''}`);
       if (cur.state !== 'active' && cur.state !== 'requested') throw errors.conflict(`${id} is ${cur.state}; only requested or active exceptions can be revoked`);
@@ -307,7 +322,7 @@ export class ExceptionService {
   }
 
   private decide(who: Identity, id: string, to: 'active' | 'rejected', note?: string): Promise<ExceptionRecord> {
-    return this.transition(id, async (q, cur) => {
+    return this.transition(who, id, async (q, cur) => {
       if (cur.requestedBy === who.oid) throw errors.forbidden('the approver must not be the requester: ask another approver of this workspace');
       if (!canApprove(who, cur.view)) {
         throw errors.forbidden(cur.view === '*' ? 'a global exception can only be decided by an admin' : `deciding ${id} needs the approver role for view ${cur.view}`);
@@ -321,11 +336,13 @@ export class ExceptionService {
     });
   }
 
-  private async transition(id: string, fn: (q: Queryable, cur: ExceptionRecord) => Promise<ExceptionRecord>): Promise<ExceptionRecord> {
+  /** Runs fn on the locked row; 404 for one the identity is not shown, as get() answers. */
+  private async transition(who: Identity, id: string, fn: (q: Queryable, cur: ExceptionRecord) => Promise<ExceptionRecord>): Promise<ExceptionRecord> {
     const out = await this.db.tx(async (q) => {
       const [row] = await q.query<Row>('SELECT * FROM exceptions WHERE id = $1 FOR UPDATE', [id]);
-      if (!row) throw errors.notFound(`no exception ${id}`);
-      return fn(q, fromRow(row));
+      const cur = row ? fromRow(row) : undefined;
+      if (!cur || !shows(this.scopeOf(who), cur)) throw errors.notFound(`no exception ${id}`);
+      return fn(q, cur);
     });
     // This replica applies the change now; the others follow the NOTIFY sent at commit. Safe to
     // drop a failure here: that NOTIFY reaches this replica too, and its reload is logged,

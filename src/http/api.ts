@@ -1,8 +1,9 @@
 // The management API under /api/v1: exceptions (request, list, show, approve, reject,
 // revoke), audit (query, JSON Lines export, verify), demand insight and policy reload. Every
-// route names the roles it admits; request bodies and queries are validated with zod and
-// answered with problem+json that says what to fix. The OpenAPI document is generated from
-// the same schemas (/api/v1/openapi.json).
+// route names the roles it admits; which exceptions a caller is shown is the service's
+// (exceptions/scope.ts). Request bodies and queries are validated with zod and answered with
+// problem+json that says what to fix. The OpenAPI document is generated from the same schemas
+// (/api/v1/openapi.json).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Authenticator, Role } from '../auth/identity.js';
@@ -127,11 +128,11 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/v1/exceptions', as(...readers), async (req) => {
     const q = parse(schemas.listExceptions, req.query, 'query');
-    return { exceptions: await deps.exceptions.list(q as never) };
+    return { exceptions: await deps.exceptions.list(q as never, req.identity!) };
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/exceptions/:id', as(...readers), async (req) =>
-    deps.exceptions.get(parse(exceptionId, req.params.id, 'id')),
+    deps.exceptions.get(parse(exceptionId, req.params.id, 'id'), req.identity!),
   );
 
   for (const [verb, roles] of [
@@ -213,7 +214,12 @@ export function openApiDocument(): Record<string, unknown> {
           ...secured,
           requestBody: { required: true, content: { 'application/json': { schema: json(schemas.createException) } } },
         },
-        get: { summary: 'List exceptions', ...secured, parameters: queryParams(schemas.listExceptions) },
+        get: {
+          summary:
+            'List exceptions. With auth.packageRead token: those of the views the caller reads or approves, and its own requests (auditors, admins: all)',
+          ...secured,
+          parameters: queryParams(schemas.listExceptions),
+        },
       },
       '/api/v1/console/sessions/{oid}': {
         delete: {
@@ -222,7 +228,13 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [{ name: 'oid', in: 'path', required: true, schema: { type: 'string' } }],
         },
       },
-      '/api/v1/exceptions/{id}': { get: { summary: 'Show one exception with its triage report', ...secured, parameters: idParam } },
+      '/api/v1/exceptions/{id}': {
+        get: {
+          summary: 'Show one exception with its triage report; 404 for one the caller is not shown (as GET /api/v1/exceptions lists)',
+          ...secured,
+          parameters: idParam,
+        },
+      },
       '/api/v1/exceptions/{id}/approve': {
         post: {
           summary: 'Approve (an approver of its view other than the requester; admins for global)',

@@ -14,6 +14,7 @@ import { ConsoleClient, flat, type Page } from '../support/console-client.js';
 import { DB_MODES } from '../support/databases.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { buildWheel } from '../support/wheels.js';
+import { SYSTEM } from '../../src/exceptions/scope.js';
 
 const TOKENS = {
   requester: 'console-requester-token-0123456789',
@@ -95,7 +96,7 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
     expect(done.status).toBe(200);
     expect(done.url).toMatch(/\/ui\/requests\?created=EXC-\d+,EXC-\d+$/);
     const [main, dep] = new URL(done.url).searchParams.get('created')!.split(',');
-    const depRecord = await sl.runtime.exceptions.get(dep!);
+    const depRecord = await sl.runtime.exceptions.get(dep!, SYSTEM);
     expect(depRecord).toMatchObject({ name: 'helper-lib', versions: '>=1', view: 'team-a', bundle: main, state: 'requested' });
     expect(flat(done)).toContain(`<span class="muted">with ${main}</span>`);
     // The request's own page (where notifications link): the dependency asked with it, withdraw for its requester.
@@ -111,7 +112,7 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
   it('keeps requesters out of the queue and approvers off their own requests', async () => {
     expect((await as.requester.get('/ui/queue')).status).toBe(403);
     const home = await as.requester.get('/ui/requests');
-    const [pending] = await sl.runtime.exceptions.list({ state: 'requested', requestedBy: 'oid-rita' });
+    const [pending] = await sl.runtime.exceptions.list({ state: 'requested', requestedBy: 'oid-rita' }, SYSTEM);
     const post = await as.requester.post('/ui/queue/decide', home, { ids: pending!.id, decision: 'approve' });
     expect(post.status).toBe(403);
     // Sam may approve for team-a, and asks for something himself: the queue says why he cannot decide it.
@@ -133,7 +134,7 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
     const own = await as.both.post('/ui/queue/decide', queue, { ids: id, decision: 'approve' });
     expect(own.status).toBe(403);
     expect(flat(own)).toContain('the approver must not be the requester');
-    expect((await sl.runtime.exceptions.get(id)).state).toBe('requested');
+    expect((await sl.runtime.exceptions.get(id, SYSTEM)).state).toBe('requested');
   });
 
   it('lets an approver decide several requests at once, and the policy follows', async () => {
@@ -142,14 +143,14 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
     // Hostile text from the requester is shown as text.
     expect(flat(queue)).not.toContain('<img src=x');
     expect(flat(queue)).toContain('&lt;img src=x onerror=alert(1)&gt;');
-    const rita = await sl.runtime.exceptions.list({ state: 'requested', requestedBy: 'oid-rita' });
+    const rita = await sl.runtime.exceptions.list({ state: 'requested', requestedBy: 'oid-rita' }, SYSTEM);
     const ids = rita.map((e) => e.id);
     expect(ids).toHaveLength(2);
     for (const id of ids) expect(flat(queue)).toContain(`name="ids" value="${id}"`);
     const done = await as.approver.post('/ui/queue/decide', queue, { ids, decision: 'approve', note: 'fine <b>for</b> team-a' });
     expect(done.status).toBe(200);
     expect(flat(done)).toMatch(new RegExp(`Approved: (${ids.join(', ')}|${[...ids].reverse().join(', ')})\\.`));
-    for (const id of ids) expect((await sl.runtime.exceptions.get(id)).state).toBe('active');
+    for (const id of ids) expect((await sl.runtime.exceptions.get(id, SYSTEM)).state).toBe('active');
     const page = await as.requester.get('/ui/packages/pypi/demo-pkg?view=team-a');
     expect(flat(page)).toMatch(/<th scope="row">1\.0<\/th><td class="status-allowed">/);
     expect(flat(page)).toMatch(/<th scope="row">2\.0<\/th><td class="status-blocked">/);
@@ -174,7 +175,7 @@ describe.each(DB_MODES)('console exceptions workflow (%s)', (db) => {
     expect(flat(made)).toContain(`action="/ui/requests/${id}/withdraw"`);
     const gone = await as.requester.post(`/ui/requests/${id}/withdraw`, made);
     expect(gone.url).toMatch(new RegExp(`withdrawn=${id}$`));
-    expect((await sl.runtime.exceptions.get(id)).state).toBe('revoked');
+    expect((await sl.runtime.exceptions.get(id, SYSTEM)).state).toBe('revoked');
   });
 
   it('answers bad input with a 4xx page that says what to fix', async () => {

@@ -33,6 +33,7 @@ import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { trivyReport } from '../support/trivy.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { SYSTEM } from '../../src/exceptions/scope.js';
 
 const WEBHOOK_TOKEN = 'browser-webhook-token-0123456789';
 const PIPELINE_TOKEN = 'browser-pipeline-token-0123456789';
@@ -221,7 +222,7 @@ describe('the console in a real browser', () => {
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/ui\/requests\?created=EXC-\d+,EXC-\d+$/);
     requested = new URL(page.url()).searchParams.get('created')!.split(',');
-    const [main, dep] = await Promise.all(requested.map((id) => sl.runtime.exceptions.get(id)));
+    const [main, dep] = await Promise.all(requested.map((id) => sl.runtime.exceptions.get(id, SYSTEM)));
     expect(main).toMatchObject({ name: 'demo-pkg', versions: '==1.0', view: 'team-a', state: 'requested' });
     expect(dep).toMatchObject({ name: 'helper-lib', versions: '>=1', view: 'team-a', bundle: main!.id, state: 'requested' });
     await check(page, 'requests', csp);
@@ -237,7 +238,7 @@ describe('the console in a real browser', () => {
     await page.getByLabel(/Note to the requester/).fill('Fine for team A.');
     await page.getByRole('button', { name: 'Approve selected' }).click();
     await expect.poll(() => page.locator('p.notice[role="status"]').innerText()).toMatch(/^Approved: EXC-\d+, EXC-\d+\.$/);
-    for (const id of requested) expect((await sl.runtime.exceptions.get(id)).state).toBe('active');
+    for (const id of requested) expect((await sl.runtime.exceptions.get(id, SYSTEM)).state).toBe('active');
 
     // The approval syncs what it allows: helper-lib comes from the upstream into Safelist's storage.
     await until(

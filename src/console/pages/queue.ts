@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { canApprove, type Identity } from '../../auth/identity.js';
 import { durationMs } from '../../config/schema.js';
 import { SafelistError } from '../../errors.js';
+import { shows, showsView } from '../../exceptions/scope.js';
 import type { ExceptionRecord } from '../../exceptions/service.js';
 import { parse } from '../../validate.js';
 import { html, type Html } from '../html.js';
@@ -72,12 +73,14 @@ function bundled(list: ExceptionRecord[]): ExceptionRecord[] {
 
 async function renderQueue(deps: ConsoleDeps, req: FastifyRequest, scope: 'mine' | 'all', view: string | undefined): Promise<Html> {
   const who = signedIn(req);
-  const waiting = await deps.runtime.exceptions.list({ state: 'requested', ...(view ? { view } : {}), limit: 500 });
+  const waiting = await deps.runtime.exceptions.list({ state: 'requested', ...(view ? { view } : {}), limit: 500 }, who);
+  const scoped = deps.runtime.exceptions.scopeOf(who);
   const shown = bundled(scope === 'mine' ? waiting.filter((e) => !cannotDecide(who, e)) : waiting);
   const soon = (await deps.runtime.exceptions.expiringWithin(durationMs(deps.config.exceptions.warnBefore))).filter(
-    (e) => (!view || e.view === view) && (scope === 'all' || canApprove(who, e.view)),
+    (e) => (!view || e.view === view) && shows(scoped, e) && (scope === 'all' || canApprove(who, e.view)),
   );
-  const views = deps.runtime.policies.policy.viewNames();
+  // The views whose requests this page can show: those it reads or approves for (scope.ts).
+  const views = deps.runtime.policies.policy.viewNames().filter((v) => showsView(scoped, v));
   const mineViews = who.approverViews === '*' ? 'every view' : [...who.approverViews].join(', ') || 'no view';
   const table = shown.length
     ? html`${dataTable(

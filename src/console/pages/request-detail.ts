@@ -81,11 +81,12 @@ export function registerRequestDetailPage(app: FastifyInstance, deps: ConsoleDep
     { preHandler: needs('requester', 'approver', 'admin', 'auditor') },
     async (req, reply) => {
       const id = parse(exceptionId, req.params.id, 'id');
-      const e = await deps.runtime.exceptions.get(id);
-      const together = e.bundle ? [] : await deps.runtime.exceptions.list({ bundle: e.id });
+      const who = signedIn(req);
+      const e = await deps.runtime.exceptions.get(id, who);
+      const together = e.bundle ? [] : await deps.runtime.exceptions.list({ bundle: e.id }, who);
       const body = html`${facts(e, together)}
         <h2>Triage</h2>
-        ${renderTriage(e.triage, { idPrefix: e.id })} ${actions(signedIn(req), e, req.consoleSession!.csrf)}`;
+        ${renderTriage(e.triage, { idPrefix: e.id })} ${actions(who, e, req.consoleSession!.csrf)}`;
       return sendPage(req, reply, { title: `Request ${e.id}`, nav: '/ui/requests', body });
     },
   );

@@ -2,7 +2,8 @@
 // what is asked (ExceptionService.preview: the same checks and triage as the API's request)
 // before anything is submitted; each dependency the view would still refuse has a checkbox that
 // adds it to the same request (ExceptionService.createBundle). It must never record a request
-// the API would refuse: the form is validated with the API's own schema.
+// the API would refuse: the form is validated with the API's own schema. Its view picker offers
+// only the views the identity may read (the service refuses a request for another with a 403).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ecosystemIds, grammars } from '../../ecosystems/index.js';
@@ -11,7 +12,9 @@ import type { ExceptionRequest } from '../../exceptions/service.js';
 import { schemas } from '../../http/api.js';
 import type { Ecosystem } from '../../policy/types.js';
 import { parse } from '../../validate.js';
+import type { Identity } from '../../auth/identity.js';
 import { html, type Html } from '../html.js';
+import { shownViews } from '../read-scope.js';
 import { renderTriage } from '../triage-view.js';
 import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
 import { ecosystemSelect, pickView, viewSelect } from '../widgets.js';
@@ -58,8 +61,14 @@ function dependencyRequest(requirement: string, main: ExceptionRequest): Excepti
   return { ...main, name, versions: 'error' in split ? '' : split.range, reason: `needed by ${main.name}: ${main.reason}` };
 }
 
+/** The views this identity may request for: those it reads ("*", every view, only when it reads them all). */
+function requestableViews(deps: ConsoleDeps, who: Identity): { views: string[]; global: string[] } {
+  const everyView = deps.config.auth.packageRead !== 'token' || who.readViews === '*';
+  return { views: shownViews(deps, who), global: everyView ? ['*'] : [] };
+}
+
 function renderForm(deps: ConsoleDeps, req: FastifyRequest, d: Draft, preview: Html): Html {
-  const views = deps.runtime.policies.policy.viewNames();
+  const { views, global } = requestableViews(deps, signedIn(req));
   const view = d.view ?? pickView(views, undefined);
   const csrf = req.consoleSession?.csrf ?? '';
   return html`<form method="get" action="/ui/request" id="draft">
@@ -69,7 +78,7 @@ function renderForm(deps: ConsoleDeps, req: FastifyRequest, d: Draft, preview: H
         >Versions <span class="muted">(the ecosystem's own range, e.g. ==2.1.0 or &gt;=1.4,&lt;2; empty: every version)</span></label
       >
       <input id="versions" name="versions" type="text" value="${d.versions ?? ''}" />
-      ${viewSelect(views, view, 'view', ['*'])}
+      ${viewSelect(views, view, 'view', global)}
       <p><button type="submit" class="secondary">Check what this asks for</button></p>
     </form>
     ${preview}
@@ -111,7 +120,7 @@ export function registerRequestPage(app: FastifyInstance, deps: ConsoleDeps): vo
   app.get('/request', { preHandler: needs('requester', 'admin') }, async (req, reply) => {
     const asked = parse(draft, req.query, 'query');
     // An unknown view is kept as asked, so the preview says so; none asked: the usual default.
-    const d = { ...asked, view: asked.view ?? pickView(deps.runtime.policies.policy.viewNames(), undefined) };
+    const d = { ...asked, view: asked.view ?? pickView(requestableViews(deps, signedIn(req)).views, undefined) };
     const preview = await previewOf(deps, req, d);
     const body = renderForm(deps, req, d, preview.html);
     return sendPage(req, reply, { title: 'Request an exception', nav: '/ui/requests', body, status: preview.status });

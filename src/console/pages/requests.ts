@@ -42,7 +42,7 @@ export function registerRequestsPage(app: FastifyInstance, deps: ConsoleDeps): v
   app.get('/requests', { preHandler: needs() }, async (req, reply) => {
     const q = parse(query, req.query, 'query');
     const who = signedIn(req);
-    const mine = await deps.runtime.exceptions.list({ requestedBy: who.oid, limit: 200 });
+    const mine = await deps.runtime.exceptions.list({ requestedBy: who.oid, limit: 200 }, who);
     const notice = q.created
       ? `Requested: ${q.created.split(',').join(', ')}. Approvers of the view are notified.`
       : q.withdrawn
