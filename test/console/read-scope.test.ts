@@ -17,12 +17,14 @@ const TOKENS = {
   requester: 'console-scope-requester-0123456789',
   reader: 'console-scope-reader-0123456789',
   nobody: 'console-scope-nobody-0123456789',
+  approver: 'console-scope-approver-0123456789',
   admin: 'console-scope-admin-0123456789',
 };
 const TOKEN_CONFIG = [
   { id: 'rita', name: 'Rita', token: TOKENS.requester, roles: ['requester'], read: ['team-a'] },
   { id: 'ws-team-b', token: TOKENS.reader, read: ['team-b'] },
   { id: 'ws-nothing', token: TOKENS.nobody, roles: [], read: [] },
+  { id: 'abe', name: 'Abe', token: TOKENS.approver, roles: ['approver'], views: ['team-a'], read: [] },
   { id: 'ada', token: TOKENS.admin, roles: ['admin'] },
 ];
 
@@ -87,6 +89,17 @@ describe('the console when package reads need a token', () => {
     const after = await c.request('GET', '/ui/');
     expect(after.status).toBe(303);
     expect(after.headers.get('location')).toMatch(/^\/ui\/sign-in/);
+  });
+
+  it('lands an identity admitted for its roles alone (reads no view) on a search page that says why it is empty', async () => {
+    const approver = await signedIn(TOKENS.approver);
+    const home = await approver.get('/ui/');
+    expect(home.status).toBe(200);
+    expect(flat(home)).toContain("You read no view's packages, so there is nothing to search here");
+    expect(home.body).not.toContain('role="search"');
+    // Asking for a view by name is still the read path's 403, and its own pages open.
+    expect((await approver.get('/ui/?view=team-a')).status).toBe(403);
+    expect((await approver.get('/ui/queue')).status).toBe(200);
   });
 
   it('lets a reader (read grants, no role) see its views’ packages and nothing it has no role for', async () => {

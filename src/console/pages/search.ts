@@ -10,7 +10,7 @@ import type { Ecosystem } from '../../policy/types.js';
 import { parse } from '../../validate.js';
 import { html } from '../html.js';
 import { CatalogSearch, type SearchHit } from '../search.js';
-import { pickShownView } from '../read-scope.js';
+import { pickShownView, readGrantHint, shownViews } from '../read-scope.js';
 import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
 import { explainIn } from '../versions.js';
 import { ecosystemSelect, viewSelect, dataTable } from '../widgets.js';
@@ -59,7 +59,17 @@ export function registerSearchPage(app: FastifyInstance, deps: ConsoleDeps): voi
   const search = new CatalogSearch(deps.runtime);
   app.get('/', { preHandler: needs() }, async (req, reply) => {
     const q = parse(query, req.query, 'query');
-    const { view, views } = pickShownView(deps, signedIn(req), q.view);
+    const who = signedIn(req);
+    // The page every sign-in lands on: an identity admitted for its roles alone (an approver or
+    // auditor reading no view) is told why there is nothing to search, not sent a 403.
+    if (q.view === undefined && deps.config.auth.packageRead === 'token' && shownViews(deps, who).length === 0) {
+      const body = html`<p>
+        You read no view's packages, so there is nothing to search here; ${readGrantHint(deps, who, 'default')} (or another view). The pages
+        your roles open are in the navigation above.
+      </p>`;
+      return sendPage(req, reply, { title: 'Search packages', nav: '/ui/', body });
+    }
+    const { view, views } = pickShownView(deps, who, q.view);
     const eco = q.ecosystem ?? 'all';
     const text = q.q?.trim() ?? '';
     const rt = deps.runtime;
