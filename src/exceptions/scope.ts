@@ -26,6 +26,11 @@ export function exceptionScope(viewer: ExceptionViewer, packageRead: PackageRead
   return { oid: viewer.oid, views: new Set([...viewer.readViews, ...approves]) };
 }
 
+/** The views whose demand counts (refused reads) a scope shows: those whose exceptions it shows. */
+export function demandViews(scope: ExceptionScope): 'all' | ReadonlySet<string> {
+  return scope === 'all' ? 'all' : scope.views;
+}
+
 /** Whether this scope shows exceptions of this view (its own requests aside). */
 export function showsView(scope: ExceptionScope, view: string): boolean {
   return scope === 'all' || scope.views.has(view);

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Authenticator, Role } from '../auth/identity.js';
 import type { AuditLog, AuditQuery } from '../audit/log.js';
 import type { MirroredImages } from '../gate/image-incidents.js';
+import { demandViews } from '../exceptions/scope.js';
 import type { ExceptionRequest, ExceptionService } from '../exceptions/service.js';
 import { mostWanted } from '../policy/demand.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -164,7 +165,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/api/v1/demand', as('approver', 'admin', 'auditor'), async (req) => {
     const { limit } = parse(z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }), req.query, 'query');
-    return { mostWanted: await mostWanted(deps.db, limit ?? 50) };
+    return { mostWanted: await mostWanted(deps.db, limit ?? 50, demandViews(deps.exceptions.scopeOf(req.identity!))) };
   });
 
   // Who downloaded a package version and which images the gate knows contain it; or, with

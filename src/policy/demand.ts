@@ -30,22 +30,29 @@ function wanted(r: DemandRow): Wanted {
   return { ecosystem: r.ecosystem, name: r.name, view: r.view, count: Number(r.count), lastAt: new Date(r.last_at).toISOString() };
 }
 
-export async function mostWanted(db: Db, limit = 50): Promise<Wanted[]> {
+/** The views whose counts a caller is shown ('all', or a set: with token package reads, what it reads or approves). */
+export type DemandViews = 'all' | ReadonlySet<string>;
+
+const viewList = (views: DemandViews): string[] | null => (views === 'all' ? null : [...views]);
+
+export async function mostWanted(db: Db, limit = 50, views: DemandViews = 'all'): Promise<Wanted[]> {
   const rows = await db.query<DemandRow>(
-    'SELECT ecosystem, name, view, count, last_at FROM blocked_demand ORDER BY count DESC, last_at DESC LIMIT $1',
-    [limit],
+    `SELECT ecosystem, name, view, count, last_at FROM blocked_demand
+      WHERE $2::text[] IS NULL OR view = ANY($2::text[])
+      ORDER BY count DESC, last_at DESC LIMIT $1`,
+    [limit, viewList(views)],
   );
   return rows.map(wanted);
 }
 
-/** The `top` most wanted per view (one view, or every view), by view then count; the console's demand page. */
-export async function mostWantedPerView(db: Db, top: number, view?: string): Promise<Wanted[]> {
+/** The `top` most wanted per view (one view, or every view shown), by view then count; the console's demand page. */
+export async function mostWantedPerView(db: Db, top: number, view?: string, views: DemandViews = 'all'): Promise<Wanted[]> {
   const rows = await db.query<DemandRow>(
     `SELECT ecosystem, name, view, count, last_at FROM (
        SELECT d.*, row_number() OVER (PARTITION BY view ORDER BY count DESC, last_at DESC) AS n FROM blocked_demand d
-       WHERE $2::text IS NULL OR view = $2) x
+       WHERE ($2::text IS NULL OR view = $2) AND ($3::text[] IS NULL OR view = ANY($3::text[]))) x
      WHERE n <= $1 ORDER BY view, n`,
-    [top, view ?? null],
+    [top, view ?? null, viewList(views)],
   );
   return rows.map(wanted);
 }

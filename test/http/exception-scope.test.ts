@@ -5,7 +5,8 @@
 // does not exist (the API's list, show and decisions, the console's request page), and requesting
 // for a view it may not read is a 403 saying what it reads. The console's view pickers (request
 // form, onboarding, approvals) offer only the views the identity may read (or, on approvals,
-// approves). With anonymous package reads every exception role keeps seeing every exception.
+// approves), and demand counts only those views. With anonymous package reads every exception role
+// keeps seeing every exception.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/auth/identity.js';
 import { ConsoleClient } from '../support/console-client.js';
@@ -171,6 +172,29 @@ describe.each(DB_MODES)('exceptions when package reads need a token, on %s', (mo
     }
   });
 
+  it('shows demand counts (refused reads) only of the views whose exceptions the identity sees, in the API and the console', async () => {
+    for (const view of ['team-a', 'team-b', 'team-c'])
+      await sl.runtime.db.query("INSERT INTO blocked_demand (ecosystem, name, view, count, last_at) VALUES ('pypi', $1, $2, 3, now())", [
+        `wanted-${view}`,
+        view,
+      ]);
+    const views = async (who: Who) => {
+      const r = await api.call('GET', '/api/v1/demand', who);
+      expect(r.status).toBe(200);
+      return [...new Set((r.json.mostWanted as Array<{ view: string }>).map((w) => w.view))].sort();
+    };
+    expect(await views('bob')).toEqual(['team-a']);
+    expect(await views('carl')).toEqual(['team-b']);
+    expect(await views('audrey')).toEqual(['team-a', 'team-b', 'team-c']);
+    const bob = new ConsoleClient(sl.url);
+    await bob.signInWithToken(TOKENS.bob);
+    const page = await bob.get('/ui/demand');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('wanted-team-a');
+    expect(page.body).not.toContain('wanted-team-b');
+    expect(offered(page.body)).toEqual(['team-a']);
+  });
+
   it('offers in the console’s view pickers only the views the identity may read (approvals: read or approve)', async () => {
     const rita = new ConsoleClient(sl.url);
     expect((await rita.signInWithToken(TOKENS.rita)).status).toBe(200);
@@ -189,7 +213,7 @@ describe.each(DB_MODES)('exceptions when package reads need a token, on %s', (mo
     expect((await rita.get('/ui/onboarding?view=team-b')).status).toBe(403);
 
     const bob = new ConsoleClient(sl.url);
-    // Signed in (it lands on search, which a reader of no view is refused: not what this test is about).
+    // Signed in (it lands on a search page telling it that it reads no view).
     await bob.signInWithToken(TOKENS.bob);
     const queue = await bob.get('/ui/queue?scope=all');
     expect(queue.status).toBe(200);

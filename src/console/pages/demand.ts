@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { html, type Html } from '../html.js';
 import { dataTable } from '../widgets.js';
-import { needs, sendPage, type ConsoleDeps } from '../types.js';
+import { demandViews } from '../../exceptions/scope.js';
+import { needs, sendPage, signedIn, type ConsoleDeps } from '../types.js';
 import { CHART, demandPage, parseDemandFilter, type DemandPageView } from '../views/demand.js';
 import { packageHref } from './search.js';
 import { ecosystems } from '../../ecosystems/index.js';
@@ -68,7 +69,8 @@ function filterForm(p: DemandPageView, views: string[]): Html {
 
 export function registerDemandPage(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/demand', { preHandler: needs('approver', 'admin', 'auditor') }, async (req, reply) => {
-    const p = await demandPage(deps.runtime.db, parseDemandFilter(req.query));
+    const shown = demandViews(deps.runtime.exceptions.scopeOf(signedIn(req)));
+    const p = await demandPage(deps.runtime.db, parseDemandFilter(req.query), shown);
     const sections = p.views.length
       ? p.views.map(
           (v) =>
@@ -79,7 +81,11 @@ export function registerDemandPage(app: FastifyInstance, deps: ConsoleDeps): voi
         )
       : html`<p>No blocked request has been counted yet.</p>`;
     const body = html`<p>What clients asked for and the policy refused, counted on the read paths: candidates to allow next.</p>
-      ${filterForm(p, deps.runtime.policies.policy.viewNames())} ${sections}`;
+      ${filterForm(
+        p,
+        deps.runtime.policies.policy.viewNames().filter((v) => shown === 'all' || shown.has(v)),
+      )}
+      ${sections}`;
     return sendPage(req, reply, { title: 'Demand insight', nav: '/ui/demand', body });
   });
 }

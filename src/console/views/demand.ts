@@ -3,7 +3,7 @@
 // horizontal bar chart drawn from them. Numbers only: the page renders (and escapes) the SVG.
 // It must never count demand itself nor read another source.
 import { z } from 'zod';
-import { mostWantedPerView } from '../../policy/demand.js';
+import { mostWantedPerView, type DemandViews } from '../../policy/demand.js';
 import type { Db } from '../../state/db.js';
 import { parse } from '../../validate.js';
 
@@ -39,8 +39,8 @@ export interface DemandPageView {
 /** The chart's fixed geometry (user units of the SVG viewBox). */
 export const CHART = { width: 640, label: 240, row: 24, bar: 16 } as const;
 
-export async function demandPage(db: Db, filter: DemandFilter): Promise<DemandPageView> {
-  const rows = await mostWantedPerView(db, filter.top ?? 10, filter.view);
+export async function demandPage(db: Db, filter: DemandFilter, shown: DemandViews = 'all'): Promise<DemandPageView> {
+  const rows = await mostWantedPerView(db, filter.top ?? 10, filter.view, shown);
   const byView = new Map<string, DemandRow[]>();
   for (const r of rows)
     byView.set(r.view, [...(byView.get(r.view) ?? []), { ecosystem: r.ecosystem, name: r.name, count: r.count, lastAt: r.lastAt }]);
