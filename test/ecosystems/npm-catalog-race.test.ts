@@ -3,6 +3,7 @@
 // in one snapshot, so a replica never installs dist-tags beside versions they were not committed
 // with; and a recorded or stored package is told to the other replicas at its COMMIT, not after
 // the writer's own re-read (a crash there would leave them stale until their next full reload).
+// A full reload (at start, after a reconnect) reads every package in one snapshot as well.
 // Both database modes. Waits are bounded polls on outcomes, never on time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NpmCatalog, type NpmPackageMeta, type NpmVersion } from '../../src/ecosystems/npm/catalog.js';
@@ -82,6 +83,36 @@ describe.each(DB_MODES)('npm catalog races between replicas on %s', (mode) => {
       JSON.stringify(installs),
     ).toEqual([]);
     expect(installs.at(-1)).toEqual({ latest: '3.0.0', versions: ['1.0.0', '2.0.0', '3.0.0'] });
+  });
+
+  // On PGlite the full reload's transaction keeps its one connection: no commit can come between its reads.
+  it.runIf(mode === 'pg')('a full reload reads one snapshot: never dist-tags beside versions they were not committed with', async () => {
+    const { replica, dbB } = r;
+    const name = 'race-full-reload';
+    await record(name, 1);
+    await r.drain(dbB);
+    await r.settle(dbB);
+    const installs = installsOf(replica, name);
+    // The replica's full reload waits once it has read the packages' metas, before their versions.
+    dbB.hold(/SELECT name, meta FROM npm_packages/, 'after');
+    // As at a reconnect: the keys notified while it runs are read again once it ends.
+    replica.reloadAllLater();
+    await r.heldWithNothingRunning(dbB, "the replica's full reload to have read the metas");
+    dbB.stopHolding();
+    await record(name, 2);
+    dbB.release();
+    await until(
+      () => replica.package(name)?.versions.has('2.0.0') || undefined,
+      'the notified package to be read again after the full reload',
+    );
+    await r.drain(dbB);
+    await r.settle(dbB);
+    // Every commit had latest = its newest version.
+    expect(
+      installs.filter((i) => i.latest !== i.versions.at(-1)),
+      JSON.stringify(installs),
+    ).toEqual([]);
+    expect(installs.at(-1)).toEqual({ latest: '2.0.0', versions: ['1.0.0', '2.0.0'] });
   });
 
   it("tells the other replicas of a recorded package at its commit, while the writer's own re-read has not ended", async () => {

@@ -2,7 +2,8 @@
 // replicas (catalog-replicas.ts): a project's reload reads its files and its relayed PEP 792 status
 // in one snapshot, so a replica never installs a status beside files it was never committed with;
 // and a write is told to the other replicas at its COMMIT, not after the writer's own re-read (a
-// crash there would leave them stale until their next full reload). Both database modes.
+// crash there would leave them stale until their next full reload). A full reload (at start, after a
+// reconnect) reads every project in one snapshot as well. Both database modes.
 // Waits are bounded polls on outcomes, never on time.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,37 @@ describe.each(DB_MODES)('PyPI catalog races between replicas on %s', (mode) => {
       JSON.stringify(installs),
     ).toEqual([]);
     expect(installs.at(-1)).toEqual({ versions: ['1.0', '2.0', '3.0'], status: 'archived' });
+  });
+
+  // On PGlite the full reload's transaction keeps its one connection: no commit can come between its reads.
+  it.runIf(mode === 'pg')('a full reload reads one snapshot: never a status beside files it was not committed with', async () => {
+    const { writer, replica, dbB } = r;
+    const name = 'race-full-reload';
+    await writer.upsert([wheel(name, '1.0')]);
+    await r.drain(dbB);
+    await r.settle(dbB);
+    const installs = installsOf(replica, name);
+    // The replica's full reload waits once it has read the statuses, before the files.
+    dbB.hold(/FROM pypi_project_status/, 'after');
+    // As at a reconnect: the keys notified while it runs are read again once it ends.
+    replica.reloadAllLater();
+    await r.heldWithNothingRunning(dbB, "the replica's full reload to have read the statuses");
+    dbB.stopHolding();
+    // Committed in this order: the status, then 3.0. No state ever had 3.0 without the status.
+    await writer.setUpstreamStatus(name, { status: 'archived' }, 'pypi');
+    await writer.upsert([wheel(name, '3.0')]);
+    dbB.release();
+    await until(() => {
+      const p = replica.project(name);
+      return (p?.files.length === 2 && p.upstreamStatus?.status === 'archived') || undefined;
+    }, 'the notified project to be read again after the full reload');
+    await r.drain(dbB);
+    await r.settle(dbB);
+    expect(
+      installs.filter((i) => i.versions.includes('3.0') && i.status !== 'archived'),
+      JSON.stringify(installs),
+    ).toEqual([]);
+    expect(installs.at(-1)).toEqual({ versions: ['1.0', '3.0'], status: 'archived' });
   });
 
   it("tells the other replicas of a write at its commit, while the writer's own re-read has not ended", async () => {

@@ -1,6 +1,7 @@
 // Writing and loading PyPI catalogs of an organisation's size: thousands of files are written in
 // a few multi-row statements, exactly as given; every replica hears of every touched project;
-// a catalog larger than one load chunk (hundreds of projects) is read back whole. Both modes.
+// a catalog larger than one load chunk (hundreds of projects) is read back whole, and a full
+// reload drops what left the database. Both modes.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PypiCatalog, plainPypiFile, type PypiFile } from '../../src/ecosystems/pypi/catalog.js';
@@ -109,5 +110,21 @@ describe.each(DB_MODES)('pypi catalog bulk writes on %s', (mode) => {
     const f = file(99_999, { stored: true });
     await writer.upsert([f, { ...f, stored: false, yanked: 'second' }]);
     expect(writer.file(f.sha256)).toMatchObject({ stored: true, yanked: 'second' });
+  });
+
+  it('a full reload drops a project whose files went while its notification was missed, and keeps one with a status only', async () => {
+    const gone = (name: string) =>
+      file(0, { project: name, displayName: name, sha256: sha(name), filename: `${name}-1.0-py3-none-any.whl` });
+    await writer.upsert([gone('gone-proj'), gone('archived-proj')]);
+    await writer.setUpstreamStatus('archived-proj', { status: 'archived' }, 'pypi');
+    await until(() => replica.project('archived-proj')?.upstreamStatus || undefined, 'the replica to hear of both');
+    expect(replica.project('gone-proj')).toBeDefined();
+    // Removed without telling anyone (as a notification lost with its connection).
+    await db.query("DELETE FROM pypi_files WHERE project IN ('gone-proj', 'archived-proj')");
+    await replica.reloadAll();
+    expect(replica.project('gone-proj')).toBeUndefined();
+    expect(replica.file(sha('gone-proj'))).toBeUndefined();
+    expect(replica.project('archived-proj')).toMatchObject({ files: [], upstreamStatus: { status: 'archived' } });
+    expect(replica.size).toBe(701);
   });
 });

@@ -3,7 +3,7 @@
 // read path without touching the database, refreshed on change notifications (ReplicatedCatalog).
 // Manifests keep the upstream JSON text minus dist.tarball, so integrity and shasum are served as
 // the upstream gave them. It must never mark a version stored whose bytes were not verified.
-import type { Db, Queryable } from '../../state/db.js';
+import { readSnapshot, type Db, type Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import { RecordColumns } from '../../catalog/columns.js';
@@ -84,6 +84,12 @@ const READ_PACKAGE = `SELECT CASE WHEN v.nth IS NULL OR v.nth = 1 THEN p.meta EN
 
 const BATCH = 500;
 
+/**
+ * Packages per page of reloadAll: bounds the rows (manifests, up to a readme long each) held at
+ * once while the catalog is read; see bench/npm-catalog-reload.ts.
+ */
+const RELOAD_PACKAGES = 100;
+
 function parseMeta(text: string): NpmPackageMeta {
   return JSON.parse(text) as NpmPackageMeta;
 }
@@ -95,23 +101,47 @@ export class NpmCatalog extends ReplicatedCatalog<[name: string]> {
     super(db, 'npm', SINGLE_NAME, reloads);
   }
 
+  /**
+   * Reads every package again (after notifications may have been missed), all in one snapshot
+   * (readSnapshot): read at different moments, dist-tags could be installed beside versions they
+   * were never committed with until the notified keys are re-read. RELOAD_PACKAGES packages per
+   * page (their meta, then their versions), installed as each page comes: the rows of the whole
+   * catalog (every manifest) are never held at once beside the catalog itself. A package gone
+   * from the database is removed.
+   */
   async reloadAll(): Promise<void> {
-    const metas = await this.db.query<{ name: string; meta: string }>('SELECT name, meta FROM npm_packages');
-    const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM npm_versions`);
-    const grouped = new Map<string, NpmVersion[]>();
-    for (const r of rows) {
-      const v = COLUMNS.fromRow(r);
-      grouped.set(v.name, [...(grouped.get(v.name) ?? []), v]);
-    }
     const seen = new Set<string>();
-    for (const m of metas) {
-      seen.add(m.name);
-      this.install(m.name, parseMeta(m.meta), grouped.get(m.name) ?? []);
-    }
+    await readSnapshot(this.db, async (q) => {
+      for (let after = ''; ;) {
+        const metas = await q.query<{ name: string; meta: string }>(
+          `SELECT name, meta FROM npm_packages WHERE name > $1 ORDER BY name LIMIT ${RELOAD_PACKAGES}`,
+          [after],
+        );
+        if (metas.length) await this.installPage(q, metas, seen);
+        if (metas.length < RELOAD_PACKAGES) return;
+        after = metas[metas.length - 1]!.name;
+      }
+    });
     for (const name of [...this.packages.keys()]) {
       if (seen.has(name)) continue;
       this.packages.delete(name);
       this.notifyListeners(name);
+    }
+  }
+
+  /** Reads the versions of a page of packages and installs them with their metas. */
+  private async installPage(q: Queryable, metas: Array<{ name: string; meta: string }>, seen: Set<string>): Promise<void> {
+    const rows = await q.query(`SELECT ${COLUMNS.selectList} FROM npm_versions WHERE name = ANY($1::text[])`, [metas.map((m) => m.name)]);
+    const grouped = new Map<string, NpmVersion[]>();
+    for (const r of rows) {
+      const v = COLUMNS.fromRow(r);
+      const list = grouped.get(v.name);
+      if (list) list.push(v);
+      else grouped.set(v.name, [v]);
+    }
+    for (const m of metas) {
+      seen.add(m.name);
+      this.install(m.name, parseMeta(m.meta), grouped.get(m.name) ?? []);
     }
   }
 

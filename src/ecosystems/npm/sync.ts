@@ -4,7 +4,9 @@
 // integrity (and sha1 shasum) while it streams into the blob store. Resumable and idempotent: a
 // version already stored is skipped, a tarball whose bytes are stored but not recorded is
 // re-verified from storage instead of downloaded again. A package whose upstream is unreachable
-// or malformed changes nothing: the last good copy keeps being served.
+// or malformed changes nothing: the last good copy keeps being served. Stops when told
+// (opts.signal: its job lost its lock): no further package, the transfers under way are cut (no
+// partial tarball is stored), and it throws the signal's reason once they have settled.
 import pLimit from 'p-limit';
 import semver from 'semver';
 import { durationMs, type Config } from '../../config/schema.js';
@@ -105,12 +107,17 @@ function wantedSomewhere(policy: Policy, v: NpmVersion): boolean {
 }
 
 /** Streams a tarball through verification into the store; returns the version with sha256 and size. */
-async function fetchTarball(store: BlobStore, upstream: NpmUpstream, v: NpmVersion): Promise<{ version: NpmVersion; written: boolean }> {
+async function fetchTarball(
+  store: BlobStore,
+  upstream: NpmUpstream,
+  v: NpmVersion,
+  signal: AbortSignal | undefined,
+): Promise<{ version: NpmVersion; written: boolean }> {
   const what = `${v.name}@${v.version}`;
   const key = blobKeyForSha512(v.sha512!);
   const present = await store.stat(key);
   // Bytes stored by an earlier run whose record was lost: verified again from storage, not downloaded.
-  const body = present ? await store.get(key) : (await upstream.tarball(v.sourceUrl!, what)).body;
+  const body = present ? await store.get(key) : (await upstream.tarball(v.sourceUrl!, what, signal)).body;
   const verify = new VerifyingTarball(what, { sha512: v.sha512!, shasum: v.shasum, maxBytes: MAX_TARBALL_BYTES });
   body.on('error', (err) => verify.destroy(err));
   if (present) {
@@ -162,7 +169,7 @@ export async function runNpmSync(
 
 interface SyncContext {
   report: NpmSyncReport;
-  /** Told to stop (the job lost its lock): no new tarball; those under way finish. */
+  /** Told to stop (the job lost its lock): no new package or tarball; the transfers under way are cut. */
   signal: AbortSignal | undefined;
   emit: (e: NpmSyncEvent) => void;
   fail: (filename: string, error: string) => void;
@@ -175,9 +182,10 @@ interface SyncContext {
 async function firstPackument(
   upstreams: NpmUpstream[],
   name: string,
+  signal: AbortSignal | undefined,
 ): Promise<{ upstream: NpmUpstream; doc: UpstreamPackument } | undefined> {
   for (const upstream of upstreams) {
-    const doc = await upstream.packument(name);
+    const doc = await upstream.packument(name, signal);
     if (doc) return { upstream, doc };
   }
   return undefined;
@@ -185,7 +193,7 @@ async function firstPackument(
 
 async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: string, ctx: SyncContext): Promise<void> {
   const { catalog, store, policy } = deps;
-  const found = await firstPackument(upstreams, name);
+  const found = await firstPackument(upstreams, name, ctx.signal);
   if (!found) {
     ctx.report.missing.push(name);
     ctx.emit({ type: 'project', name, upstream: null, files: 0, toFetch: 0, index: ctx.index, total: ctx.total });
@@ -245,12 +253,13 @@ async function syncPackage(deps: NpmSyncDeps, upstreams: NpmUpstream[], name: st
       ctx.limit(async () => {
         if (ctx.signal?.aborted) return;
         try {
-          const got = await fetchTarball(store, upstream, v);
+          const got = await fetchTarball(store, upstream, v, ctx.signal);
           stored.push(got.version);
           ctx.report.downloaded += got.written ? 1 : 0;
           ctx.report.bytes += got.written ? got.version.size! : 0;
           ctx.emit({ type: 'fetched', filename: `${name}@${v.version}`, size: got.version.size!, written: got.written });
         } catch (err) {
+          if (ctx.signal?.aborted) return; // stopped, not the tarball's failure: the run ends with the signal's reason
           ctx.fail(`${name}@${v.version}`, (err as Error).message);
         }
       }),

@@ -1,6 +1,8 @@
 // Reads an upstream npm registry: a package's full packument (JSON, size-capped, parsed whole)
 // and tarballs as byte streams (never buffered). Only the sync job calls this; the read path
-// never contacts an upstream. A stalled transfer is aborted after the sync timeout without data.
+// never contacts an upstream. A stalled transfer is aborted after the sync timeout without data;
+// one under way when the caller's signal aborts (its job lost its lock) is cut at once and fails
+// with the signal's reason, never reported as the upstream's failure or a stall.
 // Never sends the configured token to another host than the registry's own.
 import { Readable, Transform } from 'node:stream';
 import type { NpmUpstreamConfig } from './config.js';
@@ -44,15 +46,26 @@ export class NpmUpstream {
     };
   }
 
-  /** GETs a URL; its body arrives as a stream that fails when no byte comes for the idle timeout. Undefined on 404. */
-  private async get(url: string, what: string, accept: string): Promise<{ body: Readable; size: number | undefined } | undefined> {
-    const ctl = new AbortController();
+  /**
+   * GETs a URL; its body arrives as a stream that fails when no byte comes for the idle timeout,
+   * or with `signal`'s reason once it aborts (the request or the transfer cut). Undefined on 404.
+   */
+  private async get(
+    url: string,
+    what: string,
+    accept: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ body: Readable; size: number | undefined } | undefined> {
+    signal?.throwIfAborted();
+    const ctl = new AbortController(); // the idle timer's
+    const cut = signal ? AbortSignal.any([ctl.signal, signal]) : ctl.signal;
     let timer = setTimeout(() => ctl.abort(new Error(`no data for ${this.idleTimeoutMs} ms`)), this.idleTimeoutMs);
     let res: Response;
     try {
-      res = await fetch(url, { headers: this.headers(url, accept), signal: ctl.signal, redirect: 'follow' });
+      res = await fetch(url, { headers: this.headers(url, accept), signal: cut, redirect: 'follow' });
     } catch (err) {
       clearTimeout(timer);
+      if (signal?.aborted) throw signal.reason; // told to stop: not the upstream's failure
       throw new NpmUpstreamError(`${this.name}: upstream unreachable at ${url}: ${describeFetchFailure(err)}`);
     }
     if (res.status === 404) {
@@ -80,6 +93,7 @@ export class NpmUpstream {
     });
     source.on('error', (err) => {
       clearTimeout(timer);
+      if (signal?.aborted) return void body.destroy(signal.reason as Error); // told to stop, not the upstream's failure
       body.destroy(new NpmUpstreamError(`${this.name}: ${what} broke off at ${url}: ${describeFetchFailure(err)}`, { cause: err }));
     });
     body.on('close', () => clearTimeout(timer));
@@ -89,9 +103,9 @@ export class NpmUpstream {
   }
 
   /** The full packument of a package, or undefined when the upstream does not have it. */
-  async packument(name: string): Promise<UpstreamPackument | undefined> {
+  async packument(name: string, signal?: AbortSignal): Promise<UpstreamPackument | undefined> {
     const url = new URL(encodeNpmName(name), this.base).toString();
-    const got = await this.get(url, `packument of ${name}`, 'application/json');
+    const got = await this.get(url, `packument of ${name}`, 'application/json', signal);
     if (!got) return undefined;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -116,9 +130,9 @@ export class NpmUpstream {
     return doc as UpstreamPackument;
   }
 
-  /** A tarball's bytes as a stream; a 404 is an error here (the packument named it). */
-  async tarball(url: string, what: string): Promise<{ body: Readable; size: number | undefined }> {
-    const got = await this.get(url, what, 'application/octet-stream');
+  /** A tarball's bytes as a stream; a 404 is an error here (the packument named it). Cut when `signal` aborts. */
+  async tarball(url: string, what: string, signal?: AbortSignal): Promise<{ body: Readable; size: number | undefined }> {
+    const got = await this.get(url, what, 'application/octet-stream', signal);
     if (!got) throw new NpmUpstreamError(`${this.name}: upstream error: ${what} answered HTTP 404 at ${url}`);
     return got;
   }

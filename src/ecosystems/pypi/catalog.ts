@@ -3,7 +3,7 @@
 // path, refreshed per project on change notifications, so requests never touch the database.
 // It also keeps the PEP 792 status an upstream gave a project (relayed by the sync): a project
 // with such a status is known even when none of its files is.
-import type { Db, Queryable } from '../../state/db.js';
+import { readSnapshot, type Db, type Queryable } from '../../state/db.js';
 import type { CatalogReloads } from '../../catalog/reload.js';
 import { ReplicatedCatalog, SINGLE_NAME } from '../../catalog/replicated.js';
 import { RecordColumns, interner } from '../../catalog/columns.js';
@@ -296,33 +296,40 @@ export class PypiCatalog extends ReplicatedCatalog<[project: string]> {
   }
 
   /**
-   * Reads every project again (after notifications may have been missed), RELOAD_CHUNK projects
-   * per query: holding every row of a 300,000-file catalog at once next to the catalog itself
-   * costs several times the catalog's own memory, and the heap keeps that peak as resident.
+   * Reads every project again (after notifications may have been missed), all in one snapshot
+   * (readSnapshot): read at different moments, a status could be installed beside files it was
+   * never committed with until the notified keys are re-read. RELOAD_CHUNK projects per query,
+   * installed as each chunk comes: holding every row of a 300,000-file catalog at once next to the
+   * catalog itself costs several times the catalog's own memory, and the heap keeps that peak as
+   * resident. A project gone from the database (no file, no status) is removed.
    */
   async reloadAll(): Promise<void> {
-    this.statuses.clear();
-    for (const r of await this.db.query(`SELECT ${STATUS.selectList} FROM pypi_project_status`))
-      this.statuses.set(String(r.project), fromStatusRow(r));
-    const names = (await this.db.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map(
-      (r) => r.project,
-    );
-    const withFiles = new Set(names);
-    for (const name of this.statuses.keys()) if (!withFiles.has(name)) this.install(name, []);
-    for (let i = 0; i < names.length; i += RELOAD_CHUNK) {
-      const rows = await this.db.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = ANY($1::text[])`, [
-        names.slice(i, i + RELOAD_CHUNK),
-      ]);
-      const grouped = new Map<string, CatalogFile[]>();
-      const intern = interner();
-      for (const r of rows) {
-        const f = new CatalogFile(COLUMNS.fromRow(r, intern), intern);
-        const list = grouped.get(f.project) ?? [];
-        list.push(f);
-        grouped.set(f.project, list);
-      }
-      for (const [name, files] of grouped) this.install(name, files);
+    await readSnapshot(this.db, async (q) => {
+      const statuses = new Map<string, RelayedStatus>();
+      for (const r of await q.query(`SELECT ${STATUS.selectList} FROM pypi_project_status`))
+        statuses.set(String(r.project), fromStatusRow(r));
+      const names = (await q.query<{ project: string }>('SELECT DISTINCT project FROM pypi_files ORDER BY project')).map((r) => r.project);
+      this.statuses.clear();
+      for (const [name, status] of statuses) this.statuses.set(name, status);
+      const withFiles = new Set(names);
+      for (const name of [...this.projects.keys()]) if (!withFiles.has(name) && !statuses.has(name)) this.install(name, []);
+      for (const name of statuses.keys()) if (!withFiles.has(name)) this.install(name, []);
+      for (let i = 0; i < names.length; i += RELOAD_CHUNK) await this.installChunk(q, names.slice(i, i + RELOAD_CHUNK));
+    });
+  }
+
+  /** Reads and installs the files of some projects (each has at least one). */
+  private async installChunk(q: Queryable, names: string[]): Promise<void> {
+    const rows = await q.query(`SELECT ${COLUMNS.selectList} FROM pypi_files WHERE project = ANY($1::text[])`, [names]);
+    const grouped = new Map<string, CatalogFile[]>();
+    const intern = interner();
+    for (const r of rows) {
+      const f = new CatalogFile(COLUMNS.fromRow(r, intern), intern);
+      const list = grouped.get(f.project) ?? [];
+      list.push(f);
+      grouped.set(f.project, list);
     }
+    for (const [name, files] of grouped) this.install(name, files);
   }
 
   private install(name: string, files: CatalogFile[]): void {
