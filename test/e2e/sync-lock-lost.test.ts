@@ -20,6 +20,7 @@ import { spawnCli, type CliProcess } from '../support/cli.js';
 import { startTestSafelist, writeCliConfigBeside, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
 import { buildWheel, type BuiltWheel } from '../support/wheels.js';
+import { serveDownload, type HeldDownload } from '../support/held-download.js';
 
 describe('a sync that loses its lock (the CLI beside a server on PostgreSQL)', () => {
   let work: string;
@@ -30,7 +31,7 @@ describe('a sync that loses its lock (the CLI beside a server on PostgreSQL)', (
   /** While true, the file is sent in part and then held back (the connection stays open). */
   let holdBack = true;
   /** Downloads of the file the upstream saw, and whether the client closed each before its end. */
-  const downloads: Array<{ held: boolean; closedByClient: boolean }> = [];
+  const downloads: HeldDownload[] = [];
   let sl: TestSafelist;
   let config: string;
   let cliRun: CliProcess | undefined;
@@ -45,12 +46,7 @@ describe('a sync that loses its lock (the CLI beside a server on PostgreSQL)', (
         return void res.end(`<a href="/files/${wheel.filename}#sha256=${wheel.sha256}">${wheel.filename}</a>\n`);
       }
       if (req.url !== `/files/${wheel.filename}`) return void res.writeHead(404).end();
-      const download = { held: holdBack, closedByClient: false };
-      downloads.push(download);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
-      if (!download.held) return void res.end(bytes);
-      res.write(bytes.subarray(0, 100)); // then nothing: the transfer goes on until the client ends it
-      res.on('close', () => (download.closedByClient = !res.writableFinished));
+      serveDownload(res, bytes, holdBack, downloads);
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/simple/`;

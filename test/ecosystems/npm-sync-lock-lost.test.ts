@@ -13,6 +13,7 @@ import { openedNpm } from '../../src/ecosystems/npm/module.js';
 import { runNpmSync, type NpmSyncEvent } from '../../src/ecosystems/npm/sync.js';
 import { startTestSafelist, type TestSafelist } from '../support/safelist.js';
 import { until } from '../support/wait.js';
+import { serveDownload, type HeldDownload } from '../support/held-download.js';
 
 describe('an npm sync that loses its lock mid-download', () => {
   const bytes = gzipSync(Buffer.from('held package '.repeat(4000)));
@@ -22,7 +23,7 @@ describe('an npm sync that loses its lock mid-download', () => {
   /** While true, the tarball is sent in part and then held back (the connection stays open). */
   let holdBack = true;
   /** Downloads of the tarball the upstream saw, and whether the client closed each before its end. */
-  const downloads: Array<{ held: boolean; closedByClient: boolean }> = [];
+  const downloads: HeldDownload[] = [];
   let sl: TestSafelist;
 
   beforeAll(async () => {
@@ -40,12 +41,7 @@ describe('an npm sync that loses its lock mid-download', () => {
         );
       }
       if (req.url !== '/tarballs/held-pkg-1.0.0.tgz') return void res.writeHead(404).end();
-      const download = { held: holdBack, closedByClient: false };
-      downloads.push(download);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
-      if (!download.held) return void res.end(bytes);
-      res.write(bytes.subarray(0, 100)); // then nothing: the transfer goes on until the client ends it
-      res.on('close', () => (download.closedByClient = !res.writableFinished));
+      serveDownload(res, bytes, holdBack, downloads);
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/`;
