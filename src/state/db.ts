@@ -62,7 +62,6 @@ export function readSnapshot<T>(db: Db, fn: (q: Queryable) => Promise<T>): Promi
   });
 }
 
-/** A stable 64-bit advisory lock key for a lock name. */
 /** The signed 64-bit advisory lock key of a lock name (exported for tests that read pg_locks). */
 export function lockKey(name: string): string {
   return BigInt.asIntN(64, BigInt(`0x${createHash('sha256').update(name).digest('hex').slice(0, 16)}`)).toString();
