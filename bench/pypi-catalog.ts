@@ -61,22 +61,30 @@ export async function seedPypiCatalog(
   for (let i = 0; i < o.versions; i++) await addFile('big-project', `${i}.0`);
   await writeFile(join(work, 'allowlists', 'pypi.yaml'), `packages:\n${[...names, 'big-project'].map((n) => `  - ${n}`).join('\n')}\n`);
   const configFile = join(work, 'safelist.yaml');
-  await writeFile(
+  await writeConfigAndSeed(
     configFile,
+    work,
     [
       'server: { host: 127.0.0.1, port: ' + o.port + ', logLevel: warn }',
       `storage: { kind: fs, path: ${join(work, 'blobs')} }`,
       o.databaseUrl ? `database: { url: "${o.databaseUrl}" }` : `database: { pglitePath: ${join(work, 'pglite')} }`,
-      `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-      "sync: { schedule: '' }",
-      '',
-    ].join('\n'),
+    ],
+    catalog,
   );
+  return { configFile, names, catalog, packages };
+}
+
+/**
+ * Writes a served Safelist's configuration (the server, storage and database lines given; the
+ * policy folders under work, no scheduled sync) and upserts the catalog into its database.
+ */
+export async function writeConfigAndSeed(configFile: string, work: string, lines: string[], catalog: PypiFile[]): Promise<void> {
+  const policy = `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`;
+  await writeFile(configFile, [...lines, policy, "sync: { schedule: '' }", ''].join('\n'));
   const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
   const rt = await openRuntime(config);
   for (let i = 0; i < catalog.length; i += 1000) {
     await rt.db.tx((q) => openedPypi(rt).catalog.upsert(catalog.slice(i, i + 1000), q));
   }
   await rt.close();
-  return { configFile, names, catalog, packages };
 }

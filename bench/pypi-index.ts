@@ -18,15 +18,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openRuntime } from '../src/runtime.js';
 import type { PypiFile } from '../src/ecosystems/pypi/catalog.js';
 import { pypiserverSource, startPypiserver, type Pypiserver } from './pypiserver.js';
 import { startNginx } from '../test/support/nginx-upstream.js';
 import { freePort, waitForHttp } from '../test/support/ports.js';
-import { openedPypi } from '../src/ecosystems/pypi/module.js';
 import { bareFastifyFlags, cliNodeFlags } from './node-flags.js';
-import { seedPypiCatalog } from './pypi-catalog.js';
-import { configSchema } from '../src/ecosystems/index.js';
+import { seedPypiCatalog, writeConfigAndSeed } from './pypi-catalog.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -336,21 +333,16 @@ async function replicaMode(
   try {
     const port = await freePort();
     const configFile = join(work, 'replica.yaml');
-    await writeFile(
+    await writeConfigAndSeed(
       configFile,
+      work,
       [
         `server: { host: 127.0.0.1, port: ${port}, logLevel: warn }`,
         `storage: { kind: azure, azure: { connectionString: "${azurite.connectionString}", container: bench } }`,
         `database: { url: "${pgdb.url}" }`,
-        `policy: { allowlistDir: ${join(work, 'allowlists')}, exceptionsDir: ${join(work, 'exceptions')} }`,
-        "sync: { schedule: '' }",
-        '',
-      ].join('\n'),
+      ],
+      catalog,
     );
-    const config = configSchema.parse((await import('yaml')).parse(readFileSync(configFile, 'utf8')));
-    const rt = await openRuntime(config);
-    for (let i = 0; i < catalog.length; i += 1000) await rt.db.tx((q) => openedPypi(rt).catalog.upsert(catalog.slice(i, i + 1000), q));
-    await rt.close();
     const replica = spawn(
       process.execPath,
       [...cliNodeFlags(join(ROOT, 'dist', 'cli', 'main.js')), join(ROOT, 'dist', 'cli', 'main.js'), '--config', configFile, 'serve'],
